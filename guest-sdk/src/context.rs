@@ -1,0 +1,185 @@
+//! What a hook can reach: intents to emit, the portfolio, the log, the
+//! parameters. The same types back the WebAssembly export and the native
+//! harness, through the [`HostServices`] seam.
+
+use crate::types::*;
+
+/// The host-side services a strategy may query. Implemented by the wasm glue
+/// (host imports) and by [`crate::testing::Harness`].
+pub trait HostServices {
+    /// Write a log line.
+    fn log(&self, level: Level, message: &str);
+    /// The whole account view.
+    fn portfolio(&self) -> Portfolio;
+    /// Signed position in one symbol.
+    fn position(&self, symbol: SymbolId) -> f64;
+}
+
+/// Typed access to the parameters the host resolved for this run.
+#[derive(Debug, Clone, Default)]
+pub struct Params {
+    values: Vec<(String, ParamValue)>,
+}
+
+impl Params {
+    /// Wrap resolved values.
+    pub fn new(values: Vec<(String, ParamValue)>) -> Self {
+        Self { values }
+    }
+
+    /// The raw value of a parameter.
+    pub fn get(&self, name: &str) -> Option<&ParamValue> {
+        self.values.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+    }
+
+    /// An integer parameter.
+    pub fn int(&self, name: &str) -> Result<i64, InitError> {
+        match self.get(name) {
+            Some(ParamValue::Integer(v)) => Ok(*v),
+            Some(other) => Err(InitError::param(name, format!("expected an integer, got {other:?}"))),
+            None => Err(InitError::param(name, "missing")),
+        }
+    }
+
+    /// An integer parameter that must be a positive count (period, window…).
+    pub fn count(&self, name: &str) -> Result<usize, InitError> {
+        let v = self.int(name)?;
+        usize::try_from(v)
+            .ok()
+            .filter(|v| *v > 0)
+            .ok_or_else(|| InitError::param(name, format!("must be a positive whole number, got {v}")))
+    }
+
+    /// A float parameter (integers are accepted and widened).
+    pub fn float(&self, name: &str) -> Result<f64, InitError> {
+        match self.get(name) {
+            Some(ParamValue::Float(v)) => Ok(*v),
+            Some(ParamValue::Integer(v)) => Ok(*v as f64),
+            Some(other) => Err(InitError::param(name, format!("expected a number, got {other:?}"))),
+            None => Err(InitError::param(name, "missing")),
+        }
+    }
+
+    /// A boolean parameter.
+    pub fn boolean(&self, name: &str) -> Result<bool, InitError> {
+        match self.get(name) {
+            Some(ParamValue::Boolean(v)) => Ok(*v),
+            Some(other) => Err(InitError::param(name, format!("expected a boolean, got {other:?}"))),
+            None => Err(InitError::param(name, "missing")),
+        }
+    }
+
+    /// A text parameter.
+    pub fn text(&self, name: &str) -> Result<&str, InitError> {
+        match self.get(name) {
+            Some(ParamValue::Text(v)) => Ok(v),
+            Some(other) => Err(InitError::param(name, format!("expected text, got {other:?}"))),
+            None => Err(InitError::param(name, "missing")),
+        }
+    }
+}
+
+/// The handle a hook receives: emit intents, read the account, log.
+pub struct Ctx<'a> {
+    pub(crate) symbols: &'a [String],
+    pub(crate) intents: &'a mut Vec<Intent>,
+    pub(crate) bar_index: u32,
+    pub(crate) host: &'a dyn HostServices,
+}
+
+impl<'a> Ctx<'a> {
+    /// Name of a symbol id (empty if the id is unknown).
+    pub fn symbol(&self, id: SymbolId) -> &str {
+        self.symbols.get(id as usize).map(String::as_str).unwrap_or("")
+    }
+
+    /// All symbols of this run, indexed by [`SymbolId`].
+    pub fn symbols(&self) -> &[String] {
+        self.symbols
+    }
+
+    /// The host's signed position in `symbol` as of the last processed bar.
+    pub fn position(&self, symbol: SymbolId) -> f64 {
+        self.host.position(symbol)
+    }
+
+    /// The account as of the last processed bar.
+    pub fn portfolio(&self) -> Portfolio {
+        self.host.portfolio()
+    }
+
+    /// Log through the host (attributed to this plugin, rate-limited).
+    pub fn log(&self, level: Level, message: &str) {
+        self.host.log(level, message)
+    }
+
+    fn push(&mut self, symbol: SymbolId, action: Action) -> IntentBuilder<'_> {
+        self.intents.push(Intent {
+            bar_index: self.bar_index,
+            symbol,
+            action,
+            stop_loss: None,
+            take_profit: None,
+            reason: String::new(),
+        });
+        IntentBuilder { intent: self.intents.last_mut().expect("just pushed") }
+    }
+
+    /// Hold `weight` (signed fraction of equity) in `symbol`.
+    pub fn target_weight(&mut self, symbol: SymbolId, weight: f64) -> IntentBuilder<'_> {
+        self.push(symbol, Action::TargetWeight(weight))
+    }
+
+    /// Hold exactly `quantity` (signed) of `symbol`.
+    pub fn target_quantity(&mut self, symbol: SymbolId, quantity: f64) -> IntentBuilder<'_> {
+        self.push(symbol, Action::TargetQuantity(quantity))
+    }
+
+    /// Market buy at the next open.
+    pub fn buy(&mut self, symbol: SymbolId, quantity: f64) -> IntentBuilder<'_> {
+        self.push(symbol, Action::Market { side: Side::Buy, quantity })
+    }
+
+    /// Market sell at the next open.
+    pub fn sell(&mut self, symbol: SymbolId, quantity: f64) -> IntentBuilder<'_> {
+        self.push(symbol, Action::Market { side: Side::Sell, quantity })
+    }
+
+    /// Limit buy at `price` or lower.
+    pub fn buy_limit(&mut self, symbol: SymbolId, quantity: f64, price: f64) -> IntentBuilder<'_> {
+        self.push(symbol, Action::Limit { side: Side::Buy, quantity, price })
+    }
+
+    /// Limit sell at `price` or higher.
+    pub fn sell_limit(&mut self, symbol: SymbolId, quantity: f64, price: f64) -> IntentBuilder<'_> {
+        self.push(symbol, Action::Limit { side: Side::Sell, quantity, price })
+    }
+
+    /// Flatten `symbol` and cancel its open orders.
+    pub fn close(&mut self, symbol: SymbolId) -> IntentBuilder<'_> {
+        self.push(symbol, Action::Close)
+    }
+}
+
+/// Adds optional parts to an intent just emitted.
+pub struct IntentBuilder<'a> {
+    intent: &'a mut Intent,
+}
+
+impl IntentBuilder<'_> {
+    /// Protective stop price.
+    pub fn stop_loss(self, price: f64) -> Self {
+        self.intent.stop_loss = Some(price);
+        self
+    }
+    /// Profit-taking price.
+    pub fn take_profit(self, price: f64) -> Self {
+        self.intent.take_profit = Some(price);
+        self
+    }
+    /// Reason recorded in the journal.
+    pub fn reason(self, reason: impl Into<String>) -> Self {
+        self.intent.reason = reason.into();
+        self
+    }
+}

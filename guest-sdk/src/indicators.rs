@@ -1,0 +1,478 @@
+//! Streaming technical indicators.
+//!
+//! Each indicator consumes one value (or bar) at a time in O(1) amortised
+//! time and returns `None` until it has seen enough data. Conventions follow
+//! the usual references so results match charting packages:
+//! - [`Ema`] is seeded with the simple average of its first `n` values;
+//! - [`Rsi`] and [`Atr`] use Wilder's smoothing (`α = 1/n`), seeded with the
+//!   simple average of the first `n` changes / true ranges;
+//! - [`Bollinger`] uses the population standard deviation.
+//!
+//! All indicator state is `serde`-serializable so it can cross a hot-swap.
+
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+
+use crate::SymbolId;
+
+/// Simple moving average over `n` values.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Sma {
+    n: usize,
+    window: VecDeque<f64>,
+    sum: f64,
+}
+
+impl Sma {
+    /// An SMA of period `n` (at least 1).
+    pub fn new(n: usize) -> Self {
+        let n = n.max(1);
+        Self { n, window: VecDeque::with_capacity(n + 1), sum: 0.0 }
+    }
+    /// Add a value; the average once `n` values are in.
+    pub fn update(&mut self, x: f64) -> Option<f64> {
+        self.window.push_back(x);
+        self.sum += x;
+        if self.window.len() > self.n {
+            self.sum -= self.window.pop_front().unwrap_or(0.0);
+        }
+        self.value()
+    }
+    /// The current average, if warmed up.
+    pub fn value(&self) -> Option<f64> {
+        (self.window.len() == self.n).then(|| self.sum / self.n as f64)
+    }
+}
+
+/// Exponential moving average, `α = 2/(n+1)`, seeded with the SMA of the first `n` values.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Ema {
+    n: usize,
+    alpha: f64,
+    seen: usize,
+    acc: f64,
+    value: Option<f64>,
+}
+
+impl Ema {
+    /// An EMA of period `n` (at least 1).
+    pub fn new(n: usize) -> Self {
+        let n = n.max(1);
+        Self { n, alpha: 2.0 / (n as f64 + 1.0), seen: 0, acc: 0.0, value: None }
+    }
+    /// Add a value.
+    pub fn update(&mut self, x: f64) -> Option<f64> {
+        match self.value {
+            Some(v) => self.value = Some(v + self.alpha * (x - v)),
+            None => {
+                self.seen += 1;
+                self.acc += x;
+                if self.seen == self.n {
+                    self.value = Some(self.acc / self.n as f64);
+                }
+            }
+        }
+        self.value
+    }
+    /// Current value.
+    pub fn value(&self) -> Option<f64> {
+        self.value
+    }
+}
+
+/// Wilder's smoothing: seeded by a simple average of `n` inputs, then `v += (x - v)/n`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Wilder {
+    n: usize,
+    seen: usize,
+    acc: f64,
+    value: Option<f64>,
+}
+
+impl Wilder {
+    fn new(n: usize) -> Self {
+        Self { n: n.max(1), seen: 0, acc: 0.0, value: None }
+    }
+    fn update(&mut self, x: f64) -> Option<f64> {
+        match self.value {
+            Some(v) => self.value = Some(v + (x - v) / self.n as f64),
+            None => {
+                self.seen += 1;
+                self.acc += x;
+                if self.seen == self.n {
+                    self.value = Some(self.acc / self.n as f64);
+                }
+            }
+        }
+        self.value
+    }
+}
+
+/// Relative Strength Index with Wilder's smoothing; needs `n + 1` closes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Rsi {
+    prev: Option<f64>,
+    gain: Wilder,
+    loss: Wilder,
+    value: Option<f64>,
+}
+
+impl Rsi {
+    /// An RSI of period `n`.
+    pub fn new(n: usize) -> Self {
+        Self { prev: None, gain: Wilder::new(n), loss: Wilder::new(n), value: None }
+    }
+    /// Add a close.
+    pub fn update(&mut self, close: f64) -> Option<f64> {
+        if let Some(prev) = self.prev.replace(close) {
+            let change = close - prev;
+            let g = self.gain.update(change.max(0.0));
+            let l = self.loss.update((-change).max(0.0));
+            if let (Some(g), Some(l)) = (g, l) {
+                self.value = Some(if l == 0.0 {
+                    if g == 0.0 { 50.0 } else { 100.0 }
+                } else {
+                    100.0 - 100.0 / (1.0 + g / l)
+                });
+            }
+        }
+        self.value
+    }
+    /// Current value.
+    pub fn value(&self) -> Option<f64> {
+        self.value
+    }
+}
+
+/// Average True Range with Wilder's smoothing; the first bar's true range is high − low.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Atr {
+    prev_close: Option<f64>,
+    avg: Wilder,
+}
+
+impl Atr {
+    /// An ATR of period `n`.
+    pub fn new(n: usize) -> Self {
+        Self { prev_close: None, avg: Wilder::new(n) }
+    }
+    /// Add a bar's high, low and close.
+    pub fn update(&mut self, high: f64, low: f64, close: f64) -> Option<f64> {
+        let tr = match self.prev_close {
+            Some(pc) => (high - low).max((high - pc).abs()).max((low - pc).abs()),
+            None => high - low,
+        };
+        self.prev_close = Some(close);
+        self.avg.update(tr)
+    }
+    /// Current value.
+    pub fn value(&self) -> Option<f64> {
+        self.avg.value
+    }
+}
+
+/// Bollinger bands: SMA(n) ± k population standard deviations.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Bollinger {
+    k: f64,
+    n: usize,
+    window: VecDeque<f64>,
+}
+
+/// Lower, middle and upper band.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BollingerBands {
+    /// Middle − k·σ.
+    pub lower: f64,
+    /// The SMA.
+    pub middle: f64,
+    /// Middle + k·σ.
+    pub upper: f64,
+}
+
+impl Bollinger {
+    /// Bands of period `n` and width `k`.
+    pub fn new(n: usize, k: f64) -> Self {
+        let n = n.max(1);
+        Self { k, n, window: VecDeque::with_capacity(n + 1) }
+    }
+    /// Add a value. Recomputes the deviation over the window (two passes) for
+    /// numerical stability; `n` is small in practice.
+    pub fn update(&mut self, x: f64) -> Option<BollingerBands> {
+        self.window.push_back(x);
+        if self.window.len() > self.n {
+            self.window.pop_front();
+        }
+        if self.window.len() < self.n {
+            return None;
+        }
+        let n = self.n as f64;
+        let mean = self.window.iter().sum::<f64>() / n;
+        let var = self.window.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+        let sd = var.sqrt();
+        Some(BollingerBands { lower: mean - self.k * sd, middle: mean, upper: mean + self.k * sd })
+    }
+}
+
+/// Rolling extreme over the last `n` values (monotonic deque, O(1) amortised).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Extreme<const MAX: bool> {
+    n: usize,
+    seen: u64,
+    deque: VecDeque<(u64, f64)>,
+}
+
+impl<const MAX: bool> Extreme<MAX> {
+    fn new(n: usize) -> Self {
+        let n = n.max(1);
+        Self { n, seen: 0, deque: VecDeque::with_capacity(n + 1) }
+    }
+    fn update(&mut self, x: f64) -> Option<f64> {
+        let i = self.seen;
+        self.seen += 1;
+        while let Some(&(_, back)) = self.deque.back() {
+            let dominated = if MAX { back <= x } else { back >= x };
+            if !dominated {
+                break;
+            }
+            self.deque.pop_back();
+        }
+        self.deque.push_back((i, x));
+        while let Some(&(j, _)) = self.deque.front() {
+            if j + self.n as u64 <= i {
+                self.deque.pop_front();
+            } else {
+                break;
+            }
+        }
+        self.value()
+    }
+    fn value(&self) -> Option<f64> {
+        (self.seen >= self.n as u64).then(|| self.deque.front().map(|&(_, v)| v)).flatten()
+    }
+}
+
+/// Highest value of the last `n`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Highest(Extreme<true>);
+
+impl Highest {
+    /// Window of `n` values.
+    pub fn new(n: usize) -> Self {
+        Self(Extreme::new(n))
+    }
+    /// Add a value; the maximum of the last `n` once `n` are in.
+    pub fn update(&mut self, x: f64) -> Option<f64> {
+        self.0.update(x)
+    }
+    /// Current value.
+    pub fn value(&self) -> Option<f64> {
+        self.0.value()
+    }
+}
+
+/// Lowest value of the last `n`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Lowest(Extreme<false>);
+
+impl Lowest {
+    /// Window of `n` values.
+    pub fn new(n: usize) -> Self {
+        Self(Extreme::new(n))
+    }
+    /// Add a value; the minimum of the last `n` once `n` are in.
+    pub fn update(&mut self, x: f64) -> Option<f64> {
+        self.0.update(x)
+    }
+    /// Current value.
+    pub fn value(&self) -> Option<f64> {
+        self.0.value()
+    }
+}
+
+/// A crossing of two series.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Crossing {
+    /// `a` went from at-or-below `b` to above it.
+    Over,
+    /// `a` went from at-or-above `b` to below it.
+    Under,
+}
+
+/// `a` crossed over `b` between the previous and the current point.
+pub fn crossover(prev: (f64, f64), now: (f64, f64)) -> bool {
+    prev.0 <= prev.1 && now.0 > now.1
+}
+
+/// `a` crossed under `b` between the previous and the current point.
+pub fn crossunder(prev: (f64, f64), now: (f64, f64)) -> bool {
+    prev.0 >= prev.1 && now.0 < now.1
+}
+
+/// Remembers the previous pair and reports crossings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Cross {
+    prev: Option<(f64, f64)>,
+}
+
+impl Cross {
+    /// Feed the current `a` and `b`.
+    pub fn update(&mut self, a: f64, b: f64) -> Option<Crossing> {
+        let now = (a, b);
+        let out = self.prev.and_then(|prev| {
+            if crossover(prev, now) {
+                Some(Crossing::Over)
+            } else if crossunder(prev, now) {
+                Some(Crossing::Under)
+            } else {
+                None
+            }
+        });
+        self.prev = Some(now);
+        out
+    }
+}
+
+/// One value per symbol, created on first use: a strategy's per-symbol state.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PerSymbol<T> {
+    slots: Vec<Option<T>>,
+}
+
+impl<T> Default for PerSymbol<T> {
+    fn default() -> Self {
+        Self { slots: Vec::new() }
+    }
+}
+
+impl<T> PerSymbol<T> {
+    /// The value for `symbol`, creating it with `make` on first use.
+    pub fn get_or(&mut self, symbol: SymbolId, make: impl FnOnce() -> T) -> &mut T {
+        let i = symbol as usize;
+        if i >= self.slots.len() {
+            self.slots.resize_with(i + 1, || None);
+        }
+        self.slots[i].get_or_insert_with(make)
+    }
+    /// The value for `symbol`, if created.
+    pub fn get(&self, symbol: SymbolId) -> Option<&T> {
+        self.slots.get(symbol as usize).and_then(Option::as_ref)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Reference values come from `tests/reference/indicators.py`, an
+    //! independent implementation of the textbook definitions.
+    use super::*;
+
+    const CLOSES: [f64; 20] = [
+        44.34, 44.09, 44.15, 43.61, 44.33, 44.83, 45.10, 45.42, 45.84, 46.08, 45.89, 46.03, 45.61,
+        46.28, 46.28, 46.00, 46.03, 46.41, 46.22, 45.64,
+    ];
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-6
+    }
+
+    fn run<F: FnMut(f64) -> Option<f64>>(mut f: F) -> Vec<Option<f64>> {
+        CLOSES.iter().map(|&x| f(x)).collect()
+    }
+
+    #[test]
+    fn sma_matches_reference() {
+        let mut s = Sma::new(5);
+        let out = run(|x| s.update(x));
+        assert_eq!(out[3], None);
+        assert!(close(out[4].unwrap(), 44.104));
+        assert!(close(out[19].unwrap(), 46.06));
+    }
+
+    #[test]
+    fn ema_is_seeded_with_sma_and_matches_reference() {
+        let mut e = Ema::new(10);
+        let out = run(|x| e.update(x));
+        assert_eq!(out[8], None);
+        assert!(close(out[9].unwrap(), 44.779));
+        assert!(close(out[19].unwrap(), REF_EMA10_LAST), "{:?}", out[19]);
+    }
+
+    #[test]
+    fn rsi_follows_wilder() {
+        let mut r = Rsi::new(14);
+        let out = run(|x| r.update(x));
+        assert_eq!(out[13], None);
+        assert!(close(out[14].unwrap(), REF_RSI14[0]), "{:?}", out[14]);
+        for (i, want) in REF_RSI14.iter().enumerate() {
+            assert!(close(out[14 + i].unwrap(), *want), "bar {}: {:?} vs {want}", 14 + i, out[14 + i]);
+        }
+    }
+
+    #[test]
+    fn atr_follows_wilder() {
+        let mut a = Atr::new(3);
+        let bars = [(10.0, 8.0, 9.0), (11.0, 9.0, 10.5), (12.0, 10.0, 10.0), (10.5, 7.0, 8.0), (9.0, 8.5, 8.6)];
+        let out: Vec<_> = bars.iter().map(|&(h, l, c)| a.update(h, l, c)).collect();
+        // TR: 2, 2, 2, 3.5 (|7-10|=3 < 3.5), 1.0 (|9-8| beats 9-8.5)
+        // → seed (2+2+2)/3 = 2, then 2+(3.5-2)/3 = 2.5, then 2.5+(1.0-2.5)/3 = 2.0
+        assert_eq!(out[1], None);
+        assert!(close(out[2].unwrap(), 2.0));
+        assert!(close(out[3].unwrap(), 2.5));
+        assert!(close(out[4].unwrap(), 2.0));
+    }
+
+    #[test]
+    fn bollinger_uses_population_deviation() {
+        let mut b = Bollinger::new(5, 2.0);
+        let out: Vec<_> = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0].iter().map(|&x| b.update(x)).collect();
+        assert!(out[3].is_none());
+        // last five: 4 5 5 7 9 → mean 6, population variance (4+1+1+1+9)/5 = 3.2
+        let last = out[7].unwrap();
+        assert!(close(last.middle, 6.0));
+        assert!(close(last.upper, 6.0 + 2.0 * 3.2f64.sqrt()));
+        assert!(close(last.lower, 6.0 - 2.0 * 3.2f64.sqrt()));
+    }
+
+    #[test]
+    fn highest_and_lowest_roll_over_the_window() {
+        let xs = [3.0, 1.0, 4.0, 1.0, 5.0, 9.0, 2.0, 6.0, 5.0, 3.0];
+        let mut h = Highest::new(3);
+        let mut l = Lowest::new(3);
+        let hs: Vec<_> = xs.iter().map(|&x| h.update(x)).collect();
+        let ls: Vec<_> = xs.iter().map(|&x| l.update(x)).collect();
+        for i in 0..xs.len() {
+            if i < 2 {
+                assert_eq!(hs[i], None);
+                assert_eq!(ls[i], None);
+            } else {
+                let w = &xs[i - 2..=i];
+                assert_eq!(hs[i], Some(w.iter().cloned().fold(f64::MIN, f64::max)));
+                assert_eq!(ls[i], Some(w.iter().cloned().fold(f64::MAX, f64::min)));
+            }
+        }
+    }
+
+    #[test]
+    fn cross_reports_over_and_under_once() {
+        let mut c = Cross::default();
+        assert_eq!(c.update(1.0, 2.0), None);
+        assert_eq!(c.update(2.0, 2.0), None);
+        assert_eq!(c.update(3.0, 2.0), Some(Crossing::Over));
+        assert_eq!(c.update(4.0, 2.0), None);
+        assert_eq!(c.update(1.0, 2.0), Some(Crossing::Under));
+        assert!(crossover((1.0, 2.0), (3.0, 2.0)));
+        assert!(crossunder((3.0, 2.0), (1.0, 2.0)));
+        assert!(!crossover((3.0, 2.0), (4.0, 2.0)));
+    }
+
+    // Generated by tests/reference/indicators.py (see the module docs).
+    const REF_EMA10_LAST: f64 = 45.87036561912813;
+    const REF_RSI14: [f64; 6] = [
+        70.46413502109705,
+        66.24961855355505,
+        66.48094183471265,
+        69.34685316290866,
+        66.29471265892624,
+        57.91502067008556,
+    ];
+}

@@ -1,0 +1,211 @@
+//! # sandbar-sdk: write a trading strategy, get a sandboxed plugin
+//!
+//! A Sandbar strategy is a plain Rust type implementing [`Strategy`]. Every
+//! hook has a default body, so a strategy implements only what it uses. One
+//! macro, [`export_strategy!`], turns it into a WebAssembly component that the
+//! Sandbar host can replay, paper-trade and trade live. The generated WIT
+//! bindings stay inside this crate; a strategy never sees them.
+//!
+//! The same crate compiles natively, so a strategy's own `cargo test` runs it
+//! on a `Vec` of bars through [`testing::Harness`], with no WebAssembly.
+//!
+//! ```
+//! use sandbar_sdk::prelude::*;
+//!
+//! #[derive(Default)]
+//! struct SmaCross { fast: PerSymbol<Sma>, slow: PerSymbol<Sma>, cross: PerSymbol<Cross>, periods: (usize, usize) }
+//!
+//! impl Strategy for SmaCross {
+//!     fn describe() -> Description {
+//!         Description::new("sma-cross", "0.1.0")
+//!             .param(ParamSpec::integer("fast", 10).range(1.0, 500.0))
+//!             .param(ParamSpec::integer("slow", 30).range(2.0, 2000.0))
+//!     }
+//!     fn init(&mut self, params: &Params, _symbols: &[String]) -> Result<(), InitError> {
+//!         self.periods = (params.count("fast")?, params.count("slow")?);
+//!         Ok(())
+//!     }
+//!     fn on_bar(&mut self, bar: &Bar, ctx: &mut Ctx<'_>) {
+//!         let (f, s) = self.periods;
+//!         let fast = self.fast.get_or(bar.symbol, || Sma::new(f)).update(bar.close);
+//!         let slow = self.slow.get_or(bar.symbol, || Sma::new(s)).update(bar.close);
+//!         let (Some(fast), Some(slow)) = (fast, slow) else { return };
+//!         match self.cross.get_or(bar.symbol, Cross::default).update(fast, slow) {
+//!             Some(Crossing::Over) => { ctx.target_weight(bar.symbol, 0.2).reason("fast crossed over slow"); }
+//!             Some(Crossing::Under) => { ctx.close(bar.symbol).reason("fast crossed under slow"); }
+//!             None => {}
+//!         }
+//!     }
+//! }
+//! // In the plugin crate: sandbar_sdk::export_strategy!(SmaCross);
+//! ```
+#![deny(missing_docs)]
+
+extern crate self as sandbar_sdk;
+
+mod context;
+pub mod indicators;
+pub mod state;
+pub mod testing;
+mod types;
+
+#[doc(hidden)]
+pub mod wit;
+
+pub use context::{Ctx, HostServices, IntentBuilder, Params};
+pub use types::*;
+
+/// Version of this SDK, stamped into every plugin's `describe`.
+pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Everything a strategy usually needs, in one `use`.
+pub mod prelude {
+    pub use crate::indicators::{
+        Atr, Bollinger, BollingerBands, Cross, Crossing, Ema, Highest, Lowest, PerSymbol, Rsi, Sma,
+    };
+    pub use crate::{
+        Action, Bar, Ctx, Delivery, Description, Event, Fill, InitError, Level, ParamSpec,
+        ParamValue, Params, Portfolio, Rejection, Side, Strategy, SymbolId,
+    };
+}
+
+/// A trading strategy. Every hook has a default body.
+///
+/// The host calls [`Strategy::describe`] first, then [`Strategy::init`] once,
+/// then delivers events and bars in time order. Intents emitted from a hook
+/// are requests: the host's risk engine decides, and the strategy hears the
+/// outcome as [`Event`]s.
+pub trait Strategy: Default + 'static {
+    /// Name, version, parameters and delivery mode.
+    fn describe() -> Description;
+
+    /// Read parameters; refuse bad combinations with an [`InitError`].
+    fn init(&mut self, params: &Params, symbols: &[String]) -> Result<(), InitError> {
+        let _ = (params, symbols);
+        Ok(())
+    }
+
+    /// A new bar closed. Emit intents through `ctx`.
+    fn on_bar(&mut self, bar: &Bar, ctx: &mut Ctx<'_>) {
+        let _ = (bar, ctx);
+    }
+
+    /// A fill, rejection or cancellation since the previous delivery. Called
+    /// before the next bar's [`Strategy::on_bar`].
+    fn on_event(&mut self, event: &Event, ctx: &mut Ctx<'_>) {
+        let _ = (event, ctx);
+    }
+
+    /// Serialize state for a hot-swap to another version. See
+    /// [`state::encode`]. The default carries no state.
+    fn snapshot(&self) -> Result<Vec<u8>, String> {
+        Ok(Vec::new())
+    }
+
+    /// Continue from a snapshot taken by `from_version`. The default accepts
+    /// only an empty state.
+    fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), String> {
+        if state.is_empty() {
+            Ok(())
+        } else {
+            Err(format!(
+                "this strategy does not restore state (got {} bytes from version {from_version})",
+                state.len()
+            ))
+        }
+    }
+}
+
+/// Drives a [`Strategy`]: the one dispatch path shared by the WebAssembly
+/// export and the native harness, so both behave identically.
+#[doc(hidden)]
+pub struct Runner<S: Strategy> {
+    strategy: S,
+    symbols: Vec<String>,
+    intents: Vec<Intent>,
+}
+
+impl<S: Strategy> Default for Runner<S> {
+    fn default() -> Self {
+        Self { strategy: S::default(), symbols: Vec::new(), intents: Vec::new() }
+    }
+}
+
+impl<S: Strategy> Runner<S> {
+    /// Initialise with resolved parameters and the symbol table.
+    pub fn init(&mut self, params: Params, symbols: Vec<String>) -> Result<(), InitError> {
+        self.symbols = symbols;
+        self.strategy.init(&params, &self.symbols)
+    }
+
+    /// Deliver events then bars; returns the intents, tagged by bar index.
+    pub fn on_bars(&mut self, bars: &[Bar], events: &[Event], host: &dyn HostServices) -> &[Intent] {
+        self.intents.clear();
+        let mut ctx = Ctx { symbols: &self.symbols, intents: &mut self.intents, bar_index: 0, host };
+        for event in events {
+            self.strategy.on_event(event, &mut ctx);
+        }
+        for (i, bar) in bars.iter().enumerate() {
+            ctx.bar_index = i as u32;
+            self.strategy.on_bar(bar, &mut ctx);
+        }
+        &self.intents
+    }
+
+    /// The strategy's snapshot.
+    pub fn snapshot(&self) -> Result<Vec<u8>, String> {
+        self.strategy.snapshot()
+    }
+
+    /// Restore a snapshot.
+    pub fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), String> {
+        self.strategy.restore(from_version, state)
+    }
+
+    /// The strategy itself (for assertions in tests).
+    pub fn strategy(&self) -> &S {
+        &self.strategy
+    }
+}
+
+/// Export a [`Strategy`] as the plugin's component.
+///
+/// Call it once at the root of a `cdylib` crate. On native targets it expands
+/// to nothing, so the same crate unit-tests natively.
+#[macro_export]
+macro_rules! export_strategy {
+    ($strategy:ty) => {
+        #[cfg(target_family = "wasm")]
+        const _: () = {
+            struct __SandbarGuest;
+            ::std::thread_local! {
+                static RUNNER: ::std::cell::RefCell<$crate::Runner<$strategy>> =
+                    ::std::cell::RefCell::new(::std::default::Default::default());
+            }
+            impl $crate::wit::Guest for __SandbarGuest {
+                fn describe() -> $crate::wit::Description {
+                    $crate::wit::describe::<$strategy>()
+                }
+                fn init(config: $crate::wit::InitConfig) -> ::std::result::Result<(), $crate::wit::InitError> {
+                    RUNNER.with_borrow_mut(|r| $crate::wit::init(r, config))
+                }
+                fn on_bars(
+                    bars: ::std::vec::Vec<$crate::wit::Bar>,
+                    events: ::std::vec::Vec<$crate::wit::Event>,
+                ) -> ::std::result::Result<::std::vec::Vec<$crate::wit::Intent>, $crate::wit::StrategyError> {
+                    RUNNER.with_borrow_mut(|r| $crate::wit::on_bars(r, bars, events))
+                }
+                fn snapshot() -> ::std::result::Result<::std::vec::Vec<u8>, $crate::wit::StrategyError> {
+                    RUNNER.with_borrow(|r| $crate::wit::snapshot(r))
+                }
+                fn restore(
+                    from_version: ::std::string::String,
+                    state: ::std::vec::Vec<u8>,
+                ) -> ::std::result::Result<(), $crate::wit::StrategyError> {
+                    RUNNER.with_borrow_mut(|r| $crate::wit::restore(r, from_version, state))
+                }
+            }
+            $crate::wit::bindings::__export_sandbar_guest!(__SandbarGuest with_types_in $crate::wit::bindings);
+        };
+    };
+}

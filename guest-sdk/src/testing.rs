@@ -1,0 +1,259 @@
+//! A native harness: run a strategy over a `Vec` of bars in `cargo test`,
+//! no WebAssembly and no host involved.
+//!
+//! The harness keeps a minimal paper account so position-aware strategies
+//! behave: market, target and close intents fill at the next bar's open of
+//! their symbol, limits when a later bar trades through them, without
+//! commission, slippage or risk limits. It is for testing a strategy's
+//! *decisions*; the host's simulator is the one that models execution.
+//!
+//! ```
+//! use sandbar_sdk::prelude::*;
+//! use sandbar_sdk::testing::{Harness, bars_from_closes};
+//! #[derive(Default)] struct BuyFirst { done: bool }
+//! impl Strategy for BuyFirst {
+//!     fn describe() -> Description { Description::new("buy-first", "0.1.0") }
+//!     fn on_bar(&mut self, bar: &Bar, ctx: &mut Ctx<'_>) {
+//!         if !self.done { ctx.buy(bar.symbol, 1.0); self.done = true; }
+//!     }
+//! }
+//! let mut h = Harness::<BuyFirst>::new(&[]).unwrap();
+//! h.run(&bars_from_closes(&[10.0, 11.0, 12.0]));
+//! assert_eq!(h.position(0), 1.0);
+//! assert_eq!(h.fills()[0].price, 10.0); // next bar's open = previous close
+//! ```
+
+use std::cell::RefCell;
+
+use crate::{
+    Action, Bar, Event, Fill, HostServices, InitError, Intent, Level, ParamValue, Params, Portfolio,
+    Position, Runner, Side, Strategy, SymbolId,
+};
+
+#[derive(Default)]
+struct Book {
+    cash: f64,
+    positions: Vec<(f64, f64, f64)>, // (quantity, average price, last close)
+    log: Vec<(Level, String)>,
+}
+
+impl Book {
+    fn slot(&mut self, s: SymbolId) -> &mut (f64, f64, f64) {
+        let i = s as usize;
+        if i >= self.positions.len() {
+            self.positions.resize(i + 1, (0.0, 0.0, 0.0));
+        }
+        &mut self.positions[i]
+    }
+    fn equity(&self) -> f64 {
+        self.cash + self.positions.iter().map(|(q, _, c)| q * c).sum::<f64>()
+    }
+}
+
+impl HostServices for RefCell<Book> {
+    fn log(&self, level: Level, message: &str) {
+        self.borrow_mut().log.push((level, message.to_string()));
+    }
+    fn portfolio(&self) -> Portfolio {
+        let b = self.borrow();
+        Portfolio {
+            cash: b.cash,
+            equity: b.equity(),
+            positions: b
+                .positions
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.0 != 0.0)
+                .map(|(i, &(q, avg, c))| Position {
+                    symbol: i as SymbolId,
+                    quantity: q,
+                    average_price: avg,
+                    unrealized_pnl: q * (c - avg),
+                })
+                .collect(),
+        }
+    }
+    fn position(&self, symbol: SymbolId) -> f64 {
+        self.borrow().positions.get(symbol as usize).map_or(0.0, |p| p.0)
+    }
+}
+
+/// Runs a strategy natively over bars, one bar per delivery.
+pub struct Harness<S: Strategy> {
+    runner: Runner<S>,
+    book: RefCell<Book>,
+    pending: Vec<Intent>,
+    intents: Vec<(i64, Intent)>,
+    fills: Vec<Fill>,
+    events: Vec<Event>,
+    next_order: u64,
+}
+
+impl<S: Strategy> Harness<S> {
+    /// A harness with 100,000 in cash, symbols `S0`, `S1`, … and the given
+    /// parameter overrides (defaults from `describe` fill the rest).
+    pub fn new(overrides: &[(&str, ParamValue)]) -> Result<Self, InitError> {
+        Self::with_symbols(overrides, (0..16).map(|i| format!("S{i}")).collect())
+    }
+
+    /// Like [`Harness::new`] with an explicit symbol table.
+    pub fn with_symbols(overrides: &[(&str, ParamValue)], symbols: Vec<String>) -> Result<Self, InitError> {
+        let mut values: Vec<(String, ParamValue)> =
+            S::describe().params.into_iter().map(|p| (p.name, p.default)).collect();
+        for (name, v) in overrides {
+            match values.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = v.clone(),
+                None => return Err(InitError::param(name, "not declared by the strategy")),
+            }
+        }
+        let mut runner = Runner::<S>::default();
+        runner.init(Params::new(values), symbols)?;
+        Ok(Self {
+            runner,
+            book: RefCell::new(Book { cash: 100_000.0, ..Book::default() }),
+            pending: Vec::new(),
+            intents: Vec::new(),
+            fills: Vec::new(),
+            events: Vec::new(),
+            next_order: 1,
+        })
+    }
+
+    /// Feed bars in order.
+    pub fn run(&mut self, bars: &[Bar]) {
+        for bar in bars {
+            self.execute(bar);
+            let events = std::mem::take(&mut self.events);
+            let out = self.runner.on_bars(std::slice::from_ref(bar), &events, &self.book).to_vec();
+            for intent in out {
+                self.intents.push((bar.time_ms, intent.clone()));
+                self.pending.push(intent);
+            }
+        }
+    }
+
+    fn execute(&mut self, bar: &Bar) {
+        let mut book = self.book.borrow_mut();
+        book.slot(bar.symbol).2 = bar.close;
+        let mut keep = Vec::new();
+        for intent in std::mem::take(&mut self.pending) {
+            if intent.symbol != bar.symbol {
+                keep.push(intent);
+                continue;
+            }
+            let pos = book.slot(bar.symbol).0;
+            let (delta, price) = match intent.action {
+                Action::Market { side, quantity } => (signed(side, quantity), bar.open),
+                Action::TargetQuantity(q) => (q - pos, bar.open),
+                Action::TargetWeight(w) => (w * book.equity() / bar.open - pos, bar.open),
+                Action::Close => (-pos, bar.open),
+                Action::Limit { side, quantity, price } => {
+                    let crossed = match side {
+                        Side::Buy => bar.low <= price,
+                        Side::Sell => bar.high >= price,
+                    };
+                    if !crossed {
+                        keep.push(intent);
+                        continue;
+                    }
+                    let px = match side {
+                        Side::Buy => price.min(bar.open),
+                        Side::Sell => price.max(bar.open),
+                    };
+                    (signed(side, quantity), px)
+                }
+            };
+            if delta == 0.0 {
+                continue;
+            }
+            let slot = book.slot(bar.symbol);
+            let new_q = slot.0 + delta;
+            if slot.0 == 0.0 || slot.0.signum() == delta.signum() {
+                slot.1 = (slot.0 * slot.1 + delta * price) / new_q;
+            } else if new_q != 0.0 && new_q.signum() != slot.0.signum() {
+                slot.1 = price;
+            }
+            slot.0 = new_q;
+            book.cash -= delta * price;
+            let fill = Fill {
+                order_id: self.next_order,
+                symbol: bar.symbol,
+                side: if delta > 0.0 { Side::Buy } else { Side::Sell },
+                quantity: delta.abs(),
+                price,
+                commission: 0.0,
+                time_ms: bar.time_ms,
+                origin: "strategy".into(),
+            };
+            self.next_order += 1;
+            self.events.push(Event::Filled(fill.clone()));
+            self.fills.push(fill);
+        }
+        self.pending = keep;
+    }
+
+    /// Every intent so far, with the time of the bar it was decided on.
+    pub fn intents(&self) -> &[(i64, Intent)] {
+        &self.intents
+    }
+
+    /// Every simulated fill so far.
+    pub fn fills(&self) -> &[Fill] {
+        &self.fills
+    }
+
+    /// Signed position in a symbol.
+    pub fn position(&self, symbol: SymbolId) -> f64 {
+        self.book.position(symbol)
+    }
+
+    /// Log lines the strategy wrote.
+    pub fn logs(&self) -> Vec<(Level, String)> {
+        self.book.borrow().log.clone()
+    }
+
+    /// The strategy, for inspecting its state.
+    pub fn strategy(&self) -> &S {
+        self.runner.strategy()
+    }
+
+    /// The strategy's snapshot.
+    pub fn snapshot(&self) -> Result<Vec<u8>, String> {
+        self.runner.snapshot()
+    }
+
+    /// Restore a snapshot into the strategy.
+    pub fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), String> {
+        self.runner.restore(from_version, state)
+    }
+}
+
+fn signed(side: Side, q: f64) -> f64 {
+    match side {
+        Side::Buy => q,
+        Side::Sell => -q,
+    }
+}
+
+/// Daily bars for symbol 0 from closes: open = previous close, high/low
+/// bracket open and close, volume 1,000,000.
+pub fn bars_from_closes(closes: &[f64]) -> Vec<Bar> {
+    let mut prev = closes.first().copied().unwrap_or(0.0);
+    closes
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| {
+            let bar = Bar {
+                symbol: 0,
+                time_ms: i as i64 * 86_400_000,
+                open: prev,
+                high: prev.max(c),
+                low: prev.min(c),
+                close: c,
+                volume: 1_000_000.0,
+            };
+            prev = c;
+            bar
+        })
+        .collect()
+}

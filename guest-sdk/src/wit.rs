@@ -1,0 +1,213 @@
+//! The bridge between the generated WIT bindings and the SDK's own types.
+//! Hidden from the docs: strategy authors never touch it.
+#![allow(missing_docs)]
+
+#[cfg(target_family = "wasm")]
+pub use glue::*;
+
+#[cfg(target_family = "wasm")]
+mod glue {
+    use crate::{HostServices, Params, Runner, Strategy, types as sdk};
+
+    pub mod bindings {
+        wit_bindgen::generate!({
+            world: "strategy",
+            path: "../wit",
+            pub_export_macro: true,
+            export_macro_name: "__export_sandbar_guest",
+            runtime_path: "::sandbar_sdk::wit::__wit_bindgen::rt",
+        });
+    }
+
+    pub use bindings::exports::sandbar::strategy::guest::Guest;
+    use bindings::sandbar::strategy::host;
+    pub use bindings::sandbar::strategy::types::{
+        Bar, Description, Event, InitConfig, InitError, Intent, StrategyError,
+    };
+    use bindings::sandbar::strategy::types as w;
+    pub use wit_bindgen as __wit_bindgen;
+
+    /// Host services backed by the host's imports.
+    struct Imports;
+
+    impl HostServices for Imports {
+        fn log(&self, level: sdk::Level, message: &str) {
+            let level = match level {
+                sdk::Level::Trace => w::Level::Trace,
+                sdk::Level::Debug => w::Level::Debug,
+                sdk::Level::Info => w::Level::Info,
+                sdk::Level::Warn => w::Level::Warn,
+                sdk::Level::Error => w::Level::Error,
+            };
+            host::log(level, message);
+        }
+        fn portfolio(&self) -> sdk::Portfolio {
+            let p = host::account();
+            sdk::Portfolio {
+                cash: p.cash,
+                equity: p.equity,
+                positions: p
+                    .positions
+                    .into_iter()
+                    .map(|p| sdk::Position {
+                        symbol: p.symbol,
+                        quantity: p.quantity,
+                        average_price: p.average_price,
+                        unrealized_pnl: p.unrealized_pnl,
+                    })
+                    .collect(),
+            }
+        }
+        fn position(&self, symbol: sdk::SymbolId) -> f64 {
+            host::position(symbol)
+        }
+    }
+
+    fn param_value(v: &sdk::ParamValue) -> w::ParamValue {
+        match v {
+            sdk::ParamValue::Integer(i) => w::ParamValue::Integer(*i),
+            sdk::ParamValue::Float(f) => w::ParamValue::Float(*f),
+            sdk::ParamValue::Boolean(b) => w::ParamValue::Boolean(*b),
+            sdk::ParamValue::Text(t) => w::ParamValue::Text(t.clone()),
+        }
+    }
+
+    fn side(s: w::Side) -> sdk::Side {
+        match s {
+            w::Side::Buy => sdk::Side::Buy,
+            w::Side::Sell => sdk::Side::Sell,
+        }
+    }
+
+    fn wside(s: sdk::Side) -> w::Side {
+        match s {
+            sdk::Side::Buy => w::Side::Buy,
+            sdk::Side::Sell => w::Side::Sell,
+        }
+    }
+
+    pub fn describe<S: Strategy>() -> Description {
+        let d = S::describe();
+        Description {
+            name: d.name,
+            version: d.version,
+            sdk_version: crate::SDK_VERSION.to_string(),
+            params: d
+                .params
+                .iter()
+                .map(|p| w::ParamSpec {
+                    name: p.name.clone(),
+                    type_: match p.ty {
+                        sdk::ParamType::Integer => w::ParamType::Integer,
+                        sdk::ParamType::Float => w::ParamType::Float,
+                        sdk::ParamType::Boolean => w::ParamType::Boolean,
+                        sdk::ParamType::Text => w::ParamType::Text,
+                    },
+                    default: param_value(&p.default),
+                    min: p.min,
+                    max: p.max,
+                    doc: p.doc.clone(),
+                })
+                .collect(),
+            delivery: match d.delivery {
+                sdk::Delivery::PerBar => w::Delivery::PerBar,
+                sdk::Delivery::Batched => w::Delivery::Batched,
+            },
+        }
+    }
+
+    pub fn init<S: Strategy>(runner: &mut Runner<S>, config: InitConfig) -> Result<(), InitError> {
+        let params = config
+            .params
+            .into_iter()
+            .map(|(name, v)| {
+                let v = match v {
+                    w::ParamValue::Integer(i) => sdk::ParamValue::Integer(i),
+                    w::ParamValue::Float(f) => sdk::ParamValue::Float(f),
+                    w::ParamValue::Boolean(b) => sdk::ParamValue::Boolean(b),
+                    w::ParamValue::Text(t) => sdk::ParamValue::Text(t),
+                };
+                (name, v)
+            })
+            .collect();
+        runner
+            .init(Params::new(params), config.symbols)
+            .map_err(|e| InitError { param: e.param, message: e.message })
+    }
+
+    pub fn on_bars<S: Strategy>(
+        runner: &mut Runner<S>,
+        bars: Vec<Bar>,
+        events: Vec<Event>,
+    ) -> Result<Vec<Intent>, StrategyError> {
+        // Bar and the SDK's Bar have the same fields; the copy is a few words.
+        let bars: Vec<sdk::Bar> = bars
+            .iter()
+            .map(|b| sdk::Bar {
+                symbol: b.symbol,
+                time_ms: b.time_ms,
+                open: b.open,
+                high: b.high,
+                low: b.low,
+                close: b.close,
+                volume: b.volume,
+            })
+            .collect();
+        let events: Vec<sdk::Event> = events
+            .into_iter()
+            .map(|e| match e {
+                w::Event::Filled(f) => sdk::Event::Filled(sdk::Fill {
+                    order_id: f.order_id,
+                    symbol: f.symbol,
+                    side: side(f.side),
+                    quantity: f.quantity,
+                    price: f.price,
+                    commission: f.commission,
+                    time_ms: f.time_ms,
+                    origin: f.origin,
+                }),
+                w::Event::Rejected(r) => sdk::Event::Rejected(sdk::Rejection {
+                    symbol: r.symbol,
+                    rule: r.rule,
+                    detail: r.detail,
+                    time_ms: r.time_ms,
+                }),
+                w::Event::Cancelled(id) => sdk::Event::Cancelled(id),
+            })
+            .collect();
+        let intents = runner.on_bars(&bars, &events, &Imports);
+        Ok(intents
+            .iter()
+            .map(|i| Intent {
+                bar_index: i.bar_index,
+                symbol: i.symbol,
+                action: match i.action {
+                    sdk::Action::TargetWeight(x) => w::Action::TargetWeight(x),
+                    sdk::Action::TargetQuantity(x) => w::Action::TargetQuantity(x),
+                    sdk::Action::Market { side, quantity } => {
+                        w::Action::Market(w::MarketOrder { side: wside(side), quantity })
+                    }
+                    sdk::Action::Limit { side, quantity, price } => {
+                        w::Action::Limit(w::LimitOrder { side: wside(side), quantity, price })
+                    }
+                    sdk::Action::Close => w::Action::Close,
+                },
+                stop_loss: i.stop_loss,
+                take_profit: i.take_profit,
+                reason: i.reason.clone(),
+            })
+            .collect())
+    }
+
+    pub fn snapshot<S: Strategy>(runner: &Runner<S>) -> Result<Vec<u8>, StrategyError> {
+        runner.snapshot().map_err(|message| StrategyError { message })
+    }
+
+    pub fn restore<S: Strategy>(
+        runner: &mut Runner<S>,
+        from_version: String,
+        state: Vec<u8>,
+    ) -> Result<(), StrategyError> {
+        runner.restore(&from_version, &state).map_err(|message| StrategyError { message })
+    }
+}

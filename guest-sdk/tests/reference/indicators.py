@@ -1,0 +1,32 @@
+"""Independent reference values for the SDK's indicator tests.
+
+Written from the textbook definitions, recomputing each value from the whole
+history (no incremental state), so it shares no code path with the Rust
+implementation. Run: python3 guest-sdk/tests/reference/indicators.py
+"""
+closes = [44.34, 44.09, 44.15, 43.61, 44.33, 44.83, 45.10, 45.42, 45.84, 46.08,
+          45.89, 46.03, 45.61, 46.28, 46.28, 46.00, 46.03, 46.41, 46.22, 45.64]
+
+def sma(xs, n, i):
+    return sum(xs[i - n + 1:i + 1]) / n
+
+def ema(xs, n, i):
+    # EMA_i = sum of weighted terms, seeded with SMA at n-1
+    alpha = 2 / (n + 1)
+    v = sma(xs, n, n - 1)
+    for k in range(n, i + 1):
+        v = alpha * xs[k] + (1 - alpha) * v
+    return v
+
+def rsi(xs, n, i):
+    ch = [xs[k] - xs[k - 1] for k in range(1, i + 1)]
+    g = sum(max(c, 0) for c in ch[:n]) / n
+    l = sum(max(-c, 0) for c in ch[:n]) / n
+    for c in ch[n:]:
+        g = (g * (n - 1) + max(c, 0)) / n
+        l = (l * (n - 1) + max(-c, 0)) / n
+    return 100 - 100 / (1 + g / l)
+
+print("SMA5[4]", round(sma(closes, 5, 4), 10), "SMA5[19]", round(sma(closes, 5, 19), 10))
+print("EMA10[9]", ema(closes, 10, 9), "EMA10[19]", repr(ema(closes, 10, 19)))
+print("RSI14[14..20]", [repr(rsi(closes, 14, i)) for i in range(14, 20)])
