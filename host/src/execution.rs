@@ -1,0 +1,419 @@
+//! Orders and venues. A [`Venue`] receives orders the risk engine approved
+//! and reports fills; the [`SimulatedVenue`] does so against recorded bars,
+//! and paper and live venues will implement the same trait.
+//!
+//! Fill rules of the simulator (also in the README):
+//! - An order is first eligible on the first bar of its symbol whose time is
+//!   *after* the bar it was decided on (no fill on the deciding bar's prices).
+//! - **Market**: fills at that bar's open, moved against the trader by the
+//!   slippage (`buy: open × (1 + bps/10⁴)`, `sell: open × (1 − bps/10⁴)`).
+//! - **Limit**: a buy fills when the bar's low reaches the limit — at the
+//!   open if the bar opens at or below it (gap through), else at the limit;
+//!   sells mirror with the high. No slippage: the limit is the guarantee.
+//! - **Stop-loss** (a stop order protecting a position): triggers when the
+//!   bar trades through the stop — at the open if it gaps through, else at
+//!   the stop — then slippage as for a market order.
+//! - **Take-profit**: a limit order on the protected position.
+//! - **Both touched in one bar** (and the open decides neither): the
+//!   stop-loss is assumed to have traded first, the conservative reading.
+//! - **Partial fills**: at most `max_volume_share` of the bar's volume fills
+//!   per order per bar; the rest stays open for the next bar.
+//! - **Commission** per fill: `percent × notional + per_unit × quantity`,
+//!   and at least `minimum` on the first fill of each order.
+
+use serde::{Deserialize, Serialize};
+
+use crate::market::{Bar, SymbolId};
+
+/// Direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// Buy.
+    Buy,
+    /// Sell.
+    Sell,
+}
+
+impl Side {
+    /// +1 for buys, −1 for sells.
+    pub fn sign(self) -> f64 {
+        match self {
+            Side::Buy => 1.0,
+            Side::Sell => -1.0,
+        }
+    }
+    /// The side that trades a signed quantity.
+    pub fn of(quantity: f64) -> Side {
+        if quantity >= 0.0 { Side::Buy } else { Side::Sell }
+    }
+}
+
+/// How an order executes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "type", content = "price")]
+pub enum OrderKind {
+    /// At the next open.
+    Market,
+    /// At the price or better.
+    Limit(f64),
+    /// Protective stop at the price.
+    StopLoss(f64),
+    /// Protective limit at the price.
+    TakeProfit(f64),
+}
+
+/// Why an order exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// From a strategy intent.
+    Strategy,
+    /// A protective stop.
+    StopLoss,
+    /// A protective take-profit.
+    TakeProfit,
+    /// The risk engine flattening after a halt.
+    RiskFlatten,
+}
+
+impl Origin {
+    /// The name used in events and the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Strategy => "strategy",
+            Origin::StopLoss => "stop-loss",
+            Origin::TakeProfit => "take-profit",
+            Origin::RiskFlatten => "risk-flatten",
+        }
+    }
+}
+
+/// An order handed to a venue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    /// Host-assigned id, increasing.
+    pub id: u64,
+    /// Symbol.
+    pub symbol: SymbolId,
+    /// Direction.
+    pub side: Side,
+    /// Remaining quantity (positive).
+    pub quantity: f64,
+    /// Execution kind.
+    pub kind: OrderKind,
+    /// Why it exists.
+    pub origin: Origin,
+    /// Sequence number of the bar it was decided on.
+    pub decided_seq: u64,
+    /// Time of that bar: the order is eligible only on later bars.
+    pub decided_ms: i64,
+}
+
+/// An execution reported by a venue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FillReport {
+    /// Order id.
+    pub order_id: u64,
+    /// Symbol.
+    pub symbol: SymbolId,
+    /// Direction.
+    pub side: Side,
+    /// Quantity filled (positive).
+    pub quantity: f64,
+    /// Price.
+    pub price: f64,
+    /// Commission.
+    pub commission: f64,
+    /// Slippage cost versus the reference price.
+    pub slippage: f64,
+    /// Bar time.
+    pub time_ms: i64,
+    /// The order's origin.
+    pub origin: Origin,
+    /// The order is complete (nothing remains open).
+    pub done: bool,
+}
+
+/// Where orders go. Implemented by the simulator now, by paper and live
+/// venues later; the engine cannot tell them apart.
+pub trait Venue {
+    /// Accept an approved order.
+    fn submit(&mut self, order: Order);
+    /// Cancel an open order; returns whether it was open.
+    fn cancel(&mut self, id: u64) -> bool;
+    /// Ids of open orders on a symbol, oldest first.
+    fn open_orders(&self, symbol: SymbolId) -> Vec<&Order>;
+    /// A new bar: report the fills it causes into `out`, in execution order.
+    fn on_bar(&mut self, bar: &Bar, out: &mut Vec<FillReport>);
+}
+
+/// Cost model and liquidity of the simulator.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SimConfig {
+    /// Slippage on market and stop fills, in basis points (default 0).
+    pub slippage_bps: f64,
+    /// Commission as a percentage of notional (default 0; 0.1 means 0.1%).
+    pub commission_percent: f64,
+    /// Commission per unit traded (default 0).
+    pub commission_per_unit: f64,
+    /// Minimum commission per order (default 0).
+    pub commission_minimum: f64,
+    /// Largest share of a bar's volume one order may take (default 1.0 =
+    /// the whole bar; 0.1 = 10%).
+    pub max_volume_share: f64,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        Self {
+            slippage_bps: 0.0,
+            commission_percent: 0.0,
+            commission_per_unit: 0.0,
+            commission_minimum: 0.0,
+            max_volume_share: 1.0,
+        }
+    }
+}
+
+/// The simulated venue: fills orders against bars by the rules above.
+#[derive(Debug, Default)]
+pub struct SimulatedVenue {
+    config: SimConfig,
+    /// Open orders, per symbol, oldest first.
+    books: Vec<Vec<(Order, bool)>>, // (order, has filled before)
+}
+
+impl SimulatedVenue {
+    /// A venue with a cost model.
+    pub fn new(config: SimConfig) -> Self {
+        Self { config, books: Vec::new() }
+    }
+
+    fn book(&mut self, symbol: SymbolId) -> &mut Vec<(Order, bool)> {
+        let i = symbol as usize;
+        if i >= self.books.len() {
+            self.books.resize_with(i + 1, Vec::new);
+        }
+        &mut self.books[i]
+    }
+
+    /// Where and whether `order` executes on `bar`: (price, reference price).
+    fn trigger(&self, order: &Order, bar: &Bar) -> Option<(f64, f64)> {
+        let slip = self.config.slippage_bps / 10_000.0;
+        let adverse = |p: f64| p * (1.0 + order.side.sign() * slip);
+        match (order.kind, order.side) {
+            (OrderKind::Market, _) => Some((adverse(bar.open), bar.open)),
+            (OrderKind::Limit(p) | OrderKind::TakeProfit(p), Side::Buy) => {
+                if bar.open <= p {
+                    Some((bar.open, bar.open))
+                } else if bar.low <= p {
+                    Some((p, p))
+                } else {
+                    None
+                }
+            }
+            (OrderKind::Limit(p) | OrderKind::TakeProfit(p), Side::Sell) => {
+                if bar.open >= p {
+                    Some((bar.open, bar.open))
+                } else if bar.high >= p {
+                    Some((p, p))
+                } else {
+                    None
+                }
+            }
+            (OrderKind::StopLoss(p), Side::Sell) => {
+                if bar.open <= p {
+                    Some((adverse(bar.open), bar.open))
+                } else if bar.low <= p {
+                    Some((adverse(p), p))
+                } else {
+                    None
+                }
+            }
+            (OrderKind::StopLoss(p), Side::Buy) => {
+                if bar.open >= p {
+                    Some((adverse(bar.open), bar.open))
+                } else if bar.high >= p {
+                    Some((adverse(p), p))
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Execution priority within a bar: stops first (the conservative reading
+/// when a bar touches both a stop and a target), then everything else by age.
+fn priority(kind: OrderKind) -> u8 {
+    match kind {
+        OrderKind::StopLoss(_) => 0,
+        _ => 1,
+    }
+}
+
+impl Venue for SimulatedVenue {
+    fn submit(&mut self, order: Order) {
+        self.book(order.symbol).push((order, false));
+    }
+
+    fn cancel(&mut self, id: u64) -> bool {
+        for book in &mut self.books {
+            if let Some(i) = book.iter().position(|(o, _)| o.id == id) {
+                book.remove(i);
+                return true;
+            }
+        }
+        false
+    }
+
+    fn open_orders(&self, symbol: SymbolId) -> Vec<&Order> {
+        self.books.get(symbol as usize).map(|b| b.iter().map(|(o, _)| o).collect()).unwrap_or_default()
+    }
+
+    fn on_bar(&mut self, bar: &Bar, out: &mut Vec<FillReport>) {
+        let Some(book) = self.books.get(bar.symbol as usize) else { return };
+        if book.is_empty() {
+            return;
+        }
+        let mut order: Vec<usize> = (0..book.len()).collect();
+        order.sort_by_key(|&i| (priority(book[i].0.kind), book[i].0.id));
+        let cap = self.config.max_volume_share * bar.volume;
+        let mut filled: Vec<(usize, f64)> = Vec::new();
+        for i in order {
+            let (o, _) = &self.books[bar.symbol as usize][i];
+            if bar.time_ms <= o.decided_ms {
+                continue; // never fill on information from the deciding bar's own time
+            }
+            let Some((price, reference)) = self.trigger(o, bar) else { continue };
+            let qty = o.quantity.min(cap);
+            if qty <= 0.0 {
+                continue;
+            }
+            let c = &self.config;
+            let (_, had_fill) = self.books[bar.symbol as usize][i];
+            let o = &self.books[bar.symbol as usize][i].0;
+            let mut commission = c.commission_percent / 100.0 * qty * price + c.commission_per_unit * qty;
+            if !had_fill {
+                commission = commission.max(c.commission_minimum);
+            }
+            let remaining = o.quantity - qty;
+            out.push(FillReport {
+                order_id: o.id,
+                symbol: o.symbol,
+                side: o.side,
+                quantity: qty,
+                price,
+                commission,
+                slippage: (price - reference).abs() * qty,
+                time_ms: bar.time_ms,
+                origin: o.origin,
+                done: remaining <= 0.0,
+            });
+            filled.push((i, remaining));
+        }
+        let book = &mut self.books[bar.symbol as usize];
+        for &(i, remaining) in &filled {
+            book[i].0.quantity = remaining;
+            book[i].1 = true;
+        }
+        book.retain(|(o, _)| o.quantity > 0.0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bar(open: f64, high: f64, low: f64, close: f64) -> Bar {
+        Bar { symbol: 0, time_ms: 0, open, high, low, close, volume: 1000.0 }
+    }
+
+    fn order(id: u64, side: Side, quantity: f64, kind: OrderKind) -> Order {
+        Order { id, symbol: 0, side, quantity, kind, origin: Origin::Strategy, decided_seq: 0, decided_ms: -1 }
+    }
+
+    fn run(config: SimConfig, orders: Vec<Order>, b: Bar) -> Vec<FillReport> {
+        let mut v = SimulatedVenue::new(config);
+        for o in orders {
+            v.submit(o);
+        }
+        let mut out = Vec::new();
+        v.on_bar(&b, &mut out);
+        out
+    }
+
+    #[test]
+    fn market_fills_at_open_with_adverse_slippage() {
+        let c = SimConfig { slippage_bps: 10.0, ..SimConfig::default() };
+        let f = run(c, vec![order(1, Side::Buy, 2.0, OrderKind::Market)], bar(100.0, 110.0, 90.0, 105.0));
+        assert!((f[0].price - 100.1).abs() < 1e-9);
+        assert!((f[0].slippage - 0.2).abs() < 1e-9);
+        let f = run(c, vec![order(1, Side::Sell, 2.0, OrderKind::Market)], bar(100.0, 110.0, 90.0, 105.0));
+        assert!((f[0].price - 99.9).abs() < 1e-9);
+    }
+
+    #[test]
+    fn limit_fills_at_limit_or_at_a_better_open() {
+        let b = bar(100.0, 110.0, 90.0, 105.0);
+        let f = run(SimConfig::default(), vec![order(1, Side::Buy, 1.0, OrderKind::Limit(95.0))], b);
+        assert_eq!(f[0].price, 95.0);
+        let f = run(SimConfig::default(), vec![order(1, Side::Buy, 1.0, OrderKind::Limit(101.0))], b);
+        assert_eq!(f[0].price, 100.0, "gap through: the open is better");
+        assert!(run(SimConfig::default(), vec![order(1, Side::Buy, 1.0, OrderKind::Limit(89.0))], b).is_empty());
+        let f = run(SimConfig::default(), vec![order(1, Side::Sell, 1.0, OrderKind::Limit(108.0))], b);
+        assert_eq!(f[0].price, 108.0);
+    }
+
+    #[test]
+    fn stop_fills_at_stop_or_at_a_worse_open() {
+        let f = run(SimConfig::default(), vec![order(1, Side::Sell, 1.0, OrderKind::StopLoss(95.0))], bar(100.0, 101.0, 94.0, 96.0));
+        assert_eq!(f[0].price, 95.0);
+        let f = run(SimConfig::default(), vec![order(1, Side::Sell, 1.0, OrderKind::StopLoss(95.0))], bar(90.0, 92.0, 88.0, 91.0));
+        assert_eq!(f[0].price, 90.0, "gap down through the stop fills at the open");
+        let f = run(SimConfig::default(), vec![order(1, Side::Buy, 1.0, OrderKind::StopLoss(105.0))], bar(100.0, 106.0, 99.0, 101.0));
+        assert_eq!(f[0].price, 105.0);
+    }
+
+    #[test]
+    fn stop_wins_when_a_bar_touches_stop_and_target() {
+        let orders = vec![
+            order(1, Side::Sell, 1.0, OrderKind::TakeProfit(110.0)),
+            order(2, Side::Sell, 1.0, OrderKind::StopLoss(90.0)),
+        ];
+        let f = run(SimConfig::default(), orders, bar(100.0, 111.0, 89.0, 100.0));
+        assert_eq!(f[0].order_id, 2);
+        assert_eq!(f[0].price, 90.0);
+    }
+
+    #[test]
+    fn partial_fill_caps_at_volume_share_and_keeps_the_rest() {
+        let c = SimConfig { max_volume_share: 0.1, ..SimConfig::default() };
+        let mut v = SimulatedVenue::new(c);
+        v.submit(order(1, Side::Buy, 150.0, OrderKind::Market));
+        let mut out = Vec::new();
+        v.on_bar(&bar(10.0, 10.0, 10.0, 10.0), &mut out);
+        assert_eq!((out[0].quantity, out[0].done), (100.0, false));
+        out.clear();
+        v.on_bar(&bar(11.0, 11.0, 11.0, 11.0), &mut out);
+        assert_eq!((out[0].quantity, out[0].price, out[0].done), (50.0, 11.0, true));
+        assert!(v.open_orders(0).is_empty());
+    }
+
+    #[test]
+    fn commission_combines_percent_per_unit_and_minimum_once() {
+        let c = SimConfig { commission_percent: 0.1, commission_per_unit: 0.01, commission_minimum: 5.0, max_volume_share: 0.5, ..SimConfig::default() };
+        let mut v = SimulatedVenue::new(c);
+        v.submit(order(1, Side::Buy, 1000.0, OrderKind::Market));
+        let mut out = Vec::new();
+        v.on_bar(&bar(1.0, 1.0, 1.0, 1.0), &mut out); // 500 @ 1: 0.5 + 5 = 5.5
+        v.on_bar(&bar(1.0, 1.0, 1.0, 1.0), &mut out); // 500 @ 1, no minimum
+        assert!((out[0].commission - 5.5).abs() < 1e-9);
+        assert!((out[1].commission - 5.5).abs() < 1e-9);
+        let c = SimConfig { commission_minimum: 5.0, ..SimConfig::default() };
+        let f = run(c, vec![order(1, Side::Buy, 1.0, OrderKind::Market)], bar(1.0, 1.0, 1.0, 1.0));
+        assert_eq!(f[0].commission, 5.0);
+    }
+}

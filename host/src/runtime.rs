@@ -1,0 +1,568 @@
+//! The sandbox: loading strategy components and calling them safely.
+//!
+//! This is the only module that knows about wasmtime. It holds the crate's
+//! one `bindgen!`, links a WASI shim that grants nothing (no files, network,
+//! environment, stdio; clocks frozen; randomness seeded from the run), and
+//! bounds every call in CPU (epoch deadline) and memory (store limits).
+//!
+//! The line between a *strategy error* and a *fault* is kept in the types: a
+//! WIT `strategy-error` or `init-error` means the strategy refused something
+//! and is still sound ([`CallError::Refused`]); a trap, an exhausted budget or
+//! a broken bound means the instance is no longer trustworthy and is dropped
+//! ([`CallError::Fault`]).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+/// Generated bindings for `wit/strategy.wit`; everything else imports from
+/// here through the aliases below.
+mod bindings {
+    wasmtime::component::bindgen!({
+        world: "strategy",
+        path: "../wit",
+        imports: { default: trappable },
+    });
+}
+
+pub use bindings::sandbar::strategy::types::{
+    Action, Bar as WitBar, Delivery, Description, Event, Fill, InitConfig, Intent, Level, LimitOrder,
+    MarketOrder, ParamSpec, ParamType, ParamValue, Portfolio, Position, Rejection, Side,
+};
+
+/// The contract this host speaks, for messages.
+pub const CONTRACT: &str = "sandbar:strategy@0.1.0";
+
+/// Limits applied to every plugin instance.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxLimits {
+    /// Linear memory a plugin may grow to, in bytes (default 64 MiB).
+    pub memory_bytes: usize,
+    /// Wall time one call may take before it is interrupted, in milliseconds (default 250).
+    pub call_timeout_ms: u64,
+    /// Intents one call may return per bar delivered (default 64).
+    pub max_intents_per_bar: usize,
+    /// Log lines one call may write per bar delivered (default 32).
+    pub max_log_lines_per_bar: usize,
+    /// Bytes of log text one call may write (default 64 KiB).
+    pub max_log_bytes_per_call: usize,
+    /// Largest snapshot accepted, in bytes (default 16 MiB).
+    pub max_snapshot_bytes: usize,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 64 << 20,
+            call_timeout_ms: 250,
+            max_intents_per_bar: 64,
+            max_log_lines_per_bar: 32,
+            max_log_bytes_per_call: 64 << 10,
+            max_snapshot_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Why a plugin file was not accepted.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    /// Reading the file failed.
+    #[error("cannot read plugin {path}: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// Not WebAssembly at all, or truncated.
+    #[error("plugin {path} is not a WebAssembly component: {found}")]
+    NotWasm {
+        /// File.
+        path: PathBuf,
+        /// What was found instead.
+        found: String,
+    },
+    /// A core module, not a component.
+    #[error(
+        "plugin {path} is a core WebAssembly module, but a component is expected; build it for the wasm32-wasip2 target with the sandbar-sdk"
+    )]
+    CoreModule {
+        /// File.
+        path: PathBuf,
+    },
+    /// wasmtime refused to compile it.
+    #[error("plugin {path} does not compile: {message}")]
+    Compile {
+        /// File.
+        path: PathBuf,
+        /// wasmtime's diagnosis.
+        message: String,
+    },
+    /// It does not implement this host's contract.
+    #[error("plugin {path} does not implement {CONTRACT} world `strategy`: {message}")]
+    Contract {
+        /// File.
+        path: PathBuf,
+        /// What is missing or mismatched.
+        message: String,
+    },
+}
+
+/// A fault: the instance is broken and must be discarded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Fault {
+    /// The call ran past its wall-time budget.
+    #[error("CPU budget exceeded: call ran longer than {0} ms")]
+    Timeout(u64),
+    /// The plugin tried to grow memory past its cap.
+    #[error("memory cap exceeded: tried to grow linear memory beyond {0} bytes")]
+    Memory(usize),
+    /// The guest trapped.
+    #[error("trap: {kind}{backtrace}")]
+    Trap {
+        /// Trap description (`wasm unreachable`, stack overflow, …).
+        kind: String,
+        /// Guest backtrace, when available, prefixed with a newline.
+        backtrace: String,
+    },
+    /// An output bound was broken.
+    #[error("bound exceeded: {0}")]
+    Bound(String),
+}
+
+/// The result of a call that did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    /// The strategy refused (typed WIT error); the instance remains usable.
+    #[error("strategy refused: {0}")]
+    Refused(String),
+    /// The instance is broken.
+    #[error("{0}")]
+    Fault(#[from] Fault),
+}
+
+/// Account view the host exposes through the `host` import, updated by the
+/// engine before each call.
+#[derive(Debug, Clone, Default)]
+pub struct AccountView {
+    /// Cash.
+    pub cash: f64,
+    /// Equity.
+    pub equity: f64,
+    /// Indexed by symbol id: (quantity, average price, unrealised PnL).
+    pub positions: Vec<(f64, f64, f64)>,
+}
+
+/// Per-store state: the WASI shim, limits and what the host imports need.
+pub struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    plugin: Arc<str>,
+    view: AccountView,
+    log_lines: usize,
+    log_bytes: usize,
+    log_line_cap: usize,
+    log_byte_cap: usize,
+    log_overflow: Option<String>,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+impl bindings::sandbar::strategy::types::Host for State {}
+
+impl bindings::sandbar::strategy::host::Host for State {
+    fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
+        self.log_lines += 1;
+        self.log_bytes += message.len();
+        if self.log_lines > self.log_line_cap || self.log_bytes > self.log_byte_cap {
+            let why = format!(
+                "log output over its bound ({} lines / {} bytes in one call; caps {} lines, {} bytes)",
+                self.log_lines, self.log_bytes, self.log_line_cap, self.log_byte_cap
+            );
+            self.log_overflow = Some(why.clone());
+            return Err(wasmtime::Error::msg(why));
+        }
+        let plugin = &*self.plugin;
+        match level {
+            Level::Trace => tracing::trace!(target: "plugin", plugin, "{message}"),
+            Level::Debug => tracing::debug!(target: "plugin", plugin, "{message}"),
+            Level::Info => tracing::info!(target: "plugin", plugin, "{message}"),
+            Level::Warn => tracing::warn!(target: "plugin", plugin, "{message}"),
+            Level::Error => tracing::error!(target: "plugin", plugin, "{message}"),
+        }
+        Ok(())
+    }
+
+    fn account(&mut self) -> wasmtime::Result<Portfolio> {
+        let v = &self.view;
+        Ok(Portfolio {
+            cash: v.cash,
+            equity: v.equity,
+            positions: v
+                .positions
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.0 != 0.0)
+                .map(|(i, &(quantity, average_price, unrealized_pnl))| Position {
+                    symbol: i as u32,
+                    quantity,
+                    average_price,
+                    unrealized_pnl,
+                })
+                .collect(),
+        })
+    }
+
+    fn position(&mut self, symbol: u32) -> wasmtime::Result<f64> {
+        Ok(self.view.positions.get(symbol as usize).map_or(0.0, |p| p.0))
+    }
+}
+
+/// The wasmtime engine, linker and compilation cache shared by all plugins.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<State>,
+    stop_ticker: Arc<AtomicBool>,
+}
+
+/// Epoch tick period: the resolution of the CPU budget.
+const TICK: Duration = Duration::from_millis(5);
+
+impl Runtime {
+    /// A runtime; `cache_dir` enables wasmtime's on-disk compilation cache
+    /// (keyed by module content and engine configuration).
+    pub fn new(cache_dir: Option<&Path>) -> anyhow::Result<Self> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        config.epoch_interruption(true);
+        config.max_wasm_stack(1 << 20);
+        if let Some(dir) = cache_dir {
+            let mut cc = wasmtime::CacheConfig::new();
+            cc.with_directory(dir);
+            config.cache(Some(wasmtime::Cache::new(cc)?));
+        }
+        let engine = Engine::new(&config)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        bindings::Strategy::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
+
+        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let (weak, stop) = (engine.weak(), stop_ticker.clone());
+        std::thread::Builder::new().name("sandbar-epoch".into()).spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(TICK);
+                match weak.upgrade() {
+                    Some(engine) => engine.increment_epoch(),
+                    None => break,
+                }
+            }
+        })?;
+        Ok(Self { engine, linker, stop_ticker })
+    }
+
+    /// Load, compile and check a plugin file against the contract.
+    pub fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.into(), source })?;
+        self.load_bytes(path, &bytes)
+    }
+
+    /// Like [`Runtime::load`], from bytes (`path` is for messages).
+    pub fn load_bytes(&self, path: &Path, bytes: &[u8]) -> Result<Plugin, LoadError> {
+        let path = path.to_path_buf();
+        match bytes.get(..8) {
+            Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => return Err(LoadError::CoreModule { path }),
+            Some([0, b'a', b's', b'm', 0x0d, 0, 1, 0]) => {}
+            Some([0, b'a', b's', b'm', v0, v1, l0, l1]) => {
+                return Err(LoadError::NotWasm {
+                    path,
+                    found: format!("WebAssembly binary of an unsupported version/layer ({v0:#x} {v1:#x} {l0:#x} {l1:#x})"),
+                });
+            }
+            _ => {
+                let found = if bytes.len() < 8 {
+                    format!("{} bytes, too short to be WebAssembly", bytes.len())
+                } else {
+                    "no WebAssembly magic number (\\0asm) at the start".to_string()
+                };
+                return Err(LoadError::NotWasm { path, found });
+            }
+        }
+        let component = Component::new(&self.engine, bytes)
+            .map_err(|e| LoadError::Compile { path: path.clone(), message: format!("{e:#}") })?;
+        let pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Contract {
+            path: path.clone(),
+            message: format!("{e:#}"),
+        })?;
+        let pre = bindings::StrategyPre::new(pre)
+            .map_err(|e| LoadError::Contract { path: path.clone(), message: format!("{e:#}") })?;
+        let hash = hex(&Sha256::digest(bytes));
+        Ok(Plugin { pre, hash, path, size: bytes.len() })
+    }
+
+    /// Instantiate a loaded plugin in a fresh store and read its description.
+    pub fn instantiate(
+        &self,
+        plugin: &Plugin,
+        limits: SandboxLimits,
+        seed: u64,
+    ) -> Result<Instance, CallError> {
+        let mut seed_bytes = Sha256::digest(seed.to_le_bytes()).to_vec();
+        seed_bytes.extend_from_slice(&Sha256::digest(seed_bytes.clone()));
+        let wasi = WasiCtx::builder()
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .wall_clock(FrozenClock)
+            .monotonic_clock(FrozenClock)
+            .secure_random(wasmtime_wasi::Deterministic::new(seed_bytes.clone()))
+            .insecure_random(wasmtime_wasi::Deterministic::new(seed_bytes))
+            .insecure_random_seed(u128::from(seed))
+            .build();
+        let state = State {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter {
+                inner: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).instances(8).tables(32).build(),
+                refused: false,
+            },
+            plugin: Arc::from(plugin.path.file_name().map(|f| f.to_string_lossy()).unwrap_or_default().as_ref()),
+            view: AccountView::default(),
+            log_lines: 0,
+            log_bytes: 0,
+            log_line_cap: limits.max_log_lines_per_bar,
+            log_byte_cap: limits.max_log_bytes_per_call,
+            log_overflow: None,
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        let ticks = limits.call_timeout_ms.div_ceil(TICK.as_millis() as u64).max(1);
+        store.set_epoch_deadline(ticks);
+        let bindings = plugin.pre.instantiate(&mut store).map_err(|e| classify(&mut store, e, &limits))?;
+        store.set_epoch_deadline(ticks);
+        let description =
+            bindings.sandbar_strategy_guest().call_describe(&mut store).map_err(|e| classify(&mut store, e, &limits))?;
+        Ok(Instance { store, bindings, description, limits, ticks, bar_buf: Vec::new() })
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.stop_ticker.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Store limits that remember whether they refused a memory growth, so the
+/// fault can name the memory cap rather than the trap that follows.
+struct Limiter {
+    inner: StoreLimits,
+    refused: bool,
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        let ok = self.inner.memory_growing(current, desired, maximum)?;
+        self.refused |= !ok;
+        Ok(ok)
+    }
+    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.inner.table_growing(current, desired, maximum)
+    }
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
+
+/// Wall and monotonic clock that never move: plugins get no real time.
+struct FrozenClock;
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> Duration {
+        Duration::from_secs(1)
+    }
+    fn now(&self) -> Duration {
+        Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// A compiled, contract-checked plugin, ready to instantiate many times.
+pub struct Plugin {
+    pre: bindings::StrategyPre<State>,
+    /// SHA-256 of the component bytes, hex.
+    pub hash: String,
+    /// Where it was loaded from.
+    pub path: PathBuf,
+    /// Size in bytes.
+    pub size: usize,
+}
+
+/// One live strategy instance with its own store.
+pub struct Instance {
+    store: Store<State>,
+    bindings: bindings::Strategy,
+    description: Description,
+    limits: SandboxLimits,
+    ticks: u64,
+    bar_buf: Vec<WitBar>,
+}
+
+/// Turn a wasmtime error into a fault, naming what happened.
+fn classify(store: &mut Store<State>, e: wasmtime::Error, limits: &SandboxLimits) -> CallError {
+    let state = store.data_mut();
+    if let Some(why) = state.log_overflow.take() {
+        return Fault::Bound(why).into();
+    }
+    let trap = e.downcast_ref::<Trap>().copied();
+    if trap == Some(Trap::Interrupt) {
+        return Fault::Timeout(limits.call_timeout_ms).into();
+    }
+    if state.limiter.refused {
+        // The cap refused a growth during this call; whatever trap followed
+        // (Rust guests abort with `unreachable` on allocation failure) is its consequence.
+        return Fault::Memory(limits.memory_bytes).into();
+    }
+    let backtrace = e
+        .downcast_ref::<wasmtime::WasmBacktrace>()
+        .map(|bt| format!("\n{bt}"))
+        .unwrap_or_default();
+    let kind = match trap {
+        Some(t) => t.to_string(),
+        None => format!("{e:#}"),
+    };
+    Fault::Trap { kind, backtrace }.into()
+}
+
+impl Instance {
+    /// What the plugin says about itself.
+    pub fn description(&self) -> &Description {
+        &self.description
+    }
+
+    fn arm(&mut self) {
+        self.store.set_epoch_deadline(self.ticks);
+        let s = self.store.data_mut();
+        s.log_lines = 0;
+        s.log_bytes = 0;
+        s.limiter.refused = false;
+    }
+
+    /// Call `init`.
+    pub fn init(&mut self, config: &InitConfig) -> Result<(), CallError> {
+        self.arm();
+        self.store.data_mut().log_line_cap = self.limits.max_log_lines_per_bar;
+        let r = self.bindings.sandbar_strategy_guest().call_init(&mut self.store, config);
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(CallError::Refused(match e.param {
+                Some(p) => format!("parameter `{p}`: {}", e.message),
+                None => e.message,
+            })),
+            Err(e) => Err(classify(&mut self.store, e, &self.limits)),
+        }
+    }
+
+    /// The account view the `host` import serves; set it before [`Instance::on_bars`].
+    pub fn view_mut(&mut self) -> &mut AccountView {
+        &mut self.store.data_mut().view
+    }
+
+    /// Deliver bars and events; intents are appended to `out`.
+    pub fn on_bars(
+        &mut self,
+        bars: &[crate::market::Bar],
+        events: &[Event],
+        out: &mut Vec<Intent>,
+    ) -> Result<(), CallError> {
+        self.arm();
+        self.store.data_mut().log_line_cap = self.limits.max_log_lines_per_bar.saturating_mul(bars.len().max(1));
+        self.bar_buf.clear();
+        self.bar_buf.extend(bars.iter().map(|b| WitBar {
+            symbol: b.symbol,
+            time_ms: b.time_ms,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+        }));
+        let r = self.bindings.sandbar_strategy_guest().call_on_bars(&mut self.store, &self.bar_buf, events);
+        match r {
+            Ok(Ok(intents)) => {
+                let cap = self.limits.max_intents_per_bar.saturating_mul(bars.len().max(1));
+                if intents.len() > cap {
+                    return Err(Fault::Bound(format!(
+                        "returned {} intents for {} bar(s); the cap is {} per bar",
+                        intents.len(),
+                        bars.len(),
+                        self.limits.max_intents_per_bar
+                    ))
+                    .into());
+                }
+                out.extend(intents);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(CallError::Refused(e.message)),
+            Err(e) => Err(classify(&mut self.store, e, &self.limits)),
+        }
+    }
+
+    /// Take the strategy's snapshot.
+    pub fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
+        self.arm();
+        match self.bindings.sandbar_strategy_guest().call_snapshot(&mut self.store) {
+            Ok(Ok(bytes)) if bytes.len() > self.limits.max_snapshot_bytes => Err(Fault::Bound(format!(
+                "snapshot of {} bytes exceeds the cap of {} bytes",
+                bytes.len(),
+                self.limits.max_snapshot_bytes
+            ))
+            .into()),
+            Ok(Ok(bytes)) => Ok(bytes),
+            Ok(Err(e)) => Err(CallError::Refused(e.message)),
+            Err(e) => Err(classify(&mut self.store, e, &self.limits)),
+        }
+    }
+
+    /// Restore a snapshot taken from `from_version`.
+    pub fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError> {
+        self.arm();
+        match self.bindings.sandbar_strategy_guest().call_restore(&mut self.store, from_version, state) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(CallError::Refused(e.message)),
+            Err(e) => Err(classify(&mut self.store, e, &self.limits)),
+        }
+    }
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
