@@ -29,6 +29,7 @@ pub mod feed;
 pub mod golden;
 pub mod journal;
 pub mod market;
+pub mod params;
 pub mod portfolio;
 pub mod report;
 pub mod risk;

@@ -1,0 +1,437 @@
+//! The risk engine: the host's last word on every order a strategy asks for.
+//!
+//! A check returns a [`Decision`]: approved, or refused with the [`Rule`] and
+//! the values it compared. Refusals never resize an order — a strategy
+//! cannot get a smaller version of something it was refused.
+//!
+//! Account-level limits move the deployment between trading states:
+//! - **ACTIVE**: every limit applies.
+//! - **REDUCING**: only orders that shrink an existing position pass. Entered
+//!   when the day's loss reaches `daily_loss_limit` or after
+//!   `max_consecutive_losses` losing trades; lifted at the next trading day
+//!   (UTC calendar day), which also restarts the losing streak.
+//! - **HALTED**: nothing from the strategy passes and the host flattens every
+//!   position. Entered when the drawdown from the equity peak reaches
+//!   `max_drawdown`; it lasts for the rest of the run (an operator decision).
+
+use serde::{Deserialize, Serialize};
+
+use crate::execution::Side;
+
+/// Limits, from a TOML file and CLI flags. Fractions are of current equity.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RiskConfig {
+    /// Largest notional of one order, in account currency (default: none).
+    pub max_order_notional: Option<f64>,
+    /// Largest position in one symbol, as a fraction of equity (default 0.20).
+    pub max_position: f64,
+    /// Largest Σ |position value|, as a multiple of equity (default 1.0: no leverage).
+    pub max_gross_exposure: f64,
+    /// Most symbols held at once (default 10).
+    pub max_open_positions: usize,
+    /// Most strategy orders per trading day (default 20).
+    pub max_orders_per_day: u32,
+    /// Loss from the day's starting equity that stops new risk for the day (default 0.02).
+    pub daily_loss_limit: f64,
+    /// Drawdown from the equity peak that halts and flattens (default 0.10).
+    pub max_drawdown: f64,
+    /// Losing trades in a row that pause new risk for the day (default 5).
+    pub max_consecutive_losses: u32,
+}
+
+impl Default for RiskConfig {
+    fn default() -> Self {
+        Self {
+            max_order_notional: None,
+            max_position: 0.20,
+            max_gross_exposure: 1.0,
+            max_open_positions: 10,
+            max_orders_per_day: 20,
+            daily_loss_limit: 0.02,
+            max_drawdown: 0.10,
+            max_consecutive_losses: 5,
+        }
+    }
+}
+
+impl RiskConfig {
+    /// Check the values make sense; the error names the field.
+    pub fn validate(&self) -> Result<(), String> {
+        let frac = |name: &str, v: f64, max: f64| {
+            if v.is_finite() && v > 0.0 && v <= max {
+                Ok(())
+            } else {
+                Err(format!("risk.{name} = {v}: must be in (0, {max}]"))
+            }
+        };
+        frac("max_position", self.max_position, 100.0)?;
+        frac("max_gross_exposure", self.max_gross_exposure, 100.0)?;
+        frac("daily_loss_limit", self.daily_loss_limit, 1.0)?;
+        frac("max_drawdown", self.max_drawdown, 1.0)?;
+        if let Some(n) = self.max_order_notional {
+            if !(n.is_finite() && n > 0.0) {
+                return Err(format!("risk.max_order_notional = {n}: must be positive"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The trading state of a deployment.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum TradingState {
+    /// Everything allowed within limits.
+    Active,
+    /// Only exposure-reducing orders.
+    Reducing,
+    /// Nothing; positions flattened.
+    Halted,
+}
+
+/// The rule behind a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Rule {
+    /// The deployment is halted.
+    Halted,
+    /// The deployment only reduces.
+    ReducingOnly,
+    /// Per-order notional.
+    MaxOrderNotional,
+    /// Per-symbol position size.
+    MaxPosition,
+    /// Gross exposure.
+    MaxGrossExposure,
+    /// Number of positions.
+    MaxOpenPositions,
+    /// Orders per day.
+    MaxOrdersPerDay,
+    /// The intent itself is malformed (bad number, unknown symbol …).
+    InvalidIntent,
+}
+
+impl Rule {
+    /// Kebab-case name, as journaled and told to the strategy.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Rule::Halted => "halted",
+            Rule::ReducingOnly => "reducing-only",
+            Rule::MaxOrderNotional => "max-order-notional",
+            Rule::MaxPosition => "max-position",
+            Rule::MaxGrossExposure => "max-gross-exposure",
+            Rule::MaxOpenPositions => "max-open-positions",
+            Rule::MaxOrdersPerDay => "max-orders-per-day",
+            Rule::InvalidIntent => "invalid-intent",
+        }
+    }
+}
+
+/// Why something was refused, with the values compared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Refusal {
+    /// The rule.
+    pub rule: Rule,
+    /// Human-readable values.
+    pub detail: String,
+}
+
+/// The outcome of a check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Decision {
+    /// The order may go to the venue.
+    Approved,
+    /// It may not.
+    Refused(Refusal),
+}
+
+/// An order the strategy asks for, with the account figures the check needs.
+#[derive(Debug, Clone, Copy)]
+pub struct Proposal {
+    /// Direction.
+    pub side: Side,
+    /// Positive quantity.
+    pub quantity: f64,
+    /// Reference price (last close).
+    pub price: f64,
+    /// Current signed position in the symbol.
+    pub position: f64,
+    /// Current equity.
+    pub equity: f64,
+    /// Current gross exposure.
+    pub gross_exposure: f64,
+    /// Number of non-flat positions.
+    pub open_positions: usize,
+}
+
+impl Proposal {
+    /// Position after the order.
+    pub fn resulting(&self) -> f64 {
+        self.position + self.side.sign() * self.quantity
+    }
+    /// Whether the order only shrinks an existing position (never flips it).
+    pub fn reduces(&self) -> bool {
+        let r = self.resulting();
+        self.position != 0.0 && r.abs() < self.position.abs() && (r == 0.0 || r.signum() == self.position.signum())
+    }
+}
+
+/// A change of trading state, for the journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct StateChange {
+    /// Previous state.
+    pub from: TradingState,
+    /// New state.
+    pub to: TradingState,
+    /// Why, with values.
+    pub reason: String,
+}
+
+/// Tiny slack so that a target computed to sit exactly on a limit passes.
+const SLACK: f64 = 1e-9;
+
+/// The risk engine of one deployment.
+#[derive(Debug, Clone)]
+pub struct RiskEngine {
+    config: RiskConfig,
+    state: TradingState,
+    day: Option<i64>,
+    day_start_equity: f64,
+    peak_equity: f64,
+    orders_today: u32,
+    loss_streak: u32,
+}
+
+impl RiskEngine {
+    /// An engine in ACTIVE state.
+    pub fn new(config: RiskConfig) -> Self {
+        Self {
+            config,
+            state: TradingState::Active,
+            day: None,
+            day_start_equity: 0.0,
+            peak_equity: 0.0,
+            orders_today: 0,
+            loss_streak: 0,
+        }
+    }
+
+    /// Current state.
+    pub fn state(&self) -> TradingState {
+        self.state
+    }
+
+    /// The limits.
+    pub fn config(&self) -> &RiskConfig {
+        &self.config
+    }
+
+    fn transition(&mut self, to: TradingState, reason: String, out: &mut Vec<StateChange>) {
+        if self.state != to {
+            out.push(StateChange { from: self.state, to, reason });
+            self.state = to;
+        }
+    }
+
+    /// A bar is about to be processed; `equity` is before its fills. Rolls
+    /// the trading day.
+    pub fn begin_bar(&mut self, time_ms: i64, equity: f64, out: &mut Vec<StateChange>) {
+        let day = time_ms.div_euclid(86_400_000);
+        if self.day == Some(day) {
+            return;
+        }
+        self.day = Some(day);
+        self.orders_today = 0;
+        self.day_start_equity = equity;
+        if self.peak_equity == 0.0 {
+            self.peak_equity = equity;
+        }
+        if self.state == TradingState::Reducing {
+            self.loss_streak = 0;
+            self.transition(TradingState::Active, "new trading day".into(), out);
+        }
+    }
+
+    /// After a bar's fills and marks: drawdown and daily-loss checks.
+    pub fn end_bar(&mut self, equity: f64, out: &mut Vec<StateChange>) {
+        self.peak_equity = self.peak_equity.max(equity);
+        if self.state == TradingState::Halted {
+            return;
+        }
+        let drawdown = if self.peak_equity > 0.0 { 1.0 - equity / self.peak_equity } else { 0.0 };
+        if drawdown >= self.config.max_drawdown {
+            let reason = format!(
+                "max-drawdown: equity {equity:.2} is {:.2}% below peak {:.2} (limit {:.2}%)",
+                drawdown * 100.0,
+                self.peak_equity,
+                self.config.max_drawdown * 100.0
+            );
+            self.transition(TradingState::Halted, reason, out);
+            return;
+        }
+        let day_loss = if self.day_start_equity > 0.0 { 1.0 - equity / self.day_start_equity } else { 0.0 };
+        if self.state == TradingState::Active && day_loss >= self.config.daily_loss_limit {
+            let reason = format!(
+                "daily-loss-limit: equity {equity:.2} is {:.2}% below the day's start {:.2} (limit {:.2}%)",
+                day_loss * 100.0,
+                self.day_start_equity,
+                self.config.daily_loss_limit * 100.0
+            );
+            self.transition(TradingState::Reducing, reason, out);
+        }
+    }
+
+    /// A round trip closed with net `pnl`.
+    pub fn on_trade(&mut self, pnl: f64, out: &mut Vec<StateChange>) {
+        self.loss_streak = if pnl < 0.0 { self.loss_streak + 1 } else { 0 };
+        if self.state == TradingState::Active && self.loss_streak >= self.config.max_consecutive_losses {
+            let reason = format!(
+                "consecutive-losses: {} losing trades in a row (limit {})",
+                self.loss_streak, self.config.max_consecutive_losses
+            );
+            self.transition(TradingState::Reducing, reason, out);
+        }
+    }
+
+    /// Decide on a strategy order. Approval counts toward the day's orders.
+    pub fn check(&mut self, p: &Proposal) -> Decision {
+        let c = &self.config;
+        let refuse = |rule, detail: String| Decision::Refused(Refusal { rule, detail });
+        let reduces = p.reduces();
+        match self.state {
+            TradingState::Halted => {
+                return refuse(Rule::Halted, "trading is halted after the max-drawdown limit".into());
+            }
+            TradingState::Reducing if !reduces => {
+                return refuse(
+                    Rule::ReducingOnly,
+                    format!("only exposure-reducing orders pass; position {} would become {}", p.position, p.resulting()),
+                );
+            }
+            _ => {}
+        }
+        if self.orders_today >= c.max_orders_per_day {
+            return refuse(
+                Rule::MaxOrdersPerDay,
+                format!("{} orders already today (limit {})", self.orders_today, c.max_orders_per_day),
+            );
+        }
+        if !reduces {
+            let notional = p.quantity * p.price;
+            if let Some(max) = c.max_order_notional {
+                if notional > max * (1.0 + SLACK) {
+                    return refuse(Rule::MaxOrderNotional, format!("order notional {notional:.2} exceeds {max:.2}"));
+                }
+            }
+            let resulting_value = p.resulting().abs() * p.price;
+            let max_value = c.max_position * p.equity;
+            if resulting_value > max_value * (1.0 + SLACK) + SLACK {
+                return refuse(
+                    Rule::MaxPosition,
+                    format!(
+                        "position value {resulting_value:.2} would exceed {:.0}% of equity {:.2} = {max_value:.2}",
+                        c.max_position * 100.0,
+                        p.equity
+                    ),
+                );
+            }
+            if p.position == 0.0 && p.open_positions >= c.max_open_positions {
+                return refuse(
+                    Rule::MaxOpenPositions,
+                    format!("{} positions open (limit {})", p.open_positions, c.max_open_positions),
+                );
+            }
+            let gross_after = p.gross_exposure - p.position.abs() * p.price + resulting_value;
+            let max_gross = c.max_gross_exposure * p.equity;
+            if gross_after > max_gross * (1.0 + SLACK) + SLACK {
+                return refuse(
+                    Rule::MaxGrossExposure,
+                    format!("gross exposure {gross_after:.2} would exceed {:.2} × equity = {max_gross:.2}", c.max_gross_exposure),
+                );
+            }
+        }
+        self.orders_today += 1;
+        Decision::Approved
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn buy(quantity: f64, position: f64) -> Proposal {
+        Proposal { side: Side::Buy, quantity, price: 10.0, position, equity: 1000.0, gross_exposure: position.abs() * 10.0, open_positions: usize::from(position != 0.0) }
+    }
+
+    fn rule(d: Decision) -> Option<Rule> {
+        match d {
+            Decision::Approved => None,
+            Decision::Refused(r) => Some(r.rule),
+        }
+    }
+
+    #[test]
+    fn position_limit_refuses_without_resizing_and_passes_on_the_limit() {
+        let mut r = RiskEngine::new(RiskConfig::default());
+        assert_eq!(rule(r.check(&buy(20.0, 0.0))), None, "exactly 20% passes");
+        assert_eq!(rule(r.check(&buy(20.1, 0.0))), Some(Rule::MaxPosition));
+    }
+
+    #[test]
+    fn reducing_state_only_lets_reductions_through() {
+        let mut r = RiskEngine::new(RiskConfig::default());
+        let mut out = Vec::new();
+        r.begin_bar(0, 1000.0, &mut out);
+        r.end_bar(975.0, &mut out);
+        assert_eq!(r.state(), TradingState::Reducing);
+        assert!(out[0].reason.starts_with("daily-loss-limit"));
+        assert_eq!(rule(r.check(&buy(1.0, 0.0))), Some(Rule::ReducingOnly));
+        let sell = Proposal { side: Side::Sell, ..buy(5.0, 10.0) };
+        assert_eq!(rule(r.check(&sell)), None);
+        let flip = Proposal { side: Side::Sell, ..buy(15.0, 10.0) };
+        assert_eq!(rule(r.check(&flip)), Some(Rule::ReducingOnly));
+        r.begin_bar(86_400_000, 975.0, &mut out);
+        assert_eq!(r.state(), TradingState::Active);
+    }
+
+    #[test]
+    fn drawdown_halts_for_good() {
+        let mut r = RiskEngine::new(RiskConfig::default());
+        let mut out = Vec::new();
+        r.begin_bar(0, 1000.0, &mut out);
+        r.end_bar(1100.0, &mut out);
+        r.begin_bar(86_400_000, 1100.0, &mut out);
+        r.end_bar(985.0, &mut out);
+        assert_eq!(r.state(), TradingState::Halted);
+        r.begin_bar(2 * 86_400_000, 985.0, &mut out);
+        assert_eq!(r.state(), TradingState::Halted);
+        assert_eq!(rule(r.check(&buy(1.0, 0.0))), Some(Rule::Halted));
+    }
+
+    #[test]
+    fn losing_streak_pauses_and_orders_per_day_cap() {
+        let cfg = RiskConfig { max_consecutive_losses: 2, max_orders_per_day: 2, ..RiskConfig::default() };
+        let mut r = RiskEngine::new(cfg);
+        let mut out = Vec::new();
+        r.begin_bar(0, 1000.0, &mut out);
+        r.on_trade(-1.0, &mut out);
+        r.on_trade(1.0, &mut out);
+        r.on_trade(-1.0, &mut out);
+        assert_eq!(r.state(), TradingState::Active);
+        assert_eq!(rule(r.check(&buy(1.0, 0.0))), None);
+        assert_eq!(rule(r.check(&buy(1.0, 0.0))), None);
+        assert_eq!(rule(r.check(&buy(1.0, 0.0))), Some(Rule::MaxOrdersPerDay));
+        r.on_trade(-1.0, &mut out);
+        assert_eq!(r.state(), TradingState::Reducing);
+    }
+
+    #[test]
+    fn gross_exposure_open_positions_and_notional() {
+        let cfg = RiskConfig { max_position: 1.0, max_gross_exposure: 0.5, max_open_positions: 1, max_order_notional: Some(100.0), ..RiskConfig::default() };
+        let mut r = RiskEngine::new(cfg);
+        assert_eq!(rule(r.check(&buy(11.0, 0.0))), Some(Rule::MaxOrderNotional));
+        assert_eq!(rule(r.check(&Proposal { open_positions: 1, ..buy(1.0, 0.0) })), Some(Rule::MaxOpenPositions));
+        assert_eq!(rule(r.check(&Proposal { gross_exposure: 450.0, ..buy(6.0, 0.0) })), Some(Rule::MaxGrossExposure));
+    }
+}

@@ -28,6 +28,7 @@ mod bindings {
         world: "strategy",
         path: "../wit",
         imports: { default: trappable },
+        additional_derives: [PartialEq],
     });
 }
 
