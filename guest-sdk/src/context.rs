@@ -36,7 +36,10 @@ impl Params {
     pub fn int(&self, name: &str) -> Result<i64, InitError> {
         match self.get(name) {
             Some(ParamValue::Integer(v)) => Ok(*v),
-            Some(other) => Err(InitError::param(name, format!("expected an integer, got {other:?}"))),
+            Some(other) => Err(InitError::param(
+                name,
+                format!("expected an integer, got {other:?}"),
+            )),
             None => Err(InitError::param(name, "missing")),
         }
     }
@@ -44,10 +47,9 @@ impl Params {
     /// An integer parameter that must be a positive count (period, window…).
     pub fn count(&self, name: &str) -> Result<usize, InitError> {
         let v = self.int(name)?;
-        usize::try_from(v)
-            .ok()
-            .filter(|v| *v > 0)
-            .ok_or_else(|| InitError::param(name, format!("must be a positive whole number, got {v}")))
+        usize::try_from(v).ok().filter(|v| *v > 0).ok_or_else(|| {
+            InitError::param(name, format!("must be a positive whole number, got {v}"))
+        })
     }
 
     /// A float parameter (integers are accepted and widened).
@@ -55,7 +57,10 @@ impl Params {
         match self.get(name) {
             Some(ParamValue::Float(v)) => Ok(*v),
             Some(ParamValue::Integer(v)) => Ok(*v as f64),
-            Some(other) => Err(InitError::param(name, format!("expected a number, got {other:?}"))),
+            Some(other) => Err(InitError::param(
+                name,
+                format!("expected a number, got {other:?}"),
+            )),
             None => Err(InitError::param(name, "missing")),
         }
     }
@@ -64,7 +69,10 @@ impl Params {
     pub fn boolean(&self, name: &str) -> Result<bool, InitError> {
         match self.get(name) {
             Some(ParamValue::Boolean(v)) => Ok(*v),
-            Some(other) => Err(InitError::param(name, format!("expected a boolean, got {other:?}"))),
+            Some(other) => Err(InitError::param(
+                name,
+                format!("expected a boolean, got {other:?}"),
+            )),
             None => Err(InitError::param(name, "missing")),
         }
     }
@@ -73,7 +81,10 @@ impl Params {
     pub fn text(&self, name: &str) -> Result<&str, InitError> {
         match self.get(name) {
             Some(ParamValue::Text(v)) => Ok(v),
-            Some(other) => Err(InitError::param(name, format!("expected text, got {other:?}"))),
+            Some(other) => Err(InitError::param(
+                name,
+                format!("expected text, got {other:?}"),
+            )),
             None => Err(InitError::param(name, "missing")),
         }
     }
@@ -90,7 +101,10 @@ pub struct Ctx<'a> {
 impl<'a> Ctx<'a> {
     /// Name of a symbol id (empty if the id is unknown).
     pub fn symbol(&self, id: SymbolId) -> &str {
-        self.symbols.get(id as usize).map(String::as_str).unwrap_or("")
+        self.symbols
+            .get(id as usize)
+            .map(String::as_str)
+            .unwrap_or("")
     }
 
     /// All symbols of this run, indexed by [`SymbolId`].
@@ -122,7 +136,9 @@ impl<'a> Ctx<'a> {
             take_profit: None,
             reason: String::new(),
         });
-        IntentBuilder { intent: self.intents.last_mut().expect("just pushed") }
+        IntentBuilder {
+            intent: self.intents.last_mut().expect("just pushed"),
+        }
     }
 
     /// Hold `weight` (signed fraction of equity) in `symbol`.
@@ -137,22 +153,48 @@ impl<'a> Ctx<'a> {
 
     /// Market buy at the next open.
     pub fn buy(&mut self, symbol: SymbolId, quantity: f64) -> IntentBuilder<'_> {
-        self.push(symbol, Action::Market { side: Side::Buy, quantity })
+        self.push(
+            symbol,
+            Action::Market {
+                side: Side::Buy,
+                quantity,
+            },
+        )
     }
 
     /// Market sell at the next open.
     pub fn sell(&mut self, symbol: SymbolId, quantity: f64) -> IntentBuilder<'_> {
-        self.push(symbol, Action::Market { side: Side::Sell, quantity })
+        self.push(
+            symbol,
+            Action::Market {
+                side: Side::Sell,
+                quantity,
+            },
+        )
     }
 
     /// Limit buy at `price` or lower.
     pub fn buy_limit(&mut self, symbol: SymbolId, quantity: f64, price: f64) -> IntentBuilder<'_> {
-        self.push(symbol, Action::Limit { side: Side::Buy, quantity, price })
+        self.push(
+            symbol,
+            Action::Limit {
+                side: Side::Buy,
+                quantity,
+                price,
+            },
+        )
     }
 
     /// Limit sell at `price` or higher.
     pub fn sell_limit(&mut self, symbol: SymbolId, quantity: f64, price: f64) -> IntentBuilder<'_> {
-        self.push(symbol, Action::Limit { side: Side::Sell, quantity, price })
+        self.push(
+            symbol,
+            Action::Limit {
+                side: Side::Sell,
+                quantity,
+                price,
+            },
+        )
     }
 
     /// Flatten `symbol` and cancel its open orders.

@@ -27,7 +27,11 @@ impl Sma {
     /// An SMA of period `n` (at least 1).
     pub fn new(n: usize) -> Self {
         let n = n.max(1);
-        Self { n, window: VecDeque::with_capacity(n + 1), sum: 0.0 }
+        Self {
+            n,
+            window: VecDeque::with_capacity(n + 1),
+            sum: 0.0,
+        }
     }
     /// Add a value; the average once `n` values are in.
     pub fn update(&mut self, x: f64) -> Option<f64> {
@@ -58,7 +62,13 @@ impl Ema {
     /// An EMA of period `n` (at least 1).
     pub fn new(n: usize) -> Self {
         let n = n.max(1);
-        Self { n, alpha: 2.0 / (n as f64 + 1.0), seen: 0, acc: 0.0, value: None }
+        Self {
+            n,
+            alpha: 2.0 / (n as f64 + 1.0),
+            seen: 0,
+            acc: 0.0,
+            value: None,
+        }
     }
     /// Add a value.
     pub fn update(&mut self, x: f64) -> Option<f64> {
@@ -91,7 +101,12 @@ struct Wilder {
 
 impl Wilder {
     fn new(n: usize) -> Self {
-        Self { n: n.max(1), seen: 0, acc: 0.0, value: None }
+        Self {
+            n: n.max(1),
+            seen: 0,
+            acc: 0.0,
+            value: None,
+        }
     }
     fn update(&mut self, x: f64) -> Option<f64> {
         match self.value {
@@ -120,7 +135,12 @@ pub struct Rsi {
 impl Rsi {
     /// An RSI of period `n`.
     pub fn new(n: usize) -> Self {
-        Self { prev: None, gain: Wilder::new(n), loss: Wilder::new(n), value: None }
+        Self {
+            prev: None,
+            gain: Wilder::new(n),
+            loss: Wilder::new(n),
+            value: None,
+        }
     }
     /// Add a close.
     pub fn update(&mut self, close: f64) -> Option<f64> {
@@ -154,7 +174,10 @@ pub struct Atr {
 impl Atr {
     /// An ATR of period `n`.
     pub fn new(n: usize) -> Self {
-        Self { prev_close: None, avg: Wilder::new(n) }
+        Self {
+            prev_close: None,
+            avg: Wilder::new(n),
+        }
     }
     /// Add a bar's high, low and close.
     pub fn update(&mut self, high: f64, low: f64, close: f64) -> Option<f64> {
@@ -194,7 +217,11 @@ impl Bollinger {
     /// Bands of period `n` and width `k`.
     pub fn new(n: usize, k: f64) -> Self {
         let n = n.max(1);
-        Self { k, n, window: VecDeque::with_capacity(n + 1) }
+        Self {
+            k,
+            n,
+            window: VecDeque::with_capacity(n + 1),
+        }
     }
     /// Add a value. Recomputes the deviation over the window (two passes) for
     /// numerical stability; `n` is small in practice.
@@ -208,9 +235,18 @@ impl Bollinger {
         }
         let n = self.n as f64;
         let mean = self.window.iter().sum::<f64>() / n;
-        let var = self.window.iter().map(|v| (v - mean) * (v - mean)).sum::<f64>() / n;
+        let var = self
+            .window
+            .iter()
+            .map(|v| (v - mean) * (v - mean))
+            .sum::<f64>()
+            / n;
         let sd = var.sqrt();
-        Some(BollingerBands { lower: mean - self.k * sd, middle: mean, upper: mean + self.k * sd })
+        Some(BollingerBands {
+            lower: mean - self.k * sd,
+            middle: mean,
+            upper: mean + self.k * sd,
+        })
     }
 }
 
@@ -225,7 +261,11 @@ struct Extreme<const MAX: bool> {
 impl<const MAX: bool> Extreme<MAX> {
     fn new(n: usize) -> Self {
         let n = n.max(1);
-        Self { n, seen: 0, deque: VecDeque::with_capacity(n + 1) }
+        Self {
+            n,
+            seen: 0,
+            deque: VecDeque::with_capacity(n + 1),
+        }
     }
     fn update(&mut self, x: f64) -> Option<f64> {
         let i = self.seen;
@@ -248,7 +288,9 @@ impl<const MAX: bool> Extreme<MAX> {
         self.value()
     }
     fn value(&self) -> Option<f64> {
-        (self.seen >= self.n as u64).then(|| self.deque.front().map(|&(_, v)| v)).flatten()
+        (self.seen >= self.n as u64)
+            .then(|| self.deque.front().map(|&(_, v)| v))
+            .flatten()
     }
 }
 
@@ -404,14 +446,25 @@ mod tests {
         assert_eq!(out[13], None);
         assert!(close(out[14].unwrap(), REF_RSI14[0]), "{:?}", out[14]);
         for (i, want) in REF_RSI14.iter().enumerate() {
-            assert!(close(out[14 + i].unwrap(), *want), "bar {}: {:?} vs {want}", 14 + i, out[14 + i]);
+            assert!(
+                close(out[14 + i].unwrap(), *want),
+                "bar {}: {:?} vs {want}",
+                14 + i,
+                out[14 + i]
+            );
         }
     }
 
     #[test]
     fn atr_follows_wilder() {
         let mut a = Atr::new(3);
-        let bars = [(10.0, 8.0, 9.0), (11.0, 9.0, 10.5), (12.0, 10.0, 10.0), (10.5, 7.0, 8.0), (9.0, 8.5, 8.6)];
+        let bars = [
+            (10.0, 8.0, 9.0),
+            (11.0, 9.0, 10.5),
+            (12.0, 10.0, 10.0),
+            (10.5, 7.0, 8.0),
+            (9.0, 8.5, 8.6),
+        ];
         let out: Vec<_> = bars.iter().map(|&(h, l, c)| a.update(h, l, c)).collect();
         // TR: 2, 2, 2, 3.5 (|7-10|=3 < 3.5), 1.0 (|9-8| beats 9-8.5)
         // → seed (2+2+2)/3 = 2, then 2+(3.5-2)/3 = 2.5, then 2.5+(1.0-2.5)/3 = 2.0
@@ -424,7 +477,10 @@ mod tests {
     #[test]
     fn bollinger_uses_population_deviation() {
         let mut b = Bollinger::new(5, 2.0);
-        let out: Vec<_> = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0].iter().map(|&x| b.update(x)).collect();
+        let out: Vec<_> = [2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]
+            .iter()
+            .map(|&x| b.update(x))
+            .collect();
         assert!(out[3].is_none());
         // last five: 4 5 5 7 9 → mean 6, population variance (4+1+1+1+9)/5 = 3.2
         let last = out[7].unwrap();

@@ -127,7 +127,11 @@ pub struct Runner<S: Strategy> {
 
 impl<S: Strategy> Default for Runner<S> {
     fn default() -> Self {
-        Self { strategy: S::default(), symbols: Vec::new(), intents: Vec::new() }
+        Self {
+            strategy: S::default(),
+            symbols: Vec::new(),
+            intents: Vec::new(),
+        }
     }
 }
 
@@ -139,9 +143,19 @@ impl<S: Strategy> Runner<S> {
     }
 
     /// Deliver events then bars; returns the intents, tagged by bar index.
-    pub fn on_bars(&mut self, bars: &[Bar], events: &[Event], host: &dyn HostServices) -> &[Intent] {
+    pub fn on_bars(
+        &mut self,
+        bars: &[Bar],
+        events: &[Event],
+        host: &dyn HostServices,
+    ) -> &[Intent] {
         self.intents.clear();
-        let mut ctx = Ctx { symbols: &self.symbols, intents: &mut self.intents, bar_index: 0, host };
+        let mut ctx = Ctx {
+            symbols: &self.symbols,
+            intents: &mut self.intents,
+            bar_index: 0,
+            host,
+        };
         for event in events {
             self.strategy.on_event(event, &mut ctx);
         }

@@ -21,15 +21,20 @@ fn config() -> impl bincode::config::Config {
 
 /// Serialize `value` behind a `u32` state version.
 pub fn encode<T: Serialize>(version: u32, value: &T) -> Result<Vec<u8>, String> {
-    bincode::serde::encode_to_vec((version, value), config()).map_err(|e| format!("encoding state: {e}"))
+    bincode::serde::encode_to_vec((version, value), config())
+        .map_err(|e| format!("encoding state: {e}"))
 }
 
 /// Read a state written by [`encode`]: its version and value.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<(u32, T), String> {
     let ((version, value), used): ((u32, T), usize) =
-        bincode::serde::decode_from_slice(bytes, config()).map_err(|e| format!("decoding state: {e}"))?;
+        bincode::serde::decode_from_slice(bytes, config())
+            .map_err(|e| format!("decoding state: {e}"))?;
     if used != bytes.len() {
-        return Err(format!("decoding state: {} trailing bytes", bytes.len() - used));
+        return Err(format!(
+            "decoding state: {} trailing bytes",
+            bytes.len() - used
+        ));
     }
     Ok((version, value))
 }

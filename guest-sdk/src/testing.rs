@@ -26,8 +26,8 @@
 use std::cell::RefCell;
 
 use crate::{
-    Action, Bar, Event, Fill, HostServices, InitError, Intent, Level, ParamValue, Params, Portfolio,
-    Position, Runner, Side, Strategy, SymbolId,
+    Action, Bar, Event, Fill, HostServices, InitError, Intent, Level, ParamValue, Params,
+    Portfolio, Position, Runner, Side, Strategy, SymbolId,
 };
 
 #[derive(Default)]
@@ -74,7 +74,10 @@ impl HostServices for RefCell<Book> {
         }
     }
     fn position(&self, symbol: SymbolId) -> f64 {
-        self.borrow().positions.get(symbol as usize).map_or(0.0, |p| p.0)
+        self.borrow()
+            .positions
+            .get(symbol as usize)
+            .map_or(0.0, |p| p.0)
     }
 }
 
@@ -97,9 +100,15 @@ impl<S: Strategy> Harness<S> {
     }
 
     /// Like [`Harness::new`] with an explicit symbol table.
-    pub fn with_symbols(overrides: &[(&str, ParamValue)], symbols: Vec<String>) -> Result<Self, InitError> {
-        let mut values: Vec<(String, ParamValue)> =
-            S::describe().params.into_iter().map(|p| (p.name, p.default)).collect();
+    pub fn with_symbols(
+        overrides: &[(&str, ParamValue)],
+        symbols: Vec<String>,
+    ) -> Result<Self, InitError> {
+        let mut values: Vec<(String, ParamValue)> = S::describe()
+            .params
+            .into_iter()
+            .map(|p| (p.name, p.default))
+            .collect();
         for (name, v) in overrides {
             match values.iter_mut().find(|(n, _)| n == name) {
                 Some(slot) => slot.1 = v.clone(),
@@ -110,7 +119,10 @@ impl<S: Strategy> Harness<S> {
         runner.init(Params::new(values), symbols)?;
         Ok(Self {
             runner,
-            book: RefCell::new(Book { cash: 100_000.0, ..Book::default() }),
+            book: RefCell::new(Book {
+                cash: 100_000.0,
+                ..Book::default()
+            }),
             pending: Vec::new(),
             intents: Vec::new(),
             fills: Vec::new(),
@@ -124,7 +136,10 @@ impl<S: Strategy> Harness<S> {
         for bar in bars {
             self.execute(bar);
             let events = std::mem::take(&mut self.events);
-            let out = self.runner.on_bars(std::slice::from_ref(bar), &events, &self.book).to_vec();
+            let out = self
+                .runner
+                .on_bars(std::slice::from_ref(bar), &events, &self.book)
+                .to_vec();
             for intent in out {
                 self.intents.push((bar.time_ms, intent.clone()));
                 self.pending.push(intent);
@@ -147,7 +162,11 @@ impl<S: Strategy> Harness<S> {
                 Action::TargetQuantity(q) => (q - pos, bar.open),
                 Action::TargetWeight(w) => (w * book.equity() / bar.open - pos, bar.open),
                 Action::Close => (-pos, bar.open),
-                Action::Limit { side, quantity, price } => {
+                Action::Limit {
+                    side,
+                    quantity,
+                    price,
+                } => {
                     let crossed = match side {
                         Side::Buy => bar.low <= price,
                         Side::Sell => bar.high >= price,

@@ -220,7 +220,14 @@ pub struct ParamSpec {
 
 impl ParamSpec {
     fn new(name: &str, ty: ParamType, default: ParamValue) -> Self {
-        Self { name: name.into(), ty, default, min: None, max: None, doc: String::new() }
+        Self {
+            name: name.into(),
+            ty,
+            default,
+            min: None,
+            max: None,
+            doc: String::new(),
+        }
     }
     /// An integer parameter.
     pub fn integer(name: &str, default: i64) -> Self {
@@ -267,7 +274,12 @@ pub struct Description {
 impl Description {
     /// A description with no parameters and per-bar delivery.
     pub fn new(name: &str, version: &str) -> Self {
-        Self { name: name.into(), version: version.into(), params: Vec::new(), delivery: Delivery::PerBar }
+        Self {
+            name: name.into(),
+            version: version.into(),
+            params: Vec::new(),
+            delivery: Delivery::PerBar,
+        }
     }
     /// Declare a parameter.
     pub fn param(mut self, spec: ParamSpec) -> Self {
@@ -293,11 +305,17 @@ pub struct InitError {
 impl InitError {
     /// An error about one parameter.
     pub fn param(name: &str, message: impl Into<String>) -> Self {
-        Self { param: Some(name.into()), message: message.into() }
+        Self {
+            param: Some(name.into()),
+            message: message.into(),
+        }
     }
     /// An error about the configuration as a whole.
     pub fn new(message: impl Into<String>) -> Self {
-        Self { param: None, message: message.into() }
+        Self {
+            param: None,
+            message: message.into(),
+        }
     }
 }
 

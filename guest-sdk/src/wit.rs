@@ -21,10 +21,10 @@ mod glue {
 
     pub use bindings::exports::sandbar::strategy::guest::Guest;
     use bindings::sandbar::strategy::host;
+    use bindings::sandbar::strategy::types as w;
     pub use bindings::sandbar::strategy::types::{
         Bar, Description, Event, InitConfig, InitError, Intent, StrategyError,
     };
-    use bindings::sandbar::strategy::types as w;
     pub use wit_bindgen as __wit_bindgen;
 
     /// Host services backed by the host's imports.
@@ -132,7 +132,10 @@ mod glue {
             .collect();
         runner
             .init(Params::new(params), config.symbols)
-            .map_err(|e| InitError { param: e.param, message: e.message })
+            .map_err(|e| InitError {
+                param: e.param,
+                message: e.message,
+            })
     }
 
     pub fn on_bars<S: Strategy>(
@@ -184,12 +187,19 @@ mod glue {
                 action: match i.action {
                     sdk::Action::TargetWeight(x) => w::Action::TargetWeight(x),
                     sdk::Action::TargetQuantity(x) => w::Action::TargetQuantity(x),
-                    sdk::Action::Market { side, quantity } => {
-                        w::Action::Market(w::MarketOrder { side: wside(side), quantity })
-                    }
-                    sdk::Action::Limit { side, quantity, price } => {
-                        w::Action::Limit(w::LimitOrder { side: wside(side), quantity, price })
-                    }
+                    sdk::Action::Market { side, quantity } => w::Action::Market(w::MarketOrder {
+                        side: wside(side),
+                        quantity,
+                    }),
+                    sdk::Action::Limit {
+                        side,
+                        quantity,
+                        price,
+                    } => w::Action::Limit(w::LimitOrder {
+                        side: wside(side),
+                        quantity,
+                        price,
+                    }),
                     sdk::Action::Close => w::Action::Close,
                 },
                 stop_loss: i.stop_loss,
@@ -200,7 +210,9 @@ mod glue {
     }
 
     pub fn snapshot<S: Strategy>(runner: &Runner<S>) -> Result<Vec<u8>, StrategyError> {
-        runner.snapshot().map_err(|message| StrategyError { message })
+        runner
+            .snapshot()
+            .map_err(|message| StrategyError { message })
     }
 
     pub fn restore<S: Strategy>(
@@ -208,6 +220,8 @@ mod glue {
         from_version: String,
         state: Vec<u8>,
     ) -> Result<(), StrategyError> {
-        runner.restore(&from_version, &state).map_err(|message| StrategyError { message })
+        runner
+            .restore(&from_version, &state)
+            .map_err(|message| StrategyError { message })
     }
 }

@@ -1,0 +1,362 @@
+//! The `sandbar` command line.
+//!
+//! Every command returns `anyhow::Result`; `main` prints the whole cause
+//! chain on one line (`error: a: b: c`) and exits non-zero. Exit codes: 1 for
+//! errors, 2 for usage errors (clap), 3 when a plugin faulted, 4 when a
+//! golden comparison failed.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+
+use crate::golden::{self, Golden};
+use crate::journal::JournalReader;
+use crate::market::{self, LoadOptions, Repair};
+use crate::replay::{self, ReplaySpec, RunConfig, Sink};
+use crate::report::{self, Report};
+use crate::runtime::{Delivery, Runtime};
+
+/// Sandbar: run trading strategies as sandboxed WebAssembly components.
+#[derive(Debug, Parser)]
+#[command(name = "sandbar", version, about)]
+pub struct Cli {
+    /// Log filter (RUST_LOG syntax), e.g. `info` or `plugin=debug`.
+    #[arg(long, global = true, default_value = "warn")]
+    pub log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay a plugin over recorded data and print a report.
+    Replay(ReplayArgs),
+    /// Replay a plugin over recordings and compare with a golden file.
+    Test(TestArgs),
+    /// Export a journal as JSON lines.
+    Journal {
+        /// The journal file (.redb).
+        file: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Convert CSV data to the binary recording format.
+    Convert {
+        /// CSV files (several are merged by time).
+        #[arg(required = true)]
+        input: Vec<PathBuf>,
+        /// Output recording file.
+        #[arg(long, short)]
+        out: PathBuf,
+        #[command(flatten)]
+        data: DataOpts,
+    },
+    /// Show a plugin's description: name, version, SDK, parameters.
+    Describe {
+        /// The plugin component (.wasm).
+        plugin: PathBuf,
+    },
+}
+
+#[derive(Debug, Args)]
+struct DataOpts {
+    /// Symbol name for files without a symbol column (default: file name).
+    #[arg(long)]
+    symbol: Option<String>,
+    /// Repair bad data instead of failing: comma-separated sort, dedupe, clamp.
+    #[arg(long, default_value = "")]
+    repair: Repair,
+}
+
+impl DataOpts {
+    fn load_options(&self) -> LoadOptions {
+        LoadOptions {
+            symbol: self.symbol.clone(),
+            repair: self.repair,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The plugin component (.wasm).
+    #[arg(long)]
+    plugin: PathBuf,
+    /// Data file: CSV or recording. Repeat for several symbols.
+    #[arg(long, required = true)]
+    data: Vec<PathBuf>,
+    /// Strategy parameter `name=value`. Repeatable.
+    #[arg(long = "param", short = 'p')]
+    params: Vec<String>,
+    /// Run configuration (TOML): initial_cash, seed, [risk], [execution], [sandbox].
+    #[arg(long = "config", alias = "risk")]
+    config: Option<PathBuf>,
+    /// Override a configuration value, e.g. `risk.max_position=0.3`. Repeatable.
+    #[arg(long = "set")]
+    set: Vec<String>,
+    /// Starting cash (overrides the config file).
+    #[arg(long)]
+    cash: Option<f64>,
+    /// Force per-bar or batched delivery (default: what the plugin declares).
+    #[arg(long, value_parser = ["per-bar", "batched"])]
+    delivery: Option<String>,
+    #[command(flatten)]
+    data_opts: DataOpts,
+}
+
+impl RunArgs {
+    fn spec(&self) -> anyhow::Result<ReplaySpec> {
+        let mut set = self.set.clone();
+        if let Some(c) = self.cash {
+            set.push(format!("initial_cash={c}"));
+        }
+        Ok(ReplaySpec {
+            plugin: self.plugin.clone(),
+            data: self.data.clone(),
+            params: self.params.clone(),
+            config: RunConfig::load(self.config.as_deref(), &set)?,
+            load: self.data_opts.load_options(),
+            delivery: match self.delivery.as_deref() {
+                Some("batched") => Some(Delivery::Batched),
+                Some(_) => Some(Delivery::PerBar),
+                None => None,
+            },
+        })
+    }
+}
+
+#[derive(Debug, Args)]
+struct ReplayArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Journal file (redb) to write; replaced if it exists.
+    #[arg(long)]
+    journal: Option<PathBuf>,
+    /// Write the report as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+    /// Write the equity curve as CSV here.
+    #[arg(long)]
+    equity: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct TestArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// Golden file (default: <plugin>.golden.jsonl beside the plugin).
+    #[arg(long)]
+    golden: Option<PathBuf>,
+    /// Write the golden file from this run instead of comparing.
+    #[arg(long)]
+    bless: bool,
+}
+
+/// A failure with a specific exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Exit {
+    /// Process exit code.
+    pub code: i32,
+    /// What to print.
+    pub message: String,
+}
+
+fn cache_dir() -> Option<PathBuf> {
+    let base = std::env::var_os("SANDBAR_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+                .map(|d| d.join("sandbar"))
+        })?;
+    std::fs::create_dir_all(&base).ok()?;
+    Some(base)
+}
+
+fn progress_bar(total_hint: bool) -> Option<indicatif::ProgressBar> {
+    if !total_hint || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let pb = indicatif::ProgressBar::new(0);
+    pb.set_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} {bar:40} {pos}/{len} bars ({per_sec}, eta {eta})",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(pb)
+}
+
+/// Run the CLI.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Replay(a) => replay_cmd(a),
+        Command::Test(a) => test_cmd(a),
+        Command::Journal { file, out } => {
+            let reader = JournalReader::open(&file)?;
+            match out {
+                Some(p) => {
+                    let f = std::fs::File::create(&p)
+                        .with_context(|| format!("creating {}", p.display()))?;
+                    let mut w = std::io::BufWriter::new(f);
+                    reader.export_jsonl(&mut w)?;
+                    w.flush()?;
+                }
+                None => {
+                    let stdout = std::io::stdout();
+                    let mut w = std::io::BufWriter::new(stdout.lock());
+                    reader.export_jsonl(&mut w)?;
+                    w.flush()?;
+                }
+            }
+            Ok(())
+        }
+        Command::Convert { input, out, data } => {
+            let t = std::time::Instant::now();
+            let (rec, _) = market::load(&input, &data.load_options())?;
+            market::write_recording(&out, &rec)?;
+            eprintln!(
+                "wrote {} bars of {} symbol(s) to {} in {:.2?}",
+                rec.bars.len(),
+                rec.symbols.len(),
+                out.display(),
+                t.elapsed()
+            );
+            Ok(())
+        }
+        Command::Describe { plugin } => {
+            let rt = Runtime::new(cache_dir().as_deref())?;
+            let p = rt.load(&plugin)?;
+            let inst = rt
+                .instantiate(&p, Default::default(), 0)
+                .map_err(|e| anyhow::anyhow!("plugin {}: {e}", plugin.display()))?;
+            let d = inst.description();
+            println!(
+                "{}@{} (sdk {}, {:?} delivery)",
+                d.name, d.version, d.sdk_version, d.delivery
+            );
+            println!("sha256 {}  size {} bytes", p.hash, p.size);
+            for s in &d.params {
+                let range = match (s.min, s.max) {
+                    (Some(a), Some(b)) => format!(" in [{a}, {b}]"),
+                    _ => String::new(),
+                };
+                println!(
+                    "  {} ({:?}, default {}{range}) {}",
+                    s.name,
+                    s.type_,
+                    crate::params::display(&s.default),
+                    s.doc
+                );
+            }
+            Ok(())
+        }
+    }
+}
+
+fn replay_cmd(a: ReplayArgs) -> anyhow::Result<()> {
+    let spec = a.run.spec()?;
+    let rt = Runtime::new(cache_dir().as_deref())?;
+    let pb = progress_bar(true);
+    let mut progress = |done: u64, total: u64| {
+        if let Some(pb) = &pb {
+            pb.set_length(total);
+            pb.set_position(done);
+        }
+    };
+    let mut entries = Vec::new();
+    let sink = match &a.journal {
+        Some(p) => Sink::File(p),
+        None => Sink::Memory(&mut entries),
+    };
+    let replay = replay::run(&rt, &spec, sink, &mut progress)?;
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let o = &replay.outcome;
+    let r = Report::new(o);
+    println!(
+        "{}@{} on {} ({} bars, {:?} final state)",
+        replay.meta.plugin_name,
+        replay.meta.plugin_version,
+        replay.meta.symbols.join(", "),
+        o.bars,
+        o.state
+    );
+    print!("{}", r.table());
+    if let Some(p) = &a.json {
+        std::fs::write(p, r.to_json()).with_context(|| format!("writing {}", p.display()))?;
+    }
+    if let Some(p) = &a.equity {
+        let f = std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?;
+        let mut w = std::io::BufWriter::new(f);
+        report::write_equity_csv(o, &mut w)?;
+        w.flush()?;
+    }
+    if let Some(f) = &o.fault {
+        let journal = a
+            .journal
+            .as_ref()
+            .map(|p| format!("; journal {} is complete up to the fault", p.display()));
+        return Err(Exit {
+            code: 3,
+            message: format!(
+                "plugin {}@{} (sha256 {}) faulted at bar {} ({} {}): {}{}",
+                replay.meta.plugin_name,
+                replay.meta.plugin_version,
+                &replay.meta.plugin_sha256[..12],
+                f.seq,
+                replay
+                    .meta
+                    .symbols
+                    .get(f.bar.symbol as usize)
+                    .map_or("?", String::as_str),
+                market::format_time(f.bar.time_ms),
+                f.fault,
+                journal.unwrap_or_default()
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+fn test_cmd(a: TestArgs) -> anyhow::Result<()> {
+    let spec = a.run.spec()?;
+    let rt = Runtime::new(cache_dir().as_deref())?;
+    let path = a
+        .golden
+        .clone()
+        .unwrap_or_else(|| golden::default_path(&spec.plugin));
+    match golden::check(&rt, &spec, &path, a.bless)? {
+        Golden::Matched(n) => {
+            println!(
+                "ok: {} matches {} ({n} lines)",
+                spec.plugin.display(),
+                path.display()
+            );
+            Ok(())
+        }
+        Golden::Blessed(n) => {
+            println!("blessed: wrote {} ({n} lines)", path.display());
+            Ok(())
+        }
+        Golden::Mismatch(diff) => {
+            print!("{diff}");
+            Err(Exit {
+                code: 4,
+                message: format!(
+                    "{} differs from golden file {}",
+                    spec.plugin.display(),
+                    path.display()
+                ),
+            }
+            .into())
+        }
+    }
+}

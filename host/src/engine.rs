@@ -1,0 +1,773 @@
+//! The pipeline: bar → strategy → intents → risk → orders → venue → fills →
+//! ledger → journal → events back to the strategy.
+//!
+//! The engine is generic over where bars come from ([`Feed`]), where orders
+//! go ([`Venue`]), how the strategy runs ([`StrategyDriver`]) and where the
+//! journal goes ([`Recorder`]); a replay and a live deployment differ only in
+//! those four.
+//!
+//! Order of work for each bar, so that nothing is decided on information it
+//! could not have had and nothing is heard before it is journaled:
+//! 1. the trading day rolls (risk);
+//! 2. the venue fills open orders against the bar; each fill is journaled,
+//!    booked, and queued as an event for the strategy; protective orders are
+//!    re-synced to the new position;
+//! 3. the bar's close marks the symbol; drawdown and daily-loss limits are
+//!    evaluated (a halt cancels everything and flattens);
+//! 4. the strategy receives the bar with the queued events and returns
+//!    intents, which are validated and risk-checked one by one; approved
+//!    ones become orders, eligible from the symbol's next bar.
+//!
+//! In batched delivery the strategy receives many bars at once (step 4
+//! happens first for the whole batch) and its intents, tagged with the bar
+//! they were decided on, are applied at step 4 of that bar.
+
+use crate::execution::{FillReport, Order, OrderKind, Origin, Side, Venue};
+use crate::feed::Feed;
+use crate::journal::{Entry, IntentAction, JournalError, Recorder};
+use crate::market::{Bar, SymbolId};
+use crate::portfolio::{Execution, Ledger};
+use crate::risk::{Decision, Proposal, RiskConfig, RiskEngine, Rule, StateChange, TradingState};
+use crate::runtime::{
+    self, AccountView, Action, CallError, Delivery, Event, Fill, Instance, Intent, Rejection,
+};
+
+/// How the engine talks to a strategy: a sandboxed instance, or (for
+/// benchmarks and tests) a native one.
+pub trait StrategyDriver {
+    /// The account view the strategy may read during the next call.
+    fn view_mut(&mut self) -> &mut AccountView;
+    /// Deliver bars and events; append intents to `out`.
+    fn on_bars(
+        &mut self,
+        bars: &[Bar],
+        events: &[Event],
+        out: &mut Vec<Intent>,
+    ) -> Result<(), CallError>;
+}
+
+impl StrategyDriver for Instance {
+    fn view_mut(&mut self) -> &mut AccountView {
+        Instance::view_mut(self)
+    }
+    fn on_bars(
+        &mut self,
+        bars: &[Bar],
+        events: &[Event],
+        out: &mut Vec<Intent>,
+    ) -> Result<(), CallError> {
+        Instance::on_bars(self, bars, events, out)
+    }
+}
+
+/// Settings of one run.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Starting cash.
+    pub initial_cash: f64,
+    /// Risk limits.
+    pub risk: RiskConfig,
+    /// Bars per call in batched delivery.
+    pub batch_size: usize,
+    /// Delivery mode (normally the plugin's choice).
+    pub delivery: Delivery,
+    /// `name@version` of the plugin, stamped on journal entries.
+    pub plugin_label: String,
+}
+
+/// Why a run stopped early.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultReport {
+    /// Sequence number of the bar being processed.
+    pub seq: u64,
+    /// That bar.
+    pub bar: Bar,
+    /// The fault.
+    pub fault: runtime::Fault,
+}
+
+/// What a run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The books at the end.
+    pub ledger: Ledger,
+    /// (time, equity) after each distinct bar time.
+    pub equity_curve: Vec<(i64, f64)>,
+    /// Bars processed.
+    pub bars: u64,
+    /// Bars during which at least one position was open.
+    pub bars_in_market: u64,
+    /// Intents received.
+    pub intents: u64,
+    /// Orders sent.
+    pub orders: u64,
+    /// Intents refused.
+    pub refusals: u64,
+    /// Final trading state.
+    pub state: TradingState,
+    /// Set when the strategy faulted and the run stopped.
+    pub fault: Option<FaultReport>,
+}
+
+/// Journal failure is the only error a run returns; strategy faults are
+/// part of the outcome.
+pub type RunResult = Result<RunOutcome, JournalError>;
+
+#[derive(Debug, Clone, Default)]
+struct Protection {
+    stop_loss: Option<f64>,
+    take_profit: Option<f64>,
+    orders: Vec<u64>,
+}
+
+/// One deployment's pipeline.
+pub struct Engine<'a, V: Venue> {
+    cfg: EngineConfig,
+    symbols: Vec<String>,
+    strategy: &'a mut dyn StrategyDriver,
+    venue: V,
+    recorder: &'a mut dyn Recorder,
+    risk: RiskEngine,
+    ledger: Ledger,
+    last_close: Vec<f64>,
+    protection: Vec<Protection>,
+    next_order_id: u64,
+    events: Vec<Event>,
+    intents: Vec<Intent>,
+    fills: Vec<FillReport>,
+    changes: Vec<StateChange>,
+    pending_bars: Option<(u64, u64)>,
+    now_ms: i64,
+    equity_curve: Vec<(i64, f64)>,
+    out: RunOutcome,
+}
+
+/// Largest |target weight| accepted (100× equity); beyond is a malformed intent.
+const MAX_WEIGHT: f64 = 100.0;
+
+impl<'a, V: Venue> Engine<'a, V> {
+    /// An engine over a symbol table.
+    pub fn new(
+        cfg: EngineConfig,
+        symbols: Vec<String>,
+        strategy: &'a mut dyn StrategyDriver,
+        venue: V,
+        recorder: &'a mut dyn Recorder,
+    ) -> Self {
+        let n = symbols.len();
+        let ledger = Ledger::new(cfg.initial_cash, n);
+        strategy.view_mut().positions = vec![(0.0, 0.0, 0.0); n];
+        Self {
+            risk: RiskEngine::new(cfg.risk),
+            cfg,
+            symbols,
+            strategy,
+            venue,
+            recorder,
+            out: RunOutcome {
+                ledger: ledger.clone(),
+                equity_curve: Vec::new(),
+                bars: 0,
+                bars_in_market: 0,
+                intents: 0,
+                orders: 0,
+                refusals: 0,
+                state: TradingState::Active,
+                fault: None,
+            },
+            ledger,
+            last_close: vec![f64::NAN; n],
+            protection: vec![Protection::default(); n],
+            next_order_id: 1,
+            events: Vec::new(),
+            intents: Vec::new(),
+            fills: Vec::new(),
+            changes: Vec::new(),
+            pending_bars: None,
+            now_ms: i64::MIN,
+            equity_curve: Vec::new(),
+        }
+    }
+
+    /// Journal an entry, first closing the open range of plain bars.
+    fn record(&mut self, entry: Entry) -> Result<(), JournalError> {
+        if let Some((first, last)) = self.pending_bars.take() {
+            self.recorder.record(Entry::Bars { first, last })?;
+        }
+        self.recorder.record(entry)
+    }
+
+    fn note_bar(&mut self, seq: u64) -> Result<(), JournalError> {
+        match &mut self.pending_bars {
+            Some((first, last)) if *last + 1 == seq && seq - *first < 4096 => *last = seq,
+            _ => {
+                if let Some((first, last)) = self.pending_bars.take() {
+                    self.recorder.record(Entry::Bars { first, last })?;
+                }
+                self.pending_bars = Some((seq, seq));
+            }
+        }
+        Ok(())
+    }
+
+    fn symbol_name(&self, s: SymbolId) -> String {
+        self.symbols
+            .get(s as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("#{s}"))
+    }
+
+    fn flush_changes(&mut self, seq: u64) -> Result<(), JournalError> {
+        let changes = std::mem::take(&mut self.changes);
+        let mut halted = false;
+        for change in changes {
+            halted |= change.to == TradingState::Halted;
+            self.record(Entry::State { seq, change })?;
+        }
+        if halted {
+            self.flatten_all(seq)?;
+        }
+        Ok(())
+    }
+
+    /// Run the whole feed. `progress` is called with the bars done so far.
+    pub fn run(mut self, feed: &mut dyn Feed, progress: &mut dyn FnMut(u64)) -> RunResult {
+        let batched = self.cfg.delivery == Delivery::Batched;
+        let chunk = if batched {
+            self.cfg.batch_size.max(1)
+        } else {
+            4096
+        };
+        let mut bars: Vec<Bar> = Vec::with_capacity(chunk);
+        let mut seq = 0u64;
+        'feed: loop {
+            bars.clear();
+            if feed.next_batch(&mut bars, chunk) == 0 {
+                break;
+            }
+            if batched {
+                if let Err(fault) = self.deliver(&bars, seq)? {
+                    self.fault(seq, bars[0], fault)?;
+                    break 'feed;
+                }
+                let mut next = 0;
+                for (i, bar) in bars.iter().enumerate() {
+                    self.process_bar(bar, seq + i as u64)?;
+                    // Apply the intents decided on this bar.
+                    let start = next;
+                    while next < self.intents.len() && self.intents[next].bar_index as usize <= i {
+                        next += 1;
+                    }
+                    self.apply_intents(start..next, bar, seq + i as u64)?;
+                }
+                self.intents.clear();
+            } else {
+                for (i, bar) in bars.iter().enumerate() {
+                    let s = seq + i as u64;
+                    self.process_bar(bar, s)?;
+                    self.update_view();
+                    if let Err(fault) = self.deliver(std::slice::from_ref(bar), s)? {
+                        self.fault(s, *bar, fault)?;
+                        break 'feed;
+                    }
+                    let n = self.intents.len();
+                    self.apply_intents(0..n, bar, s)?;
+                    self.intents.clear();
+                }
+            }
+            seq += bars.len() as u64;
+            progress(seq);
+        }
+        self.finish()
+    }
+
+    /// Steps 1–3 for one bar.
+    fn process_bar(&mut self, bar: &Bar, seq: u64) -> Result<(), JournalError> {
+        self.note_bar(seq)?;
+        self.now_ms = bar.time_ms;
+        self.out.bars += 1;
+        let equity_before = self.ledger.equity();
+        self.risk
+            .begin_bar(bar.time_ms, equity_before, &mut self.changes);
+        self.flush_changes(seq)?;
+
+        self.fills.clear();
+        self.venue.on_bar(bar, &mut self.fills);
+        let fills = std::mem::take(&mut self.fills);
+        for f in &fills {
+            self.book_fill(f, seq)?;
+        }
+        if !fills.is_empty() {
+            self.sync_protection(bar.symbol, seq, bar.time_ms)?;
+        }
+        self.fills = fills;
+
+        self.ledger.mark(bar.symbol, bar.close);
+        self.last_close[bar.symbol as usize] = bar.close;
+        let equity = self.ledger.equity();
+        self.risk.end_bar(equity, &mut self.changes);
+        self.flush_changes(seq)?;
+        match self.equity_curve.last_mut() {
+            Some((t, e)) if *t == bar.time_ms => *e = equity,
+            _ => self.equity_curve.push((bar.time_ms, equity)),
+        }
+        if self.ledger.open_positions() > 0 {
+            self.out.bars_in_market += 1;
+        }
+        Ok(())
+    }
+
+    fn book_fill(&mut self, f: &FillReport, seq: u64) -> Result<(), JournalError> {
+        // Journaled before the strategy (or anything else) hears of it.
+        self.record(Entry::Fill {
+            seq,
+            fill: f.clone(),
+            plugin: self.cfg.plugin_label.clone(),
+        })?;
+        let trade = self.ledger.apply(&Execution {
+            symbol: f.symbol,
+            quantity: f.side.sign() * f.quantity,
+            price: f.price,
+            commission: f.commission,
+            slippage: f.slippage,
+            time_ms: f.time_ms,
+        });
+        if let Some(t) = trade {
+            self.risk.on_trade(t.pnl, &mut self.changes);
+        }
+        self.events.push(Event::Filled(Fill {
+            order_id: f.order_id,
+            symbol: f.symbol,
+            side: wit_side(f.side),
+            quantity: f.quantity,
+            price: f.price,
+            commission: f.commission,
+            time_ms: f.time_ms,
+            origin: f.origin.as_str().to_string(),
+        }));
+        if let Some(p) = self.protection.get_mut(f.symbol as usize) {
+            if f.done {
+                p.orders.retain(|id| *id != f.order_id);
+            }
+        }
+        self.flush_changes(seq)
+    }
+
+    fn update_view(&mut self) {
+        let view = self.strategy.view_mut();
+        view.cash = self.ledger.cash;
+        view.equity = self.ledger.equity();
+        for (slot, h) in view.positions.iter_mut().zip(&self.ledger.holdings) {
+            *slot = (h.quantity, h.average_price, h.unrealized());
+        }
+    }
+
+    /// Call the strategy; `Ok(Err(fault))` stops the run.
+    fn deliver(
+        &mut self,
+        bars: &[Bar],
+        seq: u64,
+    ) -> Result<Result<(), runtime::Fault>, JournalError> {
+        if self.cfg.delivery == Delivery::Batched {
+            self.update_view();
+        }
+        let events = std::mem::take(&mut self.events);
+        self.intents.clear();
+        let r = self.strategy.on_bars(bars, &events, &mut self.intents);
+        self.events = events;
+        self.events.clear();
+        match r {
+            Ok(()) => {
+                if self
+                    .intents
+                    .windows(2)
+                    .any(|w| w[0].bar_index > w[1].bar_index)
+                    || self
+                        .intents
+                        .last()
+                        .is_some_and(|i| i.bar_index as usize >= bars.len())
+                {
+                    let bad = self.intents.len();
+                    self.intents.clear();
+                    return Ok(Err(runtime::Fault::Bound(format!(
+                        "{bad} intents with bar-index out of order or beyond the {} bar(s) delivered",
+                        bars.len()
+                    ))));
+                }
+                Ok(Ok(()))
+            }
+            Err(CallError::Refused(message)) => {
+                self.record(Entry::StrategyError { seq, message })?;
+                Ok(Ok(()))
+            }
+            Err(CallError::Fault(f)) => Ok(Err(f)),
+        }
+    }
+
+    fn fault(&mut self, seq: u64, bar: Bar, fault: runtime::Fault) -> Result<(), JournalError> {
+        let message = format!(
+            "plugin {} faulted at bar {seq} ({} {}): {fault}",
+            self.cfg.plugin_label,
+            self.symbol_name(bar.symbol),
+            crate::market::format_time(bar.time_ms)
+        );
+        self.record(Entry::Fault { seq, message })?;
+        self.out.fault = Some(FaultReport { seq, bar, fault });
+        Ok(())
+    }
+
+    fn apply_intents(
+        &mut self,
+        range: std::ops::Range<usize>,
+        bar: &Bar,
+        seq: u64,
+    ) -> Result<(), JournalError> {
+        for i in range {
+            let intent = self.intents[i].clone();
+            self.apply_intent(&intent, bar, seq)?;
+        }
+        Ok(())
+    }
+
+    fn refuse(
+        &mut self,
+        seq: u64,
+        bar: &Bar,
+        symbol: SymbolId,
+        rule: Rule,
+        detail: String,
+    ) -> Result<(), JournalError> {
+        self.out.refusals += 1;
+        self.record(Entry::Refusal {
+            seq,
+            symbol: self.symbol_name(symbol),
+            rule,
+            detail: detail.clone(),
+            plugin: self.cfg.plugin_label.clone(),
+        })?;
+        self.events.push(Event::Rejected(Rejection {
+            symbol,
+            rule: rule.as_str().into(),
+            detail,
+            time_ms: bar.time_ms,
+        }));
+        Ok(())
+    }
+
+    fn apply_intent(&mut self, intent: &Intent, bar: &Bar, seq: u64) -> Result<(), JournalError> {
+        self.out.intents += 1;
+        let s = intent.symbol;
+        let mut reason = intent.reason.clone();
+        if reason.len() > 256 {
+            let mut cut = 256;
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+        }
+        self.record(Entry::Intent {
+            seq,
+            time_ms: bar.time_ms,
+            symbol: self.symbol_name(s),
+            action: journal_action(&intent.action),
+            stop_loss: intent.stop_loss,
+            take_profit: intent.take_profit,
+            reason,
+            plugin: self.cfg.plugin_label.clone(),
+        })?;
+        if let Err(detail) = self.validate(intent) {
+            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
+        }
+        let idx = s as usize;
+        let price = self.last_close[idx];
+        let pos = self.ledger.position(s);
+        // A new intent supersedes the strategy's open orders on the symbol.
+        let open: Vec<u64> = self
+            .venue
+            .open_orders(s)
+            .into_iter()
+            .filter(|o| o.origin == Origin::Strategy)
+            .map(|o| o.id)
+            .collect();
+        for id in open {
+            self.cancel(id, seq, "superseded by a new intent")?;
+        }
+        let (delta, kind) = match intent.action {
+            Action::TargetWeight(w) => (w * self.ledger.equity() / price - pos, OrderKind::Market),
+            Action::TargetQuantity(q) => (q - pos, OrderKind::Market),
+            Action::Market(m) => (side_of(m.side).sign() * m.quantity, OrderKind::Market),
+            Action::Limit(l) => (
+                side_of(l.side).sign() * l.quantity,
+                OrderKind::Limit(l.price),
+            ),
+            Action::Close => (-pos, OrderKind::Market),
+        };
+        let p = &mut self.protection[idx];
+        if matches!(intent.action, Action::Close) {
+            p.stop_loss = None;
+            p.take_profit = None;
+        }
+        if intent.stop_loss.is_some() || intent.take_profit.is_some() {
+            p.stop_loss = intent.stop_loss;
+            p.take_profit = intent.take_profit;
+        }
+        if delta.abs() <= 1e-12 * pos.abs().max(1.0) {
+            return self.sync_protection(s, seq, bar.time_ms);
+        }
+        let side = Side::of(delta);
+        let proposal = Proposal {
+            side,
+            quantity: delta.abs(),
+            price: match kind {
+                OrderKind::Limit(p) => p,
+                _ => price,
+            },
+            position: pos,
+            equity: self.ledger.equity(),
+            gross_exposure: self.ledger.gross_exposure(),
+            open_positions: self.ledger.open_positions(),
+        };
+        match self.risk.check(&proposal) {
+            Decision::Refused(r) => self.refuse(seq, bar, s, r.rule, r.detail),
+            Decision::Approved => {
+                self.submit(
+                    s,
+                    side,
+                    delta.abs(),
+                    kind,
+                    Origin::Strategy,
+                    seq,
+                    bar.time_ms,
+                )?;
+                self.sync_protection(s, seq, bar.time_ms)
+            }
+        }
+    }
+
+    /// Malformed intents are refused one by one; the run continues.
+    fn validate(&self, i: &Intent) -> Result<(), String> {
+        let n = self.symbols.len();
+        if i.symbol as usize >= n {
+            return Err(format!(
+                "unknown symbol id {} (this run has {n} symbols)",
+                i.symbol
+            ));
+        }
+        let price = self.last_close[i.symbol as usize];
+        if price.is_nan() {
+            return Err(format!("no price yet for {}", self.symbol_name(i.symbol)));
+        }
+        let positive = |what: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{what} {v} is not a positive finite number"))
+            }
+        };
+        match i.action {
+            Action::TargetWeight(w) if !(w.is_finite() && w.abs() <= MAX_WEIGHT) => {
+                return Err(format!(
+                    "target weight {w} is not a finite number within ±{MAX_WEIGHT}"
+                ));
+            }
+            Action::TargetQuantity(q) if !q.is_finite() => {
+                return Err(format!("target quantity {q} is not finite"));
+            }
+            Action::Market(m) => positive("quantity", m.quantity)?,
+            Action::Limit(l) => {
+                positive("quantity", l.quantity)?;
+                positive("limit price", l.price)?;
+            }
+            _ => {}
+        }
+        if let Some(p) = i.stop_loss {
+            positive("stop-loss", p)?;
+        }
+        if let Some(p) = i.take_profit {
+            positive("take-profit", p)?;
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn submit(
+        &mut self,
+        symbol: SymbolId,
+        side: Side,
+        quantity: f64,
+        kind: OrderKind,
+        origin: Origin,
+        seq: u64,
+        time_ms: i64,
+    ) -> Result<u64, JournalError> {
+        let id = self.next_order_id;
+        self.next_order_id += 1;
+        let order = Order {
+            id,
+            symbol,
+            side,
+            quantity,
+            kind,
+            origin,
+            decided_seq: seq,
+            decided_ms: time_ms,
+        };
+        // Journaled before it reaches the venue.
+        self.record(Entry::Order {
+            order: order.clone(),
+            plugin: self.cfg.plugin_label.clone(),
+        })?;
+        self.venue.submit(order);
+        self.out.orders += 1;
+        Ok(id)
+    }
+
+    fn cancel(&mut self, id: u64, seq: u64, reason: &str) -> Result<(), JournalError> {
+        if self.venue.cancel(id) {
+            self.record(Entry::Cancel {
+                seq,
+                order_id: id,
+                reason: reason.into(),
+            })?;
+            self.events.push(Event::Cancelled(id));
+        }
+        Ok(())
+    }
+
+    /// Keep stop-loss / take-profit orders matching the current position.
+    fn sync_protection(&mut self, s: SymbolId, seq: u64, time_ms: i64) -> Result<(), JournalError> {
+        let idx = s as usize;
+        let pos = self.ledger.position(s);
+        let p = &self.protection[idx];
+        let wanted = pos != 0.0 && (p.stop_loss.is_some() || p.take_profit.is_some());
+        // Already in place with the right size and prices?
+        let current: Vec<Order> = self
+            .venue
+            .open_orders(s)
+            .into_iter()
+            .filter(|o| p.orders.contains(&o.id))
+            .cloned()
+            .collect();
+        let side = Side::of(-pos);
+        let mut desired = Vec::new();
+        if wanted {
+            if let Some(sl) = p.stop_loss {
+                desired.push(OrderKind::StopLoss(sl));
+            }
+            if let Some(tp) = p.take_profit {
+                desired.push(OrderKind::TakeProfit(tp));
+            }
+        }
+        let matches = current.len() == desired.len()
+            && current
+                .iter()
+                .zip(&desired)
+                .all(|(o, k)| o.kind == *k && o.quantity == pos.abs() && o.side == side);
+        if matches {
+            return Ok(());
+        }
+        for o in current {
+            self.cancel(o.id, seq, "protective order re-sized")?;
+        }
+        self.protection[idx].orders.clear();
+        if !wanted {
+            if pos == 0.0 {
+                self.protection[idx].stop_loss = None;
+                self.protection[idx].take_profit = None;
+            }
+            return Ok(());
+        }
+        for kind in desired {
+            let origin = match kind {
+                OrderKind::StopLoss(_) => Origin::StopLoss,
+                _ => Origin::TakeProfit,
+            };
+            let id = self.submit(s, side, pos.abs(), kind, origin, seq, time_ms)?;
+            self.protection[idx].orders.push(id);
+        }
+        Ok(())
+    }
+
+    /// HALTED: cancel every open order and flatten every position.
+    fn flatten_all(&mut self, seq: u64) -> Result<(), JournalError> {
+        for s in 0..self.symbols.len() as SymbolId {
+            let ids: Vec<u64> = self
+                .venue
+                .open_orders(s)
+                .into_iter()
+                .map(|o| o.id)
+                .collect();
+            for id in ids {
+                self.cancel(id, seq, "halted: cancel all")?;
+            }
+            self.protection[s as usize] = Protection::default();
+            let pos = self.ledger.position(s);
+            if pos != 0.0 {
+                let now = self.now_ms;
+                self.submit(
+                    s,
+                    Side::of(-pos),
+                    pos.abs(),
+                    OrderKind::Market,
+                    Origin::RiskFlatten,
+                    seq,
+                    now,
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> RunResult {
+        let positions = self
+            .ledger
+            .holdings
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.quantity != 0.0)
+            .map(|(i, h)| (self.symbols[i].clone(), h.quantity, h.average_price))
+            .collect();
+        self.record(Entry::Final {
+            cash: self.ledger.cash,
+            equity: self.ledger.equity(),
+            realized: self.ledger.realized,
+            commissions: self.ledger.commissions,
+            positions,
+        })?;
+        self.out.ledger = self.ledger;
+        self.out.equity_curve = self.equity_curve;
+        self.out.state = self.risk.state();
+        Ok(self.out)
+    }
+}
+
+fn side_of(s: runtime::Side) -> Side {
+    match s {
+        runtime::Side::Buy => Side::Buy,
+        runtime::Side::Sell => Side::Sell,
+    }
+}
+
+fn wit_side(s: Side) -> runtime::Side {
+    match s {
+        Side::Buy => runtime::Side::Buy,
+        Side::Sell => runtime::Side::Sell,
+    }
+}
+
+fn journal_action(a: &Action) -> IntentAction {
+    match *a {
+        Action::TargetWeight(w) => IntentAction::TargetWeight(w),
+        Action::TargetQuantity(q) => IntentAction::TargetQuantity(q),
+        Action::Market(m) => IntentAction::Market {
+            side: side_of(m.side),
+            quantity: m.quantity,
+        },
+        Action::Limit(l) => IntentAction::Limit {
+            side: side_of(l.side),
+            quantity: l.quantity,
+            price: l.price,
+        },
+        Action::Close => IntentAction::Close,
+    }
+}

@@ -45,13 +45,17 @@ impl Side {
     }
     /// The side that trades a signed quantity.
     pub fn of(quantity: f64) -> Side {
-        if quantity >= 0.0 { Side::Buy } else { Side::Sell }
+        if quantity >= 0.0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        }
     }
 }
 
 /// How an order executes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case", tag = "type", content = "price")]
+#[serde(rename_all = "kebab-case")]
 pub enum OrderKind {
     /// At the next open.
     Market,
@@ -188,7 +192,10 @@ pub struct SimulatedVenue {
 impl SimulatedVenue {
     /// A venue with a cost model.
     pub fn new(config: SimConfig) -> Self {
-        Self { config, books: Vec::new() }
+        Self {
+            config,
+            books: Vec::new(),
+        }
     }
 
     fn book(&mut self, symbol: SymbolId) -> &mut Vec<(Order, bool)> {
@@ -270,11 +277,16 @@ impl Venue for SimulatedVenue {
     }
 
     fn open_orders(&self, symbol: SymbolId) -> Vec<&Order> {
-        self.books.get(symbol as usize).map(|b| b.iter().map(|(o, _)| o).collect()).unwrap_or_default()
+        self.books
+            .get(symbol as usize)
+            .map(|b| b.iter().map(|(o, _)| o).collect())
+            .unwrap_or_default()
     }
 
     fn on_bar(&mut self, bar: &Bar, out: &mut Vec<FillReport>) {
-        let Some(book) = self.books.get(bar.symbol as usize) else { return };
+        let Some(book) = self.books.get(bar.symbol as usize) else {
+            return;
+        };
         if book.is_empty() {
             return;
         }
@@ -287,7 +299,9 @@ impl Venue for SimulatedVenue {
             if bar.time_ms <= o.decided_ms {
                 continue; // never fill on information from the deciding bar's own time
             }
-            let Some((price, reference)) = self.trigger(o, bar) else { continue };
+            let Some((price, reference)) = self.trigger(o, bar) else {
+                continue;
+            };
             let qty = o.quantity.min(cap);
             if qty <= 0.0 {
                 continue;
@@ -295,7 +309,8 @@ impl Venue for SimulatedVenue {
             let c = &self.config;
             let (_, had_fill) = self.books[bar.symbol as usize][i];
             let o = &self.books[bar.symbol as usize][i].0;
-            let mut commission = c.commission_percent / 100.0 * qty * price + c.commission_per_unit * qty;
+            let mut commission =
+                c.commission_percent / 100.0 * qty * price + c.commission_per_unit * qty;
             if !had_fill {
                 commission = commission.max(c.commission_minimum);
             }
@@ -328,11 +343,28 @@ mod tests {
     use super::*;
 
     fn bar(open: f64, high: f64, low: f64, close: f64) -> Bar {
-        Bar { symbol: 0, time_ms: 0, open, high, low, close, volume: 1000.0 }
+        Bar {
+            symbol: 0,
+            time_ms: 0,
+            open,
+            high,
+            low,
+            close,
+            volume: 1000.0,
+        }
     }
 
     fn order(id: u64, side: Side, quantity: f64, kind: OrderKind) -> Order {
-        Order { id, symbol: 0, side, quantity, kind, origin: Origin::Strategy, decided_seq: 0, decided_ms: -1 }
+        Order {
+            id,
+            symbol: 0,
+            side,
+            quantity,
+            kind,
+            origin: Origin::Strategy,
+            decided_seq: 0,
+            decided_ms: -1,
+        }
     }
 
     fn run(config: SimConfig, orders: Vec<Order>, b: Bar) -> Vec<FillReport> {
@@ -347,33 +379,78 @@ mod tests {
 
     #[test]
     fn market_fills_at_open_with_adverse_slippage() {
-        let c = SimConfig { slippage_bps: 10.0, ..SimConfig::default() };
-        let f = run(c, vec![order(1, Side::Buy, 2.0, OrderKind::Market)], bar(100.0, 110.0, 90.0, 105.0));
+        let c = SimConfig {
+            slippage_bps: 10.0,
+            ..SimConfig::default()
+        };
+        let f = run(
+            c,
+            vec![order(1, Side::Buy, 2.0, OrderKind::Market)],
+            bar(100.0, 110.0, 90.0, 105.0),
+        );
         assert!((f[0].price - 100.1).abs() < 1e-9);
         assert!((f[0].slippage - 0.2).abs() < 1e-9);
-        let f = run(c, vec![order(1, Side::Sell, 2.0, OrderKind::Market)], bar(100.0, 110.0, 90.0, 105.0));
+        let f = run(
+            c,
+            vec![order(1, Side::Sell, 2.0, OrderKind::Market)],
+            bar(100.0, 110.0, 90.0, 105.0),
+        );
         assert!((f[0].price - 99.9).abs() < 1e-9);
     }
 
     #[test]
     fn limit_fills_at_limit_or_at_a_better_open() {
         let b = bar(100.0, 110.0, 90.0, 105.0);
-        let f = run(SimConfig::default(), vec![order(1, Side::Buy, 1.0, OrderKind::Limit(95.0))], b);
+        let f = run(
+            SimConfig::default(),
+            vec![order(1, Side::Buy, 1.0, OrderKind::Limit(95.0))],
+            b,
+        );
         assert_eq!(f[0].price, 95.0);
-        let f = run(SimConfig::default(), vec![order(1, Side::Buy, 1.0, OrderKind::Limit(101.0))], b);
+        let f = run(
+            SimConfig::default(),
+            vec![order(1, Side::Buy, 1.0, OrderKind::Limit(101.0))],
+            b,
+        );
         assert_eq!(f[0].price, 100.0, "gap through: the open is better");
-        assert!(run(SimConfig::default(), vec![order(1, Side::Buy, 1.0, OrderKind::Limit(89.0))], b).is_empty());
-        let f = run(SimConfig::default(), vec![order(1, Side::Sell, 1.0, OrderKind::Limit(108.0))], b);
+        assert!(
+            run(
+                SimConfig::default(),
+                vec![order(1, Side::Buy, 1.0, OrderKind::Limit(89.0))],
+                b
+            )
+            .is_empty()
+        );
+        let f = run(
+            SimConfig::default(),
+            vec![order(1, Side::Sell, 1.0, OrderKind::Limit(108.0))],
+            b,
+        );
         assert_eq!(f[0].price, 108.0);
     }
 
     #[test]
     fn stop_fills_at_stop_or_at_a_worse_open() {
-        let f = run(SimConfig::default(), vec![order(1, Side::Sell, 1.0, OrderKind::StopLoss(95.0))], bar(100.0, 101.0, 94.0, 96.0));
+        let f = run(
+            SimConfig::default(),
+            vec![order(1, Side::Sell, 1.0, OrderKind::StopLoss(95.0))],
+            bar(100.0, 101.0, 94.0, 96.0),
+        );
         assert_eq!(f[0].price, 95.0);
-        let f = run(SimConfig::default(), vec![order(1, Side::Sell, 1.0, OrderKind::StopLoss(95.0))], bar(90.0, 92.0, 88.0, 91.0));
-        assert_eq!(f[0].price, 90.0, "gap down through the stop fills at the open");
-        let f = run(SimConfig::default(), vec![order(1, Side::Buy, 1.0, OrderKind::StopLoss(105.0))], bar(100.0, 106.0, 99.0, 101.0));
+        let f = run(
+            SimConfig::default(),
+            vec![order(1, Side::Sell, 1.0, OrderKind::StopLoss(95.0))],
+            bar(90.0, 92.0, 88.0, 91.0),
+        );
+        assert_eq!(
+            f[0].price, 90.0,
+            "gap down through the stop fills at the open"
+        );
+        let f = run(
+            SimConfig::default(),
+            vec![order(1, Side::Buy, 1.0, OrderKind::StopLoss(105.0))],
+            bar(100.0, 106.0, 99.0, 101.0),
+        );
         assert_eq!(f[0].price, 105.0);
     }
 
@@ -390,7 +467,10 @@ mod tests {
 
     #[test]
     fn partial_fill_caps_at_volume_share_and_keeps_the_rest() {
-        let c = SimConfig { max_volume_share: 0.1, ..SimConfig::default() };
+        let c = SimConfig {
+            max_volume_share: 0.1,
+            ..SimConfig::default()
+        };
         let mut v = SimulatedVenue::new(c);
         v.submit(order(1, Side::Buy, 150.0, OrderKind::Market));
         let mut out = Vec::new();
@@ -398,13 +478,22 @@ mod tests {
         assert_eq!((out[0].quantity, out[0].done), (100.0, false));
         out.clear();
         v.on_bar(&bar(11.0, 11.0, 11.0, 11.0), &mut out);
-        assert_eq!((out[0].quantity, out[0].price, out[0].done), (50.0, 11.0, true));
+        assert_eq!(
+            (out[0].quantity, out[0].price, out[0].done),
+            (50.0, 11.0, true)
+        );
         assert!(v.open_orders(0).is_empty());
     }
 
     #[test]
     fn commission_combines_percent_per_unit_and_minimum_once() {
-        let c = SimConfig { commission_percent: 0.1, commission_per_unit: 0.01, commission_minimum: 5.0, max_volume_share: 0.5, ..SimConfig::default() };
+        let c = SimConfig {
+            commission_percent: 0.1,
+            commission_per_unit: 0.01,
+            commission_minimum: 5.0,
+            max_volume_share: 0.5,
+            ..SimConfig::default()
+        };
         let mut v = SimulatedVenue::new(c);
         v.submit(order(1, Side::Buy, 1000.0, OrderKind::Market));
         let mut out = Vec::new();
@@ -412,8 +501,15 @@ mod tests {
         v.on_bar(&bar(1.0, 1.0, 1.0, 1.0), &mut out); // 500 @ 1, no minimum
         assert!((out[0].commission - 5.5).abs() < 1e-9);
         assert!((out[1].commission - 5.5).abs() < 1e-9);
-        let c = SimConfig { commission_minimum: 5.0, ..SimConfig::default() };
-        let f = run(c, vec![order(1, Side::Buy, 1.0, OrderKind::Market)], bar(1.0, 1.0, 1.0, 1.0));
+        let c = SimConfig {
+            commission_minimum: 5.0,
+            ..SimConfig::default()
+        };
+        let f = run(
+            c,
+            vec![order(1, Side::Buy, 1.0, OrderKind::Market)],
+            bar(1.0, 1.0, 1.0, 1.0),
+        );
         assert_eq!(f[0].commission, 5.0);
     }
 }

@@ -237,7 +237,10 @@ fn config() -> impl bincode::config::Config {
 }
 
 fn storage(path: &Path, e: impl std::fmt::Display) -> JournalError {
-    JournalError::Storage { path: path.to_path_buf(), message: e.to_string() }
+    JournalError::Storage {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
 }
 
 /// A journal file being written.
@@ -256,12 +259,19 @@ impl Journal {
             std::fs::remove_file(path).map_err(|e| storage(path, e))?;
         }
         let db = Database::create(path).map_err(|e| storage(path, e))?;
-        let j = Self { db, path: path.to_path_buf(), next: 0, buffer: Vec::new(), flush_every: 8192 };
+        let j = Self {
+            db,
+            path: path.to_path_buf(),
+            next: 0,
+            buffer: Vec::new(),
+            flush_every: 8192,
+        };
         let meta_bytes = serde_json::to_vec(meta).map_err(|e| storage(path, e))?;
         let tx = j.db.begin_write().map_err(|e| storage(path, e))?;
         {
             let mut t = tx.open_table(META).map_err(|e| storage(path, e))?;
-            t.insert("run", meta_bytes.as_slice()).map_err(|e| storage(path, e))?;
+            t.insert("run", meta_bytes.as_slice())
+                .map_err(|e| storage(path, e))?;
             tx.open_table(ENTRIES).map_err(|e| storage(path, e))?;
         }
         tx.commit().map_err(|e| storage(path, e))?;
@@ -275,7 +285,8 @@ impl Journal {
         let path = &self.path;
         let mut tx = self.db.begin_write().map_err(|e| storage(path, e))?;
         if !durable {
-            tx.set_durability(Durability::None).map_err(|e| storage(path, e))?;
+            tx.set_durability(Durability::None)
+                .map_err(|e| storage(path, e))?;
         }
         {
             let mut t = tx.open_table(ENTRIES).map_err(|e| storage(path, e))?;
@@ -294,7 +305,8 @@ impl Journal {
 
 impl Recorder for Journal {
     fn record(&mut self, entry: Entry) -> Result<(), JournalError> {
-        let bytes = bincode::serde::encode_to_vec(&entry, config()).map_err(|e| storage(&self.path, e))?;
+        let bytes =
+            bincode::serde::encode_to_vec(&entry, config()).map_err(|e| storage(&self.path, e))?;
         self.buffer.push((self.next, bytes));
         self.next += 1;
         if self.buffer.len() >= self.flush_every {
@@ -316,25 +328,39 @@ impl JournalReader {
         if !path.exists() {
             return Err(storage(path, "no such file"));
         }
-        let db = redb::ReadOnlyDatabase::open(path)
-            .map_err(|e| JournalError::Invalid { path: path.to_path_buf(), message: e.to_string() })?;
-        Ok(Self { db, path: path.to_path_buf() })
+        let db = redb::ReadOnlyDatabase::open(path).map_err(|e| JournalError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            db,
+            path: path.to_path_buf(),
+        })
     }
 
     fn invalid(&self, e: impl std::fmt::Display) -> JournalError {
-        JournalError::Invalid { path: self.path.clone(), message: e.to_string() }
+        JournalError::Invalid {
+            path: self.path.clone(),
+            message: e.to_string(),
+        }
     }
 
     /// The run's metadata.
     pub fn meta(&self) -> Result<RunMeta, JournalError> {
         let tx = self.db.begin_read().map_err(|e| self.invalid(e))?;
         let t = tx.open_table(META).map_err(|e| self.invalid(e))?;
-        let v = t.get("run").map_err(|e| self.invalid(e))?.ok_or_else(|| self.invalid("no run metadata"))?;
+        let v = t
+            .get("run")
+            .map_err(|e| self.invalid(e))?
+            .ok_or_else(|| self.invalid("no run metadata"))?;
         serde_json::from_slice(v.value()).map_err(|e| self.invalid(format!("run metadata: {e}")))
     }
 
     /// Visit every entry in order with its key and raw bytes.
-    pub fn for_each_raw(&self, mut f: impl FnMut(u64, &[u8]) -> Result<(), JournalError>) -> Result<(), JournalError> {
+    pub fn for_each_raw(
+        &self,
+        mut f: impl FnMut(u64, &[u8]) -> Result<(), JournalError>,
+    ) -> Result<(), JournalError> {
         let tx = self.db.begin_read().map_err(|e| self.invalid(e))?;
         let t = tx.open_table(ENTRIES).map_err(|e| self.invalid(e))?;
         for item in t.iter().map_err(|e| self.invalid(e))? {
@@ -383,7 +409,8 @@ impl JournalReader {
     pub fn export_jsonl(&self, out: &mut dyn Write) -> Result<(), JournalError> {
         let io = |e: std::io::Error| storage(&self.path, e);
         let meta = self.meta()?;
-        serde_json::to_writer(&mut *out, &serde_json::json!({ "run": meta })).map_err(|e| self.invalid(e))?;
+        serde_json::to_writer(&mut *out, &serde_json::json!({ "run": meta }))
+            .map_err(|e| self.invalid(e))?;
         out.write_all(b"\n").map_err(io)?;
         for e in self.entries()? {
             serde_json::to_writer(&mut *out, &e).map_err(|e| self.invalid(e))?;
@@ -437,7 +464,13 @@ mod tests {
         r.export_jsonl(&mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         assert_eq!(text.lines().count(), 11);
-        assert!(text.lines().nth(1).unwrap().starts_with(r#"{"bars":{"first":0"#), "{text}");
+        assert!(
+            text.lines()
+                .nth(1)
+                .unwrap()
+                .starts_with(r#"{"bars":{"first":0"#),
+            "{text}"
+        );
     }
 
     #[test]

@@ -31,6 +31,7 @@ pub mod journal;
 pub mod market;
 pub mod params;
 pub mod portfolio;
+pub mod replay;
 pub mod report;
 pub mod risk;
 pub mod runtime;

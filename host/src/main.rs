@@ -1,1 +1,17 @@
-fn main() {}
+//! The `sandbar` binary: parse arguments, run, print errors on one line.
+
+use clap::Parser;
+
+fn main() {
+    let cli = sandbar::cli::Cli::parse();
+    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into());
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+    if let Err(e) = sandbar::cli::run(cli) {
+        let code = e.downcast_ref::<sandbar::cli::Exit>().map_or(1, |x| x.code);
+        eprintln!("error: {e:#}");
+        std::process::exit(code);
+    }
+}

@@ -30,7 +30,9 @@ use serde::{Deserialize, Serialize};
 pub type SymbolId = u32;
 
 /// One OHLCV bar.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
 pub struct Bar {
     /// Symbol index.
     pub symbol: SymbolId,
@@ -49,7 +51,9 @@ pub struct Bar {
 }
 
 /// Bars of one or more symbols in delivery order.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, bincode::Encode, bincode::Decode)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Serialize, Deserialize, bincode::Encode, bincode::Decode,
+)]
 pub struct Recording {
     /// Symbol names; a bar's `symbol` indexes this.
     pub symbols: Vec<String>,
@@ -100,7 +104,9 @@ pub enum DataErrorKind {
     #[error("inconsistent bar: {0}")]
     Inconsistent(String),
     /// A bar's time is before the previous bar of the same symbol.
-    #[error("time goes backwards for {symbol}: {time} after {previous} (use --repair sort to sort)")]
+    #[error(
+        "time goes backwards for {symbol}: {time} after {previous} (use --repair sort to sort)"
+    )]
     Backwards {
         /// Symbol.
         symbol: String,
@@ -110,7 +116,9 @@ pub enum DataErrorKind {
         previous: String,
     },
     /// Two bars of a symbol share a time.
-    #[error("duplicate bar for {symbol} at {time} (first at line {first_line}; use --repair dedupe to keep the first)")]
+    #[error(
+        "duplicate bar for {symbol} at {time} (first at line {first_line}; use --repair dedupe to keep the first)"
+    )]
     Duplicate {
         /// Symbol.
         symbol: String,
@@ -164,7 +172,11 @@ impl std::str::FromStr for Repair {
                 "sort" => r.sort = true,
                 "dedupe" => r.dedupe = true,
                 "clamp" => r.clamp = true,
-                other => return Err(format!("unknown repair `{other}` (expected sort, dedupe, clamp)")),
+                other => {
+                    return Err(format!(
+                        "unknown repair `{other}` (expected sort, dedupe, clamp)"
+                    ));
+                }
             }
         }
         Ok(r)
@@ -209,7 +221,12 @@ pub fn parse_time(s: &str) -> Option<i64> {
     if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
         return Some(t.timestamp_millis());
     }
-    for fmt in ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M"] {
+    for fmt in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M",
+    ] {
         if let Ok(t) = chrono::NaiveDateTime::parse_from_str(s, fmt) {
             return Some(t.and_utc().timestamp_millis());
         }
@@ -236,20 +253,44 @@ impl Layout {
         if parse_time(&first_field).is_some() {
             // Headerless: Binance klines and plain time,o,h,l,c,v files.
             if first.len() < 6 {
-                return Err(DataErrorKind::ShortRow { expected: 6, found: first.len() });
+                return Err(DataErrorKind::ShortRow {
+                    expected: 6,
+                    found: first.len(),
+                });
             }
-            return Ok(Layout { time: 0, ohlcv: [1, 2, 3, 4, 5], symbol: None, header: false });
+            return Ok(Layout {
+                time: 0,
+                ohlcv: [1, 2, 3, 4, 5],
+                symbol: None,
+                header: false,
+            });
         }
-        let cols: Vec<String> =
-            first.iter().map(|c| String::from_utf8_lossy(c).trim().to_ascii_lowercase()).collect();
+        let cols: Vec<String> = first
+            .iter()
+            .map(|c| String::from_utf8_lossy(c).trim().to_ascii_lowercase())
+            .collect();
         let find = |names: &[&str]| cols.iter().position(|c| names.contains(&c.as_str()));
-        let time = find(&["", "date", "datetime", "timestamp", "time", "open_time", "opentime"])
-            .ok_or_else(|| DataErrorKind::MissingColumn("date", cols.join(",")))?;
+        let time = find(&[
+            "",
+            "date",
+            "datetime",
+            "timestamp",
+            "time",
+            "open_time",
+            "opentime",
+        ])
+        .ok_or_else(|| DataErrorKind::MissingColumn("date", cols.join(",")))?;
         let mut ohlcv = [0; 5];
         for (slot, name) in ohlcv.iter_mut().zip(NAMES) {
-            *slot = find(&[name]).ok_or_else(|| DataErrorKind::MissingColumn(name, cols.join(",")))?;
+            *slot =
+                find(&[name]).ok_or_else(|| DataErrorKind::MissingColumn(name, cols.join(",")))?;
         }
-        Ok(Layout { time, ohlcv, symbol: find(&["symbol", "ticker"]), header: true })
+        Ok(Layout {
+            time,
+            ohlcv,
+            symbol: find(&["symbol", "ticker"]),
+            header: true,
+        })
     }
 }
 
@@ -309,16 +350,25 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(Recording, RepairL
 }
 
 fn load_one(path: &Path, opts: &LoadOptions) -> Result<(Recording, RepairLog), DataError> {
-    let err = |line: Option<u64>, kind| DataError { file: path.to_path_buf(), line, kind };
-    let mut file = std::fs::File::open(path).map_err(|e| err(None, DataErrorKind::Io(e.to_string())))?;
+    let err = |line: Option<u64>, kind| DataError {
+        file: path.to_path_buf(),
+        line,
+        kind,
+    };
+    let mut file =
+        std::fs::File::open(path).map_err(|e| err(None, DataErrorKind::Io(e.to_string())))?;
     let mut magic = [0u8; 8];
-    let n = file.read(&mut magic).map_err(|e| err(None, DataErrorKind::Io(e.to_string())))?;
+    let n = file
+        .read(&mut magic)
+        .map_err(|e| err(None, DataErrorKind::Io(e.to_string())))?;
     drop(file);
     if n == 8 && magic == RECORDING_MAGIC {
         return read_recording(path).map(|r| (r, RepairLog::default()));
     }
     let default_symbol = opts.symbol.clone().unwrap_or_else(|| {
-        path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "SYMBOL".into())
+        path.file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "SYMBOL".into())
     });
     let bytes = std::fs::read(path).map_err(|e| err(None, DataErrorKind::Io(e.to_string())))?;
     parse_csv(&bytes, &default_symbol, opts.repair).map_err(|(line, kind)| err(line, kind))
@@ -330,7 +380,10 @@ pub fn parse_csv(
     default_symbol: &str,
     repair: Repair,
 ) -> Result<(Recording, RepairLog), (Option<u64>, DataErrorKind)> {
-    let mut reader = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(bytes);
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .from_reader(bytes);
     let mut record = csv::ByteRecord::new();
     let mut rec = Recording::default();
     let mut lines: Vec<u64> = Vec::new();
@@ -361,22 +414,54 @@ pub fn parse_csv(
                 layout.as_ref().expect("just set")
             }
         };
-        let need = 1 + *lay.ohlcv.iter().chain([&lay.time]).chain(lay.symbol.as_ref()).max().unwrap_or(&0);
+        let need = 1 + *lay
+            .ohlcv
+            .iter()
+            .chain([&lay.time])
+            .chain(lay.symbol.as_ref())
+            .max()
+            .unwrap_or(&0);
         if record.len() < need {
-            return Err((Some(line), DataErrorKind::ShortRow { expected: need, found: record.len() }));
+            return Err((
+                Some(line),
+                DataErrorKind::ShortRow {
+                    expected: need,
+                    found: record.len(),
+                },
+            ));
         }
         let text = |i: usize| std::str::from_utf8(&record[i]).unwrap_or("").trim();
         let time_ms = parse_time(text(lay.time)).ok_or_else(|| {
-            (Some(line), DataErrorKind::Unparsable { field: "time", value: text(lay.time).into(), what: "a date, datetime or Unix time" })
+            (
+                Some(line),
+                DataErrorKind::Unparsable {
+                    field: "time",
+                    value: text(lay.time).into(),
+                    what: "a date, datetime or Unix time",
+                },
+            )
         })?;
         let mut v = [0f64; 5];
         for (k, slot) in v.iter_mut().enumerate() {
             let t = text(lay.ohlcv[k]);
             *slot = t.parse::<f64>().map_err(|_| {
-                (Some(line), DataErrorKind::Unparsable { field: NAMES[k], value: t.into(), what: "a number" })
+                (
+                    Some(line),
+                    DataErrorKind::Unparsable {
+                        field: NAMES[k],
+                        value: t.into(),
+                        what: "a number",
+                    },
+                )
             })?;
             if !slot.is_finite() || *slot < 0.0 {
-                return Err((Some(line), DataErrorKind::NotFinite { field: NAMES[k], value: *slot }));
+                return Err((
+                    Some(line),
+                    DataErrorKind::NotFinite {
+                        field: NAMES[k],
+                        value: *slot,
+                    },
+                ));
             }
         }
         let [open, mut high, mut low, close, volume] = v;
@@ -400,10 +485,19 @@ pub fn parse_csv(
         };
         let next = symbols.len() as SymbolId;
         let symbol = *symbols.entry(sym_bytes.clone()).or_insert_with(|| {
-            rec.symbols.push(String::from_utf8_lossy(&sym_bytes).trim().to_string());
+            rec.symbols
+                .push(String::from_utf8_lossy(&sym_bytes).trim().to_string());
             next
         });
-        rec.bars.push(Bar { symbol, time_ms, open, high, low, close, volume });
+        rec.bars.push(Bar {
+            symbol,
+            time_ms,
+            open,
+            high,
+            low,
+            close,
+            volume,
+        });
         lines.push(line);
     }
     if rec.bars.is_empty() {
@@ -430,14 +524,25 @@ fn check_order(
                 if !repair.sort {
                     return Err((
                         Some(line),
-                        DataErrorKind::Backwards { symbol: name(), time: format_time(bar.time_ms), previous: format_time(prev) },
+                        DataErrorKind::Backwards {
+                            symbol: name(),
+                            time: format_time(bar.time_ms),
+                            previous: format_time(prev),
+                        },
                     ));
                 }
                 needs_sort = true;
                 continue;
             }
             if bar.time_ms == prev && !repair.dedupe {
-                return Err((Some(line), DataErrorKind::Duplicate { symbol: name(), time: format_time(bar.time_ms), first_line }));
+                return Err((
+                    Some(line),
+                    DataErrorKind::Duplicate {
+                        symbol: name(),
+                        time: format_time(bar.time_ms),
+                        first_line,
+                    },
+                ));
             }
         }
         *slot = Some((bar.time_ms, line));
@@ -450,14 +555,25 @@ fn check_order(
     let mut kept_lines = Vec::with_capacity(rec.bars.len());
     for i in order {
         let b = rec.bars[i];
-        if let Some(prev) = bars.last().copied().filter(|p: &Bar| p.time_ms == b.time_ms && p.symbol == b.symbol) {
+        if let Some(prev) = bars
+            .last()
+            .copied()
+            .filter(|p: &Bar| p.time_ms == b.time_ms && p.symbol == b.symbol)
+        {
             let _ = prev;
             if repair.dedupe {
                 log.dropped_duplicates += 1;
                 continue;
             }
             let name = rec.symbols[b.symbol as usize].clone();
-            return Err((Some(lines[i]), DataErrorKind::Duplicate { symbol: name, time: format_time(b.time_ms), first_line: 0 }));
+            return Err((
+                Some(lines[i]),
+                DataErrorKind::Duplicate {
+                    symbol: name,
+                    time: format_time(b.time_ms),
+                    first_line: 0,
+                },
+            ));
         }
         bars.push(b);
         kept_lines.push(lines[i]);
@@ -471,30 +587,47 @@ fn check_order(
 pub const RECORDING_MAGIC: [u8; 8] = *b"SBREC\x00\x01\x00";
 
 fn recording_config() -> impl bincode::config::Config {
-    bincode::config::standard().with_fixed_int_encoding().with_limit::<{ 1 << 34 }>()
+    bincode::config::standard()
+        .with_fixed_int_encoding()
+        .with_limit::<{ 1 << 34 }>()
 }
 
 /// Write a recording: magic, then bincode (fixed-width integers).
 pub fn write_recording(path: &Path, rec: &Recording) -> Result<(), DataError> {
-    let err = |e: String| DataError { file: path.to_path_buf(), line: None, kind: DataErrorKind::Io(e) };
+    let err = |e: String| DataError {
+        file: path.to_path_buf(),
+        line: None,
+        kind: DataErrorKind::Io(e),
+    };
     let file = std::fs::File::create(path).map_err(|e| err(e.to_string()))?;
     let mut w = std::io::BufWriter::new(file);
-    w.write_all(&RECORDING_MAGIC).map_err(|e| err(e.to_string()))?;
-    bincode::encode_into_std_write(rec, &mut w, recording_config()).map_err(|e| err(e.to_string()))?;
+    w.write_all(&RECORDING_MAGIC)
+        .map_err(|e| err(e.to_string()))?;
+    bincode::encode_into_std_write(rec, &mut w, recording_config())
+        .map_err(|e| err(e.to_string()))?;
     w.flush().map_err(|e| err(e.to_string()))
 }
 
 /// Read a recording and check its invariants (sorted, symbols in range, finite).
 pub fn read_recording(path: &Path) -> Result<Recording, DataError> {
-    let bytes = std::fs::read(path)
-        .map_err(|e| DataError { file: path.to_path_buf(), line: None, kind: DataErrorKind::Io(e.to_string()) })?;
-    decode_recording(&bytes).map_err(|kind| DataError { file: path.to_path_buf(), line: None, kind })
+    let bytes = std::fs::read(path).map_err(|e| DataError {
+        file: path.to_path_buf(),
+        line: None,
+        kind: DataErrorKind::Io(e.to_string()),
+    })?;
+    decode_recording(&bytes).map_err(|kind| DataError {
+        file: path.to_path_buf(),
+        line: None,
+        kind,
+    })
 }
 
 /// Decode recording bytes (with magic) and validate them.
 pub fn decode_recording(bytes: &[u8]) -> Result<Recording, DataErrorKind> {
     let bad = |m: String| DataErrorKind::BadRecording(m);
-    let body = bytes.strip_prefix(&RECORDING_MAGIC[..]).ok_or_else(|| bad("missing SBREC header".into()))?;
+    let body = bytes
+        .strip_prefix(&RECORDING_MAGIC[..])
+        .ok_or_else(|| bad("missing SBREC header".into()))?;
     let (rec, used): (Recording, usize) =
         bincode::decode_from_slice(body, recording_config()).map_err(|e| bad(e.to_string()))?;
     if used != body.len() {
@@ -502,7 +635,11 @@ pub fn decode_recording(bytes: &[u8]) -> Result<Recording, DataErrorKind> {
     }
     for (i, b) in rec.bars.iter().enumerate() {
         if b.symbol as usize >= rec.symbols.len() {
-            return Err(bad(format!("bar {i} names symbol {} of {}", b.symbol, rec.symbols.len())));
+            return Err(bad(format!(
+                "bar {i} names symbol {} of {}",
+                b.symbol,
+                rec.symbols.len()
+            )));
         }
         let vals = [b.open, b.high, b.low, b.close, b.volume];
         if vals.iter().any(|v| !v.is_finite() || *v < 0.0) || b.high < b.low {
@@ -519,8 +656,17 @@ pub fn decode_recording(bytes: &[u8]) -> Result<Recording, DataErrorKind> {
 /// milliseconds: the bar interval used for annualisation.
 pub fn bar_interval_ms(rec: &Recording) -> Option<i64> {
     let sym = rec.bars.first()?.symbol;
-    let times: Vec<i64> = rec.bars.iter().filter(|b| b.symbol == sym).map(|b| b.time_ms).collect();
-    let mut gaps: Vec<i64> = times.windows(2).map(|w| w[1] - w[0]).filter(|g| *g > 0).collect();
+    let times: Vec<i64> = rec
+        .bars
+        .iter()
+        .filter(|b| b.symbol == sym)
+        .map(|b| b.time_ms)
+        .collect();
+    let mut gaps: Vec<i64> = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|g| *g > 0)
+        .collect();
     if gaps.is_empty() {
         return None;
     }
@@ -538,7 +684,8 @@ mod tests {
 
     #[test]
     fn reads_pandas_layout_with_unnamed_date_column() {
-        let r = parse(",Open,High,Low,Close,Volume\n2004-08-19,100,104.06,95.96,100.34,22351900\n").unwrap();
+        let r = parse(",Open,High,Low,Close,Volume\n2004-08-19,100,104.06,95.96,100.34,22351900\n")
+            .unwrap();
         assert_eq!(r.symbols, vec!["X"]);
         assert_eq!(r.bars[0].time_ms, 1_092_873_600_000);
         assert_eq!(r.bars[0].close, 100.34);
@@ -564,7 +711,10 @@ mod tests {
     fn parses_datetimes_and_microseconds() {
         assert_eq!(parse_time("2024-01-01T00:01:00Z"), Some(1_704_067_260_000));
         assert_eq!(parse_time("2024-01-01 00:01:00"), Some(1_704_067_260_000));
-        assert_eq!(parse_time("2024-01-01T01:01:00+01:00"), Some(1_704_067_260_000));
+        assert_eq!(
+            parse_time("2024-01-01T01:01:00+01:00"),
+            Some(1_704_067_260_000)
+        );
         assert_eq!(parse_time("1704067260000000"), Some(1_704_067_260_000));
         assert_eq!(parse_time("yesterday"), None);
     }
@@ -574,10 +724,22 @@ mod tests {
         let h = "date,open,high,low,close,volume\n";
         let cases = [
             (format!("{h}2024-01-01,1,2,1,x,5\n"), 2, "field `close`"),
-            (format!("{h}2024-01-01,1,2,1,1.5,5\n2024-01-02,1,2,1,NaN,5\n"), 3, "`close`: NaN"),
+            (
+                format!("{h}2024-01-01,1,2,1,1.5,5\n2024-01-02,1,2,1,NaN,5\n"),
+                3,
+                "`close`: NaN",
+            ),
             (format!("{h}2024-01-01,1,0.5,1,1,5\n"), 2, "do not bracket"),
-            (format!("{h}2024-01-02,1,2,1,1,5\n2024-01-01,1,2,1,1,5\n"), 3, "backwards"),
-            (format!("{h}2024-01-01,1,2,1,1,5\n2024-01-01,1,2,1,1,5\n"), 3, "duplicate"),
+            (
+                format!("{h}2024-01-02,1,2,1,1,5\n2024-01-01,1,2,1,1,5\n"),
+                3,
+                "backwards",
+            ),
+            (
+                format!("{h}2024-01-01,1,2,1,1,5\n2024-01-01,1,2,1,1,5\n"),
+                3,
+                "duplicate",
+            ),
             (format!("{h}2024-01-01,1,2\n"), 2, "expected at least 6"),
         ];
         for (text, line, needle) in cases {
@@ -586,16 +748,23 @@ mod tests {
             assert!(kind.to_string().contains(needle), "{kind} lacks {needle}");
         }
         let (_, kind) = parse("date,open,high,low,volume\n").unwrap_err();
-        assert!(kind.to_string().contains("missing column `close`"), "{kind}");
+        assert!(
+            kind.to_string().contains("missing column `close`"),
+            "{kind}"
+        );
     }
 
     #[test]
     fn repairs_only_when_asked() {
         let text = "date,open,high,low,close,volume\n2024-01-02,1,2,1,1,5\n2024-01-01,1,2,1,1,5\n2024-01-01,9,9,9,9,9\n2024-01-03,1,0.5,1,1,5\n";
-        let (r, log) = parse_csv(text.as_bytes(), "X", "sort,dedupe,clamp".parse().unwrap()).unwrap();
+        let (r, log) =
+            parse_csv(text.as_bytes(), "X", "sort,dedupe,clamp".parse().unwrap()).unwrap();
         assert_eq!(r.bars.len(), 3);
         assert_eq!(r.bars[0].open, 1.0, "dedupe keeps the first in file order");
-        assert_eq!((log.sorted, log.dropped_duplicates, log.clamped), (true, 1, 1));
+        assert_eq!(
+            (log.sorted, log.dropped_duplicates, log.clamped),
+            (true, 1, 1)
+        );
         assert_eq!(r.bars[2].high, 1.0);
     }
 

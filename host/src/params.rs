@@ -70,18 +70,31 @@ pub fn display(v: &ParamValue) -> String {
 
 /// Every declared parameter with the user's value or its default, in
 /// declaration order.
-pub fn resolve(desc: &Description, given: &[String]) -> Result<Vec<(String, ParamValue)>, ParamError> {
+pub fn resolve(
+    desc: &Description,
+    given: &[String],
+) -> Result<Vec<(String, ParamValue)>, ParamError> {
     let plugin = format!("{}@{}", desc.name, desc.version);
-    let mut values: Vec<(String, ParamValue)> =
-        desc.params.iter().map(|p| (p.name.clone(), p.default.clone())).collect();
+    let mut values: Vec<(String, ParamValue)> = desc
+        .params
+        .iter()
+        .map(|p| (p.name.clone(), p.default.clone()))
+        .collect();
     for kv in given {
-        let (name, text) = kv.split_once('=').ok_or_else(|| ParamError::Syntax(kv.clone()))?;
+        let (name, text) = kv
+            .split_once('=')
+            .ok_or_else(|| ParamError::Syntax(kv.clone()))?;
         let (name, text) = (name.trim(), text.trim());
         let Some(i) = desc.params.iter().position(|p| p.name == name) else {
             return Err(ParamError::Unknown {
                 plugin,
                 name: name.into(),
-                declared: desc.params.iter().map(|p| p.name.as_str()).collect::<Vec<_>>().join(", "),
+                declared: desc
+                    .params
+                    .iter()
+                    .map(|p| p.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
             });
         };
         values[i].1 = parse(&desc.params[i], text, &plugin)?;
@@ -90,7 +103,12 @@ pub fn resolve(desc: &Description, given: &[String]) -> Result<Vec<(String, Para
 }
 
 fn parse(spec: &ParamSpec, text: &str, plugin: &str) -> Result<ParamValue, ParamError> {
-    let bad = || ParamError::Type { plugin: plugin.into(), name: spec.name.clone(), value: text.into(), ty: type_name(spec.type_) };
+    let bad = || ParamError::Type {
+        plugin: plugin.into(),
+        name: spec.name.clone(),
+        value: text.into(),
+        ty: type_name(spec.type_),
+    };
     let value = match spec.type_ {
         ParamType::Integer => ParamValue::Integer(text.parse().map_err(|_| bad())?),
         ParamType::Float => {
@@ -109,9 +127,18 @@ fn parse(spec: &ParamSpec, text: &str, plugin: &str) -> Result<ParamValue, Param
         _ => None,
     };
     if let Some(v) = numeric {
-        let (min, max) = (spec.min.unwrap_or(f64::NEG_INFINITY), spec.max.unwrap_or(f64::INFINITY));
+        let (min, max) = (
+            spec.min.unwrap_or(f64::NEG_INFINITY),
+            spec.max.unwrap_or(f64::INFINITY),
+        );
         if v < min || v > max {
-            return Err(ParamError::Range { plugin: plugin.into(), name: spec.name.clone(), value: v, min, max });
+            return Err(ParamError::Range {
+                plugin: plugin.into(),
+                name: spec.name.clone(),
+                value: v,
+                min,
+                max,
+            });
         }
     }
     Ok(value)
@@ -141,14 +168,29 @@ mod tests {
 
     #[test]
     fn defaults_fill_in_and_values_are_checked() {
-        assert_eq!(resolve(&desc(), &[]).unwrap(), vec![("fast".into(), ParamValue::Integer(10))]);
-        assert_eq!(resolve(&desc(), &["fast=12".into()]).unwrap()[0].1, ParamValue::Integer(12));
-        let e = resolve(&desc(), &["fast=200".into()]).unwrap_err().to_string();
+        assert_eq!(
+            resolve(&desc(), &[]).unwrap(),
+            vec![("fast".into(), ParamValue::Integer(10))]
+        );
+        assert_eq!(
+            resolve(&desc(), &["fast=12".into()]).unwrap()[0].1,
+            ParamValue::Integer(12)
+        );
+        let e = resolve(&desc(), &["fast=200".into()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("outside the allowed range [1, 100]"), "{e}");
-        let e = resolve(&desc(), &["fast=1.5".into()]).unwrap_err().to_string();
+        let e = resolve(&desc(), &["fast=1.5".into()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not a valid integer"), "{e}");
-        let e = resolve(&desc(), &["slow=3".into()]).unwrap_err().to_string();
+        let e = resolve(&desc(), &["slow=3".into()])
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no parameter `slow` (it declares: fast)"), "{e}");
-        assert!(matches!(resolve(&desc(), &["fast".into()]), Err(ParamError::Syntax(_))));
+        assert!(matches!(
+            resolve(&desc(), &["fast".into()]),
+            Err(ParamError::Syntax(_))
+        ));
     }
 }

@@ -113,7 +113,9 @@ impl Ledger {
 
     /// Signed position.
     pub fn position(&self, symbol: SymbolId) -> f64 {
-        self.holdings.get(symbol as usize).map_or(0.0, |h| h.quantity)
+        self.holdings
+            .get(symbol as usize)
+            .map_or(0.0, |h| h.quantity)
     }
 
     /// Update a mark.
@@ -125,12 +127,20 @@ impl Ledger {
 
     /// Cash plus marked positions.
     pub fn equity(&self) -> f64 {
-        self.cash + self.holdings.iter().map(|h| h.quantity * h.mark).sum::<f64>()
+        self.cash
+            + self
+                .holdings
+                .iter()
+                .map(|h| h.quantity * h.mark)
+                .sum::<f64>()
     }
 
     /// Σ |quantity × mark|.
     pub fn gross_exposure(&self) -> f64 {
-        self.holdings.iter().map(|h| (h.quantity * h.mark).abs()).sum()
+        self.holdings
+            .iter()
+            .map(|h| (h.quantity * h.mark).abs())
+            .sum()
     }
 
     /// Number of non-flat positions.
@@ -201,7 +211,14 @@ mod tests {
     use proptest::prelude::*;
 
     fn x(symbol: u32, quantity: f64, price: f64, commission: f64) -> Execution {
-        Execution { symbol, quantity, price, commission, slippage: 0.0, time_ms: 0 }
+        Execution {
+            symbol,
+            quantity,
+            price,
+            commission,
+            slippage: 0.0,
+            time_ms: 0,
+        }
     }
 
     #[test]

@@ -1,0 +1,247 @@
+//! Performance statistics of a run.
+//!
+//! Returns are bar-to-bar returns of the equity curve (one point per distinct
+//! bar time). Annualisation follows the data: the number of periods per year
+//! is the number of returns divided by the years the curve spans, so daily
+//! stock bars annualise by ~252, minute crypto bars by ~525,600, monthly bars
+//! by 12. Sharpe and Sortino use a zero risk-free rate; Sortino's downside
+//! deviation is `sqrt(mean(min(r, 0)²))` over all periods.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use crate::engine::RunOutcome;
+use crate::market::format_time;
+
+const YEAR_MS: f64 = 365.25 * 86_400_000.0;
+
+/// Every figure the report shows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Report {
+    /// Starting equity.
+    pub initial_equity: f64,
+    /// Final equity.
+    pub final_equity: f64,
+    /// final / initial − 1.
+    pub total_return: f64,
+    /// Compound annual growth rate.
+    pub cagr: f64,
+    /// Annualised standard deviation of returns.
+    pub volatility: f64,
+    /// Annualised mean / standard deviation of returns.
+    pub sharpe: f64,
+    /// Annualised mean / downside deviation.
+    pub sortino: f64,
+    /// Largest peak-to-trough loss, as a fraction.
+    pub max_drawdown: f64,
+    /// Longest time under a previous peak, in days.
+    pub max_drawdown_days: f64,
+    /// Periods per year used for annualisation.
+    pub periods_per_year: f64,
+    /// Round trips closed.
+    pub trades: usize,
+    /// Share of trades with positive PnL.
+    pub win_rate: f64,
+    /// Gross profit / gross loss (∞ when no losses).
+    pub profit_factor: f64,
+    /// Mean PnL of winning trades.
+    pub average_win: f64,
+    /// Mean PnL of losing trades (negative).
+    pub average_loss: f64,
+    /// Share of bars with a position open.
+    pub time_in_market: f64,
+    /// Commissions paid.
+    pub commission: f64,
+    /// Slippage cost.
+    pub slippage: f64,
+    /// Bars processed.
+    pub bars: u64,
+    /// Orders sent.
+    pub orders: u64,
+    /// Intents refused.
+    pub refusals: u64,
+    /// First bar time.
+    pub start: String,
+    /// Last bar time.
+    pub end: String,
+}
+
+fn finite_or_zero(x: f64) -> f64 {
+    if x.is_finite() { x } else { 0.0 }
+}
+
+impl Report {
+    /// Compute the report of a run.
+    pub fn new(o: &RunOutcome) -> Report {
+        let curve = &o.equity_curve;
+        let initial = o.ledger.initial_cash;
+        let last = curve.last().map_or(initial, |e| e.1);
+        let (t0, t1) = (
+            curve.first().map_or(0, |e| e.0),
+            curve.last().map_or(0, |e| e.0),
+        );
+        let years = (t1 - t0) as f64 / YEAR_MS;
+        let mut rets = Vec::with_capacity(curve.len());
+        let mut prev = initial;
+        for &(_, e) in curve {
+            if prev > 0.0 {
+                rets.push(e / prev - 1.0);
+            }
+            prev = e;
+        }
+        let n = rets.len() as f64;
+        let ppy = if years > 0.0 && rets.len() > 1 {
+            (rets.len() - 1) as f64 / years
+        } else {
+            0.0
+        };
+        let mean = if n > 0.0 {
+            rets.iter().sum::<f64>() / n
+        } else {
+            0.0
+        };
+        let var = if n > 1.0 {
+            rets.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)
+        } else {
+            0.0
+        };
+        let sd = var.sqrt();
+        let down = if n > 0.0 {
+            (rets.iter().map(|r| r.min(0.0).powi(2)).sum::<f64>() / n).sqrt()
+        } else {
+            0.0
+        };
+
+        let (mut peak, mut peak_t, mut mdd, mut mdd_ms) = (initial, t0, 0.0f64, 0i64);
+        for &(t, e) in curve {
+            if e >= peak {
+                peak = e;
+                peak_t = t;
+            } else {
+                mdd = mdd.max(1.0 - e / peak);
+                mdd_ms = mdd_ms.max(t - peak_t);
+            }
+        }
+
+        let wins: Vec<f64> = o
+            .ledger
+            .trades
+            .iter()
+            .map(|t| t.pnl)
+            .filter(|p| *p > 0.0)
+            .collect();
+        let losses: Vec<f64> = o
+            .ledger
+            .trades
+            .iter()
+            .map(|t| t.pnl)
+            .filter(|p| *p < 0.0)
+            .collect();
+        let trades = o.ledger.trades.len();
+        let gross_win: f64 = wins.iter().sum();
+        let gross_loss: f64 = -losses.iter().sum::<f64>();
+        Report {
+            initial_equity: initial,
+            final_equity: last,
+            total_return: last / initial - 1.0,
+            cagr: if years > 0.0 && last > 0.0 {
+                (last / initial).powf(1.0 / years) - 1.0
+            } else {
+                0.0
+            },
+            volatility: sd * ppy.sqrt(),
+            sharpe: finite_or_zero(mean / sd * ppy.sqrt()),
+            sortino: finite_or_zero(mean / down * ppy.sqrt()),
+            max_drawdown: mdd,
+            max_drawdown_days: mdd_ms as f64 / 86_400_000.0,
+            periods_per_year: ppy,
+            trades,
+            win_rate: if trades > 0 {
+                wins.len() as f64 / trades as f64
+            } else {
+                0.0
+            },
+            profit_factor: if gross_loss > 0.0 {
+                gross_win / gross_loss
+            } else if gross_win > 0.0 {
+                f64::INFINITY
+            } else {
+                0.0
+            },
+            average_win: if wins.is_empty() {
+                0.0
+            } else {
+                gross_win / wins.len() as f64
+            },
+            average_loss: if losses.is_empty() {
+                0.0
+            } else {
+                -gross_loss / losses.len() as f64
+            },
+            time_in_market: if o.bars > 0 {
+                o.bars_in_market as f64 / o.bars as f64
+            } else {
+                0.0
+            },
+            commission: o.ledger.commissions,
+            slippage: o.ledger.slippage,
+            bars: o.bars,
+            orders: o.orders,
+            refusals: o.refusals,
+            start: format_time(t0),
+            end: format_time(t1),
+        }
+    }
+
+    /// A two-column table for the terminal.
+    pub fn table(&self) -> String {
+        let pct = |x: f64| format!("{:.2}%", x * 100.0);
+        let rows: Vec<(&str, String)> = vec![
+            ("Period", format!("{} → {}", self.start, self.end)),
+            ("Bars", self.bars.to_string()),
+            ("Initial equity", format!("{:.2}", self.initial_equity)),
+            ("Final equity", format!("{:.2}", self.final_equity)),
+            ("Total return", pct(self.total_return)),
+            ("CAGR", pct(self.cagr)),
+            ("Volatility (ann.)", pct(self.volatility)),
+            ("Sharpe", format!("{:.2}", self.sharpe)),
+            ("Sortino", format!("{:.2}", self.sortino)),
+            ("Max drawdown", pct(self.max_drawdown)),
+            (
+                "Max drawdown duration",
+                format!("{:.0} days", self.max_drawdown_days),
+            ),
+            ("Trades", self.trades.to_string()),
+            ("Win rate", pct(self.win_rate)),
+            ("Profit factor", format!("{:.2}", self.profit_factor)),
+            ("Average win", format!("{:.2}", self.average_win)),
+            ("Average loss", format!("{:.2}", self.average_loss)),
+            ("Time in market", pct(self.time_in_market)),
+            ("Commission paid", format!("{:.2}", self.commission)),
+            ("Slippage paid", format!("{:.2}", self.slippage)),
+            (
+                "Orders / refusals",
+                format!("{} / {}", self.orders, self.refusals),
+            ),
+        ];
+        let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
+        rows.iter()
+            .map(|(k, v)| format!("{k:<w$}  {v}\n"))
+            .collect()
+    }
+
+    /// JSON, with non-finite numbers as null.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).unwrap_or_default()
+    }
+}
+
+/// Write the equity curve as `time,equity` CSV.
+pub fn write_equity_csv(o: &RunOutcome, out: &mut dyn Write) -> std::io::Result<()> {
+    writeln!(out, "time,equity")?;
+    for &(t, e) in &o.equity_curve {
+        writeln!(out, "{},{e}", format_time(t))?;
+    }
+    Ok(())
+}

@@ -173,7 +173,9 @@ impl Proposal {
     /// Whether the order only shrinks an existing position (never flips it).
     pub fn reduces(&self) -> bool {
         let r = self.resulting();
-        self.position != 0.0 && r.abs() < self.position.abs() && (r == 0.0 || r.signum() == self.position.signum())
+        self.position != 0.0
+            && r.abs() < self.position.abs()
+            && (r == 0.0 || r.signum() == self.position.signum())
     }
 }
 
@@ -229,7 +231,11 @@ impl RiskEngine {
 
     fn transition(&mut self, to: TradingState, reason: String, out: &mut Vec<StateChange>) {
         if self.state != to {
-            out.push(StateChange { from: self.state, to, reason });
+            out.push(StateChange {
+                from: self.state,
+                to,
+                reason,
+            });
             self.state = to;
         }
     }
@@ -259,7 +265,11 @@ impl RiskEngine {
         if self.state == TradingState::Halted {
             return;
         }
-        let drawdown = if self.peak_equity > 0.0 { 1.0 - equity / self.peak_equity } else { 0.0 };
+        let drawdown = if self.peak_equity > 0.0 {
+            1.0 - equity / self.peak_equity
+        } else {
+            0.0
+        };
         if drawdown >= self.config.max_drawdown {
             let reason = format!(
                 "max-drawdown: equity {equity:.2} is {:.2}% below peak {:.2} (limit {:.2}%)",
@@ -270,7 +280,11 @@ impl RiskEngine {
             self.transition(TradingState::Halted, reason, out);
             return;
         }
-        let day_loss = if self.day_start_equity > 0.0 { 1.0 - equity / self.day_start_equity } else { 0.0 };
+        let day_loss = if self.day_start_equity > 0.0 {
+            1.0 - equity / self.day_start_equity
+        } else {
+            0.0
+        };
         if self.state == TradingState::Active && day_loss >= self.config.daily_loss_limit {
             let reason = format!(
                 "daily-loss-limit: equity {equity:.2} is {:.2}% below the day's start {:.2} (limit {:.2}%)",
@@ -285,7 +299,9 @@ impl RiskEngine {
     /// A round trip closed with net `pnl`.
     pub fn on_trade(&mut self, pnl: f64, out: &mut Vec<StateChange>) {
         self.loss_streak = if pnl < 0.0 { self.loss_streak + 1 } else { 0 };
-        if self.state == TradingState::Active && self.loss_streak >= self.config.max_consecutive_losses {
+        if self.state == TradingState::Active
+            && self.loss_streak >= self.config.max_consecutive_losses
+        {
             let reason = format!(
                 "consecutive-losses: {} losing trades in a row (limit {})",
                 self.loss_streak, self.config.max_consecutive_losses
@@ -301,12 +317,19 @@ impl RiskEngine {
         let reduces = p.reduces();
         match self.state {
             TradingState::Halted => {
-                return refuse(Rule::Halted, "trading is halted after the max-drawdown limit".into());
+                return refuse(
+                    Rule::Halted,
+                    "trading is halted after the max-drawdown limit".into(),
+                );
             }
             TradingState::Reducing if !reduces => {
                 return refuse(
                     Rule::ReducingOnly,
-                    format!("only exposure-reducing orders pass; position {} would become {}", p.position, p.resulting()),
+                    format!(
+                        "only exposure-reducing orders pass; position {} would become {}",
+                        p.position,
+                        p.resulting()
+                    ),
                 );
             }
             _ => {}
@@ -314,14 +337,20 @@ impl RiskEngine {
         if self.orders_today >= c.max_orders_per_day {
             return refuse(
                 Rule::MaxOrdersPerDay,
-                format!("{} orders already today (limit {})", self.orders_today, c.max_orders_per_day),
+                format!(
+                    "{} orders already today (limit {})",
+                    self.orders_today, c.max_orders_per_day
+                ),
             );
         }
         if !reduces {
             let notional = p.quantity * p.price;
             if let Some(max) = c.max_order_notional {
                 if notional > max * (1.0 + SLACK) {
-                    return refuse(Rule::MaxOrderNotional, format!("order notional {notional:.2} exceeds {max:.2}"));
+                    return refuse(
+                        Rule::MaxOrderNotional,
+                        format!("order notional {notional:.2} exceeds {max:.2}"),
+                    );
                 }
             }
             let resulting_value = p.resulting().abs() * p.price;
@@ -339,7 +368,10 @@ impl RiskEngine {
             if p.position == 0.0 && p.open_positions >= c.max_open_positions {
                 return refuse(
                     Rule::MaxOpenPositions,
-                    format!("{} positions open (limit {})", p.open_positions, c.max_open_positions),
+                    format!(
+                        "{} positions open (limit {})",
+                        p.open_positions, c.max_open_positions
+                    ),
                 );
             }
             let gross_after = p.gross_exposure - p.position.abs() * p.price + resulting_value;
@@ -347,7 +379,10 @@ impl RiskEngine {
             if gross_after > max_gross * (1.0 + SLACK) + SLACK {
                 return refuse(
                     Rule::MaxGrossExposure,
-                    format!("gross exposure {gross_after:.2} would exceed {:.2} × equity = {max_gross:.2}", c.max_gross_exposure),
+                    format!(
+                        "gross exposure {gross_after:.2} would exceed {:.2} × equity = {max_gross:.2}",
+                        c.max_gross_exposure
+                    ),
                 );
             }
         }
@@ -361,7 +396,15 @@ mod tests {
     use super::*;
 
     fn buy(quantity: f64, position: f64) -> Proposal {
-        Proposal { side: Side::Buy, quantity, price: 10.0, position, equity: 1000.0, gross_exposure: position.abs() * 10.0, open_positions: usize::from(position != 0.0) }
+        Proposal {
+            side: Side::Buy,
+            quantity,
+            price: 10.0,
+            position,
+            equity: 1000.0,
+            gross_exposure: position.abs() * 10.0,
+            open_positions: usize::from(position != 0.0),
+        }
     }
 
     fn rule(d: Decision) -> Option<Rule> {
@@ -387,9 +430,15 @@ mod tests {
         assert_eq!(r.state(), TradingState::Reducing);
         assert!(out[0].reason.starts_with("daily-loss-limit"));
         assert_eq!(rule(r.check(&buy(1.0, 0.0))), Some(Rule::ReducingOnly));
-        let sell = Proposal { side: Side::Sell, ..buy(5.0, 10.0) };
+        let sell = Proposal {
+            side: Side::Sell,
+            ..buy(5.0, 10.0)
+        };
         assert_eq!(rule(r.check(&sell)), None);
-        let flip = Proposal { side: Side::Sell, ..buy(15.0, 10.0) };
+        let flip = Proposal {
+            side: Side::Sell,
+            ..buy(15.0, 10.0)
+        };
         assert_eq!(rule(r.check(&flip)), Some(Rule::ReducingOnly));
         r.begin_bar(86_400_000, 975.0, &mut out);
         assert_eq!(r.state(), TradingState::Active);
@@ -411,7 +460,11 @@ mod tests {
 
     #[test]
     fn losing_streak_pauses_and_orders_per_day_cap() {
-        let cfg = RiskConfig { max_consecutive_losses: 2, max_orders_per_day: 2, ..RiskConfig::default() };
+        let cfg = RiskConfig {
+            max_consecutive_losses: 2,
+            max_orders_per_day: 2,
+            ..RiskConfig::default()
+        };
         let mut r = RiskEngine::new(cfg);
         let mut out = Vec::new();
         r.begin_bar(0, 1000.0, &mut out);
@@ -428,10 +481,28 @@ mod tests {
 
     #[test]
     fn gross_exposure_open_positions_and_notional() {
-        let cfg = RiskConfig { max_position: 1.0, max_gross_exposure: 0.5, max_open_positions: 1, max_order_notional: Some(100.0), ..RiskConfig::default() };
+        let cfg = RiskConfig {
+            max_position: 1.0,
+            max_gross_exposure: 0.5,
+            max_open_positions: 1,
+            max_order_notional: Some(100.0),
+            ..RiskConfig::default()
+        };
         let mut r = RiskEngine::new(cfg);
         assert_eq!(rule(r.check(&buy(11.0, 0.0))), Some(Rule::MaxOrderNotional));
-        assert_eq!(rule(r.check(&Proposal { open_positions: 1, ..buy(1.0, 0.0) })), Some(Rule::MaxOpenPositions));
-        assert_eq!(rule(r.check(&Proposal { gross_exposure: 450.0, ..buy(6.0, 0.0) })), Some(Rule::MaxGrossExposure));
+        assert_eq!(
+            rule(r.check(&Proposal {
+                open_positions: 1,
+                ..buy(1.0, 0.0)
+            })),
+            Some(Rule::MaxOpenPositions)
+        );
+        assert_eq!(
+            rule(r.check(&Proposal {
+                gross_exposure: 450.0,
+                ..buy(6.0, 0.0)
+            })),
+            Some(Rule::MaxGrossExposure)
+        );
     }
 }

@@ -33,8 +33,9 @@ mod bindings {
 }
 
 pub use bindings::sandbar::strategy::types::{
-    Action, Bar as WitBar, Delivery, Description, Event, Fill, InitConfig, Intent, Level, LimitOrder,
-    MarketOrder, ParamSpec, ParamType, ParamValue, Portfolio, Position, Rejection, Side,
+    Action, Bar as WitBar, Delivery, Description, Event, Fill, InitConfig, Intent, Level,
+    LimitOrder, MarketOrder, ParamSpec, ParamType, ParamValue, Portfolio, Position, Rejection,
+    Side,
 };
 
 /// The contract this host speaks, for messages.
@@ -179,7 +180,10 @@ pub struct State {
 
 impl WasiView for State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -229,7 +233,11 @@ impl bindings::sandbar::strategy::host::Host for State {
     }
 
     fn position(&mut self, symbol: u32) -> wasmtime::Result<f64> {
-        Ok(self.view.positions.get(symbol as usize).map_or(0.0, |p| p.0))
+        Ok(self
+            .view
+            .positions
+            .get(symbol as usize)
+            .map_or(0.0, |p| p.0))
     }
 }
 
@@ -263,21 +271,30 @@ impl Runtime {
 
         let stop_ticker = Arc::new(AtomicBool::new(false));
         let (weak, stop) = (engine.weak(), stop_ticker.clone());
-        std::thread::Builder::new().name("sandbar-epoch".into()).spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(TICK);
-                match weak.upgrade() {
-                    Some(engine) => engine.increment_epoch(),
-                    None => break,
+        std::thread::Builder::new()
+            .name("sandbar-epoch".into())
+            .spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
                 }
-            }
-        })?;
-        Ok(Self { engine, linker, stop_ticker })
+            })?;
+        Ok(Self {
+            engine,
+            linker,
+            stop_ticker,
+        })
     }
 
     /// Load, compile and check a plugin file against the contract.
     pub fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io { path: path.into(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.into(),
+            source,
+        })?;
         self.load_bytes(path, &bytes)
     }
 
@@ -290,7 +307,9 @@ impl Runtime {
             Some([0, b'a', b's', b'm', v0, v1, l0, l1]) => {
                 return Err(LoadError::NotWasm {
                     path,
-                    found: format!("WebAssembly binary of an unsupported version/layer ({v0:#x} {v1:#x} {l0:#x} {l1:#x})"),
+                    found: format!(
+                        "WebAssembly binary of an unsupported version/layer ({v0:#x} {v1:#x} {l0:#x} {l1:#x})"
+                    ),
                 });
             }
             _ => {
@@ -302,16 +321,28 @@ impl Runtime {
                 return Err(LoadError::NotWasm { path, found });
             }
         }
-        let component = Component::new(&self.engine, bytes)
-            .map_err(|e| LoadError::Compile { path: path.clone(), message: format!("{e:#}") })?;
-        let pre = self.linker.instantiate_pre(&component).map_err(|e| LoadError::Contract {
+        let component = Component::new(&self.engine, bytes).map_err(|e| LoadError::Compile {
             path: path.clone(),
             message: format!("{e:#}"),
         })?;
-        let pre = bindings::StrategyPre::new(pre)
-            .map_err(|e| LoadError::Contract { path: path.clone(), message: format!("{e:#}") })?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Contract {
+                path: path.clone(),
+                message: format!("{e:#}"),
+            })?;
+        let pre = bindings::StrategyPre::new(pre).map_err(|e| LoadError::Contract {
+            path: path.clone(),
+            message: format!("{e:#}"),
+        })?;
         let hash = hex(&Sha256::digest(bytes));
-        Ok(Plugin { pre, hash, path, size: bytes.len() })
+        Ok(Plugin {
+            pre,
+            hash,
+            path,
+            size: bytes.len(),
+        })
     }
 
     /// Instantiate a loaded plugin in a fresh store and read its description.
@@ -337,10 +368,21 @@ impl Runtime {
             wasi,
             table: ResourceTable::new(),
             limiter: Limiter {
-                inner: StoreLimitsBuilder::new().memory_size(limits.memory_bytes).instances(8).tables(32).build(),
+                inner: StoreLimitsBuilder::new()
+                    .memory_size(limits.memory_bytes)
+                    .instances(8)
+                    .tables(32)
+                    .build(),
                 refused: false,
             },
-            plugin: Arc::from(plugin.path.file_name().map(|f| f.to_string_lossy()).unwrap_or_default().as_ref()),
+            plugin: Arc::from(
+                plugin
+                    .path
+                    .file_name()
+                    .map(|f| f.to_string_lossy())
+                    .unwrap_or_default()
+                    .as_ref(),
+            ),
             view: AccountView::default(),
             log_lines: 0,
             log_bytes: 0,
@@ -351,13 +393,28 @@ impl Runtime {
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
         store.epoch_deadline_trap();
-        let ticks = limits.call_timeout_ms.div_ceil(TICK.as_millis() as u64).max(1);
+        let ticks = limits
+            .call_timeout_ms
+            .div_ceil(TICK.as_millis() as u64)
+            .max(1);
         store.set_epoch_deadline(ticks);
-        let bindings = plugin.pre.instantiate(&mut store).map_err(|e| classify(&mut store, e, &limits))?;
+        let bindings = plugin
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| classify(&mut store, e, &limits))?;
         store.set_epoch_deadline(ticks);
-        let description =
-            bindings.sandbar_strategy_guest().call_describe(&mut store).map_err(|e| classify(&mut store, e, &limits))?;
-        Ok(Instance { store, bindings, description, limits, ticks, bar_buf: Vec::new() })
+        let description = bindings
+            .sandbar_strategy_guest()
+            .call_describe(&mut store)
+            .map_err(|e| classify(&mut store, e, &limits))?;
+        Ok(Instance {
+            store,
+            bindings,
+            description,
+            limits,
+            ticks,
+            bar_buf: Vec::new(),
+        })
     }
 }
 
@@ -375,12 +432,22 @@ struct Limiter {
 }
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let ok = self.inner.memory_growing(current, desired, maximum)?;
         self.refused |= !ok;
         Ok(ok)
     }
-    fn table_growing(&mut self, current: usize, desired: usize, maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         self.inner.table_growing(current, desired, maximum)
     }
     fn instances(&self) -> usize {
@@ -480,7 +547,10 @@ impl Instance {
     pub fn init(&mut self, config: &InitConfig) -> Result<(), CallError> {
         self.arm();
         self.store.data_mut().log_line_cap = self.limits.max_log_lines_per_bar;
-        let r = self.bindings.sandbar_strategy_guest().call_init(&mut self.store, config);
+        let r = self
+            .bindings
+            .sandbar_strategy_guest()
+            .call_init(&mut self.store, config);
         match r {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(CallError::Refused(match e.param {
@@ -504,7 +574,10 @@ impl Instance {
         out: &mut Vec<Intent>,
     ) -> Result<(), CallError> {
         self.arm();
-        self.store.data_mut().log_line_cap = self.limits.max_log_lines_per_bar.saturating_mul(bars.len().max(1));
+        self.store.data_mut().log_line_cap = self
+            .limits
+            .max_log_lines_per_bar
+            .saturating_mul(bars.len().max(1));
         self.bar_buf.clear();
         self.bar_buf.extend(bars.iter().map(|b| WitBar {
             symbol: b.symbol,
@@ -515,10 +588,17 @@ impl Instance {
             close: b.close,
             volume: b.volume,
         }));
-        let r = self.bindings.sandbar_strategy_guest().call_on_bars(&mut self.store, &self.bar_buf, events);
+        let r = self.bindings.sandbar_strategy_guest().call_on_bars(
+            &mut self.store,
+            &self.bar_buf,
+            events,
+        );
         match r {
             Ok(Ok(intents)) => {
-                let cap = self.limits.max_intents_per_bar.saturating_mul(bars.len().max(1));
+                let cap = self
+                    .limits
+                    .max_intents_per_bar
+                    .saturating_mul(bars.len().max(1));
                 if intents.len() > cap {
                     return Err(Fault::Bound(format!(
                         "returned {} intents for {} bar(s); the cap is {} per bar",
@@ -539,13 +619,19 @@ impl Instance {
     /// Take the strategy's snapshot.
     pub fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
         self.arm();
-        match self.bindings.sandbar_strategy_guest().call_snapshot(&mut self.store) {
-            Ok(Ok(bytes)) if bytes.len() > self.limits.max_snapshot_bytes => Err(Fault::Bound(format!(
-                "snapshot of {} bytes exceeds the cap of {} bytes",
-                bytes.len(),
-                self.limits.max_snapshot_bytes
-            ))
-            .into()),
+        match self
+            .bindings
+            .sandbar_strategy_guest()
+            .call_snapshot(&mut self.store)
+        {
+            Ok(Ok(bytes)) if bytes.len() > self.limits.max_snapshot_bytes => {
+                Err(Fault::Bound(format!(
+                    "snapshot of {} bytes exceeds the cap of {} bytes",
+                    bytes.len(),
+                    self.limits.max_snapshot_bytes
+                ))
+                .into())
+            }
             Ok(Ok(bytes)) => Ok(bytes),
             Ok(Err(e)) => Err(CallError::Refused(e.message)),
             Err(e) => Err(classify(&mut self.store, e, &self.limits)),
@@ -555,7 +641,11 @@ impl Instance {
     /// Restore a snapshot taken from `from_version`.
     pub fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError> {
         self.arm();
-        match self.bindings.sandbar_strategy_guest().call_restore(&mut self.store, from_version, state) {
+        match self.bindings.sandbar_strategy_guest().call_restore(
+            &mut self.store,
+            from_version,
+            state,
+        ) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(CallError::Refused(e.message)),
             Err(e) => Err(classify(&mut self.store, e, &self.limits)),

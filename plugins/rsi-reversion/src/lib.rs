@@ -17,10 +17,26 @@ pub struct RsiReversion {
 impl Strategy for RsiReversion {
     fn describe() -> Description {
         Description::new("rsi-reversion", env!("CARGO_PKG_VERSION"))
-            .param(ParamSpec::integer("period", 14).range(2.0, 500.0).doc("RSI period"))
-            .param(ParamSpec::float("entry", 30.0).range(0.0, 100.0).doc("buy when RSI crosses below this"))
-            .param(ParamSpec::float("exit", 50.0).range(0.0, 100.0).doc("sell when RSI crosses above this"))
-            .param(ParamSpec::float("weight", 0.2).range(0.0, 1.0).doc("fraction of equity held when long"))
+            .param(
+                ParamSpec::integer("period", 14)
+                    .range(2.0, 500.0)
+                    .doc("RSI period"),
+            )
+            .param(
+                ParamSpec::float("entry", 30.0)
+                    .range(0.0, 100.0)
+                    .doc("buy when RSI crosses below this"),
+            )
+            .param(
+                ParamSpec::float("exit", 50.0)
+                    .range(0.0, 100.0)
+                    .doc("sell when RSI crosses above this"),
+            )
+            .param(
+                ParamSpec::float("weight", 0.2)
+                    .range(0.0, 1.0)
+                    .doc("fraction of equity held when long"),
+            )
     }
 
     fn init(&mut self, params: &Params, _symbols: &[String]) -> Result<(), InitError> {
@@ -36,16 +52,24 @@ impl Strategy for RsiReversion {
 
     fn on_bar(&mut self, bar: &Bar, ctx: &mut Ctx<'_>) {
         let n = self.period;
-        let Some(rsi) = self.rsi.get_or(bar.symbol, || Rsi::new(n)).update(bar.close) else { return };
+        let Some(rsi) = self
+            .rsi
+            .get_or(bar.symbol, || Rsi::new(n))
+            .update(bar.close)
+        else {
+            return;
+        };
         let prev = std::mem::replace(self.prev.get_or(bar.symbol, || f64::NAN), rsi);
         if prev.is_nan() {
             return;
         }
         let held = ctx.position(bar.symbol);
         if prev >= self.entry && rsi < self.entry && held == 0.0 {
-            ctx.target_weight(bar.symbol, self.weight).reason(format!("RSI {rsi:.1} crossed below {}", self.entry));
+            ctx.target_weight(bar.symbol, self.weight)
+                .reason(format!("RSI {rsi:.1} crossed below {}", self.entry));
         } else if prev <= self.exit && rsi > self.exit && held > 0.0 {
-            ctx.close(bar.symbol).reason(format!("RSI {rsi:.1} crossed above {}", self.exit));
+            ctx.close(bar.symbol)
+                .reason(format!("RSI {rsi:.1} crossed above {}", self.exit));
         }
     }
 }
@@ -60,7 +84,9 @@ mod tests {
     #[test]
     fn buys_the_dip_and_exits_on_recovery() {
         let mut h = Harness::<RsiReversion>::new(&[("period", ParamValue::Integer(3))]).unwrap();
-        let closes = [10., 10.5, 11., 11.5, 12., 10., 8., 7., 7.5, 9., 11., 13., 14.];
+        let closes = [
+            10., 10.5, 11., 11.5, 12., 10., 8., 7., 7.5, 9., 11., 13., 14.,
+        ];
         h.run(&bars_from_closes(&closes));
         let actions: Vec<_> = h.intents().iter().map(|(_, i)| i.action).collect();
         assert_eq!(actions, vec![Action::TargetWeight(0.2), Action::Close]);

@@ -21,9 +21,21 @@ const STATE_VERSION: u32 = 1;
 impl Strategy for SmaCross {
     fn describe() -> Description {
         Description::new("sma-cross", env!("CARGO_PKG_VERSION"))
-            .param(ParamSpec::integer("fast", 10).range(1.0, 1000.0).doc("fast SMA period"))
-            .param(ParamSpec::integer("slow", 30).range(2.0, 5000.0).doc("slow SMA period"))
-            .param(ParamSpec::float("weight", 0.2).range(0.0, 1.0).doc("fraction of equity held when long"))
+            .param(
+                ParamSpec::integer("fast", 10)
+                    .range(1.0, 1000.0)
+                    .doc("fast SMA period"),
+            )
+            .param(
+                ParamSpec::integer("slow", 30)
+                    .range(2.0, 5000.0)
+                    .doc("slow SMA period"),
+            )
+            .param(
+                ParamSpec::float("weight", 0.2)
+                    .range(0.0, 1.0)
+                    .doc("fraction of equity held when long"),
+            )
     }
 
     fn init(&mut self, params: &Params, _symbols: &[String]) -> Result<(), InitError> {
@@ -31,19 +43,35 @@ impl Strategy for SmaCross {
         self.slow_n = params.count("slow")?;
         self.weight = params.float("weight")?;
         if self.fast_n >= self.slow_n {
-            return Err(InitError::param("fast", format!("must be below slow ({} >= {})", self.fast_n, self.slow_n)));
+            return Err(InitError::param(
+                "fast",
+                format!("must be below slow ({} >= {})", self.fast_n, self.slow_n),
+            ));
         }
         Ok(())
     }
 
     fn on_bar(&mut self, bar: &Bar, ctx: &mut Ctx<'_>) {
         let (f, s) = (self.fast_n, self.slow_n);
-        let fast = self.fast.get_or(bar.symbol, || Sma::new(f)).update(bar.close);
-        let slow = self.slow.get_or(bar.symbol, || Sma::new(s)).update(bar.close);
-        let (Some(fast), Some(slow)) = (fast, slow) else { return };
-        match self.cross.get_or(bar.symbol, Cross::default).update(fast, slow) {
+        let fast = self
+            .fast
+            .get_or(bar.symbol, || Sma::new(f))
+            .update(bar.close);
+        let slow = self
+            .slow
+            .get_or(bar.symbol, || Sma::new(s))
+            .update(bar.close);
+        let (Some(fast), Some(slow)) = (fast, slow) else {
+            return;
+        };
+        match self
+            .cross
+            .get_or(bar.symbol, Cross::default)
+            .update(fast, slow)
+        {
             Some(Crossing::Over) if ctx.position(bar.symbol) == 0.0 => {
-                ctx.target_weight(bar.symbol, self.weight).reason("fast SMA crossed over slow");
+                ctx.target_weight(bar.symbol, self.weight)
+                    .reason("fast SMA crossed over slow");
             }
             Some(Crossing::Under) if ctx.position(bar.symbol) > 0.0 => {
                 ctx.close(bar.symbol).reason("fast SMA crossed under slow");
@@ -74,14 +102,19 @@ mod tests {
     use sandbar_sdk::testing::{Harness, bars_from_closes};
 
     fn params() -> [(&'static str, ParamValue); 2] {
-        [("fast", ParamValue::Integer(2)), ("slow", ParamValue::Integer(4))]
+        [
+            ("fast", ParamValue::Integer(2)),
+            ("slow", ParamValue::Integer(4)),
+        ]
     }
 
     #[test]
     fn enters_on_cross_up_and_exits_on_cross_down() {
         let mut h = Harness::<SmaCross>::new(&params()).unwrap();
         // falling, then rising (cross up), then falling (cross down)
-        h.run(&bars_from_closes(&[10., 9., 8., 7., 6., 8., 10., 12., 10., 7., 5., 4.]));
+        h.run(&bars_from_closes(&[
+            10., 9., 8., 7., 6., 8., 10., 12., 10., 7., 5., 4.,
+        ]));
         let actions: Vec<_> = h.intents().iter().map(|(_, i)| i.action).collect();
         assert_eq!(actions, vec![Action::TargetWeight(0.2), Action::Close]);
         assert_eq!(h.position(0), 0.0);
@@ -90,7 +123,9 @@ mod tests {
 
     #[test]
     fn refuses_fast_not_below_slow() {
-        let err = Harness::<SmaCross>::new(&[("fast", ParamValue::Integer(30))]).err().unwrap();
+        let err = Harness::<SmaCross>::new(&[("fast", ParamValue::Integer(30))])
+            .err()
+            .unwrap();
         assert_eq!(err.param.as_deref(), Some("fast"));
     }
 

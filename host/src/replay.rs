@@ -1,0 +1,316 @@
+//! A replay: one plugin over recorded data, from files to report.
+//!
+//! This is the composition root used by the CLI, by `sandbar test` and by
+//! the benchmarks: it loads and checks the plugin, resolves parameters,
+//! loads the data, writes the run metadata, and drives the [`Engine`] with a
+//! [`RecordedFeed`] and the [`SimulatedVenue`]. Paper and live deployments
+//! will compose the same engine with another feed and venue.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::engine::{Engine, EngineConfig, RunOutcome};
+use crate::execution::{SimConfig, SimulatedVenue};
+use crate::feed::RecordedFeed;
+use crate::journal::{self, Journal, RunMeta};
+use crate::market::{self, LoadOptions, Recording};
+use crate::params;
+use crate::risk::RiskConfig;
+use crate::runtime::{self, CallError, Delivery, InitConfig, Plugin, Runtime, SandboxLimits};
+
+/// Everything configurable about a run, as read from a TOML file
+/// (`--config`); every field and section is optional.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RunConfig {
+    /// Starting cash (default 100,000).
+    pub initial_cash: f64,
+    /// Seed handed to the plugin (default 0).
+    pub seed: u64,
+    /// Bars per call in batched delivery (default 1024).
+    pub batch_size: usize,
+    /// Risk limits.
+    pub risk: RiskConfig,
+    /// Simulator cost model.
+    pub execution: SimConfig,
+    /// Sandbox limits.
+    pub sandbox: SandboxLimits,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        Self {
+            initial_cash: 100_000.0,
+            seed: 0,
+            batch_size: 1024,
+            risk: RiskConfig::default(),
+            execution: SimConfig::default(),
+            sandbox: SandboxLimits::default(),
+        }
+    }
+}
+
+impl RunConfig {
+    /// Read a TOML file and apply `key=value` overrides (dotted keys, TOML
+    /// values: `risk.max_position=0.3`). Errors name the file, line and field.
+    pub fn load(file: Option<&Path>, overrides: &[String]) -> anyhow::Result<RunConfig> {
+        let mut table: toml::Table = match file {
+            Some(p) => {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("reading config {}", p.display()))?;
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", p.display()))?
+            }
+            None => toml::Table::new(),
+        };
+        for o in overrides {
+            let (key, value) = o
+                .split_once('=')
+                .with_context(|| format!("override `{o}` is not of the form key=value"))?;
+            let value: toml::Value = match toml::from_str::<toml::Table>(&format!("v = {value}")) {
+                Ok(mut t) => t.remove("v").expect("parsed"),
+                Err(_) => toml::Value::String(value.to_string()),
+            };
+            let mut slot = &mut table;
+            let parts: Vec<&str> = key.trim().split('.').collect();
+            for part in &parts[..parts.len() - 1] {
+                slot = slot
+                    .entry(part.to_string())
+                    .or_insert_with(|| toml::Value::Table(Default::default()))
+                    .as_table_mut()
+                    .with_context(|| format!("override `{o}`: `{part}` is not a section"))?;
+            }
+            slot.insert(parts[parts.len() - 1].to_string(), value);
+        }
+        let where_ = file.map_or("command-line overrides".to_string(), |p| {
+            p.display().to_string()
+        });
+        let cfg: RunConfig = toml::Value::Table(table)
+            .try_into()
+            .map_err(|e| anyhow::anyhow!("config {where_}: {e}"))?;
+        cfg.risk
+            .validate()
+            .map_err(|e| anyhow::anyhow!("config {where_}: {e}"))?;
+        if !(cfg.initial_cash.is_finite() && cfg.initial_cash > 0.0) {
+            bail!(
+                "config {where_}: initial_cash = {} must be positive",
+                cfg.initial_cash
+            );
+        }
+        let s = &cfg.execution;
+        if !(s.max_volume_share > 0.0 && s.max_volume_share <= 1.0) {
+            bail!(
+                "config {where_}: execution.max_volume_share = {} must be in (0, 1]",
+                s.max_volume_share
+            );
+        }
+        for (name, v) in [
+            ("slippage_bps", s.slippage_bps),
+            ("commission_percent", s.commission_percent),
+            ("commission_per_unit", s.commission_per_unit),
+            ("commission_minimum", s.commission_minimum),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                bail!("config {where_}: execution.{name} = {v} must be a non-negative number");
+            }
+        }
+        Ok(cfg)
+    }
+}
+
+/// What to replay.
+#[derive(Debug, Clone)]
+pub struct ReplaySpec {
+    /// Plugin component file.
+    pub plugin: PathBuf,
+    /// Data files (CSV or recordings), merged by time.
+    pub data: Vec<PathBuf>,
+    /// `name=value` parameters.
+    pub params: Vec<String>,
+    /// Run settings.
+    pub config: RunConfig,
+    /// How to read CSV.
+    pub load: LoadOptions,
+    /// Force a delivery mode instead of the plugin's own choice.
+    pub delivery: Option<Delivery>,
+}
+
+/// A finished (or faulted) replay.
+pub struct Replay {
+    /// The run's metadata, as journaled.
+    pub meta: RunMeta,
+    /// The outcome.
+    pub outcome: RunOutcome,
+}
+
+/// A plugin loaded, instantiated and initialised, ready to receive bars.
+pub struct Prepared {
+    /// The instance.
+    pub instance: runtime::Instance,
+    /// The compiled plugin.
+    pub plugin: Plugin,
+    /// Resolved parameters.
+    pub params: Vec<(String, runtime::ParamValue)>,
+}
+
+fn file_name(p: &Path) -> String {
+    p.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_else(|| p.display().to_string())
+}
+
+/// Load, check, instantiate and `init` a plugin for a symbol table.
+pub fn prepare(rt: &Runtime, spec: &ReplaySpec, symbols: &[String]) -> anyhow::Result<Prepared> {
+    let plugin = rt.load(&spec.plugin)?;
+    let mut instance = rt
+        .instantiate(&plugin, spec.config.sandbox, spec.config.seed)
+        .map_err(|e| anyhow::anyhow!("plugin {}: instantiating: {e}", file_name(&spec.plugin)))?;
+    let desc = instance.description().clone();
+    let label = format!("{}@{}", desc.name, desc.version);
+    if desc.sdk_version.split('.').next() != Some("0")
+        || desc.sdk_version.split('.').nth(1) != Some("1")
+    {
+        bail!(
+            "plugin {label} was built with sandbar-sdk {}, but this host speaks {} (sdk 0.1.x); rebuild it with sandbar-sdk 0.1",
+            desc.sdk_version,
+            runtime::CONTRACT
+        );
+    }
+    let params = params::resolve(&desc, &spec.params)?;
+    let config = InitConfig {
+        params: params.clone(),
+        symbols: symbols.to_vec(),
+        seed: spec.config.seed,
+    };
+    match instance.init(&config) {
+        Ok(()) => {}
+        Err(CallError::Refused(msg)) => bail!("plugin {label} refused its parameters: {msg}"),
+        Err(CallError::Fault(f)) => bail!("plugin {label} faulted in init: {f}"),
+    }
+    Ok(Prepared {
+        instance,
+        plugin,
+        params,
+    })
+}
+
+/// Load the data of a spec.
+pub fn load_data(spec: &ReplaySpec) -> anyhow::Result<(Recording, Vec<(String, String, u64)>)> {
+    if spec.data.is_empty() {
+        bail!("no data files given (use --data <file>)");
+    }
+    let (rec, log) = market::load(&spec.data, &spec.load)?;
+    if log != market::RepairLog::default() {
+        tracing::warn!(
+            sorted = log.sorted,
+            dropped_duplicates = log.dropped_duplicates,
+            clamped = log.clamped,
+            "data repaired as requested"
+        );
+    }
+    let mut data = Vec::new();
+    for p in &spec.data {
+        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        data.push((file_name(p), runtime::hex(&Sha256::digest(&bytes)), 0));
+    }
+    if let [one] = data.as_mut_slice() {
+        one.2 = rec.bars.len() as u64;
+    }
+    Ok((rec, data))
+}
+
+/// Where a replay's journal goes.
+pub enum Sink<'a> {
+    /// Entries kept in memory.
+    Memory(&'a mut Vec<journal::Entry>),
+    /// A redb journal file, created (or replaced) once the run's metadata is known.
+    File(&'a Path),
+}
+
+/// Run a replay.
+pub fn run(
+    rt: &Runtime,
+    spec: &ReplaySpec,
+    sink: Sink<'_>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> anyhow::Result<Replay> {
+    let (rec, data) = load_data(spec)?;
+    run_recording(rt, spec, rec, data, sink, progress)
+}
+
+fn to_toml<T: Serialize>(v: &T) -> String {
+    toml::to_string(v).unwrap_or_default()
+}
+
+/// Run a replay over an already loaded recording.
+pub fn run_recording(
+    rt: &Runtime,
+    spec: &ReplaySpec,
+    rec: Recording,
+    data: Vec<(String, String, u64)>,
+    sink: Sink<'_>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> anyhow::Result<Replay> {
+    let mut prepared = prepare(rt, spec, &rec.symbols)?;
+    let desc = prepared.instance.description().clone();
+    let delivery = spec.delivery.unwrap_or(desc.delivery);
+    let cfg = &spec.config;
+    let meta = RunMeta {
+        format: journal::FORMAT,
+        sandbar_version: env!("CARGO_PKG_VERSION").into(),
+        contract: runtime::CONTRACT.into(),
+        plugin_name: desc.name.clone(),
+        plugin_version: desc.version.clone(),
+        sdk_version: desc.sdk_version.clone(),
+        plugin_sha256: prepared.plugin.hash.clone(),
+        params: prepared
+            .params
+            .iter()
+            .map(|(k, v)| format!("{k}={}", params::display(v)))
+            .collect(),
+        risk: to_toml(&cfg.risk),
+        execution: to_toml(&cfg.execution),
+        sandbox: to_toml(&cfg.sandbox),
+        data,
+        symbols: rec.symbols.clone(),
+        initial_cash: cfg.initial_cash,
+        seed: cfg.seed,
+        delivery: match delivery {
+            Delivery::PerBar => "per-bar".into(),
+            Delivery::Batched => format!("batched ({})", cfg.batch_size),
+        },
+    };
+    let total = rec.bars.len() as u64;
+    let symbols = rec.symbols.clone();
+    let mut feed = RecordedFeed::new(rec);
+    let engine_cfg = EngineConfig {
+        initial_cash: cfg.initial_cash,
+        risk: cfg.risk,
+        batch_size: cfg.batch_size,
+        delivery,
+        plugin_label: format!("{}@{}", desc.name, desc.version),
+    };
+    let venue = SimulatedVenue::new(cfg.execution);
+    let outcome = match sink {
+        Sink::Memory(entries) => {
+            let engine = Engine::new(engine_cfg, symbols, &mut prepared.instance, venue, entries);
+            engine.run(&mut feed, &mut |done| progress(done, total))?
+        }
+        Sink::File(path) => {
+            let mut journal = Journal::create(path, &meta)?;
+            let engine = Engine::new(
+                engine_cfg,
+                symbols,
+                &mut prepared.instance,
+                venue,
+                &mut journal,
+            );
+            let outcome = engine.run(&mut feed, &mut |done| progress(done, total))?;
+            journal.finish()?;
+            outcome
+        }
+    };
+    Ok(Replay { meta, outcome })
+}
