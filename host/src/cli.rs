@@ -16,7 +16,7 @@ use crate::journal::JournalReader;
 use crate::market::{self, LoadOptions, Repair};
 use crate::replay::{self, ReplaySpec, RunConfig, Sink};
 use crate::report::{self, Report};
-use crate::runtime::{Delivery, Runtime};
+use crate::runtime::{Delivery, ParamType, Runtime};
 
 /// Sandbar: run trading strategies as sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
@@ -53,6 +53,28 @@ enum Command {
         out: PathBuf,
         #[command(flatten)]
         data: DataOpts,
+    },
+    /// Generate seeded synthetic bars (geometric Brownian motion) as CSV or a
+    /// recording (by the output's extension: .csv or anything else).
+    Generate {
+        /// Bars per symbol.
+        #[arg(long, default_value_t = 1000)]
+        bars: usize,
+        /// Number of symbols.
+        #[arg(long, default_value_t = 1)]
+        symbols: usize,
+        /// Seed.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Bar interval: `1m`, `1h` or `1d`.
+        #[arg(long, default_value = "1m", value_parser = ["1m", "1h", "1d"])]
+        interval: String,
+        /// Volatility per bar (standard deviation of log returns).
+        #[arg(long, default_value_t = 0.001)]
+        sigma: f64,
+        /// Output file.
+        #[arg(long, short)]
+        out: PathBuf,
     },
     /// Show a plugin's description: name, version, SDK, parameters.
     Describe {
@@ -229,6 +251,38 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Generate {
+            bars,
+            symbols,
+            seed,
+            interval,
+            sigma,
+            out,
+        } => {
+            let interval_ms = match interval.as_str() {
+                "1h" => 3_600_000,
+                "1d" => 86_400_000,
+                _ => 60_000,
+            };
+            let spec = crate::synth::SynthSpec {
+                bars,
+                symbols,
+                seed,
+                interval_ms,
+                sigma,
+                ..Default::default()
+            };
+            let rec = crate::synth::generate(&spec);
+            if out.extension().is_some_and(|e| e == "csv") {
+                let f = std::fs::File::create(&out)
+                    .with_context(|| format!("creating {}", out.display()))?;
+                crate::synth::write_csv(&rec, std::io::BufWriter::new(f))
+                    .with_context(|| format!("writing {}", out.display()))?;
+            } else {
+                market::write_recording(&out, &rec)?;
+            }
+            Ok(())
+        }
         Command::Describe { plugin } => {
             let rt = Runtime::new(cache_dir().as_deref())?;
             let p = rt.load(&plugin)?;
@@ -246,10 +300,15 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     (Some(a), Some(b)) => format!(" in [{a}, {b}]"),
                     _ => String::new(),
                 };
+                let ty = match s.type_ {
+                    ParamType::Integer => "integer",
+                    ParamType::Float => "number",
+                    ParamType::Boolean => "boolean",
+                    ParamType::Text => "text",
+                };
                 println!(
-                    "  {} ({:?}, default {}{range}) {}",
+                    "  {} ({ty}, default {}{range}) {}",
                     s.name,
-                    s.type_,
                     crate::params::display(&s.default),
                     s.doc
                 );

@@ -345,10 +345,10 @@ impl<'a, V: Venue> Engine<'a, V> {
             time_ms: f.time_ms,
             origin: f.origin.as_str().to_string(),
         }));
-        if let Some(p) = self.protection.get_mut(f.symbol as usize) {
-            if f.done {
-                p.orders.retain(|id| *id != f.order_id);
-            }
+        if let Some(p) = self.protection.get_mut(f.symbol as usize)
+            && f.done
+        {
+            p.orders.retain(|id| *id != f.order_id);
         }
         self.flush_changes(seq)
     }

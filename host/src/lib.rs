@@ -35,3 +35,4 @@ pub mod replay;
 pub mod report;
 pub mod risk;
 pub mod runtime;
+pub mod synth;

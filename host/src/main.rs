@@ -1,5 +1,7 @@
 //! The `sandbar` binary: parse arguments, run, print errors on one line.
 
+use std::io::IsTerminal;
+
 use clap::Parser;
 
 fn main() {
@@ -8,6 +10,7 @@ fn main() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     if let Err(e) = sandbar::cli::run(cli) {
         let code = e.downcast_ref::<sandbar::cli::Exit>().map_or(1, |x| x.code);

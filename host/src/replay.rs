@@ -120,6 +120,9 @@ impl RunConfig {
     }
 }
 
+/// A data file as recorded in the run metadata: (file name, SHA-256, bars).
+pub type DataDigest = (String, String, u64);
+
 /// What to replay.
 #[derive(Debug, Clone)]
 pub struct ReplaySpec {
@@ -197,7 +200,7 @@ pub fn prepare(rt: &Runtime, spec: &ReplaySpec, symbols: &[String]) -> anyhow::R
 }
 
 /// Load the data of a spec.
-pub fn load_data(spec: &ReplaySpec) -> anyhow::Result<(Recording, Vec<(String, String, u64)>)> {
+pub fn load_data(spec: &ReplaySpec) -> anyhow::Result<(Recording, Vec<DataDigest>)> {
     if spec.data.is_empty() {
         bail!("no data files given (use --data <file>)");
     }
@@ -249,7 +252,7 @@ pub fn run_recording(
     rt: &Runtime,
     spec: &ReplaySpec,
     rec: Recording,
-    data: Vec<(String, String, u64)>,
+    data: Vec<DataDigest>,
     sink: Sink<'_>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> anyhow::Result<Replay> {

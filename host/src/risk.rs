@@ -69,10 +69,10 @@ impl RiskConfig {
         frac("max_gross_exposure", self.max_gross_exposure, 100.0)?;
         frac("daily_loss_limit", self.daily_loss_limit, 1.0)?;
         frac("max_drawdown", self.max_drawdown, 1.0)?;
-        if let Some(n) = self.max_order_notional {
-            if !(n.is_finite() && n > 0.0) {
-                return Err(format!("risk.max_order_notional = {n}: must be positive"));
-            }
+        if let Some(n) = self.max_order_notional
+            && !(n.is_finite() && n > 0.0)
+        {
+            return Err(format!("risk.max_order_notional = {n}: must be positive"));
         }
         Ok(())
     }
@@ -345,13 +345,13 @@ impl RiskEngine {
         }
         if !reduces {
             let notional = p.quantity * p.price;
-            if let Some(max) = c.max_order_notional {
-                if notional > max * (1.0 + SLACK) {
-                    return refuse(
-                        Rule::MaxOrderNotional,
-                        format!("order notional {notional:.2} exceeds {max:.2}"),
-                    );
-                }
+            if let Some(max) = c.max_order_notional
+                && notional > max * (1.0 + SLACK)
+            {
+                return refuse(
+                    Rule::MaxOrderNotional,
+                    format!("order notional {notional:.2} exceeds {max:.2}"),
+                );
             }
             let resulting_value = p.resulting().abs() * p.price;
             let max_value = c.max_position * p.equity;

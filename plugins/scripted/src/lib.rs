@@ -1,0 +1,179 @@
+//! A test fixture: emits exactly the intents its `script` parameter lists,
+//! so end-to-end tests can build a scenario for each risk rule and fill rule.
+//!
+//! Script: entries separated by `;`, each `BAR ACTION SYMBOL [ARGS] [sl=P] [tp=P]`,
+//! where BAR counts deliveries from 0 and ACTION is one of `weight W`,
+//! `qty Q`, `buy Q`, `sell Q`, `limit-buy Q P`, `limit-sell Q P`, `close`.
+//! Every event it hears is logged at info level (`event …`), so tests can
+//! check what the strategy was told.
+
+use sandbar_sdk::prelude::*;
+
+#[derive(Debug, Clone)]
+struct Step {
+    bar: u64,
+    symbol: SymbolId,
+    action: Action,
+    sl: Option<f64>,
+    tp: Option<f64>,
+}
+
+/// Strategy state.
+#[derive(Default)]
+pub struct Scripted {
+    steps: Vec<Step>,
+    bar: u64,
+}
+
+fn parse(script: &str) -> Result<Vec<Step>, String> {
+    let mut steps = Vec::new();
+    for entry in script.split(';').map(str::trim).filter(|e| !e.is_empty()) {
+        let words: Vec<&str> = entry.split_whitespace().collect();
+        let num = |i: usize| -> Result<f64, String> {
+            words
+                .get(i)
+                .ok_or(format!("`{entry}`: missing argument {i}"))?
+                .parse::<f64>()
+                .map_err(|e| format!("`{entry}`: {e}"))
+        };
+        let bar = num(0)? as u64;
+        let symbol = num(2)? as SymbolId;
+        let (action, used) = match *words.get(1).ok_or(format!("`{entry}`: missing action"))? {
+            "weight" => (Action::TargetWeight(num(3)?), 4),
+            "qty" => (Action::TargetQuantity(num(3)?), 4),
+            "buy" => (
+                Action::Market {
+                    side: Side::Buy,
+                    quantity: num(3)?,
+                },
+                4,
+            ),
+            "sell" => (
+                Action::Market {
+                    side: Side::Sell,
+                    quantity: num(3)?,
+                },
+                4,
+            ),
+            "limit-buy" => (
+                Action::Limit {
+                    side: Side::Buy,
+                    quantity: num(3)?,
+                    price: num(4)?,
+                },
+                5,
+            ),
+            "limit-sell" => (
+                Action::Limit {
+                    side: Side::Sell,
+                    quantity: num(3)?,
+                    price: num(4)?,
+                },
+                5,
+            ),
+            "close" => (Action::Close, 3),
+            other => return Err(format!("`{entry}`: unknown action `{other}`")),
+        };
+        let mut step = Step {
+            bar,
+            symbol,
+            action,
+            sl: None,
+            tp: None,
+        };
+        for w in &words[used..] {
+            match w.split_once('=') {
+                Some(("sl", p)) => {
+                    step.sl = Some(p.parse().map_err(|e| format!("`{entry}`: sl: {e}"))?)
+                }
+                Some(("tp", p)) => {
+                    step.tp = Some(p.parse().map_err(|e| format!("`{entry}`: tp: {e}"))?)
+                }
+                _ => return Err(format!("`{entry}`: unexpected `{w}`")),
+            }
+        }
+        steps.push(step);
+    }
+    Ok(steps)
+}
+
+impl Strategy for Scripted {
+    fn describe() -> Description {
+        Description::new("scripted", env!("CARGO_PKG_VERSION"))
+            .param(ParamSpec::text("script", "").doc("intents to emit, see the crate docs"))
+    }
+
+    fn init(&mut self, params: &Params, _symbols: &[String]) -> Result<(), InitError> {
+        self.steps = parse(params.text("script")?).map_err(|e| InitError::param("script", e))?;
+        Ok(())
+    }
+
+    fn on_event(&mut self, event: &Event, ctx: &mut Ctx<'_>) {
+        let text = match event {
+            Event::Filled(f) => format!(
+                "event fill {} {:?} {} @ {} ({})",
+                f.order_id, f.side, f.quantity, f.price, f.origin
+            ),
+            Event::Rejected(r) => format!("event rejected {}: {}", r.rule, r.detail),
+            Event::Cancelled(id) => format!("event cancelled {id}"),
+        };
+        ctx.log(Level::Info, &text);
+    }
+
+    fn on_bar(&mut self, _bar: &Bar, ctx: &mut Ctx<'_>) {
+        let now = self.bar;
+        self.bar += 1;
+        for s in self.steps.iter().filter(|s| s.bar == now) {
+            let mut b = match s.action {
+                Action::TargetWeight(w) => ctx.target_weight(s.symbol, w),
+                Action::TargetQuantity(q) => ctx.target_quantity(s.symbol, q),
+                Action::Market {
+                    side: Side::Buy,
+                    quantity,
+                } => ctx.buy(s.symbol, quantity),
+                Action::Market {
+                    side: Side::Sell,
+                    quantity,
+                } => ctx.sell(s.symbol, quantity),
+                Action::Limit {
+                    side: Side::Buy,
+                    quantity,
+                    price,
+                } => ctx.buy_limit(s.symbol, quantity, price),
+                Action::Limit {
+                    side: Side::Sell,
+                    quantity,
+                    price,
+                } => ctx.sell_limit(s.symbol, quantity, price),
+                Action::Close => ctx.close(s.symbol),
+            };
+            if let Some(p) = s.sl {
+                b = b.stop_loss(p);
+            }
+            if let Some(p) = s.tp {
+                b = b.take_profit(p);
+            }
+            b.reason(format!("script step at bar {now}"));
+        }
+    }
+}
+
+sandbar_sdk::export_strategy!(Scripted);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_action_and_refuses_garbage() {
+        let s = parse("0 buy 0 5 sl=9 tp=12; 2 limit-sell 1 3 101.5; 3 close 0; 4 weight 0 -0.5")
+            .unwrap();
+        assert_eq!(s.len(), 4);
+        assert_eq!(s[0].sl, Some(9.0));
+        assert!(
+            matches!(s[1].action, Action::Limit { side: Side::Sell, price, .. } if price == 101.5)
+        );
+        assert!(parse("0 jump 0").unwrap_err().contains("unknown action"));
+        assert!(parse("x buy 0 1").is_err());
+    }
+}

@@ -1,0 +1,10 @@
+//! End-to-end tests: the real `sandbar` binary driving real plugin
+//! components (built by `tests/support`), split by purpose.
+
+mod util;
+
+mod data;
+mod golden;
+mod plugins;
+mod replay;
+mod risk;

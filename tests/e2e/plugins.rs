@@ -1,0 +1,157 @@
+//! Plugins: every built plugin describes itself, files that are not a
+//! component of this contract are refused before any bar, parameter errors
+//! are named, and snapshot/restore round-trips.
+
+use crate::util::*;
+
+#[test]
+fn every_plugin_describes_itself_with_name_version_sdk_and_parameters() {
+    for (name, path) in plugins::ALL {
+        let out = sandbar(["describe", path]);
+        ok(&out);
+        let text = stdout(&out);
+        assert!(
+            text.starts_with(&format!("{name}@0.1.0 (sdk 0.1.0")),
+            "{text}"
+        );
+    }
+    let text = stdout(&sandbar(["describe", plugins::SMA_CROSS]));
+    assert!(
+        text.contains("fast (integer, default 10 in [1, 1000]) fast SMA period"),
+        "{text}"
+    );
+}
+
+#[test]
+fn files_that_are_not_components_of_this_contract_are_refused_before_any_bar() {
+    let dir = scratch();
+    let data = bars_csv(dir.path(), "X.csv", DAY, &flat(3, 1.0));
+    let component = std::fs::read(plugins::SMA_CROSS).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "text.wasm",
+            b"hello, not wasm".to_vec(),
+            "is not a WebAssembly component: no WebAssembly magic number",
+        ),
+        (
+            "tiny.wasm",
+            b"\0as".to_vec(),
+            "3 bytes, too short to be WebAssembly",
+        ),
+        (
+            "core.wasm",
+            b"\0asm\x01\0\0\0".to_vec(),
+            "is a core WebAssembly module, but a component is expected",
+        ),
+        (
+            "truncated.wasm",
+            component[..component.len() / 2].to_vec(),
+            "does not compile",
+        ),
+    ];
+    for (name, bytes, needle) in cases {
+        let p = dir.path().join(name);
+        std::fs::write(&p, bytes).unwrap();
+        let out = sandbar([
+            "replay",
+            "--plugin",
+            p.to_str().unwrap(),
+            "--data",
+            data.to_str().unwrap(),
+        ]);
+        assert_eq!(out.status.code(), Some(1), "{name}");
+        assert!(stderr(&out).contains(needle), "{name}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty(), "no bar replayed");
+    }
+}
+
+#[test]
+fn parameter_errors_name_the_plugin_and_parameter() {
+    let dir = scratch();
+    let data = bars_csv(dir.path(), "X.csv", DAY, &flat(3, 1.0));
+    let d = data.to_str().unwrap();
+    let cases = [
+        (
+            vec!["--param", "fast=0"],
+            "parameter `fast` of sma-cross@0.1.0: 0 is outside the allowed range [1, 1000]",
+        ),
+        (
+            vec!["--param", "fast=ten"],
+            "parameter `fast` of sma-cross@0.1.0: \"ten\" is not a valid integer",
+        ),
+        (
+            vec!["--param", "speed=3"],
+            "plugin sma-cross@0.1.0 has no parameter `speed` (it declares: fast, slow, weight)",
+        ),
+        (
+            vec!["--param", "fast=40"],
+            "plugin sma-cross@0.1.0 refused its parameters: parameter `fast`: must be below slow (40 >= 30)",
+        ),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["replay", "--plugin", plugins::SMA_CROSS, "--data", d];
+        args.extend(extra);
+        let out = sandbar(args);
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr(&out).contains(needle), "{}", stderr(&out));
+    }
+}
+
+#[test]
+fn snapshot_from_one_instance_restores_into_another() {
+    let rt = sandbar::runtime::Runtime::new(None).unwrap();
+    let plugin = rt.load(std::path::Path::new(plugins::SMA_CROSS)).unwrap();
+    let init = sandbar::runtime::InitConfig {
+        params: sandbar::params::resolve(
+            &rt.instantiate(&plugin, Default::default(), 0)
+                .unwrap()
+                .description()
+                .clone(),
+            &["fast=2".into(), "slow=3".into()],
+        )
+        .unwrap(),
+        symbols: vec!["X".into()],
+        seed: 0,
+    };
+    let bars: Vec<sandbar::market::Bar> = [5.0, 4.0, 3.0, 4.0, 6.0, 7.0]
+        .iter()
+        .enumerate()
+        .map(|(i, &c)| sandbar::market::Bar {
+            symbol: 0,
+            time_ms: i as i64,
+            open: c,
+            high: c,
+            low: c,
+            close: c,
+            volume: 1.0,
+        })
+        .collect();
+    let mut a = rt.instantiate(&plugin, Default::default(), 0).unwrap();
+    a.init(&init).unwrap();
+    let mut sink = Vec::new();
+    a.on_bars(&bars[..3], &[], &mut sink).unwrap();
+    let state = a.snapshot().unwrap();
+    assert!(!state.is_empty());
+    let mut b = rt.instantiate(&plugin, Default::default(), 0).unwrap();
+    b.init(&init).unwrap();
+    b.restore("0.1.0", &state).unwrap();
+    assert_eq!(
+        b.snapshot().unwrap(),
+        state,
+        "restored state snapshots identically"
+    );
+    // Both continue identically: the cross up on the 5th bar.
+    let (mut ia, mut ib) = (Vec::new(), Vec::new());
+    a.on_bars(&bars[3..], &[], &mut ia).unwrap();
+    b.on_bars(&bars[3..], &[], &mut ib).unwrap();
+    assert_eq!(ia, ib);
+    assert_eq!(ia.len(), 1);
+    // A corrupt state is a typed refusal, not a trap.
+    let mut c = rt.instantiate(&plugin, Default::default(), 0).unwrap();
+    c.init(&init).unwrap();
+    let err = c.restore("0.1.0", &state[..state.len() / 2]).unwrap_err();
+    assert!(
+        matches!(err, sandbar::runtime::CallError::Refused(ref m) if m.contains("decoding state")),
+        "{err:?}"
+    );
+}

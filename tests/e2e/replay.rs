@@ -1,0 +1,225 @@
+//! Replays of the example strategies on real data: the entries and exits
+//! match an independent computation, the journal is deterministic, and the
+//! outputs (report, JSON, equity curve, journal export) are written.
+
+use crate::util::*;
+
+/// GOOG daily closes with their dates, parsed without the host's parser.
+fn goog() -> Vec<(String, f64)> {
+    let text = std::fs::read_to_string(plugins::shared_data("goog-daily-2004-2013.csv")).unwrap();
+    text.lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[4].parse().unwrap())
+        })
+        .collect()
+}
+
+/// SMA(fast) over SMA(slow), long only, computed by brute force: the dates
+/// on which the position is entered and exited (the bar after the signal).
+fn expected_trades(
+    closes: &[(String, f64)],
+    fast: usize,
+    slow: usize,
+) -> Vec<(String, &'static str)> {
+    let sma =
+        |i: usize, n: usize| closes[i + 1 - n..=i].iter().map(|c| c.1).sum::<f64>() / n as f64;
+    let mut long = false;
+    let mut out = Vec::new();
+    for i in slow..closes.len() - 1 {
+        let (pf, ps, f, s) = (
+            sma(i - 1, fast),
+            sma(i - 1, slow),
+            sma(i, fast),
+            sma(i, slow),
+        );
+        if pf <= ps && f > s && !long {
+            long = true;
+            out.push((closes[i + 1].0.clone(), "buy"));
+        } else if pf >= ps && f < s && long {
+            long = false;
+            out.push((closes[i + 1].0.clone(), "sell"));
+        }
+    }
+    out
+}
+
+#[test]
+fn sma_cross_on_goog_enters_and_exits_exactly_where_an_independent_computation_says() {
+    let dir = scratch();
+    let journal = dir.path().join("goog.redb");
+    let data = plugins::shared_data("goog-daily-2004-2013.csv");
+    // Risk limits are relaxed so the comparison isolates the strategy logic
+    // (risk scenarios have their own tests).
+    let out = sandbar([
+        "replay",
+        "--plugin",
+        plugins::SMA_CROSS,
+        "--data",
+        data.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--set",
+        "risk.daily_loss_limit=1",
+        "--set",
+        "risk.max_drawdown=1",
+    ]);
+    ok(&out);
+    let entries = journal_entries(&journal);
+    let fills: Vec<(String, String)> = of_kind(&entries, "fill")
+        .iter()
+        .map(|f| {
+            let t = f["fill"]["time_ms"].as_i64().unwrap();
+            let date = chrono::DateTime::from_timestamp_millis(t)
+                .unwrap()
+                .format("%Y-%m-%d")
+                .to_string();
+            (date, f["fill"]["side"].as_str().unwrap().to_string())
+        })
+        .collect();
+    let expected: Vec<(String, String)> = expected_trades(&goog(), 10, 30)
+        .into_iter()
+        .map(|(d, s)| (d, s.to_string()))
+        .collect();
+    assert!(
+        expected.len() > 40,
+        "the expectation has {} trades",
+        expected.len()
+    );
+    assert_eq!(fills, expected);
+    assert!(refusal_rules(&entries).is_empty());
+    // Entries are sized at 20% of equity at the signal bar's close.
+    let first = &of_kind(&entries, "order")[0]["order"];
+    assert_eq!(first["kind"], "market");
+    assert!(stdout(&out).contains("Sharpe"));
+}
+
+#[test]
+fn same_plugin_data_and_config_give_a_byte_identical_journal() {
+    let dir = scratch();
+    let data = plugins::shared_data("binance-btcusdt-1m-2024-01.csv");
+    let run = |name: &str| {
+        let j = dir.path().join(name);
+        ok(&sandbar([
+            "replay",
+            "--plugin",
+            plugins::DONCHIAN_BREAKOUT,
+            "--data",
+            data.to_str().unwrap(),
+            "--journal",
+            j.to_str().unwrap(),
+            "--set",
+            "execution.slippage_bps=2",
+            "--set",
+            "execution.commission_percent=0.05",
+        ]));
+        j
+    };
+    let (a, b) = (run("a.redb"), run("b.redb"));
+    let digest = |p: &std::path::Path| {
+        sandbar::journal::JournalReader::open(p)
+            .unwrap()
+            .content_digest()
+            .unwrap()
+    };
+    assert_eq!(digest(&a), digest(&b));
+    let export = |p: &std::path::Path| stdout(&sandbar(["journal".as_ref(), p.as_os_str()]));
+    let (ea, eb) = (export(&a), export(&b));
+    assert_eq!(ea, eb);
+    assert!(
+        ea.lines().count() > 1000,
+        "a busy run: {} lines",
+        ea.lines().count()
+    );
+    // And a different config gives a different journal.
+    let c = dir.path().join("c.redb");
+    ok(&sandbar([
+        "replay",
+        "--plugin",
+        plugins::DONCHIAN_BREAKOUT,
+        "--data",
+        data.to_str().unwrap(),
+        "--journal",
+        c.to_str().unwrap(),
+    ]));
+    assert_ne!(digest(&a), digest(&c));
+}
+
+#[test]
+fn replay_writes_report_json_and_equity_curve() {
+    let dir = scratch();
+    let json = dir.path().join("r.json");
+    let eq = dir.path().join("eq.csv");
+    let data = plugins::shared_data("btcusd-monthly-2012-2024.csv");
+    let out = sandbar([
+        "replay",
+        "--plugin",
+        plugins::RSI_REVERSION,
+        "--data",
+        data.to_str().unwrap(),
+        "--json",
+        json.to_str().unwrap(),
+        "--equity",
+        eq.to_str().unwrap(),
+    ]);
+    ok(&out);
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["bars"], 156);
+    // Monthly bars annualise by 12 periods a year.
+    let ppy = r["periods_per_year"].as_f64().unwrap();
+    assert!((ppy - 12.0).abs() < 0.2, "periods per year {ppy}");
+    let curve = std::fs::read_to_string(&eq).unwrap();
+    assert_eq!(curve.lines().count(), 157);
+    assert!(curve.starts_with("time,equity\n2012-01-31,100000"));
+}
+
+#[test]
+fn multi_symbol_replay_interleaves_files_by_time() {
+    let dir = scratch();
+    let a = bars_csv(dir.path(), "AAA.csv", DAY, &flat(5, 10.0));
+    let b = bars_csv(dir.path(), "BBB.csv", DAY, &flat(5, 20.0));
+    let (out, entries) = scripted(dir.path(), &[&a, &b], "0 buy 0 10; 1 buy 1 10", &[]);
+    ok(&out);
+    let fills = of_kind(&entries, "fill");
+    assert_eq!(fills.len(), 2);
+    assert_eq!(
+        (
+            fills[0]["fill"]["symbol"].as_u64(),
+            fills[0]["fill"]["price"].as_f64()
+        ),
+        (Some(0), Some(10.0))
+    );
+    assert_eq!(
+        (
+            fills[1]["fill"]["symbol"].as_u64(),
+            fills[1]["fill"]["price"].as_f64()
+        ),
+        (Some(1), Some(20.0))
+    );
+    // Both fill on the second day, the first bar after the decision.
+    assert_eq!(fills[0]["fill"]["time_ms"], fills[1]["fill"]["time_ms"]);
+}
+
+#[test]
+fn protective_stop_loss_fills_at_the_stop_and_tells_the_strategy() {
+    let dir = scratch();
+    let mut bars = flat(3, 100.0);
+    bars.push((99.0, 99.0, 94.0, 96.0)); // trades through the 95 stop
+    bars.extend(flat(2, 96.0));
+    let data = bars_csv(dir.path(), "X.csv", DAY, &bars);
+    let (out, entries) = scripted(dir.path(), &[&data], "0 buy 0 10 sl=95 tp=120", &[]);
+    ok(&out);
+    let fills = of_kind(&entries, "fill");
+    assert_eq!(fills.len(), 2, "{entries:#?}");
+    assert_eq!(fills[1]["fill"]["origin"], "stop-loss");
+    assert_eq!(fills[1]["fill"]["price"].as_f64(), Some(95.0));
+    // The take-profit sibling is cancelled once flat.
+    assert!(!of_kind(&entries, "cancel").is_empty());
+    assert!(
+        stderr(&out).contains("event fill 2 Sell 10 @ 95 (stop-loss)"),
+        "{}",
+        stderr(&out)
+    );
+}

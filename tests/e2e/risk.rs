@@ -1,0 +1,258 @@
+//! One scenario per risk limit: each is triggered on purpose, refuses with
+//! the right rule and values, is journaled, and the strategy is told.
+
+use crate::util::*;
+
+/// The refusal entries' rules, and that the strategy heard of each.
+#[track_caller]
+fn assert_refused(out: &std::process::Output, entries: &[serde_json::Value], rule: &str) {
+    ok(out);
+    assert!(
+        refusal_rules(entries).contains(&rule.to_string()),
+        "no {rule} refusal in {:?}",
+        refusal_rules(entries)
+    );
+    assert!(
+        stderr(out).contains(&format!("event rejected {rule}")),
+        "strategy was not told:\n{}",
+        stderr(out)
+    );
+}
+
+#[test]
+fn max_order_notional_refuses_a_large_order() {
+    let dir = scratch();
+    let data = bars_csv(dir.path(), "X.csv", DAY, &flat(4, 100.0));
+    let (out, e) = scripted(
+        dir.path(),
+        &[&data],
+        "0 buy 0 20; 1 buy 0 5",
+        &["risk.max_order_notional=1000"],
+    );
+    assert_refused(&out, &e, "max-order-notional");
+    let r = &of_kind(&e, "refusal")[0];
+    assert_eq!(r["detail"], "order notional 2000.00 exceeds 1000.00");
+    assert_eq!(of_kind(&e, "fill").len(), 1, "the small order still fills");
+}
+
+#[test]
+fn max_position_refuses_a_position_above_20_percent_by_default() {
+    let dir = scratch();
+    let data = bars_csv(dir.path(), "X.csv", DAY, &flat(4, 100.0));
+    let (out, e) = scripted(dir.path(), &[&data], "0 weight 0 0.5; 1 weight 0 0.2", &[]);
+    assert_refused(&out, &e, "max-position");
+    assert!(
+        of_kind(&e, "refusal")[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("would exceed 20% of equity 100000.00 = 20000.00")
+    );
+    assert_eq!(of_kind(&e, "fill").len(), 1, "exactly 20% passes");
+}
+
+#[test]
+fn max_gross_exposure_counts_every_symbol() {
+    let dir = scratch();
+    let a = bars_csv(dir.path(), "A.csv", DAY, &flat(4, 10.0));
+    let b = bars_csv(dir.path(), "B.csv", DAY, &flat(4, 10.0));
+    let set = ["risk.max_position=0.6", "risk.max_gross_exposure=1.0"];
+    let (out, e) = scripted(
+        dir.path(),
+        &[&a, &b],
+        "0 weight 0 0.6; 3 weight 1 0.6",
+        &set,
+    );
+    assert_refused(&out, &e, "max-gross-exposure");
+}
+
+#[test]
+fn max_open_positions_refuses_a_new_symbol() {
+    let dir = scratch();
+    let a = bars_csv(dir.path(), "A.csv", DAY, &flat(4, 10.0));
+    let b = bars_csv(dir.path(), "B.csv", DAY, &flat(4, 10.0));
+    let (out, e) = scripted(
+        dir.path(),
+        &[&a, &b],
+        "0 buy 0 10; 3 buy 1 10",
+        &["risk.max_open_positions=1"],
+    );
+    assert_refused(&out, &e, "max-open-positions");
+}
+
+#[test]
+fn max_orders_per_day_counts_within_a_utc_day_and_resets() {
+    let dir = scratch();
+    // 1,500 minute bars: a day boundary falls at bar 1,440.
+    let data = bars_csv(dir.path(), "X.csv", MINUTE, &flat(1500, 10.0));
+    let (out, e) = scripted(
+        dir.path(),
+        &[&data],
+        "0 buy 0 1; 1 buy 0 1; 2 buy 0 1; 1445 buy 0 1",
+        &["risk.max_orders_per_day=2"],
+    );
+    assert_refused(&out, &e, "max-orders-per-day");
+    assert_eq!(refusal_rules(&e), vec!["max-orders-per-day"]);
+    assert_eq!(
+        of_kind(&e, "fill").len(),
+        3,
+        "two on day one, one the next day"
+    );
+}
+
+#[test]
+fn daily_loss_limit_moves_to_reducing_until_the_next_day() {
+    let dir = scratch();
+    let mut bars = flat(3, 100.0);
+    bars.push((100.0, 100.0, 85.0, 85.0)); // 20% position × −15% = −3% equity
+    bars.extend(flat(1440, 85.0));
+    let data = bars_csv(dir.path(), "X.csv", MINUTE, &bars);
+    let script = "0 weight 0 0.2; 5 buy 0 1; 6 sell 0 10; 1442 buy 0 1";
+    let (out, e) = scripted(dir.path(), &[&data], script, &[]);
+    assert_refused(&out, &e, "reducing-only");
+    let states = of_kind(&e, "state");
+    assert_eq!(states[0]["change"]["to"], "REDUCING");
+    assert!(
+        states[0]["change"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("daily-loss-limit")
+    );
+    assert_eq!(
+        states[1]["change"]["to"], "ACTIVE",
+        "lifted the next trading day"
+    );
+    assert_eq!(
+        refusal_rules(&e),
+        vec!["reducing-only"],
+        "the reducing sell and next-day buy pass"
+    );
+}
+
+#[test]
+fn max_drawdown_halts_and_flattens_everything() {
+    let dir = scratch();
+    let mut bars = flat(3, 100.0);
+    bars.push((100.0, 100.0, 60.0, 60.0)); // 30% position × −40% = −12% from peak
+    bars.extend(flat(4, 60.0));
+    let data = bars_csv(dir.path(), "X.csv", DAY, &bars);
+    let (out, e) = scripted(
+        dir.path(),
+        &[&data],
+        "0 weight 0 0.3; 5 buy 0 1",
+        &["risk.max_position=0.5"],
+    );
+    assert_refused(&out, &e, "halted");
+    let states = of_kind(&e, "state");
+    assert_eq!(states[0]["change"]["to"], "HALTED");
+    assert!(
+        states[0]["change"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("max-drawdown")
+    );
+    let fills = of_kind(&e, "fill");
+    assert_eq!(fills.last().unwrap()["fill"]["origin"], "risk-flatten");
+    let last = e.last().unwrap();
+    assert_eq!(
+        last["final"]["positions"].as_array().unwrap().len(),
+        0,
+        "flat at the end: {last}"
+    );
+}
+
+#[test]
+fn consecutive_losing_trades_pause_new_risk() {
+    let dir = scratch();
+    // Buy at 100, close at 99, three times: three losing round trips.
+    let mut bars = Vec::new();
+    for _ in 0..3 {
+        bars.push((100.0, 100.0, 100.0, 100.0));
+        bars.push((100.0, 100.0, 100.0, 100.0));
+        bars.push((99.0, 99.0, 99.0, 99.0));
+    }
+    bars.extend(flat(3, 99.0));
+    let data = bars_csv(dir.path(), "X.csv", MINUTE, &bars);
+    let script = "0 buy 0 10; 1 close 0; 3 buy 0 10; 4 close 0; 6 buy 0 10; 7 close 0; 9 buy 0 1";
+    let (out, e) = scripted(
+        dir.path(),
+        &[&data],
+        script,
+        &["risk.max_consecutive_losses=3"],
+    );
+    assert_refused(&out, &e, "reducing-only");
+    let states = of_kind(&e, "state");
+    assert!(
+        states[0]["change"]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("consecutive-losses: 3 losing trades")
+    );
+}
+
+#[test]
+fn malformed_intents_are_refused_one_by_one_and_the_run_continues() {
+    let dir = scratch();
+    let data = bars_csv(dir.path(), "X.csv", DAY, &flat(4, 100.0));
+    let (out, e) = scripted(
+        dir.path(),
+        &[&data],
+        "0 buy 7 1; 0 buy 0 -5; 0 limit-buy 0 1 0; 1 buy 0 1",
+        &[],
+    );
+    ok(&out);
+    let details: Vec<&str> = of_kind(&e, "refusal")
+        .iter()
+        .map(|r| r["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        details,
+        vec![
+            "unknown symbol id 7 (this run has 1 symbols)",
+            "quantity -5 is not a positive finite number",
+            "limit price 0 is not a positive finite number"
+        ]
+    );
+    assert_eq!(refusal_rules(&e), vec!["invalid-intent"; 3]);
+    assert_eq!(of_kind(&e, "fill").len(), 1);
+}
+
+#[test]
+fn limits_come_from_a_toml_file_and_bad_values_are_named() {
+    let dir = scratch();
+    let data = bars_csv(dir.path(), "X.csv", DAY, &flat(4, 100.0));
+    let cfg = dir.path().join("risk.toml");
+    std::fs::write(&cfg, "[risk]\nmax_position = 0.05\n").unwrap();
+    let out = sandbar([
+        "replay",
+        "--plugin",
+        plugins::SCRIPTED,
+        "--data",
+        data.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+        "--param",
+        "script=0 weight 0 0.1",
+    ]);
+    ok(&out);
+    assert!(
+        stdout(&out).contains("Orders / refusals      0 / 1"),
+        "{}",
+        stdout(&out)
+    );
+    std::fs::write(&cfg, "[risk]\nmax_postion = 0.05\n").unwrap();
+    let out = sandbar([
+        "replay",
+        "--plugin",
+        plugins::SCRIPTED,
+        "--data",
+        data.to_str().unwrap(),
+        "--config",
+        cfg.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("risk.toml") && err.contains("unknown field `max_postion`"),
+        "{err}"
+    );
+}

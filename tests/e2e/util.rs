@@ -1,0 +1,136 @@
+//! Helpers: run the binary, build scenario data, read journals.
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+pub use sandbar_test_support as plugins;
+
+/// The `sandbar` binary under test.
+pub const SANDBAR: &str = env!("CARGO_BIN_EXE_sandbar");
+
+/// Run `sandbar` with arguments; a shared compilation cache keeps it fast.
+pub fn sandbar<I, S>(args: I) -> Output
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<std::ffi::OsStr>,
+{
+    let cache = Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbar-cache");
+    std::process::Command::new(SANDBAR)
+        .args(args)
+        .env("SANDBAR_CACHE_DIR", cache)
+        .output()
+        .expect("running sandbar")
+}
+
+/// Standard output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert success, showing stderr otherwise.
+#[track_caller]
+pub fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "sandbar failed ({:?}):\n{}\n{}",
+        o.status.code(),
+        stdout(o),
+        stderr(o)
+    );
+}
+
+/// A scratch directory.
+pub fn scratch() -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix("sandbar-e2e")
+        .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
+        .unwrap()
+}
+
+/// Write bars `(open, high, low, close)` as a CSV, one every `step_ms` from
+/// 2024-01-01, volume 1,000,000.
+pub fn bars_csv(dir: &Path, name: &str, step_ms: i64, bars: &[(f64, f64, f64, f64)]) -> PathBuf {
+    let mut text = String::from("timestamp,open,high,low,close,volume\n");
+    for (i, (o, h, l, c)) in bars.iter().enumerate() {
+        text.push_str(&format!(
+            "{},{o},{h},{l},{c},1000000\n",
+            1_704_067_200_000 + i as i64 * step_ms
+        ));
+    }
+    let p = dir.join(name);
+    std::fs::write(&p, text).unwrap();
+    p
+}
+
+/// Flat bars at `price`.
+pub fn flat(n: usize, price: f64) -> Vec<(f64, f64, f64, f64)> {
+    vec![(price, price, price, price); n]
+}
+
+pub const DAY: i64 = 86_400_000;
+pub const MINUTE: i64 = 60_000;
+
+/// Replay the scripted plugin; returns (output, journal entries as JSON).
+pub fn scripted(
+    dir: &Path,
+    data: &[&Path],
+    script: &str,
+    set: &[&str],
+) -> (Output, Vec<serde_json::Value>) {
+    let journal = dir.join("scripted.redb");
+    let mut args: Vec<String> = vec![
+        "replay".into(),
+        "--log".into(),
+        "plugin=info".into(),
+        "--plugin".into(),
+        plugins::SCRIPTED.into(),
+        "--journal".into(),
+        journal.display().to_string(),
+        "--param".into(),
+        format!("script={script}"),
+    ];
+    for d in data {
+        args.push("--data".into());
+        args.push(d.display().to_string());
+    }
+    for s in set {
+        args.push("--set".into());
+        args.push(s.to_string());
+    }
+    let out = sandbar(&args);
+    let entries = if journal.exists() {
+        journal_entries(&journal)
+    } else {
+        Vec::new()
+    };
+    (out, entries)
+}
+
+/// Export a journal through the binary and parse each line.
+pub fn journal_entries(path: &Path) -> Vec<serde_json::Value> {
+    let out = sandbar(["journal".as_ref(), path.as_os_str()]);
+    ok(&out);
+    stdout(&out)
+        .lines()
+        .skip(1)
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Entries of one kind (`fill`, `refusal`, `order`, `state`, …).
+pub fn of_kind<'a>(entries: &'a [serde_json::Value], kind: &str) -> Vec<&'a serde_json::Value> {
+    entries.iter().filter_map(|e| e.get(kind)).collect()
+}
+
+/// The rules of every refusal, in order.
+pub fn refusal_rules(entries: &[serde_json::Value]) -> Vec<String> {
+    of_kind(entries, "refusal")
+        .iter()
+        .map(|r| r["rule"].as_str().unwrap().to_string())
+        .collect()
+}
