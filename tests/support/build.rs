@@ -66,7 +66,8 @@ fn main() {
     let status = cmd.status().expect("running cargo to build the plugins");
     assert!(
         status.success(),
-        "building the plugins under plugins/ for wasm32-wasip2 failed (see above)"
+        "building the plugins under plugins/ for wasm32-wasip2 failed (see above); \
+         if the target is missing: rustup target add wasm32-wasip2"
     );
 
     let out_dir = target_dir.join("wasm32-wasip2").join("plugin");
