@@ -1,5 +1,10 @@
 //! SMA crossover, long only: buy when the fast SMA crosses over the slow
 //! one, exit when it crosses back under.
+//!
+//! It remembers which side it asked for instead of reading the host's
+//! position, so it behaves the same in per-bar and batched delivery (where
+//! the position it could read is up to a batch old); a rejection puts the
+//! flag back.
 
 use sandbar_sdk::prelude::*;
 use sandbar_sdk::state;
@@ -14,6 +19,7 @@ pub struct SmaCross {
     fast: PerSymbol<Sma>,
     slow: PerSymbol<Sma>,
     cross: PerSymbol<Cross>,
+    long: PerSymbol<bool>,
 }
 
 const STATE_VERSION: u32 = 1;
@@ -64,19 +70,30 @@ impl Strategy for SmaCross {
         let (Some(fast), Some(slow)) = (fast, slow) else {
             return;
         };
+        let long = self.long.get_or(bar.symbol, || false);
         match self
             .cross
             .get_or(bar.symbol, Cross::default)
             .update(fast, slow)
         {
-            Some(Crossing::Over) if ctx.position(bar.symbol) == 0.0 => {
+            Some(Crossing::Over) if !*long => {
+                *long = true;
                 ctx.target_weight(bar.symbol, self.weight)
                     .reason("fast SMA crossed over slow");
             }
-            Some(Crossing::Under) if ctx.position(bar.symbol) > 0.0 => {
+            Some(Crossing::Under) if *long => {
+                *long = false;
                 ctx.close(bar.symbol).reason("fast SMA crossed under slow");
             }
             _ => {}
+        }
+    }
+
+    fn on_event(&mut self, event: &Event, _ctx: &mut Ctx<'_>) {
+        // The one outstanding request for the symbol was refused: undo it.
+        if let Event::Rejected(r) = event {
+            let long = self.long.get_or(r.symbol, || false);
+            *long = !*long;
         }
     }
 
