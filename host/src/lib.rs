@@ -29,6 +29,8 @@ pub mod feed;
 pub mod golden;
 pub mod journal;
 pub mod market;
+#[cfg(feature = "native")]
+pub mod native;
 pub mod params;
 pub mod portfolio;
 pub mod replay;

@@ -1,0 +1,237 @@
+//! Replay throughput: `cargo bench -p sandbar --bench throughput`.
+//!
+//! Every scenario runs end to end — plugin calls, risk checks, simulated
+//! fills, ledger, redb journal — in a child process of its own, so that its
+//! peak resident memory (VmHWM) is its own. The same `sma-cross` source runs
+//! as a sandboxed component and natively through the same engine, so the
+//! ratio between the two is what the sandbox costs.
+//!
+//! `cargo bench -p sandbar --bench throughput -- --scenario NAME` runs one.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use sandbar::engine::{Engine, EngineConfig, StrategyDriver};
+use sandbar::execution::{SimConfig, SimulatedVenue};
+use sandbar::feed::RecordedFeed;
+use sandbar::journal::{Journal, RunMeta};
+use sandbar::market::Recording;
+use sandbar::native::NativeStrategy;
+use sandbar::risk::RiskConfig;
+use sandbar::runtime::{Delivery, InitConfig, Runtime};
+use sandbar::synth::{SynthSpec, generate};
+use sandbar_test_support as plugins;
+
+const SCENARIOS: &[&str] = &[
+    "wasm-per-bar",
+    "native-per-bar",
+    "wasm-batched",
+    "native-batched",
+    "wasm-multi-per-bar",
+    "wasm-multi-batched",
+    "load",
+    "convert",
+];
+
+fn peak_rss_mb() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .map_or(f64::NAN, |kb| kb / 1024.0)
+}
+
+fn meta() -> RunMeta {
+    RunMeta {
+        format: sandbar::journal::FORMAT,
+        sandbar_version: "bench".into(),
+        contract: sandbar::runtime::CONTRACT.into(),
+        plugin_name: "sma-cross".into(),
+        plugin_version: "0.1.0".into(),
+        sdk_version: "0.1.0".into(),
+        plugin_sha256: String::new(),
+        params: vec![],
+        risk: String::new(),
+        execution: String::new(),
+        sandbox: String::new(),
+        data: vec![],
+        symbols: vec![],
+        initial_cash: 100_000.0,
+        seed: 0,
+        delivery: String::new(),
+    }
+}
+
+/// Replay `rec` through the engine into a redb journal; returns the elapsed time.
+fn replay(
+    rec: Recording,
+    strategy: &mut dyn StrategyDriver,
+    delivery: Delivery,
+    dir: &Path,
+) -> (Duration, u64) {
+    let mut journal = Journal::create(&dir.join("bench.redb"), &meta()).unwrap();
+    let cfg = EngineConfig {
+        initial_cash: 100_000.0,
+        risk: RiskConfig::default(),
+        batch_size: 1024,
+        delivery,
+        plugin_label: "sma-cross@0.1.0".into(),
+    };
+    let symbols = rec.symbols.clone();
+    let mut feed = RecordedFeed::new(rec);
+    let start = Instant::now();
+    let engine = Engine::new(
+        cfg,
+        symbols,
+        strategy,
+        SimulatedVenue::new(SimConfig::default()),
+        &mut journal,
+    );
+    let out = engine.run(&mut feed, &mut |_| {}).unwrap();
+    journal.finish().unwrap();
+    let elapsed = start.elapsed();
+    assert!(out.fault.is_none(), "{:?}", out.fault);
+    assert!(out.orders > 0, "the strategy traded");
+    (elapsed, out.bars)
+}
+
+fn init_config(symbols: &[String]) -> InitConfig {
+    use sandbar::runtime::ParamValue;
+    InitConfig {
+        params: vec![
+            ("fast".into(), ParamValue::Integer(10)),
+            ("slow".into(), ParamValue::Integer(30)),
+            ("weight".into(), ParamValue::Float(0.2)),
+        ],
+        symbols: symbols.to_vec(),
+        seed: 0,
+    }
+}
+
+fn run(name: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let single = || {
+        generate(&SynthSpec {
+            bars: 1_000_000,
+            symbols: 1,
+            seed: 42,
+            ..SynthSpec::default()
+        })
+    };
+    let multi = || {
+        generate(&SynthSpec {
+            bars: 10_000,
+            symbols: 100,
+            seed: 42,
+            ..SynthSpec::default()
+        })
+    };
+    let (elapsed, bars) = match name {
+        "wasm-per-bar" | "wasm-batched" | "wasm-multi-per-bar" | "wasm-multi-batched" => {
+            let rec = if name.contains("multi") {
+                multi()
+            } else {
+                single()
+            };
+            let rt = Runtime::new(None).unwrap();
+            let plugin = rt.load(Path::new(plugins::SMA_CROSS)).unwrap();
+            let mut inst = rt.instantiate(&plugin, Default::default(), 0).unwrap();
+            inst.init(&init_config(&rec.symbols)).unwrap();
+            let delivery = if name.ends_with("batched") {
+                Delivery::Batched
+            } else {
+                Delivery::PerBar
+            };
+            replay(rec, &mut inst, delivery, dir.path())
+        }
+        "native-per-bar" | "native-batched" => {
+            let rec = single();
+            let mut s =
+                NativeStrategy::<sma_cross::SmaCross>::new(&init_config(&rec.symbols)).unwrap();
+            let delivery = if name.ends_with("batched") {
+                Delivery::Batched
+            } else {
+                Delivery::PerBar
+            };
+            replay(rec, &mut s, delivery, dir.path())
+        }
+        "load" => {
+            let cache = dir.path().join("cache");
+            std::fs::create_dir_all(&cache).unwrap();
+            let rt = Runtime::new(Some(&cache)).unwrap();
+            let t = Instant::now();
+            let plugin = rt.load(Path::new(plugins::SMA_CROSS)).unwrap();
+            let compile = t.elapsed();
+            drop(plugin);
+            // A fresh engine (as after a restart) loading from the warm cache.
+            let rt = Runtime::new(Some(&cache)).unwrap();
+            let t = Instant::now();
+            let plugin = rt.load(Path::new(plugins::SMA_CROSS)).unwrap();
+            let cached = t.elapsed();
+            let n = 2000;
+            let t = Instant::now();
+            for _ in 0..n {
+                std::hint::black_box(rt.instantiate(&plugin, Default::default(), 0).unwrap());
+            }
+            let inst = t.elapsed() / n;
+            return format!(
+                r#"{{"scenario":"load","compile_ms":{:.2},"cached_load_ms":{:.3},"instantiate_us":{:.1},"peak_rss_mb":{:.1}}}"#,
+                compile.as_secs_f64() * 1e3,
+                cached.as_secs_f64() * 1e3,
+                inst.as_secs_f64() * 1e6,
+                peak_rss_mb()
+            );
+        }
+        "convert" => {
+            let csv = dir.path().join("bars.csv");
+            let rec = single();
+            sandbar::synth::write_csv(
+                &rec,
+                std::io::BufWriter::new(std::fs::File::create(&csv).unwrap()),
+            )
+            .unwrap();
+            drop(rec);
+            let out = dir.path().join("bars.sbrec");
+            let t = Instant::now();
+            let (rec, _) =
+                sandbar::market::load(std::slice::from_ref(&csv), &Default::default()).unwrap();
+            sandbar::market::write_recording(&out, &rec).unwrap();
+            (t.elapsed(), rec.bars.len() as u64)
+        }
+        other => panic!("unknown scenario {other}; known: {SCENARIOS:?}"),
+    };
+    format!(
+        r#"{{"scenario":"{name}","bars":{bars},"seconds":{:.3},"bars_per_sec":{:.0},"peak_rss_mb":{:.1}}}"#,
+        elapsed.as_secs_f64(),
+        bars as f64 / elapsed.as_secs_f64(),
+        peak_rss_mb()
+    )
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(i) = args.iter().position(|a| a == "--scenario") {
+        println!("RESULT {}", run(&args[i + 1]));
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    println!("scenario, result (each in its own process, pinned to CPU 0 when taskset exists)");
+    for s in SCENARIOS {
+        let mut cmd = if Path::new("/usr/bin/taskset").exists() {
+            let mut c = Command::new("/usr/bin/taskset");
+            c.args(["-c", "0"]).arg(&exe);
+            c
+        } else {
+            Command::new(&exe)
+        };
+        let out = cmd.args(["--scenario", s]).output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        match text.lines().find_map(|l| l.strip_prefix("RESULT ")) {
+            Some(r) => println!("{r}"),
+            None => println!("{s}: failed: {}", String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+}

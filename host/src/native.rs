@@ -1,0 +1,167 @@
+//! Native strategies: a `sandbar-sdk` strategy compiled into the host and
+//! driven through the same engine, without the sandbox.
+//!
+//! This is the baseline the benchmarks compare the sandbox against (same
+//! strategy source, same pipeline), and a fast path for research sweeps of
+//! trusted code. It never runs untrusted code: there are no limits here.
+
+use sandbar_sdk::{self as sdk, HostServices, Runner, Strategy};
+
+use crate::engine::StrategyDriver;
+use crate::market::Bar;
+use crate::runtime::{
+    AccountView, Action, CallError, Event, InitConfig, Intent, LimitOrder, MarketOrder, ParamValue,
+    Side,
+};
+
+/// Drives an SDK strategy natively.
+pub struct NativeStrategy<S: Strategy> {
+    runner: Runner<S>,
+    view: AccountView,
+    bars: Vec<sdk::Bar>,
+    events: Vec<sdk::Event>,
+}
+
+struct View<'a>(&'a AccountView);
+
+impl HostServices for View<'_> {
+    fn log(&self, level: sdk::Level, message: &str) {
+        tracing::info!(target: "plugin", ?level, "{message}");
+    }
+    fn portfolio(&self) -> sdk::Portfolio {
+        sdk::Portfolio {
+            cash: self.0.cash,
+            equity: self.0.equity,
+            positions: self
+                .0
+                .positions
+                .iter()
+                .enumerate()
+                .filter(|(_, p)| p.0 != 0.0)
+                .map(|(i, p)| sdk::Position {
+                    symbol: i as u32,
+                    quantity: p.0,
+                    average_price: p.1,
+                    unrealized_pnl: p.2,
+                })
+                .collect(),
+        }
+    }
+    fn position(&self, symbol: u32) -> f64 {
+        self.0.positions.get(symbol as usize).map_or(0.0, |p| p.0)
+    }
+}
+
+fn side(s: sdk::Side) -> Side {
+    match s {
+        sdk::Side::Buy => Side::Buy,
+        sdk::Side::Sell => Side::Sell,
+    }
+}
+
+fn sdk_side(s: Side) -> sdk::Side {
+    match s {
+        Side::Buy => sdk::Side::Buy,
+        Side::Sell => sdk::Side::Sell,
+    }
+}
+
+impl<S: Strategy> NativeStrategy<S> {
+    /// Initialise a strategy like the sandbox would.
+    pub fn new(config: &InitConfig) -> Result<Self, sdk::InitError> {
+        let params = config
+            .params
+            .iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    ParamValue::Integer(i) => sdk::ParamValue::Integer(*i),
+                    ParamValue::Float(f) => sdk::ParamValue::Float(*f),
+                    ParamValue::Boolean(b) => sdk::ParamValue::Boolean(*b),
+                    ParamValue::Text(t) => sdk::ParamValue::Text(t.clone()),
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        let mut runner = Runner::<S>::default();
+        runner.init(sdk::Params::new(params), config.symbols.clone())?;
+        Ok(Self {
+            runner,
+            view: AccountView::default(),
+            bars: Vec::new(),
+            events: Vec::new(),
+        })
+    }
+}
+
+impl<S: Strategy> StrategyDriver for NativeStrategy<S> {
+    fn view_mut(&mut self) -> &mut AccountView {
+        &mut self.view
+    }
+
+    fn on_bars(
+        &mut self,
+        bars: &[Bar],
+        events: &[Event],
+        out: &mut Vec<Intent>,
+    ) -> Result<(), CallError> {
+        self.bars.clear();
+        self.bars.extend(bars.iter().map(|b| sdk::Bar {
+            symbol: b.symbol,
+            time_ms: b.time_ms,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+        }));
+        self.events.clear();
+        self.events.extend(events.iter().map(|e| match e {
+            Event::Filled(f) => sdk::Event::Filled(sdk::Fill {
+                order_id: f.order_id,
+                symbol: f.symbol,
+                side: sdk_side(f.side),
+                quantity: f.quantity,
+                price: f.price,
+                commission: f.commission,
+                time_ms: f.time_ms,
+                origin: f.origin.clone(),
+            }),
+            Event::Rejected(r) => sdk::Event::Rejected(sdk::Rejection {
+                symbol: r.symbol,
+                rule: r.rule.clone(),
+                detail: r.detail.clone(),
+                time_ms: r.time_ms,
+            }),
+            Event::Cancelled(id) => sdk::Event::Cancelled(*id),
+        }));
+        let intents = self
+            .runner
+            .on_bars(&self.bars, &self.events, &View(&self.view));
+        out.extend(intents.iter().map(|i| Intent {
+            bar_index: i.bar_index,
+            symbol: i.symbol,
+            action: match i.action {
+                sdk::Action::TargetWeight(w) => Action::TargetWeight(w),
+                sdk::Action::TargetQuantity(q) => Action::TargetQuantity(q),
+                sdk::Action::Market { side: s, quantity } => Action::Market(MarketOrder {
+                    side: side(s),
+                    quantity,
+                }),
+                sdk::Action::Limit {
+                    side: s,
+                    quantity,
+                    price,
+                } => Action::Limit(LimitOrder {
+                    side: side(s),
+                    quantity,
+                    price,
+                }),
+                sdk::Action::Close => Action::Close,
+            },
+            stop_loss: i.stop_loss,
+            take_profit: i.take_profit,
+            reason: i.reason.clone(),
+        }));
+        Ok(())
+    }
+}
