@@ -203,6 +203,12 @@ macro_rules! export_strategy {
                 fn init(config: $crate::wit::InitConfig) -> ::std::result::Result<(), $crate::wit::InitError> {
                     RUNNER.with_borrow_mut(|r| $crate::wit::init(r, config))
                 }
+                fn on_bar(
+                    bar: $crate::wit::Bar,
+                    events: ::std::vec::Vec<$crate::wit::Event>,
+                ) -> ::std::result::Result<::std::vec::Vec<$crate::wit::Intent>, $crate::wit::StrategyError> {
+                    RUNNER.with_borrow_mut(|r| $crate::wit::on_bar(r, bar, events))
+                }
                 fn on_bars(
                     bars: ::std::vec::Vec<$crate::wit::Bar>,
                     events: ::std::vec::Vec<$crate::wit::Event>,

@@ -138,24 +138,41 @@ mod glue {
             })
     }
 
+    fn bar(b: &Bar) -> sdk::Bar {
+        // Same fields; the copy is a few words.
+        sdk::Bar {
+            symbol: b.symbol,
+            time_ms: b.time_ms,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+        }
+    }
+
+    pub fn on_bar<S: Strategy>(
+        runner: &mut Runner<S>,
+        b: Bar,
+        events: Vec<Event>,
+    ) -> Result<Vec<Intent>, StrategyError> {
+        deliver(runner, &[bar(&b)], events)
+    }
+
     pub fn on_bars<S: Strategy>(
         runner: &mut Runner<S>,
         bars: Vec<Bar>,
         events: Vec<Event>,
     ) -> Result<Vec<Intent>, StrategyError> {
-        // Bar and the SDK's Bar have the same fields; the copy is a few words.
-        let bars: Vec<sdk::Bar> = bars
-            .iter()
-            .map(|b| sdk::Bar {
-                symbol: b.symbol,
-                time_ms: b.time_ms,
-                open: b.open,
-                high: b.high,
-                low: b.low,
-                close: b.close,
-                volume: b.volume,
-            })
-            .collect();
+        let bars: Vec<sdk::Bar> = bars.iter().map(bar).collect();
+        deliver(runner, &bars, events)
+    }
+
+    fn deliver<S: Strategy>(
+        runner: &mut Runner<S>,
+        bars: &[sdk::Bar],
+        events: Vec<Event>,
+    ) -> Result<Vec<Intent>, StrategyError> {
         let events: Vec<sdk::Event> = events
             .into_iter()
             .map(|e| match e {
@@ -178,7 +195,7 @@ mod glue {
                 w::Event::Cancelled(id) => sdk::Event::Cancelled(id),
             })
             .collect();
-        let intents = runner.on_bars(&bars, &events, &Imports);
+        let intents = runner.on_bars(bars, &events, &Imports);
         Ok(intents
             .iter()
             .map(|i| Intent {

@@ -25,6 +25,7 @@ use sandbar_test_support as plugins;
 
 const SCENARIOS: &[&str] = &[
     "wasm-per-bar",
+    "wasm-per-bar-no-cpu-budget",
     "native-per-bar",
     "wasm-batched",
     "native-batched",
@@ -130,13 +131,17 @@ fn run(name: &str) -> String {
         })
     };
     let (elapsed, bars) = match name {
-        "wasm-per-bar" | "wasm-batched" | "wasm-multi-per-bar" | "wasm-multi-batched" => {
+        "wasm-per-bar"
+        | "wasm-per-bar-no-cpu-budget"
+        | "wasm-batched"
+        | "wasm-multi-per-bar"
+        | "wasm-multi-batched" => {
             let rec = if name.contains("multi") {
                 multi()
             } else {
                 single()
             };
-            let rt = Runtime::new(None).unwrap();
+            let rt = Runtime::with_cpu_budget(None, !name.ends_with("no-cpu-budget")).unwrap();
             let plugin = rt.load(Path::new(plugins::SMA_CROSS)).unwrap();
             let mut inst = rt.instantiate(&plugin, Default::default(), 0).unwrap();
             inst.init(&init_config(&rec.symbols)).unwrap();

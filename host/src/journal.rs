@@ -22,6 +22,9 @@ use crate::execution::{FillReport, Order, Side};
 use crate::risk::{Rule, StateChange};
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+/// Entries are stored in segments: key = index of the segment's first entry,
+/// value = its entries, each as a little-endian `u32` length and bincode
+/// bytes. One segment per commit keeps B-tree work per entry negligible.
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
 
 /// The journal format version stored in the metadata.
@@ -248,7 +251,8 @@ pub struct Journal {
     db: Database,
     path: PathBuf,
     next: u64,
-    buffer: Vec<(u64, Vec<u8>)>,
+    segment_first: u64,
+    segment: Vec<u8>,
     flush_every: usize,
 }
 
@@ -263,7 +267,8 @@ impl Journal {
             db,
             path: path.to_path_buf(),
             next: 0,
-            buffer: Vec::new(),
+            segment_first: 0,
+            segment: Vec::new(),
             flush_every: 8192,
         };
         let meta_bytes = serde_json::to_vec(meta).map_err(|e| storage(path, e))?;
@@ -279,7 +284,7 @@ impl Journal {
     }
 
     fn flush(&mut self, durable: bool) -> Result<(), JournalError> {
-        if self.buffer.is_empty() && !durable {
+        if self.next == self.segment_first && !durable {
             return Ok(());
         }
         let path = &self.path;
@@ -290,11 +295,15 @@ impl Journal {
         }
         {
             let mut t = tx.open_table(ENTRIES).map_err(|e| storage(path, e))?;
-            for (k, v) in self.buffer.drain(..) {
-                t.insert(k, v.as_slice()).map_err(|e| storage(path, e))?;
+            if self.next > self.segment_first {
+                t.insert(self.segment_first, self.segment.as_slice())
+                    .map_err(|e| storage(path, e))?;
             }
         }
-        tx.commit().map_err(|e| storage(path, e))
+        tx.commit().map_err(|e| storage(path, e))?;
+        self.segment.clear();
+        self.segment_first = self.next;
+        Ok(())
     }
 
     /// Commit everything durably.
@@ -305,11 +314,14 @@ impl Journal {
 
 impl Recorder for Journal {
     fn record(&mut self, entry: Entry) -> Result<(), JournalError> {
-        let bytes =
-            bincode::serde::encode_to_vec(&entry, config()).map_err(|e| storage(&self.path, e))?;
-        self.buffer.push((self.next, bytes));
+        let at = self.segment.len();
+        self.segment.extend_from_slice(&[0; 4]);
+        let n = bincode::serde::encode_into_std_write(&entry, &mut self.segment, config())
+            .map_err(|e| storage(&self.path, e))?;
+        let len = u32::try_from(n).map_err(|_| storage(&self.path, "entry over 4 GiB"))?;
+        self.segment[at..at + 4].copy_from_slice(&len.to_le_bytes());
         self.next += 1;
-        if self.buffer.len() >= self.flush_every {
+        if self.next - self.segment_first >= self.flush_every as u64 {
             self.flush(false)?;
         }
         Ok(())
@@ -356,16 +368,36 @@ impl JournalReader {
         serde_json::from_slice(v.value()).map_err(|e| self.invalid(format!("run metadata: {e}")))
     }
 
-    /// Visit every entry in order with its key and raw bytes.
+    /// Visit every entry in order with its index and raw bytes, checking
+    /// that indexes are dense and segments well formed.
     pub fn for_each_raw(
         &self,
         mut f: impl FnMut(u64, &[u8]) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
         let tx = self.db.begin_read().map_err(|e| self.invalid(e))?;
         let t = tx.open_table(ENTRIES).map_err(|e| self.invalid(e))?;
+        let mut next = 0u64;
         for item in t.iter().map_err(|e| self.invalid(e))? {
             let (k, v) = item.map_err(|e| self.invalid(e))?;
-            f(k.value(), v.value())?;
+            if k.value() != next {
+                return Err(self.invalid(format!(
+                    "segment starts at entry {} where {next} was expected",
+                    k.value()
+                )));
+            }
+            let mut rest = v.value();
+            while !rest.is_empty() {
+                let (len, tail) = rest
+                    .split_first_chunk::<4>()
+                    .ok_or_else(|| self.invalid(format!("entry {next}: truncated length")))?;
+                let len = u32::from_le_bytes(*len) as usize;
+                let bytes = tail
+                    .get(..len)
+                    .ok_or_else(|| self.invalid(format!("entry {next}: truncated")))?;
+                f(next, bytes)?;
+                next += 1;
+                rest = &tail[len..];
+            }
         }
         Ok(())
     }
@@ -373,12 +405,7 @@ impl JournalReader {
     /// Every entry, decoded.
     pub fn entries(&self) -> Result<Vec<Entry>, JournalError> {
         let mut out = Vec::new();
-        let mut expect = 0u64;
         self.for_each_raw(|k, bytes| {
-            if k != expect {
-                return Err(self.invalid(format!("entry key {k} where {expect} was expected")));
-            }
-            expect += 1;
             let (e, used): (Entry, usize) = bincode::serde::decode_from_slice(bytes, config())
                 .map_err(|e| self.invalid(format!("entry {k}: {e}")))?;
             if used != bytes.len() {
@@ -410,10 +437,10 @@ impl JournalReader {
         let io = |e: std::io::Error| storage(&self.path, e);
         let meta = self.meta()?;
         serde_json::to_writer(&mut *out, &serde_json::json!({ "run": meta }))
-            .map_err(|e| self.invalid(e))?;
+            .map_err(|e| storage(&self.path, e))?;
         out.write_all(b"\n").map_err(io)?;
         for e in self.entries()? {
-            serde_json::to_writer(&mut *out, &e).map_err(|e| self.invalid(e))?;
+            serde_json::to_writer(&mut *out, &e).map_err(|e| storage(&self.path, e))?;
             out.write_all(b"\n").map_err(io)?;
         }
         Ok(())

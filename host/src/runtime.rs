@@ -255,9 +255,16 @@ impl Runtime {
     /// A runtime; `cache_dir` enables wasmtime's on-disk compilation cache
     /// (keyed by module content and engine configuration).
     pub fn new(cache_dir: Option<&Path>) -> anyhow::Result<Self> {
+        Self::with_cpu_budget(cache_dir, true)
+    }
+
+    /// Like [`Runtime::new`]; `cpu_budget: false` turns the per-call CPU
+    /// budget off. Only for measuring what the budget costs: without it a
+    /// plugin that loops forever hangs its caller.
+    pub fn with_cpu_budget(cache_dir: Option<&Path>, cpu_budget: bool) -> anyhow::Result<Self> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
-        config.epoch_interruption(true);
+        config.epoch_interruption(cpu_budget);
         config.max_wasm_stack(1 << 20);
         if let Some(dir) = cache_dir {
             let mut cc = wasmtime::CacheConfig::new();
@@ -269,7 +276,7 @@ impl Runtime {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         bindings::Strategy::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
 
-        let stop_ticker = Arc::new(AtomicBool::new(false));
+        let stop_ticker = Arc::new(AtomicBool::new(!cpu_budget));
         let (weak, stop) = (engine.weak(), stop_ticker.clone());
         std::thread::Builder::new()
             .name("sandbar-epoch".into())
@@ -578,8 +585,7 @@ impl Instance {
             .limits
             .max_log_lines_per_bar
             .saturating_mul(bars.len().max(1));
-        self.bar_buf.clear();
-        self.bar_buf.extend(bars.iter().map(|b| WitBar {
+        let wit = |b: &crate::market::Bar| WitBar {
             symbol: b.symbol,
             time_ms: b.time_ms,
             open: b.open,
@@ -587,12 +593,16 @@ impl Instance {
             low: b.low,
             close: b.close,
             volume: b.volume,
-        }));
-        let r = self.bindings.sandbar_strategy_guest().call_on_bars(
-            &mut self.store,
-            &self.bar_buf,
-            events,
-        );
+        };
+        let guest = self.bindings.sandbar_strategy_guest();
+        let r = if let [one] = bars {
+            // Per-bar delivery: the bar goes by value, no guest allocation.
+            guest.call_on_bar(&mut self.store, wit(one), events)
+        } else {
+            self.bar_buf.clear();
+            self.bar_buf.extend(bars.iter().map(wit));
+            guest.call_on_bars(&mut self.store, &self.bar_buf, events)
+        };
         match r {
             Ok(Ok(intents)) => {
                 let cap = self
