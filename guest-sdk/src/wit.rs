@@ -86,7 +86,19 @@ mod glue {
         }
     }
 
+    /// Report panics through the host log before the abort, so the host's
+    /// fault message can say what panicked (stderr goes nowhere).
+    fn install_panic_hook() {
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            std::panic::set_hook(Box::new(|info| {
+                host::log(w::Level::Error, &format!("panic: {info}"));
+            }));
+        });
+    }
+
     pub fn describe<S: Strategy>() -> Description {
+        install_panic_hook();
         let d = S::describe();
         Description {
             name: d.name,
@@ -117,6 +129,7 @@ mod glue {
     }
 
     pub fn init<S: Strategy>(runner: &mut Runner<S>, config: InitConfig) -> Result<(), InitError> {
+        install_panic_hook();
         let params = config
             .params
             .into_iter()

@@ -358,6 +358,12 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<()> {
         w.flush()?;
     }
     if let Some(f) = &o.fault {
+        if let crate::runtime::Fault::Trap { frames, .. } = &f.fault {
+            eprintln!("guest backtrace (innermost first):");
+            for (i, frame) in frames.iter().enumerate() {
+                eprintln!("  {i}: {frame}");
+            }
+        }
         let journal = a
             .journal
             .as_ref()

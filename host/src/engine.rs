@@ -411,6 +411,12 @@ impl<'a, V: Venue> Engine<'a, V> {
             self.symbol_name(bar.symbol),
             crate::market::format_time(bar.time_ms)
         );
+        let message = match &fault {
+            runtime::Fault::Trap { frames, .. } if !frames.is_empty() => {
+                format!("{message}; guest backtrace: {}", frames.join(" <- "))
+            }
+            _ => message,
+        };
         self.record(Entry::Fault { seq, message })?;
         self.out.fault = Some(FaultReport { seq, bar, fault });
         Ok(())

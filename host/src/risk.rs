@@ -190,6 +190,15 @@ pub struct StateChange {
     pub reason: String,
 }
 
+/// Account-currency amounts with two decimals; absurd ones in scientific notation.
+fn money(x: f64) -> String {
+    if x.abs() >= 1e15 {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.2}")
+    }
+}
+
 /// Tiny slack so that a target computed to sit exactly on a limit passes.
 const SLACK: f64 = 1e-9;
 
@@ -350,7 +359,7 @@ impl RiskEngine {
             {
                 return refuse(
                     Rule::MaxOrderNotional,
-                    format!("order notional {notional:.2} exceeds {max:.2}"),
+                    format!("order notional {} exceeds {max:.2}", money(notional)),
                 );
             }
             let resulting_value = p.resulting().abs() * p.price;
@@ -359,7 +368,8 @@ impl RiskEngine {
                 return refuse(
                     Rule::MaxPosition,
                     format!(
-                        "position value {resulting_value:.2} would exceed {:.0}% of equity {:.2} = {max_value:.2}",
+                        "position value {} would exceed {:.0}% of equity {:.2} = {max_value:.2}",
+                        money(resulting_value),
                         c.max_position * 100.0,
                         p.equity
                     ),
@@ -380,7 +390,8 @@ impl RiskEngine {
                 return refuse(
                     Rule::MaxGrossExposure,
                     format!(
-                        "gross exposure {gross_after:.2} would exceed {:.2} × equity = {max_gross:.2}",
+                        "gross exposure {} would exceed {:.2} × equity = {max_gross:.2}",
+                        money(gross_after),
                         c.max_gross_exposure
                     ),
                 );

@@ -129,12 +129,12 @@ pub enum Fault {
     #[error("memory cap exceeded: tried to grow linear memory beyond {0} bytes")]
     Memory(usize),
     /// The guest trapped.
-    #[error("trap: {kind}{backtrace}")]
+    #[error("trap: {kind}{}", user_frame(frames).map(|f| format!(" (in {f})")).unwrap_or_default())]
     Trap {
         /// Trap description (`wasm unreachable`, stack overflow, …).
         kind: String,
-        /// Guest backtrace, when available, prefixed with a newline.
-        backtrace: String,
+        /// Guest backtrace, innermost first, at most 16 frames.
+        frames: Vec<String>,
     },
     /// An output bound was broken.
     #[error("bound exceeded: {0}")]
@@ -176,6 +176,8 @@ pub struct State {
     log_line_cap: usize,
     log_byte_cap: usize,
     log_overflow: Option<String>,
+    /// The last `panic: …` line the SDK's panic hook logged.
+    last_panic: Option<String>,
 }
 
 impl WasiView for State {
@@ -200,6 +202,9 @@ impl bindings::sandbar::strategy::host::Host for State {
             );
             self.log_overflow = Some(why.clone());
             return Err(wasmtime::Error::msg(why));
+        }
+        if level == Level::Error && message.starts_with("panic: ") {
+            self.last_panic = Some(message.clone());
         }
         let plugin = &*self.plugin;
         match level {
@@ -396,6 +401,7 @@ impl Runtime {
             log_line_cap: limits.max_log_lines_per_bar,
             log_byte_cap: limits.max_log_bytes_per_call,
             log_overflow: None,
+            last_panic: None,
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -414,6 +420,8 @@ impl Runtime {
             .sandbar_strategy_guest()
             .call_describe(&mut store)
             .map_err(|e| classify(&mut store, e, &limits))?;
+        store.data_mut().plugin =
+            Arc::from(format!("{}@{}", description.name, description.version).as_str());
         Ok(Instance {
             store,
             bindings,
@@ -510,6 +518,26 @@ pub struct Instance {
     bar_buf: Vec<WitBar>,
 }
 
+/// The innermost frame of the strategy's own code, skipping the standard
+/// library, the allocator and the panic machinery.
+fn user_frame(frames: &[String]) -> Option<&str> {
+    const RUNTIME: &[&str] = &[
+        "std::",
+        "core::",
+        "alloc::",
+        "__rust",
+        "rust_",
+        "abort",
+        "dlmalloc",
+        "<unnamed>",
+    ];
+    frames
+        .iter()
+        .find(|f| !RUNTIME.iter().any(|p| f.starts_with(p)))
+        .or(frames.first())
+        .map(String::as_str)
+}
+
 /// Turn a wasmtime error into a fault, naming what happened.
 fn classify(store: &mut Store<State>, e: wasmtime::Error, limits: &SandboxLimits) -> CallError {
     let state = store.data_mut();
@@ -525,15 +553,27 @@ fn classify(store: &mut Store<State>, e: wasmtime::Error, limits: &SandboxLimits
         // (Rust guests abort with `unreachable` on allocation failure) is its consequence.
         return Fault::Memory(limits.memory_bytes).into();
     }
-    let backtrace = e
+    let frames = e
         .downcast_ref::<wasmtime::WasmBacktrace>()
-        .map(|bt| format!("\n{bt}"))
+        .map(|bt| {
+            bt.frames()
+                .iter()
+                .take(16)
+                .map(|f| match f.func_name() {
+                    Some(name) => format!("{:#}", rustc_demangle::demangle(name)),
+                    None => "<unnamed>".to_string(),
+                })
+                .collect()
+        })
         .unwrap_or_default();
-    let kind = match trap {
+    let mut kind = match trap {
         Some(t) => t.to_string(),
         None => format!("{e:#}"),
     };
-    Fault::Trap { kind, backtrace }.into()
+    if let Some(panic) = state.last_panic.take() {
+        kind = format!("{kind} after the plugin's {}", panic.replace('\n', " "));
+    }
+    Fault::Trap { kind, frames }.into()
 }
 
 impl Instance {

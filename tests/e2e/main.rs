@@ -8,3 +8,4 @@ mod golden;
 mod plugins;
 mod replay;
 mod risk;
+mod sandbox;

@@ -1,0 +1,358 @@
+//! Containment: every hostile fixture plugin is stopped or refused with an
+//! exact diagnosis, the run stops cleanly (exit 3, journal intact up to the
+//! fault) or continues, and the host itself is never harmed.
+
+use crate::util::*;
+
+/// Ten flat daily bars of symbol `X`; fixtures misbehave from their fourth bar.
+fn ten_bars(dir: &std::path::Path) -> std::path::PathBuf {
+    bars_csv(dir, "X.csv", DAY, &flat(10, 100.0))
+}
+
+/// Replay a fixture into a journal; returns (output, journal entries).
+fn hostile(plugin: &str, set: &[&str]) -> (std::process::Output, Vec<serde_json::Value>) {
+    let dir = scratch();
+    let data = ten_bars(dir.path());
+    let journal = dir.path().join("j.redb");
+    let mut args = vec![
+        "replay",
+        "--log",
+        "plugin=info",
+        "--plugin",
+        plugin,
+        "--data",
+        data.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+    for s in set {
+        args.extend(["--set", s]);
+    }
+    let out = sandbar(args);
+    (out, journal_entries(&journal))
+}
+
+/// The last line of stderr, which is the error line.
+fn error_line(out: &std::process::Output) -> String {
+    stderr(out).lines().last().unwrap_or_default().to_string()
+}
+
+/// Assert a contained fault at bar 3: exit 3, the exact cause after the
+/// common prefix, and a journal that ends with the fault after three bars.
+#[track_caller]
+fn assert_fault(plugin: &str, name: &str, set: &[&str], cause: &str) {
+    let (out, entries) = hostile(plugin, set);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    let line = error_line(&out);
+    let prefix = format!("error: plugin {name}@0.1.0 (sha256 ");
+    assert!(line.starts_with(&prefix), "{line}");
+    let rest = line
+        .split_once(") faulted at bar 3 (X 2024-01-04): ")
+        .map(|x| x.1)
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(rest.ends_with("is complete up to the fault"), "{rest}");
+    let cause_found = rest.rsplit_once("; journal ").unwrap().0;
+    assert_eq!(cause_found, cause);
+    assert_eq!(
+        entries.first().unwrap()["bars"]["first"],
+        0,
+        "journal intact from the start"
+    );
+    let fault = &entries
+        .iter()
+        .rev()
+        .find_map(|e| e.get("fault"))
+        .expect("fault journaled");
+    assert_eq!(fault["seq"], 3);
+    assert!(
+        fault["message"].as_str().unwrap().contains(cause),
+        "{fault}"
+    );
+    assert!(
+        entries.last().unwrap().get("final").is_some(),
+        "final portfolio journaled"
+    );
+    assert!(
+        !stderr(&out).contains("panicked at host"),
+        "the host did not panic"
+    );
+}
+
+#[test]
+fn a_plugin_that_spins_forever_is_stopped_by_the_cpu_budget() {
+    assert_fault(
+        plugins::HOSTILE_SPIN,
+        "hostile-spin",
+        &[],
+        "CPU budget exceeded: call ran longer than 250 ms",
+    );
+    assert_fault(
+        plugins::HOSTILE_SPIN,
+        "hostile-spin",
+        &["sandbox.call_timeout_ms=20"],
+        "CPU budget exceeded: call ran longer than 20 ms",
+    );
+}
+
+#[test]
+fn a_plugin_that_allocates_without_bound_hits_the_memory_cap() {
+    assert_fault(
+        plugins::HOSTILE_ALLOC,
+        "hostile-alloc",
+        &[],
+        "memory cap exceeded: tried to grow linear memory beyond 67108864 bytes",
+    );
+    assert_fault(
+        plugins::HOSTILE_ALLOC,
+        "hostile-alloc",
+        &["sandbox.memory_bytes=16777216"],
+        "memory cap exceeded: tried to grow linear memory beyond 16777216 bytes",
+    );
+}
+
+#[test]
+fn unbounded_recursion_traps_inside_the_plugin() {
+    // Rust's shadow stack lives in linear memory: overflowing it is an
+    // out-of-bounds access, caught by the sandbox.
+    assert_fault(
+        plugins::HOSTILE_RECURSE,
+        "hostile-recurse",
+        &[],
+        "trap: wasm trap: out of bounds memory access (in hostile_recurse::deeper)",
+    );
+}
+
+#[test]
+fn a_panic_is_a_trap_that_carries_the_panic_message() {
+    assert_fault(
+        plugins::HOSTILE_PANIC,
+        "hostile-panic",
+        &[],
+        "trap: wasm trap: wasm `unreachable` instruction executed after the plugin's panic: \
+         panicked at plugins/hostile-panic/src/lib.rs:17:13: strategy bug at close 100 \
+         (in sandbar_sdk::wit::glue::deliver)",
+    );
+}
+
+#[test]
+fn an_unreachable_instruction_traps_with_a_guest_backtrace() {
+    assert_fault(
+        plugins::HOSTILE_UNREACHABLE,
+        "hostile-unreachable",
+        &[],
+        "trap: wasm trap: wasm `unreachable` instruction executed (in sandbar_sdk::wit::glue::deliver)",
+    );
+    let (out, _) = hostile(plugins::HOSTILE_UNREACHABLE, &[]);
+    assert!(
+        stderr(&out)
+            .contains("guest backtrace (innermost first):\n  0: sandbar_sdk::wit::glue::deliver"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn thousands_of_intents_in_one_bar_break_the_intent_bound() {
+    assert_fault(
+        plugins::HOSTILE_FLOOD,
+        "hostile-flood",
+        &[],
+        "bound exceeded: returned 5000 intents for 1 bar(s); the cap is 64 per bar",
+    );
+}
+
+#[test]
+fn megabytes_of_logs_in_one_bar_break_the_log_bound() {
+    assert_fault(
+        plugins::HOSTILE_LOGS,
+        "hostile-logs",
+        &[],
+        "bound exceeded: log output over its bound (2 lines / 131072 bytes in one call; caps 32 lines, 65536 bytes)",
+    );
+}
+
+#[test]
+fn nan_infinite_negative_and_absurd_numbers_are_refused_one_by_one() {
+    let (out, entries) = hostile(plugins::HOSTILE_NUMBERS, &[]);
+    ok(&out);
+    let refusals: Vec<String> = of_kind(&entries, "refusal")
+        .iter()
+        .map(|r| {
+            format!(
+                "{}: {}",
+                r["rule"].as_str().unwrap(),
+                r["detail"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        refusals,
+        vec![
+            "invalid-intent: quantity NaN is not a positive finite number",
+            "invalid-intent: quantity inf is not a positive finite number",
+            "invalid-intent: quantity -3 is not a positive finite number",
+            "max-position: position value 1.000e302 would exceed 20% of equity 100000.00 = 20000.00",
+            "invalid-intent: target weight NaN is not a finite number within ±100",
+            "invalid-intent: target weight 1000000000000 is not a finite number within ±100",
+            "invalid-intent: target quantity -inf is not finite",
+            "invalid-intent: limit price NaN is not a positive finite number",
+            "invalid-intent: limit price -5 is not a positive finite number",
+            "invalid-intent: stop-loss inf is not a positive finite number",
+            "invalid-intent: take-profit 0 is not a positive finite number",
+        ]
+    );
+    assert_eq!(
+        of_kind(&entries, "fill").len(),
+        1,
+        "the sane order still fills"
+    );
+}
+
+#[test]
+fn symbols_outside_the_feed_are_refused() {
+    let (out, entries) = hostile(plugins::HOSTILE_SYMBOLS, &[]);
+    ok(&out);
+    let details: Vec<&str> = of_kind(&entries, "refusal")
+        .iter()
+        .map(|r| r["detail"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        details,
+        vec![
+            "unknown symbol id 1 (this run has 1 symbols)",
+            "unknown symbol id 4294967295 (this run has 1 symbols)",
+            "unknown symbol id 42 (this run has 1 symbols)",
+        ]
+    );
+    assert_eq!(of_kind(&entries, "fill").len(), 1);
+}
+
+#[test]
+fn files_environment_clocks_and_sockets_are_out_of_reach_and_randomness_is_seeded() {
+    let observe = |seed: &str| {
+        let (out, _) = hostile(plugins::HOSTILE_WASI, &[seed]);
+        ok(&out);
+        stderr(&out)
+            .lines()
+            .filter_map(|l| {
+                l.split_once("observed ")
+                    .map(|x| x.1.rsplit_once(" plugin=").unwrap().0.to_string())
+            })
+            .collect::<Vec<_>>()
+    };
+    let seen = observe("seed=0");
+    let not_found = r#"Err(Os { code: 44, kind: NotFound, message: "No such file or directory" })"#;
+    assert_eq!(
+        &seen[..9],
+        &[
+            format!("file: {not_found}"),
+            format!("dir: {not_found}"),
+            format!("write: {not_found}"),
+            "env: 0".to_string(),
+            "args: 0".to_string(),
+            "wall clock: Ok(0)".to_string(),
+            "elapsed: 0ns".to_string(),
+            "tcp: refused".to_string(),
+            "udp: refused".to_string(),
+        ]
+    );
+    assert!(seen[9].starts_with("hash seed: "));
+    assert_eq!(observe("seed=0")[9], seen[9], "same seed, same randomness");
+    assert_ne!(
+        observe("seed=1")[9],
+        seen[9],
+        "the seed comes from the run config"
+    );
+}
+
+#[test]
+fn host_imports_called_with_nonsense_answer_harmlessly() {
+    let (out, _) = hostile(plugins::HOSTILE_IMPORTS, &[]);
+    ok(&out);
+    assert!(stderr(&out).contains("observed positions (0.0, 0.0), cash 100000, 0 holdings plugin=\"hostile-imports@0.1.0\""), "{}", stderr(&out));
+}
+
+#[test]
+fn an_oversized_snapshot_is_a_bound_fault_and_the_runtime_keeps_working() {
+    use sandbar::runtime::{CallError, Fault, Runtime};
+    let rt = Runtime::new(None).unwrap();
+    let plugin = rt
+        .load(std::path::Path::new(plugins::HOSTILE_SNAPSHOT))
+        .unwrap();
+    // Copying 32 MiB out of the sandbox takes a while on a loaded machine.
+    let slow_ok = sandbar::runtime::SandboxLimits {
+        call_timeout_ms: 10_000,
+        ..Default::default()
+    };
+    let mut inst = rt.instantiate(&plugin, slow_ok, 0).unwrap();
+    assert_eq!(
+        inst.snapshot().unwrap_err(),
+        CallError::Fault(Fault::Bound(
+            "snapshot of 33554432 bytes exceeds the cap of 16777216 bytes".into()
+        ))
+    );
+    // A spinning plugin faults in the same runtime; the runtime still serves others.
+    let spin = rt
+        .load(std::path::Path::new(plugins::HOSTILE_SPIN))
+        .unwrap();
+    let limits = sandbar::runtime::SandboxLimits {
+        call_timeout_ms: 20,
+        ..Default::default()
+    };
+    let mut bad = rt.instantiate(&spin, limits, 0).unwrap();
+    let bar = sandbar::market::Bar {
+        symbol: 0,
+        time_ms: 0,
+        open: 1.0,
+        high: 1.0,
+        low: 1.0,
+        close: 1.0,
+        volume: 1.0,
+    };
+    let mut sink = Vec::new();
+    for _ in 0..3 {
+        bad.on_bars(&[bar], &[], &mut sink).unwrap();
+    }
+    assert_eq!(
+        bad.on_bars(&[bar], &[], &mut sink).unwrap_err(),
+        CallError::Fault(Fault::Timeout(20))
+    );
+    let good = rt.load(std::path::Path::new(plugins::SMA_CROSS)).unwrap();
+    let mut fine = rt.instantiate(&good, Default::default(), 0).unwrap();
+    assert_eq!(fine.description().name, "sma-cross");
+    let params = sandbar::params::resolve(fine.description(), &[]).unwrap();
+    fine.init(&sandbar::runtime::InitConfig {
+        params,
+        symbols: vec!["X".into()],
+        seed: 0,
+    })
+    .unwrap();
+    fine.on_bars(&[bar], &[], &mut sink).unwrap();
+    assert!(
+        inst.snapshot().is_err(),
+        "the faulted instance stays faulted; others are untouched"
+    );
+}
+
+/// wasmtime's test-programs refuse a guest program without a test; so do we:
+/// every plugin under plugins/ must be named by some end-to-end test.
+#[test]
+fn every_plugin_under_plugins_is_exercised_by_an_end_to_end_test() {
+    let sources = [
+        include_str!("sandbox.rs"),
+        include_str!("replay.rs"),
+        include_str!("risk.rs"),
+        include_str!("plugins.rs"),
+        include_str!("golden.rs"),
+        include_str!("data.rs"),
+        include_str!("util.rs"),
+    ]
+    .concat();
+    for (name, _) in plugins::ALL {
+        let constant = format!("plugins::{}", name.replace('-', "_").to_uppercase());
+        assert!(
+            sources.contains(&constant),
+            "plugin `{name}` has no end-to-end test (no use of {constant})"
+        );
+    }
+}
