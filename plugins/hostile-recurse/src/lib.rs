@@ -7,6 +7,7 @@ pub struct Recurse {
     bars: u64,
 }
 
+#[allow(unconditional_recursion)] // the point of this fixture
 fn deeper(n: u64, pad: [u64; 16]) -> u64 {
     let mut local = pad;
     local[(n % 16) as usize] = n;

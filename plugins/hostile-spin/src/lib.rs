@@ -14,6 +14,7 @@ impl Strategy for Spin {
     fn on_bar(&mut self, _bar: &Bar, _ctx: &mut Ctx<'_>) {
         self.bars += 1;
         let mut x = self.bars;
+        #[allow(clippy::while_immutable_condition)] // the point of this fixture
         while self.bars > 3 {
             x = std::hint::black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
