@@ -63,6 +63,7 @@ fn meta() -> RunMeta {
         initial_cash: 100_000.0,
         seed: 0,
         delivery: String::new(),
+        swaps: vec![],
     }
 }
 
@@ -80,6 +81,8 @@ fn replay(
         batch_size: 1024,
         delivery,
         plugin_label: "sma-cross@0.1.0".into(),
+        rollback_window: 100,
+        rollback_drawdown: None,
     };
     let symbols = rec.symbols.clone();
     let mut feed = RecordedFeed::new(rec);
@@ -87,7 +90,7 @@ fn replay(
     let engine = Engine::new(
         cfg,
         symbols,
-        strategy,
+        Box::new(strategy),
         SimulatedVenue::new(SimConfig::default()),
         &mut journal,
     );

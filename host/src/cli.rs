@@ -125,6 +125,13 @@ struct RunArgs {
     /// Force per-bar or batched delivery (default: what the plugin declares).
     #[arg(long, value_parser = ["per-bar", "batched"])]
     delivery: Option<String>,
+    /// Swap in another version at a bar: `<bar-seq>=<file.wasm>`. Repeatable.
+    /// Goes through the same snapshot/restore/rollback code as a live swap.
+    #[arg(long = "swap-at")]
+    swap_at: Vec<crate::replay::SwapAt>,
+    /// Parameter `name=value` for the swapped-in versions. Repeatable.
+    #[arg(long = "swap-param")]
+    swap_params: Vec<String>,
     #[command(flatten)]
     data_opts: DataOpts,
 }
@@ -146,6 +153,8 @@ impl RunArgs {
                 Some(_) => Some(Delivery::PerBar),
                 None => None,
             },
+            swaps: self.swap_at.clone(),
+            swap_params: self.swap_params.clone(),
         })
     }
 }

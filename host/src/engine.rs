@@ -35,6 +35,8 @@ use crate::runtime::{
 /// How the engine talks to a strategy: a sandboxed instance, or (for
 /// benchmarks and tests) a native one.
 pub trait StrategyDriver {
+    /// The strategy's own version (what `restore` is told it came from).
+    fn version(&self) -> String;
     /// The account view the strategy may read during the next call.
     fn view_mut(&mut self) -> &mut AccountView;
     /// Deliver bars and events; append intents to `out`.
@@ -44,9 +46,16 @@ pub trait StrategyDriver {
         events: &[Event],
         out: &mut Vec<Intent>,
     ) -> Result<(), CallError>;
+    /// The strategy's state, for a hot-swap.
+    fn snapshot(&mut self) -> Result<Vec<u8>, CallError>;
+    /// Continue from another version's state.
+    fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError>;
 }
 
 impl StrategyDriver for Instance {
+    fn version(&self) -> String {
+        self.description().version.clone()
+    }
     fn view_mut(&mut self) -> &mut AccountView {
         Instance::view_mut(self)
     }
@@ -58,6 +67,56 @@ impl StrategyDriver for Instance {
     ) -> Result<(), CallError> {
         Instance::on_bars(self, bars, events, out)
     }
+    fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
+        Instance::snapshot(self)
+    }
+    fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError> {
+        Instance::restore(self, from_version, state)
+    }
+}
+
+impl<T: StrategyDriver + ?Sized> StrategyDriver for &mut T {
+    fn version(&self) -> String {
+        (**self).version()
+    }
+    fn view_mut(&mut self) -> &mut AccountView {
+        (**self).view_mut()
+    }
+    fn on_bars(
+        &mut self,
+        bars: &[Bar],
+        events: &[Event],
+        out: &mut Vec<Intent>,
+    ) -> Result<(), CallError> {
+        (**self).on_bars(bars, events, out)
+    }
+    fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
+        (**self).snapshot()
+    }
+    fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError> {
+        (**self).restore(from_version, state)
+    }
+}
+
+/// Another version scheduled to take over at a bar boundary: it receives
+/// bar `at_seq` and everything after. Load and instantiate it beforehand, off
+/// the hot path; the swap itself is a snapshot and a restore.
+pub struct PlannedSwap<'a> {
+    /// First bar the new version receives.
+    pub at_seq: u64,
+    /// The new version, instantiated and initialised.
+    pub driver: Box<dyn StrategyDriver + 'a>,
+    /// Its `name@version`.
+    pub label: String,
+}
+
+/// The version a swap replaced, kept (with the state it had) until the new
+/// one has proven itself for `rollback_window` bars.
+struct Standby<'a> {
+    driver: Box<dyn StrategyDriver + 'a>,
+    label: String,
+    since_seq: u64,
+    equity_at_swap: f64,
 }
 
 /// Settings of one run.
@@ -73,6 +132,12 @@ pub struct EngineConfig {
     pub delivery: Delivery,
     /// `name@version` of the plugin, stamped on journal entries.
     pub plugin_label: String,
+    /// After a swap, a fault within this many bars rolls back to the
+    /// previous version (default 100).
+    pub rollback_window: u64,
+    /// After a swap, a drawdown from the equity at the swap beyond this
+    /// fraction, within the window, rolls back too (default: none).
+    pub rollback_drawdown: Option<f64>,
 }
 
 /// Why a run stopped early.
@@ -124,7 +189,10 @@ struct Protection {
 pub struct Engine<'a, V: Venue> {
     cfg: EngineConfig,
     symbols: Vec<String>,
-    strategy: &'a mut dyn StrategyDriver,
+    strategy: Box<dyn StrategyDriver + 'a>,
+    label: String,
+    standby: Option<Standby<'a>>,
+    swaps: std::collections::VecDeque<PlannedSwap<'a>>,
     venue: V,
     recorder: &'a mut dyn Recorder,
     risk: RiskEngine,
@@ -150,7 +218,7 @@ impl<'a, V: Venue> Engine<'a, V> {
     pub fn new(
         cfg: EngineConfig,
         symbols: Vec<String>,
-        strategy: &'a mut dyn StrategyDriver,
+        mut strategy: Box<dyn StrategyDriver + 'a>,
         venue: V,
         recorder: &'a mut dyn Recorder,
     ) -> Self {
@@ -159,6 +227,9 @@ impl<'a, V: Venue> Engine<'a, V> {
         strategy.view_mut().positions = vec![(0.0, 0.0, 0.0); n];
         Self {
             risk: RiskEngine::new(cfg.risk),
+            label: cfg.plugin_label.clone(),
+            standby: None,
+            swaps: Default::default(),
             cfg,
             symbols,
             strategy,
@@ -230,6 +301,12 @@ impl<'a, V: Venue> Engine<'a, V> {
         Ok(())
     }
 
+    /// Schedule another version to take over at a bar boundary.
+    pub fn schedule_swap(&mut self, swap: PlannedSwap<'a>) {
+        let at = self.swaps.partition_point(|s| s.at_seq <= swap.at_seq);
+        self.swaps.insert(at, swap);
+    }
+
     /// Run the whole feed. `progress` is called with the bars done so far.
     pub fn run(mut self, feed: &mut dyn Feed, progress: &mut dyn FnMut(u64)) -> RunResult {
         let batched = self.cfg.delivery == Delivery::Batched;
@@ -242,12 +319,17 @@ impl<'a, V: Venue> Engine<'a, V> {
         let mut seq = 0u64;
         'feed: loop {
             bars.clear();
-            if feed.next_batch(&mut bars, chunk) == 0 {
+            // Batches end at a scheduled swap, so a swap is always at a boundary.
+            let limit = match self.swaps.front() {
+                Some(s) if s.at_seq > seq => chunk.min((s.at_seq - seq) as usize),
+                _ => chunk,
+            };
+            if feed.next_batch(&mut bars, limit) == 0 {
                 break;
             }
             if batched {
-                if let Err(fault) = self.deliver(&bars, seq)? {
-                    self.fault(seq, bars[0], fault)?;
+                self.boundary(seq)?;
+                if !self.deliver_or_roll_back(&bars, seq)? {
                     break 'feed;
                 }
                 let mut next = 0;
@@ -264,10 +346,10 @@ impl<'a, V: Venue> Engine<'a, V> {
             } else {
                 for (i, bar) in bars.iter().enumerate() {
                     let s = seq + i as u64;
+                    self.boundary(s)?;
                     self.process_bar(bar, s)?;
                     self.update_view();
-                    if let Err(fault) = self.deliver(std::slice::from_ref(bar), s)? {
-                        self.fault(s, *bar, fault)?;
+                    if !self.deliver_or_roll_back(std::slice::from_ref(bar), s)? {
                         break 'feed;
                     }
                     let n = self.intents.len();
@@ -279,6 +361,130 @@ impl<'a, V: Venue> Engine<'a, V> {
             progress(seq);
         }
         self.finish()
+    }
+
+    /// Between bars: carry out a scheduled swap, roll back on drawdown, or
+    /// commit a swap that has outlived its rollback window.
+    fn boundary(&mut self, seq: u64) -> Result<(), JournalError> {
+        if let Some(sb) = &self.standby {
+            let equity = self.ledger.equity();
+            let dd = if sb.equity_at_swap > 0.0 {
+                1.0 - equity / sb.equity_at_swap
+            } else {
+                0.0
+            };
+            if let Some(limit) = self.cfg.rollback_drawdown
+                && dd >= limit
+            {
+                let cause = format!(
+                    "drawdown since the swap {:.2}% reached the rollback limit {:.2}%",
+                    dd * 100.0,
+                    limit * 100.0
+                );
+                self.roll_back(seq, cause)?;
+            } else if seq >= sb.since_seq + self.cfg.rollback_window {
+                let version = self.label.clone();
+                self.standby = None;
+                self.record(Entry::SwapCommitted { seq, version })?;
+            }
+        }
+        if self.swaps.front().is_some_and(|p| p.at_seq <= seq) {
+            let plan = self.swaps.pop_front().expect("checked");
+            self.swap(seq, plan)?;
+        }
+        Ok(())
+    }
+
+    /// Hand the strategy's state to another version; it serves from `seq` on.
+    /// If the old version cannot snapshot or the new one refuses the state,
+    /// the new one never serves.
+    fn swap(&mut self, seq: u64, plan: PlannedSwap<'a>) -> Result<(), JournalError> {
+        let from = self.label.clone();
+        let to = plan.label;
+        let state = match self.strategy.snapshot() {
+            Ok(state) => state,
+            Err(e) => {
+                let reason = format!("{from} could not snapshot its state: {e}");
+                return self.record(Entry::SwapRefused {
+                    seq,
+                    from,
+                    to,
+                    reason,
+                });
+            }
+        };
+        let mut new = plan.driver;
+        new.view_mut().positions = vec![(0.0, 0.0, 0.0); self.symbols.len()];
+        if let Err(e) = new.restore(&self.strategy.version(), &state) {
+            let reason = format!("{to} refused the state of {from}: {e}");
+            return self.record(Entry::SwapRefused {
+                seq,
+                from,
+                to,
+                reason,
+            });
+        }
+        let old = std::mem::replace(&mut self.strategy, new);
+        self.standby = Some(Standby {
+            driver: old,
+            label: std::mem::replace(&mut self.label, to.clone()),
+            since_seq: seq,
+            equity_at_swap: self.ledger.equity(),
+        });
+        self.update_view();
+        self.record(Entry::Swap {
+            seq,
+            from,
+            to,
+            state_bytes: state.len() as u64,
+        })
+    }
+
+    /// Put the standby version back in service, with the state it had at the swap.
+    fn roll_back(&mut self, seq: u64, cause: String) -> Result<(), JournalError> {
+        let Some(sb) = self.standby.take() else {
+            return Ok(());
+        };
+        let from = std::mem::replace(&mut self.label, sb.label);
+        self.strategy = sb.driver;
+        self.update_view();
+        let to = self.label.clone();
+        self.record(Entry::Rollback {
+            seq,
+            from,
+            to,
+            cause,
+        })
+    }
+
+    /// Deliver; on a fault within a swap's rollback window, roll back and
+    /// deliver the same bars to the restored version. `false` stops the run.
+    fn deliver_or_roll_back(&mut self, bars: &[Bar], seq: u64) -> Result<bool, JournalError> {
+        // Kept only while a rollback is possible, to redeliver them.
+        let events = if self.standby.is_some() {
+            self.events.clone()
+        } else {
+            Vec::new()
+        };
+        match self.deliver(bars, seq)? {
+            Ok(()) => Ok(true),
+            Err(fault) if self.standby.is_some() => {
+                let cause = self.fault_message(seq, bars[0], &fault);
+                self.roll_back(seq, cause)?;
+                self.events = events;
+                match self.deliver(bars, seq)? {
+                    Ok(()) => Ok(true),
+                    Err(fault) => {
+                        self.fault(seq, bars[0], fault)?;
+                        Ok(false)
+                    }
+                }
+            }
+            Err(fault) => {
+                self.fault(seq, bars[0], fault)?;
+                Ok(false)
+            }
+        }
     }
 
     /// Steps 1–3 for one bar.
@@ -322,7 +528,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         self.record(Entry::Fill {
             seq,
             fill: f.clone(),
-            plugin: self.cfg.plugin_label.clone(),
+            plugin: self.label.clone(),
         })?;
         let trade = self.ledger.apply(&Execution {
             symbol: f.symbol,
@@ -404,19 +610,23 @@ impl<'a, V: Venue> Engine<'a, V> {
         }
     }
 
-    fn fault(&mut self, seq: u64, bar: Bar, fault: runtime::Fault) -> Result<(), JournalError> {
+    fn fault_message(&self, seq: u64, bar: Bar, fault: &runtime::Fault) -> String {
         let message = format!(
             "plugin {} faulted at bar {seq} ({} {}): {fault}",
-            self.cfg.plugin_label,
+            self.label,
             self.symbol_name(bar.symbol),
             crate::market::format_time(bar.time_ms)
         );
-        let message = match &fault {
+        match fault {
             runtime::Fault::Trap { frames, .. } if !frames.is_empty() => {
                 format!("{message}; guest backtrace: {}", frames.join(" <- "))
             }
             _ => message,
-        };
+        }
+    }
+
+    fn fault(&mut self, seq: u64, bar: Bar, fault: runtime::Fault) -> Result<(), JournalError> {
+        let message = self.fault_message(seq, bar, &fault);
         self.record(Entry::Fault { seq, message })?;
         self.out.fault = Some(FaultReport { seq, bar, fault });
         Ok(())
@@ -449,7 +659,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             symbol: self.symbol_name(symbol),
             rule,
             detail: detail.clone(),
-            plugin: self.cfg.plugin_label.clone(),
+            plugin: self.label.clone(),
         })?;
         self.events.push(Event::Rejected(Rejection {
             symbol,
@@ -479,7 +689,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             stop_loss: intent.stop_loss,
             take_profit: intent.take_profit,
             reason,
-            plugin: self.cfg.plugin_label.clone(),
+            plugin: self.label.clone(),
         })?;
         if let Err(detail) = self.validate(intent) {
             return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
@@ -621,7 +831,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         // Journaled before it reaches the venue.
         self.record(Entry::Order {
             order: order.clone(),
-            plugin: self.cfg.plugin_label.clone(),
+            plugin: self.label.clone(),
         })?;
         self.venue.submit(order);
         self.out.orders += 1;

@@ -140,6 +140,46 @@ pub enum Entry {
         /// Its message.
         message: String,
     },
+    /// Another version took over at this bar with the old one's state.
+    Swap {
+        /// First bar the new version received.
+        seq: u64,
+        /// Old `name@version`.
+        from: String,
+        /// New `name@version`.
+        to: String,
+        /// Size of the state handed over.
+        state_bytes: u64,
+    },
+    /// A scheduled swap did not happen; the old version kept serving.
+    SwapRefused {
+        /// Bar of the attempt.
+        seq: u64,
+        /// Serving `name@version`.
+        from: String,
+        /// Refused `name@version`.
+        to: String,
+        /// Why.
+        reason: String,
+    },
+    /// The version before a swap was put back in service.
+    Rollback {
+        /// Bar from which the restored version serves again.
+        seq: u64,
+        /// The version taken out of service.
+        from: String,
+        /// The version restored.
+        to: String,
+        /// Why (fault, drawdown, operator).
+        cause: String,
+    },
+    /// A swapped-in version outlived its rollback window; the old one is released.
+    SwapCommitted {
+        /// Bar at which the window closed.
+        seq: u64,
+        /// The version now permanently in service.
+        version: String,
+    },
     /// The deployment faulted; the run stopped here.
     Fault {
         /// Bar sequence number.
@@ -197,6 +237,9 @@ pub struct RunMeta {
     pub seed: u64,
     /// `per-bar` or `batched (n)`.
     pub delivery: String,
+    /// Scheduled swaps: `<bar-seq>=<name@version> sha256:<hash>`.
+    #[serde(default)]
+    pub swaps: Vec<String>,
 }
 
 /// Errors of journal files.
@@ -469,6 +512,7 @@ mod tests {
             initial_cash: 1.0,
             seed: 0,
             delivery: "per-bar".into(),
+            swaps: vec![],
         }
     }
 

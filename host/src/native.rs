@@ -94,6 +94,20 @@ impl<S: Strategy> NativeStrategy<S> {
 }
 
 impl<S: Strategy> StrategyDriver for NativeStrategy<S> {
+    fn version(&self) -> String {
+        S::describe().version
+    }
+
+    fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
+        self.runner.snapshot().map_err(CallError::Refused)
+    }
+
+    fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError> {
+        self.runner
+            .restore(from_version, state)
+            .map_err(CallError::Refused)
+    }
+
     fn view_mut(&mut self) -> &mut AccountView {
         &mut self.view
     }

@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::engine::{Engine, EngineConfig, RunOutcome};
+use crate::engine::{Engine, EngineConfig, PlannedSwap, RunOutcome};
 use crate::execution::{SimConfig, SimulatedVenue};
 use crate::feed::RecordedFeed;
 use crate::journal::{self, Journal, RunMeta};
@@ -38,6 +38,28 @@ pub struct RunConfig {
     pub execution: SimConfig,
     /// Sandbox limits.
     pub sandbox: SandboxLimits,
+    /// Hot-swap safety net.
+    pub swap: SwapConfig,
+}
+
+/// When a swapped-in version is rolled back automatically.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SwapConfig {
+    /// A fault within this many bars after a swap rolls back (default 100).
+    pub rollback_window: u64,
+    /// A drawdown since the swap beyond this fraction, within the window,
+    /// rolls back (default: none).
+    pub rollback_drawdown: Option<f64>,
+}
+
+impl Default for SwapConfig {
+    fn default() -> Self {
+        Self {
+            rollback_window: 100,
+            rollback_drawdown: None,
+        }
+    }
 }
 
 impl Default for RunConfig {
@@ -49,6 +71,7 @@ impl Default for RunConfig {
             risk: RiskConfig::default(),
             execution: SimConfig::default(),
             sandbox: SandboxLimits::default(),
+            swap: SwapConfig::default(),
         }
     }
 }
@@ -57,14 +80,20 @@ impl RunConfig {
     /// Read a TOML file and apply `key=value` overrides (dotted keys, TOML
     /// values: `risk.max_position=0.3`). Errors name the file, line and field.
     pub fn load(file: Option<&Path>, overrides: &[String]) -> anyhow::Result<RunConfig> {
-        let mut table: toml::Table = match file {
+        match file {
             Some(p) => {
                 let text = std::fs::read_to_string(p)
                     .with_context(|| format!("reading config {}", p.display()))?;
-                toml::from_str(&text).map_err(|e| anyhow::anyhow!("config {}: {e}", p.display()))?
+                Self::parse(&text, &p.display().to_string(), overrides)
             }
-            None => toml::Table::new(),
-        };
+            None => Self::parse("", "command-line overrides", overrides),
+        }
+    }
+
+    /// Parse TOML text (`origin` names it in errors) and apply overrides.
+    pub fn parse(text: &str, origin: &str, overrides: &[String]) -> anyhow::Result<RunConfig> {
+        let mut table: toml::Table =
+            toml::from_str(text).map_err(|e| anyhow::anyhow!("config {origin}: {e}"))?;
         for o in overrides {
             let (key, value) = o
                 .split_once('=')
@@ -84,9 +113,7 @@ impl RunConfig {
             }
             slot.insert(parts[parts.len() - 1].to_string(), value);
         }
-        let where_ = file.map_or("command-line overrides".to_string(), |p| {
-            p.display().to_string()
-        });
+        let where_ = origin;
         let cfg: RunConfig = toml::Value::Table(table)
             .try_into()
             .map_err(|e| anyhow::anyhow!("config {where_}: {e}"))?;
@@ -138,6 +165,36 @@ pub struct ReplaySpec {
     pub load: LoadOptions,
     /// Force a delivery mode instead of the plugin's own choice.
     pub delivery: Option<Delivery>,
+    /// Versions to swap in during the run.
+    pub swaps: Vec<SwapAt>,
+    /// `name=value` parameters for the swapped-in versions.
+    pub swap_params: Vec<String>,
+}
+
+/// A scheduled hot-swap: `plugin` receives bar `at_seq` and the ones after.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SwapAt {
+    /// First bar (sequence number) the new version receives.
+    pub at_seq: u64,
+    /// The new version's component.
+    pub plugin: PathBuf,
+}
+
+impl std::str::FromStr for SwapAt {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (seq, plugin) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}` is not of the form <bar-seq>=<file.wasm>"))?;
+        let at_seq = seq
+            .trim()
+            .parse()
+            .map_err(|_| format!("`{seq}` is not a bar sequence number"))?;
+        Ok(SwapAt {
+            at_seq,
+            plugin: PathBuf::from(plugin.trim()),
+        })
+    }
 }
 
 /// A finished (or faulted) replay.
@@ -166,10 +223,21 @@ fn file_name(p: &Path) -> String {
 
 /// Load, check, instantiate and `init` a plugin for a symbol table.
 pub fn prepare(rt: &Runtime, spec: &ReplaySpec, symbols: &[String]) -> anyhow::Result<Prepared> {
-    let plugin = rt.load(&spec.plugin)?;
+    prepare_plugin(rt, &spec.plugin, &spec.params, &spec.config, symbols)
+}
+
+/// Load, check, instantiate and `init` one plugin file.
+pub fn prepare_plugin(
+    rt: &Runtime,
+    path: &Path,
+    given: &[String],
+    config: &RunConfig,
+    symbols: &[String],
+) -> anyhow::Result<Prepared> {
+    let plugin = rt.load(path)?;
     let mut instance = rt
-        .instantiate(&plugin, spec.config.sandbox, spec.config.seed)
-        .map_err(|e| anyhow::anyhow!("plugin {}: instantiating: {e}", file_name(&spec.plugin)))?;
+        .instantiate(&plugin, config.sandbox, config.seed)
+        .map_err(|e| anyhow::anyhow!("plugin {}: instantiating: {e}", file_name(path)))?;
     let desc = instance.description().clone();
     let label = format!("{}@{}", desc.name, desc.version);
     if desc.sdk_version.split('.').next() != Some("0")
@@ -181,11 +249,11 @@ pub fn prepare(rt: &Runtime, spec: &ReplaySpec, symbols: &[String]) -> anyhow::R
             runtime::CONTRACT
         );
     }
-    let params = params::resolve(&desc, &spec.params)?;
+    let params = params::resolve(&desc, given)?;
     let config = InitConfig {
         params: params.clone(),
         symbols: symbols.to_vec(),
-        seed: spec.config.seed,
+        seed: config.seed,
     };
     match instance.init(&config) {
         Ok(()) => {}
@@ -257,6 +325,14 @@ pub fn run_recording(
     progress: &mut dyn FnMut(u64, u64),
 ) -> anyhow::Result<Replay> {
     let mut prepared = prepare(rt, spec, &rec.symbols)?;
+    // Swapped-in versions are loaded and initialised before the run, off the hot path.
+    let mut swaps = Vec::new();
+    for s in &spec.swaps {
+        let p = prepare_plugin(rt, &s.plugin, &spec.swap_params, &spec.config, &rec.symbols)?;
+        let d = p.instance.description();
+        let label = format!("{}@{}", d.name, d.version);
+        swaps.push((s.at_seq, label, p));
+    }
     let desc = prepared.instance.description().clone();
     let delivery = spec.delivery.unwrap_or(desc.delivery);
     let cfg = &spec.config;
@@ -284,6 +360,10 @@ pub fn run_recording(
             Delivery::PerBar => "per-bar".into(),
             Delivery::Batched => format!("batched ({})", cfg.batch_size),
         },
+        swaps: swaps
+            .iter()
+            .map(|(at, label, p)| format!("{at}={label} sha256:{}", p.plugin.hash))
+            .collect(),
     };
     let total = rec.bars.len() as u64;
     let symbols = rec.symbols.clone();
@@ -294,26 +374,32 @@ pub fn run_recording(
         batch_size: cfg.batch_size,
         delivery,
         plugin_label: format!("{}@{}", desc.name, desc.version),
+        rollback_window: cfg.swap.rollback_window,
+        rollback_drawdown: cfg.swap.rollback_drawdown,
     };
     let venue = SimulatedVenue::new(cfg.execution);
-    let outcome = match sink {
-        Sink::Memory(entries) => {
-            let engine = Engine::new(engine_cfg, symbols, &mut prepared.instance, venue, entries);
-            engine.run(&mut feed, &mut |done| progress(done, total))?
-        }
-        Sink::File(path) => {
-            let mut journal = Journal::create(path, &meta)?;
-            let engine = Engine::new(
-                engine_cfg,
-                symbols,
-                &mut prepared.instance,
-                venue,
-                &mut journal,
-            );
-            let outcome = engine.run(&mut feed, &mut |done| progress(done, total))?;
-            journal.finish()?;
-            outcome
-        }
+    let mut file = None;
+    let recorder: &mut dyn journal::Recorder = match sink {
+        Sink::Memory(entries) => entries,
+        Sink::File(path) => file.insert(Journal::create(path, &meta)?),
     };
+    let mut engine = Engine::new(
+        engine_cfg,
+        symbols,
+        Box::new(&mut prepared.instance),
+        venue,
+        recorder,
+    );
+    for (at_seq, label, p) in &mut swaps {
+        engine.schedule_swap(PlannedSwap {
+            at_seq: *at_seq,
+            driver: Box::new(&mut p.instance),
+            label: label.clone(),
+        });
+    }
+    let outcome = engine.run(&mut feed, &mut |done| progress(done, total))?;
+    if let Some(journal) = file {
+        journal.finish()?;
+    }
     Ok(Replay { meta, outcome })
 }

@@ -65,6 +65,8 @@ fn golden_check_is_a_rust_api_too() {
         config: Default::default(),
         load: Default::default(),
         delivery: None,
+        swaps: vec![],
+        swap_params: vec![],
     };
     use sandbar::golden::{Golden, check};
     assert!(matches!(check(&rt, &spec, &golden, true).unwrap(), Golden::Blessed(n) if n > 1));

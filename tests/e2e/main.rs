@@ -9,3 +9,4 @@ mod plugins;
 mod replay;
 mod risk;
 mod sandbox;
+mod swap;
