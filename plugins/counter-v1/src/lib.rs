@@ -15,7 +15,7 @@ impl Strategy for CounterV1 {
     }
     fn on_bar(&mut self, bar: &Bar, ctx: &mut Ctx<'_>) {
         self.count += 1;
-        if self.count % 10 == 0 {
+        if self.count.is_multiple_of(10) {
             ctx.buy(bar.symbol, 1.0)
                 .reason(format!("v1 count {}", self.count));
         }

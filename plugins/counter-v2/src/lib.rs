@@ -36,7 +36,7 @@ impl Strategy for CounterV2 {
         if self.trap_after > 0 && !self.from.is_empty() && self.since_restore == self.trap_after {
             panic!("v2 gives up {} bars after the swap", self.trap_after);
         }
-        if self.count % 10 == 0 {
+        if self.count.is_multiple_of(10) {
             ctx.buy(bar.symbol, 1.0).reason(format!(
                 "v2 count {} (restored from {})",
                 self.count, self.from
