@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::golden::{self, Golden};
 use crate::journal::JournalReader;
 use crate::market::{self, LoadOptions, Repair};
+use crate::registry::Registry;
 use crate::replay::{self, ReplaySpec, RunConfig, Sink};
 use crate::report::{self, Report};
 use crate::runtime::{Delivery, ParamType, Runtime};
@@ -76,11 +77,438 @@ enum Command {
         #[arg(long, short)]
         out: PathBuf,
     },
+    /// Manage the plugin registry.
+    Plugin {
+        #[command(flatten)]
+        registry: RegistryOpt,
+        #[command(subcommand)]
+        cmd: PluginCmd,
+    },
+    /// Manage deployments and their lifecycle.
+    Deploy {
+        #[command(flatten)]
+        registry: RegistryOpt,
+        #[command(subcommand)]
+        cmd: DeployCmd,
+    },
     /// Show a plugin's description: name, version, SDK, parameters.
     Describe {
         /// The plugin component (.wasm).
         plugin: PathBuf,
     },
+}
+
+#[derive(Debug, Args)]
+struct RegistryOpt {
+    /// Registry file (default: $SANDBAR_REGISTRY, else
+    /// $XDG_DATA_HOME/sandbar/registry.redb, else ~/.local/share/sandbar/registry.redb).
+    #[arg(long, global = true)]
+    registry: Option<PathBuf>,
+}
+
+impl RegistryOpt {
+    fn open(&self) -> anyhow::Result<Registry> {
+        let path = match &self.registry {
+            Some(p) => p.clone(),
+            None => std::env::var_os("SANDBAR_REGISTRY")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| {
+                    std::env::var_os("XDG_DATA_HOME")
+                        .map(PathBuf::from)
+                        .or_else(|| {
+                            std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share"))
+                        })
+                        .unwrap_or_else(|| PathBuf::from("."))
+                        .join("sandbar/registry.redb")
+                }),
+        };
+        Ok(Registry::open(&path)?)
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum PluginCmd {
+    /// Validate a component and add it (content-addressed by SHA-256).
+    Add {
+        /// The component (.wasm).
+        file: PathBuf,
+        /// A note kept with the version.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// List every registered version.
+    List,
+    /// Metadata, parameters, deployments and history of `name[@version]`.
+    Show {
+        /// `name` (newest version) or `name@version`.
+        spec: String,
+    },
+    /// Remove a version no deployment uses.
+    Remove {
+        /// `name@version`.
+        label: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DeployCmd {
+    /// Create a deployment (DRAFT) of a registered version.
+    Create {
+        /// Deployment name.
+        name: String,
+        /// `name@version` (or `name` for the newest).
+        #[arg(long)]
+        plugin: String,
+        /// Strategy parameter `name=value`. Repeatable.
+        #[arg(long = "param", short = 'p')]
+        params: Vec<String>,
+        /// Symbol traded. Repeatable.
+        #[arg(long = "symbol")]
+        symbols: Vec<String>,
+        /// Capital allocated.
+        #[arg(long, default_value_t = 100_000.0)]
+        capital: f64,
+        /// Risk override `key=value` (as in `--set risk.key=value`). Repeatable.
+        #[arg(long = "risk")]
+        risk: Vec<String>,
+    },
+    /// Replay the deployment's version over recorded data and keep the
+    /// figures as evidence for the TESTING → PAPER gate.
+    Backtest {
+        /// Deployment name.
+        name: String,
+        /// Data files.
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
+        /// Journal file to write.
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        #[command(flatten)]
+        data_opts: DataOpts,
+    },
+    /// Promote to the next stage if its gate passes; else print the readiness report.
+    Promote {
+        /// Deployment name.
+        name: String,
+        /// Promote even though the gate fails (journaled as forced; needs --reason).
+        #[arg(long)]
+        force: bool,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Gate thresholds (TOML); defaults documented in the README.
+        #[arg(long)]
+        gates: Option<PathBuf>,
+    },
+    /// PAPER or LIVE → PAUSED.
+    Pause {
+        /// Deployment name.
+        name: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// PAUSED → the stage it was paused from.
+    Resume {
+        /// Deployment name.
+        name: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Retire a deployment.
+    Deprecate {
+        /// Deployment name.
+        name: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List deployments.
+    List,
+    /// A deployment with its evidence and history.
+    Show {
+        /// Deployment name.
+        name: String,
+    },
+}
+
+fn actor() -> String {
+    let user = std::env::var("USER").or_else(|_| std::env::var("LOGNAME"));
+    format!("cli:{}", user.unwrap_or_else(|_| "unknown".into()))
+}
+
+fn plugin_cmd(registry: &RegistryOpt, cmd: PluginCmd) -> anyhow::Result<()> {
+    let reg = registry.open()?;
+    match cmd {
+        PluginCmd::Add { file, note } => {
+            let rt = Runtime::new(cache_dir().as_deref())?;
+            let t = std::time::Instant::now();
+            let (r, already) = reg.add_plugin(&rt, &file, note, &actor())?;
+            if already {
+                println!(
+                    "{} is already registered with these bytes (sha256 {}); nothing to do",
+                    r.label(),
+                    r.sha256
+                );
+            } else {
+                println!(
+                    "added {} (sha256 {}, {} bytes) in {:.0?}",
+                    r.label(),
+                    r.sha256,
+                    r.size,
+                    t.elapsed()
+                );
+            }
+        }
+        PluginCmd::List => {
+            for r in reg.plugins()? {
+                println!(
+                    "{:<32} sha256:{}  {:>8} bytes  sdk {}  added {}",
+                    r.label(),
+                    &r.sha256[..12],
+                    r.size,
+                    r.sdk_version,
+                    r.added_at
+                );
+            }
+        }
+        PluginCmd::Show { spec } => {
+            let r = reg.plugin(&spec)?;
+            println!(
+                "{}
+  sha256 {}
+  {} bytes, sdk {}, {} delivery, {}",
+                r.label(),
+                r.sha256,
+                r.size,
+                r.sdk_version,
+                r.delivery,
+                r.contract
+            );
+            println!(
+                "  added {} by {}{}",
+                r.added_at,
+                r.added_by,
+                r.note
+                    .as_ref()
+                    .map(|n| format!(" — {n}"))
+                    .unwrap_or_default()
+            );
+            println!("parameters:");
+            for p in &r.params {
+                let range = match (p.min, p.max) {
+                    (Some(a), Some(b)) => format!(" in [{a}, {b}]"),
+                    _ => String::new(),
+                };
+                println!(
+                    "  {} ({}, default {}{range}) {}",
+                    p.name, p.ty, p.default, p.doc
+                );
+            }
+            println!("deployments:");
+            for d in reg.deployments()?.iter().filter(|d| d.plugin == r.label()) {
+                println!("  {} ({})", d.name, d.stage);
+            }
+            println!("history:");
+            for e in reg.audit_trail(Some(&r.label()))? {
+                println!(
+                    "  {} {} {} by {}",
+                    e.time,
+                    e.action,
+                    e.to.unwrap_or_default(),
+                    e.actor
+                );
+            }
+        }
+        PluginCmd::Remove { label } => {
+            reg.remove_plugin(&label, &actor())?;
+            println!("removed {label}");
+        }
+    }
+    Ok(())
+}
+
+fn deploy_cmd(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> {
+    use crate::lifecycle::{GateConfig, Move};
+    let reg = registry.open()?;
+    let who = actor();
+    match cmd {
+        DeployCmd::Create {
+            name,
+            plugin,
+            params,
+            symbols,
+            capital,
+            risk,
+        } => {
+            let d = reg.create_deployment(&name, &plugin, &params, symbols, capital, risk, &who)?;
+            println!(
+                "created {} ({}) running {} with {}",
+                d.name,
+                d.stage,
+                d.plugin,
+                d.params.join(" ")
+            );
+        }
+        DeployCmd::Backtest {
+            name,
+            data,
+            journal,
+            data_opts,
+        } => {
+            let d = reg.deployment(&name)?;
+            let record = reg.plugin(&d.plugin)?;
+            let bytes = reg.plugin_bytes(&record)?;
+            let dir = tempfile::tempdir()?;
+            let file = dir.path().join(format!("{}.wasm", record.sha256));
+            std::fs::write(&file, bytes)?;
+            let mut set: Vec<String> = d.risk.iter().map(|r| format!("risk.{r}")).collect();
+            set.push(format!("initial_cash={}", d.capital));
+            let spec = ReplaySpec {
+                plugin: file,
+                data: data.clone(),
+                params: d.params.clone(),
+                config: RunConfig::load(None, &set)?,
+                load: data_opts.load_options(),
+                delivery: None,
+                swaps: vec![],
+                swap_params: vec![],
+            };
+            let rt = Runtime::new(cache_dir().as_deref())?;
+            let mut entries = Vec::new();
+            let sink = match &journal {
+                Some(p) => Sink::File(p),
+                None => Sink::Memory(&mut entries),
+            };
+            let replay = replay::run(&rt, &spec, sink, &mut |_, _| {})?;
+            let r = Report::new(&replay.outcome);
+            print!("{}", r.table());
+            let curve = &replay.outcome.equity_curve;
+            let years = match (curve.first(), curve.last()) {
+                (Some(a), Some(b)) => (b.0 - a.0) as f64 / (365.25 * 86_400_000.0),
+                _ => 0.0,
+            };
+            let evidence = crate::lifecycle::BacktestEvidence {
+                data: data.iter().map(|p| p.display().to_string()).collect(),
+                bars: r.bars,
+                years,
+                sharpe: r.sharpe,
+                max_drawdown: r.max_drawdown,
+                trades: r.trades as u64,
+                faulted: replay.outcome.fault.is_some(),
+            };
+            reg.record_backtest(&name, evidence, &who)?;
+            println!("kept as {name}'s backtest evidence");
+        }
+        DeployCmd::Promote {
+            name,
+            force,
+            reason,
+            gates,
+        } => {
+            let gates: GateConfig = match gates {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    toml::from_str(&text)
+                        .map_err(|e| anyhow::anyhow!("gates {}: {e}", p.display()))?
+                }
+                None => GateConfig::default(),
+            };
+            let (to, readiness) =
+                reg.transition(&name, Move::Promote, reason, force, &gates, &who)?;
+            if let Some(r) = readiness {
+                print!("{}", r.table());
+            }
+            println!("{name} is now {to}{}", if force { " (forced)" } else { "" });
+        }
+        DeployCmd::Pause { name, reason } => {
+            let (to, _) = reg.transition(
+                &name,
+                Move::Pause,
+                reason,
+                false,
+                &GateConfig::default(),
+                &who,
+            )?;
+            println!("{name} is now {to}");
+        }
+        DeployCmd::Resume { name, reason } => {
+            let (to, _) = reg.transition(
+                &name,
+                Move::Resume,
+                reason,
+                false,
+                &GateConfig::default(),
+                &who,
+            )?;
+            println!("{name} is now {to}");
+        }
+        DeployCmd::Deprecate { name, reason } => {
+            let (to, _) = reg.transition(
+                &name,
+                Move::Deprecate,
+                reason,
+                false,
+                &GateConfig::default(),
+                &who,
+            )?;
+            println!("{name} is now {to}");
+        }
+        DeployCmd::List => {
+            for d in reg.deployments()? {
+                println!(
+                    "{:<24} {:<10} {:<28} since {}",
+                    d.name,
+                    d.stage.to_string(),
+                    d.plugin,
+                    d.stage_since
+                );
+            }
+        }
+        DeployCmd::Show { name } => {
+            let d = reg.deployment(&name)?;
+            println!(
+                "{} ({}) since {}
+  plugin {}
+  params {}
+  symbols {}
+  capital {}",
+                d.name,
+                d.stage,
+                d.stage_since,
+                d.plugin,
+                d.params.join(" "),
+                d.symbols.join(" "),
+                d.capital
+            );
+            if let Some(b) = &d.backtest {
+                println!(
+                    "  backtest: {} bars, {:.2} years, Sharpe {:.2}, max drawdown {:.2}%, {} trades",
+                    b.bars,
+                    b.years,
+                    b.sharpe,
+                    b.max_drawdown * 100.0,
+                    b.trades
+                );
+            }
+            println!("history:");
+            for e in reg.audit_trail(Some(&name))? {
+                println!(
+                    "  {} {} {} → {} by {}{}{}",
+                    e.time,
+                    e.action,
+                    e.from.unwrap_or_default(),
+                    e.to.unwrap_or_default(),
+                    e.actor,
+                    if e.forced { " FORCED" } else { "" },
+                    e.reason.map(|r| format!(": {r}")).unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
 }
 
 #[derive(Debug, Args)]
@@ -292,6 +720,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Plugin { registry, cmd } => plugin_cmd(&registry, cmd),
+        Command::Deploy { registry, cmd } => deploy_cmd(&registry, cmd),
         Command::Describe { plugin } => {
             let rt = Runtime::new(cache_dir().as_deref())?;
             let p = rt.load(&plugin)?;

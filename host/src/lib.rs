@@ -28,11 +28,13 @@ pub mod execution;
 pub mod feed;
 pub mod golden;
 pub mod journal;
+pub mod lifecycle;
 pub mod market;
 #[cfg(feature = "native")]
 pub mod native;
 pub mod params;
 pub mod portfolio;
+pub mod registry;
 pub mod replay;
 pub mod report;
 pub mod risk;

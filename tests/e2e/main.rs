@@ -6,6 +6,7 @@ mod util;
 mod data;
 mod golden;
 mod plugins;
+mod registry;
 mod replay;
 mod risk;
 mod sandbox;

@@ -1,0 +1,460 @@
+//! Deployment lifecycle: the states a deployment moves through, the only
+//! edges allowed between them, and the promotion gates.
+//!
+//! ```text
+//!  DRAFT → TESTING → PAPER → LIVE
+//!                      │  ↖   │ ↖
+//!                      ↓   ╲  ↓  ╲
+//!                      PAUSED ────  (back only by an explicit resume, with a reason,
+//!                                    to the state it was paused from)
+//!  DEPRECATED: from DRAFT, TESTING, PAPER or PAUSED (pause a LIVE deployment first)
+//! ```
+//!
+//! A gate is evaluated into a [`Readiness`] report: every criterion with its
+//! measured value, threshold and verdict. Promotion happens only when all
+//! pass, or with `--force` and a reason (journaled as forced).
+
+use serde::{Deserialize, Serialize};
+
+/// Where a deployment is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Stage {
+    /// Created, not yet tested.
+    Draft,
+    /// Being backtested.
+    Testing,
+    /// Trading on paper.
+    Paper,
+    /// Trading real money.
+    Live,
+    /// Stopped from PAPER or LIVE.
+    Paused,
+    /// Retired.
+    Deprecated,
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = match self {
+            Stage::Draft => "DRAFT",
+            Stage::Testing => "TESTING",
+            Stage::Paper => "PAPER",
+            Stage::Live => "LIVE",
+            Stage::Paused => "PAUSED",
+            Stage::Deprecated => "DEPRECATED",
+        };
+        f.write_str(s)
+    }
+}
+
+/// A move along the lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Move {
+    /// To the next stage (DRAFT→TESTING→PAPER→LIVE).
+    Promote,
+    /// PAPER or LIVE → PAUSED.
+    Pause,
+    /// PAUSED → the stage it was paused from.
+    Resume,
+    /// → DEPRECATED.
+    Deprecate,
+}
+
+/// Why a move is not allowed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot {action} a deployment in {from}: {why}")]
+pub struct IllegalMove {
+    /// The attempted move, as a verb.
+    pub action: &'static str,
+    /// Current stage.
+    pub from: Stage,
+    /// Which edges exist instead.
+    pub why: String,
+}
+
+/// The stage a move leads to, or why it is illegal. `paused_from` is the
+/// stage a PAUSED deployment came from.
+pub fn next(from: Stage, mv: Move, paused_from: Option<Stage>) -> Result<Stage, IllegalMove> {
+    use Stage::*;
+    let illegal = |action, why: &str| {
+        Err(IllegalMove {
+            action,
+            from,
+            why: why.into(),
+        })
+    };
+    match (mv, from) {
+        (Move::Promote, Draft) => Ok(Testing),
+        (Move::Promote, Testing) => Ok(Paper),
+        (Move::Promote, Paper) => Ok(Live),
+        (Move::Promote, Live) => illegal("promote", "LIVE is the last stage"),
+        (Move::Promote, Paused) => illegal("promote", "resume it first"),
+        (Move::Promote, Deprecated) => illegal("promote", "DEPRECATED is final"),
+        (Move::Pause, Paper | Live) => Ok(Paused),
+        (Move::Pause, _) => illegal("pause", "only PAPER and LIVE deployments can be paused"),
+        (Move::Resume, Paused) => match paused_from {
+            Some(s @ (Paper | Live)) => Ok(s),
+            _ => illegal("resume", "the stage it was paused from is unknown"),
+        },
+        (Move::Resume, _) => illegal("resume", "only PAUSED deployments can be resumed"),
+        (Move::Deprecate, Draft | Testing | Paper | Paused) => Ok(Deprecated),
+        (Move::Deprecate, Live) => illegal("deprecate", "pause it first"),
+        (Move::Deprecate, Deprecated) => illegal("deprecate", "it is already DEPRECATED"),
+    }
+}
+
+/// Thresholds of the promotion gates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GateConfig {
+    /// TESTING → PAPER: years of data the backtest must cover (default 3).
+    pub min_backtest_years: f64,
+    /// TESTING → PAPER: or at least this many bars, if set.
+    pub min_backtest_bars: Option<u64>,
+    /// TESTING → PAPER: backtest Sharpe at least (default 1.0).
+    pub min_backtest_sharpe: f64,
+    /// TESTING → PAPER: backtest max drawdown at most (default 0.20).
+    pub max_backtest_drawdown: f64,
+    /// TESTING → PAPER: backtest trades at least (default 1).
+    pub min_backtest_trades: u64,
+    /// PAPER → LIVE: days in PAPER at least (default 14).
+    pub min_paper_days: f64,
+    /// PAPER → LIVE: paper trades at least (default 5).
+    pub min_paper_trades: u64,
+    /// PAPER → LIVE: paper Sharpe / backtest Sharpe at least (default 0.7).
+    pub min_paper_sharpe_ratio: f64,
+    /// PAPER → LIVE: average slippage at most, in bps (default 10).
+    pub max_paper_slippage_bps: f64,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        Self {
+            min_backtest_years: 3.0,
+            min_backtest_bars: None,
+            min_backtest_sharpe: 1.0,
+            max_backtest_drawdown: 0.20,
+            min_backtest_trades: 1,
+            min_paper_days: 14.0,
+            min_paper_trades: 5,
+            min_paper_sharpe_ratio: 0.7,
+            max_paper_slippage_bps: 10.0,
+        }
+    }
+}
+
+/// What a backtest showed, kept as evidence for the TESTING → PAPER gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BacktestEvidence {
+    /// Data files replayed.
+    pub data: Vec<String>,
+    /// Bars replayed.
+    pub bars: u64,
+    /// Years covered.
+    pub years: f64,
+    /// Sharpe ratio.
+    pub sharpe: f64,
+    /// Max drawdown (fraction).
+    pub max_drawdown: f64,
+    /// Round trips.
+    pub trades: u64,
+    /// Whether the run faulted.
+    pub faulted: bool,
+}
+
+/// What paper trading showed, for the PAPER → LIVE gate.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaperEvidence {
+    /// Days in PAPER.
+    pub days: f64,
+    /// Round trips.
+    pub trades: u64,
+    /// Sharpe ratio.
+    pub sharpe: f64,
+    /// Average slippage in bps.
+    pub slippage_bps: f64,
+    /// Faults not handled.
+    pub faults: u64,
+}
+
+/// One criterion of a gate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Criterion {
+    /// What is measured.
+    pub name: String,
+    /// The measured value (text, `missing` when there is no evidence).
+    pub value: String,
+    /// The threshold, with its comparison.
+    pub threshold: String,
+    /// Whether it passes.
+    pub pass: bool,
+}
+
+/// A gate's verdict, criterion by criterion.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Readiness {
+    /// From → to.
+    pub gate: String,
+    /// Every criterion.
+    pub criteria: Vec<Criterion>,
+}
+
+impl Readiness {
+    /// All criteria pass.
+    pub fn ready(&self) -> bool {
+        self.criteria.iter().all(|c| c.pass)
+    }
+
+    /// A table for the terminal.
+    pub fn table(&self) -> String {
+        let mut out = format!("readiness for {}:\n", self.gate);
+        for c in &self.criteria {
+            out.push_str(&format!(
+                "  [{}] {:<28} {:>12}  (needs {})\n",
+                if c.pass { "pass" } else { "FAIL" },
+                c.name,
+                c.value,
+                c.threshold
+            ));
+        }
+        out
+    }
+}
+
+fn crit(
+    name: &str,
+    value: Option<f64>,
+    threshold: String,
+    fmt: impl Fn(f64) -> String,
+    ok: impl Fn(f64) -> bool,
+) -> Criterion {
+    Criterion {
+        name: name.into(),
+        value: value.map_or("missing".into(), &fmt),
+        threshold,
+        pass: value.is_some_and(ok),
+    }
+}
+
+/// The gate for promoting out of `from`. DRAFT → TESTING has none.
+pub fn gate(
+    from: Stage,
+    g: &GateConfig,
+    backtest: Option<&BacktestEvidence>,
+    paper: Option<&PaperEvidence>,
+) -> Readiness {
+    let f2 = |x: f64| format!("{x:.2}");
+    let pct = |x: f64| format!("{:.2}%", x * 100.0);
+    let int = |x: f64| format!("{x:.0}");
+    match from {
+        Stage::Testing => {
+            let b = backtest;
+            let mut criteria = Vec::new();
+            match g.min_backtest_bars {
+                Some(bars) => criteria.push(crit(
+                    "backtest bars",
+                    b.map(|b| b.bars as f64),
+                    format!("≥ {bars}"),
+                    int,
+                    |v| v >= bars as f64,
+                )),
+                None => criteria.push(crit(
+                    "backtest years",
+                    b.map(|b| b.years),
+                    format!("≥ {:.1}", g.min_backtest_years),
+                    f2,
+                    |v| v >= g.min_backtest_years,
+                )),
+            }
+            criteria.push(crit(
+                "backtest Sharpe",
+                b.map(|b| b.sharpe),
+                format!("≥ {:.2}", g.min_backtest_sharpe),
+                f2,
+                |v| v >= g.min_backtest_sharpe,
+            ));
+            criteria.push(crit(
+                "backtest max drawdown",
+                b.map(|b| b.max_drawdown),
+                format!("≤ {}", pct(g.max_backtest_drawdown)),
+                pct,
+                |v| v <= g.max_backtest_drawdown,
+            ));
+            criteria.push(crit(
+                "backtest trades",
+                b.map(|b| b.trades as f64),
+                format!("≥ {}", g.min_backtest_trades),
+                int,
+                |v| v >= g.min_backtest_trades as f64,
+            ));
+            criteria.push(crit(
+                "backtest without fault",
+                b.map(|b| if b.faulted { 0.0 } else { 1.0 }),
+                "no fault".into(),
+                |v| (if v == 1.0 { "yes" } else { "no" }).into(),
+                |v| v == 1.0,
+            ));
+            Readiness {
+                gate: "TESTING → PAPER".into(),
+                criteria,
+            }
+        }
+        Stage::Paper => {
+            let p = paper;
+            let ratio = match (p, backtest) {
+                (Some(p), Some(b)) if b.sharpe > 0.0 => Some(p.sharpe / b.sharpe),
+                _ => None,
+            };
+            let criteria = vec![
+                crit(
+                    "days in PAPER",
+                    p.map(|p| p.days),
+                    format!("≥ {:.0}", g.min_paper_days),
+                    f2,
+                    |v| v >= g.min_paper_days,
+                ),
+                crit(
+                    "paper trades",
+                    p.map(|p| p.trades as f64),
+                    format!("≥ {}", g.min_paper_trades),
+                    int,
+                    |v| v >= g.min_paper_trades as f64,
+                ),
+                crit(
+                    "paper / backtest Sharpe",
+                    ratio,
+                    format!("≥ {}", pct(g.min_paper_sharpe_ratio)),
+                    pct,
+                    |v| v >= g.min_paper_sharpe_ratio,
+                ),
+                crit(
+                    "average slippage (bps)",
+                    p.map(|p| p.slippage_bps),
+                    format!("≤ {:.1}", g.max_paper_slippage_bps),
+                    f2,
+                    |v| v <= g.max_paper_slippage_bps,
+                ),
+                crit(
+                    "unhandled faults",
+                    p.map(|p| p.faults as f64),
+                    "= 0".into(),
+                    int,
+                    |v| v == 0.0,
+                ),
+            ];
+            Readiness {
+                gate: "PAPER → LIVE".into(),
+                criteria,
+            }
+        }
+        other => Readiness {
+            gate: format!(
+                "{other} → {}",
+                next(other, Move::Promote, None).map_or("?".into(), |s| s.to_string())
+            ),
+            criteria: vec![],
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Stage::*;
+
+    #[test]
+    fn only_the_documented_edges_exist() {
+        let all = [Draft, Testing, Paper, Live, Paused, Deprecated];
+        let moves = [Move::Promote, Move::Pause, Move::Resume, Move::Deprecate];
+        let mut legal = Vec::new();
+        for from in all {
+            for mv in moves {
+                if let Ok(to) = next(from, mv, Some(Live)) {
+                    legal.push((from, mv, to));
+                }
+            }
+        }
+        assert_eq!(
+            legal,
+            vec![
+                (Draft, Move::Promote, Testing),
+                (Draft, Move::Deprecate, Deprecated),
+                (Testing, Move::Promote, Paper),
+                (Testing, Move::Deprecate, Deprecated),
+                (Paper, Move::Promote, Live),
+                (Paper, Move::Pause, Paused),
+                (Paper, Move::Deprecate, Deprecated),
+                (Live, Move::Pause, Paused),
+                (Paused, Move::Resume, Live),
+                (Paused, Move::Deprecate, Deprecated),
+            ]
+        );
+        assert_eq!(next(Paused, Move::Resume, Some(Paper)), Ok(Paper));
+        assert_eq!(
+            next(Live, Move::Deprecate, None).unwrap_err().to_string(),
+            "cannot deprecate a deployment in LIVE: pause it first"
+        );
+    }
+
+    fn evidence(years: f64, sharpe: f64, dd: f64, trades: u64) -> BacktestEvidence {
+        BacktestEvidence {
+            data: vec![],
+            bars: 1000,
+            years,
+            sharpe,
+            max_drawdown: dd,
+            trades,
+            faulted: false,
+        }
+    }
+
+    #[test]
+    fn testing_gate_checks_every_criterion_against_its_threshold() {
+        let g = GateConfig::default();
+        assert!(gate(Testing, &g, Some(&evidence(3.5, 1.2, 0.1, 4)), None).ready());
+        let r = gate(Testing, &g, Some(&evidence(2.0, 0.8, 0.25, 0)), None);
+        let failed: Vec<_> = r
+            .criteria
+            .iter()
+            .filter(|c| !c.pass)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            vec![
+                "backtest years",
+                "backtest Sharpe",
+                "backtest max drawdown",
+                "backtest trades"
+            ]
+        );
+        let none = gate(Testing, &g, None, None);
+        assert!(!none.ready() && none.criteria.iter().all(|c| c.value == "missing"));
+        assert!(
+            r.table().contains("[FAIL] backtest Sharpe"),
+            "{}",
+            r.table()
+        );
+    }
+
+    #[test]
+    fn paper_gate_compares_paper_with_backtest_sharpe() {
+        let g = GateConfig::default();
+        let b = evidence(3.5, 2.0, 0.1, 4);
+        let p = PaperEvidence {
+            days: 20.0,
+            trades: 6,
+            sharpe: 1.5,
+            slippage_bps: 4.0,
+            faults: 0,
+        };
+        assert!(gate(Paper, &g, Some(&b), Some(&p)).ready());
+        let weak = PaperEvidence { sharpe: 1.2, ..p };
+        assert!(
+            !gate(Paper, &g, Some(&b), Some(&weak)).ready(),
+            "1.2 / 2.0 = 60% < 70%"
+        );
+        assert!(!gate(Paper, &g, Some(&b), None).ready());
+    }
+}

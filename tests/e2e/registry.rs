@@ -1,0 +1,244 @@
+//! The plugin registry and the deployment lifecycle, through the CLI.
+
+use crate::util::*;
+
+struct Reg {
+    _dir: tempfile::TempDir,
+    path: String,
+}
+
+impl Reg {
+    fn new() -> Reg {
+        let dir = scratch();
+        let path = dir.path().join("registry.redb").display().to_string();
+        Reg { _dir: dir, path }
+    }
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let mut all: Vec<&str> = args.to_vec();
+        all.extend(["--registry", &self.path]);
+        let mut cmd = std::process::Command::new(SANDBAR);
+        cmd.args(&all).env("USER", "tester");
+        cmd.env(
+            "SANDBAR_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbar-cache"),
+        );
+        cmd.output().unwrap()
+    }
+    #[track_caller]
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        ok(&out);
+        stdout(&out)
+    }
+    #[track_caller]
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
+        stderr(&out)
+    }
+}
+
+#[test]
+fn adding_validates_and_is_content_addressed() {
+    let reg = Reg::new();
+    let added = reg.ok(&["plugin", "add", plugins::SMA_CROSS, "--note", "first cut"]);
+    assert!(
+        added.starts_with("added sma-cross@0.1.0 (sha256 "),
+        "{added}"
+    );
+    let again = reg.ok(&["plugin", "add", plugins::SMA_CROSS]);
+    assert!(
+        again.contains("already registered with these bytes"),
+        "{again}"
+    );
+
+    // Same name@version, different bytes (a custom section appended): refused.
+    let dir = scratch();
+    let mut bytes = std::fs::read(plugins::SMA_CROSS).unwrap();
+    bytes.extend_from_slice(&[0, 6, 5, b'n', b'o', b't', b'e', b'!']);
+    let other = dir.path().join("sma-cross-rebuilt.wasm");
+    std::fs::write(&other, bytes).unwrap();
+    let err = reg.fails(&["plugin", "add", other.to_str().unwrap()]);
+    assert!(
+        err.contains("sma-cross@0.1.0 is already registered with different bytes")
+            && err.contains("bump the version"),
+        "{err}"
+    );
+
+    let text = dir.path().join("notes.wasm");
+    std::fs::write(&text, "hello, this is not a component").unwrap();
+    let err = reg.fails(&["plugin", "add", text.to_str().unwrap()]);
+    assert!(
+        err.contains("rejected: plugin") && err.contains("no WebAssembly magic number"),
+        "{err}"
+    );
+
+    let list = reg.ok(&["plugin", "list"]);
+    assert_eq!(list.lines().count(), 1, "{list}");
+    let show = reg.ok(&["plugin", "show", "sma-cross"]);
+    assert!(
+        show.contains("fast (integer, default 10 in [1, 1000]) fast SMA period"),
+        "{show}"
+    );
+    assert!(show.contains("by cli:tester — first cut"), "{show}");
+    assert!(show.contains("plugin-add sha256:"), "{show}");
+}
+
+#[test]
+fn the_lifecycle_follows_its_edges_and_gates_with_a_readiness_report() {
+    let reg = Reg::new();
+    reg.ok(&["plugin", "add", plugins::SMA_CROSS]);
+    let goog = plugins::shared_data("goog-daily-2004-2013.csv");
+    let goog = goog.to_str().unwrap();
+
+    // Parameters are checked against the version at creation.
+    let err = reg.fails(&[
+        "deploy",
+        "create",
+        "bad",
+        "--plugin",
+        "sma-cross@0.1.0",
+        "--param",
+        "fast=0",
+    ]);
+    assert!(err.contains("outside the allowed range"), "{err}");
+
+    reg.ok(&[
+        "deploy",
+        "create",
+        "weak",
+        "--plugin",
+        "sma-cross@0.1.0",
+        "--param",
+        "fast=12",
+        "--symbol",
+        "GOOG",
+    ]);
+    reg.ok(&[
+        "deploy",
+        "create",
+        "good",
+        "--plugin",
+        "sma-cross",
+        "--symbol",
+        "GOOG",
+    ]);
+    for name in ["weak", "good"] {
+        let err = reg.fails(&["deploy", "pause", name, "--reason", "x"]);
+        assert!(
+            err.contains(
+                "cannot pause a deployment in DRAFT: only PAPER and LIVE deployments can be paused"
+            ),
+            "{err}"
+        );
+        assert!(
+            reg.ok(&["deploy", "promote", name])
+                .contains("is now TESTING")
+        );
+    }
+    // Without a backtest, every criterion is missing.
+    let err = reg.fails(&["deploy", "promote", "good"]);
+    assert!(
+        err.contains("[FAIL] backtest years                    missing"),
+        "{err}"
+    );
+
+    reg.ok(&["deploy", "backtest", "weak", "--data", goog]);
+    reg.ok(&["deploy", "backtest", "good", "--data", goog]);
+    let err = reg.fails(&["deploy", "promote", "weak"]);
+    assert!(
+        err.contains("weak is not ready for TESTING → PAPER"),
+        "{err}"
+    );
+    assert!(
+        err.contains("[FAIL] backtest Sharpe                      0.97  (needs ≥ 1.00)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("[pass] backtest years                       8.53  (needs ≥ 3.0)"),
+        "{err}"
+    );
+    let promoted = reg.ok(&["deploy", "promote", "good"]);
+    assert!(
+        promoted.contains("[pass] backtest Sharpe                      1.01")
+            && promoted.contains("good is now PAPER"),
+        "{promoted}"
+    );
+
+    // Forcing needs a reason and is journaled as forced.
+    let err = reg.fails(&["deploy", "promote", "weak", "--force"]);
+    assert!(err.contains("--force needs a reason"), "{err}");
+    reg.ok(&[
+        "deploy",
+        "promote",
+        "weak",
+        "--force",
+        "--reason",
+        "accepting 0.97 for the drill",
+    ]);
+
+    // PAPER → LIVE needs paper trading evidence, which a replay never gives.
+    let err = reg.fails(&["deploy", "promote", "good"]);
+    assert!(err.contains("good is not ready for PAPER → LIVE"), "{err}");
+    assert!(
+        err.contains("[FAIL] days in PAPER") && err.contains("missing  (needs ≥ 14)"),
+        "{err}"
+    );
+
+    // Pause and resume need reasons and go back where they came from.
+    assert!(
+        reg.fails(&["deploy", "pause", "good"])
+            .contains("pause needs a reason")
+    );
+    reg.ok(&["deploy", "pause", "good", "--reason", "drawdown drill"]);
+    assert!(
+        reg.fails(&["deploy", "promote", "good"])
+            .contains("cannot promote a deployment in PAUSED: resume it first")
+    );
+    assert!(
+        reg.ok(&["deploy", "resume", "good", "--reason", "drill over"])
+            .contains("good is now PAPER")
+    );
+    assert!(
+        reg.fails(&["deploy", "resume", "good", "--reason", "again"])
+            .contains("only PAUSED deployments can be resumed")
+    );
+
+    // Removing a version in use is refused until its deployments are deprecated.
+    let err = reg.fails(&["plugin", "remove", "sma-cross@0.1.0"]);
+    assert!(
+        err.contains("sma-cross@0.1.0 is used by deployment(s) good, weak"),
+        "{err}"
+    );
+    reg.ok(&["deploy", "deprecate", "weak", "--reason", "retired"]);
+    reg.ok(&["deploy", "deprecate", "good", "--reason", "retired"]);
+    assert!(
+        reg.fails(&["deploy", "promote", "good"])
+            .contains("DEPRECATED is final")
+    );
+    reg.ok(&["plugin", "remove", "sma-cross@0.1.0"]);
+    assert!(reg.ok(&["plugin", "list"]).is_empty());
+
+    // The audit trail has every change with actor, from, to and reason.
+    let show = reg.ok(&["deploy", "show", "weak"]);
+    let history: Vec<&str> = show
+        .lines()
+        .skip_while(|l| *l != "history:")
+        .skip(1)
+        .map(|l| l.split_once(' ').unwrap().1.trim())
+        .collect();
+    let history: Vec<String> = history
+        .iter()
+        .map(|l| l.split_once(' ').map_or(l.to_string(), |x| x.1.to_string()))
+        .collect();
+    assert_eq!(
+        history,
+        vec![
+            "deploy-create  → DRAFT sma-cross@0.1.0 by cli:tester",
+            "promote DRAFT → TESTING by cli:tester",
+            "backtest  → 2148 bars, 8.53 years, Sharpe 0.97, max drawdown 6.23%, 33 trades by cli:tester",
+            "promote TESTING → PAPER by cli:tester FORCED: accepting 0.97 for the drill",
+            "deprecate PAPER → DEPRECATED by cli:tester: retired",
+        ]
+    );
+}
