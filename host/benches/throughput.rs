@@ -33,6 +33,8 @@ const SCENARIOS: &[&str] = &[
     "wasm-multi-batched",
     "load",
     "convert",
+    "swap",
+    "registry",
 ];
 
 fn peak_rss_mb() -> f64 {
@@ -208,6 +210,64 @@ fn run(name: &str) -> String {
                 sandbar::market::load(std::slice::from_ref(&csv), &Default::default()).unwrap();
             sandbar::market::write_recording(&out, &rec).unwrap();
             (t.elapsed(), rec.bars.len() as u64)
+        }
+        "swap" => {
+            // The pause a swap causes at the bar boundary: snapshot the
+            // serving instance, restore into the (already loaded) new one.
+            let rec = generate(&SynthSpec {
+                bars: 10_000,
+                symbols: 1,
+                seed: 42,
+                ..SynthSpec::default()
+            });
+            let rt = Runtime::new(None).unwrap();
+            let plugin = rt.load(Path::new(plugins::SMA_CROSS)).unwrap();
+            let mut old = rt.instantiate(&plugin, Default::default(), 0).unwrap();
+            old.init(&init_config(&rec.symbols)).unwrap();
+            let mut sink = Vec::new();
+            for b in &rec.bars {
+                old.on_bars(std::slice::from_ref(b), &[], &mut sink)
+                    .unwrap();
+            }
+            let mut new = rt.instantiate(&plugin, Default::default(), 0).unwrap();
+            new.init(&init_config(&rec.symbols)).unwrap();
+            let n = 1000u32;
+            let mut state_bytes = 0;
+            let t = Instant::now();
+            for _ in 0..n {
+                let state = old.snapshot().unwrap();
+                state_bytes = state.len();
+                new.restore("0.1.0", &state).unwrap();
+            }
+            let pause = t.elapsed() / n;
+            return format!(
+                r#"{{"scenario":"swap","pause_us":{:.1},"state_bytes":{state_bytes},"peak_rss_mb":{:.1}}}"#,
+                pause.as_secs_f64() * 1e6,
+                peak_rss_mb()
+            );
+        }
+        "registry" => {
+            let cache = dir.path().join("cache");
+            std::fs::create_dir_all(&cache).unwrap();
+            let rt = Runtime::new(Some(&cache)).unwrap();
+            let reg = sandbar::registry::Registry::open(&dir.path().join("registry.redb")).unwrap();
+            let t = Instant::now();
+            let (record, _) = reg
+                .add_plugin(&rt, Path::new(plugins::SMA_CROSS), None, "bench")
+                .unwrap();
+            let add = t.elapsed();
+            // After a restart: a fresh engine loads the registered version from the warm cache.
+            let rt = Runtime::new(Some(&cache)).unwrap();
+            let t = Instant::now();
+            let bytes = reg.plugin_bytes(&record).unwrap();
+            std::hint::black_box(rt.load_bytes(Path::new("registry"), &bytes).unwrap());
+            let load = t.elapsed();
+            return format!(
+                r#"{{"scenario":"registry","add_ms":{:.1},"load_registered_cached_ms":{:.2},"peak_rss_mb":{:.1}}}"#,
+                add.as_secs_f64() * 1e3,
+                load.as_secs_f64() * 1e3,
+                peak_rss_mb()
+            );
         }
         other => panic!("unknown scenario {other}; known: {SCENARIOS:?}"),
     };
