@@ -17,7 +17,7 @@ use crate::market::{self, LoadOptions, Repair};
 use crate::registry::Registry;
 use crate::replay::{self, ReplaySpec, RunConfig, Sink};
 use crate::report::{self, Report};
-use crate::runtime::{Delivery, ParamType, Runtime};
+use crate::runtime::{Delivery, Runtime};
 
 /// Sandbar: run trading strategies as sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
@@ -730,8 +730,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("plugin {}: {e}", plugin.display()))?;
             let d = inst.description();
             println!(
-                "{}@{} (sdk {}, {:?} delivery)",
-                d.name, d.version, d.sdk_version, d.delivery
+                "{}@{} (sdk {}, {} delivery)",
+                d.name,
+                d.version,
+                d.sdk_version,
+                crate::runtime::delivery_name(d.delivery)
             );
             println!("sha256 {}  size {} bytes", p.hash, p.size);
             for s in &d.params {
@@ -739,12 +742,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     (Some(a), Some(b)) => format!(" in [{a}, {b}]"),
                     _ => String::new(),
                 };
-                let ty = match s.type_ {
-                    ParamType::Integer => "integer",
-                    ParamType::Float => "number",
-                    ParamType::Boolean => "boolean",
-                    ParamType::Text => "text",
-                };
+                let ty = crate::params::type_name(s.type_);
                 println!(
                     "  {} ({ty}, default {}{range}) {}",
                     s.name,

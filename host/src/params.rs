@@ -49,12 +49,24 @@ pub enum ParamError {
     },
 }
 
-fn type_name(t: ParamType) -> &'static str {
+/// The name of a parameter type, as shown and stored.
+pub fn type_name(t: ParamType) -> &'static str {
     match t {
         ParamType::Integer => "integer",
-        ParamType::Float => "number",
-        ParamType::Boolean => "boolean (true/false)",
+        ParamType::Float => "float",
+        ParamType::Boolean => "boolean",
         ParamType::Text => "text",
+    }
+}
+
+/// The parameter type of a name written by [`type_name`].
+pub fn parse_type(name: &str) -> Option<ParamType> {
+    match name {
+        "integer" => Some(ParamType::Integer),
+        "float" => Some(ParamType::Float),
+        "boolean" => Some(ParamType::Boolean),
+        "text" => Some(ParamType::Text),
+        _ => None,
     }
 }
 

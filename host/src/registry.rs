@@ -75,12 +75,7 @@ impl PluginRecord {
 
     /// The description, rebuilt for parameter resolution.
     pub fn description(&self) -> Description {
-        let parse_ty = |t: &str| match t {
-            "integer" => ParamType::Integer,
-            "float" => ParamType::Float,
-            "boolean" => ParamType::Boolean,
-            _ => ParamType::Text,
-        };
+        let parse_ty = |t: &str| crate::params::parse_type(t).unwrap_or(ParamType::Text);
         let value = |ty: ParamType, text: &str| match ty {
             ParamType::Integer => ParamValue::Integer(text.parse().unwrap_or_default()),
             ParamType::Float => ParamValue::Float(text.parse().unwrap_or_default()),
@@ -243,15 +238,6 @@ fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-fn type_name(t: ParamType) -> &'static str {
-    match t {
-        ParamType::Integer => "integer",
-        ParamType::Float => "float",
-        ParamType::Boolean => "boolean",
-        ParamType::Text => "text",
-    }
-}
-
 /// Check what `describe` returned is well formed.
 fn check_description(d: &Description) -> Result<(), String> {
     if d.name.is_empty() || d.name.contains(['@', '/', ' ']) {
@@ -287,7 +273,7 @@ fn check_description(d: &Description) -> Result<(), String> {
                 return Err(format!(
                     "parameter `{}`: default is not a {}",
                     p.name,
-                    type_name(p.type_)
+                    crate::params::type_name(p.type_)
                 ));
             }
         };
@@ -373,15 +359,15 @@ impl Registry {
             sdk_version: d.sdk_version.clone(),
             contract: runtime::CONTRACT.into(),
             delivery: match d.delivery {
-                Delivery::PerBar => "per-bar".into(),
-                Delivery::Batched => "batched".into(),
+                Delivery::PerBar => runtime::delivery_name(Delivery::PerBar).into(),
+                Delivery::Batched => runtime::delivery_name(Delivery::Batched).into(),
             },
             params: d
                 .params
                 .iter()
                 .map(|p| ParamInfo {
                     name: p.name.clone(),
-                    ty: type_name(p.type_).into(),
+                    ty: crate::params::type_name(p.type_).into(),
                     default: crate::params::display(&p.default),
                     min: p.min,
                     max: p.max,

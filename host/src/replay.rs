@@ -357,7 +357,7 @@ pub fn run_recording(
         initial_cash: cfg.initial_cash,
         seed: cfg.seed,
         delivery: match delivery {
-            Delivery::PerBar => "per-bar".into(),
+            Delivery::PerBar => crate::runtime::delivery_name(delivery).into(),
             Delivery::Batched => format!("batched ({})", cfg.batch_size),
         },
         swaps: swaps

@@ -38,6 +38,14 @@ pub use bindings::sandbar::strategy::types::{
     Side,
 };
 
+/// `per-bar` or `batched`, as shown and stored.
+pub fn delivery_name(d: Delivery) -> &'static str {
+    match d {
+        Delivery::PerBar => "per-bar",
+        Delivery::Batched => "batched",
+    }
+}
+
 /// The contract this host speaks, for messages.
 pub const CONTRACT: &str = "sandbar:strategy@0.1.0";
 

@@ -10,8 +10,14 @@ fn every_plugin_describes_itself_with_name_version_sdk_and_parameters() {
         let out = sandbar(["describe", path]);
         ok(&out);
         let text = stdout(&out);
+        // Crates `counter-v1` and `counter-v2` are two versions of plugin `counter`.
+        let (plugin, version) = match *name {
+            "counter-v1" => ("counter", "1.0.0"),
+            "counter-v2" => ("counter", "2.0.0"),
+            other => (other, "0.1.0"),
+        };
         assert!(
-            text.starts_with(&format!("{name}@0.1.0 (sdk 0.1.0")),
+            text.starts_with(&format!("{plugin}@{version} (sdk 0.1.0, per-bar delivery)")),
             "{text}"
         );
     }

@@ -346,6 +346,8 @@ fn every_plugin_under_plugins_is_exercised_by_an_end_to_end_test() {
         include_str!("golden.rs"),
         include_str!("data.rs"),
         include_str!("util.rs"),
+        include_str!("swap.rs"),
+        include_str!("registry.rs"),
     ]
     .concat();
     for (name, _) in plugins::ALL {
