@@ -329,6 +329,19 @@ fn plugin_cmd(registry: &RegistryOpt, cmd: PluginCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A lifecycle move without a gate (pause, resume, deprecate).
+fn move_to(
+    reg: &Registry,
+    name: &str,
+    mv: crate::lifecycle::Move,
+    reason: Option<String>,
+    who: &str,
+) -> anyhow::Result<()> {
+    let (to, _) = reg.transition(name, mv, reason, false, &Default::default(), who)?;
+    println!("{name} is now {to}");
+    Ok(())
+}
+
 fn deploy_cmd(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> {
     use crate::lifecycle::{GateConfig, Move};
     let reg = registry.open()?;
@@ -423,38 +436,10 @@ fn deploy_cmd(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> {
             }
             println!("{name} is now {to}{}", if force { " (forced)" } else { "" });
         }
-        DeployCmd::Pause { name, reason } => {
-            let (to, _) = reg.transition(
-                &name,
-                Move::Pause,
-                reason,
-                false,
-                &GateConfig::default(),
-                &who,
-            )?;
-            println!("{name} is now {to}");
-        }
-        DeployCmd::Resume { name, reason } => {
-            let (to, _) = reg.transition(
-                &name,
-                Move::Resume,
-                reason,
-                false,
-                &GateConfig::default(),
-                &who,
-            )?;
-            println!("{name} is now {to}");
-        }
+        DeployCmd::Pause { name, reason } => move_to(&reg, &name, Move::Pause, reason, &who)?,
+        DeployCmd::Resume { name, reason } => move_to(&reg, &name, Move::Resume, reason, &who)?,
         DeployCmd::Deprecate { name, reason } => {
-            let (to, _) = reg.transition(
-                &name,
-                Move::Deprecate,
-                reason,
-                false,
-                &GateConfig::default(),
-                &who,
-            )?;
-            println!("{name} is now {to}");
+            move_to(&reg, &name, Move::Deprecate, reason, &who)?
         }
         DeployCmd::List => {
             for d in reg.deployments()? {

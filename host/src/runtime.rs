@@ -2,7 +2,7 @@
 //!
 //! This is the only module that knows about wasmtime. It holds the crate's
 //! one `bindgen!`, links a WASI shim that grants nothing (no files, network,
-//! environment, stdio; clocks frozen; randomness seeded from the run), and
+//! environment, stdio; clocks at bar time; randomness seeded from the run), and
 //! bounds every call in CPU (epoch deadline) and memory (store limits).
 //!
 //! The line between a *strategy error* and a *fault* is kept in the types: a
@@ -13,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
@@ -374,12 +374,13 @@ impl Runtime {
     ) -> Result<Instance, CallError> {
         let mut seed_bytes = Sha256::digest(seed.to_le_bytes()).to_vec();
         seed_bytes.extend_from_slice(&Sha256::digest(seed_bytes.clone()));
+        let clock = BarClock::default();
         let wasi = WasiCtx::builder()
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false)
-            .wall_clock(FrozenClock)
-            .monotonic_clock(FrozenClock)
+            .wall_clock(clock.clone())
+            .monotonic_clock(clock.clone())
             .secure_random(wasmtime_wasi::Deterministic::new(seed_bytes.clone()))
             .insecure_random(wasmtime_wasi::Deterministic::new(seed_bytes))
             .insecure_random_seed(u128::from(seed))
@@ -437,6 +438,7 @@ impl Runtime {
             limits,
             ticks,
             bar_buf: Vec::new(),
+            clock,
         })
     }
 }
@@ -484,24 +486,28 @@ impl wasmtime::ResourceLimiter for Limiter {
     }
 }
 
-/// Wall and monotonic clock that never move: plugins get no real time.
-struct FrozenClock;
+/// The clocks a plugin sees: bar time, never the host's. The wall clock
+/// reads the open time of the last bar delivered (0 before the first); the
+/// monotonic clock the same instant in nanoseconds. Replays stay
+/// deterministic and a strategy cannot tell a replay from live trading.
+#[derive(Clone, Default)]
+struct BarClock(Arc<AtomicI64>);
 
-impl wasmtime_wasi::HostWallClock for FrozenClock {
+impl wasmtime_wasi::HostWallClock for BarClock {
     fn resolution(&self) -> Duration {
-        Duration::from_secs(1)
+        Duration::from_millis(1)
     }
     fn now(&self) -> Duration {
-        Duration::ZERO
+        Duration::from_millis(self.0.load(Ordering::Relaxed).max(0) as u64)
     }
 }
 
-impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+impl wasmtime_wasi::HostMonotonicClock for BarClock {
     fn resolution(&self) -> u64 {
-        1_000_000_000
+        1_000_000
     }
     fn now(&self) -> u64 {
-        0
+        (self.0.load(Ordering::Relaxed).max(0) as u64).saturating_mul(1_000_000)
     }
 }
 
@@ -524,6 +530,7 @@ pub struct Instance {
     limits: SandboxLimits,
     ticks: u64,
     bar_buf: Vec<WitBar>,
+    clock: BarClock,
 }
 
 /// The innermost frame of the strategy's own code, skipping the standard
@@ -633,6 +640,9 @@ impl Instance {
             .limits
             .max_log_lines_per_bar
             .saturating_mul(bars.len().max(1));
+        if let Some(last) = bars.last() {
+            self.clock.0.store(last.time_ms, Ordering::Relaxed);
+        }
         let wit = |b: &crate::market::Bar| WitBar {
             symbol: b.symbol,
             time_ms: b.time_ms,

@@ -250,7 +250,8 @@ fn files_environment_clocks_and_sockets_are_out_of_reach_and_randomness_is_seede
             format!("write: {not_found}"),
             "env: 0".to_string(),
             "args: 0".to_string(),
-            "wall clock: Ok(0)".to_string(),
+            // Bar time (2024-01-01, the first bar), not the host's clock.
+            "wall clock: Ok(1704067200)".to_string(),
             "elapsed: 0ns".to_string(),
             "tcp: refused".to_string(),
             "udp: refused".to_string(),
