@@ -345,17 +345,25 @@ impl Runtime {
             path: path.clone(),
             message: format!("{e:#}"),
         })?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|e| LoadError::Contract {
-                path: path.clone(),
-                message: format!("{e:#}"),
-            })?;
-        let pre = bindings::StrategyPre::new(pre).map_err(|e| LoadError::Contract {
+        // What the component offers, to say what was found when it does not fit.
+        let found = || {
+            let ty = component.component_type();
+            let exports: Vec<&str> = ty.exports(&self.engine).map(|(name, _)| name).collect();
+            format!(
+                "it exports {}",
+                if exports.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    exports.join(", ")
+                }
+            )
+        };
+        let contract = |e: wasmtime::Error| LoadError::Contract {
             path: path.clone(),
-            message: format!("{e:#}"),
-        })?;
+            message: format!("{e:#}; {}", found()),
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(contract)?;
+        let pre = bindings::StrategyPre::new(pre).map_err(contract)?;
         let hash = hex(&Sha256::digest(bytes));
         Ok(Plugin {
             pre,
