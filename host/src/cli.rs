@@ -585,6 +585,16 @@ struct ReplayArgs {
     /// Write the equity curve as CSV here.
     #[arg(long)]
     equity: Option<PathBuf>,
+    /// Shadow-run a candidate version on the same bars with its own ledger
+    /// and report where its intents diverge.
+    #[arg(long)]
+    shadow: Option<PathBuf>,
+    /// Parameter `name=value` for the shadow candidate. Repeatable.
+    #[arg(long = "shadow-param")]
+    shadow_params: Vec<String>,
+    /// Journal file for the shadow candidate.
+    #[arg(long)]
+    shadow_journal: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -778,6 +788,45 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<()> {
         let mut w = std::io::BufWriter::new(f);
         report::write_equity_csv(o, &mut w)?;
         w.flush()?;
+    }
+    if let Some(candidate) = &a.shadow {
+        let main_entries = match &a.journal {
+            Some(p) => JournalReader::open(p)?.entries()?,
+            None => std::mem::take(&mut entries),
+        };
+        let spec = ReplaySpec {
+            plugin: candidate.clone(),
+            params: a.shadow_params.clone(),
+            swaps: vec![],
+            ..spec.clone()
+        };
+        let mut shadow_entries = Vec::new();
+        let shadow = match &a.shadow_journal {
+            Some(p) => {
+                let r = replay::run(&rt, &spec, Sink::File(p), &mut |_, _| {})?;
+                shadow_entries = JournalReader::open(p)?.entries()?;
+                r
+            }
+            None => replay::run(
+                &rt,
+                &spec,
+                Sink::Memory(&mut shadow_entries),
+                &mut |_, _| {},
+            )?,
+        };
+        let label = |m: &crate::journal::RunMeta| {
+            format!(
+                "{}@{} ({})",
+                m.plugin_name,
+                m.plugin_version,
+                &m.plugin_sha256[..12]
+            )
+        };
+        let d = crate::shadow::compare(
+            (&label(&replay.meta), &main_entries, o),
+            (&label(&shadow.meta), &shadow_entries, &shadow.outcome),
+        );
+        print!("{}", d.table());
     }
     if let Some(f) = &o.fault {
         if let crate::runtime::Fault::Trap { frames, .. } = &f.fault {

@@ -39,4 +39,5 @@ pub mod replay;
 pub mod report;
 pub mod risk;
 pub mod runtime;
+pub mod shadow;
 pub mod synth;

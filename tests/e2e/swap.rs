@@ -244,3 +244,53 @@ fn a_v2_whose_restore_rejects_the_state_is_never_put_in_service() {
     assert!(intents(&e).iter().all(|i| i.2 == "counter@1.0.0"));
     assert_eq!(intents(&e).len(), 6);
 }
+
+#[test]
+fn a_shadow_candidate_is_compared_bar_by_bar_and_keeps_its_own_books() {
+    let dir = scratch();
+    let goog = plugins::shared_data("goog-daily-2004-2013.csv");
+    let journal = dir.path().join("serving.redb");
+    let shadow_journal = dir.path().join("shadow.redb");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "replay",
+            "--plugin",
+            plugins::SMA_CROSS,
+            "--data",
+            goog.to_str().unwrap(),
+            "--shadow",
+            plugins::SMA_CROSS,
+        ];
+        args.extend_from_slice(extra);
+        let out = sandbar(&args);
+        ok(&out);
+        stdout(&out)
+    };
+    let same = run(&[]);
+    assert!(same.contains("bars agreeing 2148, differing 0"), "{same}");
+
+    let report = run(&[
+        "--shadow-param",
+        "fast=12",
+        "--journal",
+        journal.to_str().unwrap(),
+        "--shadow-journal",
+        shadow_journal.to_str().unwrap(),
+    ]);
+    assert!(report.contains("shadow sma-cross@0.1.0 ("), "{report}");
+    assert!(
+        report.contains("trades                   32             33"),
+        "{report}"
+    );
+    assert!(
+        report
+            .contains("bar 81: serving nothing | candidate goog-daily-2004-2013 TargetWeight(0.2)"),
+        "{report}"
+    );
+    // The serving journal is untouched by the shadow: the candidate's
+    // intents live only in its own journal.
+    let serving = journal_entries(&journal);
+    assert!(of_kind(&serving, "intent").iter().all(|i| i["seq"] != 81));
+    let shadow = journal_entries(&shadow_journal);
+    assert!(of_kind(&shadow, "intent").iter().any(|i| i["seq"] == 81));
+}
