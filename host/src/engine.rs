@@ -206,7 +206,7 @@ pub struct Engine<'a, V: Venue> {
     changes: Vec<StateChange>,
     pending_bars: Option<(u64, u64)>,
     now_ms: i64,
-    equity_curve: Vec<(i64, f64)>,
+    /// Counters and the equity curve accumulate here; the ledger joins at the end.
     out: RunOutcome,
 }
 
@@ -236,7 +236,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             venue,
             recorder,
             out: RunOutcome {
-                ledger: ledger.clone(),
+                ledger: Ledger::new(0.0, 0), // replaced by the real books at the end
                 equity_curve: Vec::new(),
                 bars: 0,
                 bars_in_market: 0,
@@ -256,7 +256,6 @@ impl<'a, V: Venue> Engine<'a, V> {
             changes: Vec::new(),
             pending_bars: None,
             now_ms: i64::MIN,
-            equity_curve: Vec::new(),
         }
     }
 
@@ -513,9 +512,9 @@ impl<'a, V: Venue> Engine<'a, V> {
         let equity = self.ledger.equity();
         self.risk.end_bar(equity, &mut self.changes);
         self.flush_changes(seq)?;
-        match self.equity_curve.last_mut() {
+        match self.out.equity_curve.last_mut() {
             Some((t, e)) if *t == bar.time_ms => *e = equity,
-            _ => self.equity_curve.push((bar.time_ms, equity)),
+            _ => self.out.equity_curve.push((bar.time_ms, equity)),
         }
         if self.ledger.open_positions() > 0 {
             self.out.bars_in_market += 1;
@@ -951,7 +950,6 @@ impl<'a, V: Venue> Engine<'a, V> {
             positions,
         })?;
         self.out.ledger = self.ledger;
-        self.out.equity_curve = self.equity_curve;
         self.out.state = self.risk.state();
         Ok(self.out)
     }
