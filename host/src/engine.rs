@@ -543,7 +543,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         self.events.push(Event::Filled(Fill {
             order_id: f.order_id,
             symbol: f.symbol,
-            side: wit_side(f.side),
+            side: f.side.into(),
             quantity: f.quantity,
             price: f.price,
             commission: f.commission,
@@ -710,9 +710,9 @@ impl<'a, V: Venue> Engine<'a, V> {
         let (delta, kind) = match intent.action {
             Action::TargetWeight(w) => (w * self.ledger.equity() / price - pos, OrderKind::Market),
             Action::TargetQuantity(q) => (q - pos, OrderKind::Market),
-            Action::Market(m) => (side_of(m.side).sign() * m.quantity, OrderKind::Market),
+            Action::Market(m) => (Side::from(m.side).sign() * m.quantity, OrderKind::Market),
             Action::Limit(l) => (
-                side_of(l.side).sign() * l.quantity,
+                Side::from(l.side).sign() * l.quantity,
                 OrderKind::Limit(l.price),
             ),
             Action::Close => (-pos, OrderKind::Market),
@@ -955,30 +955,16 @@ impl<'a, V: Venue> Engine<'a, V> {
     }
 }
 
-fn side_of(s: runtime::Side) -> Side {
-    match s {
-        runtime::Side::Buy => Side::Buy,
-        runtime::Side::Sell => Side::Sell,
-    }
-}
-
-fn wit_side(s: Side) -> runtime::Side {
-    match s {
-        Side::Buy => runtime::Side::Buy,
-        Side::Sell => runtime::Side::Sell,
-    }
-}
-
 fn journal_action(a: &Action) -> IntentAction {
     match *a {
         Action::TargetWeight(w) => IntentAction::TargetWeight(w),
         Action::TargetQuantity(q) => IntentAction::TargetQuantity(q),
         Action::Market(m) => IntentAction::Market {
-            side: side_of(m.side),
+            side: Side::from(m.side),
             quantity: m.quantity,
         },
         Action::Limit(l) => IntentAction::Limit {
-            side: side_of(l.side),
+            side: Side::from(l.side),
             quantity: l.quantity,
             price: l.price,
         },

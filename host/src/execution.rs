@@ -53,6 +53,24 @@ impl Side {
     }
 }
 
+impl From<crate::runtime::Side> for Side {
+    fn from(s: crate::runtime::Side) -> Side {
+        match s {
+            crate::runtime::Side::Buy => Side::Buy,
+            crate::runtime::Side::Sell => Side::Sell,
+        }
+    }
+}
+
+impl From<Side> for crate::runtime::Side {
+    fn from(s: Side) -> crate::runtime::Side {
+        match s {
+            Side::Buy => crate::runtime::Side::Buy,
+            Side::Sell => crate::runtime::Side::Sell,
+        }
+    }
+}
+
 /// How an order executes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
