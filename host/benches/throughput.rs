@@ -85,6 +85,7 @@ fn replay(
         plugin_label: "sma-cross@0.1.0".into(),
         rollback_window: 100,
         rollback_drawdown: None,
+        pause_drawdown: None,
     };
     let symbols = rec.symbols.clone();
     let mut feed = RecordedFeed::new(rec);

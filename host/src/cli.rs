@@ -91,6 +91,23 @@ enum Command {
         #[command(subcommand)]
         cmd: DeployCmd,
     },
+    /// Run deployments as a service, steered through an HTTP control API.
+    Serve {
+        #[command(flatten)]
+        registry: RegistryOpt,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:7878")]
+        listen: String,
+        /// Write the bound address to this file once listening.
+        #[arg(long)]
+        addr_file: Option<PathBuf>,
+        /// Directory for the deployments' journals (default: `journals/` beside the registry).
+        #[arg(long)]
+        journals: Option<PathBuf>,
+        /// Drawdown from the peak at which a running deployment pauses itself.
+        #[arg(long, default_value_t = 0.10)]
+        pause_drawdown: f64,
+    },
     /// Show a plugin's description: name, version, SDK, parameters.
     Describe {
         /// The plugin component (.wasm).
@@ -108,21 +125,21 @@ struct RegistryOpt {
 
 impl RegistryOpt {
     fn open(&self) -> anyhow::Result<Registry> {
-        let path = match &self.registry {
-            Some(p) => p.clone(),
-            None => std::env::var_os("SANDBAR_REGISTRY")
-                .map(PathBuf::from)
-                .unwrap_or_else(|| {
-                    std::env::var_os("XDG_DATA_HOME")
-                        .map(PathBuf::from)
-                        .or_else(|| {
-                            std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share"))
-                        })
-                        .unwrap_or_else(|| PathBuf::from("."))
-                        .join("sandbar/registry.redb")
-                }),
-        };
-        Ok(Registry::open(&path)?)
+        Ok(Registry::open(&self.path())?)
+    }
+
+    fn path(&self) -> PathBuf {
+        if let Some(p) = &self.registry {
+            return p.clone();
+        }
+        if let Some(p) = std::env::var_os("SANDBAR_REGISTRY") {
+            return PathBuf::from(p);
+        }
+        std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".local/share")))
+            .unwrap_or_else(|| PathBuf::from("."))
+            .join("sandbar/registry.redb")
     }
 }
 
@@ -200,13 +217,16 @@ enum DeployCmd {
         #[arg(long)]
         gates: Option<PathBuf>,
     },
-    /// PAPER or LIVE → PAUSED.
+    /// PAPER or LIVE → PAUSED (a running deployment stops calling its strategy).
     Pause {
         /// Deployment name.
         name: String,
         /// Why (required).
         #[arg(long)]
         reason: Option<String>,
+        /// The service running it (`http://127.0.0.1:7878`).
+        #[arg(long)]
+        server: Option<String>,
     },
     /// PAUSED → the stage it was paused from.
     Resume {
@@ -215,6 +235,98 @@ enum DeployCmd {
         /// Why (required).
         #[arg(long)]
         reason: Option<String>,
+        /// The service running it.
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Start a PAPER deployment on the service, fed by recorded bars at a pace.
+    Start {
+        /// Deployment name.
+        name: String,
+        /// Data files for the feed.
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
+        /// Bars per second.
+        #[arg(long, default_value_t = 1000.0)]
+        bars_per_second: f64,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// Replace the running version at the next bar boundary.
+    Swap {
+        /// Deployment name.
+        name: String,
+        /// `name@version` to put in service.
+        plugin: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// Go back to the previous version (or `--to` a given one).
+    Rollback {
+        /// Deployment name.
+        name: String,
+        /// `name@version` to go back to.
+        #[arg(long)]
+        to: Option<String>,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// Run a candidate beside the running version, on the same bars, on paper only.
+    Shadow {
+        /// Deployment name.
+        name: String,
+        /// Candidate `name@version`.
+        plugin: String,
+        /// The feed's data files (the same as the deployment's).
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// How the shadow candidate diverges from the running version.
+    ShadowReport {
+        /// Deployment name.
+        name: String,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// Swap the shadow candidate in.
+    PromoteShadow {
+        /// Deployment name.
+        name: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// A running deployment's status.
+    Status {
+        /// Deployment name.
+        name: String,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// Stop a running deployment.
+    Stop {
+        /// Deployment name.
+        name: String,
+        /// The service.
+        #[arg(long)]
+        server: String,
     },
     /// Retire a deployment.
     Deprecate {
@@ -342,8 +454,110 @@ fn move_to(
     Ok(())
 }
 
+/// Commands that go to a running service.
+fn remote(cmd: &DeployCmd) -> Option<(&str, &str)> {
+    use DeployCmd::*;
+    match cmd {
+        Pause {
+            name,
+            server: Some(s),
+            ..
+        }
+        | Resume {
+            name,
+            server: Some(s),
+            ..
+        } => Some((name, s)),
+        Start { name, server, .. }
+        | Swap { name, server, .. }
+        | Rollback { name, server, .. }
+        | Shadow { name, server, .. }
+        | ShadowReport { name, server }
+        | PromoteShadow { name, server, .. }
+        | Status { name, server }
+        | Stop { name, server } => Some((name, server)),
+        _ => None,
+    }
+}
+
+fn remote_cmd(cmd: DeployCmd) -> anyhow::Result<()> {
+    use crate::api::{Act, Client, VersionAct};
+    let (name, server) = remote(&cmd)
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .expect("remote command");
+    let c = Client::new(&server);
+    let who = actor();
+    let act = |reason: String| Act {
+        actor: who.clone(),
+        reason,
+    };
+    let v = match cmd {
+        DeployCmd::Pause { reason, .. } => {
+            c.post(&name, "pause", &act(reason.unwrap_or_default()))?
+        }
+        DeployCmd::Resume { reason, .. } => {
+            c.post(&name, "resume", &act(reason.unwrap_or_default()))?
+        }
+        DeployCmd::Start {
+            data,
+            bars_per_second,
+            ..
+        } => {
+            let req = crate::service::StartRequest {
+                data,
+                bars_per_second,
+            };
+            c.post(&name, "start", &(req, act(String::new())))?
+        }
+        DeployCmd::Swap { plugin, reason, .. } => c.post(
+            &name,
+            "swap",
+            &VersionAct {
+                plugin: Some(plugin),
+                data: vec![],
+                actor: who.clone(),
+                reason,
+            },
+        )?,
+        DeployCmd::Rollback { to, reason, .. } => c.post(
+            &name,
+            "rollback",
+            &VersionAct {
+                plugin: to,
+                data: vec![],
+                actor: who.clone(),
+                reason,
+            },
+        )?,
+        DeployCmd::Shadow { plugin, data, .. } => c.post(
+            &name,
+            "shadow",
+            &VersionAct {
+                plugin: Some(plugin),
+                data,
+                actor: who.clone(),
+                reason: String::new(),
+            },
+        )?,
+        DeployCmd::ShadowReport { .. } => {
+            let d: crate::shadow::Divergence = serde_json::from_value(c.get(&name, "/shadow")?)?;
+            print!("{}", d.table());
+            return Ok(());
+        }
+        DeployCmd::PromoteShadow { reason, .. } => c.post(&name, "promote-shadow", &act(reason))?,
+        DeployCmd::Status { .. } => c.get(&name, "")?,
+        DeployCmd::Stop { .. } => c.post(&name, "stop", &act(String::new()))?,
+        _ => unreachable!("not a remote command"),
+    };
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
 fn deploy_cmd(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> {
     use crate::lifecycle::{GateConfig, Move};
+    if remote(&cmd).is_some() {
+        return remote_cmd(cmd);
+    }
     let reg = registry.open()?;
     let who = actor();
     match cmd {
@@ -436,11 +650,19 @@ fn deploy_cmd(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> {
             }
             println!("{name} is now {to}{}", if force { " (forced)" } else { "" });
         }
-        DeployCmd::Pause { name, reason } => move_to(&reg, &name, Move::Pause, reason, &who)?,
-        DeployCmd::Resume { name, reason } => move_to(&reg, &name, Move::Resume, reason, &who)?,
+        DeployCmd::Pause { name, reason, .. } => move_to(&reg, &name, Move::Pause, reason, &who)?,
+        DeployCmd::Resume { name, reason, .. } => move_to(&reg, &name, Move::Resume, reason, &who)?,
         DeployCmd::Deprecate { name, reason } => {
             move_to(&reg, &name, Move::Deprecate, reason, &who)?
         }
+        DeployCmd::Start { .. }
+        | DeployCmd::Swap { .. }
+        | DeployCmd::Rollback { .. }
+        | DeployCmd::Shadow { .. }
+        | DeployCmd::ShadowReport { .. }
+        | DeployCmd::PromoteShadow { .. }
+        | DeployCmd::Status { .. }
+        | DeployCmd::Stop { .. } => unreachable!("handled by remote_cmd"),
         DeployCmd::List => {
             for d in reg.deployments()? {
                 println!(
@@ -716,6 +938,37 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Plugin { registry, cmd } => plugin_cmd(&registry, cmd),
+        Command::Serve {
+            registry,
+            listen,
+            addr_file,
+            journals,
+            pause_drawdown,
+        } => {
+            let path = registry.path();
+            let journals = journals.unwrap_or_else(|| path.with_file_name("journals"));
+            let service = crate::service::Service::new(
+                Registry::open(&path)?,
+                Runtime::new(cache_dir().as_deref())?,
+                crate::service::ServiceConfig {
+                    journals,
+                    pause_drawdown,
+                },
+            )?;
+            let rt = tokio::runtime::Runtime::new()?;
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::bind(&listen)
+                    .await
+                    .with_context(|| format!("listening on {listen}"))?;
+                let addr = listener.local_addr()?;
+                eprintln!("sandbar serving {} on http://{addr}", path.display());
+                if let Some(f) = addr_file {
+                    std::fs::write(&f, format!("http://{addr}"))
+                        .with_context(|| format!("writing {}", f.display()))?;
+                }
+                crate::api::serve(std::sync::Arc::new(service), listener).await
+            })
+        }
         Command::Deploy { registry, cmd } => deploy_cmd(&registry, cmd),
         Command::Describe { plugin } => {
             let rt = Runtime::new(cache_dir().as_deref())?;
@@ -823,8 +1076,12 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<()> {
             )
         };
         let d = crate::shadow::compare(
-            (&label(&replay.meta), &main_entries, o),
-            (&label(&shadow.meta), &shadow_entries, &shadow.outcome),
+            (&label(&replay.meta), &main_entries, o.into()),
+            (
+                &label(&shadow.meta),
+                &shadow_entries,
+                (&shadow.outcome).into(),
+            ),
         );
         print!("{}", d.table());
     }

@@ -110,6 +110,75 @@ pub struct PlannedSwap<'a> {
     pub label: String,
 }
 
+/// What an operator (through the service) can ask of a running engine. Each
+/// takes effect at the next bar boundary and is journaled with its actor.
+pub enum Command<'a> {
+    /// Put another version in service (loaded and initialised beforehand).
+    Swap {
+        /// The new version.
+        driver: Box<dyn StrategyDriver + 'a>,
+        /// Its `name@version`.
+        label: String,
+        /// Who asked.
+        actor: String,
+        /// Restore it from the serving version's snapshot (a normal swap), or
+        /// put it in service with the state it already has (a promoted shadow).
+        restore: bool,
+    },
+    /// Send the serving strategy's snapshot (for promoting a shadow).
+    Snapshot(std::sync::mpsc::Sender<Result<Vec<u8>, String>>),
+    /// Go back to the version the last swap replaced.
+    Rollback {
+        /// Who asked.
+        actor: String,
+        /// Why.
+        reason: String,
+    },
+    /// Stop calling the strategy; bars, fills, stops and marks go on.
+    Pause {
+        /// Who asked.
+        actor: String,
+        /// Why.
+        reason: String,
+    },
+    /// Call the strategy again.
+    Resume {
+        /// Who asked.
+        actor: String,
+        /// Why.
+        reason: String,
+    },
+    /// End the run after this bar.
+    Stop,
+}
+
+/// A running engine's state, as its controller sees it at each boundary.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Status {
+    /// Next bar to process.
+    pub seq: u64,
+    /// `name@version` in service.
+    pub serving: String,
+    /// The version a rollback would return to.
+    pub standby: Option<String>,
+    /// Equity now.
+    pub equity: f64,
+    /// Why the strategy is paused, if it is.
+    pub paused: Option<String>,
+    /// Orders sent so far.
+    pub orders: u64,
+    /// Round trips closed so far.
+    pub trades: usize,
+    /// Risk state (`ACTIVE`, `REDUCING`, `HALTED`).
+    pub risk_state: String,
+}
+
+/// Feeds commands to a running engine; polled at every bar boundary.
+pub trait Controller<'a> {
+    /// Commands to apply now, given the engine's status.
+    fn poll(&mut self, status: &Status) -> Vec<Command<'a>>;
+}
+
 /// The version a swap replaced, kept (with the state it had) until the new
 /// one has proven itself for `rollback_window` bars.
 struct Standby<'a> {
@@ -138,6 +207,9 @@ pub struct EngineConfig {
     /// After a swap, a drawdown from the equity at the swap beyond this
     /// fraction, within the window, rolls back too (default: none).
     pub rollback_drawdown: Option<f64>,
+    /// Drawdown from the equity peak at which the engine pauses the strategy
+    /// by itself (a deployment's pause threshold; default: none).
+    pub pause_drawdown: Option<f64>,
 }
 
 /// Why a run stopped early.
@@ -193,6 +265,9 @@ pub struct Engine<'a, V: Venue> {
     label: String,
     standby: Option<Standby<'a>>,
     swaps: std::collections::VecDeque<PlannedSwap<'a>>,
+    controller: Option<Box<dyn Controller<'a> + 'a>>,
+    paused: Option<String>,
+    peak_equity: f64,
     venue: V,
     recorder: &'a mut dyn Recorder,
     risk: RiskEngine,
@@ -230,6 +305,9 @@ impl<'a, V: Venue> Engine<'a, V> {
             label: cfg.plugin_label.clone(),
             standby: None,
             swaps: Default::default(),
+            controller: None,
+            paused: None,
+            peak_equity: cfg.initial_cash,
             cfg,
             symbols,
             strategy,
@@ -306,6 +384,11 @@ impl<'a, V: Venue> Engine<'a, V> {
         self.swaps.insert(at, swap);
     }
 
+    /// Let a controller steer the run (swaps, rollbacks, pauses, stop).
+    pub fn set_controller(&mut self, controller: Box<dyn Controller<'a> + 'a>) {
+        self.controller = Some(controller);
+    }
+
     /// Run the whole feed. `progress` is called with the bars done so far.
     pub fn run(mut self, feed: &mut dyn Feed, progress: &mut dyn FnMut(u64)) -> RunResult {
         let batched = self.cfg.delivery == Delivery::Batched;
@@ -327,7 +410,17 @@ impl<'a, V: Venue> Engine<'a, V> {
                 break;
             }
             if batched {
-                self.boundary(seq)?;
+                if !self.boundary(seq)? {
+                    break 'feed;
+                }
+                if self.paused.is_some() {
+                    for (i, bar) in bars.iter().enumerate() {
+                        self.process_bar(bar, seq + i as u64)?;
+                    }
+                    seq += bars.len() as u64;
+                    progress(seq);
+                    continue;
+                }
                 if !self.deliver_or_roll_back(&bars, seq)? {
                     break 'feed;
                 }
@@ -345,8 +438,13 @@ impl<'a, V: Venue> Engine<'a, V> {
             } else {
                 for (i, bar) in bars.iter().enumerate() {
                     let s = seq + i as u64;
-                    self.boundary(s)?;
+                    if !self.boundary(s)? {
+                        break 'feed;
+                    }
                     self.process_bar(bar, s)?;
+                    if self.paused.is_some() {
+                        continue;
+                    }
                     self.update_view();
                     if !self.deliver_or_roll_back(std::slice::from_ref(bar), s)? {
                         break 'feed;
@@ -362,9 +460,26 @@ impl<'a, V: Venue> Engine<'a, V> {
         self.finish()
     }
 
-    /// Between bars: carry out a scheduled swap, roll back on drawdown, or
-    /// commit a swap that has outlived its rollback window.
-    fn boundary(&mut self, seq: u64) -> Result<(), JournalError> {
+    /// Between bars: pause on drawdown, carry out a scheduled swap, roll
+    /// back on drawdown, commit a swap that outlived its rollback window, and
+    /// apply the controller's commands. `false` ends the run.
+    fn boundary(&mut self, seq: u64) -> Result<bool, JournalError> {
+        if let Some(limit) = self.cfg.pause_drawdown
+            && self.paused.is_none()
+        {
+            let equity = self.ledger.equity();
+            self.peak_equity = self.peak_equity.max(equity);
+            let dd = 1.0 - equity / self.peak_equity;
+            if dd >= limit {
+                let reason = format!(
+                    "drawdown {:.2}% from the peak {:.2} passed the pause threshold {:.2}%",
+                    dd * 100.0,
+                    self.peak_equity,
+                    limit * 100.0
+                );
+                self.pause(seq, "engine".into(), reason)?;
+            }
+        }
         if let Some(sb) = &self.standby {
             let equity = self.ledger.equity();
             let dd = if sb.equity_at_swap > 0.0 {
@@ -389,15 +504,69 @@ impl<'a, V: Venue> Engine<'a, V> {
         }
         if self.swaps.front().is_some_and(|p| p.at_seq <= seq) {
             let plan = self.swaps.pop_front().expect("checked");
-            self.swap(seq, plan)?;
+            self.swap(seq, plan, "schedule")?;
         }
-        Ok(())
+        if let Some(mut controller) = self.controller.take() {
+            let status = Status {
+                seq,
+                serving: self.label.clone(),
+                standby: self.standby.as_ref().map(|s| s.label.clone()),
+                equity: self.ledger.equity(),
+                paused: self.paused.clone(),
+                orders: self.out.orders,
+                trades: self.ledger.trades.len(),
+                risk_state: format!("{:?}", self.risk.state()).to_uppercase(),
+            };
+            let commands = controller.poll(&status);
+            self.controller = Some(controller);
+            for command in commands {
+                match command {
+                    Command::Swap {
+                        driver,
+                        label,
+                        actor,
+                        restore,
+                    } => {
+                        let plan = PlannedSwap {
+                            at_seq: seq,
+                            driver,
+                            label,
+                        };
+                        if restore {
+                            self.swap(seq, plan, &actor)?
+                        } else {
+                            self.put_in_service(seq, plan, &actor, 0)?
+                        }
+                    }
+                    Command::Snapshot(reply) => {
+                        let _ = reply.send(self.strategy.snapshot().map_err(|e| e.to_string()));
+                    }
+                    Command::Rollback { actor, reason } => {
+                        self.roll_back(seq, format!("by {actor}: {reason}"))?
+                    }
+                    Command::Pause { actor, reason } => self.pause(seq, actor, reason)?,
+                    Command::Resume { actor, reason } => {
+                        if self.paused.take().is_some() {
+                            self.peak_equity = self.ledger.equity();
+                            self.record(Entry::Resumed { seq, actor, reason })?;
+                        }
+                    }
+                    Command::Stop => return Ok(false),
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn pause(&mut self, seq: u64, actor: String, reason: String) -> Result<(), JournalError> {
+        self.paused = Some(format!("{reason} ({actor})"));
+        self.record(Entry::Paused { seq, actor, reason })
     }
 
     /// Hand the strategy's state to another version; it serves from `seq` on.
     /// If the old version cannot snapshot or the new one refuses the state,
     /// the new one never serves.
-    fn swap(&mut self, seq: u64, plan: PlannedSwap<'a>) -> Result<(), JournalError> {
+    fn swap(&mut self, seq: u64, plan: PlannedSwap<'a>, actor: &str) -> Result<(), JournalError> {
         let from = self.label.clone();
         let to = plan.label;
         let state = match self.strategy.snapshot() {
@@ -413,7 +582,6 @@ impl<'a, V: Venue> Engine<'a, V> {
             }
         };
         let mut new = plan.driver;
-        new.view_mut().positions = vec![(0.0, 0.0, 0.0); self.symbols.len()];
         if let Err(e) = new.restore(&self.strategy.version(), &state) {
             let reason = format!("{to} refused the state of {from}: {e}");
             return self.record(Entry::SwapRefused {
@@ -423,6 +591,30 @@ impl<'a, V: Venue> Engine<'a, V> {
                 reason,
             });
         }
+        self.put_in_service(
+            seq,
+            PlannedSwap {
+                at_seq: seq,
+                driver: new,
+                label: to,
+            },
+            actor,
+            state.len() as u64,
+        )
+    }
+
+    /// Make `plan` the serving version; the old one stands by for rollback.
+    fn put_in_service(
+        &mut self,
+        seq: u64,
+        plan: PlannedSwap<'a>,
+        actor: &str,
+        state_bytes: u64,
+    ) -> Result<(), JournalError> {
+        let from = self.label.clone();
+        let to = plan.label;
+        let mut new = plan.driver;
+        new.view_mut().positions = vec![(0.0, 0.0, 0.0); self.symbols.len()];
         let old = std::mem::replace(&mut self.strategy, new);
         self.standby = Some(Standby {
             driver: old,
@@ -435,7 +627,8 @@ impl<'a, V: Venue> Engine<'a, V> {
             seq,
             from,
             to,
-            state_bytes: state.len() as u64,
+            state_bytes,
+            actor: actor.into(),
         })
     }
 

@@ -46,3 +46,52 @@ impl Feed for RecordedFeed {
         Some(self.rec.bars.len() as u64)
     }
 }
+
+/// A recorded feed that delivers bars at a pace, like a live feed would:
+/// `next_batch` returns only the bars due by now and waits for the next one.
+/// Paper trading on recorded data and service tests use it.
+pub struct PacedFeed {
+    inner: RecordedFeed,
+    bars_per_second: f64,
+    start: std::time::Instant,
+    delivered: u64,
+}
+
+impl PacedFeed {
+    /// Deliver `bars_per_second` bars per second from the start of the recording.
+    pub fn new(rec: Recording, bars_per_second: f64) -> Self {
+        Self {
+            inner: RecordedFeed::new(rec),
+            bars_per_second,
+            start: std::time::Instant::now(),
+            delivered: 0,
+        }
+    }
+}
+
+impl Feed for PacedFeed {
+    fn symbols(&self) -> &[String] {
+        self.inner.symbols()
+    }
+
+    fn next_batch(&mut self, out: &mut Vec<Bar>, max: usize) -> usize {
+        let due = loop {
+            let due = (self.start.elapsed().as_secs_f64() * self.bars_per_second) as u64;
+            if due > self.delivered {
+                break due;
+            }
+            let wait = (self.delivered + 1) as f64 / self.bars_per_second
+                - self.start.elapsed().as_secs_f64();
+            std::thread::sleep(std::time::Duration::from_secs_f64(wait.clamp(0.0, 0.05)));
+        };
+        let n = self
+            .inner
+            .next_batch(out, max.min((due - self.delivered) as usize));
+        self.delivered += n as u64;
+        n
+    }
+
+    fn len_hint(&self) -> Option<u64> {
+        self.inner.len_hint()
+    }
+}

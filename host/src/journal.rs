@@ -150,6 +150,8 @@ pub enum Entry {
         to: String,
         /// Size of the state handed over.
         state_bytes: u64,
+        /// Who asked (`schedule` for `--swap-at`, else the operator).
+        actor: String,
     },
     /// A scheduled swap did not happen; the old version kept serving.
     SwapRefused {
@@ -179,6 +181,24 @@ pub enum Entry {
         seq: u64,
         /// The version now permanently in service.
         version: String,
+    },
+    /// The strategy stopped being called (bars, fills and stops go on).
+    Paused {
+        /// First bar not delivered.
+        seq: u64,
+        /// Who (`engine` for the drawdown threshold).
+        actor: String,
+        /// Why.
+        reason: String,
+    },
+    /// The strategy is called again.
+    Resumed {
+        /// First bar delivered again.
+        seq: u64,
+        /// Who.
+        actor: String,
+        /// Why.
+        reason: String,
     },
     /// The deployment faulted; the run stopped here.
     Fault {

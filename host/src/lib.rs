@@ -22,6 +22,7 @@
 //! [`engine`] (the pipeline), [`report`] (performance statistics),
 //! [`golden`] (testing plugins against recordings), [`cli`].
 
+pub mod api;
 pub mod cli;
 pub mod engine;
 pub mod execution;
@@ -39,5 +40,6 @@ pub mod replay;
 pub mod report;
 pub mod risk;
 pub mod runtime;
+pub mod service;
 pub mod shadow;
 pub mod synth;

@@ -716,6 +716,60 @@ impl Registry {
         Ok((to, readiness))
     }
 
+    /// The version a deployment now runs (after a swap or rollback).
+    pub fn record_version(
+        &self,
+        name: &str,
+        label: &str,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(), RegistryError> {
+        let mut d = self.deployment(name)?;
+        if d.plugin == label {
+            return Ok(());
+        }
+        let from = std::mem::replace(&mut d.plugin, label.into());
+        let tx = self.db.begin_write().map_err(|e| self.e(e))?;
+        self.put(&tx, &d)?;
+        let reason = (!reason.is_empty()).then(|| reason.to_string());
+        self.audit(
+            &tx,
+            actor,
+            "version",
+            name,
+            Some(from),
+            Some(label.into()),
+            reason,
+            false,
+        )?;
+        tx.commit().map_err(|e| self.e(e))
+    }
+
+    /// The version a deployment ran before its current one, if it changed.
+    pub fn previous_version(&self, name: &str) -> Result<Option<String>, RegistryError> {
+        let current = self.deployment(name)?.plugin;
+        Ok(self
+            .audit_trail(Some(name))?
+            .into_iter()
+            .rev()
+            .find(|e| e.action == "version" && e.to.as_deref() == Some(current.as_str()))
+            .and_then(|e| e.from))
+    }
+
+    /// An audit entry about a deployment that changes nothing stored (start, stop, shadow).
+    pub fn note(
+        &self,
+        name: &str,
+        actor: &str,
+        action: &str,
+        detail: &str,
+    ) -> Result<(), RegistryError> {
+        let tx = self.db.begin_write().map_err(|e| self.e(e))?;
+        let detail = (!detail.is_empty()).then(|| detail.to_string());
+        self.audit(&tx, actor, action, name, None, detail, None, false)?;
+        tx.commit().map_err(|e| self.e(e))
+    }
+
     /// The audit trail, optionally only about one subject.
     pub fn audit_trail(&self, subject: Option<&str>) -> Result<Vec<AuditEntry>, RegistryError> {
         let tx = self.db.begin_read().map_err(|e| self.e(e))?;

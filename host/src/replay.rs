@@ -234,7 +234,21 @@ pub fn prepare_plugin(
     config: &RunConfig,
     symbols: &[String],
 ) -> anyhow::Result<Prepared> {
-    let plugin = rt.load(path)?;
+    let bytes =
+        std::fs::read(path).with_context(|| format!("reading plugin {}", path.display()))?;
+    prepare_bytes(rt, path, &bytes, given, config, symbols)
+}
+
+/// Like [`prepare_plugin`], from the component's bytes (`path` names it in messages).
+pub fn prepare_bytes(
+    rt: &Runtime,
+    path: &Path,
+    bytes: &[u8],
+    given: &[String],
+    config: &RunConfig,
+    symbols: &[String],
+) -> anyhow::Result<Prepared> {
+    let plugin = rt.load_bytes(path, bytes)?;
     let mut instance = rt
         .instantiate(&plugin, config.sandbox, config.seed)
         .map_err(|e| anyhow::anyhow!("plugin {}: instantiating: {e}", file_name(path)))?;
@@ -376,6 +390,7 @@ pub fn run_recording(
         plugin_label: format!("{}@{}", desc.name, desc.version),
         rollback_window: cfg.swap.rollback_window,
         rollback_drawdown: cfg.swap.rollback_drawdown,
+        pause_drawdown: None,
     };
     let venue = SimulatedVenue::new(cfg.execution);
     let mut file = None;

@@ -4,13 +4,13 @@
 //! venue. The [`Divergence`] report says where they part ways and what each
 //! earned.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::engine::RunOutcome;
 use crate::journal::Entry;
 
 /// How a candidate compares with the serving version.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Divergence {
     /// Serving `name@version`.
     pub serving: String,
@@ -55,10 +55,34 @@ fn intents_by_bar(entries: &[Entry]) -> std::collections::BTreeMap<u64, Vec<Stri
     out
 }
 
+/// The figures of one side of a comparison.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Summary {
+    /// Bars processed.
+    pub bars: u64,
+    /// Final equity − initial.
+    pub pnl: f64,
+    /// Round trips.
+    pub trades: usize,
+    /// Whether it faulted.
+    pub faulted: bool,
+}
+
+impl From<&RunOutcome> for Summary {
+    fn from(o: &RunOutcome) -> Summary {
+        Summary {
+            bars: o.bars,
+            pnl: o.equity_curve.last().map_or(0.0, |e| e.1) - o.ledger.initial_cash,
+            trades: o.ledger.trades.len(),
+            faulted: o.fault.is_some(),
+        }
+    }
+}
+
 /// Compare two runs over the same bars.
 pub fn compare(
-    serving: (&str, &[Entry], &RunOutcome),
-    candidate: (&str, &[Entry], &RunOutcome),
+    serving: (&str, &[Entry], Summary),
+    candidate: (&str, &[Entry], Summary),
 ) -> Divergence {
     let (a, b) = (intents_by_bar(serving.1), intents_by_bar(candidate.1));
     let bars = serving.2.bars.min(candidate.2.bars);
@@ -83,7 +107,6 @@ pub fn compare(
             }
         }
     }
-    let pnl = |o: &RunOutcome| o.equity_curve.last().map_or(0.0, |e| e.1) - o.ledger.initial_cash;
     let count =
         |m: &std::collections::BTreeMap<u64, Vec<String>>| m.values().map(|v| v.len() as u64).sum();
     Divergence {
@@ -94,12 +117,9 @@ pub fn compare(
         bars_differing: differing,
         first_differences: first,
         intents: (count(&a), count(&b)),
-        pnl: (pnl(serving.2), pnl(candidate.2)),
-        trades: (
-            serving.2.ledger.trades.len(),
-            candidate.2.ledger.trades.len(),
-        ),
-        faulted: (serving.2.fault.is_some(), candidate.2.fault.is_some()),
+        pnl: (serving.2.pnl, candidate.2.pnl),
+        trades: (serving.2.trades, candidate.2.trades),
+        faulted: (serving.2.faulted, candidate.2.faulted),
     }
 }
 

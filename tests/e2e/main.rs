@@ -10,4 +10,5 @@ mod registry;
 mod replay;
 mod risk;
 mod sandbox;
+mod service;
 mod swap;
