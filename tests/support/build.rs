@@ -30,6 +30,7 @@ fn main() {
         .collect();
     names.sort();
 
+    ensure_wasm_target();
     let target_dir = root.join("target").join("plugins");
     let mut cmd = Command::new(env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
     cmd.current_dir(&root)
@@ -96,4 +97,36 @@ fn main() {
         code,
     )
     .unwrap();
+}
+
+/// A fresh clone needs no manual step: if the toolchain lacks the
+/// `wasm32-wasip2` standard library (rustup may be told not to auto-install
+/// what `rust-toolchain.toml` names), add it through rustup.
+fn ensure_wasm_target() {
+    let rustc = env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let sysroot = Command::new(&rustc)
+        .args(["--print", "sysroot"])
+        .output()
+        .ok();
+    let installed = sysroot
+        .map(|o| {
+            PathBuf::from(String::from_utf8_lossy(&o.stdout).trim())
+                .join("lib/rustlib/wasm32-wasip2")
+                .exists()
+        })
+        .unwrap_or(false);
+    if installed {
+        return;
+    }
+    let mut cmd = Command::new("rustup");
+    cmd.args(["target", "add", "wasm32-wasip2"]);
+    if let Ok(toolchain) = env::var("RUSTUP_TOOLCHAIN") {
+        cmd.args(["--toolchain", &toolchain]);
+    }
+    match cmd.status() {
+        Ok(s) if s.success() => {}
+        other => panic!(
+            "the wasm32-wasip2 target is missing and `rustup target add wasm32-wasip2` failed ({other:?})"
+        ),
+    }
 }
