@@ -700,6 +700,12 @@ fn deploy_cmd(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> {
                     b.trades
                 );
             }
+            if let Some(p) = &d.paper {
+                println!(
+                    "  paper: {:.2} days, {} trades, Sharpe {:.2}, slippage {:.2} bps, {} faults",
+                    p.days, p.trades, p.sharpe, p.slippage_bps, p.faults
+                );
+            }
             println!("history:");
             for e in reg.audit_trail(Some(&name))? {
                 println!(

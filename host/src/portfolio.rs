@@ -93,6 +93,8 @@ pub struct Ledger {
     pub commissions: f64,
     /// Total slippage cost.
     pub slippage: f64,
+    /// Σ |quantity × price| of every execution.
+    pub traded_notional: f64,
     /// Completed round trips.
     pub trades: Vec<Trade>,
 }
@@ -107,6 +109,7 @@ impl Ledger {
             realized: 0.0,
             commissions: 0.0,
             slippage: 0.0,
+            traded_notional: 0.0,
             trades: Vec::new(),
         }
     }
@@ -154,6 +157,7 @@ impl Ledger {
         self.cash -= x.quantity * x.price + x.commission;
         self.commissions += x.commission;
         self.slippage += x.slippage;
+        self.traded_notional += (x.quantity * x.price).abs();
         if h.mark == 0.0 {
             h.mark = x.price;
         }

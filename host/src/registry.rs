@@ -654,6 +654,34 @@ impl Registry {
         tx.commit().map_err(|e| self.e(e))
     }
 
+    /// Keep a paper run's figures as the deployment's evidence for PAPER → LIVE.
+    pub fn record_paper(
+        &self,
+        name: &str,
+        evidence: PaperEvidence,
+        actor: &str,
+    ) -> Result<(), RegistryError> {
+        let mut d = self.deployment(name)?;
+        let summary = format!(
+            "{:.2} days in PAPER, {} trades, Sharpe {:.2}, slippage {:.2} bps, {} faults",
+            evidence.days, evidence.trades, evidence.sharpe, evidence.slippage_bps, evidence.faults
+        );
+        d.paper = Some(evidence);
+        let tx = self.db.begin_write().map_err(|e| self.e(e))?;
+        self.put(&tx, &d)?;
+        self.audit(
+            &tx,
+            actor,
+            "paper-evidence",
+            name,
+            None,
+            Some(summary),
+            None,
+            false,
+        )?;
+        tx.commit().map_err(|e| self.e(e))
+    }
+
     /// Move a deployment along the lifecycle. Promotions out of TESTING and
     /// PAPER pass their gate or need `force` with a reason; pause and resume
     /// need a reason. Returns the new stage and the gate's report, if any.

@@ -224,6 +224,33 @@ struct ShadowRun {
     intents: Intents,
 }
 
+/// What a finished paper run shows, for the PAPER → LIVE gate.
+fn paper_evidence(
+    registry: &Registry,
+    name: &str,
+    o: &crate::engine::RunOutcome,
+) -> crate::lifecycle::PaperEvidence {
+    let days = registry
+        .deployment(name)
+        .ok()
+        .and_then(|d| chrono::DateTime::parse_from_rfc3339(&d.stage_since).ok())
+        .map_or(0.0, |since| {
+            (chrono::Utc::now() - since.with_timezone(&chrono::Utc)).num_seconds() as f64 / 86_400.0
+        });
+    let l = &o.ledger;
+    crate::lifecycle::PaperEvidence {
+        days,
+        trades: l.trades.len() as u64,
+        sharpe: crate::report::Report::new(o).sharpe,
+        slippage_bps: if l.traded_notional > 0.0 {
+            l.slippage / l.traded_notional * 1e4
+        } else {
+            0.0
+        },
+        faults: u64::from(o.fault.is_some()),
+    }
+}
+
 /// The deployment's parameters that the new version also declares.
 fn carried_params(d: &Deployment, record: &crate::registry::PluginRecord) -> Vec<String> {
     let declared = record.description();
@@ -256,6 +283,8 @@ struct Launch {
     pace: f64,
     journal: PathBuf,
     pause_drawdown: Option<f64>,
+    /// A deployment's own run (not a shadow): its figures become paper evidence.
+    evidence: bool,
 }
 
 impl Service {
@@ -350,6 +379,7 @@ impl Service {
             pace: req.bars_per_second,
             journal: journal.clone(),
             pause_drawdown: Some(self.config.pause_drawdown),
+            evidence: true,
         };
         let (tx, status, ended, intents) = self.launch(launch)?;
         self.registry.note(
@@ -441,6 +471,7 @@ impl Service {
                     skip,
                     pace,
                     pause_drawdown,
+                    evidence,
                     ..
                 } = l;
                 rec.bars.drain(..(skip as usize).min(rec.bars.len()));
@@ -487,6 +518,10 @@ impl Service {
                     },
                     Err(e) => format!("journal failed: {e}"),
                 };
+                if let (Ok(o), true) = (&result, evidence) {
+                    let _ =
+                        registry.record_paper(&name, paper_evidence(&registry, &name, o), "engine");
+                }
                 let _ = recorder.journal.finish();
                 *ended2.lock().expect("ended lock") = Some(summary);
             })?;
@@ -631,6 +666,7 @@ impl Service {
             pace,
             journal,
             pause_drawdown: None,
+            evidence: false,
         };
         let (tx, status, ended, intents) = self.launch(launch)?;
         self.with_run(name, |run| {

@@ -243,6 +243,17 @@ fn a_running_deployment_is_swapped_and_rolled_back_by_command_and_audited() {
         show.contains("start  → 2000 bars/s over 1 file(s) by cli:tester"),
         "{show}"
     );
+    // The paper run left evidence for the PAPER → LIVE gate: measured, not missing.
+    assert!(
+        show.contains("paper-evidence  → 0.00 days in PAPER, 0 trades"),
+        "{show}"
+    );
+    let gate = stderr(&f.cmd(&["deploy", "promote", "c"]));
+    assert!(
+        gate.contains("[pass] unhandled faults")
+            && gate.contains("[FAIL] days in PAPER                        0.00"),
+        "{gate}"
+    );
     assert!(
         show.contains("version counter@1.0.0 → counter@2.0.0 by cli:tester: try v2"),
         "{show}"
