@@ -383,3 +383,55 @@ fn a_shadow_runs_beside_the_deployment_and_can_be_promoted() {
     );
     assert!(show.contains("version sma-cross@0.1.0 → rsi-reversion@0.1.0 by cli:tester: promote-shadow: rsi looks better"), "{show}");
 }
+
+#[test]
+fn a_fault_in_one_deployment_leaves_the_others_running() {
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::COUNTER_V1]);
+    f.ok(&["plugin", "add", plugins::HOSTILE_SPIN]);
+    f.paper("healthy", "counter@1.0.0", &[]);
+    f.paper("spinner", "hostile-spin@0.1.0", &[]);
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(40_000, 100.0));
+    f.serve();
+    f.ok(&[
+        "deploy",
+        "start",
+        "healthy",
+        "--data",
+        data.to_str().unwrap(),
+        "--bars-per-second",
+        "2000",
+    ]);
+    f.ok(&[
+        "deploy",
+        "start",
+        "spinner",
+        "--data",
+        data.to_str().unwrap(),
+        "--bars-per-second",
+        "2000",
+    ]);
+    let dead = f.wait("spinner", "the spinner to fault", |s| s["running"] == false);
+    assert!(
+        dead["ended"]
+            .as_str()
+            .unwrap()
+            .starts_with("faulted at bar 3: CPU budget exceeded"),
+        "{dead}"
+    );
+    let before = f.status("healthy")["seq"].as_u64().unwrap();
+    f.wait("healthy", "the healthy deployment to go on", |s| {
+        s["running"] == true && s["seq"].as_u64() > Some(before + 200)
+    });
+    f.ok(&["deploy", "stop", "healthy"]);
+    f.stop_serving();
+    let show = f.ok(&["deploy", "show", "spinner"]);
+    assert!(
+        show.contains("pause PAPER → PAUSED by engine: faulted at bar 3"),
+        "{show}"
+    );
+    assert!(
+        f.ok(&["deploy", "show", "healthy"])
+            .contains("healthy (PAPER)")
+    );
+}
