@@ -780,6 +780,7 @@ impl Service {
         instance.restore(&version, &state).map_err(|e| {
             anyhow::anyhow!("{label} could not take back its own shadow state: {e}")
         })?;
+        self.registry.note(name, actor, "shadow-stop", &label)?;
         self.with_run(name, |run| {
             if let Some(sh) = run.shadow.take() {
                 sh.tx.send(Request::Stop).ok();
@@ -800,13 +801,16 @@ impl Service {
 
     /// Stop a running deployment.
     pub fn stop(&self, name: &str, actor: &str) -> anyhow::Result<()> {
-        self.with_run(name, |run| {
+        let shadow = self.with_run(name, |run| {
             run.tx.send(Request::Stop).ok();
-            if let Some(sh) = run.shadow.take() {
+            Ok(run.shadow.take().map(|sh| {
                 sh.tx.send(Request::Stop).ok();
-            }
-            Ok(())
+                sh.label
+            }))
         })?;
+        if let Some(label) = shadow {
+            self.registry.note(name, actor, "shadow-stop", &label)?;
+        }
         self.registry.note(name, actor, "stop", "")?;
         Ok(())
     }

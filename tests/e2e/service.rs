@@ -378,7 +378,8 @@ fn a_shadow_runs_beside_the_deployment_and_can_be_promoted() {
     f.stop_serving();
     let show = f.ok(&["deploy", "show", "s"]);
     assert!(
-        show.contains("shadow-start  → rsi-reversion@0.1.0 by cli:tester"),
+        show.contains("shadow-start  → rsi-reversion@0.1.0 by cli:tester")
+            && show.contains("shadow-stop  → rsi-reversion@0.1.0 by cli:tester"),
         "{show}"
     );
     assert!(show.contains("version sma-cross@0.1.0 → rsi-reversion@0.1.0 by cli:tester: promote-shadow: rsi looks better"), "{show}");

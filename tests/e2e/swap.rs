@@ -294,3 +294,51 @@ fn a_shadow_candidate_is_compared_bar_by_bar_and_keeps_its_own_books() {
     let shadow = journal_entries(&shadow_journal);
     assert!(of_kind(&shadow, "intent").iter().any(|i| i["seq"] == 81));
 }
+
+#[test]
+fn a_drawdown_since_the_swap_beyond_the_limit_rolls_back() {
+    let dir = scratch();
+    let mut bars = flat(5, 100.0);
+    bars.push((100.0, 100.0, 90.0, 90.0)); // −10% on a full position, after the swap at bar 4
+    bars.extend(flat(5, 90.0));
+    let data = bars_csv(dir.path(), "X.csv", DAY, &bars);
+    let journal = dir.path().join("j.redb");
+    let swap = format!("4={}", plugins::SCRIPTED);
+    let out = sandbar([
+        "replay",
+        "--plugin",
+        plugins::SCRIPTED,
+        "--data",
+        data.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "--param",
+        "script=0 weight 0 1",
+        "--swap-at",
+        &swap,
+        "--swap-param",
+        "script=",
+        "--set",
+        "risk.max_position=1",
+        "--set",
+        "risk.daily_loss_limit=1",
+        "--set",
+        "risk.max_drawdown=1",
+        "--set",
+        "swap.rollback_drawdown=0.05",
+    ]);
+    ok(&out);
+    let e = journal_entries(&journal);
+    assert_eq!(of_kind(&e, "swap")[0]["seq"], 4);
+    let rb = of_kind(&e, "rollback");
+    assert_eq!(rb.len(), 1, "{e:#?}");
+    assert_eq!(rb[0]["seq"], 6, "the first boundary after the drop");
+    assert!(
+        rb[0]["cause"]
+            .as_str()
+            .unwrap()
+            .starts_with("drawdown since the swap 10.00% reached the rollback limit 5.00%"),
+        "{}",
+        rb[0]
+    );
+}
