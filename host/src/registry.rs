@@ -564,6 +564,24 @@ impl Registry {
             })
     }
 
+    /// Store a deployment and its audit line in one transaction.
+    #[allow(clippy::too_many_arguments)]
+    fn save(
+        &self,
+        d: &Deployment,
+        actor: &str,
+        action: &str,
+        from: Option<String>,
+        to: Option<String>,
+        reason: Option<String>,
+        forced: bool,
+    ) -> Result<(), RegistryError> {
+        let tx = self.db.begin_write().map_err(|e| self.e(e))?;
+        self.put(&tx, d)?;
+        self.audit(&tx, actor, action, &d.name, from, to, reason, forced)?;
+        tx.commit().map_err(|e| self.e(e))
+    }
+
     fn put(&self, tx: &redb::WriteTransaction, d: &Deployment) -> Result<(), RegistryError> {
         let json = serde_json::to_string(d).map_err(|e| self.e(e))?;
         tx.open_table(DEPLOYMENTS)
@@ -606,19 +624,15 @@ impl Registry {
             backtest: None,
             paper: None,
         };
-        let tx = self.db.begin_write().map_err(|e| self.e(e))?;
-        self.put(&tx, &d)?;
-        self.audit(
-            &tx,
+        self.save(
+            &d,
             actor,
             "deploy-create",
-            name,
             None,
             Some(format!("{} {}", Stage::Draft, d.plugin)),
             None,
             false,
         )?;
-        tx.commit().map_err(|e| self.e(e))?;
         Ok(d)
     }
 
@@ -639,19 +653,7 @@ impl Registry {
             evidence.trades
         );
         d.backtest = Some(evidence);
-        let tx = self.db.begin_write().map_err(|e| self.e(e))?;
-        self.put(&tx, &d)?;
-        self.audit(
-            &tx,
-            actor,
-            "backtest",
-            name,
-            None,
-            Some(summary),
-            None,
-            false,
-        )?;
-        tx.commit().map_err(|e| self.e(e))
+        self.save(&d, actor, "backtest", None, Some(summary), None, false)
     }
 
     /// Keep a paper run's figures as the deployment's evidence for PAPER → LIVE.
@@ -667,19 +669,15 @@ impl Registry {
             evidence.days, evidence.trades, evidence.sharpe, evidence.slippage_bps, evidence.faults
         );
         d.paper = Some(evidence);
-        let tx = self.db.begin_write().map_err(|e| self.e(e))?;
-        self.put(&tx, &d)?;
-        self.audit(
-            &tx,
+        self.save(
+            &d,
             actor,
             "paper-evidence",
-            name,
             None,
             Some(summary),
             None,
             false,
-        )?;
-        tx.commit().map_err(|e| self.e(e))
+        )
     }
 
     /// Move a deployment along the lifecycle. Promotions out of TESTING and
@@ -728,19 +726,15 @@ impl Registry {
         };
         d.stage = to;
         d.stage_since = now();
-        let tx = self.db.begin_write().map_err(|e| self.e(e))?;
-        self.put(&tx, &d)?;
-        self.audit(
-            &tx,
+        self.save(
+            &d,
             actor,
             action,
-            name,
             Some(from.to_string()),
             Some(to.to_string()),
             reason,
             forced,
         )?;
-        tx.commit().map_err(|e| self.e(e))?;
         Ok((to, readiness))
     }
 
@@ -757,20 +751,16 @@ impl Registry {
             return Ok(());
         }
         let from = std::mem::replace(&mut d.plugin, label.into());
-        let tx = self.db.begin_write().map_err(|e| self.e(e))?;
-        self.put(&tx, &d)?;
         let reason = (!reason.is_empty()).then(|| reason.to_string());
-        self.audit(
-            &tx,
+        self.save(
+            &d,
             actor,
             "version",
-            name,
             Some(from),
             Some(label.into()),
             reason,
             false,
-        )?;
-        tx.commit().map_err(|e| self.e(e))
+        )
     }
 
     /// The version a deployment ran before its current one, if it changed.

@@ -699,27 +699,13 @@ impl Service {
                 .expect("intents")
                 .iter()
                 .filter(|e| matches!(e, Entry::Intent { seq, .. } if *seq >= sh.from_seq))
-                .map(|e| match e.clone() {
-                    Entry::Intent {
-                        seq,
-                        time_ms,
-                        symbol,
-                        action,
-                        stop_loss,
-                        take_profit,
-                        reason,
-                        plugin,
-                    } => Entry::Intent {
-                        seq: seq - sh.from_seq,
-                        time_ms,
-                        symbol,
-                        action,
-                        stop_loss,
-                        take_profit,
-                        reason,
-                        plugin,
-                    },
-                    other => other,
+                .cloned()
+                .map(|mut e| {
+                    // Count bars from the shadow's start, as the candidate does.
+                    if let Entry::Intent { seq, .. } = &mut e {
+                        *seq -= sh.from_seq;
+                    }
+                    e
                 })
                 .collect();
             let candidate_intents = sh.intents.lock().expect("intents").clone();
