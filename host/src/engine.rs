@@ -115,12 +115,14 @@ pub struct PlannedSwap<'a> {
 pub enum Command<'a> {
     /// Put another version in service (loaded and initialised beforehand).
     Swap {
-        /// The new version.
-        driver: Box<dyn StrategyDriver + 'a>,
+        /// The new version (`Send`: it is loaded on another thread).
+        driver: Box<dyn StrategyDriver + Send + 'a>,
         /// Its `name@version`.
         label: String,
         /// Who asked.
         actor: String,
+        /// Why.
+        reason: String,
         /// Restore it from the serving version's snapshot (a normal swap), or
         /// put it in service with the state it already has (a promoted shadow).
         restore: bool,
@@ -504,7 +506,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         }
         if self.swaps.front().is_some_and(|p| p.at_seq <= seq) {
             let plan = self.swaps.pop_front().expect("checked");
-            self.swap(seq, plan, "schedule")?;
+            self.swap(seq, plan, "schedule", "scheduled with --swap-at")?;
         }
         if let Some(mut controller) = self.controller.take() {
             let status = Status {
@@ -525,6 +527,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                         driver,
                         label,
                         actor,
+                        reason,
                         restore,
                     } => {
                         let plan = PlannedSwap {
@@ -533,9 +536,9 @@ impl<'a, V: Venue> Engine<'a, V> {
                             label,
                         };
                         if restore {
-                            self.swap(seq, plan, &actor)?
+                            self.swap(seq, plan, &actor, &reason)?
                         } else {
-                            self.put_in_service(seq, plan, &actor, 0)?
+                            self.put_in_service(seq, plan, &actor, &reason, 0)?
                         }
                     }
                     Command::Snapshot(reply) => {
@@ -566,29 +569,35 @@ impl<'a, V: Venue> Engine<'a, V> {
     /// Hand the strategy's state to another version; it serves from `seq` on.
     /// If the old version cannot snapshot or the new one refuses the state,
     /// the new one never serves.
-    fn swap(&mut self, seq: u64, plan: PlannedSwap<'a>, actor: &str) -> Result<(), JournalError> {
+    fn swap(
+        &mut self,
+        seq: u64,
+        plan: PlannedSwap<'a>,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(), JournalError> {
         let from = self.label.clone();
         let to = plan.label;
         let state = match self.strategy.snapshot() {
             Ok(state) => state,
             Err(e) => {
-                let reason = format!("{from} could not snapshot its state: {e}");
+                let why = format!("{from} could not snapshot its state: {e}");
                 return self.record(Entry::SwapRefused {
                     seq,
                     from,
                     to,
-                    reason,
+                    reason: why,
                 });
             }
         };
         let mut new = plan.driver;
         if let Err(e) = new.restore(&self.strategy.version(), &state) {
-            let reason = format!("{to} refused the state of {from}: {e}");
+            let why = format!("{to} refused the state of {from}: {e}");
             return self.record(Entry::SwapRefused {
                 seq,
                 from,
                 to,
-                reason,
+                reason: why,
             });
         }
         self.put_in_service(
@@ -599,6 +608,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                 label: to,
             },
             actor,
+            reason,
             state.len() as u64,
         )
     }
@@ -609,6 +619,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         seq: u64,
         plan: PlannedSwap<'a>,
         actor: &str,
+        reason: &str,
         state_bytes: u64,
     ) -> Result<(), JournalError> {
         let from = self.label.clone();
@@ -629,6 +640,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             to,
             state_bytes,
             actor: actor.into(),
+            reason: reason.into(),
         })
     }
 

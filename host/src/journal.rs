@@ -152,6 +152,8 @@ pub enum Entry {
         state_bytes: u64,
         /// Who asked (`schedule` for `--swap-at`, else the operator).
         actor: String,
+        /// Why.
+        reason: String,
     },
     /// A scheduled swap did not happen; the old version kept serving.
     SwapRefused {

@@ -73,30 +73,6 @@ pub struct DeploymentStatus {
     pub journal: PathBuf,
 }
 
-enum Request {
-    Swap {
-        instance: Box<Instance>,
-        label: String,
-        actor: String,
-        reason: String,
-        restore: bool,
-    },
-    Snapshot(Sender<Result<Vec<u8>, String>>),
-    Rollback {
-        actor: String,
-        reason: String,
-    },
-    Pause {
-        actor: String,
-        reason: String,
-    },
-    Resume {
-        actor: String,
-        reason: String,
-    },
-    Stop,
-}
-
 /// Intent entries kept in memory for shadow comparison, besides the journal.
 type Intents = Arc<Mutex<Vec<Entry>>>;
 
@@ -119,7 +95,7 @@ impl Recorder for TeeRecorder {
 }
 
 struct ServiceController {
-    rx: Receiver<Request>,
+    rx: Receiver<Command<'static>>,
     status: Arc<Mutex<Status>>,
     name: String,
     registry: Arc<Registry>,
@@ -166,25 +142,18 @@ impl<'a> Controller<'a> for ServiceController {
         self.last = status.clone();
         *self.status.lock().expect("status lock") = status.clone();
         let mut out = Vec::new();
-        while let Ok(r) = self.rx.try_recv() {
-            out.push(match r {
-                Request::Swap {
-                    instance,
+        while let Ok(command) = self.rx.try_recv() {
+            // Remember what a version change should lead to, to audit it next time.
+            match &command {
+                Command::Swap {
                     label,
                     actor,
                     reason,
-                    restore,
+                    ..
                 } => {
-                    self.pending = Some((label.clone(), actor.clone(), reason));
-                    Command::Swap {
-                        driver: instance,
-                        label,
-                        actor,
-                        restore,
-                    }
+                    self.pending = Some((label.clone(), actor.clone(), reason.clone()));
                 }
-                Request::Snapshot(reply) => Command::Snapshot(reply),
-                Request::Rollback { actor, reason } => {
+                Command::Rollback { actor, reason } => {
                     if let Some(previous) = &status.standby {
                         self.pending = Some((
                             previous.clone(),
@@ -192,19 +161,17 @@ impl<'a> Controller<'a> for ServiceController {
                             format!("rollback: {reason}"),
                         ));
                     }
-                    Command::Rollback { actor, reason }
                 }
-                Request::Pause { actor, reason } => Command::Pause { actor, reason },
-                Request::Resume { actor, reason } => Command::Resume { actor, reason },
-                Request::Stop => Command::Stop,
-            });
+                _ => {}
+            }
+            out.push(command);
         }
         out
     }
 }
 
 struct Run {
-    tx: Sender<Request>,
+    tx: Sender<Command<'static>>,
     status: Arc<Mutex<Status>>,
     ended: Arc<Mutex<Option<String>>>,
     intents: Intents,
@@ -218,7 +185,7 @@ struct Run {
 struct ShadowRun {
     label: String,
     from_seq: u64,
-    tx: Sender<Request>,
+    tx: Sender<Command<'static>>,
     status: Arc<Mutex<Status>>,
     ended: Arc<Mutex<Option<String>>>,
     intents: Intents,
@@ -414,7 +381,7 @@ impl Service {
         &self,
         l: Launch,
     ) -> anyhow::Result<(
-        Sender<Request>,
+        Sender<Command<'static>>,
         Arc<Mutex<Status>>,
         Arc<Mutex<Option<String>>>,
         Intents,
@@ -552,8 +519,8 @@ impl Service {
         let params = carried_params(&d, &record);
         let (instance, label) = self.prepare(&record.label(), &params, &config, &symbols)?;
         self.with_run(name, |run| {
-            let req = Request::Swap {
-                instance: Box::new(instance),
+            let req = Command::Swap {
+                driver: Box::new(instance),
                 label,
                 actor: actor.into(),
                 reason: reason.into(),
@@ -590,7 +557,7 @@ impl Service {
         }
         self.with_run(name, |run| {
             run.tx
-                .send(Request::Rollback {
+                .send(Command::Rollback {
                     actor: actor.into(),
                     reason: reason.into(),
                 })
@@ -617,12 +584,12 @@ impl Service {
             actor,
         )?;
         let req = if resume {
-            Request::Resume {
+            Command::Resume {
                 actor: actor.into(),
                 reason: reason.into(),
             }
         } else {
-            Request::Pause {
+            Command::Pause {
                 actor: actor.into(),
                 reason: reason.into(),
             }
@@ -745,7 +712,7 @@ impl Service {
         })?;
         // The candidate's state, taken at its next bar boundary.
         let (reply, answer) = channel();
-        shadow_tx.send(Request::Snapshot(reply)).ok();
+        shadow_tx.send(Command::Snapshot(reply)).ok();
         let state = answer
             .recv_timeout(std::time::Duration::from_secs(10))
             .map_err(|_| anyhow::anyhow!("the shadow of `{name}` did not answer for its state"))?
@@ -769,12 +736,12 @@ impl Service {
         self.registry.note(name, actor, "shadow-stop", &label)?;
         self.with_run(name, |run| {
             if let Some(sh) = run.shadow.take() {
-                sh.tx.send(Request::Stop).ok();
+                sh.tx.send(Command::Stop).ok();
             }
             let reason = format!("promote-shadow: {reason}");
             run.tx
-                .send(Request::Swap {
-                    instance: Box::new(instance),
+                .send(Command::Swap {
+                    driver: Box::new(instance),
                     label: label.clone(),
                     actor: actor.into(),
                     reason,
@@ -788,9 +755,9 @@ impl Service {
     /// Stop a running deployment.
     pub fn stop(&self, name: &str, actor: &str) -> anyhow::Result<()> {
         let shadow = self.with_run(name, |run| {
-            run.tx.send(Request::Stop).ok();
+            run.tx.send(Command::Stop).ok();
             Ok(run.shadow.take().map(|sh| {
-                sh.tx.send(Request::Stop).ok();
+                sh.tx.send(Command::Stop).ok();
                 sh.label
             }))
         })?;
