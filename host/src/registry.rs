@@ -248,14 +248,7 @@ fn check_description(d: &Description) -> Result<(), String> {
     }
     semver::Version::parse(&d.version)
         .map_err(|e| format!("version {:?} is not semantic versioning: {e}", d.version))?;
-    let sdk = semver::Version::parse(&d.sdk_version)
-        .map_err(|e| format!("sdk version {:?}: {e}", d.sdk_version))?;
-    if (sdk.major, sdk.minor) != (0, 1) {
-        return Err(format!(
-            "built with sandbar-sdk {sdk}, but this host speaks {} (sdk 0.1.x)",
-            runtime::CONTRACT
-        ));
-    }
+    runtime::check_sdk_version(&d.sdk_version)?;
     let mut seen = std::collections::HashSet::new();
     for p in &d.params {
         if p.name.is_empty() || !seen.insert(p.name.as_str()) {

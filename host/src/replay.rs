@@ -254,15 +254,8 @@ pub fn prepare_bytes(
         .map_err(|e| anyhow::anyhow!("plugin {}: instantiating: {e}", file_name(path)))?;
     let desc = instance.description().clone();
     let label = format!("{}@{}", desc.name, desc.version);
-    if desc.sdk_version.split('.').next() != Some("0")
-        || desc.sdk_version.split('.').nth(1) != Some("1")
-    {
-        bail!(
-            "plugin {label} was built with sandbar-sdk {}, but this host speaks {} (sdk 0.1.x); rebuild it with sandbar-sdk 0.1",
-            desc.sdk_version,
-            runtime::CONTRACT
-        );
-    }
+    runtime::check_sdk_version(&desc.sdk_version)
+        .map_err(|e| anyhow::anyhow!("plugin {label}: {e}"))?;
     let params = params::resolve(&desc, given)?;
     let config = InitConfig {
         params: params.clone(),

@@ -46,6 +46,20 @@ pub fn delivery_name(d: Delivery) -> &'static str {
     }
 }
 
+/// Whether a plugin built with sandbar-sdk `sdk_version` speaks this host's
+/// contract (SDK 0.1.x); the error says what to do about it.
+pub fn check_sdk_version(sdk_version: &str) -> Result<(), String> {
+    match semver::Version::parse(sdk_version) {
+        Ok(v) if (v.major, v.minor) == (0, 1) => Ok(()),
+        Ok(v) => Err(format!(
+            "built with sandbar-sdk {v}, but this host speaks {CONTRACT} (sdk 0.1.x); rebuild it with sandbar-sdk 0.1"
+        )),
+        Err(e) => Err(format!(
+            "sdk version {sdk_version:?} is not semantic versioning: {e}"
+        )),
+    }
+}
+
 /// The contract this host speaks, for messages.
 pub const CONTRACT: &str = "sandbar:strategy@0.1.0";
 
