@@ -696,9 +696,9 @@ impl<'a, V: Venue> Engine<'a, V> {
         self.note_bar(seq)?;
         self.now_ms = bar.time_ms;
         self.out.bars += 1;
-        let equity_before = self.ledger.equity();
+        let ledger = &self.ledger;
         self.risk
-            .begin_bar(bar.time_ms, equity_before, &mut self.changes);
+            .begin_bar(bar.time_ms, || ledger.equity(), &mut self.changes);
         self.flush_changes(seq)?;
 
         self.fills.clear();

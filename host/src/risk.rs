@@ -249,13 +249,19 @@ impl RiskEngine {
         }
     }
 
-    /// A bar is about to be processed; `equity` is before its fills. Rolls
-    /// the trading day.
-    pub fn begin_bar(&mut self, time_ms: i64, equity: f64, out: &mut Vec<StateChange>) {
+    /// A bar is about to be processed; `equity` (before its fills) is asked
+    /// for only when the bar starts a new trading day, which it rolls.
+    pub fn begin_bar(
+        &mut self,
+        time_ms: i64,
+        equity: impl FnOnce() -> f64,
+        out: &mut Vec<StateChange>,
+    ) {
         let day = time_ms.div_euclid(86_400_000);
         if self.day == Some(day) {
             return;
         }
+        let equity = equity();
         self.day = Some(day);
         self.orders_today = 0;
         self.day_start_equity = equity;
@@ -436,7 +442,7 @@ mod tests {
     fn reducing_state_only_lets_reductions_through() {
         let mut r = RiskEngine::new(RiskConfig::default());
         let mut out = Vec::new();
-        r.begin_bar(0, 1000.0, &mut out);
+        r.begin_bar(0, || 1000.0, &mut out);
         r.end_bar(975.0, &mut out);
         assert_eq!(r.state(), TradingState::Reducing);
         assert!(out[0].reason.starts_with("daily-loss-limit"));
@@ -451,7 +457,7 @@ mod tests {
             ..buy(15.0, 10.0)
         };
         assert_eq!(rule(r.check(&flip)), Some(Rule::ReducingOnly));
-        r.begin_bar(86_400_000, 975.0, &mut out);
+        r.begin_bar(86_400_000, || 975.0, &mut out);
         assert_eq!(r.state(), TradingState::Active);
     }
 
@@ -459,12 +465,12 @@ mod tests {
     fn drawdown_halts_for_good() {
         let mut r = RiskEngine::new(RiskConfig::default());
         let mut out = Vec::new();
-        r.begin_bar(0, 1000.0, &mut out);
+        r.begin_bar(0, || 1000.0, &mut out);
         r.end_bar(1100.0, &mut out);
-        r.begin_bar(86_400_000, 1100.0, &mut out);
+        r.begin_bar(86_400_000, || 1100.0, &mut out);
         r.end_bar(985.0, &mut out);
         assert_eq!(r.state(), TradingState::Halted);
-        r.begin_bar(2 * 86_400_000, 985.0, &mut out);
+        r.begin_bar(2 * 86_400_000, || 985.0, &mut out);
         assert_eq!(r.state(), TradingState::Halted);
         assert_eq!(rule(r.check(&buy(1.0, 0.0))), Some(Rule::Halted));
     }
@@ -478,7 +484,7 @@ mod tests {
         };
         let mut r = RiskEngine::new(cfg);
         let mut out = Vec::new();
-        r.begin_bar(0, 1000.0, &mut out);
+        r.begin_bar(0, || 1000.0, &mut out);
         r.on_trade(-1.0, &mut out);
         r.on_trade(1.0, &mut out);
         r.on_trade(-1.0, &mut out);
