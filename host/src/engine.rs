@@ -246,17 +246,32 @@ pub struct RunOutcome {
     pub state: TradingState,
     /// Set when the strategy faulted and the run stopped.
     pub fault: Option<FaultReport>,
+    /// The strategy was handed several bars in one call (batched delivery),
+    /// so it could read bars after the one it tagged a decision with: the
+    /// run's results may contain look-ahead and are no evidence for a gate.
+    pub lookahead: bool,
 }
 
 /// Journal failure is the only error a run returns; strategy faults are
 /// part of the outcome.
 pub type RunResult = Result<RunOutcome, JournalError>;
 
+/// A position's stop-loss and take-profit. They protect a position in one
+/// direction (`direction`, ±1): flat or flipped, they are dropped.
 #[derive(Debug, Clone, Default)]
 struct Protection {
     stop_loss: Option<f64>,
     take_profit: Option<f64>,
+    direction: f64,
     orders: Vec<u64>,
+}
+
+/// The price an order is valued at by the risk limits: what it can cost.
+fn valuation(kind: OrderKind, reference: f64) -> f64 {
+    match kind {
+        OrderKind::Limit(p) => p.max(reference),
+        _ => reference,
+    }
 }
 
 /// One deployment's pipeline.
@@ -325,6 +340,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                 refusals: 0,
                 state: TradingState::Active,
                 fault: None,
+                lookahead: false,
             },
             ledger,
             last_close: vec![f64::NAN; n],
@@ -369,13 +385,28 @@ impl<'a, V: Venue> Engine<'a, V> {
 
     fn flush_changes(&mut self, seq: u64) -> Result<(), JournalError> {
         let changes = std::mem::take(&mut self.changes);
-        let mut halted = false;
+        let (mut halted, mut reducing) = (false, false);
         for change in changes {
             halted |= change.to == TradingState::Halted;
+            reducing |= change.to == TradingState::Reducing;
             self.record(Entry::State { seq, change })?;
         }
         if halted {
             self.flatten_all(seq)?;
+        } else if reducing {
+            // Orders approved while ACTIVE that would add risk must not fill now.
+            for s in 0..self.symbols.len() as SymbolId {
+                let adding: Vec<u64> = self
+                    .venue
+                    .open_orders(s)
+                    .into_iter()
+                    .filter(|o| o.origin == Origin::Strategy && !o.reduce_only)
+                    .map(|o| o.id)
+                    .collect();
+                for id in adding {
+                    self.cancel(id, seq, "REDUCING: orders that add risk are cancelled")?;
+                }
+            }
         }
         Ok(())
     }
@@ -412,7 +443,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                 break;
             }
             if batched {
-                if !self.boundary(seq)? {
+                if !self.boundary(seq, &bars[0])? {
                     break 'feed;
                 }
                 if self.paused.is_some() {
@@ -423,6 +454,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                     progress(seq);
                     continue;
                 }
+                self.out.lookahead |= bars.len() > 1;
                 if !self.deliver_or_roll_back(&bars, seq)? {
                     break 'feed;
                 }
@@ -440,7 +472,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             } else {
                 for (i, bar) in bars.iter().enumerate() {
                     let s = seq + i as u64;
-                    if !self.boundary(s)? {
+                    if !self.boundary(s, bar)? {
                         break 'feed;
                     }
                     self.process_bar(bar, s)?;
@@ -465,7 +497,7 @@ impl<'a, V: Venue> Engine<'a, V> {
     /// Between bars: pause on drawdown, carry out a scheduled swap, roll
     /// back on drawdown, commit a swap that outlived its rollback window, and
     /// apply the controller's commands. `false` ends the run.
-    fn boundary(&mut self, seq: u64) -> Result<bool, JournalError> {
+    fn boundary(&mut self, seq: u64, bar: &Bar) -> Result<bool, JournalError> {
         if let Some(limit) = self.cfg.pause_drawdown
             && self.paused.is_none()
         {
@@ -506,7 +538,9 @@ impl<'a, V: Venue> Engine<'a, V> {
         }
         if self.swaps.front().is_some_and(|p| p.at_seq <= seq) {
             let plan = self.swaps.pop_front().expect("checked");
-            self.swap(seq, plan, "schedule", "scheduled with --swap-at")?;
+            if !self.swap(seq, bar, plan, "schedule", "scheduled with --swap-at")? {
+                return Ok(false);
+            }
         }
         if let Some(mut controller) = self.controller.take() {
             let status = Status {
@@ -536,14 +570,24 @@ impl<'a, V: Venue> Engine<'a, V> {
                             label,
                         };
                         if restore {
-                            self.swap(seq, plan, &actor, &reason)?
+                            if !self.swap(seq, bar, plan, &actor, &reason)? {
+                                return Ok(false);
+                            }
                         } else {
                             self.put_in_service(seq, plan, &actor, &reason, 0)?
                         }
                     }
-                    Command::Snapshot(reply) => {
-                        let _ = reply.send(self.strategy.snapshot().map_err(|e| e.to_string()));
-                    }
+                    Command::Snapshot(reply) => match self.strategy.snapshot() {
+                        Err(CallError::Fault(fault)) => {
+                            let _ = reply.send(Err(fault.to_string()));
+                            if !self.serving_faulted(seq, bar, fault)? {
+                                return Ok(false);
+                            }
+                        }
+                        r => {
+                            let _ = reply.send(r.map_err(|e| e.to_string()));
+                        }
+                    },
                     Command::Rollback { actor, reason } => {
                         self.roll_back(seq, format!("by {actor}: {reason}"))?
                     }
@@ -569,36 +613,46 @@ impl<'a, V: Venue> Engine<'a, V> {
     /// Hand the strategy's state to another version; it serves from `seq` on.
     /// If the old version cannot snapshot or the new one refuses the state,
     /// the new one never serves.
+    ///
+    /// A *fault* while snapshotting means the serving instance is broken: it
+    /// is never called again (rolled back from, or the run ends). `false`
+    /// ends the run.
     fn swap(
         &mut self,
         seq: u64,
+        bar: &Bar,
         plan: PlannedSwap<'a>,
         actor: &str,
         reason: &str,
-    ) -> Result<(), JournalError> {
+    ) -> Result<bool, JournalError> {
         let from = self.label.clone();
         let to = plan.label;
         let state = match self.strategy.snapshot() {
             Ok(state) => state,
             Err(e) => {
                 let why = format!("{from} could not snapshot its state: {e}");
-                return self.record(Entry::SwapRefused {
+                self.record(Entry::SwapRefused {
                     seq,
                     from,
                     to,
                     reason: why,
-                });
+                })?;
+                return match e {
+                    CallError::Fault(fault) => self.serving_faulted(seq, bar, fault),
+                    CallError::Refused(_) => Ok(true),
+                };
             }
         };
         let mut new = plan.driver;
         if let Err(e) = new.restore(&self.strategy.version(), &state) {
             let why = format!("{to} refused the state of {from}: {e}");
-            return self.record(Entry::SwapRefused {
+            self.record(Entry::SwapRefused {
                 seq,
                 from,
                 to,
                 reason: why,
-            });
+            })?;
+            return Ok(true);
         }
         self.put_in_service(
             seq,
@@ -610,7 +664,27 @@ impl<'a, V: Venue> Engine<'a, V> {
             actor,
             reason,
             state.len() as u64,
-        )
+        )?;
+        Ok(true)
+    }
+
+    /// The serving instance faulted outside a bar delivery (while taking a
+    /// snapshot): roll back if a previous version stands by, else end the
+    /// run. A faulted instance is never called again. `false` ends the run.
+    fn serving_faulted(
+        &mut self,
+        seq: u64,
+        bar: &Bar,
+        fault: runtime::Fault,
+    ) -> Result<bool, JournalError> {
+        if self.standby.is_some() {
+            let cause = self.fault_message(seq, *bar, &fault);
+            self.roll_back(seq, cause)?;
+            Ok(true)
+        } else {
+            self.fault(seq, *bar, fault)?;
+            Ok(false)
+        }
     }
 
     /// Make `plan` the serving version; the old one stands by for rollback.
@@ -702,12 +776,14 @@ impl<'a, V: Venue> Engine<'a, V> {
         self.flush_changes(seq)?;
 
         self.fills.clear();
-        self.venue.on_bar(bar, &mut self.fills);
+        let position = self.ledger.position(bar.symbol);
+        self.venue.on_bar(bar, position, &mut self.fills);
         let fills = std::mem::take(&mut self.fills);
         for f in &fills {
             self.book_fill(f, seq)?;
         }
         if !fills.is_empty() {
+            self.drop_spent_reductions(bar.symbol, seq)?;
             self.sync_protection(bar.symbol, seq, bar.time_ms)?;
         }
         self.fills = fills;
@@ -912,8 +988,9 @@ impl<'a, V: Venue> Engine<'a, V> {
         for id in open {
             self.cancel(id, seq, "superseded by a new intent")?;
         }
+        let equity = self.ledger.equity();
         let (delta, kind) = match intent.action {
-            Action::TargetWeight(w) => (w * self.ledger.equity() / price - pos, OrderKind::Market),
+            Action::TargetWeight(w) => (w * equity / price - pos, OrderKind::Market),
             Action::TargetQuantity(q) => (q - pos, OrderKind::Market),
             Action::Market(m) => (Side::from(m.side).sign() * m.quantity, OrderKind::Market),
             Action::Limit(l) => (
@@ -930,38 +1007,98 @@ impl<'a, V: Venue> Engine<'a, V> {
         if intent.stop_loss.is_some() || intent.take_profit.is_some() {
             p.stop_loss = intent.stop_loss;
             p.take_profit = intent.take_profit;
+            // They protect the position this intent asks for.
+            p.direction = (pos + delta).signum();
+        }
+        if !delta.is_finite() {
+            let detail = format!(
+                "cannot be sized: the order quantity is {delta} (equity {equity}, price {price})"
+            );
+            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
         }
         if delta.abs() <= 1e-12 * pos.abs().max(1.0) {
             return self.sync_protection(s, seq, bar.time_ms);
         }
         let side = Side::of(delta);
+        let (other_exposure, open_positions) = self.committed_elsewhere(s);
         let proposal = Proposal {
             side,
             quantity: delta.abs(),
-            price: match kind {
-                OrderKind::Limit(p) => p,
-                _ => price,
-            },
+            price: valuation(kind, price),
             position: pos,
-            equity: self.ledger.equity(),
-            gross_exposure: self.ledger.gross_exposure(),
-            open_positions: self.ledger.open_positions(),
+            equity,
+            other_exposure,
+            open_positions,
         };
         match self.risk.check(&proposal) {
             Decision::Refused(r) => self.refuse(seq, bar, s, r.rule, r.detail),
             Decision::Approved => {
-                self.submit(
-                    s,
+                let order = Order {
+                    id: 0,
+                    symbol: s,
                     side,
-                    delta.abs(),
+                    quantity: delta.abs(),
                     kind,
-                    Origin::Strategy,
-                    seq,
-                    bar.time_ms,
-                )?;
+                    origin: Origin::Strategy,
+                    decided_seq: seq,
+                    decided_ms: bar.time_ms,
+                    // Approved as a reduction (size limits skipped): it may
+                    // only ever reduce.
+                    reduce_only: proposal.reduces(),
+                };
+                self.submit(order)?;
                 self.sync_protection(s, seq, bar.time_ms)
             }
         }
+    }
+
+    /// Committed exposure of every symbol but `except`: positions and open
+    /// strategy orders as if they filled, valued as the risk limits value
+    /// them; and how many of those symbols hold or would hold a position.
+    fn committed_elsewhere(&self, except: SymbolId) -> (f64, usize) {
+        let (mut gross, mut held) = (0.0, 0);
+        for j in 0..self.symbols.len() as SymbolId {
+            if j == except {
+                continue;
+            }
+            let now = self.ledger.position(j);
+            let mark = self.last_close[j as usize];
+            let (mut after, mut value) = (now, mark);
+            for o in self.venue.open_orders(j) {
+                if o.origin == Origin::Strategy && !o.reduce_only {
+                    after += o.side.sign() * o.quantity;
+                    value = value.max(valuation(o.kind, mark));
+                }
+            }
+            if now == 0.0 && after == 0.0 {
+                continue;
+            }
+            held += 1;
+            gross += (now.abs() * mark).max(after.abs() * value);
+        }
+        (gross, held)
+    }
+
+    /// After fills: reduce-only orders (but protective ones, which
+    /// [`Self::sync_protection`] re-sizes) that have nothing left to reduce
+    /// are cancelled.
+    fn drop_spent_reductions(&mut self, s: SymbolId, seq: u64) -> Result<(), JournalError> {
+        let pos = self.ledger.position(s);
+        let spent: Vec<u64> = self
+            .venue
+            .open_orders(s)
+            .into_iter()
+            .filter(|o| {
+                o.reduce_only
+                    && matches!(o.origin, Origin::Strategy | Origin::RiskFlatten)
+                    && -o.side.sign() * pos <= 0.0
+            })
+            .map(|o| o.id)
+            .collect();
+        for id in spent {
+            self.cancel(id, seq, "nothing left to reduce")?;
+        }
+        Ok(())
     }
 
     /// Malformed intents are refused one by one; the run continues.
@@ -976,6 +1113,12 @@ impl<'a, V: Venue> Engine<'a, V> {
         let price = self.last_close[i.symbol as usize];
         if price.is_nan() {
             return Err(format!("no price yet for {}", self.symbol_name(i.symbol)));
+        }
+        if !(price.is_finite() && price > 0.0) {
+            return Err(format!(
+                "cannot be sized: the last close of {} is {price}",
+                self.symbol_name(i.symbol)
+            ));
         }
         let positive = |what: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
@@ -1009,29 +1152,11 @@ impl<'a, V: Venue> Engine<'a, V> {
         Ok(())
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn submit(
-        &mut self,
-        symbol: SymbolId,
-        side: Side,
-        quantity: f64,
-        kind: OrderKind,
-        origin: Origin,
-        seq: u64,
-        time_ms: i64,
-    ) -> Result<u64, JournalError> {
+    /// Give `order` the next id, journal it, then hand it to the venue.
+    fn submit(&mut self, mut order: Order) -> Result<u64, JournalError> {
         let id = self.next_order_id;
         self.next_order_id += 1;
-        let order = Order {
-            id,
-            symbol,
-            side,
-            quantity,
-            kind,
-            origin,
-            decided_seq: seq,
-            decided_ms: time_ms,
-        };
+        order.id = id;
         // Journaled before it reaches the venue.
         self.record(Entry::Order {
             order: order.clone(),
@@ -1058,6 +1183,12 @@ impl<'a, V: Venue> Engine<'a, V> {
     fn sync_protection(&mut self, s: SymbolId, seq: u64, time_ms: i64) -> Result<(), JournalError> {
         let idx = s as usize;
         let pos = self.ledger.position(s);
+        if pos != 0.0 && pos.signum() != self.protection[idx].direction {
+            // Flipped (or never set for this direction): the prices belong to
+            // the other side and would trigger at once.
+            self.protection[idx].stop_loss = None;
+            self.protection[idx].take_profit = None;
+        }
         let p = &self.protection[idx];
         let wanted = pos != 0.0 && (p.stop_loss.is_some() || p.take_profit.is_some());
         // Already in place with the right size and prices?
@@ -1102,7 +1233,17 @@ impl<'a, V: Venue> Engine<'a, V> {
                 OrderKind::StopLoss(_) => Origin::StopLoss,
                 _ => Origin::TakeProfit,
             };
-            let id = self.submit(s, side, pos.abs(), kind, origin, seq, time_ms)?;
+            let id = self.submit(Order {
+                id: 0,
+                symbol: s,
+                side,
+                quantity: pos.abs(),
+                kind,
+                origin,
+                decided_seq: seq,
+                decided_ms: time_ms,
+                reduce_only: true,
+            })?;
             self.protection[idx].orders.push(id);
         }
         Ok(())
@@ -1123,16 +1264,17 @@ impl<'a, V: Venue> Engine<'a, V> {
             self.protection[s as usize] = Protection::default();
             let pos = self.ledger.position(s);
             if pos != 0.0 {
-                let now = self.now_ms;
-                self.submit(
-                    s,
-                    Side::of(-pos),
-                    pos.abs(),
-                    OrderKind::Market,
-                    Origin::RiskFlatten,
-                    seq,
-                    now,
-                )?;
+                self.submit(Order {
+                    id: 0,
+                    symbol: s,
+                    side: Side::of(-pos),
+                    quantity: pos.abs(),
+                    kind: OrderKind::Market,
+                    origin: Origin::RiskFlatten,
+                    decided_seq: seq,
+                    decided_ms: self.now_ms,
+                    reduce_only: true,
+                })?;
             }
         }
         Ok(())

@@ -14,8 +14,21 @@
 //!   bar trades through the stop — at the open if it gaps through, else at
 //!   the stop — then slippage as for a market order.
 //! - **Take-profit**: a limit order on the protected position.
-//! - **Both touched in one bar** (and the open decides neither): the
-//!   stop-loss is assumed to have traded first, the conservative reading.
+//! - **Order of execution within a bar**: first everything that executes at
+//!   the open (market orders, and stops and limits the bar gaps through),
+//!   then stops triggered inside the bar, then limits reached inside the
+//!   bar; ties by age. So when a bar touches both a stop and a target and
+//!   the open decides neither, the stop trades first (the conservative
+//!   reading); a target the bar *opens* beyond trades first.
+//! - **Reduce-only orders** (protective stops and targets, the risk engine's
+//!   flatten, and strategy orders approved as reductions) only ever reduce
+//!   the position as it stands at that moment in the bar: they are cut to
+//!   it, never flip it, and do not execute at all when nothing is left to
+//!   reduce. A stop and a target on one position are therefore
+//!   one-cancels-other: once one closes the position, the other cannot fill.
+//! - **Zero volume**: a bar that traded nothing fills nothing, of any kind;
+//!   orders wait for the next bar of their symbol that has volume (a stop is
+//!   then triggered only if that bar trades through it).
 //! - **Partial fills**: at most `max_volume_share` of the bar's volume fills
 //!   per order per bar; the rest stays open for the next bar.
 //! - **Commission** per fill: `percent × notional + per_unit × quantity`,
@@ -130,6 +143,9 @@ pub struct Order {
     pub decided_seq: u64,
     /// Time of that bar: the order is eligible only on later bars.
     pub decided_ms: i64,
+    /// It may only reduce the position it was placed against, never grow or
+    /// flip it (protective orders, the risk flatten, approved reductions).
+    pub reduce_only: bool,
 }
 
 /// An execution reported by a venue.
@@ -167,7 +183,9 @@ pub trait Venue {
     /// Ids of open orders on a symbol, oldest first.
     fn open_orders(&self, symbol: SymbolId) -> Vec<&Order>;
     /// A new bar: report the fills it causes into `out`, in execution order.
-    fn on_bar(&mut self, bar: &Bar, out: &mut Vec<FillReport>);
+    /// `position` is the account's position in the bar's symbol before the
+    /// bar; reduce-only orders are held to it.
+    fn on_bar(&mut self, bar: &Bar, position: f64, out: &mut Vec<FillReport>);
 }
 
 /// Cost model and liquidity of the simulator.
@@ -270,12 +288,20 @@ impl SimulatedVenue {
     }
 }
 
-/// Execution priority within a bar: stops first (the conservative reading
-/// when a bar touches both a stop and a target), then everything else by age.
-fn priority(kind: OrderKind) -> u8 {
+/// When within a bar an order executes: at the open (0), as a stop inside
+/// the bar (1), as a limit inside the bar (2). `None`: not on this bar.
+fn phase(kind: OrderKind, side: Side, bar: &Bar) -> u8 {
+    let gapped = match (kind, side) {
+        (OrderKind::Market, _) => true,
+        (OrderKind::Limit(p) | OrderKind::TakeProfit(p), Side::Buy) => bar.open <= p,
+        (OrderKind::Limit(p) | OrderKind::TakeProfit(p), Side::Sell) => bar.open >= p,
+        (OrderKind::StopLoss(p), Side::Sell) => bar.open <= p,
+        (OrderKind::StopLoss(p), Side::Buy) => bar.open >= p,
+    };
     match kind {
-        OrderKind::StopLoss(_) => 0,
-        _ => 1,
+        _ if gapped => 0,
+        OrderKind::StopLoss(_) => 1,
+        _ => 2,
     }
 }
 
@@ -301,38 +327,46 @@ impl Venue for SimulatedVenue {
             .unwrap_or_default()
     }
 
-    fn on_bar(&mut self, bar: &Bar, out: &mut Vec<FillReport>) {
+    fn on_bar(&mut self, bar: &Bar, position: f64, out: &mut Vec<FillReport>) {
         let Some(book) = self.books.get(bar.symbol as usize) else {
             return;
         };
-        if book.is_empty() {
+        if book.is_empty() || bar.volume <= 0.0 {
             return;
         }
         let mut order: Vec<usize> = (0..book.len()).collect();
-        order.sort_by_key(|&i| (priority(book[i].0.kind), book[i].0.id));
+        order.sort_by_key(|&i| (phase(book[i].0.kind, book[i].0.side, bar), book[i].0.id));
         let cap = self.config.max_volume_share * bar.volume;
+        let mut running = position;
         let mut filled: Vec<(usize, f64)> = Vec::new();
         for i in order {
-            let (o, _) = &self.books[bar.symbol as usize][i];
+            let (o, had_fill) = &self.books[bar.symbol as usize][i];
             if bar.time_ms <= o.decided_ms {
                 continue; // never fill on information from the deciding bar's own time
             }
             let Some((price, reference)) = self.trigger(o, bar) else {
                 continue;
             };
-            let qty = o.quantity.min(cap);
+            let mut qty = o.quantity.min(cap);
+            let mut remaining = o.quantity - qty;
+            if o.reduce_only {
+                // What is left to reduce, on this order's side, right now.
+                let reducible = (-o.side.sign() * running).max(0.0);
+                if reducible < qty {
+                    qty = reducible;
+                    remaining = 0.0; // its position is closed: nothing more to do
+                }
+            }
             if qty <= 0.0 {
                 continue;
             }
             let c = &self.config;
-            let (_, had_fill) = self.books[bar.symbol as usize][i];
-            let o = &self.books[bar.symbol as usize][i].0;
             let mut commission =
                 c.commission_percent / 100.0 * qty * price + c.commission_per_unit * qty;
             if !had_fill {
                 commission = commission.max(c.commission_minimum);
             }
-            let remaining = o.quantity - qty;
+            running += o.side.sign() * qty;
             out.push(FillReport {
                 order_id: o.id,
                 symbol: o.symbol,
@@ -382,6 +416,7 @@ mod tests {
             origin: Origin::Strategy,
             decided_seq: 0,
             decided_ms: -1,
+            reduce_only: false,
         }
     }
 
@@ -391,7 +426,7 @@ mod tests {
             v.submit(o);
         }
         let mut out = Vec::new();
-        v.on_bar(&b, &mut out);
+        v.on_bar(&b, 0.0, &mut out);
         out
     }
 
@@ -473,14 +508,50 @@ mod tests {
     }
 
     #[test]
-    fn stop_wins_when_a_bar_touches_stop_and_target() {
-        let orders = vec![
-            order(1, Side::Sell, 1.0, OrderKind::TakeProfit(110.0)),
-            order(2, Side::Sell, 1.0, OrderKind::StopLoss(90.0)),
-        ];
-        let f = run(SimConfig::default(), orders, bar(100.0, 111.0, 89.0, 100.0));
-        assert_eq!(f[0].order_id, 2);
-        assert_eq!(f[0].price, 90.0);
+    fn stop_wins_when_a_bar_touches_stop_and_target_and_they_cancel_each_other() {
+        let protective = |id, kind| Order {
+            reduce_only: true,
+            ..order(id, Side::Sell, 1.0, kind)
+        };
+        let mut v = SimulatedVenue::new(SimConfig::default());
+        v.submit(protective(1, OrderKind::TakeProfit(110.0)));
+        v.submit(protective(2, OrderKind::StopLoss(90.0)));
+        let mut f = Vec::new();
+        v.on_bar(&bar(100.0, 111.0, 89.0, 100.0), 1.0, &mut f);
+        assert_eq!(f.len(), 1, "one-cancels-other: {f:?}");
+        assert_eq!((f[0].order_id, f[0].price), (2, 90.0));
+    }
+
+    #[test]
+    fn reduce_only_orders_are_cut_to_the_position_and_never_open_one() {
+        let mut v = SimulatedVenue::new(SimConfig::default());
+        v.submit(Order {
+            reduce_only: true,
+            ..order(1, Side::Sell, 10.0, OrderKind::Market)
+        });
+        let mut f = Vec::new();
+        v.on_bar(&bar(100.0, 100.0, 100.0, 100.0), 4.0, &mut f);
+        assert_eq!((f[0].quantity, f[0].done), (4.0, true));
+        v.submit(Order {
+            reduce_only: true,
+            ..order(2, Side::Buy, 10.0, OrderKind::Market)
+        });
+        f.clear();
+        v.on_bar(&bar(100.0, 100.0, 100.0, 100.0), 5.0, &mut f);
+        assert!(f.is_empty(), "a buy cannot reduce a long");
+    }
+
+    #[test]
+    fn a_zero_volume_bar_fills_nothing() {
+        let f = run(
+            SimConfig::default(),
+            vec![order(1, Side::Buy, 1.0, OrderKind::Market)],
+            Bar {
+                volume: 0.0,
+                ..bar(100.0, 100.0, 100.0, 100.0)
+            },
+        );
+        assert!(f.is_empty());
     }
 
     #[test]
@@ -492,10 +563,10 @@ mod tests {
         let mut v = SimulatedVenue::new(c);
         v.submit(order(1, Side::Buy, 150.0, OrderKind::Market));
         let mut out = Vec::new();
-        v.on_bar(&bar(10.0, 10.0, 10.0, 10.0), &mut out);
+        v.on_bar(&bar(10.0, 10.0, 10.0, 10.0), 0.0, &mut out);
         assert_eq!((out[0].quantity, out[0].done), (100.0, false));
         out.clear();
-        v.on_bar(&bar(11.0, 11.0, 11.0, 11.0), &mut out);
+        v.on_bar(&bar(11.0, 11.0, 11.0, 11.0), 0.0, &mut out);
         assert_eq!(
             (out[0].quantity, out[0].price, out[0].done),
             (50.0, 11.0, true)
@@ -515,8 +586,8 @@ mod tests {
         let mut v = SimulatedVenue::new(c);
         v.submit(order(1, Side::Buy, 1000.0, OrderKind::Market));
         let mut out = Vec::new();
-        v.on_bar(&bar(1.0, 1.0, 1.0, 1.0), &mut out); // 500 @ 1: 0.5 + 5 = 5.5
-        v.on_bar(&bar(1.0, 1.0, 1.0, 1.0), &mut out); // 500 @ 1, no minimum
+        v.on_bar(&bar(1.0, 1.0, 1.0, 1.0), 0.0, &mut out); // 500 @ 1: 0.5 + 5 = 5.5
+        v.on_bar(&bar(1.0, 1.0, 1.0, 1.0), 0.0, &mut out); // 500 @ 1, no minimum
         assert!((out[0].commission - 5.5).abs() < 1e-9);
         assert!((out[1].commission - 5.5).abs() < 1e-9);
         let c = SimConfig {

@@ -92,14 +92,25 @@ pub enum DataErrorKind {
         /// What was expected.
         what: &'static str,
     },
-    /// NaN, infinite or negative price or volume.
-    #[error("field `{field}`: {value} is not a finite non-negative number")]
+    /// NaN, infinite or negative volume; or a price that is not positive.
+    #[error("field `{field}`: {value} is not a finite {}", if *field == "volume" { "non-negative number" } else { "positive price" })]
     NotFinite {
         /// Column name.
         field: &'static str,
         /// The value.
         value: f64,
     },
+    /// A time outside 1900–2199 (a unit misread, or a corrupt value).
+    #[error("field `time`: {value:?} is {time}, outside the years 1900–2199")]
+    TimeOutOfRange {
+        /// The text.
+        value: String,
+        /// What it was read as.
+        time: String,
+    },
+    /// A row's symbol is empty.
+    #[error("field `symbol` is empty")]
+    EmptySymbol,
     /// High and low do not bracket the bar.
     #[error("inconsistent bar: {0}")]
     Inconsistent(String),
@@ -126,6 +137,18 @@ pub enum DataErrorKind {
         time: String,
         /// Line of the first bar.
         first_line: u64,
+    },
+    /// Two files have a bar of the same symbol at the same time.
+    #[error(
+        "duplicate bar for {symbol} at {time} (also in {first_file}; use --repair dedupe to keep the first file's)"
+    )]
+    DuplicateAcross {
+        /// Symbol.
+        symbol: String,
+        /// Time.
+        time: String,
+        /// The file whose bar came first.
+        first_file: String,
     },
     /// Not a Sandbar recording, or a corrupt one.
     #[error("not a valid recording: {0}")]
@@ -203,15 +226,33 @@ pub fn format_time(ms: i64) -> String {
     }
 }
 
+/// Earliest time accepted: 1900-01-01 (UTC, epoch milliseconds).
+pub const MIN_TIME_MS: i64 = -2_208_988_800_000;
+/// First time refused: 2200-01-01.
+pub const MAX_TIME_MS: i64 = 7_258_118_400_000;
+
 /// Parse a time field to epoch milliseconds.
+///
+/// Integers: eight digits that form a calendar date in 1900–2199 are a
+/// `YYYYMMDD` date (`20240131`, not 1970-08-23 in Unix seconds); otherwise
+/// the magnitude tells the unit — below 10¹¹ seconds, below 10¹⁴
+/// milliseconds, below 10¹⁷ microseconds, else nanoseconds. Callers refuse
+/// results outside [`MIN_TIME_MS`]..[`MAX_TIME_MS`].
 pub fn parse_time(s: &str) -> Option<i64> {
     let s = s.trim();
     if let Ok(n) = s.parse::<i64>() {
-        // Magnitude tells the unit: seconds until year 5138, ms until 5138 AD in ms, else µs.
+        if s.len() == 8
+            && let Some(d) = chrono::NaiveDate::parse_from_str(s, "%Y%m%d")
+                .ok()
+                .filter(|d| (1900..2200).contains(&chrono::Datelike::year(d)))
+        {
+            return Some(d.and_hms_opt(0, 0, 0)?.and_utc().timestamp_millis());
+        }
         return Some(match n.unsigned_abs() {
             0..100_000_000_000 => n.checked_mul(1000)?,
             100_000_000_000..100_000_000_000_000 => n,
-            _ => n / 1000,
+            100_000_000_000_000..100_000_000_000_000_000 => n / 1000,
+            _ => n / 1_000_000,
         });
     }
     if s.len() == 10 {
@@ -308,7 +349,9 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(Recording, RepairL
     let mut merged = Recording::default();
     let mut index: HashMap<String, SymbolId> = HashMap::new();
     let mut log = RepairLog::default();
-    for path in paths {
+    // Which file each merged bar came from.
+    let mut from: Vec<usize> = Vec::new();
+    for (k, path) in paths.iter().enumerate() {
         let (rec, l) = load_one(path, opts)?;
         log.sorted |= l.sorted;
         log.dropped_duplicates += l.dropped_duplicates;
@@ -324,27 +367,44 @@ pub fn load(paths: &[PathBuf], opts: &LoadOptions) -> Result<(Recording, RepairL
                 })
             })
             .collect();
+        from.extend(std::iter::repeat_n(k, rec.bars.len()));
         merged.bars.extend(rec.bars.into_iter().map(|mut b| {
             b.symbol = remap[b.symbol as usize];
             b
         }));
     }
     if paths.len() > 1 {
-        // Stable: within a file the order was already validated.
-        merged.bars.sort_by_key(|b| (b.time_ms, b.symbol));
-        for w in merged.bars.windows(2) {
-            if w[0].time_ms == w[1].time_ms && w[0].symbol == w[1].symbol {
+        // Stable: within a file the order was already validated, and among
+        // equal keys file order is kept, so dedupe keeps the first file's bar.
+        let mut order: Vec<usize> = (0..merged.bars.len()).collect();
+        order.sort_by_key(|&i| (merged.bars[i].time_ms, merged.bars[i].symbol));
+        let mut bars: Vec<Bar> = Vec::with_capacity(order.len());
+        let mut kept_from: Vec<usize> = Vec::with_capacity(order.len());
+        for i in order {
+            let b = merged.bars[i];
+            if let Some(prev) = bars.last()
+                && prev.time_ms == b.time_ms
+                && prev.symbol == b.symbol
+            {
+                if opts.repair.dedupe {
+                    log.dropped_duplicates += 1;
+                    continue;
+                }
+                let first = &paths[*kept_from.last().expect("parallel")];
                 return Err(DataError {
-                    file: paths.last().cloned().unwrap_or_default(),
+                    file: paths[from[i]].clone(),
                     line: None,
-                    kind: DataErrorKind::Duplicate {
-                        symbol: merged.symbols[w[0].symbol as usize].clone(),
-                        time: format_time(w[0].time_ms),
-                        first_line: 0,
+                    kind: DataErrorKind::DuplicateAcross {
+                        symbol: merged.symbols[b.symbol as usize].clone(),
+                        time: format_time(b.time_ms),
+                        first_file: first.display().to_string(),
                     },
                 });
             }
+            bars.push(b);
+            kept_from.push(from[i]);
         }
+        merged.bars = bars;
     }
     Ok((merged, log))
 }
@@ -441,6 +501,15 @@ pub fn parse_csv(
                 },
             )
         })?;
+        if !(MIN_TIME_MS..MAX_TIME_MS).contains(&time_ms) {
+            return Err((
+                Some(line),
+                DataErrorKind::TimeOutOfRange {
+                    value: text(lay.time).into(),
+                    time: format_time(time_ms),
+                },
+            ));
+        }
         let mut v = [0f64; 5];
         for (k, slot) in v.iter_mut().enumerate() {
             let t = text(lay.ohlcv[k]);
@@ -454,7 +523,10 @@ pub fn parse_csv(
                     },
                 )
             })?;
-            if !slot.is_finite() || *slot < 0.0 {
+            // Prices must be positive (a zero price cannot size an order);
+            // volume may be zero (nothing traded).
+            let bad = if k == 4 { *slot < 0.0 } else { *slot <= 0.0 };
+            if !slot.is_finite() || bad {
                 return Err((
                     Some(line),
                     DataErrorKind::NotFinite {
@@ -479,14 +551,18 @@ pub fn parse_csv(
                 ));
             }
         }
-        let sym_bytes = match lay.symbol {
-            Some(i) => record[i].to_vec(),
-            None => default_symbol.as_bytes().to_vec(),
+        // Symbols are compared trimmed: " AAPL" is AAPL, for the duplicate
+        // check as for the strategy.
+        let name = match lay.symbol {
+            Some(i) => String::from_utf8_lossy(&record[i]).trim().to_string(),
+            None => default_symbol.trim().to_string(),
         };
+        if name.is_empty() {
+            return Err((Some(line), DataErrorKind::EmptySymbol));
+        }
         let next = symbols.len() as SymbolId;
-        let symbol = *symbols.entry(sym_bytes.clone()).or_insert_with(|| {
-            rec.symbols
-                .push(String::from_utf8_lossy(&sym_bytes).trim().to_string());
+        let symbol = *symbols.entry(name.clone().into_bytes()).or_insert_with(|| {
+            rec.symbols.push(name);
             next
         });
         rec.bars.push(Bar {
@@ -642,7 +718,11 @@ pub fn decode_recording(bytes: &[u8]) -> Result<Recording, DataErrorKind> {
             )));
         }
         let vals = [b.open, b.high, b.low, b.close, b.volume];
-        if vals.iter().any(|v| !v.is_finite() || *v < 0.0) || b.high < b.low {
+        if vals.iter().any(|v| !v.is_finite() || *v < 0.0)
+            || vals[..4].iter().any(|p| *p <= 0.0)
+            || b.high < b.low
+            || !(MIN_TIME_MS..MAX_TIME_MS).contains(&b.time_ms)
+        {
             return Err(bad(format!("bar {i} has invalid prices {vals:?}")));
         }
         if i > 0 && (rec.bars[i - 1].time_ms, rec.bars[i - 1].symbol) >= (b.time_ms, b.symbol) {
@@ -680,6 +760,60 @@ mod tests {
 
     fn parse(s: &str) -> Result<Recording, (Option<u64>, DataErrorKind)> {
         parse_csv(s.as_bytes(), "X", Repair::default()).map(|r| r.0)
+    }
+
+    #[test]
+    fn eight_digit_integers_are_dates_and_nanoseconds_are_nanoseconds() {
+        // Issue 8.11: 20240131 was Unix seconds (1970-08-23); ns landed in year 55,000.
+        assert_eq!(parse_time("20240131"), parse_time("2024-01-31"));
+        assert_eq!(parse_time("1704067260000000000"), Some(1_704_067_260_000));
+        assert_eq!(parse_time("1704067260"), Some(1_704_067_260_000), "seconds stay seconds");
+        assert_eq!(parse_time("99999999"), Some(99_999_999_000), "not a date: seconds");
+    }
+
+    #[test]
+    fn times_outside_1900_to_2199_are_refused_naming_the_value() {
+        let e = parse("time,open,high,low,close,volume\n99999999999999,1,1,1,1,1\n").unwrap_err();
+        assert_eq!(e.0, Some(2));
+        assert!(matches!(e.1, DataErrorKind::TimeOutOfRange { .. }), "{:?}", e.1);
+        assert!(e.1.to_string().contains("outside the years 1900–2199"));
+    }
+
+    #[test]
+    fn a_zero_price_is_refused_and_zero_volume_is_not() {
+        let e = parse("time,open,high,low,close,volume\n2024-01-01,1,1,0,0,1\n").unwrap_err();
+        assert_eq!(e.1.to_string(), "field `low`: 0 is not a finite positive price");
+        assert!(parse("time,open,high,low,close,volume\n2024-01-01,1,1,1,1,0\n").is_ok());
+    }
+
+    #[test]
+    fn symbols_are_compared_trimmed_so_padded_duplicates_are_caught() {
+        let text = "time,symbol,open,high,low,close,volume\n2024-01-01, AAPL,1,1,1,1,1\n2024-01-01,AAPL,2,2,2,2,1\n";
+        let e = parse(text).unwrap_err();
+        assert!(matches!(e.1, DataErrorKind::Duplicate { .. }), "{:?}", e.1);
+        let e = parse("time,symbol,open,high,low,close,volume\n2024-01-01, ,1,1,1,1,1\n").unwrap_err();
+        assert_eq!(e.1, DataErrorKind::EmptySymbol);
+    }
+
+    #[test]
+    fn dedupe_applies_across_files_and_keeps_the_first_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = dir.path().join("a.csv");
+        let b = dir.path().join("b.csv");
+        std::fs::write(&a, "time,symbol,open,high,low,close,volume\n2024-01-01,X,1,1,1,1,1\n").unwrap();
+        std::fs::write(&b, "time,symbol,open,high,low,close,volume\n2024-01-01,X,2,2,2,2,1\n2024-01-02,X,3,3,3,3,1\n").unwrap();
+        let paths = [a.clone(), b.clone()];
+        let e = load(&paths, &LoadOptions::default()).unwrap_err();
+        assert_eq!(e.file, b);
+        assert!(e.to_string().contains("also in"), "{e}");
+        let opts = LoadOptions {
+            repair: "dedupe".parse().unwrap(),
+            ..LoadOptions::default()
+        };
+        let (rec, log) = load(&paths, &opts).unwrap();
+        assert_eq!(rec.bars.len(), 2);
+        assert_eq!(rec.bars[0].open, 1.0);
+        assert_eq!(log.dropped_duplicates, 1);
     }
 
     #[test]

@@ -147,21 +147,28 @@ pub enum Decision {
 }
 
 /// An order the strategy asks for, with the account figures the check needs.
+///
+/// Exposure is *committed* exposure: positions plus every open strategy
+/// order as if it filled. An order is valued at what it can cost — a market
+/// order at the reference price (the last close), a limit order at the worse
+/// of its limit and the reference price (a buy limit above the market fills
+/// now and may cost up to its limit; a sell limit below the market is
+/// marketable and fills at the market, not at its limit).
 #[derive(Debug, Clone, Copy)]
 pub struct Proposal {
     /// Direction.
     pub side: Side,
     /// Positive quantity.
     pub quantity: f64,
-    /// Reference price (last close).
+    /// Price the order is valued at (see above).
     pub price: f64,
     /// Current signed position in the symbol.
     pub position: f64,
     /// Current equity.
     pub equity: f64,
-    /// Current gross exposure.
-    pub gross_exposure: f64,
-    /// Number of non-flat positions.
+    /// Committed gross exposure of every *other* symbol.
+    pub other_exposure: f64,
+    /// Other symbols with a position or an open order that would open one.
     pub open_positions: usize,
 }
 
@@ -329,6 +336,21 @@ impl RiskEngine {
     pub fn check(&mut self, p: &Proposal) -> Decision {
         let c = &self.config;
         let refuse = |rule, detail: String| Decision::Refused(Refusal { rule, detail });
+        // NaN compares false with every limit: refuse what cannot be sized
+        // before any comparison could wave it through.
+        if !(p.quantity.is_finite() && p.quantity > 0.0)
+            || !(p.price.is_finite() && p.price > 0.0)
+            || !p.equity.is_finite()
+            || !p.position.is_finite()
+        {
+            return refuse(
+                Rule::InvalidIntent,
+                format!(
+                    "cannot be sized: quantity {} at price {} with equity {}",
+                    p.quantity, p.price, p.equity
+                ),
+            );
+        }
         let reduces = p.reduces();
         match self.state {
             TradingState::Halted => {
@@ -390,7 +412,7 @@ impl RiskEngine {
                     ),
                 );
             }
-            let gross_after = p.gross_exposure - p.position.abs() * p.price + resulting_value;
+            let gross_after = p.other_exposure + resulting_value;
             let max_gross = c.max_gross_exposure * p.equity;
             if gross_after > max_gross * (1.0 + SLACK) + SLACK {
                 return refuse(
@@ -419,8 +441,8 @@ mod tests {
             price: 10.0,
             position,
             equity: 1000.0,
-            gross_exposure: position.abs() * 10.0,
-            open_positions: usize::from(position != 0.0),
+            other_exposure: 0.0,
+            open_positions: 0,
         }
     }
 
@@ -516,7 +538,7 @@ mod tests {
         );
         assert_eq!(
             rule(r.check(&Proposal {
-                gross_exposure: 450.0,
+                other_exposure: 450.0,
                 ..buy(6.0, 0.0)
             })),
             Some(Rule::MaxGrossExposure)

@@ -5,6 +5,17 @@
 //! environment, stdio; clocks at bar time; randomness seeded from the run), and
 //! bounds every call in CPU (epoch deadline) and memory (store limits).
 //!
+//! Time is virtual all the way down: the clocks read bar time, and timers
+//! (`subscribe-duration`, `subscribe-instant`, hence `sleep` and `poll` with a
+//! timeout) are due at once. A host call cannot be interrupted by the epoch
+//! deadline, so a real sleep would hold the engine for as long as the plugin
+//! asked; a virtual one returns immediately.
+//!
+//! Memory is bounded for the whole store, not per memory: the total of every
+//! linear memory, at most [`MAX_MEMORIES`] of them (multi-memory is off), at
+//! most [`MAX_TABLES`] tables holding [`MAX_TABLE_ELEMENTS`] elements in all,
+//! and at most [`MAX_INSTANCES`] core instances.
+//!
 //! The line between a *strategy error* and a *fault* is kept in the types: a
 //! WIT `strategy-error` or `init-error` means the strategy refused something
 //! and is still sound ([`CallError::Refused`]); a trap, an exhausted budget or
@@ -186,10 +197,20 @@ pub struct AccountView {
     pub positions: Vec<(f64, f64, f64)>,
 }
 
+/// Linear memories one plugin store may hold (a Rust component has one).
+pub const MAX_MEMORIES: usize = 2;
+/// Tables one plugin store may hold.
+pub const MAX_TABLES: usize = 8;
+/// Table elements, summed over every table of a store.
+pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+/// Core instances one plugin store may hold.
+pub const MAX_INSTANCES: usize = 8;
+
 /// Per-store state: the WASI shim, limits and what the host imports need.
 pub struct State {
     wasi: WasiCtx,
     table: ResourceTable,
+    clock: BarClock,
     limiter: Limiter,
     plugin: Arc<str>,
     view: AccountView,
@@ -292,6 +313,7 @@ impl Runtime {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
         config.epoch_interruption(cpu_budget);
+        config.wasm_multi_memory(false);
         config.max_wasm_stack(1 << 20);
         if let Some(dir) = cache_dir {
             let mut cc = wasmtime::CacheConfig::new();
@@ -301,6 +323,16 @@ impl Runtime {
         let engine = Engine::new(&config)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        // Replace wasi:clocks/monotonic-clock with the virtual one (timers due at once).
+        linker.allow_shadowing(true);
+        wasmtime_wasi::p2::bindings::clocks::monotonic_clock::add_to_linker::<State, VirtualTime>(
+            &mut linker,
+            |s| VirtualClock {
+                clock: &s.clock,
+                table: &mut s.table,
+            },
+        )?;
+        linker.allow_shadowing(false);
         bindings::Strategy::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
 
         let stop_ticker = Arc::new(AtomicBool::new(!cpu_budget));
@@ -410,14 +442,8 @@ impl Runtime {
         let state = State {
             wasi,
             table: ResourceTable::new(),
-            limiter: Limiter {
-                inner: StoreLimitsBuilder::new()
-                    .memory_size(limits.memory_bytes)
-                    .instances(8)
-                    .tables(32)
-                    .build(),
-                refused: false,
-            },
+            clock: clock.clone(),
+            limiter: Limiter::new(&limits),
             plugin: Arc::from(
                 plugin
                     .path
@@ -471,23 +497,52 @@ impl Drop for Runtime {
     }
 }
 
-/// Store limits that remember whether they refused a memory growth, so the
-/// fault can name the memory cap rather than the trap that follows.
+/// Store limits over the *sum* of every memory and every table (wasmtime's
+/// own limits are per memory and per table), remembering whether they
+/// refused a growth, so the fault can name the memory cap rather than the
+/// trap that follows.
 struct Limiter {
     inner: StoreLimits,
+    memory_cap: usize,
+    memory_total: usize,
+    table_total: usize,
     refused: bool,
 }
 
+impl Limiter {
+    fn new(limits: &SandboxLimits) -> Self {
+        Self {
+            inner: StoreLimitsBuilder::new()
+                .instances(MAX_INSTANCES)
+                .memories(MAX_MEMORIES)
+                .tables(MAX_TABLES)
+                .build(),
+            memory_cap: limits.memory_bytes,
+            memory_total: 0,
+            table_total: 0,
+            refused: false,
+        }
+    }
+}
+
 impl wasmtime::ResourceLimiter for Limiter {
+    /// Also called when a memory is created (`current` 0).
     fn memory_growing(
         &mut self,
         current: usize,
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let ok = self.inner.memory_growing(current, desired, maximum)?;
-        self.refused |= !ok;
-        Ok(ok)
+        if maximum.is_some_and(|m| desired > m) {
+            return Ok(false); // fails by the memory's own maximum; nothing to count
+        }
+        let total = (self.memory_total - current).saturating_add(desired);
+        if total > self.memory_cap {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.memory_total = total;
+        Ok(true)
     }
     fn table_growing(
         &mut self,
@@ -495,7 +550,16 @@ impl wasmtime::ResourceLimiter for Limiter {
         desired: usize,
         maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        self.inner.table_growing(current, desired, maximum)
+        if maximum.is_some_and(|m| desired > m) {
+            return Ok(false);
+        }
+        let total = (self.table_total - current).saturating_add(desired);
+        if total > MAX_TABLE_ELEMENTS {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.table_total = total;
+        Ok(true)
     }
     fn instances(&self) -> usize {
         self.inner.instances()
@@ -530,6 +594,55 @@ impl wasmtime_wasi::HostMonotonicClock for BarClock {
     }
     fn now(&self) -> u64 {
         (self.0.load(Ordering::Relaxed).max(0) as u64).saturating_mul(1_000_000)
+    }
+}
+
+/// `wasi:clocks/monotonic-clock` as plugins see it: bar time, and timers
+/// that are due at once (see the module docs).
+struct VirtualTime;
+
+impl wasmtime::component::HasData for VirtualTime {
+    type Data<'a> = VirtualClock<'a>;
+}
+
+struct VirtualClock<'a> {
+    clock: &'a BarClock,
+    table: &'a mut ResourceTable,
+}
+
+/// A pollable that is always ready.
+struct Due;
+
+#[async_trait::async_trait]
+impl wasmtime_wasi::p2::Pollable for Due {
+    async fn ready(&mut self) {}
+}
+
+impl VirtualClock<'_> {
+    fn due_now(&mut self) -> wasmtime::Result<wasmtime::component::Resource<wasmtime_wasi::p2::DynPollable>> {
+        let due = self.table.push(Due)?;
+        wasmtime_wasi::p2::subscribe(self.table, due)
+    }
+}
+
+impl wasmtime_wasi::p2::bindings::clocks::monotonic_clock::Host for VirtualClock<'_> {
+    fn now(&mut self) -> wasmtime::Result<u64> {
+        Ok(wasmtime_wasi::HostMonotonicClock::now(self.clock))
+    }
+    fn resolution(&mut self) -> wasmtime::Result<u64> {
+        Ok(wasmtime_wasi::HostMonotonicClock::resolution(self.clock))
+    }
+    fn subscribe_instant(
+        &mut self,
+        _when: u64,
+    ) -> wasmtime::Result<wasmtime::component::Resource<wasmtime_wasi::p2::DynPollable>> {
+        self.due_now()
+    }
+    fn subscribe_duration(
+        &mut self,
+        _duration: u64,
+    ) -> wasmtime::Result<wasmtime::component::Resource<wasmtime_wasi::p2::DynPollable>> {
+        self.due_now()
     }
 }
 
@@ -746,4 +859,74 @@ impl Instance {
 /// Lower-case hex of bytes.
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    //! The store limits against hand-written components (issue 8.5): each
+    //! would pass a per-memory or per-table cap.
+    use super::*;
+
+    fn instantiate(wat: &str) -> (wasmtime::Result<()>, bool) {
+        let rt = Runtime::with_cpu_budget(None, false).unwrap();
+        let bytes = wat::parse_str(wat).unwrap();
+        let component = match Component::new(&rt.engine, &bytes) {
+            Ok(c) => c,
+            Err(e) => return (Err(e), false),
+        };
+        let mut store = Store::new(&rt.engine, Limiter::new(&SandboxLimits::default()));
+        store.limiter(|l| l);
+        let linker = Linker::<Limiter>::new(&rt.engine);
+        let r = linker.instantiate(&mut store, &component).map(|_| ());
+        (r, store.data().refused)
+    }
+
+    #[test]
+    fn memories_are_capped_in_total_not_one_by_one() {
+        // Two 40 MiB memories: each under the 64 MiB cap, together over it.
+        let (r, refused) = instantiate(
+            "(component (core module $m (memory 640)) (core instance (instantiate $m)) (core instance (instantiate $m)))",
+        );
+        assert!(r.is_err() && refused, "{r:?}");
+        let (r, _) = instantiate(
+            "(component (core module $m (memory 16)) (core instance (instantiate $m)))",
+        );
+        assert!(r.is_ok(), "{r:?}");
+    }
+
+    #[test]
+    fn a_store_holds_at_most_two_memories() {
+        let (r, _) = instantiate(
+            "(component (core module $m (memory 1)) (core instance (instantiate $m)) (core instance (instantiate $m)) (core instance (instantiate $m)))",
+        );
+        let e = format!("{:#}", r.unwrap_err());
+        assert!(e.contains("memory"), "{e}");
+    }
+
+    #[test]
+    fn multi_memory_modules_do_not_compile() {
+        let (r, _) = instantiate("(component (core module (memory 1) (memory 1)))");
+        assert!(r.is_err());
+    }
+
+    #[test]
+    fn table_elements_are_capped_in_total_at_creation_and_on_grow() {
+        let (r, refused) = instantiate(
+            "(component (core module $t (table 600000 funcref)) (core instance (instantiate $t)) (core instance (instantiate $t)))",
+        );
+        assert!(r.is_err() && refused, "{r:?}");
+        // A start function growing its table far: the growth is refused
+        // (table.grow returns -1, the trap-free failure).
+        let (r, refused) = instantiate(
+            "(component (core module $t (table 1 funcref) (func $s (drop (table.grow 0 (ref.null func) (i32.const 50000000)))) (start $s)) (core instance (instantiate $t)))",
+        );
+        assert!(r.is_ok() && refused, "{r:?}");
+    }
+
+    #[test]
+    fn a_store_holds_at_most_eight_core_instances() {
+        let many = "(core instance (instantiate $m))".repeat(MAX_INSTANCES + 1);
+        let (r, _) = instantiate(&format!("(component (core module $m) {many})"));
+        assert!(r.is_err());
+    }
 }

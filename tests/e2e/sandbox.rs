@@ -359,3 +359,38 @@ fn every_plugin_under_plugins_is_exercised_by_an_end_to_end_test() {
         );
     }
 }
+
+#[test]
+fn a_plugin_that_sleeps_a_year_wakes_at_once_in_virtual_time() {
+    // Issue 8.4: a sleep held the engine thread in real time, out of reach of
+    // the CPU budget. The watchdog below only bounds a hang; it measures nothing.
+    let dir = scratch();
+    let data = ten_bars(dir.path());
+    let journal = dir.path().join("j.redb");
+    let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbar-cache");
+    let mut child = std::process::Command::new(SANDBAR)
+        .args(["replay", "--log", "plugin=info", "--plugin", plugins::HOSTILE_SLEEP])
+        .args(["--data", data.to_str().unwrap(), "--journal", journal.to_str().unwrap()])
+        .env("SANDBAR_CACHE_DIR", cache)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = std::time::Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if started.elapsed() > std::time::Duration::from_secs(120) {
+            child.kill().unwrap();
+            panic!("the plugin's sleep held the engine for over two minutes");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().unwrap();
+    ok(&out);
+    assert!(
+        stderr(&out).contains("slept a year; the clock moved 0 ms"),
+        "{}",
+        stderr(&out)
+    );
+    let entries = journal_entries(&journal);
+    assert_eq!(of_kind(&entries, "fill").len(), 1, "it bought after waking");
+}

@@ -1,0 +1,335 @@
+//! An independent reading of a run's journal: it rebuilds cash, positions
+//! and open orders from the entries alone and checks, entry by entry, the
+//! promises the host makes about risk.
+//!
+//! Tolerance: an order is sized at the price of the bar it was decided on
+//! (for a limit order, the worse of its limit and that close). Its fill can
+//! be at another price — the next open after a gap, a limit reached later —
+//! so the position's value *at the fill price* may exceed a limit by the
+//! ratio fill price ÷ decision price. The checks therefore value positions
+//! created by a fill at the decision's price and the decision's equity, and
+//! allow a relative slack of 1e-6 for floating point.
+
+use std::collections::HashMap;
+
+use sandbar::engine::RunOutcome;
+use sandbar::execution::{Order, OrderKind, Origin};
+use sandbar::journal::Entry;
+use sandbar::market::Recording;
+use sandbar::risk::{RiskConfig, TradingState};
+
+const REL: f64 = 1e-6;
+
+struct Approved {
+    order: Order,
+    /// Position in the symbol when it was decided.
+    position: f64,
+    /// The symbol's close on the deciding bar.
+    close: f64,
+    /// Equity when it was decided.
+    equity: f64,
+    /// Approved as a reduction (skips size limits, may only reduce).
+    reducing: bool,
+}
+
+/// Books rebuilt from the journal.
+pub struct Checker<'a> {
+    rec: &'a Recording,
+    risk: RiskConfig,
+    cash: f64,
+    pos: Vec<f64>,
+    marks: Vec<f64>,
+    marked: usize,
+    open: HashMap<u64, Approved>,
+    state: TradingState,
+    halted_at_ms: Option<i64>,
+    pos_at_halt: Vec<f64>,
+    violations: Vec<String>,
+}
+
+fn reduces(position: f64, delta: f64) -> bool {
+    let after = position + delta;
+    position != 0.0 && after.abs() < position.abs() && (after == 0.0 || after.signum() == position.signum())
+}
+
+impl<'a> Checker<'a> {
+    pub fn new(rec: &'a Recording, risk: RiskConfig, cash: f64) -> Self {
+        let n = rec.symbols.len();
+        Self {
+            rec,
+            risk,
+            cash,
+            pos: vec![0.0; n],
+            marks: vec![f64::NAN; n],
+            marked: 0,
+            open: HashMap::new(),
+            state: TradingState::Active,
+            halted_at_ms: None,
+            pos_at_halt: vec![0.0; n],
+            violations: Vec::new(),
+        }
+    }
+
+    fn fail(&mut self, what: String) {
+        if self.violations.len() < 20 {
+            self.violations.push(what);
+        }
+    }
+
+    /// Apply the closes of every bar up to and including `seq`.
+    fn mark_through(&mut self, seq: u64) {
+        while self.marked as u64 <= seq && self.marked < self.rec.bars.len() {
+            let b = self.rec.bars[self.marked];
+            self.marks[b.symbol as usize] = b.close;
+            self.marked += 1;
+        }
+    }
+
+    fn equity(&self) -> f64 {
+        self.cash
+            + self
+                .pos
+                .iter()
+                .zip(&self.marks)
+                .filter(|(p, _)| **p != 0.0)
+                .map(|(p, m)| p * m)
+                .sum::<f64>()
+    }
+
+    fn valuation(kind: OrderKind, close: f64) -> f64 {
+        match kind {
+            OrderKind::Limit(p) => p.max(close),
+            _ => close,
+        }
+    }
+
+    fn on_order(&mut self, order: &Order) {
+        let s = order.symbol as usize;
+        if order.origin != Origin::Strategy {
+            self.open.insert(
+                order.id,
+                Approved {
+                    order: order.clone(),
+                    position: self.pos[s],
+                    close: self.marks[s],
+                    equity: self.equity(),
+                    reducing: true,
+                },
+            );
+            return;
+        }
+        self.mark_through(order.decided_seq);
+        let close = self.marks[s];
+        let equity = self.equity();
+        let delta = order.side.sign() * order.quantity;
+        let reducing = reduces(self.pos[s], delta);
+        let id = order.id;
+        match self.state {
+            TradingState::Halted => self.fail(format!("order {id} placed while HALTED")),
+            TradingState::Reducing if !reducing => self.fail(format!(
+                "order {id} adds risk while REDUCING (position {} → {})",
+                self.pos[s],
+                self.pos[s] + delta
+            )),
+            _ => {}
+        }
+        if !(order.quantity.is_finite() && order.quantity > 0.0) {
+            self.fail(format!("order {id} has quantity {}", order.quantity));
+        }
+        if !reducing {
+            let value = Self::valuation(order.kind, close);
+            let c = self.risk;
+            if let Some(max) = c.max_order_notional
+                && order.quantity * value > max * (1.0 + REL)
+            {
+                self.fail(format!("order {id} notional {} > {max}", order.quantity * value));
+            }
+            // Committed exposure: every position and every open strategy order
+            // as if it filled, valued as the risk rules value it.
+            let mut committed: Vec<(f64, f64)> = self.pos.iter().map(|p| (*p, *p)).collect();
+            let mut value_of: Vec<f64> = self.marks.clone();
+            let strategy_open = self
+                .open
+                .values()
+                .filter(|a| a.order.origin == Origin::Strategy && !a.reducing)
+                .map(|a| &a.order)
+                .chain(std::iter::once(order));
+            for o in strategy_open {
+                let j = o.symbol as usize;
+                committed[j].1 += o.side.sign() * o.quantity;
+                value_of[j] = value_of[j].max(Self::valuation(o.kind, self.marks[j]));
+            }
+            let marks = self.marks.clone();
+            let per_symbol = |j: usize| {
+                let (now, after) = committed[j];
+                if now == 0.0 && after == 0.0 {
+                    0.0
+                } else {
+                    (now.abs() * marks[j]).max(after.abs() * value_of[j])
+                }
+            };
+            let mine = committed[s].1.abs() * value;
+            if mine > c.max_position * equity * (1.0 + REL) + REL {
+                self.fail(format!(
+                    "order {id}: committed position value {mine} > {} × equity {equity}",
+                    c.max_position
+                ));
+            }
+            let gross: f64 = (0..committed.len()).map(per_symbol).sum();
+            if gross > c.max_gross_exposure * equity * (1.0 + REL) + REL {
+                self.fail(format!(
+                    "order {id}: committed gross exposure {gross} > {} × equity {equity}",
+                    c.max_gross_exposure
+                ));
+            }
+            let held = committed
+                .iter()
+                .filter(|(now, after)| *now != 0.0 || after.abs() > 1e-9)
+                .count();
+            if self.pos[s] == 0.0 && held > c.max_open_positions {
+                self.fail(format!(
+                    "order {id}: {held} positions committed (limit {})",
+                    c.max_open_positions
+                ));
+            }
+        }
+        self.open.insert(
+            id,
+            Approved {
+                order: order.clone(),
+                position: self.pos[s],
+                close,
+                equity,
+                reducing,
+            },
+        );
+    }
+
+    fn on_fill(&mut self, seq: u64, fill: &sandbar::execution::FillReport) {
+        if seq > 0 {
+            self.mark_through(seq - 1);
+        }
+        let s = fill.symbol as usize;
+        if !(fill.price.is_finite() && fill.price > 0.0 && fill.quantity.is_finite() && fill.quantity > 0.0) {
+            self.fail(format!("fill of order {} at {} × {}", fill.order_id, fill.quantity, fill.price));
+        }
+        let before = self.pos[s];
+        let after = before + fill.side.sign() * fill.quantity;
+        self.pos[s] = after;
+        self.cash -= fill.side.sign() * fill.quantity * fill.price + fill.commission;
+        let Some(a) = self.open.get_mut(&fill.order_id) else {
+            self.fail(format!("fill of order {} that is not open", fill.order_id));
+            return;
+        };
+        a.order.quantity -= fill.quantity;
+        let grows = after.abs() > before.abs() * (1.0 + 1e-12) + 1e-12;
+        let flips = before != 0.0 && after != 0.0 && after.signum() != before.signum();
+        let (origin, reducing, close, equity, decided_pos) =
+            (a.order.origin, a.reducing, a.close, a.equity, a.position);
+        if fill.done || a.order.quantity <= 1e-12 {
+            self.open.remove(&fill.order_id);
+        }
+        if (origin != Origin::Strategy || reducing) && (grows || flips) {
+            self.fail(format!(
+                "{} order {} took position {before} to {after}",
+                origin.as_str(),
+                fill.order_id
+            ));
+        }
+        if origin == Origin::Strategy && !reducing {
+            let value = after.abs() * close;
+            let limit = self.risk.max_position * equity;
+            if grows && value > limit * (1.0 + REL) + REL && after.abs() > decided_pos.abs() {
+                self.fail(format!(
+                    "fill of order {} at bar {seq}: position {after} × decision price {close} = {value} > {limit}",
+                    fill.order_id
+                ));
+            }
+            if self.state != TradingState::Active && grows {
+                self.fail(format!(
+                    "fill of order {} grew position {before} → {after} while {:?}",
+                    fill.order_id, self.state
+                ));
+            }
+        }
+    }
+
+    /// Feed every entry of the journal, in order.
+    pub fn read(&mut self, journal: &[Entry]) {
+        for e in journal {
+            match e {
+                Entry::Order { order, .. } => self.on_order(order),
+                Entry::Fill { seq, fill, .. } => self.on_fill(*seq, fill),
+                Entry::Cancel { order_id, .. } => {
+                    self.open.remove(order_id);
+                }
+                Entry::State { seq, change } => {
+                    self.state = change.to;
+                    if change.to == TradingState::Halted && self.halted_at_ms.is_none() {
+                        self.halted_at_ms = Some(self.rec.bars[*seq as usize].time_ms);
+                        self.pos_at_halt = self.pos.clone();
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// End-of-run checks against the engine's own books; every violation found.
+    pub fn finish(mut self, outcome: &RunOutcome, volume_share: f64) -> Vec<String> {
+        self.mark_through(u64::MAX - 1);
+        let l = &outcome.ledger;
+        if !(l.cash.is_finite() && l.equity().is_finite()) {
+            self.fail(format!("cash {} equity {} not finite", l.cash, l.equity()));
+        }
+        let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0);
+        if !close(l.cash, self.cash) {
+            self.fail(format!("engine cash {} but the fills say {}", l.cash, self.cash));
+        }
+        for (j, h) in l.holdings.iter().enumerate() {
+            if !h.quantity.is_finite() || !close(h.quantity, self.pos[j]) {
+                self.fail(format!(
+                    "engine position {} in {} but the fills say {}",
+                    h.quantity, self.rec.symbols[j], self.pos[j]
+                ));
+            }
+        }
+        let equity = self.equity();
+        if !close(l.equity(), equity) {
+            self.fail(format!(
+                "engine equity {} ≠ cash + Σ position × mark = {equity}",
+                l.equity()
+            ));
+        }
+        if let Some(t) = self.halted_at_ms {
+            for j in 0..self.pos.len() {
+                if self.pos[j] == 0.0 {
+                    continue;
+                }
+                let liquidity: f64 = self
+                    .rec
+                    .bars
+                    .iter()
+                    .filter(|b| b.symbol as usize == j && b.time_ms > t)
+                    .map(|b| b.volume * volume_share)
+                    .sum();
+                if liquidity >= self.pos_at_halt[j].abs() * (1.0 + 1e-9) {
+                    self.fail(format!(
+                        "HALTED at {t} but {} still holds {} although {liquidity} traded after",
+                        self.rec.symbols[j], self.pos[j]
+                    ));
+                }
+            }
+        }
+        self.violations
+    }
+}
+
+/// Run the checker over a finished run; panics listing every violation.
+#[track_caller]
+pub fn assert_invariants(rec: &Recording, risk: RiskConfig, cash: f64, volume_share: f64, outcome: &RunOutcome, journal: &[Entry]) {
+    let mut c = Checker::new(rec, risk, cash);
+    c.read(journal);
+    let v = c.finish(outcome, volume_share);
+    assert!(v.is_empty(), "invariants broken:\n  {}", v.join("\n  "));
+}
