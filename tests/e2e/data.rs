@@ -33,7 +33,22 @@ fn every_class_of_bad_data_is_named_with_file_and_line() {
         (
             "nan.csv",
             format!("{h}2024-01-01,1,1,1,NaN,1\n"),
-            "nan.csv:2: field `close`: NaN is not a finite non-negative number",
+            "nan.csv:2: field `close`: NaN is not a finite positive price",
+        ),
+        (
+            "zero.csv",
+            format!("{h}2024-01-01,1,1,1,0,1\n"),
+            "zero.csv:2: field `close`: 0 is not a finite positive price",
+        ),
+        (
+            "volume.csv",
+            format!("{h}2024-01-01,1,1,1,1,-1\n"),
+            "volume.csv:2: field `volume`: -1 is not a finite non-negative number",
+        ),
+        (
+            "range.csv",
+            format!("{h}99999999999999,1,1,1,1,1\n"),
+            "range.csv:2: field `time`: \"99999999999999\" is 5138-11-16T09:46:39.999Z, outside the years 1900–2199",
         ),
         (
             "high-low.csv",
