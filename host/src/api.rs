@@ -1,12 +1,17 @@
 //! The HTTP control API of `sandbar serve`: a thin JSON layer over
 //! [`Service`]. Every handler runs the service call on a blocking thread
 //! (they touch redb and compile components) and answers `{"error": …}` with
-//! status 400 when the service refuses. Callers name themselves in `actor`;
-//! the API listens on loopback by default and has no authentication yet.
+//! status 400 when the service refuses. The API listens on loopback by
+//! default and has no authentication yet, so a caller's `actor` is a claim,
+//! not an identity: what the journal and the audit trail record is that claim
+//! marked as unverified, with the address it came from
+//! (`alice (unverified, from 127.0.0.1)`), never the claim alone.
 
 use std::sync::Arc;
 
-use axum::extract::{Path, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -43,6 +48,19 @@ pub struct VersionAct {
 
 type Shared = Arc<Service>;
 
+/// Who the journal and the audit trail say acted: the caller's claim, marked
+/// unverified, with its address. A missing claim is refused.
+pub fn attributed(claimed: &str, peer: SocketAddr) -> anyhow::Result<String> {
+    let claimed = claimed.trim();
+    if claimed.is_empty() {
+        anyhow::bail!("the request names no actor");
+    }
+    Ok(format!("{claimed} (unverified, from {})", peer.ip()))
+}
+
+/// The connection's peer address.
+type Peer = ConnectInfo<SocketAddr>;
+
 async fn blocking<T: Serialize + Send + 'static>(
     f: impl FnOnce() -> anyhow::Result<T> + Send + 'static,
 ) -> Response {
@@ -67,14 +85,16 @@ async fn status(State(s): State<Shared>, Path(name): Path<String>) -> Response {
 
 async fn start(
     State(s): State<Shared>,
+    ConnectInfo(peer): Peer,
     Path(name): Path<String>,
     Json(req): Json<(StartRequest, Act)>,
 ) -> Response {
-    blocking(move || s.start(&name, &req.0, &req.1.actor)).await
+    blocking(move || s.start(&name, &req.0, &attributed(&req.1.actor, peer)?)).await
 }
 
 async fn swap(
     State(s): State<Shared>,
+    ConnectInfo(peer): Peer,
     Path(name): Path<String>,
     Json(a): Json<VersionAct>,
 ) -> Response {
@@ -82,7 +102,7 @@ async fn swap(
         let plugin = a
             .plugin
             .ok_or_else(|| anyhow::anyhow!("swap needs a plugin name@version"))?;
-        s.swap(&name, &plugin, &a.actor, &a.reason)?;
+        s.swap(&name, &plugin, &attributed(&a.actor, peer)?, &a.reason)?;
         s.status(&name)
     })
     .await
@@ -90,27 +110,43 @@ async fn swap(
 
 async fn rollback(
     State(s): State<Shared>,
+    ConnectInfo(peer): Peer,
     Path(name): Path<String>,
     Json(a): Json<VersionAct>,
 ) -> Response {
     blocking(move || {
-        s.rollback(&name, a.plugin.as_deref(), &a.actor, &a.reason)?;
+        s.rollback(
+            &name,
+            a.plugin.as_deref(),
+            &attributed(&a.actor, peer)?,
+            &a.reason,
+        )?;
         s.status(&name)
     })
     .await
 }
 
-async fn pause(State(s): State<Shared>, Path(name): Path<String>, Json(a): Json<Act>) -> Response {
+async fn pause(
+    State(s): State<Shared>,
+    ConnectInfo(peer): Peer,
+    Path(name): Path<String>,
+    Json(a): Json<Act>,
+) -> Response {
     blocking(move || {
-        s.pause(&name, false, &a.actor, &a.reason)
+        s.pause(&name, false, &attributed(&a.actor, peer)?, &a.reason)
             .map(|st| st.to_string())
     })
     .await
 }
 
-async fn resume(State(s): State<Shared>, Path(name): Path<String>, Json(a): Json<Act>) -> Response {
+async fn resume(
+    State(s): State<Shared>,
+    ConnectInfo(peer): Peer,
+    Path(name): Path<String>,
+    Json(a): Json<Act>,
+) -> Response {
     blocking(move || {
-        s.pause(&name, true, &a.actor, &a.reason)
+        s.pause(&name, true, &attributed(&a.actor, peer)?, &a.reason)
             .map(|st| st.to_string())
     })
     .await
@@ -118,6 +154,7 @@ async fn resume(State(s): State<Shared>, Path(name): Path<String>, Json(a): Json
 
 async fn shadow_start(
     State(s): State<Shared>,
+    ConnectInfo(peer): Peer,
     Path(name): Path<String>,
     Json(a): Json<VersionAct>,
 ) -> Response {
@@ -125,7 +162,7 @@ async fn shadow_start(
         let plugin = a
             .plugin
             .ok_or_else(|| anyhow::anyhow!("shadow needs a plugin name@version"))?;
-        s.start_shadow(&name, &plugin, &a.data, &a.actor)?;
+        s.start_shadow(&name, &plugin, &a.data, &attributed(&a.actor, peer)?)?;
         s.status(&name)
     })
     .await
@@ -137,14 +174,20 @@ async fn shadow_report(State(s): State<Shared>, Path(name): Path<String>) -> Res
 
 async fn promote_shadow(
     State(s): State<Shared>,
+    ConnectInfo(peer): Peer,
     Path(name): Path<String>,
     Json(a): Json<Act>,
 ) -> Response {
-    blocking(move || s.promote_shadow(&name, &a.actor, &a.reason)).await
+    blocking(move || s.promote_shadow(&name, &attributed(&a.actor, peer)?, &a.reason)).await
 }
 
-async fn stop(State(s): State<Shared>, Path(name): Path<String>, Json(a): Json<Act>) -> Response {
-    blocking(move || s.stop(&name, &a.actor)).await
+async fn stop(
+    State(s): State<Shared>,
+    ConnectInfo(peer): Peer,
+    Path(name): Path<String>,
+    Json(a): Json<Act>,
+) -> Response {
+    blocking(move || s.stop(&name, &attributed(&a.actor, peer)?)).await
 }
 
 /// The router.
@@ -167,11 +210,14 @@ pub fn router(service: Shared) -> Router {
 
 /// Serve until the process is interrupted.
 pub async fn serve(service: Shared, listener: tokio::net::TcpListener) -> anyhow::Result<()> {
-    axum::serve(listener, router(service))
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        router(service).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }
 

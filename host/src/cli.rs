@@ -259,8 +259,8 @@ enum DeployCmd {
         name: String,
         /// `name@version` to put in service.
         plugin: String,
-        /// Why.
-        #[arg(long, default_value = "")]
+        /// Why (recorded in the journal and the audit trail).
+        #[arg(long)]
         reason: String,
         /// The service.
         #[arg(long)]
@@ -273,8 +273,8 @@ enum DeployCmd {
         /// `name@version` to go back to.
         #[arg(long)]
         to: Option<String>,
-        /// Why.
-        #[arg(long, default_value = "")]
+        /// Why (recorded in the journal and the audit trail).
+        #[arg(long)]
         reason: String,
         /// The service.
         #[arg(long)]
@@ -598,7 +598,9 @@ fn deploy_cmd(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> {
                 params: d.params.clone(),
                 config: RunConfig::load(None, &set)?,
                 load: data_opts.load_options(),
-                delivery: None,
+                // Gate evidence comes only from runs without look-ahead: one
+                // bar per call, whatever the plugin prefers.
+                delivery: Some(crate::runtime::Delivery::PerBar),
                 swaps: vec![],
                 swap_params: vec![],
             };
@@ -617,6 +619,8 @@ fn deploy_cmd(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> {
                 _ => 0.0,
             };
             let evidence = crate::lifecycle::BacktestEvidence {
+                plugin: d.plugin.clone(),
+                lookahead: replay.outcome.lookahead,
                 data: data.iter().map(|p| p.display().to_string()).collect(),
                 bars: r.bars,
                 years,

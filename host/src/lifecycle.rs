@@ -118,7 +118,7 @@ pub struct GateConfig {
     pub max_backtest_drawdown: f64,
     /// TESTING → PAPER: backtest trades at least (default 1).
     pub min_backtest_trades: u64,
-    /// PAPER → LIVE: days in PAPER at least (default 14).
+    /// PAPER → LIVE: UTC days traded in PAPER at least (default 14).
     pub min_paper_days: f64,
     /// PAPER → LIVE: paper trades at least (default 5).
     pub min_paper_trades: u64,
@@ -147,6 +147,13 @@ impl Default for GateConfig {
 /// What a backtest showed, kept as evidence for the TESTING → PAPER gate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BacktestEvidence {
+    /// `name@version` that was replayed: evidence counts only for that version.
+    #[serde(default)]
+    pub plugin: String,
+    /// The run let the strategy see bars after its decisions (batched
+    /// delivery): such a run is no evidence.
+    #[serde(default)]
+    pub lookahead: bool,
     /// Data files replayed.
     pub data: Vec<String>,
     /// Bars replayed.
@@ -166,7 +173,11 @@ pub struct BacktestEvidence {
 /// What paper trading showed, for the PAPER → LIVE gate.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PaperEvidence {
-    /// Days in PAPER.
+    /// `name@version` in service when the paper run ended.
+    #[serde(default)]
+    pub plugin: String,
+    /// UTC calendar days on which the paper run traded bars (not wall time
+    /// since the promotion: a stopped deployment earns no days).
     pub days: f64,
     /// Round trips.
     pub trades: u64,
@@ -176,6 +187,36 @@ pub struct PaperEvidence {
     pub slippage_bps: f64,
     /// Faults not handled.
     pub faults: u64,
+}
+
+impl PaperEvidence {
+    /// What a finished paper run of `plugin` shows: `None` for a run that
+    /// traded no bar (an empty run is no evidence). Days are the UTC calendar
+    /// days of the bars traded, not wall time.
+    pub fn of_run(plugin: String, o: &crate::engine::RunOutcome) -> Option<PaperEvidence> {
+        if o.bars == 0 {
+            return None;
+        }
+        let mut days: Vec<i64> = o
+            .equity_curve
+            .iter()
+            .map(|(t, _)| t.div_euclid(86_400_000))
+            .collect();
+        days.dedup();
+        let l = &o.ledger;
+        Some(PaperEvidence {
+            plugin,
+            days: days.len() as f64,
+            trades: l.trades.len() as u64,
+            sharpe: crate::report::Report::new(o).sharpe,
+            slippage_bps: if l.traded_notional > 0.0 {
+                l.slippage / l.traded_notional * 1e4
+            } else {
+                0.0
+            },
+            faults: u64::from(o.fault.is_some()),
+        })
+    }
 }
 
 /// One criterion of a gate.
@@ -237,12 +278,29 @@ fn crit(
     }
 }
 
-/// The gate for promoting out of `from`. DRAFT → TESTING has none.
+/// A criterion that holds when a piece of evidence is about `plugin`.
+fn same_version(name: &str, evidence_of: Option<&str>, plugin: &str) -> Criterion {
+    Criterion {
+        name: name.into(),
+        value: match evidence_of {
+            None => "missing".into(),
+            Some("") => "unknown version".into(),
+            Some(v) => v.into(),
+        },
+        threshold: format!("= {plugin}"),
+        pass: evidence_of == Some(plugin),
+    }
+}
+
+/// The gate for promoting out of `from`, for a deployment running `plugin`
+/// (`name@version`): evidence of another version does not count. DRAFT →
+/// TESTING has none.
 pub fn gate(
     from: Stage,
     g: &GateConfig,
     backtest: Option<&BacktestEvidence>,
     paper: Option<&PaperEvidence>,
+    plugin: &str,
 ) -> Readiness {
     let f2 = |x: f64| format!("{x:.2}");
     let pct = |x: f64| format!("{:.2}%", x * 100.0);
@@ -250,7 +308,23 @@ pub fn gate(
     match from {
         Stage::Testing => {
             let b = backtest;
-            let mut criteria = Vec::new();
+            let mut criteria = vec![
+                same_version(
+                    "backtest of this version",
+                    b.map(|b| b.plugin.as_str()),
+                    plugin,
+                ),
+                Criterion {
+                    name: "backtest without look-ahead".into(),
+                    value: match b {
+                        None => "missing".into(),
+                        Some(b) if b.lookahead => "batched".into(),
+                        Some(_) => "per-bar".into(),
+                    },
+                    threshold: "per-bar delivery".into(),
+                    pass: b.is_some_and(|b| !b.lookahead),
+                },
+            ];
             match g.min_backtest_bars {
                 Some(bars) => criteria.push(crit(
                     "backtest bars",
@@ -307,8 +381,18 @@ pub fn gate(
                 _ => None,
             };
             let criteria = vec![
+                same_version(
+                    "paper run of this version",
+                    p.map(|p| p.plugin.as_str()),
+                    plugin,
+                ),
+                same_version(
+                    "backtest of this version",
+                    backtest.map(|b| b.plugin.as_str()),
+                    plugin,
+                ),
                 crit(
-                    "days in PAPER",
+                    "days traded in PAPER",
                     p.map(|p| p.days),
                     format!("≥ {:.0}", g.min_paper_days),
                     f2,
@@ -399,6 +483,8 @@ mod tests {
 
     fn evidence(years: f64, sharpe: f64, dd: f64, trades: u64) -> BacktestEvidence {
         BacktestEvidence {
+            plugin: "p@1.0.0".into(),
+            lookahead: false,
             data: vec![],
             bars: 1000,
             years,
@@ -412,8 +498,23 @@ mod tests {
     #[test]
     fn testing_gate_checks_every_criterion_against_its_threshold() {
         let g = GateConfig::default();
-        assert!(gate(Testing, &g, Some(&evidence(3.5, 1.2, 0.1, 4)), None).ready());
-        let r = gate(Testing, &g, Some(&evidence(2.0, 0.8, 0.25, 0)), None);
+        assert!(
+            gate(
+                Testing,
+                &g,
+                Some(&evidence(3.5, 1.2, 0.1, 4)),
+                None,
+                "p@1.0.0"
+            )
+            .ready()
+        );
+        let r = gate(
+            Testing,
+            &g,
+            Some(&evidence(2.0, 0.8, 0.25, 0)),
+            None,
+            "p@1.0.0",
+        );
         let failed: Vec<_> = r
             .criteria
             .iter()
@@ -429,7 +530,7 @@ mod tests {
                 "backtest trades"
             ]
         );
-        let none = gate(Testing, &g, None, None);
+        let none = gate(Testing, &g, None, None, "p@1.0.0");
         assert!(!none.ready() && none.criteria.iter().all(|c| c.value == "missing"));
         assert!(
             r.table().contains("[FAIL] backtest Sharpe"),
@@ -439,22 +540,73 @@ mod tests {
     }
 
     #[test]
+    fn evidence_counts_only_for_its_own_version_and_without_look_ahead() {
+        // Issue 8.9: a later version inherited the evidence of an earlier one.
+        let g = GateConfig::default();
+        let b = evidence(3.5, 1.2, 0.1, 4);
+        let r = gate(Testing, &g, Some(&b), None, "p@2.0.0");
+        assert!(!r.ready());
+        assert!(
+            r.table().contains("[FAIL] backtest of this version"),
+            "{}",
+            r.table()
+        );
+        let batched = BacktestEvidence {
+            lookahead: true,
+            ..b
+        };
+        let r = gate(Testing, &g, Some(&batched), None, "p@1.0.0");
+        assert!(!r.ready());
+        assert!(
+            r.table().contains("[FAIL] backtest without look-ahead"),
+            "{}",
+            r.table()
+        );
+    }
+
+    fn outcome(bar_times: &[i64]) -> crate::engine::RunOutcome {
+        crate::engine::RunOutcome {
+            ledger: crate::portfolio::Ledger::new(1000.0, 1),
+            equity_curve: bar_times.iter().map(|t| (*t, 1000.0)).collect(),
+            bars: bar_times.len() as u64,
+            bars_in_market: 0,
+            intents: 0,
+            orders: 0,
+            refusals: 0,
+            state: crate::risk::TradingState::Active,
+            fault: None,
+            lookahead: false,
+        }
+    }
+
+    #[test]
+    fn paper_days_are_days_traded_and_an_empty_run_is_no_evidence() {
+        // Issue 8.9: days counted wall time, and an empty run recorded evidence.
+        assert_eq!(PaperEvidence::of_run("p@1.0.0".into(), &outcome(&[])), None);
+        let hour = 3_600_000;
+        let two_days = outcome(&[0, hour, 2 * hour, 86_400_000, 86_400_000 + hour]);
+        let e = PaperEvidence::of_run("p@1.0.0".into(), &two_days).unwrap();
+        assert_eq!((e.days, e.plugin.as_str()), (2.0, "p@1.0.0"));
+    }
+
+    #[test]
     fn paper_gate_compares_paper_with_backtest_sharpe() {
         let g = GateConfig::default();
         let b = evidence(3.5, 2.0, 0.1, 4);
         let p = PaperEvidence {
+            plugin: "p@1.0.0".into(),
             days: 20.0,
             trades: 6,
             sharpe: 1.5,
             slippage_bps: 4.0,
             faults: 0,
         };
-        assert!(gate(Paper, &g, Some(&b), Some(&p)).ready());
+        assert!(gate(Paper, &g, Some(&b), Some(&p), "p@1.0.0").ready());
         let weak = PaperEvidence { sharpe: 1.2, ..p };
         assert!(
-            !gate(Paper, &g, Some(&b), Some(&weak)).ready(),
+            !gate(Paper, &g, Some(&b), Some(&weak), "p@1.0.0").ready(),
             "1.2 / 2.0 = 60% < 70%"
         );
-        assert!(!gate(Paper, &g, Some(&b), None).ready());
+        assert!(!gate(Paper, &g, Some(&b), None, "p@1.0.0").ready());
     }
 }

@@ -767,22 +767,37 @@ mod tests {
         // Issue 8.11: 20240131 was Unix seconds (1970-08-23); ns landed in year 55,000.
         assert_eq!(parse_time("20240131"), parse_time("2024-01-31"));
         assert_eq!(parse_time("1704067260000000000"), Some(1_704_067_260_000));
-        assert_eq!(parse_time("1704067260"), Some(1_704_067_260_000), "seconds stay seconds");
-        assert_eq!(parse_time("99999999"), Some(99_999_999_000), "not a date: seconds");
+        assert_eq!(
+            parse_time("1704067260"),
+            Some(1_704_067_260_000),
+            "seconds stay seconds"
+        );
+        assert_eq!(
+            parse_time("99999999"),
+            Some(99_999_999_000),
+            "not a date: seconds"
+        );
     }
 
     #[test]
     fn times_outside_1900_to_2199_are_refused_naming_the_value() {
         let e = parse("time,open,high,low,close,volume\n99999999999999,1,1,1,1,1\n").unwrap_err();
         assert_eq!(e.0, Some(2));
-        assert!(matches!(e.1, DataErrorKind::TimeOutOfRange { .. }), "{:?}", e.1);
+        assert!(
+            matches!(e.1, DataErrorKind::TimeOutOfRange { .. }),
+            "{:?}",
+            e.1
+        );
         assert!(e.1.to_string().contains("outside the years 1900–2199"));
     }
 
     #[test]
     fn a_zero_price_is_refused_and_zero_volume_is_not() {
         let e = parse("time,open,high,low,close,volume\n2024-01-01,1,1,0,0,1\n").unwrap_err();
-        assert_eq!(e.1.to_string(), "field `low`: 0 is not a finite positive price");
+        assert_eq!(
+            e.1.to_string(),
+            "field `low`: 0 is not a finite positive price"
+        );
         assert!(parse("time,open,high,low,close,volume\n2024-01-01,1,1,1,1,0\n").is_ok());
     }
 
@@ -791,7 +806,8 @@ mod tests {
         let text = "time,symbol,open,high,low,close,volume\n2024-01-01, AAPL,1,1,1,1,1\n2024-01-01,AAPL,2,2,2,2,1\n";
         let e = parse(text).unwrap_err();
         assert!(matches!(e.1, DataErrorKind::Duplicate { .. }), "{:?}", e.1);
-        let e = parse("time,symbol,open,high,low,close,volume\n2024-01-01, ,1,1,1,1,1\n").unwrap_err();
+        let e =
+            parse("time,symbol,open,high,low,close,volume\n2024-01-01, ,1,1,1,1,1\n").unwrap_err();
         assert_eq!(e.1, DataErrorKind::EmptySymbol);
     }
 
@@ -800,7 +816,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = dir.path().join("a.csv");
         let b = dir.path().join("b.csv");
-        std::fs::write(&a, "time,symbol,open,high,low,close,volume\n2024-01-01,X,1,1,1,1,1\n").unwrap();
+        std::fs::write(
+            &a,
+            "time,symbol,open,high,low,close,volume\n2024-01-01,X,1,1,1,1,1\n",
+        )
+        .unwrap();
         std::fs::write(&b, "time,symbol,open,high,low,close,volume\n2024-01-01,X,2,2,2,2,1\n2024-01-02,X,3,3,3,3,1\n").unwrap();
         let paths = [a.clone(), b.clone()];
         let e = load(&paths, &LoadOptions::default()).unwrap_err();

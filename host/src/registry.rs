@@ -638,12 +638,18 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         let mut d = self.deployment(name)?;
         let summary = format!(
-            "{} bars, {:.2} years, Sharpe {:.2}, max drawdown {:.2}%, {} trades",
+            "{}: {} bars, {:.2} years, Sharpe {:.2}, max drawdown {:.2}%, {} trades{}",
+            evidence.plugin,
             evidence.bars,
             evidence.years,
             evidence.sharpe,
             evidence.max_drawdown * 100.0,
-            evidence.trades
+            evidence.trades,
+            if evidence.lookahead {
+                " (batched: look-ahead possible)"
+            } else {
+                ""
+            }
         );
         d.backtest = Some(evidence);
         self.save(&d, actor, "backtest", None, Some(summary), None, false)
@@ -658,8 +664,13 @@ impl Registry {
     ) -> Result<(), RegistryError> {
         let mut d = self.deployment(name)?;
         let summary = format!(
-            "{:.2} days in PAPER, {} trades, Sharpe {:.2}, slippage {:.2} bps, {} faults",
-            evidence.days, evidence.trades, evidence.sharpe, evidence.slippage_bps, evidence.faults
+            "{}: {:.0} days traded in PAPER, {} trades, Sharpe {:.2}, slippage {:.2} bps, {} faults",
+            evidence.plugin,
+            evidence.days,
+            evidence.trades,
+            evidence.sharpe,
+            evidence.slippage_bps,
+            evidence.faults
         );
         d.paper = Some(evidence);
         self.save(
@@ -687,6 +698,8 @@ impl Registry {
     ) -> Result<(Stage, Option<Readiness>), RegistryError> {
         let mut d = self.deployment(name)?;
         let to = lifecycle::next(d.stage, mv, d.paused_from)?;
+        // A blank reason is no reason: the audit trail must say why.
+        let reason = reason.filter(|r| !r.trim().is_empty());
         let action = match mv {
             Move::Promote => "promote",
             Move::Pause => "pause",
@@ -698,7 +711,13 @@ impl Registry {
         }
         let mut readiness = None;
         if mv == Move::Promote && matches!(d.stage, Stage::Testing | Stage::Paper) {
-            let r = lifecycle::gate(d.stage, gates, d.backtest.as_ref(), d.paper.as_ref());
+            let r = lifecycle::gate(
+                d.stage,
+                gates,
+                d.backtest.as_ref(),
+                d.paper.as_ref(),
+                &d.plugin,
+            );
             if !r.ready() && !force {
                 return Err(RegistryError::NotReady {
                     name: name.into(),

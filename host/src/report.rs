@@ -65,6 +65,9 @@ pub struct Report {
     pub start: String,
     /// Last bar time.
     pub end: String,
+    /// Batched delivery let the strategy see bars after the ones it decided
+    /// on: figures may contain look-ahead (no evidence for a gate).
+    pub lookahead: bool,
 }
 
 fn finite_or_zero(x: f64) -> f64 {
@@ -191,6 +194,7 @@ impl Report {
             refusals: o.refusals,
             start: format_time(t0),
             end: format_time(t1),
+            lookahead: o.lookahead,
         }
     }
 
@@ -226,9 +230,18 @@ impl Report {
             ),
         ];
         let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
-        rows.iter()
+        let mut out: String = rows
+            .iter()
             .map(|(k, v)| format!("{k:<w$}  {v}\n"))
-            .collect()
+            .collect();
+        if self.lookahead {
+            out.push_str(
+                "WARNING: batched delivery handed the strategy several bars per call, so a \
+                 decision could read later bars (look-ahead); these figures are no evidence \
+                 for a promotion gate. Replay with --delivery per-bar for evidence.\n",
+            );
+        }
+        out
     }
 
     /// JSON, with non-finite numbers as null.

@@ -338,11 +338,13 @@ impl RiskEngine {
         let refuse = |rule, detail: String| Decision::Refused(Refusal { rule, detail });
         // NaN compares false with every limit: refuse what cannot be sized
         // before any comparison could wave it through.
-        if !(p.quantity.is_finite() && p.quantity > 0.0)
-            || !(p.price.is_finite() && p.price > 0.0)
-            || !p.equity.is_finite()
-            || !p.position.is_finite()
-        {
+        let sizable = p.quantity.is_finite()
+            && p.quantity > 0.0
+            && p.price.is_finite()
+            && p.price > 0.0
+            && p.equity.is_finite()
+            && p.position.is_finite();
+        if !sizable {
             return refuse(
                 Rule::InvalidIntent,
                 format!(

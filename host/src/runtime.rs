@@ -619,7 +619,9 @@ impl wasmtime_wasi::p2::Pollable for Due {
 }
 
 impl VirtualClock<'_> {
-    fn due_now(&mut self) -> wasmtime::Result<wasmtime::component::Resource<wasmtime_wasi::p2::DynPollable>> {
+    fn due_now(
+        &mut self,
+    ) -> wasmtime::Result<wasmtime::component::Resource<wasmtime_wasi::p2::DynPollable>> {
         let due = self.table.push(Due)?;
         wasmtime_wasi::p2::subscribe(self.table, due)
     }

@@ -191,31 +191,12 @@ struct ShadowRun {
     intents: Intents,
 }
 
-/// What a finished paper run shows, for the PAPER → LIVE gate.
-fn paper_evidence(
-    registry: &Registry,
-    name: &str,
-    o: &crate::engine::RunOutcome,
-) -> crate::lifecycle::PaperEvidence {
-    let days = registry
-        .deployment(name)
-        .ok()
-        .and_then(|d| chrono::DateTime::parse_from_rfc3339(&d.stage_since).ok())
-        .map_or(0.0, |since| {
-            (chrono::Utc::now() - since.with_timezone(&chrono::Utc)).num_seconds() as f64 / 86_400.0
-        });
-    let l = &o.ledger;
-    crate::lifecycle::PaperEvidence {
-        days,
-        trades: l.trades.len() as u64,
-        sharpe: crate::report::Report::new(o).sharpe,
-        slippage_bps: if l.traded_notional > 0.0 {
-            l.slippage / l.traded_notional * 1e4
-        } else {
-            0.0
-        },
-        faults: u64::from(o.fault.is_some()),
+/// The audit trail and the journal must say why: a blank reason is refused.
+fn require_reason(what: &str, reason: &str) -> anyhow::Result<()> {
+    if reason.trim().is_empty() {
+        bail!("{what} needs a reason");
     }
+    Ok(())
 }
 
 /// The deployment's parameters that the new version also declares.
@@ -485,9 +466,11 @@ impl Service {
                     },
                     Err(e) => format!("journal failed: {e}"),
                 };
-                if let (Ok(o), true) = (&result, evidence) {
-                    let _ =
-                        registry.record_paper(&name, paper_evidence(&registry, &name, o), "engine");
+                if let (Ok(o), true) = (&result, evidence)
+                    && let Ok(d) = registry.deployment(&name)
+                    && let Some(ev) = crate::lifecycle::PaperEvidence::of_run(d.plugin, o)
+                {
+                    let _ = registry.record_paper(&name, ev, "engine");
                 }
                 let _ = recorder.journal.finish();
                 *ended2.lock().expect("ended lock") = Some(summary);
@@ -512,6 +495,7 @@ impl Service {
 
     /// Replace the serving version at the next bar boundary.
     pub fn swap(&self, name: &str, plugin: &str, actor: &str, reason: &str) -> anyhow::Result<()> {
+        require_reason("a swap", reason)?;
         let d = self.registry.deployment(name)?;
         let config = Self::run_config(&d)?;
         let symbols = self.with_run(name, |run| Ok(run.symbols.clone()))?;
@@ -539,6 +523,7 @@ impl Service {
         actor: &str,
         reason: &str,
     ) -> anyhow::Result<()> {
+        require_reason("a rollback", reason)?;
         if let Some(to) = to {
             return self.swap(name, to, actor, &format!("rollback: {reason}"));
         }
@@ -575,6 +560,7 @@ impl Service {
         reason: &str,
     ) -> anyhow::Result<Stage> {
         let mv = if resume { Move::Resume } else { Move::Pause };
+        require_reason(if resume { "resume" } else { "pause" }, reason)?;
         let (stage, _) = self.registry.transition(
             name,
             mv,
@@ -703,6 +689,7 @@ impl Service {
     /// Put the shadow candidate in service with the state it built while
     /// shadowing, and stop the shadow.
     pub fn promote_shadow(&self, name: &str, actor: &str, reason: &str) -> anyhow::Result<String> {
+        require_reason("promoting a shadow", reason)?;
         let (label, shadow_tx) = self.with_run(name, |run| {
             let sh = run
                 .shadow

@@ -181,7 +181,7 @@ fn the_lifecycle_follows_its_edges_and_gates_with_a_readiness_report() {
     let err = reg.fails(&["deploy", "promote", "good"]);
     assert!(err.contains("good is not ready for PAPER → LIVE"), "{err}");
     assert!(
-        err.contains("[FAIL] days in PAPER") && err.contains("missing  (needs ≥ 14)"),
+        err.contains("[FAIL] days traded in PAPER") && err.contains("missing  (needs ≥ 14)"),
         "{err}"
     );
 
@@ -236,7 +236,7 @@ fn the_lifecycle_follows_its_edges_and_gates_with_a_readiness_report() {
         vec![
             "deploy-create  → DRAFT sma-cross@0.1.0 by cli:tester",
             "promote DRAFT → TESTING by cli:tester",
-            "backtest  → 2148 bars, 8.53 years, Sharpe 0.97, max drawdown 6.23%, 33 trades by cli:tester",
+            "backtest  → sma-cross@0.1.0: 2148 bars, 8.53 years, Sharpe 0.97, max drawdown 6.23%, 33 trades by cli:tester",
             "promote TESTING → PAPER by cli:tester FORCED: accepting 0.97 for the drill",
             "deprecate PAPER → DEPRECATED by cli:tester: retired",
         ]

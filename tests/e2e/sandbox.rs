@@ -369,8 +369,19 @@ fn a_plugin_that_sleeps_a_year_wakes_at_once_in_virtual_time() {
     let journal = dir.path().join("j.redb");
     let cache = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbar-cache");
     let mut child = std::process::Command::new(SANDBAR)
-        .args(["replay", "--log", "plugin=info", "--plugin", plugins::HOSTILE_SLEEP])
-        .args(["--data", data.to_str().unwrap(), "--journal", journal.to_str().unwrap()])
+        .args([
+            "replay",
+            "--log",
+            "plugin=info",
+            "--plugin",
+            plugins::HOSTILE_SLEEP,
+        ])
+        .args([
+            "--data",
+            data.to_str().unwrap(),
+            "--journal",
+            journal.to_str().unwrap(),
+        ])
         .env("SANDBAR_CACHE_DIR", cache)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())

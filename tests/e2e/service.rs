@@ -209,6 +209,26 @@ fn a_running_deployment_is_swapped_and_rolled_back_by_command_and_audited() {
         "2000",
     ]);
     f.wait("c", "bars to flow", |s| s["seq"].as_u64() > Some(200));
+    // Issue 8.9: a blank reason, or a request naming nobody, is refused.
+    let out = f.cmd(&["deploy", "swap", "c", "counter@2.0.0", "--reason", "  "]);
+    assert!(
+        stderr(&out).contains("a swap needs a reason"),
+        "{}",
+        stderr(&out)
+    );
+    let url = &f.server.as_ref().unwrap().1;
+    let anonymous = reqwest::blocking::Client::new()
+        .post(format!("{url}/deployments/c/pause"))
+        .json(&serde_json::json!({ "actor": "", "reason": "who am I" }))
+        .send()
+        .unwrap();
+    assert_eq!(anonymous.status(), 400);
+    assert!(
+        anonymous
+            .text()
+            .unwrap()
+            .contains("the request names no actor")
+    );
     f.ok(&["deploy", "swap", "c", "counter@2.0.0", "--reason", "try v2"]);
     f.wait("c", "v2 in service", |s| s["serving"] == "counter@2.0.0");
     f.wait("c", "v2 to decide", |s| s["seq"].as_u64() > Some(3000));
@@ -225,7 +245,11 @@ fn a_running_deployment_is_swapped_and_rolled_back_by_command_and_audited() {
     let swap = &of_kind(&e, "swap")[0];
     assert_eq!(
         (swap["to"].as_str(), swap["actor"].as_str()),
-        (Some("counter@2.0.0"), Some("cli:tester"))
+        // The caller's name is a claim until the API authenticates.
+        (
+            Some("counter@2.0.0"),
+            Some("cli:tester (unverified, from 127.0.0.1)")
+        )
     );
     // Under a fast feed, v2 continued v1's count: no bar lost or seen twice.
     let v1 = counts(&e, "counter@1.0.0");
@@ -245,21 +269,25 @@ fn a_running_deployment_is_swapped_and_rolled_back_by_command_and_audited() {
     );
     // The paper run left evidence for the PAPER → LIVE gate: measured, not missing.
     assert!(
-        show.contains("paper-evidence  → 0.00 days in PAPER, 0 trades"),
+        show.contains("paper-evidence  → counter@1.0.0: ")
+            && show.contains("days traded in PAPER, 0 trades"),
         "{show}"
     );
     let gate = stderr(&f.cmd(&["deploy", "promote", "c"]));
     assert!(
-        gate.contains("[pass] unhandled faults")
-            && gate.contains("[FAIL] days in PAPER                        0.00"),
+        gate.contains("[pass] unhandled faults") && gate.contains("[FAIL] days traded in PAPER"),
         "{gate}"
     );
     assert!(
-        show.contains("version counter@1.0.0 → counter@2.0.0 by cli:tester: try v2"),
+        show.contains(
+            "version counter@1.0.0 → counter@2.0.0 by cli:tester (unverified, from 127.0.0.1): try v2"
+        ),
         "{show}"
     );
     assert!(
-        show.contains("version counter@2.0.0 → counter@1.0.0 by cli:tester: rollback: v2 smells"),
+        show.contains(
+            "version counter@2.0.0 → counter@1.0.0 by cli:tester (unverified, from 127.0.0.1): rollback: v2 smells"
+        ),
         "{show}"
     );
     assert!(show.contains("stop  →  by cli:tester"), "{show}");
@@ -315,7 +343,9 @@ fn a_running_deployment_pauses_itself_on_drawdown_and_resumes_by_command() {
         "{show}"
     );
     assert!(
-        show.contains("resume PAUSED → PAPER by cli:tester: drawdown reviewed"),
+        show.contains(
+            "resume PAUSED → PAPER by cli:tester (unverified, from 127.0.0.1): drawdown reviewed"
+        ),
         "{show}"
     );
 }
@@ -382,7 +412,7 @@ fn a_shadow_runs_beside_the_deployment_and_can_be_promoted() {
             && show.contains("shadow-stop  → rsi-reversion@0.1.0 by cli:tester"),
         "{show}"
     );
-    assert!(show.contains("version sma-cross@0.1.0 → rsi-reversion@0.1.0 by cli:tester: promote-shadow: rsi looks better"), "{show}");
+    assert!(show.contains("version sma-cross@0.1.0 → rsi-reversion@0.1.0 by cli:tester (unverified, from 127.0.0.1): promote-shadow: rsi looks better"), "{show}");
 }
 
 #[test]

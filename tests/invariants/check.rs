@@ -49,7 +49,9 @@ pub struct Checker<'a> {
 
 fn reduces(position: f64, delta: f64) -> bool {
     let after = position + delta;
-    position != 0.0 && after.abs() < position.abs() && (after == 0.0 || after.signum() == position.signum())
+    position != 0.0
+        && after.abs() < position.abs()
+        && (after == 0.0 || after.signum() == position.signum())
 }
 
 impl<'a> Checker<'a> {
@@ -142,7 +144,10 @@ impl<'a> Checker<'a> {
             if let Some(max) = c.max_order_notional
                 && order.quantity * value > max * (1.0 + REL)
             {
-                self.fail(format!("order {id} notional {} > {max}", order.quantity * value));
+                self.fail(format!(
+                    "order {id} notional {} > {max}",
+                    order.quantity * value
+                ));
             }
             // Committed exposure: every position and every open strategy order
             // as if it filled, valued as the risk rules value it.
@@ -210,8 +215,15 @@ impl<'a> Checker<'a> {
             self.mark_through(seq - 1);
         }
         let s = fill.symbol as usize;
-        if !(fill.price.is_finite() && fill.price > 0.0 && fill.quantity.is_finite() && fill.quantity > 0.0) {
-            self.fail(format!("fill of order {} at {} × {}", fill.order_id, fill.quantity, fill.price));
+        if !(fill.price.is_finite()
+            && fill.price > 0.0
+            && fill.quantity.is_finite()
+            && fill.quantity > 0.0)
+        {
+            self.fail(format!(
+                "fill of order {} at {} × {}",
+                fill.order_id, fill.quantity, fill.price
+            ));
         }
         let before = self.pos[s];
         let after = before + fill.side.sign() * fill.quantity;
@@ -284,7 +296,10 @@ impl<'a> Checker<'a> {
         }
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1.0);
         if !close(l.cash, self.cash) {
-            self.fail(format!("engine cash {} but the fills say {}", l.cash, self.cash));
+            self.fail(format!(
+                "engine cash {} but the fills say {}",
+                l.cash, self.cash
+            ));
         }
         for (j, h) in l.holdings.iter().enumerate() {
             if !h.quantity.is_finite() || !close(h.quantity, self.pos[j]) {
@@ -327,7 +342,14 @@ impl<'a> Checker<'a> {
 
 /// Run the checker over a finished run; panics listing every violation.
 #[track_caller]
-pub fn assert_invariants(rec: &Recording, risk: RiskConfig, cash: f64, volume_share: f64, outcome: &RunOutcome, journal: &[Entry]) {
+pub fn assert_invariants(
+    rec: &Recording,
+    risk: RiskConfig,
+    cash: f64,
+    volume_share: f64,
+    outcome: &RunOutcome,
+    journal: &[Entry],
+) {
     let mut c = Checker::new(rec, risk, cash);
     c.read(journal);
     let v = c.finish(outcome, volume_share);

@@ -158,27 +158,32 @@ fn limits() -> impl Strategy<Value = RiskConfig> {
         1u32..6,
         prop::option::weighted(0.3, 1_000.0..50_000.0f64),
     )
-        .prop_map(|(mp, gross, open, per_day, daily, dd, losses, notional)| RiskConfig {
-            max_order_notional: notional,
-            max_position: mp,
-            max_gross_exposure: gross,
-            max_open_positions: open,
-            max_orders_per_day: per_day,
-            daily_loss_limit: daily,
-            max_drawdown: dd,
-            max_consecutive_losses: losses,
-        })
+        .prop_map(
+            |(mp, gross, open, per_day, daily, dd, losses, notional)| RiskConfig {
+                max_order_notional: notional,
+                max_position: mp,
+                max_gross_exposure: gross,
+                max_open_positions: open,
+                max_orders_per_day: per_day,
+                daily_loss_limit: daily,
+                max_drawdown: dd,
+                max_consecutive_losses: losses,
+            },
+        )
 }
 
 fn costs() -> impl Strategy<Value = SimConfig> {
-    (prop_oneof![Just(1.0), Just(0.01)], 0.0..20.0f64, 0.0..0.2f64).prop_map(
-        |(share, slippage_bps, commission_percent)| SimConfig {
+    (
+        prop_oneof![Just(1.0), Just(0.01)],
+        0.0..20.0f64,
+        0.0..0.2f64,
+    )
+        .prop_map(|(share, slippage_bps, commission_percent)| SimConfig {
             slippage_bps,
             commission_percent,
             max_volume_share: share,
             ..SimConfig::default()
-        },
-    )
+        })
 }
 
 #[derive(Debug, Clone)]

@@ -41,7 +41,11 @@ fn an_absurd_limit_price_is_valued_at_what_the_order_can_cost() {
     // 0.0001 and then filled at the open like a market order.
     let rec = flat(1, 6, 100.0, 1_000_000.0);
     let setup = Setup::default();
-    let (out, journal) = run(&rec, &[at(0, limit(0, Side::Sell, 200_000_000.0, 0.0001))], &setup);
+    let (out, journal) = run(
+        &rec,
+        &[at(0, limit(0, Side::Sell, 200_000_000.0, 0.0001))],
+        &setup,
+    );
     assert_eq!(refusals(&journal), vec![Rule::MaxPosition]);
     assert!(fills(&journal).is_empty());
     assert_eq!(out.ledger.position(0), 0.0);
@@ -158,7 +162,10 @@ fn protection_of_a_long_is_dropped_when_the_strategy_flips_short() {
     let rec = flat(1, 6, 100.0, 1e6);
     let steps = [
         at(0, protect(buy(0, 10.0), Some(90.0), Some(110.0))),
-        at(2, intent(0, sandbar::runtime::Action::TargetQuantity(-10.0))),
+        at(
+            2,
+            intent(0, sandbar::runtime::Action::TargetQuantity(-10.0)),
+        ),
     ];
     let setup = Setup::default();
     let (out, journal) = run(&rec, &steps, &setup);
@@ -236,7 +243,11 @@ fn entering_reducing_cancels_orders_that_add_risk() {
     let (out, journal) = run(&rec, &steps, &setup);
     assert_eq!(out.state, TradingState::Reducing);
     assert_eq!(out.ledger.position(1), 0.0, "{:#?}", fills(&journal));
-    assert!(journal.iter().any(|e| matches!(e, Entry::Cancel { reason, .. } if reason.contains("REDUCING"))));
+    assert!(
+        journal
+            .iter()
+            .any(|e| matches!(e, Entry::Cancel { reason, .. } if reason.contains("REDUCING")))
+    );
     assert_invariants(&rec, setup.risk, setup.cash, 1.0, &out, &journal);
 }
 
@@ -256,7 +267,11 @@ fn halting_flattens_with_orders_that_only_reduce() {
         },
         ..Setup::default()
     };
-    let steps = [at(0, weight(0, 1.0)), at(2, weight(0, 1.0)), at(3, buy(0, 1.0))];
+    let steps = [
+        at(0, weight(0, 1.0)),
+        at(2, weight(0, 1.0)),
+        at(3, buy(0, 1.0)),
+    ];
     let (out, journal) = run(&rec, &steps, &setup);
     assert_eq!(out.state, TradingState::Halted);
     assert_eq!(out.ledger.position(0), 0.0);
@@ -331,10 +346,18 @@ fn an_instance_that_traps_while_snapshotting_is_never_called_again() {
     let out = engine
         .run(&mut RecordedFeed::new(rec), &mut |_| {})
         .unwrap();
-    assert_eq!(calls_after.get(), 0, "the trapped instance was called again");
+    assert_eq!(
+        calls_after.get(),
+        0,
+        "the trapped instance was called again"
+    );
     let fault = out.fault.expect("the run ends with the fault");
     assert_eq!(fault.seq, 2);
-    assert!(journal.iter().any(|e| matches!(e, Entry::SwapRefused { .. })));
+    assert!(
+        journal
+            .iter()
+            .any(|e| matches!(e, Entry::SwapRefused { .. }))
+    );
 }
 
 #[test]
@@ -347,7 +370,10 @@ fn batched_delivery_says_it_allowed_look_ahead() {
         ..Setup::default()
     };
     let (out, _) = run(&rec, &[], &batched);
-    assert!(out.lookahead, "a batch of 4 bars lets bar 0's decision see bar 3");
+    assert!(
+        out.lookahead,
+        "a batch of 4 bars lets bar 0's decision see bar 3"
+    );
     let (out, _) = run(&rec, &[], &Setup::default());
     assert!(!out.lookahead);
 }

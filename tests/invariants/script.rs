@@ -166,7 +166,9 @@ pub fn run(rec: &Recording, steps: &[Step], setup: &Setup) -> (RunOutcome, Vec<E
         &mut journal,
     );
     let mut feed = RecordedFeed::new(rec.clone());
-    let outcome = engine.run(&mut feed, &mut |_| {}).expect("in-memory journal");
+    let outcome = engine
+        .run(&mut feed, &mut |_| {})
+        .expect("in-memory journal");
     (outcome, journal)
 }
 
