@@ -9,9 +9,11 @@
 //! Order of work for each bar, so that nothing is decided on information it
 //! could not have had and nothing is heard before it is journaled:
 //! 1. the trading day rolls (risk);
-//! 2. the venue fills open orders against the bar; each fill is journaled,
-//!    booked, and queued as an event for the strategy; protective orders are
-//!    re-synced to the new position;
+//! 2. the venue fills open orders against the bar, one fill at a time; each
+//!    is journaled, booked (a risk state change it causes takes effect before
+//!    the next fill: REDUCING cancels orders that add risk, HALTED cancels
+//!    everything and flattens) and queued as an event for the strategy;
+//!    protective orders are re-synced to the new position;
 //! 3. the bar's close marks the symbol; drawdown and daily-loss limits are
 //!    evaluated (a halt cancels everything and flattens);
 //! 4. the strategy receives the bar with the queued events and returns
@@ -294,7 +296,6 @@ pub struct Engine<'a, V: Venue> {
     next_order_id: u64,
     events: Vec<Event>,
     intents: Vec<Intent>,
-    fills: Vec<FillReport>,
     changes: Vec<StateChange>,
     pending_bars: Option<(u64, u64)>,
     now_ms: i64,
@@ -348,7 +349,6 @@ impl<'a, V: Venue> Engine<'a, V> {
             next_order_id: 1,
             events: Vec::new(),
             intents: Vec::new(),
-            fills: Vec::new(),
             changes: Vec::new(),
             pending_bars: None,
             now_ms: i64::MIN,
@@ -775,18 +775,18 @@ impl<'a, V: Venue> Engine<'a, V> {
             .begin_bar(bar.time_ms, || ledger.equity(), &mut self.changes);
         self.flush_changes(seq)?;
 
-        self.fills.clear();
-        let position = self.ledger.position(bar.symbol);
-        self.venue.on_bar(bar, position, &mut self.fills);
-        let fills = std::mem::take(&mut self.fills);
-        for f in &fills {
-            self.book_fill(f, seq)?;
+        // One fill at a time: each is booked (and a state change it causes
+        // acted on, cancelling orders) before the venue executes the next.
+        self.venue.begin_bar(bar, self.ledger.position(bar.symbol));
+        let mut filled = false;
+        while let Some(f) = self.venue.next_fill() {
+            self.book_fill(&f, seq)?;
+            filled = true;
         }
-        if !fills.is_empty() {
+        if filled {
             self.drop_spent_reductions(bar.symbol, seq)?;
             self.sync_protection(bar.symbol, seq, bar.time_ms)?;
         }
-        self.fills = fills;
 
         self.ledger.mark(bar.symbol, bar.close);
         self.last_close[bar.symbol as usize] = bar.close;
@@ -1046,7 +1046,24 @@ impl<'a, V: Venue> Engine<'a, V> {
                     // only ever reduce.
                     reduce_only: proposal.reduces(),
                 };
-                self.submit(order)?;
+                if pos != 0.0 && delta.signum() != pos.signum() && delta.abs() > pos.abs() {
+                    // A flip is two orders: a reduce-only close of the
+                    // position and the new position, approved as sized. If a
+                    // protective stop closes the position first, the close
+                    // does nothing and the new position is still exactly the
+                    // one approved — never the old one plus the new one.
+                    self.submit(Order {
+                        quantity: pos.abs(),
+                        reduce_only: true,
+                        ..order.clone()
+                    })?;
+                    self.submit(Order {
+                        quantity: delta.abs() - pos.abs(),
+                        ..order
+                    })?;
+                } else {
+                    self.submit(order)?;
+                }
                 self.sync_protection(s, seq, bar.time_ms)
             }
         }
@@ -1064,8 +1081,10 @@ impl<'a, V: Venue> Engine<'a, V> {
             let now = self.ledger.position(j);
             let mark = self.last_close[j as usize];
             let (mut after, mut value) = (now, mark);
+            // Every strategy order, the reduce-only ones too (a flip's close
+            // leg); protective orders only ever reduce and are left out.
             for o in self.venue.open_orders(j) {
-                if o.origin == Origin::Strategy && !o.reduce_only {
+                if o.origin == Origin::Strategy {
                     after += o.side.sign() * o.quantity;
                     value = value.max(valuation(o.kind, mark));
                 }

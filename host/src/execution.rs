@@ -182,10 +182,14 @@ pub trait Venue {
     fn cancel(&mut self, id: u64) -> bool;
     /// Ids of open orders on a symbol, oldest first.
     fn open_orders(&self, symbol: SymbolId) -> Vec<&Order>;
-    /// A new bar: report the fills it causes into `out`, in execution order.
-    /// `position` is the account's position in the bar's symbol before the
-    /// bar; reduce-only orders are held to it.
-    fn on_bar(&mut self, bar: &Bar, position: f64, out: &mut Vec<FillReport>);
+    /// A new bar of a symbol. `position` is the account's position in that
+    /// symbol before the bar; reduce-only orders are held to it.
+    fn begin_bar(&mut self, bar: &Bar, position: f64);
+    /// The bar's next fill, in execution order; `None` when the bar has no
+    /// more. Fills come one at a time so that the engine books each (and
+    /// reacts: a risk state change cancels orders) before the next: an order
+    /// cancelled between two calls does not fill.
+    fn next_fill(&mut self) -> Option<FillReport>;
 }
 
 /// Cost model and liquidity of the simulator.
@@ -223,6 +227,10 @@ pub struct SimulatedVenue {
     config: SimConfig,
     /// Open orders, per symbol, oldest first.
     books: Vec<Vec<(Order, bool)>>, // (order, has filled before)
+    /// The bar being executed, the position as it stands in it, and the ids
+    /// still to consider, in execution order (last first).
+    bar: Option<(Bar, f64)>,
+    queue: Vec<u64>,
 }
 
 impl SimulatedVenue {
@@ -231,6 +239,8 @@ impl SimulatedVenue {
         Self {
             config,
             books: Vec::new(),
+            bar: None,
+            queue: Vec::new(),
         }
     }
 
@@ -327,26 +337,38 @@ impl Venue for SimulatedVenue {
             .unwrap_or_default()
     }
 
-    fn on_bar(&mut self, bar: &Bar, position: f64, out: &mut Vec<FillReport>) {
+    fn begin_bar(&mut self, bar: &Bar, position: f64) {
+        self.queue.clear();
+        self.bar = None;
         let Some(book) = self.books.get(bar.symbol as usize) else {
             return;
         };
         if book.is_empty() || bar.volume <= 0.0 {
             return;
         }
-        let mut order: Vec<usize> = (0..book.len()).collect();
-        order.sort_by_key(|&i| (phase(book[i].0.kind, book[i].0.side, bar), book[i].0.id));
-        let cap = self.config.max_volume_share * bar.volume;
-        let mut running = position;
-        let mut filled: Vec<(usize, f64)> = Vec::new();
-        for i in order {
-            let (o, had_fill) = &self.books[bar.symbol as usize][i];
-            if bar.time_ms <= o.decided_ms {
-                continue; // never fill on information from the deciding bar's own time
-            }
-            let Some((price, reference)) = self.trigger(o, bar) else {
+        let mut ids: Vec<(u8, u64)> = book
+            .iter()
+            .filter(|(o, _)| bar.time_ms > o.decided_ms) // never on the deciding bar's own time
+            .map(|(o, _)| (phase(o.kind, o.side, bar), o.id))
+            .collect();
+        ids.sort_unstable();
+        self.queue.extend(ids.iter().rev().map(|&(_, id)| id));
+        self.bar = Some((*bar, position));
+    }
+
+    fn next_fill(&mut self) -> Option<FillReport> {
+        let (bar, running) = self.bar?;
+        let book_index = bar.symbol as usize;
+        while let Some(id) = self.queue.pop() {
+            // Cancelled since the bar began: skip.
+            let Some(i) = self.books[book_index].iter().position(|(o, _)| o.id == id) else {
                 continue;
             };
+            let (o, had_fill) = &self.books[book_index][i];
+            let Some((price, reference)) = self.trigger(o, &bar) else {
+                continue;
+            };
+            let cap = self.config.max_volume_share * bar.volume;
             let mut qty = o.quantity.min(cap);
             let mut remaining = o.quantity - qty;
             if o.reduce_only {
@@ -366,8 +388,7 @@ impl Venue for SimulatedVenue {
             if !had_fill {
                 commission = commission.max(c.commission_minimum);
             }
-            running += o.side.sign() * qty;
-            out.push(FillReport {
+            let fill = FillReport {
                 order_id: o.id,
                 symbol: o.symbol,
                 side: o.side,
@@ -378,15 +399,18 @@ impl Venue for SimulatedVenue {
                 time_ms: bar.time_ms,
                 origin: o.origin,
                 done: remaining <= 0.0,
-            });
-            filled.push((i, remaining));
+            };
+            self.bar = Some((bar, running + o.side.sign() * qty));
+            if remaining > 0.0 {
+                self.books[book_index][i].0.quantity = remaining;
+                self.books[book_index][i].1 = true;
+            } else {
+                self.books[book_index].remove(i);
+            }
+            return Some(fill);
         }
-        let book = &mut self.books[bar.symbol as usize];
-        for &(i, remaining) in &filled {
-            book[i].0.quantity = remaining;
-            book[i].1 = true;
-        }
-        book.retain(|(o, _)| o.quantity > 0.0);
+        self.bar = None;
+        None
     }
 }
 
@@ -426,8 +450,16 @@ mod tests {
             v.submit(o);
         }
         let mut out = Vec::new();
-        v.on_bar(&b, 0.0, &mut out);
+        on_bar(&mut v, &b, 0.0, &mut out);
         out
+    }
+
+    /// Every fill a bar causes, as the engine would drain them.
+    fn on_bar(v: &mut SimulatedVenue, b: &Bar, position: f64, out: &mut Vec<FillReport>) {
+        v.begin_bar(b, position);
+        while let Some(f) = v.next_fill() {
+            out.push(f);
+        }
     }
 
     #[test]
@@ -517,7 +549,7 @@ mod tests {
         v.submit(protective(1, OrderKind::TakeProfit(110.0)));
         v.submit(protective(2, OrderKind::StopLoss(90.0)));
         let mut f = Vec::new();
-        v.on_bar(&bar(100.0, 111.0, 89.0, 100.0), 1.0, &mut f);
+        on_bar(&mut v, &bar(100.0, 111.0, 89.0, 100.0), 1.0, &mut f);
         assert_eq!(f.len(), 1, "one-cancels-other: {f:?}");
         assert_eq!((f[0].order_id, f[0].price), (2, 90.0));
     }
@@ -530,14 +562,14 @@ mod tests {
             ..order(1, Side::Sell, 10.0, OrderKind::Market)
         });
         let mut f = Vec::new();
-        v.on_bar(&bar(100.0, 100.0, 100.0, 100.0), 4.0, &mut f);
+        on_bar(&mut v, &bar(100.0, 100.0, 100.0, 100.0), 4.0, &mut f);
         assert_eq!((f[0].quantity, f[0].done), (4.0, true));
         v.submit(Order {
             reduce_only: true,
             ..order(2, Side::Buy, 10.0, OrderKind::Market)
         });
         f.clear();
-        v.on_bar(&bar(100.0, 100.0, 100.0, 100.0), 5.0, &mut f);
+        on_bar(&mut v, &bar(100.0, 100.0, 100.0, 100.0), 5.0, &mut f);
         assert!(f.is_empty(), "a buy cannot reduce a long");
     }
 
@@ -563,10 +595,10 @@ mod tests {
         let mut v = SimulatedVenue::new(c);
         v.submit(order(1, Side::Buy, 150.0, OrderKind::Market));
         let mut out = Vec::new();
-        v.on_bar(&bar(10.0, 10.0, 10.0, 10.0), 0.0, &mut out);
+        on_bar(&mut v, &bar(10.0, 10.0, 10.0, 10.0), 0.0, &mut out);
         assert_eq!((out[0].quantity, out[0].done), (100.0, false));
         out.clear();
-        v.on_bar(&bar(11.0, 11.0, 11.0, 11.0), 0.0, &mut out);
+        on_bar(&mut v, &bar(11.0, 11.0, 11.0, 11.0), 0.0, &mut out);
         assert_eq!(
             (out[0].quantity, out[0].price, out[0].done),
             (50.0, 11.0, true)
@@ -586,8 +618,8 @@ mod tests {
         let mut v = SimulatedVenue::new(c);
         v.submit(order(1, Side::Buy, 1000.0, OrderKind::Market));
         let mut out = Vec::new();
-        v.on_bar(&bar(1.0, 1.0, 1.0, 1.0), 0.0, &mut out); // 500 @ 1: 0.5 + 5 = 5.5
-        v.on_bar(&bar(1.0, 1.0, 1.0, 1.0), 0.0, &mut out); // 500 @ 1, no minimum
+        on_bar(&mut v, &bar(1.0, 1.0, 1.0, 1.0), 0.0, &mut out); // 500 @ 1: 0.5 + 5 = 5.5
+        on_bar(&mut v, &bar(1.0, 1.0, 1.0, 1.0), 0.0, &mut out); // 500 @ 1, no minimum
         assert!((out[0].commission - 5.5).abs() < 1e-9);
         assert!((out[1].commission - 5.5).abs() < 1e-9);
         let c = SimConfig {

@@ -32,6 +32,12 @@ struct Approved {
     reducing: bool,
 }
 
+struct Committed {
+    gross: f64,
+    held: usize,
+    symbol_value: Vec<f64>,
+}
+
 /// Books rebuilt from the journal.
 pub struct Checker<'a> {
     rec: &'a Recording,
@@ -105,6 +111,37 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// Positions and open strategy orders (plus `extra`) as if they filled.
+    fn committed(&self, extra: Option<&Order>) -> Committed {
+        let mut after: Vec<f64> = self.pos.clone();
+        let mut value_of: Vec<f64> = self.marks.clone();
+        let orders = self
+            .open
+            .values()
+            .filter(|a| a.order.origin == Origin::Strategy)
+            .map(|a| &a.order)
+            .chain(extra);
+        for o in orders {
+            let j = o.symbol as usize;
+            after[j] += o.side.sign() * o.quantity;
+            value_of[j] = value_of[j].max(Self::valuation(o.kind, self.marks[j]));
+        }
+        let symbol_value: Vec<f64> = (0..after.len())
+            .map(|j| {
+                if self.pos[j] == 0.0 && after[j].abs() <= 1e-9 {
+                    0.0
+                } else {
+                    (self.pos[j].abs() * self.marks[j]).max(after[j].abs() * value_of[j])
+                }
+            })
+            .collect();
+        Committed {
+            gross: symbol_value.iter().sum(),
+            held: symbol_value.iter().filter(|v| **v > 0.0).count(),
+            symbol_value,
+        }
+    }
+
     fn on_order(&mut self, order: &Order) {
         let s = order.symbol as usize;
         if order.origin != Origin::Strategy {
@@ -124,7 +161,15 @@ impl<'a> Checker<'a> {
         let close = self.marks[s];
         let equity = self.equity();
         let delta = order.side.sign() * order.quantity;
-        let reducing = reduces(self.pos[s], delta);
+        // A reduce-only order skips the size limits; the fill checks hold it
+        // to never growing or flipping a position.
+        let reducing = order.reduce_only;
+        if reducing && !reduces(self.pos[s], delta) {
+            self.fail(format!(
+                "order {} is reduce-only but does not reduce position {}",
+                order.id, self.pos[s]
+            ));
+        }
         let id = order.id;
         match self.state {
             TradingState::Halted => self.fail(format!("order {id} placed while HALTED")),
@@ -150,51 +195,35 @@ impl<'a> Checker<'a> {
                 ));
             }
             // Committed exposure: every position and every open strategy order
-            // as if it filled, valued as the risk rules value it.
-            let mut committed: Vec<(f64, f64)> = self.pos.iter().map(|p| (*p, *p)).collect();
-            let mut value_of: Vec<f64> = self.marks.clone();
-            let strategy_open = self
-                .open
-                .values()
-                .filter(|a| a.order.origin == Origin::Strategy && !a.reducing)
-                .map(|a| &a.order)
-                .chain(std::iter::once(order));
-            for o in strategy_open {
-                let j = o.symbol as usize;
-                committed[j].1 += o.side.sign() * o.quantity;
-                value_of[j] = value_of[j].max(Self::valuation(o.kind, self.marks[j]));
-            }
-            let marks = self.marks.clone();
-            let per_symbol = |j: usize| {
-                let (now, after) = committed[j];
-                if now == 0.0 && after == 0.0 {
-                    0.0
-                } else {
-                    (now.abs() * marks[j]).max(after.abs() * value_of[j])
-                }
+            // as if it filled, valued as the risk rules value it. An approved
+            // order may not take it above a limit, unless it lowers it (a
+            // position grown over a limit by price moves may still be cut).
+            let before = self.committed(None);
+            let after = self.committed(Some(order));
+            let over = |after: f64, before: f64, limit: f64| {
+                after > limit * (1.0 + REL) + REL && after > before * (1.0 + REL) + REL
             };
-            let mine = committed[s].1.abs() * value;
-            if mine > c.max_position * equity * (1.0 + REL) + REL {
+            let position_limit = c.max_position * equity;
+            if over(
+                after.symbol_value[s],
+                before.symbol_value[s],
+                position_limit,
+            ) {
                 self.fail(format!(
-                    "order {id}: committed position value {mine} > {} × equity {equity}",
-                    c.max_position
+                    "order {id}: committed position value {} > {} × equity {equity}",
+                    after.symbol_value[s], c.max_position
                 ));
             }
-            let gross: f64 = (0..committed.len()).map(per_symbol).sum();
-            if gross > c.max_gross_exposure * equity * (1.0 + REL) + REL {
+            if over(after.gross, before.gross, c.max_gross_exposure * equity) {
                 self.fail(format!(
-                    "order {id}: committed gross exposure {gross} > {} × equity {equity}",
-                    c.max_gross_exposure
+                    "order {id}: committed gross exposure {} > {} × equity {equity}",
+                    after.gross, c.max_gross_exposure
                 ));
             }
-            let held = committed
-                .iter()
-                .filter(|(now, after)| *now != 0.0 || after.abs() > 1e-9)
-                .count();
-            if self.pos[s] == 0.0 && held > c.max_open_positions {
+            if after.held > c.max_open_positions && after.held > before.held {
                 self.fail(format!(
-                    "order {id}: {held} positions committed (limit {})",
-                    c.max_open_positions
+                    "order {id}: {} positions committed (limit {})",
+                    after.held, c.max_open_positions
                 ));
             }
         }

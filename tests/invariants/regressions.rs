@@ -377,3 +377,65 @@ fn batched_delivery_says_it_allowed_look_ahead() {
     let (out, _) = run(&rec, &[], &Setup::default());
     assert!(!out.lookahead);
 }
+
+#[test]
+fn a_state_change_caused_by_one_fill_stops_the_next_fill_in_the_same_bar() {
+    // Found by the properties: a target closed a short at the open for a
+    // small loss (commission), the loss streak moved the account to
+    // REDUCING, and a risk-adding market order executing at the same open
+    // still filled, because the venue had computed every fill of the bar at
+    // once. Fills now come one at a time.
+    let rec = daily(&[
+        (100.0, 100.0, 100.0, 100.0, 1e6),
+        (100.0, 100.0, 100.0, 100.0, 1e6), // the short fills; its target is placed
+        (100.0, 100.0, 100.0, 100.0, 1e6), // the target fills at the open, then the sell would
+        (100.0, 100.0, 100.0, 100.0, 1e6),
+    ]);
+    let setup = Setup {
+        risk: RiskConfig {
+            max_position: 1.0,
+            max_consecutive_losses: 1,
+            ..RiskConfig::default()
+        },
+        sim: SimConfig {
+            commission_percent: 0.1,
+            ..SimConfig::default()
+        },
+        ..Setup::default()
+    };
+    let steps = [
+        at(0, protect(weight(0, -0.5), None, Some(114.0))),
+        at(1, sell(0, 1.0)),
+    ];
+    let (out, journal) = run(&rec, &steps, &setup);
+    assert_eq!(out.ledger.position(0), 0.0, "{:#?}", fills(&journal));
+    assert!(
+        journal
+            .iter()
+            .any(|e| matches!(e, Entry::Cancel { reason, .. } if reason.contains("REDUCING")))
+    );
+    assert_invariants(&rec, setup.risk, setup.cash, 1.0, &out, &journal);
+}
+
+#[test]
+fn a_flip_and_a_protective_stop_in_one_bar_never_exceed_the_approved_position() {
+    // Found by the properties: short 781 with a buy stop at 60; the strategy
+    // flips to +375 with a buy of 1,156. The next open triggers the stop
+    // (covering the short) and then the flip order opened 1,156 long. A flip
+    // is now a reduce-only close plus the approved new position.
+    let rec = flat(1, 4, 100.0, 1e6);
+    let setup = Setup {
+        risk: RiskConfig {
+            max_position: 0.9,
+            ..RiskConfig::default()
+        },
+        ..Setup::default()
+    };
+    let steps = [
+        at(0, protect(sell(0, 781.0), Some(60.0), None)),
+        at(1, weight(0, 0.375)),
+    ];
+    let (out, journal) = run(&rec, &steps, &setup);
+    assert_eq!(out.ledger.position(0), 375.0, "{:#?}", fills(&journal));
+    assert_invariants(&rec, setup.risk, setup.cash, 1.0, &out, &journal);
+}
