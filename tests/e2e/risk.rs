@@ -256,3 +256,76 @@ fn limits_come_from_a_toml_file_and_bad_values_are_named() {
         "{err}"
     );
 }
+
+/// Issue 8, reproduced as reported: the scripted plugin through the binary.
+mod adversarial {
+    use crate::util::*;
+
+    #[test]
+    fn a_sell_limit_at_0_0001_is_valued_at_the_market_and_refused() {
+        let dir = scratch();
+        let data = bars_csv(dir.path(), "X.csv", DAY, &flat(6, 100.0));
+        let (out, e) = scripted(dir.path(), &[&data], "0 limit-sell 0 200000000 0.0001", &[]);
+        ok(&out);
+        assert_eq!(refusal_rules(&e), vec!["max-position"]);
+        let detail = of_kind(&e, "refusal")[0]["detail"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            detail.starts_with("position value 20000000000.00 would exceed 20%"),
+            "{detail}"
+        );
+        assert!(of_kind(&e, "fill").is_empty());
+    }
+
+    #[test]
+    fn five_targets_in_one_bar_count_each_other_against_gross_exposure() {
+        let dir = scratch();
+        let files: Vec<_> = (0..5)
+            .map(|i| bars_csv(dir.path(), &format!("S{i}.csv"), DAY, &flat(4, 100.0)))
+            .collect();
+        let paths: Vec<&std::path::Path> = files.iter().map(|p| p.as_path()).collect();
+        // Bar 4 is the first at which all five symbols have a price.
+        let script = (0..5)
+            .map(|s| format!("4 weight {s} 0.2"))
+            .collect::<Vec<_>>()
+            .join(";");
+        let (out, e) = scripted(
+            dir.path(),
+            &paths,
+            &script,
+            &["risk.max_gross_exposure=0.5"],
+        );
+        ok(&out);
+        assert_eq!(refusal_rules(&e), vec!["max-gross-exposure"; 3]);
+        assert_eq!(of_kind(&e, "fill").len(), 2);
+    }
+
+    #[test]
+    fn stop_and_target_touched_in_one_bar_fill_only_the_stop() {
+        let dir = scratch();
+        let mut bars = flat(2, 100.0);
+        bars.push((100.0, 111.0, 89.0, 100.0));
+        bars.extend(flat(2, 100.0));
+        let data = bars_csv(dir.path(), "X.csv", DAY, &bars);
+        let (out, e) = scripted(dir.path(), &[&data], "0 buy 0 10 sl=90 tp=110", &[]);
+        ok(&out);
+        let fills: Vec<_> = of_kind(&e, "fill")
+            .iter()
+            .map(|f| {
+                (
+                    f["fill"]["origin"].as_str().unwrap().to_string(),
+                    f["fill"]["price"].as_f64().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            fills,
+            vec![
+                ("strategy".to_string(), 100.0),
+                ("stop-loss".to_string(), 90.0)
+            ]
+        );
+    }
+}
