@@ -101,7 +101,7 @@ fn batched_delivery_gives_the_same_trades_as_per_bar_for_sma_cross() {
     let data = plugins::shared_data("binance-btcusdt-1m-2024-01.csv");
     let run = |mode: &str| {
         let j = dir.path().join(format!("{mode}.redb"));
-        ok(&sandbar([
+        let out = sandbar([
             "replay",
             "--plugin",
             plugins::SMA_CROSS,
@@ -121,7 +121,15 @@ fn batched_delivery_gives_the_same_trades_as_per_bar_for_sma_cross() {
             "risk.daily_loss_limit=1",
             "--set",
             "risk.max_drawdown=1",
-        ]));
+        ]);
+        ok(&out);
+        // Issue 8.8: only the batched report warns of look-ahead.
+        assert_eq!(
+            stdout(&out).contains("WARNING: batched delivery"),
+            mode == "batched",
+            "{}",
+            stdout(&out)
+        );
         let entries = journal_entries(&j);
         of_kind(&entries, "fill")
             .into_iter()
