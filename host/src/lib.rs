@@ -16,30 +16,41 @@
 //!                   └──── events ◀── journal ◀── ledger ◀──── fills ─────────┘
 //! ```
 //!
-//! Module map: [`market`] (bars, CSV, recordings), [`feed`] (bar sources),
-//! [`runtime`] (the wasmtime sandbox), [`risk`], [`execution`] (orders and
-//! the simulated venue), [`portfolio`] (the ledger), [`journal`] (redb),
-//! [`engine`] (the pipeline), [`report`] (performance statistics),
-//! [`golden`] (testing plugins against recordings), [`cli`].
+//! The folders are the pipeline; each `mod.rs` says what lives there:
+//!
+//! | folder | what belongs there |
+//! |---|---|
+//! | [`data`] | bars, CSV and recordings, feeds (recorded, paced; live feeds next), synthetic data |
+//! | [`sandbox`] | the wasmtime runtime, WASI shim, virtual time, limits; strategy parameters; native driver |
+//! | [`engine`] | the bar loop; strategy drivers; operator commands; versions (swaps, rollback); protective orders; replay composition |
+//! | [`risk`] | limits and trading states: the host's word on every order |
+//! | [`execution`] | orders and the `Venue` trait; [`execution::venues`] holds one file per venue |
+//! | [`portfolio`] | the ledger: cash, positions, PnL, round trips |
+//! | [`store`] | redb: the run journal, the plugin registry, lifecycle and gates |
+//! | [`service`] | running deployments, the HTTP control API, shadow runs |
+//! | [`report`] | statistics of a run, golden files |
+//! | [`cli`] | the `sandbar` command, one file per command family |
+//!
+//! The short paths `sandbar::market`, `sandbar::runtime`, `sandbar::journal`
+//! … are the same modules, re-exported: the crate's public API does not move
+//! with the tree.
 
-pub mod api;
 pub mod cli;
+pub mod data;
 pub mod engine;
 pub mod execution;
-pub mod feed;
-pub mod golden;
-pub mod journal;
-pub mod lifecycle;
-pub mod market;
-#[cfg(feature = "native")]
-pub mod native;
-pub mod params;
 pub mod portfolio;
-pub mod registry;
-pub mod replay;
 pub mod report;
 pub mod risk;
-pub mod runtime;
+pub mod sandbox;
 pub mod service;
-pub mod shadow;
-pub mod synth;
+pub mod store;
+
+pub use data::{feed, market, synth};
+pub use engine::replay;
+pub use report::golden;
+#[cfg(feature = "native")]
+pub use sandbox::native;
+pub use sandbox::{params, runtime};
+pub use service::{api, shadow};
+pub use store::{journal, lifecycle, registry};

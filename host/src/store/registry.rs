@@ -5,7 +5,7 @@
 //! contract before it is accepted, and its bytes can never change: adding the
 //! same bytes again is a no-op, different bytes under an existing
 //! `name@version` are refused. Deployments name a version and move through
-//! the [`lifecycle`](crate::lifecycle). Every change is one write
+//! the [`lifecycle`](crate::store::lifecycle). Every change is one write
 //! transaction that also appends an [`AuditEntry`] (time, actor, action,
 //! from, to, reason), so the audit trail can never miss a change.
 
@@ -15,8 +15,12 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::lifecycle::{self, BacktestEvidence, GateConfig, Move, PaperEvidence, Readiness, Stage};
-use crate::runtime::{self, Delivery, Description, ParamSpec, ParamType, ParamValue, Runtime};
+use crate::sandbox::runtime::{
+    self, Delivery, Description, ParamSpec, ParamType, ParamValue, Runtime,
+};
+use crate::store::lifecycle::{
+    self, BacktestEvidence, GateConfig, Move, PaperEvidence, Readiness, Stage,
+};
 
 const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
 const PLUGINS: TableDefinition<&str, &str> = TableDefinition::new("plugins");
@@ -75,7 +79,7 @@ impl PluginRecord {
 
     /// The description, rebuilt for parameter resolution.
     pub fn description(&self) -> Description {
-        let parse_ty = |t: &str| crate::params::parse_type(t).unwrap_or(ParamType::Text);
+        let parse_ty = |t: &str| crate::sandbox::params::parse_type(t).unwrap_or(ParamType::Text);
         let value = |ty: ParamType, text: &str| match ty {
             ParamType::Integer => ParamValue::Integer(text.parse().unwrap_or_default()),
             ParamType::Float => ParamValue::Float(text.parse().unwrap_or_default()),
@@ -225,7 +229,7 @@ pub enum RegistryError {
     ReasonRequired(&'static str),
     /// Bad parameters for the version.
     #[error(transparent)]
-    Params(#[from] crate::params::ParamError),
+    Params(#[from] crate::sandbox::params::ParamError),
 }
 
 /// The registry file.
@@ -266,7 +270,7 @@ fn check_description(d: &Description) -> Result<(), String> {
                 return Err(format!(
                     "parameter `{}`: default is not a {}",
                     p.name,
-                    crate::params::type_name(p.type_)
+                    crate::sandbox::params::type_name(p.type_)
                 ));
             }
         };
@@ -360,8 +364,8 @@ impl Registry {
                 .iter()
                 .map(|p| ParamInfo {
                     name: p.name.clone(),
-                    ty: crate::params::type_name(p.type_).into(),
-                    default: crate::params::display(&p.default),
+                    ty: crate::sandbox::params::type_name(p.type_).into(),
+                    default: crate::sandbox::params::display(&p.default),
                     min: p.min,
                     max: p.max,
                     doc: p.doc.clone(),
@@ -600,13 +604,13 @@ impl Registry {
             return Err(RegistryError::DeploymentExists(name.into()));
         }
         let record = self.plugin(plugin)?;
-        let resolved = crate::params::resolve(&record.description(), params)?;
+        let resolved = crate::sandbox::params::resolve(&record.description(), params)?;
         let d = Deployment {
             name: name.into(),
             plugin: record.label(),
             params: resolved
                 .iter()
-                .map(|(k, v)| format!("{k}={}", crate::params::display(v)))
+                .map(|(k, v)| format!("{k}={}", crate::sandbox::params::display(v)))
                 .collect(),
             symbols,
             capital,

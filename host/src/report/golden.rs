@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::journal::Entry;
-use crate::replay::{self, ReplaySpec, Sink};
-use crate::runtime::Runtime;
+use crate::engine::replay::{self, ReplaySpec, Sink};
+use crate::sandbox::runtime::Runtime;
+use crate::store::journal::Entry;
 
 /// The result of a golden comparison.
 #[derive(Debug, Clone, PartialEq, Eq)]

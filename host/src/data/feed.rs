@@ -2,7 +2,7 @@
 //! file is one feed, exchange WebSockets will be others. Bars arrive in time
 //! order; the engine never looks ahead of what the feed has delivered.
 
-use crate::market::{Bar, Recording};
+use crate::data::market::{Bar, Recording};
 
 /// A source of bars in time order.
 pub trait Feed {

@@ -8,7 +8,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
-use crate::market::{Bar, Recording};
+use crate::data::market::{Bar, Recording};
 
 /// What to generate.
 #[derive(Debug, Clone, Copy)]
@@ -127,7 +127,7 @@ mod tests {
         }
         let mut csv = Vec::new();
         write_csv(&a, &mut csv).unwrap();
-        let (back, _) = crate::market::parse_csv(&csv, "X", Default::default()).unwrap();
+        let (back, _) = crate::data::market::parse_csv(&csv, "X", Default::default()).unwrap();
         assert_eq!(back.bars.len(), a.bars.len());
         assert_eq!(back.symbols, a.symbols);
     }

@@ -7,12 +7,14 @@
 //! by 12. Sharpe and Sortino use a zero risk-free rate; Sortino's downside
 //! deviation is `sqrt(mean(min(r, 0)²))` over all periods.
 
+pub mod golden;
+
 use std::io::Write;
 
 use serde::Serialize;
 
+use crate::data::market::format_time;
 use crate::engine::RunOutcome;
-use crate::market::format_time;
 
 const YEAR_MS: f64 = 365.25 * 86_400_000.0;
 

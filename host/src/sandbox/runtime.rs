@@ -768,7 +768,7 @@ impl Instance {
     /// Deliver bars and events; intents are appended to `out`.
     pub fn on_bars(
         &mut self,
-        bars: &[crate::market::Bar],
+        bars: &[crate::data::market::Bar],
         events: &[Event],
         out: &mut Vec<Intent>,
     ) -> Result<(), CallError> {
@@ -780,7 +780,7 @@ impl Instance {
         if let Some(last) = bars.last() {
             self.clock.0.store(last.time_ms, Ordering::Relaxed);
         }
-        let wit = |b: &crate::market::Bar| WitBar {
+        let wit = |b: &crate::data::market::Bar| WitBar {
             symbol: b.symbol,
             time_ms: b.time_ms,
             open: b.open,

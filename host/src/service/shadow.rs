@@ -7,7 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::engine::RunOutcome;
-use crate::journal::Entry;
+use crate::store::journal::Entry;
 
 /// How a candidate compares with the serving version.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -24,15 +24,17 @@
 //! happens first for the whole batch) and its intents, tagged with the bar
 //! they were decided on, are applied at step 4 of that bar.
 
+pub mod replay;
+
+use crate::data::feed::Feed;
+use crate::data::market::{Bar, SymbolId};
 use crate::execution::{FillReport, Order, OrderKind, Origin, Side, Venue};
-use crate::feed::Feed;
-use crate::journal::{Entry, IntentAction, JournalError, Recorder};
-use crate::market::{Bar, SymbolId};
 use crate::portfolio::{Execution, Ledger};
 use crate::risk::{Decision, Proposal, RiskConfig, RiskEngine, Rule, StateChange, TradingState};
-use crate::runtime::{
+use crate::sandbox::runtime::{
     self, AccountView, Action, CallError, Delivery, Event, Fill, Instance, Intent, Rejection,
 };
+use crate::store::journal::{Entry, IntentAction, JournalError, Recorder};
 
 /// How the engine talks to a strategy: a sandboxed instance, or (for
 /// benchmarks and tests) a native one.
@@ -895,7 +897,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             "plugin {} faulted at bar {seq} ({} {}): {fault}",
             self.label,
             self.symbol_name(bar.symbol),
-            crate::market::format_time(bar.time_ms)
+            crate::data::market::format_time(bar.time_ms)
         );
         match fault {
             runtime::Fault::Trap { frames, .. } if !frames.is_empty() => {

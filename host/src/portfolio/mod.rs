@@ -16,7 +16,7 @@
 
 use serde::Serialize;
 
-use crate::market::SymbolId;
+use crate::data::market::SymbolId;
 
 /// Signed quantity helper: buys positive, sells negative.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -7,9 +7,9 @@
 
 use sandbar_sdk::{self as sdk, HostServices, Runner, Strategy};
 
+use crate::data::market::Bar;
 use crate::engine::StrategyDriver;
-use crate::market::Bar;
-use crate::runtime::{
+use crate::sandbox::runtime::{
     AccountView, Action, CallError, Event, InitConfig, Intent, LimitOrder, MarketOrder, ParamValue,
     Side,
 };

@@ -11,13 +11,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
 
-use crate::golden::{self, Golden};
-use crate::journal::JournalReader;
-use crate::market::{self, LoadOptions, Repair};
-use crate::registry::Registry;
-use crate::replay::{self, ReplaySpec, RunConfig, Sink};
+use crate::data::market::{self, LoadOptions, Repair};
+use crate::engine::replay::{self, ReplaySpec, RunConfig, Sink};
+use crate::report::golden::{self, Golden};
 use crate::report::{self, Report};
-use crate::runtime::{Delivery, Runtime};
+use crate::sandbox::runtime::{Delivery, Runtime};
+use crate::store::journal::JournalReader;
+use crate::store::registry::Registry;
 
 /// Sandbar: run trading strategies as sandboxed WebAssembly components.
 #[derive(Debug, Parser)]
@@ -445,7 +445,7 @@ fn plugin_cmd(registry: &RegistryOpt, cmd: PluginCmd) -> anyhow::Result<()> {
 fn move_to(
     reg: &Registry,
     name: &str,
-    mv: crate::lifecycle::Move,
+    mv: crate::store::lifecycle::Move,
     reason: Option<String>,
     who: &str,
 ) -> anyhow::Result<()> {
@@ -481,7 +481,7 @@ fn remote(cmd: &DeployCmd) -> Option<(&str, &str)> {
 }
 
 fn remote_cmd(cmd: DeployCmd) -> anyhow::Result<()> {
-    use crate::api::{Act, Client, VersionAct};
+    use crate::service::api::{Act, Client, VersionAct};
     let (name, server) = remote(&cmd)
         .map(|(n, s)| (n.to_string(), s.to_string()))
         .expect("remote command");
@@ -540,7 +540,8 @@ fn remote_cmd(cmd: DeployCmd) -> anyhow::Result<()> {
             },
         )?,
         DeployCmd::ShadowReport { .. } => {
-            let d: crate::shadow::Divergence = serde_json::from_value(c.get(&name, "/shadow")?)?;
+            let d: crate::service::shadow::Divergence =
+                serde_json::from_value(c.get(&name, "/shadow")?)?;
             print!("{}", d.table());
             return Ok(());
         }
@@ -554,7 +555,7 @@ fn remote_cmd(cmd: DeployCmd) -> anyhow::Result<()> {
 }
 
 fn deploy_cmd(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> {
-    use crate::lifecycle::{GateConfig, Move};
+    use crate::store::lifecycle::{GateConfig, Move};
     if remote(&cmd).is_some() {
         return remote_cmd(cmd);
     }
@@ -600,7 +601,7 @@ fn deploy_cmd(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> {
                 load: data_opts.load_options(),
                 // Gate evidence comes only from runs without look-ahead: one
                 // bar per call, whatever the plugin prefers.
-                delivery: Some(crate::runtime::Delivery::PerBar),
+                delivery: Some(crate::sandbox::runtime::Delivery::PerBar),
                 swaps: vec![],
                 swap_params: vec![],
             };
@@ -618,7 +619,7 @@ fn deploy_cmd(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> {
                 (Some(a), Some(b)) => (b.0 - a.0) as f64 / (365.25 * 86_400_000.0),
                 _ => 0.0,
             };
-            let evidence = crate::lifecycle::BacktestEvidence {
+            let evidence = crate::store::lifecycle::BacktestEvidence {
                 plugin: d.plugin.clone(),
                 lookahead: replay.outcome.lookahead,
                 data: data.iter().map(|p| p.display().to_string()).collect(),
@@ -773,7 +774,7 @@ struct RunArgs {
     /// Swap in another version at a bar: `<bar-seq>=<file.wasm>`. Repeatable.
     /// Goes through the same snapshot/restore/rollback code as a live swap.
     #[arg(long = "swap-at")]
-    swap_at: Vec<crate::replay::SwapAt>,
+    swap_at: Vec<crate::engine::replay::SwapAt>,
     /// Parameter `name=value` for the swapped-in versions. Repeatable.
     #[arg(long = "swap-param")]
     swap_params: Vec<String>,
@@ -928,7 +929,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 "1d" => 86_400_000,
                 _ => 60_000,
             };
-            let spec = crate::synth::SynthSpec {
+            let spec = crate::data::synth::SynthSpec {
                 bars,
                 symbols,
                 seed,
@@ -936,11 +937,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 sigma,
                 ..Default::default()
             };
-            let rec = crate::synth::generate(&spec);
+            let rec = crate::data::synth::generate(&spec);
             if out.extension().is_some_and(|e| e == "csv") {
                 let f = std::fs::File::create(&out)
                     .with_context(|| format!("creating {}", out.display()))?;
-                crate::synth::write_csv(&rec, std::io::BufWriter::new(f))
+                crate::data::synth::write_csv(&rec, std::io::BufWriter::new(f))
                     .with_context(|| format!("writing {}", out.display()))?;
             } else {
                 market::write_recording(&out, &rec)?;
@@ -976,7 +977,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     std::fs::write(&f, format!("http://{addr}"))
                         .with_context(|| format!("writing {}", f.display()))?;
                 }
-                crate::api::serve(std::sync::Arc::new(service), listener).await
+                crate::service::api::serve(std::sync::Arc::new(service), listener).await
             })
         }
         Command::Deploy { registry, cmd } => deploy_cmd(&registry, cmd),
@@ -992,7 +993,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                 d.name,
                 d.version,
                 d.sdk_version,
-                crate::runtime::delivery_name(d.delivery)
+                crate::sandbox::runtime::delivery_name(d.delivery)
             );
             println!("sha256 {}  size {} bytes", p.hash, p.size);
             for s in &d.params {
@@ -1000,11 +1001,11 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
                     (Some(a), Some(b)) => format!(" in [{a}, {b}]"),
                     _ => String::new(),
                 };
-                let ty = crate::params::type_name(s.type_);
+                let ty = crate::sandbox::params::type_name(s.type_);
                 println!(
                     "  {} ({ty}, default {}{range}) {}",
                     s.name,
-                    crate::params::display(&s.default),
+                    crate::sandbox::params::display(&s.default),
                     s.doc
                 );
             }
@@ -1077,7 +1078,7 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<()> {
                 &mut |_, _| {},
             )?,
         };
-        let label = |m: &crate::journal::RunMeta| {
+        let label = |m: &crate::store::journal::RunMeta| {
             format!(
                 "{}@{} ({})",
                 m.plugin_name,
@@ -1085,7 +1086,7 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<()> {
                 &m.plugin_sha256[..12]
             )
         };
-        let d = crate::shadow::compare(
+        let d = crate::service::shadow::compare(
             (&label(&replay.meta), &main_entries, o.into()),
             (
                 &label(&shadow.meta),
@@ -1096,7 +1097,7 @@ fn replay_cmd(a: ReplayArgs) -> anyhow::Result<()> {
         print!("{}", d.table());
     }
     if let Some(f) = &o.fault {
-        if let crate::runtime::Fault::Trap { frames, .. } = &f.fault {
+        if let crate::sandbox::runtime::Fault::Trap { frames, .. } = &f.fault {
             eprintln!("guest backtrace (innermost first):");
             for (i, frame) in frames.iter().enumerate() {
                 eprintln!("  {i}: {frame}");

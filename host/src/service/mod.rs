@@ -10,6 +10,9 @@
 //! drawdown, a fault, an automatic rollback) are written back to the registry
 //! with actor `engine`, next to the operator's own changes.
 
+pub mod api;
+pub mod shadow;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{Receiver, Sender, channel};
@@ -18,16 +21,16 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
+use crate::data::feed::PacedFeed;
+use crate::data::market::LoadOptions;
+use crate::engine::replay::{self, RunConfig};
 use crate::engine::{Command, Controller, Engine, EngineConfig, Status};
 use crate::execution::SimulatedVenue;
-use crate::feed::PacedFeed;
-use crate::journal::{Entry, Journal, JournalError, Recorder, RunMeta};
-use crate::lifecycle::{GateConfig, Move, Stage};
-use crate::market::LoadOptions;
-use crate::registry::{Deployment, Registry};
-use crate::replay::{self, RunConfig};
-use crate::runtime::{Instance, Runtime};
-use crate::shadow::{self, Divergence, Summary};
+use crate::sandbox::runtime::{Instance, Runtime};
+use crate::store::journal::{Entry, Journal, JournalError, Recorder, RunMeta};
+use crate::store::lifecycle::{GateConfig, Move, Stage};
+use crate::store::registry::{Deployment, Registry};
+use shadow::{Divergence, Summary};
 
 /// Service settings.
 #[derive(Debug, Clone)]
@@ -200,7 +203,7 @@ fn require_reason(what: &str, reason: &str) -> anyhow::Result<()> {
 }
 
 /// The deployment's parameters that the new version also declares.
-fn carried_params(d: &Deployment, record: &crate::registry::PluginRecord) -> Vec<String> {
+fn carried_params(d: &Deployment, record: &crate::store::registry::PluginRecord) -> Vec<String> {
     let declared = record.description();
     d.params
         .iter()
@@ -226,7 +229,7 @@ struct Launch {
     instance: Instance,
     label: String,
     config: RunConfig,
-    rec: crate::market::Recording,
+    rec: crate::data::market::Recording,
     skip: u64,
     pace: f64,
     journal: PathBuf,
@@ -313,7 +316,7 @@ impl Service {
             bail!("bars_per_second must be positive");
         }
         let config = Self::run_config(&d)?;
-        let (rec, _) = crate::market::load(&req.data, &LoadOptions::default())?;
+        let (rec, _) = crate::data::market::load(&req.data, &LoadOptions::default())?;
         let (instance, label) = self.prepare(&d.plugin, &d.params, &config, &rec.symbols)?;
         let symbols = rec.symbols.clone();
         let journal = self.config.journals.join(format!("{name}.redb"));
@@ -375,9 +378,9 @@ impl Service {
         let ended = Arc::new(Mutex::new(None));
         let intents: Intents = Arc::default();
         let meta = RunMeta {
-            format: crate::journal::FORMAT,
+            format: crate::store::journal::FORMAT,
             sandbar_version: env!("CARGO_PKG_VERSION").into(),
-            contract: crate::runtime::CONTRACT.into(),
+            contract: crate::sandbox::runtime::CONTRACT.into(),
             plugin_name: l.instance.description().name.clone(),
             plugin_version: l.instance.description().version.clone(),
             sdk_version: l.instance.description().sdk_version.clone(),
@@ -427,7 +430,7 @@ impl Service {
                     initial_cash: config.initial_cash,
                     risk: config.risk,
                     batch_size: 1,
-                    delivery: crate::runtime::Delivery::PerBar,
+                    delivery: crate::sandbox::runtime::Delivery::PerBar,
                     plugin_label: label,
                     rollback_window: config.swap.rollback_window,
                     rollback_drawdown: config.swap.rollback_drawdown,
@@ -468,7 +471,7 @@ impl Service {
                 };
                 if let (Ok(o), true) = (&result, evidence)
                     && let Ok(d) = registry.deployment(&name)
-                    && let Some(ev) = crate::lifecycle::PaperEvidence::of_run(d.plugin, o)
+                    && let Some(ev) = crate::store::lifecycle::PaperEvidence::of_run(d.plugin, o)
                 {
                     let _ = registry.record_paper(&name, ev, "engine");
                 }
@@ -600,7 +603,7 @@ impl Service {
     ) -> anyhow::Result<()> {
         let d = self.registry.deployment(name)?;
         let config = Self::run_config(&d)?;
-        let (rec, _) = crate::market::load(data, &LoadOptions::default())?;
+        let (rec, _) = crate::data::market::load(data, &LoadOptions::default())?;
         let record = self.registry.plugin(plugin)?;
         let params = carried_params(&d, &record);
         let (instance, label) = self.prepare(&record.label(), &params, &config, &rec.symbols)?;

@@ -493,7 +493,7 @@ impl JournalReader {
             h.update(v);
             Ok(())
         })?;
-        Ok(crate::runtime::hex(&h.finalize()))
+        Ok(crate::sandbox::runtime::hex(&h.finalize()))
     }
 
     /// Write the journal as JSON lines: the metadata first (`{"run": …}`),

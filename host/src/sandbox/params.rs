@@ -2,7 +2,7 @@
 //! parameters: type, range, unknown names. The plugin's own `init` may still
 //! refuse a combination; both kinds of error name the parameter.
 
-use crate::runtime::{Description, ParamSpec, ParamType, ParamValue};
+use crate::sandbox::runtime::{Description, ParamSpec, ParamType, ParamValue};
 
 /// Why parameters were refused before the plugin saw them.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -159,7 +159,7 @@ fn parse(spec: &ParamSpec, text: &str, plugin: &str) -> Result<ParamValue, Param
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runtime::Delivery;
+    use crate::sandbox::runtime::Delivery;
 
     fn desc() -> Description {
         Description {

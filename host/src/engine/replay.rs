@@ -12,14 +12,16 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::data::feed::RecordedFeed;
+use crate::data::market::{self, LoadOptions, Recording};
 use crate::engine::{Engine, EngineConfig, PlannedSwap, RunOutcome};
 use crate::execution::{SimConfig, SimulatedVenue};
-use crate::feed::RecordedFeed;
-use crate::journal::{self, Journal, RunMeta};
-use crate::market::{self, LoadOptions, Recording};
-use crate::params;
 use crate::risk::RiskConfig;
-use crate::runtime::{self, CallError, Delivery, InitConfig, Plugin, Runtime, SandboxLimits};
+use crate::sandbox::params;
+use crate::sandbox::runtime::{
+    self, CallError, Delivery, InitConfig, Plugin, Runtime, SandboxLimits,
+};
+use crate::store::journal::{self, Journal, RunMeta};
 
 /// Everything configurable about a run, as read from a TOML file
 /// (`--config`); every field and section is optional.
@@ -364,7 +366,7 @@ pub fn run_recording(
         initial_cash: cfg.initial_cash,
         seed: cfg.seed,
         delivery: match delivery {
-            Delivery::PerBar => crate::runtime::delivery_name(delivery).into(),
+            Delivery::PerBar => crate::sandbox::runtime::delivery_name(delivery).into(),
             Delivery::Batched => format!("batched ({})", cfg.batch_size),
         },
         swaps: swaps

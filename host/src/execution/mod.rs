@@ -1,0 +1,169 @@
+//! Orders and venues: what an approved order is, and where it goes.
+//!
+//! A [`Venue`] receives orders the risk engine approved and reports fills,
+//! one at a time. Venues live in [`venues`], one file each: the
+//! [`venues::simulated`] venue fills against recorded bars (replays, paper
+//! trading on recorded or live bars); live venues will sit beside it. The
+//! engine cannot tell them apart.
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::market::{Bar, SymbolId};
+
+pub mod venues;
+
+pub use venues::simulated::{SimConfig, SimulatedVenue};
+
+/// Direction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Side {
+    /// Buy.
+    Buy,
+    /// Sell.
+    Sell,
+}
+
+impl Side {
+    /// +1 for buys, −1 for sells.
+    pub fn sign(self) -> f64 {
+        match self {
+            Side::Buy => 1.0,
+            Side::Sell => -1.0,
+        }
+    }
+    /// The side that trades a signed quantity.
+    pub fn of(quantity: f64) -> Side {
+        if quantity >= 0.0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        }
+    }
+}
+
+impl From<crate::sandbox::runtime::Side> for Side {
+    fn from(s: crate::sandbox::runtime::Side) -> Side {
+        match s {
+            crate::sandbox::runtime::Side::Buy => Side::Buy,
+            crate::sandbox::runtime::Side::Sell => Side::Sell,
+        }
+    }
+}
+
+impl From<Side> for crate::sandbox::runtime::Side {
+    fn from(s: Side) -> crate::sandbox::runtime::Side {
+        match s {
+            Side::Buy => crate::sandbox::runtime::Side::Buy,
+            Side::Sell => crate::sandbox::runtime::Side::Sell,
+        }
+    }
+}
+
+/// How an order executes.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OrderKind {
+    /// At the next open.
+    Market,
+    /// At the price or better.
+    Limit(f64),
+    /// Protective stop at the price.
+    StopLoss(f64),
+    /// Protective limit at the price.
+    TakeProfit(f64),
+}
+
+/// Why an order exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Origin {
+    /// From a strategy intent.
+    Strategy,
+    /// A protective stop.
+    StopLoss,
+    /// A protective take-profit.
+    TakeProfit,
+    /// The risk engine flattening after a halt.
+    RiskFlatten,
+}
+
+impl Origin {
+    /// The name used in events and the journal.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Strategy => "strategy",
+            Origin::StopLoss => "stop-loss",
+            Origin::TakeProfit => "take-profit",
+            Origin::RiskFlatten => "risk-flatten",
+        }
+    }
+}
+
+/// An order handed to a venue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Order {
+    /// Host-assigned id, increasing.
+    pub id: u64,
+    /// Symbol.
+    pub symbol: SymbolId,
+    /// Direction.
+    pub side: Side,
+    /// Remaining quantity (positive).
+    pub quantity: f64,
+    /// Execution kind.
+    pub kind: OrderKind,
+    /// Why it exists.
+    pub origin: Origin,
+    /// Sequence number of the bar it was decided on.
+    pub decided_seq: u64,
+    /// Time of that bar: the order is eligible only on later bars.
+    pub decided_ms: i64,
+    /// It may only reduce the position it was placed against, never grow or
+    /// flip it (protective orders, the risk flatten, approved reductions).
+    pub reduce_only: bool,
+}
+
+/// An execution reported by a venue.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FillReport {
+    /// Order id.
+    pub order_id: u64,
+    /// Symbol.
+    pub symbol: SymbolId,
+    /// Direction.
+    pub side: Side,
+    /// Quantity filled (positive).
+    pub quantity: f64,
+    /// Price.
+    pub price: f64,
+    /// Commission.
+    pub commission: f64,
+    /// Slippage cost versus the reference price.
+    pub slippage: f64,
+    /// Bar time.
+    pub time_ms: i64,
+    /// The order's origin.
+    pub origin: Origin,
+    /// The order is complete (nothing remains open).
+    pub done: bool,
+}
+
+/// Where orders go. Implemented by the simulator now, by paper and live
+/// venues later; the engine cannot tell them apart.
+pub trait Venue {
+    /// Accept an approved order.
+    fn submit(&mut self, order: Order);
+    /// Cancel an open order; returns whether it was open.
+    fn cancel(&mut self, id: u64) -> bool;
+    /// Ids of open orders on a symbol, oldest first.
+    fn open_orders(&self, symbol: SymbolId) -> Vec<&Order>;
+    /// A new bar of a symbol. `position` is the account's position in that
+    /// symbol before the bar; reduce-only orders are held to it.
+    fn begin_bar(&mut self, bar: &Bar, position: f64);
+    /// The bar's next fill, in execution order; `None` when the bar has no
+    /// more. Fills come one at a time so that the engine books each (and
+    /// reacts: a risk state change cancels orders) before the next: an order
+    /// cancelled between two calls does not fill.
+    fn next_fill(&mut self) -> Option<FillReport>;
+}
