@@ -23,176 +23,34 @@
 //! In batched delivery the strategy receives many bars at once (step 4
 //! happens first for the whole batch) and its intents, tagged with the bar
 //! they were decided on, are applied at step 4 of that bar.
+//!
+//! Files: `mod.rs` the bar loop; [`orders`] intents to orders (sizing, the
+//! risk check, submission, cancels, flatten); [`versions`] which strategy
+//! version serves (swaps, rollback, commit); [`protection`] stop-loss and
+//! take-profit orders; [`driver`] how a strategy is called; [`command`] what
+//! an operator can ask at a bar boundary; [`replay`] a replay composed from
+//! files.
 
+mod command;
+mod driver;
+mod orders;
+mod protection;
 pub mod replay;
+mod versions;
+
+pub use command::{Command, Controller, Status};
+pub use driver::StrategyDriver;
+pub use versions::PlannedSwap;
 
 use crate::data::feed::Feed;
 use crate::data::market::{Bar, SymbolId};
-use crate::execution::{FillReport, Order, OrderKind, Origin, Side, Venue};
+use crate::execution::{FillReport, Origin, Venue};
 use crate::portfolio::{Execution, Ledger};
-use crate::risk::{Decision, Proposal, RiskConfig, RiskEngine, Rule, StateChange, TradingState};
-use crate::sandbox::runtime::{
-    self, AccountView, Action, CallError, Delivery, Event, Fill, Instance, Intent, Rejection,
-};
-use crate::store::journal::{Entry, IntentAction, JournalError, Recorder};
-
-/// How the engine talks to a strategy: a sandboxed instance, or (for
-/// benchmarks and tests) a native one.
-pub trait StrategyDriver {
-    /// The strategy's own version (what `restore` is told it came from).
-    fn version(&self) -> String;
-    /// The account view the strategy may read during the next call.
-    fn view_mut(&mut self) -> &mut AccountView;
-    /// Deliver bars and events; append intents to `out`.
-    fn on_bars(
-        &mut self,
-        bars: &[Bar],
-        events: &[Event],
-        out: &mut Vec<Intent>,
-    ) -> Result<(), CallError>;
-    /// The strategy's state, for a hot-swap.
-    fn snapshot(&mut self) -> Result<Vec<u8>, CallError>;
-    /// Continue from another version's state.
-    fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError>;
-}
-
-impl StrategyDriver for Instance {
-    fn version(&self) -> String {
-        self.description().version.clone()
-    }
-    fn view_mut(&mut self) -> &mut AccountView {
-        Instance::view_mut(self)
-    }
-    fn on_bars(
-        &mut self,
-        bars: &[Bar],
-        events: &[Event],
-        out: &mut Vec<Intent>,
-    ) -> Result<(), CallError> {
-        Instance::on_bars(self, bars, events, out)
-    }
-    fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
-        Instance::snapshot(self)
-    }
-    fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError> {
-        Instance::restore(self, from_version, state)
-    }
-}
-
-impl<T: StrategyDriver + ?Sized> StrategyDriver for &mut T {
-    fn version(&self) -> String {
-        (**self).version()
-    }
-    fn view_mut(&mut self) -> &mut AccountView {
-        (**self).view_mut()
-    }
-    fn on_bars(
-        &mut self,
-        bars: &[Bar],
-        events: &[Event],
-        out: &mut Vec<Intent>,
-    ) -> Result<(), CallError> {
-        (**self).on_bars(bars, events, out)
-    }
-    fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
-        (**self).snapshot()
-    }
-    fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError> {
-        (**self).restore(from_version, state)
-    }
-}
-
-/// Another version scheduled to take over at a bar boundary: it receives
-/// bar `at_seq` and everything after. Load and instantiate it beforehand, off
-/// the hot path; the swap itself is a snapshot and a restore.
-pub struct PlannedSwap<'a> {
-    /// First bar the new version receives.
-    pub at_seq: u64,
-    /// The new version, instantiated and initialised.
-    pub driver: Box<dyn StrategyDriver + 'a>,
-    /// Its `name@version`.
-    pub label: String,
-}
-
-/// What an operator (through the service) can ask of a running engine. Each
-/// takes effect at the next bar boundary and is journaled with its actor.
-pub enum Command<'a> {
-    /// Put another version in service (loaded and initialised beforehand).
-    Swap {
-        /// The new version (`Send`: it is loaded on another thread).
-        driver: Box<dyn StrategyDriver + Send + 'a>,
-        /// Its `name@version`.
-        label: String,
-        /// Who asked.
-        actor: String,
-        /// Why.
-        reason: String,
-        /// Restore it from the serving version's snapshot (a normal swap), or
-        /// put it in service with the state it already has (a promoted shadow).
-        restore: bool,
-    },
-    /// Send the serving strategy's snapshot (for promoting a shadow).
-    Snapshot(std::sync::mpsc::Sender<Result<Vec<u8>, String>>),
-    /// Go back to the version the last swap replaced.
-    Rollback {
-        /// Who asked.
-        actor: String,
-        /// Why.
-        reason: String,
-    },
-    /// Stop calling the strategy; bars, fills, stops and marks go on.
-    Pause {
-        /// Who asked.
-        actor: String,
-        /// Why.
-        reason: String,
-    },
-    /// Call the strategy again.
-    Resume {
-        /// Who asked.
-        actor: String,
-        /// Why.
-        reason: String,
-    },
-    /// End the run after this bar.
-    Stop,
-}
-
-/// A running engine's state, as its controller sees it at each boundary.
-#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
-pub struct Status {
-    /// Next bar to process.
-    pub seq: u64,
-    /// `name@version` in service.
-    pub serving: String,
-    /// The version a rollback would return to.
-    pub standby: Option<String>,
-    /// Equity now.
-    pub equity: f64,
-    /// Why the strategy is paused, if it is.
-    pub paused: Option<String>,
-    /// Orders sent so far.
-    pub orders: u64,
-    /// Round trips closed so far.
-    pub trades: usize,
-    /// Risk state (`ACTIVE`, `REDUCING`, `HALTED`).
-    pub risk_state: String,
-}
-
-/// Feeds commands to a running engine; polled at every bar boundary.
-pub trait Controller<'a> {
-    /// Commands to apply now, given the engine's status.
-    fn poll(&mut self, status: &Status) -> Vec<Command<'a>>;
-}
-
-/// The version a swap replaced, kept (with the state it had) until the new
-/// one has proven itself for `rollback_window` bars.
-struct Standby<'a> {
-    driver: Box<dyn StrategyDriver + 'a>,
-    label: String,
-    since_seq: u64,
-    equity_at_swap: f64,
-}
+use crate::risk::{RiskConfig, RiskEngine, StateChange, TradingState};
+use crate::sandbox::runtime::{self, CallError, Delivery, Event, Fill, Intent};
+use crate::store::journal::{Entry, JournalError, Recorder};
+use protection::Protections;
+use versions::{Review, SwapOutcome, Versions};
 
 /// Settings of one run.
 #[derive(Debug, Clone)]
@@ -260,32 +118,15 @@ pub struct RunOutcome {
 /// part of the outcome.
 pub type RunResult = Result<RunOutcome, JournalError>;
 
-/// A position's stop-loss and take-profit. They protect a position in one
-/// direction (`direction`, ±1): flat or flipped, they are dropped.
-#[derive(Debug, Clone, Default)]
-struct Protection {
-    stop_loss: Option<f64>,
-    take_profit: Option<f64>,
-    direction: f64,
-    orders: Vec<u64>,
-}
-
-/// The price an order is valued at by the risk limits: what it can cost.
-fn valuation(kind: OrderKind, reference: f64) -> f64 {
-    match kind {
-        OrderKind::Limit(p) => p.max(reference),
-        _ => reference,
-    }
-}
-
 /// One deployment's pipeline.
+///
+/// It owns the bar loop, intents and orders; the strategy versions (swaps,
+/// rollback) are a [`versions::Versions`], protective orders a
+/// [`protection::Protections`].
 pub struct Engine<'a, V: Venue> {
     cfg: EngineConfig,
     symbols: Vec<String>,
-    strategy: Box<dyn StrategyDriver + 'a>,
-    label: String,
-    standby: Option<Standby<'a>>,
-    swaps: std::collections::VecDeque<PlannedSwap<'a>>,
+    versions: Versions<'a>,
     controller: Option<Box<dyn Controller<'a> + 'a>>,
     paused: Option<String>,
     peak_equity: f64,
@@ -294,7 +135,7 @@ pub struct Engine<'a, V: Venue> {
     risk: RiskEngine,
     ledger: Ledger,
     last_close: Vec<f64>,
-    protection: Vec<Protection>,
+    protections: Protections,
     next_order_id: u64,
     events: Vec<Event>,
     intents: Vec<Intent>,
@@ -305,32 +146,25 @@ pub struct Engine<'a, V: Venue> {
     out: RunOutcome,
 }
 
-/// Largest |target weight| accepted (100× equity); beyond is a malformed intent.
-const MAX_WEIGHT: f64 = 100.0;
-
 impl<'a, V: Venue> Engine<'a, V> {
     /// An engine over a symbol table.
     pub fn new(
         cfg: EngineConfig,
         symbols: Vec<String>,
-        mut strategy: Box<dyn StrategyDriver + 'a>,
+        strategy: Box<dyn StrategyDriver + 'a>,
         venue: V,
         recorder: &'a mut dyn Recorder,
     ) -> Self {
         let n = symbols.len();
         let ledger = Ledger::new(cfg.initial_cash, n);
-        strategy.view_mut().positions = vec![(0.0, 0.0, 0.0); n];
         Self {
             risk: RiskEngine::new(cfg.risk),
-            label: cfg.plugin_label.clone(),
-            standby: None,
-            swaps: Default::default(),
+            versions: Versions::new(strategy, cfg.plugin_label.clone(), n),
             controller: None,
             paused: None,
             peak_equity: cfg.initial_cash,
             cfg,
             symbols,
-            strategy,
             venue,
             recorder,
             out: RunOutcome {
@@ -347,7 +181,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             },
             ledger,
             last_close: vec![f64::NAN; n],
-            protection: vec![Protection::default(); n],
+            protections: Protections::new(n),
             next_order_id: 1,
             events: Vec::new(),
             intents: Vec::new(),
@@ -415,8 +249,12 @@ impl<'a, V: Venue> Engine<'a, V> {
 
     /// Schedule another version to take over at a bar boundary.
     pub fn schedule_swap(&mut self, swap: PlannedSwap<'a>) {
-        let at = self.swaps.partition_point(|s| s.at_seq <= swap.at_seq);
-        self.swaps.insert(at, swap);
+        self.versions.schedule(swap);
+    }
+
+    /// `name@version` in service, as stamped on journal entries.
+    fn label(&self) -> String {
+        self.versions.label().to_string()
     }
 
     /// Let a controller steer the run (swaps, rollbacks, pauses, stop).
@@ -437,8 +275,8 @@ impl<'a, V: Venue> Engine<'a, V> {
         'feed: loop {
             bars.clear();
             // Batches end at a scheduled swap, so a swap is always at a boundary.
-            let limit = match self.swaps.front() {
-                Some(s) if s.at_seq > seq => chunk.min((s.at_seq - seq) as usize),
+            let limit = match self.versions.next_planned() {
+                Some(at) if at > seq => chunk.min((at - seq) as usize),
                 _ => chunk,
             };
             if feed.next_batch(&mut bars, limit) == 0 {
@@ -516,39 +354,27 @@ impl<'a, V: Venue> Engine<'a, V> {
                 self.pause(seq, "engine".into(), reason)?;
             }
         }
-        if let Some(sb) = &self.standby {
-            let equity = self.ledger.equity();
-            let dd = if sb.equity_at_swap > 0.0 {
-                1.0 - equity / sb.equity_at_swap
-            } else {
-                0.0
-            };
-            if let Some(limit) = self.cfg.rollback_drawdown
-                && dd >= limit
-            {
-                let cause = format!(
-                    "drawdown since the swap {:.2}% reached the rollback limit {:.2}%",
-                    dd * 100.0,
-                    limit * 100.0
-                );
-                self.roll_back(seq, cause)?;
-            } else if seq >= sb.since_seq + self.cfg.rollback_window {
-                let version = self.label.clone();
-                self.standby = None;
-                self.record(Entry::SwapCommitted { seq, version })?;
-            }
+        let review = self.versions.review(
+            seq,
+            self.ledger.equity(),
+            self.cfg.rollback_window,
+            self.cfg.rollback_drawdown,
+        );
+        match review {
+            Review::Keep => {}
+            Review::RollBack(cause) => self.roll_back(seq, cause)?,
+            Review::Commit(entry) => self.record(entry)?,
         }
-        if self.swaps.front().is_some_and(|p| p.at_seq <= seq) {
-            let plan = self.swaps.pop_front().expect("checked");
-            if !self.swap(seq, bar, plan, "schedule", "scheduled with --swap-at")? {
-                return Ok(false);
-            }
+        if let Some(plan) = self.versions.take_due(seq)
+            && !self.swap(seq, bar, plan, "schedule", "scheduled with --swap-at")?
+        {
+            return Ok(false);
         }
         if let Some(mut controller) = self.controller.take() {
             let status = Status {
                 seq,
-                serving: self.label.clone(),
-                standby: self.standby.as_ref().map(|s| s.label.clone()),
+                serving: self.label(),
+                standby: self.versions.standby_label().map(str::to_string),
                 equity: self.ledger.equity(),
                 paused: self.paused.clone(),
                 orders: self.out.orders,
@@ -579,7 +405,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                             self.put_in_service(seq, plan, &actor, &reason, 0)?
                         }
                     }
-                    Command::Snapshot(reply) => match self.strategy.snapshot() {
+                    Command::Snapshot(reply) => match self.versions.serving().snapshot() {
                         Err(CallError::Fault(fault)) => {
                             let _ = reply.send(Err(fault.to_string()));
                             if !self.serving_faulted(seq, bar, fault)? {
@@ -627,47 +453,22 @@ impl<'a, V: Venue> Engine<'a, V> {
         actor: &str,
         reason: &str,
     ) -> Result<bool, JournalError> {
-        let from = self.label.clone();
-        let to = plan.label;
-        let state = match self.strategy.snapshot() {
-            Ok(state) => state,
-            Err(e) => {
-                let why = format!("{from} could not snapshot its state: {e}");
-                self.record(Entry::SwapRefused {
-                    seq,
-                    from,
-                    to,
-                    reason: why,
-                })?;
-                return match e {
-                    CallError::Fault(fault) => self.serving_faulted(seq, bar, fault),
-                    CallError::Refused(_) => Ok(true),
-                };
+        let equity = self.ledger.equity();
+        match self.versions.swap(seq, plan, actor, reason, equity) {
+            SwapOutcome::Swapped(entry) => {
+                self.update_view();
+                self.record(entry)?;
+                Ok(true)
             }
-        };
-        let mut new = plan.driver;
-        if let Err(e) = new.restore(&self.strategy.version(), &state) {
-            let why = format!("{to} refused the state of {from}: {e}");
-            self.record(Entry::SwapRefused {
-                seq,
-                from,
-                to,
-                reason: why,
-            })?;
-            return Ok(true);
+            SwapOutcome::Refused(entry) => {
+                self.record(entry)?;
+                Ok(true)
+            }
+            SwapOutcome::ServingFaulted(entry, fault) => {
+                self.record(entry)?;
+                self.serving_faulted(seq, bar, fault)
+            }
         }
-        self.put_in_service(
-            seq,
-            PlannedSwap {
-                at_seq: seq,
-                driver: new,
-                label: to,
-            },
-            actor,
-            reason,
-            state.len() as u64,
-        )?;
-        Ok(true)
     }
 
     /// The serving instance faulted outside a bar delivery (while taking a
@@ -679,7 +480,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         bar: &Bar,
         fault: runtime::Fault,
     ) -> Result<bool, JournalError> {
-        if self.standby.is_some() {
+        if self.versions.can_roll_back() {
             let cause = self.fault_message(seq, *bar, &fault);
             self.roll_back(seq, cause)?;
             Ok(true)
@@ -689,7 +490,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         }
     }
 
-    /// Make `plan` the serving version; the old one stands by for rollback.
+    /// Make `plan` the serving version as it is; the old one stands by.
     fn put_in_service(
         &mut self,
         seq: u64,
@@ -698,57 +499,37 @@ impl<'a, V: Venue> Engine<'a, V> {
         reason: &str,
         state_bytes: u64,
     ) -> Result<(), JournalError> {
-        let from = self.label.clone();
-        let to = plan.label;
-        let mut new = plan.driver;
-        new.view_mut().positions = vec![(0.0, 0.0, 0.0); self.symbols.len()];
-        let old = std::mem::replace(&mut self.strategy, new);
-        self.standby = Some(Standby {
-            driver: old,
-            label: std::mem::replace(&mut self.label, to.clone()),
-            since_seq: seq,
-            equity_at_swap: self.ledger.equity(),
-        });
+        let equity = self.ledger.equity();
+        let entry = self
+            .versions
+            .put_in_service(seq, plan, actor, reason, state_bytes, equity);
         self.update_view();
-        self.record(Entry::Swap {
-            seq,
-            from,
-            to,
-            state_bytes,
-            actor: actor.into(),
-            reason: reason.into(),
-        })
+        self.record(entry)
     }
 
     /// Put the standby version back in service, with the state it had at the swap.
     fn roll_back(&mut self, seq: u64, cause: String) -> Result<(), JournalError> {
-        let Some(sb) = self.standby.take() else {
-            return Ok(());
-        };
-        let from = std::mem::replace(&mut self.label, sb.label);
-        self.strategy = sb.driver;
-        self.update_view();
-        let to = self.label.clone();
-        self.record(Entry::Rollback {
-            seq,
-            from,
-            to,
-            cause,
-        })
+        match self.versions.roll_back(seq, cause) {
+            Some(entry) => {
+                self.update_view();
+                self.record(entry)
+            }
+            None => Ok(()),
+        }
     }
 
     /// Deliver; on a fault within a swap's rollback window, roll back and
     /// deliver the same bars to the restored version. `false` stops the run.
     fn deliver_or_roll_back(&mut self, bars: &[Bar], seq: u64) -> Result<bool, JournalError> {
         // Kept only while a rollback is possible, to redeliver them.
-        let events = if self.standby.is_some() {
+        let events = if self.versions.can_roll_back() {
             self.events.clone()
         } else {
             Vec::new()
         };
         match self.deliver(bars, seq)? {
             Ok(()) => Ok(true),
-            Err(fault) if self.standby.is_some() => {
+            Err(fault) if self.versions.can_roll_back() => {
                 let cause = self.fault_message(seq, bars[0], &fault);
                 self.roll_back(seq, cause)?;
                 self.events = events;
@@ -810,7 +591,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         self.record(Entry::Fill {
             seq,
             fill: f.clone(),
-            plugin: self.label.clone(),
+            plugin: self.label(),
         })?;
         let trade = self.ledger.apply(&Execution {
             symbol: f.symbol,
@@ -833,16 +614,14 @@ impl<'a, V: Venue> Engine<'a, V> {
             time_ms: f.time_ms,
             origin: f.origin.as_str().to_string(),
         }));
-        if let Some(p) = self.protection.get_mut(f.symbol as usize)
-            && f.done
-        {
-            p.orders.retain(|id| *id != f.order_id);
+        if f.done {
+            self.protections.done(f.symbol, f.order_id);
         }
         self.flush_changes(seq)
     }
 
     fn update_view(&mut self) {
-        let view = self.strategy.view_mut();
+        let view = self.versions.serving().view_mut();
         view.cash = self.ledger.cash;
         view.equity = self.ledger.equity();
         for (slot, h) in view.positions.iter_mut().zip(&self.ledger.holdings) {
@@ -861,7 +640,10 @@ impl<'a, V: Venue> Engine<'a, V> {
         }
         let events = std::mem::take(&mut self.events);
         self.intents.clear();
-        let r = self.strategy.on_bars(bars, &events, &mut self.intents);
+        let r = self
+            .versions
+            .serving()
+            .on_bars(bars, &events, &mut self.intents);
         self.events = events;
         self.events.clear();
         match r {
@@ -895,7 +677,7 @@ impl<'a, V: Venue> Engine<'a, V> {
     fn fault_message(&self, seq: u64, bar: Bar, fault: &runtime::Fault) -> String {
         let message = format!(
             "plugin {} faulted at bar {seq} ({} {}): {fault}",
-            self.label,
+            self.versions.label(),
             self.symbol_name(bar.symbol),
             crate::data::market::format_time(bar.time_ms)
         );
@@ -911,393 +693,6 @@ impl<'a, V: Venue> Engine<'a, V> {
         let message = self.fault_message(seq, bar, &fault);
         self.record(Entry::Fault { seq, message })?;
         self.out.fault = Some(FaultReport { seq, bar, fault });
-        Ok(())
-    }
-
-    fn apply_intents(
-        &mut self,
-        range: std::ops::Range<usize>,
-        bar: &Bar,
-        seq: u64,
-    ) -> Result<(), JournalError> {
-        for i in range {
-            let intent = self.intents[i].clone();
-            self.apply_intent(&intent, bar, seq)?;
-        }
-        Ok(())
-    }
-
-    fn refuse(
-        &mut self,
-        seq: u64,
-        bar: &Bar,
-        symbol: SymbolId,
-        rule: Rule,
-        detail: String,
-    ) -> Result<(), JournalError> {
-        self.out.refusals += 1;
-        self.record(Entry::Refusal {
-            seq,
-            symbol: self.symbol_name(symbol),
-            rule,
-            detail: detail.clone(),
-            plugin: self.label.clone(),
-        })?;
-        self.events.push(Event::Rejected(Rejection {
-            symbol,
-            rule: rule.as_str().into(),
-            detail,
-            time_ms: bar.time_ms,
-        }));
-        Ok(())
-    }
-
-    fn apply_intent(&mut self, intent: &Intent, bar: &Bar, seq: u64) -> Result<(), JournalError> {
-        self.out.intents += 1;
-        let s = intent.symbol;
-        let mut reason = intent.reason.clone();
-        if reason.len() > 256 {
-            let mut cut = 256;
-            while !reason.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            reason.truncate(cut);
-        }
-        self.record(Entry::Intent {
-            seq,
-            time_ms: bar.time_ms,
-            symbol: self.symbol_name(s),
-            action: journal_action(&intent.action),
-            stop_loss: intent.stop_loss,
-            take_profit: intent.take_profit,
-            reason,
-            plugin: self.label.clone(),
-        })?;
-        if let Err(detail) = self.validate(intent) {
-            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
-        }
-        let idx = s as usize;
-        let price = self.last_close[idx];
-        let pos = self.ledger.position(s);
-        // A new intent supersedes the strategy's open orders on the symbol.
-        let open: Vec<u64> = self
-            .venue
-            .open_orders(s)
-            .into_iter()
-            .filter(|o| o.origin == Origin::Strategy)
-            .map(|o| o.id)
-            .collect();
-        for id in open {
-            self.cancel(id, seq, "superseded by a new intent")?;
-        }
-        let equity = self.ledger.equity();
-        let (delta, kind) = match intent.action {
-            Action::TargetWeight(w) => (w * equity / price - pos, OrderKind::Market),
-            Action::TargetQuantity(q) => (q - pos, OrderKind::Market),
-            Action::Market(m) => (Side::from(m.side).sign() * m.quantity, OrderKind::Market),
-            Action::Limit(l) => (
-                Side::from(l.side).sign() * l.quantity,
-                OrderKind::Limit(l.price),
-            ),
-            Action::Close => (-pos, OrderKind::Market),
-        };
-        let p = &mut self.protection[idx];
-        if matches!(intent.action, Action::Close) {
-            p.stop_loss = None;
-            p.take_profit = None;
-        }
-        if intent.stop_loss.is_some() || intent.take_profit.is_some() {
-            p.stop_loss = intent.stop_loss;
-            p.take_profit = intent.take_profit;
-            // They protect the position this intent asks for.
-            p.direction = (pos + delta).signum();
-        }
-        if !delta.is_finite() {
-            let detail = format!(
-                "cannot be sized: the order quantity is {delta} (equity {equity}, price {price})"
-            );
-            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
-        }
-        if delta.abs() <= 1e-12 * pos.abs().max(1.0) {
-            return self.sync_protection(s, seq, bar.time_ms);
-        }
-        let side = Side::of(delta);
-        let (other_exposure, open_positions) = self.committed_elsewhere(s);
-        let proposal = Proposal {
-            side,
-            quantity: delta.abs(),
-            price: valuation(kind, price),
-            position: pos,
-            equity,
-            other_exposure,
-            open_positions,
-        };
-        match self.risk.check(&proposal) {
-            Decision::Refused(r) => self.refuse(seq, bar, s, r.rule, r.detail),
-            Decision::Approved => {
-                let order = Order {
-                    id: 0,
-                    symbol: s,
-                    side,
-                    quantity: delta.abs(),
-                    kind,
-                    origin: Origin::Strategy,
-                    decided_seq: seq,
-                    decided_ms: bar.time_ms,
-                    // Approved as a reduction (size limits skipped): it may
-                    // only ever reduce.
-                    reduce_only: proposal.reduces(),
-                };
-                if pos != 0.0 && delta.signum() != pos.signum() && delta.abs() > pos.abs() {
-                    // A flip is two orders: a reduce-only close of the
-                    // position and the new position, approved as sized. If a
-                    // protective stop closes the position first, the close
-                    // does nothing and the new position is still exactly the
-                    // one approved — never the old one plus the new one.
-                    self.submit(Order {
-                        quantity: pos.abs(),
-                        reduce_only: true,
-                        ..order.clone()
-                    })?;
-                    self.submit(Order {
-                        quantity: delta.abs() - pos.abs(),
-                        ..order
-                    })?;
-                } else {
-                    self.submit(order)?;
-                }
-                self.sync_protection(s, seq, bar.time_ms)
-            }
-        }
-    }
-
-    /// Committed exposure of every symbol but `except`: positions and open
-    /// strategy orders as if they filled, valued as the risk limits value
-    /// them; and how many of those symbols hold or would hold a position.
-    fn committed_elsewhere(&self, except: SymbolId) -> (f64, usize) {
-        let (mut gross, mut held) = (0.0, 0);
-        for j in 0..self.symbols.len() as SymbolId {
-            if j == except {
-                continue;
-            }
-            let now = self.ledger.position(j);
-            let mark = self.last_close[j as usize];
-            let (mut after, mut value) = (now, mark);
-            // Every strategy order, the reduce-only ones too (a flip's close
-            // leg); protective orders only ever reduce and are left out.
-            for o in self.venue.open_orders(j) {
-                if o.origin == Origin::Strategy {
-                    after += o.side.sign() * o.quantity;
-                    value = value.max(valuation(o.kind, mark));
-                }
-            }
-            if now == 0.0 && after == 0.0 {
-                continue;
-            }
-            held += 1;
-            gross += (now.abs() * mark).max(after.abs() * value);
-        }
-        (gross, held)
-    }
-
-    /// After fills: reduce-only orders (but protective ones, which
-    /// [`Self::sync_protection`] re-sizes) that have nothing left to reduce
-    /// are cancelled.
-    fn drop_spent_reductions(&mut self, s: SymbolId, seq: u64) -> Result<(), JournalError> {
-        let pos = self.ledger.position(s);
-        let spent: Vec<u64> = self
-            .venue
-            .open_orders(s)
-            .into_iter()
-            .filter(|o| {
-                o.reduce_only
-                    && matches!(o.origin, Origin::Strategy | Origin::RiskFlatten)
-                    && -o.side.sign() * pos <= 0.0
-            })
-            .map(|o| o.id)
-            .collect();
-        for id in spent {
-            self.cancel(id, seq, "nothing left to reduce")?;
-        }
-        Ok(())
-    }
-
-    /// Malformed intents are refused one by one; the run continues.
-    fn validate(&self, i: &Intent) -> Result<(), String> {
-        let n = self.symbols.len();
-        if i.symbol as usize >= n {
-            return Err(format!(
-                "unknown symbol id {} (this run has {n} symbols)",
-                i.symbol
-            ));
-        }
-        let price = self.last_close[i.symbol as usize];
-        if price.is_nan() {
-            return Err(format!("no price yet for {}", self.symbol_name(i.symbol)));
-        }
-        if !(price.is_finite() && price > 0.0) {
-            return Err(format!(
-                "cannot be sized: the last close of {} is {price}",
-                self.symbol_name(i.symbol)
-            ));
-        }
-        let positive = |what: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{what} {v} is not a positive finite number"))
-            }
-        };
-        match i.action {
-            Action::TargetWeight(w) if !(w.is_finite() && w.abs() <= MAX_WEIGHT) => {
-                return Err(format!(
-                    "target weight {w} is not a finite number within ±{MAX_WEIGHT}"
-                ));
-            }
-            Action::TargetQuantity(q) if !q.is_finite() => {
-                return Err(format!("target quantity {q} is not finite"));
-            }
-            Action::Market(m) => positive("quantity", m.quantity)?,
-            Action::Limit(l) => {
-                positive("quantity", l.quantity)?;
-                positive("limit price", l.price)?;
-            }
-            _ => {}
-        }
-        if let Some(p) = i.stop_loss {
-            positive("stop-loss", p)?;
-        }
-        if let Some(p) = i.take_profit {
-            positive("take-profit", p)?;
-        }
-        Ok(())
-    }
-
-    /// Give `order` the next id, journal it, then hand it to the venue.
-    fn submit(&mut self, mut order: Order) -> Result<u64, JournalError> {
-        let id = self.next_order_id;
-        self.next_order_id += 1;
-        order.id = id;
-        // Journaled before it reaches the venue.
-        self.record(Entry::Order {
-            order: order.clone(),
-            plugin: self.label.clone(),
-        })?;
-        self.venue.submit(order);
-        self.out.orders += 1;
-        Ok(id)
-    }
-
-    fn cancel(&mut self, id: u64, seq: u64, reason: &str) -> Result<(), JournalError> {
-        if self.venue.cancel(id) {
-            self.record(Entry::Cancel {
-                seq,
-                order_id: id,
-                reason: reason.into(),
-            })?;
-            self.events.push(Event::Cancelled(id));
-        }
-        Ok(())
-    }
-
-    /// Keep stop-loss / take-profit orders matching the current position.
-    fn sync_protection(&mut self, s: SymbolId, seq: u64, time_ms: i64) -> Result<(), JournalError> {
-        let idx = s as usize;
-        let pos = self.ledger.position(s);
-        if pos != 0.0 && pos.signum() != self.protection[idx].direction {
-            // Flipped (or never set for this direction): the prices belong to
-            // the other side and would trigger at once.
-            self.protection[idx].stop_loss = None;
-            self.protection[idx].take_profit = None;
-        }
-        let p = &self.protection[idx];
-        let wanted = pos != 0.0 && (p.stop_loss.is_some() || p.take_profit.is_some());
-        // Already in place with the right size and prices?
-        let current: Vec<Order> = self
-            .venue
-            .open_orders(s)
-            .into_iter()
-            .filter(|o| p.orders.contains(&o.id))
-            .cloned()
-            .collect();
-        let side = Side::of(-pos);
-        let mut desired = Vec::new();
-        if wanted {
-            if let Some(sl) = p.stop_loss {
-                desired.push(OrderKind::StopLoss(sl));
-            }
-            if let Some(tp) = p.take_profit {
-                desired.push(OrderKind::TakeProfit(tp));
-            }
-        }
-        let matches = current.len() == desired.len()
-            && current
-                .iter()
-                .zip(&desired)
-                .all(|(o, k)| o.kind == *k && o.quantity == pos.abs() && o.side == side);
-        if matches {
-            return Ok(());
-        }
-        for o in current {
-            self.cancel(o.id, seq, "protective order re-sized")?;
-        }
-        self.protection[idx].orders.clear();
-        if !wanted {
-            if pos == 0.0 {
-                self.protection[idx].stop_loss = None;
-                self.protection[idx].take_profit = None;
-            }
-            return Ok(());
-        }
-        for kind in desired {
-            let origin = match kind {
-                OrderKind::StopLoss(_) => Origin::StopLoss,
-                _ => Origin::TakeProfit,
-            };
-            let id = self.submit(Order {
-                id: 0,
-                symbol: s,
-                side,
-                quantity: pos.abs(),
-                kind,
-                origin,
-                decided_seq: seq,
-                decided_ms: time_ms,
-                reduce_only: true,
-            })?;
-            self.protection[idx].orders.push(id);
-        }
-        Ok(())
-    }
-
-    /// HALTED: cancel every open order and flatten every position.
-    fn flatten_all(&mut self, seq: u64) -> Result<(), JournalError> {
-        for s in 0..self.symbols.len() as SymbolId {
-            let ids: Vec<u64> = self
-                .venue
-                .open_orders(s)
-                .into_iter()
-                .map(|o| o.id)
-                .collect();
-            for id in ids {
-                self.cancel(id, seq, "halted: cancel all")?;
-            }
-            self.protection[s as usize] = Protection::default();
-            let pos = self.ledger.position(s);
-            if pos != 0.0 {
-                self.submit(Order {
-                    id: 0,
-                    symbol: s,
-                    side: Side::of(-pos),
-                    quantity: pos.abs(),
-                    kind: OrderKind::Market,
-                    origin: Origin::RiskFlatten,
-                    decided_seq: seq,
-                    decided_ms: self.now_ms,
-                    reduce_only: true,
-                })?;
-            }
-        }
         Ok(())
     }
 
@@ -1320,22 +715,5 @@ impl<'a, V: Venue> Engine<'a, V> {
         self.out.ledger = self.ledger;
         self.out.state = self.risk.state();
         Ok(self.out)
-    }
-}
-
-fn journal_action(a: &Action) -> IntentAction {
-    match *a {
-        Action::TargetWeight(w) => IntentAction::TargetWeight(w),
-        Action::TargetQuantity(q) => IntentAction::TargetQuantity(q),
-        Action::Market(m) => IntentAction::Market {
-            side: Side::from(m.side),
-            quantity: m.quantity,
-        },
-        Action::Limit(l) => IntentAction::Limit {
-            side: Side::from(l.side),
-            quantity: l.quantity,
-            price: l.price,
-        },
-        Action::Close => IntentAction::Close,
     }
 }

@@ -1,0 +1,72 @@
+//! How the engine talks to a strategy: a sandboxed [`Instance`], a native
+//! SDK strategy (benchmarks), or a test script. A new way to run a strategy
+//! is a new implementation of [`StrategyDriver`].
+
+use crate::data::market::Bar;
+use crate::sandbox::runtime::{AccountView, CallError, Event, Instance, Intent};
+
+/// How the engine talks to a strategy: a sandboxed instance, or (for
+/// benchmarks and tests) a native one.
+pub trait StrategyDriver {
+    /// The strategy's own version (what `restore` is told it came from).
+    fn version(&self) -> String;
+    /// The account view the strategy may read during the next call.
+    fn view_mut(&mut self) -> &mut AccountView;
+    /// Deliver bars and events; append intents to `out`.
+    fn on_bars(
+        &mut self,
+        bars: &[Bar],
+        events: &[Event],
+        out: &mut Vec<Intent>,
+    ) -> Result<(), CallError>;
+    /// The strategy's state, for a hot-swap.
+    fn snapshot(&mut self) -> Result<Vec<u8>, CallError>;
+    /// Continue from another version's state.
+    fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError>;
+}
+
+impl StrategyDriver for Instance {
+    fn version(&self) -> String {
+        self.description().version.clone()
+    }
+    fn view_mut(&mut self) -> &mut AccountView {
+        Instance::view_mut(self)
+    }
+    fn on_bars(
+        &mut self,
+        bars: &[Bar],
+        events: &[Event],
+        out: &mut Vec<Intent>,
+    ) -> Result<(), CallError> {
+        Instance::on_bars(self, bars, events, out)
+    }
+    fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
+        Instance::snapshot(self)
+    }
+    fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError> {
+        Instance::restore(self, from_version, state)
+    }
+}
+
+impl<T: StrategyDriver + ?Sized> StrategyDriver for &mut T {
+    fn version(&self) -> String {
+        (**self).version()
+    }
+    fn view_mut(&mut self) -> &mut AccountView {
+        (**self).view_mut()
+    }
+    fn on_bars(
+        &mut self,
+        bars: &[Bar],
+        events: &[Event],
+        out: &mut Vec<Intent>,
+    ) -> Result<(), CallError> {
+        (**self).on_bars(bars, events, out)
+    }
+    fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
+        (**self).snapshot()
+    }
+    fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError> {
+        (**self).restore(from_version, state)
+    }
+}

@@ -1,0 +1,397 @@
+//! From intents to orders: validation, sizing, the risk check with
+//! committed exposure, submission (journaled before the venue sees it),
+//! cancels, protective orders and the risk engine's flatten.
+//!
+//! A second `impl` block of [`Engine`]: the bar loop is in `mod.rs`.
+
+use super::Engine;
+use crate::data::market::{Bar, SymbolId};
+use crate::execution::{Order, OrderKind, Origin, Side, Venue};
+use crate::risk::{Decision, Proposal, Rule};
+use crate::sandbox::runtime::{Action, Event, Intent, Rejection};
+use crate::store::journal::{Entry, IntentAction, JournalError};
+
+/// Largest |target weight| accepted (100× equity); beyond is a malformed intent.
+const MAX_WEIGHT: f64 = 100.0;
+
+/// The price an order is valued at by the risk limits: what it can cost.
+fn valuation(kind: OrderKind, reference: f64) -> f64 {
+    match kind {
+        OrderKind::Limit(p) => p.max(reference),
+        _ => reference,
+    }
+}
+
+impl<V: Venue> Engine<'_, V> {
+    pub(super) fn apply_intents(
+        &mut self,
+        range: std::ops::Range<usize>,
+        bar: &Bar,
+        seq: u64,
+    ) -> Result<(), JournalError> {
+        for i in range {
+            let intent = self.intents[i].clone();
+            self.apply_intent(&intent, bar, seq)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn refuse(
+        &mut self,
+        seq: u64,
+        bar: &Bar,
+        symbol: SymbolId,
+        rule: Rule,
+        detail: String,
+    ) -> Result<(), JournalError> {
+        self.out.refusals += 1;
+        self.record(Entry::Refusal {
+            seq,
+            symbol: self.symbol_name(symbol),
+            rule,
+            detail: detail.clone(),
+            plugin: self.label(),
+        })?;
+        self.events.push(Event::Rejected(Rejection {
+            symbol,
+            rule: rule.as_str().into(),
+            detail,
+            time_ms: bar.time_ms,
+        }));
+        Ok(())
+    }
+
+    pub(super) fn apply_intent(
+        &mut self,
+        intent: &Intent,
+        bar: &Bar,
+        seq: u64,
+    ) -> Result<(), JournalError> {
+        self.out.intents += 1;
+        let s = intent.symbol;
+        let mut reason = intent.reason.clone();
+        if reason.len() > 256 {
+            let mut cut = 256;
+            while !reason.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            reason.truncate(cut);
+        }
+        self.record(Entry::Intent {
+            seq,
+            time_ms: bar.time_ms,
+            symbol: self.symbol_name(s),
+            action: journal_action(&intent.action),
+            stop_loss: intent.stop_loss,
+            take_profit: intent.take_profit,
+            reason,
+            plugin: self.label(),
+        })?;
+        if let Err(detail) = self.validate(intent) {
+            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
+        }
+        let idx = s as usize;
+        let price = self.last_close[idx];
+        let pos = self.ledger.position(s);
+        // A new intent supersedes the strategy's open orders on the symbol.
+        let open: Vec<u64> = self
+            .venue
+            .open_orders(s)
+            .into_iter()
+            .filter(|o| o.origin == Origin::Strategy)
+            .map(|o| o.id)
+            .collect();
+        for id in open {
+            self.cancel(id, seq, "superseded by a new intent")?;
+        }
+        let equity = self.ledger.equity();
+        let (delta, kind) = match intent.action {
+            Action::TargetWeight(w) => (w * equity / price - pos, OrderKind::Market),
+            Action::TargetQuantity(q) => (q - pos, OrderKind::Market),
+            Action::Market(m) => (Side::from(m.side).sign() * m.quantity, OrderKind::Market),
+            Action::Limit(l) => (
+                Side::from(l.side).sign() * l.quantity,
+                OrderKind::Limit(l.price),
+            ),
+            Action::Close => (-pos, OrderKind::Market),
+        };
+        // A stop-loss or take-profit protects the position this intent asks for.
+        self.protections.on_intent(
+            s,
+            matches!(intent.action, Action::Close),
+            intent.stop_loss,
+            intent.take_profit,
+            (pos + delta).signum(),
+        );
+        if !delta.is_finite() {
+            let detail = format!(
+                "cannot be sized: the order quantity is {delta} (equity {equity}, price {price})"
+            );
+            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
+        }
+        if delta.abs() <= 1e-12 * pos.abs().max(1.0) {
+            return self.sync_protection(s, seq, bar.time_ms);
+        }
+        let side = Side::of(delta);
+        let (other_exposure, open_positions) = self.committed_elsewhere(s);
+        let proposal = Proposal {
+            side,
+            quantity: delta.abs(),
+            price: valuation(kind, price),
+            position: pos,
+            equity,
+            other_exposure,
+            open_positions,
+        };
+        match self.risk.check(&proposal) {
+            Decision::Refused(r) => self.refuse(seq, bar, s, r.rule, r.detail),
+            Decision::Approved => {
+                let order = Order {
+                    id: 0,
+                    symbol: s,
+                    side,
+                    quantity: delta.abs(),
+                    kind,
+                    origin: Origin::Strategy,
+                    decided_seq: seq,
+                    decided_ms: bar.time_ms,
+                    // Approved as a reduction (size limits skipped): it may
+                    // only ever reduce.
+                    reduce_only: proposal.reduces(),
+                };
+                if pos != 0.0 && delta.signum() != pos.signum() && delta.abs() > pos.abs() {
+                    // A flip is two orders: a reduce-only close of the
+                    // position and the new position, approved as sized. If a
+                    // protective stop closes the position first, the close
+                    // does nothing and the new position is still exactly the
+                    // one approved — never the old one plus the new one.
+                    self.submit(Order {
+                        quantity: pos.abs(),
+                        reduce_only: true,
+                        ..order.clone()
+                    })?;
+                    self.submit(Order {
+                        quantity: delta.abs() - pos.abs(),
+                        ..order
+                    })?;
+                } else {
+                    self.submit(order)?;
+                }
+                self.sync_protection(s, seq, bar.time_ms)
+            }
+        }
+    }
+
+    /// Committed exposure of every symbol but `except`: positions and open
+    /// strategy orders as if they filled, valued as the risk limits value
+    /// them; and how many of those symbols hold or would hold a position.
+    pub(super) fn committed_elsewhere(&self, except: SymbolId) -> (f64, usize) {
+        let (mut gross, mut held) = (0.0, 0);
+        for j in 0..self.symbols.len() as SymbolId {
+            if j == except {
+                continue;
+            }
+            let now = self.ledger.position(j);
+            let mark = self.last_close[j as usize];
+            let (mut after, mut value) = (now, mark);
+            // Every strategy order, the reduce-only ones too (a flip's close
+            // leg); protective orders only ever reduce and are left out.
+            for o in self.venue.open_orders(j) {
+                if o.origin == Origin::Strategy {
+                    after += o.side.sign() * o.quantity;
+                    value = value.max(valuation(o.kind, mark));
+                }
+            }
+            if now == 0.0 && after == 0.0 {
+                continue;
+            }
+            held += 1;
+            gross += (now.abs() * mark).max(after.abs() * value);
+        }
+        (gross, held)
+    }
+
+    /// After fills: reduce-only orders (but protective ones, which
+    /// [`Self::sync_protection`] re-sizes) that have nothing left to reduce
+    /// are cancelled.
+    pub(super) fn drop_spent_reductions(
+        &mut self,
+        s: SymbolId,
+        seq: u64,
+    ) -> Result<(), JournalError> {
+        let pos = self.ledger.position(s);
+        let spent: Vec<u64> = self
+            .venue
+            .open_orders(s)
+            .into_iter()
+            .filter(|o| {
+                o.reduce_only
+                    && matches!(o.origin, Origin::Strategy | Origin::RiskFlatten)
+                    && -o.side.sign() * pos <= 0.0
+            })
+            .map(|o| o.id)
+            .collect();
+        for id in spent {
+            self.cancel(id, seq, "nothing left to reduce")?;
+        }
+        Ok(())
+    }
+
+    /// Malformed intents are refused one by one; the run continues.
+    pub(super) fn validate(&self, i: &Intent) -> Result<(), String> {
+        let n = self.symbols.len();
+        if i.symbol as usize >= n {
+            return Err(format!(
+                "unknown symbol id {} (this run has {n} symbols)",
+                i.symbol
+            ));
+        }
+        let price = self.last_close[i.symbol as usize];
+        if price.is_nan() {
+            return Err(format!("no price yet for {}", self.symbol_name(i.symbol)));
+        }
+        if !(price.is_finite() && price > 0.0) {
+            return Err(format!(
+                "cannot be sized: the last close of {} is {price}",
+                self.symbol_name(i.symbol)
+            ));
+        }
+        let positive = |what: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{what} {v} is not a positive finite number"))
+            }
+        };
+        match i.action {
+            Action::TargetWeight(w) if !(w.is_finite() && w.abs() <= MAX_WEIGHT) => {
+                return Err(format!(
+                    "target weight {w} is not a finite number within ±{MAX_WEIGHT}"
+                ));
+            }
+            Action::TargetQuantity(q) if !q.is_finite() => {
+                return Err(format!("target quantity {q} is not finite"));
+            }
+            Action::Market(m) => positive("quantity", m.quantity)?,
+            Action::Limit(l) => {
+                positive("quantity", l.quantity)?;
+                positive("limit price", l.price)?;
+            }
+            _ => {}
+        }
+        if let Some(p) = i.stop_loss {
+            positive("stop-loss", p)?;
+        }
+        if let Some(p) = i.take_profit {
+            positive("take-profit", p)?;
+        }
+        Ok(())
+    }
+
+    /// Give `order` the next id, journal it, then hand it to the venue.
+    pub(super) fn submit(&mut self, mut order: Order) -> Result<u64, JournalError> {
+        let id = self.next_order_id;
+        self.next_order_id += 1;
+        order.id = id;
+        // Journaled before it reaches the venue.
+        self.record(Entry::Order {
+            order: order.clone(),
+            plugin: self.label(),
+        })?;
+        self.venue.submit(order);
+        self.out.orders += 1;
+        Ok(id)
+    }
+
+    pub(super) fn cancel(&mut self, id: u64, seq: u64, reason: &str) -> Result<(), JournalError> {
+        if self.venue.cancel(id) {
+            self.record(Entry::Cancel {
+                seq,
+                order_id: id,
+                reason: reason.into(),
+            })?;
+            self.events.push(Event::Cancelled(id));
+        }
+        Ok(())
+    }
+
+    /// Keep stop-loss / take-profit orders matching the current position.
+    pub(super) fn sync_protection(
+        &mut self,
+        s: SymbolId,
+        seq: u64,
+        time_ms: i64,
+    ) -> Result<(), JournalError> {
+        let position = self.ledger.position(s);
+        let open: Vec<Order> = self.venue.open_orders(s).into_iter().cloned().collect();
+        let Some(plan) = self.protections.resync(s, position, &open) else {
+            return Ok(());
+        };
+        for id in plan.cancel {
+            self.cancel(id, seq, "protective order re-sized")?;
+        }
+        for (kind, origin) in plan.place {
+            let id = self.submit(Order {
+                id: 0,
+                symbol: s,
+                side: plan.side,
+                quantity: plan.quantity,
+                kind,
+                origin,
+                decided_seq: seq,
+                decided_ms: time_ms,
+                reduce_only: true,
+            })?;
+            self.protections.placed(s, id);
+        }
+        Ok(())
+    }
+
+    /// HALTED: cancel every open order and flatten every position.
+    pub(super) fn flatten_all(&mut self, seq: u64) -> Result<(), JournalError> {
+        for s in 0..self.symbols.len() as SymbolId {
+            let ids: Vec<u64> = self
+                .venue
+                .open_orders(s)
+                .into_iter()
+                .map(|o| o.id)
+                .collect();
+            for id in ids {
+                self.cancel(id, seq, "halted: cancel all")?;
+            }
+            self.protections.reset(s);
+            let pos = self.ledger.position(s);
+            if pos != 0.0 {
+                self.submit(Order {
+                    id: 0,
+                    symbol: s,
+                    side: Side::of(-pos),
+                    quantity: pos.abs(),
+                    kind: OrderKind::Market,
+                    origin: Origin::RiskFlatten,
+                    decided_seq: seq,
+                    decided_ms: self.now_ms,
+                    reduce_only: true,
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn journal_action(a: &Action) -> IntentAction {
+    match *a {
+        Action::TargetWeight(w) => IntentAction::TargetWeight(w),
+        Action::TargetQuantity(q) => IntentAction::TargetQuantity(q),
+        Action::Market(m) => IntentAction::Market {
+            side: Side::from(m.side),
+            quantity: m.quantity,
+        },
+        Action::Limit(l) => IntentAction::Limit {
+            side: Side::from(l.side),
+            quantity: l.quantity,
+            price: l.price,
+        },
+        Action::Close => IntentAction::Close,
+    }
+}
