@@ -24,12 +24,12 @@
 //! happens first for the whole batch) and its intents, tagged with the bar
 //! they were decided on, are applied at step 4 of that bar.
 //!
-//! Files: `mod.rs` the bar loop; [`orders`] intents to orders (sizing, the
-//! risk check, submission, cancels, flatten); [`versions`] which strategy
-//! version serves (swaps, rollback, commit); [`protection`] stop-loss and
-//! take-profit orders; [`driver`] how a strategy is called; [`command`] what
-//! an operator can ask at a bar boundary; [`replay`] a replay composed from
-//! files.
+//! Files: `mod.rs` the bar loop; `orders.rs` intents to orders (sizing, the
+//! risk check, submission, cancels, flatten); `versions.rs` which strategy
+//! version serves (swaps, rollback, commit); `protection.rs` stop-loss and
+//! take-profit orders; `driver.rs` how a strategy is called; `command.rs`
+//! what an operator can ask at a bar boundary; [`replay`] a replay composed
+//! from files.
 
 mod command;
 mod driver;
@@ -121,8 +121,8 @@ pub type RunResult = Result<RunOutcome, JournalError>;
 /// One deployment's pipeline.
 ///
 /// It owns the bar loop, intents and orders; the strategy versions (swaps,
-/// rollback) are a [`versions::Versions`], protective orders a
-/// [`protection::Protections`].
+/// rollback) are a `Versions` (`versions.rs`), protective orders a
+/// `Protections` (`protection.rs`).
 pub struct Engine<'a, V: Venue> {
     cfg: EngineConfig,
     symbols: Vec<String>,

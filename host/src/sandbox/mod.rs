@@ -2,7 +2,7 @@
 //! `bindgen!`, the locked-down WASI shim, virtual time and the store limits
 //! ([`runtime`]); typed strategy parameters ([`params`]); and the same SDK
 //! strategies driven natively, without a sandbox, as the benchmark baseline
-//! ([`native`], feature `native`).
+//! (`native`, feature `native`).
 //!
 //! Nothing outside this folder knows about wasmtime.
 
