@@ -5,7 +5,7 @@
 //! contract before it is accepted, and its bytes can never change: adding the
 //! same bytes again is a no-op, different bytes under an existing
 //! `name@version` are refused. Deployments name a version and move through
-//! the [`lifecycle`](super::lifecycle). Every change is one write
+//! the [`lifecycle`]. Every change is one write
 //! transaction that also appends an [`AuditEntry`] (time, actor, action,
 //! from, to, reason), so the audit trail can never miss a change.
 
