@@ -1,0 +1,479 @@
+//! `sandbar deploy …`: deployments and their lifecycle in the registry, and
+//! the commands that steer a running service (`--server`).
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Subcommand;
+
+use super::{DataOpts, RegistryOpt, actor, cache_dir};
+use crate::engine::replay::{self, ReplaySpec, RunConfig, Sink};
+use crate::report::Report;
+use crate::sandbox::runtime::Runtime;
+use crate::store::registry::Registry;
+
+#[derive(Debug, Subcommand)]
+pub(super) enum DeployCmd {
+    /// Create a deployment (DRAFT) of a registered version.
+    Create {
+        /// Deployment name.
+        name: String,
+        /// `name@version` (or `name` for the newest).
+        #[arg(long)]
+        plugin: String,
+        /// Strategy parameter `name=value`. Repeatable.
+        #[arg(long = "param", short = 'p')]
+        params: Vec<String>,
+        /// Symbol traded. Repeatable.
+        #[arg(long = "symbol")]
+        symbols: Vec<String>,
+        /// Capital allocated.
+        #[arg(long, default_value_t = 100_000.0)]
+        capital: f64,
+        /// Risk override `key=value` (as in `--set risk.key=value`). Repeatable.
+        #[arg(long = "risk")]
+        risk: Vec<String>,
+    },
+    /// Replay the deployment's version over recorded data and keep the
+    /// figures as evidence for the TESTING → PAPER gate.
+    Backtest {
+        /// Deployment name.
+        name: String,
+        /// Data files.
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
+        /// Journal file to write.
+        #[arg(long)]
+        journal: Option<PathBuf>,
+        #[command(flatten)]
+        data_opts: DataOpts,
+    },
+    /// Promote to the next stage if its gate passes; else print the readiness report.
+    Promote {
+        /// Deployment name.
+        name: String,
+        /// Promote even though the gate fails (journaled as forced; needs --reason).
+        #[arg(long)]
+        force: bool,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+        /// Gate thresholds (TOML); defaults documented in the README.
+        #[arg(long)]
+        gates: Option<PathBuf>,
+    },
+    /// PAPER or LIVE → PAUSED (a running deployment stops calling its strategy).
+    Pause {
+        /// Deployment name.
+        name: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: Option<String>,
+        /// The service running it (`http://127.0.0.1:7878`).
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// PAUSED → the stage it was paused from.
+    Resume {
+        /// Deployment name.
+        name: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: Option<String>,
+        /// The service running it.
+        #[arg(long)]
+        server: Option<String>,
+    },
+    /// Start a PAPER deployment on the service, fed by recorded bars at a pace.
+    Start {
+        /// Deployment name.
+        name: String,
+        /// Data files for the feed.
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
+        /// Bars per second.
+        #[arg(long, default_value_t = 1000.0)]
+        bars_per_second: f64,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// Replace the running version at the next bar boundary.
+    Swap {
+        /// Deployment name.
+        name: String,
+        /// `name@version` to put in service.
+        plugin: String,
+        /// Why (recorded in the journal and the audit trail).
+        #[arg(long)]
+        reason: String,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// Go back to the previous version (or `--to` a given one).
+    Rollback {
+        /// Deployment name.
+        name: String,
+        /// `name@version` to go back to.
+        #[arg(long)]
+        to: Option<String>,
+        /// Why (recorded in the journal and the audit trail).
+        #[arg(long)]
+        reason: String,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// Run a candidate beside the running version, on the same bars, on paper only.
+    Shadow {
+        /// Deployment name.
+        name: String,
+        /// Candidate `name@version`.
+        plugin: String,
+        /// The feed's data files (the same as the deployment's).
+        #[arg(long, required = true)]
+        data: Vec<PathBuf>,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// How the shadow candidate diverges from the running version.
+    ShadowReport {
+        /// Deployment name.
+        name: String,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// Swap the shadow candidate in.
+    PromoteShadow {
+        /// Deployment name.
+        name: String,
+        /// Why.
+        #[arg(long, default_value = "")]
+        reason: String,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// A running deployment's status.
+    Status {
+        /// Deployment name.
+        name: String,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// Stop a running deployment.
+    Stop {
+        /// Deployment name.
+        name: String,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// Retire a deployment.
+    Deprecate {
+        /// Deployment name.
+        name: String,
+        /// Why.
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// List deployments.
+    List,
+    /// A deployment with its evidence and history.
+    Show {
+        /// Deployment name.
+        name: String,
+    },
+}
+
+/// A lifecycle move without a gate (pause, resume, deprecate).
+fn move_to(
+    reg: &Registry,
+    name: &str,
+    mv: crate::store::lifecycle::Move,
+    reason: Option<String>,
+    who: &str,
+) -> anyhow::Result<()> {
+    let (to, _) = reg.transition(name, mv, reason, false, &Default::default(), who)?;
+    println!("{name} is now {to}");
+    Ok(())
+}
+
+/// Commands that go to a running service.
+fn remote(cmd: &DeployCmd) -> Option<(&str, &str)> {
+    use DeployCmd::*;
+    match cmd {
+        Pause {
+            name,
+            server: Some(s),
+            ..
+        }
+        | Resume {
+            name,
+            server: Some(s),
+            ..
+        } => Some((name, s)),
+        Start { name, server, .. }
+        | Swap { name, server, .. }
+        | Rollback { name, server, .. }
+        | Shadow { name, server, .. }
+        | ShadowReport { name, server }
+        | PromoteShadow { name, server, .. }
+        | Status { name, server }
+        | Stop { name, server } => Some((name, server)),
+        _ => None,
+    }
+}
+
+fn remote_cmd(cmd: DeployCmd) -> anyhow::Result<()> {
+    use crate::service::api::{Act, Client, VersionAct};
+    let (name, server) = remote(&cmd)
+        .map(|(n, s)| (n.to_string(), s.to_string()))
+        .expect("remote command");
+    let c = Client::new(&server);
+    let who = actor();
+    let act = |reason: String| Act {
+        actor: who.clone(),
+        reason,
+    };
+    let v = match cmd {
+        DeployCmd::Pause { reason, .. } => {
+            c.post(&name, "pause", &act(reason.unwrap_or_default()))?
+        }
+        DeployCmd::Resume { reason, .. } => {
+            c.post(&name, "resume", &act(reason.unwrap_or_default()))?
+        }
+        DeployCmd::Start {
+            data,
+            bars_per_second,
+            ..
+        } => {
+            let req = crate::service::StartRequest {
+                data,
+                bars_per_second,
+            };
+            c.post(&name, "start", &(req, act(String::new())))?
+        }
+        DeployCmd::Swap { plugin, reason, .. } => c.post(
+            &name,
+            "swap",
+            &VersionAct {
+                plugin: Some(plugin),
+                data: vec![],
+                actor: who.clone(),
+                reason,
+            },
+        )?,
+        DeployCmd::Rollback { to, reason, .. } => c.post(
+            &name,
+            "rollback",
+            &VersionAct {
+                plugin: to,
+                data: vec![],
+                actor: who.clone(),
+                reason,
+            },
+        )?,
+        DeployCmd::Shadow { plugin, data, .. } => c.post(
+            &name,
+            "shadow",
+            &VersionAct {
+                plugin: Some(plugin),
+                data,
+                actor: who.clone(),
+                reason: String::new(),
+            },
+        )?,
+        DeployCmd::ShadowReport { .. } => {
+            let d: crate::service::shadow::Divergence =
+                serde_json::from_value(c.get(&name, "/shadow")?)?;
+            print!("{}", d.table());
+            return Ok(());
+        }
+        DeployCmd::PromoteShadow { reason, .. } => c.post(&name, "promote-shadow", &act(reason))?,
+        DeployCmd::Status { .. } => c.get(&name, "")?,
+        DeployCmd::Stop { .. } => c.post(&name, "stop", &act(String::new()))?,
+        _ => unreachable!("not a remote command"),
+    };
+    println!("{}", serde_json::to_string_pretty(&v)?);
+    Ok(())
+}
+
+pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> {
+    use crate::store::lifecycle::{GateConfig, Move};
+    if remote(&cmd).is_some() {
+        return remote_cmd(cmd);
+    }
+    let reg = registry.open()?;
+    let who = actor();
+    match cmd {
+        DeployCmd::Create {
+            name,
+            plugin,
+            params,
+            symbols,
+            capital,
+            risk,
+        } => {
+            let d = reg.create_deployment(&name, &plugin, &params, symbols, capital, risk, &who)?;
+            println!(
+                "created {} ({}) running {} with {}",
+                d.name,
+                d.stage,
+                d.plugin,
+                d.params.join(" ")
+            );
+        }
+        DeployCmd::Backtest {
+            name,
+            data,
+            journal,
+            data_opts,
+        } => {
+            let d = reg.deployment(&name)?;
+            let record = reg.plugin(&d.plugin)?;
+            let bytes = reg.plugin_bytes(&record)?;
+            let dir = tempfile::tempdir()?;
+            let file = dir.path().join(format!("{}.wasm", record.sha256));
+            std::fs::write(&file, bytes)?;
+            let mut set: Vec<String> = d.risk.iter().map(|r| format!("risk.{r}")).collect();
+            set.push(format!("initial_cash={}", d.capital));
+            let spec = ReplaySpec {
+                plugin: file,
+                data: data.clone(),
+                params: d.params.clone(),
+                config: RunConfig::load(None, &set)?,
+                load: data_opts.load_options(),
+                // Gate evidence comes only from runs without look-ahead: one
+                // bar per call, whatever the plugin prefers.
+                delivery: Some(crate::sandbox::runtime::Delivery::PerBar),
+                swaps: vec![],
+                swap_params: vec![],
+            };
+            let rt = Runtime::new(cache_dir().as_deref())?;
+            let mut entries = Vec::new();
+            let sink = match &journal {
+                Some(p) => Sink::File(p),
+                None => Sink::Memory(&mut entries),
+            };
+            let replay = replay::run(&rt, &spec, sink, &mut |_, _| {})?;
+            let r = Report::new(&replay.outcome);
+            print!("{}", r.table());
+            let curve = &replay.outcome.equity_curve;
+            let years = match (curve.first(), curve.last()) {
+                (Some(a), Some(b)) => (b.0 - a.0) as f64 / (365.25 * 86_400_000.0),
+                _ => 0.0,
+            };
+            let evidence = crate::store::lifecycle::BacktestEvidence {
+                plugin: d.plugin.clone(),
+                lookahead: replay.outcome.lookahead,
+                data: data.iter().map(|p| p.display().to_string()).collect(),
+                bars: r.bars,
+                years,
+                sharpe: r.sharpe,
+                max_drawdown: r.max_drawdown,
+                trades: r.trades as u64,
+                faulted: replay.outcome.fault.is_some(),
+            };
+            reg.record_backtest(&name, evidence, &who)?;
+            println!("kept as {name}'s backtest evidence");
+        }
+        DeployCmd::Promote {
+            name,
+            force,
+            reason,
+            gates,
+        } => {
+            let gates: GateConfig = match gates {
+                Some(p) => {
+                    let text = std::fs::read_to_string(&p)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    toml::from_str(&text)
+                        .map_err(|e| anyhow::anyhow!("gates {}: {e}", p.display()))?
+                }
+                None => GateConfig::default(),
+            };
+            let (to, readiness) =
+                reg.transition(&name, Move::Promote, reason, force, &gates, &who)?;
+            if let Some(r) = readiness {
+                print!("{}", r.table());
+            }
+            println!("{name} is now {to}{}", if force { " (forced)" } else { "" });
+        }
+        DeployCmd::Pause { name, reason, .. } => move_to(&reg, &name, Move::Pause, reason, &who)?,
+        DeployCmd::Resume { name, reason, .. } => move_to(&reg, &name, Move::Resume, reason, &who)?,
+        DeployCmd::Deprecate { name, reason } => {
+            move_to(&reg, &name, Move::Deprecate, reason, &who)?
+        }
+        DeployCmd::Start { .. }
+        | DeployCmd::Swap { .. }
+        | DeployCmd::Rollback { .. }
+        | DeployCmd::Shadow { .. }
+        | DeployCmd::ShadowReport { .. }
+        | DeployCmd::PromoteShadow { .. }
+        | DeployCmd::Status { .. }
+        | DeployCmd::Stop { .. } => unreachable!("handled by remote_cmd"),
+        DeployCmd::List => {
+            for d in reg.deployments()? {
+                println!(
+                    "{:<24} {:<10} {:<28} since {}",
+                    d.name,
+                    d.stage.to_string(),
+                    d.plugin,
+                    d.stage_since
+                );
+            }
+        }
+        DeployCmd::Show { name } => {
+            let d = reg.deployment(&name)?;
+            println!(
+                "{} ({}) since {}
+  plugin {}
+  params {}
+  symbols {}
+  capital {}",
+                d.name,
+                d.stage,
+                d.stage_since,
+                d.plugin,
+                d.params.join(" "),
+                d.symbols.join(" "),
+                d.capital
+            );
+            if let Some(b) = &d.backtest {
+                println!(
+                    "  backtest: {} bars, {:.2} years, Sharpe {:.2}, max drawdown {:.2}%, {} trades",
+                    b.bars,
+                    b.years,
+                    b.sharpe,
+                    b.max_drawdown * 100.0,
+                    b.trades
+                );
+            }
+            if let Some(p) = &d.paper {
+                println!(
+                    "  paper: {:.2} days, {} trades, Sharpe {:.2}, slippage {:.2} bps, {} faults",
+                    p.days, p.trades, p.sharpe, p.slippage_bps, p.faults
+                );
+            }
+            println!("history:");
+            for e in reg.audit_trail(Some(&name))? {
+                println!(
+                    "  {} {} {} → {} by {}{}{}",
+                    e.time,
+                    e.action,
+                    e.from.unwrap_or_default(),
+                    e.to.unwrap_or_default(),
+                    e.actor,
+                    if e.forced { " FORCED" } else { "" },
+                    e.reason.map(|r| format!(": {r}")).unwrap_or_default()
+                );
+            }
+        }
+    }
+    Ok(())
+}
