@@ -3,6 +3,7 @@
 
 mod util;
 
+mod author;
 mod data;
 mod golden;
 mod plugins;

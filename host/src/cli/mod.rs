@@ -5,9 +5,10 @@
 //! errors, 2 for usage errors (clap), 3 when a plugin faulted, 4 when a
 //! golden comparison failed.
 //!
-//! One file per command family: `replay.rs` (replay, test), `data.rs`
-//! (journal, convert, generate), `plugin.rs` (plugin, describe), `deploy.rs`
-//! (deploy), `serve.rs` (serve). A new command is a new file here and a
+//! One file per command family: `demo.rs` (demo), `new.rs` (new),
+//! `build.rs` (build), `replay.rs` (replay, test), `data.rs` (journal,
+//! convert, generate), `plugin.rs` (plugin, describe), `deploy.rs` (deploy),
+//! `serve.rs` (serve). A new command is a new file here and a
 //! variant of `Command`.
 
 use std::io::IsTerminal;
@@ -15,8 +16,11 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+mod build;
 mod data;
+mod demo;
 mod deploy;
+mod new;
 mod plugin;
 mod replay;
 mod serve;
@@ -37,6 +41,13 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Build the example strategy and replay it on the bundled sample: the
+    /// main job in one command.
+    Demo,
+    /// Create a strategy crate (builds outside this repository).
+    New(new::NewArgs),
+    /// Build a strategy crate to a component and describe it.
+    Build(build::BuildArgs),
     /// Replay a plugin over recorded data and print a report.
     Replay(replay::ReplayArgs),
     /// Replay a plugin over recordings and compare with a golden file.
@@ -144,6 +155,9 @@ fn progress_bar(total_hint: bool) -> Option<indicatif::ProgressBar> {
 /// Run the CLI.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
+        Command::Demo => demo::run(),
+        Command::New(a) => new::new(a),
+        Command::Build(a) => build::run(a),
         Command::Replay(a) => replay::replay(a),
         Command::Test(a) => replay::test(a),
         Command::Journal(a) => data::journal(a),

@@ -1,0 +1,179 @@
+//! The strategy author's first steps: `sandbar demo`, `sandbar new`,
+//! `sandbar build`, replay — the way a newcomer meets them.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::*;
+
+/// Cargo's target directory for strategies built here: the one the plugin
+/// fixtures use, so the SDK's wasm build is shared and the test stays fast.
+fn plugin_target_dir() -> std::path::PathBuf {
+    Path::new(plugins::REPO).join("target/plugins")
+}
+
+#[test]
+fn a_new_strategy_tests_natively_builds_to_a_component_and_replays() {
+    let dir = scratch();
+    let crate_dir = dir.path().join("my-strategy");
+    let out = sandbar(["new".as_ref(), crate_dir.as_os_str()]);
+    ok(&out);
+    assert!(
+        stdout(&out).contains("created strategy `my-strategy`"),
+        "{}",
+        stdout(&out)
+    );
+    for f in [
+        "Cargo.toml",
+        "README.md",
+        "rust-toolchain.toml",
+        "src/lib.rs",
+    ] {
+        assert!(crate_dir.join(f).exists(), "{f} missing");
+    }
+    assert_eq!(
+        std::fs::read_to_string(crate_dir.join("README.md"))
+            .unwrap()
+            .lines()
+            .count(),
+        4,
+        "a title and three lines"
+    );
+
+    // Its own unit test runs natively, outside this workspace.
+    let test = Command::new(env!("CARGO"))
+        .args(["test", "--quiet"])
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", plugin_target_dir().join("native"))
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+    assert!(String::from_utf8_lossy(&test.stdout).contains("1 passed"));
+
+    let out = sandbar([
+        "build".as_ref(),
+        crate_dir.as_os_str(),
+        "--target-dir".as_ref(),
+        plugin_target_dir().as_os_str(),
+    ]);
+    ok(&out);
+    let text = stdout(&out);
+    let wasm = text
+        .lines()
+        .find_map(|l| l.strip_prefix("built "))
+        .and_then(|l| l.split(" (").next())
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_string();
+    assert!(wasm.ends_with("my_strategy.wasm"), "{wasm}");
+    assert!(
+        text.contains("my-strategy@0.1.0 (sdk 0.1.0, per-bar delivery)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("fast (integer, default 10 in [1, 1000])"),
+        "{text}"
+    );
+
+    let replay = sandbar([
+        "replay",
+        "--plugin",
+        &wasm,
+        "--data",
+        plugins::fixture("sample-daily.csv").to_str().unwrap(),
+    ]);
+    ok(&replay);
+    let report = stdout(&replay);
+    let trades: u64 = report
+        .lines()
+        .find_map(|l| l.strip_prefix("Trades"))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or_else(|| panic!("{report}"));
+    assert!(trades > 0, "{report}");
+}
+
+#[test]
+fn new_refuses_a_bad_name_and_a_directory_in_use() {
+    let dir = scratch();
+    let out = sandbar(["new".as_ref(), dir.path().join("My Strategy").as_os_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("is not a strategy name"),
+        "{}",
+        stderr(&out)
+    );
+    let taken = dir.path().join("taken");
+    std::fs::create_dir(&taken).unwrap();
+    std::fs::write(taken.join("notes.txt"), "mine").unwrap();
+    let out = sandbar(["new".as_ref(), taken.as_os_str()]);
+    assert!(
+        stderr(&out).contains("already exists and is not empty"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn build_adds_the_wasm_target_when_the_toolchain_lacks_it() {
+    // A rustup that reports no installed target and records what it is
+    // asked: `sandbar build` must add the target before building.
+    let dir = scratch();
+    let bin = dir.path().join("bin");
+    std::fs::create_dir(&bin).unwrap();
+    let log = dir.path().join("rustup.log");
+    let fake = bin.join("rustup");
+    std::fs::write(
+        &fake,
+        format!("#!/bin/sh\necho \"$@\" >> {}\nexit 0\n", log.display()),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let example = Path::new(plugins::REPO).join("plugins/sma-cross");
+    let out = Command::new(SANDBAR)
+        .args(["build", example.to_str().unwrap(), "--target-dir"])
+        .arg(plugin_target_dir())
+        .env("PATH", path)
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(
+        stderr(&out).contains("the toolchain lacks the wasm32-wasip2 target"),
+        "{}",
+        stderr(&out)
+    );
+    let calls = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        calls.lines().collect::<Vec<_>>(),
+        vec!["target list --installed", "target add wasm32-wasip2"]
+    );
+}
+
+#[test]
+fn build_says_what_is_wrong_with_a_directory_that_is_no_crate() {
+    let dir = scratch();
+    let out = sandbar(["build".as_ref(), dir.path().as_os_str()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("has no Cargo.toml"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn the_demo_builds_the_example_and_replays_the_bundled_sample() {
+    let out = sandbar(["demo"]);
+    ok(&out);
+    let report = stdout(&out);
+    assert!(report.contains("Bars                   1500"), "{report}");
+    assert!(
+        report.contains("next: `sandbar new my-strategy`"),
+        "{report}"
+    );
+}
