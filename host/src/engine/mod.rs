@@ -354,9 +354,10 @@ impl<'a, V: Venue> Engine<'a, V> {
                 self.pause(seq, "engine".into(), reason)?;
             }
         }
+        let ledger = &self.ledger;
         let review = self.versions.review(
             seq,
-            self.ledger.equity(),
+            || ledger.equity(),
             self.cfg.rollback_window,
             self.cfg.rollback_drawdown,
         );

@@ -23,6 +23,7 @@ fn valuation(kind: OrderKind, reference: f64) -> f64 {
 }
 
 impl<V: Venue> Engine<'_, V> {
+    #[inline]
     pub(super) fn apply_intents(
         &mut self,
         range: std::ops::Range<usize>,

@@ -83,16 +83,19 @@ impl<'a> Versions<'a> {
     }
 
     /// The version in service.
+    #[inline]
     pub(super) fn serving(&mut self) -> &mut (dyn StrategyDriver + 'a) {
         &mut *self.serving
     }
 
     /// Its `name@version`.
+    #[inline]
     pub(super) fn label(&self) -> &str {
         &self.label
     }
 
     /// The `name@version` a rollback would return to.
+    #[inline]
     pub(super) fn standby_label(&self) -> Option<&str> {
         self.standby.as_ref().map(|s| s.label.as_str())
     }
@@ -104,11 +107,13 @@ impl<'a> Versions<'a> {
     }
 
     /// The bar of the next planned swap (batches are cut there).
+    #[inline]
     pub(super) fn next_planned(&self) -> Option<u64> {
         self.planned.front().map(|s| s.at_seq)
     }
 
     /// The planned swap due at `seq`, if any.
+    #[inline]
     pub(super) fn take_due(&mut self, seq: u64) -> Option<PlannedSwap<'a>> {
         if self.planned.front().is_some_and(|p| p.at_seq <= seq) {
             self.planned.pop_front()
@@ -118,17 +123,20 @@ impl<'a> Versions<'a> {
     }
 
     /// At a bar boundary: roll back on drawdown since the swap, or commit
-    /// the swap once `window` bars have passed.
+    /// the swap once `window` bars have passed. `equity` is asked for only
+    /// while a version stands by (it sums every position: not per bar).
+    #[inline]
     pub(super) fn review(
         &mut self,
         seq: u64,
-        equity: f64,
+        equity: impl FnOnce() -> f64,
         window: u64,
         rollback_drawdown: Option<f64>,
     ) -> Review {
         let Some(sb) = &self.standby else {
             return Review::Keep;
         };
+        let equity = equity();
         let dd = if sb.equity_at_swap > 0.0 {
             1.0 - equity / sb.equity_at_swap
         } else {
@@ -246,6 +254,7 @@ impl<'a> Versions<'a> {
     }
 
     /// Whether a version stands by.
+    #[inline]
     pub(super) fn can_roll_back(&self) -> bool {
         self.standby.is_some()
     }
