@@ -152,6 +152,13 @@ fn max_drawdown_halts_and_flattens_everything() {
     );
     let fills = of_kind(&e, "fill");
     assert_eq!(fills.last().unwrap()["fill"]["origin"], "risk-flatten");
+    // Issue 10: the report says when and why.
+    let report = stdout(&out);
+    assert!(
+        report.contains("Risk states:\n  HALTED at 2024-01-04: max-drawdown: equity 88000.00 is 12.00% below peak 100000.00"),
+        "{report}"
+    );
+    assert!(report.contains("halted ×1: trading is halted"), "{report}");
     let last = e.last().unwrap();
     assert_eq!(
         last["final"]["positions"].as_array().unwrap().len(),
@@ -328,4 +335,29 @@ mod adversarial {
             ]
         );
     }
+}
+
+#[test]
+fn a_run_whose_every_intent_is_refused_says_so_and_why() {
+    // Issue 10: 0 trades, exit 0, and the reason only in the journal.
+    let dir = scratch();
+    let data = bars_csv(dir.path(), "X.csv", DAY, &flat(6, 100.0));
+    let (out, _) = scripted(
+        dir.path(),
+        &[&data],
+        "0 weight 0 0.25; 2 weight 0 0.25",
+        &[],
+    );
+    ok(&out);
+    let report = stdout(&out);
+    assert!(
+        report.contains(
+            "max-position ×2: position value 25000.00 would exceed 20% of equity 100000.00 = 20000.00"
+        ),
+        "{report}"
+    );
+    assert!(
+        report.contains("WARNING: the strategy asked 2 time(s) and no intent was approved (most often max-position"),
+        "{report}"
+    );
 }

@@ -104,6 +104,12 @@ pub struct RunOutcome {
     pub orders: u64,
     /// Intents refused.
     pub refusals: u64,
+    /// Intents approved (that became an order).
+    pub approved: u64,
+    /// Refusals by rule, most frequent first: (rule, count, first detail).
+    pub refusals_by_rule: Vec<RuleCount>,
+    /// Every change of trading state, with the time of its bar.
+    pub state_changes: Vec<(i64, StateChange)>,
     /// Final trading state.
     pub state: TradingState,
     /// Set when the strategy faulted and the run stopped.
@@ -112,6 +118,17 @@ pub struct RunOutcome {
     /// so it could read bars after the one it tagged a decision with: the
     /// run's results may contain look-ahead and are no evidence for a gate.
     pub lookahead: bool,
+}
+
+/// How often one rule refused, and what it said the first time.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct RuleCount {
+    /// The rule.
+    pub rule: crate::risk::Rule,
+    /// Refusals.
+    pub count: u64,
+    /// The first refusal's detail, with its values.
+    pub first: String,
 }
 
 /// Journal failure is the only error a run returns; strategy faults are
@@ -175,6 +192,9 @@ impl<'a, V: Venue> Engine<'a, V> {
                 intents: 0,
                 orders: 0,
                 refusals: 0,
+                approved: 0,
+                refusals_by_rule: Vec::new(),
+                state_changes: Vec::new(),
                 state: TradingState::Active,
                 fault: None,
                 lookahead: false,
@@ -225,6 +245,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         for change in changes {
             halted |= change.to == TradingState::Halted;
             reducing |= change.to == TradingState::Reducing;
+            self.out.state_changes.push((self.now_ms, change.clone()));
             self.record(Entry::State { seq, change })?;
         }
         if halted {
@@ -698,6 +719,10 @@ impl<'a, V: Venue> Engine<'a, V> {
     }
 
     fn finish(mut self) -> RunResult {
+        // Most frequent first; ties in the order the rules first refused.
+        self.out
+            .refusals_by_rule
+            .sort_by(|a, b| b.count.cmp(&a.count));
         let positions = self
             .ledger
             .holdings

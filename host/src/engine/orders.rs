@@ -46,6 +46,19 @@ impl<V: Venue> Engine<'_, V> {
         detail: String,
     ) -> Result<(), JournalError> {
         self.out.refusals += 1;
+        match self
+            .out
+            .refusals_by_rule
+            .iter_mut()
+            .find(|r| r.rule == rule)
+        {
+            Some(r) => r.count += 1,
+            None => self.out.refusals_by_rule.push(super::RuleCount {
+                rule,
+                count: 1,
+                first: detail.clone(),
+            }),
+        }
         self.record(Entry::Refusal {
             seq,
             symbol: self.symbol_name(symbol),
@@ -147,6 +160,7 @@ impl<V: Venue> Engine<'_, V> {
         match self.risk.check(&proposal) {
             Decision::Refused(r) => self.refuse(seq, bar, s, r.rule, r.detail),
             Decision::Approved => {
+                self.out.approved += 1;
                 let order = Order {
                     id: 0,
                     symbol: s,

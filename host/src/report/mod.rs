@@ -14,7 +14,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use crate::data::market::format_time;
-use crate::engine::RunOutcome;
+use crate::engine::{RuleCount, RunOutcome};
 
 const YEAR_MS: f64 = 365.25 * 86_400_000.0;
 
@@ -70,6 +70,25 @@ pub struct Report {
     /// Batched delivery let the strategy see bars after the ones it decided
     /// on: figures may contain look-ahead (no evidence for a gate).
     pub lookahead: bool,
+    /// Intents the strategy returned.
+    pub intents: u64,
+    /// Intents approved (that became an order).
+    pub approved: u64,
+    /// Refusals by rule, most frequent first, with the first one's values.
+    pub refusals_by_rule: Vec<RuleCount>,
+    /// Every change of trading state: when, to what, why.
+    pub risk_states: Vec<RiskStateChange>,
+}
+
+/// A change of trading state as the report shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RiskStateChange {
+    /// Time of the bar it happened on.
+    pub time: String,
+    /// The state entered.
+    pub state: String,
+    /// Why, with values.
+    pub reason: String,
 }
 
 fn finite_or_zero(x: f64) -> f64 {
@@ -197,6 +216,18 @@ impl Report {
             start: format_time(t0),
             end: format_time(t1),
             lookahead: o.lookahead,
+            intents: o.intents,
+            approved: o.approved,
+            refusals_by_rule: o.refusals_by_rule.clone(),
+            risk_states: o
+                .state_changes
+                .iter()
+                .map(|(t, c)| RiskStateChange {
+                    time: format_time(*t),
+                    state: format!("{:?}", c.to).to_uppercase(),
+                    reason: c.reason.clone(),
+                })
+                .collect(),
         }
     }
 
@@ -236,6 +267,35 @@ impl Report {
             .iter()
             .map(|(k, v)| format!("{k:<w$}  {v}\n"))
             .collect();
+        if !self.refusals_by_rule.is_empty() {
+            out.push_str("\nRefusals by rule (the strategy was told each one):\n");
+            for r in &self.refusals_by_rule {
+                out.push_str(&format!(
+                    "  {} ×{}: {}\n",
+                    r.rule.as_str(),
+                    r.count,
+                    r.first
+                ));
+            }
+        }
+        if !self.risk_states.is_empty() {
+            out.push_str("\nRisk states:\n");
+            for s in &self.risk_states {
+                out.push_str(&format!("  {} at {}: {}\n", s.state, s.time, s.reason));
+            }
+        }
+        if self.intents > 0 && self.approved == 0 {
+            let why = self
+                .refusals_by_rule
+                .first()
+                .map(|r| format!(" (most often {}: {})", r.rule.as_str(), r.first))
+                .unwrap_or_default();
+            out.push_str(&format!(
+                "\nWARNING: the strategy asked {} time(s) and no intent was approved{why}; \
+                 see the refusals above, and the risk limits (--set risk.<limit>=…) in the README.\n",
+                self.intents
+            ));
+        }
         if self.lookahead {
             out.push_str(
                 "WARNING: batched delivery handed the strategy several bars per call, so a \
