@@ -722,7 +722,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         // Most frequent first; ties in the order the rules first refused.
         self.out
             .refusals_by_rule
-            .sort_by(|a, b| b.count.cmp(&a.count));
+            .sort_by_key(|r| std::cmp::Reverse(r.count));
         let positions = self
             .ledger
             .holdings
