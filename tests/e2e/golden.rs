@@ -33,7 +33,12 @@ fn golden_file_passes_when_behaviour_is_unchanged_and_fails_with_a_diff_otherwis
 
     ok(&run(&["--bless"]));
     let text = std::fs::read_to_string(&golden).unwrap();
-    assert!(text.starts_with(r#"{"params":["fast=10","slow=30","weight=0.2"],"plugin":"sma-cross@0.1.0","recording":"goog-daily-2004-2013.csv"}"#), "{}", &text[..200]);
+    assert!(
+        text.starts_with(r#"{"execution":{"commission_minimum":0.0,"#),
+        "{}",
+        &text[..200]
+    );
+    assert!(text.lines().next().unwrap().contains(r#""params":["fast=10","slow=30","weight=0.2"],"plugin":"sma-cross@0.1.0","recording":"goog-daily-2004-2013.csv","risk":{"#), "{}", &text[..400]);
     assert!(text.contains(r#""recording":"btcusd-monthly-2012-2024.csv""#));
 
     let out = run(&[]);
@@ -49,7 +54,20 @@ fn golden_file_passes_when_behaviour_is_unchanged_and_fails_with_a_diff_otherwis
             && diff.lines().any(|l| l.starts_with('+')),
         "{diff}"
     );
-    assert!(diff.contains(r#"+{"params":["fast=12""#), "{diff}");
+    assert!(
+        diff.starts_with(
+            "config: goog-daily-2004-2013.csv: `params` was [\"fast=10\",\"slow=30\",\"weight=0.2\"], now [\"fast=12\",\"slow=30\",\"weight=0.2\"]\n"
+        ),
+        "{diff}"
+    );
+    assert!(
+        diff.trim_end()
+            .lines()
+            .last()
+            .unwrap()
+            .starts_with("first difference at line 1: expected {"),
+        "{diff}"
+    );
     assert!(stderr(&out).contains("differs from golden file"));
 }
 
