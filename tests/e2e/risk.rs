@@ -361,3 +361,35 @@ fn a_run_whose_every_intent_is_refused_says_so_and_why() {
         "{report}"
     );
 }
+
+#[test]
+fn every_limit_can_be_switched_off_with_none() {
+    // Issue 10: `none` was a type error over two lines and `0` refuses everything.
+    let dir = scratch();
+    let data = bars_csv(dir.path(), "X.csv", DAY, &flat(6, 100.0));
+    let all_off = [
+        "risk.max_order_notional=none",
+        "risk.max_position=none",
+        "risk.max_gross_exposure=none",
+        "risk.max_open_positions=none",
+        "risk.max_orders_per_day=off",
+        "risk.daily_loss_limit=none",
+        "risk.max_drawdown=none",
+        "risk.max_consecutive_losses=none",
+    ];
+    let (out, e) = scripted(dir.path(), &[&data], "0 weight 0 3; 1 weight 0 5", &all_off);
+    ok(&out);
+    assert!(refusal_rules(&e).is_empty(), "{:?}", refusal_rules(&e));
+    assert_eq!(of_kind(&e, "fill").len(), 2);
+    let (out, _) = scripted(
+        dir.path(),
+        &[&data],
+        "0 weight 0 0.1",
+        &["risk.max_position=lots"],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out).trim(),
+        "error: config command-line overrides: `lots` is neither a number nor `none` (which switches the limit off) in `risk.max_position`"
+    );
+}

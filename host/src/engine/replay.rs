@@ -116,9 +116,11 @@ impl RunConfig {
             slot.insert(parts[parts.len() - 1].to_string(), value);
         }
         let where_ = origin;
-        let cfg: RunConfig = toml::Value::Table(table)
-            .try_into()
-            .map_err(|e| anyhow::anyhow!("config {where_}: {e}"))?;
+        let cfg: RunConfig = toml::Value::Table(table).try_into().map_err(|e| {
+            // toml puts the field on a second line: one line for the user.
+            let e = e.to_string().replace('\n', " ");
+            anyhow::anyhow!("config {where_}: {}", e.trim())
+        })?;
         cfg.risk
             .validate()
             .map_err(|e| anyhow::anyhow!("config {where_}: {e}"))?;

@@ -279,9 +279,16 @@ impl Report {
             }
         }
         if !self.risk_states.is_empty() {
+            const SHOWN: usize = 10;
             out.push_str("\nRisk states:\n");
-            for s in &self.risk_states {
+            for s in self.risk_states.iter().take(SHOWN) {
                 out.push_str(&format!("  {} at {}: {}\n", s.state, s.time, s.reason));
+            }
+            if self.risk_states.len() > SHOWN {
+                out.push_str(&format!(
+                    "  … and {} more (every change is in the journal and in --json)\n",
+                    self.risk_states.len() - SHOWN
+                ));
             }
         }
         if self.intents > 0 && self.approved == 0 {

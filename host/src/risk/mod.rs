@@ -19,25 +19,114 @@ use serde::{Deserialize, Serialize};
 use crate::execution::Side;
 
 /// Limits, from a TOML file and CLI flags. Fractions are of current equity.
+///
+/// Every limit can be switched off explicitly with the value `none` (or
+/// `off`): `--set risk.max_orders_per_day=none`, `max_drawdown = "none"` in
+/// TOML. A switched-off limit is stored as its type's "never" value
+/// (`f64::INFINITY`, `u32::MAX`, `usize::MAX`) and written back as `none`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RiskConfig {
     /// Largest notional of one order, in account currency (default: none).
+    #[serde(with = "optional_limit")]
     pub max_order_notional: Option<f64>,
     /// Largest position in one symbol, as a fraction of equity (default 0.20).
+    #[serde(with = "limit")]
     pub max_position: f64,
     /// Largest Σ |position value|, as a multiple of equity (default 1.0: no leverage).
+    #[serde(with = "limit")]
     pub max_gross_exposure: f64,
     /// Most symbols held at once (default 10).
+    #[serde(with = "limit")]
     pub max_open_positions: usize,
     /// Most strategy orders per trading day (default 20).
+    #[serde(with = "limit")]
     pub max_orders_per_day: u32,
     /// Loss from the day's starting equity that stops new risk for the day (default 0.02).
+    #[serde(with = "limit")]
     pub daily_loss_limit: f64,
     /// Drawdown from the equity peak that halts and flattens (default 0.10).
+    #[serde(with = "limit")]
     pub max_drawdown: f64,
     /// Losing trades in a row that pause new risk for the day (default 5).
+    #[serde(with = "limit")]
     pub max_consecutive_losses: u32,
+}
+
+/// A limit's type, with the value that means "switched off".
+pub trait Switchable: Copy + PartialEq + Serialize + serde::de::DeserializeOwned {
+    /// The value no check ever reaches.
+    const OFF: Self;
+}
+
+impl Switchable for f64 {
+    const OFF: f64 = f64::INFINITY;
+}
+impl Switchable for u32 {
+    const OFF: u32 = u32::MAX;
+}
+impl Switchable for usize {
+    const OFF: usize = usize::MAX;
+}
+
+/// A number, or the word that switches a limit off.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Raw<T> {
+    Value(T),
+    Word(String),
+}
+
+fn off_word<E: serde::de::Error>(word: &str) -> Result<(), E> {
+    match word.trim() {
+        "none" | "off" => Ok(()),
+        other => Err(E::custom(format!(
+            "`{other}` is neither a number nor `none` (which switches the limit off)"
+        ))),
+    }
+}
+
+/// (De)serialise a limit that `none` switches off.
+mod limit {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{Raw, Switchable, off_word};
+
+    pub fn serialize<T: Switchable, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        if *v == T::OFF {
+            s.serialize_str("none")
+        } else {
+            v.serialize(s)
+        }
+    }
+
+    pub fn deserialize<'de, T: Switchable, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        match Raw::<T>::deserialize(d)? {
+            Raw::Value(v) => Ok(v),
+            Raw::Word(w) => off_word(&w).map(|()| T::OFF),
+        }
+    }
+}
+
+/// (De)serialise an optional limit: absent or `none` is off.
+mod optional_limit {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::{Raw, off_word};
+
+    pub fn serialize<S: Serializer>(v: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(x) => s.serialize_f64(*x),
+            None => s.serialize_str("none"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<f64>, D::Error> {
+        match Raw::<f64>::deserialize(d)? {
+            Raw::Value(v) => Ok(Some(v)),
+            Raw::Word(w) => off_word(&w).map(|()| None),
+        }
+    }
 }
 
 impl Default for RiskConfig {
@@ -59,10 +148,10 @@ impl RiskConfig {
     /// Check the values make sense; the error names the field.
     pub fn validate(&self) -> Result<(), String> {
         let frac = |name: &str, v: f64, max: f64| {
-            if v.is_finite() && v > 0.0 && v <= max {
+            if v == f64::INFINITY || (v.is_finite() && v > 0.0 && v <= max) {
                 Ok(())
             } else {
-                Err(format!("risk.{name} = {v}: must be in (0, {max}]"))
+                Err(format!("risk.{name} = {v}: must be in (0, {max}], or none"))
             }
         };
         frac("max_position", self.max_position, 100.0)?;
@@ -452,6 +541,34 @@ mod tests {
         match d {
             Decision::Approved => None,
             Decision::Refused(r) => Some(r.rule),
+        }
+    }
+
+    #[test]
+    fn none_switches_a_limit_off_and_is_written_back_as_none() {
+        #[derive(Deserialize, Serialize)]
+        struct Run {
+            risk: RiskConfig,
+        }
+        let run: Run = toml::from_str(
+            "[risk]\nmax_orders_per_day = \"none\"\nmax_drawdown = \"off\"\nmax_order_notional = \"none\"\nmax_position = 0.5",
+        )
+        .unwrap();
+        let r = run.risk;
+        assert_eq!(r.max_orders_per_day, u32::MAX);
+        assert_eq!(r.max_drawdown, f64::INFINITY);
+        assert_eq!((r.max_order_notional, r.max_position), (None, 0.5));
+        assert!(r.validate().is_ok());
+        let json = serde_json::to_value(r).unwrap();
+        assert_eq!(json["max_orders_per_day"], "none");
+        assert_eq!(json["max_drawdown"], "none");
+        assert_eq!(json["max_position"], 0.5);
+        let mut engine = RiskEngine::new(RiskConfig {
+            max_orders_per_day: u32::MAX,
+            ..RiskConfig::default()
+        });
+        for _ in 0..1000 {
+            assert_eq!(rule(engine.check(&buy(1.0, 0.0))), None);
         }
     }
 
