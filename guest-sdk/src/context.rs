@@ -32,15 +32,32 @@ impl Params {
         self.values.iter().find(|(n, _)| n == name).map(|(_, v)| v)
     }
 
+    /// The value of `name`, or — since the host resolves every declared
+    /// parameter — an error that blames the strategy: reading a parameter
+    /// `describe()` does not declare is a strategy bug, not a user error.
+    fn declared(&self, name: &str) -> Result<&ParamValue, InitError> {
+        self.get(name).ok_or_else(|| {
+            let declared: Vec<&str> = self.values.iter().map(|(n, _)| n.as_str()).collect();
+            InitError::new(format!(
+                "strategy reads undeclared parameter {name:?} (declared: {})",
+                if declared.is_empty() {
+                    "none".to_string()
+                } else {
+                    declared.join(", ")
+                }
+            ))
+        })
+    }
+
+    fn wrong(name: &str, expected: &str, got: &ParamValue) -> InitError {
+        InitError::param(name, format!("expected {expected}, got {got}"))
+    }
+
     /// An integer parameter.
     pub fn int(&self, name: &str) -> Result<i64, InitError> {
-        match self.get(name) {
-            Some(ParamValue::Integer(v)) => Ok(*v),
-            Some(other) => Err(InitError::param(
-                name,
-                format!("expected an integer, got {other:?}"),
-            )),
-            None => Err(InitError::param(name, "missing")),
+        match self.declared(name)? {
+            ParamValue::Integer(v) => Ok(*v),
+            other => Err(Self::wrong(name, "an integer", other)),
         }
     }
 
@@ -54,39 +71,62 @@ impl Params {
 
     /// A float parameter (integers are accepted and widened).
     pub fn float(&self, name: &str) -> Result<f64, InitError> {
-        match self.get(name) {
-            Some(ParamValue::Float(v)) => Ok(*v),
-            Some(ParamValue::Integer(v)) => Ok(*v as f64),
-            Some(other) => Err(InitError::param(
-                name,
-                format!("expected a number, got {other:?}"),
-            )),
-            None => Err(InitError::param(name, "missing")),
+        match self.declared(name)? {
+            ParamValue::Float(v) => Ok(*v),
+            ParamValue::Integer(v) => Ok(*v as f64),
+            other => Err(Self::wrong(name, "a number", other)),
         }
     }
 
     /// A boolean parameter.
     pub fn boolean(&self, name: &str) -> Result<bool, InitError> {
-        match self.get(name) {
-            Some(ParamValue::Boolean(v)) => Ok(*v),
-            Some(other) => Err(InitError::param(
-                name,
-                format!("expected a boolean, got {other:?}"),
-            )),
-            None => Err(InitError::param(name, "missing")),
+        match self.declared(name)? {
+            ParamValue::Boolean(v) => Ok(*v),
+            other => Err(Self::wrong(name, "a boolean", other)),
         }
     }
 
     /// A text parameter.
     pub fn text(&self, name: &str) -> Result<&str, InitError> {
-        match self.get(name) {
-            Some(ParamValue::Text(v)) => Ok(v),
-            Some(other) => Err(InitError::param(
-                name,
-                format!("expected text, got {other:?}"),
-            )),
-            None => Err(InitError::param(name, "missing")),
+        match self.declared(name)? {
+            ParamValue::Text(v) => Ok(v),
+            other => Err(Self::wrong(name, "text", other)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_an_undeclared_parameter_blames_the_strategy() {
+        let p = Params::new(vec![
+            ("weight".into(), 0.2.into()),
+            ("fast".into(), 10.into()),
+        ]);
+        let e = p.float("wieght").unwrap_err();
+        assert_eq!(e.param, None, "not the user's parameter");
+        assert_eq!(
+            e.to_string(),
+            "strategy reads undeclared parameter \"wieght\" (declared: weight, fast)"
+        );
+    }
+
+    #[test]
+    fn values_are_shown_as_values() {
+        let p = Params::new(vec![
+            ("fast".into(), 2.0.into()),
+            ("name".into(), "x".into()),
+        ]);
+        assert_eq!(
+            p.int("fast").unwrap_err().to_string(),
+            "parameter `fast`: expected an integer, got 2.0"
+        );
+        assert_eq!(
+            p.boolean("name").unwrap_err().to_string(),
+            "parameter `name`: expected a boolean, got \"x\""
+        );
     }
 }
 

@@ -230,6 +230,11 @@ impl Bollinger {
         if self.window.len() > self.n {
             self.window.pop_front();
         }
+        self.value()
+    }
+    /// The bands over the current window (`None` until `n` values), like
+    /// every other indicator's `value()`.
+    pub fn value(&self) -> Option<BollingerBands> {
         if self.window.len() < self.n {
             return None;
         }

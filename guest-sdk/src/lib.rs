@@ -53,6 +53,10 @@ mod types;
 pub mod wit;
 
 pub use context::{Ctx, HostServices, IntentBuilder, Params};
+/// The serde the [`state`] helpers use, so a strategy needs no dependency of
+/// its own: `#[derive(sandbar_sdk::serde::Serialize, sandbar_sdk::serde::Deserialize)]`
+/// with `#[serde(crate = "sandbar_sdk::serde")]`.
+pub use serde;
 pub use types::*;
 
 /// Version of this SDK, stamped into every plugin's `describe`.

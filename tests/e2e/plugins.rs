@@ -6,10 +6,11 @@ use crate::util::*;
 
 #[test]
 fn every_plugin_describes_itself_with_name_version_sdk_and_parameters() {
-    // The mismatch fixtures are not strategies of this contract (tested below).
+    // The mismatch fixtures are not strategies of this contract, and
+    // bad-defaults refuses its own defaults (both tested below).
     for (name, path) in plugins::ALL
         .iter()
-        .filter(|(n, _)| !n.starts_with("mismatch-"))
+        .filter(|(n, _)| !n.starts_with("mismatch-") && *n != "bad-defaults")
     {
         let out = sandbar(["describe", path]);
         ok(&out);
@@ -63,6 +64,16 @@ fn files_that_are_not_components_of_this_contract_are_refused_before_any_bar() {
             std::fs::read(plugins::MISMATCH_WORLD).unwrap(),
             "does not implement sandbar:strategy@0.1.0 world `strategy`: no exported instance named \
              `sandbar:strategy/guest@0.1.0`; it exports spin-up",
+        ),
+        (
+            "native.so",
+            b"\x7fELF\x02\x01\x01\0\0\0\0\0\0\0\0\0".to_vec(),
+            "is not a WebAssembly component: a native library or executable; build the strategy with `sandbar build`",
+        ),
+        (
+            "exports-nothing.wasm",
+            wat::parse_str("(component)").unwrap(),
+            "it exports nothing; did you call `sandbar_sdk::export_strategy!(YourType)` in the crate?",
         ),
         (
             "other-version.wasm",
@@ -175,5 +186,32 @@ fn snapshot_from_one_instance_restores_into_another() {
     assert!(
         matches!(err, sandbar::runtime::CallError::Refused(ref m) if m.contains("decoding state")),
         "{err:?}"
+    );
+}
+
+#[test]
+fn a_plugin_that_refuses_its_own_defaults_is_refused_by_describe_and_plugin_add() {
+    // Issue 10: found only when someone first ran it.
+    let out = sandbar(["describe", plugins::BAD_DEFAULTS]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("rejects its own default parameters: strategy refused: parameter `fast`: must be below slow"),
+        "{}",
+        stderr(&out)
+    );
+    let dir = scratch();
+    let registry = dir.path().join("r.redb");
+    let out = sandbar([
+        "plugin",
+        "add",
+        plugins::BAD_DEFAULTS,
+        "--registry",
+        registry.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("rejects its own default parameters"),
+        "{}",
+        stderr(&out)
     );
 }

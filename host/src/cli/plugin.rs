@@ -127,9 +127,15 @@ pub(super) fn run(registry: &RegistryOpt, cmd: PluginCmd) -> anyhow::Result<()> 
 pub(super) fn describe(plugin: PathBuf) -> anyhow::Result<()> {
     let rt = Runtime::new(cache_dir().as_deref())?;
     let p = rt.load(&plugin)?;
-    let inst = rt
+    let mut inst = rt
         .instantiate(&p, Default::default(), 0)
         .map_err(|e| anyhow::anyhow!("plugin {}: {e}", plugin.display()))?;
+    inst.init_with_defaults().map_err(|e| {
+        anyhow::anyhow!(
+            "plugin {}: rejects its own default parameters: {e}",
+            plugin.display()
+        )
+    })?;
     let d = inst.description();
     println!(
         "{}@{} (sdk {}, {} delivery)",

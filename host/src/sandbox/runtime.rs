@@ -378,6 +378,16 @@ impl Runtime {
                     ),
                 });
             }
+            _ if bytes.starts_with(b"\x7fELF")
+                || bytes.starts_with(b"MZ")
+                || bytes.starts_with(&[0xcf, 0xfa, 0xed, 0xfe])
+                || bytes.starts_with(&[0xca, 0xfe, 0xba, 0xbe]) =>
+            {
+                return Err(LoadError::NotWasm {
+                    path,
+                    found: "a native library or executable; build the strategy with `sandbar build` (or `cargo build --target wasm32-wasip2`)".into(),
+                });
+            }
             _ => {
                 let found = if bytes.len() < 8 {
                     format!("{} bytes, too short to be WebAssembly", bytes.len())
@@ -404,9 +414,17 @@ impl Runtime {
                 }
             )
         };
-        let contract = |e: wasmtime::Error| LoadError::Contract {
-            path: path.clone(),
-            message: format!("{e:#}; {}", found()),
+        let contract = |e: wasmtime::Error| {
+            let exports = component.component_type().exports(&self.engine).count();
+            let hint = if exports == 0 {
+                "; did you call `sandbar_sdk::export_strategy!(YourType)` in the crate?"
+            } else {
+                ""
+            };
+            LoadError::Contract {
+                path: path.clone(),
+                message: format!("{e:#}; {}{hint}", found()),
+            }
         };
         let pre = self.linker.instantiate_pre(&component).map_err(contract)?;
         let pre = bindings::StrategyPre::new(pre).map_err(contract)?;
@@ -758,6 +776,23 @@ impl Instance {
             })),
             Err(e) => Err(classify(&mut self.store, e, &self.limits)),
         }
+    }
+
+    /// Call `init` with every parameter at its declared default, on one
+    /// symbol: a plugin that refuses its own defaults cannot be run as
+    /// shipped, and `plugin add` and `describe` say so up front.
+    pub fn init_with_defaults(&mut self) -> Result<(), CallError> {
+        let params = self
+            .description
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), p.default.clone()))
+            .collect();
+        self.init(&InitConfig {
+            params,
+            symbols: vec!["SYMBOL".into()],
+            seed: 0,
+        })
     }
 
     /// The account view the `host` import serves; set it before [`Instance::on_bars`].

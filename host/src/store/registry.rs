@@ -342,11 +342,17 @@ impl Registry {
         let plugin = rt
             .load_bytes(file, &bytes)
             .map_err(|e| invalid(e.to_string()))?;
-        let inst = rt
+        let mut inst = rt
             .instantiate(&plugin, Default::default(), 0)
             .map_err(|e| invalid(format!("plugin {}: describe failed: {e}", file.display())))?;
         let d = inst.description().clone();
         check_description(&d).map_err(|e| invalid(format!("plugin {}: {e}", file.display())))?;
+        inst.init_with_defaults().map_err(|e| {
+            invalid(format!(
+                "plugin {}: rejects its own default parameters: {e}",
+                file.display()
+            ))
+        })?;
         let sha256 = runtime::hex(&Sha256::digest(&bytes));
         let record = PluginRecord {
             name: d.name.clone(),
