@@ -95,41 +95,6 @@ impl Params {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reading_an_undeclared_parameter_blames_the_strategy() {
-        let p = Params::new(vec![
-            ("weight".into(), 0.2.into()),
-            ("fast".into(), 10.into()),
-        ]);
-        let e = p.float("wieght").unwrap_err();
-        assert_eq!(e.param, None, "not the user's parameter");
-        assert_eq!(
-            e.to_string(),
-            "strategy reads undeclared parameter \"wieght\" (declared: weight, fast)"
-        );
-    }
-
-    #[test]
-    fn values_are_shown_as_values() {
-        let p = Params::new(vec![
-            ("fast".into(), 2.0.into()),
-            ("name".into(), "x".into()),
-        ]);
-        assert_eq!(
-            p.int("fast").unwrap_err().to_string(),
-            "parameter `fast`: expected an integer, got 2.0"
-        );
-        assert_eq!(
-            p.boolean("name").unwrap_err().to_string(),
-            "parameter `name`: expected a boolean, got \"x\""
-        );
-    }
-}
-
 /// The handle a hook receives: emit intents, read the account, log.
 pub struct Ctx<'a> {
     pub(crate) symbols: &'a [String],
@@ -263,5 +228,40 @@ impl IntentBuilder<'_> {
     pub fn reason(self, reason: impl Into<String>) -> Self {
         self.intent.reason = reason.into();
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reading_an_undeclared_parameter_blames_the_strategy() {
+        let p = Params::new(vec![
+            ("weight".into(), 0.2.into()),
+            ("fast".into(), 10.into()),
+        ]);
+        let e = p.float("wieght").unwrap_err();
+        assert_eq!(e.param, None, "not the user's parameter");
+        assert_eq!(
+            e.to_string(),
+            "strategy reads undeclared parameter \"wieght\" (declared: weight, fast)"
+        );
+    }
+
+    #[test]
+    fn values_are_shown_as_values() {
+        let p = Params::new(vec![
+            ("fast".into(), 2.0.into()),
+            ("name".into(), "x".into()),
+        ]);
+        assert_eq!(
+            p.int("fast").unwrap_err().to_string(),
+            "parameter `fast`: expected an integer, got 2.0"
+        );
+        assert_eq!(
+            p.boolean("name").unwrap_err().to_string(),
+            "parameter `name`: expected a boolean, got \"x\""
+        );
     }
 }
