@@ -186,6 +186,26 @@ impl<S: Strategy> Runner<S> {
     }
 }
 
+/// The [`Description`] of the crate this is called in: its package name and
+/// version (`Cargo.toml`), or a name of your own with the crate's version.
+/// Add parameters as usual.
+///
+/// ```
+/// let d = sandbar_sdk::description!().param(sandbar_sdk::ParamSpec::integer("n", 5));
+/// assert_eq!((d.name.as_str(), d.version.as_str()), ("sandbar-sdk", env!("CARGO_PKG_VERSION")));
+/// let named = sandbar_sdk::description!("my-strategy");
+/// assert_eq!(named.name, "my-strategy");
+/// ```
+#[macro_export]
+macro_rules! description {
+    () => {
+        $crate::Description::new(env!("CARGO_PKG_NAME"), env!("CARGO_PKG_VERSION"))
+    };
+    ($name:expr) => {
+        $crate::Description::new($name, env!("CARGO_PKG_VERSION"))
+    };
+}
+
 /// Export a [`Strategy`] as the plugin's component.
 ///
 /// Call it once at the root of a `cdylib` crate. On native targets it expands

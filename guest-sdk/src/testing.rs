@@ -104,16 +104,18 @@ impl<S: Strategy> Harness<S> {
         overrides: &[(&str, ParamValue)],
         symbols: Vec<String>,
     ) -> Result<Self, InitError> {
-        let mut values: Vec<(String, ParamValue)> = S::describe()
-            .params
-            .into_iter()
-            .map(|p| (p.name, p.default))
+        let specs = S::describe().params;
+        let mut values: Vec<(String, ParamValue)> = specs
+            .iter()
+            .map(|p| (p.name.clone(), p.default.clone()))
             .collect();
         for (name, v) in overrides {
-            match values.iter_mut().find(|(n, _)| n == name) {
-                Some(slot) => slot.1 = v.clone(),
-                None => return Err(InitError::param(name, "not declared by the strategy")),
-            }
+            let Some(i) = specs.iter().position(|p| p.name == *name) else {
+                return Err(InitError::param(name, "not declared by the strategy"));
+            };
+            // The host checks type and range before `init`; so does the harness.
+            check_value(&specs[i], v)?;
+            values[i].1 = v.clone();
         }
         let mut runner = Runner::<S>::default();
         runner.init(Params::new(values), symbols)?;
@@ -247,6 +249,40 @@ impl<S: Strategy> Harness<S> {
     }
 }
 
+/// What the host checks of a parameter value before `init`: its type (an
+/// integer is accepted for a float) and its declared range.
+fn check_value(spec: &crate::ParamSpec, v: &ParamValue) -> Result<(), InitError> {
+    let number = match (spec.ty, v) {
+        (crate::ParamType::Integer, ParamValue::Integer(i)) => Some(*i as f64),
+        (crate::ParamType::Float, ParamValue::Float(f)) => Some(*f),
+        (crate::ParamType::Float, ParamValue::Integer(i)) => Some(*i as f64),
+        (crate::ParamType::Boolean, ParamValue::Boolean(_))
+        | (crate::ParamType::Text, ParamValue::Text(_)) => None,
+        (ty, v) => {
+            return Err(InitError::param(
+                &spec.name,
+                format!("{v} is not a valid {}", format!("{ty:?}").to_lowercase()),
+            ));
+        }
+    };
+    if let Some(x) = number {
+        let below = spec.min.is_some_and(|m| x < m);
+        let above = spec.max.is_some_and(|m| x > m);
+        if below || above || !x.is_finite() {
+            let bound = |b: Option<f64>| b.map_or("…".to_string(), |b| b.to_string());
+            return Err(InitError::param(
+                &spec.name,
+                format!(
+                    "{v} is outside the allowed range [{}, {}]",
+                    bound(spec.min),
+                    bound(spec.max)
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn signed(side: Side, q: f64) -> f64 {
     match side {
         Side::Buy => q,
@@ -275,4 +311,35 @@ pub fn bars_from_closes(closes: &[f64]) -> Vec<Bar> {
             bar
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Ctx, Description, ParamSpec, Strategy};
+
+    #[derive(Default)]
+    struct Windowed;
+
+    impl Strategy for Windowed {
+        fn describe() -> Description {
+            Description::new("windowed", "0.1.0").param(ParamSpec::integer("n", 5).range(1.0, 10.0))
+        }
+        fn on_bar(&mut self, _bar: &Bar, _ctx: &mut Ctx<'_>) {}
+    }
+
+    #[test]
+    fn the_harness_checks_parameters_like_the_host() {
+        // Issue 10: values outside the declared range reached `init`.
+        let e = Harness::<Windowed>::new(&[("n", 0.into())]).err().unwrap();
+        assert_eq!(
+            e.to_string(),
+            "parameter `n`: 0 is outside the allowed range [1, 10]"
+        );
+        let e = Harness::<Windowed>::new(&[("n", 2.5.into())])
+            .err()
+            .unwrap();
+        assert_eq!(e.to_string(), "parameter `n`: 2.5 is not a valid integer");
+        assert!(Harness::<Windowed>::new(&[("n", 10.into())]).is_ok());
+    }
 }
