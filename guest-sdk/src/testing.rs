@@ -2,9 +2,12 @@
 //! no WebAssembly and no host involved.
 //!
 //! The harness keeps a minimal paper account so position-aware strategies
-//! behave: market, target and close intents fill at the next bar's open of
-//! their symbol, limits when a later bar trades through them, without
-//! commission, slippage or risk limits. It is for testing a strategy's
+//! behave. Like the host, an intent is sized when it is decided — a target
+//! weight at the deciding bar's close, `w × equity / close − position` — and
+//! a later intent on the symbol supersedes an unfilled one; market, target
+//! and close orders fill at the next bar's open of their symbol, limits when
+//! a later bar trades through them. It has no commission, slippage, risk
+//! limits or stop-loss / take-profit orders: it is for testing a strategy's
 //! *decisions*; the host's simulator is the one that models execution.
 //!
 //! ```
@@ -85,7 +88,8 @@ impl HostServices for RefCell<Book> {
 pub struct Harness<S: Strategy> {
     runner: Runner<S>,
     book: RefCell<Book>,
-    pending: Vec<Intent>,
+    /// Unfilled intents with the signed quantity they were sized to.
+    pending: Vec<(Intent, f64)>,
     intents: Vec<(i64, Intent)>,
     fills: Vec<Fill>,
     events: Vec<Event>,
@@ -144,45 +148,63 @@ impl<S: Strategy> Harness<S> {
                 .to_vec();
             for intent in out {
                 self.intents.push((bar.time_ms, intent.clone()));
-                self.pending.push(intent);
+                let Some(delta) = self.size(&intent) else {
+                    continue;
+                };
+                // A new intent supersedes the unfilled one on its symbol.
+                self.pending.retain(|(i, _)| i.symbol != intent.symbol);
+                if delta != 0.0 {
+                    self.pending.push((intent, delta));
+                }
             }
         }
+    }
+
+    /// The signed quantity an intent asks for, sized now as the host sizes
+    /// it; `None` when the symbol has no price yet (the host refuses it).
+    fn size(&self, intent: &Intent) -> Option<f64> {
+        let book = self.book.borrow();
+        let (pos, _, close) = book
+            .positions
+            .get(intent.symbol as usize)
+            .copied()
+            .unwrap_or_default();
+        Some(match intent.action {
+            Action::Market { side, quantity } | Action::Limit { side, quantity, .. } => {
+                signed(side, quantity)
+            }
+            Action::TargetQuantity(q) => q - pos,
+            Action::TargetWeight(w) if close > 0.0 => w * book.equity() / close - pos,
+            Action::TargetWeight(_) => return None,
+            Action::Close => -pos,
+        })
     }
 
     fn execute(&mut self, bar: &Bar) {
         let mut book = self.book.borrow_mut();
         book.slot(bar.symbol).2 = bar.close;
         let mut keep = Vec::new();
-        for intent in std::mem::take(&mut self.pending) {
+        for (intent, delta) in std::mem::take(&mut self.pending) {
             if intent.symbol != bar.symbol {
-                keep.push(intent);
+                keep.push((intent, delta));
                 continue;
             }
-            let pos = book.slot(bar.symbol).0;
-            let (delta, price) = match intent.action {
-                Action::Market { side, quantity } => (signed(side, quantity), bar.open),
-                Action::TargetQuantity(q) => (q - pos, bar.open),
-                Action::TargetWeight(w) => (w * book.equity() / bar.open - pos, bar.open),
-                Action::Close => (-pos, bar.open),
-                Action::Limit {
-                    side,
-                    quantity,
-                    price,
-                } => {
+            let price = match intent.action {
+                Action::Limit { side, price, .. } => {
                     let crossed = match side {
                         Side::Buy => bar.low <= price,
                         Side::Sell => bar.high >= price,
                     };
                     if !crossed {
-                        keep.push(intent);
+                        keep.push((intent, delta));
                         continue;
                     }
-                    let px = match side {
+                    match side {
                         Side::Buy => price.min(bar.open),
                         Side::Sell => price.max(bar.open),
-                    };
-                    (signed(side, quantity), px)
+                    }
                 }
+                _ => bar.open,
             };
             if delta == 0.0 {
                 continue;
@@ -326,6 +348,38 @@ mod tests {
             Description::new("windowed", "0.1.0").param(ParamSpec::integer("n", 5).range(1.0, 10.0))
         }
         fn on_bar(&mut self, _bar: &Bar, _ctx: &mut Ctx<'_>) {}
+    }
+
+    #[derive(Default)]
+    struct HalfIn;
+
+    impl Strategy for HalfIn {
+        fn describe() -> Description {
+            Description::new("half-in", "0.1.0")
+        }
+        fn on_bar(&mut self, bar: &Bar, ctx: &mut Ctx<'_>) {
+            if ctx.position(bar.symbol) == 0.0 {
+                ctx.target_weight(bar.symbol, 0.5);
+            }
+        }
+    }
+
+    #[test]
+    fn a_target_weight_is_sized_at_the_deciding_close_like_the_host() {
+        // Issue 10: the harness sized at the fill bar's open.
+        let bar = |t: i64, open: f64, close: f64| Bar {
+            symbol: 0,
+            time_ms: t,
+            open,
+            high: open.max(close),
+            low: open.min(close),
+            close,
+            volume: 1e6,
+        };
+        let mut h = Harness::<HalfIn>::new(&[]).unwrap();
+        h.run(&[bar(0, 10.0, 10.0), bar(1, 20.0, 20.0)]);
+        // 0.5 × 100,000 / 10 (the close it was decided on), filled at 20.
+        assert_eq!((h.fills()[0].quantity, h.fills()[0].price), (5000.0, 20.0));
     }
 
     #[test]
