@@ -1,14 +1,18 @@
 //! A native harness: run a strategy over a `Vec` of bars in `cargo test`,
 //! no WebAssembly and no host involved.
 //!
-//! The harness keeps a minimal paper account so position-aware strategies
-//! behave. Like the host, an intent is sized when it is decided — a target
-//! weight at the deciding bar's close, `w × equity / close − position` — and
-//! a later intent on the symbol supersedes an unfilled one; market, target
-//! and close orders fill at the next bar's open of their symbol, limits when
-//! a later bar trades through them. It has no commission, slippage, risk
-//! limits or stop-loss / take-profit orders: it is for testing a strategy's
-//! *decisions*; the host's simulator is the one that models execution.
+//! The harness keeps a paper account that executes like the host's
+//! simulated venue with its default costs: an intent is sized when it is
+//! decided (a target weight at the deciding bar's close), a later intent on
+//! the symbol supersedes an unfilled one, a flip is a reduce-only close plus
+//! the new position; market orders fill at the next bar's open of their
+//! symbol, limits when a later bar reaches them (at the open on a gap);
+//! stop-loss and take-profit orders follow the position, reduce-only, the
+//! stop first when a bar touches both, dropped on a flip; a bar fills at
+//! most its volume per order and nothing when it has none. It has no
+//! commission, slippage or risk limits. `tests/invariants/parity.rs` in the
+//! repository runs every example strategy through the harness and through
+//! the host's engine on real data and requires the same fills.
 //!
 //! ```
 //! use sandbar_sdk::prelude::*;
@@ -84,12 +88,83 @@ impl HostServices for RefCell<Book> {
     }
 }
 
+/// How an order executes, as in the host's simulated venue.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Market,
+    Limit(f64),
+    Stop(f64),
+    Target(f64),
+}
+
+impl Kind {
+    /// Whether it executes on `bar`, and at what price.
+    fn trigger(self, side: Side, bar: &Bar) -> Option<f64> {
+        match (self, side) {
+            (Kind::Market, _) => Some(bar.open),
+            (Kind::Limit(p) | Kind::Target(p), Side::Buy) | (Kind::Stop(p), Side::Sell) => {
+                if bar.open <= p {
+                    Some(bar.open)
+                } else if bar.low <= p {
+                    Some(p)
+                } else {
+                    None
+                }
+            }
+            (Kind::Limit(p) | Kind::Target(p), Side::Sell) | (Kind::Stop(p), Side::Buy) => {
+                if bar.open >= p {
+                    Some(bar.open)
+                } else if bar.high >= p {
+                    Some(p)
+                } else {
+                    None
+                }
+            }
+        }
+    }
+
+    /// At the open (0), a stop inside the bar (1), a limit inside the bar (2).
+    fn phase(self, side: Side, bar: &Bar) -> u8 {
+        if self.trigger(side, bar) == Some(bar.open) {
+            0
+        } else if matches!(self, Kind::Stop(_)) {
+            1
+        } else {
+            2
+        }
+    }
+}
+
+/// An open order of the harness's account.
+#[derive(Debug, Clone)]
+struct Order {
+    id: u64,
+    symbol: SymbolId,
+    side: Side,
+    quantity: f64,
+    kind: Kind,
+    origin: &'static str,
+    reduce_only: bool,
+    decided_ms: i64,
+}
+
+/// A symbol's stop-loss and take-profit, for a position in `direction`.
+#[derive(Debug, Clone, Default)]
+struct Protection {
+    stop_loss: Option<f64>,
+    take_profit: Option<f64>,
+    direction: f64,
+    ids: Vec<u64>,
+}
+
 /// Runs a strategy natively over bars, one bar per delivery.
 pub struct Harness<S: Strategy> {
     runner: Runner<S>,
     book: RefCell<Book>,
-    /// Unfilled intents with the signed quantity they were sized to.
-    pending: Vec<(Intent, f64)>,
+    /// Open orders, strategy and protective, in id order.
+    orders: Vec<Order>,
+    /// Stop-loss / take-profit per symbol.
+    protection: Vec<Protection>,
     intents: Vec<(i64, Intent)>,
     fills: Vec<Fill>,
     events: Vec<Event>,
@@ -129,7 +204,8 @@ impl<S: Strategy> Harness<S> {
                 cash: 100_000.0,
                 ..Book::default()
             }),
-            pending: Vec::new(),
+            orders: Vec::new(),
+            protection: Vec::new(),
             intents: Vec::new(),
             fills: Vec::new(),
             events: Vec::new(),
@@ -148,91 +224,243 @@ impl<S: Strategy> Harness<S> {
                 .to_vec();
             for intent in out {
                 self.intents.push((bar.time_ms, intent.clone()));
-                let Some(delta) = self.size(&intent) else {
-                    continue;
-                };
-                // A new intent supersedes the unfilled one on its symbol.
-                self.pending.retain(|(i, _)| i.symbol != intent.symbol);
-                if delta != 0.0 {
-                    self.pending.push((intent, delta));
-                }
+                self.apply(&intent, bar);
             }
         }
     }
 
-    /// The signed quantity an intent asks for, sized now as the host sizes
-    /// it; `None` when the symbol has no price yet (the host refuses it).
-    fn size(&self, intent: &Intent) -> Option<f64> {
-        let book = self.book.borrow();
-        let (pos, _, close) = book
-            .positions
-            .get(intent.symbol as usize)
-            .copied()
-            .unwrap_or_default();
-        Some(match intent.action {
-            Action::Market { side, quantity } | Action::Limit { side, quantity, .. } => {
-                signed(side, quantity)
-            }
-            Action::TargetQuantity(q) => q - pos,
-            Action::TargetWeight(w) if close > 0.0 => w * book.equity() / close - pos,
-            Action::TargetWeight(_) => return None,
-            Action::Close => -pos,
-        })
+    fn protection(&mut self, s: SymbolId) -> &mut Protection {
+        let i = s as usize;
+        if i >= self.protection.len() {
+            self.protection.resize_with(i + 1, Protection::default);
+        }
+        &mut self.protection[i]
     }
 
-    fn execute(&mut self, bar: &Bar) {
-        let mut book = self.book.borrow_mut();
-        book.slot(bar.symbol).2 = bar.close;
-        let mut keep = Vec::new();
-        for (intent, delta) in std::mem::take(&mut self.pending) {
-            if intent.symbol != bar.symbol {
-                keep.push((intent, delta));
-                continue;
+    fn submit(&mut self, mut order: Order) -> u64 {
+        order.id = self.next_order;
+        self.next_order += 1;
+        let id = order.id;
+        self.orders.push(order);
+        id
+    }
+
+    /// An intent becomes orders as the host makes them: sized now (a target
+    /// weight at the deciding close), superseding the strategy's open orders
+    /// on the symbol, a flip split into a reduce-only close and the new
+    /// position, reductions reduce-only; then the protection is re-synced.
+    fn apply(&mut self, intent: &Intent, bar: &Bar) {
+        let s = intent.symbol;
+        let (pos, close, equity) = {
+            let book = self.book.borrow();
+            let (q, _, c) = book.positions.get(s as usize).copied().unwrap_or_default();
+            (q, c, book.equity())
+        };
+        if close.is_nan() || close <= 0.0 {
+            return; // no price yet: the host refuses it
+        }
+        self.orders
+            .retain(|o| !(o.symbol == s && o.origin == "strategy"));
+        let (delta, kind) = match intent.action {
+            Action::Market { side, quantity } => (signed(side, quantity), Kind::Market),
+            Action::Limit {
+                side,
+                quantity,
+                price,
+            } => (signed(side, quantity), Kind::Limit(price)),
+            Action::TargetQuantity(q) => (q - pos, Kind::Market),
+            Action::TargetWeight(w) => (w * equity / close - pos, Kind::Market),
+            Action::Close => (-pos, Kind::Market),
+        };
+        {
+            let p = self.protection(s);
+            if matches!(intent.action, Action::Close) {
+                p.stop_loss = None;
+                p.take_profit = None;
             }
-            let price = match intent.action {
-                Action::Limit { side, price, .. } => {
-                    let crossed = match side {
-                        Side::Buy => bar.low <= price,
-                        Side::Sell => bar.high >= price,
-                    };
-                    if !crossed {
-                        keep.push((intent, delta));
-                        continue;
-                    }
-                    match side {
-                        Side::Buy => price.min(bar.open),
-                        Side::Sell => price.max(bar.open),
-                    }
-                }
-                _ => bar.open,
-            };
-            if delta == 0.0 {
-                continue;
+            if intent.stop_loss.is_some() || intent.take_profit.is_some() {
+                p.stop_loss = intent.stop_loss;
+                p.take_profit = intent.take_profit;
+                p.direction = (pos + delta).signum();
             }
-            let slot = book.slot(bar.symbol);
-            let new_q = slot.0 + delta;
-            if slot.0 == 0.0 || slot.0.signum() == delta.signum() {
-                slot.1 = (slot.0 * slot.1 + delta * price) / new_q;
-            } else if new_q != 0.0 && new_q.signum() != slot.0.signum() {
-                slot.1 = price;
-            }
-            slot.0 = new_q;
-            book.cash -= delta * price;
-            let fill = Fill {
-                order_id: self.next_order,
-                symbol: bar.symbol,
+        }
+        if !delta.is_finite() {
+            return;
+        }
+        if delta.abs() > 1e-12 * pos.abs().max(1.0) {
+            let after = pos + delta;
+            let reduces = pos != 0.0
+                && after.abs() < pos.abs()
+                && (after == 0.0 || after.signum() == pos.signum());
+            let order = Order {
+                id: 0,
+                symbol: s,
                 side: if delta > 0.0 { Side::Buy } else { Side::Sell },
                 quantity: delta.abs(),
-                price,
-                commission: 0.0,
-                time_ms: bar.time_ms,
-                origin: "strategy".into(),
+                kind,
+                origin: "strategy",
+                reduce_only: reduces,
+                decided_ms: bar.time_ms,
             };
-            self.next_order += 1;
-            self.events.push(Event::Filled(fill.clone()));
-            self.fills.push(fill);
+            if pos != 0.0 && delta.signum() != pos.signum() && delta.abs() > pos.abs() {
+                self.submit(Order {
+                    quantity: pos.abs(),
+                    reduce_only: true,
+                    ..order.clone()
+                });
+                self.submit(Order {
+                    quantity: delta.abs() - pos.abs(),
+                    ..order
+                });
+            } else {
+                self.submit(order);
+            }
         }
-        self.pending = keep;
+        self.resync(s, bar.time_ms);
+    }
+
+    /// Keep the symbol's stop-loss / take-profit orders matching its position.
+    fn resync(&mut self, s: SymbolId, time_ms: i64) {
+        let pos = self.book.position(s);
+        let p = self.protection(s).clone();
+        let (mut stop_loss, mut take_profit) = (p.stop_loss, p.take_profit);
+        if pos != 0.0 && pos.signum() != p.direction {
+            stop_loss = None;
+            take_profit = None;
+        }
+        let wanted = pos != 0.0 && (stop_loss.is_some() || take_profit.is_some());
+        let side = if pos < 0.0 { Side::Buy } else { Side::Sell };
+        let mut desired = Vec::new();
+        if wanted {
+            if let Some(sl) = stop_loss {
+                desired.push((Kind::Stop(sl), "stop-loss"));
+            }
+            if let Some(tp) = take_profit {
+                desired.push((Kind::Target(tp), "take-profit"));
+            }
+        }
+        let matches = {
+            let current: Vec<&Order> = self
+                .orders
+                .iter()
+                .filter(|o| p.ids.contains(&o.id))
+                .collect();
+            current.len() == desired.len()
+                && current
+                    .iter()
+                    .zip(&desired)
+                    .all(|(o, (k, _))| o.kind == *k && o.quantity == pos.abs() && o.side == side)
+        };
+        let prot = self.protection(s);
+        prot.stop_loss = stop_loss;
+        prot.take_profit = take_profit;
+        if matches {
+            return;
+        }
+        let cancel = std::mem::take(&mut prot.ids);
+        if !wanted && pos == 0.0 {
+            prot.stop_loss = None;
+            prot.take_profit = None;
+        }
+        self.orders.retain(|o| !cancel.contains(&o.id));
+        for (kind, origin) in desired {
+            let id = self.submit(Order {
+                id: 0,
+                symbol: s,
+                side,
+                quantity: pos.abs(),
+                kind,
+                origin,
+                reduce_only: true,
+                decided_ms: time_ms,
+            });
+            self.protection(s).ids.push(id);
+        }
+    }
+
+    /// A bar of one symbol: its orders execute in the host's order (at the
+    /// open first, then stops inside the bar, then limits; ties by age), one
+    /// at a time, reduce-only orders held to the position as it stands, at
+    /// most the bar's volume per order.
+    fn execute(&mut self, bar: &Bar) {
+        let s = bar.symbol;
+        let mut queue: Vec<(u8, u64)> = self
+            .orders
+            .iter()
+            .filter(|o| o.symbol == s && bar.time_ms > o.decided_ms)
+            .map(|o| (o.kind.phase(o.side, bar), o.id))
+            .collect();
+        queue.sort_unstable();
+        let mut filled = false;
+        if bar.volume > 0.0 {
+            for (_, id) in queue {
+                let Some(i) = self.orders.iter().position(|o| o.id == id) else {
+                    continue;
+                };
+                let o = self.orders[i].clone();
+                let Some(price) = o.kind.trigger(o.side, bar) else {
+                    continue;
+                };
+                let running = self.book.position(s);
+                let mut qty = o.quantity.min(bar.volume);
+                let mut remaining = o.quantity - qty;
+                if o.reduce_only {
+                    let reducible = (-signed(o.side, 1.0) * running).max(0.0);
+                    if reducible < qty {
+                        qty = reducible;
+                        remaining = 0.0;
+                    }
+                }
+                if qty <= 0.0 {
+                    continue;
+                }
+                self.book_fill(bar, &o, qty, price);
+                filled = true;
+                if remaining > 0.0 {
+                    self.orders[i].quantity = remaining;
+                } else {
+                    self.orders.remove(i);
+                }
+            }
+        }
+        self.book.borrow_mut().slot(s).2 = bar.close;
+        if filled {
+            // Reductions with nothing left to reduce are cancelled.
+            let pos = self.book.position(s);
+            self.orders.retain(|o| {
+                !(o.symbol == s
+                    && o.origin == "strategy"
+                    && o.reduce_only
+                    && -signed(o.side, 1.0) * pos <= 0.0)
+            });
+            self.resync(s, bar.time_ms);
+        }
+    }
+
+    fn book_fill(&mut self, bar: &Bar, o: &Order, qty: f64, price: f64) {
+        let delta = signed(o.side, qty);
+        let mut book = self.book.borrow_mut();
+        let slot = book.slot(bar.symbol);
+        let new_q = slot.0 + delta;
+        if slot.0 == 0.0 || slot.0.signum() == delta.signum() {
+            slot.1 = (slot.0 * slot.1 + delta * price) / new_q;
+        } else if new_q != 0.0 && new_q.signum() != slot.0.signum() {
+            slot.1 = price;
+        }
+        slot.0 = new_q;
+        book.cash -= delta * price;
+        let fill = Fill {
+            order_id: o.id,
+            symbol: bar.symbol,
+            side: o.side,
+            quantity: qty,
+            price,
+            commission: 0.0,
+            time_ms: bar.time_ms,
+            origin: o.origin.into(),
+        };
+        self.events.push(Event::Filled(fill.clone()));
+        self.fills.push(fill);
     }
 
     /// Every intent so far, with the time of the bar it was decided on.

@@ -9,6 +9,7 @@
 //! engine's own ledger.
 
 mod check;
+mod parity;
 mod properties;
 mod regressions;
 mod script;
