@@ -100,19 +100,7 @@ fn host<S: Strategy>(rec: &Recording) -> Fills {
 
 fn harness<S: Strategy>(rec: &Recording) -> Fills {
     let mut h = Harness::<S>::with_symbols(&[], rec.symbols.clone()).unwrap();
-    let bars: Vec<sandbar_sdk::Bar> = rec
-        .bars
-        .iter()
-        .map(|b| sandbar_sdk::Bar {
-            symbol: b.symbol,
-            time_ms: b.time_ms,
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            volume: b.volume,
-        })
-        .collect();
+    let bars: Vec<sandbar_sdk::Bar> = rec.bars.iter().map(sandbar::native::sdk_bar).collect();
     h.run(&bars);
     h.fills()
         .iter()

@@ -59,6 +59,19 @@ fn side(s: sdk::Side) -> Side {
     }
 }
 
+/// A host bar as the SDK sees it.
+pub fn sdk_bar(b: &Bar) -> sdk::Bar {
+    sdk::Bar {
+        symbol: b.symbol,
+        time_ms: b.time_ms,
+        open: b.open,
+        high: b.high,
+        low: b.low,
+        close: b.close,
+        volume: b.volume,
+    }
+}
+
 fn sdk_side(s: Side) -> sdk::Side {
     match s {
         Side::Buy => sdk::Side::Buy,
@@ -119,15 +132,7 @@ impl<S: Strategy> StrategyDriver for NativeStrategy<S> {
         out: &mut Vec<Intent>,
     ) -> Result<(), CallError> {
         self.bars.clear();
-        self.bars.extend(bars.iter().map(|b| sdk::Bar {
-            symbol: b.symbol,
-            time_ms: b.time_ms,
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            volume: b.volume,
-        }));
+        self.bars.extend(bars.iter().map(sdk_bar));
         self.events.clear();
         self.events.extend(events.iter().map(|e| match e {
             Event::Filled(f) => sdk::Event::Filled(sdk::Fill {

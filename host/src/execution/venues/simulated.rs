@@ -75,7 +75,7 @@ pub struct SimulatedVenue {
     /// The bar being executed, the position as it stands in it, and the ids
     /// still to consider, in execution order (last first).
     bar: Option<(Bar, f64)>,
-    queue: Vec<u64>,
+    queue: Vec<(u8, u64)>,
 }
 
 impl SimulatedVenue {
@@ -143,23 +143,6 @@ impl SimulatedVenue {
     }
 }
 
-/// When within a bar an order executes: at the open (0), as a stop inside
-/// the bar (1), as a limit inside the bar (2). `None`: not on this bar.
-fn phase(kind: OrderKind, side: Side, bar: &Bar) -> u8 {
-    let gapped = match (kind, side) {
-        (OrderKind::Market, _) => true,
-        (OrderKind::Limit(p) | OrderKind::TakeProfit(p), Side::Buy) => bar.open <= p,
-        (OrderKind::Limit(p) | OrderKind::TakeProfit(p), Side::Sell) => bar.open >= p,
-        (OrderKind::StopLoss(p), Side::Sell) => bar.open <= p,
-        (OrderKind::StopLoss(p), Side::Buy) => bar.open >= p,
-    };
-    match kind {
-        _ if gapped => 0,
-        OrderKind::StopLoss(_) => 1,
-        _ => 2,
-    }
-}
-
 impl Venue for SimulatedVenue {
     fn submit(&mut self, order: Order) {
         self.book(order.symbol).push((order, false));
@@ -191,20 +174,33 @@ impl Venue for SimulatedVenue {
         if book.is_empty() || bar.volume <= 0.0 {
             return;
         }
-        let mut ids: Vec<(u8, u64)> = book
-            .iter()
-            .filter(|(o, _)| bar.time_ms > o.decided_ms) // never on the deciding bar's own time
-            .map(|(o, _)| (phase(o.kind, o.side, bar), o.id))
-            .collect();
-        ids.sort_unstable();
-        self.queue.extend(ids.iter().rev().map(|&(_, id)| id));
+        // When within the bar each order executes: at the open (0: market
+        // orders and anything the bar gaps through — its reference price is
+        // the open), as a stop inside the bar (1), as a limit inside it (2).
+        let mut queue = std::mem::take(&mut self.queue);
+        queue.extend(
+            book.iter()
+                .filter(|(o, _)| bar.time_ms > o.decided_ms) // never on the deciding bar's own time
+                .filter_map(|(o, _)| {
+                    let (_, reference) = self.trigger(o, bar)?;
+                    let phase = match o.kind {
+                        _ if reference == bar.open => 0,
+                        OrderKind::StopLoss(_) => 1,
+                        _ => 2,
+                    };
+                    Some((phase, o.id))
+                }),
+        );
+        // Popped from the end: latest phase and id first in the vector.
+        queue.sort_unstable_by(|a, b| b.cmp(a));
+        self.queue = queue;
         self.bar = Some((*bar, position));
     }
 
     fn next_fill(&mut self) -> Option<FillReport> {
         let (bar, running) = self.bar?;
         let book_index = bar.symbol as usize;
-        while let Some(id) = self.queue.pop() {
+        while let Some((_, id)) = self.queue.pop() {
             // Cancelled since the bar began: skip.
             let Some(i) = self.books[book_index].iter().position(|(o, _)| o.id == id) else {
                 continue;
