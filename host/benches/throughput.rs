@@ -66,6 +66,7 @@ fn meta() -> RunMeta {
         seed: 0,
         delivery: String::new(),
         swaps: vec![],
+        service: String::new(),
     }
 }
 
@@ -86,6 +87,7 @@ fn replay(
         rollback_window: 100,
         rollback_drawdown: None,
         pause_drawdown: None,
+        final_entry: true,
     };
     let symbols = rec.symbols.clone();
     let mut feed = RecordedFeed::new(rec);

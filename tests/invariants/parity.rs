@@ -73,6 +73,7 @@ fn host<S: Strategy>(rec: &Recording) -> Fills {
         rollback_window: 100,
         rollback_drawdown: None,
         pause_drawdown: None,
+        final_entry: true,
     };
     let engine = Engine::new(
         cfg,

@@ -326,6 +326,7 @@ fn an_instance_that_traps_while_snapshotting_is_never_called_again() {
         rollback_window: 100,
         rollback_drawdown: None,
         pause_drawdown: None,
+        final_entry: true,
     };
     let mut engine = Engine::new(
         cfg,

@@ -157,6 +157,7 @@ pub fn run(rec: &Recording, steps: &[Step], setup: &Setup) -> (RunOutcome, Vec<E
         rollback_window: 100,
         rollback_drawdown: None,
         pause_drawdown: None,
+        final_entry: true,
     };
     let engine = Engine::new(
         cfg,

@@ -84,16 +84,34 @@ pub(super) enum DeployCmd {
         #[arg(long)]
         server: Option<String>,
     },
-    /// Start a PAPER deployment on the service, fed by recorded bars at a pace.
+    /// Start (or recover and continue) a PAPER deployment on the service.
+    /// Without --feed, the service's configuration says what it trades on.
     Start {
         /// Deployment name.
         name: String,
-        /// Data files for the feed.
-        #[arg(long, required = true)]
-        data: Vec<PathBuf>,
-        /// Bars per second.
-        #[arg(long, default_value_t = 1000.0)]
-        bars_per_second: f64,
+        /// A feed named in the service's configuration.
+        #[arg(long)]
+        feed: Option<String>,
+        /// Symbols (default: the deployment's own).
+        #[arg(long = "symbol")]
+        symbols: Vec<String>,
+        /// Bar interval (`1m`, `1d`).
+        #[arg(long)]
+        interval: Option<String>,
+        /// First bar to trade (RFC 3339 or YYYY-MM-DD); default: the next one.
+        #[arg(long)]
+        start: Option<String>,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
+    /// Cancel every order, close every position, and pause.
+    Flatten {
+        /// Deployment name.
+        name: String,
+        /// Why (required).
+        #[arg(long)]
+        reason: String,
         /// The service.
         #[arg(long)]
         server: String,
@@ -131,9 +149,6 @@ pub(super) enum DeployCmd {
         name: String,
         /// Candidate `name@version`.
         plugin: String,
-        /// The feed's data files (the same as the deployment's).
-        #[arg(long, required = true)]
-        data: Vec<PathBuf>,
         /// The service.
         #[arg(long)]
         server: String,
@@ -218,6 +233,7 @@ fn remote(cmd: &DeployCmd) -> Option<(&str, &str)> {
             ..
         } => Some((name, s)),
         Start { name, server, .. }
+        | Flatten { name, server, .. }
         | Swap { name, server, .. }
         | Rollback { name, server, .. }
         | Shadow { name, server, .. }
@@ -230,73 +246,62 @@ fn remote(cmd: &DeployCmd) -> Option<(&str, &str)> {
 }
 
 fn remote_cmd(cmd: DeployCmd) -> anyhow::Result<()> {
-    use crate::service::api::{Act, Client, VersionAct};
+    use crate::service::api::{Client, Reason, VersionBody};
     let (name, server) = remote(&cmd)
         .map(|(n, s)| (n.to_string(), s.to_string()))
         .expect("remote command");
-    let c = Client::new(&server);
-    let who = actor();
-    let act = |reason: String| Act {
-        actor: who.clone(),
-        reason,
-    };
+    // The service records the token's holder as the actor.
+    let c = Client::new(&server)?;
+    let why = |reason: String| Reason { reason };
+    let version = |plugin: Option<String>, reason: String| VersionBody { plugin, reason };
     let v = match cmd {
         DeployCmd::Pause { reason, .. } => {
-            c.post(&name, "pause", &act(reason.unwrap_or_default()))?
+            c.post(&name, "pause", &why(reason.unwrap_or_default()))?
         }
         DeployCmd::Resume { reason, .. } => {
-            c.post(&name, "resume", &act(reason.unwrap_or_default()))?
+            c.post(&name, "resume", &why(reason.unwrap_or_default()))?
         }
+        DeployCmd::Flatten { reason, .. } => c.post(&name, "flatten", &why(reason))?,
         DeployCmd::Start {
-            data,
-            bars_per_second,
+            feed,
+            symbols,
+            interval,
+            start,
             ..
-        } => {
-            let req = crate::service::StartRequest {
-                data,
-                bars_per_second,
-            };
-            c.post(&name, "start", &(req, act(String::new())))?
+        } => match (feed, interval) {
+            (Some(feed), Some(interval)) => c.post(
+                &name,
+                "start",
+                &crate::service::FeedSpec {
+                    feed,
+                    symbols,
+                    interval,
+                    start,
+                },
+            )?,
+            (None, None) => c.post(&name, "start", &serde_json::Value::Null)?,
+            _ => anyhow::bail!(
+                "give both --feed and --interval, or neither (to use the service's configuration)"
+            ),
+        },
+        DeployCmd::Swap { plugin, reason, .. } => {
+            c.post(&name, "swap", &version(Some(plugin), reason))?
         }
-        DeployCmd::Swap { plugin, reason, .. } => c.post(
-            &name,
-            "swap",
-            &VersionAct {
-                plugin: Some(plugin),
-                data: vec![],
-                actor: who.clone(),
-                reason,
-            },
-        )?,
-        DeployCmd::Rollback { to, reason, .. } => c.post(
-            &name,
-            "rollback",
-            &VersionAct {
-                plugin: to,
-                data: vec![],
-                actor: who.clone(),
-                reason,
-            },
-        )?,
-        DeployCmd::Shadow { plugin, data, .. } => c.post(
-            &name,
-            "shadow",
-            &VersionAct {
-                plugin: Some(plugin),
-                data,
-                actor: who.clone(),
-                reason: String::new(),
-            },
-        )?,
+        DeployCmd::Rollback { to, reason, .. } => {
+            c.post(&name, "rollback", &version(to, reason))?
+        }
+        DeployCmd::Shadow { plugin, .. } => {
+            c.post(&name, "shadow", &version(Some(plugin), String::new()))?
+        }
         DeployCmd::ShadowReport { .. } => {
             let d: crate::service::shadow::Divergence =
                 serde_json::from_value(c.get(&name, "/shadow")?)?;
             print!("{}", d.table());
             return Ok(());
         }
-        DeployCmd::PromoteShadow { reason, .. } => c.post(&name, "promote-shadow", &act(reason))?,
+        DeployCmd::PromoteShadow { reason, .. } => c.post(&name, "promote-shadow", &why(reason))?,
         DeployCmd::Status { .. } => c.get(&name, "")?,
-        DeployCmd::Stop { .. } => c.post(&name, "stop", &act(String::new()))?,
+        DeployCmd::Stop { .. } => c.post(&name, "stop", &serde_json::Value::Null)?,
         _ => unreachable!("not a remote command"),
     };
     println!("{}", serde_json::to_string_pretty(&v)?);
@@ -410,6 +415,7 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
             move_to(&reg, &name, Move::Deprecate, reason, &who)?
         }
         DeployCmd::Start { .. }
+        | DeployCmd::Flatten { .. }
         | DeployCmd::Swap { .. }
         | DeployCmd::Rollback { .. }
         | DeployCmd::Shadow { .. }

@@ -1,22 +1,34 @@
-//! `sandbar serve`: deployments as a service, steered over HTTP.
+//! `sandbar serve`: deployments as a service on live feeds, steered over an
+//! authenticated HTTP API, stopped cleanly by SIGINT/SIGTERM.
 
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 
 use super::{RegistryOpt, cache_dir};
 use crate::sandbox::runtime::Runtime;
+use crate::service::api::{Access, Token};
+use crate::service::config::{ApiConfig, ServiceFile};
+use crate::service::{Service, ServiceConfig};
 use crate::store::registry::Registry;
 
 /// `sandbar serve`.
 #[derive(Debug, Args)]
 pub(super) struct ServeArgs {
+    /// Service configuration (see examples/sandbar.toml). Flags below override it.
+    #[arg(long)]
+    pub(super) config: Option<PathBuf>,
     #[command(flatten)]
     pub(super) registry: RegistryOpt,
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:7878")]
-    pub(super) listen: String,
+    /// Address to listen on (port 0 picks a free port; default 127.0.0.1:7878).
+    #[arg(long)]
+    pub(super) listen: Option<String>,
+    /// Listen on a non-loopback address without TLS (behind a TLS proxy only).
+    #[arg(long)]
+    pub(super) insecure_listen: bool,
     /// Write the bound address to this file once listening.
     #[arg(long)]
     pub(super) addr_file: Option<PathBuf>,
@@ -24,39 +36,128 @@ pub(super) struct ServeArgs {
     #[arg(long)]
     pub(super) journals: Option<PathBuf>,
     /// Drawdown from the peak at which a running deployment pauses itself.
-    #[arg(long, default_value_t = 0.10)]
-    pub(super) pause_drawdown: f64,
+    #[arg(long)]
+    pub(super) pause_drawdown: Option<f64>,
+}
+
+/// The operators' tokens: from the configuration's `[[api.tokens]]`, else
+/// `SANDBAR_TOKEN` / `SANDBAR_TOKEN_FILE` for an operator called `operator`.
+fn tokens(api: &ApiConfig) -> anyhow::Result<Vec<Token>> {
+    if api.tokens.is_empty() {
+        let secret = crate::service::api::client_token().context(
+            "the API needs a token: set SANDBAR_TOKEN (or SANDBAR_TOKEN_FILE), or configure [[api.tokens]]",
+        )?;
+        return Ok(vec![Token::new("operator", &secret)?]);
+    }
+    api.tokens
+        .iter()
+        .map(|t| {
+            let secret = match (&t.env, &t.file) {
+                (Some(var), _) => std::env::var(var).with_context(|| {
+                    format!(
+                        "api.tokens `{}`: environment variable {var} is not set",
+                        t.name
+                    )
+                })?,
+                (_, Some(f)) => std::fs::read_to_string(f)
+                    .with_context(|| format!("api.tokens `{}`: {}", t.name, f.display()))?
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+                _ => anyhow::bail!("api.tokens `{}`: no env or file", t.name),
+            };
+            Token::new(&t.name, &secret)
+        })
+        .collect()
 }
 
 pub(super) fn serve(a: ServeArgs) -> anyhow::Result<()> {
-    let ServeArgs {
-        registry,
-        listen,
-        addr_file,
-        journals,
-        pause_drawdown,
-    } = a;
-    let path = registry.path();
-    let journals = journals.unwrap_or_else(|| path.with_file_name("journals"));
-    let service = crate::service::Service::new(
-        Registry::open(&path)?,
-        Runtime::new(cache_dir().as_deref())?,
-        crate::service::ServiceConfig {
-            journals,
-            pause_drawdown,
-        },
-    )?;
+    let file = match &a.config {
+        Some(p) => Some(ServiceFile::load(p)?),
+        None => None,
+    };
+    let mut api = file.as_ref().map(|f| f.api.clone()).unwrap_or_default();
+    if let Some(l) = a.listen {
+        api.listen = l;
+    }
+    api.insecure_listen |= a.insecure_listen;
+    let path = match (&a.registry.registry, &file) {
+        (None, Some(f)) => f.data_dir.join("registry.redb"),
+        _ => a.registry.path(),
+    };
+    let journals = a
+        .journals
+        .or_else(|| file.as_ref().map(|f| f.data_dir.join("journals")))
+        .unwrap_or_else(|| path.with_file_name("journals"));
+    let mut config = ServiceConfig::new(journals);
+    if let Some(f) = &file {
+        config.pause_drawdown = f.pause_drawdown;
+        config.snapshot_every = Duration::from_secs_f64(f.snapshot_minutes * 60.0);
+        config.flatten_on_shutdown = f.flatten_on_shutdown;
+        config.feeds = f.feeds.clone();
+        config.deployments = f.deployments.clone();
+    }
+    if let Some(p) = a.pause_drawdown {
+        config.pause_drawdown = p;
+    }
+    let tokens = tokens(&api)?;
+    let addr: std::net::SocketAddr = api
+        .listen
+        .parse()
+        .with_context(|| format!("api.listen {:?}: expected ip:port", api.listen))?;
+    if !addr.ip().is_loopback() && !api.insecure_listen {
+        anyhow::bail!(
+            "api.listen {addr} is not a loopback address and the API has no TLS: put it behind a TLS reverse proxy and pass --insecure-listen (or set api.insecure_listen) to accept that"
+        );
+    }
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).ok();
+    }
     let rt = tokio::runtime::Runtime::new()?;
+    let registry = Registry::open(&path)?;
+    let service = Arc::new(Service::new(
+        registry,
+        Runtime::new(cache_dir().as_deref())?,
+        config,
+        rt.handle(),
+    )?);
+    service.start_configured()?;
+    let s2 = service.clone();
     rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(&listen)
+        let listener = tokio::net::TcpListener::bind(addr)
             .await
-            .with_context(|| format!("listening on {listen}"))?;
-        let addr = listener.local_addr()?;
-        eprintln!("sandbar serving {} on http://{addr}", path.display());
-        if let Some(f) = addr_file {
-            std::fs::write(&f, format!("http://{addr}"))
+            .with_context(|| format!("listening on {addr}"))?;
+        let bound = listener.local_addr()?;
+        eprintln!("sandbar serving {} on http://{bound}", path.display());
+        if let Some(f) = a.addr_file {
+            std::fs::write(&f, format!("http://{bound}"))
                 .with_context(|| format!("writing {}", f.display()))?;
         }
-        crate::service::api::serve(std::sync::Arc::new(service), listener).await
-    })
+        let access = Access::new(tokens, bound, &api.allowed_hosts);
+        crate::service::api::serve(s2, access, listener, shutdown_signal()).await
+    })?;
+    eprintln!(
+        "sandbar: shutting down: finishing bars in flight, snapshotting, committing journals"
+    );
+    service.shutdown();
+    rt.shutdown_timeout(Duration::from_secs(2));
+    Ok(())
+}
+
+/// SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing the SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }

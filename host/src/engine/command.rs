@@ -3,6 +3,7 @@
 //! next boundary, so nothing ever splits a bar.
 
 use super::driver::StrategyDriver;
+use crate::store::journal::CommandAction;
 
 /// What an operator (through the service) can ask of a running engine. Each
 /// takes effect at the next bar boundary and is journaled with its actor.
@@ -17,9 +18,11 @@ pub enum Command<'a> {
         actor: String,
         /// Why.
         reason: String,
-        /// Restore it from the serving version's snapshot (a normal swap), or
-        /// put it in service with the state it already has (a promoted shadow).
-        restore: bool,
+        /// `None`: restore it from the serving version's snapshot (a normal
+        /// swap). `Some(state)`: it already holds this state (a promoted
+        /// shadow's own) and serves as it is; the state is journaled so that
+        /// recovery can do the same.
+        handover: Option<Vec<u8>>,
     },
     /// Send the serving strategy's snapshot (for promoting a shadow).
     Snapshot(std::sync::mpsc::Sender<Result<Vec<u8>, String>>),
@@ -44,8 +47,47 @@ pub enum Command<'a> {
         /// Why.
         reason: String,
     },
+    /// Cancel every order, close every position, and pause the strategy.
+    Flatten {
+        /// Who asked.
+        actor: String,
+        /// Why.
+        reason: String,
+    },
     /// End the run after this bar.
     Stop,
+}
+
+impl Command<'_> {
+    /// How the command is journaled, if it is an input of the run (a stop or
+    /// a snapshot request changes nothing a re-execution must repeat).
+    pub(crate) fn journaled(&self) -> Option<(CommandAction, String, String)> {
+        let (action, actor, reason) = match self {
+            Command::Swap {
+                label,
+                actor,
+                reason,
+                handover,
+                ..
+            } => (
+                match handover {
+                    None => CommandAction::Swap { to: label.clone() },
+                    Some(state) => CommandAction::Promote {
+                        to: label.clone(),
+                        state: state.clone(),
+                    },
+                },
+                actor,
+                reason,
+            ),
+            Command::Rollback { actor, reason } => (CommandAction::Rollback, actor, reason),
+            Command::Pause { actor, reason } => (CommandAction::Pause, actor, reason),
+            Command::Resume { actor, reason } => (CommandAction::Resume, actor, reason),
+            Command::Flatten { actor, reason } => (CommandAction::Flatten, actor, reason),
+            Command::Snapshot(_) | Command::Stop => return None,
+        };
+        Some((action, actor.clone(), reason.clone()))
+    }
 }
 
 /// A running engine's state, as its controller sees it at each boundary.
@@ -67,10 +109,27 @@ pub struct Status {
     pub trades: usize,
     /// Risk state (`ACTIVE`, `REDUCING`, `HALTED`).
     pub risk_state: String,
+    /// Cash.
+    pub cash: f64,
+    /// Highest equity seen at a bar boundary.
+    pub peak_equity: f64,
+    /// Open positions: (symbol, quantity, average price).
+    pub positions: Vec<(String, f64, f64)>,
+    /// Orders resting at the venue.
+    pub open_orders: usize,
+    /// Open time of the last bar processed (UTC ms; `i64::MIN` before the first).
+    pub last_bar_ms: i64,
 }
 
 /// Feeds commands to a running engine; polled at every bar boundary.
 pub trait Controller<'a> {
     /// Commands to apply now, given the engine's status.
     fn poll(&mut self, status: &Status) -> Vec<Command<'a>>;
+
+    /// The feed ended (the service is shutting down): the serving strategy is
+    /// handed over once more (for a last snapshot). `true` flattens every
+    /// position before the run ends (journaled as an `engine` command).
+    fn finished(&mut self, _status: &Status, _serving: &mut dyn StrategyDriver) -> bool {
+        false
+    }
 }

@@ -74,6 +74,10 @@ pub struct EngineConfig {
     /// Drawdown from the equity peak at which the engine pauses the strategy
     /// by itself (a deployment's pause threshold; default: none).
     pub pause_drawdown: Option<f64>,
+    /// End the journal with the books ([`Entry::Final`]). A service
+    /// deployment does not: its run goes on after a restart, and its journal
+    /// must read the same whether or not the service stopped in between.
+    pub final_entry: bool,
 }
 
 /// Why a run stopped early.
@@ -249,7 +253,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             self.record(Entry::State { seq, change })?;
         }
         if halted {
-            self.flatten_all(seq)?;
+            self.flatten_all(seq, "halted: cancel all")?;
         } else if reducing {
             // Orders approved while ACTIVE that would add risk must not fill now.
             for s in 0..self.symbols.len() as SymbolId {
@@ -352,6 +356,22 @@ impl<'a, V: Venue> Engine<'a, V> {
             seq += bars.len() as u64;
             progress(seq);
         }
+        if let Some(mut controller) = self.controller.take() {
+            let status = self.status(seq);
+            if controller.finished(&status, self.versions.serving()) {
+                let (actor, reason) = ("engine".to_string(), "flatten at shutdown".to_string());
+                self.record(Entry::Command {
+                    seq,
+                    action: crate::store::journal::CommandAction::Flatten,
+                    actor: actor.clone(),
+                    reason: reason.clone(),
+                })?;
+                self.flatten_all(seq, &format!("flatten by {actor}: {reason}"))?;
+                if self.paused.is_none() {
+                    self.pause(seq, actor, format!("flatten: {reason}"))?;
+                }
+            }
+        }
         self.finish()
     }
 
@@ -393,33 +413,32 @@ impl<'a, V: Venue> Engine<'a, V> {
             return Ok(false);
         }
         if let Some(mut controller) = self.controller.take() {
-            let status = Status {
-                seq,
-                serving: self.label(),
-                standby: self.versions.standby_label().map(str::to_string),
-                equity: self.ledger.equity(),
-                paused: self.paused.clone(),
-                orders: self.out.orders,
-                trades: self.ledger.trades.len(),
-                risk_state: format!("{:?}", self.risk.state()).to_uppercase(),
-            };
+            let status = self.status(seq);
             let commands = controller.poll(&status);
             self.controller = Some(controller);
             for command in commands {
+                if let Some((action, actor, reason)) = command.journaled() {
+                    self.record(Entry::Command {
+                        seq,
+                        action,
+                        actor,
+                        reason,
+                    })?;
+                }
                 match command {
                     Command::Swap {
                         driver,
                         label,
                         actor,
                         reason,
-                        restore,
+                        handover,
                     } => {
                         let plan = PlannedSwap {
                             at_seq: seq,
                             driver,
                             label,
                         };
-                        if restore {
+                        if handover.is_none() {
                             if !self.swap(seq, bar, plan, &actor, &reason)? {
                                 return Ok(false);
                             }
@@ -442,6 +461,12 @@ impl<'a, V: Venue> Engine<'a, V> {
                         self.roll_back(seq, format!("by {actor}: {reason}"))?
                     }
                     Command::Pause { actor, reason } => self.pause(seq, actor, reason)?,
+                    Command::Flatten { actor, reason } => {
+                        self.flatten_all(seq, &format!("flatten by {actor}: {reason}"))?;
+                        if self.paused.is_none() {
+                            self.pause(seq, actor, format!("flatten: {reason}"))?;
+                        }
+                    }
                     Command::Resume { actor, reason } => {
                         if self.paused.take().is_some() {
                             self.peak_equity = self.ledger.equity();
@@ -453,6 +478,38 @@ impl<'a, V: Venue> Engine<'a, V> {
             }
         }
         Ok(true)
+    }
+
+    /// What a controller sees at a boundary.
+    fn status(&mut self, seq: u64) -> Status {
+        let equity = self.ledger.equity();
+        self.peak_equity = self.peak_equity.max(equity);
+        let positions = self
+            .ledger
+            .holdings
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.quantity != 0.0)
+            .map(|(i, h)| (self.symbols[i].clone(), h.quantity, h.average_price))
+            .collect();
+        let open_orders = (0..self.symbols.len() as SymbolId)
+            .map(|s| self.venue.open_orders(s).len())
+            .sum();
+        Status {
+            seq,
+            serving: self.label(),
+            standby: self.versions.standby_label().map(str::to_string),
+            equity,
+            paused: self.paused.clone(),
+            orders: self.out.orders,
+            trades: self.ledger.trades.len(),
+            risk_state: format!("{:?}", self.risk.state()).to_uppercase(),
+            cash: self.ledger.cash,
+            peak_equity: self.peak_equity,
+            positions,
+            open_orders,
+            last_bar_ms: self.now_ms,
+        }
     }
 
     fn pause(&mut self, seq: u64, actor: String, reason: String) -> Result<(), JournalError> {
@@ -572,6 +629,7 @@ impl<'a, V: Venue> Engine<'a, V> {
 
     /// Steps 1–3 for one bar.
     fn process_bar(&mut self, bar: &Bar, seq: u64) -> Result<(), JournalError> {
+        self.recorder.input_bar(seq, bar)?;
         self.note_bar(seq)?;
         self.now_ms = bar.time_ms;
         self.out.bars += 1;
@@ -660,6 +718,10 @@ impl<'a, V: Venue> Engine<'a, V> {
         if self.cfg.delivery == Delivery::Batched {
             self.update_view();
         }
+        if !self.events.is_empty() {
+            // The strategy hears of fills only once they are durable.
+            self.recorder.barrier()?;
+        }
         let events = std::mem::take(&mut self.events);
         self.intents.clear();
         let r = self
@@ -731,13 +793,15 @@ impl<'a, V: Venue> Engine<'a, V> {
             .filter(|(_, h)| h.quantity != 0.0)
             .map(|(i, h)| (self.symbols[i].clone(), h.quantity, h.average_price))
             .collect();
-        self.record(Entry::Final {
-            cash: self.ledger.cash,
-            equity: self.ledger.equity(),
-            realized: self.ledger.realized,
-            commissions: self.ledger.commissions,
-            positions,
-        })?;
+        if self.cfg.final_entry {
+            self.record(Entry::Final {
+                cash: self.ledger.cash,
+                equity: self.ledger.equity(),
+                realized: self.ledger.realized,
+                commissions: self.ledger.commissions,
+                positions,
+            })?;
+        }
         self.out.ledger = self.ledger;
         self.out.state = self.risk.state();
         Ok(self.out)

@@ -313,6 +313,7 @@ impl<V: Venue> Engine<'_, V> {
             order: order.clone(),
             plugin: self.label(),
         })?;
+        self.recorder.barrier()?;
         self.venue.submit(order);
         self.out.orders += 1;
         Ok(id)
@@ -363,7 +364,7 @@ impl<V: Venue> Engine<'_, V> {
     }
 
     /// HALTED: cancel every open order and flatten every position.
-    pub(super) fn flatten_all(&mut self, seq: u64) -> Result<(), JournalError> {
+    pub(super) fn flatten_all(&mut self, seq: u64, why: &str) -> Result<(), JournalError> {
         for s in 0..self.symbols.len() as SymbolId {
             let ids: Vec<u64> = self
                 .venue
@@ -372,7 +373,7 @@ impl<V: Venue> Engine<'_, V> {
                 .map(|o| o.id)
                 .collect();
             for id in ids {
-                self.cancel(id, seq, "halted: cancel all")?;
+                self.cancel(id, seq, why)?;
             }
             self.protections.reset(s);
             let pos = self.ledger.position(s);

@@ -371,6 +371,7 @@ pub fn run_recording(
             Delivery::PerBar => crate::sandbox::runtime::delivery_name(delivery).into(),
             Delivery::Batched => format!("batched ({})", cfg.batch_size),
         },
+        service: String::new(),
         swaps: swaps
             .iter()
             .map(|(at, label, p)| format!("{at}={label} sha256:{}", p.plugin.hash))
@@ -388,6 +389,7 @@ pub fn run_recording(
         rollback_window: cfg.swap.rollback_window,
         rollback_drawdown: cfg.swap.rollback_drawdown,
         pause_drawdown: None,
+        final_entry: true,
     };
     let venue = SimulatedVenue::new(cfg.execution);
     let mut file = None;

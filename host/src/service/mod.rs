@@ -1,35 +1,54 @@
-//! The service: deployments running side by side, steered while they run.
+//! The service: deployments trading on live feeds, steered while they run,
+//! surviving crashes.
 //!
 //! Each running deployment is an [`Engine`] on its own thread, fed by a
-//! paced feed (recorded bars now; exchange WebSockets later) and trading on
-//! the simulated venue (paper). Operators reach it through the HTTP control
-//! API (`sandbar serve`); every command becomes an engine [`Command`] applied
-//! at the next bar boundary, so a swap or rollback never splits a bar.
-//! New versions are loaded and initialised on the request's thread, off the
-//! engine's hot path. Lifecycle changes the engine makes by itself (a pause on
-//! drawdown, a fault, an automatic rollback) are written back to the registry
-//! with actor `engine`, next to the operator's own changes.
+//! [`LiveFeed`](crate::data::live::LiveFeed) from its feed's hub and trading
+//! on the simulated venue (paper). Operators reach it through the HTTP
+//! control API ([`api`]); every command becomes an engine [`Command`]
+//! applied at the next bar boundary, so a swap or rollback never splits a
+//! bar. New versions are loaded and initialised on the request's thread, off
+//! the engine's hot path. Lifecycle changes the engine makes by itself (a
+//! pause on drawdown, a fault, an automatic rollback) are written back to
+//! the registry with actor `engine`.
+//!
+//! Durability (see [`crate::store::journal`]): a deployment's journal is
+//! write-ahead — its inputs (bars, commands) are kept, and it is committed
+//! durably before an order reaches the venue and before the strategy hears
+//! of a fill. Starting a deployment that has a journal *recovers* it: the
+//! journaled inputs are re-executed through a fresh engine from the run's
+//! first version (swaps and pauses applied again at their bars), every
+//! regenerated entry is verified against the file, and the feed then
+//! delivers from the bar after the last journaled one. Positions, cash, open
+//! orders, risk state and the strategy's own state come back exactly, and
+//! nothing is written twice.
 
 pub mod api;
+pub mod config;
 pub mod shadow;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::data::feed::PacedFeed;
-use crate::data::market::LoadOptions;
+use crate::data::feed::Feed;
+use crate::data::live::{FeedStatus, Hub, Notes, interval_ms};
+use crate::data::market::Bar;
 use crate::engine::replay::{self, RunConfig};
-use crate::engine::{Command, Controller, Engine, EngineConfig, Status};
+use crate::engine::{Command, Controller, Engine, EngineConfig, Status, StrategyDriver};
 use crate::execution::SimulatedVenue;
 use crate::sandbox::runtime::{Instance, Runtime};
-use crate::store::journal::{Entry, Journal, JournalError, Recorder, RunMeta};
+use crate::store::journal::{
+    CommandAction, Entry, Journal, JournalError, Recorder, RunMeta, Snapshot,
+};
 use crate::store::lifecycle::{GateConfig, Move, Stage};
 use crate::store::registry::{Deployment, Registry};
+use config::{DeploymentConfig, FeedConfig};
 use shadow::{Divergence, Summary};
 
 /// Service settings.
@@ -40,15 +59,46 @@ pub struct ServiceConfig {
     /// Drawdown from the peak at which a PAPER or LIVE deployment pauses
     /// itself (default 0.10).
     pub pause_drawdown: f64,
+    /// How often a running deployment's strategy state is snapshotted.
+    pub snapshot_every: Duration,
+    /// Close every position when the service shuts down.
+    pub flatten_on_shutdown: bool,
+    /// The configured feeds.
+    pub feeds: BTreeMap<String, FeedConfig>,
+    /// The configured deployments (what `start` uses when a request names
+    /// no feed).
+    pub deployments: Vec<DeploymentConfig>,
 }
 
-/// A request to start a deployment.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct StartRequest {
-    /// Data files replayed as the deployment's feed.
-    pub data: Vec<PathBuf>,
-    /// Pace of the feed (bars per second).
-    pub bars_per_second: f64,
+impl ServiceConfig {
+    /// Settings with no feeds and no deployments.
+    pub fn new(journals: PathBuf) -> Self {
+        Self {
+            journals,
+            pause_drawdown: 0.10,
+            snapshot_every: Duration::from_secs(300),
+            flatten_on_shutdown: false,
+            feeds: BTreeMap::new(),
+            deployments: Vec::new(),
+        }
+    }
+}
+
+/// Where a deployment's bars come from: a configured feed, symbols, an
+/// interval, and optionally the first bar to trade.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FeedSpec {
+    /// A feed named in the configuration.
+    pub feed: String,
+    /// Symbols (default: the deployment's own).
+    #[serde(default)]
+    pub symbols: Vec<String>,
+    /// Bar interval (`1m`).
+    pub interval: String,
+    /// First bar to trade (RFC 3339 or `YYYY-MM-DD`).
+    #[serde(default)]
+    pub start: Option<String>,
 }
 
 /// What the service reports about a deployment.
@@ -56,7 +106,9 @@ pub struct StartRequest {
 pub struct DeploymentStatus {
     /// Name.
     pub name: String,
-    /// Engine status (seq, serving version, standby, equity, pause).
+    /// Lifecycle stage in the registry.
+    pub stage: String,
+    /// Next bar to process.
     pub seq: u64,
     /// `name@version` in service.
     pub serving: String,
@@ -64,28 +116,73 @@ pub struct DeploymentStatus {
     pub standby: Option<String>,
     /// Equity.
     pub equity: f64,
+    /// Cash.
+    pub cash: f64,
+    /// PnL since the start (equity − capital).
+    pub pnl: f64,
+    /// Drawdown from the equity peak (fraction).
+    pub drawdown: f64,
+    /// Risk state (`ACTIVE`, `REDUCING`, `HALTED`).
+    pub risk_state: String,
+    /// Open positions: (symbol, quantity, average price).
+    pub positions: Vec<(String, f64, f64)>,
+    /// Orders resting at the venue.
+    pub open_orders: usize,
+    /// Orders sent.
+    pub orders: u64,
     /// Why paused, if paused.
     pub paused: Option<String>,
     /// Still running.
     pub running: bool,
+    /// Re-executing its journal after a restart.
+    pub recovering: bool,
     /// How it ended, once it has.
     pub ended: Option<String>,
     /// Candidate running in shadow.
     pub shadow: Option<String>,
+    /// The feed, its connection and whether it is STALE.
+    pub feed: FeedState,
+    /// Last bar processed (RFC 3339).
+    pub last_bar: Option<String>,
     /// The deployment's journal.
     pub journal: PathBuf,
 }
 
+/// A deployment's feed, as status shows it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FeedState {
+    /// Feed name.
+    pub name: String,
+    /// `connecting`, `live`, `down`.
+    pub connection: String,
+    /// No closed bar for two intervals.
+    pub stale: bool,
+    /// Last connection error.
+    pub last_error: Option<String>,
+}
+
 /// Intent entries kept in memory for shadow comparison, besides the journal.
 type Intents = Arc<Mutex<Vec<Entry>>>;
+type SharedJournal = Arc<Mutex<Journal>>;
 
-/// Journals to a file and keeps intents for comparison.
-struct TeeRecorder {
-    journal: Journal,
+/// Journals to a file (shared with the controller, which saves snapshots),
+/// moves the feed's notes into it, and keeps intents for comparison.
+struct ServiceRecorder {
+    journal: SharedJournal,
+    notes: Notes,
     intents: Intents,
 }
 
-impl Recorder for TeeRecorder {
+impl ServiceRecorder {
+    fn take_notes(&self, j: &mut Journal) {
+        let notes = std::mem::take(&mut *self.notes.lock().expect("notes lock"));
+        for n in &notes {
+            j.note(n);
+        }
+    }
+}
+
+impl Recorder for ServiceRecorder {
     fn record(&mut self, entry: Entry) -> Result<(), JournalError> {
         if matches!(entry, Entry::Intent { .. }) {
             self.intents
@@ -93,9 +190,24 @@ impl Recorder for TeeRecorder {
                 .expect("intents lock")
                 .push(entry.clone());
         }
-        self.journal.record(entry)
+        self.journal.lock().expect("journal lock").record(entry)
+    }
+
+    fn input_bar(&mut self, seq: u64, bar: &Bar) -> Result<(), JournalError> {
+        let mut j = self.journal.lock().expect("journal lock");
+        self.take_notes(&mut j);
+        j.input_bar(seq, bar)
+    }
+
+    fn barrier(&mut self) -> Result<(), JournalError> {
+        let mut j = self.journal.lock().expect("journal lock");
+        self.take_notes(&mut j);
+        j.barrier()
     }
 }
+
+/// Loads a version for a swap during recovery: `(label, state)` → driver.
+type Loader = Arc<dyn Fn(&str, Option<&[u8]>) -> anyhow::Result<Instance> + Send + Sync + 'static>;
 
 struct ServiceController {
     rx: Receiver<Command<'static>>,
@@ -105,46 +217,155 @@ struct ServiceController {
     last: Status,
     /// A version change asked for at the last boundary: (version, actor, reason).
     pending: Option<(String, String, String)>,
+    /// Journaled commands to apply again while recovering: (seq, action, actor, reason).
+    replay: VecDeque<(u64, CommandAction, String, String)>,
+    /// Bars re-executed from the journal; side effects on the registry wait
+    /// until the run is past them.
+    recovered: u64,
+    load: Loader,
+    journal: Option<SharedJournal>,
+    snapshot_every: Duration,
+    last_snapshot: Instant,
+    snapshot_reply: Option<Receiver<Result<Vec<u8>, String>>>,
+    flatten_on_shutdown: bool,
+    /// Failures of the controller's own work (a version that would not load
+    /// during recovery), for the deployment's status.
+    trouble: Arc<Mutex<Option<String>>>,
+}
+
+impl ServiceController {
+    fn save_snapshot(&mut self, seq: u64, version: &str, state: Vec<u8>) {
+        if let Some(j) = &self.journal {
+            let s = Snapshot {
+                seq,
+                version: version.into(),
+                state,
+            };
+            if let Err(e) = j.lock().expect("journal lock").save_snapshot(&s) {
+                tracing::error!(deployment = %self.name, %e, "saving a snapshot");
+            }
+        }
+    }
+
+    /// The journaled command as an engine command (loading a version for a swap).
+    fn rebuild(
+        &self,
+        action: CommandAction,
+        actor: String,
+        reason: String,
+    ) -> Option<Command<'static>> {
+        Some(match action {
+            CommandAction::Swap { to } => match (self.load)(&to, None) {
+                Ok(driver) => Command::Swap {
+                    driver: Box::new(driver),
+                    label: to,
+                    actor,
+                    reason,
+                    handover: None,
+                },
+                Err(e) => {
+                    *self.trouble.lock().expect("trouble") =
+                        Some(format!("recovery could not load {to}: {e:#}"));
+                    return None;
+                }
+            },
+            CommandAction::Promote { to, state } => match (self.load)(&to, Some(&state)) {
+                Ok(driver) => Command::Swap {
+                    driver: Box::new(driver),
+                    label: to,
+                    actor,
+                    reason,
+                    handover: Some(state),
+                },
+                Err(e) => {
+                    *self.trouble.lock().expect("trouble") =
+                        Some(format!("recovery could not load {to}: {e:#}"));
+                    return None;
+                }
+            },
+            CommandAction::Rollback => Command::Rollback { actor, reason },
+            CommandAction::Pause => Command::Pause { actor, reason },
+            CommandAction::Resume => Command::Resume { actor, reason },
+            CommandAction::Flatten => Command::Flatten { actor, reason },
+        })
+    }
 }
 
 impl<'a> Controller<'a> for ServiceController {
     fn poll(&mut self, status: &Status) -> Vec<Command<'a>> {
-        // The registry learns of a version change once the engine made it.
-        if let Some((version, actor, reason)) = self.pending.take() {
-            if status.serving == version {
-                let _ = self
-                    .registry
-                    .record_version(&self.name, &version, &actor, &reason);
-            } else {
-                let why = format!(
-                    "{version} was not put in service (see the journal's swap-refused entry)"
-                );
-                let _ = self.registry.note(&self.name, &actor, "swap-refused", &why);
-            }
-        } else if status.serving != self.last.serving && !self.last.serving.is_empty() {
-            let _ = self.registry.record_version(
-                &self.name,
-                &status.serving,
-                "engine",
-                "automatic rollback",
-            );
-        }
-        if let Some(why) = &status.paused
-            && self.last.paused.is_none()
-            && why.ends_with("(engine)")
+        let live = status.seq >= self.recovered;
+        if let Some(reply) = &self.snapshot_reply
+            && let Ok(r) = reply.try_recv()
         {
-            let _ = self.registry.transition(
-                &self.name,
-                Move::Pause,
-                Some(why.clone()),
-                false,
-                &GateConfig::default(),
-                "engine",
-            );
+            self.snapshot_reply = None;
+            match r {
+                Ok(state) => {
+                    let (seq, version) = (self.last.seq, status.serving.clone());
+                    self.save_snapshot(seq, &version, state);
+                }
+                Err(e) => tracing::warn!(deployment = %self.name, %e, "snapshot refused"),
+            }
+        }
+        if live {
+            // The registry learns of a version change once the engine made it.
+            if let Some((version, actor, reason)) = self.pending.take() {
+                if status.serving == version {
+                    let _ = self
+                        .registry
+                        .record_version(&self.name, &version, &actor, &reason);
+                } else {
+                    let why = format!(
+                        "{version} was not put in service (see the journal's swap-refused entry)"
+                    );
+                    let _ = self.registry.note(&self.name, &actor, "swap-refused", &why);
+                }
+            } else if status.serving != self.last.serving
+                && !self.last.serving.is_empty()
+                && self.last.seq >= self.recovered
+            {
+                let _ = self.registry.record_version(
+                    &self.name,
+                    &status.serving,
+                    "engine",
+                    "automatic rollback",
+                );
+            }
+            if let Some(why) = &status.paused
+                && self.last.paused.is_none()
+                && why.ends_with("(engine)")
+            {
+                let _ = self.registry.transition(
+                    &self.name,
+                    Move::Pause,
+                    Some(why.clone()),
+                    false,
+                    &GateConfig::default(),
+                    "engine",
+                );
+            }
         }
         self.last = status.clone();
         *self.status.lock().expect("status lock") = status.clone();
         let mut out = Vec::new();
+        while self
+            .replay
+            .front()
+            .is_some_and(|(seq, ..)| *seq <= status.seq)
+        {
+            let (_, action, actor, reason) = self.replay.pop_front().expect("front");
+            if let Some(c) = self.rebuild(action, actor, reason) {
+                out.push(c);
+            }
+        }
+        if !live {
+            return out;
+        }
+        if self.snapshot_reply.is_none() && self.last_snapshot.elapsed() >= self.snapshot_every {
+            let (tx, rx) = channel();
+            out.push(Command::Snapshot(tx));
+            self.snapshot_reply = Some(rx);
+            self.last_snapshot = Instant::now();
+        }
         while let Ok(command) = self.rx.try_recv() {
             // Remember what a version change should lead to, to audit it next time.
             match &command {
@@ -171,18 +392,59 @@ impl<'a> Controller<'a> for ServiceController {
         }
         out
     }
+
+    fn finished(&mut self, status: &Status, serving: &mut dyn StrategyDriver) -> bool {
+        if status.seq >= self.recovered && status.seq > 0 {
+            match serving.snapshot() {
+                Ok(state) => self.save_snapshot(status.seq, &status.serving, state),
+                Err(e) => tracing::warn!(deployment = %self.name, %e, "last snapshot refused"),
+            }
+        }
+        self.flatten_on_shutdown && !status.positions.is_empty()
+    }
+}
+
+/// The journaled bars first (re-executed), then the live feed.
+struct RecoveryFeed<F> {
+    journaled: Vec<Bar>,
+    pos: usize,
+    live: F,
+    symbols: Vec<String>,
+}
+
+impl<F: Feed> Feed for RecoveryFeed<F> {
+    fn symbols(&self) -> &[String] {
+        &self.symbols
+    }
+
+    fn next_batch(&mut self, out: &mut Vec<Bar>, max: usize) -> usize {
+        if self.pos < self.journaled.len() {
+            let end = (self.pos + max).min(self.journaled.len());
+            out.extend_from_slice(&self.journaled[self.pos..end]);
+            let n = end - self.pos;
+            self.pos = end;
+            return n;
+        }
+        self.live.next_batch(out, max)
+    }
 }
 
 struct Run {
     tx: Sender<Command<'static>>,
     status: Arc<Mutex<Status>>,
     ended: Arc<Mutex<Option<String>>>,
+    trouble: Arc<Mutex<Option<String>>>,
     intents: Intents,
     journal: PathBuf,
     shadow: Option<ShadowRun>,
     capital: f64,
     symbols: Vec<String>,
-    pace: f64,
+    spec: FeedSpec,
+    recovered: u64,
+    stop: Arc<AtomicBool>,
+    stale: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+    journal_handle: SharedJournal,
 }
 
 struct ShadowRun {
@@ -192,6 +454,7 @@ struct ShadowRun {
     status: Arc<Mutex<Status>>,
     ended: Arc<Mutex<Option<String>>>,
     intents: Intents,
+    stop: Arc<AtomicBool>,
 }
 
 /// The audit trail and the journal must say why: a blank reason is refused.
@@ -203,9 +466,9 @@ fn require_reason(what: &str, reason: &str) -> anyhow::Result<()> {
 }
 
 /// The deployment's parameters that the new version also declares.
-fn carried_params(d: &Deployment, record: &crate::store::registry::PluginRecord) -> Vec<String> {
+fn carried_params(params: &[String], record: &crate::store::registry::PluginRecord) -> Vec<String> {
     let declared = record.description();
-    d.params
+    params
         .iter()
         .filter(|p| {
             p.split_once('=')
@@ -215,49 +478,106 @@ fn carried_params(d: &Deployment, record: &crate::store::registry::PluginRecord)
         .collect()
 }
 
+/// What a deployment's run is fixed to when its journal starts: a restart
+/// takes it from the journal, not from today's configuration, so that
+/// re-execution is exact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Fixed {
+    run: RunConfig,
+    pause_drawdown: f64,
+    feed: FeedSpec,
+    symbols: Vec<String>,
+}
+
 /// The running service.
 pub struct Service {
     registry: Arc<Registry>,
     runtime: Arc<Runtime>,
     config: ServiceConfig,
+    hubs: BTreeMap<String, Arc<Hub>>,
     runs: Mutex<HashMap<String, Run>>,
+    /// Deployments being started (a second `start` is refused meanwhile).
+    starting: Mutex<HashSet<String>>,
 }
 
-/// Everything a deployment thread needs, built off the hot path.
-struct Launch {
-    name: String,
-    instance: Instance,
-    label: String,
-    config: RunConfig,
-    rec: crate::data::market::Recording,
-    skip: u64,
-    pace: f64,
-    journal: PathBuf,
-    pause_drawdown: Option<f64>,
-    /// A deployment's own run (not a shadow): its figures become paper evidence.
-    evidence: bool,
+/// Removes a name from `starting` however a start ends.
+struct Starting<'a>(&'a Mutex<HashSet<String>>, String);
+
+impl Drop for Starting<'_> {
+    fn drop(&mut self) {
+        self.0.lock().expect("starting lock").remove(&self.1);
+    }
 }
 
 impl Service {
-    /// A service over a registry.
+    /// A service over a registry; feed connections run on `rt`.
     pub fn new(
         registry: Registry,
         runtime: Runtime,
         config: ServiceConfig,
+        rt: &tokio::runtime::Handle,
     ) -> anyhow::Result<Self> {
         std::fs::create_dir_all(&config.journals)
             .with_context(|| format!("creating journal directory {}", config.journals.display()))?;
+        let mut hubs = BTreeMap::new();
+        for (name, f) in &config.feeds {
+            let hub = match f {
+                FeedConfig::Binance {
+                    rest_url,
+                    ws_url,
+                    reconnect_after_secs,
+                } => Hub::binance(
+                    name,
+                    rest_url,
+                    ws_url,
+                    Duration::from_secs(*reconnect_after_secs),
+                    rt,
+                ),
+                FeedConfig::Recorded {
+                    files,
+                    interval,
+                    bars_per_second,
+                } => {
+                    let (rec, _) = crate::data::market::load(files, &Default::default())
+                        .with_context(|| format!("feed `{name}`"))?;
+                    Hub::recorded(
+                        name,
+                        crate::data::live::recorded::RecordedSource::new(
+                            rec,
+                            interval,
+                            *bars_per_second,
+                        ),
+                    )
+                }
+            };
+            hubs.insert(name.clone(), Arc::new(hub));
+        }
+        for d in &config.deployments {
+            registry
+                .deployment(&d.name)
+                .with_context(|| format!("deployment `{}` in the configuration", d.name))?;
+        }
         Ok(Self {
             registry: Arc::new(registry),
             runtime: Arc::new(runtime),
             config,
+            hubs,
             runs: Mutex::new(HashMap::new()),
+            starting: Mutex::new(HashSet::new()),
         })
     }
 
     /// The registry it serves.
     pub fn registry(&self) -> &Registry {
         &self.registry
+    }
+
+    /// Feeds and their connections.
+    pub fn feeds(&self) -> BTreeMap<String, FeedStatus> {
+        self.hubs
+            .iter()
+            .map(|(k, h)| (k.clone(), h.status()))
+            .collect()
     }
 
     fn run_config(d: &Deployment) -> anyhow::Result<RunConfig> {
@@ -272,39 +592,58 @@ impl Service {
         params: &[String],
         config: &RunConfig,
         symbols: &[String],
-    ) -> anyhow::Result<(Instance, String)> {
-        let record = self.registry.plugin(label)?;
-        let bytes = self.registry.plugin_bytes(&record)?;
-        let p = replay::prepare_bytes(
+    ) -> anyhow::Result<(Instance, String, String)> {
+        prepare_on(
+            &self.registry,
             &self.runtime,
-            Path::new(&record.label()),
-            &bytes,
+            label,
             params,
             config,
             symbols,
-        )?;
-        Ok((p.instance, record.label()))
+        )
     }
 
-    /// Start a PAPER deployment on a paced feed.
+    /// Start every deployment the configuration lists.
+    pub fn start_configured(&self) -> anyhow::Result<()> {
+        for d in self.config.deployments.clone() {
+            let spec = FeedSpec {
+                feed: d.feed.clone(),
+                symbols: d.symbols.clone(),
+                interval: d.interval.clone(),
+                start: d.start.clone(),
+            };
+            self.start(&d.name, Some(spec), "service")
+                .with_context(|| format!("starting deployment `{}`", d.name))?;
+        }
+        Ok(())
+    }
+
+    /// Start (or, if it has a journal, recover and continue) a PAPER
+    /// deployment on a configured feed. `spec = None` uses the
+    /// configuration's entry for the deployment.
     pub fn start(
         &self,
         name: &str,
-        req: &StartRequest,
+        spec: Option<FeedSpec>,
         actor: &str,
     ) -> anyhow::Result<DeploymentStatus> {
-        if self
-            .runs
-            .lock()
-            .expect("runs lock")
-            .get(name)
-            .is_some_and(|r| r.ended.lock().expect("ended").is_none())
         {
-            bail!("deployment `{name}` is already running");
+            let runs = self.runs.lock().expect("runs lock");
+            let mut starting = self.starting.lock().expect("starting lock");
+            if starting.contains(name)
+                || runs
+                    .get(name)
+                    .is_some_and(|r| r.ended.lock().expect("ended").is_none())
+            {
+                bail!("deployment `{name}` is already running");
+            }
+            starting.insert(name.to_string());
         }
+        let _guard = Starting(&self.starting, name.to_string());
         let d = self.registry.deployment(name)?;
         match d.stage {
             Stage::Paper => {}
+            Stage::Paused if d.paused_from == Some(Stage::Paper) => {}
             Stage::Live => bail!(
                 "deployment `{name}` is LIVE, and no live venue is connected yet; only PAPER deployments run"
             ),
@@ -312,35 +651,189 @@ impl Service {
                 "deployment `{name}` is {other}; only PAPER deployments run (promote it first)"
             ),
         }
-        if req.bars_per_second.is_nan() || req.bars_per_second <= 0.0 {
-            bail!("bars_per_second must be positive");
+        let spec = match spec {
+            Some(s) => s,
+            None => {
+                let c = self
+                    .config
+                    .deployments
+                    .iter()
+                    .find(|c| c.name == name)
+                    .with_context(|| {
+                        format!(
+                            "deployment `{name}` is not in the configuration; name a feed, symbols and interval to start it"
+                        )
+                    })?;
+                FeedSpec {
+                    feed: c.feed.clone(),
+                    symbols: c.symbols.clone(),
+                    interval: c.interval.clone(),
+                    start: c.start.clone(),
+                }
+            }
+        };
+        let hub = self.hubs.get(&spec.feed).cloned().with_context(|| {
+            format!(
+                "no feed named `{}` (configured: {})",
+                spec.feed,
+                self.hubs.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })?;
+        let step = interval_ms(&spec.interval)?;
+        let symbols: Vec<String> = if spec.symbols.is_empty() {
+            d.symbols.iter().map(|s| s.to_uppercase()).collect()
+        } else {
+            spec.symbols.iter().map(|s| s.to_uppercase()).collect()
+        };
+        if symbols.is_empty() {
+            bail!(
+                "deployment `{name}` has no symbols: name them in the configuration or the request"
+            );
         }
-        let config = Self::run_config(&d)?;
-        let (rec, _) = crate::data::market::load(&req.data, &LoadOptions::default())?;
-        let (instance, label) = self.prepare(&d.plugin, &d.params, &config, &rec.symbols)?;
-        let symbols = rec.symbols.clone();
-        let journal = self.config.journals.join(format!("{name}.redb"));
+        let start_ms = DeploymentConfig {
+            name: name.into(),
+            feed: spec.feed.clone(),
+            symbols: vec![],
+            interval: spec.interval.clone(),
+            start: spec.start.clone(),
+        }
+        .start_ms()?;
+        let fixed_now = Fixed {
+            run: Self::run_config(&d)?,
+            pause_drawdown: self.config.pause_drawdown,
+            feed: spec.clone(),
+            symbols: symbols.clone(),
+        };
+        let path = self.config.journals.join(format!("{name}.redb"));
+        // The run's first version: a new run starts with the deployment's;
+        // a recovered one with what its journal started with.
+        let existing = if path.exists() {
+            let r = crate::store::journal::JournalReader::open(&path)?;
+            Some(r.meta()?)
+        } else {
+            None
+        };
+        let (fixed, first_label, params) = match &existing {
+            Some(meta) => {
+                let fixed: Fixed = toml::from_str(&meta.service).with_context(|| {
+                    format!(
+                        "journal {} was not written by a service deployment",
+                        path.display()
+                    )
+                })?;
+                if fixed.feed.feed != fixed_now.feed.feed
+                    || fixed.symbols != fixed_now.symbols
+                    || fixed.feed.interval != fixed_now.feed.interval
+                {
+                    bail!(
+                        "deployment `{name}`'s journal was written for feed `{}` {} {} and is asked to run on `{}` {} {}; a journal keeps its inputs — create a new deployment to trade something else",
+                        fixed.feed.feed,
+                        fixed.symbols.join(","),
+                        fixed.feed.interval,
+                        fixed_now.feed.feed,
+                        fixed_now.symbols.join(","),
+                        fixed_now.feed.interval
+                    );
+                }
+                (
+                    fixed,
+                    format!("{}@{}", meta.plugin_name, meta.plugin_version),
+                    meta.params.clone(),
+                )
+            }
+            None => (fixed_now, d.plugin.clone(), d.params.clone()),
+        };
+        let config = fixed.run.clone();
+        let (instance, label, sha) =
+            self.prepare(&first_label, &params, &config, &fixed.symbols)?;
+        let desc = instance.description().clone();
+        let meta = RunMeta {
+            format: crate::store::journal::FORMAT,
+            sandbar_version: env!("CARGO_PKG_VERSION").into(),
+            contract: crate::sandbox::runtime::CONTRACT.into(),
+            plugin_name: desc.name.clone(),
+            plugin_version: desc.version.clone(),
+            sdk_version: desc.sdk_version.clone(),
+            plugin_sha256: sha,
+            params: params.clone(),
+            risk: toml::to_string(&config.risk).unwrap_or_default(),
+            execution: toml::to_string(&config.execution).unwrap_or_default(),
+            sandbox: toml::to_string(&config.sandbox).unwrap_or_default(),
+            data: vec![],
+            symbols: fixed.symbols.clone(),
+            initial_cash: config.initial_cash,
+            seed: config.seed,
+            delivery: "per-bar".into(),
+            swaps: vec![],
+            service: toml::to_string(&fixed).context("describing the run")?,
+        };
+        let (journal, resumed) = Journal::resume(&path, &meta)?;
+        // Where the feed takes over: after the last journaled bar of each
+        // symbol, else before the configured start, else the next live bar.
+        let mut after: Vec<Option<i64>> = vec![start_ms.map(|s| s - step); fixed.symbols.len()];
+        for b in &resumed.bars {
+            after[b.symbol as usize] = Some(b.time_ms);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let notes: Notes = Arc::default();
+        let live = hub.subscribe(
+            &fixed.symbols,
+            &fixed.feed.interval,
+            after,
+            stop.clone(),
+            notes.clone(),
+        )?;
+        let stale = live.stale_flag();
+        let recovered = resumed.bars.len() as u64;
+        let replay = resumed
+            .commands
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Command {
+                    seq,
+                    action,
+                    actor,
+                    reason,
+                } => Some((*seq, action.clone(), actor.clone(), reason.clone())),
+                _ => None,
+            })
+            .collect();
+        let feed = RecoveryFeed {
+            journaled: resumed.bars,
+            pos: 0,
+            live,
+            symbols: fixed.symbols.clone(),
+        };
+        let journal: SharedJournal = Arc::new(Mutex::new(journal));
         let launch = Launch {
             name: name.into(),
             instance,
             label,
             config,
-            rec,
-            skip: 0,
-            pace: req.bars_per_second,
-            journal: journal.clone(),
-            pause_drawdown: Some(self.config.pause_drawdown),
+            pause_drawdown: Some(fixed.pause_drawdown),
             evidence: true,
+            journal: journal.clone(),
+            notes,
+            replay,
+            recovered,
+            stop: stop.clone(),
+            params,
         };
-        let (tx, status, ended, intents) = self.launch(launch)?;
+        let (tx, status, ended, intents, trouble, thread) = self.launch(launch, feed)?;
         self.registry.note(
             name,
             actor,
             "start",
             &format!(
-                "{} bars/s over {} file(s)",
-                req.bars_per_second,
-                req.data.len()
+                "feed {} {} {}{}",
+                fixed.feed.feed,
+                fixed.symbols.join(","),
+                fixed.feed.interval,
+                if recovered > 0 {
+                    format!(", recovering {recovered} journaled bars")
+                } else {
+                    String::new()
+                }
             ),
         )?;
         self.runs.lock().expect("runs lock").insert(
@@ -349,54 +842,66 @@ impl Service {
                 tx,
                 status,
                 ended,
+                trouble,
                 intents,
-                journal,
+                journal: path,
                 shadow: None,
-                capital: d.capital,
-                symbols,
-                pace: req.bars_per_second,
+                capital: fixed.run.initial_cash,
+                symbols: fixed.symbols.clone(),
+                spec: fixed.feed,
+                recovered,
+                stop,
+                stale,
+                thread: Some(thread),
+                journal_handle: journal,
             },
         );
         self.status(name)
     }
 
     #[allow(clippy::type_complexity)]
-    fn launch(
+    fn launch<F: Feed + Send + 'static>(
         &self,
-        l: Launch,
+        mut l: Launch,
+        mut feed: F,
     ) -> anyhow::Result<(
         Sender<Command<'static>>,
         Arc<Mutex<Status>>,
         Arc<Mutex<Option<String>>>,
         Intents,
+        Arc<Mutex<Option<String>>>,
+        std::thread::JoinHandle<()>,
     )> {
         let (tx, rx) = channel();
         let status = Arc::new(Mutex::new(Status {
             serving: l.label.clone(),
+            last_bar_ms: i64::MIN,
             ..Status::default()
         }));
         let ended = Arc::new(Mutex::new(None));
+        let trouble = Arc::new(Mutex::new(None));
         let intents: Intents = Arc::default();
-        let meta = RunMeta {
-            format: crate::store::journal::FORMAT,
-            sandbar_version: env!("CARGO_PKG_VERSION").into(),
-            contract: crate::sandbox::runtime::CONTRACT.into(),
-            plugin_name: l.instance.description().name.clone(),
-            plugin_version: l.instance.description().version.clone(),
-            sdk_version: l.instance.description().sdk_version.clone(),
-            plugin_sha256: String::new(),
-            params: vec![],
-            risk: toml::to_string(&l.config.risk).unwrap_or_default(),
-            execution: toml::to_string(&l.config.execution).unwrap_or_default(),
-            sandbox: toml::to_string(&l.config.sandbox).unwrap_or_default(),
-            data: vec![],
-            symbols: l.rec.symbols.clone(),
-            initial_cash: l.config.initial_cash,
-            seed: l.config.seed,
-            delivery: "per-bar".into(),
-            swaps: vec![],
-        };
-        let journal = Journal::create(&l.journal, &meta)?;
+        let (registry, runtime) = (self.registry.clone(), self.runtime.clone());
+        let (run_config, symbols, params) =
+            (l.config.clone(), feed.symbols().to_vec(), l.params.clone());
+        let load: Loader = Arc::new(move |label: &str, state: Option<&[u8]>| {
+            let record = registry.plugin(label)?;
+            let (mut instance, _, _) = prepare_on(
+                &registry,
+                &runtime,
+                &record.label(),
+                &carried_params(&params, &record),
+                &run_config,
+                &symbols,
+            )?;
+            if let Some(state) = state {
+                let version = record.version.clone();
+                instance
+                    .restore(&version, state)
+                    .map_err(|e| anyhow::anyhow!("{label} refused its state: {e}"))?;
+            }
+            Ok(instance)
+        });
         let controller = ServiceController {
             rx,
             status: status.clone(),
@@ -404,6 +909,15 @@ impl Service {
             registry: self.registry.clone(),
             last: Status::default(),
             pending: None,
+            replay: std::mem::take(&mut l.replay),
+            recovered: l.recovered,
+            load,
+            journal: l.evidence.then(|| l.journal.clone()),
+            snapshot_every: self.config.snapshot_every,
+            last_snapshot: Instant::now(),
+            snapshot_reply: None,
+            flatten_on_shutdown: self.config.flatten_on_shutdown && l.evidence,
+            trouble: trouble.clone(),
         };
         let (ended2, intents2, registry, name) = (
             ended.clone(),
@@ -411,21 +925,19 @@ impl Service {
             self.registry.clone(),
             l.name.clone(),
         );
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name(format!("deploy-{}", l.name))
             .spawn(move || {
                 let Launch {
                     mut instance,
                     label,
                     config,
-                    mut rec,
-                    skip,
-                    pace,
                     pause_drawdown,
                     evidence,
+                    journal,
+                    notes,
                     ..
                 } = l;
-                rec.bars.drain(..(skip as usize).min(rec.bars.len()));
                 let cfg = EngineConfig {
                     initial_cash: config.initial_cash,
                     risk: config.risk,
@@ -435,13 +947,14 @@ impl Service {
                     rollback_window: config.swap.rollback_window,
                     rollback_drawdown: config.swap.rollback_drawdown,
                     pause_drawdown,
+                    final_entry: false,
                 };
-                let mut recorder = TeeRecorder {
-                    journal,
+                let mut recorder = ServiceRecorder {
+                    journal: journal.clone(),
+                    notes,
                     intents: intents2,
                 };
-                let symbols = rec.symbols.clone();
-                let mut feed = PacedFeed::new(rec, pace);
+                let symbols = feed.symbols().to_vec();
                 let mut engine = Engine::new(
                     cfg,
                     symbols,
@@ -455,17 +968,19 @@ impl Service {
                     Ok(o) => match &o.fault {
                         Some(f) => {
                             let why = format!("faulted at bar {}: {}", f.seq, f.fault);
-                            let _ = registry.transition(
-                                &name,
-                                Move::Pause,
-                                Some(why.clone()),
-                                false,
-                                &GateConfig::default(),
-                                "engine",
-                            );
+                            if evidence {
+                                let _ = registry.transition(
+                                    &name,
+                                    Move::Pause,
+                                    Some(why.clone()),
+                                    false,
+                                    &GateConfig::default(),
+                                    "engine",
+                                );
+                            }
                             why
                         }
-                        None => format!("finished after {} bars", o.bars),
+                        None => format!("stopped after {} bars", o.bars),
                     },
                     Err(e) => format!("journal failed: {e}"),
                 };
@@ -475,10 +990,19 @@ impl Service {
                 {
                     let _ = registry.record_paper(&name, ev, "engine");
                 }
-                let _ = recorder.journal.finish();
+                {
+                    let mut j = journal.lock().expect("journal lock");
+                    let notes = std::mem::take(&mut *recorder.notes.lock().expect("notes"));
+                    for n in &notes {
+                        j.note(n);
+                    }
+                    if let Err(e) = j.sync() {
+                        tracing::error!(deployment = %name, %e, "final journal commit");
+                    }
+                }
                 *ended2.lock().expect("ended lock") = Some(summary);
             })?;
-        Ok((tx, status, ended, intents))
+        Ok((tx, status, ended, intents, trouble, thread))
     }
 
     fn with_run<T>(
@@ -496,22 +1020,30 @@ impl Service {
         f(run)
     }
 
-    /// Replace the serving version at the next bar boundary.
+    /// Replace the serving version at the next bar boundary. The version
+    /// must be one of the deployment's own plugin.
     pub fn swap(&self, name: &str, plugin: &str, actor: &str, reason: &str) -> anyhow::Result<()> {
         require_reason("a swap", reason)?;
         let d = self.registry.deployment(name)?;
-        let config = Self::run_config(&d)?;
-        let symbols = self.with_run(name, |run| Ok(run.symbols.clone()))?;
         let record = self.registry.plugin(plugin)?;
-        let params = carried_params(&d, &record);
-        let (instance, label) = self.prepare(&record.label(), &params, &config, &symbols)?;
+        let own = d.plugin.split('@').next().unwrap_or_default();
+        if record.name != own {
+            bail!(
+                "deployment `{name}` runs plugin `{own}`; {} is another plugin (create a new deployment for it)",
+                record.label()
+            );
+        }
+        let symbols = self.with_run(name, |run| Ok(run.symbols.clone()))?;
+        let run_config = Self::run_config(&d)?;
+        let params = carried_params(&d.params, &record);
+        let (instance, label, _) = self.prepare(&record.label(), &params, &run_config, &symbols)?;
         self.with_run(name, |run| {
             let req = Command::Swap {
                 driver: Box::new(instance),
                 label,
                 actor: actor.into(),
                 reason: reason.into(),
-                restore: true,
+                handover: None,
             };
             run.tx.send(req).ok();
             Ok(())
@@ -583,7 +1115,7 @@ impl Service {
                 reason: reason.into(),
             }
         };
-        if self.runs.lock().expect("runs lock").contains_key(name) {
+        if self.is_running(name) {
             self.with_run(name, |run| {
                 run.tx.send(req).ok();
                 Ok(())
@@ -592,39 +1124,109 @@ impl Service {
         Ok(stage)
     }
 
-    /// Run a candidate beside the serving version, from the current bar on,
+    /// Cancel every order, close every position and pause the strategy.
+    pub fn flatten(&self, name: &str, actor: &str, reason: &str) -> anyhow::Result<()> {
+        require_reason("flatten", reason)?;
+        self.with_run(name, |run| {
+            run.tx
+                .send(Command::Flatten {
+                    actor: actor.into(),
+                    reason: reason.into(),
+                })
+                .ok();
+            Ok(())
+        })?;
+        let _ = self.registry.transition(
+            name,
+            Move::Pause,
+            Some(format!("flatten: {reason}")),
+            false,
+            &GateConfig::default(),
+            actor,
+        );
+        Ok(())
+    }
+
+    fn is_running(&self, name: &str) -> bool {
+        self.runs
+            .lock()
+            .expect("runs lock")
+            .get(name)
+            .is_some_and(|r| r.ended.lock().expect("ended").is_none())
+    }
+
+    /// Run a candidate beside the serving version, from the next bar on,
     /// with its own ledger and journal; it never reaches a venue.
-    pub fn start_shadow(
-        &self,
-        name: &str,
-        plugin: &str,
-        data: &[PathBuf],
-        actor: &str,
-    ) -> anyhow::Result<()> {
+    pub fn start_shadow(&self, name: &str, plugin: &str, actor: &str) -> anyhow::Result<()> {
         let d = self.registry.deployment(name)?;
         let config = Self::run_config(&d)?;
-        let (rec, _) = crate::data::market::load(data, &LoadOptions::default())?;
         let record = self.registry.plugin(plugin)?;
-        let params = carried_params(&d, &record);
-        let (instance, label) = self.prepare(&record.label(), &params, &config, &rec.symbols)?;
-        // Same bars, same pace, from the bar the serving version is at.
-        let (from_seq, pace) = self.with_run(name, |run| {
-            Ok((run.status.lock().expect("status").seq, run.pace))
+        let (spec, symbols, from_seq, last_bar) = self.with_run(name, |run| {
+            if run.shadow.is_some() {
+                bail!("deployment `{name}` already has a shadow");
+            }
+            let s = run.status.lock().expect("status");
+            Ok((run.spec.clone(), run.symbols.clone(), s.seq, s.last_bar_ms))
         })?;
-        let journal = self.config.journals.join(format!("{name}.shadow.redb"));
+        let params = carried_params(&d.params, &record);
+        let (instance, label, _) = self.prepare(&record.label(), &params, &config, &symbols)?;
+        let hub = self
+            .hubs
+            .get(&spec.feed)
+            .cloned()
+            .context("the deployment's feed")?;
+        let stop = Arc::new(AtomicBool::new(false));
+        // From the bar after the serving version's last one, like it.
+        let after = vec![(last_bar != i64::MIN).then_some(last_bar); symbols.len()];
+        let live = hub.subscribe(
+            &symbols,
+            &spec.interval,
+            after,
+            stop.clone(),
+            Arc::default(),
+        )?;
+        let path = self.config.journals.join(format!("{name}.shadow.redb"));
+        let meta = RunMeta {
+            format: crate::store::journal::FORMAT,
+            sandbar_version: env!("CARGO_PKG_VERSION").into(),
+            contract: crate::sandbox::runtime::CONTRACT.into(),
+            plugin_name: record.name.clone(),
+            plugin_version: record.version.clone(),
+            sdk_version: String::new(),
+            plugin_sha256: record.sha256.clone(),
+            params: params.clone(),
+            risk: toml::to_string(&config.risk).unwrap_or_default(),
+            execution: toml::to_string(&config.execution).unwrap_or_default(),
+            sandbox: toml::to_string(&config.sandbox).unwrap_or_default(),
+            data: vec![],
+            symbols: symbols.clone(),
+            initial_cash: config.initial_cash,
+            seed: config.seed,
+            delivery: "per-bar".into(),
+            swaps: vec![],
+            service: String::new(),
+        };
+        // A shadow is a comparison, not a record of trading: each starts afresh.
+        if path.exists() {
+            std::fs::remove_file(&path)
+                .with_context(|| format!("removing the last shadow journal {}", path.display()))?;
+        }
+        let (journal, _) = Journal::resume(&path, &meta)?;
         let launch = Launch {
             name: format!("{name}-shadow"),
             instance,
             label: label.clone(),
             config,
-            rec,
-            skip: from_seq,
-            pace,
-            journal,
             pause_drawdown: None,
             evidence: false,
+            journal: Arc::new(Mutex::new(journal)),
+            notes: Arc::default(),
+            replay: VecDeque::new(),
+            recovered: 0,
+            stop: stop.clone(),
+            params,
         };
-        let (tx, status, ended, intents) = self.launch(launch)?;
+        let (tx, status, ended, intents, _, _thread) = self.launch(launch, live)?;
         self.with_run(name, |run| {
             run.shadow = Some(ShadowRun {
                 label: label.clone(),
@@ -633,6 +1235,7 @@ impl Service {
                 status,
                 ended,
                 intents,
+                stop,
             });
             Ok(())
         })?;
@@ -704,7 +1307,7 @@ impl Service {
         let (reply, answer) = channel();
         shadow_tx.send(Command::Snapshot(reply)).ok();
         let state = answer
-            .recv_timeout(std::time::Duration::from_secs(10))
+            .recv_timeout(Duration::from_secs(10))
             .map_err(|_| anyhow::anyhow!("the shadow of `{name}` did not answer for its state"))?
             .map_err(|e| {
                 anyhow::anyhow!("the shadow of `{name}` could not snapshot its state: {e}")
@@ -713,9 +1316,9 @@ impl Service {
         let config = Self::run_config(&d)?;
         let symbols = self.with_run(name, |run| Ok(run.symbols.clone()))?;
         let record = self.registry.plugin(&label)?;
-        let (mut instance, label) = self.prepare(
+        let (mut instance, label, _) = self.prepare(
             &record.label(),
-            &carried_params(&d, &record),
+            &carried_params(&d.params, &record),
             &config,
             &symbols,
         )?;
@@ -726,6 +1329,7 @@ impl Service {
         self.registry.note(name, actor, "shadow-stop", &label)?;
         self.with_run(name, |run| {
             if let Some(sh) = run.shadow.take() {
+                sh.stop.store(true, Ordering::Relaxed);
                 sh.tx.send(Command::Stop).ok();
             }
             let reason = format!("promote-shadow: {reason}");
@@ -735,22 +1339,31 @@ impl Service {
                     label: label.clone(),
                     actor: actor.into(),
                     reason,
-                    restore: false,
+                    handover: Some(state),
                 })
                 .ok();
             Ok(label.clone())
         })
     }
 
-    /// Stop a running deployment.
+    /// Stop a running deployment: it finishes the bar in flight, snapshots
+    /// its strategy and commits its journal. Returns once it has.
     pub fn stop(&self, name: &str, actor: &str) -> anyhow::Result<()> {
-        let shadow = self.with_run(name, |run| {
+        let (shadow, thread) = self.with_run(name, |run| {
+            run.stop.store(true, Ordering::Relaxed);
             run.tx.send(Command::Stop).ok();
-            Ok(run.shadow.take().map(|sh| {
-                sh.tx.send(Command::Stop).ok();
-                sh.label
-            }))
+            Ok((
+                run.shadow.take().map(|sh| {
+                    sh.stop.store(true, Ordering::Relaxed);
+                    sh.tx.send(Command::Stop).ok();
+                    sh.label
+                }),
+                run.thread.take(),
+            ))
         })?;
+        if let Some(t) = thread {
+            let _ = t.join();
+        }
         if let Some(label) = shadow {
             self.registry.note(name, actor, "shadow-stop", &label)?;
         }
@@ -758,25 +1371,239 @@ impl Service {
         Ok(())
     }
 
+    /// Stop every deployment (shutdown), each finishing its bar in flight,
+    /// snapshotting and committing its journal.
+    pub fn shutdown(&self) {
+        let threads: Vec<_> = {
+            let mut runs = self.runs.lock().expect("runs lock");
+            runs.values_mut()
+                .filter_map(|run| {
+                    run.stop.store(true, Ordering::Relaxed);
+                    if let Some(sh) = &run.shadow {
+                        sh.stop.store(true, Ordering::Relaxed);
+                    }
+                    run.thread.take()
+                })
+                .collect()
+        };
+        for t in threads {
+            let _ = t.join();
+        }
+    }
+
+    /// Whether the journal directory takes writes (readiness).
+    pub fn journals_writable(&self) -> anyhow::Result<()> {
+        let probe = self.config.journals.join(".ready-probe");
+        std::fs::write(&probe, b"ok")
+            .and_then(|()| std::fs::remove_file(&probe))
+            .with_context(|| format!("journal directory {}", self.config.journals.display()))
+    }
+
+    /// Every deployment in the registry, with its status where it runs.
+    pub fn list(&self) -> anyhow::Result<Vec<serde_json::Value>> {
+        let mut out = Vec::new();
+        for d in self.registry.deployments()? {
+            let status = self.status(&d.name).ok();
+            out.push(serde_json::json!({
+                "name": d.name,
+                "plugin": d.plugin,
+                "stage": d.stage.to_string(),
+                "capital": d.capital,
+                "status": status,
+            }));
+        }
+        Ok(out)
+    }
+
+    /// Promote along the lifecycle (the gates of the registry apply; `force`
+    /// needs a reason).
+    pub fn promote(
+        &self,
+        name: &str,
+        force: bool,
+        actor: &str,
+        reason: &str,
+    ) -> anyhow::Result<serde_json::Value> {
+        let (stage, readiness) = self.registry.transition(
+            name,
+            Move::Promote,
+            (!reason.trim().is_empty()).then(|| reason.to_string()),
+            force,
+            &GateConfig::default(),
+            actor,
+        )?;
+        Ok(
+            serde_json::json!({"stage": stage.to_string(), "readiness": readiness.map(|r| format!("{r:?}"))}),
+        )
+    }
+
+    /// Register an uploaded component.
+    pub fn add_plugin(
+        &self,
+        bytes: &[u8],
+        actor: &str,
+    ) -> anyhow::Result<crate::store::registry::PluginRecord> {
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("upload.wasm");
+        std::fs::write(&file, bytes)?;
+        let (record, _) = self
+            .registry
+            .add_plugin(&self.runtime, &file, None, actor)?;
+        Ok(record)
+    }
+
+    /// A page of a deployment's journal as JSON lines: entries `offset..`,
+    /// at most `limit`, optionally only those of bars in `[from, to)`.
+    pub fn journal_lines(
+        &self,
+        name: &str,
+        offset: u64,
+        limit: u64,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> anyhow::Result<String> {
+        let live = self
+            .runs
+            .lock()
+            .expect("runs lock")
+            .get(name)
+            .filter(|r| r.ended.lock().expect("ended").is_none())
+            .map(|r| r.journal_handle.clone());
+        let (entries, bars) = match live {
+            Some(j) => {
+                let j = j.lock().expect("journal lock");
+                (j.entries()?, j.bar_times()?)
+            }
+            None => {
+                let path = self.config.journals.join(format!("{name}.redb"));
+                let r = crate::store::journal::JournalReader::open(&path)?;
+                let bars = r.bars()?.iter().map(|b| b.time_ms).collect();
+                (r.entries()?, bars)
+            }
+        };
+        let mut out = String::new();
+        for (i, e) in entries
+            .iter()
+            .enumerate()
+            .skip(offset as usize)
+            .filter(|(_, e)| {
+                let t = e.seq().and_then(|s| bars.get(s as usize).copied());
+                match t {
+                    Some(t) => from.is_none_or(|f| t >= f) && to.is_none_or(|x| t < x),
+                    None => from.is_none() && to.is_none(),
+                }
+            })
+            .take(limit as usize)
+        {
+            out.push_str(&serde_json::json!({"index": i, "entry": e}).to_string());
+            out.push('\n');
+        }
+        Ok(out)
+    }
+
+    /// Names of the deployments started in this service.
+    pub fn running(&self) -> Vec<String> {
+        let mut v: Vec<String> = self
+            .runs
+            .lock()
+            .expect("runs lock")
+            .keys()
+            .cloned()
+            .collect();
+        v.sort();
+        v
+    }
+
     /// A deployment's status.
     pub fn status(&self, name: &str) -> anyhow::Result<DeploymentStatus> {
+        let stage = self.registry.deployment(name)?.stage.to_string();
         let runs = self.runs.lock().expect("runs lock");
         let run = runs
             .get(name)
             .with_context(|| format!("deployment `{name}` has not been started"))?;
         let s = run.status.lock().expect("status").clone();
-        let ended = run.ended.lock().expect("ended").clone();
+        let mut ended = run.ended.lock().expect("ended").clone();
+        if let Some(t) = run.trouble.lock().expect("trouble").clone() {
+            ended = Some(ended.map_or(t.clone(), |e| format!("{e}; {t}")));
+        }
+        let feed = self
+            .hubs
+            .get(&run.spec.feed)
+            .map(|h| {
+                let f = h.status();
+                FeedState {
+                    name: run.spec.feed.clone(),
+                    connection: f.connection,
+                    stale: run.stale.load(Ordering::Relaxed),
+                    last_error: f.last_error,
+                }
+            })
+            .unwrap_or_default();
+        let equity = if s.seq == 0 { run.capital } else { s.equity };
+        let peak = s.peak_equity.max(equity);
         Ok(DeploymentStatus {
             name: name.into(),
+            stage,
             seq: s.seq,
             serving: s.serving,
             standby: s.standby,
-            equity: s.equity,
+            equity,
+            cash: if s.seq == 0 { run.capital } else { s.cash },
+            pnl: equity - run.capital,
+            drawdown: if peak > 0.0 { 1.0 - equity / peak } else { 0.0 },
+            risk_state: s.risk_state,
+            positions: s.positions,
+            open_orders: s.open_orders,
+            orders: s.orders,
             paused: s.paused,
             running: ended.is_none(),
+            recovering: s.seq < run.recovered,
             ended,
             shadow: run.shadow.as_ref().map(|sh| sh.label.clone()),
+            feed,
+            last_bar: (s.last_bar_ms != i64::MIN && s.seq > 0)
+                .then(|| crate::data::market::format_time(s.last_bar_ms)),
             journal: run.journal.clone(),
         })
     }
+}
+
+/// Everything a deployment thread needs, built off the hot path.
+struct Launch {
+    name: String,
+    instance: Instance,
+    label: String,
+    config: RunConfig,
+    pause_drawdown: Option<f64>,
+    /// A deployment's own run (not a shadow): its figures become paper evidence.
+    evidence: bool,
+    journal: SharedJournal,
+    notes: Notes,
+    replay: VecDeque<(u64, CommandAction, String, String)>,
+    recovered: u64,
+    #[allow(dead_code)]
+    stop: Arc<AtomicBool>,
+    params: Vec<String>,
+}
+
+/// Load and initialise a registered version: (instance, label, sha256).
+fn prepare_on(
+    registry: &Registry,
+    runtime: &Runtime,
+    label: &str,
+    params: &[String],
+    config: &RunConfig,
+    symbols: &[String],
+) -> anyhow::Result<(Instance, String, String)> {
+    let record = registry.plugin(label)?;
+    let bytes = registry.plugin_bytes(&record)?;
+    let p = replay::prepare_bytes(
+        runtime,
+        Path::new(&record.label()),
+        &bytes,
+        params,
+        config,
+        symbols,
+    )?;
+    Ok((p.instance, record.label(), record.sha256.clone()))
 }

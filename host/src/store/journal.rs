@@ -5,11 +5,25 @@
 //! same inputs give byte-identical contents) and a sequence of [`Entry`]s
 //! keyed by a dense `u64`. Entries are bincode-encoded serde values.
 //!
-//! Durability: during a replay, entries are buffered and committed in large
-//! transactions without fsync (`Durability::None`), and the final commit is
-//! durable; a replay can always be re-run. Paper and live trading will commit
-//! each order durably before it leaves for a venue — the [`Recorder`] seam is
-//! where that policy lives.
+//! Durability has two policies, chosen when the file is opened:
+//! - **Replay** ([`Journal::create`]): entries are buffered and committed in
+//!   large transactions without fsync (`Durability::None`), the last commit
+//!   durable; a replay can always be re-run.
+//! - **Write-ahead** ([`Journal::resume`], the service): the journal also
+//!   keeps the run's *inputs* — every bar delivered (table `bars`) and every
+//!   operator command (an [`Entry::Command`]) — and commits durably at every
+//!   [`Recorder::barrier`]: before an order is handed to the venue and before
+//!   the strategy hears of a fill; otherwise at least once a second. What a
+//!   crash loses is therefore only bars that changed nothing durable, and the
+//!   feed delivers them again.
+//!
+//! Recovery is re-execution: the engine is deterministic, so a resumed
+//! deployment runs its journaled inputs through a fresh engine and the
+//! journal *verifies* each regenerated entry against the committed one
+//! (byte for byte) instead of writing it; past the committed entries it
+//! appends. A difference is an error ([`JournalError::Diverged`]), never a
+//! silent rewrite of history. A journal file is never overwritten by the
+//! service.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -18,6 +32,7 @@ use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinitio
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::data::market::Bar;
 use crate::execution::{FillReport, Order, Side};
 use crate::risk::{Rule, StateChange};
 
@@ -26,9 +41,18 @@ const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 /// value = its entries, each as a little-endian `u32` length and bincode
 /// bytes. One segment per commit keeps B-tree work per entry negligible.
 const ENTRIES: TableDefinition<u64, &[u8]> = TableDefinition::new("entries");
+/// Write-ahead journals: every bar delivered, by sequence number (bincode).
+const BARS: TableDefinition<u64, &[u8]> = TableDefinition::new("bars");
+/// Write-ahead journals: what the feed did that is not an input (duplicates
+/// dropped, gaps filled, reconnects, staleness), JSON, in order. Kept apart
+/// from the entries so that they stay a pure function of the inputs.
+const NOTES: TableDefinition<u64, &[u8]> = TableDefinition::new("feed-notes");
+/// Write-ahead journals: the latest strategy snapshot (`snapshot` → bincode [`Snapshot`]).
+const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 
-/// The journal format version stored in the metadata.
-pub const FORMAT: u32 = 1;
+/// The journal format version stored in the metadata. Version 2 added the
+/// write-ahead tables and [`Entry::Command`]; version 1 files still read.
+pub const FORMAT: u32 = 2;
 
 /// What a strategy asked for, as journaled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,6 +233,19 @@ pub enum Entry {
         /// Full diagnosis.
         message: String,
     },
+    /// An operator's command, applied at this bar boundary. Commands are
+    /// inputs of the run like bars: recovery applies them again at the same
+    /// bar. What they cause (a swap, a pause) follows as its own entry.
+    Command {
+        /// Bar boundary it was applied at (before bar `seq`).
+        seq: u64,
+        /// What was asked.
+        action: CommandAction,
+        /// Who asked.
+        actor: String,
+        /// Why.
+        reason: String,
+    },
     /// The portfolio at the end of the run.
     Final {
         /// Cash.
@@ -222,6 +259,68 @@ pub enum Entry {
         /// (symbol, quantity, average price) of open positions.
         positions: Vec<(String, f64, f64)>,
     },
+}
+
+/// An operator command as journaled.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CommandAction {
+    /// Put `to` in service, restored from the serving version's snapshot.
+    Swap {
+        /// `name@version`.
+        to: String,
+    },
+    /// Put `to` in service with this state (a promoted shadow's own).
+    Promote {
+        /// `name@version`.
+        to: String,
+        /// The state it brought.
+        state: Vec<u8>,
+    },
+    /// Go back to the version the last swap replaced.
+    Rollback,
+    /// Stop calling the strategy.
+    Pause,
+    /// Call it again.
+    Resume,
+    /// Cancel every order and close every position.
+    Flatten,
+}
+
+/// A strategy snapshot kept by a write-ahead journal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Snapshot {
+    /// Bars processed when it was taken (the next bar's sequence number).
+    pub seq: u64,
+    /// `name@version` that produced it.
+    pub version: String,
+    /// The plugin's bytes.
+    pub state: Vec<u8>,
+}
+
+impl Entry {
+    /// The bar sequence number the entry belongs to, when it has one.
+    pub fn seq(&self) -> Option<u64> {
+        match self {
+            Entry::Bars { first, .. } => Some(*first),
+            Entry::Intent { seq, .. }
+            | Entry::Fill { seq, .. }
+            | Entry::Refusal { seq, .. }
+            | Entry::Cancel { seq, .. }
+            | Entry::State { seq, .. }
+            | Entry::StrategyError { seq, .. }
+            | Entry::Swap { seq, .. }
+            | Entry::SwapRefused { seq, .. }
+            | Entry::Rollback { seq, .. }
+            | Entry::SwapCommitted { seq, .. }
+            | Entry::Paused { seq, .. }
+            | Entry::Resumed { seq, .. }
+            | Entry::Fault { seq, .. }
+            | Entry::Command { seq, .. } => Some(*seq),
+            Entry::Order { order, .. } => Some(order.decided_seq),
+            Entry::Final { .. } => None,
+        }
+    }
 }
 
 /// Description of a run, stored once per journal.
@@ -262,6 +361,10 @@ pub struct RunMeta {
     /// Scheduled swaps: `<bar-seq>=<name@version> sha256:<hash>`.
     #[serde(default)]
     pub swaps: Vec<String>,
+    /// A service deployment's fixed settings (TOML: run config, feed,
+    /// symbols); empty for a replay.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service: String,
 }
 
 /// Errors of journal files.
@@ -284,12 +387,45 @@ pub enum JournalError {
         /// What is wrong.
         message: String,
     },
+    /// Another process has the file open (a second `sandbar serve`?).
+    #[error("journal {path} is in use by another process; refusing to open it")]
+    Locked {
+        /// File.
+        path: PathBuf,
+    },
+    /// Re-executing the journaled inputs did not give the journaled entry:
+    /// the plugin is not deterministic, or its bytes or the configuration
+    /// changed since the entry was written. The journal is left as it was.
+    #[error(
+        "journal {path}: recovery diverged at entry {index}: journaled {journaled}, re-executed {recomputed}"
+    )]
+    Diverged {
+        /// File.
+        path: PathBuf,
+        /// Entry index.
+        index: u64,
+        /// What the file holds (JSON).
+        journaled: String,
+        /// What re-execution produced (JSON).
+        recomputed: String,
+    },
 }
 
 /// Where the engine writes its journal entries.
 pub trait Recorder {
     /// Record one entry, in order.
     fn record(&mut self, entry: Entry) -> Result<(), JournalError>;
+    /// Bar `seq` is about to be processed (write-ahead journals keep it as an
+    /// input of the run).
+    fn input_bar(&mut self, _seq: u64, _bar: &Bar) -> Result<(), JournalError> {
+        Ok(())
+    }
+    /// Everything recorded so far must be durable before the engine goes on:
+    /// called before an order is handed to the venue and before the strategy
+    /// hears of a fill.
+    fn barrier(&mut self) -> Result<(), JournalError> {
+        Ok(())
+    }
 }
 
 /// Keeps entries in memory (tests, golden files, runs without a journal file).
@@ -319,10 +455,67 @@ pub struct Journal {
     segment_first: u64,
     segment: Vec<u8>,
     flush_every: usize,
+    /// Write-ahead policy (the service) rather than replay buffering.
+    write_ahead: Option<WriteAhead>,
+}
+
+/// State of the write-ahead policy.
+struct WriteAhead {
+    /// Committed entries a resumed run must reproduce before it appends.
+    expected: std::collections::VecDeque<Vec<u8>>,
+    /// Input bars not yet committed.
+    bars: Vec<(u64, Vec<u8>)>,
+    /// Bars already in the file (a resumed run's inputs are not rewritten).
+    bars_in_file: u64,
+    notes: Vec<Vec<u8>>,
+    next_note: u64,
+    last_commit: std::time::Instant,
+}
+
+/// What a resumed write-ahead journal holds: the inputs to re-execute.
+#[derive(Debug, Clone, Default)]
+pub struct Resumed {
+    /// Every bar delivered so far, in order (index = sequence number).
+    pub bars: Vec<Bar>,
+    /// Operator commands, in order.
+    pub commands: Vec<Entry>,
+    /// Entries committed (re-execution verifies them).
+    pub entries: u64,
+    /// The latest strategy snapshot.
+    pub snapshot: Option<Snapshot>,
+}
+
+/// Open a database for writing, telling a lock held by another process
+/// apart from a damaged file.
+fn open_db(path: &Path) -> Result<Database, JournalError> {
+    Database::create(path).map_err(|e| match e {
+        redb::DatabaseError::DatabaseAlreadyOpen => JournalError::Locked {
+            path: path.to_path_buf(),
+        },
+        e => JournalError::Invalid {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        },
+    })
+}
+
+fn check_format(path: &Path, meta: &RunMeta) -> Result<(), JournalError> {
+    if meta.format > FORMAT || meta.format == 0 {
+        return Err(JournalError::Invalid {
+            path: path.to_path_buf(),
+            message: format!(
+                "journal format {} is not one this sandbar ({}) reads (1 to {FORMAT})",
+                meta.format,
+                env!("CARGO_PKG_VERSION")
+            ),
+        });
+    }
+    Ok(())
 }
 
 impl Journal {
-    /// Create a journal file for a new run, replacing any file at `path`.
+    /// Create a journal file for a new replay, replacing any file at `path`
+    /// (the output a user named). Entries are buffered (replay policy).
     pub fn create(path: &Path, meta: &RunMeta) -> Result<Self, JournalError> {
         if path.exists() {
             std::fs::remove_file(path).map_err(|e| storage(path, e))?;
@@ -335,21 +528,214 @@ impl Journal {
             segment_first: 0,
             segment: Vec::new(),
             flush_every: 8192,
+            write_ahead: None,
         };
+        j.write_meta(meta)?;
+        Ok(j)
+    }
+
+    fn write_meta(&self, meta: &RunMeta) -> Result<(), JournalError> {
+        let path = &self.path;
         let meta_bytes = serde_json::to_vec(meta).map_err(|e| storage(path, e))?;
-        let tx = j.db.begin_write().map_err(|e| storage(path, e))?;
+        let tx = self.db.begin_write().map_err(|e| storage(path, e))?;
         {
             let mut t = tx.open_table(META).map_err(|e| storage(path, e))?;
             t.insert("run", meta_bytes.as_slice())
                 .map_err(|e| storage(path, e))?;
             tx.open_table(ENTRIES).map_err(|e| storage(path, e))?;
+            tx.open_table(BARS).map_err(|e| storage(path, e))?;
+            tx.open_table(NOTES).map_err(|e| storage(path, e))?;
+            tx.open_table(STATE).map_err(|e| storage(path, e))?;
         }
-        tx.commit().map_err(|e| storage(path, e))?;
-        Ok(j)
+        tx.commit().map_err(|e| storage(path, e))
+    }
+
+    /// Open a deployment's write-ahead journal: create it with `meta` if it
+    /// does not exist, else keep it and return the inputs to re-execute.
+    /// Nothing in an existing file is overwritten; its metadata stays that of
+    /// the run's start. A file another process holds, a damaged file or an
+    /// unknown format is refused.
+    pub fn resume(path: &Path, meta: &RunMeta) -> Result<(Self, Resumed), JournalError> {
+        let existed = path.exists();
+        let db = open_db(path)?;
+        let mut j = Self {
+            db,
+            path: path.to_path_buf(),
+            next: 0,
+            segment_first: 0,
+            segment: Vec::new(),
+            flush_every: usize::MAX,
+            write_ahead: Some(WriteAhead {
+                expected: Default::default(),
+                bars: Vec::new(),
+                bars_in_file: 0,
+                notes: Vec::new(),
+                next_note: 0,
+                last_commit: std::time::Instant::now(),
+            }),
+        };
+        if !existed {
+            j.write_meta(meta)?;
+            return Ok((j, Resumed::default()));
+        }
+        let resumed = j.read_back()?;
+        Ok((j, resumed))
+    }
+
+    fn read_back(&mut self) -> Result<Resumed, JournalError> {
+        let invalid = |e: &dyn std::fmt::Display| JournalError::Invalid {
+            path: self.path.clone(),
+            message: e.to_string(),
+        };
+        let tx = self.db.begin_read().map_err(|e| invalid(&e))?;
+        let meta: RunMeta = {
+            let t = tx.open_table(META).map_err(|e| invalid(&e))?;
+            let v = t
+                .get("run")
+                .map_err(|e| invalid(&e))?
+                .ok_or_else(|| invalid(&"no run metadata"))?;
+            serde_json::from_slice(v.value()).map_err(|e| invalid(&e))?
+        };
+        check_format(&self.path, &meta)?;
+        let mut out = Resumed::default();
+        let mut expected = std::collections::VecDeque::new();
+        {
+            let t = tx.open_table(ENTRIES).map_err(|e| invalid(&e))?;
+            for_each_in(&t, &self.path, |_, bytes| {
+                let (e, _): (Entry, usize) =
+                    bincode::serde::decode_from_slice(bytes, config()).map_err(|e| invalid(&e))?;
+                if matches!(e, Entry::Command { .. }) {
+                    out.commands.push(e);
+                }
+                expected.push_back(bytes.to_vec());
+                Ok(())
+            })?;
+        }
+        {
+            let t = tx.open_table(BARS).map_err(|e| invalid(&e))?;
+            for item in t.iter().map_err(|e| invalid(&e))? {
+                let (k, v) = item.map_err(|e| invalid(&e))?;
+                if k.value() != out.bars.len() as u64 {
+                    return Err(invalid(&format!(
+                        "input bar {} follows bar {}",
+                        k.value(),
+                        out.bars.len() as i64 - 1
+                    )));
+                }
+                let (bar, _): (Bar, usize) =
+                    bincode::decode_from_slice(v.value(), config()).map_err(|e| invalid(&e))?;
+                out.bars.push(bar);
+            }
+        }
+        let notes = {
+            let t = tx.open_table(NOTES).map_err(|e| invalid(&e))?;
+            t.last()
+                .map_err(|e| invalid(&e))?
+                .map_or(0, |(k, _)| k.value() + 1)
+        };
+        {
+            let t = tx.open_table(STATE).map_err(|e| invalid(&e))?;
+            if let Some(v) = t.get("snapshot").map_err(|e| invalid(&e))? {
+                let (s, _): (Snapshot, usize) =
+                    bincode::serde::decode_from_slice(v.value(), config())
+                        .map_err(|e| invalid(&e))?;
+                out.snapshot = Some(s);
+            }
+        }
+        out.entries = expected.len() as u64;
+        self.next = out.entries;
+        self.segment_first = out.entries;
+        let wa = self.write_ahead.as_mut().expect("write-ahead journal");
+        wa.expected = expected;
+        wa.bars_in_file = out.bars.len() as u64;
+        wa.next_note = notes;
+        Ok(out)
+    }
+
+    /// Whether a resumed journal still has committed entries to verify.
+    pub fn verifying(&self) -> bool {
+        self.write_ahead
+            .as_ref()
+            .is_some_and(|w| !w.expected.is_empty())
+    }
+
+    /// Every entry in the file and the pending segment, decoded (the API's
+    /// journal query on a running deployment).
+    pub fn entries(&self) -> Result<Vec<Entry>, JournalError> {
+        let invalid = |e: &dyn std::fmt::Display| JournalError::Invalid {
+            path: self.path.clone(),
+            message: e.to_string(),
+        };
+        let tx = self.db.begin_read().map_err(|e| invalid(&e))?;
+        let t = tx.open_table(ENTRIES).map_err(|e| invalid(&e))?;
+        let mut out = Vec::new();
+        let mut decode = |_: u64, bytes: &[u8]| {
+            let (e, _): (Entry, usize) =
+                bincode::serde::decode_from_slice(bytes, config()).map_err(|e| invalid(&e))?;
+            out.push(e);
+            Ok(())
+        };
+        for_each_in(&t, &self.path, &mut decode)?;
+        let mut rest = self.segment.as_slice();
+        while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+            let len = u32::from_le_bytes(*len) as usize;
+            decode(0, &tail[..len])?;
+            rest = &tail[len..];
+        }
+        Ok(out)
+    }
+
+    /// Open times of the input bars, committed and pending, by sequence number.
+    pub fn bar_times(&self) -> Result<Vec<i64>, JournalError> {
+        let invalid = |e: &dyn std::fmt::Display| JournalError::Invalid {
+            path: self.path.clone(),
+            message: e.to_string(),
+        };
+        let tx = self.db.begin_read().map_err(|e| invalid(&e))?;
+        let t = tx.open_table(BARS).map_err(|e| invalid(&e))?;
+        let mut out = Vec::new();
+        for item in t.iter().map_err(|e| invalid(&e))? {
+            let (_, v) = item.map_err(|e| invalid(&e))?;
+            let (bar, _): (Bar, usize) =
+                bincode::decode_from_slice(v.value(), config()).map_err(|e| invalid(&e))?;
+            out.push(bar.time_ms);
+        }
+        if let Some(w) = &self.write_ahead {
+            for (_, bytes) in &w.bars {
+                let (bar, _): (Bar, usize) =
+                    bincode::decode_from_slice(bytes, config()).map_err(|e| invalid(&e))?;
+                out.push(bar.time_ms);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Keep a note of what the feed did (write-ahead journals; committed
+    /// with the next commit).
+    pub fn note(&mut self, note: &serde_json::Value) {
+        if let Some(w) = &mut self.write_ahead {
+            w.notes.push(note.to_string().into_bytes());
+        }
+    }
+
+    /// Keep the strategy's latest snapshot (committed durably now).
+    pub fn save_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), JournalError> {
+        let path = self.path.clone();
+        let bytes =
+            bincode::serde::encode_to_vec(snapshot, config()).map_err(|e| storage(&path, e))?;
+        self.commit(true, Some(&bytes))
     }
 
     fn flush(&mut self, durable: bool) -> Result<(), JournalError> {
-        if self.next == self.segment_first && !durable {
+        self.commit(durable, None)
+    }
+
+    fn commit(&mut self, durable: bool, snapshot: Option<&[u8]>) -> Result<(), JournalError> {
+        let pending_inputs = self
+            .write_ahead
+            .as_ref()
+            .is_some_and(|w| !w.bars.is_empty() || !w.notes.is_empty());
+        if self.next == self.segment_first && !durable && !pending_inputs && snapshot.is_none() {
             return Ok(());
         }
         let path = &self.path;
@@ -365,6 +751,27 @@ impl Journal {
                     .map_err(|e| storage(path, e))?;
             }
         }
+        if let Some(w) = &mut self.write_ahead {
+            let mut t = tx.open_table(BARS).map_err(|e| storage(path, e))?;
+            for (seq, bytes) in w.bars.drain(..) {
+                t.insert(seq, bytes.as_slice())
+                    .map_err(|e| storage(path, e))?;
+                w.bars_in_file = seq + 1;
+            }
+            drop(t);
+            let mut t = tx.open_table(NOTES).map_err(|e| storage(path, e))?;
+            for note in w.notes.drain(..) {
+                t.insert(w.next_note, note.as_slice())
+                    .map_err(|e| storage(path, e))?;
+                w.next_note += 1;
+            }
+            drop(t);
+            if let Some(bytes) = snapshot {
+                let mut t = tx.open_table(STATE).map_err(|e| storage(path, e))?;
+                t.insert("snapshot", bytes).map_err(|e| storage(path, e))?;
+            }
+            w.last_commit = std::time::Instant::now();
+        }
         tx.commit().map_err(|e| storage(path, e))?;
         self.segment.clear();
         self.segment_first = self.next;
@@ -375,10 +782,35 @@ impl Journal {
     pub fn finish(mut self) -> Result<(), JournalError> {
         self.flush(true)
     }
+
+    /// Commit everything durably and keep writing.
+    pub fn sync(&mut self) -> Result<(), JournalError> {
+        self.flush(true)
+    }
 }
 
 impl Recorder for Journal {
     fn record(&mut self, entry: Entry) -> Result<(), JournalError> {
+        if let Some(w) = &mut self.write_ahead
+            && let Some(journaled) = w.expected.pop_front()
+        {
+            let bytes = bincode::serde::encode_to_vec(&entry, config())
+                .map_err(|e| storage(&self.path, e))?;
+            if bytes != journaled {
+                let index = self.next - w.expected.len() as u64 - 1;
+                let journaled = bincode::serde::decode_from_slice::<Entry, _>(&journaled, config())
+                    .map(|(e, _)| serde_json::to_string(&e).unwrap_or_default())
+                    .unwrap_or_else(|e| format!("undecodable ({e})"));
+                w.expected.clear();
+                return Err(JournalError::Diverged {
+                    path: self.path.clone(),
+                    index,
+                    journaled,
+                    recomputed: serde_json::to_string(&entry).unwrap_or_default(),
+                });
+            }
+            return Ok(());
+        }
         let at = self.segment.len();
         self.segment.extend_from_slice(&[0; 4]);
         let n = bincode::serde::encode_into_std_write(&entry, &mut self.segment, config())
@@ -391,6 +823,67 @@ impl Recorder for Journal {
         }
         Ok(())
     }
+
+    fn input_bar(&mut self, seq: u64, bar: &Bar) -> Result<(), JournalError> {
+        let Some(w) = &mut self.write_ahead else {
+            return Ok(());
+        };
+        if seq < w.bars_in_file {
+            return Ok(());
+        }
+        let bytes = bincode::encode_to_vec(bar, config()).map_err(|e| storage(&self.path, e))?;
+        w.bars.push((seq, bytes));
+        // Bars that changed nothing durable may be lost in a crash (the feed
+        // delivers them again), but not many: commit at least once a second.
+        if w.last_commit.elapsed() >= std::time::Duration::from_secs(1) || w.bars.len() >= 4096 {
+            self.flush(true)?;
+        }
+        Ok(())
+    }
+
+    fn barrier(&mut self) -> Result<(), JournalError> {
+        if self.write_ahead.is_some() && !self.verifying() {
+            self.flush(true)?;
+        }
+        Ok(())
+    }
+}
+
+/// Visit the entries of an `entries` table in order, checking that indexes
+/// are dense and segments well formed.
+fn for_each_in(
+    t: &impl ReadableTable<u64, &'static [u8]>,
+    path: &Path,
+    mut f: impl FnMut(u64, &[u8]) -> Result<(), JournalError>,
+) -> Result<(), JournalError> {
+    let invalid = |m: String| JournalError::Invalid {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let mut next = 0u64;
+    for item in t.iter().map_err(|e| invalid(e.to_string()))? {
+        let (k, v) = item.map_err(|e| invalid(e.to_string()))?;
+        if k.value() != next {
+            return Err(invalid(format!(
+                "segment starts at entry {} where {next} was expected",
+                k.value()
+            )));
+        }
+        let mut rest = v.value();
+        while !rest.is_empty() {
+            let (len, tail) = rest
+                .split_first_chunk::<4>()
+                .ok_or_else(|| invalid(format!("entry {next}: truncated length")))?;
+            let len = u32::from_le_bytes(*len) as usize;
+            let bytes = tail
+                .get(..len)
+                .ok_or_else(|| invalid(format!("entry {next}: truncated")))?;
+            f(next, bytes)?;
+            next += 1;
+            rest = &tail[len..];
+        }
+    }
+    Ok(())
 }
 
 /// A journal opened for reading.
@@ -405,9 +898,14 @@ impl JournalReader {
         if !path.exists() {
             return Err(storage(path, "no such file"));
         }
-        let db = redb::ReadOnlyDatabase::open(path).map_err(|e| JournalError::Invalid {
-            path: path.to_path_buf(),
-            message: e.to_string(),
+        let db = redb::ReadOnlyDatabase::open(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => JournalError::Locked {
+                path: path.to_path_buf(),
+            },
+            e => JournalError::Invalid {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            },
         })?;
         Ok(Self {
             db,
@@ -430,41 +928,71 @@ impl JournalReader {
             .get("run")
             .map_err(|e| self.invalid(e))?
             .ok_or_else(|| self.invalid("no run metadata"))?;
-        serde_json::from_slice(v.value()).map_err(|e| self.invalid(format!("run metadata: {e}")))
+        let meta: RunMeta = serde_json::from_slice(v.value())
+            .map_err(|e| self.invalid(format!("run metadata: {e}")))?;
+        check_format(&self.path, &meta)?;
+        Ok(meta)
     }
 
     /// Visit every entry in order with its index and raw bytes, checking
     /// that indexes are dense and segments well formed.
     pub fn for_each_raw(
         &self,
-        mut f: impl FnMut(u64, &[u8]) -> Result<(), JournalError>,
+        f: impl FnMut(u64, &[u8]) -> Result<(), JournalError>,
     ) -> Result<(), JournalError> {
         let tx = self.db.begin_read().map_err(|e| self.invalid(e))?;
         let t = tx.open_table(ENTRIES).map_err(|e| self.invalid(e))?;
-        let mut next = 0u64;
+        for_each_in(&t, &self.path, f)
+    }
+
+    /// The input bars of a write-ahead journal (empty for a replay's).
+    pub fn bars(&self) -> Result<Vec<Bar>, JournalError> {
+        let tx = self.db.begin_read().map_err(|e| self.invalid(e))?;
+        let t = match tx.open_table(BARS) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
+            Err(e) => return Err(self.invalid(e)),
+        };
+        let mut out = Vec::new();
         for item in t.iter().map_err(|e| self.invalid(e))? {
-            let (k, v) = item.map_err(|e| self.invalid(e))?;
-            if k.value() != next {
-                return Err(self.invalid(format!(
-                    "segment starts at entry {} where {next} was expected",
-                    k.value()
-                )));
-            }
-            let mut rest = v.value();
-            while !rest.is_empty() {
-                let (len, tail) = rest
-                    .split_first_chunk::<4>()
-                    .ok_or_else(|| self.invalid(format!("entry {next}: truncated length")))?;
-                let len = u32::from_le_bytes(*len) as usize;
-                let bytes = tail
-                    .get(..len)
-                    .ok_or_else(|| self.invalid(format!("entry {next}: truncated")))?;
-                f(next, bytes)?;
-                next += 1;
-                rest = &tail[len..];
-            }
+            let (_, v) = item.map_err(|e| self.invalid(e))?;
+            let (bar, _): (Bar, usize) =
+                bincode::decode_from_slice(v.value(), config()).map_err(|e| self.invalid(e))?;
+            out.push(bar);
         }
-        Ok(())
+        Ok(out)
+    }
+
+    /// The feed notes of a write-ahead journal, in order.
+    pub fn notes(&self) -> Result<Vec<serde_json::Value>, JournalError> {
+        let tx = self.db.begin_read().map_err(|e| self.invalid(e))?;
+        let t = match tx.open_table(NOTES) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(vec![]),
+            Err(e) => return Err(self.invalid(e)),
+        };
+        let mut out = Vec::new();
+        for item in t.iter().map_err(|e| self.invalid(e))? {
+            let (_, v) = item.map_err(|e| self.invalid(e))?;
+            out.push(serde_json::from_slice(v.value()).map_err(|e| self.invalid(e))?);
+        }
+        Ok(out)
+    }
+
+    /// The latest strategy snapshot of a write-ahead journal.
+    pub fn snapshot(&self) -> Result<Option<Snapshot>, JournalError> {
+        let tx = self.db.begin_read().map_err(|e| self.invalid(e))?;
+        let t = match tx.open_table(STATE) {
+            Ok(t) => t,
+            Err(redb::TableError::TableDoesNotExist(_)) => return Ok(None),
+            Err(e) => return Err(self.invalid(e)),
+        };
+        let Some(v) = t.get("snapshot").map_err(|e| self.invalid(e))? else {
+            return Ok(None);
+        };
+        let (s, _): (Snapshot, usize) =
+            bincode::serde::decode_from_slice(v.value(), config()).map_err(|e| self.invalid(e))?;
+        Ok(Some(s))
     }
 
     /// Every entry, decoded.
@@ -535,6 +1063,7 @@ mod tests {
             seed: 0,
             delivery: "per-bar".into(),
             swaps: vec![],
+            service: String::new(),
         }
     }
 

@@ -1,0 +1,633 @@
+//! Live feeds: bars that arrive while the service runs.
+//!
+//! Two halves, because they live on different sides of the engine:
+//! - a [`Hub`] per configured feed owns the one connection to the source
+//!   (exchanges limit connections: Alpaca allows one, Binance caps streams
+//!   per connection) and fans closed bars out to every deployment that
+//!   subscribed. It reconnects with backoff and jitter and never decides
+//!   what a deployment sees.
+//! - a [`LiveFeed`] per deployment is the engine's [`Feed`]: it turns the
+//!   hub's bars into the strict sequence the engine needs. It warms up and
+//!   fills gaps over REST ([`History`]) *before* delivering newer bars,
+//!   drops a bar it already delivered or one that arrives out of order (with
+//!   a note in the journal, never silently), orders bars of several symbols
+//!   by time, and marks itself STALE when no closed bar came for two
+//!   intervals.
+//!
+//! Because the feed decides which bars a deployment sees from the bars alone
+//! (never from when they arrived), a deployment restarted after a crash and
+//! given "everything after my last journaled bar" sees the same sequence as
+//! one that never stopped.
+
+pub mod binance;
+pub mod recorded;
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde::Serialize;
+use serde_json::json;
+
+use crate::data::feed::Feed;
+use crate::data::market::{Bar, SymbolId};
+
+/// A bar as a source reports it, before it has a symbol index.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RawBar {
+    /// Open time, UTC ms.
+    pub time_ms: i64,
+    /// Open.
+    pub open: f64,
+    /// High.
+    pub high: f64,
+    /// Low.
+    pub low: f64,
+    /// Close.
+    pub close: f64,
+    /// Volume.
+    pub volume: f64,
+}
+
+impl RawBar {
+    /// Why the bar cannot be traded on, if it cannot.
+    pub fn invalid(&self) -> Option<String> {
+        let prices = [self.open, self.high, self.low, self.close];
+        if prices.iter().any(|p| !p.is_finite() || *p <= 0.0) {
+            return Some(format!("prices must be positive: {self:?}"));
+        }
+        if !(self.volume.is_finite() && self.volume >= 0.0) {
+            return Some(format!("volume must be non-negative: {self:?}"));
+        }
+        if self.high < self.low.max(self.open).max(self.close)
+            || self.low > self.open.min(self.close)
+        {
+            return Some(format!("high/low do not bound open/close: {self:?}"));
+        }
+        None
+    }
+}
+
+/// Errors of live feeds.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FeedError {
+    /// A REST request failed.
+    #[error("{0}")]
+    Rest(String),
+    /// The configuration names something the feed cannot serve.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Bars of the past, for warm-up and gap fill.
+pub trait History: Send + Sync {
+    /// Closed bars of `symbol` with `from_ms <= open time < until_ms`
+    /// (`until_ms = None`: up to now), oldest first, paged as the source needs.
+    fn closed_bars(
+        &self,
+        symbol: &str,
+        interval: &str,
+        from_ms: i64,
+        until_ms: Option<i64>,
+    ) -> Result<Vec<RawBar>, FeedError>;
+}
+
+/// An interval's length (`1m`, `15m`, `1h`, `1d`, `1w`).
+pub fn interval_ms(interval: &str) -> Result<i64, FeedError> {
+    let bad = || {
+        FeedError::Config(format!(
+            "interval {interval:?}: expected a number and a unit (s, m, h, d, w), like 1m or 4h"
+        ))
+    };
+    let split = interval
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(bad)?;
+    let (n, unit) = interval.split_at(split);
+    let n: i64 = n.parse().map_err(|_| bad())?;
+    let unit_ms = match unit {
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        "w" => 7 * 86_400_000,
+        _ => return Err(bad()),
+    };
+    if n <= 0 {
+        return Err(bad());
+    }
+    Ok(n * unit_ms)
+}
+
+/// What a hub tells its subscribers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum HubEvent {
+    /// A closed bar.
+    Bar {
+        /// Symbol (as configured, upper case).
+        symbol: String,
+        /// Interval.
+        interval: String,
+        /// The bar.
+        bar: RawBar,
+    },
+    /// The connection is up (again).
+    Connected,
+    /// The connection dropped.
+    Disconnected(String),
+}
+
+/// How a feed is doing, for status and readiness.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct FeedStatus {
+    /// `connecting`, `live`, `down`.
+    pub connection: String,
+    /// Last error or reason for the last disconnect.
+    pub last_error: Option<String>,
+    /// Connections made so far.
+    pub connects: u64,
+}
+
+struct Subscriber {
+    streams: Vec<(String, String)>,
+    tx: Sender<HubEvent>,
+}
+
+/// The shared half of a hub.
+pub struct HubShared {
+    subs: Mutex<Vec<Subscriber>>,
+    changed: tokio::sync::Notify,
+    status: Mutex<FeedStatus>,
+}
+
+impl HubShared {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            subs: Mutex::new(Vec::new()),
+            changed: tokio::sync::Notify::new(),
+            status: Mutex::new(FeedStatus {
+                connection: "connecting".into(),
+                ..FeedStatus::default()
+            }),
+        })
+    }
+
+    /// Every (symbol, interval) some subscriber wants, sorted, unique.
+    pub fn streams(&self) -> Vec<(String, String)> {
+        let subs = self.subs.lock().expect("hub lock");
+        let mut all: Vec<(String, String)> = subs
+            .iter()
+            .flat_map(|s| s.streams.iter().cloned())
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// Send an event to the subscribers it concerns.
+    pub fn fan_out(&self, event: &HubEvent) {
+        let mut subs = self.subs.lock().expect("hub lock");
+        subs.retain(|s| match event {
+            HubEvent::Bar {
+                symbol, interval, ..
+            } => {
+                if s.streams
+                    .iter()
+                    .any(|(sym, i)| sym == symbol && i == interval)
+                {
+                    s.tx.send(event.clone()).is_ok()
+                } else {
+                    true
+                }
+            }
+            _ => s.tx.send(event.clone()).is_ok(),
+        });
+    }
+
+    fn set_status(&self, f: impl FnOnce(&mut FeedStatus)) {
+        f(&mut self.status.lock().expect("status lock"));
+    }
+}
+
+/// One configured feed: its connection, its subscribers, its history.
+pub struct Hub {
+    /// Its name in the configuration.
+    pub name: String,
+    /// Its bar interval, when the feed has one (a recording), else `None`.
+    pub fixed_interval: Option<String>,
+    shared: Arc<HubShared>,
+    history: Arc<dyn History>,
+}
+
+impl Hub {
+    /// A Binance spot kline feed; its connection task runs on `rt`.
+    pub fn binance(
+        name: &str,
+        rest_url: &str,
+        ws_url: &str,
+        reconnect_after: Duration,
+        rt: &tokio::runtime::Handle,
+    ) -> Hub {
+        let shared = HubShared::new();
+        rt.spawn(run_binance(
+            shared.clone(),
+            ws_url.to_string(),
+            reconnect_after,
+        ));
+        Hub {
+            name: name.into(),
+            fixed_interval: None,
+            shared,
+            history: Arc::new(binance::BinanceRest::new(rest_url)),
+        }
+    }
+
+    /// A recording replayed at a pace, as if it were live (demos, tests).
+    pub fn recorded(name: &str, source: recorded::RecordedSource) -> Hub {
+        let shared = HubShared::new();
+        let source = Arc::new(source);
+        let interval = source.interval.clone();
+        recorded::spawn(source.clone(), shared.clone());
+        Hub {
+            name: name.into(),
+            fixed_interval: Some(interval),
+            shared,
+            history: source,
+        }
+    }
+
+    /// The connection's state.
+    pub fn status(&self) -> FeedStatus {
+        self.shared.status.lock().expect("status lock").clone()
+    }
+
+    /// A deployment's view of this feed: `symbols` at `interval`, from the
+    /// bar after `after[s]` for each symbol (`None`: from the next live bar).
+    pub fn subscribe(
+        &self,
+        symbols: &[String],
+        interval: &str,
+        after: Vec<Option<i64>>,
+        stop: Arc<AtomicBool>,
+        notes: Notes,
+    ) -> Result<LiveFeed, FeedError> {
+        let step = interval_ms(interval)?;
+        if let Some(fixed) = &self.fixed_interval
+            && fixed != interval
+        {
+            return Err(FeedError::Config(format!(
+                "feed `{}` delivers {fixed} bars, not {interval}",
+                self.name
+            )));
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.shared.subs.lock().expect("hub lock").push(Subscriber {
+            streams: symbols
+                .iter()
+                .map(|s| (s.to_uppercase(), interval.to_string()))
+                .collect(),
+            tx,
+        });
+        self.shared.changed.notify_one();
+        let n = symbols.len();
+        Ok(LiveFeed {
+            feed: self.name.clone(),
+            symbols: symbols.iter().map(|s| s.to_uppercase()).collect(),
+            interval: interval.into(),
+            step,
+            rx,
+            history: self.history.clone(),
+            last: vec![None; n],
+            released: i64::MIN,
+            pending: BTreeMap::new(),
+            warm: Some(after),
+            notes,
+            stop,
+            last_arrival: Instant::now(),
+            stale: Arc::new(AtomicBool::new(false)),
+        })
+    }
+}
+
+/// Jitter for backoff, from the clock's nanoseconds (no randomness is needed
+/// for correctness here; it only spreads reconnects).
+fn jitter(base: Duration) -> Duration {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
+}
+
+async fn run_binance(hub: Arc<HubShared>, ws_url: String, reconnect_after: Duration) {
+    use tokio_tungstenite::tungstenite::Message as Ws;
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        let streams = hub.streams();
+        if streams.is_empty() {
+            hub.changed.notified().await;
+            continue;
+        }
+        let names: Vec<String> = streams
+            .iter()
+            .map(|(s, i)| binance::stream_name(s, i))
+            .collect();
+        if names.len() > binance::MAX_STREAMS {
+            hub.set_status(|s| {
+                s.connection = "down".into();
+                s.last_error = Some(format!(
+                    "{} streams asked, Binance allows {} per connection",
+                    names.len(),
+                    binance::MAX_STREAMS
+                ));
+            });
+            hub.changed.notified().await;
+            continue;
+        }
+        let url = binance::stream_url(&ws_url, &names);
+        let why = match tokio_tungstenite::connect_async(&url).await {
+            Ok((mut ws, _)) => {
+                backoff = Duration::from_millis(200);
+                hub.set_status(|s| {
+                    s.connection = "live".into();
+                    s.connects += 1;
+                });
+                hub.fan_out(&HubEvent::Connected);
+                let deadline = tokio::time::sleep(reconnect_after);
+                tokio::pin!(deadline);
+                loop {
+                    tokio::select! {
+                        m = ws.next() => match m {
+                            Some(Ok(Ws::Text(text))) => match binance::parse_message(&text) {
+                                Ok(binance::Message::Closed { symbol, interval, bar }) => {
+                                    hub.fan_out(&HubEvent::Bar { symbol, interval, bar });
+                                }
+                                Ok(_) => {}
+                                Err(e) => tracing::warn!(%e, "binance: unreadable message"),
+                            },
+                            Some(Ok(Ws::Ping(payload))) => {
+                                // Same payload back, now (tungstenite would
+                                // only send its queued pong on the next write).
+                                if ws.send(Ws::Pong(payload)).await.is_err() {
+                                    break "pong failed".to_string();
+                                }
+                            }
+                            Some(Ok(Ws::Close(frame))) => break format!("closed by the server: {frame:?}"),
+                            Some(Ok(_)) => {}
+                            Some(Err(e)) => break format!("{e}"),
+                            None => break "connection ended".to_string(),
+                        },
+                        _ = hub.changed.notified() => {
+                            let _ = ws.close(None).await;
+                            break "subscriptions changed".to_string();
+                        }
+                        _ = &mut deadline => {
+                            let _ = ws.close(None).await;
+                            break "reconnecting before the exchange's 24-hour limit".to_string();
+                        }
+                    }
+                }
+            }
+            Err(e) => format!("connecting to {url}: {e}"),
+        };
+        tracing::info!(%why, "binance feed disconnected");
+        hub.set_status(|s| {
+            s.connection = "down".into();
+            s.last_error = Some(why.clone());
+        });
+        hub.fan_out(&HubEvent::Disconnected(why));
+        tokio::time::sleep(jitter(backoff)).await;
+        backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// Feed notes waiting to be journaled (the journal's `feed-notes` table).
+pub type Notes = Arc<Mutex<Vec<serde_json::Value>>>;
+
+/// A deployment's feed: the engine pulls bars from it.
+pub struct LiveFeed {
+    feed: String,
+    symbols: Vec<String>,
+    interval: String,
+    step: i64,
+    rx: Receiver<HubEvent>,
+    history: Arc<dyn History>,
+    last: Vec<Option<i64>>,
+    released: i64,
+    pending: BTreeMap<(i64, SymbolId), Bar>,
+    warm: Option<Vec<Option<i64>>>,
+    notes: Notes,
+    stop: Arc<AtomicBool>,
+    last_arrival: Instant,
+    stale: Arc<AtomicBool>,
+}
+
+impl LiveFeed {
+    /// Whether the feed is STALE (no closed bar for two intervals).
+    pub fn stale_flag(&self) -> Arc<AtomicBool> {
+        self.stale.clone()
+    }
+
+    fn note(&self, v: serde_json::Value) {
+        tracing::info!(feed = %self.feed, note = %v, "feed");
+        self.notes.lock().expect("notes lock").push(v);
+    }
+
+    /// Past bars of symbol `s` from `from_ms` (to `until`), retried until
+    /// they come or the deployment stops; `false` if it stopped.
+    fn fill(&mut self, s: usize, from_ms: i64, until: Option<i64>, why: &str) -> bool {
+        let mut wait = Duration::from_millis(200);
+        loop {
+            match self
+                .history
+                .closed_bars(&self.symbols[s], &self.interval, from_ms, until)
+            {
+                Ok(bars) => {
+                    if !bars.is_empty() {
+                        self.note(json!({
+                            "kind": why,
+                            "symbol": self.symbols[s],
+                            "from_ms": from_ms,
+                            "until_ms": until,
+                            "bars": bars.len(),
+                        }));
+                    }
+                    for b in bars {
+                        self.accept(s, b, "rest");
+                    }
+                    return true;
+                }
+                Err(e) => {
+                    self.note(json!({"kind": "rest-error", "symbol": self.symbols[s], "error": e.to_string()}));
+                    let deadline = Instant::now() + wait;
+                    while Instant::now() < deadline {
+                        if self.stop.load(Ordering::Relaxed) {
+                            return false;
+                        }
+                        std::thread::sleep(Duration::from_millis(20));
+                    }
+                    wait = (wait * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+    }
+
+    /// Take a bar of symbol `s` if it is new and in order.
+    fn accept(&mut self, s: usize, b: RawBar, via: &str) {
+        let symbol = &self.symbols[s];
+        if let Some(why) = b.invalid() {
+            self.note(json!({"kind": "invalid-bar", "symbol": symbol, "time_ms": b.time_ms, "via": via, "error": why}));
+            return;
+        }
+        if b.time_ms.rem_euclid(self.step) != 0 && self.step <= 86_400_000 {
+            self.note(json!({"kind": "misaligned-bar", "symbol": symbol, "time_ms": b.time_ms, "via": via}));
+            return;
+        }
+        match self.last[s] {
+            Some(l) if b.time_ms == l => {
+                self.note(json!({"kind": "duplicate", "symbol": symbol, "time_ms": b.time_ms, "via": via}));
+                return;
+            }
+            Some(l) if b.time_ms < l => {
+                self.note(json!({"kind": "out-of-order", "symbol": symbol, "time_ms": b.time_ms, "after_ms": l, "via": via}));
+                return;
+            }
+            _ => {}
+        }
+        if b.time_ms <= self.released {
+            self.note(json!({"kind": "late", "symbol": symbol, "time_ms": b.time_ms, "released_ms": self.released, "via": via}));
+            return;
+        }
+        self.last[s] = Some(b.time_ms);
+        self.pending.insert(
+            (b.time_ms, s as SymbolId),
+            Bar {
+                symbol: s as SymbolId,
+                time_ms: b.time_ms,
+                open: b.open,
+                high: b.high,
+                low: b.low,
+                close: b.close,
+                volume: b.volume,
+            },
+        );
+    }
+
+    /// A bar from the stream: fill the gap before it first.
+    fn on_stream_bar(&mut self, s: usize, b: RawBar) {
+        if let Some(l) = self.last[s]
+            && b.time_ms > l + self.step
+            && !self.fill(s, l + self.step, Some(b.time_ms), "gap-filled")
+        {
+            return;
+        }
+        self.accept(s, b, "stream");
+    }
+
+    /// Bars every symbol has reached (or that a lagging symbol skipped).
+    fn release(&mut self, out: &mut Vec<Bar>, max: usize) -> usize {
+        let newest = self.last.iter().flatten().max().copied();
+        let Some(newest) = newest else { return 0 };
+        let all = self.last.iter().copied().collect::<Option<Vec<i64>>>();
+        let upto = match all {
+            Some(v) => v
+                .into_iter()
+                .min()
+                .unwrap_or(newest)
+                .max(newest - self.step),
+            None => newest - self.step,
+        };
+        let mut n = 0;
+        while n < max {
+            let Some((&(t, s), _)) = self.pending.first_key_value() else {
+                break;
+            };
+            if t > upto {
+                break;
+            }
+            let bar = self.pending.remove(&(t, s)).expect("pending bar");
+            self.released = self.released.max(t);
+            out.push(bar);
+            n += 1;
+        }
+        n
+    }
+}
+
+impl Feed for LiveFeed {
+    fn symbols(&self) -> &[String] {
+        &self.symbols
+    }
+
+    fn next_batch(&mut self, out: &mut Vec<Bar>, max: usize) -> usize {
+        if let Some(after) = self.warm.take() {
+            for (s, a) in after.into_iter().enumerate() {
+                if let Some(a) = a {
+                    self.last[s] = Some(a);
+                    self.released = self.released.max(a);
+                    if !self.fill(s, a + self.step, None, "warm-up") {
+                        return 0;
+                    }
+                }
+            }
+        }
+        loop {
+            if self.stop.load(Ordering::Relaxed) {
+                return 0;
+            }
+            let n = self.release(out, max);
+            if n > 0 {
+                return n;
+            }
+            match self.rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(HubEvent::Bar {
+                    symbol,
+                    interval,
+                    bar,
+                }) => {
+                    if interval != self.interval {
+                        continue;
+                    }
+                    let Some(s) = self.symbols.iter().position(|x| *x == symbol) else {
+                        continue;
+                    };
+                    self.last_arrival = Instant::now();
+                    if self.stale.swap(false, Ordering::Relaxed) {
+                        self.note(
+                            json!({"kind": "fresh", "symbol": symbol, "time_ms": bar.time_ms}),
+                        );
+                    }
+                    self.on_stream_bar(s, bar);
+                }
+                Ok(HubEvent::Connected) => {}
+                Ok(HubEvent::Disconnected(why)) => {
+                    self.note(json!({"kind": "disconnected", "why": why}));
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    let quiet = self.last_arrival.elapsed().as_millis() as i64;
+                    if quiet > 2 * self.step && !self.stale.swap(true, Ordering::Relaxed) {
+                        self.note(json!({"kind": "stale", "quiet_ms": quiet}));
+                    }
+                }
+                Err(RecvTimeoutError::Disconnected) => return 0,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn intervals_are_read_with_their_unit() {
+        assert_eq!(interval_ms("1m").unwrap(), 60_000);
+        assert_eq!(interval_ms("4h").unwrap(), 4 * 3_600_000);
+        assert_eq!(interval_ms("1d").unwrap(), 86_400_000);
+        for bad in ["", "m", "1", "0m", "1y", "-1m"] {
+            let e = interval_ms(bad).unwrap_err().to_string();
+            assert!(e.contains("interval"), "{bad}: {e}");
+        }
+    }
+}

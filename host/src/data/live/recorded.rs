@@ -1,0 +1,102 @@
+//! A recording served as if it were live: bars "close" at a pace from the
+//! moment the service starts, and only closed bars are history. Demos and
+//! tests use it; a deployment on it behaves as on an exchange feed (warm-up,
+//! gap fill, restarts), without a network.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{FeedError, History, HubEvent, HubShared, RawBar};
+use crate::data::market::Recording;
+
+/// A recording and its pace.
+pub struct RecordedSource {
+    rec: Recording,
+    /// The recording's bar interval (`1d`, `1m`).
+    pub interval: String,
+    start: Instant,
+    bars_per_second: f64,
+}
+
+impl RecordedSource {
+    /// Serve `rec` at `bars_per_second` from now.
+    pub fn new(rec: Recording, interval: &str, bars_per_second: f64) -> Self {
+        Self {
+            rec,
+            interval: interval.into(),
+            start: Instant::now(),
+            bars_per_second,
+        }
+    }
+
+    /// Bars closed by now (a prefix of the recording).
+    fn closed(&self) -> usize {
+        ((self.start.elapsed().as_secs_f64() * self.bars_per_second) as usize)
+            .min(self.rec.bars.len())
+    }
+}
+
+impl History for RecordedSource {
+    fn closed_bars(
+        &self,
+        symbol: &str,
+        _interval: &str,
+        from_ms: i64,
+        until_ms: Option<i64>,
+    ) -> Result<Vec<RawBar>, FeedError> {
+        let Some(id) = self.rec.symbols.iter().position(|s| s == symbol) else {
+            return Err(FeedError::Config(format!(
+                "the recording has no symbol {symbol} (it has {})",
+                self.rec.symbols.join(", ")
+            )));
+        };
+        let until = until_ms.unwrap_or(i64::MAX);
+        Ok(self.rec.bars[..self.closed()]
+            .iter()
+            .filter(|b| b.symbol as usize == id && b.time_ms >= from_ms && b.time_ms < until)
+            .map(|b| RawBar {
+                time_ms: b.time_ms,
+                open: b.open,
+                high: b.high,
+                low: b.low,
+                close: b.close,
+                volume: b.volume,
+            })
+            .collect())
+    }
+}
+
+/// Deliver the recording's bars to the hub's subscribers as they close.
+pub(super) fn spawn(source: Arc<RecordedSource>, hub: Arc<HubShared>) {
+    hub.set_status(|s| {
+        s.connection = "live".into();
+        s.connects = 1;
+    });
+    std::thread::Builder::new()
+        .name("feed-recorded".into())
+        .spawn(move || {
+            let mut sent = 0;
+            while sent < source.rec.bars.len() {
+                let due = source.closed();
+                for b in &source.rec.bars[sent..due] {
+                    hub.fan_out(&HubEvent::Bar {
+                        symbol: source.rec.symbols[b.symbol as usize].to_uppercase(),
+                        interval: source.interval.clone(),
+                        bar: RawBar {
+                            time_ms: b.time_ms,
+                            open: b.open,
+                            high: b.high,
+                            low: b.low,
+                            close: b.close,
+                            volume: b.volume,
+                        },
+                    });
+                }
+                sent = due;
+                let next = (sent + 1) as f64 / source.bars_per_second;
+                let wait = next - source.start.elapsed().as_secs_f64();
+                std::thread::sleep(Duration::from_secs_f64(wait.clamp(0.0, 0.05)));
+            }
+        })
+        .expect("spawning the recorded feed");
+}

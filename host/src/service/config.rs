@@ -1,0 +1,366 @@
+//! `sandbar.toml`: what a service runs, read once at start.
+//!
+//! Every key is checked: an unknown key, a bad value or a reference to
+//! something that does not exist (a deployment naming an unknown feed) is an
+//! error at start naming the file and the key. Secrets are never in this
+//! file: API tokens and exchange credentials are read from the environment
+//! variables or files it names. `examples/sandbar.toml` documents every key.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::live::interval_ms;
+
+/// The whole file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceFile {
+    /// Where the registry (`registry.redb`) and the journals (`journals/`)
+    /// live; relative paths are relative to the config file.
+    pub data_dir: PathBuf,
+    /// Take a strategy snapshot this often (minutes) and at shutdown.
+    #[serde(default = "default_snapshot_minutes")]
+    pub snapshot_minutes: f64,
+    /// Close every position at shutdown (SIGINT/SIGTERM).
+    #[serde(default)]
+    pub flatten_on_shutdown: bool,
+    /// Drawdown from the peak at which a deployment pauses itself.
+    #[serde(default = "default_pause_drawdown")]
+    pub pause_drawdown: f64,
+    /// The control API.
+    #[serde(default)]
+    pub api: ApiConfig,
+    /// Market-data feeds, by name.
+    #[serde(default)]
+    pub feeds: BTreeMap<String, FeedConfig>,
+    /// Deployments to run at start.
+    #[serde(default)]
+    pub deployments: Vec<DeploymentConfig>,
+    /// Reserved for alert channels (next issue); accepted, unused.
+    #[serde(default)]
+    pub alerts: Option<toml::Table>,
+    /// Reserved for live venues (next issue); accepted, unused.
+    #[serde(default)]
+    pub venues: Option<toml::Table>,
+}
+
+fn default_snapshot_minutes() -> f64 {
+    5.0
+}
+
+fn default_pause_drawdown() -> f64 {
+    0.10
+}
+
+/// The control API.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Listen address (default `127.0.0.1:7878`). A non-loopback address is
+    /// refused unless `insecure_listen` is set (put TLS in a reverse proxy).
+    #[serde(default = "default_listen")]
+    pub listen: String,
+    /// Allow a non-loopback listen address without TLS.
+    #[serde(default)]
+    pub insecure_listen: bool,
+    /// Host header values accepted besides the listen address and
+    /// `localhost`/`127.0.0.1`/`[::1]` with its port (DNS rebinding guard).
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Operators and where their tokens are. With none, the token is read
+    /// from `SANDBAR_TOKEN` (or the file named by `SANDBAR_TOKEN_FILE`) and
+    /// the operator is called `operator`.
+    #[serde(default)]
+    pub tokens: Vec<TokenConfig>,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            insecure_listen: false,
+            allowed_hosts: Vec::new(),
+            tokens: Vec::new(),
+        }
+    }
+}
+
+fn default_listen() -> String {
+    "127.0.0.1:7878".into()
+}
+
+/// One operator's token: its identity and where to read it.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Who holds it; recorded as the actor of every command sent with it.
+    pub name: String,
+    /// Environment variable holding the token.
+    #[serde(default)]
+    pub env: Option<String>,
+    /// File holding the token (first line).
+    #[serde(default)]
+    pub file: Option<PathBuf>,
+}
+
+/// A market-data feed.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum FeedConfig {
+    /// Binance spot klines (WebSocket + REST).
+    Binance {
+        /// REST base (default `https://api.binance.com`).
+        #[serde(default = "binance_rest")]
+        rest_url: String,
+        /// WebSocket base (default `wss://stream.binance.com:9443`).
+        #[serde(default = "binance_ws")]
+        ws_url: String,
+        /// Reconnect after this many seconds, before the exchange's 24-hour cut.
+        #[serde(default = "binance_reconnect")]
+        reconnect_after_secs: u64,
+    },
+    /// Recorded files served at a pace as if live (demos, tests).
+    Recorded {
+        /// Data files (CSV or recordings); relative to the config file.
+        files: Vec<PathBuf>,
+        /// The files' bar interval (`1d`, `1m`).
+        interval: String,
+        /// Bars per second.
+        bars_per_second: f64,
+    },
+}
+
+fn binance_rest() -> String {
+    "https://api.binance.com".into()
+}
+fn binance_ws() -> String {
+    "wss://stream.binance.com:9443".into()
+}
+fn binance_reconnect() -> u64 {
+    23 * 3600 + 50 * 60
+}
+
+/// A deployment the service runs at start.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeploymentConfig {
+    /// Its name in the registry (created with `sandbar deploy create`).
+    pub name: String,
+    /// The feed it trades on.
+    pub feed: String,
+    /// Symbols (default: the deployment's own, from the registry).
+    #[serde(default)]
+    pub symbols: Vec<String>,
+    /// Bar interval (`1m`, `1h`, `1d`).
+    pub interval: String,
+    /// First bar to trade, RFC 3339 or `YYYY-MM-DD` (warm-up from there over
+    /// REST); default: the next bar that closes.
+    #[serde(default)]
+    pub start: Option<String>,
+}
+
+impl DeploymentConfig {
+    /// The open time of the first bar to trade, if one is configured.
+    pub fn start_ms(&self) -> anyhow::Result<Option<i64>> {
+        self.start
+            .as_deref()
+            .map(|s| {
+                crate::data::market::parse_time(s)
+                    .ok_or_else(|| anyhow::anyhow!("start {s:?}: expected RFC 3339 or YYYY-MM-DD"))
+            })
+            .transpose()
+    }
+}
+
+impl ServiceFile {
+    /// Read and check a config file.
+    pub fn load(path: &Path) -> anyhow::Result<ServiceFile> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let mut file = Self::parse(&text, &path.display().to_string())?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        file.resolve(base);
+        Ok(file)
+    }
+
+    /// Parse and check config text; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> anyhow::Result<ServiceFile> {
+        let file: ServiceFile = toml::from_str(text).map_err(|e| {
+            let at = e
+                .span()
+                .map(|s| {
+                    let line = text[..s.start].matches('\n').count() + 1;
+                    format!(":{line}")
+                })
+                .unwrap_or_default();
+            anyhow::anyhow!("{origin}{at}: {}", e.message())
+        })?;
+        file.check().map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+        Ok(file)
+    }
+
+    /// Make relative paths relative to `base`.
+    pub fn resolve(&mut self, base: &Path) {
+        let abs = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        abs(&mut self.data_dir);
+        for t in &mut self.api.tokens {
+            if let Some(f) = &mut t.file {
+                abs(f);
+            }
+        }
+        for f in self.feeds.values_mut() {
+            if let FeedConfig::Recorded { files, .. } = f {
+                files.iter_mut().for_each(abs);
+            }
+        }
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        if !(self.snapshot_minutes.is_finite() && self.snapshot_minutes > 0.0) {
+            anyhow::bail!("snapshot_minutes: must be positive");
+        }
+        if !(self.pause_drawdown > 0.0 && self.pause_drawdown <= 1.0) {
+            anyhow::bail!("pause_drawdown: must be in (0, 1]");
+        }
+        for (i, t) in self.api.tokens.iter().enumerate() {
+            if t.name.trim().is_empty() {
+                anyhow::bail!("api.tokens[{i}].name: must not be empty");
+            }
+            if t.env.is_some() == t.file.is_some() {
+                anyhow::bail!("api.tokens[{i}]: give exactly one of `env` or `file`");
+            }
+        }
+        for (name, f) in &self.feeds {
+            match f {
+                FeedConfig::Recorded {
+                    files,
+                    interval,
+                    bars_per_second,
+                } => {
+                    if files.is_empty() {
+                        anyhow::bail!("feeds.{name}.files: no files");
+                    }
+                    interval_ms(interval).map_err(|e| anyhow::anyhow!("feeds.{name}.{e}"))?;
+                    if !(bars_per_second.is_finite() && *bars_per_second > 0.0) {
+                        anyhow::bail!("feeds.{name}.bars_per_second: must be positive");
+                    }
+                }
+                FeedConfig::Binance {
+                    rest_url, ws_url, ..
+                } => {
+                    if !rest_url.starts_with("http://") && !rest_url.starts_with("https://") {
+                        anyhow::bail!("feeds.{name}.rest_url: expected http:// or https://");
+                    }
+                    if !ws_url.starts_with("ws://") && !ws_url.starts_with("wss://") {
+                        anyhow::bail!("feeds.{name}.ws_url: expected ws:// or wss://");
+                    }
+                }
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, d) in self.deployments.iter().enumerate() {
+            let at = format!("deployments[{i}] ({})", d.name);
+            if !seen.insert(&d.name) {
+                anyhow::bail!("{at}.name: `{}` appears twice", d.name);
+            }
+            if !self.feeds.contains_key(&d.feed) {
+                anyhow::bail!(
+                    "{at}.feed: no feed named `{}` (feeds: {})",
+                    d.feed,
+                    self.feeds.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+            interval_ms(&d.interval).map_err(|e| anyhow::anyhow!("{at}.{e}"))?;
+            d.start_ms().map_err(|e| anyhow::anyhow!("{at}.{e}"))?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+data_dir = "var"
+[api]
+listen = "127.0.0.1:0"
+[[api.tokens]]
+name = "alice"
+env = "ALICE_TOKEN"
+[feeds.binance]
+kind = "binance"
+rest_url = "http://127.0.0.1:1"
+ws_url = "ws://127.0.0.1:1"
+[[deployments]]
+name = "d1"
+feed = "binance"
+symbols = ["BTCUSDT"]
+interval = "1m"
+start = "2024-01-01"
+"#;
+
+    #[test]
+    fn a_good_file_reads() {
+        let f = ServiceFile::parse(GOOD, "sandbar.toml").unwrap();
+        assert_eq!(
+            f.deployments[0].start_ms().unwrap(),
+            Some(1_704_067_200_000)
+        );
+        assert_eq!(f.snapshot_minutes, 5.0);
+    }
+
+    #[test]
+    fn mistakes_name_the_file_line_and_key() {
+        let cases = [
+            (
+                GOOD.replace("[api]", "[api]\nlisten_on = 1"),
+                "sandbar.toml:",
+                "listen_on",
+            ),
+            (
+                GOOD.replace("feed = \"binance\"", "feed = \"bnb\""),
+                "deployments[0] (d1).feed",
+                "bnb",
+            ),
+            (
+                GOOD.replace("interval = \"1m\"", "interval = \"1x\""),
+                "deployments[0] (d1).interval",
+                "1x",
+            ),
+            (
+                GOOD.replace("kind = \"binance\"", "kind = \"nasdaq\""),
+                "sandbar.toml:",
+                "nasdaq",
+            ),
+            (
+                GOOD.replace("env = \"ALICE_TOKEN\"", ""),
+                "api.tokens[0]",
+                "exactly one",
+            ),
+            (
+                GOOD.replace("ws://", "http://"),
+                "feeds.binance.ws_url",
+                "ws://",
+            ),
+            (
+                GOOD.replace("start = \"2024-01-01\"", "start = \"soon\""),
+                "deployments[0] (d1).start",
+                "soon",
+            ),
+        ];
+        for (text, place, what) in cases {
+            let e = format!(
+                "{:#}",
+                ServiceFile::parse(&text, "sandbar.toml").unwrap_err()
+            );
+            assert!(e.contains(place) && e.contains(what), "{place}/{what}: {e}");
+        }
+    }
+}
