@@ -5,6 +5,7 @@ mod util;
 
 mod author;
 mod data;
+mod feeds;
 mod golden;
 mod plugins;
 mod registry;

@@ -120,6 +120,9 @@ pub enum FeedConfig {
         /// Reconnect after this many seconds, before the exchange's 24-hour cut.
         #[serde(default = "binance_reconnect")]
         reconnect_after_secs: u64,
+        /// STALE after this many quiet seconds (default: two intervals).
+        #[serde(default)]
+        stale_after_secs: Option<f64>,
     },
     /// Recorded files served at a pace as if live (demos, tests).
     Recorded {
@@ -129,6 +132,9 @@ pub enum FeedConfig {
         interval: String,
         /// Bars per second.
         bars_per_second: f64,
+        /// STALE after this many quiet seconds (default: two intervals).
+        #[serde(default)]
+        stale_after_secs: Option<f64>,
     },
 }
 
@@ -242,6 +248,7 @@ impl ServiceFile {
                     files,
                     interval,
                     bars_per_second,
+                    ..
                 } => {
                     if files.is_empty() {
                         anyhow::bail!("feeds.{name}.files: no files");

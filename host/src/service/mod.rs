@@ -526,6 +526,7 @@ impl Service {
                     rest_url,
                     ws_url,
                     reconnect_after_secs,
+                    ..
                 } => Hub::binance(
                     name,
                     rest_url,
@@ -537,6 +538,7 @@ impl Service {
                     files,
                     interval,
                     bars_per_second,
+                    ..
                 } => {
                     let (rec, _) = crate::data::market::load(files, &Default::default())
                         .with_context(|| format!("feed `{name}`"))?;
@@ -549,6 +551,15 @@ impl Service {
                         ),
                     )
                 }
+            };
+            let mut hub = hub;
+            hub.stale_after = match f {
+                FeedConfig::Binance {
+                    stale_after_secs, ..
+                }
+                | FeedConfig::Recorded {
+                    stale_after_secs, ..
+                } => stale_after_secs.map(Duration::from_secs_f64),
             };
             hubs.insert(name.clone(), Arc::new(hub));
         }

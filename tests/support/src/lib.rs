@@ -15,3 +15,5 @@ pub fn shared_data(name: &str) -> std::path::PathBuf {
 pub fn fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(REPO).join("tests/fixtures").join(name)
 }
+
+pub mod binance;

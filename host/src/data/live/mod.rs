@@ -219,6 +219,8 @@ pub struct Hub {
     pub fixed_interval: Option<String>,
     shared: Arc<HubShared>,
     history: Arc<dyn History>,
+    /// Quiet time after which a deployment's feed is STALE (default: two intervals).
+    pub stale_after: Option<Duration>,
 }
 
 impl Hub {
@@ -241,6 +243,7 @@ impl Hub {
             fixed_interval: None,
             shared,
             history: Arc::new(binance::BinanceRest::new(rest_url)),
+            stale_after: None,
         }
     }
 
@@ -255,6 +258,7 @@ impl Hub {
             fixed_interval: Some(interval),
             shared,
             history: source,
+            stale_after: None,
         }
     }
 
@@ -307,6 +311,9 @@ impl Hub {
             stop,
             last_arrival: Instant::now(),
             stale: Arc::new(AtomicBool::new(false)),
+            stale_ms: self
+                .stale_after
+                .map_or(2 * step, |d| d.as_millis() as i64),
         })
     }
 }
@@ -421,6 +428,7 @@ pub struct LiveFeed {
     stop: Arc<AtomicBool>,
     last_arrival: Instant,
     stale: Arc<AtomicBool>,
+    stale_ms: i64,
 }
 
 impl LiveFeed {
@@ -606,7 +614,7 @@ impl Feed for LiveFeed {
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     let quiet = self.last_arrival.elapsed().as_millis() as i64;
-                    if quiet > 2 * self.step && !self.stale.swap(true, Ordering::Relaxed) {
+                    if quiet > self.stale_ms && !self.stale.swap(true, Ordering::Relaxed) {
                         self.note(json!({"kind": "stale", "quiet_ms": quiet}));
                     }
                 }

@@ -1,0 +1,224 @@
+//! Live feeds against a Binance test server on 127.0.0.1 serving the real
+//! January 2024 BTCUSDT minute klines: whatever the connection does — drops,
+//! skipped, duplicated or reordered bars, silence, updates of the forming
+//! kline — a deployment's feed delivers every closed bar exactly once, in
+//! time order, and notes what it repaired.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use sandbar::data::feed::Feed;
+use sandbar::data::live::{Hub, LiveFeed, Notes};
+use sandbar::data::market::Bar;
+use sandbar_test_support::binance::{BinanceServer, Kline, read_klines};
+use sandbar_test_support::shared_data;
+
+fn server(n: usize, bars_per_second: f64) -> BinanceServer {
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), n);
+    BinanceServer::start("BTCUSDT", "1m", klines, bars_per_second)
+}
+
+struct Client {
+    feed: LiveFeed,
+    notes: Notes,
+    stop: Arc<AtomicBool>,
+    _hub: Hub,
+    _rt: tokio::runtime::Runtime,
+}
+
+/// A deployment's feed on the server, from the bar after `after` (or the next live one).
+fn client(s: &BinanceServer, after: Option<i64>, stale_after: Option<Duration>) -> Client {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let mut hub = Hub::binance(
+        "binance",
+        &s.rest_url,
+        &s.ws_url,
+        Duration::from_secs(3600),
+        rt.handle(),
+    );
+    hub.stale_after = stale_after;
+    let stop = Arc::new(AtomicBool::new(false));
+    let notes: Notes = Arc::default();
+    let feed = hub
+        .subscribe(
+            &["BTCUSDT".to_string()],
+            "1m",
+            vec![after],
+            stop.clone(),
+            notes.clone(),
+        )
+        .unwrap();
+    Client {
+        feed,
+        notes,
+        stop,
+        _hub: hub,
+        _rt: rt,
+    }
+}
+
+impl Client {
+    /// The next `n` bars (at most 20 s: a watchdog stops the feed).
+    fn take(&mut self, n: usize) -> Vec<Bar> {
+        let stop = self.stop.clone();
+        let done = Arc::new(AtomicBool::new(false));
+        let d2 = done.clone();
+        let watchdog = std::thread::spawn(move || {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while Instant::now() < deadline && !d2.load(Ordering::SeqCst) {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            if !d2.load(Ordering::SeqCst) {
+                stop.store(true, Ordering::SeqCst);
+            }
+        });
+        let mut out = Vec::new();
+        while out.len() < n {
+            let want = n - out.len();
+            if self.feed.next_batch(&mut out, want) == 0 {
+                break;
+            }
+        }
+        done.store(true, Ordering::SeqCst);
+        watchdog.join().unwrap();
+        assert_eq!(out.len(), n, "the feed stopped after {} bars", out.len());
+        out
+    }
+
+    fn notes(&self, kind: &str) -> Vec<serde_json::Value> {
+        self.notes
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|n| n["kind"] == kind)
+            .cloned()
+            .collect()
+    }
+}
+
+/// The bars are exactly consecutive klines of the recording, with their prices.
+#[track_caller]
+fn assert_consecutive(bars: &[Bar], klines: &[Kline]) {
+    let first = klines
+        .iter()
+        .position(|k| k.open_time == bars[0].time_ms)
+        .expect("first bar is a served kline");
+    for (i, b) in bars.iter().enumerate() {
+        let k = klines[first + i];
+        assert_eq!(
+            (b.time_ms, b.open, b.high, b.low, b.close, b.volume),
+            (k.open_time, k.open, k.high, k.low, k.close, k.volume),
+            "bar {i} of the feed"
+        );
+    }
+}
+
+#[test]
+fn closed_klines_arrive_in_order_and_updates_of_a_forming_kline_are_ignored() {
+    let s = server(2000, 100.0);
+    s.behaviour().forming_updates.store(true, Ordering::SeqCst);
+    let mut c = client(&s, None, None);
+    let bars = c.take(30);
+    assert_consecutive(&bars, s.klines());
+    assert_eq!(s.streams_asked(), vec!["btcusdt@kline_1m".to_string()]);
+}
+
+#[test]
+fn warm_up_pages_through_rest_from_the_first_bar_asked() {
+    let s = server(4000, 1000.0);
+    s.wait_closed(2600);
+    let first = s.klines()[0].open_time;
+    let mut c = client(&s, Some(first - 60_000), None);
+    let bars = c.take(2700);
+    assert_eq!(bars[0].time_ms, first);
+    assert_consecutive(&bars, s.klines());
+    assert!(s.rest_requests() >= 3, "{} requests", s.rest_requests());
+    assert_eq!(c.notes("warm-up").len(), 1);
+}
+
+#[test]
+fn a_dropped_connection_is_reconnected_and_the_gap_filled_over_rest_first() {
+    let s = server(5000, 100.0);
+    let mut c = client(&s, None, None);
+    let mut bars = c.take(10);
+    s.drop_connections();
+    bars.extend(c.take(60));
+    assert_consecutive(&bars, s.klines());
+    assert!(s.connections() >= 2, "{} connections", s.connections());
+    assert!(!c.notes("disconnected").is_empty());
+    assert!(
+        !c.notes("gap-filled").is_empty(),
+        "bars closed while reconnecting come over REST: {:?}",
+        c.notes.lock().unwrap()
+    );
+}
+
+#[test]
+fn a_skipped_bar_is_filled_before_the_next_one_is_delivered() {
+    let s = server(5000, 50.0);
+    let skip = s.klines()[s.closed() + 40].open_time;
+    s.behaviour().skip.lock().unwrap().insert(skip);
+    let mut c = client(&s, None, None);
+    let bars = c.take(80);
+    assert_consecutive(&bars, s.klines());
+    assert!(bars.iter().any(|b| b.time_ms == skip));
+    let filled = c.notes("gap-filled");
+    assert_eq!(filled.len(), 1, "{filled:?}");
+    assert_eq!(filled[0]["from_ms"], skip);
+}
+
+#[test]
+fn duplicated_and_reordered_bars_are_delivered_once_in_order_with_a_note() {
+    let s = server(5000, 50.0);
+    let base = s.closed() + 30;
+    let dup = s.klines()[base].open_time;
+    let late = s.klines()[base + 20].open_time;
+    s.behaviour().duplicate.lock().unwrap().insert(dup);
+    s.behaviour().swap_with_next.lock().unwrap().insert(late);
+    let mut c = client(&s, None, None);
+    let bars = c.take(80);
+    assert_consecutive(&bars, s.klines());
+    let dups = c.notes("duplicate");
+    assert!(dups.iter().any(|n| n["time_ms"] == dup), "{dups:?}");
+    let ooo = c.notes("out-of-order");
+    assert!(ooo.iter().any(|n| n["time_ms"] == late), "{ooo:?}");
+}
+
+#[test]
+fn a_silent_feed_is_marked_stale_and_fresh_again_when_bars_return() {
+    let s = server(5000, 50.0);
+    let mut c = client(&s, None, Some(Duration::from_millis(300)));
+    let stale = c.feed.stale_flag();
+    let mut bars = c.take(5);
+    s.behaviour().silent.store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    // The feed is pulled while silent (as the engine would be waiting on it).
+    let t = std::thread::spawn(move || {
+        let more = c.take(40);
+        (c, more)
+    });
+    while !stale.load(Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "never marked STALE");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    s.behaviour().silent.store(false, Ordering::SeqCst);
+    let (c, more) = t.join().unwrap();
+    bars.extend(more);
+    assert_consecutive(&bars, s.klines());
+    assert!(!stale.load(Ordering::SeqCst));
+    assert_eq!(c.notes("stale").len(), 1);
+    assert_eq!(c.notes("fresh").len(), 1);
+    assert!(!c.notes("gap-filled").is_empty(), "silent bars come over REST");
+}
+
+#[test]
+fn pings_are_answered_with_pongs_carrying_the_same_payload() {
+    let s = server(5000, 20.0);
+    *s.behaviour().ping.lock().unwrap() = Some(b"are-you-there-42".to_vec());
+    let mut c = client(&s, None, None);
+    c.take(10);
+    let pongs = s.pongs();
+    assert!(!pongs.is_empty(), "no pong");
+    assert!(pongs.iter().all(|p| p == b"are-you-there-42"), "{pongs:?}");
+}
