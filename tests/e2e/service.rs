@@ -1,6 +1,7 @@
-//! `sandbar serve`: deployments running on a paced feed, steered while they
-//! run — swap, rollback, pause, shadow — with every change audited. The
-//! service listens on loopback; every wait is bounded.
+//! `sandbar serve`: deployments running on a feed, steered while they run —
+//! swap, rollback, pause, shadow — with every change audited under the
+//! identity of the token that asked. The service listens on loopback; every
+//! wait is bounded.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
@@ -8,10 +9,13 @@ use std::time::{Duration, Instant};
 
 use crate::util::*;
 
+/// The operator's token in these tests.
+pub const TOKEN: &str = "test-token-0123456789abcdef";
+
 /// A registry in a scratch directory and, once started, a service over it.
-struct Fixture {
-    dir: tempfile::TempDir,
-    server: Option<(Child, String)>,
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub server: Option<(Child, String)>,
 }
 
 impl Drop for Fixture {
@@ -24,18 +28,18 @@ impl Drop for Fixture {
 }
 
 impl Fixture {
-    fn new() -> Fixture {
+    pub fn new() -> Fixture {
         Fixture {
             dir: scratch(),
             server: None,
         }
     }
 
-    fn registry(&self) -> PathBuf {
+    pub fn registry(&self) -> PathBuf {
         self.dir.path().join("registry.redb")
     }
 
-    fn cmd(&self, args: &[&str]) -> std::process::Output {
+    pub fn cmd(&self, args: &[&str]) -> std::process::Output {
         let mut all: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         if let Some((_, url)) = &self.server {
             if matches!(
@@ -51,6 +55,7 @@ impl Fixture {
                         | "stop"
                         | "pause"
                         | "resume"
+                        | "flatten"
                 )
             ) {
                 all.extend(["--server".into(), url.clone()]);
@@ -61,6 +66,7 @@ impl Fixture {
         Command::new(SANDBAR)
             .args(&all)
             .env("USER", "tester")
+            .env("SANDBAR_TOKEN", TOKEN)
             .env(
                 "SANDBAR_CACHE_DIR",
                 Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbar-cache"),
@@ -70,19 +76,48 @@ impl Fixture {
     }
 
     #[track_caller]
-    fn ok(&self, args: &[&str]) -> String {
+    pub fn ok(&self, args: &[&str]) -> String {
         let out = self.cmd(args);
         ok(&out);
         stdout(&out)
     }
 
-    fn serve(&mut self) {
+    /// Write `sandbar.toml` with `feeds` (TOML of `[feeds.*]` tables) and
+    /// `extra` top-level keys and sections.
+    pub fn config(&self, feeds: &str, extra: &str) -> PathBuf {
+        let path = self.dir.path().join("sandbar.toml");
+        std::fs::write(
+            &path,
+            format!(
+                "data_dir = {:?}\n{extra}\n[api]\nlisten = \"127.0.0.1:0\"\n{feeds}\n",
+                self.dir.path()
+            ),
+        )
+        .unwrap();
+        path
+    }
+
+    /// A recorded feed `rec` over `data` at 2,000 one-minute bars a second.
+    pub fn recorded(&self, data: &Path) -> PathBuf {
+        self.config(
+            &format!(
+                "[feeds.rec]\nkind = \"recorded\"\nfiles = [{:?}]\ninterval = \"1m\"\nbars_per_second = 2000\n",
+                data
+            ),
+            "",
+        )
+    }
+
+    /// `sandbar serve --config <config>`, waiting until it listens.
+    pub fn serve(&mut self, config: &Path) {
         let addr = self.dir.path().join("addr");
+        let _ = std::fs::remove_file(&addr);
         let child = Command::new(SANDBAR)
-            .args(["serve", "--listen", "127.0.0.1:0", "--registry"])
-            .arg(self.registry())
+            .args(["serve", "--config"])
+            .arg(config)
             .arg("--addr-file")
             .arg(&addr)
+            .env("SANDBAR_TOKEN", TOKEN)
             .env(
                 "SANDBAR_CACHE_DIR",
                 Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbar-cache"),
@@ -90,36 +125,57 @@ impl Fixture {
             .stderr(std::process::Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while !addr.exists() {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !addr.exists() || std::fs::read_to_string(&addr).unwrap_or_default().is_empty() {
             assert!(Instant::now() < deadline, "service did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
-        std::thread::sleep(Duration::from_millis(50));
         let url = std::fs::read_to_string(&addr).unwrap();
         self.server = Some((child, url));
     }
 
-    fn stop_serving(&mut self) {
+    pub fn url(&self) -> String {
+        self.server.as_ref().unwrap().1.clone()
+    }
+
+    /// SIGTERM, and wait for a clean exit (at most 30 s).
+    #[track_caller]
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let (mut child, _) = self.server.take().expect("serving");
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "serve did not exit on SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn stop_serving(&mut self) {
         if let Some((mut child, _)) = self.server.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    fn status(&self, name: &str) -> serde_json::Value {
+    pub fn status(&self, name: &str) -> serde_json::Value {
         serde_json::from_str(&self.ok(&["deploy", "status", name])).unwrap()
     }
 
-    /// Poll the status until `pred` holds (at most 20 s).
+    /// Poll the status until `pred` holds (at most 30 s).
     #[track_caller]
-    fn wait(
+    pub fn wait(
         &self,
         name: &str,
         what: &str,
         pred: impl Fn(&serde_json::Value) -> bool,
     ) -> serde_json::Value {
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             let s = self.status(name);
             if pred(&s) {
@@ -134,7 +190,7 @@ impl Fixture {
     }
 
     /// A PAPER deployment of `plugin` with extra risk overrides.
-    fn paper(&self, name: &str, plugin: &str, extra: &[&str]) {
+    pub fn paper(&self, name: &str, plugin: &str, extra: &[&str]) {
         let mut args = vec![
             "deploy",
             "create",
@@ -156,6 +212,15 @@ impl Fixture {
             "--force",
             "--reason",
             "service test",
+        ]);
+    }
+
+    /// Start `name` on the recorded feed from its first bar.
+    #[track_caller]
+    pub fn start(&self, name: &str, symbol: &str) {
+        self.ok(&[
+            "deploy", "start", name, "--feed", "rec", "--symbol", symbol, "--interval", "1m",
+            "--start", "2024-01-01",
         ]);
     }
 }
@@ -182,16 +247,11 @@ fn a_running_deployment_is_swapped_and_rolled_back_by_command_and_audited() {
     f.ok(&["deploy", "create", "early", "--plugin", "counter@1.0.0"]);
     f.paper("c", "counter@1.0.0", &[]);
     let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(40_000, 100.0));
-    f.serve();
+    let config = f.recorded(&data);
+    f.serve(&config);
 
     let out = f.cmd(&[
-        "deploy",
-        "start",
-        "early",
-        "--data",
-        data.to_str().unwrap(),
-        "--bars-per-second",
-        "2000",
+        "deploy", "start", "early", "--feed", "rec", "--symbol", "X", "--interval", "1m",
     ]);
     assert!(
         stderr(&out).contains("deployment `early` is DRAFT; only PAPER deployments run"),
@@ -199,15 +259,7 @@ fn a_running_deployment_is_swapped_and_rolled_back_by_command_and_audited() {
         stderr(&out)
     );
 
-    f.ok(&[
-        "deploy",
-        "start",
-        "c",
-        "--data",
-        data.to_str().unwrap(),
-        "--bars-per-second",
-        "2000",
-    ]);
+    f.start("c", "X");
     f.wait("c", "bars to flow", |s| s["seq"].as_u64() > Some(200));
     // Issue 8.9: a blank reason, or a request naming nobody, is refused.
     let out = f.cmd(&["deploy", "swap", "c", "counter@2.0.0", "--reason", "  "]);
@@ -215,19 +267,6 @@ fn a_running_deployment_is_swapped_and_rolled_back_by_command_and_audited() {
         stderr(&out).contains("a swap needs a reason"),
         "{}",
         stderr(&out)
-    );
-    let url = &f.server.as_ref().unwrap().1;
-    let anonymous = reqwest::blocking::Client::new()
-        .post(format!("{url}/deployments/c/pause"))
-        .json(&serde_json::json!({ "actor": "", "reason": "who am I" }))
-        .send()
-        .unwrap();
-    assert_eq!(anonymous.status(), 400);
-    assert!(
-        anonymous
-            .text()
-            .unwrap()
-            .contains("the request names no actor")
     );
     f.ok(&["deploy", "swap", "c", "counter@2.0.0", "--reason", "try v2"]);
     f.wait("c", "v2 in service", |s| s["serving"] == "counter@2.0.0");
@@ -245,11 +284,8 @@ fn a_running_deployment_is_swapped_and_rolled_back_by_command_and_audited() {
     let swap = &of_kind(&e, "swap")[0];
     assert_eq!(
         (swap["to"].as_str(), swap["actor"].as_str()),
-        // The caller's name is a claim until the API authenticates.
-        (
-            Some("counter@2.0.0"),
-            Some("cli:tester (unverified, from 127.0.0.1)")
-        )
+        // The actor is the token's holder, whatever the caller's user name.
+        (Some("counter@2.0.0"), Some("operator"))
     );
     // Under a fast feed, v2 continued v1's count: no bar lost or seen twice.
     let v1 = counts(&e, "counter@1.0.0");
@@ -264,7 +300,7 @@ fn a_running_deployment_is_swapped_and_rolled_back_by_command_and_audited() {
 
     let show = f.ok(&["deploy", "show", "c"]);
     assert!(
-        show.contains("start  → 2000 bars/s over 1 file(s) by cli:tester"),
+        show.contains("start  → feed rec X 1m by operator"),
         "{show}"
     );
     // The paper run left evidence for the PAPER → LIVE gate: measured, not missing.
@@ -280,17 +316,17 @@ fn a_running_deployment_is_swapped_and_rolled_back_by_command_and_audited() {
     );
     assert!(
         show.contains(
-            "version counter@1.0.0 → counter@2.0.0 by cli:tester (unverified, from 127.0.0.1): try v2"
+            "version counter@1.0.0 → counter@2.0.0 by operator: try v2"
         ),
         "{show}"
     );
     assert!(
         show.contains(
-            "version counter@2.0.0 → counter@1.0.0 by cli:tester (unverified, from 127.0.0.1): rollback: v2 smells"
+            "version counter@2.0.0 → counter@1.0.0 by operator: rollback: v2 smells"
         ),
         "{show}"
     );
-    assert!(show.contains("stop  →  by cli:tester"), "{show}");
+    assert!(show.contains("stop  →  by operator"), "{show}");
 }
 
 #[test]
@@ -313,16 +349,9 @@ fn a_running_deployment_pauses_itself_on_drawdown_and_resumes_by_command() {
     bars.push((100.0, 100.0, 85.0, 85.0));
     bars.extend(flat(20_000, 85.0));
     let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &bars);
-    f.serve();
-    f.ok(&[
-        "deploy",
-        "start",
-        "dd",
-        "--data",
-        data.to_str().unwrap(),
-        "--bars-per-second",
-        "2000",
-    ]);
+    let config = f.recorded(&data);
+    f.serve(&config);
+    f.start("dd", "X");
     let s = f.wait("dd", "the engine to pause", |s| !s["paused"].is_null());
     assert!(
         s["paused"].as_str().unwrap().starts_with(
@@ -344,7 +373,7 @@ fn a_running_deployment_pauses_itself_on_drawdown_and_resumes_by_command() {
     );
     assert!(
         show.contains(
-            "resume PAUSED → PAPER by cli:tester (unverified, from 127.0.0.1): drawdown reviewed"
+            "resume PAUSED → PAPER by operator: drawdown reviewed"
         ),
         "{show}"
     );
@@ -366,25 +395,11 @@ fn a_shadow_runs_beside_the_deployment_and_can_be_promoted() {
         "--out",
         csv.to_str().unwrap(),
     ]));
-    f.serve();
-    f.ok(&[
-        "deploy",
-        "start",
-        "s",
-        "--data",
-        csv.to_str().unwrap(),
-        "--bars-per-second",
-        "2000",
-    ]);
+    let config = f.recorded(&csv);
+    f.serve(&config);
+    f.start("s", "SYN");
     f.wait("s", "bars to flow", |s| s["seq"].as_u64() > Some(100));
-    f.ok(&[
-        "deploy",
-        "shadow",
-        "s",
-        "rsi-reversion@0.1.0",
-        "--data",
-        csv.to_str().unwrap(),
-    ]);
+    f.ok(&["deploy", "shadow", "s", "rsi-reversion@0.1.0"]);
     f.wait("s", "the shadow", |s| s["shadow"] == "rsi-reversion@0.1.0");
     f.wait("s", "bars beside it", |s| s["seq"].as_u64() > Some(4000));
     let report = f.ok(&["deploy", "shadow-report", "s"]);
@@ -408,11 +423,11 @@ fn a_shadow_runs_beside_the_deployment_and_can_be_promoted() {
     f.stop_serving();
     let show = f.ok(&["deploy", "show", "s"]);
     assert!(
-        show.contains("shadow-start  → rsi-reversion@0.1.0 by cli:tester")
-            && show.contains("shadow-stop  → rsi-reversion@0.1.0 by cli:tester"),
+        show.contains("shadow-start  → rsi-reversion@0.1.0 by operator")
+            && show.contains("shadow-stop  → rsi-reversion@0.1.0 by operator"),
         "{show}"
     );
-    assert!(show.contains("version sma-cross@0.1.0 → rsi-reversion@0.1.0 by cli:tester (unverified, from 127.0.0.1): promote-shadow: rsi looks better"), "{show}");
+    assert!(show.contains("version sma-cross@0.1.0 → rsi-reversion@0.1.0 by operator: promote-shadow: rsi looks better"), "{show}");
 }
 
 #[test]
@@ -423,25 +438,10 @@ fn a_fault_in_one_deployment_leaves_the_others_running() {
     f.paper("healthy", "counter@1.0.0", &[]);
     f.paper("spinner", "hostile-spin@0.1.0", &[]);
     let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(40_000, 100.0));
-    f.serve();
-    f.ok(&[
-        "deploy",
-        "start",
-        "healthy",
-        "--data",
-        data.to_str().unwrap(),
-        "--bars-per-second",
-        "2000",
-    ]);
-    f.ok(&[
-        "deploy",
-        "start",
-        "spinner",
-        "--data",
-        data.to_str().unwrap(),
-        "--bars-per-second",
-        "2000",
-    ]);
+    let config = f.recorded(&data);
+    f.serve(&config);
+    f.start("healthy", "X");
+    f.start("spinner", "X");
     let dead = f.wait("spinner", "the spinner to fault", |s| s["running"] == false);
     assert!(
         dead["ended"]

@@ -37,6 +37,10 @@ pub(super) struct JournalArgs {
     /// Write here instead of standard output.
     #[arg(long)]
     pub(super) out: Option<PathBuf>,
+    /// Print what a service deployment's journal keeps besides its entries:
+    /// the input bars, the feed's notes and the last strategy snapshot.
+    #[arg(long)]
+    pub(super) inputs: bool,
 }
 
 /// `sandbar convert`.
@@ -76,8 +80,29 @@ pub(super) struct GenerateArgs {
 }
 
 pub(super) fn journal(a: JournalArgs) -> anyhow::Result<()> {
-    let JournalArgs { file, out } = a;
+    let JournalArgs { file, out, inputs } = a;
     let reader = JournalReader::open(&file)?;
+    if inputs {
+        let bars = reader.bars()?;
+        let snapshot = reader.snapshot()?.map(|s| {
+            use sha2::Digest;
+            serde_json::json!({
+                "seq": s.seq,
+                "version": s.version,
+                "bytes": s.state.len(),
+                "sha256": crate::sandbox::runtime::hex(&sha2::Sha256::digest(&s.state)),
+            })
+        });
+        let v = serde_json::json!({
+            "bars": bars.len(),
+            "first_bar": bars.first().map(|b| market::format_time(b.time_ms)),
+            "last_bar": bars.last().map(|b| market::format_time(b.time_ms)),
+            "notes": reader.notes()?,
+            "snapshot": snapshot,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(());
+    }
     match out {
         Some(p) => {
             let f =

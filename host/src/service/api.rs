@@ -188,7 +188,15 @@ fn body<T: serde::de::DeserializeOwned + Default>(bytes: &Bytes) -> Result<T, Ba
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(T::default());
     }
-    serde_json::from_slice(bytes).map_err(|e| Bad(format!("request body: {e}")))
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        if path == "." {
+            Bad(format!("request body: {}", e.inner()))
+        } else {
+            Bad(format!("request body: field `{path}`: {}", e.inner()))
+        }
+    })
 }
 
 async fn blocking<T: Serialize + Send + 'static>(

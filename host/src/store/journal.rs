@@ -888,8 +888,25 @@ fn for_each_in(
 
 /// A journal opened for reading.
 pub struct JournalReader {
-    db: redb::ReadOnlyDatabase,
+    db: ReadDb,
     path: PathBuf,
+}
+
+/// Read-only when the file was closed cleanly; opened for writing (which
+/// makes redb repair it, keeping every committed transaction) when the
+/// writer was killed. Nothing is written besides the repair.
+enum ReadDb {
+    ReadOnly(redb::ReadOnlyDatabase),
+    Repaired(Database),
+}
+
+impl ReadDb {
+    fn begin_read(&self) -> Result<redb::ReadTransaction, redb::TransactionError> {
+        match self {
+            ReadDb::ReadOnly(d) => d.begin_read(),
+            ReadDb::Repaired(d) => d.begin_read(),
+        }
+    }
 }
 
 impl JournalReader {
@@ -898,7 +915,7 @@ impl JournalReader {
         if !path.exists() {
             return Err(storage(path, "no such file"));
         }
-        let db = redb::ReadOnlyDatabase::open(path).map_err(|e| match e {
+        let locked_or_invalid = |e: redb::DatabaseError| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => JournalError::Locked {
                 path: path.to_path_buf(),
             },
@@ -906,7 +923,15 @@ impl JournalReader {
                 path: path.to_path_buf(),
                 message: e.to_string(),
             },
-        })?;
+        };
+        let db = match redb::ReadOnlyDatabase::open(path) {
+            Ok(db) => ReadDb::ReadOnly(db),
+            // The writer did not close it (a crash): repair, keeping every commit.
+            Err(redb::DatabaseError::RepairAborted) => {
+                ReadDb::Repaired(Database::open(path).map_err(locked_or_invalid)?)
+            }
+            Err(e) => return Err(locked_or_invalid(e)),
+        };
         Ok(Self {
             db,
             path: path.to_path_buf(),

@@ -44,7 +44,12 @@ impl History for RecordedSource {
         from_ms: i64,
         until_ms: Option<i64>,
     ) -> Result<Vec<RawBar>, FeedError> {
-        let Some(id) = self.rec.symbols.iter().position(|s| s == symbol) else {
+        let Some(id) = self
+            .rec
+            .symbols
+            .iter()
+            .position(|s| s.eq_ignore_ascii_case(symbol))
+        else {
             return Err(FeedError::Config(format!(
                 "the recording has no symbol {symbol} (it has {})",
                 self.rec.symbols.join(", ")
