@@ -209,7 +209,10 @@ fn a_silent_feed_is_marked_stale_and_fresh_again_when_bars_return() {
     assert!(!stale.load(Ordering::SeqCst));
     assert_eq!(c.notes("stale").len(), 1);
     assert_eq!(c.notes("fresh").len(), 1);
-    assert!(!c.notes("gap-filled").is_empty(), "silent bars come over REST");
+    assert!(
+        !c.notes("gap-filled").is_empty(),
+        "silent bars come over REST"
+    );
 }
 
 #[test]

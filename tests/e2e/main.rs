@@ -3,11 +3,13 @@
 
 mod util;
 
+mod api;
 mod author;
 mod data;
 mod feeds;
 mod golden;
 mod plugins;
+mod recovery;
 mod registry;
 mod replay;
 mod risk;

@@ -126,7 +126,11 @@ impl Fixture {
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);
-        while !addr.exists() || std::fs::read_to_string(&addr).unwrap_or_default().is_empty() {
+        while !addr.exists()
+            || std::fs::read_to_string(&addr)
+                .unwrap_or_default()
+                .is_empty()
+        {
             assert!(Instant::now() < deadline, "service did not start");
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -219,8 +223,17 @@ impl Fixture {
     #[track_caller]
     pub fn start(&self, name: &str, symbol: &str) {
         self.ok(&[
-            "deploy", "start", name, "--feed", "rec", "--symbol", symbol, "--interval", "1m",
-            "--start", "2024-01-01",
+            "deploy",
+            "start",
+            name,
+            "--feed",
+            "rec",
+            "--symbol",
+            symbol,
+            "--interval",
+            "1m",
+            "--start",
+            "2024-01-01",
         ]);
     }
 }
@@ -251,7 +264,15 @@ fn a_running_deployment_is_swapped_and_rolled_back_by_command_and_audited() {
     f.serve(&config);
 
     let out = f.cmd(&[
-        "deploy", "start", "early", "--feed", "rec", "--symbol", "X", "--interval", "1m",
+        "deploy",
+        "start",
+        "early",
+        "--feed",
+        "rec",
+        "--symbol",
+        "X",
+        "--interval",
+        "1m",
     ]);
     assert!(
         stderr(&out).contains("deployment `early` is DRAFT; only PAPER deployments run"),
@@ -315,15 +336,11 @@ fn a_running_deployment_is_swapped_and_rolled_back_by_command_and_audited() {
         "{gate}"
     );
     assert!(
-        show.contains(
-            "version counter@1.0.0 → counter@2.0.0 by operator: try v2"
-        ),
+        show.contains("version counter@1.0.0 → counter@2.0.0 by operator: try v2"),
         "{show}"
     );
     assert!(
-        show.contains(
-            "version counter@2.0.0 → counter@1.0.0 by operator: rollback: v2 smells"
-        ),
+        show.contains("version counter@2.0.0 → counter@1.0.0 by operator: rollback: v2 smells"),
         "{show}"
     );
     assert!(show.contains("stop  →  by operator"), "{show}");
@@ -372,9 +389,7 @@ fn a_running_deployment_pauses_itself_on_drawdown_and_resumes_by_command() {
         "{show}"
     );
     assert!(
-        show.contains(
-            "resume PAUSED → PAPER by operator: drawdown reviewed"
-        ),
+        show.contains("resume PAUSED → PAPER by operator: drawdown reviewed"),
         "{show}"
     );
 }

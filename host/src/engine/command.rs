@@ -126,6 +126,9 @@ pub trait Controller<'a> {
     /// Commands to apply now, given the engine's status.
     fn poll(&mut self, status: &Status) -> Vec<Command<'a>>;
 
+    /// A bar was processed (the status after it, for whoever watches).
+    fn after_bar(&mut self, _status: &Status) {}
+
     /// The feed ended (the service is shutting down): the serving strategy is
     /// handed over once more (for a last snapshot). `true` flattens every
     /// position before the run ends (journaled as an `engine` command).

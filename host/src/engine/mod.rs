@@ -342,6 +342,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                     }
                     self.process_bar(bar, s)?;
                     if self.paused.is_some() {
+                        self.observe(s + 1);
                         continue;
                     }
                     self.update_view();
@@ -351,6 +352,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                     let n = self.intents.len();
                     self.apply_intents(0..n, bar, s)?;
                     self.intents.clear();
+                    self.observe(s + 1);
                 }
             }
             seq += bars.len() as u64;
@@ -478,6 +480,15 @@ impl<'a, V: Venue> Engine<'a, V> {
             }
         }
         Ok(true)
+    }
+
+    /// Tell the controller how things stand after a bar.
+    fn observe(&mut self, next_seq: u64) {
+        if let Some(mut controller) = self.controller.take() {
+            let status = self.status(next_seq);
+            controller.after_bar(&status);
+            self.controller = Some(controller);
+        }
     }
 
     /// What a controller sees at a boundary.

@@ -393,6 +393,10 @@ impl<'a> Controller<'a> for ServiceController {
         out
     }
 
+    fn after_bar(&mut self, status: &Status) {
+        *self.status.lock().expect("status lock") = status.clone();
+    }
+
     fn finished(&mut self, status: &Status, serving: &mut dyn StrategyDriver) -> bool {
         if status.seq >= self.recovered && status.seq > 0 {
             match serving.snapshot() {

@@ -326,8 +326,7 @@ async fn serve_stream(s: Arc<Inner>, mut socket: WebSocket, wanted: bool) {
             return;
         }
         // Read what the client sent (pongs) without blocking the pushes.
-        while let Ok(Some(m)) =
-            tokio::time::timeout(Duration::from_millis(1), socket.recv()).await
+        while let Ok(Some(m)) = tokio::time::timeout(Duration::from_millis(1), socket.recv()).await
         {
             match m {
                 Ok(Message::Pong(p)) => s.pongs.lock().unwrap().push(p.to_vec()),
@@ -353,7 +352,12 @@ async fn serve_stream(s: Arc<Inner>, mut socket: WebSocket, wanted: bool) {
             {
                 continue;
             }
-            if s.behaviour.swap_with_next.lock().unwrap().contains(&k.open_time) {
+            if s.behaviour
+                .swap_with_next
+                .lock()
+                .unwrap()
+                .contains(&k.open_time)
+            {
                 held = Some(k);
                 continue;
             }

@@ -311,9 +311,7 @@ impl Hub {
             stop,
             last_arrival: Instant::now(),
             stale: Arc::new(AtomicBool::new(false)),
-            stale_ms: self
-                .stale_after
-                .map_or(2 * step, |d| d.as_millis() as i64),
+            stale_ms: self.stale_after.map_or(2 * step, |d| d.as_millis() as i64),
         })
     }
 }

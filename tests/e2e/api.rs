@@ -1,0 +1,261 @@
+//! The control API as an attacker meets it: no token, a wrong token, a
+//! rebinding Host, paths smuggled into request bodies, a swap to somebody
+//! else's plugin, two starts racing — and as an operator reads it: named
+//! JSON bodies, errors that name the field, an OpenAPI description that
+//! matches the routes.
+
+use std::collections::BTreeSet;
+
+use crate::service::{Fixture, TOKEN};
+use crate::util::*;
+
+fn http() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::new()
+}
+
+/// A service with a PAPER counter deployment `c` on a recorded feed.
+fn running() -> Fixture {
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::COUNTER_V1]);
+    f.ok(&["plugin", "add", plugins::SMA_CROSS]);
+    f.paper("c", "counter@1.0.0", &[]);
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(200_000, 100.0));
+    let config = f.recorded(&data);
+    f.serve(&config);
+    f
+}
+
+fn concrete(path: &str) -> String {
+    path.replace("{name}", "c")
+}
+
+#[test]
+fn every_route_refuses_a_missing_or_wrong_token_with_401_and_nothing_else() {
+    let f = running();
+    let url = f.url();
+    for (method, path) in sandbar::service::api::ROUTES {
+        for auth in [None, Some("wrong-token-0123456789abcdef"), Some("")] {
+            let mut req = match *method {
+                "get" => http().get(format!("{url}{}", concrete(path))),
+                _ => http().post(format!("{url}{}", concrete(path))).body("{}"),
+            };
+            if let Some(t) = auth {
+                req = req.bearer_auth(t);
+            }
+            let r = req.send().unwrap();
+            assert_eq!(r.status(), 401, "{method} {path} with {auth:?}");
+            assert_eq!(r.text().unwrap(), "", "{method} {path}: a 401 says nothing");
+        }
+    }
+    // Basic auth with the right secret is not a bearer token either.
+    let r = http()
+        .get(format!("{url}/deployments"))
+        .basic_auth("operator", Some(TOKEN))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
+
+#[test]
+fn a_request_for_another_host_name_is_refused_before_the_token_is_looked_at() {
+    let f = running();
+    let url = f.url();
+    let r = http()
+        .get(format!("{url}/deployments"))
+        .bearer_auth(TOKEN)
+        .header("Host", "attacker.example:80")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let port = url.rsplit(':').next().unwrap();
+    let r = http()
+        .get(format!("{url}/deployments"))
+        .bearer_auth(TOKEN)
+        .header("Host", format!("localhost:{port}"))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn the_openapi_description_lists_exactly_the_routes_the_router_serves() {
+    let f = running();
+    let url = f.url();
+    let doc: serde_json::Value = http()
+        .get(format!("{url}/openapi.json"))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let described: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, ops)| {
+            ops.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.clone(), p.clone()))
+        })
+        .collect();
+    let routed: BTreeSet<(String, String)> = sandbar::service::api::ROUTES
+        .iter()
+        .map(|(m, p)| (m.to_string(), p.to_string()))
+        .collect();
+    assert_eq!(described, routed);
+    // And the router answers each of them (a route it lacks is a bare 404/405).
+    for (method, path) in &routed {
+        let req = match method.as_str() {
+            "get" => http().get(format!("{url}{}", concrete(path))),
+            _ => http()
+                .post(format!("{url}{}", concrete(path)))
+                .body("{\"reason\": 7}"),
+        };
+        let r = req.bearer_auth(TOKEN).send().unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().unwrap();
+        assert!(
+            status != 405 && !(status == 404 && body.is_empty()),
+            "{method} {path}: {status} {body}"
+        );
+    }
+}
+
+#[test]
+fn request_bodies_are_named_objects_and_a_mistake_names_its_field() {
+    let f = running();
+    let url = f.url();
+    let post = |path: &str, body: &str| {
+        let r = http()
+            .post(format!("{url}{path}"))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    // Reproduced in the issue: a data path from the request was opened as given.
+    let (status, body) = post(
+        "/deployments/c/start",
+        r#"{"data": ["/etc/passwd"], "bars_per_second": 10}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("unknown field `data`"), "{body}");
+    assert!(!body.contains("root:"), "{body}");
+    let (status, body) = post("/deployments/c/start", r#"{"feed": "rec", "interval": 60}"#);
+    assert_eq!(status, 400);
+    assert!(body.contains("field `interval`"), "{body}");
+    let (status, body) = post(
+        "/deployments/c/start",
+        r#"{"feed": "nasdaq", "interval": "1m"}"#,
+    );
+    assert_eq!(status, 400);
+    assert!(
+        body.contains("no feed named `nasdaq` (configured: rec)"),
+        "{body}"
+    );
+    let (status, body) = post("/deployments/c/pause", r#"{"reason": ["x"]}"#);
+    assert_eq!(status, 400);
+    assert!(body.contains("field `reason`"), "{body}");
+    let (status, body) = post(
+        "/deployments/c/pause",
+        r#"{"actor": "someone-else", "reason": "x"}"#,
+    );
+    assert_eq!(status, 400, "the actor comes from the token: {body}");
+    assert!(body.contains("unknown field `actor`"), "{body}");
+}
+
+#[test]
+fn a_swap_must_stay_within_the_deployments_own_plugin() {
+    let f = running();
+    f.start("c", "X");
+    f.wait("c", "bars", |s| s["seq"].as_u64() > Some(10));
+    let out = f.cmd(&[
+        "deploy",
+        "swap",
+        "c",
+        "sma-cross@0.1.0",
+        "--reason",
+        "sneak",
+    ]);
+    assert!(
+        stderr(&out)
+            .contains("deployment `c` runs plugin `counter`; sma-cross@0.1.0 is another plugin"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(f.status("c")["serving"], "counter@1.0.0");
+}
+
+#[test]
+fn two_starts_racing_run_one_engine() {
+    let f = running();
+    let url = f.url();
+    let body = r#"{"feed": "rec", "symbols": ["X"], "interval": "1m", "start": "2024-01-01"}"#;
+    let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+        let racers: Vec<_> = (0..4)
+            .map(|_| {
+                let url = url.clone();
+                s.spawn(move || {
+                    let r = http()
+                        .post(format!("{url}/deployments/c/start"))
+                        .bearer_auth(TOKEN)
+                        .header("content-type", "application/json")
+                        .body(body)
+                        .send()
+                        .unwrap();
+                    (r.status().as_u16(), r.text().unwrap())
+                })
+            })
+            .collect();
+        racers.into_iter().map(|r| r.join().unwrap()).collect()
+    });
+    let started = answers.iter().filter(|(s, _)| *s == 200).count();
+    assert_eq!(started, 1, "{answers:?}");
+    assert!(
+        answers
+            .iter()
+            .filter(|(s, _)| *s != 200)
+            .all(|(s, b)| *s == 409 && b.contains("already running")),
+        "{answers:?}"
+    );
+}
+
+#[test]
+fn the_service_refuses_to_start_without_a_token_or_on_a_public_address() {
+    let f = Fixture::new();
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(10, 100.0));
+    let config = f.recorded(&data);
+    let run = |args: &[&str], token: Option<&str>| {
+        let mut c = std::process::Command::new(SANDBAR);
+        c.args(["serve", "--config"]).arg(&config).args(args);
+        c.env_remove("SANDBAR_TOKEN")
+            .env_remove("SANDBAR_TOKEN_FILE");
+        if let Some(t) = token {
+            c.env("SANDBAR_TOKEN", t);
+        }
+        c.output().unwrap()
+    };
+    let out = run(&[], None);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("the API needs a token"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&[], Some("short"));
+    assert!(
+        stderr(&out).contains("shorter than 16 characters"),
+        "{}",
+        stderr(&out)
+    );
+    let out = run(&["--listen", "0.0.0.0:0"], Some(TOKEN));
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is not a loopback address and the API has no TLS"),
+        "{}",
+        stderr(&out)
+    );
+}
