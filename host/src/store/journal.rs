@@ -557,6 +557,10 @@ impl Journal {
     /// unknown format is refused.
     pub fn resume(path: &Path, meta: &RunMeta) -> Result<(Self, Resumed), JournalError> {
         let existed = path.exists();
+        if existed {
+            // Refuse an unknown format before opening the file for writing.
+            JournalReader::open(path)?.meta()?;
+        }
         let db = open_db(path)?;
         let mut j = Self {
             db,
@@ -1118,6 +1122,67 @@ mod tests {
                 .starts_with(r#"{"bars":{"first":0"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_resumed_journal_verifies_what_it_holds_then_appends() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.redb");
+        let bar = |i: i64| Bar {
+            symbol: 0,
+            time_ms: i * 60_000,
+            open: 1.0,
+            high: 1.0,
+            low: 1.0,
+            close: 1.0,
+            volume: 1.0,
+        };
+        {
+            let (mut j, r) = Journal::resume(&p, &meta()).unwrap();
+            assert!(r.bars.is_empty() && r.entries == 0);
+            for i in 0..3 {
+                j.input_bar(i, &bar(i as i64)).unwrap();
+                j.record(Entry::Bars { first: i, last: i }).unwrap();
+            }
+            j.barrier().unwrap();
+            // Not committed: lost in a crash, and that is allowed.
+            j.input_bar(3, &bar(3)).unwrap();
+            j.record(Entry::Bars { first: 3, last: 3 }).unwrap();
+        }
+        let (mut j, r) = Journal::resume(&p, &meta()).unwrap();
+        assert_eq!(r.bars.len(), 3);
+        assert_eq!(r.entries, 3);
+        assert!(j.verifying());
+        j.record(Entry::Bars { first: 0, last: 0 }).unwrap();
+        let e = j.record(Entry::Bars { first: 1, last: 2 }).unwrap_err();
+        assert!(
+            e.to_string().contains("recovery diverged at entry 1"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_journal_in_use_or_of_an_unknown_format_is_refused_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("w.redb");
+        let (held, _) = Journal::resume(&p, &meta()).unwrap();
+        let e = Journal::resume(&p, &meta()).err().unwrap().to_string();
+        assert!(e.contains("in use by another process"), "{e}");
+        drop(held);
+        let q = dir.path().join("future.redb");
+        let mut future = meta();
+        future.format = FORMAT + 1;
+        Journal::create(&q, &future).unwrap().finish().unwrap();
+        let before = std::fs::read(&q).unwrap();
+        let same = |a: &[u8], b: &[u8]| a == b;
+        let e = Journal::resume(&q, &meta()).err().unwrap().to_string();
+        assert!(
+            e.contains(&format!("journal format {} is not one this sandbar", FORMAT + 1)),
+            "{e}"
+        );
+        let e = JournalReader::open(&q).unwrap().meta().unwrap_err().to_string();
+        assert!(e.contains("journal format"), "{e}");
+        assert!(same(&std::fs::read(&q).unwrap(), &before), "never touched");
     }
 
     #[test]
