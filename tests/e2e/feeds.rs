@@ -225,3 +225,60 @@ fn pings_are_answered_with_pongs_carrying_the_same_payload() {
     assert!(!pongs.is_empty(), "no pong");
     assert!(pongs.iter().all(|p| p == b"are-you-there-42"), "{pongs:?}");
 }
+
+#[test]
+fn sandbar_record_captures_the_feed_into_a_recording_a_replay_reads() {
+    let s = server(3000, 400.0);
+    s.wait_closed(200);
+    // Bars the stream never sends still reach the recording (over REST).
+    let skip = s.klines()[s.closed() + 50].open_time;
+    s.behaviour().skip.lock().unwrap().insert(skip);
+    let dir = crate::util::scratch();
+    let config = dir.path().join("sandbar.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"var\"\n[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}\n",
+            s.rest_url, s.ws_url
+        ),
+    )
+    .unwrap();
+    let out = dir.path().join("btc.rec");
+    let run = crate::util::sandbar([
+        "record",
+        "--config",
+        config.to_str().unwrap(),
+        "--feed",
+        "binance",
+        "--symbol",
+        "btcusdt",
+        "--interval",
+        "1m",
+        "--start",
+        "2024-01-01",
+        "--bars",
+        "600",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    crate::util::ok(&run);
+    assert!(
+        crate::util::stderr(&run).contains("recorded 600 bars of BTCUSDT"),
+        "{}",
+        crate::util::stderr(&run)
+    );
+    let (rec, _) = sandbar::data::market::load(&[out.clone()], &Default::default()).unwrap();
+    assert_eq!(rec.symbols, vec!["BTCUSDT".to_string()]);
+    assert_eq!(rec.bars.len(), 600);
+    assert_eq!(rec.bars[0].time_ms, s.klines()[0].open_time);
+    assert_consecutive(&rec.bars, s.klines());
+    // And it replays.
+    let replay = crate::util::sandbar([
+        "replay",
+        "--plugin",
+        sandbar_test_support::SMA_CROSS,
+        "--data",
+        out.to_str().unwrap(),
+    ]);
+    crate::util::ok(&replay);
+}

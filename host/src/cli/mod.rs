@@ -22,6 +22,7 @@ mod demo;
 mod deploy;
 mod new;
 mod plugin;
+mod record;
 mod replay;
 mod serve;
 
@@ -75,6 +76,8 @@ enum Command {
     },
     /// Run deployments as a service, steered through an HTTP control API.
     Serve(serve::ServeArgs),
+    /// Capture a configured live feed into a recording.
+    Record(record::RecordArgs),
     /// Show a plugin's description: name, version, SDK, parameters.
     Describe {
         /// The plugin component (.wasm).
@@ -166,6 +169,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin { registry, cmd } => plugin::run(&registry, cmd),
         Command::Deploy { registry, cmd } => deploy::run(&registry, cmd),
         Command::Serve(a) => serve::serve(a),
+        Command::Record(a) => record::record(a),
         Command::Describe { plugin } => plugin::describe(plugin),
     }
 }

@@ -1177,10 +1177,17 @@ mod tests {
         let same = |a: &[u8], b: &[u8]| a == b;
         let e = Journal::resume(&q, &meta()).err().unwrap().to_string();
         assert!(
-            e.contains(&format!("journal format {} is not one this sandbar", FORMAT + 1)),
+            e.contains(&format!(
+                "journal format {} is not one this sandbar",
+                FORMAT + 1
+            )),
             "{e}"
         );
-        let e = JournalReader::open(&q).unwrap().meta().unwrap_err().to_string();
+        let e = JournalReader::open(&q)
+            .unwrap()
+            .meta()
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("journal format"), "{e}");
         assert!(same(&std::fs::read(&q).unwrap(), &before), "never touched");
     }
