@@ -282,3 +282,142 @@ fn sandbar_record_captures_the_feed_into_a_recording_a_replay_reads() {
     ]);
     crate::util::ok(&replay);
 }
+
+// Alpaca market data: one connection, authenticated first, corrections noted.
+
+mod alpaca {
+    use super::*;
+    use sandbar::data::live::alpaca::Credentials;
+    use sandbar_test_support::alpaca::{AlpacaServer, KEY, SECRET};
+
+    fn server(bars_per_second: f64, page: usize) -> AlpacaServer {
+        let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 5000);
+        AlpacaServer::start("SPY", klines, bars_per_second, page)
+    }
+
+    fn hub(s: &AlpacaServer, secret: &str, rt: &tokio::runtime::Runtime) -> Hub {
+        Hub::alpaca(
+            "alpaca",
+            &s.rest_url,
+            "/v2/stocks/bars",
+            &s.ws_url,
+            Credentials {
+                key: KEY.into(),
+                secret: secret.into(),
+            },
+            rt.handle(),
+        )
+    }
+
+    fn client_on(hub: &Hub, after: Option<i64>) -> (LiveFeed, Notes, Arc<AtomicBool>) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let notes: Notes = Arc::default();
+        let feed = hub
+            .subscribe(
+                &["SPY".to_string()],
+                "1m",
+                vec![after],
+                stop.clone(),
+                notes.clone(),
+            )
+            .unwrap();
+        (feed, notes, stop)
+    }
+
+    fn take(feed: &mut LiveFeed, stop: &Arc<AtomicBool>, n: usize) -> Vec<Bar> {
+        let stop = stop.clone();
+        let guard = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_secs(20));
+            stop.store(true, Ordering::SeqCst);
+        });
+        let mut out = Vec::new();
+        while out.len() < n {
+            let want = n - out.len();
+            if feed.next_batch(&mut out, want) == 0 {
+                break;
+            }
+        }
+        drop(guard);
+        assert_eq!(out.len(), n, "the feed stopped after {} bars", out.len());
+        out
+    }
+
+    #[test]
+    fn bars_come_after_authentication_and_a_late_correction_is_noted_not_delivered() {
+        let s = server(50.0, 1000);
+        let corrected = s.klines()[s.closed() + 10].open_time;
+        s.correct(corrected);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let h = hub(&s, SECRET, &rt);
+        let (mut feed, notes, stop) = client_on(&h, None);
+        let bars = take(&mut feed, &stop, 30);
+        assert_consecutive(&bars, s.klines());
+        assert!(!s.subscribed_before_auth());
+        assert_eq!(s.auth_messages()[0]["action"], "auth");
+        // Delivered as first sent; the correction is in the notes only.
+        let b = bars.iter().find(|b| b.time_ms == corrected).unwrap();
+        let k = s
+            .klines()
+            .iter()
+            .find(|k| k.open_time == corrected)
+            .unwrap();
+        assert_eq!(b.close, k.close);
+        let notes = notes.lock().unwrap();
+        let c: Vec<_> = notes
+            .iter()
+            .filter(|n| n["kind"] == "late-correction")
+            .collect();
+        assert_eq!(c.len(), 1, "{notes:?}");
+        assert_eq!(c[0]["time_ms"], corrected);
+        assert!((c[0]["close"].as_f64().unwrap() - k.close * 1.01).abs() < 1e-6);
+    }
+
+    #[test]
+    fn refused_credentials_leave_the_feed_down_with_the_reason() {
+        let s = server(50.0, 1000);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let h = hub(&s, "wrong-secret", &rt);
+        let _c = client_on(&h, None);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let st = h.status();
+            if st.connection == "down" && st.last_error.is_some() {
+                let e = st.last_error.unwrap();
+                assert!(e.contains("402") && e.contains("refused"), "{e}");
+                assert!(!e.contains("wrong-secret"), "a secret is never shown: {e}");
+                break;
+            }
+            assert!(Instant::now() < deadline, "{st:?}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    #[test]
+    fn one_connection_serves_every_deployment_and_a_drop_is_filled_over_paged_rest() {
+        // Pages of 20 bars, so a gap spans several pages.
+        let s = server(100.0, 20);
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let h = hub(&s, SECRET, &rt);
+        let (mut a, _, stop_a) = client_on(&h, None);
+        let (mut b, notes_b, stop_b) = client_on(&h, None);
+        let first_a = take(&mut a, &stop_a, 10);
+        let first_b = take(&mut b, &stop_b, 10);
+        s.drop_connections();
+        std::thread::sleep(Duration::from_millis(600));
+        let more_b = take(&mut b, &stop_b, 120);
+        let more_a = take(&mut a, &stop_a, 120);
+        let all_a: Vec<Bar> = first_a.into_iter().chain(more_a).collect();
+        let all_b: Vec<Bar> = first_b.into_iter().chain(more_b).collect();
+        assert_consecutive(&all_a, s.klines());
+        assert_consecutive(&all_b, s.klines());
+        assert_eq!(s.refused(), 0, "never a second connection");
+        assert_eq!(s.connections(), 2, "one, and one after the drop");
+        let notes = notes_b.lock().unwrap();
+        let filled: u64 = notes
+            .iter()
+            .filter(|n| n["kind"] == "gap-filled")
+            .map(|n| n["bars"].as_u64().unwrap())
+            .sum();
+        assert!(filled > 20, "the gap spans pages: {notes:?}");
+    }
+}

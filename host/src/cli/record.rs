@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 
 use crate::data::feed::Feed;
-use crate::data::live::{Hub, Notes, interval_ms};
+use crate::data::live::{Notes, interval_ms};
 use crate::data::market::{self, Recording};
 use crate::service::config::{FeedConfig, ServiceFile};
 
@@ -69,21 +69,10 @@ pub(super) fn record(a: RecordArgs) -> anyhow::Result<()> {
         })
         .transpose()?;
     let rt = tokio::runtime::Runtime::new()?;
-    let hub = match feed {
-        FeedConfig::Binance {
-            rest_url,
-            ws_url,
-            reconnect_after_secs,
-            ..
-        } => Hub::binance(
-            &a.feed,
-            rest_url,
-            ws_url,
-            Duration::from_secs(*reconnect_after_secs),
-            rt.handle(),
-        ),
-        FeedConfig::Recorded { .. } => bail!("feed `{}` is itself a recording", a.feed),
-    };
+    if matches!(feed, FeedConfig::Recorded { .. }) {
+        bail!("feed `{}` is itself a recording", a.feed);
+    }
+    let hub = feed.hub(&a.feed, rt.handle())?;
     let stop = Arc::new(AtomicBool::new(false));
     {
         let stop = stop.clone();

@@ -124,6 +124,33 @@ pub enum FeedConfig {
         #[serde(default)]
         stale_after_secs: Option<f64>,
     },
+    /// Alpaca market data v2 (minute bars; WebSocket + REST).
+    Alpaca {
+        /// REST base (default `https://data.alpaca.markets`).
+        #[serde(default = "alpaca_rest")]
+        rest_url: String,
+        /// Bars endpoint (default `/v2/stocks/bars`).
+        #[serde(default = "alpaca_bars")]
+        bars_path: String,
+        /// Stream (default `wss://stream.data.alpaca.markets/v2/iex`; `/v2/sip` with a paid plan).
+        #[serde(default = "alpaca_ws")]
+        ws_url: String,
+        /// Environment variable holding the key id (default `APCA_API_KEY_ID`).
+        #[serde(default = "alpaca_key_env")]
+        key_env: String,
+        /// Environment variable holding the secret (default `APCA_API_SECRET_KEY`).
+        #[serde(default = "alpaca_secret_env")]
+        secret_env: String,
+        /// Or a file holding the key id (first line).
+        #[serde(default)]
+        key_file: Option<PathBuf>,
+        /// Or a file holding the secret (first line).
+        #[serde(default)]
+        secret_file: Option<PathBuf>,
+        /// STALE after this many quiet seconds (default: two intervals).
+        #[serde(default)]
+        stale_after_secs: Option<f64>,
+    },
     /// Recorded files served at a pace as if live (demos, tests).
     Recorded {
         /// Data files (CSV or recordings); relative to the config file.
@@ -136,6 +163,115 @@ pub enum FeedConfig {
         #[serde(default)]
         stale_after_secs: Option<f64>,
     },
+}
+
+fn alpaca_rest() -> String {
+    "https://data.alpaca.markets".into()
+}
+fn alpaca_bars() -> String {
+    "/v2/stocks/bars".into()
+}
+fn alpaca_ws() -> String {
+    "wss://stream.data.alpaca.markets/v2/iex".into()
+}
+fn alpaca_key_env() -> String {
+    "APCA_API_KEY_ID".into()
+}
+fn alpaca_secret_env() -> String {
+    "APCA_API_SECRET_KEY".into()
+}
+
+/// A secret from a file (first line) or else an environment variable.
+fn secret(file: Option<&Path>, env: &str, what: &str) -> anyhow::Result<String> {
+    let value = match file {
+        Some(f) => std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("{what}: {}: {e}", f.display()))?
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_string(),
+        None => std::env::var(env)
+            .map_err(|_| anyhow::anyhow!("{what}: environment variable {env} is not set"))?,
+    };
+    if value.is_empty() {
+        anyhow::bail!("{what} is empty");
+    }
+    Ok(value)
+}
+
+impl FeedConfig {
+    /// The feed's hub; its connection runs on `rt`. Credentials are read now.
+    pub fn hub(
+        &self,
+        name: &str,
+        rt: &tokio::runtime::Handle,
+    ) -> anyhow::Result<crate::data::live::Hub> {
+        use crate::data::live::Hub;
+        use std::time::Duration;
+        let (mut hub, stale) = match self {
+            FeedConfig::Binance {
+                rest_url,
+                ws_url,
+                reconnect_after_secs,
+                stale_after_secs,
+            } => (
+                Hub::binance(
+                    name,
+                    rest_url,
+                    ws_url,
+                    Duration::from_secs(*reconnect_after_secs),
+                    rt,
+                ),
+                stale_after_secs,
+            ),
+            FeedConfig::Alpaca {
+                rest_url,
+                bars_path,
+                ws_url,
+                key_env,
+                secret_env,
+                key_file,
+                secret_file,
+                stale_after_secs,
+            } => {
+                let credentials = crate::data::live::alpaca::Credentials {
+                    key: secret(key_file.as_deref(), key_env, &format!("feeds.{name} key"))?,
+                    secret: secret(
+                        secret_file.as_deref(),
+                        secret_env,
+                        &format!("feeds.{name} secret"),
+                    )?,
+                };
+                (
+                    Hub::alpaca(name, rest_url, bars_path, ws_url, credentials, rt),
+                    stale_after_secs,
+                )
+            }
+            FeedConfig::Recorded {
+                files,
+                interval,
+                bars_per_second,
+                stale_after_secs,
+            } => {
+                let (rec, _) = crate::data::market::load(files, &Default::default())
+                    .map_err(|e| anyhow::anyhow!("feeds.{name}: {e}"))?;
+                (
+                    Hub::recorded(
+                        name,
+                        crate::data::live::recorded::RecordedSource::new(
+                            rec,
+                            interval,
+                            *bars_per_second,
+                        ),
+                    ),
+                    stale_after_secs,
+                )
+            }
+        };
+        hub.stale_after = stale.map(Duration::from_secs_f64);
+        Ok(hub)
+    }
 }
 
 fn binance_rest() -> String {
@@ -221,8 +357,17 @@ impl ServiceFile {
             }
         }
         for f in self.feeds.values_mut() {
-            if let FeedConfig::Recorded { files, .. } = f {
-                files.iter_mut().for_each(abs);
+            match f {
+                FeedConfig::Recorded { files, .. } => files.iter_mut().for_each(abs),
+                FeedConfig::Alpaca {
+                    key_file,
+                    secret_file,
+                    ..
+                } => {
+                    key_file.iter_mut().for_each(abs);
+                    secret_file.iter_mut().for_each(abs);
+                }
+                FeedConfig::Binance { .. } => {}
             }
         }
     }
@@ -258,7 +403,10 @@ impl ServiceFile {
                         anyhow::bail!("feeds.{name}.bars_per_second: must be positive");
                     }
                 }
-                FeedConfig::Binance {
+                FeedConfig::Alpaca {
+                    rest_url, ws_url, ..
+                }
+                | FeedConfig::Binance {
                     rest_url, ws_url, ..
                 } => {
                     if !rest_url.starts_with("http://") && !rest_url.starts_with("https://") {

@@ -525,46 +525,7 @@ impl Service {
             .with_context(|| format!("creating journal directory {}", config.journals.display()))?;
         let mut hubs = BTreeMap::new();
         for (name, f) in &config.feeds {
-            let hub = match f {
-                FeedConfig::Binance {
-                    rest_url,
-                    ws_url,
-                    reconnect_after_secs,
-                    ..
-                } => Hub::binance(
-                    name,
-                    rest_url,
-                    ws_url,
-                    Duration::from_secs(*reconnect_after_secs),
-                    rt,
-                ),
-                FeedConfig::Recorded {
-                    files,
-                    interval,
-                    bars_per_second,
-                    ..
-                } => {
-                    let (rec, _) = crate::data::market::load(files, &Default::default())
-                        .with_context(|| format!("feed `{name}`"))?;
-                    Hub::recorded(
-                        name,
-                        crate::data::live::recorded::RecordedSource::new(
-                            rec,
-                            interval,
-                            *bars_per_second,
-                        ),
-                    )
-                }
-            };
-            let mut hub = hub;
-            hub.stale_after = match f {
-                FeedConfig::Binance {
-                    stale_after_secs, ..
-                }
-                | FeedConfig::Recorded {
-                    stale_after_secs, ..
-                } => stale_after_secs.map(Duration::from_secs_f64),
-            };
+            let hub = f.hub(name, rt)?;
             hubs.insert(name.clone(), Arc::new(hub));
         }
         for d in &config.deployments {

@@ -16,4 +16,5 @@ pub fn fixture(name: &str) -> std::path::PathBuf {
     std::path::Path::new(REPO).join("tests/fixtures").join(name)
 }
 
+pub mod alpaca;
 pub mod binance;

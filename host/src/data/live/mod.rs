@@ -19,6 +19,7 @@
 //! given "everything after my last journaled bar" sees the same sequence as
 //! one that never stopped.
 
+pub mod alpaca;
 pub mod binance;
 pub mod recorded;
 
@@ -133,6 +134,15 @@ pub enum HubEvent {
         /// The bar.
         bar: RawBar,
     },
+    /// A correction of a bar already sent (journaled, never re-delivered).
+    Corrected {
+        /// Symbol.
+        symbol: String,
+        /// Interval.
+        interval: String,
+        /// The corrected bar.
+        bar: RawBar,
+    },
     /// The connection is up (again).
     Connected,
     /// The connection dropped.
@@ -192,6 +202,9 @@ impl HubShared {
         subs.retain(|s| match event {
             HubEvent::Bar {
                 symbol, interval, ..
+            }
+            | HubEvent::Corrected {
+                symbol, interval, ..
             } => {
                 if s.streams
                     .iter()
@@ -243,6 +256,31 @@ impl Hub {
             fixed_interval: None,
             shared,
             history: Arc::new(binance::BinanceRest::new(rest_url)),
+            stale_after: None,
+        }
+    }
+
+    /// An Alpaca market-data feed (minute bars); one connection for every
+    /// deployment on it.
+    pub fn alpaca(
+        name: &str,
+        rest_url: &str,
+        bars_path: &str,
+        ws_url: &str,
+        credentials: alpaca::Credentials,
+        rt: &tokio::runtime::Handle,
+    ) -> Hub {
+        let shared = HubShared::new();
+        rt.spawn(run_alpaca(
+            shared.clone(),
+            ws_url.to_string(),
+            credentials.clone(),
+        ));
+        Hub {
+            name: name.into(),
+            fixed_interval: Some("1m".into()),
+            shared,
+            history: Arc::new(alpaca::AlpacaRest::new(rest_url, bars_path, credentials)),
             stale_after: None,
         }
     }
@@ -404,6 +442,127 @@ async fn run_binance(hub: Arc<HubShared>, ws_url: String, reconnect_after: Durat
         hub.fan_out(&HubEvent::Disconnected(why));
         tokio::time::sleep(jitter(backoff)).await;
         backoff = (backoff * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// One Alpaca connection, until it ends (the reason is the error).
+async fn alpaca_session(
+    hub: &HubShared,
+    ws_url: &str,
+    credentials: &alpaca::Credentials,
+) -> Result<std::convert::Infallible, String> {
+    use tokio_tungstenite::tungstenite::Message as Ws;
+
+    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
+        .await
+        .map_err(|e| format!("connecting to {ws_url}: {e}"))?;
+    let auth = serde_json::json!({
+        "action": "auth",
+        "key": credentials.key,
+        "secret": credentials.secret,
+    });
+    ws.send(Ws::Text(auth.to_string().into()))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut authenticated = false;
+    let mut subscribed: Vec<String> = Vec::new();
+    loop {
+        // Subscribe (again) once authenticated and whenever deployments
+        // ask for new symbols; subscriptions add up on one connection.
+        if authenticated {
+            let mut want: Vec<String> = hub.streams().into_iter().map(|(s, _)| s).collect();
+            want.dedup();
+            if want != subscribed {
+                let msg = serde_json::json!({"action": "subscribe", "bars": want});
+                ws.send(Ws::Text(msg.to_string().into()))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                subscribed = want;
+            }
+        }
+        let frame = tokio::select! {
+            m = ws.next() => m,
+            _ = hub.changed.notified() => continue,
+        };
+        let text = match frame {
+            Some(Ok(Ws::Text(t))) => t,
+            Some(Ok(Ws::Ping(p))) => {
+                ws.send(Ws::Pong(p)).await.map_err(|e| e.to_string())?;
+                continue;
+            }
+            Some(Ok(Ws::Close(f))) => return Err(format!("closed by the server: {f:?}")),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.to_string()),
+            None => return Err("connection ended".into()),
+        };
+        let messages = match alpaca::parse_frame(&text) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(%e, "alpaca: unreadable frame");
+                continue;
+            }
+        };
+        for m in messages {
+            match m {
+                alpaca::Message::Success(msg) if msg == "authenticated" => {
+                    authenticated = true;
+                    hub.set_status(|s| {
+                        s.connection = "live".into();
+                        s.connects += 1;
+                        s.last_error = None;
+                    });
+                    hub.fan_out(&HubEvent::Connected);
+                }
+                alpaca::Message::Bar { symbol, bar } => hub.fan_out(&HubEvent::Bar {
+                    symbol: symbol.to_uppercase(),
+                    interval: "1m".into(),
+                    bar,
+                }),
+                alpaca::Message::Corrected { symbol, bar } => hub.fan_out(&HubEvent::Corrected {
+                    symbol: symbol.to_uppercase(),
+                    interval: "1m".into(),
+                    bar,
+                }),
+                alpaca::Message::Error { code, msg } => {
+                    return Err(match code {
+                        406 => format!(
+                            "406 {msg}: another market-data connection uses these credentials (most plans allow one)"
+                        ),
+                        402 => format!("402 {msg}: the key or secret was refused"),
+                        _ => format!("{code} {msg}"),
+                    });
+                }
+                _ => {}
+            }
+        }
+    }
+}
+
+async fn run_alpaca(hub: Arc<HubShared>, ws_url: String, credentials: alpaca::Credentials) {
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if hub.streams().is_empty() {
+            hub.changed.notified().await;
+            continue;
+        }
+        let why = match alpaca_session(&hub, &ws_url, &credentials).await {
+            Err(why) => why,
+            Ok(never) => match never {},
+        };
+        tracing::info!(%why, "alpaca feed disconnected");
+        let refused = why.starts_with("402") || why.starts_with("406");
+        hub.set_status(|s| {
+            s.connection = "down".into();
+            s.last_error = Some(why.clone());
+        });
+        hub.fan_out(&HubEvent::Disconnected(why));
+        tokio::time::sleep(jitter(backoff)).await;
+        // Refused credentials or a connection limit will not clear in milliseconds.
+        backoff = if refused {
+            Duration::from_secs(30)
+        } else {
+            (backoff * 2).min(Duration::from_secs(30))
+        };
     }
 }
 
@@ -605,6 +764,21 @@ impl Feed for LiveFeed {
                         );
                     }
                     self.on_stream_bar(s, bar);
+                }
+                Ok(HubEvent::Corrected {
+                    symbol,
+                    interval,
+                    bar,
+                }) => {
+                    if interval == self.interval && self.symbols.contains(&symbol) {
+                        self.note(json!({
+                            "kind": "late-correction",
+                            "symbol": symbol,
+                            "time_ms": bar.time_ms,
+                            "open": bar.open, "high": bar.high, "low": bar.low,
+                            "close": bar.close, "volume": bar.volume,
+                        }));
+                    }
                 }
                 Ok(HubEvent::Connected) => {}
                 Ok(HubEvent::Disconnected(why)) => {
