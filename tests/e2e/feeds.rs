@@ -267,7 +267,7 @@ fn sandbar_record_captures_the_feed_into_a_recording_a_replay_reads() {
         "{}",
         crate::util::stderr(&run)
     );
-    let (rec, _) = sandbar::data::market::load(&[out.clone()], &Default::default()).unwrap();
+    let (rec, _) = sandbar::data::market::load(std::slice::from_ref(&out), &Default::default()).unwrap();
     assert_eq!(rec.symbols, vec!["BTCUSDT".to_string()]);
     assert_eq!(rec.bars.len(), 600);
     assert_eq!(rec.bars[0].time_ms, s.klines()[0].open_time);
@@ -381,8 +381,7 @@ mod alpaca {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let st = h.status();
-            if st.connection == "down" && st.last_error.is_some() {
-                let e = st.last_error.unwrap();
+            if let (true, Some(e)) = (st.connection == "down", st.last_error.clone()) {
                 assert!(e.contains("402") && e.contains("refused"), "{e}");
                 assert!(!e.contains("wrong-secret"), "a secret is never shown: {e}");
                 break;
