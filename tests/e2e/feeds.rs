@@ -267,7 +267,8 @@ fn sandbar_record_captures_the_feed_into_a_recording_a_replay_reads() {
         "{}",
         crate::util::stderr(&run)
     );
-    let (rec, _) = sandbar::data::market::load(std::slice::from_ref(&out), &Default::default()).unwrap();
+    let (rec, _) =
+        sandbar::data::market::load(std::slice::from_ref(&out), &Default::default()).unwrap();
     assert_eq!(rec.symbols, vec!["BTCUSDT".to_string()]);
     assert_eq!(rec.bars.len(), 600);
     assert_eq!(rec.bars[0].time_ms, s.klines()[0].open_time);

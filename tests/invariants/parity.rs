@@ -43,7 +43,7 @@ fn key(t: i64, buy: bool, q: f64, p: f64) -> (i64, String, i64, i64) {
     (t, side, (q * 1e6).round() as i64, (p * 1e6).round() as i64)
 }
 
-fn host<S: Strategy>(rec: &Recording) -> Fills {
+fn host<S: Strategy + Send>(rec: &Recording) -> Fills {
     let params = S::describe()
         .params
         .into_iter()
@@ -117,7 +117,7 @@ fn harness<S: Strategy>(rec: &Recording) -> Fills {
 }
 
 #[track_caller]
-fn same<S: Strategy>(data: &str) {
+fn same<S: Strategy + Send>(data: &str) {
     let rec = recording(data);
     let (h, e) = (harness::<S>(&rec), host::<S>(&rec));
     assert!(!e.is_empty(), "{data}: the host made no fill");

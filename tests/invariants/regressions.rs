@@ -1,8 +1,8 @@
 //! One test per hole found in the risk engine (issue 8), each a scenario an
 //! adversarial strategy can drive, and each failing before its fix.
 
-use std::cell::Cell;
-use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use sandbar::engine::{Engine, EngineConfig, PlannedSwap, StrategyDriver};
 use sandbar::execution::{Origin, SimConfig, SimulatedVenue};
@@ -282,7 +282,7 @@ fn halting_flattens_with_orders_that_only_reduce() {
 struct BrokenOnSnapshot {
     view: AccountView,
     broken: bool,
-    calls_after: Rc<Cell<u32>>,
+    calls_after: Arc<AtomicU32>,
 }
 
 impl StrategyDriver for BrokenOnSnapshot {
@@ -294,7 +294,7 @@ impl StrategyDriver for BrokenOnSnapshot {
     }
     fn on_bars(&mut self, _: &[Bar], _: &[Event], _: &mut Vec<Intent>) -> Result<(), CallError> {
         if self.broken {
-            self.calls_after.set(self.calls_after.get() + 1);
+            self.calls_after.fetch_add(1, Ordering::SeqCst);
         }
         Ok(())
     }
@@ -315,7 +315,7 @@ impl StrategyDriver for BrokenOnSnapshot {
 fn an_instance_that_traps_while_snapshotting_is_never_called_again() {
     // Issue 8.10: the faulted instance kept serving after a refused swap.
     let rec = flat(1, 6, 100.0, 1e6);
-    let calls_after = Rc::new(Cell::new(0));
+    let calls_after = Arc::new(AtomicU32::new(0));
     let mut journal: Vec<Entry> = Vec::new();
     let cfg = EngineConfig {
         initial_cash: 100_000.0,
@@ -348,7 +348,7 @@ fn an_instance_that_traps_while_snapshotting_is_never_called_again() {
         .run(&mut RecordedFeed::new(rec), &mut |_| {})
         .unwrap();
     assert_eq!(
-        calls_after.get(),
+        calls_after.load(Ordering::SeqCst),
         0,
         "the trapped instance was called again"
     );

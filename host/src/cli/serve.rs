@@ -97,6 +97,9 @@ pub(super) fn serve(a: ServeArgs) -> anyhow::Result<()> {
         config.flatten_on_shutdown = f.flatten_on_shutdown;
         config.feeds = f.feeds.clone();
         config.deployments = f.deployments.clone();
+        if let Some(w) = f.workers {
+            config.workers = w;
+        }
     }
     if let Some(p) = a.pause_drawdown {
         config.pause_drawdown = p;

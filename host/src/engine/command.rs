@@ -122,7 +122,7 @@ pub struct Status {
 }
 
 /// Feeds commands to a running engine; polled at every bar boundary.
-pub trait Controller<'a> {
+pub trait Controller<'a>: Send {
     /// Commands to apply now, given the engine's status.
     fn poll(&mut self, status: &Status) -> Vec<Command<'a>>;
 

@@ -6,8 +6,9 @@ use crate::data::market::Bar;
 use crate::sandbox::runtime::{AccountView, CallError, Event, Instance, Intent};
 
 /// How the engine talks to a strategy: a sandboxed instance, or (for
-/// benchmarks and tests) a native one.
-pub trait StrategyDriver {
+/// benchmarks and tests) a native one. `Send`, so that an engine can move
+/// between the service's worker threads.
+pub trait StrategyDriver: Send {
     /// The strategy's own version (what `restore` is told it came from).
     fn version(&self) -> String;
     /// The account view the strategy may read during the next call.

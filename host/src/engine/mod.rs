@@ -152,7 +152,7 @@ pub struct Engine<'a, V: Venue> {
     paused: Option<String>,
     peak_equity: f64,
     venue: V,
-    recorder: &'a mut dyn Recorder,
+    recorder: Box<dyn Recorder + 'a>,
     risk: RiskEngine,
     ledger: Ledger,
     last_close: Vec<f64>,
@@ -168,13 +168,25 @@ pub struct Engine<'a, V: Venue> {
 }
 
 impl<'a, V: Venue> Engine<'a, V> {
-    /// An engine over a symbol table.
+    /// An engine over a symbol table, journaling to `recorder`.
     pub fn new(
         cfg: EngineConfig,
         symbols: Vec<String>,
         strategy: Box<dyn StrategyDriver + 'a>,
         venue: V,
         recorder: &'a mut dyn Recorder,
+    ) -> Self {
+        Self::owning(cfg, symbols, strategy, venue, Box::new(recorder))
+    }
+
+    /// An engine that owns everything it uses (the service keeps engines
+    /// between bars and moves them between worker threads).
+    pub fn owning(
+        cfg: EngineConfig,
+        symbols: Vec<String>,
+        strategy: Box<dyn StrategyDriver + 'a>,
+        venue: V,
+        recorder: Box<dyn Recorder + 'a>,
     ) -> Self {
         let n = symbols.len();
         let ledger = Ledger::new(cfg.initial_cash, n);
@@ -336,28 +348,44 @@ impl<'a, V: Venue> Engine<'a, V> {
                 self.intents.clear();
             } else {
                 for (i, bar) in bars.iter().enumerate() {
-                    let s = seq + i as u64;
-                    if !self.boundary(s, bar)? {
+                    if !self.step(bar, seq + i as u64)? {
                         break 'feed;
                     }
-                    self.process_bar(bar, s)?;
-                    if self.paused.is_some() {
-                        self.observe(s + 1);
-                        continue;
-                    }
-                    self.update_view();
-                    if !self.deliver_or_roll_back(std::slice::from_ref(bar), s)? {
-                        break 'feed;
-                    }
-                    let n = self.intents.len();
-                    self.apply_intents(0..n, bar, s)?;
-                    self.intents.clear();
-                    self.observe(s + 1);
                 }
             }
             seq += bars.len() as u64;
             progress(seq);
         }
+        self.end(seq)
+    }
+
+    /// One bar in per-bar delivery: the boundary (commands, swaps), the
+    /// bar's fills and marks, the strategy's decision. The service drives
+    /// its engines with this, a bar at a time as bars arrive. `false`: the
+    /// run ends here (a stop, or a fault).
+    pub fn step(&mut self, bar: &Bar, seq: u64) -> Result<bool, JournalError> {
+        if !self.boundary(seq, bar)? {
+            return Ok(false);
+        }
+        self.process_bar(bar, seq)?;
+        if self.paused.is_some() {
+            self.observe(seq + 1);
+            return Ok(true);
+        }
+        self.update_view();
+        if !self.deliver_or_roll_back(std::slice::from_ref(bar), seq)? {
+            return Ok(false);
+        }
+        let n = self.intents.len();
+        self.apply_intents(0..n, bar, seq)?;
+        self.intents.clear();
+        self.observe(seq + 1);
+        Ok(true)
+    }
+
+    /// End the run after bar `seq - 1`: the controller's last word (a
+    /// snapshot, a flatten at shutdown), then the books.
+    pub fn end(mut self, seq: u64) -> RunResult {
         if let Some(mut controller) = self.controller.take() {
             let status = self.status(seq);
             if controller.finished(&status, self.versions.serving()) {

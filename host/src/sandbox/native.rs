@@ -106,7 +106,7 @@ impl<S: Strategy> NativeStrategy<S> {
     }
 }
 
-impl<S: Strategy> StrategyDriver for NativeStrategy<S> {
+impl<S: Strategy + Send> StrategyDriver for NativeStrategy<S> {
     fn version(&self) -> String {
         S::describe().version
     }

@@ -29,6 +29,9 @@ pub struct ServiceFile {
     /// Drawdown from the peak at which a deployment pauses itself.
     #[serde(default = "default_pause_drawdown")]
     pub pause_drawdown: f64,
+    /// Worker threads that run the deployments (default: one per core).
+    #[serde(default)]
+    pub workers: Option<usize>,
     /// The control API.
     #[serde(default)]
     pub api: ApiConfig,

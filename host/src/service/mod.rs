@@ -24,6 +24,7 @@
 
 pub mod api;
 pub mod config;
+pub mod runner;
 pub mod shadow;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
@@ -36,8 +37,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 
-use crate::data::feed::Feed;
-use crate::data::live::{FeedStatus, Hub, Notes, interval_ms};
+use crate::data::live::{FeedStatus, Hub, LiveFeed, Notes, interval_ms};
 use crate::data::market::Bar;
 use crate::engine::replay::{self, RunConfig};
 use crate::engine::{Command, Controller, Engine, EngineConfig, Status, StrategyDriver};
@@ -68,6 +68,8 @@ pub struct ServiceConfig {
     /// The configured deployments (what `start` uses when a request names
     /// no feed).
     pub deployments: Vec<DeploymentConfig>,
+    /// Worker threads running the deployments (default: one per core).
+    pub workers: usize,
 }
 
 impl ServiceConfig {
@@ -80,6 +82,7 @@ impl ServiceConfig {
             flatten_on_shutdown: false,
             feeds: BTreeMap::new(),
             deployments: Vec::new(),
+            workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
         }
     }
 }
@@ -413,15 +416,10 @@ struct RecoveryFeed<F> {
     journaled: Vec<Bar>,
     pos: usize,
     live: F,
-    symbols: Vec<String>,
 }
 
-impl<F: Feed> Feed for RecoveryFeed<F> {
-    fn symbols(&self) -> &[String] {
-        &self.symbols
-    }
-
-    fn next_batch(&mut self, out: &mut Vec<Bar>, max: usize) -> usize {
+impl runner::PollFeed for RecoveryFeed<LiveFeed> {
+    fn poll(&mut self, out: &mut Vec<Bar>, max: usize) -> usize {
         if self.pos < self.journaled.len() {
             let end = (self.pos + max).min(self.journaled.len());
             out.extend_from_slice(&self.journaled[self.pos..end]);
@@ -429,7 +427,13 @@ impl<F: Feed> Feed for RecoveryFeed<F> {
             self.pos = end;
             return n;
         }
-        self.live.next_batch(out, max)
+        self.live.poll(out, max)
+    }
+}
+
+impl runner::PollFeed for LiveFeed {
+    fn poll(&mut self, out: &mut Vec<Bar>, max: usize) -> usize {
+        LiveFeed::poll(self, out, max)
     }
 }
 
@@ -445,10 +449,10 @@ struct Run {
     symbols: Vec<String>,
     spec: FeedSpec,
     recovered: u64,
-    stop: Arc<AtomicBool>,
     stale: Arc<AtomicBool>,
-    thread: Option<std::thread::JoinHandle<()>>,
-    journal_handle: SharedJournal,
+    slot: Arc<runner::Slot>,
+    /// The open journal, while this service holds it.
+    journal_handle: Option<SharedJournal>,
 }
 
 struct ShadowRun {
@@ -459,6 +463,7 @@ struct ShadowRun {
     ended: Arc<Mutex<Option<String>>>,
     intents: Intents,
     stop: Arc<AtomicBool>,
+    slot: Arc<runner::Slot>,
 }
 
 /// The audit trail and the journal must say why: a blank reason is refused.
@@ -495,6 +500,7 @@ struct Fixed {
 
 /// The running service.
 pub struct Service {
+    pool: runner::Pool,
     registry: Arc<Registry>,
     runtime: Arc<Runtime>,
     config: ServiceConfig,
@@ -534,6 +540,7 @@ impl Service {
                 .with_context(|| format!("deployment `{}` in the configuration", d.name))?;
         }
         Ok(Self {
+            pool: runner::Pool::new(config.workers),
             registry: Arc::new(registry),
             runtime: Arc::new(runtime),
             config,
@@ -615,6 +622,8 @@ impl Service {
             }
             starting.insert(name.to_string());
         }
+        // A run that ended releases its journal before it is opened again.
+        self.runs.lock().expect("runs lock").remove(name);
         let _guard = Starting(&self.starting, name.to_string());
         let d = self.registry.deployment(name)?;
         match d.stage {
@@ -751,13 +760,15 @@ impl Service {
             after[b.symbol as usize] = Some(b.time_ms);
         }
         let stop = Arc::new(AtomicBool::new(false));
+        let slot = self.pool.slot(stop.clone());
         let notes: Notes = Arc::default();
-        let live = hub.subscribe(
+        let live = hub.subscribe_waking(
             &fixed.symbols,
             &fixed.feed.interval,
             after,
             stop.clone(),
             notes.clone(),
+            Some(slot.waker()),
         )?;
         let stale = live.stale_flag();
         let recovered = resumed.bars.len() as u64;
@@ -778,7 +789,6 @@ impl Service {
             journaled: resumed.bars,
             pos: 0,
             live,
-            symbols: fixed.symbols.clone(),
         };
         let journal: SharedJournal = Arc::new(Mutex::new(journal));
         let launch = Launch {
@@ -795,7 +805,8 @@ impl Service {
             stop: stop.clone(),
             params,
         };
-        let (tx, status, ended, intents, trouble, thread) = self.launch(launch, feed)?;
+        let (tx, status, ended, intents, trouble) =
+            self.launch(launch, feed, fixed.symbols.clone(), &slot)?;
         self.registry.note(
             name,
             actor,
@@ -826,27 +837,27 @@ impl Service {
                 symbols: fixed.symbols.clone(),
                 spec: fixed.feed,
                 recovered,
-                stop,
                 stale,
-                thread: Some(thread),
-                journal_handle: journal,
+                slot,
+                journal_handle: Some(journal),
             },
         );
         self.status(name)
     }
 
     #[allow(clippy::type_complexity)]
-    fn launch<F: Feed + Send + 'static>(
+    fn launch<F: runner::PollFeed + 'static>(
         &self,
         mut l: Launch,
-        mut feed: F,
+        feed: F,
+        symbols: Vec<String>,
+        slot: &Arc<runner::Slot>,
     ) -> anyhow::Result<(
         Sender<Command<'static>>,
         Arc<Mutex<Status>>,
         Arc<Mutex<Option<String>>>,
         Intents,
         Arc<Mutex<Option<String>>>,
-        std::thread::JoinHandle<()>,
     )> {
         let (tx, rx) = channel();
         let status = Arc::new(Mutex::new(Status {
@@ -858,8 +869,8 @@ impl Service {
         let trouble = Arc::new(Mutex::new(None));
         let intents: Intents = Arc::default();
         let (registry, runtime) = (self.registry.clone(), self.runtime.clone());
-        let (run_config, symbols, params) =
-            (l.config.clone(), feed.symbols().to_vec(), l.params.clone());
+        let (run_config, load_symbols, params) =
+            (l.config.clone(), symbols.clone(), l.params.clone());
         let load: Loader = Arc::new(move |label: &str, state: Option<&[u8]>| {
             let record = registry.plugin(label)?;
             let (mut instance, _, _) = prepare_on(
@@ -868,7 +879,7 @@ impl Service {
                 &record.label(),
                 &carried_params(&params, &record),
                 &run_config,
-                &symbols,
+                &load_symbols,
             )?;
             if let Some(state) = state {
                 let version = record.version.clone();
@@ -901,84 +912,86 @@ impl Service {
             self.registry.clone(),
             l.name.clone(),
         );
-        let thread = std::thread::Builder::new()
-            .name(format!("deploy-{}", l.name))
-            .spawn(move || {
-                let Launch {
-                    mut instance,
-                    label,
-                    config,
-                    pause_drawdown,
-                    evidence,
-                    journal,
-                    notes,
-                    ..
-                } = l;
-                let cfg = EngineConfig {
-                    initial_cash: config.initial_cash,
-                    risk: config.risk,
-                    batch_size: 1,
-                    delivery: crate::sandbox::runtime::Delivery::PerBar,
-                    plugin_label: label,
-                    rollback_window: config.swap.rollback_window,
-                    rollback_drawdown: config.swap.rollback_drawdown,
-                    pause_drawdown,
-                    final_entry: false,
-                };
-                let mut recorder = ServiceRecorder {
-                    journal: journal.clone(),
-                    notes,
-                    intents: intents2,
-                };
-                let symbols = feed.symbols().to_vec();
-                let mut engine = Engine::new(
-                    cfg,
-                    symbols,
-                    Box::new(&mut instance),
-                    SimulatedVenue::new(config.execution),
-                    &mut recorder,
-                );
-                engine.set_controller(Box::new(controller));
-                let result = engine.run(&mut feed, &mut |_| {});
-                let summary = match &result {
-                    Ok(o) => match &o.fault {
-                        Some(f) => {
-                            let why = format!("faulted at bar {}: {}", f.seq, f.fault);
-                            if evidence {
-                                let _ = registry.transition(
-                                    &name,
-                                    Move::Pause,
-                                    Some(why.clone()),
-                                    false,
-                                    &GateConfig::default(),
-                                    "engine",
-                                );
-                            }
-                            why
+        let Launch {
+            instance,
+            label,
+            config,
+            pause_drawdown,
+            evidence,
+            journal,
+            notes,
+            ..
+        } = l;
+        let cfg = EngineConfig {
+            initial_cash: config.initial_cash,
+            risk: config.risk,
+            batch_size: 1,
+            delivery: crate::sandbox::runtime::Delivery::PerBar,
+            plugin_label: label,
+            rollback_window: config.swap.rollback_window,
+            rollback_drawdown: config.swap.rollback_drawdown,
+            pause_drawdown,
+            final_entry: false,
+        };
+        let recorder = ServiceRecorder {
+            journal: journal.clone(),
+            notes: notes.clone(),
+            intents: intents2,
+        };
+        let mut engine = Engine::owning(
+            cfg,
+            symbols,
+            Box::new(instance),
+            SimulatedVenue::new(config.execution),
+            Box::new(recorder),
+        );
+        engine.set_controller(Box::new(controller));
+        let on_end = move |result: crate::engine::RunResult| {
+            let summary = match &result {
+                Ok(o) => match &o.fault {
+                    Some(f) => {
+                        let why = format!("faulted at bar {}: {}", f.seq, f.fault);
+                        if evidence {
+                            let _ = registry.transition(
+                                &name,
+                                Move::Pause,
+                                Some(why.clone()),
+                                false,
+                                &GateConfig::default(),
+                                "engine",
+                            );
                         }
-                        None => format!("stopped after {} bars", o.bars),
-                    },
-                    Err(e) => format!("journal failed: {e}"),
-                };
-                if let (Ok(o), true) = (&result, evidence)
-                    && let Ok(d) = registry.deployment(&name)
-                    && let Some(ev) = crate::store::lifecycle::PaperEvidence::of_run(d.plugin, o)
-                {
-                    let _ = registry.record_paper(&name, ev, "engine");
-                }
-                {
-                    let mut j = journal.lock().expect("journal lock");
-                    let notes = std::mem::take(&mut *recorder.notes.lock().expect("notes"));
-                    for n in &notes {
-                        j.note(n);
+                        why
                     }
-                    if let Err(e) = j.sync() {
-                        tracing::error!(deployment = %name, %e, "final journal commit");
-                    }
+                    None => format!("stopped after {} bars", o.bars),
+                },
+                Err(e) => format!("journal failed: {e}"),
+            };
+            if let (Ok(o), true) = (&result, evidence)
+                && let Ok(d) = registry.deployment(&name)
+                && let Some(ev) = crate::store::lifecycle::PaperEvidence::of_run(d.plugin, o)
+            {
+                let _ = registry.record_paper(&name, ev, "engine");
+            }
+            {
+                let mut j = journal.lock().expect("journal lock");
+                let notes = std::mem::take(&mut *notes.lock().expect("notes"));
+                for n in &notes {
+                    j.note(n);
                 }
-                *ended2.lock().expect("ended lock") = Some(summary);
-            })?;
-        Ok((tx, status, ended, intents, trouble, thread))
+                if let Err(e) = j.sync() {
+                    tracing::error!(deployment = %name, %e, "final journal commit");
+                }
+            }
+            *ended2.lock().expect("ended lock") = Some(summary);
+        };
+        slot.start(runner::Work {
+            engine,
+            feed: Box::new(feed),
+            seq: 0,
+            on_end: Box::new(on_end),
+        });
+        Ok((tx, status, ended, intents, trouble))
     }
 
     fn with_run<T>(
@@ -1152,14 +1165,16 @@ impl Service {
             .cloned()
             .context("the deployment's feed")?;
         let stop = Arc::new(AtomicBool::new(false));
+        let slot = self.pool.slot(stop.clone());
         // From the bar after the serving version's last one, like it.
         let after = vec![(last_bar != i64::MIN).then_some(last_bar); symbols.len()];
-        let live = hub.subscribe(
+        let live = hub.subscribe_waking(
             &symbols,
             &spec.interval,
             after,
             stop.clone(),
             Arc::default(),
+            Some(slot.waker()),
         )?;
         let path = self.config.journals.join(format!("{name}.shadow.redb"));
         let meta = RunMeta {
@@ -1202,7 +1217,7 @@ impl Service {
             stop: stop.clone(),
             params,
         };
-        let (tx, status, ended, intents, _, _thread) = self.launch(launch, live)?;
+        let (tx, status, ended, intents, _) = self.launch(launch, live, symbols.clone(), &slot)?;
         self.with_run(name, |run| {
             run.shadow = Some(ShadowRun {
                 label: label.clone(),
@@ -1212,6 +1227,7 @@ impl Service {
                 ended,
                 intents,
                 stop,
+                slot,
             });
             Ok(())
         })?;
@@ -1306,7 +1322,7 @@ impl Service {
         self.with_run(name, |run| {
             if let Some(sh) = run.shadow.take() {
                 sh.stop.store(true, Ordering::Relaxed);
-                sh.tx.send(Command::Stop).ok();
+                sh.slot.schedule();
             }
             let reason = format!("promote-shadow: {reason}");
             run.tx
@@ -1325,23 +1341,20 @@ impl Service {
     /// Stop a running deployment: it finishes the bar in flight, snapshots
     /// its strategy and commits its journal. Returns once it has.
     pub fn stop(&self, name: &str, actor: &str) -> anyhow::Result<()> {
-        let (shadow, thread) = self.with_run(name, |run| {
-            run.stop.store(true, Ordering::Relaxed);
-            run.tx.send(Command::Stop).ok();
-            Ok((
-                run.shadow.take().map(|sh| {
-                    sh.stop.store(true, Ordering::Relaxed);
-                    sh.tx.send(Command::Stop).ok();
-                    sh.label
-                }),
-                run.thread.take(),
-            ))
-        })?;
-        if let Some(t) = thread {
-            let _ = t.join();
+        let (shadow, slot) =
+            self.with_run(name, |run| Ok((run.shadow.take(), run.slot.clone())))?;
+        if let Some(sh) = &shadow {
+            sh.slot.stop_and_wait(Duration::from_secs(30));
         }
-        if let Some(label) = shadow {
-            self.registry.note(name, actor, "shadow-stop", &label)?;
+        if !slot.stop_and_wait(Duration::from_secs(30)) {
+            bail!("deployment `{name}` did not stop within 30 s");
+        }
+        // Release the file, so that a reader (or the next start) can open it.
+        if let Some(run) = self.runs.lock().expect("runs lock").get_mut(name) {
+            run.journal_handle = None;
+        }
+        if let Some(sh) = shadow {
+            self.registry.note(name, actor, "shadow-stop", &sh.label)?;
         }
         self.registry.note(name, actor, "stop", "")?;
         Ok(())
@@ -1350,20 +1363,24 @@ impl Service {
     /// Stop every deployment (shutdown), each finishing its bar in flight,
     /// snapshotting and committing its journal.
     pub fn shutdown(&self) {
-        let threads: Vec<_> = {
-            let mut runs = self.runs.lock().expect("runs lock");
-            runs.values_mut()
-                .filter_map(|run| {
-                    run.stop.store(true, Ordering::Relaxed);
-                    if let Some(sh) = &run.shadow {
-                        sh.stop.store(true, Ordering::Relaxed);
-                    }
-                    run.thread.take()
+        let slots: Vec<Arc<runner::Slot>> = {
+            let runs = self.runs.lock().expect("runs lock");
+            runs.values()
+                .flat_map(|run| {
+                    std::iter::once(run.slot.clone())
+                        .chain(run.shadow.as_ref().map(|sh| sh.slot.clone()))
                 })
                 .collect()
         };
-        for t in threads {
-            let _ = t.join();
+        for s in &slots {
+            s.stop.store(true, Ordering::SeqCst);
+            s.schedule();
+        }
+        for s in &slots {
+            s.wait(Duration::from_secs(30));
+        }
+        for run in self.runs.lock().expect("runs lock").values_mut() {
+            run.journal_handle = None;
         }
     }
 
@@ -1443,8 +1460,7 @@ impl Service {
             .lock()
             .expect("runs lock")
             .get(name)
-            .filter(|r| r.ended.lock().expect("ended").is_none())
-            .map(|r| r.journal_handle.clone());
+            .and_then(|r| r.journal_handle.clone());
         let (entries, bars) = match live {
             Some(j) => {
                 let j = j.lock().expect("journal lock");

@@ -411,8 +411,9 @@ pub enum JournalError {
     },
 }
 
-/// Where the engine writes its journal entries.
-pub trait Recorder {
+/// Where the engine writes its journal entries. `Send`, so that an engine
+/// can move between the service's worker threads.
+pub trait Recorder: Send {
     /// Record one entry, in order.
     fn record(&mut self, entry: Entry) -> Result<(), JournalError>;
     /// Bar `seq` is about to be processed (write-ahead journals keep it as an
@@ -425,6 +426,18 @@ pub trait Recorder {
     /// hears of a fill.
     fn barrier(&mut self) -> Result<(), JournalError> {
         Ok(())
+    }
+}
+
+impl<R: Recorder + ?Sized> Recorder for &mut R {
+    fn record(&mut self, entry: Entry) -> Result<(), JournalError> {
+        (**self).record(entry)
+    }
+    fn input_bar(&mut self, seq: u64, bar: &Bar) -> Result<(), JournalError> {
+        (**self).input_bar(seq, bar)
+    }
+    fn barrier(&mut self) -> Result<(), JournalError> {
+        (**self).barrier()
     }
 }
 

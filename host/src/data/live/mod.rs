@@ -160,9 +160,24 @@ pub struct FeedStatus {
     pub connects: u64,
 }
 
+/// Called after an event is queued for a subscriber (the service schedules
+/// the deployment on a worker).
+pub type Wake = Arc<dyn Fn() + Send + Sync>;
+
 struct Subscriber {
     streams: Vec<(String, String)>,
     tx: Sender<HubEvent>,
+    wake: Option<Wake>,
+}
+
+impl Subscriber {
+    fn send(&self, event: &HubEvent) -> bool {
+        let ok = self.tx.send(event.clone()).is_ok();
+        if ok && let Some(w) = &self.wake {
+            w();
+        }
+        ok
+    }
 }
 
 /// The shared half of a hub.
@@ -210,12 +225,12 @@ impl HubShared {
                     .iter()
                     .any(|(sym, i)| sym == symbol && i == interval)
                 {
-                    s.tx.send(event.clone()).is_ok()
+                    s.send(event)
                 } else {
                     true
                 }
             }
-            _ => s.tx.send(event.clone()).is_ok(),
+            _ => s.send(event),
         });
     }
 
@@ -315,6 +330,19 @@ impl Hub {
         stop: Arc<AtomicBool>,
         notes: Notes,
     ) -> Result<LiveFeed, FeedError> {
+        self.subscribe_waking(symbols, interval, after, stop, notes, None)
+    }
+
+    /// [`Hub::subscribe`], calling `wake` whenever something arrives.
+    pub fn subscribe_waking(
+        &self,
+        symbols: &[String],
+        interval: &str,
+        after: Vec<Option<i64>>,
+        stop: Arc<AtomicBool>,
+        notes: Notes,
+        wake: Option<Wake>,
+    ) -> Result<LiveFeed, FeedError> {
         let step = interval_ms(interval)?;
         if let Some(fixed) = &self.fixed_interval
             && fixed != interval
@@ -331,6 +359,7 @@ impl Hub {
                 .map(|s| (s.to_uppercase(), interval.to_string()))
                 .collect(),
             tx,
+            wake,
         });
         self.shared.changed.notify_one();
         let n = symbols.len();
@@ -726,16 +755,8 @@ impl Feed for LiveFeed {
     }
 
     fn next_batch(&mut self, out: &mut Vec<Bar>, max: usize) -> usize {
-        if let Some(after) = self.warm.take() {
-            for (s, a) in after.into_iter().enumerate() {
-                if let Some(a) = a {
-                    self.last[s] = Some(a);
-                    self.released = self.released.max(a);
-                    if !self.fill(s, a + self.step, None, "warm-up") {
-                        return 0;
-                    }
-                }
-            }
+        if !self.warm_up() {
+            return 0;
         }
         loop {
             if self.stop.load(Ordering::Relaxed) {
@@ -746,52 +767,92 @@ impl Feed for LiveFeed {
                 return n;
             }
             match self.rx.recv_timeout(Duration::from_millis(50)) {
-                Ok(HubEvent::Bar {
-                    symbol,
-                    interval,
-                    bar,
-                }) => {
-                    if interval != self.interval {
-                        continue;
-                    }
-                    let Some(s) = self.symbols.iter().position(|x| *x == symbol) else {
-                        continue;
-                    };
-                    self.last_arrival = Instant::now();
-                    if self.stale.swap(false, Ordering::Relaxed) {
-                        self.note(
-                            json!({"kind": "fresh", "symbol": symbol, "time_ms": bar.time_ms}),
-                        );
-                    }
-                    self.on_stream_bar(s, bar);
-                }
-                Ok(HubEvent::Corrected {
-                    symbol,
-                    interval,
-                    bar,
-                }) => {
-                    if interval == self.interval && self.symbols.contains(&symbol) {
-                        self.note(json!({
-                            "kind": "late-correction",
-                            "symbol": symbol,
-                            "time_ms": bar.time_ms,
-                            "open": bar.open, "high": bar.high, "low": bar.low,
-                            "close": bar.close, "volume": bar.volume,
-                        }));
-                    }
-                }
-                Ok(HubEvent::Connected) => {}
-                Ok(HubEvent::Disconnected(why)) => {
-                    self.note(json!({"kind": "disconnected", "why": why}));
-                }
-                Err(RecvTimeoutError::Timeout) => {
-                    let quiet = self.last_arrival.elapsed().as_millis() as i64;
-                    if quiet > self.stale_ms && !self.stale.swap(true, Ordering::Relaxed) {
-                        self.note(json!({"kind": "stale", "quiet_ms": quiet}));
-                    }
-                }
+                Ok(ev) => self.handle(ev),
+                Err(RecvTimeoutError::Timeout) => self.check_stale(),
                 Err(RecvTimeoutError::Disconnected) => return 0,
             }
+        }
+    }
+}
+
+impl LiveFeed {
+    /// Fetch the bars after `after` over REST, once; `false` if stopped meanwhile.
+    fn warm_up(&mut self) -> bool {
+        if let Some(after) = self.warm.take() {
+            for (s, a) in after.into_iter().enumerate() {
+                if let Some(a) = a {
+                    self.last[s] = Some(a);
+                    self.released = self.released.max(a);
+                    if !self.fill(s, a + self.step, None, "warm-up") {
+                        return false;
+                    }
+                }
+            }
+        }
+        true
+    }
+
+    /// Without waiting: take what the hub sent, and hand out up to `max`
+    /// bars that are ready (the service's workers poll when woken).
+    pub fn poll(&mut self, out: &mut Vec<Bar>, max: usize) -> usize {
+        if !self.warm_up() {
+            return 0;
+        }
+        while let Ok(ev) = self.rx.try_recv() {
+            self.handle(ev);
+        }
+        let n = self.release(out, max);
+        if n == 0 {
+            self.check_stale();
+        }
+        n
+    }
+
+    fn handle(&mut self, ev: HubEvent) {
+        match ev {
+            HubEvent::Bar {
+                symbol,
+                interval,
+                bar,
+            } => {
+                if interval != self.interval {
+                    return;
+                }
+                let Some(s) = self.symbols.iter().position(|x| *x == symbol) else {
+                    return;
+                };
+                self.last_arrival = Instant::now();
+                if self.stale.swap(false, Ordering::Relaxed) {
+                    self.note(json!({"kind": "fresh", "symbol": symbol, "time_ms": bar.time_ms}));
+                }
+                self.on_stream_bar(s, bar);
+            }
+            HubEvent::Corrected {
+                symbol,
+                interval,
+                bar,
+            } => {
+                if interval == self.interval && self.symbols.contains(&symbol) {
+                    self.note(json!({
+                        "kind": "late-correction",
+                        "symbol": symbol,
+                        "time_ms": bar.time_ms,
+                        "open": bar.open, "high": bar.high, "low": bar.low,
+                        "close": bar.close, "volume": bar.volume,
+                    }));
+                }
+            }
+            HubEvent::Connected => {}
+            HubEvent::Disconnected(why) => {
+                self.note(json!({"kind": "disconnected", "why": why}));
+            }
+        }
+    }
+
+    fn check_stale(&mut self) {
+        let quiet = self.last_arrival.elapsed().as_millis() as i64;
+        if quiet > self.stale_ms && !self.stale.swap(true, Ordering::Relaxed) {
+            self.note(json!({"kind": "stale", "quiet_ms": quiet}));
         }
     }
 }
