@@ -481,3 +481,44 @@ fn a_fault_in_one_deployment_leaves_the_others_running() {
             .contains("healthy (PAPER)")
     );
 }
+
+#[test]
+fn thirty_deployments_share_two_workers_instead_of_a_thread_each() {
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::COUNTER_V1]);
+    let names: Vec<String> = (0..30).map(|i| format!("d{i:02}")).collect();
+    for n in &names {
+        f.paper(n, "counter@1.0.0", &[]);
+    }
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(100_000, 100.0));
+    let config = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 200\n"
+        ),
+        "workers = 2",
+    );
+    f.serve(&config);
+    for n in &names {
+        f.start(n, "X");
+    }
+    for n in &names {
+        f.wait(n, "bars", |s| s["seq"].as_u64() > Some(100));
+    }
+    let pid = f.server.as_ref().unwrap().0.id();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let threads: usize = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(threads < 30, "{threads} threads for 30 deployments");
+    // Every one of them keeps up with the feed.
+    let seqs: Vec<u64> = names
+        .iter()
+        .map(|n| f.status(n)["seq"].as_u64().unwrap())
+        .collect();
+    let (lo, hi) = (seqs.iter().min().unwrap(), seqs.iter().max().unwrap());
+    assert!(hi - lo < 200, "{seqs:?}");
+}
