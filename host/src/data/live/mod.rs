@@ -300,6 +300,35 @@ impl Hub {
         }
     }
 
+    /// A feed whose bars the caller pushes ([`Loopback::push`]); it has no
+    /// history. Benchmarks measure the host's own latency with it.
+    pub fn loopback(name: &str) -> (Hub, Loopback) {
+        struct NoHistory;
+        impl History for NoHistory {
+            fn closed_bars(
+                &self,
+                _: &str,
+                _: &str,
+                _: i64,
+                _: Option<i64>,
+            ) -> Result<Vec<RawBar>, FeedError> {
+                Ok(Vec::new())
+            }
+        }
+        let shared = HubShared::new();
+        shared.set_status(|s| s.connection = "live".into());
+        (
+            Hub {
+                name: name.into(),
+                fixed_interval: None,
+                shared: shared.clone(),
+                history: Arc::new(NoHistory),
+                stale_after: None,
+            },
+            Loopback { shared },
+        )
+    }
+
     /// A recording replayed at a pace, as if it were live (demos, tests).
     pub fn recorded(name: &str, source: recorded::RecordedSource) -> Hub {
         let shared = HubShared::new();
@@ -380,6 +409,22 @@ impl Hub {
             stale: Arc::new(AtomicBool::new(false)),
             stale_ms: self.stale_after.map_or(2 * step, |d| d.as_millis() as i64),
         })
+    }
+}
+
+/// The sending end of a loopback hub.
+pub struct Loopback {
+    shared: Arc<HubShared>,
+}
+
+impl Loopback {
+    /// Deliver a closed bar to the subscribers of `symbol` at `interval`.
+    pub fn push(&self, symbol: &str, interval: &str, bar: RawBar) {
+        self.shared.fan_out(&HubEvent::Bar {
+            symbol: symbol.to_uppercase(),
+            interval: interval.into(),
+            bar,
+        });
     }
 }
 
