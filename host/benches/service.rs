@@ -27,7 +27,7 @@ use sandbar::execution::{Order, OrderKind, Origin, Side, SimConfig, SimulatedVen
 use sandbar::journal::{Entry, Journal, JournalError, Recorder, RunMeta};
 use sandbar::risk::RiskConfig;
 use sandbar::runtime::{Delivery, InitConfig, ParamValue, Runtime};
-use sandbar::service::runner::{Pool, PollFeed, Work};
+use sandbar::service::runner::{PollFeed, Pool, Work};
 use sandbar_test_support as plugins;
 
 const SCENARIOS: &[&str] = &["journal", "latency", "fleet"];
@@ -238,7 +238,11 @@ fn sandbar(dir: &Path, args: &[&str]) {
         .arg(dir.join("registry.redb"))
         .output()
         .unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn serve(dir: &Path, config: &Path) -> (Child, String) {
@@ -253,7 +257,10 @@ fn serve(dir: &Path, config: &Path) -> (Child, String) {
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();
-    while std::fs::read_to_string(&addr).unwrap_or_default().is_empty() {
+    while std::fs::read_to_string(&addr)
+        .unwrap_or_default()
+        .is_empty()
+    {
         std::thread::sleep(Duration::from_millis(10));
     }
     (child, std::fs::read_to_string(&addr).unwrap())
@@ -294,20 +301,47 @@ fn fleet(dir: &Path) -> String {
     let symbols: Vec<String> = (0..N).map(|i| format!("SYN{i:03}")).collect();
     let data = dir.join("fleet.csv");
     let out = Command::new(env!("CARGO_BIN_EXE_sandbar"))
-        .args(["generate", "--bars", "4000", "--symbols", &N.to_string(), "--seed", "9", "--out"])
+        .args([
+            "generate",
+            "--bars",
+            "4000",
+            "--symbols",
+            &N.to_string(),
+            "--seed",
+            "9",
+            "--out",
+        ])
         .arg(&data)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     sandbar(dir, &["plugin", "add", plugins::SMA_CROSS]);
     let mut config = format!(
         "data_dir = {dir:?}\n[api]\nlisten = \"127.0.0.1:0\"\n[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = {N}\n"
     );
     for (i, s) in symbols.iter().enumerate() {
         let name = format!("d{i:03}");
-        sandbar(dir, &["deploy", "create", &name, "--plugin", "sma-cross@0.1.0", "--symbol", s]);
+        sandbar(
+            dir,
+            &[
+                "deploy",
+                "create",
+                &name,
+                "--plugin",
+                "sma-cross@0.1.0",
+                "--symbol",
+                s,
+            ],
+        );
         sandbar(dir, &["deploy", "promote", &name]);
-        sandbar(dir, &["deploy", "promote", &name, "--force", "--reason", "bench"]);
+        sandbar(
+            dir,
+            &["deploy", "promote", &name, "--force", "--reason", "bench"],
+        );
         config.push_str(&format!(
             "[[deployments]]\nname = \"{name}\"\nfeed = \"rec\"\ninterval = \"1m\"\nstart = \"2024-01-01\"\n"
         ));
@@ -347,7 +381,9 @@ fn fleet(dir: &Path) -> String {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+    let _ = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
     let _ = child.wait();
     format!(
         r#"{{"scenario":"fleet","deployments":{N},"start_s":{started:.2},"rss_mb":{rss:.0},"threads":{threads},"cpu_cores":{cpu:.3},"bars_per_deployment_before_kill":{min_seq},"recover_after_kill_s":{recovered:.2}}}"#

@@ -18,7 +18,7 @@ use crate::store::registry::Registry;
 /// `sandbar serve`.
 #[derive(Debug, Args)]
 pub(super) struct ServeArgs {
-    /// Service configuration (see examples/sandbar.toml). Flags below override it.
+    /// Service configuration (see host/sandbar.example.toml). Flags below override it.
     #[arg(long)]
     pub(super) config: Option<PathBuf>,
     #[command(flatten)]

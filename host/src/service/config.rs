@@ -4,7 +4,8 @@
 //! something that does not exist (a deployment naming an unknown feed) is an
 //! error at start naming the file and the key. Secrets are never in this
 //! file: API tokens and exchange credentials are read from the environment
-//! variables or files it names. `examples/sandbar.toml` documents every key.
+//! variables or files it names. `host/sandbar.example.toml` documents every
+//! key (a test checks that it parses and names them all).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -472,6 +473,51 @@ start = "2024-01-01"
             Some(1_704_067_200_000)
         );
         assert_eq!(f.snapshot_minutes, 5.0);
+    }
+
+    #[test]
+    fn the_example_config_parses_and_names_every_key() {
+        let text = include_str!("../../sandbar.example.toml");
+        let f = ServiceFile::parse(text, "sandbar.example.toml").unwrap();
+        assert_eq!(f.feeds.len(), 3);
+        for key in [
+            "data_dir",
+            "snapshot_minutes",
+            "flatten_on_shutdown",
+            "pause_drawdown",
+            "workers",
+            "[api]",
+            "listen",
+            "insecure_listen",
+            "allowed_hosts",
+            "[[api.tokens]]",
+            "name",
+            "env",
+            "file",
+            "kind = \"binance\"",
+            "rest_url",
+            "ws_url",
+            "reconnect_after_secs",
+            "stale_after_secs",
+            "kind = \"alpaca\"",
+            "bars_path",
+            "key_env",
+            "secret_env",
+            "key_file",
+            "secret_file",
+            "kind = \"recorded\"",
+            "files",
+            "interval",
+            "bars_per_second",
+            "[[deployments]]",
+            "feed",
+            "symbols",
+            "start",
+            "[alerts]",
+            "[venues]",
+        ] {
+            assert!(text.contains(key), "the example does not mention {key}");
+        }
     }
 
     #[test]
