@@ -242,3 +242,71 @@ fn the_lifecycle_follows_its_edges_and_gates_with_a_readiness_report() {
         ]
     );
 }
+
+/// Concurrent changes to one deployment (the engine pausing it while an
+/// operator resumes it) are serialised: every stage change in the audit
+/// trail starts from the stage the previous one ended in, none is lost.
+#[test]
+fn concurrent_lifecycle_changes_never_start_from_a_stale_stage() {
+    use sandbar::store::lifecycle::{GateConfig, Move};
+    use sandbar::store::registry::Registry;
+    let dir = scratch();
+    let reg = Registry::open(&dir.path().join("r.redb")).unwrap();
+    let rt = sandbar::runtime::Runtime::new(None).unwrap();
+    reg.add_plugin(&rt, std::path::Path::new(plugins::COUNTER_V1), None, "t")
+        .unwrap();
+    reg.create_deployment("d", "counter@1.0.0", &[], vec![], 1e5, vec![], "t")
+        .unwrap();
+    let g = GateConfig::default();
+    reg.transition("d", Move::Promote, Some("go".into()), true, &g, "t")
+        .unwrap();
+    reg.transition("d", Move::Promote, Some("go".into()), true, &g, "t")
+        .unwrap();
+    std::thread::scope(|s| {
+        for k in 0..6 {
+            let reg = &reg;
+            let g = &g;
+            s.spawn(move || {
+                for i in 0..40 {
+                    let mv = if (i + k) % 2 == 0 {
+                        Move::Pause
+                    } else {
+                        Move::Resume
+                    };
+                    let _ = reg.transition("d", mv, Some(format!("{k}/{i}")), false, g, "t");
+                    let _ = reg.record_version(
+                        "d",
+                        if i % 2 == 0 {
+                            "counter@1.0.0"
+                        } else {
+                            "counter@1.0.1"
+                        },
+                        "t",
+                        "flip",
+                    );
+                }
+            });
+        }
+    });
+    let stages: Vec<(Option<String>, Option<String>)> = reg
+        .audit_trail(Some("d"))
+        .unwrap()
+        .into_iter()
+        .filter(|e| matches!(e.action.as_str(), "pause" | "resume" | "promote"))
+        .map(|e| (e.from, e.to))
+        .collect();
+    assert!(stages.len() > 10, "{stages:?}");
+    for w in stages.windows(2) {
+        assert_eq!(w[1].0, w[0].1, "a change started from a stale stage: {w:?}");
+    }
+    let versions: Vec<(Option<String>, Option<String>)> = reg
+        .audit_trail(Some("d"))
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "version")
+        .map(|e| (e.from, e.to))
+        .collect();
+    for w in versions.windows(2) {
+        assert_eq!(w[1].0, w[0].1, "a version change was lost: {w:?}");
+    }
+}

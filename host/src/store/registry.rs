@@ -294,6 +294,27 @@ fn check_description(d: &Description) -> Result<(), String> {
     Ok(())
 }
 
+/// An audit line written with a change.
+struct AuditLine {
+    action: &'static str,
+    from: Option<String>,
+    to: Option<String>,
+    reason: Option<String>,
+    forced: bool,
+}
+
+impl AuditLine {
+    fn of(action: &'static str, to: String) -> Option<AuditLine> {
+        Some(AuditLine {
+            action,
+            from: None,
+            to: Some(to),
+            reason: None,
+            forced: false,
+        })
+    }
+}
+
 impl Registry {
     /// Open (or create) a registry file.
     pub fn open(path: &Path) -> Result<Self, RegistryError> {
@@ -567,22 +588,38 @@ impl Registry {
             })
     }
 
-    /// Store a deployment and its audit line in one transaction.
-    #[allow(clippy::too_many_arguments)]
-    fn save(
+    /// Read, change and store a deployment and its audit line in *one*
+    /// write transaction: two changes at once (the engine pausing on
+    /// drawdown while an operator resumes) are serialised by redb, and the
+    /// second sees what the first wrote instead of overwriting it. `f`
+    /// returns what to answer and the audit line; `None` changes nothing.
+    fn modify<T>(
         &self,
-        d: &Deployment,
+        name: &str,
         actor: &str,
-        action: &str,
-        from: Option<String>,
-        to: Option<String>,
-        reason: Option<String>,
-        forced: bool,
-    ) -> Result<(), RegistryError> {
+        f: impl FnOnce(&mut Deployment) -> Result<(T, Option<AuditLine>), RegistryError>,
+    ) -> Result<T, RegistryError> {
         let tx = self.db.begin_write().map_err(|e| self.e(e))?;
-        self.put(&tx, d)?;
-        self.audit(&tx, actor, action, &d.name, from, to, reason, forced)?;
-        tx.commit().map_err(|e| self.e(e))
+        let mut d: Deployment = {
+            let t = tx.open_table(DEPLOYMENTS).map_err(|e| self.e(e))?;
+            let v = t
+                .get(name)
+                .map_err(|e| self.e(e))?
+                .ok_or_else(|| RegistryError::NotFound {
+                    what: "deployment",
+                    name: name.into(),
+                })?;
+            serde_json::from_str(v.value()).map_err(|e| self.e(e))?
+        };
+        let (answer, line) = f(&mut d)?;
+        if let Some(l) = line {
+            self.put(&tx, &d)?;
+            self.audit(
+                &tx, actor, l.action, &d.name, l.from, l.to, l.reason, l.forced,
+            )?;
+            tx.commit().map_err(|e| self.e(e))?;
+        }
+        Ok(answer)
     }
 
     fn put(&self, tx: &redb::WriteTransaction, d: &Deployment) -> Result<(), RegistryError> {
@@ -627,15 +664,29 @@ impl Registry {
             backtest: None,
             paper: None,
         };
-        self.save(
-            &d,
+        // Checked again inside the write: two creates at once make one deployment.
+        let tx = self.db.begin_write().map_err(|e| self.e(e))?;
+        if tx
+            .open_table(DEPLOYMENTS)
+            .map_err(|e| self.e(e))?
+            .get(name)
+            .map_err(|e| self.e(e))?
+            .is_some()
+        {
+            return Err(RegistryError::DeploymentExists(name.into()));
+        }
+        self.put(&tx, &d)?;
+        self.audit(
+            &tx,
             actor,
             "deploy-create",
+            &d.name,
             None,
             Some(format!("{} {}", Stage::Draft, d.plugin)),
             None,
             false,
         )?;
+        tx.commit().map_err(|e| self.e(e))?;
         Ok(d)
     }
 
@@ -646,7 +697,6 @@ impl Registry {
         evidence: BacktestEvidence,
         actor: &str,
     ) -> Result<(), RegistryError> {
-        let mut d = self.deployment(name)?;
         let summary = format!(
             "{}: {} bars, {:.2} years, Sharpe {:.2}, max drawdown {:.2}%, {} trades{}",
             evidence.plugin,
@@ -661,8 +711,10 @@ impl Registry {
                 ""
             }
         );
-        d.backtest = Some(evidence);
-        self.save(&d, actor, "backtest", None, Some(summary), None, false)
+        self.modify(name, actor, |d| {
+            d.backtest = Some(evidence);
+            Ok(((), AuditLine::of("backtest", summary)))
+        })
     }
 
     /// Keep a paper run's figures as the deployment's evidence for PAPER → LIVE.
@@ -672,7 +724,6 @@ impl Registry {
         evidence: PaperEvidence,
         actor: &str,
     ) -> Result<(), RegistryError> {
-        let mut d = self.deployment(name)?;
         let summary = format!(
             "{}: {:.0} days traded in PAPER, {} trades, Sharpe {:.2}, slippage {:.2} bps, {} faults",
             evidence.plugin,
@@ -682,16 +733,10 @@ impl Registry {
             evidence.slippage_bps,
             evidence.faults
         );
-        d.paper = Some(evidence);
-        self.save(
-            &d,
-            actor,
-            "paper-evidence",
-            None,
-            Some(summary),
-            None,
-            false,
-        )
+        self.modify(name, actor, |d| {
+            d.paper = Some(evidence);
+            Ok(((), AuditLine::of("paper-evidence", summary)))
+        })
     }
 
     /// Move a deployment along the lifecycle. Promotions out of TESTING and
@@ -706,58 +751,57 @@ impl Registry {
         gates: &GateConfig,
         actor: &str,
     ) -> Result<(Stage, Option<Readiness>), RegistryError> {
-        let mut d = self.deployment(name)?;
-        let to = lifecycle::next(d.stage, mv, d.paused_from)?;
-        // A blank reason is no reason: the audit trail must say why.
-        let reason = reason.filter(|r| !r.trim().is_empty());
-        let action = match mv {
-            Move::Promote => "promote",
-            Move::Pause => "pause",
-            Move::Resume => "resume",
-            Move::Deprecate => "deprecate",
-        };
-        if matches!(mv, Move::Pause | Move::Resume) && reason.is_none() {
-            return Err(RegistryError::ReasonRequired(action));
-        }
-        let mut readiness = None;
-        if mv == Move::Promote && matches!(d.stage, Stage::Testing | Stage::Paper) {
-            let r = lifecycle::gate(
-                d.stage,
-                gates,
-                d.backtest.as_ref(),
-                d.paper.as_ref(),
-                &d.plugin,
-            );
-            if !r.ready() && !force {
-                return Err(RegistryError::NotReady {
-                    name: name.into(),
-                    readiness: r,
-                });
+        self.modify(name, actor, |d| {
+            let to = lifecycle::next(d.stage, mv, d.paused_from)?;
+            // A blank reason is no reason: the audit trail must say why.
+            let reason = reason.filter(|r| !r.trim().is_empty());
+            let action = match mv {
+                Move::Promote => "promote",
+                Move::Pause => "pause",
+                Move::Resume => "resume",
+                Move::Deprecate => "deprecate",
+            };
+            if matches!(mv, Move::Pause | Move::Resume) && reason.is_none() {
+                return Err(RegistryError::ReasonRequired(action));
             }
-            readiness = Some(r);
-        }
-        if force && reason.is_none() {
-            return Err(RegistryError::ReasonRequired("--force"));
-        }
-        let forced = force && readiness.as_ref().is_some_and(|r| !r.ready());
-        let from = d.stage;
-        d.paused_from = if to == Stage::Paused {
-            Some(from)
-        } else {
-            None
-        };
-        d.stage = to;
-        d.stage_since = now();
-        self.save(
-            &d,
-            actor,
-            action,
-            Some(from.to_string()),
-            Some(to.to_string()),
-            reason,
-            forced,
-        )?;
-        Ok((to, readiness))
+            let mut readiness = None;
+            if mv == Move::Promote && matches!(d.stage, Stage::Testing | Stage::Paper) {
+                let r = lifecycle::gate(
+                    d.stage,
+                    gates,
+                    d.backtest.as_ref(),
+                    d.paper.as_ref(),
+                    &d.plugin,
+                );
+                if !r.ready() && !force {
+                    return Err(RegistryError::NotReady {
+                        name: name.into(),
+                        readiness: r,
+                    });
+                }
+                readiness = Some(r);
+            }
+            if force && reason.is_none() {
+                return Err(RegistryError::ReasonRequired("--force"));
+            }
+            let forced = force && readiness.as_ref().is_some_and(|r| !r.ready());
+            let from = d.stage;
+            d.paused_from = if to == Stage::Paused {
+                Some(from)
+            } else {
+                None
+            };
+            d.stage = to;
+            d.stage_since = now();
+            let line = AuditLine {
+                action,
+                from: Some(from.to_string()),
+                to: Some(to.to_string()),
+                reason,
+                forced,
+            };
+            Ok(((to, readiness), Some(line)))
+        })
     }
 
     /// The version a deployment now runs (after a swap or rollback).
@@ -768,21 +812,20 @@ impl Registry {
         actor: &str,
         reason: &str,
     ) -> Result<(), RegistryError> {
-        let mut d = self.deployment(name)?;
-        if d.plugin == label {
-            return Ok(());
-        }
-        let from = std::mem::replace(&mut d.plugin, label.into());
-        let reason = (!reason.is_empty()).then(|| reason.to_string());
-        self.save(
-            &d,
-            actor,
-            "version",
-            Some(from),
-            Some(label.into()),
-            reason,
-            false,
-        )
+        self.modify(name, actor, |d| {
+            if d.plugin == label {
+                return Ok(((), None));
+            }
+            let from = std::mem::replace(&mut d.plugin, label.into());
+            let line = AuditLine {
+                action: "version",
+                from: Some(from),
+                to: Some(label.into()),
+                reason: (!reason.is_empty()).then(|| reason.to_string()),
+                forced: false,
+            };
+            Ok(((), Some(line)))
+        })
     }
 
     /// The version a deployment ran before its current one, if it changed.
