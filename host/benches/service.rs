@@ -110,6 +110,9 @@ impl Recorder for Timing {
         self.order_pending |= matches!(entry, Entry::Order { .. });
         self.inner.record(entry)
     }
+    fn keeps_inputs(&self) -> bool {
+        true
+    }
     fn input_bar(&mut self, seq: u64, bar: &Bar) -> Result<(), JournalError> {
         self.inner.input_bar(seq, bar)
     }

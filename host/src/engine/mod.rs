@@ -153,6 +153,8 @@ pub struct Engine<'a, V: Venue> {
     peak_equity: f64,
     venue: V,
     recorder: Box<dyn Recorder + 'a>,
+    /// The recorder keeps input bars (asked once: a replay skips the call).
+    keeps_inputs: bool,
     risk: RiskEngine,
     ledger: Ledger,
     last_close: Vec<f64>,
@@ -199,6 +201,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             cfg,
             symbols,
             venue,
+            keeps_inputs: recorder.keeps_inputs(),
             recorder,
             out: RunOutcome {
                 ledger: Ledger::new(0.0, 0), // replaced by the real books at the end
@@ -668,7 +671,9 @@ impl<'a, V: Venue> Engine<'a, V> {
 
     /// Steps 1–3 for one bar.
     fn process_bar(&mut self, bar: &Bar, seq: u64) -> Result<(), JournalError> {
-        self.recorder.input_bar(seq, bar)?;
+        if self.keeps_inputs {
+            self.recorder.input_bar(seq, bar)?;
+        }
         self.note_bar(seq)?;
         self.now_ms = bar.time_ms;
         self.out.bars += 1;

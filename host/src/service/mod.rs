@@ -196,6 +196,10 @@ impl Recorder for ServiceRecorder {
         self.journal.lock().expect("journal lock").record(entry)
     }
 
+    fn keeps_inputs(&self) -> bool {
+        true
+    }
+
     fn input_bar(&mut self, seq: u64, bar: &Bar) -> Result<(), JournalError> {
         let mut j = self.journal.lock().expect("journal lock");
         self.take_notes(&mut j);

@@ -416,6 +416,11 @@ pub enum JournalError {
 pub trait Recorder: Send {
     /// Record one entry, in order.
     fn record(&mut self, entry: Entry) -> Result<(), JournalError>;
+    /// Whether it keeps the run's input bars ([`Recorder::input_bar`]); asked
+    /// once, so that a replay pays nothing per bar for it.
+    fn keeps_inputs(&self) -> bool {
+        false
+    }
     /// Bar `seq` is about to be processed (write-ahead journals keep it as an
     /// input of the run).
     fn input_bar(&mut self, _seq: u64, _bar: &Bar) -> Result<(), JournalError> {
@@ -432,6 +437,9 @@ pub trait Recorder: Send {
 impl<R: Recorder + ?Sized> Recorder for &mut R {
     fn record(&mut self, entry: Entry) -> Result<(), JournalError> {
         (**self).record(entry)
+    }
+    fn keeps_inputs(&self) -> bool {
+        (**self).keeps_inputs()
     }
     fn input_bar(&mut self, seq: u64, bar: &Bar) -> Result<(), JournalError> {
         (**self).input_bar(seq, bar)
@@ -839,6 +847,10 @@ impl Recorder for Journal {
             self.flush(false)?;
         }
         Ok(())
+    }
+
+    fn keeps_inputs(&self) -> bool {
+        self.write_ahead.is_some()
     }
 
     fn input_bar(&mut self, seq: u64, bar: &Bar) -> Result<(), JournalError> {
