@@ -259,3 +259,52 @@ fn the_service_refuses_to_start_without_a_token_or_on_a_public_address() {
         stderr(&out)
     );
 }
+
+#[test]
+fn while_the_service_holds_the_registry_deployments_are_created_and_read_through_it() {
+    let f = running();
+    let url = f.url();
+    let post = |body: &str| {
+        let r = http()
+            .post(format!("{url}/deployments"))
+            .bearer_auth(TOKEN)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    let (status, body) =
+        post(r#"{"name": "n1", "plugin": "counter@1.0.0", "risk": ["max_position=0.5"]}"#);
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains("\"stage\":\"DRAFT\""), "{body}");
+    let (status, body) = post(r#"{"name": "n1", "plugin": "counter@1.0.0"}"#);
+    assert_eq!(status, 400);
+    assert!(body.contains("n1") && body.contains("exists"), "{body}");
+    let (status, body) = post(r#"{"name": "bad name!", "plugin": "counter@1.0.0"}"#);
+    assert_eq!(status, 400);
+    assert!(body.contains("name \\\"bad name!\\\""), "{body}");
+    let (status, body) =
+        post(r#"{"name": "n2", "plugin": "counter@1.0.0", "risk": ["max_positon=1"]}"#);
+    assert_eq!(status, 400);
+    assert!(body.contains("max_positon"), "{body}");
+
+    // The CLI on the registry file itself is told why it cannot open it…
+    let local = std::process::Command::new(SANDBAR)
+        .args(["deploy", "show", "c", "--registry"])
+        .arg(f.registry())
+        .output()
+        .unwrap();
+    assert!(!local.status.success());
+    assert!(
+        stderr(&local).contains("is in use by another process (a running `sandbar serve`?)"),
+        "{}",
+        stderr(&local)
+    );
+    // …and reads through the service instead, with the same output.
+    let show = f.ok(&["deploy", "show", "c", "--server", &url]);
+    assert!(show.starts_with("c (PAPER)"), "{show}");
+    assert!(show.contains("promote DRAFT → TESTING"), "{show}");
+    let list = f.ok(&["deploy", "list", "--server", &url]);
+    assert!(list.contains("c ") && list.contains("n1 "), "{list}");
+}

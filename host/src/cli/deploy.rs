@@ -197,11 +197,18 @@ pub(super) enum DeployCmd {
         reason: Option<String>,
     },
     /// List deployments.
-    List,
+    List {
+        /// Ask a running service (it holds the registry while it runs).
+        #[arg(long)]
+        server: Option<String>,
+    },
     /// A deployment with its evidence and history.
     Show {
         /// Deployment name.
         name: String,
+        /// Ask a running service (it holds the registry while it runs).
+        #[arg(long)]
+        server: Option<String>,
     },
 }
 
@@ -231,7 +238,12 @@ fn remote(cmd: &DeployCmd) -> Option<(&str, &str)> {
             name,
             server: Some(s),
             ..
+        }
+        | Show {
+            name,
+            server: Some(s),
         } => Some((name, s)),
+        List { server: Some(s) } => Some(("", s)),
         Start { name, server, .. }
         | Flatten { name, server, .. }
         | Swap { name, server, .. }
@@ -301,6 +313,25 @@ fn remote_cmd(cmd: DeployCmd) -> anyhow::Result<()> {
         }
         DeployCmd::PromoteShadow { reason, .. } => c.post(&name, "promote-shadow", &why(reason))?,
         DeployCmd::Status { .. } => c.get(&name, "")?,
+        DeployCmd::List { .. } => {
+            let v = c.get_path("/deployments")?;
+            let ds: Vec<crate::store::registry::Deployment> = v
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|d| serde_json::from_value(d["deployment"].clone()).ok())
+                .collect();
+            print_list(&ds);
+            return Ok(());
+        }
+        DeployCmd::Show { .. } => {
+            let v = c.get(&name, "/history")?;
+            print_show(
+                &serde_json::from_value(v["deployment"].clone())?,
+                serde_json::from_value(v["audit"].clone())?,
+            );
+            return Ok(());
+        }
         DeployCmd::Stop { .. } => c.post(&name, "stop", &serde_json::Value::Null)?,
         _ => unreachable!("not a remote command"),
     };
@@ -423,63 +454,73 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
         | DeployCmd::PromoteShadow { .. }
         | DeployCmd::Status { .. }
         | DeployCmd::Stop { .. } => unreachable!("handled by remote_cmd"),
-        DeployCmd::List => {
-            for d in reg.deployments()? {
-                println!(
-                    "{:<24} {:<10} {:<28} since {}",
-                    d.name,
-                    d.stage.to_string(),
-                    d.plugin,
-                    d.stage_since
-                );
-            }
+        DeployCmd::List { .. } => print_list(&reg.deployments()?),
+        DeployCmd::Show { name, .. } => {
+            print_show(&reg.deployment(&name)?, reg.audit_trail(Some(&name))?);
         }
-        DeployCmd::Show { name } => {
-            let d = reg.deployment(&name)?;
-            println!(
-                "{} ({}) since {}
+    }
+    Ok(())
+}
+
+/// `deploy show`: the deployment, its evidence and its history.
+fn print_show(
+    d: &crate::store::registry::Deployment,
+    trail: Vec<crate::store::registry::AuditEntry>,
+) {
+    println!(
+        "{} ({}) since {}
   plugin {}
   params {}
   symbols {}
   capital {}",
-                d.name,
-                d.stage,
-                d.stage_since,
-                d.plugin,
-                d.params.join(" "),
-                d.symbols.join(" "),
-                d.capital
-            );
-            if let Some(b) = &d.backtest {
-                println!(
-                    "  backtest: {} bars, {:.2} years, Sharpe {:.2}, max drawdown {:.2}%, {} trades",
-                    b.bars,
-                    b.years,
-                    b.sharpe,
-                    b.max_drawdown * 100.0,
-                    b.trades
-                );
-            }
-            if let Some(p) = &d.paper {
-                println!(
-                    "  paper: {:.2} days, {} trades, Sharpe {:.2}, slippage {:.2} bps, {} faults",
-                    p.days, p.trades, p.sharpe, p.slippage_bps, p.faults
-                );
-            }
-            println!("history:");
-            for e in reg.audit_trail(Some(&name))? {
-                println!(
-                    "  {} {} {} → {} by {}{}{}",
-                    e.time,
-                    e.action,
-                    e.from.unwrap_or_default(),
-                    e.to.unwrap_or_default(),
-                    e.actor,
-                    if e.forced { " FORCED" } else { "" },
-                    e.reason.map(|r| format!(": {r}")).unwrap_or_default()
-                );
-            }
-        }
+        d.name,
+        d.stage,
+        d.stage_since,
+        d.plugin,
+        d.params.join(" "),
+        d.symbols.join(" "),
+        d.capital
+    );
+    if let Some(b) = &d.backtest {
+        println!(
+            "  backtest: {} bars, {:.2} years, Sharpe {:.2}, max drawdown {:.2}%, {} trades",
+            b.bars,
+            b.years,
+            b.sharpe,
+            b.max_drawdown * 100.0,
+            b.trades
+        );
     }
-    Ok(())
+    if let Some(p) = &d.paper {
+        println!(
+            "  paper: {:.2} days, {} trades, Sharpe {:.2}, slippage {:.2} bps, {} faults",
+            p.days, p.trades, p.sharpe, p.slippage_bps, p.faults
+        );
+    }
+    println!("history:");
+    for e in trail {
+        println!(
+            "  {} {} {} → {} by {}{}{}",
+            e.time,
+            e.action,
+            e.from.unwrap_or_default(),
+            e.to.unwrap_or_default(),
+            e.actor,
+            if e.forced { " FORCED" } else { "" },
+            e.reason.map(|r| format!(": {r}")).unwrap_or_default()
+        );
+    }
+}
+
+/// `deploy list`.
+fn print_list(ds: &[crate::store::registry::Deployment]) {
+    for d in ds {
+        println!(
+            "{:<24} {:<10} {:<28} since {}",
+            d.name,
+            d.stage.to_string(),
+            d.plugin,
+            d.stage_since
+        );
+    }
 }

@@ -247,6 +247,22 @@ async fn list(State(s): State<Shared>) -> Response {
     blocking(move || s.list()).await
 }
 
+async fn history(State(s): State<Shared>, Path(name): Path<String>) -> Response {
+    blocking(move || s.history(&name)).await
+}
+
+async fn create(
+    State(s): State<Shared>,
+    Extension(op): Extension<Operator>,
+    bytes: Bytes,
+) -> Response {
+    let c: crate::service::CreateRequest = match body(&bytes) {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    blocking(move || s.create(&c, &op.0)).await
+}
+
 async fn status(State(s): State<Shared>, Path(name): Path<String>) -> Response {
     blocking(move || s.status(&name)).await
 }
@@ -488,7 +504,9 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/plugins"),
     ("post", "/plugins"),
     ("get", "/deployments"),
+    ("post", "/deployments"),
     ("get", "/deployments/{name}"),
+    ("get", "/deployments/{name}/history"),
     ("post", "/deployments/{name}/start"),
     ("post", "/deployments/{name}/stop"),
     ("post", "/deployments/{name}/pause"),
@@ -510,8 +528,9 @@ pub fn router(service: Shared, access: Access) -> Router {
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi))
         .route("/plugins", get(plugins).post(add_plugin))
-        .route("/deployments", get(list))
+        .route("/deployments", get(list).post(create))
         .route("/deployments/{name}", get(status))
+        .route("/deployments/{name}/history", get(history))
         .route("/deployments/{name}/start", post(start))
         .route("/deployments/{name}/stop", post(stop))
         .route("/deployments/{name}/pause", post(pause))
@@ -618,6 +637,16 @@ impl Client {
                 .post(format!("{}/deployments/{name}/{verb}", self.base))
                 .bearer_auth(&self.token)
                 .json(body)
+                .send(),
+        )
+    }
+
+    /// `GET {path}`.
+    pub fn get_path(&self, path: &str) -> anyhow::Result<serde_json::Value> {
+        self.answer(
+            self.http
+                .get(format!("{}{path}", self.base))
+                .bearer_auth(&self.token)
                 .send(),
         )
     }

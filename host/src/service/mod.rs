@@ -104,6 +104,32 @@ pub struct FeedSpec {
     pub start: Option<String>,
 }
 
+/// A request to create a deployment.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRequest {
+    /// Its name (letters, digits, `-`, `_`, `.`).
+    pub name: String,
+    /// `name@version` (or `name` for the newest).
+    pub plugin: String,
+    /// Parameters, `name=value`.
+    #[serde(default)]
+    pub params: Vec<String>,
+    /// Symbols it trades.
+    #[serde(default)]
+    pub symbols: Vec<String>,
+    /// Capital (default 100,000).
+    #[serde(default = "default_capital")]
+    pub capital: f64,
+    /// Risk overrides, `key=value`.
+    #[serde(default)]
+    pub risk: Vec<String>,
+}
+
+fn default_capital() -> f64 {
+    100_000.0
+}
+
 /// What the service reports about a deployment.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DeploymentStatus {
@@ -1407,9 +1433,44 @@ impl Service {
                 "stage": d.stage.to_string(),
                 "capital": d.capital,
                 "status": status,
+                "deployment": d,
             }));
         }
         Ok(out)
+    }
+
+    /// A deployment as stored, with its audit trail.
+    pub fn history(&self, name: &str) -> anyhow::Result<serde_json::Value> {
+        let d = self.registry.deployment(name)?;
+        let audit = self.registry.audit_trail(Some(name))?;
+        Ok(serde_json::json!({"deployment": d, "audit": audit}))
+    }
+
+    /// Create a deployment in DRAFT (parameters checked against the
+    /// version, risk overrides against the risk limits).
+    pub fn create(&self, c: &CreateRequest, actor: &str) -> anyhow::Result<Deployment> {
+        if c.name.trim().is_empty()
+            || !c
+                .name
+                .chars()
+                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
+        {
+            bail!("name {:?}: use letters, digits, `-`, `_` and `.`", c.name);
+        }
+        if !(c.capital.is_finite() && c.capital > 0.0) {
+            bail!("capital: must be positive");
+        }
+        let set: Vec<String> = c.risk.iter().map(|r| format!("risk.{r}")).collect();
+        RunConfig::load(None, &set).context("risk")?;
+        Ok(self.registry.create_deployment(
+            &c.name,
+            &c.plugin,
+            &c.params,
+            c.symbols.clone(),
+            c.capital,
+            c.risk.clone(),
+            actor,
+        )?)
     }
 
     /// Promote along the lifecycle (the gates of the registry apply; `force`

@@ -168,6 +168,14 @@ pub struct AuditEntry {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum RegistryError {
+    /// Another process holds the registry (a running `sandbar serve`).
+    #[error(
+        "registry {path} is in use by another process (a running `sandbar serve`?): send the command to the service with --server URL, or stop the service first"
+    )]
+    Locked {
+        /// File.
+        path: PathBuf,
+    },
     /// The store failed.
     #[error("registry {path}: {message}")]
     Storage {
@@ -321,7 +329,12 @@ impl Registry {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Self::err(path, e))?;
         }
-        let db = Database::create(path).map_err(|e| Self::err(path, e))?;
+        let db = Database::create(path).map_err(|e| match e {
+            redb::DatabaseError::DatabaseAlreadyOpen => RegistryError::Locked {
+                path: path.to_path_buf(),
+            },
+            e => Self::err(path, e),
+        })?;
         let r = Self {
             db,
             path: path.to_path_buf(),
