@@ -125,11 +125,20 @@ impl Recorder for Timing {
     }
 }
 
-struct Live(sandbar::data::live::LiveFeed);
+struct Live(sandbar::data::live::LiveFeed, Vec<Bar>);
 
 impl PollFeed for Live {
     fn poll(&mut self, out: &mut Vec<Bar>, max: usize) -> usize {
+        if !self.1.is_empty() {
+            let n = max.min(self.1.len());
+            out.extend(self.1.drain(..n));
+            return n;
+        }
         self.0.poll(out, max)
+    }
+    fn unpoll(&mut self, bars: &[Bar]) {
+        let rest = std::mem::take(&mut self.1);
+        self.1 = bars.iter().copied().chain(rest).collect();
     }
 }
 
@@ -197,7 +206,7 @@ fn latency(dir: &Path) -> String {
         .unwrap();
     slot.start(Work {
         engine,
-        feed: Box::new(Live(feed)),
+        feed: Box::new(Live(feed, Vec::new())),
         seq: 0,
         on_end: Box::new(|_| {}),
     });

@@ -446,10 +446,16 @@ struct RecoveryFeed<F> {
     journaled: Vec<Bar>,
     pos: usize,
     live: F,
+    returned: std::collections::VecDeque<Bar>,
 }
 
 impl runner::PollFeed for RecoveryFeed<LiveFeed> {
     fn poll(&mut self, out: &mut Vec<Bar>, max: usize) -> usize {
+        if !self.returned.is_empty() {
+            let n = max.min(self.returned.len());
+            out.extend(self.returned.drain(..n));
+            return n;
+        }
         if self.pos < self.journaled.len() {
             let end = (self.pos + max).min(self.journaled.len());
             out.extend_from_slice(&self.journaled[self.pos..end]);
@@ -459,11 +465,34 @@ impl runner::PollFeed for RecoveryFeed<LiveFeed> {
         }
         self.live.poll(out, max)
     }
+
+    fn unpoll(&mut self, bars: &[Bar]) {
+        let mut back: std::collections::VecDeque<Bar> = bars.iter().copied().collect();
+        back.extend(self.returned.drain(..));
+        self.returned = back;
+    }
 }
 
-impl runner::PollFeed for LiveFeed {
+/// A shadow's feed: the live feed, with bars a turn had no time for.
+struct ShadowFeed {
+    live: LiveFeed,
+    returned: std::collections::VecDeque<Bar>,
+}
+
+impl runner::PollFeed for ShadowFeed {
     fn poll(&mut self, out: &mut Vec<Bar>, max: usize) -> usize {
-        LiveFeed::poll(self, out, max)
+        if !self.returned.is_empty() {
+            let n = max.min(self.returned.len());
+            out.extend(self.returned.drain(..n));
+            return n;
+        }
+        self.live.poll(out, max)
+    }
+
+    fn unpoll(&mut self, bars: &[Bar]) {
+        let mut back: std::collections::VecDeque<Bar> = bars.iter().copied().collect();
+        back.extend(self.returned.drain(..));
+        self.returned = back;
     }
 }
 
@@ -819,6 +848,7 @@ impl Service {
             journaled: resumed.bars,
             pos: 0,
             live,
+            returned: Default::default(),
         };
         let journal: SharedJournal = Arc::new(Mutex::new(journal));
         let launch = Launch {
@@ -1247,7 +1277,15 @@ impl Service {
             stop: stop.clone(),
             params,
         };
-        let (tx, status, ended, intents, _) = self.launch(launch, live, symbols.clone(), &slot)?;
+        let (tx, status, ended, intents, _) = self.launch(
+            launch,
+            ShadowFeed {
+                live,
+                returned: Default::default(),
+            },
+            symbols.clone(),
+            &slot,
+        )?;
         self.with_run(name, |run| {
             run.shadow = Some(ShadowRun {
                 label: label.clone(),

@@ -22,11 +22,16 @@ use crate::execution::SimulatedVenue;
 
 /// Most bars one deployment processes in one turn on a worker.
 pub const BUDGET: usize = 256;
+/// A turn also ends after this much time, so that a slow strategy takes
+/// turns with the others instead of holding a worker for 256 bars.
+pub const SLICE: Duration = Duration::from_millis(20);
 
 /// A feed the pool can poll without waiting.
 pub trait PollFeed: Send {
     /// Append up to `max` bars that are ready; 0 if none.
     fn poll(&mut self, out: &mut Vec<Bar>, max: usize) -> usize;
+    /// Take back bars a turn had no time for; they come first next time.
+    fn unpoll(&mut self, bars: &[Bar]);
 }
 
 /// What a slot runs.
@@ -116,11 +121,21 @@ impl Slot {
         };
         let mut end: Option<Result<u64, crate::store::journal::JournalError>> = None;
         let mut bars = Vec::with_capacity(BUDGET);
+        let began = std::time::Instant::now();
+        let mut more = false;
         if self.stop.load(Ordering::SeqCst) {
             end = Some(Ok(w.seq));
         } else {
             w.feed.poll(&mut bars, BUDGET);
+            more = bars.len() == BUDGET;
+            let mut done = 0;
             for bar in &bars {
+                if began.elapsed() >= SLICE {
+                    // Out of time: the rest waits in the feed for the next turn.
+                    more = true;
+                    break;
+                }
+                done += 1;
                 match w.engine.step(bar, w.seq) {
                     Ok(true) => w.seq += 1,
                     Ok(false) => {
@@ -132,6 +147,9 @@ impl Slot {
                         break;
                     }
                 }
+            }
+            if done < bars.len() && end.is_none() {
+                w.feed.unpoll(&bars[done..]);
             }
         }
         match end {
@@ -147,7 +165,7 @@ impl Slot {
             }
             None => {
                 drop(guard);
-                if bars.len() == BUDGET || self.again.swap(false, Ordering::SeqCst) {
+                if more || self.again.swap(false, Ordering::SeqCst) {
                     self.schedule();
                 }
             }
