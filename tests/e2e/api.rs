@@ -251,6 +251,27 @@ fn the_service_refuses_to_start_without_a_token_or_on_a_public_address() {
         "{}",
         stderr(&out)
     );
+    // A deployment the registry does not have, named with its file.
+    let ghost = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 10\n"
+        ),
+        "[[deployments]]\nname = \"ghost\"\nfeed = \"rec\"\ninterval = \"1m\"\n",
+    );
+    let out = std::process::Command::new(SANDBAR)
+        .args(["serve", "--config"])
+        .arg(&ghost)
+        .env("SANDBAR_TOKEN", TOKEN)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("sandbar.toml")
+            && stderr(&out).contains("deployment `ghost` in the configuration")
+            && stderr(&out).contains("no deployment `ghost` in the registry"),
+        "{}",
+        stderr(&out)
+    );
     let out = run(&["--listen", "0.0.0.0:0"], Some(TOKEN));
     assert!(!out.status.success());
     assert!(

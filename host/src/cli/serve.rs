@@ -119,13 +119,21 @@ pub(super) fn serve(a: ServeArgs) -> anyhow::Result<()> {
     }
     let rt = tokio::runtime::Runtime::new()?;
     let registry = Registry::open(&path)?;
-    let service = Arc::new(Service::new(
-        registry,
-        Runtime::new(cache_dir().as_deref())?,
-        config,
-        rt.handle(),
-    )?);
-    service.start_configured()?;
+    let origin = a
+        .config
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "the command line".into());
+    let service = Arc::new(
+        Service::new(
+            registry,
+            Runtime::new(cache_dir().as_deref())?,
+            config,
+            rt.handle(),
+        )
+        .with_context(|| origin.clone())?,
+    );
+    service.start_configured().with_context(|| origin.clone())?;
     let s2 = service.clone();
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)
