@@ -33,6 +33,10 @@ const SCENARIOS: &[&str] = &[
     "wasm-multi-batched",
     "load",
     "convert",
+    "csv-replay-1m",
+    "csv-replay-4m",
+    "csv-replay-1m-loaded",
+    "csv-replay-4m-loaded",
     "swap",
     "registry",
 ];
@@ -213,6 +217,58 @@ fn run(name: &str) -> String {
                 sandbar::market::load(std::slice::from_ref(&csv), &Default::default()).unwrap();
             sandbar::market::write_recording(&out, &rec).unwrap();
             (t.elapsed(), rec.bars.len() as u64)
+        }
+        "csv-replay-1m" | "csv-replay-4m" | "csv-replay-1m-loaded" | "csv-replay-4m-loaded" => {
+            // A replay straight from CSV, as `sandbar replay --data f.csv`
+            // runs it; the file is written by another process so that this
+            // one's peak memory is the replay's own.
+            let bars = if name.starts_with("csv-replay-1m") {
+                1_000_000
+            } else {
+                4_350_000
+            };
+            // `-loaded`: the loader's path (what a repair request takes), for comparison.
+            let mut load = sandbar::market::LoadOptions::default();
+            load.repair.clamp = name.ends_with("-loaded");
+            let csv = dir.path().join("bars.csv");
+            let out = Command::new(env!("CARGO_BIN_EXE_sandbar"))
+                .args([
+                    "generate",
+                    "--bars",
+                    &bars.to_string(),
+                    "--seed",
+                    "42",
+                    "--out",
+                ])
+                .arg(&csv)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let rt = Runtime::new(None).unwrap();
+            let spec = sandbar::replay::ReplaySpec {
+                plugin: plugins::SMA_CROSS.into(),
+                data: vec![csv],
+                params: vec!["fast=10".into(), "slow=30".into(), "weight=0.2".into()],
+                config: Default::default(),
+                load,
+                delivery: Some(Delivery::PerBar),
+                swaps: vec![],
+                swap_params: vec![],
+            };
+            let journal = dir.path().join("csv.redb");
+            let t = Instant::now();
+            let r = sandbar::replay::run(
+                &rt,
+                &spec,
+                sandbar::replay::Sink::File(&journal),
+                &mut |_, _| {},
+            )
+            .unwrap();
+            (t.elapsed(), r.outcome.bars)
         }
         "swap" => {
             // The pause a swap causes at the bar boundary: snapshot the

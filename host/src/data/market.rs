@@ -434,148 +434,197 @@ fn load_one(path: &Path, opts: &LoadOptions) -> Result<(Recording, RepairLog), D
     parse_csv(&bytes, &default_symbol, opts.repair).map_err(|(line, kind)| err(line, kind))
 }
 
+/// One validated CSV row.
+pub(crate) struct Row {
+    /// 1-based line.
+    pub line: u64,
+    /// Symbol name (trimmed).
+    pub symbol: String,
+    /// The bar (its `symbol` field unset).
+    pub bar: Bar,
+}
+
+/// Reads and validates a CSV one row at a time (the loader collects the
+/// rows; the streaming reader of [`crate::data::stream`] does not).
+pub(crate) struct CsvRows<R: Read> {
+    reader: csv::Reader<R>,
+    record: csv::ByteRecord,
+    layout: Option<Layout>,
+    default_symbol: String,
+    repair: Repair,
+    /// Bars whose high/low were widened (`clamp`).
+    pub clamped: u64,
+}
+
+impl<R: Read> CsvRows<R> {
+    pub(crate) fn new(input: R, default_symbol: &str, repair: Repair) -> Self {
+        Self {
+            reader: csv::ReaderBuilder::new()
+                .has_headers(false)
+                .flexible(true)
+                .from_reader(input),
+            record: csv::ByteRecord::new(),
+            layout: None,
+            default_symbol: default_symbol.into(),
+            repair,
+            clamped: 0,
+        }
+    }
+
+    /// The next row, `None` at the end. Errors carry the 1-based line.
+    pub(crate) fn next_row(&mut self) -> Result<Option<Row>, (Option<u64>, DataErrorKind)> {
+        loop {
+            let more = self
+                .reader
+                .read_byte_record(&mut self.record)
+                .map_err(|e| {
+                    let line = e.position().map(|p| p.line());
+                    (line, DataErrorKind::Io(e.to_string()))
+                })?;
+            if !more {
+                return Ok(None);
+            }
+            let record = &self.record;
+            let line = record.position().map_or(0, |p| p.line());
+            if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
+                continue; // blank line
+            }
+            let lay = match &self.layout {
+                Some(l) => l,
+                None => {
+                    let l = Layout::detect(record).map_err(|k| (Some(line), k))?;
+                    let header = l.header;
+                    self.layout = Some(l);
+                    if header {
+                        continue;
+                    }
+                    self.layout.as_ref().expect("just set")
+                }
+            };
+            let need = 1 + *lay
+                .ohlcv
+                .iter()
+                .chain([&lay.time])
+                .chain(lay.symbol.as_ref())
+                .max()
+                .unwrap_or(&0);
+            if record.len() < need {
+                return Err((
+                    Some(line),
+                    DataErrorKind::ShortRow {
+                        expected: need,
+                        found: record.len(),
+                    },
+                ));
+            }
+            let text = |i: usize| std::str::from_utf8(&record[i]).unwrap_or("").trim();
+            let time_ms = parse_time(text(lay.time)).ok_or_else(|| {
+                (
+                    Some(line),
+                    DataErrorKind::Unparsable {
+                        field: "time",
+                        value: text(lay.time).into(),
+                        what: "a date, datetime or Unix time",
+                    },
+                )
+            })?;
+            if !(MIN_TIME_MS..MAX_TIME_MS).contains(&time_ms) {
+                return Err((
+                    Some(line),
+                    DataErrorKind::TimeOutOfRange {
+                        value: text(lay.time).into(),
+                        time: format_time(time_ms),
+                    },
+                ));
+            }
+            let mut v = [0f64; 5];
+            for (k, slot) in v.iter_mut().enumerate() {
+                let t = text(lay.ohlcv[k]);
+                *slot = t.parse::<f64>().map_err(|_| {
+                    (
+                        Some(line),
+                        DataErrorKind::Unparsable {
+                            field: NAMES[k],
+                            value: t.into(),
+                            what: "a number",
+                        },
+                    )
+                })?;
+                // Prices must be positive (a zero price cannot size an order);
+                // volume may be zero (nothing traded).
+                let bad = if k == 4 { *slot < 0.0 } else { *slot <= 0.0 };
+                if !slot.is_finite() || bad {
+                    return Err((
+                        Some(line),
+                        DataErrorKind::NotFinite {
+                            field: NAMES[k],
+                            value: *slot,
+                        },
+                    ));
+                }
+            }
+            let [open, mut high, mut low, close, volume] = v;
+            if high < low || high < open.max(close) || low > open.min(close) {
+                if self.repair.clamp {
+                    high = high.max(open).max(close).max(low);
+                    low = low.min(open).min(close);
+                    self.clamped += 1;
+                } else {
+                    return Err((
+                        Some(line),
+                        DataErrorKind::Inconsistent(format!(
+                            "high {high} and low {low} do not bracket open {open} and close {close} (use --repair clamp to widen them)"
+                        )),
+                    ));
+                }
+            }
+            // Symbols are compared trimmed: " AAPL" is AAPL, for the duplicate
+            // check as for the strategy.
+            let symbol = match lay.symbol {
+                Some(i) => String::from_utf8_lossy(&record[i]).trim().to_string(),
+                None => self.default_symbol.trim().to_string(),
+            };
+            if symbol.is_empty() {
+                return Err((Some(line), DataErrorKind::EmptySymbol));
+            }
+            return Ok(Some(Row {
+                line,
+                symbol,
+                bar: Bar {
+                    symbol: 0,
+                    time_ms,
+                    open,
+                    high,
+                    low,
+                    close,
+                    volume,
+                },
+            }));
+        }
+    }
+}
+
 /// Parse CSV bytes. Errors carry the 1-based line.
 pub fn parse_csv(
     bytes: &[u8],
     default_symbol: &str,
     repair: Repair,
 ) -> Result<(Recording, RepairLog), (Option<u64>, DataErrorKind)> {
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(bytes);
-    let mut record = csv::ByteRecord::new();
+    let mut rows = CsvRows::new(bytes, default_symbol, repair);
     let mut rec = Recording::default();
     let mut lines: Vec<u64> = Vec::new();
-    let mut symbols: HashMap<Vec<u8>, SymbolId> = HashMap::new();
-    let mut layout: Option<Layout> = None;
+    let mut symbols: HashMap<String, SymbolId> = HashMap::new();
     let mut log = RepairLog::default();
-    loop {
-        let more = reader.read_byte_record(&mut record).map_err(|e| {
-            let line = e.position().map(|p| p.line());
-            (line, DataErrorKind::Io(e.to_string()))
-        })?;
-        if !more {
-            break;
-        }
-        let line = record.position().map_or(0, |p| p.line());
-        if record.iter().all(|f| f.iter().all(u8::is_ascii_whitespace)) {
-            continue; // blank line
-        }
-        let lay = match &layout {
-            Some(l) => l,
-            None => {
-                let l = Layout::detect(&record).map_err(|k| (Some(line), k))?;
-                let header = l.header;
-                layout = Some(l);
-                if header {
-                    continue;
-                }
-                layout.as_ref().expect("just set")
-            }
-        };
-        let need = 1 + *lay
-            .ohlcv
-            .iter()
-            .chain([&lay.time])
-            .chain(lay.symbol.as_ref())
-            .max()
-            .unwrap_or(&0);
-        if record.len() < need {
-            return Err((
-                Some(line),
-                DataErrorKind::ShortRow {
-                    expected: need,
-                    found: record.len(),
-                },
-            ));
-        }
-        let text = |i: usize| std::str::from_utf8(&record[i]).unwrap_or("").trim();
-        let time_ms = parse_time(text(lay.time)).ok_or_else(|| {
-            (
-                Some(line),
-                DataErrorKind::Unparsable {
-                    field: "time",
-                    value: text(lay.time).into(),
-                    what: "a date, datetime or Unix time",
-                },
-            )
-        })?;
-        if !(MIN_TIME_MS..MAX_TIME_MS).contains(&time_ms) {
-            return Err((
-                Some(line),
-                DataErrorKind::TimeOutOfRange {
-                    value: text(lay.time).into(),
-                    time: format_time(time_ms),
-                },
-            ));
-        }
-        let mut v = [0f64; 5];
-        for (k, slot) in v.iter_mut().enumerate() {
-            let t = text(lay.ohlcv[k]);
-            *slot = t.parse::<f64>().map_err(|_| {
-                (
-                    Some(line),
-                    DataErrorKind::Unparsable {
-                        field: NAMES[k],
-                        value: t.into(),
-                        what: "a number",
-                    },
-                )
-            })?;
-            // Prices must be positive (a zero price cannot size an order);
-            // volume may be zero (nothing traded).
-            let bad = if k == 4 { *slot < 0.0 } else { *slot <= 0.0 };
-            if !slot.is_finite() || bad {
-                return Err((
-                    Some(line),
-                    DataErrorKind::NotFinite {
-                        field: NAMES[k],
-                        value: *slot,
-                    },
-                ));
-            }
-        }
-        let [open, mut high, mut low, close, volume] = v;
-        if high < low || high < open.max(close) || low > open.min(close) {
-            if repair.clamp {
-                high = high.max(open).max(close).max(low);
-                low = low.min(open).min(close);
-                log.clamped += 1;
-            } else {
-                return Err((
-                    Some(line),
-                    DataErrorKind::Inconsistent(format!(
-                        "high {high} and low {low} do not bracket open {open} and close {close} (use --repair clamp to widen them)"
-                    )),
-                ));
-            }
-        }
-        // Symbols are compared trimmed: " AAPL" is AAPL, for the duplicate
-        // check as for the strategy.
-        let name = match lay.symbol {
-            Some(i) => String::from_utf8_lossy(&record[i]).trim().to_string(),
-            None => default_symbol.trim().to_string(),
-        };
-        if name.is_empty() {
-            return Err((Some(line), DataErrorKind::EmptySymbol));
-        }
+    while let Some(row) = rows.next_row()? {
         let next = symbols.len() as SymbolId;
-        let symbol = *symbols.entry(name.clone().into_bytes()).or_insert_with(|| {
-            rec.symbols.push(name);
+        let symbol = *symbols.entry(row.symbol.clone()).or_insert_with(|| {
+            rec.symbols.push(row.symbol);
             next
         });
-        rec.bars.push(Bar {
-            symbol,
-            time_ms,
-            open,
-            high,
-            low,
-            close,
-            volume,
-        });
-        lines.push(line);
+        rec.bars.push(Bar { symbol, ..row.bar });
+        lines.push(row.line);
     }
+    log.clamped = rows.clamped;
     if rec.bars.is_empty() {
         return Err((None, DataErrorKind::Empty));
     }

@@ -9,4 +9,5 @@
 pub mod feed;
 pub mod live;
 pub mod market;
+pub mod stream;
 pub mod synth;

@@ -12,8 +12,10 @@ use anyhow::{Context, bail};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::data::feed::Feed;
 use crate::data::feed::RecordedFeed;
 use crate::data::market::{self, LoadOptions, Recording};
+use crate::data::stream::Data;
 use crate::engine::{Engine, EngineConfig, PlannedSwap, RunOutcome};
 use crate::execution::{SimConfig, SimulatedVenue};
 use crate::risk::RiskConfig;
@@ -278,12 +280,13 @@ pub fn prepare_bytes(
     })
 }
 
-/// Load the data of a spec.
-pub fn load_data(spec: &ReplaySpec) -> anyhow::Result<(Recording, Vec<DataDigest>)> {
+/// Open the data of a spec: validated in full, then streamed from the files
+/// when they allow it (memory independent of their length), else loaded.
+pub fn load_data(spec: &ReplaySpec) -> anyhow::Result<(Data, Vec<DataDigest>)> {
     if spec.data.is_empty() {
         bail!("no data files given (use --data <file>)");
     }
-    let (rec, log) = market::load(&spec.data, &spec.load)?;
+    let (data, log) = Data::open(&spec.data, &spec.load)?;
     if log != market::RepairLog::default() {
         tracing::warn!(
             sorted = log.sorted,
@@ -292,15 +295,34 @@ pub fn load_data(spec: &ReplaySpec) -> anyhow::Result<(Recording, Vec<DataDigest
             "data repaired as requested"
         );
     }
-    let mut data = Vec::new();
-    for p in &spec.data {
-        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-        data.push((file_name(p), runtime::hex(&Sha256::digest(&bytes)), 0));
-    }
-    if let [one] = data.as_mut_slice() {
-        one.2 = rec.bars.len() as u64;
-    }
-    Ok((rec, data))
+    let digests = match &data {
+        Data::Streamed(plan) => plan.digests.clone(),
+        Data::Loaded(rec) => {
+            let mut digests = Vec::new();
+            for p in &spec.data {
+                use std::io::Read;
+                let mut h = Sha256::new();
+                let mut f =
+                    std::fs::File::open(p).with_context(|| format!("reading {}", p.display()))?;
+                let mut buf = vec![0u8; 1 << 16];
+                loop {
+                    let n = f
+                        .read(&mut buf)
+                        .with_context(|| format!("reading {}", p.display()))?;
+                    if n == 0 {
+                        break;
+                    }
+                    h.update(&buf[..n]);
+                }
+                digests.push((file_name(p), runtime::hex(&h.finalize()), 0));
+            }
+            if let [one] = digests.as_mut_slice() {
+                one.2 = rec.bars.len() as u64;
+            }
+            digests
+        }
+    };
+    Ok((data, digests))
 }
 
 /// Where a replay's journal goes.
@@ -318,8 +340,8 @@ pub fn run(
     sink: Sink<'_>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> anyhow::Result<Replay> {
-    let (rec, data) = load_data(spec)?;
-    run_recording(rt, spec, rec, data, sink, progress)
+    let (data, digests) = load_data(spec)?;
+    run_data(rt, spec, data, digests, sink, progress)
 }
 
 fn to_toml<T: Serialize>(v: &T) -> String {
@@ -335,11 +357,29 @@ pub fn run_recording(
     sink: Sink<'_>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> anyhow::Result<Replay> {
-    let mut prepared = prepare(rt, spec, &rec.symbols)?;
+    run_data(rt, spec, Data::Loaded(rec), data, sink, progress)
+}
+
+/// Run a replay over opened data.
+pub fn run_data(
+    rt: &Runtime,
+    spec: &ReplaySpec,
+    rec: Data,
+    data: Vec<DataDigest>,
+    sink: Sink<'_>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> anyhow::Result<Replay> {
+    let mut prepared = prepare(rt, spec, rec.symbols())?;
     // Swapped-in versions are loaded and initialised before the run, off the hot path.
     let mut swaps = Vec::new();
     for s in &spec.swaps {
-        let p = prepare_plugin(rt, &s.plugin, &spec.swap_params, &spec.config, &rec.symbols)?;
+        let p = prepare_plugin(
+            rt,
+            &s.plugin,
+            &spec.swap_params,
+            &spec.config,
+            rec.symbols(),
+        )?;
         let d = p.instance.description();
         let label = format!("{}@{}", d.name, d.version);
         swaps.push((s.at_seq, label, p));
@@ -364,7 +404,7 @@ pub fn run_recording(
         execution: to_toml(&cfg.execution),
         sandbox: to_toml(&cfg.sandbox),
         data,
-        symbols: rec.symbols.clone(),
+        symbols: rec.symbols().to_vec(),
         initial_cash: cfg.initial_cash,
         seed: cfg.seed,
         delivery: match delivery {
@@ -377,9 +417,14 @@ pub fn run_recording(
             .map(|(at, label, p)| format!("{at}={label} sha256:{}", p.plugin.hash))
             .collect(),
     };
-    let total = rec.bars.len() as u64;
-    let symbols = rec.symbols.clone();
-    let mut feed = RecordedFeed::new(rec);
+    let total = rec.bars();
+    let symbols = rec.symbols().to_vec();
+    let mut streamed = None;
+    let mut loaded = None;
+    let feed: &mut dyn Feed = match rec {
+        Data::Loaded(r) => loaded.insert(RecordedFeed::new(r)),
+        Data::Streamed(plan) => streamed.insert(plan.open()?),
+    };
     let engine_cfg = EngineConfig {
         initial_cash: cfg.initial_cash,
         risk: cfg.risk,
@@ -411,7 +456,10 @@ pub fn run_recording(
             label: label.clone(),
         });
     }
-    let outcome = engine.run(&mut feed, &mut |done| progress(done, total))?;
+    let outcome = engine.run(feed, &mut |done| progress(done, total))?;
+    if let Some(e) = streamed.as_ref().and_then(|f| f.error()) {
+        bail!("{e} (the file changed during the replay)");
+    }
     if let Some(journal) = file {
         journal.finish()?;
     }
