@@ -8,6 +8,7 @@ mod author;
 mod data;
 mod feeds;
 mod golden;
+mod monitoring;
 mod plugins;
 mod recovery;
 mod registry;

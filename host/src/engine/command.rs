@@ -117,6 +117,8 @@ pub struct Status {
     pub positions: Vec<(String, f64, f64)>,
     /// Orders resting at the venue.
     pub open_orders: usize,
+    /// Sum of |position| × last close.
+    pub gross_exposure: f64,
     /// Open time of the last bar processed (UTC ms; `i64::MIN` before the first).
     pub last_bar_ms: i64,
 }

@@ -537,6 +537,14 @@ impl<'a, V: Venue> Engine<'a, V> {
         let open_orders = (0..self.symbols.len() as SymbolId)
             .map(|s| self.venue.open_orders(s).len())
             .sum();
+        let gross_exposure = self
+            .ledger
+            .holdings
+            .iter()
+            .zip(&self.last_close)
+            .filter(|(h, _)| h.quantity != 0.0)
+            .map(|(h, c)| (h.quantity * c).abs())
+            .sum();
         Status {
             seq,
             serving: self.label(),
@@ -550,6 +558,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             peak_equity: self.peak_equity,
             positions,
             open_orders,
+            gross_exposure,
             last_bar_ms: self.now_ms,
         }
     }

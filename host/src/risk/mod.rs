@@ -202,6 +202,18 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// Every rule.
+    pub const ALL: [Rule; 8] = [
+        Rule::Halted,
+        Rule::ReducingOnly,
+        Rule::MaxOrderNotional,
+        Rule::MaxPosition,
+        Rule::MaxGrossExposure,
+        Rule::MaxOpenPositions,
+        Rule::MaxOrdersPerDay,
+        Rule::InvalidIntent,
+    ];
+
     /// Kebab-case name, as journaled and told to the strategy.
     pub fn as_str(self) -> &'static str {
         match self {

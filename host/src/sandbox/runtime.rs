@@ -174,6 +174,18 @@ pub enum Fault {
     Bound(String),
 }
 
+impl Fault {
+    /// A short name of the kind (`timeout`, `memory`, `trap`, `bound`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Fault::Timeout(_) => "timeout",
+            Fault::Memory(_) => "memory",
+            Fault::Trap { .. } => "trap",
+            Fault::Bound(_) => "bound",
+        }
+    }
+}
+
 /// The result of a call that did not succeed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {

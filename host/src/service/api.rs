@@ -222,6 +222,20 @@ async fn blocking<T: Serialize + Send + 'static>(
     }
 }
 
+async fn metrics(State(s): State<Shared>) -> Response {
+    match tokio::task::spawn_blocking(move || s.metrics_text()).await {
+        Ok(text) => (
+            [(
+                header::CONTENT_TYPE,
+                "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            )],
+            text,
+        )
+            .into_response(),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    }
+}
+
 async fn health() -> Response {
     Json(serde_json::json!({"status": "alive"})).into_response()
 }
@@ -499,6 +513,7 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 /// Every route: (method, path). The OpenAPI test compares it with [`OPENAPI`].
 pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/health"),
+    ("get", "/metrics"),
     ("get", "/ready"),
     ("get", "/openapi.json"),
     ("get", "/plugins"),
@@ -525,6 +540,7 @@ pub const ROUTES: &[(&str, &str)] = &[
 pub fn router(service: Shared, access: Access) -> Router {
     Router::new()
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/ready", get(ready))
         .route("/openapi.json", get(openapi))
         .route("/plugins", get(plugins).post(add_plugin))

@@ -24,6 +24,7 @@
 
 pub mod api;
 pub mod config;
+pub mod metrics;
 pub mod runner;
 pub mod shadow;
 
@@ -200,6 +201,10 @@ struct ServiceRecorder {
     journal: SharedJournal,
     notes: Notes,
     intents: Intents,
+    metrics: Arc<metrics::Metrics>,
+    labels: metrics::Labels,
+    /// Bars re-executed from the journal (not counted again).
+    recovered: u64,
 }
 
 impl ServiceRecorder {
@@ -219,7 +224,11 @@ impl Recorder for ServiceRecorder {
                 .expect("intents lock")
                 .push(entry.clone());
         }
-        self.journal.lock().expect("journal lock").record(entry)
+        let mut j = self.journal.lock().expect("journal lock");
+        if !j.verifying() {
+            self.metrics.entry(&self.labels, &entry);
+        }
+        j.record(entry)
     }
 
     fn keeps_inputs(&self) -> bool {
@@ -227,6 +236,9 @@ impl Recorder for ServiceRecorder {
     }
 
     fn input_bar(&mut self, seq: u64, bar: &Bar) -> Result<(), JournalError> {
+        if seq >= self.recovered {
+            self.metrics.bars.get_or_create(&self.labels).inc();
+        }
         let mut j = self.journal.lock().expect("journal lock");
         self.take_notes(&mut j);
         j.input_bar(seq, bar)
@@ -235,7 +247,16 @@ impl Recorder for ServiceRecorder {
     fn barrier(&mut self) -> Result<(), JournalError> {
         let mut j = self.journal.lock().expect("journal lock");
         self.take_notes(&mut j);
-        j.barrier()
+        if j.verifying() {
+            return j.barrier();
+        }
+        let t = Instant::now();
+        let r = j.barrier();
+        self.metrics
+            .journal_commit_seconds
+            .get_or_create(&self.labels)
+            .observe(t.elapsed().as_secs_f64());
+        r
     }
 }
 
@@ -264,6 +285,12 @@ struct ServiceController {
     /// Failures of the controller's own work (a version that would not load
     /// during recovery), for the deployment's status.
     trouble: Arc<Mutex<Option<String>>>,
+    metrics: Arc<metrics::Metrics>,
+    labels: metrics::Labels,
+    /// When the bar being processed reached its boundary.
+    bar_started: Option<Instant>,
+    /// (UTC day, equity at its start) for the daily PnL.
+    day: (i64, f64),
 }
 
 impl ServiceController {
@@ -290,7 +317,14 @@ impl ServiceController {
         Some(match action {
             CommandAction::Swap { to } => match (self.load)(&to, None) {
                 Ok(driver) => Command::Swap {
-                    driver: Box::new(driver),
+                    driver: Box::new(metrics::Timed {
+                        inner: driver,
+                        histogram: self
+                            .metrics
+                            .plugin_call_seconds
+                            .get_or_create(&self.labels)
+                            .clone(),
+                    }),
                     label: to,
                     actor,
                     reason,
@@ -304,7 +338,14 @@ impl ServiceController {
             },
             CommandAction::Promote { to, state } => match (self.load)(&to, Some(&state)) {
                 Ok(driver) => Command::Swap {
-                    driver: Box::new(driver),
+                    driver: Box::new(metrics::Timed {
+                        inner: driver,
+                        histogram: self
+                            .metrics
+                            .plugin_call_seconds
+                            .get_or_create(&self.labels)
+                            .clone(),
+                    }),
                     label: to,
                     actor,
                     reason,
@@ -327,6 +368,7 @@ impl ServiceController {
 impl<'a> Controller<'a> for ServiceController {
     fn poll(&mut self, status: &Status) -> Vec<Command<'a>> {
         let live = status.seq >= self.recovered;
+        self.bar_started = Some(Instant::now());
         if let Some(reply) = &self.snapshot_reply
             && let Ok(r) = reply.try_recv()
         {
@@ -427,6 +469,28 @@ impl<'a> Controller<'a> for ServiceController {
     }
 
     fn after_bar(&mut self, status: &Status) {
+        let day = status.last_bar_ms.div_euclid(86_400_000);
+        if day != self.day.0 {
+            // The equity the day started from: the last one before its first bar.
+            let before = self.status.lock().expect("status lock").equity;
+            self.day = (
+                day,
+                if self.day.0 == i64::MIN {
+                    status.equity
+                } else {
+                    before
+                },
+            );
+        }
+        if status.seq > self.recovered {
+            if let Some(t) = self.bar_started.take() {
+                self.metrics
+                    .bar_seconds
+                    .get_or_create(&self.labels)
+                    .observe(t.elapsed().as_secs_f64());
+            }
+            self.metrics.status(&self.labels, status, self.day.1);
+        }
         *self.status.lock().expect("status lock") = status.clone();
     }
 
@@ -560,6 +624,7 @@ struct Fixed {
 /// The running service.
 pub struct Service {
     pool: runner::Pool,
+    metrics: Arc<metrics::Metrics>,
     registry: Arc<Registry>,
     runtime: Arc<Runtime>,
     config: ServiceConfig,
@@ -600,6 +665,7 @@ impl Service {
         }
         Ok(Self {
             pool: runner::Pool::new(config.workers),
+            metrics: Arc::new(metrics::Metrics::new()),
             registry: Arc::new(registry),
             runtime: Arc::new(runtime),
             config,
@@ -965,6 +1031,10 @@ impl Service {
             snapshot_reply: None,
             flatten_on_shutdown: self.config.flatten_on_shutdown && l.evidence,
             trouble: trouble.clone(),
+            metrics: self.metrics.clone(),
+            labels: metrics::labels(&l.name),
+            bar_started: None,
+            day: (i64::MIN, 0.0),
         };
         let (ended2, intents2, registry, name) = (
             ended.clone(),
@@ -993,15 +1063,31 @@ impl Service {
             pause_drawdown,
             final_entry: false,
         };
+        let labels = metrics::labels(&name);
+        if evidence {
+            self.metrics.zero(&labels);
+        }
         let recorder = ServiceRecorder {
             journal: journal.clone(),
             notes: notes.clone(),
             intents: intents2,
+            metrics: self.metrics.clone(),
+            labels: labels.clone(),
+            recovered: l.recovered,
         };
+        let timed = metrics::Timed {
+            inner: instance,
+            histogram: self
+                .metrics
+                .plugin_call_seconds
+                .get_or_create(&labels)
+                .clone(),
+        };
+        let m = self.metrics.clone();
         let mut engine = Engine::owning(
             cfg,
             symbols,
-            Box::new(instance),
+            Box::new(timed),
             SimulatedVenue::new(config.execution),
             Box::new(recorder),
         );
@@ -1010,6 +1096,7 @@ impl Service {
             let summary = match &result {
                 Ok(o) => match &o.fault {
                     Some(f) => {
+                        m.fault(&labels, f.fault.kind());
                         let why = format!("faulted at bar {}: {}", f.seq, f.fault);
                         if evidence {
                             let _ = registry.transition(
@@ -1088,7 +1175,14 @@ impl Service {
         let (instance, label, _) = self.prepare(&record.label(), &params, &run_config, &symbols)?;
         self.with_run(name, |run| {
             let req = Command::Swap {
-                driver: Box::new(instance),
+                driver: Box::new(metrics::Timed {
+                    inner: instance,
+                    histogram: self
+                        .metrics
+                        .plugin_call_seconds
+                        .get_or_create(&metrics::labels(name))
+                        .clone(),
+                }),
                 label,
                 actor: actor.into(),
                 reason: reason.into(),
@@ -1395,7 +1489,14 @@ impl Service {
             let reason = format!("promote-shadow: {reason}");
             run.tx
                 .send(Command::Swap {
-                    driver: Box::new(instance),
+                    driver: Box::new(metrics::Timed {
+                        inner: instance,
+                        histogram: self
+                            .metrics
+                            .plugin_call_seconds
+                            .get_or_create(&metrics::labels(name))
+                            .clone(),
+                    }),
                     label: label.clone(),
                     actor: actor.into(),
                     reason,
@@ -1450,6 +1551,37 @@ impl Service {
         for run in self.runs.lock().expect("runs lock").values_mut() {
             run.journal_handle = None;
         }
+    }
+
+    /// `/metrics`: the counters and gauges the deployments keep, with the
+    /// feeds, stages and staleness read now.
+    pub fn metrics_text(&self) -> String {
+        let m = &self.metrics;
+        for (name, hub) in &self.hubs {
+            let l = vec![("feed".to_string(), name.clone())];
+            m.feed_up
+                .get_or_create(&l)
+                .set(i64::from(hub.status().connection == "live"));
+            if let Some(age) = hub.last_bar_age() {
+                m.feed_last_bar_age.get_or_create(&l).set(age.as_secs_f64());
+            }
+        }
+        if let Ok(ds) = self.registry.deployments() {
+            for d in ds {
+                let l = metrics::labels(&d.name);
+                for stage in ["DRAFT", "TESTING", "PAPER", "LIVE", "PAUSED", "DEPRECATED"] {
+                    m.stage
+                        .get_or_create(&metrics::with(&l, "stage", stage))
+                        .set(i64::from(d.stage.to_string() == stage));
+                }
+            }
+        }
+        for (name, run) in self.runs.lock().expect("runs lock").iter() {
+            m.feed_stale
+                .get_or_create(&metrics::labels(name))
+                .set(i64::from(run.stale.load(Ordering::Relaxed)));
+        }
+        m.render()
     }
 
     /// Whether the journal directory takes writes (readiness).

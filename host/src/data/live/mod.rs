@@ -183,6 +183,7 @@ impl Subscriber {
 /// The shared half of a hub.
 pub struct HubShared {
     subs: Mutex<Vec<Subscriber>>,
+    last_bar: Mutex<Option<Instant>>,
     changed: tokio::sync::Notify,
     status: Mutex<FeedStatus>,
 }
@@ -191,6 +192,7 @@ impl HubShared {
     fn new() -> Arc<Self> {
         Arc::new(Self {
             subs: Mutex::new(Vec::new()),
+            last_bar: Mutex::new(None),
             changed: tokio::sync::Notify::new(),
             status: Mutex::new(FeedStatus {
                 connection: "connecting".into(),
@@ -213,6 +215,9 @@ impl HubShared {
 
     /// Send an event to the subscribers it concerns.
     pub fn fan_out(&self, event: &HubEvent) {
+        if matches!(event, HubEvent::Bar { .. }) {
+            *self.last_bar.lock().expect("hub lock") = Some(Instant::now());
+        }
         let mut subs = self.subs.lock().expect("hub lock");
         subs.retain(|s| match event {
             HubEvent::Bar {
@@ -342,6 +347,15 @@ impl Hub {
             history: source,
             stale_after: None,
         }
+    }
+
+    /// Time since the last closed bar came in, if one has.
+    pub fn last_bar_age(&self) -> Option<Duration> {
+        self.shared
+            .last_bar
+            .lock()
+            .expect("hub lock")
+            .map(|t| t.elapsed())
     }
 
     /// The connection's state.
