@@ -30,7 +30,7 @@ use sandbar::runtime::{Delivery, InitConfig, ParamValue, Runtime};
 use sandbar::service::runner::{PollFeed, Pool, Work};
 use sandbar_test_support as plugins;
 
-const SCENARIOS: &[&str] = &["journal", "latency", "fleet"];
+const SCENARIOS: &[&str] = &["journal", "latency", "metrics", "fleet"];
 
 fn meta() -> RunMeta {
     RunMeta {
@@ -376,6 +376,22 @@ fn fleet(dir: &Path) -> String {
         .map(|d| d["status"]["seq"].as_u64().unwrap_or(0))
         .collect();
     let min_seq = before.iter().min().copied().unwrap_or(0);
+    // /metrics with 100 deployments: median of 21 renders, over HTTP.
+    let mut renders: Vec<f64> = (0..21)
+        .map(|_| {
+            let t = Instant::now();
+            let text = reqwest::blocking::Client::new()
+                .get(format!("{url}/metrics"))
+                .bearer_auth(TOKEN)
+                .send()
+                .and_then(|r| r.text())
+                .unwrap();
+            assert!(text.contains("sandbar_equity"));
+            t.elapsed().as_secs_f64() * 1e3
+        })
+        .collect();
+    renders.sort_by(f64::total_cmp);
+    let metrics_ms = renders[10];
     // kill -9, start again: every deployment re-executes its journal.
     let _ = child.kill();
     let _ = child.wait();
@@ -398,8 +414,37 @@ fn fleet(dir: &Path) -> String {
         .status();
     let _ = child.wait();
     format!(
-        r#"{{"scenario":"fleet","deployments":{N},"start_s":{started:.2},"rss_mb":{rss:.0},"threads":{threads},"cpu_cores":{cpu:.3},"bars_per_deployment_before_kill":{min_seq},"recover_after_kill_s":{recovered:.2}}}"#
+        r#"{{"scenario":"fleet","deployments":{N},"start_s":{started:.2},"rss_mb":{rss:.0},"threads":{threads},"cpu_cores":{cpu:.3},"bars_per_deployment_before_kill":{min_seq},"metrics_render_ms":{metrics_ms:.2},"recover_after_kill_s":{recovered:.2}}}"#
     )
+}
+
+/// What the service's metrics add to each bar: the bar counter, the
+/// status gauges and the bar histogram (what the recorder and the
+/// controller do per bar), without anything else.
+fn metrics_cost() -> String {
+    use sandbar::service::metrics::{Metrics, labels};
+    let m = Metrics::new();
+    let d = m.deployment(&labels("d000"));
+    let status = sandbar::engine::Status {
+        seq: 1,
+        serving: "sma-cross@0.1.0".into(),
+        equity: 100_000.0,
+        cash: 50_000.0,
+        peak_equity: 101_000.0,
+        positions: vec![("SYN000".into(), 10.0, 100.0)],
+        gross_exposure: 50_000.0,
+        risk_state: "ACTIVE".into(),
+        ..Default::default()
+    };
+    let n = 1_000_000;
+    let t = Instant::now();
+    for i in 0..n {
+        d.bars.inc();
+        d.status(&status, 99_000.0 + i as f64 * 1e-6);
+        d.bar_seconds.observe(1e-5);
+    }
+    let ns = t.elapsed().as_secs_f64() * 1e9 / n as f64;
+    format!(r#"{{"scenario":"metrics","ns_per_bar":{ns:.0}}}"#)
 }
 
 fn run(name: &str) -> String {
@@ -408,6 +453,7 @@ fn run(name: &str) -> String {
     match name {
         "journal" => journal(&p),
         "latency" => latency(&p),
+        "metrics" => metrics_cost(),
         "fleet" => fleet(&p),
         other => panic!("unknown scenario {other}"),
     }

@@ -206,8 +206,48 @@ impl Metrics {
         out
     }
 
-    /// Start a deployment's counters at zero, every label they can take,
-    /// so that `rate()` and `increase()` see the first event.
+    /// A deployment's series: every counter starts at zero on every label
+    /// it can take, so that `rate()` and `increase()` see the first event.
+    pub fn deployment(&self, l: &Labels) -> DeploymentMetrics {
+        self.zero(l);
+        let states = ["ACTIVE", "REDUCING", "HALTED", "PAUSED"].map(|st| {
+            (
+                st,
+                self.trading_state
+                    .get_or_create_owned(&with(l, "state", st)),
+            )
+        });
+        DeploymentMetrics {
+            bars: self.bars.get_or_create_owned(l),
+            intents: self.intents.get_or_create_owned(l),
+            orders: self.orders.get_or_create_owned(l),
+            fills: self.fills.get_or_create_owned(l),
+            swaps: self.swaps.get_or_create_owned(l),
+            rollbacks: self.rollbacks.get_or_create_owned(l),
+            refusals: crate::risk::Rule::ALL
+                .iter()
+                .map(|r| {
+                    (
+                        *r,
+                        self.refusals
+                            .get_or_create_owned(&with(l, "rule", r.as_str())),
+                    )
+                })
+                .collect(),
+            equity: self.equity.get_or_create_owned(l),
+            cash: self.cash.get_or_create_owned(l),
+            drawdown: self.drawdown.get_or_create_owned(l),
+            daily_pnl: self.daily_pnl.get_or_create_owned(l),
+            exposure: self.exposure.get_or_create_owned(l),
+            open_positions: self.open_positions.get_or_create_owned(l),
+            states,
+            bar_seconds: self.bar_seconds.get_or_create_owned(l),
+            plugin_call_seconds: self.plugin_call_seconds.get_or_create_owned(l),
+            journal_commit_seconds: self.journal_commit_seconds.get_or_create_owned(l),
+        }
+    }
+
+    /// Start a deployment's counters at zero, every label they can take.
     pub fn zero(&self, l: &Labels) {
         for c in [
             &self.bars,
@@ -227,68 +267,93 @@ impl Metrics {
         }
     }
 
+    /// A fault, by kind.
+    pub fn fault(&self, l: &Labels, kind: &str) {
+        self.faults.get_or_create(&with(l, "kind", kind)).inc();
+    }
+}
+
+/// One deployment's series, looked up once (a lookup hashes the labels;
+/// a handle is an atomic).
+#[derive(Clone)]
+pub struct DeploymentMetrics {
+    /// Bars processed.
+    pub bars: Counter,
+    intents: Counter,
+    orders: Counter,
+    fills: Counter,
+    swaps: Counter,
+    rollbacks: Counter,
+    refusals: Vec<(crate::risk::Rule, Counter)>,
+    equity: F64Gauge,
+    cash: F64Gauge,
+    drawdown: F64Gauge,
+    daily_pnl: F64Gauge,
+    exposure: F64Gauge,
+    open_positions: Gauge,
+    states: [(&'static str, Gauge); 4],
+    /// Boundary to decision.
+    pub bar_seconds: Histogram,
+    /// One strategy call.
+    pub plugin_call_seconds: Histogram,
+    /// One durable commit.
+    pub journal_commit_seconds: Histogram,
+}
+
+impl DeploymentMetrics {
     /// Count a journal entry.
-    pub fn entry(&self, l: &Labels, e: &Entry) {
+    pub fn entry(&self, e: &Entry) {
         match e {
             Entry::Intent { .. } => {
-                self.intents.get_or_create(l).inc();
+                self.intents.inc();
             }
             Entry::Order { .. } => {
-                self.orders.get_or_create(l).inc();
+                self.orders.inc();
             }
             Entry::Fill { .. } => {
-                self.fills.get_or_create(l).inc();
+                self.fills.inc();
             }
             Entry::Refusal { rule, .. } => {
-                self.refusals
-                    .get_or_create(&with(l, "rule", rule.as_str()))
-                    .inc();
+                if let Some((_, c)) = self.refusals.iter().find(|(r, _)| r == rule) {
+                    c.inc();
+                }
             }
             Entry::Swap { .. } => {
-                self.swaps.get_or_create(l).inc();
+                self.swaps.inc();
             }
             Entry::Rollback { .. } => {
-                self.rollbacks.get_or_create(l).inc();
+                self.rollbacks.inc();
             }
             _ => {}
         }
     }
 
-    /// Gauges from a deployment's status after a bar; `day_start` is the
-    /// equity at the start of the bar's UTC day.
-    pub fn status(&self, l: &Labels, s: &Status, day_start: f64) {
-        self.equity.get_or_create(l).set(s.equity);
-        self.cash.get_or_create(l).set(s.cash);
+    /// Gauges from the status after a bar; `day_start` is the equity at the
+    /// start of the bar's UTC day.
+    pub fn status(&self, s: &Status, day_start: f64) {
+        self.equity.set(s.equity);
+        self.cash.set(s.cash);
         let peak = s.peak_equity.max(s.equity);
-        self.drawdown.get_or_create(l).set(if peak > 0.0 {
+        self.drawdown.set(if peak > 0.0 {
             1.0 - s.equity / peak
         } else {
             0.0
         });
-        self.daily_pnl.get_or_create(l).set(s.equity - day_start);
-        self.exposure.get_or_create(l).set(if s.equity > 0.0 {
+        self.daily_pnl.set(s.equity - day_start);
+        self.exposure.set(if s.equity > 0.0 {
             s.gross_exposure / s.equity
         } else {
             0.0
         });
-        self.open_positions
-            .get_or_create(l)
-            .set(s.positions.len() as i64);
+        self.open_positions.set(s.positions.len() as i64);
         let current = if s.paused.is_some() {
             "PAUSED"
         } else {
             s.risk_state.as_str()
         };
-        for state in ["ACTIVE", "REDUCING", "HALTED", "PAUSED"] {
-            self.trading_state
-                .get_or_create(&with(l, "state", state))
-                .set(i64::from(state == current));
+        for (state, g) in &self.states {
+            g.set(i64::from(*state == current));
         }
-    }
-
-    /// A fault, by kind.
-    pub fn fault(&self, l: &Labels, kind: &str) {
-        self.faults.get_or_create(&with(l, "kind", kind)).inc();
     }
 }
 

@@ -201,8 +201,7 @@ struct ServiceRecorder {
     journal: SharedJournal,
     notes: Notes,
     intents: Intents,
-    metrics: Arc<metrics::Metrics>,
-    labels: metrics::Labels,
+    metrics: metrics::DeploymentMetrics,
     /// Bars re-executed from the journal (not counted again).
     recovered: u64,
 }
@@ -226,7 +225,7 @@ impl Recorder for ServiceRecorder {
         }
         let mut j = self.journal.lock().expect("journal lock");
         if !j.verifying() {
-            self.metrics.entry(&self.labels, &entry);
+            self.metrics.entry(&entry);
         }
         j.record(entry)
     }
@@ -237,7 +236,7 @@ impl Recorder for ServiceRecorder {
 
     fn input_bar(&mut self, seq: u64, bar: &Bar) -> Result<(), JournalError> {
         if seq >= self.recovered {
-            self.metrics.bars.get_or_create(&self.labels).inc();
+            self.metrics.bars.inc();
         }
         let mut j = self.journal.lock().expect("journal lock");
         self.take_notes(&mut j);
@@ -254,7 +253,6 @@ impl Recorder for ServiceRecorder {
         let r = j.barrier();
         self.metrics
             .journal_commit_seconds
-            .get_or_create(&self.labels)
             .observe(t.elapsed().as_secs_f64());
         r
     }
@@ -285,8 +283,7 @@ struct ServiceController {
     /// Failures of the controller's own work (a version that would not load
     /// during recovery), for the deployment's status.
     trouble: Arc<Mutex<Option<String>>>,
-    metrics: Arc<metrics::Metrics>,
-    labels: metrics::Labels,
+    metrics: metrics::DeploymentMetrics,
     /// When the bar being processed reached its boundary.
     bar_started: Option<Instant>,
     /// (UTC day, equity at its start) for the daily PnL.
@@ -319,11 +316,7 @@ impl ServiceController {
                 Ok(driver) => Command::Swap {
                     driver: Box::new(metrics::Timed {
                         inner: driver,
-                        histogram: self
-                            .metrics
-                            .plugin_call_seconds
-                            .get_or_create(&self.labels)
-                            .clone(),
+                        histogram: self.metrics.plugin_call_seconds.clone(),
                     }),
                     label: to,
                     actor,
@@ -340,11 +333,7 @@ impl ServiceController {
                 Ok(driver) => Command::Swap {
                     driver: Box::new(metrics::Timed {
                         inner: driver,
-                        histogram: self
-                            .metrics
-                            .plugin_call_seconds
-                            .get_or_create(&self.labels)
-                            .clone(),
+                        histogram: self.metrics.plugin_call_seconds.clone(),
                     }),
                     label: to,
                     actor,
@@ -484,12 +473,9 @@ impl<'a> Controller<'a> for ServiceController {
         }
         if status.seq > self.recovered {
             if let Some(t) = self.bar_started.take() {
-                self.metrics
-                    .bar_seconds
-                    .get_or_create(&self.labels)
-                    .observe(t.elapsed().as_secs_f64());
+                self.metrics.bar_seconds.observe(t.elapsed().as_secs_f64());
             }
-            self.metrics.status(&self.labels, status, self.day.1);
+            self.metrics.status(status, self.day.1);
         }
         *self.status.lock().expect("status lock") = status.clone();
     }
@@ -1015,6 +1001,7 @@ impl Service {
             }
             Ok(instance)
         });
+        let dm = self.metrics.deployment(&metrics::labels(&l.name));
         let controller = ServiceController {
             rx,
             status: status.clone(),
@@ -1031,8 +1018,7 @@ impl Service {
             snapshot_reply: None,
             flatten_on_shutdown: self.config.flatten_on_shutdown && l.evidence,
             trouble: trouble.clone(),
-            metrics: self.metrics.clone(),
-            labels: metrics::labels(&l.name),
+            metrics: dm.clone(),
             bar_started: None,
             day: (i64::MIN, 0.0),
         };
@@ -1064,24 +1050,16 @@ impl Service {
             final_entry: false,
         };
         let labels = metrics::labels(&name);
-        if evidence {
-            self.metrics.zero(&labels);
-        }
         let recorder = ServiceRecorder {
             journal: journal.clone(),
             notes: notes.clone(),
             intents: intents2,
-            metrics: self.metrics.clone(),
-            labels: labels.clone(),
+            metrics: dm.clone(),
             recovered: l.recovered,
         };
         let timed = metrics::Timed {
             inner: instance,
-            histogram: self
-                .metrics
-                .plugin_call_seconds
-                .get_or_create(&labels)
-                .clone(),
+            histogram: dm.plugin_call_seconds.clone(),
         };
         let m = self.metrics.clone();
         let mut engine = Engine::owning(
