@@ -45,6 +45,7 @@ extern crate self as sandbar_sdk;
 
 mod context;
 pub mod indicators;
+pub mod positions;
 pub mod state;
 pub mod testing;
 mod types;
@@ -67,6 +68,7 @@ pub mod prelude {
     pub use crate::indicators::{
         Atr, Bollinger, BollingerBands, Cross, Crossing, Ema, Highest, Lowest, PerSymbol, Rsi, Sma,
     };
+    pub use crate::positions::Positions;
     pub use crate::{
         Action, Bar, Ctx, Delivery, Description, Event, Fill, InitError, Level, ParamSpec,
         ParamValue, Params, Portfolio, Rejection, Side, Strategy, SymbolId,
