@@ -146,6 +146,22 @@ struct Order {
     origin: &'static str,
     reduce_only: bool,
     decided_ms: i64,
+    /// It filled in part already (the minimum commission is charged once).
+    had_fill: bool,
+}
+
+/// The simulated venue's cost model, as the host's `[execution]` config
+/// has it (same names, same defaults: none).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Costs {
+    /// Slippage on market and stop fills, in basis points, against you.
+    pub slippage_bps: f64,
+    /// Commission as a percentage of notional (0.1 = 0.1%).
+    pub commission_percent: f64,
+    /// Commission per unit traded.
+    pub commission_per_unit: f64,
+    /// Minimum commission per order (charged on its first fill).
+    pub commission_minimum: f64,
 }
 
 /// A symbol's stop-loss and take-profit, for a position in `direction`.
@@ -169,9 +185,16 @@ pub struct Harness<S: Strategy> {
     fills: Vec<Fill>,
     events: Vec<Event>,
     next_order: u64,
+    costs: Costs,
 }
 
 impl<S: Strategy> Harness<S> {
+    /// Charge fills as the host's simulated venue would with this cost model.
+    pub fn with_costs(mut self, costs: Costs) -> Self {
+        self.costs = costs;
+        self
+    }
+
     /// A harness with 100,000 in cash, symbols `S0`, `S1`, … and the given
     /// parameter overrides (defaults from `describe` fill the rest).
     pub fn new(overrides: &[(&str, ParamValue)]) -> Result<Self, InitError> {
@@ -210,6 +233,7 @@ impl<S: Strategy> Harness<S> {
             fills: Vec::new(),
             events: Vec::new(),
             next_order: 1,
+            costs: Costs::default(),
         })
     }
 
@@ -301,6 +325,7 @@ impl<S: Strategy> Harness<S> {
                 origin: "strategy",
                 reduce_only: reduces,
                 decided_ms: bar.time_ms,
+                had_fill: false,
             };
             if pos != 0.0 && delta.signum() != pos.signum() && delta.abs() > pos.abs() {
                 self.submit(Order {
@@ -373,6 +398,7 @@ impl<S: Strategy> Harness<S> {
                 origin,
                 reduce_only: true,
                 decided_ms: time_ms,
+                had_fill: false,
             });
             self.protection(s).ids.push(id);
         }
@@ -414,10 +440,17 @@ impl<S: Strategy> Harness<S> {
                 if qty <= 0.0 {
                     continue;
                 }
+                // Market and stop fills slip against the order; a limit is its guarantee.
+                let price = if matches!(o.kind, Kind::Market | Kind::Stop(_)) {
+                    price * (1.0 + signed(o.side, 1.0) * self.costs.slippage_bps / 10_000.0)
+                } else {
+                    price
+                };
                 self.book_fill(bar, &o, qty, price);
                 filled = true;
                 if remaining > 0.0 {
                     self.orders[i].quantity = remaining;
+                    self.orders[i].had_fill = true;
                 } else {
                     self.orders.remove(i);
                 }
@@ -439,6 +472,12 @@ impl<S: Strategy> Harness<S> {
 
     fn book_fill(&mut self, bar: &Bar, o: &Order, qty: f64, price: f64) {
         let delta = signed(o.side, qty);
+        let c = self.costs;
+        let mut commission =
+            c.commission_percent / 100.0 * qty * price + c.commission_per_unit * qty;
+        if !o.had_fill {
+            commission = commission.max(c.commission_minimum);
+        }
         let mut book = self.book.borrow_mut();
         let slot = book.slot(bar.symbol);
         let new_q = slot.0 + delta;
@@ -448,14 +487,14 @@ impl<S: Strategy> Harness<S> {
             slot.1 = price;
         }
         slot.0 = new_q;
-        book.cash -= delta * price;
+        book.cash -= delta * price + commission;
         let fill = Fill {
             order_id: o.id,
             symbol: bar.symbol,
             side: o.side,
             quantity: qty,
             price,
-            commission: 0.0,
+            commission,
             time_ms: bar.time_ms,
             origin: o.origin.into(),
         };

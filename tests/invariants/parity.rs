@@ -1,7 +1,8 @@
 //! The SDK's native harness against the host: every example strategy, run
 //! natively through both on real data with the risk limits off, must make
-//! the same fills — same bar, side, quantity and price. A strategy's own
-//! unit tests then see what a replay would do.
+//! the same fills — same bar, side, quantity, price and commission, without
+//! costs and with slippage and commissions on. A strategy's own unit tests
+//! then see what a replay would do.
 
 use sandbar::engine::{Engine, EngineConfig};
 use sandbar::execution::{SimConfig, SimulatedVenue};
@@ -12,7 +13,7 @@ use sandbar::native::NativeStrategy;
 use sandbar::risk::RiskConfig;
 use sandbar::runtime::{Delivery, InitConfig, ParamValue};
 use sandbar_sdk::Strategy;
-use sandbar_sdk::testing::Harness;
+use sandbar_sdk::testing::{Costs, Harness};
 
 /// Every limit switched off: the harness has no risk engine.
 fn no_limits() -> RiskConfig {
@@ -35,15 +36,35 @@ fn recording(name: &str) -> Recording {
         .0
 }
 
-/// (bar time, side, quantity, price) of every fill, rounded to 1e-6.
-type Fills = Vec<(i64, String, i64, i64)>;
+/// (bar time, side, quantity, price, commission) of every fill, rounded to 1e-6.
+type Fills = Vec<(i64, String, i64, i64, i64)>;
 
-fn key(t: i64, buy: bool, q: f64, p: f64) -> (i64, String, i64, i64) {
+fn key(t: i64, buy: bool, q: f64, p: f64, c: f64) -> (i64, String, i64, i64, i64) {
     let side = if buy { "buy" } else { "sell" }.to_string();
-    (t, side, (q * 1e6).round() as i64, (p * 1e6).round() as i64)
+    let r = |x: f64| (x * 1e6).round() as i64;
+    (t, side, r(q), r(p), r(c))
 }
 
-fn host<S: Strategy + Send>(rec: &Recording) -> Fills {
+/// Costs on: 5 bps of slippage, 0.1% of notional plus 0.001 a unit, at
+/// least 25 an order (it binds on the smaller fills).
+const COSTS: Costs = Costs {
+    slippage_bps: 5.0,
+    commission_percent: 0.1,
+    commission_per_unit: 0.001,
+    commission_minimum: 25.0,
+};
+
+fn sim(c: Costs) -> SimConfig {
+    SimConfig {
+        slippage_bps: c.slippage_bps,
+        commission_percent: c.commission_percent,
+        commission_per_unit: c.commission_per_unit,
+        commission_minimum: c.commission_minimum,
+        ..SimConfig::default()
+    }
+}
+
+fn host<S: Strategy + Send>(rec: &Recording, costs: Costs) -> Fills {
     let params = S::describe()
         .params
         .into_iter()
@@ -79,7 +100,7 @@ fn host<S: Strategy + Send>(rec: &Recording) -> Fills {
         cfg,
         rec.symbols.clone(),
         Box::new(strategy),
-        SimulatedVenue::new(SimConfig::default()),
+        SimulatedVenue::new(sim(costs)),
         &mut journal,
     );
     engine
@@ -93,14 +114,17 @@ fn host<S: Strategy + Send>(rec: &Recording) -> Fills {
                 fill.side == sandbar::execution::Side::Buy,
                 fill.quantity,
                 fill.price,
+                fill.commission,
             )),
             _ => None,
         })
         .collect()
 }
 
-fn harness<S: Strategy>(rec: &Recording) -> Fills {
-    let mut h = Harness::<S>::with_symbols(&[], rec.symbols.clone()).unwrap();
+fn harness<S: Strategy>(rec: &Recording, costs: Costs) -> Fills {
+    let mut h = Harness::<S>::with_symbols(&[], rec.symbols.clone())
+        .unwrap()
+        .with_costs(costs);
     let bars: Vec<sandbar_sdk::Bar> = rec.bars.iter().map(sandbar::native::sdk_bar).collect();
     h.run(&bars);
     h.fills()
@@ -111,6 +135,7 @@ fn harness<S: Strategy>(rec: &Recording) -> Fills {
                 f.side == sandbar_sdk::Side::Buy,
                 f.quantity,
                 f.price,
+                f.commission,
             )
         })
         .collect()
@@ -119,12 +144,18 @@ fn harness<S: Strategy>(rec: &Recording) -> Fills {
 #[track_caller]
 fn same<S: Strategy + Send>(data: &str) {
     let rec = recording(data);
-    let (h, e) = (harness::<S>(&rec), host::<S>(&rec));
+    same_with::<S>(data, &rec, Costs::default());
+    same_with::<S>(data, &rec, COSTS);
+}
+
+#[track_caller]
+fn same_with<S: Strategy + Send>(data: &str, rec: &Recording, costs: Costs) {
+    let (h, e) = (harness::<S>(rec, costs), host::<S>(rec, costs));
     assert!(!e.is_empty(), "{data}: the host made no fill");
     let first = h.iter().zip(&e).position(|(a, b)| a != b);
     assert!(
         h == e,
-        "{} on {data}: harness {} fills, host {}; first difference at fill {:?}: harness {:?}, host {:?}",
+        "{} on {data} with {costs:?}: harness {} fills, host {}; first difference at fill {:?}: harness {:?}, host {:?}",
         S::describe().name,
         h.len(),
         e.len(),
