@@ -931,3 +931,83 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod alignment {
+    use super::*;
+
+    fn bar(t: i64, close: f64) -> RawBar {
+        RawBar {
+            time_ms: t * 60_000,
+            open: close,
+            high: close,
+            low: close,
+            close,
+            volume: 1.0,
+        }
+    }
+
+    /// A feed on a loopback hub for symbols A and B (1m), polled without waiting.
+    fn feed() -> (LiveFeed, Loopback, Notes) {
+        let (hub, lb) = Hub::loopback("t");
+        let notes: Notes = Arc::default();
+        let f = hub
+            .subscribe(
+                &["A".into(), "B".into()],
+                "1m",
+                vec![None, None],
+                Arc::new(AtomicBool::new(false)),
+                notes.clone(),
+            )
+            .unwrap();
+        (f, lb, notes)
+    }
+
+    fn drain(f: &mut LiveFeed) -> Vec<(i64, u32)> {
+        let mut out = Vec::new();
+        f.poll(&mut out, 100);
+        out.iter().map(|b| (b.time_ms / 60_000, b.symbol)).collect()
+    }
+
+    #[test]
+    fn bars_of_several_symbols_come_out_in_time_then_symbol_order() {
+        let (mut f, lb, _) = feed();
+        // B's bar of minute 1 arrives before A's: nothing is released until
+        // both symbols have reached minute 1.
+        lb.push("B", "1m", bar(1, 2.0));
+        assert_eq!(drain(&mut f), vec![]);
+        lb.push("A", "1m", bar(1, 1.0));
+        assert_eq!(drain(&mut f), vec![(1, 0), (1, 1)]);
+        lb.push("A", "1m", bar(2, 1.0));
+        lb.push("B", "1m", bar(2, 2.0));
+        lb.push("B", "1m", bar(3, 2.0));
+        assert_eq!(drain(&mut f), vec![(2, 0), (2, 1)]);
+        lb.push("A", "1m", bar(3, 1.0));
+        assert_eq!(drain(&mut f), vec![(3, 0), (3, 1)]);
+    }
+
+    #[test]
+    fn a_symbol_that_skips_a_bar_does_not_hold_the_others_back_and_its_late_bar_is_dropped() {
+        let (mut f, lb, notes) = feed();
+        lb.push("A", "1m", bar(1, 1.0));
+        lb.push("B", "1m", bar(1, 2.0));
+        assert_eq!(drain(&mut f), vec![(1, 0), (1, 1)]);
+        // B is silent at minute 2; once A is two bars ahead, minute 2 goes out
+        // without B (no history to fill from on a loopback feed).
+        lb.push("A", "1m", bar(2, 1.0));
+        assert_eq!(drain(&mut f), vec![]);
+        lb.push("A", "1m", bar(3, 1.0));
+        assert_eq!(drain(&mut f), vec![(2, 0)]);
+        // B's minute 2 turns up after minute 2 went out: dropped, noted.
+        lb.push("B", "1m", bar(2, 2.0));
+        lb.push("B", "1m", bar(3, 2.0));
+        assert_eq!(drain(&mut f), vec![(3, 0), (3, 1)]);
+        let notes = notes.lock().unwrap();
+        assert!(
+            notes
+                .iter()
+                .any(|n| n["kind"] == "late" && n["symbol"] == "B"),
+            "{notes:?}"
+        );
+    }
+}
