@@ -304,6 +304,34 @@ impl ServiceController {
         }
     }
 
+    /// A journaled swap (with the promoted shadow's state, if any) as an
+    /// engine command; a version that will not load is the deployment's trouble.
+    fn swap_to(
+        &self,
+        to: String,
+        state: Option<Vec<u8>>,
+        actor: String,
+        reason: String,
+    ) -> Option<Command<'static>> {
+        match (self.load)(&to, state.as_deref()) {
+            Ok(driver) => Some(Command::Swap {
+                driver: Box::new(metrics::Timed {
+                    inner: driver,
+                    histogram: self.metrics.plugin_call_seconds.clone(),
+                }),
+                label: to,
+                actor,
+                reason,
+                handover: state,
+            }),
+            Err(e) => {
+                *self.trouble.lock().expect("trouble") =
+                    Some(format!("recovery could not load {to}: {e:#}"));
+                None
+            }
+        }
+    }
+
     /// The journaled command as an engine command (loading a version for a swap).
     fn rebuild(
         &self,
@@ -312,40 +340,8 @@ impl ServiceController {
         reason: String,
     ) -> Option<Command<'static>> {
         Some(match action {
-            CommandAction::Swap { to } => match (self.load)(&to, None) {
-                Ok(driver) => Command::Swap {
-                    driver: Box::new(metrics::Timed {
-                        inner: driver,
-                        histogram: self.metrics.plugin_call_seconds.clone(),
-                    }),
-                    label: to,
-                    actor,
-                    reason,
-                    handover: None,
-                },
-                Err(e) => {
-                    *self.trouble.lock().expect("trouble") =
-                        Some(format!("recovery could not load {to}: {e:#}"));
-                    return None;
-                }
-            },
-            CommandAction::Promote { to, state } => match (self.load)(&to, Some(&state)) {
-                Ok(driver) => Command::Swap {
-                    driver: Box::new(metrics::Timed {
-                        inner: driver,
-                        histogram: self.metrics.plugin_call_seconds.clone(),
-                    }),
-                    label: to,
-                    actor,
-                    reason,
-                    handover: Some(state),
-                },
-                Err(e) => {
-                    *self.trouble.lock().expect("trouble") =
-                        Some(format!("recovery could not load {to}: {e:#}"));
-                    return None;
-                }
-            },
+            CommandAction::Swap { to } => self.swap_to(to, None, actor, reason)?,
+            CommandAction::Promote { to, state } => self.swap_to(to, Some(state), actor, reason)?,
             CommandAction::Rollback => Command::Rollback { actor, reason },
             CommandAction::Pause => Command::Pause { actor, reason },
             CommandAction::Resume => Command::Resume { actor, reason },
@@ -491,7 +487,8 @@ impl<'a> Controller<'a> for ServiceController {
     }
 }
 
-/// The journaled bars first (re-executed), then the live feed.
+/// The journaled bars first (re-executed), then the live feed; bars a
+/// worker's turn had no time for come first next time.
 struct RecoveryFeed<F> {
     journaled: Vec<Bar>,
     pos: usize,
@@ -511,29 +508,6 @@ impl runner::PollFeed for RecoveryFeed<LiveFeed> {
             out.extend_from_slice(&self.journaled[self.pos..end]);
             let n = end - self.pos;
             self.pos = end;
-            return n;
-        }
-        self.live.poll(out, max)
-    }
-
-    fn unpoll(&mut self, bars: &[Bar]) {
-        let mut back: std::collections::VecDeque<Bar> = bars.iter().copied().collect();
-        back.extend(self.returned.drain(..));
-        self.returned = back;
-    }
-}
-
-/// A shadow's feed: the live feed, with bars a turn had no time for.
-struct ShadowFeed {
-    live: LiveFeed,
-    returned: std::collections::VecDeque<Bar>,
-}
-
-impl runner::PollFeed for ShadowFeed {
-    fn poll(&mut self, out: &mut Vec<Bar>, max: usize) -> usize {
-        if !self.returned.is_empty() {
-            let n = max.min(self.returned.len());
-            out.extend(self.returned.drain(..n));
             return n;
         }
         self.live.poll(out, max)
@@ -1349,15 +1323,14 @@ impl Service {
             stop: stop.clone(),
             params,
         };
-        let (tx, status, ended, intents, _) = self.launch(
-            launch,
-            ShadowFeed {
-                live,
-                returned: Default::default(),
-            },
-            symbols.clone(),
-            &slot,
-        )?;
+        // A shadow has no journal to re-execute: its feed is the live one.
+        let feed = RecoveryFeed {
+            journaled: Vec::new(),
+            pos: 0,
+            live,
+            returned: Default::default(),
+        };
+        let (tx, status, ended, intents, _) = self.launch(launch, feed, symbols.clone(), &slot)?;
         self.with_run(name, |run| {
             run.shadow = Some(ShadowRun {
                 label: label.clone(),

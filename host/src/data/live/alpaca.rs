@@ -203,26 +203,14 @@ impl History for AlpacaRest {
             if let Some(p) = &page {
                 q.push(("page_token", p.clone()));
             }
-            let r = self
-                .http
-                .get(&url)
-                .header("APCA-API-KEY-ID", &self.credentials.key)
-                .header("APCA-API-SECRET-KEY", &self.credentials.secret)
-                .query(&q)
-                .send()
-                .map_err(|e| FeedError::Rest(format!("GET {url}: {e}")))?;
-            let status = r.status();
-            let body = r
-                .text()
-                .map_err(|e| FeedError::Rest(format!("GET {url}: {e}")))?;
-            if !status.is_success() {
-                return Err(FeedError::Rest(format!(
-                    "GET {url}: {status}: {}",
-                    body.chars().take(200).collect::<String>()
-                )));
-            }
-            let v: Value = serde_json::from_str(&body)
-                .map_err(|e| FeedError::Rest(format!("GET {url}: {e}")))?;
+            let v = super::get_json(
+                &url,
+                self.http
+                    .get(&url)
+                    .header("APCA-API-KEY-ID", &self.credentials.key)
+                    .header("APCA-API-SECRET-KEY", &self.credentials.secret)
+                    .query(&q),
+            )?;
             if let Some(rows) = v["bars"][symbol].as_array() {
                 for row in rows {
                     let b = bar_of(row).map_err(|e| FeedError::Rest(format!("GET {url}: {e}")))?;

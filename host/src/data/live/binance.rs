@@ -160,23 +160,7 @@ impl BinanceRest {
 
     fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, FeedError> {
         let url = format!("{}{path}", self.base);
-        let r = self
-            .http
-            .get(&url)
-            .query(query)
-            .send()
-            .map_err(|e| FeedError::Rest(format!("GET {url}: {e}")))?;
-        let status = r.status();
-        let body = r
-            .text()
-            .map_err(|e| FeedError::Rest(format!("GET {url}: {e}")))?;
-        if !status.is_success() {
-            return Err(FeedError::Rest(format!(
-                "GET {url}: {status}: {}",
-                body.chars().take(200).collect::<String>()
-            )));
-        }
-        serde_json::from_str(&body).map_err(|e| FeedError::Rest(format!("GET {url}: {e}")))
+        super::get_json(&url, self.http.get(&url).query(query))
     }
 
     /// The exchange's clock.

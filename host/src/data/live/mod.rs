@@ -53,7 +53,33 @@ pub struct RawBar {
     pub volume: f64,
 }
 
+impl From<&Bar> for RawBar {
+    fn from(b: &Bar) -> RawBar {
+        RawBar {
+            time_ms: b.time_ms,
+            open: b.open,
+            high: b.high,
+            low: b.low,
+            close: b.close,
+            volume: b.volume,
+        }
+    }
+}
+
 impl RawBar {
+    /// The bar of symbol `symbol`.
+    pub fn bar(&self, symbol: SymbolId) -> Bar {
+        Bar {
+            symbol,
+            time_ms: self.time_ms,
+            open: self.open,
+            high: self.high,
+            low: self.low,
+            close: self.close,
+            volume: self.volume,
+        }
+    }
+
     /// Why the bar cannot be traded on, if it cannot.
     pub fn invalid(&self) -> Option<String> {
         let prices = [self.open, self.high, self.low, self.close];
@@ -81,6 +107,25 @@ pub enum FeedError {
     /// The configuration names something the feed cannot serve.
     #[error("{0}")]
     Config(String),
+}
+
+/// Send a prepared GET and read its JSON answer; a failure names the URL
+/// and, for an HTTP error, the status and the start of the body.
+pub(crate) fn get_json(
+    url: &str,
+    request: reqwest::blocking::RequestBuilder,
+) -> Result<serde_json::Value, FeedError> {
+    let fail = |e: &dyn std::fmt::Display| FeedError::Rest(format!("GET {url}: {e}"));
+    let r = request.send().map_err(|e| fail(&e))?;
+    let status = r.status();
+    let body = r.text().map_err(|e| fail(&e))?;
+    if !status.is_success() {
+        return Err(fail(&format!(
+            "{status}: {}",
+            body.chars().take(200).collect::<String>()
+        )));
+    }
+    serde_json::from_str(&body).map_err(|e| fail(&e))
 }
 
 /// Bars of the past, for warm-up and gap fill.
@@ -753,18 +798,8 @@ impl LiveFeed {
             return;
         }
         self.last[s] = Some(b.time_ms);
-        self.pending.insert(
-            (b.time_ms, s as SymbolId),
-            Bar {
-                symbol: s as SymbolId,
-                time_ms: b.time_ms,
-                open: b.open,
-                high: b.high,
-                low: b.low,
-                close: b.close,
-                volume: b.volume,
-            },
-        );
+        self.pending
+            .insert((b.time_ms, s as SymbolId), b.bar(s as SymbolId));
     }
 
     /// A bar from the stream: fill the gap before it first.

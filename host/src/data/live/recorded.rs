@@ -59,14 +59,7 @@ impl History for RecordedSource {
         Ok(self.rec.bars[..self.closed()]
             .iter()
             .filter(|b| b.symbol as usize == id && b.time_ms >= from_ms && b.time_ms < until)
-            .map(|b| RawBar {
-                time_ms: b.time_ms,
-                open: b.open,
-                high: b.high,
-                low: b.low,
-                close: b.close,
-                volume: b.volume,
-            })
+            .map(RawBar::from)
             .collect())
     }
 }
@@ -87,14 +80,7 @@ pub(super) fn spawn(source: Arc<RecordedSource>, hub: Arc<HubShared>) {
                     hub.fan_out(&HubEvent::Bar {
                         symbol: source.rec.symbols[b.symbol as usize].to_uppercase(),
                         interval: source.interval.clone(),
-                        bar: RawBar {
-                            time_ms: b.time_ms,
-                            open: b.open,
-                            high: b.high,
-                            low: b.low,
-                            close: b.close,
-                            volume: b.volume,
-                        },
+                        bar: RawBar::from(b),
                     });
                 }
                 sent = due;
