@@ -16,6 +16,8 @@ pub const TOKEN: &str = "test-token-0123456789abcdef";
 pub struct Fixture {
     pub dir: tempfile::TempDir,
     pub server: Option<(Child, String)>,
+    /// Extra environment for `serve`.
+    pub env: Vec<(String, String)>,
 }
 
 impl Drop for Fixture {
@@ -32,6 +34,7 @@ impl Fixture {
         Fixture {
             dir: scratch(),
             server: None,
+            env: Vec::new(),
         }
     }
 
@@ -118,6 +121,7 @@ impl Fixture {
             .arg("--addr-file")
             .arg(&addr)
             .env("SANDBAR_TOKEN", TOKEN)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env(
                 "SANDBAR_CACHE_DIR",
                 Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbar-cache"),

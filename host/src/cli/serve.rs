@@ -100,6 +100,7 @@ pub(super) fn serve(a: ServeArgs) -> anyhow::Result<()> {
         if let Some(w) = f.workers {
             config.workers = w;
         }
+        config.alerts = f.alerts.clone();
     }
     if let Some(p) = a.pause_drawdown {
         config.pause_drawdown = p;

@@ -42,9 +42,9 @@ pub struct ServiceFile {
     /// Deployments to run at start.
     #[serde(default)]
     pub deployments: Vec<DeploymentConfig>,
-    /// Reserved for alert channels (next issue); accepted, unused.
+    /// Alert rules and channels.
     #[serde(default)]
-    pub alerts: Option<toml::Table>,
+    pub alerts: Option<crate::service::alerts::AlertsConfig>,
     /// Reserved for live venues (next issue); accepted, unused.
     #[serde(default)]
     pub venues: Option<toml::Table>,
@@ -377,6 +377,9 @@ impl ServiceFile {
     }
 
     fn check(&self) -> anyhow::Result<()> {
+        if let Some(a) = &self.alerts {
+            a.check()?;
+        }
         if !(self.snapshot_minutes.is_finite() && self.snapshot_minutes > 0.0) {
             anyhow::bail!("snapshot_minutes: must be positive");
         }

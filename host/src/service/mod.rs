@@ -22,6 +22,7 @@
 //! orders, risk state and the strategy's own state come back exactly, and
 //! nothing is written twice.
 
+pub mod alerts;
 pub mod api;
 pub mod config;
 pub mod metrics;
@@ -71,6 +72,8 @@ pub struct ServiceConfig {
     pub deployments: Vec<DeploymentConfig>,
     /// Worker threads running the deployments (default: one per core).
     pub workers: usize,
+    /// Alert rules and channels.
+    pub alerts: Option<alerts::AlertsConfig>,
 }
 
 impl ServiceConfig {
@@ -84,6 +87,7 @@ impl ServiceConfig {
             feeds: BTreeMap::new(),
             deployments: Vec::new(),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            alerts: None,
         }
     }
 }
@@ -288,6 +292,74 @@ struct ServiceController {
     bar_started: Option<Instant>,
     /// (UTC day, equity at its start) for the daily PnL.
     day: (i64, f64),
+    alerter: Option<Arc<alerts::Alerter>>,
+    /// The level each threshold rule is at (raised on the way up).
+    levels: HashMap<&'static str, Option<alerts::Level>>,
+}
+
+impl ServiceController {
+    /// Threshold rules and state changes after a bar.
+    fn alert_on(&mut self, status: &Status) {
+        let Some(a) = self.alerter.clone() else {
+            return;
+        };
+        let bar_time = Some(crate::data::market::format_time(status.last_bar_ms));
+        let peak = status.peak_equity.max(status.equity);
+        let drawdown = if peak > 0.0 {
+            1.0 - status.equity / peak
+        } else {
+            0.0
+        };
+        let daily_loss = if self.day.1 > 0.0 {
+            (self.day.1 - status.equity) / self.day.1
+        } else {
+            0.0
+        };
+        let c = a.config().clone();
+        for (rule, value, thresholds, what) in [
+            ("drawdown", drawdown, c.drawdown, "drawdown from the peak"),
+            (
+                "daily-loss",
+                daily_loss,
+                c.daily_loss,
+                "loss since the start of the day",
+            ),
+        ] {
+            let now = alerts::level_of(value, thresholds);
+            let was = self.levels.get(rule).copied().flatten();
+            if let Some((level, threshold)) = now
+                && was.is_none_or(|w| level > w)
+            {
+                a.raise(
+                    level,
+                    &self.name,
+                    &status.serving,
+                    rule,
+                    Some(value),
+                    Some(threshold),
+                    bar_time.clone(),
+                    &format!(
+                        "{what} {:.2}% reached the {level} threshold {:.2}%",
+                        value * 100.0,
+                        threshold * 100.0
+                    ),
+                );
+            }
+            self.levels.insert(rule, now.map(|(l, _)| l));
+        }
+        if status.risk_state == "HALTED" && self.last.risk_state != "HALTED" {
+            a.raise(
+                alerts::Level::Critical,
+                &self.name,
+                &status.serving,
+                "halted",
+                None,
+                None,
+                bar_time,
+                "trading HALTED by the risk engine (positions flattened)",
+            );
+        }
+    }
 }
 
 impl ServiceController {
@@ -389,6 +461,21 @@ impl<'a> Controller<'a> for ServiceController {
                     "engine",
                     "automatic rollback",
                 );
+                if let Some(a) = &self.alerter {
+                    a.raise(
+                        alerts::Level::Critical,
+                        &self.name,
+                        &status.serving,
+                        "rollback",
+                        None,
+                        None,
+                        Some(crate::data::market::format_time(status.last_bar_ms)),
+                        &format!(
+                            "rolled back from {} to {}",
+                            self.last.serving, status.serving
+                        ),
+                    );
+                }
             }
             if let Some(why) = &status.paused
                 && self.last.paused.is_none()
@@ -472,6 +559,7 @@ impl<'a> Controller<'a> for ServiceController {
                 self.metrics.bar_seconds.observe(t.elapsed().as_secs_f64());
             }
             self.metrics.status(status, self.day.1);
+            self.alert_on(status);
         }
         *self.status.lock().expect("status lock") = status.clone();
     }
@@ -584,6 +672,7 @@ struct Fixed {
 /// The running service.
 pub struct Service {
     pool: runner::Pool,
+    alerter: Option<Arc<alerts::Alerter>>,
     metrics: Arc<metrics::Metrics>,
     registry: Arc<Registry>,
     runtime: Arc<Runtime>,
@@ -623,7 +712,12 @@ impl Service {
                 .deployment(&d.name)
                 .with_context(|| format!("deployment `{}` in the configuration", d.name))?;
         }
+        let alerter = match &config.alerts {
+            Some(a) => Some(alerts::Alerter::start(&config.journals, a.clone())?),
+            None => None,
+        };
         Ok(Self {
+            alerter,
             pool: runner::Pool::new(config.workers),
             metrics: Arc::new(metrics::Metrics::new()),
             registry: Arc::new(registry),
@@ -856,6 +950,29 @@ impl Service {
             Some(slot.waker()),
         )?;
         let stale = live.stale_flag();
+        let mut live = live;
+        if let Some(a) = self.alerter.clone() {
+            let (name, version, feed) = (
+                name.to_string(),
+                first_label.clone(),
+                fixed.feed.feed.clone(),
+            );
+            live.on_stale(move |quiet_ms| {
+                a.raise(
+                    alerts::Level::Critical,
+                    &name,
+                    &version,
+                    "feed-stale",
+                    Some(quiet_ms as f64 / 1000.0),
+                    None,
+                    None,
+                    &format!(
+                        "feed `{feed}` STALE: no closed bar for {:.0} s",
+                        quiet_ms as f64 / 1000.0
+                    ),
+                );
+            });
+        }
         let recovered = resumed.bars.len() as u64;
         let replay = resumed
             .commands
@@ -995,6 +1112,8 @@ impl Service {
             metrics: dm.clone(),
             bar_started: None,
             day: (i64::MIN, 0.0),
+            alerter: self.alerter.clone().filter(|_| l.evidence),
+            levels: HashMap::new(),
         };
         let (ended2, intents2, registry, name) = (
             ended.clone(),
@@ -1002,6 +1121,7 @@ impl Service {
             self.registry.clone(),
             l.name.clone(),
         );
+        let label_for_alerts = l.label.clone();
         let Launch {
             instance,
             label,
@@ -1036,6 +1156,8 @@ impl Service {
             histogram: dm.plugin_call_seconds.clone(),
         };
         let m = self.metrics.clone();
+        let alerter = self.alerter.clone().filter(|_| evidence);
+        let first_label = label_for_alerts.clone();
         let mut engine = Engine::owning(
             cfg,
             symbols,
@@ -1050,6 +1172,18 @@ impl Service {
                     Some(f) => {
                         m.fault(&labels, f.fault.kind());
                         let why = format!("faulted at bar {}: {}", f.seq, f.fault);
+                        if let Some(a) = &alerter {
+                            a.raise(
+                                alerts::Level::Critical,
+                                &name,
+                                &first_label,
+                                "fault",
+                                None,
+                                None,
+                                Some(crate::data::market::format_time(f.bar.time_ms)),
+                                &why,
+                            );
+                        }
                         if evidence {
                             let _ = registry.transition(
                                 &name,
@@ -1064,7 +1198,22 @@ impl Service {
                     }
                     None => format!("stopped after {} bars", o.bars),
                 },
-                Err(e) => format!("journal failed: {e}"),
+                Err(e) => {
+                    let why = format!("journal failed: {e}");
+                    if let Some(a) = &alerter {
+                        a.raise(
+                            alerts::Level::Critical,
+                            &name,
+                            &first_label,
+                            "journal",
+                            None,
+                            None,
+                            None,
+                            &why,
+                        );
+                    }
+                    why
+                }
             };
             if let (Ok(o), true) = (&result, evidence)
                 && let Ok(d) = registry.deployment(&name)

@@ -467,6 +467,7 @@ impl Hub {
             last_arrival: Instant::now(),
             stale: Arc::new(AtomicBool::new(false)),
             stale_ms: self.stale_after.map_or(2 * step, |d| d.as_millis() as i64),
+            on_stale: None,
         })
     }
 }
@@ -719,9 +720,15 @@ pub struct LiveFeed {
     last_arrival: Instant,
     stale: Arc<AtomicBool>,
     stale_ms: i64,
+    on_stale: Option<Box<dyn Fn(i64) + Send>>,
 }
 
 impl LiveFeed {
+    /// Call `f` with the quiet time (ms) when the feed turns STALE.
+    pub fn on_stale(&mut self, f: impl Fn(i64) + Send + 'static) {
+        self.on_stale = Some(Box::new(f));
+    }
+
     /// Whether the feed is STALE (no closed bar for two intervals).
     pub fn stale_flag(&self) -> Arc<AtomicBool> {
         self.stale.clone()
@@ -947,6 +954,9 @@ impl LiveFeed {
         let quiet = self.last_arrival.elapsed().as_millis() as i64;
         if quiet > self.stale_ms && !self.stale.swap(true, Ordering::Relaxed) {
             self.note(json!({"kind": "stale", "quiet_ms": quiet}));
+            if let Some(f) = &self.on_stale {
+                f(quiet);
+            }
         }
     }
 }

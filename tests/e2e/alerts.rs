@@ -1,0 +1,146 @@
+//! Alerts: a rule fires once, at the right level, with the deployment,
+//! version, value, threshold and time in its text; it is journaled in the
+//! outbox before it is sent, and a channel that is down gets it once it is
+//! back. A local webhook receiver and a local server speaking Telegram's
+//! `sendMessage` stand in for the real channels.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::post;
+use axum::{Json, Router};
+
+use crate::service::Fixture;
+use crate::util::*;
+
+#[derive(Default)]
+struct Received {
+    hooks: Mutex<Vec<serde_json::Value>>,
+    telegram: Mutex<Vec<(String, serde_json::Value)>>,
+    /// Refuse this many webhook requests first (the channel is down).
+    refuse: AtomicUsize,
+    refused: AtomicUsize,
+}
+
+async fn hook(State(r): State<Arc<Received>>, Json(v): Json<serde_json::Value>) -> StatusCode {
+    if r.refuse.load(Ordering::SeqCst) > 0 {
+        r.refuse.fetch_sub(1, Ordering::SeqCst);
+        r.refused.fetch_add(1, Ordering::SeqCst);
+        return StatusCode::SERVICE_UNAVAILABLE;
+    }
+    r.hooks.lock().unwrap().push(v);
+    StatusCode::OK
+}
+
+async fn telegram(
+    State(r): State<Arc<Received>>,
+    Path(bot): Path<String>,
+    Json(v): Json<serde_json::Value>,
+) -> Json<serde_json::Value> {
+    r.telegram.lock().unwrap().push((bot, v));
+    Json(serde_json::json!({"ok": true, "result": {"message_id": 1}}))
+}
+
+/// Channels on 127.0.0.1: `(url, state, runtime)`.
+fn receivers() -> (String, Arc<Received>, tokio::runtime::Runtime) {
+    let r = Arc::new(Received::default());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new()
+        .route("/hook", post(hook))
+        .route("/{bot}/sendMessage", post(telegram))
+        .with_state(r.clone());
+    rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, r, rt)
+}
+
+#[test]
+fn a_drawdown_alert_fires_once_at_its_level_and_reaches_a_channel_that_was_down() {
+    let (url, received, _rt) = receivers();
+    received.refuse.store(3, Ordering::SeqCst);
+    let mut f = Fixture::new();
+    f.env
+        .push(("SANDBAR_TELEGRAM_TOKEN".into(), "123:secret".into()));
+    f.ok(&["plugin", "add", plugins::SCRIPTED]);
+    f.paper(
+        "dd",
+        "scripted@0.1.0",
+        &[
+            "--param",
+            "script=0 weight 0 1",
+            "--risk",
+            "max_drawdown=1",
+            "--risk",
+            "daily_loss_limit=1",
+        ],
+    );
+    // Flat, then a 15% drop held for a long time: one CRITICAL, not one per bar.
+    let mut bars = flat(50, 100.0);
+    bars.push((100.0, 100.0, 85.0, 85.0));
+    bars.extend(flat(3_000, 85.0));
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &bars);
+    let config = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 2000\n"
+        ),
+        &format!(
+            "[alerts]\n\
+             [[alerts.channels]]\nkind = \"webhook\"\nurl = \"{url}/hook\"\nmin_level = \"WARNING\"\n\
+             [[alerts.channels]]\nkind = \"telegram\"\napi_url = \"{url}\"\ntoken_env = \"SANDBAR_TELEGRAM_TOKEN\"\nchat_id = \"42\"\nmin_level = \"CRITICAL\"\n"
+        ),
+    );
+    f.serve(&config);
+    f.start("dd", "X");
+    f.wait("dd", "the whole feed", |s| s["seq"].as_u64() >= Some(3_000));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received.hooks.lock().unwrap().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "webhook got {:?}",
+            received.hooks.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let hooks = received.hooks.lock().unwrap().clone();
+    assert!(
+        received.refused.load(Ordering::SeqCst) >= 3,
+        "the channel was down first"
+    );
+    let drawdown: Vec<_> = hooks.iter().filter(|h| h["rule"] == "drawdown").collect();
+    assert_eq!(drawdown.len(), 1, "once, not once per bar: {hooks:?}");
+    let d = drawdown[0];
+    assert_eq!(d["level"], "CRITICAL");
+    assert_eq!(d["deployment"], "dd");
+    assert_eq!(d["version"], "scripted@0.1.0");
+    assert!((d["value"].as_f64().unwrap() - 0.15).abs() < 1e-6, "{d}");
+    assert_eq!(d["threshold"].as_f64(), Some(0.10));
+    let text = d["message"].as_str().unwrap();
+    assert!(
+        text.starts_with("CRITICAL dd (scripted@0.1.0): drawdown from the peak 15.00% reached the CRITICAL threshold 10.00% at bar 2024-01-01T00:50:00"),
+        "{text}"
+    );
+    // The day's loss crossed its CRITICAL threshold on the same bar.
+    assert_eq!(
+        hooks
+            .iter()
+            .filter(|h| h["rule"] == "daily-loss" && h["level"] == "CRITICAL")
+            .count(),
+        1,
+        "{hooks:?}"
+    );
+    // Telegram takes CRITICAL only, with the token in the path and the text as message.
+    let tg = received.telegram.lock().unwrap().clone();
+    assert_eq!(tg.len(), 2, "{tg:?}");
+    assert!(
+        tg.iter()
+            .all(|(bot, v)| bot == "bot123:secret" && v["chat_id"] == "42")
+    );
+    assert!(tg.iter().any(|(_, v)| v["text"] == text));
+}
