@@ -44,6 +44,53 @@ async fn telegram(
     Json(serde_json::json!({"ok": true, "result": {"message_id": 1}}))
 }
 
+/// A small SMTP server on 127.0.0.1 (enough of RFC 5321 for one client):
+/// returns its port and the messages it received (DATA, as text).
+fn smtp_server() -> (u16, Arc<Mutex<Vec<String>>>) {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let mails: Arc<Mutex<Vec<String>>> = Arc::default();
+    let m = mails.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut w) = stream else { continue };
+            let mut r = BufReader::new(w.try_clone().unwrap());
+            let _ = w.write_all(b"220 localhost ESMTP test\r\n");
+            let mut line = String::new();
+            loop {
+                line.clear();
+                if r.read_line(&mut line).unwrap_or(0) == 0 {
+                    break;
+                }
+                let cmd = line.trim_end().to_ascii_uppercase();
+                let reply: &[u8] = if cmd.starts_with("EHLO") || cmd.starts_with("HELO") {
+                    b"250 localhost\r\n"
+                } else if cmd.starts_with("DATA") {
+                    let _ = w.write_all(b"354 end with <CRLF>.<CRLF>\r\n");
+                    let mut body = String::new();
+                    loop {
+                        line.clear();
+                        if r.read_line(&mut line).unwrap_or(0) == 0 || line.trim_end() == "." {
+                            break;
+                        }
+                        body.push_str(&line);
+                    }
+                    m.lock().unwrap().push(body);
+                    b"250 OK queued\r\n"
+                } else if cmd.starts_with("QUIT") {
+                    let _ = w.write_all(b"221 bye\r\n");
+                    break;
+                } else {
+                    b"250 OK\r\n"
+                };
+                let _ = w.write_all(reply);
+            }
+        }
+    });
+    (port, mails)
+}
+
 /// Channels on 127.0.0.1: `(url, state, runtime)`.
 fn receivers() -> (String, Arc<Received>, tokio::runtime::Runtime) {
     let r = Arc::new(Received::default());
@@ -63,6 +110,7 @@ fn receivers() -> (String, Arc<Received>, tokio::runtime::Runtime) {
 #[test]
 fn a_drawdown_alert_fires_once_at_its_level_and_reaches_a_channel_that_was_down() {
     let (url, received, _rt) = receivers();
+    let (smtp, mails) = smtp_server();
     received.refuse.store(3, Ordering::SeqCst);
     let mut f = Fixture::new();
     f.env
@@ -92,7 +140,8 @@ fn a_drawdown_alert_fires_once_at_its_level_and_reaches_a_channel_that_was_down(
         &format!(
             "[alerts]\n\
              [[alerts.channels]]\nkind = \"webhook\"\nurl = \"{url}/hook\"\nmin_level = \"WARNING\"\n\
-             [[alerts.channels]]\nkind = \"telegram\"\napi_url = \"{url}\"\ntoken_env = \"SANDBAR_TELEGRAM_TOKEN\"\nchat_id = \"42\"\nmin_level = \"CRITICAL\"\n"
+             [[alerts.channels]]\nkind = \"telegram\"\napi_url = \"{url}\"\ntoken_env = \"SANDBAR_TELEGRAM_TOKEN\"\nchat_id = \"42\"\nmin_level = \"CRITICAL\"\n\
+             [[alerts.channels]]\nkind = \"email\"\nhost = \"127.0.0.1\"\nport = {smtp}\nfrom = \"sandbar@example.com\"\nto = [\"ops@example.com\"]\nmin_level = \"CRITICAL\"\n"
         ),
     );
     f.serve(&config);
@@ -143,4 +192,23 @@ fn a_drawdown_alert_fires_once_at_its_level_and_reaches_a_channel_that_was_down(
             .all(|(bot, v)| bot == "bot123:secret" && v["chat_id"] == "42")
     );
     assert!(tg.iter().any(|(_, v)| v["text"] == text));
+    // And by e-mail, subject and body.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while mails.lock().unwrap().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "mails: {:?}",
+            mails.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mails = mails.lock().unwrap().clone();
+    assert!(
+        mails
+            .iter()
+            .any(|m| m.contains("Subject: [sandbar] CRITICAL dd drawdown")
+                && m.contains("drawdown from the peak 15.00%")
+                && m.contains("To: ops@example.com")),
+        "{mails:?}"
+    );
 }

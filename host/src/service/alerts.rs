@@ -116,6 +116,25 @@ pub enum ChannelConfig {
         #[serde(default = "warning")]
         min_level: Level,
     },
+    /// E-mail over SMTP (the `lettre` crate), to a relay that takes plain
+    /// SMTP (a local MTA; TLS to a remote server is not built in).
+    Email {
+        /// SMTP host.
+        host: String,
+        /// Port (default 25).
+        #[serde(default = "smtp_port")]
+        port: u16,
+        /// Sender address.
+        from: String,
+        /// Recipients.
+        to: Vec<String>,
+        /// Environment variable holding `user:password`, if the relay wants a login.
+        #[serde(default)]
+        credentials_env: Option<String>,
+        /// Lowest level sent (default WARNING).
+        #[serde(default = "warning")]
+        min_level: Level,
+    },
     /// Telegram bot `sendMessage`.
     Telegram {
         /// API base (default `https://api.telegram.org`).
@@ -133,6 +152,10 @@ pub enum ChannelConfig {
         #[serde(default = "warning")]
         min_level: Level,
     },
+}
+
+fn smtp_port() -> u16 {
+    25
 }
 
 fn warning() -> Level {
@@ -180,22 +203,53 @@ enum Channel {
         chat: String,
         min: Level,
     },
+    Email {
+        transport: lettre::SmtpTransport,
+        from: lettre::message::Mailbox,
+        to: Vec<lettre::message::Mailbox>,
+        min: Level,
+    },
 }
 
 impl Channel {
     fn min(&self) -> Level {
         match self {
-            Channel::Webhook { min, .. } | Channel::Telegram { min, .. } => *min,
+            Channel::Webhook { min, .. }
+            | Channel::Telegram { min, .. }
+            | Channel::Email { min, .. } => *min,
         }
     }
 
     fn send(&self, http: &reqwest::blocking::Client, a: &Alert) -> Result<(), String> {
+        if let Channel::Email {
+            transport,
+            from,
+            to,
+            ..
+        } = self
+        {
+            use lettre::Transport;
+            let mut m = lettre::Message::builder()
+                .from(from.clone())
+                .subject(format!("[sandbar] {} {} {}", a.level, a.deployment, a.rule));
+            for t in to {
+                m = m.to(t.clone());
+            }
+            let body = format!(
+                "{}\n\n{}\n",
+                a.message,
+                serde_json::to_string_pretty(a).unwrap_or_default()
+            );
+            let m = m.body(body).map_err(|e| e.to_string())?;
+            return transport.send(&m).map(|_| ()).map_err(|e| e.to_string());
+        }
         let r = match self {
             Channel::Webhook { url, .. } => http.post(url).json(a).send(),
             Channel::Telegram { url, chat, .. } => http
                 .post(url)
                 .json(&serde_json::json!({"chat_id": chat, "text": a.message}))
                 .send(),
+            Channel::Email { .. } => unreachable!("sent above"),
         };
         match r {
             Ok(r) if r.status().is_success() => Ok(()),
@@ -226,6 +280,45 @@ impl Alerter {
                     url: url.clone(),
                     min: *min_level,
                 },
+                ChannelConfig::Email {
+                    host,
+                    port,
+                    from,
+                    to,
+                    credentials_env,
+                    min_level,
+                } => {
+                    let parse = |a: &str| {
+                        a.parse::<lettre::message::Mailbox>().map_err(|e| {
+                            anyhow::anyhow!("alerts.channels[{i}]: address {a:?}: {e}")
+                        })
+                    };
+                    let mut b = lettre::SmtpTransport::builder_dangerous(host.as_str())
+                        .port(*port)
+                        .timeout(Some(Duration::from_secs(10)));
+                    if let Some(v) = credentials_env {
+                        let c = std::env::var(v).map_err(|_| {
+                            anyhow::anyhow!(
+                                "alerts.channels[{i}]: environment variable {v} is not set"
+                            )
+                        })?;
+                        let (user, pass) = c.split_once(':').ok_or_else(|| {
+                            anyhow::anyhow!("alerts.channels[{i}]: {v} must hold user:password")
+                        })?;
+                        b = b.credentials(
+                            lettre::transport::smtp::authentication::Credentials::new(
+                                user.into(),
+                                pass.into(),
+                            ),
+                        );
+                    }
+                    Channel::Email {
+                        transport: b.build(),
+                        from: parse(from)?,
+                        to: to.iter().map(|t| parse(t)).collect::<anyhow::Result<_>>()?,
+                        min: *min_level,
+                    }
+                }
                 ChannelConfig::Telegram {
                     api_url,
                     token_env,
