@@ -556,6 +556,11 @@ async fn run_binance(hub: Arc<HubShared>, ws_url: String, reconnect_after: Durat
                             None => break "connection ended".to_string(),
                         },
                         _ = hub.changed.notified() => {
+                            // A subscription that asks for streams this
+                            // connection already carries changes nothing.
+                            if hub.streams() == streams {
+                                continue;
+                            }
                             let _ = ws.close(None).await;
                             break "subscriptions changed".to_string();
                         }
