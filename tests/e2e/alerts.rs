@@ -212,3 +212,60 @@ fn a_drawdown_alert_fires_once_at_its_level_and_reaches_a_channel_that_was_down(
         "{mails:?}"
     );
 }
+
+#[test]
+fn an_alert_raised_while_its_channel_is_down_is_delivered_after_a_restart() {
+    let (url, received, _rt) = receivers();
+    // Down for longer than this service will live.
+    received.refuse.store(usize::MAX / 2, Ordering::SeqCst);
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::SCRIPTED]);
+    f.paper(
+        "dd",
+        "scripted@0.1.0",
+        &[
+            "--param",
+            "script=0 weight 0 1",
+            "--risk",
+            "max_drawdown=1",
+            "--risk",
+            "daily_loss_limit=1",
+        ],
+    );
+    let mut bars = flat(50, 100.0);
+    bars.push((100.0, 100.0, 85.0, 85.0));
+    bars.extend(flat(500, 85.0));
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &bars);
+    let config = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 2000\n"
+        ),
+        &format!("[alerts]\n[[alerts.channels]]\nkind = \"webhook\"\nurl = \"{url}/hook\"\n"),
+    );
+    f.serve(&config);
+    f.start("dd", "X");
+    f.wait("dd", "the drop", |s| s["seq"].as_u64() >= Some(500));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while received.refused.load(Ordering::SeqCst) == 0 {
+        assert!(Instant::now() < deadline, "no delivery was attempted");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(f.terminate().success());
+    assert!(received.hooks.lock().unwrap().is_empty());
+    // The channel is back; so is the service, which finds the alert in its outbox.
+    received.refuse.store(0, Ordering::SeqCst);
+    f.serve(&config);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let hooks = received.hooks.lock().unwrap().clone();
+        if hooks.iter().any(|h| h["rule"] == "drawdown") {
+            assert_eq!(hooks.iter().filter(|h| h["rule"] == "drawdown").count(), 1);
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "not delivered after the restart: {hooks:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
