@@ -269,3 +269,56 @@ fn an_alert_raised_while_its_channel_is_down_is_delivered_after_a_restart() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn the_daily_summary_arrives_at_its_time_with_the_days_figures() {
+    let (url, received, _rt) = receivers();
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::SCRIPTED]);
+    f.paper(
+        "dd",
+        "scripted@0.1.0",
+        &[
+            "--param",
+            "script=0 weight 0 1",
+            "--risk",
+            "max_drawdown=1",
+            "--risk",
+            "daily_loss_limit=1",
+        ],
+    );
+    let mut bars = flat(50, 100.0);
+    bars.push((100.0, 100.0, 85.0, 85.0));
+    bars.extend(flat(100_000, 85.0));
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &bars);
+    // A few seconds from now, in UTC.
+    let at = (chrono::Utc::now() + chrono::Duration::seconds(6)).format("%H:%M:%S");
+    let config = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 500\n"
+        ),
+        &format!(
+            "[alerts]\ndaily_summary_utc = \"{at}\"\n[[alerts.channels]]\nkind = \"webhook\"\nurl = \"{url}/hook\"\nmin_level = \"INFO\"\n"
+        ),
+    );
+    f.serve(&config);
+    f.start("dd", "X");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let summary = loop {
+        let hooks = received.hooks.lock().unwrap().clone();
+        if let Some(h) = hooks.iter().find(|h| h["rule"] == "daily-summary") {
+            break h.clone();
+        }
+        assert!(Instant::now() < deadline, "no summary by {at}: {hooks:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(summary["level"], "INFO");
+    let text = summary["message"].as_str().unwrap();
+    assert!(
+        text.starts_with("INFO dd (scripted@0.1.0): daily summary: PnL today ")
+            && text.contains("drawdown 15.00%")
+            && text.contains("PAUSED")
+            && text.contains("alerts today: 2"),
+        "{text}"
+    );
+}

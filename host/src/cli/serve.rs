@@ -135,6 +135,7 @@ pub(super) fn serve(a: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| origin.clone())?,
     );
     service.start_configured().with_context(|| origin.clone())?;
+    service.start_daily_summary();
     let s2 = service.clone();
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)

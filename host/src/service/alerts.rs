@@ -92,6 +92,16 @@ pub struct AlertsConfig {
     /// Loss since the start of the UTC day, as a fraction of it: [WARNING, CRITICAL].
     #[serde(default = "daily_loss")]
     pub daily_loss: [f64; 2],
+    /// A fill's slippage, in basis points of its notional: [WARNING, CRITICAL].
+    #[serde(default = "slippage")]
+    pub slippage_bps: [f64; 2],
+    /// |paper Sharpe − backtest Sharpe| ÷ |backtest Sharpe|, once 20 UTC days
+    /// were traded: [WARNING, CRITICAL].
+    #[serde(default = "sharpe")]
+    pub sharpe_deviation: [f64; 2],
+    /// Send a daily summary (INFO) at this UTC time (`HH:MM` or `HH:MM:SS`).
+    #[serde(default)]
+    pub daily_summary_utc: Option<String>,
 }
 
 fn cooldown() -> u64 {
@@ -102,6 +112,12 @@ fn drawdown() -> [f64; 2] {
 }
 fn daily_loss() -> [f64; 2] {
     [0.01, 0.02]
+}
+fn slippage() -> [f64; 2] {
+    [5.0, 15.0]
+}
+fn sharpe() -> [f64; 2] {
+    [0.3, 0.5]
 }
 
 /// A channel.
@@ -527,6 +543,34 @@ impl Alerter {
             }
         }
     }
+}
+
+/// Seconds after UTC midnight of `HH:MM[:SS]`.
+pub fn summary_time(t: &str) -> anyhow::Result<u32> {
+    let parsed = chrono::NaiveTime::parse_from_str(t, "%H:%M:%S")
+        .or_else(|_| chrono::NaiveTime::parse_from_str(t, "%H:%M"))
+        .map_err(|_| {
+            anyhow::anyhow!("alerts.daily_summary_utc {t:?}: expected HH:MM or HH:MM:SS")
+        })?;
+    use chrono::Timelike;
+    Ok(parsed.num_seconds_from_midnight())
+}
+
+/// Annualised Sharpe ratio of daily equity closes (365 days a year), or
+/// `None` with fewer than two returns or no variation.
+pub fn daily_sharpe(closes: &[f64]) -> Option<f64> {
+    let r: Vec<f64> = closes
+        .windows(2)
+        .filter(|w| w[0] > 0.0)
+        .map(|w| w[1] / w[0] - 1.0)
+        .collect();
+    if r.len() < 2 {
+        return None;
+    }
+    let n = r.len() as f64;
+    let mean = r.iter().sum::<f64>() / n;
+    let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    (sd > 0.0).then(|| mean / sd * 365f64.sqrt())
 }
 
 /// The level a value reaches against [warning, critical], if any.

@@ -164,6 +164,8 @@ pub struct DeploymentStatus {
     pub open_orders: usize,
     /// Orders sent.
     pub orders: u64,
+    /// Round trips closed.
+    pub trades: usize,
     /// Why paused, if paused.
     pub paused: Option<String>,
     /// Still running.
@@ -205,6 +207,9 @@ struct ServiceRecorder {
     journal: SharedJournal,
     notes: Notes,
     intents: Intents,
+    /// The deployment's name and its alerter, for the rules entries trigger.
+    name: String,
+    alerter: Option<Arc<alerts::Alerter>>,
     metrics: metrics::DeploymentMetrics,
     /// Bars re-executed from the journal (not counted again).
     recovered: u64,
@@ -230,6 +235,9 @@ impl Recorder for ServiceRecorder {
         let mut j = self.journal.lock().expect("journal lock");
         if !j.verifying() {
             self.metrics.entry(&entry);
+            if let Some(a) = &self.alerter {
+                alert_on_entry(a, &self.name, &entry);
+            }
         }
         j.record(entry)
     }
@@ -259,6 +267,49 @@ impl Recorder for ServiceRecorder {
             .journal_commit_seconds
             .observe(t.elapsed().as_secs_f64());
         r
+    }
+}
+
+/// Rules a journal entry triggers: a fill's slippage, a version change (INFO).
+fn alert_on_entry(a: &alerts::Alerter, name: &str, entry: &Entry) {
+    match entry {
+        Entry::Fill { fill, plugin, .. } if fill.quantity * fill.price > 0.0 => {
+            let bps = fill.slippage / (fill.quantity * fill.price) * 10_000.0;
+            if let Some((level, threshold)) = alerts::level_of(bps, a.config().slippage_bps) {
+                a.raise(
+                    level,
+                    name,
+                    plugin,
+                    "slippage",
+                    Some(bps),
+                    Some(threshold),
+                    Some(crate::data::market::format_time(fill.time_ms)),
+                    &format!(
+                        "order {} filled with {bps:.1} bps of slippage, over the {level} threshold {threshold:.1} bps",
+                        fill.order_id
+                    ),
+                );
+            }
+        }
+        Entry::Swap {
+            from,
+            to,
+            actor,
+            reason,
+            ..
+        } => {
+            a.raise(
+                alerts::Level::Info,
+                name,
+                to,
+                "swap",
+                None,
+                None,
+                None,
+                &format!("{to} put in service (was {from}) by {actor}: {reason}"),
+            );
+        }
+        _ => {}
     }
 }
 
@@ -295,6 +346,10 @@ struct ServiceController {
     alerter: Option<Arc<alerts::Alerter>>,
     /// The level each threshold rule is at (raised on the way up).
     levels: HashMap<&'static str, Option<alerts::Level>>,
+    /// Equity at each UTC day's close, for the paper Sharpe ratio.
+    daily_closes: Vec<f64>,
+    /// The Sharpe ratio of the deployment's backtest evidence.
+    backtest_sharpe: Option<f64>,
 }
 
 impl ServiceController {
@@ -316,6 +371,16 @@ impl ServiceController {
             0.0
         };
         let c = a.config().clone();
+        // Paper against backtest, once 20 days were traded (checked at a day's first bar).
+        let deviation = match (
+            self.daily_closes.len() >= 21
+                && status.last_bar_ms.div_euclid(86_400_000) == self.day.0,
+            self.backtest_sharpe,
+        ) {
+            (true, Some(bt)) if bt.abs() > 1e-9 => alerts::daily_sharpe(&self.daily_closes)
+                .map_or(0.0, |paper| (paper - bt).abs() / bt.abs()),
+            _ => 0.0,
+        };
         for (rule, value, thresholds, what) in [
             ("drawdown", drawdown, c.drawdown, "drawdown from the peak"),
             (
@@ -323,6 +388,12 @@ impl ServiceController {
                 daily_loss,
                 c.daily_loss,
                 "loss since the start of the day",
+            ),
+            (
+                "sharpe-deviation",
+                deviation,
+                c.sharpe_deviation,
+                "paper Sharpe ratio off the backtest's by",
             ),
         ] {
             let now = alerts::level_of(value, thresholds);
@@ -1114,6 +1185,13 @@ impl Service {
             day: (i64::MIN, 0.0),
             alerter: self.alerter.clone().filter(|_| l.evidence),
             levels: HashMap::new(),
+            daily_closes: Vec::new(),
+            backtest_sharpe: self
+                .registry
+                .deployment(&l.name)
+                .ok()
+                .and_then(|d| d.backtest)
+                .map(|b| b.sharpe),
         };
         let (ended2, intents2, registry, name) = (
             ended.clone(),
@@ -1150,6 +1228,8 @@ impl Service {
             intents: intents2,
             metrics: dm.clone(),
             recovered: l.recovered,
+            name: name.clone(),
+            alerter: self.alerter.clone().filter(|_| evidence),
         };
         let timed = metrics::Timed {
             inner: instance,
@@ -1828,6 +1908,95 @@ impl Service {
         Ok(out)
     }
 
+    /// Send the daily summary (INFO) at the configured UTC time, every day.
+    pub fn start_daily_summary(self: &Arc<Self>) {
+        let (Some(a), Some(at)) = (
+            self.alerter.clone(),
+            self.config
+                .alerts
+                .as_ref()
+                .and_then(|c| c.daily_summary_utc.clone()),
+        ) else {
+            return;
+        };
+        let Ok(at) = alerts::summary_time(&at) else {
+            return;
+        };
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("daily-summary".into())
+            .spawn(move || {
+                loop {
+                    let now = chrono::Utc::now();
+                    use chrono::Timelike;
+                    let secs = now.num_seconds_from_midnight();
+                    let wait = (i64::from(at) - i64::from(secs)).rem_euclid(86_400).max(1);
+                    std::thread::sleep(Duration::from_secs(wait as u64));
+                    let Some(service) = weak.upgrade() else {
+                        return;
+                    };
+                    service.daily_summary(&a);
+                }
+            })
+            .ok();
+    }
+
+    /// One INFO alert per running deployment: PnL of the day and overall,
+    /// trades, drawdown, state, version changes and alerts of the day.
+    fn daily_summary(&self, a: &alerts::Alerter) {
+        let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
+        let history = a.history().unwrap_or_default();
+        for name in self.running() {
+            let Ok(s) = self.status(&name) else { continue };
+            if !s.running {
+                continue;
+            }
+            let daily = self
+                .metrics
+                .daily_pnl
+                .get_or_create(&metrics::labels(&name))
+                .get();
+            let versions: Vec<String> = self
+                .registry
+                .audit_trail(Some(&name))
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|e| e.action == "version" && e.time.starts_with(&today))
+                .map(|e| {
+                    format!(
+                        "{} → {}",
+                        e.from.unwrap_or_default(),
+                        e.to.unwrap_or_default()
+                    )
+                })
+                .collect();
+            let alerts_today = history
+                .iter()
+                .filter(|h| {
+                    h.deployment == name && h.time.starts_with(&today) && h.rule != "daily-summary"
+                })
+                .count();
+            a.raise(
+                alerts::Level::Info,
+                &name,
+                &s.serving,
+                "daily-summary",
+                Some(daily),
+                None,
+                s.last_bar.clone(),
+                &format!(
+                    "daily summary: PnL today {daily:.2}, since start {:.2}; {} trades; drawdown {:.2}%; {} {}; version changes today: {}; alerts today: {alerts_today}",
+                    s.pnl,
+                    s.trades,
+                    s.drawdown * 100.0,
+                    s.stage,
+                    s.risk_state,
+                    if versions.is_empty() { "none".to_string() } else { versions.join(", ") },
+                ),
+            );
+        }
+    }
+
     /// Names of the deployments started in this service.
     pub fn running(&self) -> Vec<String> {
         let mut v: Vec<String> = self
@@ -1882,6 +2051,7 @@ impl Service {
             positions: s.positions,
             open_orders: s.open_orders,
             orders: s.orders,
+            trades: s.trades,
             paused: s.paused,
             running: ended.is_none(),
             recovering: s.seq < run.recovered,
@@ -1933,4 +2103,91 @@ fn prepare_on(
         symbols,
     )?;
     Ok((p.instance, record.label(), record.sha256.clone()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::{FillReport, Origin, Side};
+
+    fn alerter(dir: &Path) -> Arc<alerts::Alerter> {
+        let config: alerts::AlertsConfig = toml::from_str("").unwrap();
+        alerts::Alerter::start(dir, config).unwrap()
+    }
+
+    fn fill(slippage_per_unit: f64) -> Entry {
+        Entry::Fill {
+            seq: 7,
+            fill: FillReport {
+                order_id: 3,
+                symbol: 0,
+                side: Side::Buy,
+                quantity: 10.0,
+                price: 100.0,
+                commission: 0.0,
+                slippage: slippage_per_unit * 10.0,
+                time_ms: 0,
+                origin: Origin::Strategy,
+                done: true,
+            },
+            plugin: "p@1".into(),
+        }
+    }
+
+    #[test]
+    fn a_fill_slipping_past_a_threshold_and_a_swap_raise_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = alerter(dir.path());
+        // 0.04 on 100 = 4 bps: nothing; 0.1 = 10 bps: WARNING; 0.2 = 20 bps: CRITICAL.
+        for s in [0.04, 0.1, 0.2] {
+            alert_on_entry(&a, "d", &fill(s));
+        }
+        alert_on_entry(
+            &a,
+            "d",
+            &Entry::Swap {
+                seq: 9,
+                from: "p@1".into(),
+                to: "p@2".into(),
+                state_bytes: 0,
+                actor: "alice".into(),
+                reason: "better".into(),
+            },
+        );
+        let h = a.history().unwrap();
+        let got: Vec<(alerts::Level, &str)> =
+            h.iter().map(|x| (x.level, x.rule.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (alerts::Level::Warning, "slippage"),
+                (alerts::Level::Critical, "slippage"),
+                (alerts::Level::Info, "swap"),
+            ]
+        );
+        assert!(
+            h[1].message
+                .contains("20.0 bps of slippage, over the CRITICAL threshold 15.0 bps"),
+            "{}",
+            h[1].message
+        );
+        assert_eq!(
+            h[2].message,
+            "INFO d (p@2): p@2 put in service (was p@1) by alice: better"
+        );
+        // Within the cooldown the same rule and level is not raised again.
+        alert_on_entry(&a, "d", &fill(0.2));
+        assert_eq!(a.history().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn the_paper_sharpe_is_annualised_from_daily_closes() {
+        assert_eq!(alerts::daily_sharpe(&[100.0, 101.0]), None);
+        let closes = [100.0, 101.0, 100.5, 102.0, 103.0];
+        let s = alerts::daily_sharpe(&closes).unwrap();
+        let r: Vec<f64> = closes.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+        let mean = r.iter().sum::<f64>() / 4.0;
+        let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 3.0).sqrt();
+        assert!((s - mean / sd * 365f64.sqrt()).abs() < 1e-9);
+    }
 }
