@@ -1076,7 +1076,6 @@ impl Service {
             notes,
             replay,
             recovered,
-            stop: stop.clone(),
             params,
         };
         let (tx, status, ended, intents, trouble) =
@@ -1549,7 +1548,6 @@ impl Service {
             notes: Arc::default(),
             replay: VecDeque::new(),
             recovered: 0,
-            stop: stop.clone(),
             params,
         };
         // A shadow has no journal to re-execute: its feed is the live one.
@@ -2078,8 +2076,6 @@ struct Launch {
     notes: Notes,
     replay: VecDeque<(u64, CommandAction, String, String)>,
     recovered: u64,
-    #[allow(dead_code)]
-    stop: Arc<AtomicBool>,
     params: Vec<String>,
 }
 
