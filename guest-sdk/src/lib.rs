@@ -172,6 +172,41 @@ impl<S: Strategy> Runner<S> {
         &self.intents
     }
 
+    /// Exact batching (contract 0.2.0): the events, then `first`, then the
+    /// bars `next` hands out one at a time, stopping at the first bar the
+    /// strategy has intents for. The host knows which bar that is: the last
+    /// one `next` gave.
+    pub fn on_window(
+        &mut self,
+        first: &Bar,
+        events: &[Event],
+        host: &dyn HostServices,
+        next: &mut dyn FnMut() -> Option<Bar>,
+    ) -> &[Intent] {
+        self.intents.clear();
+        let mut ctx = Ctx {
+            symbols: &self.symbols,
+            intents: &mut self.intents,
+            bar_index: 0,
+            host,
+        };
+        for event in events {
+            self.strategy.on_event(event, &mut ctx);
+        }
+        let mut bar = *first;
+        loop {
+            self.strategy.on_bar(&bar, &mut ctx);
+            if !ctx.intents.is_empty() {
+                break;
+            }
+            match next() {
+                Some(b) => bar = b,
+                None => break,
+            }
+        }
+        &self.intents
+    }
+
     /// The strategy's snapshot.
     pub fn snapshot(&self) -> Result<Vec<u8>, String> {
         self.strategy.snapshot()
@@ -249,6 +284,14 @@ macro_rules! export_strategy {
                     state: ::std::vec::Vec<u8>,
                 ) -> ::std::result::Result<(), $crate::wit::StrategyError> {
                     RUNNER.with_borrow_mut(|r| $crate::wit::restore(r, from_version, state))
+                }
+            }
+            impl $crate::wit::ExactGuest for __SandbarGuest {
+                fn on_window(
+                    first: $crate::wit::Bar,
+                    events: ::std::vec::Vec<$crate::wit::Event>,
+                ) -> ::std::result::Result<::std::vec::Vec<$crate::wit::Intent>, $crate::wit::StrategyError> {
+                    RUNNER.with_borrow_mut(|r| $crate::wit::on_window(r, first, events))
                 }
             }
             $crate::wit::bindings::__export_sandbar_guest!(__SandbarGuest with_types_in $crate::wit::bindings);

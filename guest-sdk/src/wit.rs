@@ -11,20 +11,23 @@ mod glue {
 
     pub mod bindings {
         wit_bindgen::generate!({
-            world: "strategy",
+            world: "sandbar:strategy/strategy@0.2.0",
             path: "../wit",
+            generate_all,
             pub_export_macro: true,
             export_macro_name: "__export_sandbar_guest",
             runtime_path: "::sandbar_sdk::wit::__wit_bindgen::rt",
         });
     }
 
-    pub use bindings::exports::sandbar::strategy::guest::Guest;
-    use bindings::sandbar::strategy::host;
-    use bindings::sandbar::strategy::types as w;
-    pub use bindings::sandbar::strategy::types::{
+    pub use bindings::exports::sandbar::strategy0_1_0::guest::Guest;
+    pub use bindings::exports::sandbar::strategy0_2_0::exact::Guest as ExactGuest;
+    use bindings::sandbar::strategy0_1_0::host;
+    use bindings::sandbar::strategy0_1_0::types as w;
+    pub use bindings::sandbar::strategy0_1_0::types::{
         Bar, Description, Event, InitConfig, InitError, Intent, StrategyError,
     };
+    use bindings::sandbar::strategy0_2_0::window;
     pub use wit_bindgen as __wit_bindgen;
 
     /// Host services backed by the host's imports.
@@ -181,12 +184,29 @@ mod glue {
         deliver(runner, &bars, events)
     }
 
+    pub fn on_window<S: Strategy>(
+        runner: &mut Runner<S>,
+        first: Bar,
+        events: Vec<Event>,
+    ) -> Result<Vec<Intent>, StrategyError> {
+        let events = sdk_events(events);
+        let mut next = || window::next_bar().map(|b| bar(&b));
+        let intents = runner.on_window(&bar(&first), &events, &Imports, &mut next);
+        Ok(wit_intents(intents))
+    }
+
     fn deliver<S: Strategy>(
         runner: &mut Runner<S>,
         bars: &[sdk::Bar],
         events: Vec<Event>,
     ) -> Result<Vec<Intent>, StrategyError> {
-        let events: Vec<sdk::Event> = events
+        let events = sdk_events(events);
+        let intents = runner.on_bars(bars, &events, &Imports);
+        Ok(wit_intents(intents))
+    }
+
+    fn sdk_events(events: Vec<Event>) -> Vec<sdk::Event> {
+        events
             .into_iter()
             .map(|e| match e {
                 w::Event::Filled(f) => sdk::Event::Filled(sdk::Fill {
@@ -207,9 +227,11 @@ mod glue {
                 }),
                 w::Event::Cancelled(id) => sdk::Event::Cancelled(id),
             })
-            .collect();
-        let intents = runner.on_bars(bars, &events, &Imports);
-        Ok(intents
+            .collect()
+    }
+
+    fn wit_intents(intents: &[sdk::Intent]) -> Vec<Intent> {
+        intents
             .iter()
             .map(|i| Intent {
                 bar_index: i.bar_index,
@@ -236,7 +258,7 @@ mod glue {
                 take_profit: i.take_profit,
                 reason: i.reason.clone(),
             })
-            .collect())
+            .collect()
     }
 
     pub fn snapshot<S: Strategy>(runner: &Runner<S>) -> Result<Vec<u8>, StrategyError> {

@@ -25,11 +25,19 @@ use sandbar_test_support as plugins;
 
 const SCENARIOS: &[&str] = &[
     "wasm-per-bar",
+    "wasm-exact",
     "wasm-per-bar-no-cpu-budget",
     "native-per-bar",
     "wasm-batched",
     "native-batched",
+    "wasm-rsi-per-bar",
+    "wasm-rsi-exact",
+    "native-rsi-per-bar",
+    "wasm-donchian-per-bar",
+    "wasm-donchian-exact",
+    "native-donchian-per-bar",
     "wasm-multi-per-bar",
+    "wasm-multi-exact",
     "wasm-multi-batched",
     "load",
     "convert",
@@ -124,6 +132,45 @@ fn init_config(symbols: &[String]) -> InitConfig {
     }
 }
 
+/// Every declared parameter at its default, as `replay` would pass them.
+fn defaults(rt: &Runtime, plugin: &str, symbols: &[String]) -> InitConfig {
+    let p = rt.load(Path::new(plugin)).unwrap();
+    let inst = rt.instantiate(&p, Default::default(), 0).unwrap();
+    InitConfig {
+        params: inst
+            .description()
+            .params
+            .iter()
+            .map(|p| (p.name.clone(), p.default.clone()))
+            .collect(),
+        symbols: symbols.to_vec(),
+        seed: 0,
+    }
+}
+
+/// The plugin a scenario name means, and its parameters.
+fn strategy_of(name: &str, rt: &Runtime, symbols: &[String]) -> (&'static str, InitConfig) {
+    if name.contains("rsi") {
+        let p = plugins::RSI_REVERSION;
+        (p, defaults(rt, p, symbols))
+    } else if name.contains("donchian") {
+        let p = plugins::DONCHIAN_BREAKOUT;
+        (p, defaults(rt, p, symbols))
+    } else {
+        (plugins::SMA_CROSS, init_config(symbols))
+    }
+}
+
+fn delivery_of(name: &str) -> Delivery {
+    if name.ends_with("batched") {
+        Delivery::Batched
+    } else if name.ends_with("exact") {
+        Delivery::Exact
+    } else {
+        Delivery::PerBar
+    }
+}
+
 fn run(name: &str) -> String {
     let dir = tempfile::tempdir().unwrap();
     let single = || {
@@ -143,37 +190,34 @@ fn run(name: &str) -> String {
         })
     };
     let (elapsed, bars) = match name {
-        "wasm-per-bar"
-        | "wasm-per-bar-no-cpu-budget"
-        | "wasm-batched"
-        | "wasm-multi-per-bar"
-        | "wasm-multi-batched" => {
+        _ if name.starts_with("wasm-") => {
             let rec = if name.contains("multi") {
                 multi()
             } else {
                 single()
             };
             let rt = Runtime::with_cpu_budget(None, !name.ends_with("no-cpu-budget")).unwrap();
-            let plugin = rt.load(Path::new(plugins::SMA_CROSS)).unwrap();
+            let (path, config) = strategy_of(name, &rt, &rec.symbols);
+            let plugin = rt.load(Path::new(path)).unwrap();
             let mut inst = rt.instantiate(&plugin, Default::default(), 0).unwrap();
-            inst.init(&init_config(&rec.symbols)).unwrap();
-            let delivery = if name.ends_with("batched") {
-                Delivery::Batched
-            } else {
-                Delivery::PerBar
-            };
-            replay(rec, &mut inst, delivery, dir.path())
+            inst.init(&config).unwrap();
+            replay(rec, &mut inst, delivery_of(name), dir.path())
         }
-        "native-per-bar" | "native-batched" => {
+        _ if name.starts_with("native-") => {
             let rec = single();
-            let mut s =
-                NativeStrategy::<sma_cross::SmaCross>::new(&init_config(&rec.symbols)).unwrap();
-            let delivery = if name.ends_with("batched") {
-                Delivery::Batched
+            let rt = Runtime::new(None).unwrap();
+            let (_, config) = strategy_of(name, &rt, &rec.symbols);
+            let delivery = delivery_of(name);
+            if name.contains("rsi") {
+                let mut s = NativeStrategy::<rsi_reversion::RsiReversion>::new(&config).unwrap();
+                replay(rec, &mut s, delivery, dir.path())
+            } else if name.contains("donchian") {
+                let mut s = NativeStrategy::<donchian_breakout::Donchian>::new(&config).unwrap();
+                replay(rec, &mut s, delivery, dir.path())
             } else {
-                Delivery::PerBar
-            };
-            replay(rec, &mut s, delivery, dir.path())
+                let mut s = NativeStrategy::<sma_cross::SmaCross>::new(&config).unwrap();
+                replay(rec, &mut s, delivery, dir.path())
+            }
         }
         "load" => {
             let cache = dir.path().join("cache");
@@ -345,20 +389,50 @@ fn main() {
         return;
     }
     let exe = std::env::current_exe().unwrap();
-    println!("scenario, result (each in its own process, pinned to CPU 0 when taskset exists)");
+    // `--runs N` (default 3): each scenario runs N times, the median by
+    // bars per second (or the first, for scenarios without one) is shown.
+    let runs: usize = args
+        .iter()
+        .position(|a| a == "--runs")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(3);
+    let only: Vec<&String> = args
+        .iter()
+        .skip(1)
+        .filter(|a| SCENARIOS.contains(&a.as_str()))
+        .collect();
+    println!(
+        "scenario, median of {runs} (each run in its own process, pinned to CPU 0 when taskset exists)"
+    );
     for s in SCENARIOS {
-        let mut cmd = if Path::new("/usr/bin/taskset").exists() {
-            let mut c = Command::new("/usr/bin/taskset");
-            c.args(["-c", "0"]).arg(&exe);
-            c
-        } else {
-            Command::new(&exe)
+        if !only.is_empty() && !only.iter().any(|o| o == s) {
+            continue;
+        }
+        let mut results = Vec::new();
+        for _ in 0..runs.max(1) {
+            let mut cmd = if Path::new("/usr/bin/taskset").exists() {
+                let mut c = Command::new("/usr/bin/taskset");
+                c.args(["-c", "0"]).arg(&exe);
+                c
+            } else {
+                Command::new(&exe)
+            };
+            let out = cmd.args(["--scenario", s]).output().unwrap();
+            let text = String::from_utf8_lossy(&out.stdout);
+            match text.lines().find_map(|l| l.strip_prefix("RESULT ")) {
+                Some(r) => results.push(r.to_string()),
+                None => println!("{s}: failed: {}", String::from_utf8_lossy(&out.stderr)),
+            }
+        }
+        let rate = |r: &String| {
+            r.split("\"bars_per_sec\":")
+                .nth(1)
+                .and_then(|t| t.split([',', '}']).next()?.parse::<f64>().ok())
+                .unwrap_or(0.0)
         };
-        let out = cmd.args(["--scenario", s]).output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout);
-        match text.lines().find_map(|l| l.strip_prefix("RESULT ")) {
-            Some(r) => println!("{r}"),
-            None => println!("{s}: failed: {}", String::from_utf8_lossy(&out.stderr)),
+        results.sort_by(|a, b| rate(a).total_cmp(&rate(b)));
+        if let Some(median) = results.get(results.len() / 2) {
+            println!("{median}");
         }
     }
 }

@@ -384,9 +384,10 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
                 params: d.params.clone(),
                 config: RunConfig::load(None, &set)?,
                 load: data_opts.load_options(),
-                // Gate evidence comes only from runs without look-ahead: one
-                // bar per call, whatever the plugin prefers.
-                delivery: Some(crate::sandbox::runtime::Delivery::PerBar),
+                // Gate evidence comes only from runs without look-ahead:
+                // exact batching (one bar per call for a 0.1.0 plugin),
+                // never batched, whatever the plugin prefers.
+                delivery: Some(crate::sandbox::runtime::Delivery::Exact),
                 swaps: vec![],
                 swap_params: vec![],
             };

@@ -138,11 +138,15 @@ pub(super) fn describe(plugin: PathBuf) -> anyhow::Result<()> {
     })?;
     let d = inst.description();
     println!(
-        "{}@{} (sdk {}, {} delivery)",
+        "{}@{} (sdk {}, {}, {} delivery)",
         d.name,
         d.version,
         d.sdk_version,
-        crate::sandbox::runtime::delivery_name(d.delivery)
+        p.contract(),
+        crate::sandbox::runtime::delivery_name(crate::sandbox::runtime::Delivery::default_for(
+            d.delivery,
+            inst.exact()
+        ))
     );
     println!("sha256 {}  size {} bytes", p.hash, p.size);
     for s in &d.params {

@@ -35,8 +35,9 @@ struct RunArgs {
     /// Starting cash (overrides the config file).
     #[arg(long)]
     cash: Option<f64>,
-    /// Force per-bar or batched delivery (default: what the plugin declares).
-    #[arg(long, value_parser = ["per-bar", "batched"])]
+    /// Force a delivery mode (default: exact batching for a contract-0.2.0
+    /// plugin that declares per-bar, else what the plugin declares).
+    #[arg(long, value_parser = ["exact", "per-bar", "batched"])]
     delivery: Option<String>,
     /// Swap in another version at a bar: `<bar-seq>=<file.wasm>`. Repeatable.
     /// Goes through the same snapshot/restore/rollback code as a live swap.
@@ -61,11 +62,7 @@ impl RunArgs {
             params: self.params.clone(),
             config: RunConfig::load(self.config.as_deref(), &set)?,
             load: self.data_opts.load_options(),
-            delivery: match self.delivery.as_deref() {
-                Some("batched") => Some(Delivery::Batched),
-                Some(_) => Some(Delivery::PerBar),
-                None => None,
-            },
+            delivery: self.delivery.as_deref().and_then(Delivery::parse),
             swaps: self.swap_at.clone(),
             swap_params: self.swap_params.clone(),
         })

@@ -20,6 +20,23 @@ pub trait StrategyDriver: Send {
         events: &[Event],
         out: &mut Vec<Intent>,
     ) -> Result<(), CallError>;
+    /// Whether [`StrategyDriver::on_window`] delivers more than one bar.
+    fn exact(&self) -> bool {
+        false
+    }
+    /// Exact batching: deliver `bars[0]` with `events`; the strategy may go
+    /// on to the following bars one at a time and stops at the first bar it
+    /// has intents for. Returns how many bars it was handed; the intents in
+    /// `out` (and an error) belong to the last of them. The default delivers
+    /// one bar.
+    fn on_window(
+        &mut self,
+        bars: &[Bar],
+        events: &[Event],
+        out: &mut Vec<Intent>,
+    ) -> (usize, Result<(), CallError>) {
+        (1, self.on_bars(&bars[..1], events, out))
+    }
     /// The strategy's state, for a hot-swap.
     fn snapshot(&mut self) -> Result<Vec<u8>, CallError>;
     /// Continue from another version's state.
@@ -40,6 +57,17 @@ impl StrategyDriver for Instance {
         out: &mut Vec<Intent>,
     ) -> Result<(), CallError> {
         Instance::on_bars(self, bars, events, out)
+    }
+    fn exact(&self) -> bool {
+        Instance::exact(self)
+    }
+    fn on_window(
+        &mut self,
+        bars: &[Bar],
+        events: &[Event],
+        out: &mut Vec<Intent>,
+    ) -> (usize, Result<(), CallError>) {
+        Instance::on_window(self, bars, events, out)
     }
     fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
         Instance::snapshot(self)
@@ -63,6 +91,17 @@ impl<T: StrategyDriver + ?Sized> StrategyDriver for &mut T {
         out: &mut Vec<Intent>,
     ) -> Result<(), CallError> {
         (**self).on_bars(bars, events, out)
+    }
+    fn exact(&self) -> bool {
+        (**self).exact()
+    }
+    fn on_window(
+        &mut self,
+        bars: &[Bar],
+        events: &[Event],
+        out: &mut Vec<Intent>,
+    ) -> (usize, Result<(), CallError>) {
+        (**self).on_window(bars, events, out)
     }
     fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
         (**self).snapshot()

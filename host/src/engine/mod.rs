@@ -20,6 +20,18 @@
 //!    intents, which are validated and risk-checked one by one; approved
 //!    ones become orders, eligible from the symbol's next bar.
 //!
+//! In exact batching (the default for contract 0.2.0) one call covers a
+//! *window*: the first bar as above, then the bars the strategy pulls one at
+//! a time until it has intents. The window holds only bars on which steps
+//! 1–3 would change nothing the strategy can observe — no order of the
+//! bar's symbol triggers ([`Venue::quiet`]), no risk state changes (checked
+//! on a copy of the risk engine with the equity the bar's close will give),
+//! no command, swap or rollback review can act — so the engine runs steps
+//! 1–3 of the bars the strategy took after the call, in order, and the
+//! journal is the one per-bar delivery writes, entry for entry. The intents
+//! belong to the last bar the strategy took: the host, not the guest, says
+//! which bar a decision was made on.
+//!
 //! In batched delivery the strategy receives many bars at once (step 4
 //! happens first for the whole batch) and its intents, tagged with the bar
 //! they were decided on, are applied at step 4 of that bar.
@@ -51,6 +63,23 @@ use crate::sandbox::runtime::{self, CallError, Delivery, Event, Fill, Intent};
 use crate::store::journal::{Entry, JournalError, Recorder};
 use protection::Protections;
 use versions::{Review, SwapOutcome, Versions};
+
+/// Bars an exact-batching window starts at, and may grow to.
+const MIN_WINDOW: usize = 8;
+const MAX_WINDOW: usize = 1024;
+
+/// Intents must be tagged with the bars delivered, in order (in per-bar
+/// delivery and exact batching: bar 0, the bar the strategy is on).
+fn bar_index_fault(intents: &[Intent], bars: usize) -> Option<runtime::Fault> {
+    let bad = intents.windows(2).any(|w| w[0].bar_index > w[1].bar_index)
+        || intents.last().is_some_and(|i| i.bar_index as usize >= bars);
+    bad.then(|| {
+        runtime::Fault::Bound(format!(
+            "{} intents with bar-index out of order or beyond the {bars} bar(s) delivered",
+            intents.len()
+        ))
+    })
+}
 
 /// Settings of one run.
 #[derive(Debug, Clone)]
@@ -165,6 +194,10 @@ pub struct Engine<'a, V: Venue> {
     changes: Vec<StateChange>,
     pending_bars: Option<(u64, u64)>,
     now_ms: i64,
+    /// Bars the next exact-batching window may span: doubled while the
+    /// strategy takes whole windows, cut back to what it takes otherwise, so
+    /// looking ahead for quiet bars costs about as much as the bars taken.
+    window_hint: usize,
     /// Counters and the equity curve accumulate here; the ledger joins at the end.
     out: RunOutcome,
 }
@@ -227,6 +260,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             changes: Vec::new(),
             pending_bars: None,
             now_ms: i64::MIN,
+            window_hint: MIN_WINDOW,
         }
     }
 
@@ -349,6 +383,14 @@ impl<'a, V: Venue> Engine<'a, V> {
                     self.apply_intents(start..next, bar, seq + i as u64)?;
                 }
                 self.intents.clear();
+            } else if self.cfg.delivery == Delivery::Exact {
+                let mut i = 0;
+                while i < bars.len() {
+                    match self.step_window(&bars[i..], seq + i as u64)? {
+                        Some(taken) => i += taken,
+                        None => break 'feed,
+                    }
+                }
             } else {
                 for (i, bar) in bars.iter().enumerate() {
                     if !self.step(bar, seq + i as u64)? {
@@ -384,6 +426,130 @@ impl<'a, V: Venue> Engine<'a, V> {
         self.intents.clear();
         self.observe(seq + 1);
         Ok(true)
+    }
+
+    /// Exact batching: `bars[0]` as in [`Engine::step`], then as many of the
+    /// following quiet bars as the strategy takes before it decides
+    /// something. Returns the bars consumed; `None`: the run ends here.
+    fn step_window(&mut self, bars: &[Bar], seq: u64) -> Result<Option<usize>, JournalError> {
+        let bar = &bars[0];
+        if !self.boundary(seq, bar)? {
+            return Ok(None);
+        }
+        self.process_bar(bar, seq)?;
+        if self.paused.is_some() {
+            self.observe(seq + 1);
+            return Ok(Some(1));
+        }
+        self.update_view();
+        // Whatever can act at a boundary (a controller's command, a pause on
+        // drawdown, a rollback review) or a version without windows: one bar.
+        let windows = self.controller.is_none()
+            && self.cfg.pause_drawdown.is_none()
+            && !self.versions.can_roll_back()
+            && self.versions.serving_exact();
+        let quiet = if windows {
+            self.quiet_run(&bars[1..bars.len().min(self.window_hint)])
+        } else {
+            0
+        };
+        if quiet == 0 {
+            if !self.deliver_or_roll_back(std::slice::from_ref(bar), seq)? {
+                return Ok(None);
+            }
+            let n = self.intents.len();
+            self.apply_intents(0..n, bar, seq)?;
+            self.intents.clear();
+            self.observe(seq + 1);
+            return Ok(Some(1));
+        }
+        let window = &bars[..=quiet];
+        if !self.events.is_empty() {
+            // The strategy hears of fills only once they are durable.
+            self.recorder.barrier()?;
+        }
+        let events = std::mem::take(&mut self.events);
+        self.intents.clear();
+        let (taken, r) = self
+            .versions
+            .serving()
+            .on_window(window, &events, &mut self.intents);
+        self.events = events;
+        self.events.clear();
+        let taken = taken.clamp(1, window.len());
+        self.window_hint = if taken == window.len() {
+            (self.window_hint * 2).min(MAX_WINDOW)
+        } else {
+            (taken * 2).max(MIN_WINDOW)
+        };
+        // Steps 1–3 of the bars taken: quiet by construction, so doing them
+        // after the call changes nothing the strategy saw.
+        for (j, b) in window.iter().enumerate().take(taken).skip(1) {
+            self.process_bar(b, seq + j as u64)?;
+        }
+        let (last, at) = (window[taken - 1], seq + taken as u64 - 1);
+        let r = r.and_then(|()| match bar_index_fault(&self.intents, 1) {
+            Some(f) => Err(CallError::Fault(f)),
+            None => Ok(()),
+        });
+        match r {
+            Ok(()) => {
+                let n = self.intents.len();
+                self.apply_intents(0..n, &last, at)?;
+            }
+            Err(CallError::Refused(message)) => {
+                self.record(Entry::StrategyError { seq: at, message })?
+            }
+            Err(CallError::Fault(fault)) => {
+                self.intents.clear();
+                self.fault(at, last, fault)?;
+                return Ok(None);
+            }
+        }
+        self.intents.clear();
+        self.observe(at + 1);
+        Ok(Some(taken))
+    }
+
+    /// How many of `bars` (those after the bar just processed) are quiet:
+    /// processing each in turn would fill nothing and change no risk state,
+    /// with the positions as they stand. The risk engine is asked on a copy,
+    /// with equity computed exactly as the ledger will compute it.
+    fn quiet_run(&self, bars: &[Bar]) -> usize {
+        let mut risk = self.risk.clone();
+        let mut changes = Vec::new();
+        let holdings = &self.ledger.holdings;
+        let held = holdings.iter().any(|h| h.quantity != 0.0);
+        let mut marks: Vec<f64> = if held {
+            holdings.iter().map(|h| h.mark).collect()
+        } else {
+            Vec::new()
+        };
+        let cash = self.ledger.cash;
+        let mut equity = self.ledger.equity();
+        for (j, bar) in bars.iter().enumerate() {
+            if !self.venue.quiet(bar) {
+                return j;
+            }
+            let before = equity;
+            risk.begin_bar(bar.time_ms, || before, &mut changes);
+            let s = bar.symbol as usize;
+            if held && holdings.get(s).is_some_and(|h| h.quantity != 0.0) {
+                marks[s] = bar.close;
+                // `Ledger::equity`, term for term.
+                equity = cash
+                    + holdings
+                        .iter()
+                        .zip(&marks)
+                        .map(|(h, m)| h.quantity * m)
+                        .sum::<f64>();
+            }
+            risk.end_bar(equity, &mut changes);
+            if !changes.is_empty() {
+                return j;
+            }
+        }
+        bars.len()
     }
 
     /// End the run after bar `seq - 1`: the controller's last word (a
@@ -757,8 +923,14 @@ impl<'a, V: Venue> Engine<'a, V> {
         let view = self.versions.serving().view_mut();
         view.cash = self.ledger.cash;
         view.equity = self.ledger.equity();
-        for (slot, h) in view.positions.iter_mut().zip(&self.ledger.holdings) {
+        for ((slot, mark), h) in view
+            .positions
+            .iter_mut()
+            .zip(view.marks.iter_mut())
+            .zip(&self.ledger.holdings)
+        {
             *slot = (h.quantity, h.average_price, h.unrealized());
+            *mark = h.mark;
         }
     }
 
@@ -785,21 +957,9 @@ impl<'a, V: Venue> Engine<'a, V> {
         self.events.clear();
         match r {
             Ok(()) => {
-                if self
-                    .intents
-                    .windows(2)
-                    .any(|w| w[0].bar_index > w[1].bar_index)
-                    || self
-                        .intents
-                        .last()
-                        .is_some_and(|i| i.bar_index as usize >= bars.len())
-                {
-                    let bad = self.intents.len();
+                if let Some(fault) = bar_index_fault(&self.intents, bars.len()) {
                     self.intents.clear();
-                    return Ok(Err(runtime::Fault::Bound(format!(
-                        "{bad} intents with bar-index out of order or beyond the {} bar(s) delivered",
-                        bars.len()
-                    ))));
+                    return Ok(Err(fault));
                 }
                 Ok(Ok(()))
             }

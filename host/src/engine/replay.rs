@@ -385,12 +385,15 @@ pub fn run_data(
         swaps.push((s.at_seq, label, p));
     }
     let desc = prepared.instance.description().clone();
-    let delivery = spec.delivery.unwrap_or(desc.delivery);
+    let delivery = spec.delivery.unwrap_or(Delivery::default_for(
+        desc.delivery,
+        prepared.instance.exact(),
+    ));
     let cfg = &spec.config;
     let meta = RunMeta {
         format: journal::FORMAT,
         sandbar_version: env!("CARGO_PKG_VERSION").into(),
-        contract: runtime::CONTRACT.into(),
+        contract: prepared.plugin.contract().into(),
         plugin_name: desc.name.clone(),
         plugin_version: desc.version.clone(),
         sdk_version: desc.sdk_version.clone(),
@@ -408,7 +411,9 @@ pub fn run_data(
         initial_cash: cfg.initial_cash,
         seed: cfg.seed,
         delivery: match delivery {
-            Delivery::PerBar => crate::sandbox::runtime::delivery_name(delivery).into(),
+            Delivery::PerBar | Delivery::Exact => {
+                crate::sandbox::runtime::delivery_name(delivery).into()
+            }
             Delivery::Batched => format!("batched ({})", cfg.batch_size),
         },
         service: String::new(),

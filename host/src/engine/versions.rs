@@ -73,6 +73,7 @@ impl<'a> Versions<'a> {
         symbols: usize,
     ) -> Self {
         serving.view_mut().positions = vec![(0.0, 0.0, 0.0); symbols];
+        serving.view_mut().marks = vec![0.0; symbols];
         Self {
             serving,
             label,
@@ -86,6 +87,12 @@ impl<'a> Versions<'a> {
     #[inline]
     pub(super) fn serving(&mut self) -> &mut (dyn StrategyDriver + 'a) {
         &mut *self.serving
+    }
+
+    /// Whether the serving version takes windows of bars (exact batching).
+    #[inline]
+    pub(super) fn serving_exact(&self) -> bool {
+        self.serving.exact()
     }
 
     /// Its `name@version`.
@@ -222,6 +229,7 @@ impl<'a> Versions<'a> {
         let to = plan.label;
         let mut new = plan.driver;
         new.view_mut().positions = vec![(0.0, 0.0, 0.0); self.symbols];
+        new.view_mut().marks = vec![0.0; self.symbols];
         let old = std::mem::replace(&mut self.serving, new);
         self.standby = Some(Standby {
             driver: old,

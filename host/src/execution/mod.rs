@@ -166,6 +166,14 @@ pub trait Venue {
     /// reacts: a risk state change cancels orders) before the next: an order
     /// cancelled between two calls does not fill.
     fn next_fill(&mut self) -> Option<FillReport>;
+    /// Whether `bar` would certainly execute nothing (no open order of its
+    /// symbol triggers on it), asked before the bar is processed so that
+    /// exact batching can hand the strategy bars on which nothing it could
+    /// observe changes. `false` when unsure: that only shortens a window.
+    fn quiet(&self, bar: &Bar) -> bool {
+        let _ = bar;
+        false
+    }
 }
 
 /// The client order id a venue is given for order `id` of `deployment`

@@ -159,7 +159,7 @@ fn parse(spec: &ParamSpec, text: &str, plugin: &str) -> Result<ParamValue, Param
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox::runtime::Delivery;
+    use crate::sandbox::runtime::DeclaredDelivery as Delivery;
 
     fn desc() -> Description {
         Description {

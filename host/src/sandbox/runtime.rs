@@ -24,36 +24,88 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
-use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-/// Generated bindings for `wit/strategy.wit`; everything else imports from
-/// here through the aliases below.
+/// Generated bindings for `wit/` (world `strategy` of contract 0.2.0, which
+/// includes 0.1.0's); everything else imports from here through the aliases
+/// below. A 0.1.0 component is served by the same bindings: its exports are
+/// looked up one interface at a time (`guest` always, `exact` when present).
 mod bindings {
     wasmtime::component::bindgen!({
-        world: "strategy",
+        world: "sandbar:strategy/strategy@0.2.0",
         path: "../wit",
         imports: { default: trappable },
         additional_derives: [PartialEq],
     });
 }
 
-pub use bindings::sandbar::strategy::types::{
-    Action, Bar as WitBar, Delivery, Description, Event, Fill, InitConfig, Intent, Level,
-    LimitOrder, MarketOrder, ParamSpec, ParamType, ParamValue, Portfolio, Position, Rejection,
-    Side,
+use bindings::exports::sandbar::strategy0_1_0::guest;
+use bindings::exports::sandbar::strategy0_2_0::exact;
+pub use bindings::sandbar::strategy0_1_0::types::{
+    Action, Bar as WitBar, Delivery as DeclaredDelivery, Description, Event, Fill, InitConfig,
+    Intent, Level, LimitOrder, MarketOrder, ParamSpec, ParamType, ParamValue, Portfolio, Position,
+    Rejection, Side,
 };
 
-/// `per-bar` or `batched`, as shown and stored.
+/// How the engine hands bars to a strategy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Delivery {
+    /// One call per bar; every fill and refusal is heard before the next bar.
+    PerBar,
+    /// Many bars per call with exactly the outcome of [`Delivery::PerBar`]
+    /// (contract 0.2.0's `on-window`; see `wit/strategy.wit`). The default
+    /// for a plugin that declares `per-bar` and implements 0.2.0; a 0.1.0
+    /// plugin given this mode gets one bar per call.
+    Exact,
+    /// Many bars per call, decided before any of them is processed: lossy
+    /// (the strategy sees a portfolio up to a batch late) and open to
+    /// look-ahead. Only on the plugin's own request or `--delivery batched`.
+    Batched,
+}
+
+impl Delivery {
+    /// The mode a plugin gets unless told otherwise: `batched` if it asks
+    /// for it, else exact batching when it implements contract 0.2.0, else
+    /// per-bar.
+    pub fn default_for(declared: DeclaredDelivery, exact: bool) -> Self {
+        match declared {
+            DeclaredDelivery::Batched => Delivery::Batched,
+            DeclaredDelivery::PerBar if exact => Delivery::Exact,
+            DeclaredDelivery::PerBar => Delivery::PerBar,
+        }
+    }
+
+    /// Parse `per-bar`, `exact` or `batched`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "per-bar" => Some(Delivery::PerBar),
+            "exact" => Some(Delivery::Exact),
+            "batched" => Some(Delivery::Batched),
+            _ => None,
+        }
+    }
+}
+
+/// `per-bar`, `exact` or `batched`, as shown and stored.
 pub fn delivery_name(d: Delivery) -> &'static str {
     match d {
         Delivery::PerBar => "per-bar",
+        Delivery::Exact => "exact",
         Delivery::Batched => "batched",
+    }
+}
+
+/// `per-bar` or `batched`: what a plugin declares.
+pub fn declared_name(d: DeclaredDelivery) -> &'static str {
+    match d {
+        DeclaredDelivery::PerBar => "per-bar",
+        DeclaredDelivery::Batched => "batched",
     }
 }
 
@@ -71,8 +123,10 @@ pub fn check_sdk_version(sdk_version: &str) -> Result<(), String> {
     }
 }
 
-/// The contract this host speaks, for messages.
-pub const CONTRACT: &str = "sandbar:strategy@0.1.0";
+/// The newest contract this host speaks, for messages.
+pub const CONTRACT: &str = "sandbar:strategy@0.2.0";
+/// The first released contract, still served (per-bar delivery).
+pub const CONTRACT_0_1: &str = "sandbar:strategy@0.1.0";
 
 /// Limits applied to every plugin instance.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -142,7 +196,9 @@ pub enum LoadError {
         message: String,
     },
     /// It does not implement this host's contract.
-    #[error("plugin {path} does not implement {CONTRACT} world `strategy`: {message}")]
+    #[error(
+        "plugin {path} does not implement world `strategy` of {CONTRACT} or {CONTRACT_0_1}: {message}"
+    )]
     Contract {
         /// File.
         path: PathBuf,
@@ -207,6 +263,41 @@ pub struct AccountView {
     pub equity: f64,
     /// Indexed by symbol id: (quantity, average price, unrealised PnL).
     pub positions: Vec<(f64, f64, f64)>,
+    /// Indexed by symbol id: the last close the books were marked at.
+    pub marks: Vec<f64>,
+}
+
+impl AccountView {
+    /// Mark `symbol` at `close` as the books would after a bar that changed
+    /// nothing else (a bar inside an exact-batching window): the same
+    /// arithmetic as the ledger's, so the strategy reads the same bits it
+    /// would read in per-bar delivery.
+    pub fn mark(&mut self, symbol: u32, close: f64) {
+        let i = symbol as usize;
+        let (Some(m), Some(p)) = (self.marks.get_mut(i), self.positions.get_mut(i)) else {
+            return;
+        };
+        *m = close;
+        if p.0 != 0.0 {
+            // `Holding::unrealized` and `Ledger::equity`.
+            p.2 = p.0 * (close - p.1);
+            self.equity = self.cash
+                + self
+                    .positions
+                    .iter()
+                    .zip(&self.marks)
+                    .map(|(p, m)| p.0 * m)
+                    .sum::<f64>();
+        }
+    }
+}
+
+/// The bars of the current `on-window` call: `bars[0]` was delivered with
+/// the call, the guest pulls the rest; `pulled` is the bar it is on.
+#[derive(Default)]
+struct Window {
+    bars: Vec<WitBar>,
+    pulled: usize,
 }
 
 /// Linear memories one plugin store may hold (a Rust component has one).
@@ -233,6 +324,12 @@ pub struct State {
     log_overflow: Option<String>,
     /// The last `panic: …` line the SDK's panic hook logged.
     last_panic: Option<String>,
+    window: Window,
+    /// The CPU budget of one bar, in epoch ticks, and the tick at which the
+    /// current bar began (the call, or the last `next-bar`).
+    ticks: u64,
+    bar_started: u64,
+    epoch: Arc<AtomicU64>,
 }
 
 impl WasiView for State {
@@ -244,9 +341,9 @@ impl WasiView for State {
     }
 }
 
-impl bindings::sandbar::strategy::types::Host for State {}
+impl bindings::sandbar::strategy0_1_0::types::Host for State {}
 
-impl bindings::sandbar::strategy::host::Host for State {
+impl bindings::sandbar::strategy0_1_0::host::Host for State {
     fn log(&mut self, level: Level, message: String) -> wasmtime::Result<()> {
         self.log_lines += 1;
         self.log_bytes += message.len();
@@ -301,11 +398,31 @@ impl bindings::sandbar::strategy::host::Host for State {
     }
 }
 
+impl bindings::sandbar::strategy0_2_0::window::Host for State {
+    /// Hand out the next bar of the window: from here on the guest is on
+    /// that bar — its account view, clock, log budget and CPU budget.
+    fn next_bar(&mut self) -> wasmtime::Result<Option<WitBar>> {
+        let next = self.window.pulled + 1;
+        let Some(&bar) = self.window.bars.get(next) else {
+            return Ok(None);
+        };
+        self.window.pulled = next;
+        self.view.mark(bar.symbol, bar.close);
+        self.clock.0.store(bar.time_ms, Ordering::Relaxed);
+        self.log_lines = 0;
+        self.log_bytes = 0;
+        self.bar_started = self.epoch.load(Ordering::Relaxed);
+        Ok(Some(bar))
+    }
+}
+
 /// The wasmtime engine, linker and compilation cache shared by all plugins.
 pub struct Runtime {
     engine: Engine,
     linker: Linker<State>,
     stop_ticker: Arc<AtomicBool>,
+    /// Ticks of the epoch, counted beside the engine's (which cannot be read).
+    epoch: Arc<AtomicU64>,
 }
 
 /// Epoch tick period: the resolution of the CPU budget.
@@ -348,14 +465,18 @@ impl Runtime {
         bindings::Strategy::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
 
         let stop_ticker = Arc::new(AtomicBool::new(!cpu_budget));
-        let (weak, stop) = (engine.weak(), stop_ticker.clone());
+        let epoch = Arc::new(AtomicU64::new(0));
+        let (weak, stop, ticks) = (engine.weak(), stop_ticker.clone(), epoch.clone());
         std::thread::Builder::new()
             .name("sandbar-epoch".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(TICK);
                     match weak.upgrade() {
-                        Some(engine) => engine.increment_epoch(),
+                        Some(engine) => {
+                            ticks.fetch_add(1, Ordering::Relaxed);
+                            engine.increment_epoch()
+                        }
                         None => break,
                     }
                 }
@@ -364,6 +485,7 @@ impl Runtime {
             engine,
             linker,
             stop_ticker,
+            epoch,
         })
     }
 
@@ -439,10 +561,14 @@ impl Runtime {
             }
         };
         let pre = self.linker.instantiate_pre(&component).map_err(contract)?;
-        let pre = bindings::StrategyPre::new(pre).map_err(contract)?;
+        let guest = guest::GuestIndices::new(&pre).map_err(contract)?;
+        // 0.2.0 adds `exact`; without it the component is a 0.1.0 strategy.
+        let exact = exact::GuestIndices::new(&pre).ok();
         let hash = hex(&Sha256::digest(bytes));
         Ok(Plugin {
             pre,
+            guest,
+            exact,
             hash,
             path,
             size: bytes.len(),
@@ -489,29 +615,61 @@ impl Runtime {
             log_byte_cap: limits.max_log_bytes_per_call,
             log_overflow: None,
             last_panic: None,
+            window: Window::default(),
+            ticks: 0,
+            bar_started: 0,
+            epoch: self.epoch.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
         let ticks = limits
             .call_timeout_ms
             .div_ceil(TICK.as_millis() as u64)
             .max(1);
+        store.data_mut().ticks = ticks;
+        // The budget is per bar, not per call: an exact-batching window of
+        // many bars gets each bar's budget as it pulls the bar, so a plugin
+        // faults on the same bar whichever way its bars are delivered.
+        store.epoch_deadline_callback(|ctx| {
+            let s = ctx.data();
+            let used = s
+                .epoch
+                .load(Ordering::Relaxed)
+                .saturating_sub(s.bar_started);
+            if used >= s.ticks {
+                Err(Trap::Interrupt.into())
+            } else {
+                Ok(UpdateDeadline::Continue(s.ticks - used))
+            }
+        });
+        store.data_mut().bar_started = self.epoch.load(Ordering::Relaxed);
         store.set_epoch_deadline(ticks);
-        let bindings = plugin
+        let instance = plugin
             .pre
             .instantiate(&mut store)
             .map_err(|e| classify(&mut store, e, &limits))?;
+        let contract = |e: wasmtime::Error| {
+            CallError::Fault(Fault::Trap {
+                kind: format!("does not implement the contract: {e:#}"),
+                frames: Vec::new(),
+            })
+        };
+        let guest = plugin.guest.load(&mut store, &instance).map_err(contract)?;
+        let exact = match &plugin.exact {
+            Some(indices) => Some(indices.load(&mut store, &instance).map_err(contract)?),
+            None => None,
+        };
+        store.data_mut().bar_started = self.epoch.load(Ordering::Relaxed);
         store.set_epoch_deadline(ticks);
-        let description = bindings
-            .sandbar_strategy_guest()
+        let description = guest
             .call_describe(&mut store)
             .map_err(|e| classify(&mut store, e, &limits))?;
         store.data_mut().plugin =
             Arc::from(format!("{}@{}", description.name, description.version).as_str());
         Ok(Instance {
             store,
-            bindings,
+            guest,
+            exact,
             description,
             limits,
             ticks,
@@ -680,7 +838,9 @@ impl wasmtime_wasi::p2::bindings::clocks::monotonic_clock::Host for VirtualClock
 
 /// A compiled, contract-checked plugin, ready to instantiate many times.
 pub struct Plugin {
-    pre: bindings::StrategyPre<State>,
+    pre: InstancePre<State>,
+    guest: guest::GuestIndices,
+    exact: Option<exact::GuestIndices>,
     /// SHA-256 of the component bytes, hex.
     pub hash: String,
     /// Where it was loaded from.
@@ -692,7 +852,8 @@ pub struct Plugin {
 /// One live strategy instance with its own store.
 pub struct Instance {
     store: Store<State>,
-    bindings: bindings::Strategy,
+    guest: guest::Guest,
+    exact: Option<exact::Guest>,
     description: Description,
     limits: SandboxLimits,
     ticks: u64,
@@ -765,6 +926,8 @@ impl Instance {
     }
 
     fn arm(&mut self) {
+        let s = self.store.data_mut();
+        s.bar_started = s.epoch.load(Ordering::Relaxed);
         self.store.set_epoch_deadline(self.ticks);
         let s = self.store.data_mut();
         s.log_lines = 0;
@@ -776,10 +939,7 @@ impl Instance {
     pub fn init(&mut self, config: &InitConfig) -> Result<(), CallError> {
         self.arm();
         self.store.data_mut().log_line_cap = self.limits.max_log_lines_per_bar;
-        let r = self
-            .bindings
-            .sandbar_strategy_guest()
-            .call_init(&mut self.store, config);
+        let r = self.guest.call_init(&mut self.store, config);
         match r {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(CallError::Refused(match e.param {
@@ -827,16 +987,8 @@ impl Instance {
         if let Some(last) = bars.last() {
             self.clock.0.store(last.time_ms, Ordering::Relaxed);
         }
-        let wit = |b: &crate::data::market::Bar| WitBar {
-            symbol: b.symbol,
-            time_ms: b.time_ms,
-            open: b.open,
-            high: b.high,
-            low: b.low,
-            close: b.close,
-            volume: b.volume,
-        };
-        let guest = self.bindings.sandbar_strategy_guest();
+        let wit = wit_bar;
+        let guest = &self.guest;
         let r = if let [one] = bars {
             // Per-bar delivery: the bar goes by value, no guest allocation.
             guest.call_on_bar(&mut self.store, wit(one), events)
@@ -868,14 +1020,76 @@ impl Instance {
         }
     }
 
+    /// Whether the instance implements contract 0.2.0's exact batching.
+    pub fn exact(&self) -> bool {
+        self.exact.is_some()
+    }
+
+    /// The contract the instance implements.
+    pub fn contract(&self) -> &'static str {
+        if self.exact.is_some() {
+            CONTRACT
+        } else {
+            CONTRACT_0_1
+        }
+    }
+
+    /// Exact batching: deliver `bars[0]` with `events` and let the guest
+    /// pull `bars[1..]` one at a time, deciding on each. Returns how many
+    /// bars the guest was handed (at least 1): the intents in `out` (and an
+    /// error) belong to the last of them. Without contract 0.2.0 this is a
+    /// per-bar call of `bars[0]`.
+    pub fn on_window(
+        &mut self,
+        bars: &[crate::data::market::Bar],
+        events: &[Event],
+        out: &mut Vec<Intent>,
+    ) -> (usize, Result<(), CallError>) {
+        let first = match bars.first() {
+            Some(first) if self.exact.is_some() => first,
+            _ => return (1, self.on_bars(&bars[..1.min(bars.len())], events, out)),
+        };
+        let Some(exact) = self.exact.take() else {
+            return (1, self.on_bars(&bars[..1], events, out));
+        };
+        self.arm();
+        self.clock.0.store(first.time_ms, Ordering::Relaxed);
+        let s = self.store.data_mut();
+        s.log_line_cap = self.limits.max_log_lines_per_bar;
+        s.window.pulled = 0;
+        s.window.bars.clear();
+        s.window.bars.extend(bars.iter().map(wit_bar));
+        let r = exact.call_on_window(&mut self.store, wit_bar(first), events);
+        self.exact = Some(exact);
+        let s = self.store.data_mut();
+        let consumed = s.window.pulled + 1;
+        s.window.bars.clear();
+        s.window.pulled = 0;
+        let r = match r {
+            Ok(Ok(intents)) if intents.len() > self.limits.max_intents_per_bar => {
+                Err(Fault::Bound(format!(
+                    "returned {} intents for 1 bar(s); the cap is {} per bar",
+                    intents.len(),
+                    self.limits.max_intents_per_bar
+                ))
+                .into())
+            }
+            Ok(Ok(intents)) => {
+                // They belong to the bar the guest is on (the engine checks
+                // that they say bar 0, as `on-bar`'s must).
+                out.extend(intents);
+                Ok(())
+            }
+            Ok(Err(e)) => Err(CallError::Refused(e.message)),
+            Err(e) => Err(classify(&mut self.store, e, &self.limits)),
+        };
+        (consumed, r)
+    }
+
     /// Take the strategy's snapshot.
     pub fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
         self.arm();
-        match self
-            .bindings
-            .sandbar_strategy_guest()
-            .call_snapshot(&mut self.store)
-        {
+        match self.guest.call_snapshot(&mut self.store) {
             Ok(Ok(bytes)) if bytes.len() > self.limits.max_snapshot_bytes => {
                 Err(Fault::Bound(format!(
                     "snapshot of {} bytes exceeds the cap of {} bytes",
@@ -893,14 +1107,36 @@ impl Instance {
     /// Restore a snapshot taken from `from_version`.
     pub fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError> {
         self.arm();
-        match self.bindings.sandbar_strategy_guest().call_restore(
-            &mut self.store,
-            from_version,
-            state,
-        ) {
+        match self
+            .guest
+            .call_restore(&mut self.store, from_version, state)
+        {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(CallError::Refused(e.message)),
             Err(e) => Err(classify(&mut self.store, e, &self.limits)),
+        }
+    }
+}
+
+fn wit_bar(b: &crate::data::market::Bar) -> WitBar {
+    WitBar {
+        symbol: b.symbol,
+        time_ms: b.time_ms,
+        open: b.open,
+        high: b.high,
+        low: b.low,
+        close: b.close,
+        volume: b.volume,
+    }
+}
+
+impl Plugin {
+    /// The contract the component implements.
+    pub fn contract(&self) -> &'static str {
+        if self.exact.is_some() {
+            CONTRACT
+        } else {
+            CONTRACT_0_1
         }
     }
 }

@@ -985,7 +985,7 @@ impl Service {
         let meta = RunMeta {
             format: crate::store::journal::FORMAT,
             sandbar_version: env!("CARGO_PKG_VERSION").into(),
-            contract: crate::sandbox::runtime::CONTRACT.into(),
+            contract: instance.contract().into(),
             plugin_name: desc.name.clone(),
             plugin_version: desc.version.clone(),
             sdk_version: desc.sdk_version.clone(),
@@ -1514,7 +1514,7 @@ impl Service {
         let meta = RunMeta {
             format: crate::store::journal::FORMAT,
             sandbar_version: env!("CARGO_PKG_VERSION").into(),
-            contract: crate::sandbox::runtime::CONTRACT.into(),
+            contract: record.contract.clone(),
             plugin_name: record.name.clone(),
             plugin_version: record.version.clone(),
             sdk_version: String::new(),

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::sandbox::runtime::{
-    self, Delivery, Description, ParamSpec, ParamType, ParamValue, Runtime,
+    self, DeclaredDelivery, Description, ParamSpec, ParamType, ParamValue, Runtime,
 };
 use crate::store::lifecycle::{
     self, BacktestEvidence, GateConfig, Move, PaperEvidence, Readiness, Stage,
@@ -106,9 +106,9 @@ impl PluginRecord {
                 })
                 .collect(),
             delivery: if self.delivery == "batched" {
-                Delivery::Batched
+                DeclaredDelivery::Batched
             } else {
-                Delivery::PerBar
+                DeclaredDelivery::PerBar
             },
         }
     }
@@ -394,11 +394,8 @@ impl Registry {
             sha256: sha256.clone(),
             size: bytes.len() as u64,
             sdk_version: d.sdk_version.clone(),
-            contract: runtime::CONTRACT.into(),
-            delivery: match d.delivery {
-                Delivery::PerBar => runtime::delivery_name(Delivery::PerBar).into(),
-                Delivery::Batched => runtime::delivery_name(Delivery::Batched).into(),
-            },
+            contract: plugin.contract().into(),
+            delivery: runtime::declared_name(d.delivery).into(),
             params: d
                 .params
                 .iter()

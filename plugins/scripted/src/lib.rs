@@ -6,6 +6,12 @@
 //! `qty Q`, `buy Q`, `sell Q`, `limit-buy Q P`, `limit-sell Q P`, `close`.
 //! Every event it hears is logged at info level (`event …`), so tests can
 //! check what the strategy was told.
+//!
+//! `equity_step` (0 = off) makes it a strategy that reads its account on
+//! every bar: flat, it goes long symbol 0 at weight 0.1; long, it closes as
+//! soon as its equity moves into another multiple of the step; each reason
+//! says the exact equity, unrealised PnL and cash it read. Two deliveries
+//! that give it different views make different journals.
 
 use sandbar_sdk::prelude::*;
 
@@ -23,6 +29,9 @@ struct Step {
 pub struct Scripted {
     steps: Vec<Step>,
     bar: u64,
+    equity_step: f64,
+    level: Option<f64>,
+    asked: bool,
 }
 
 fn parse(script: &str) -> Result<Vec<Step>, String> {
@@ -101,10 +110,16 @@ impl Strategy for Scripted {
     fn describe() -> Description {
         Description::new("scripted", env!("CARGO_PKG_VERSION"))
             .param(ParamSpec::text("script", "").doc("intents to emit, see the crate docs"))
+            .param(
+                ParamSpec::float("equity_step", 0.0).range(0.0, 1e12).doc(
+                    "trade on every move of the equity into another multiple of this (0: off)",
+                ),
+            )
     }
 
     fn init(&mut self, params: &Params, _symbols: &[String]) -> Result<(), InitError> {
         self.steps = parse(params.text("script")?).map_err(|e| InitError::param("script", e))?;
+        self.equity_step = params.float("equity_step")?;
         Ok(())
     }
 
@@ -123,6 +138,27 @@ impl Strategy for Scripted {
     fn on_bar(&mut self, _bar: &Bar, ctx: &mut Ctx<'_>) {
         let now = self.bar;
         self.bar += 1;
+        if self.equity_step > 0.0 {
+            let p = ctx.portfolio();
+            let level = (p.equity / self.equity_step).floor();
+            let upnl: f64 = p.positions.iter().map(|p| p.unrealized_pnl).sum();
+            let reason = format!(
+                "equity {:?} (level {level}) unrealised {upnl:?} cash {:?}",
+                p.equity, p.cash
+            );
+            if ctx.position(0) == 0.0 {
+                if !self.asked {
+                    self.asked = true;
+                    ctx.target_weight(0, 0.1).reason(reason);
+                }
+            } else {
+                self.asked = false;
+                if self.level.is_some_and(|l| l != level) {
+                    ctx.close(0).reason(reason);
+                }
+            }
+            self.level = Some(level);
+        }
         for s in self.steps.iter().filter(|s| s.bar == now) {
             let mut b = match s.action {
                 Action::TargetWeight(w) => ctx.target_weight(s.symbol, w),

@@ -197,6 +197,19 @@ impl Venue for SimulatedVenue {
         self.bar = Some((*bar, position));
     }
 
+    fn quiet(&self, bar: &Bar) -> bool {
+        // The same eligibility and trigger rules as `begin_bar`.
+        match self.books.get(bar.symbol as usize) {
+            None => true,
+            Some(book) => {
+                bar.volume <= 0.0
+                    || book
+                        .iter()
+                        .all(|(o, _)| bar.time_ms <= o.decided_ms || self.trigger(o, bar).is_none())
+            }
+        }
+    }
+
     fn next_fill(&mut self) -> Option<FillReport> {
         let (bar, running) = self.bar?;
         let book_index = bar.symbol as usize;
