@@ -7,6 +7,7 @@ mod alerts;
 mod api;
 mod author;
 mod data;
+mod exact;
 mod feeds;
 mod golden;
 mod monitoring;

@@ -21,8 +21,12 @@ fn every_plugin_describes_itself_with_name_version_sdk_and_parameters() {
             "counter-v2" => ("counter", "2.0.0"),
             other => (other, "0.1.0"),
         };
+        // Every plugin built here implements the newest contract, so a
+        // strategy that declares per-bar gets exact batching by default.
         assert!(
-            text.starts_with(&format!("{plugin}@{version} (sdk 0.1.0, per-bar delivery)")),
+            text.starts_with(&format!(
+                "{plugin}@{version} (sdk 0.1.0, sandbar:strategy@0.2.0, exact delivery)"
+            )),
             "{text}"
         );
     }
@@ -62,8 +66,8 @@ fn files_that_are_not_components_of_this_contract_are_refused_before_any_bar() {
         (
             "other-world.wasm",
             std::fs::read(plugins::MISMATCH_WORLD).unwrap(),
-            "does not implement sandbar:strategy@0.1.0 world `strategy`: no exported instance named \
-             `sandbar:strategy/guest@0.1.0`; it exports spin-up",
+            "does not implement world `strategy` of sandbar:strategy@0.2.0 or sandbar:strategy@0.1.0: \
+             no exported instance named `sandbar:strategy/guest@0.1.0`; it exports spin-up",
         ),
         (
             "native.so",
@@ -78,8 +82,8 @@ fn files_that_are_not_components_of_this_contract_are_refused_before_any_bar() {
         (
             "other-version.wasm",
             std::fs::read(plugins::MISMATCH_VERSION).unwrap(),
-            "does not implement sandbar:strategy@0.1.0 world `strategy`: no exported instance named \
-             `sandbar:strategy/guest@0.1.0`; it exports sandbar:strategy/guest@0.2.0",
+            "does not implement world `strategy` of sandbar:strategy@0.2.0 or sandbar:strategy@0.1.0: \
+             no exported instance named `sandbar:strategy/guest@0.1.0`; it exports sandbar:strategy/guest@0.9.0",
         ),
     ];
     for (name, bytes, needle) in cases {

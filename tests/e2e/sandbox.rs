@@ -130,7 +130,8 @@ fn a_panic_is_a_trap_that_carries_the_panic_message() {
         &[],
         "trap: wasm trap: wasm `unreachable` instruction executed after the plugin's panic: \
          panicked at plugins/hostile-panic/src/lib.rs:17:13: strategy bug at close 100 \
-         (in sandbar_sdk::wit::glue::deliver)",
+         (in <hostile_panic::_::__SandbarGuest as \
+         sandbar_sdk::wit::glue::bindings::exports::sandbar::strategy0_2_0::exact::Guest>::on_window)",
     );
 }
 
@@ -140,12 +141,14 @@ fn an_unreachable_instruction_traps_with_a_guest_backtrace() {
         plugins::HOSTILE_UNREACHABLE,
         "hostile-unreachable",
         &[],
-        "trap: wasm trap: wasm `unreachable` instruction executed (in sandbar_sdk::wit::glue::deliver)",
+        "trap: wasm trap: wasm `unreachable` instruction executed (in <hostile_unreachable::_::__SandbarGuest \
+         as sandbar_sdk::wit::glue::bindings::exports::sandbar::strategy0_2_0::exact::Guest>::on_window)",
     );
     let (out, _) = hostile(plugins::HOSTILE_UNREACHABLE, &[]);
     assert!(
-        stderr(&out)
-            .contains("guest backtrace (innermost first):\n  0: sandbar_sdk::wit::glue::deliver"),
+        stderr(&out).contains(
+            "guest backtrace (innermost first):\n  0: <hostile_unreachable::_::__SandbarGuest as"
+        ),
         "{}",
         stderr(&out)
     );
@@ -349,6 +352,7 @@ fn every_plugin_under_plugins_is_exercised_by_an_end_to_end_test() {
         include_str!("util.rs"),
         include_str!("swap.rs"),
         include_str!("registry.rs"),
+        include_str!("exact.rs"),
     ]
     .concat();
     for (name, _) in plugins::ALL {

@@ -9,6 +9,7 @@
 //! engine's own ledger.
 
 mod check;
+mod exact;
 mod parity;
 mod properties;
 mod regressions;

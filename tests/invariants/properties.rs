@@ -256,4 +256,20 @@ proptest! {
         assert_invariants(&case.rec, setup.risk, setup.cash, setup.sim.max_volume_share, &out, &batched);
         prop_assert_eq!(decisions(&per_bar), decisions(&batched));
     }
+
+    /// Exact batching writes the journal per-bar delivery writes, entry for
+    /// entry, for a strategy that reads its account on every decision: the
+    /// windows never span a fill, a trigger or a risk state change, and the
+    /// account read inside a window is the one per-bar delivery shows.
+    #[test]
+    fn exact_batching_writes_the_per_bar_journal(case in a_case()) {
+        let per_bar = Setup { reads_view: true, ..case.setup.clone() };
+        let exact = Setup { delivery: Delivery::Exact, ..per_bar.clone() };
+        let (a, per_bar_journal) = run(&case.rec, &case.steps, &per_bar);
+        let (b, exact_journal) = run(&case.rec, &case.steps, &exact);
+        // Debug text: every bit of every float (NaN and -0.0 included).
+        prop_assert_eq!(format!("{per_bar_journal:?}"), format!("{exact_journal:?}"));
+        prop_assert_eq!(format!("{:?}", a.equity_curve), format!("{:?}", b.equity_curve));
+        prop_assert_eq!((a.bars, a.orders, a.refusals, a.bars_in_market), (b.bars, b.orders, b.refusals, b.bars_in_market));
+    }
 }

@@ -341,7 +341,7 @@ fn an_instance_that_traps_while_snapshotting_is_never_called_again() {
     );
     engine.schedule_swap(PlannedSwap {
         at_seq: 2,
-        driver: Box::new(Script::new(&[])),
+        driver: Box::new(Script::new(&[], false)),
         label: "script@2.0.0".into(),
     });
     let out = engine

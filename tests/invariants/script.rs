@@ -69,16 +69,23 @@ pub fn protect(mut i: Intent, sl: Option<f64>, tp: Option<f64>) -> Intent {
     i
 }
 
-/// The driver: never reads its account, so per-bar and batched runs of the
-/// same script must agree.
+/// The driver: decides without reading its account, so per-bar and batched
+/// runs of the same script must agree. It takes exact-batching windows (as
+/// a 0.2.0 component does, marking its view at each bar it takes) and, with
+/// `reads_view`, writes the account it read and the number of events it has
+/// heard into every intent's reason, so a view or an event that reaches it
+/// at another bar in one delivery than in the other shows in the journal.
 pub struct Script {
     steps: BTreeMap<u64, Vec<Intent>>,
     next_seq: u64,
     view: AccountView,
+    reads_view: bool,
+    /// Events heard so far (fills, refusals, cancels).
+    heard: usize,
 }
 
 impl Script {
-    pub fn new(steps: &[Step]) -> Self {
+    pub fn new(steps: &[Step], reads_view: bool) -> Self {
         let mut map: BTreeMap<u64, Vec<Intent>> = BTreeMap::new();
         for s in steps {
             map.entry(s.seq).or_default().push(s.intent.clone());
@@ -87,7 +94,32 @@ impl Script {
             steps: map,
             next_seq: 0,
             view: AccountView::default(),
+            reads_view,
+            heard: 0,
         }
+    }
+
+    /// The intents of the next bar, as decided on it.
+    fn decide(&mut self, bar_index: u32, out: &mut Vec<Intent>) -> bool {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let Some(v) = self.steps.get(&seq) else {
+            return false;
+        };
+        let read = self.reads_view.then(|| {
+            format!(
+                " | equity {:?} cash {:?} positions {:?} events heard {}",
+                self.view.equity, self.view.cash, self.view.positions, self.heard
+            )
+        });
+        out.extend(v.iter().cloned().map(|mut i| {
+            i.bar_index = bar_index;
+            if let Some(r) = &read {
+                i.reason.push_str(r);
+            }
+            i
+        }));
+        true
     }
 }
 
@@ -101,19 +133,35 @@ impl StrategyDriver for Script {
     fn on_bars(
         &mut self,
         bars: &[Bar],
-        _events: &[Event],
+        events: &[Event],
         out: &mut Vec<Intent>,
     ) -> Result<(), CallError> {
+        self.heard += events.len();
         for j in 0..bars.len() {
-            if let Some(v) = self.steps.get(&(self.next_seq + j as u64)) {
-                out.extend(v.iter().cloned().map(|mut i| {
-                    i.bar_index = j as u32;
-                    i
-                }));
+            self.decide(j as u32, out);
+        }
+        Ok(())
+    }
+    fn exact(&self) -> bool {
+        true
+    }
+    fn on_window(
+        &mut self,
+        bars: &[Bar],
+        events: &[Event],
+        out: &mut Vec<Intent>,
+    ) -> (usize, Result<(), CallError>) {
+        self.heard += events.len();
+        for (j, bar) in bars.iter().enumerate() {
+            if j > 0 {
+                // What the `next-bar` import does to the view.
+                self.view.mark(bar.symbol, bar.close);
+            }
+            if self.decide(0, out) {
+                return (j + 1, Ok(()));
             }
         }
-        self.next_seq += bars.len() as u64;
-        Ok(())
+        (bars.len(), Ok(()))
     }
     fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
         Ok(Vec::new())
@@ -131,6 +179,8 @@ pub struct Setup {
     pub sim: SimConfig,
     pub delivery: Delivery,
     pub batch_size: usize,
+    /// The script writes the account it read into its reasons.
+    pub reads_view: bool,
 }
 
 impl Default for Setup {
@@ -141,6 +191,7 @@ impl Default for Setup {
             sim: SimConfig::default(),
             delivery: Delivery::PerBar,
             batch_size: 1024,
+            reads_view: false,
         }
     }
 }
@@ -162,7 +213,7 @@ pub fn run(rec: &Recording, steps: &[Step], setup: &Setup) -> (RunOutcome, Vec<E
     let engine = Engine::new(
         cfg,
         rec.symbols.clone(),
-        Box::new(Script::new(steps)),
+        Box::new(Script::new(steps, setup.reads_view)),
         SimulatedVenue::new(setup.sim),
         &mut journal,
     );

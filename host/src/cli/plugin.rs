@@ -58,11 +58,12 @@ pub(super) fn run(registry: &RegistryOpt, cmd: PluginCmd) -> anyhow::Result<()> 
         PluginCmd::List => {
             for r in reg.plugins()? {
                 println!(
-                    "{:<32} sha256:{}  {:>8} bytes  sdk {}  added {}",
+                    "{:<32} sha256:{}  {:>8} bytes  sdk {}  {}  added {}",
                     r.label(),
                     &r.sha256[..12],
                     r.size,
                     r.sdk_version,
+                    r.contract,
                     r.added_at
                 );
             }

@@ -319,9 +319,9 @@ pub fn gate(
                     value: match b {
                         None => "missing".into(),
                         Some(b) if b.lookahead => "batched".into(),
-                        Some(_) => "per-bar".into(),
+                        Some(_) => "per-bar or exact".into(),
                     },
-                    threshold: "per-bar delivery".into(),
+                    threshold: "per-bar or exact delivery".into(),
                     pass: b.is_some_and(|b| !b.lookahead),
                 },
             ];

@@ -1,11 +1,12 @@
 //! Fixture: a component for a different version of the Sandbar contract
-//! (`sandbar:strategy@0.2.0`). The host must refuse it before any bar.
+//! (`sandbar:strategy@0.9.0`, from the future). The host must refuse it
+//! before any bar.
 #![allow(missing_docs)]
 
 #[cfg(target_family = "wasm")]
 mod component {
     wit_bindgen::generate!({
-        inline: "package sandbar:strategy@0.2.0;
+        inline: "package sandbar:strategy@0.9.0;
                  interface guest { describe: func() -> string; }
                  world strategy { export guest; }",
     });
