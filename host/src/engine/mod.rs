@@ -464,6 +464,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             return Ok(Some(1));
         }
         let window = &bars[..=quiet];
+        self.update_marks();
         if !self.events.is_empty() {
             // The strategy hears of fills only once they are durable.
             self.recorder.barrier()?;
@@ -923,13 +924,15 @@ impl<'a, V: Venue> Engine<'a, V> {
         let view = self.versions.serving().view_mut();
         view.cash = self.ledger.cash;
         view.equity = self.ledger.equity();
-        for ((slot, mark), h) in view
-            .positions
-            .iter_mut()
-            .zip(view.marks.iter_mut())
-            .zip(&self.ledger.holdings)
-        {
+        for (slot, h) in view.positions.iter_mut().zip(&self.ledger.holdings) {
             *slot = (h.quantity, h.average_price, h.unrealized());
+        }
+    }
+
+    /// The marks the view re-marks from inside a window (only windows need them).
+    fn update_marks(&mut self) {
+        let view = self.versions.serving().view_mut();
+        for (mark, h) in view.marks.iter_mut().zip(&self.ledger.holdings) {
             *mark = h.mark;
         }
     }

@@ -5,6 +5,8 @@
 //! strategy source, same pipeline), and a fast path for research sweeps of
 //! trusted code. It never runs untrusted code: there are no limits here.
 
+use std::cell::RefCell;
+
 use sandbar_sdk::{self as sdk, HostServices, Runner, Strategy};
 
 use crate::data::market::Bar;
@@ -17,23 +19,25 @@ use crate::sandbox::runtime::{
 /// Drives an SDK strategy natively.
 pub struct NativeStrategy<S: Strategy> {
     runner: Runner<S>,
-    view: AccountView,
+    /// In a cell: exact batching re-marks it between the bars of a window
+    /// while the strategy holds it.
+    view: RefCell<AccountView>,
     bars: Vec<sdk::Bar>,
     events: Vec<sdk::Event>,
 }
 
-struct View<'a>(&'a AccountView);
+struct View<'a>(&'a RefCell<AccountView>);
 
 impl HostServices for View<'_> {
     fn log(&self, level: sdk::Level, message: &str) {
         tracing::info!(target: "plugin", ?level, "{message}");
     }
     fn portfolio(&self) -> sdk::Portfolio {
+        let view = self.0.borrow();
         sdk::Portfolio {
-            cash: self.0.cash,
-            equity: self.0.equity,
-            positions: self
-                .0
+            cash: view.cash,
+            equity: view.equity,
+            positions: view
                 .positions
                 .iter()
                 .enumerate()
@@ -48,7 +52,11 @@ impl HostServices for View<'_> {
         }
     }
     fn position(&self, symbol: u32) -> f64 {
-        self.0.positions.get(symbol as usize).map_or(0.0, |p| p.0)
+        self.0
+            .borrow()
+            .positions
+            .get(symbol as usize)
+            .map_or(0.0, |p| p.0)
     }
 }
 
@@ -99,7 +107,7 @@ impl<S: Strategy> NativeStrategy<S> {
         runner.init(sdk::Params::new(params), config.symbols.clone())?;
         Ok(Self {
             runner,
-            view: AccountView::default(),
+            view: RefCell::default(),
             bars: Vec::new(),
             events: Vec::new(),
         })
@@ -122,7 +130,7 @@ impl<S: Strategy + Send> StrategyDriver for NativeStrategy<S> {
     }
 
     fn view_mut(&mut self) -> &mut AccountView {
-        &mut self.view
+        self.view.get_mut()
     }
 
     fn on_bars(
@@ -133,6 +141,75 @@ impl<S: Strategy + Send> StrategyDriver for NativeStrategy<S> {
     ) -> Result<(), CallError> {
         self.bars.clear();
         self.bars.extend(bars.iter().map(sdk_bar));
+        self.sdk_events(events);
+        let intents = self
+            .runner
+            .on_bars(&self.bars, &self.events, &View(&self.view));
+        out.extend(intents.iter().map(host_intent));
+        Ok(())
+    }
+
+    fn exact(&self) -> bool {
+        true
+    }
+
+    /// Exact batching as a 0.2.0 component does it (the SDK's own
+    /// `Runner::on_window`), the view re-marked at each bar as the
+    /// `next-bar` import does: the baseline that shows what the engine's
+    /// windows cost without the sandbox's calls.
+    fn on_window(
+        &mut self,
+        bars: &[Bar],
+        events: &[Event],
+        out: &mut Vec<Intent>,
+    ) -> (usize, Result<(), CallError>) {
+        self.sdk_events(events);
+        let mut taken = 1;
+        let view = &self.view;
+        let mut next = || {
+            let b = bars.get(taken)?;
+            taken += 1;
+            view.borrow_mut().mark(b.symbol, b.close);
+            Some(sdk_bar(b))
+        };
+        let intents = self
+            .runner
+            .on_window(&sdk_bar(&bars[0]), &self.events, &View(view), &mut next);
+        out.extend(intents.iter().map(host_intent));
+        (taken, Ok(()))
+    }
+}
+
+fn host_intent(i: &sdk::Intent) -> Intent {
+    Intent {
+        bar_index: i.bar_index,
+        symbol: i.symbol,
+        action: match i.action {
+            sdk::Action::TargetWeight(w) => Action::TargetWeight(w),
+            sdk::Action::TargetQuantity(q) => Action::TargetQuantity(q),
+            sdk::Action::Market { side: s, quantity } => Action::Market(MarketOrder {
+                side: side(s),
+                quantity,
+            }),
+            sdk::Action::Limit {
+                side: s,
+                quantity,
+                price,
+            } => Action::Limit(LimitOrder {
+                side: side(s),
+                quantity,
+                price,
+            }),
+            sdk::Action::Close => Action::Close,
+        },
+        stop_loss: i.stop_loss,
+        take_profit: i.take_profit,
+        reason: i.reason.clone(),
+    }
+}
+
+impl<S: Strategy> NativeStrategy<S> {
+    fn sdk_events(&mut self, events: &[Event]) {
         self.events.clear();
         self.events.extend(events.iter().map(|e| match e {
             Event::Filled(f) => sdk::Event::Filled(sdk::Fill {
@@ -153,34 +230,5 @@ impl<S: Strategy + Send> StrategyDriver for NativeStrategy<S> {
             }),
             Event::Cancelled(id) => sdk::Event::Cancelled(*id),
         }));
-        let intents = self
-            .runner
-            .on_bars(&self.bars, &self.events, &View(&self.view));
-        out.extend(intents.iter().map(|i| Intent {
-            bar_index: i.bar_index,
-            symbol: i.symbol,
-            action: match i.action {
-                sdk::Action::TargetWeight(w) => Action::TargetWeight(w),
-                sdk::Action::TargetQuantity(q) => Action::TargetQuantity(q),
-                sdk::Action::Market { side: s, quantity } => Action::Market(MarketOrder {
-                    side: side(s),
-                    quantity,
-                }),
-                sdk::Action::Limit {
-                    side: s,
-                    quantity,
-                    price,
-                } => Action::Limit(LimitOrder {
-                    side: side(s),
-                    quantity,
-                    price,
-                }),
-                sdk::Action::Close => Action::Close,
-            },
-            stop_loss: i.stop_loss,
-            take_profit: i.take_profit,
-            reason: i.reason.clone(),
-        }));
-        Ok(())
     }
 }
