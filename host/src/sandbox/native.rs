@@ -172,9 +172,9 @@ impl<S: Strategy + Send> StrategyDriver for NativeStrategy<S> {
             view.borrow_mut().mark(b.symbol, b.close);
             Some(sdk_bar(b))
         };
-        let intents = self
-            .runner
-            .on_window(&sdk_bar(&bars[0]), &self.events, &View(view), &mut next);
+        let intents =
+            self.runner
+                .on_window(&sdk_bar(&bars[0]), &self.events, &View(view), &mut next);
         out.extend(intents.iter().map(host_intent));
         (taken, Ok(()))
     }
