@@ -214,14 +214,28 @@ pub struct IntentBuilder<'a> {
 }
 
 impl IntentBuilder<'_> {
-    /// Protective stop price.
+    /// Protective stop at this price.
     pub fn stop_loss(self, price: f64) -> Self {
-        self.intent.stop_loss = Some(price);
+        self.intent.stop_loss = Some(Protect::Price(price));
         self
     }
-    /// Profit-taking price.
+    /// Profit target at this price.
     pub fn take_profit(self, price: f64) -> Self {
-        self.intent.take_profit = Some(price);
+        self.intent.take_profit = Some(Protect::Price(price));
+        self
+    }
+    /// Protective stop `distance` from the entry: below a long's average
+    /// entry price, above a short's, wherever the entry fills (the host
+    /// resolves it after every fill of the position). `2.0 * atr` is a stop
+    /// two ATRs from the entry.
+    pub fn stop_loss_from_entry(self, distance: f64) -> Self {
+        self.intent.stop_loss = Some(Protect::FromEntry(distance));
+        self
+    }
+    /// Profit target `distance` from the entry: above a long's average
+    /// entry price, below a short's.
+    pub fn take_profit_from_entry(self, distance: f64) -> Self {
+        self.intent.take_profit = Some(Protect::FromEntry(distance));
         self
     }
     /// Reason recorded in the journal.

@@ -71,7 +71,7 @@ pub mod prelude {
     pub use crate::positions::Positions;
     pub use crate::{
         Action, Bar, Ctx, Delivery, Description, Event, Fill, InitError, Level, ParamSpec,
-        ParamValue, Params, Portfolio, Rejection, Side, Strategy, SymbolId,
+        ParamValue, Params, Portfolio, Protect, Rejection, Side, Strategy, SymbolId,
     };
 }
 
@@ -290,7 +290,7 @@ macro_rules! export_strategy {
                 fn on_window(
                     first: $crate::wit::Bar,
                     events: ::std::vec::Vec<$crate::wit::Event>,
-                ) -> ::std::result::Result<::std::vec::Vec<$crate::wit::Intent>, $crate::wit::StrategyError> {
+                ) -> ::std::result::Result<::std::vec::Vec<$crate::wit::Decision>, $crate::wit::StrategyError> {
                     RUNNER.with_borrow_mut(|r| $crate::wit::on_window(r, first, events))
                 }
             }

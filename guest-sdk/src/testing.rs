@@ -34,7 +34,7 @@ use std::cell::RefCell;
 
 use crate::{
     Action, Bar, Event, Fill, HostServices, InitError, Intent, Level, ParamValue, Params,
-    Portfolio, Position, Runner, Side, Strategy, SymbolId,
+    Portfolio, Position, Protect, Runner, Side, Strategy, SymbolId,
 };
 
 #[derive(Default)]
@@ -167,8 +167,8 @@ pub struct Costs {
 /// A symbol's stop-loss and take-profit, for a position in `direction`.
 #[derive(Debug, Clone, Default)]
 struct Protection {
-    stop_loss: Option<f64>,
-    take_profit: Option<f64>,
+    stop_loss: Option<Protect>,
+    take_profit: Option<Protect>,
     direction: f64,
     ids: Vec<u64>,
 }
@@ -347,6 +347,14 @@ impl<S: Strategy> Harness<S> {
     /// Keep the symbol's stop-loss / take-profit orders matching its position.
     fn resync(&mut self, s: SymbolId, time_ms: i64) {
         let pos = self.book.position(s);
+        // Levels from the entry resolve against the average entry price as
+        // it now stands, as the host's do.
+        let entry = self
+            .book
+            .borrow()
+            .positions
+            .get(s as usize)
+            .map_or(0.0, |p| p.1);
         let p = self.protection(s).clone();
         let (mut stop_loss, mut take_profit) = (p.stop_loss, p.take_profit);
         if pos != 0.0 && pos.signum() != p.direction {
@@ -358,10 +366,16 @@ impl<S: Strategy> Harness<S> {
         let mut desired = Vec::new();
         if wanted {
             if let Some(sl) = stop_loss {
-                desired.push((Kind::Stop(sl), "stop-loss"));
+                desired.push((
+                    Kind::Stop(sl.resolve(entry, pos.signum(), true)),
+                    "stop-loss",
+                ));
             }
             if let Some(tp) = take_profit {
-                desired.push((Kind::Target(tp), "take-profit"));
+                desired.push((
+                    Kind::Target(tp.resolve(entry, pos.signum(), false)),
+                    "take-profit",
+                ));
             }
         }
         let matches = {

@@ -64,6 +64,29 @@ pub enum Action {
     Close,
 }
 
+/// Where a stop-loss or take-profit sits.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Protect {
+    /// At this price.
+    Price(f64),
+    /// This distance from the position's average entry price, resolved by
+    /// the host after every fill: below a long's entry for a stop-loss and
+    /// above it for a take-profit, mirrored for a short.
+    FromEntry(f64),
+}
+
+impl Protect {
+    /// The price for a position in `direction` (±1) entered at `entry`, as
+    /// the host resolves it.
+    pub fn resolve(self, entry: f64, direction: f64, stop: bool) -> f64 {
+        match self {
+            Protect::Price(p) => p,
+            Protect::FromEntry(d) if stop => entry - direction * d,
+            Protect::FromEntry(d) => entry + direction * d,
+        }
+    }
+}
+
 /// A request to the host. The host's risk engine decides what becomes an order.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Intent {
@@ -73,10 +96,10 @@ pub struct Intent {
     pub symbol: SymbolId,
     /// What to do.
     pub action: Action,
-    /// Protective stop price for the resulting position.
-    pub stop_loss: Option<f64>,
-    /// Profit-taking price for the resulting position.
-    pub take_profit: Option<f64>,
+    /// Protective stop for the resulting position.
+    pub stop_loss: Option<Protect>,
+    /// Profit target for the resulting position.
+    pub take_profit: Option<Protect>,
     /// Free text kept in the journal.
     pub reason: String,
 }

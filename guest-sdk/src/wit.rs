@@ -21,7 +21,8 @@ mod glue {
     }
 
     pub use bindings::exports::sandbar::strategy0_1_0::guest::Guest;
-    pub use bindings::exports::sandbar::strategy0_2_0::exact::Guest as ExactGuest;
+    use bindings::exports::sandbar::strategy0_2_0::exact;
+    pub use bindings::exports::sandbar::strategy0_2_0::exact::{Decision, Guest as ExactGuest};
     use bindings::sandbar::strategy0_1_0::host;
     use bindings::sandbar::strategy0_1_0::types as w;
     pub use bindings::sandbar::strategy0_1_0::types::{
@@ -188,11 +189,11 @@ mod glue {
         runner: &mut Runner<S>,
         first: Bar,
         events: Vec<Event>,
-    ) -> Result<Vec<Intent>, StrategyError> {
+    ) -> Result<Vec<Decision>, StrategyError> {
         let events = sdk_events(events);
         let mut next = || window::next_bar().map(|b| bar(&b));
         let intents = runner.on_window(&bar(&first), &events, &Imports, &mut next);
-        Ok(wit_intents(intents))
+        Ok(wit_decisions(intents))
     }
 
     fn deliver<S: Strategy>(
@@ -202,7 +203,7 @@ mod glue {
     ) -> Result<Vec<Intent>, StrategyError> {
         let events = sdk_events(events);
         let intents = runner.on_bars(bars, &events, &Imports);
-        Ok(wit_intents(intents))
+        Ok(wit_intents(intents, bars))
     }
 
     fn sdk_events(events: Vec<Event>) -> Vec<sdk::Event> {
@@ -230,10 +231,58 @@ mod glue {
             .collect()
     }
 
-    fn wit_intents(intents: &[sdk::Intent]) -> Vec<Intent> {
+    /// Contract 0.1.0 intents (`on-bar`, `on-bars`) carry prices only; a
+    /// host speaking 0.2.0 never asks for them one bar at a time (it calls
+    /// `on-window`), so this is batched delivery, which is lossy anyway: a
+    /// level from the entry is resolved at the deciding bar's close, on the
+    /// side the intent trades towards.
+    fn wit_intents(intents: &[sdk::Intent], bars: &[sdk::Bar]) -> Vec<Intent> {
         intents
             .iter()
-            .map(|i| Intent {
+            .map(|i| {
+                let close = bars.get(i.bar_index as usize).map_or(f64::NAN, |b| b.close);
+                let direction = match i.action {
+                    sdk::Action::TargetWeight(x) | sdk::Action::TargetQuantity(x) => x.signum(),
+                    sdk::Action::Market { side, .. } | sdk::Action::Limit { side, .. } => {
+                        match side {
+                            sdk::Side::Buy => 1.0,
+                            sdk::Side::Sell => -1.0,
+                        }
+                    }
+                    sdk::Action::Close => 0.0,
+                };
+                let price =
+                    |l: Option<sdk::Protect>, stop| l.map(|l| l.resolve(close, direction, stop));
+                Intent {
+                    stop_loss: price(i.stop_loss, true),
+                    take_profit: price(i.take_profit, false),
+                    ..wit_intent(i)
+                }
+            })
+            .collect()
+    }
+
+    fn wit_level(l: sdk::Protect) -> exact::Level {
+        match l {
+            sdk::Protect::Price(p) => exact::Level::Price(p),
+            sdk::Protect::FromEntry(d) => exact::Level::FromEntry(d),
+        }
+    }
+
+    fn wit_decisions(intents: &[sdk::Intent]) -> Vec<exact::Decision> {
+        intents
+            .iter()
+            .map(|i| exact::Decision {
+                intent: wit_intent(i),
+                stop_loss: i.stop_loss.map(wit_level),
+                take_profit: i.take_profit.map(wit_level),
+            })
+            .collect()
+    }
+
+    fn wit_intent(i: &sdk::Intent) -> Intent {
+        {
+            Intent {
                 bar_index: i.bar_index,
                 symbol: i.symbol,
                 action: match i.action {
@@ -254,11 +303,11 @@ mod glue {
                     }),
                     sdk::Action::Close => w::Action::Close,
                 },
-                stop_loss: i.stop_loss,
-                take_profit: i.take_profit,
+                stop_loss: None,
+                take_profit: None,
                 reason: i.reason.clone(),
-            })
-            .collect()
+            }
+        }
     }
 
     pub fn snapshot<S: Strategy>(runner: &Runner<S>) -> Result<Vec<u8>, StrategyError> {

@@ -269,3 +269,101 @@ fn protective_stop_loss_fills_at_the_stop_and_tells_the_strategy() {
         stderr(&out)
     );
 }
+
+#[test]
+fn a_stop_given_as_a_distance_from_the_entry_sits_that_far_from_the_average_entry_price() {
+    // Issue 10: "stop 2 × ATR below the entry". The entry fills in parts
+    // (a ten-thousandth of each bar's volume) at rising opens, so the average
+    // entry price moves with every fill; after each, the stop sits exactly
+    // 5 below it and the target 8 above it. Then a short: the stop above.
+    let dir = scratch();
+    let mut bars: Vec<(f64, f64, f64, f64)> = (0..12)
+        .map(|i| {
+            let p = 100.0 + i as f64;
+            (p, p + 0.5, p - 0.5, p + 0.2)
+        })
+        .collect();
+    bars.extend(flat(6, 111.0));
+    bars.push((111.0, 130.0, 111.0, 125.0)); // through the target
+    bars.extend(flat(10, 125.0));
+    let data = bars_csv(dir.path(), "X.csv", DAY, &bars);
+    let (out, entries) = scripted(
+        dir.path(),
+        &[&data],
+        "0 buy 0 400 sle=5 tpe=8; 22 sell 0 100 sle=3",
+        &[
+            "execution.max_volume_share=0.0001",
+            "risk.max_position=none",
+        ],
+    );
+    ok(&out);
+    let mut held: (f64, f64) = (0.0, 0.0); // (quantity, cost)
+    let mut checked = 0;
+    for e in &entries {
+        if let Some(f) = e.get("fill") {
+            let f = &f["fill"];
+            let q = f["quantity"].as_f64().unwrap();
+            let signed = if f["side"] == "buy" { q } else { -q };
+            if f["origin"] == "strategy" && (held.0 == 0.0 || signed.signum() == held.0.signum()) {
+                held = (
+                    held.0 + signed,
+                    held.1 + signed * f["price"].as_f64().unwrap(),
+                );
+            } else {
+                // A reduction keeps the average entry price.
+                let avg = held.1 / held.0;
+                held.0 += signed;
+                held.1 = avg * held.0;
+                if held.0.abs() < 1e-9 {
+                    held = (0.0, 0.0);
+                }
+            }
+        }
+        let Some(o) = e.get("order").map(|o| &o["order"]) else {
+            continue;
+        };
+        let entry = held.1 / held.0;
+        let (kind, price) = match o["kind"].as_object().and_then(|k| k.iter().next()) {
+            Some((k, p)) => (k.as_str(), p.as_f64().unwrap()),
+            None => continue,
+        };
+        let expected = match (kind, held.0 > 0.0) {
+            ("stop-loss", true) => entry - 5.0,
+            ("take-profit", true) => entry + 8.0,
+            ("stop-loss", false) => entry + 3.0,
+            _ => continue,
+        };
+        assert!(
+            (price - expected).abs() < 1e-9,
+            "{kind} at {price}, entry {entry}: {o}"
+        );
+        checked += 1;
+    }
+    let partial = of_kind(&entries, "fill")
+        .iter()
+        .filter(|f| f["fill"]["order_id"] == 1)
+        .count();
+    assert!(partial > 3, "the entry filled in {partial} parts");
+    assert!(checked > 2 * partial, "{checked} protective orders checked");
+    let origins: Vec<&str> = of_kind(&entries, "fill")
+        .iter()
+        .map(|f| f["fill"]["origin"].as_str().unwrap())
+        .collect();
+    assert!(origins.contains(&"take-profit"), "{origins:?}");
+    // The journal says the levels were distances, next to the intent.
+    let from_entry = of_kind(&entries, "from-entry");
+    assert_eq!(from_entry.len(), 2);
+    assert_eq!(from_entry[0]["stop_loss"].as_f64(), Some(5.0));
+    assert_eq!(from_entry[0]["take_profit"].as_f64(), Some(8.0));
+    // A distance that is not positive is refused like a bad price.
+    let (out, entries) = scripted(dir.path(), &[&data], "0 buy 0 1 sle=-2", &[]);
+    ok(&out);
+    let r = of_kind(&entries, "refusal");
+    assert!(
+        r[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("stop-loss distance from the entry -2"),
+        "{r:?}"
+    );
+}

@@ -10,7 +10,7 @@ use sandbar::journal::Entry;
 use sandbar::market::{Bar, Recording};
 use sandbar::risk::RiskConfig;
 use sandbar::runtime::{
-    AccountView, Action, CallError, Delivery, Event, Intent, LimitOrder, MarketOrder, Side,
+    AccountView, Action, CallError, Delivery, Event, Intent, LimitOrder, MarketOrder, Protect, Side,
 };
 
 /// An intent to return after a given bar (by sequence number, so the same
@@ -64,8 +64,8 @@ pub fn limit(symbol: u32, side: Side, quantity: f64, price: f64) -> Intent {
     )
 }
 pub fn protect(mut i: Intent, sl: Option<f64>, tp: Option<f64>) -> Intent {
-    i.stop_loss = sl;
-    i.take_profit = tp;
+    i.stop_loss = sl.map(Protect::Price);
+    i.take_profit = tp.map(Protect::Price);
     i
 }
 

@@ -8,7 +8,7 @@ use super::Engine;
 use crate::data::market::{Bar, SymbolId};
 use crate::execution::{Order, OrderKind, Origin, Side, Venue};
 use crate::risk::{Decision, Proposal, Rule};
-use crate::sandbox::runtime::{Action, Event, Intent, Rejection};
+use crate::sandbox::runtime::{Action, Event, Intent, Protect, Rejection};
 use crate::store::journal::{Entry, IntentAction, JournalError};
 
 /// Largest |target weight| accepted (100× equity); beyond is a malformed intent.
@@ -91,16 +91,32 @@ impl<V: Venue> Engine<'_, V> {
             }
             reason.truncate(cut);
         }
+        let price = |l: Option<Protect>| match l {
+            Some(Protect::Price(p)) => Some(p),
+            _ => None,
+        };
+        let distance = |l: Option<Protect>| match l {
+            Some(Protect::FromEntry(d)) => Some(d),
+            _ => None,
+        };
         self.record(Entry::Intent {
             seq,
             time_ms: bar.time_ms,
             symbol: self.symbol_name(s),
             action: journal_action(&intent.action),
-            stop_loss: intent.stop_loss,
-            take_profit: intent.take_profit,
+            stop_loss: price(intent.stop_loss),
+            take_profit: price(intent.take_profit),
             reason,
             plugin: self.label(),
         })?;
+        let (sl, tp) = (distance(intent.stop_loss), distance(intent.take_profit));
+        if sl.is_some() || tp.is_some() {
+            self.record(Entry::FromEntry {
+                seq,
+                stop_loss: sl,
+                take_profit: tp,
+            })?;
+        }
         if let Err(detail) = self.validate(intent) {
             return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
         }
@@ -294,11 +310,14 @@ impl<V: Venue> Engine<'_, V> {
             }
             _ => {}
         }
-        if let Some(p) = i.stop_loss {
-            positive("stop-loss", p)?;
-        }
-        if let Some(p) = i.take_profit {
-            positive("take-profit", p)?;
+        for (name, level) in [("stop-loss", i.stop_loss), ("take-profit", i.take_profit)] {
+            match level {
+                Some(Protect::Price(p)) => positive(name, p)?,
+                Some(Protect::FromEntry(d)) => {
+                    positive(&format!("{name} distance from the entry"), d)?
+                }
+                None => {}
+            }
         }
         Ok(())
     }
@@ -339,8 +358,9 @@ impl<V: Venue> Engine<'_, V> {
         time_ms: i64,
     ) -> Result<(), JournalError> {
         let position = self.ledger.position(s);
+        let entry = self.ledger.holdings[s as usize].average_price;
         let open: Vec<Order> = self.venue.open_orders(s).into_iter().cloned().collect();
-        let Some(plan) = self.protections.resync(s, position, &open) else {
+        let Some(plan) = self.protections.resync(s, position, entry, &open) else {
             return Ok(());
         };
         for id in plan.cancel {

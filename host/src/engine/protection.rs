@@ -9,12 +9,15 @@
 
 use crate::data::market::SymbolId;
 use crate::execution::{Order, OrderKind, Origin, Side};
+use crate::sandbox::runtime::Protect;
 
-/// One symbol's protection: prices for a position in one direction (±1).
+/// One symbol's protection: levels for a position in one direction (±1).
+/// A level relative to the entry is resolved at every resync, against the
+/// position's average entry price as it then stands.
 #[derive(Debug, Clone, Default)]
 struct Protection {
-    stop_loss: Option<f64>,
-    take_profit: Option<f64>,
+    stop_loss: Option<Protect>,
+    take_profit: Option<Protect>,
     direction: f64,
     orders: Vec<u64>,
 }
@@ -45,8 +48,8 @@ impl Protections {
         &mut self,
         s: SymbolId,
         close: bool,
-        stop_loss: Option<f64>,
-        take_profit: Option<f64>,
+        stop_loss: Option<Protect>,
+        take_profit: Option<Protect>,
         direction: f64,
     ) {
         let p = &mut self.0[s as usize];
@@ -78,9 +81,16 @@ impl Protections {
         self.0[s as usize].orders.push(id);
     }
 
-    /// What to cancel and place so the protection of `s` matches `position`,
-    /// given the symbol's open orders; `None` when it already does.
-    pub(super) fn resync(&mut self, s: SymbolId, position: f64, open: &[Order]) -> Option<Resync> {
+    /// What to cancel and place so the protection of `s` matches `position`
+    /// (entered at `entry` on average), given the symbol's open orders;
+    /// `None` when it already does.
+    pub(super) fn resync(
+        &mut self,
+        s: SymbolId,
+        position: f64,
+        entry: f64,
+        open: &[Order],
+    ) -> Option<Resync> {
         let p = &mut self.0[s as usize];
         if position != 0.0 && position.signum() != p.direction {
             // Flipped (or never set for this direction): the prices belong
@@ -93,11 +103,14 @@ impl Protections {
         let side = Side::of(-position);
         let mut desired = Vec::new();
         if wanted {
+            let direction = position.signum();
             if let Some(sl) = p.stop_loss {
-                desired.push((OrderKind::StopLoss(sl), Origin::StopLoss));
+                let price = sl.resolve(entry, direction, true);
+                desired.push((OrderKind::StopLoss(price), Origin::StopLoss));
             }
             if let Some(tp) = p.take_profit {
-                desired.push((OrderKind::TakeProfit(tp), Origin::TakeProfit));
+                let price = tp.resolve(entry, direction, false);
+                desired.push((OrderKind::TakeProfit(price), Origin::TakeProfit));
             }
         }
         let matches = current.len() == desired.len()

@@ -49,9 +49,81 @@ use bindings::exports::sandbar::strategy0_1_0::guest;
 use bindings::exports::sandbar::strategy0_2_0::exact;
 pub use bindings::sandbar::strategy0_1_0::types::{
     Action, Bar as WitBar, Delivery as DeclaredDelivery, Description, Event, Fill, InitConfig,
-    Intent, Level, LimitOrder, MarketOrder, ParamSpec, ParamType, ParamValue, Portfolio, Position,
-    Rejection, Side,
+    Intent as WitIntent, Level, LimitOrder, MarketOrder, ParamSpec, ParamType, ParamValue,
+    Portfolio, Position, Rejection, Side,
 };
+
+/// Where a protective order sits: contract 0.2.0's `level` (0.1.0 knows
+/// prices only).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Protect {
+    /// At this price.
+    Price(f64),
+    /// This distance from the position's average entry price (below it for
+    /// a long's stop-loss, above for its take-profit; mirrored for a short).
+    FromEntry(f64),
+}
+
+impl Protect {
+    /// The price for a position in `direction` (±1) entered at `entry`.
+    pub fn resolve(self, entry: f64, direction: f64, stop: bool) -> f64 {
+        match self {
+            Protect::Price(p) => p,
+            Protect::FromEntry(d) if stop => entry - direction * d,
+            Protect::FromEntry(d) => entry + direction * d,
+        }
+    }
+}
+
+/// A strategy's request as the engine handles it, from either contract.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Intent {
+    /// Index of the bar it was decided on, within the bars of the call.
+    pub bar_index: u32,
+    /// Symbol.
+    pub symbol: u32,
+    /// What to do.
+    pub action: Action,
+    /// Protective stop for the position it opens or changes.
+    pub stop_loss: Option<Protect>,
+    /// Profit target for the position it opens or changes.
+    pub take_profit: Option<Protect>,
+    /// Free text, kept in the journal (truncated to 256 bytes).
+    pub reason: String,
+}
+
+impl From<WitIntent> for Intent {
+    fn from(i: WitIntent) -> Self {
+        Self {
+            bar_index: i.bar_index,
+            symbol: i.symbol,
+            action: i.action,
+            stop_loss: i.stop_loss.map(Protect::Price),
+            take_profit: i.take_profit.map(Protect::Price),
+            reason: i.reason,
+        }
+    }
+}
+
+impl From<exact::Level> for Protect {
+    fn from(l: exact::Level) -> Self {
+        match l {
+            exact::Level::Price(p) => Protect::Price(p),
+            exact::Level::FromEntry(d) => Protect::FromEntry(d),
+        }
+    }
+}
+
+impl From<exact::Decision> for Intent {
+    fn from(d: exact::Decision) -> Self {
+        Self {
+            stop_loss: d.stop_loss.map(Protect::from),
+            take_profit: d.take_profit.map(Protect::from),
+            ..Intent::from(d.intent)
+        }
+    }
+}
 
 /// How the engine hands bars to a strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -972,13 +1044,19 @@ impl Instance {
         &mut self.store.data_mut().view
     }
 
-    /// Deliver bars and events; intents are appended to `out`.
+    /// Deliver bars and events; intents are appended to `out`. One bar to
+    /// a 0.2.0 strategy goes through `on-window` (a window of that bar
+    /// alone), so that what it decides — relative stops included — is the
+    /// same whichever way its bars come.
     pub fn on_bars(
         &mut self,
         bars: &[crate::data::market::Bar],
         events: &[Event],
         out: &mut Vec<Intent>,
     ) -> Result<(), CallError> {
+        if bars.len() == 1 && self.exact.is_some() {
+            return self.on_window(bars, events, out).1;
+        }
         self.arm();
         self.store.data_mut().log_line_cap = self
             .limits
@@ -1012,7 +1090,7 @@ impl Instance {
                     ))
                     .into());
                 }
-                out.extend(intents);
+                out.extend(intents.into_iter().map(Intent::from));
                 Ok(())
             }
             Ok(Err(e)) => Err(CallError::Refused(e.message)),
@@ -1074,10 +1152,10 @@ impl Instance {
                 ))
                 .into())
             }
-            Ok(Ok(intents)) => {
+            Ok(Ok(decisions)) => {
                 // They belong to the bar the guest is on (the engine checks
                 // that they say bar 0, as `on-bar`'s must).
-                out.extend(intents);
+                out.extend(decisions.into_iter().map(Intent::from));
                 Ok(())
             }
             Ok(Err(e)) => Err(CallError::Refused(e.message)),

@@ -51,8 +51,10 @@ const NOTES: TableDefinition<u64, &[u8]> = TableDefinition::new("feed-notes");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 
 /// The journal format version stored in the metadata. Version 2 added the
-/// write-ahead tables and [`Entry::Command`]; version 1 files still read.
-pub const FORMAT: u32 = 2;
+/// write-ahead tables and [`Entry::Command`], version 3 [`Entry::FromEntry`];
+/// versions 1 and 2 still read. Entries are bincode enums, so a new kind is
+/// only ever added at the end (a test pins every kind's index).
+pub const FORMAT: u32 = 3;
 
 /// What a strategy asked for, as journaled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -233,6 +235,19 @@ pub enum Entry {
         /// Full diagnosis.
         message: String,
     },
+    /// The portfolio at the end of the run.
+    Final {
+        /// Cash.
+        cash: f64,
+        /// Equity.
+        equity: f64,
+        /// Realised PnL (gross).
+        realized: f64,
+        /// Commissions paid.
+        commissions: f64,
+        /// (symbol, quantity, average price) of open positions.
+        positions: Vec<(String, f64, f64)>,
+    },
     /// An operator's command, applied at this bar boundary. Commands are
     /// inputs of the run like bars: recovery applies them again at the same
     /// bar. What they cause (a swap, a pause) follows as its own entry.
@@ -246,18 +261,16 @@ pub enum Entry {
         /// Why.
         reason: String,
     },
-    /// The portfolio at the end of the run.
-    Final {
-        /// Cash.
-        cash: f64,
-        /// Equity.
-        equity: f64,
-        /// Realised PnL (gross).
-        realized: f64,
-        /// Commissions paid.
-        commissions: f64,
-        /// (symbol, quantity, average price) of open positions.
-        positions: Vec<(String, f64, f64)>,
+    /// The intent just before gives protective levels as distances from
+    /// the position's average entry price (contract 0.2.0's `from-entry`);
+    /// the host resolves them after every fill.
+    FromEntry {
+        /// Bar sequence number the intent was decided on.
+        seq: u64,
+        /// Stop-loss distance below a long's entry (above a short's).
+        stop_loss: Option<f64>,
+        /// Take-profit distance above a long's entry (below a short's).
+        take_profit: Option<f64>,
     },
 }
 
@@ -316,7 +329,8 @@ impl Entry {
             | Entry::Paused { seq, .. }
             | Entry::Resumed { seq, .. }
             | Entry::Fault { seq, .. }
-            | Entry::Command { seq, .. } => Some(*seq),
+            | Entry::Command { seq, .. }
+            | Entry::FromEntry { seq, .. } => Some(*seq),
             Entry::Order { order, .. } => Some(order.decided_seq),
             Entry::Final { .. } => None,
         }
@@ -1215,6 +1229,47 @@ mod tests {
             .to_string();
         assert!(e.contains("journal format"), "{e}");
         assert!(same(&std::fs::read(&q).unwrap(), &before), "never touched");
+    }
+
+    /// A journal of an older format decodes only if every kind of entry
+    /// keeps its bincode index: new kinds go at the end. (Version 2 first
+    /// put `Command` before `Final`, which would have read a version-1
+    /// `Final` as a command.)
+    #[test]
+    fn entry_kinds_keep_their_index_across_formats() {
+        let index = |e: &Entry| bincode::serde::encode_to_vec(e, config()).unwrap()[0];
+        let fault = Entry::Fault {
+            seq: 0,
+            message: String::new(),
+        };
+        let fin = Entry::Final {
+            cash: 0.0,
+            equity: 0.0,
+            realized: 0.0,
+            commissions: 0.0,
+            positions: vec![],
+        };
+        let command = Entry::Command {
+            seq: 0,
+            action: CommandAction::Pause,
+            actor: String::new(),
+            reason: String::new(),
+        };
+        let from_entry = Entry::FromEntry {
+            seq: 0,
+            stop_loss: None,
+            take_profit: None,
+        };
+        // Format 1 ended with Fault (14) and Final (15).
+        assert_eq!(
+            [
+                index(&fault),
+                index(&fin),
+                index(&command),
+                index(&from_entry)
+            ],
+            [14, 15, 16, 17]
+        );
     }
 
     #[test]

@@ -67,11 +67,11 @@ impl Strategy for Donchian {
         let held = ctx.position(s);
         if bar.close > upper && held <= 0.0 {
             ctx.target_weight(s, self.weight)
-                .stop_loss(bar.close - self.k * atr)
+                .stop_loss_from_entry(self.k * atr)
                 .reason(format!("close {:.2} broke above {upper:.2}", bar.close));
         } else if bar.close < lower && held >= 0.0 {
             ctx.target_weight(s, -self.weight)
-                .stop_loss(bar.close + self.k * atr)
+                .stop_loss_from_entry(self.k * atr)
                 .reason(format!("close {:.2} broke below {lower:.2}", bar.close));
         }
     }
@@ -94,12 +94,13 @@ mod tests {
         let closes = [10., 10.2, 10.1, 10.3, 11.5, 11.6, 11.4, 10.0, 9.0, 8.5];
         h.run(&bars_from_closes(&closes));
         let intents: Vec<_> = h.intents().iter().map(|(_, i)| i.clone()).collect();
+        // Stops two ATRs from wherever the entry fills.
         assert!(matches!(intents[0].action, Action::TargetWeight(w) if w > 0.0));
-        assert!(intents[0].stop_loss.unwrap() < 11.5);
+        assert!(matches!(intents[0].stop_loss, Some(Protect::FromEntry(d)) if d > 0.0));
         let short = intents
             .iter()
             .find(|i| matches!(i.action, Action::TargetWeight(w) if w < 0.0))
             .unwrap();
-        assert!(short.stop_loss.unwrap() > 10.0);
+        assert!(matches!(short.stop_loss, Some(Protect::FromEntry(d)) if d > 0.0));
     }
 }

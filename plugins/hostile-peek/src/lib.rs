@@ -16,7 +16,7 @@ mod component {
     });
 
     use exports::sandbar::strategy0_1_0::guest::Guest;
-    use exports::sandbar::strategy0_2_0::exact::Guest as Exact;
+    use exports::sandbar::strategy0_2_0::exact::{Decision, Guest as Exact};
     use sandbar::strategy0_1_0::host;
     use sandbar::strategy0_1_0::types::{
         Action, Bar, Delivery, Description, Event, InitConfig, InitError, Intent, MarketOrder,
@@ -76,13 +76,20 @@ mod component {
     }
 
     impl Exact for Peek {
-        fn on_window(first: Bar, _: Vec<Event>) -> Result<Vec<Intent>, StrategyError> {
+        fn on_window(first: Bar, _: Vec<Event>) -> Result<Vec<Decision>, StrategyError> {
             let mut now = first;
             // Read ahead, and claim each decision for the bar before.
             while let Some(later) = window::next_bar() {
                 let intents = decide(&now, &later);
                 if !intents.is_empty() {
-                    return Ok(intents);
+                    return Ok(intents
+                        .into_iter()
+                        .map(|intent| Decision {
+                            intent,
+                            stop_loss: None,
+                            take_profit: None,
+                        })
+                        .collect());
                 }
                 now = later;
             }

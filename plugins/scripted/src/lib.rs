@@ -3,7 +3,9 @@
 //!
 //! Script: entries separated by `;`, each `BAR ACTION SYMBOL [ARGS] [sl=P] [tp=P]`,
 //! where BAR counts deliveries from 0 and ACTION is one of `weight W`,
-//! `qty Q`, `buy Q`, `sell Q`, `limit-buy Q P`, `limit-sell Q P`, `close`.
+//! `qty Q`, `buy Q`, `sell Q`, `limit-buy Q P`, `limit-sell Q P`, `close`;
+//! `sle=D` / `tpe=D` give the stop-loss / take-profit as a distance from the
+//! entry instead of a price.
 //! Every event it hears is logged at info level (`event …`), so tests can
 //! check what the strategy was told.
 //!
@@ -20,8 +22,8 @@ struct Step {
     bar: u64,
     symbol: SymbolId,
     action: Action,
-    sl: Option<f64>,
-    tp: Option<f64>,
+    sl: Option<Protect>,
+    tp: Option<Protect>,
 }
 
 /// Strategy state.
@@ -92,11 +94,18 @@ fn parse(script: &str) -> Result<Vec<Step>, String> {
         };
         for w in &words[used..] {
             match w.split_once('=') {
-                Some(("sl", p)) => {
-                    step.sl = Some(p.parse().map_err(|e| format!("`{entry}`: sl: {e}"))?)
-                }
-                Some(("tp", p)) => {
-                    step.tp = Some(p.parse().map_err(|e| format!("`{entry}`: tp: {e}"))?)
+                Some((key @ ("sl" | "tp" | "sle" | "tpe"), p)) => {
+                    let v: f64 = p.parse().map_err(|e| format!("`{entry}`: {key}: {e}"))?;
+                    let level = if key.ends_with('e') {
+                        Protect::FromEntry(v)
+                    } else {
+                        Protect::Price(v)
+                    };
+                    if key.starts_with("sl") {
+                        step.sl = Some(level);
+                    } else {
+                        step.tp = Some(level);
+                    }
                 }
                 _ => return Err(format!("`{entry}`: unexpected `{w}`")),
             }
@@ -183,12 +192,16 @@ impl Strategy for Scripted {
                 } => ctx.sell_limit(s.symbol, quantity, price),
                 Action::Close => ctx.close(s.symbol),
             };
-            if let Some(p) = s.sl {
-                b = b.stop_loss(p);
-            }
-            if let Some(p) = s.tp {
-                b = b.take_profit(p);
-            }
+            b = match s.sl {
+                Some(Protect::Price(p)) => b.stop_loss(p),
+                Some(Protect::FromEntry(d)) => b.stop_loss_from_entry(d),
+                None => b,
+            };
+            b = match s.tp {
+                Some(Protect::Price(p)) => b.take_profit(p),
+                Some(Protect::FromEntry(d)) => b.take_profit_from_entry(d),
+                None => b,
+            };
             b.reason(format!("script step at bar {now}"));
         }
     }
@@ -205,7 +218,12 @@ mod tests {
         let s = parse("0 buy 0 5 sl=9 tp=12; 2 limit-sell 1 3 101.5; 3 close 0; 4 weight 0 -0.5")
             .unwrap();
         assert_eq!(s.len(), 4);
-        assert_eq!(s[0].sl, Some(9.0));
+        assert_eq!(s[0].sl, Some(Protect::Price(9.0)));
+        let e = parse("1 weight 0 0.5 sle=2.5 tpe=4").unwrap();
+        assert_eq!(
+            (e[0].sl, e[0].tp),
+            (Some(Protect::FromEntry(2.5)), Some(Protect::FromEntry(4.0)))
+        );
         assert!(
             matches!(s[1].action, Action::Limit { side: Side::Sell, price, .. } if price == 101.5)
         );
