@@ -10,6 +10,7 @@ mod data;
 mod exact;
 mod feeds;
 mod golden;
+mod html;
 mod monitoring;
 mod plugins;
 mod recovery;

@@ -8,6 +8,7 @@
 //! deviation is `sqrt(mean(min(r, 0)²))` over all periods.
 
 pub mod golden;
+pub mod html;
 
 use std::io::Write;
 

@@ -1,0 +1,103 @@
+//! The HTML report (`sandbar replay --html`), as a person opens it: a single
+//! file that needs no network, drawn by a real headless Chromium (Debian's
+//! `chromium`; `.ci/run` installs it when missing), whose numbers are the
+//! run's own.
+
+use std::path::Path;
+use std::process::Command;
+
+use crate::util::*;
+
+/// Render `page` in headless Chromium; the DOM after its scripts ran.
+fn chromium_dom(page: &Path) -> String {
+    let out = Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            // Nothing but the file itself may load: a request elsewhere fails.
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+        ])
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("chromium (Debian's `chromium` package) must be installed; .ci/run installs it");
+    assert!(
+        out.status.success(),
+        "chromium failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_html_report_is_one_offline_file_whose_charts_and_tables_show_the_runs_numbers() {
+    let dir = scratch();
+    let (page, equity, journal) = (
+        dir.path().join("report.html"),
+        dir.path().join("equity.csv"),
+        dir.path().join("run.redb"),
+    );
+    let data = plugins::shared_data("goog-daily-2004-2013.csv");
+    ok(&sandbar([
+        "replay".as_ref(),
+        "--plugin".as_ref(),
+        plugins::SMA_CROSS.as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--html".as_ref(),
+        page.as_os_str(),
+        "--equity".as_ref(),
+        equity.as_os_str(),
+        "--journal".as_ref(),
+        journal.as_os_str(),
+    ]));
+    let html = std::fs::read_to_string(&page).unwrap();
+    // Self-contained: no script, style or image from anywhere else.
+    for outside in ["src=\"http", "href=\"http", "@import", "src=\"//", "<link"] {
+        assert!(!html.contains(outside), "{outside} in the page");
+    }
+    // The monthly table chains month-end equities, computed here from the
+    // equity curve the same run wrote as CSV.
+    let csv = std::fs::read_to_string(&equity).unwrap();
+    let curve: Vec<(String, f64)> = csv
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let (t, e) = l.split_once(',').unwrap();
+            (t[..7].to_string(), e.parse().unwrap())
+        })
+        .collect();
+    let mut month_end: Vec<(String, f64)> = Vec::new();
+    for (m, e) in &curve {
+        match month_end.last_mut() {
+            Some((last, v)) if last == m => *v = *e,
+            _ => month_end.push((m.clone(), *e)),
+        }
+    }
+    let mut base = 100_000.0;
+    for (m, e) in &month_end {
+        let cell = format!("data-month=\"{m}\">{:.2}%</td>", (e / base - 1.0) * 100.0);
+        assert!(html.contains(&cell), "{cell} not in the monthly table");
+        base = *e;
+    }
+    assert!(month_end.len() > 100, "{} months", month_end.len());
+    // Drawn by a browser: the equity chart has a point per bar time, the
+    // price chart every fill of the journal.
+    let fills = of_kind(&journal_entries(&journal), "fill").len();
+    assert!(fills > 50, "{fills} fills");
+    let dom = chromium_dom(&page);
+    let expected = format!(
+        "data-rendered=\"equity:{},prices:1,fills:{fills}\"",
+        curve.len()
+    );
+    assert!(
+        dom.contains(&expected),
+        "{expected} not in the rendered page"
+    );
+    assert!(dom.matches("<canvas").count() >= 3, "three charts drawn");
+    assert!(dom.contains("Sharpe"), "the statistics table");
+}
