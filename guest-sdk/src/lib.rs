@@ -290,8 +290,9 @@ macro_rules! export_strategy {
                 fn on_window(
                     first: $crate::wit::Bar,
                     events: ::std::vec::Vec<$crate::wit::Event>,
+                    more: bool,
                 ) -> ::std::result::Result<::std::vec::Vec<$crate::wit::Decision>, $crate::wit::StrategyError> {
-                    RUNNER.with_borrow_mut(|r| $crate::wit::on_window(r, first, events))
+                    RUNNER.with_borrow_mut(|r| $crate::wit::on_window(r, first, events, more))
                 }
             }
             $crate::wit::bindings::__export_sandbar_guest!(__SandbarGuest with_types_in $crate::wit::bindings);

@@ -189,9 +189,16 @@ mod glue {
         runner: &mut Runner<S>,
         first: Bar,
         events: Vec<Event>,
+        more: bool,
     ) -> Result<Vec<Decision>, StrategyError> {
         let events = sdk_events(events);
-        let mut next = || window::next_bar().map(|b| bar(&b));
+        let mut next = || {
+            if more {
+                window::next_bar().map(|b| bar(&b))
+            } else {
+                None
+            }
+        };
         let intents = runner.on_window(&bar(&first), &events, &Imports, &mut next);
         Ok(wit_decisions(intents))
     }

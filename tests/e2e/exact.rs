@@ -263,6 +263,26 @@ fn a_strategy_that_reads_ahead_only_ever_acts_after_the_bars_it_read() {
             "filled after the bar it was decided on: {f}"
         );
     }
+    // The other leak: a window that ends says the next bar is special (an
+    // order of the strategy's will trigger, a risk state will change). A
+    // strategy that acts on that, on the bar it is on, is faulted there.
+    let out = sandbar([
+        "replay",
+        "--delivery",
+        "exact",
+        "--plugin",
+        plugins::HOSTILE_PEEK,
+        "--param",
+        "act_on_end=true",
+        "--data",
+        data.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("returned 1 decision(s) after `next-bar` answered none"),
+        "{}",
+        stderr(&out)
+    );
     // One bar per call (per-bar delivery) there is nothing to read ahead.
     let (_, _, lines) = replay(
         dir.path(),

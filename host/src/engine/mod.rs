@@ -448,12 +448,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             && self.cfg.pause_drawdown.is_none()
             && !self.versions.can_roll_back()
             && self.versions.serving_exact();
-        let quiet = if windows {
-            self.quiet_run(&bars[1..bars.len().min(self.window_hint)])
-        } else {
-            0
-        };
-        if quiet == 0 {
+        if !windows {
             if !self.deliver_or_roll_back(std::slice::from_ref(bar), seq)? {
                 return Ok(None);
             }
@@ -463,6 +458,11 @@ impl<'a, V: Venue> Engine<'a, V> {
             self.observe(seq + 1);
             return Ok(Some(1));
         }
+        // A window of one bar when the next is not quiet: the strategy is
+        // told it may pull whatever the bars hold (`more` is true), and its
+        // pull then answers none, so it learns nothing of the next bar it
+        // could act on (see `wit/strategy.wit`).
+        let quiet = self.quiet_run(&bars[1..bars.len().min(self.window_hint)]);
         let window = &bars[..=quiet];
         self.update_marks();
         if !self.events.is_empty() {

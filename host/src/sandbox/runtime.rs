@@ -370,6 +370,8 @@ impl AccountView {
 struct Window {
     bars: Vec<WitBar>,
     pulled: usize,
+    /// `next-bar` answered `none` in this call.
+    ended: bool,
 }
 
 /// Linear memories one plugin store may hold (a Rust component has one).
@@ -476,6 +478,7 @@ impl bindings::sandbar::strategy0_2_0::window::Host for State {
     fn next_bar(&mut self) -> wasmtime::Result<Option<WitBar>> {
         let next = self.window.pulled + 1;
         let Some(&bar) = self.window.bars.get(next) else {
+            self.window.ended = true;
             return Ok(None);
         };
         self.window.pulled = next;
@@ -1045,9 +1048,9 @@ impl Instance {
     }
 
     /// Deliver bars and events; intents are appended to `out`. One bar to
-    /// a 0.2.0 strategy goes through `on-window` (a window of that bar
-    /// alone), so that what it decides — relative stops included — is the
-    /// same whichever way its bars come.
+    /// a 0.2.0 strategy goes through `on-window` (with `more` false), so
+    /// that what it decides — relative stops included — is the same
+    /// whichever way its bars come.
     pub fn on_bars(
         &mut self,
         bars: &[crate::data::market::Bar],
@@ -1055,7 +1058,7 @@ impl Instance {
         out: &mut Vec<Intent>,
     ) -> Result<(), CallError> {
         if bars.len() == 1 && self.exact.is_some() {
-            return self.on_window(bars, events, out).1;
+            return self.window(bars, events, false, out).1;
         }
         self.arm();
         self.store.data_mut().log_line_cap = self
@@ -1123,6 +1126,16 @@ impl Instance {
         events: &[Event],
         out: &mut Vec<Intent>,
     ) -> (usize, Result<(), CallError>) {
+        self.window(bars, events, true, out)
+    }
+
+    fn window(
+        &mut self,
+        bars: &[crate::data::market::Bar],
+        events: &[Event],
+        more: bool,
+        out: &mut Vec<Intent>,
+    ) -> (usize, Result<(), CallError>) {
         let first = match bars.first() {
             Some(first) if self.exact.is_some() => first,
             _ => return (1, self.on_bars(&bars[..1.min(bars.len())], events, out)),
@@ -1135,15 +1148,25 @@ impl Instance {
         let s = self.store.data_mut();
         s.log_line_cap = self.limits.max_log_lines_per_bar;
         s.window.pulled = 0;
+        s.window.ended = false;
         s.window.bars.clear();
-        s.window.bars.extend(bars.iter().map(wit_bar));
-        let r = exact.call_on_window(&mut self.store, wit_bar(first), events);
+        if more {
+            s.window.bars.extend(bars.iter().map(wit_bar));
+        }
+        let r = exact.call_on_window(&mut self.store, wit_bar(first), events, more);
         self.exact = Some(exact);
         let s = self.store.data_mut();
         let consumed = s.window.pulled + 1;
+        let ended = s.window.ended;
         s.window.bars.clear();
         s.window.pulled = 0;
         let r = match r {
+            Ok(Ok(decisions)) if ended && !decisions.is_empty() => Err(Fault::Bound(format!(
+                "returned {} decision(s) after `next-bar` answered none: pulling a bar says \
+                 there is no decision on the bar before it",
+                decisions.len()
+            ))
+            .into()),
             Ok(Ok(intents)) if intents.len() > self.limits.max_intents_per_bar => {
                 Err(Fault::Bound(format!(
                     "returned {} intents for 1 bar(s); the cap is {} per bar",

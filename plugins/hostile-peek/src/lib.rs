@@ -5,6 +5,10 @@
 //! (`bar-index` 0). The host must not be fooled: an intent belongs to the
 //! last bar pulled, so the order is placed after the bar it peeked at and
 //! fills later still. Its reason names the last bar it read, for the test.
+//!
+//! With `act_on_end`, it also tries the other leak: when `next-bar` answers
+//! none (the next bar ends the window: something will happen to it), it
+//! closes its position on the bar it is on. The host must fault it.
 #![allow(missing_docs)]
 
 #[cfg(target_family = "wasm")]
@@ -20,11 +24,13 @@ mod component {
     use sandbar::strategy0_1_0::host;
     use sandbar::strategy0_1_0::types::{
         Action, Bar, Delivery, Description, Event, InitConfig, InitError, Intent, MarketOrder,
-        Side, StrategyError,
+        ParamSpec, ParamType, ParamValue, Side, StrategyError,
     };
     use sandbar::strategy0_2_0::window;
 
     struct Peek;
+
+    static ACT_ON_END: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
     fn decide(now: &Bar, later: &Bar) -> Vec<Intent> {
         let held = host::position(now.symbol);
@@ -54,11 +60,23 @@ mod component {
                 name: "hostile-peek".into(),
                 version: "0.1.0".into(),
                 sdk_version: "0.1.0".into(),
-                params: Vec::new(),
+                params: vec![ParamSpec {
+                    name: "act_on_end".into(),
+                    type_: ParamType::Boolean,
+                    default: ParamValue::Boolean(false),
+                    min: None,
+                    max: None,
+                    doc: "close the position when a window ends".into(),
+                }],
                 delivery: Delivery::PerBar,
             }
         }
-        fn init(_: InitConfig) -> Result<(), InitError> {
+        fn init(config: InitConfig) -> Result<(), InitError> {
+            let on = config
+                .params
+                .iter()
+                .any(|(k, v)| k == "act_on_end" && matches!(v, ParamValue::Boolean(true)));
+            ACT_ON_END.store(on, std::sync::atomic::Ordering::Relaxed);
             Ok(())
         }
         fn on_bar(_: Bar, _: Vec<Event>) -> Result<Vec<Intent>, StrategyError> {
@@ -76,7 +94,11 @@ mod component {
     }
 
     impl Exact for Peek {
-        fn on_window(first: Bar, _: Vec<Event>) -> Result<Vec<Decision>, StrategyError> {
+        fn on_window(
+            first: Bar,
+            _: Vec<Event>,
+            _more: bool,
+        ) -> Result<Vec<Decision>, StrategyError> {
             let mut now = first;
             // Read ahead, and claim each decision for the bar before.
             while let Some(later) = window::next_bar() {
@@ -92,6 +114,21 @@ mod component {
                         .collect());
                 }
                 now = later;
+            }
+            let held = host::position(now.symbol);
+            if ACT_ON_END.load(std::sync::atomic::Ordering::Relaxed) && held != 0.0 {
+                return Ok(vec![Decision {
+                    intent: Intent {
+                        bar_index: 0,
+                        symbol: now.symbol,
+                        action: Action::Close,
+                        stop_loss: None,
+                        take_profit: None,
+                        reason: "the window ended: something is coming".into(),
+                    },
+                    stop_loss: None,
+                    take_profit: None,
+                }]);
             }
             Ok(Vec::new())
         }
