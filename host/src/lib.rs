@@ -28,7 +28,8 @@
 //! | [`portfolio`] | the ledger: cash, positions, PnL, round trips |
 //! | [`store`] | redb: the run journal, the plugin registry, lifecycle and gates |
 //! | [`service`] | running deployments, the HTTP control API, shadow runs |
-//! | [`report`] | statistics of a run, golden files |
+//! | [`report`] | statistics of a run, golden files, the HTML report |
+//! | [`research`] | parameter sweeps (walk-forward, Monte Carlo and overfitting statistics to come) |
 //! | [`cli`] | the `sandbar` command, one file per command family |
 //!
 //! The short paths `sandbar::market`, `sandbar::runtime`, `sandbar::journal`
@@ -41,6 +42,7 @@ pub mod engine;
 pub mod execution;
 pub mod portfolio;
 pub mod report;
+pub mod research;
 pub mod risk;
 pub mod sandbox;
 pub mod service;

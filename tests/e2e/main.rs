@@ -20,3 +20,4 @@ mod risk;
 mod sandbox;
 mod service;
 mod swap;
+mod sweep;

@@ -25,6 +25,7 @@ mod plugin;
 mod record;
 mod replay;
 mod serve;
+mod sweep;
 
 use crate::store::registry::Registry;
 use data::DataOpts;
@@ -53,6 +54,9 @@ enum Command {
     Replay(replay::ReplayArgs),
     /// Replay a plugin over recordings and compare with a golden file.
     Test(replay::TestArgs),
+    /// Replay a plugin for every combination of a parameter grid (or a
+    /// seeded random sample of it), in parallel, and rank the results.
+    Sweep(sweep::SweepArgs),
     /// Export a journal as JSON lines.
     Journal(data::JournalArgs),
     /// Convert CSV data to the binary recording format.
@@ -163,6 +167,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Build(a) => build::run(a),
         Command::Replay(a) => replay::replay(a),
         Command::Test(a) => replay::test(a),
+        Command::Sweep(a) => sweep::sweep(a),
         Command::Journal(a) => data::journal(a),
         Command::Convert(a) => data::convert(a),
         Command::Generate(a) => data::generate(a),

@@ -16,7 +16,7 @@ use crate::sandbox::runtime::{Delivery, Runtime};
 use crate::store::journal::JournalReader;
 
 #[derive(Debug, Args)]
-struct RunArgs {
+pub(super) struct RunArgs {
     /// The plugin component (.wasm).
     #[arg(long)]
     plugin: PathBuf,
@@ -51,7 +51,7 @@ struct RunArgs {
 }
 
 impl RunArgs {
-    fn spec(&self) -> anyhow::Result<ReplaySpec> {
+    pub(super) fn spec(&self) -> anyhow::Result<ReplaySpec> {
         let mut set = self.set.clone();
         if let Some(c) = self.cash {
             set.push(format!("initial_cash={c}"));

@@ -255,6 +255,19 @@ pub fn prepare_bytes(
     symbols: &[String],
 ) -> anyhow::Result<Prepared> {
     let plugin = rt.load_bytes(path, bytes)?;
+    prepare_loaded(rt, plugin, path, given, config, symbols)
+}
+
+/// Like [`prepare_plugin`], from a plugin already compiled (a sweep
+/// compiles once and instantiates per run).
+pub fn prepare_loaded(
+    rt: &Runtime,
+    plugin: Plugin,
+    path: &Path,
+    given: &[String],
+    config: &RunConfig,
+    symbols: &[String],
+) -> anyhow::Result<Prepared> {
     let mut instance = rt
         .instantiate(&plugin, config.sandbox, config.seed)
         .map_err(|e| anyhow::anyhow!("plugin {}: instantiating: {e}", file_name(path)))?;
@@ -360,6 +373,35 @@ pub fn run_recording(
     run_data(rt, spec, Data::Loaded(rec), data, sink, progress)
 }
 
+/// Like [`run_recording`] with the plugin already compiled: exactly the
+/// replay `sandbar replay` runs, without compiling again.
+pub fn run_compiled(
+    rt: &Runtime,
+    plugin: &Plugin,
+    spec: &ReplaySpec,
+    rec: Recording,
+    data: Vec<DataDigest>,
+    sink: Sink<'_>,
+) -> anyhow::Result<Replay> {
+    let prepared = prepare_loaded(
+        rt,
+        plugin.clone(),
+        &spec.plugin,
+        &spec.params,
+        &spec.config,
+        &rec.symbols,
+    )?;
+    run_prepared(
+        rt,
+        spec,
+        prepared,
+        Data::Loaded(rec),
+        data,
+        sink,
+        &mut |_, _| {},
+    )
+}
+
 /// Run a replay over opened data.
 pub fn run_data(
     rt: &Runtime,
@@ -369,7 +411,19 @@ pub fn run_data(
     sink: Sink<'_>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> anyhow::Result<Replay> {
-    let mut prepared = prepare(rt, spec, rec.symbols())?;
+    let prepared = prepare(rt, spec, rec.symbols())?;
+    run_prepared(rt, spec, prepared, rec, data, sink, progress)
+}
+
+fn run_prepared(
+    rt: &Runtime,
+    spec: &ReplaySpec,
+    mut prepared: Prepared,
+    rec: Data,
+    data: Vec<DataDigest>,
+    sink: Sink<'_>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> anyhow::Result<Replay> {
     // Swapped-in versions are loaded and initialised before the run, off the hot path.
     let mut swaps = Vec::new();
     for s in &spec.swaps {

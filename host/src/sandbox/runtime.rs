@@ -911,7 +911,9 @@ impl wasmtime_wasi::p2::bindings::clocks::monotonic_clock::Host for VirtualClock
     }
 }
 
-/// A compiled, contract-checked plugin, ready to instantiate many times.
+/// A compiled, contract-checked plugin, ready to instantiate many times
+/// (cloning it shares the compiled code).
+#[derive(Clone)]
 pub struct Plugin {
     pre: InstancePre<State>,
     guest: guest::GuestIndices,

@@ -1,0 +1,240 @@
+//! `sandbar sweep`: a parameter grid replayed in parallel, ranked.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use super::cache_dir;
+use super::replay::RunArgs;
+use crate::data::feed::Feed;
+use crate::data::market::Recording;
+use crate::data::stream::Data;
+use crate::engine::replay;
+use crate::research::sweep::{self, Outcome};
+use crate::sandbox::runtime::Runtime;
+
+#[derive(Debug, Args)]
+pub(super) struct SweepArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// An axis: `name=start..end:step`, `name=a,b,c`, or `name` for the
+    /// plugin's declared range. Repeatable; every combination is run.
+    #[arg(long = "grid", required = true)]
+    grid: Vec<String>,
+    /// Run this many combinations drawn at random from the grid instead.
+    #[arg(long)]
+    random: Option<usize>,
+    /// Seed of the random draw.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Rank by this metric.
+    #[arg(long, default_value = "sharpe", value_parser = ["sharpe", "sortino", "total_return", "cagr", "profit_factor", "win_rate", "max_drawdown", "trades"])]
+    metric: String,
+    /// Runs at a time (default: one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Write every run's statistics here: `.csv` or `.json`.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// How many of the best to print.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+}
+
+pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
+    let spec = a.run.spec()?;
+    let rt = Runtime::new(cache_dir().as_deref())?;
+    let bytes = std::fs::read(&spec.plugin)
+        .with_context(|| format!("reading plugin {}", spec.plugin.display()))?;
+    // Compiled once; every run instantiates it afresh.
+    let plugin = rt.load_bytes(&spec.plugin, &bytes)?;
+    let desc = rt
+        .instantiate(&plugin, spec.config.sandbox, spec.config.seed)
+        .map_err(|e| anyhow::anyhow!("plugin {}: {e}", spec.plugin.display()))?
+        .description()
+        .clone();
+    let axes = a
+        .grid
+        .iter()
+        .map(|g| sweep::parse_axis(g, &desc))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(anyhow::Error::msg)?;
+    let combos = match a.random {
+        Some(n) => sweep::random(&axes, n, a.seed),
+        None => {
+            let n = sweep::grid_size(&axes);
+            if n > 1_000_000 {
+                bail!("the grid has {n} combinations; narrow it or sample it with --random N");
+            }
+            sweep::grid(&axes)
+        }
+    };
+    let (data, digests) = replay::load_data(&spec)?;
+    let rec = into_recording(data)?;
+    let jobs = a.jobs.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let pb = super::progress_bar(true).inspect(|pb| {
+        pb.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {bar:40} {pos}/{len} runs ({per_sec}, eta {eta})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        pb.set_length(combos.len() as u64);
+    });
+    let t = Instant::now();
+    let done = || {
+        if let Some(pb) = &pb {
+            pb.inc(1);
+        }
+    };
+    let outcomes = sweep::Sweep {
+        rt: &rt,
+        plugin: &plugin,
+        base: &spec,
+        rec: &rec,
+        digests: &digests,
+    }
+    .run(&combos, jobs, &done);
+    if let Some(pb) = pb {
+        pb.finish_and_clear();
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let refused = outcomes.iter().filter(|o| o.report.is_err()).count();
+    println!(
+        "{}@{}: {} runs of {} bars in {secs:.2} s ({:.1} runs/s, {jobs} jobs){}",
+        desc.name,
+        desc.version,
+        outcomes.len(),
+        rec.bars.len(),
+        outcomes.len() as f64 / secs.max(1e-9),
+        if refused > 0 {
+            format!("; {refused} without a result (see --out)")
+        } else {
+            String::new()
+        }
+    );
+    let best = sweep::ranked(&outcomes, &a.metric);
+    println!(
+        "{:>4}  {:<40} {:>12} {:>8} {:>9} {:>8} {:>7}",
+        "rank", "parameters", a.metric, "sharpe", "return", "max dd", "trades"
+    );
+    for (rank, &i) in best.iter().take(a.top).enumerate() {
+        let o = &outcomes[i];
+        let Ok(r) = &o.report else { continue };
+        println!(
+            "{:>4}  {:<40} {:>12.4} {:>8.2} {:>8.2}% {:>7.2}% {:>7}",
+            rank + 1,
+            o.params.join(" "),
+            sweep::metric(r, &a.metric).unwrap_or(f64::NAN),
+            r.sharpe,
+            r.total_return * 100.0,
+            r.max_drawdown * 100.0,
+            r.trades
+        );
+    }
+    if let Some(first) = outcomes.iter().find_map(|o| o.report.as_ref().err()) {
+        println!("first run without a result: {first}");
+    }
+    if let Some(p) = &a.out {
+        write_out(p, &axes, &outcomes)?;
+    }
+    Ok(())
+}
+
+/// The data in memory: each run replays it from the start.
+fn into_recording(data: Data) -> anyhow::Result<Recording> {
+    match data {
+        Data::Loaded(r) => Ok(r),
+        Data::Streamed(plan) => {
+            let symbols = plan.symbols.clone();
+            let mut feed = plan.open()?;
+            let mut bars = Vec::new();
+            while feed.next_batch(&mut bars, 65_536) > 0 {}
+            Ok(Recording { symbols, bars })
+        }
+    }
+}
+
+const COLUMNS: &[&str] = &[
+    "total_return",
+    "cagr",
+    "volatility",
+    "sharpe",
+    "sortino",
+    "max_drawdown",
+    "max_drawdown_days",
+    "trades",
+    "win_rate",
+    "profit_factor",
+    "average_win",
+    "average_loss",
+    "time_in_market",
+    "commission",
+    "slippage",
+    "orders",
+    "refusals",
+    "intents",
+    "final_equity",
+];
+
+fn write_out(path: &Path, axes: &[sweep::Axis], outcomes: &[Outcome]) -> anyhow::Result<()> {
+    let json = path.extension().is_some_and(|e| e == "json");
+    let rows: Vec<serde_json::Map<String, serde_json::Value>> = outcomes
+        .iter()
+        .map(|o| {
+            let mut row = serde_json::Map::new();
+            for kv in &o.params {
+                let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+                row.insert(k.into(), v.into());
+            }
+            match &o.report {
+                Ok(r) => {
+                    let all = serde_json::to_value(r).unwrap_or_default();
+                    for c in COLUMNS {
+                        row.insert((*c).into(), all.get(*c).cloned().unwrap_or_default());
+                    }
+                    row.insert("error".into(), "".into());
+                }
+                Err(e) => {
+                    for c in COLUMNS {
+                        row.insert((*c).into(), serde_json::Value::Null);
+                    }
+                    row.insert("error".into(), e.clone().into());
+                }
+            }
+            row
+        })
+        .collect();
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?,
+    );
+    if json {
+        serde_json::to_writer_pretty(&mut f, &rows)?;
+    } else {
+        let mut w = csv::Writer::from_writer(&mut f);
+        let header: Vec<&str> = axes
+            .iter()
+            .map(|a| a.name.as_str())
+            .chain(COLUMNS.iter().copied())
+            .chain(["error"])
+            .collect();
+        w.write_record(&header)?;
+        for row in &rows {
+            w.write_record(header.iter().map(|h| match row.get(*h) {
+                Some(serde_json::Value::String(s)) => s.clone(),
+                Some(serde_json::Value::Null) | None => String::new(),
+                Some(v) => v.to_string(),
+            }))?;
+        }
+        w.flush()?;
+    }
+    f.flush()?;
+    Ok(())
+}
