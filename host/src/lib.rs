@@ -29,7 +29,7 @@
 //! | [`store`] | redb: the run journal, the plugin registry, lifecycle and gates |
 //! | [`service`] | running deployments, the HTTP control API, shadow runs |
 //! | [`report`] | statistics of a run, golden files, the HTML report |
-//! | [`research`] | parameter sweeps (walk-forward, Monte Carlo and overfitting statistics to come) |
+//! | [`research`] | parameter sweeps, Monte Carlo resampling (walk-forward and overfitting statistics to come) |
 //! | [`cli`] | the `sandbar` command, one file per command family |
 //!
 //! The short paths `sandbar::market`, `sandbar::runtime`, `sandbar::journal`

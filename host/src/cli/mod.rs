@@ -24,8 +24,8 @@ mod new;
 mod plugin;
 mod record;
 mod replay;
+mod research;
 mod serve;
-mod sweep;
 
 use crate::store::registry::Registry;
 use data::DataOpts;
@@ -56,7 +56,10 @@ enum Command {
     Test(replay::TestArgs),
     /// Replay a plugin for every combination of a parameter grid (or a
     /// seeded random sample of it), in parallel, and rank the results.
-    Sweep(sweep::SweepArgs),
+    Sweep(research::SweepArgs),
+    /// Resample a run's trades or returns: percentiles of final equity and
+    /// drawdown, and the chance of a drawdown beyond a threshold.
+    MonteCarlo(research::MonteCarloArgs),
     /// Export a journal as JSON lines.
     Journal(data::JournalArgs),
     /// Convert CSV data to the binary recording format.
@@ -167,7 +170,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Build(a) => build::run(a),
         Command::Replay(a) => replay::replay(a),
         Command::Test(a) => replay::test(a),
-        Command::Sweep(a) => sweep::sweep(a),
+        Command::Sweep(a) => research::sweep(a),
+        Command::MonteCarlo(a) => research::monte_carlo(a),
         Command::Journal(a) => data::journal(a),
         Command::Convert(a) => data::convert(a),
         Command::Generate(a) => data::generate(a),

@@ -4,8 +4,9 @@
 //! compiled once and instantiated per run), so a figure found here can be
 //! reproduced with one `replay` command.
 //!
-//! Files: `sweep.rs` parameter grids and random search, run in parallel.
-//! Walk-forward, Monte Carlo and the overfitting statistics of issue 14 are
-//! to come beside it.
+//! Files: `sweep.rs` parameter grids and random search, run in parallel;
+//! `montecarlo.rs` a run's trades or returns resampled. Walk-forward and
+//! the overfitting statistics of issue 14 are to come beside them.
 
+pub mod montecarlo;
 pub mod sweep;

@@ -1,4 +1,5 @@
-//! `sandbar sweep`: a parameter grid replayed in parallel, ranked.
+//! Research commands: `sandbar sweep` (a parameter grid replayed in
+//! parallel, ranked) and `sandbar monte-carlo` (a run resampled).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -236,5 +237,167 @@ fn write_out(path: &Path, axes: &[sweep::Axis], outcomes: &[Outcome]) -> anyhow:
         w.flush()?;
     }
     f.flush()?;
+    Ok(())
+}
+
+#[derive(Debug, Args)]
+pub(super) struct MonteCarloArgs {
+    /// A run's journal (trades resampled from its fills). Or give
+    /// --plugin and --data to replay a run here.
+    journal: Option<PathBuf>,
+    /// The plugin to replay (instead of a journal).
+    #[arg(long, requires = "data")]
+    plugin: Option<PathBuf>,
+    /// Data to replay it on. Repeat for several files.
+    #[arg(long)]
+    data: Vec<PathBuf>,
+    /// Parameter `name=value` of the replay. Repeatable.
+    #[arg(long = "param", short = 'p')]
+    params: Vec<String>,
+    /// Run configuration file of the replay (TOML).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override a configuration value of the replay. Repeatable.
+    #[arg(long = "set")]
+    set: Vec<String>,
+    /// Paths to simulate.
+    #[arg(long, default_value_t = 10_000)]
+    runs: usize,
+    /// What to resample.
+    #[arg(long, default_value = "trades", value_parser = ["trades", "returns", "block"])]
+    method: String,
+    /// Block length for `--method block`, in periods.
+    #[arg(long, default_value_t = 20)]
+    block: usize,
+    /// Seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Drawdown whose probability to report (default: the run's risk
+    /// `max_drawdown`, or 10% when that is off).
+    #[arg(long)]
+    threshold: Option<f64>,
+    /// Write the summary as JSON here.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+pub(super) fn monte_carlo(a: MonteCarloArgs) -> anyhow::Result<()> {
+    use crate::portfolio::{Execution, Ledger};
+    use crate::research::montecarlo::{self, Method, Sample};
+    use crate::store::journal::{Entry, JournalReader};
+
+    let method = match a.method.as_str() {
+        "returns" => Method::Returns,
+        "block" => Method::Block(a.block),
+        _ => Method::Trades,
+    };
+    // A limit switched off is stored as a value no drawdown reaches.
+    let usable = |dd: f64| (dd > 0.0 && dd < 1.0).then_some(dd);
+    let (what, sample, limit) = match (&a.journal, &a.plugin) {
+        (Some(path), None) => {
+            let j = JournalReader::open(path)?;
+            let meta = j.meta()?;
+            if method != Method::Trades {
+                bail!(
+                    "{}: a journal keeps fills, not the equity curve: --method {} needs --plugin and --data",
+                    path.display(),
+                    a.method
+                );
+            }
+            let mut ledger = Ledger::new(meta.initial_cash, meta.symbols.len());
+            let mut trades = Vec::new();
+            for e in j.entries()? {
+                if let Entry::Fill { fill: f, .. } = e
+                    && (f.symbol as usize) < meta.symbols.len()
+                {
+                    let done = ledger.apply(&Execution {
+                        symbol: f.symbol,
+                        quantity: f.side.sign() * f.quantity,
+                        price: f.price,
+                        commission: f.commission,
+                        slippage: f.slippage,
+                        time_ms: f.time_ms,
+                    });
+                    trades.extend(done.map(|t| t.pnl));
+                }
+            }
+            let limit = toml::from_str::<toml::Table>(&meta.risk)
+                .ok()
+                .and_then(|t| t.get("max_drawdown")?.as_float());
+            let sample = Sample {
+                initial: meta.initial_cash,
+                trades,
+                returns: Vec::new(),
+            };
+            let what = format!(
+                "{}@{} ({})",
+                meta.plugin_name,
+                meta.plugin_version,
+                path.display()
+            );
+            (what, sample, limit.and_then(usable))
+        }
+        (None, Some(plugin)) => {
+            let spec = crate::engine::replay::ReplaySpec {
+                plugin: plugin.clone(),
+                data: a.data.clone(),
+                params: a.params.clone(),
+                config: crate::engine::replay::RunConfig::load(a.config.as_deref(), &a.set)?,
+                load: Default::default(),
+                delivery: None,
+                swaps: vec![],
+                swap_params: vec![],
+            };
+            let rt = Runtime::new(cache_dir().as_deref())?;
+            let mut entries = Vec::new();
+            let r = replay::run(
+                &rt,
+                &spec,
+                replay::Sink::Memory(&mut entries),
+                &mut |_, _| {},
+            )?;
+            let o = &r.outcome;
+            let trades = o.ledger.trades.iter().map(|t| t.pnl).collect();
+            let what = format!("{}@{}", r.meta.plugin_name, r.meta.plugin_version);
+            (
+                what,
+                Sample::new(spec.config.initial_cash, &o.equity_curve, trades),
+                usable(spec.config.risk.max_drawdown),
+            )
+        }
+        _ => bail!("give a journal, or --plugin and --data (not both)"),
+    };
+    let threshold = a.threshold.or(limit).unwrap_or(0.10);
+    let s = montecarlo::simulate(&sample, method, a.runs, a.seed, threshold)
+        .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
+    let how = match method {
+        Method::Trades => format!("{} trades", s.length),
+        Method::Returns => format!("{} returns", s.length),
+        Method::Block(b) => format!("{} returns in blocks of {b}", s.length),
+    };
+    println!("{what}: {} paths of {how}, seed {}", s.runs, a.seed);
+    println!("{:<16} {:>14} {:>14} {:>14}", "", "5%", "50%", "95%");
+    let f = s.final_equity;
+    println!(
+        "{:<16} {:>14.2} {:>14.2} {:>14.2}",
+        "final equity", f.p5, f.p50, f.p95
+    );
+    let d = s.max_drawdown;
+    println!(
+        "{:<16} {:>13.2}% {:>13.2}% {:>13.2}%",
+        "max drawdown",
+        d.p5 * 100.0,
+        d.p50 * 100.0,
+        d.p95 * 100.0
+    );
+    println!(
+        "P(max drawdown ≥ {:.2}%) = {:.4}",
+        threshold * 100.0,
+        s.p_drawdown_beyond
+    );
+    if let Some(p) = &a.json {
+        std::fs::write(p, serde_json::to_string_pretty(&s)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
     Ok(())
 }

@@ -1,5 +1,6 @@
-//! `sandbar sweep`: every combination of a grid, each run exactly the
-//! replay `sandbar replay` makes with those parameters.
+//! Research commands: `sandbar sweep` (every combination of a grid, each
+//! run exactly the replay `sandbar replay` makes with those parameters) and
+//! `sandbar monte-carlo` (a run's trades or returns resampled, seeded).
 
 use crate::util::*;
 
@@ -158,6 +159,69 @@ fn a_combination_the_strategy_refuses_is_reported_not_a_crash_and_samples_are_se
     assert_eq!(o.status.code(), Some(1));
     assert!(
         stderr(&o).contains("has no parameter `speed` (it declares: fast, slow, weight)"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn monte_carlo_of_a_journal_resamples_the_trades_the_run_made() {
+    // The journal's fills, booked again, give the engine's own round trips:
+    // the simulation from the journal equals the one from a fresh replay,
+    // path for path (same seed), and a seed makes it reproducible.
+    let dir = scratch();
+    let data = plugins::shared_data("goog-daily-2004-2013.csv");
+    let journal = dir.path().join("run.redb");
+    ok(&sandbar([
+        "replay".as_ref(),
+        "--plugin".as_ref(),
+        plugins::SMA_CROSS.as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--journal".as_ref(),
+        journal.as_os_str(),
+    ]));
+    let summary = |args: &[&std::ffi::OsStr], name: &str| {
+        let out = dir.path().join(name);
+        let mut all: Vec<&std::ffi::OsStr> = vec!["monte-carlo".as_ref()];
+        all.extend_from_slice(args);
+        for a in ["--runs", "3000", "--seed", "5", "--json"] {
+            all.push(std::ffi::OsStr::new(a));
+        }
+        all.push(out.as_os_str());
+        let o = sandbar(&all);
+        ok(&o);
+        (stdout(&o), std::fs::read_to_string(&out).unwrap())
+    };
+    let (text, from_journal) = summary(&[journal.as_os_str()], "a.json");
+    let (_, from_replay) = summary(
+        &[
+            "--plugin".as_ref(),
+            plugins::SMA_CROSS.as_ref(),
+            "--data".as_ref(),
+            data.as_os_str(),
+        ],
+        "b.json",
+    );
+    assert_eq!(from_journal, from_replay);
+    let (_, again) = summary(&[journal.as_os_str()], "c.json");
+    assert_eq!(from_journal, again);
+    assert!(text.contains("3000 paths of 32 trades, seed 5"), "{text}");
+    // The default threshold is the run's risk limit (10% drawdown).
+    assert!(text.contains("P(max drawdown ≥ 10.00%)"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&from_journal).unwrap();
+    let f = &v["final_equity"];
+    assert!(f["p5"].as_f64() < f["p50"].as_f64() && f["p50"].as_f64() < f["p95"].as_f64());
+    // Returns need the equity curve, which a journal does not keep.
+    let o = sandbar([
+        "monte-carlo".as_ref(),
+        journal.as_os_str(),
+        "--method".as_ref(),
+        "block".as_ref(),
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("--method block needs --plugin and --data"),
         "{}",
         stderr(&o)
     );
