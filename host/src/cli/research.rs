@@ -310,14 +310,7 @@ pub(super) fn monte_carlo(a: MonteCarloArgs) -> anyhow::Result<()> {
                 if let Entry::Fill { fill: f, .. } = e
                     && (f.symbol as usize) < meta.symbols.len()
                 {
-                    let done = ledger.apply(&Execution {
-                        symbol: f.symbol,
-                        quantity: f.side.sign() * f.quantity,
-                        price: f.price,
-                        commission: f.commission,
-                        slippage: f.slippage,
-                        time_ms: f.time_ms,
-                    });
+                    let done = ledger.apply(&Execution::from(&f));
                     trades.extend(done.map(|t| t.pnl));
                 }
             }

@@ -893,14 +893,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             fill: f.clone(),
             plugin: self.label(),
         })?;
-        let trade = self.ledger.apply(&Execution {
-            symbol: f.symbol,
-            quantity: f.side.sign() * f.quantity,
-            price: f.price,
-            commission: f.commission,
-            slippage: f.slippage,
-            time_ms: f.time_ms,
-        });
+        let trade = self.ledger.apply(&Execution::from(f));
         if let Some(t) = trade {
             self.risk.on_trade(t.pnl, &mut self.changes);
         }

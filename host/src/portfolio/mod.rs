@@ -35,6 +35,20 @@ pub struct Execution {
     pub time_ms: i64,
 }
 
+impl From<&crate::execution::FillReport> for Execution {
+    /// A venue's fill as the books take it (signed by its side).
+    fn from(f: &crate::execution::FillReport) -> Self {
+        Self {
+            symbol: f.symbol,
+            quantity: f.side.sign() * f.quantity,
+            price: f.price,
+            commission: f.commission,
+            slippage: f.slippage,
+            time_ms: f.time_ms,
+        }
+    }
+}
+
 /// One position.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Holding {

@@ -176,37 +176,6 @@ fn pct(x: f64) -> String {
     format!("{:.2}%", x * 100.0)
 }
 
-fn stats_rows(r: &Report) -> Vec<(&'static str, String)> {
-    vec![
-        ("Period", format!("{} → {}", r.start, r.end)),
-        ("Bars", r.bars.to_string()),
-        ("Initial equity", format!("{:.2}", r.initial_equity)),
-        ("Final equity", format!("{:.2}", r.final_equity)),
-        ("Total return", pct(r.total_return)),
-        ("CAGR", pct(r.cagr)),
-        ("Volatility (ann.)", pct(r.volatility)),
-        ("Sharpe", format!("{:.2}", r.sharpe)),
-        ("Sortino", format!("{:.2}", r.sortino)),
-        ("Max drawdown", pct(r.max_drawdown)),
-        (
-            "Max drawdown duration",
-            format!("{:.0} days", r.max_drawdown_days),
-        ),
-        ("Trades", r.trades.to_string()),
-        ("Win rate", pct(r.win_rate)),
-        ("Profit factor", format!("{:.2}", r.profit_factor)),
-        ("Average win", format!("{:.2}", r.average_win)),
-        ("Average loss", format!("{:.2}", r.average_loss)),
-        ("Time in market", pct(r.time_in_market)),
-        ("Commission paid", format!("{:.2}", r.commission)),
-        ("Slippage paid", format!("{:.2}", r.slippage)),
-        (
-            "Orders / refusals",
-            format!("{} / {}", r.orders, r.refusals),
-        ),
-    ]
-}
-
 /// The monthly returns as a year × month table.
 fn monthly_table(months: &[MonthlyReturn]) -> String {
     let mut html = String::from(
@@ -255,7 +224,8 @@ pub fn render(input: &HtmlInput) -> String {
         "prices": input.prices,
         "fills": input.fills,
     });
-    let stats: String = stats_rows(r)
+    let stats: String = r
+        .rows()
         .iter()
         .map(|(k, v)| format!("<tr><th>{}</th><td>{}</td></tr>", esc(k), esc(v)))
         .collect();

@@ -232,10 +232,11 @@ impl Report {
         }
     }
 
-    /// A two-column table for the terminal.
-    pub fn table(&self) -> String {
+    /// The figures as (label, value) rows, as the text and HTML reports
+    /// show them.
+    pub fn rows(&self) -> Vec<(&'static str, String)> {
         let pct = |x: f64| format!("{:.2}%", x * 100.0);
-        let rows: Vec<(&str, String)> = vec![
+        vec![
             ("Period", format!("{} → {}", self.start, self.end)),
             ("Bars", self.bars.to_string()),
             ("Initial equity", format!("{:.2}", self.initial_equity)),
@@ -262,7 +263,12 @@ impl Report {
                 "Orders / refusals",
                 format!("{} / {}", self.orders, self.refusals),
             ),
-        ];
+        ]
+    }
+
+    /// A two-column table for the terminal.
+    pub fn table(&self) -> String {
+        let rows = self.rows();
         let w = rows.iter().map(|r| r.0.len()).max().unwrap_or(0);
         let mut out: String = rows
             .iter()
