@@ -40,6 +40,13 @@ fn every_combination_is_run_and_each_is_the_replay_of_those_parameters() {
     ]);
     ok(&o);
     assert!(stdout(&o).contains("6 runs of 2148 bars"), "{}", stdout(&o));
+    // The best is deflated by the number and spread of the trials.
+    let dsr: f64 = stdout(&o)
+        .split("Deflated Sharpe Ratio of the best of 6 trials (")
+        .nth(1)
+        .and_then(|t| t.split("): ").nth(1)?.split(' ').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{}", stdout(&o)));
+    assert!((0.0..=1.0).contains(&dsr), "{dsr}");
     let rows = csv_rows(&out);
     assert_eq!(rows.len(), 6);
     let combos: Vec<(String, String)> = rows
@@ -89,6 +96,7 @@ fn every_combination_is_run_and_each_is_the_replay_of_those_parameters() {
         .lines()
         .skip_while(|l| !l.starts_with("rank"))
         .skip(1)
+        .take_while(|l| l.trim_start().starts_with(|c: char| c.is_ascii_digit()))
         .map(|l| l.split_whitespace().nth(3).unwrap().parse().unwrap())
         .collect();
     assert_eq!(ranked.len(), 6);

@@ -140,6 +140,22 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
             r.trades
         );
     }
+    if let Some((i, dsr, sr0)) = sweep::deflated(&outcomes) {
+        let m = outcomes[i]
+            .moments
+            .unwrap_or(crate::research::overfit::Moments::of(&[]));
+        println!(
+            "Deflated Sharpe Ratio of the best of {} trials ({}): {dsr:.4} \
+             (Sharpe {:.4} per period over {} returns, against {sr0:.4} expected of the best of as many \
+             trials without skill; skewness {:.2}, kurtosis {:.2})",
+            outcomes.iter().filter(|o| o.moments.is_some()).count(),
+            outcomes[i].params.join(" "),
+            m.sharpe,
+            m.n,
+            m.skew,
+            m.kurtosis
+        );
+    }
     if let Some(first) = outcomes.iter().find_map(|o| o.report.as_ref().err()) {
         println!("first run without a result: {first}");
     }

@@ -9,4 +9,5 @@
 //! the overfitting statistics of issue 14 are to come beside them.
 
 pub mod montecarlo;
+pub mod overfit;
 pub mod sweep;

@@ -171,6 +171,9 @@ pub struct Outcome {
     /// The report, or why there is none (the strategy refused the
     /// parameters, or faulted).
     pub report: Result<Report, String>,
+    /// Per-period moments of the run's returns (for the overfitting
+    /// statistics).
+    pub moments: Option<super::overfit::Moments>,
 }
 
 /// What every run of a sweep shares: the plugin compiled once, the run
@@ -235,6 +238,7 @@ fn run(
             o.unwrap_or_else(|| Outcome {
                 params: c.clone(),
                 report: Err("not run".into()),
+                moments: None,
             })
         })
         .collect()
@@ -244,19 +248,29 @@ fn one(s: &Sweep<'_>, combo: &Combination) -> Outcome {
     let mut spec = s.base.clone();
     spec.params.extend(combo.iter().cloned());
     let mut entries = Vec::new();
-    let report = replay::run_compiled(
+    let run = replay::run_compiled(
         s.rt,
         s.plugin,
         &spec,
         s.rec.clone(),
         s.digests.to_vec(),
         Sink::Memory(&mut entries),
-    )
-    .map(|r| Report::new(&r.outcome))
-    .map_err(|e| format!("{e:#}"));
+    );
+    let moments = run.as_ref().ok().map(|r| {
+        let returns = super::montecarlo::Sample::new(
+            s.base.config.initial_cash,
+            &r.outcome.equity_curve,
+            Vec::new(),
+        )
+        .returns;
+        super::overfit::Moments::of(&returns)
+    });
     Outcome {
         params: combo.clone(),
-        report,
+        report: run
+            .map(|r| Report::new(&r.outcome))
+            .map_err(|e| format!("{e:#}")),
+        moments,
     }
 }
 
@@ -285,6 +299,27 @@ pub fn metric(r: &Report, name: &str) -> Option<f64> {
         "trades" => r.trades as f64,
         _ => return None,
     })
+}
+
+/// The Deflated Sharpe Ratio of the trial with the best per-period Sharpe
+/// ratio, deflated by the number and spread of all trials with a result:
+/// (its index, DSR, SR₀ per period). `None` with fewer than two.
+pub fn deflated(outcomes: &[Outcome]) -> Option<(usize, f64, f64)> {
+    let trials: Vec<(usize, super::overfit::Moments)> = outcomes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, o)| Some((i, o.moments?)))
+        .filter(|(_, m)| m.sharpe.is_finite())
+        .collect();
+    if trials.len() < 2 {
+        return None;
+    }
+    let (best, m) = trials
+        .iter()
+        .max_by(|a, b| a.1.sharpe.total_cmp(&b.1.sharpe))?;
+    let sharpes: Vec<f64> = trials.iter().map(|(_, m)| m.sharpe).collect();
+    let (dsr, sr0) = super::overfit::deflated_sharpe(m, &sharpes);
+    Some((*best, dsr, sr0))
 }
 
 /// Indices of the runs with a report, best first by `name` (NaN last).
