@@ -47,6 +47,12 @@ fn every_combination_is_run_and_each_is_the_replay_of_those_parameters() {
         .and_then(|t| t.split("): ").nth(1)?.split(' ').next()?.parse().ok())
         .unwrap_or_else(|| panic!("{}", stdout(&o)));
     assert!((0.0..=1.0).contains(&dsr), "{dsr}");
+    let pbo: f64 = stdout(&o)
+        .split("Probability of Backtest Overfitting (CSCV, 16 blocks, 12870 splits): ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("{}", stdout(&o)));
+    assert!((0.0..=1.0).contains(&pbo), "{pbo}");
     let rows = csv_rows(&out);
     assert_eq!(rows.len(), 6);
     let combos: Vec<(String, String)> = rows

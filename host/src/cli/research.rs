@@ -156,6 +156,13 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
             m.kurtosis
         );
     }
+    match sweep::overfitting(&outcomes) {
+        Ok(p) => println!(
+            "Probability of Backtest Overfitting (CSCV, {} blocks, {} splits): {:.4}",
+            p.blocks, p.combinations, p.pbo
+        ),
+        Err(e) => println!("Probability of Backtest Overfitting: not computed ({e})"),
+    }
     if let Some(first) = outcomes.iter().find_map(|o| o.report.as_ref().err()) {
         println!("first run without a result: {first}");
     }

@@ -174,6 +174,8 @@ pub struct Outcome {
     /// Per-period moments of the run's returns (for the overfitting
     /// statistics).
     pub moments: Option<super::overfit::Moments>,
+    /// The run's bar-to-bar returns (empty without a result).
+    pub returns: Vec<f64>,
 }
 
 /// What every run of a sweep shares: the plugin compiled once, the run
@@ -239,6 +241,7 @@ fn run(
                 params: c.clone(),
                 report: Err("not run".into()),
                 moments: None,
+                returns: Vec::new(),
             })
         })
         .collect()
@@ -256,21 +259,24 @@ fn one(s: &Sweep<'_>, combo: &Combination) -> Outcome {
         s.digests.to_vec(),
         Sink::Memory(&mut entries),
     );
-    let moments = run.as_ref().ok().map(|r| {
-        let returns = super::montecarlo::Sample::new(
-            s.base.config.initial_cash,
-            &r.outcome.equity_curve,
-            Vec::new(),
-        )
-        .returns;
-        super::overfit::Moments::of(&returns)
-    });
+    let returns = run
+        .as_ref()
+        .map(|r| {
+            super::montecarlo::Sample::new(
+                s.base.config.initial_cash,
+                &r.outcome.equity_curve,
+                Vec::new(),
+            )
+            .returns
+        })
+        .unwrap_or_default();
     Outcome {
         params: combo.clone(),
+        moments: run.is_ok().then(|| super::overfit::Moments::of(&returns)),
         report: run
             .map(|r| Report::new(&r.outcome))
             .map_err(|e| format!("{e:#}")),
-        moments,
+        returns,
     }
 }
 
@@ -320,6 +326,19 @@ pub fn deflated(outcomes: &[Outcome]) -> Option<(usize, f64, f64)> {
     let sharpes: Vec<f64> = trials.iter().map(|(_, m)| m.sharpe).collect();
     let (dsr, sr0) = super::overfit::deflated_sharpe(m, &sharpes);
     Some((*best, dsr, sr0))
+}
+
+/// The Probability of Backtest Overfitting of the trials with a result
+/// (CSCV with 16 blocks, fewer for a short run).
+pub fn overfitting(outcomes: &[Outcome]) -> Result<super::overfit::Pbo, String> {
+    let trials: Vec<Vec<f64>> = outcomes
+        .iter()
+        .filter(|o| o.moments.is_some())
+        .map(|o| o.returns.clone())
+        .collect();
+    let t = trials.iter().map(Vec::len).min().unwrap_or(0);
+    let blocks = (t / 2).min(16) & !1;
+    super::overfit::pbo(&trials, blocks.max(2))
 }
 
 /// Indices of the runs with a report, best first by `name` (NaN last).
