@@ -113,7 +113,7 @@ pub fn pbo(returns: &[Vec<f64>], blocks: usize) -> Result<Pbo, String> {
     if n < 2 {
         return Err("PBO needs at least two trials".into());
     }
-    if blocks < 2 || blocks % 2 != 0 || blocks > 24 {
+    if blocks < 2 || !blocks.is_multiple_of(2) || blocks > 24 {
         return Err(format!(
             "PBO needs an even number of blocks from 2 to 24, not {blocks}"
         ));
