@@ -386,7 +386,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             } else if self.cfg.delivery == Delivery::Exact {
                 let mut i = 0;
                 while i < bars.len() {
-                    match self.step_window(&bars[i..], seq + i as u64)? {
+                    match self.step_window(&bars[i..], seq + i as u64, true)? {
                         Some(taken) => i += taken,
                         None => break 'feed,
                     }
@@ -409,29 +409,21 @@ impl<'a, V: Venue> Engine<'a, V> {
     /// its engines with this, a bar at a time as bars arrive. `false`: the
     /// run ends here (a stop, or a fault).
     pub fn step(&mut self, bar: &Bar, seq: u64) -> Result<bool, JournalError> {
-        if !self.boundary(seq, bar)? {
-            return Ok(false);
-        }
-        self.process_bar(bar, seq)?;
-        if self.paused.is_some() {
-            self.observe(seq + 1);
-            return Ok(true);
-        }
-        self.update_view();
-        if !self.deliver_or_roll_back(std::slice::from_ref(bar), seq)? {
-            return Ok(false);
-        }
-        let n = self.intents.len();
-        self.apply_intents(0..n, bar, seq)?;
-        self.intents.clear();
-        self.observe(seq + 1);
-        Ok(true)
+        Ok(self
+            .step_window(std::slice::from_ref(bar), seq, false)?
+            .is_some())
     }
 
-    /// Exact batching: `bars[0]` as in [`Engine::step`], then as many of the
-    /// following quiet bars as the strategy takes before it decides
-    /// something. Returns the bars consumed; `None`: the run ends here.
-    fn step_window(&mut self, bars: &[Bar], seq: u64) -> Result<Option<usize>, JournalError> {
+    /// `bars[0]` — the boundary, its fills and marks, the strategy's
+    /// decision — and with `exact`, as many of the following quiet bars as
+    /// the strategy takes before it decides something (exact batching).
+    /// Returns the bars consumed; `None`: the run ends here.
+    fn step_window(
+        &mut self,
+        bars: &[Bar],
+        seq: u64,
+        exact: bool,
+    ) -> Result<Option<usize>, JournalError> {
         let bar = &bars[0];
         if !self.boundary(seq, bar)? {
             return Ok(None);
@@ -444,7 +436,8 @@ impl<'a, V: Venue> Engine<'a, V> {
         self.update_view();
         // Whatever can act at a boundary (a controller's command, a pause on
         // drawdown, a rollback review) or a version without windows: one bar.
-        let windows = self.controller.is_none()
+        let windows = exact
+            && self.controller.is_none()
             && self.cfg.pause_drawdown.is_none()
             && !self.versions.can_roll_back()
             && self.versions.serving_exact();
