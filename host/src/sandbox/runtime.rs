@@ -1138,12 +1138,13 @@ impl Instance {
         more: bool,
         out: &mut Vec<Intent>,
     ) -> (usize, Result<(), CallError>) {
-        let first = match bars.first() {
-            Some(first) if self.exact.is_some() => first,
-            _ => return (1, self.on_bars(&bars[..1.min(bars.len())], events, out)),
-        };
-        let Some(exact) = self.exact.take() else {
-            return (1, self.on_bars(&bars[..1], events, out));
+        // Without contract 0.2.0 (or without a bar): one per-bar call.
+        let (first, exact) = match (bars.first(), self.exact.take()) {
+            (Some(first), Some(exact)) => (first, exact),
+            (_, exact) => {
+                self.exact = exact;
+                return (1, self.on_bars(&bars[..1.min(bars.len())], events, out));
+            }
         };
         self.arm();
         self.clock.0.store(first.time_ms, Ordering::Relaxed);
