@@ -9,10 +9,16 @@
 //! symbol, limits when a later bar reaches them (at the open on a gap);
 //! stop-loss and take-profit orders follow the position, reduce-only, the
 //! stop first when a bar touches both, dropped on a flip; a bar fills at
-//! most its volume per order and nothing when it has none. It has no
-//! commission, slippage or risk limits. `tests/invariants/parity.rs` in the
-//! repository runs every example strategy through the harness and through
-//! the host's engine on real data and requires the same fills.
+//! most its volume per order and nothing when it has none. Malformed
+//! intents are refused with the host's words. Costs are off unless
+//! [`Harness::with_costs`]; risk limits are off unless
+//! [`Harness::with_risk`], which runs the host's own risk engine
+//! ([`crate::risk`], the code a replay runs) on the same figures, with the
+//! same consequences. `tests/invariants/parity.rs` in the repository runs
+//! every example strategy through the harness and through the host's
+//! engine on real data, limits off and on, and a property test does so for
+//! random intents under random limits; both require the same fills,
+//! refusals and trading-state changes.
 //!
 //! ```
 //! use sandbar_sdk::prelude::*;
@@ -32,28 +38,47 @@
 
 use std::cell::RefCell;
 
+use crate::risk::{Decision, Proposal, Refusal, RiskConfig, RiskEngine, Rule, StateChange};
 use crate::{
     Action, Bar, Event, Fill, HostServices, InitError, Intent, Level, ParamValue, Params,
-    Portfolio, Position, Protect, Runner, Side, Strategy, SymbolId,
+    Portfolio, Position, Protect, Rejection, Runner, Side, Strategy, SymbolId,
 };
+
+/// Largest |target weight| the host accepts (100× equity).
+const MAX_WEIGHT: f64 = 100.0;
+
+/// One symbol in the harness's account, as the host's ledger keeps it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Holding {
+    quantity: f64,
+    average_price: f64,
+    mark: f64,
+    /// Net PnL of the round trip in progress (commissions included).
+    trade_pnl: f64,
+}
 
 #[derive(Default)]
 struct Book {
     cash: f64,
-    positions: Vec<(f64, f64, f64)>, // (quantity, average price, last close)
+    positions: Vec<Holding>,
     log: Vec<(Level, String)>,
 }
 
 impl Book {
-    fn slot(&mut self, s: SymbolId) -> &mut (f64, f64, f64) {
+    fn slot(&mut self, s: SymbolId) -> &mut Holding {
         let i = s as usize;
         if i >= self.positions.len() {
-            self.positions.resize(i + 1, (0.0, 0.0, 0.0));
+            self.positions.resize(i + 1, Holding::default());
         }
         &mut self.positions[i]
     }
     fn equity(&self) -> f64 {
-        self.cash + self.positions.iter().map(|(q, _, c)| q * c).sum::<f64>()
+        self.cash
+            + self
+                .positions
+                .iter()
+                .map(|h| h.quantity * h.mark)
+                .sum::<f64>()
     }
 }
 
@@ -70,12 +95,12 @@ impl HostServices for RefCell<Book> {
                 .positions
                 .iter()
                 .enumerate()
-                .filter(|(_, p)| p.0 != 0.0)
-                .map(|(i, &(q, avg, c))| Position {
+                .filter(|(_, h)| h.quantity != 0.0)
+                .map(|(i, h)| Position {
                     symbol: i as SymbolId,
-                    quantity: q,
-                    average_price: avg,
-                    unrealized_pnl: q * (c - avg),
+                    quantity: h.quantity,
+                    average_price: h.average_price,
+                    unrealized_pnl: h.quantity * (h.mark - h.average_price),
                 })
                 .collect(),
         }
@@ -84,7 +109,7 @@ impl HostServices for RefCell<Book> {
         self.borrow()
             .positions
             .get(symbol as usize)
-            .map_or(0.0, |p| p.0)
+            .map_or(0.0, |h| h.quantity)
     }
 }
 
@@ -133,7 +158,19 @@ impl Kind {
             2
         }
     }
+
+    /// The price the risk limits value an order at: what it can cost.
+    fn valuation(self, reference: f64) -> f64 {
+        match self {
+            Kind::Limit(p) => p.max(reference),
+            _ => reference,
+        }
+    }
 }
+
+/// Who placed an order, named as the host names it in fills.
+const STRATEGY: &str = "strategy";
+const FLATTEN: &str = "risk-flatten";
 
 /// An open order of the harness's account.
 #[derive(Debug, Clone)]
@@ -177,6 +214,9 @@ struct Protection {
 pub struct Harness<S: Strategy> {
     runner: Runner<S>,
     book: RefCell<Book>,
+    symbols: Vec<String>,
+    /// Last close per symbol; NaN before the first bar (no price yet).
+    last_close: Vec<f64>,
     /// Open orders, strategy and protective, in id order.
     orders: Vec<Order>,
     /// Stop-loss / take-profit per symbol.
@@ -186,12 +226,31 @@ pub struct Harness<S: Strategy> {
     events: Vec<Event>,
     next_order: u64,
     costs: Costs,
+    risk: RiskEngine,
+    /// State changes not acted on yet.
+    pending: Vec<StateChange>,
+    state_changes: Vec<(i64, StateChange)>,
+    refusals: Vec<Rejection>,
+    now_ms: i64,
 }
 
 impl<S: Strategy> Harness<S> {
     /// Charge fills as the host's simulated venue would with this cost model.
     pub fn with_costs(mut self, costs: Costs) -> Self {
         self.costs = costs;
+        self
+    }
+
+    /// Apply the host's risk limits: the same engine a replay runs
+    /// ([`crate::risk`]), fed the same figures (committed exposure of open
+    /// orders included), with the same consequences — refusals told to the
+    /// strategy as [`Event::Rejected`], REDUCING cancelling orders that add
+    /// risk, HALTED cancelling everything and flattening.
+    /// `RiskConfig::default()` is the host's default `[risk]`. Without
+    /// this call every limit is off (malformed intents are still refused,
+    /// as the host refuses them).
+    pub fn with_risk(mut self, config: RiskConfig) -> Self {
+        self.risk = RiskEngine::new(config);
         self
     }
 
@@ -220,27 +279,52 @@ impl<S: Strategy> Harness<S> {
             values[i].1 = v.clone();
         }
         let mut runner = Runner::<S>::default();
-        runner.init(Params::new(values), symbols)?;
+        runner.init(Params::new(values), symbols.clone())?;
+        let n = symbols.len();
         Ok(Self {
             runner,
             book: RefCell::new(Book {
                 cash: 100_000.0,
+                positions: vec![Holding::default(); n],
                 ..Book::default()
             }),
+            symbols,
+            last_close: vec![f64::NAN; n],
             orders: Vec::new(),
-            protection: Vec::new(),
+            protection: vec![Protection::default(); n],
             intents: Vec::new(),
             fills: Vec::new(),
             events: Vec::new(),
             next_order: 1,
             costs: Costs::default(),
+            risk: RiskEngine::new(RiskConfig::off()),
+            pending: Vec::new(),
+            state_changes: Vec::new(),
+            refusals: Vec::new(),
+            now_ms: 0,
         })
     }
 
-    /// Feed bars in order.
+    /// Feed bars in order. A bar of a symbol the harness does not have is
+    /// a mistake in the test and panics, naming it.
     pub fn run(&mut self, bars: &[Bar]) {
         for bar in bars {
+            assert!(
+                (bar.symbol as usize) < self.symbols.len(),
+                "bar at {} has symbol id {}; the harness has {} symbols",
+                bar.time_ms,
+                bar.symbol,
+                self.symbols.len()
+            );
+            self.now_ms = bar.time_ms;
+            let before = self.book.borrow().equity();
+            self.risk
+                .begin_bar(bar.time_ms, || before, &mut self.pending);
+            self.flush_changes();
             self.execute(bar);
+            let equity = self.book.borrow().equity();
+            self.risk.end_bar(equity, &mut self.pending);
+            self.flush_changes();
             let events = std::mem::take(&mut self.events);
             let out = self
                 .runner
@@ -253,14 +337,6 @@ impl<S: Strategy> Harness<S> {
         }
     }
 
-    fn protection(&mut self, s: SymbolId) -> &mut Protection {
-        let i = s as usize;
-        if i >= self.protection.len() {
-            self.protection.resize_with(i + 1, Protection::default);
-        }
-        &mut self.protection[i]
-    }
-
     fn submit(&mut self, mut order: Order) -> u64 {
         order.id = self.next_order;
         self.next_order += 1;
@@ -269,22 +345,165 @@ impl<S: Strategy> Harness<S> {
         id
     }
 
-    /// An intent becomes orders as the host makes them: sized now (a target
-    /// weight at the deciding close), superseding the strategy's open orders
-    /// on the symbol, a flip split into a reduce-only close and the new
-    /// position, reductions reduce-only; then the protection is re-synced.
+    /// Cancel the open orders `which` picks, telling the strategy.
+    fn cancel_where(&mut self, which: impl Fn(&Order) -> bool) {
+        let events = &mut self.events;
+        self.orders.retain(|o| {
+            let cancel = which(o);
+            if cancel {
+                events.push(Event::Cancelled(o.id));
+            }
+            !cancel
+        });
+    }
+
+    fn refuse(&mut self, bar: &Bar, symbol: SymbolId, rule: Rule, detail: String) {
+        let r = Rejection {
+            symbol,
+            rule: rule.as_str().into(),
+            detail,
+            time_ms: bar.time_ms,
+        };
+        self.events.push(Event::Rejected(r.clone()));
+        self.refusals.push(r);
+    }
+
+    /// Act on the risk engine's state changes as the host does.
+    fn flush_changes(&mut self) {
+        let changes = std::mem::take(&mut self.pending);
+        let halted = changes
+            .iter()
+            .any(|c| c.to == crate::risk::TradingState::Halted);
+        let reducing = changes
+            .iter()
+            .any(|c| c.to == crate::risk::TradingState::Reducing);
+        self.state_changes
+            .extend(changes.into_iter().map(|c| (self.now_ms, c)));
+        if halted {
+            // Cancel everything and flatten every position.
+            for s in 0..self.symbols.len() as SymbolId {
+                self.cancel_where(|o| o.symbol == s);
+                self.protection[s as usize] = Protection::default();
+                let pos = self.book.position(s);
+                if pos != 0.0 {
+                    self.submit(Order {
+                        id: 0,
+                        symbol: s,
+                        side: if pos > 0.0 { Side::Sell } else { Side::Buy },
+                        quantity: pos.abs(),
+                        kind: Kind::Market,
+                        origin: FLATTEN,
+                        reduce_only: true,
+                        decided_ms: self.now_ms,
+                        had_fill: false,
+                    });
+                }
+            }
+        } else if reducing {
+            // Orders approved while ACTIVE that would add risk must not fill now.
+            for s in 0..self.symbols.len() as SymbolId {
+                self.cancel_where(|o| o.symbol == s && o.origin == STRATEGY && !o.reduce_only);
+            }
+        }
+    }
+
+    /// The host's checks of a malformed intent, with its wording.
+    fn validate(&self, i: &Intent) -> Result<(), String> {
+        let n = self.symbols.len();
+        if i.symbol as usize >= n {
+            return Err(format!(
+                "unknown symbol id {} (this run has {n} symbols)",
+                i.symbol
+            ));
+        }
+        let name = &self.symbols[i.symbol as usize];
+        let price = self.last_close[i.symbol as usize];
+        if price.is_nan() {
+            return Err(format!("no price yet for {name}"));
+        }
+        if !(price.is_finite() && price > 0.0) {
+            return Err(format!(
+                "cannot be sized: the last close of {name} is {price}"
+            ));
+        }
+        let positive = |what: &str, v: f64| {
+            if v.is_finite() && v > 0.0 {
+                Ok(())
+            } else {
+                Err(format!("{what} {v} is not a positive finite number"))
+            }
+        };
+        match i.action {
+            Action::TargetWeight(w) if !(w.is_finite() && w.abs() <= MAX_WEIGHT) => {
+                return Err(format!(
+                    "target weight {w} is not a finite number within ±{MAX_WEIGHT}"
+                ));
+            }
+            Action::TargetQuantity(q) if !q.is_finite() => {
+                return Err(format!("target quantity {q} is not finite"));
+            }
+            Action::Market { quantity, .. } => positive("quantity", quantity)?,
+            Action::Limit {
+                quantity, price, ..
+            } => {
+                positive("quantity", quantity)?;
+                positive("limit price", price)?;
+            }
+            _ => {}
+        }
+        for (name, level) in [("stop-loss", i.stop_loss), ("take-profit", i.take_profit)] {
+            match level {
+                Some(Protect::Price(p)) => positive(name, p)?,
+                Some(Protect::FromEntry(d)) => {
+                    positive(&format!("{name} distance from the entry"), d)?
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Committed exposure of every symbol but `except` (positions and open
+    /// strategy orders as if they filled) and how many of them hold or
+    /// would hold a position — the figures the host's check is given.
+    fn committed_elsewhere(&self, except: SymbolId) -> (f64, usize) {
+        let (mut gross, mut held) = (0.0, 0);
+        for j in 0..self.symbols.len() as SymbolId {
+            if j == except {
+                continue;
+            }
+            let now = self.book.position(j);
+            let mark = self.last_close[j as usize];
+            let (mut after, mut value) = (now, mark);
+            for o in self.orders.iter().filter(|o| o.symbol == j) {
+                if o.origin == STRATEGY {
+                    after += signed(o.side, o.quantity);
+                    value = value.max(o.kind.valuation(mark));
+                }
+            }
+            if now == 0.0 && after == 0.0 {
+                continue;
+            }
+            held += 1;
+            gross += (now.abs() * mark).max(after.abs() * value);
+        }
+        (gross, held)
+    }
+
+    /// An intent becomes orders as the host makes them: checked, sized now
+    /// (a target weight at the deciding close), superseding the strategy's
+    /// open orders on the symbol, put to the risk engine, a flip split into
+    /// a reduce-only close and the new position; then the protection is
+    /// re-synced.
     fn apply(&mut self, intent: &Intent, bar: &Bar) {
         let s = intent.symbol;
-        let (pos, close, equity) = {
-            let book = self.book.borrow();
-            let (q, _, c) = book.positions.get(s as usize).copied().unwrap_or_default();
-            (q, c, book.equity())
-        };
-        if close.is_nan() || close <= 0.0 {
-            return; // no price yet: the host refuses it
+        if let Err(detail) = self.validate(intent) {
+            return self.refuse(bar, s, Rule::InvalidIntent, detail);
         }
-        self.orders
-            .retain(|o| !(o.symbol == s && o.origin == "strategy"));
+        let price = self.last_close[s as usize];
+        let pos = self.book.position(s);
+        self.cancel_where(|o| o.symbol == s && o.origin == STRATEGY);
+        let equity = self.book.borrow().equity();
         let (delta, kind) = match intent.action {
             Action::Market { side, quantity } => (signed(side, quantity), Kind::Market),
             Action::Limit {
@@ -293,11 +512,11 @@ impl<S: Strategy> Harness<S> {
                 price,
             } => (signed(side, quantity), Kind::Limit(price)),
             Action::TargetQuantity(q) => (q - pos, Kind::Market),
-            Action::TargetWeight(w) => (w * equity / close - pos, Kind::Market),
+            Action::TargetWeight(w) => (w * equity / price - pos, Kind::Market),
             Action::Close => (-pos, Kind::Market),
         };
         {
-            let p = self.protection(s);
+            let p = &mut self.protection[s as usize];
             if matches!(intent.action, Action::Close) {
                 p.stop_loss = None;
                 p.take_profit = None;
@@ -309,37 +528,51 @@ impl<S: Strategy> Harness<S> {
             }
         }
         if !delta.is_finite() {
-            return;
+            let detail = format!(
+                "cannot be sized: the order quantity is {delta} (equity {equity}, price {price})"
+            );
+            return self.refuse(bar, s, Rule::InvalidIntent, detail);
         }
-        if delta.abs() > 1e-12 * pos.abs().max(1.0) {
-            let after = pos + delta;
-            let reduces = pos != 0.0
-                && after.abs() < pos.abs()
-                && (after == 0.0 || after.signum() == pos.signum());
-            let order = Order {
-                id: 0,
-                symbol: s,
-                side: if delta > 0.0 { Side::Buy } else { Side::Sell },
-                quantity: delta.abs(),
-                kind,
-                origin: "strategy",
-                reduce_only: reduces,
-                decided_ms: bar.time_ms,
-                had_fill: false,
-            };
-            if pos != 0.0 && delta.signum() != pos.signum() && delta.abs() > pos.abs() {
-                self.submit(Order {
-                    quantity: pos.abs(),
-                    reduce_only: true,
-                    ..order.clone()
-                });
-                self.submit(Order {
-                    quantity: delta.abs() - pos.abs(),
-                    ..order
-                });
-            } else {
-                self.submit(order);
-            }
+        if delta.abs() <= 1e-12 * pos.abs().max(1.0) {
+            return self.resync(s, bar.time_ms);
+        }
+        let side = if delta >= 0.0 { Side::Buy } else { Side::Sell };
+        let (other_exposure, open_positions) = self.committed_elsewhere(s);
+        let proposal = Proposal {
+            side,
+            quantity: delta.abs(),
+            price: kind.valuation(price),
+            position: pos,
+            equity,
+            other_exposure,
+            open_positions,
+        };
+        if let Decision::Refused(Refusal { rule, detail }) = self.risk.check(&proposal) {
+            return self.refuse(bar, s, rule, detail);
+        }
+        let order = Order {
+            id: 0,
+            symbol: s,
+            side,
+            quantity: delta.abs(),
+            kind,
+            origin: STRATEGY,
+            reduce_only: proposal.reduces(),
+            decided_ms: bar.time_ms,
+            had_fill: false,
+        };
+        if pos != 0.0 && delta.signum() != pos.signum() && delta.abs() > pos.abs() {
+            self.submit(Order {
+                quantity: pos.abs(),
+                reduce_only: true,
+                ..order.clone()
+            });
+            self.submit(Order {
+                quantity: delta.abs() - pos.abs(),
+                ..order
+            });
+        } else {
+            self.submit(order);
         }
         self.resync(s, bar.time_ms);
     }
@@ -349,13 +582,8 @@ impl<S: Strategy> Harness<S> {
         let pos = self.book.position(s);
         // Levels from the entry resolve against the average entry price as
         // it now stands, as the host's do.
-        let entry = self
-            .book
-            .borrow()
-            .positions
-            .get(s as usize)
-            .map_or(0.0, |p| p.1);
-        let p = self.protection(s).clone();
+        let entry = self.book.borrow().positions[s as usize].average_price;
+        let p = self.protection[s as usize].clone();
         let (mut stop_loss, mut take_profit) = (p.stop_loss, p.take_profit);
         if pos != 0.0 && pos.signum() != p.direction {
             stop_loss = None;
@@ -390,7 +618,7 @@ impl<S: Strategy> Harness<S> {
                     .zip(&desired)
                     .all(|(o, (k, _))| o.kind == *k && o.quantity == pos.abs() && o.side == side)
         };
-        let prot = self.protection(s);
+        let prot = &mut self.protection[s as usize];
         prot.stop_loss = stop_loss;
         prot.take_profit = take_profit;
         if matches {
@@ -401,7 +629,7 @@ impl<S: Strategy> Harness<S> {
             prot.stop_loss = None;
             prot.take_profit = None;
         }
-        self.orders.retain(|o| !cancel.contains(&o.id));
+        self.cancel_where(|o| cancel.contains(&o.id));
         for (kind, origin) in desired {
             let id = self.submit(Order {
                 id: 0,
@@ -414,14 +642,15 @@ impl<S: Strategy> Harness<S> {
                 decided_ms: time_ms,
                 had_fill: false,
             });
-            self.protection(s).ids.push(id);
+            self.protection[s as usize].ids.push(id);
         }
     }
 
     /// A bar of one symbol: its orders execute in the host's order (at the
     /// open first, then stops inside the bar, then limits; ties by age), one
     /// at a time, reduce-only orders held to the position as it stands, at
-    /// most the bar's volume per order.
+    /// most the bar's volume per order; each fill is booked (and a state
+    /// change it causes acted on) before the next.
     fn execute(&mut self, bar: &Bar) {
         let s = bar.symbol;
         let mut queue: Vec<(u8, u64)> = self
@@ -460,30 +689,37 @@ impl<S: Strategy> Harness<S> {
                 } else {
                     price
                 };
-                self.book_fill(bar, &o, qty, price);
-                filled = true;
                 if remaining > 0.0 {
                     self.orders[i].quantity = remaining;
                     self.orders[i].had_fill = true;
                 } else {
                     self.orders.remove(i);
                 }
+                self.book_fill(bar, &o, qty, price);
+                filled = true;
+                self.flush_changes();
             }
         }
-        self.book.borrow_mut().slot(s).2 = bar.close;
+        {
+            let mut book = self.book.borrow_mut();
+            book.slot(s).mark = bar.close;
+        }
+        self.last_close[s as usize] = bar.close;
         if filled {
             // Reductions with nothing left to reduce are cancelled.
             let pos = self.book.position(s);
-            self.orders.retain(|o| {
-                !(o.symbol == s
-                    && o.origin == "strategy"
+            self.cancel_where(|o| {
+                o.symbol == s
                     && o.reduce_only
-                    && -signed(o.side, 1.0) * pos <= 0.0)
+                    && (o.origin == STRATEGY || o.origin == FLATTEN)
+                    && -signed(o.side, 1.0) * pos <= 0.0
             });
             self.resync(s, bar.time_ms);
         }
     }
 
+    /// Book a fill as the host's ledger does; a completed round trip is
+    /// reported to the risk engine (the losing-streak rule).
     fn book_fill(&mut self, bar: &Bar, o: &Order, qty: f64, price: f64) {
         let delta = signed(o.side, qty);
         let c = self.costs;
@@ -492,16 +728,43 @@ impl<S: Strategy> Harness<S> {
         if !o.had_fill {
             commission = commission.max(c.commission_minimum);
         }
-        let mut book = self.book.borrow_mut();
-        let slot = book.slot(bar.symbol);
-        let new_q = slot.0 + delta;
-        if slot.0 == 0.0 || slot.0.signum() == delta.signum() {
-            slot.1 = (slot.0 * slot.1 + delta * price) / new_q;
-        } else if new_q != 0.0 && new_q.signum() != slot.0.signum() {
-            slot.1 = price;
+        let trade = {
+            let mut book = self.book.borrow_mut();
+            book.cash -= delta * price + commission;
+            let h = book.slot(bar.symbol);
+            if h.mark == 0.0 {
+                h.mark = price;
+            }
+            let q = h.quantity;
+            if q == 0.0 {
+                h.trade_pnl = 0.0;
+            }
+            h.trade_pnl -= commission;
+            let mut trade = None;
+            if q == 0.0 || q.signum() == delta.signum() {
+                let new_q = q + delta;
+                h.average_price = (q * h.average_price + delta * price) / new_q;
+                h.quantity = new_q;
+            } else {
+                let closed = delta.abs().min(q.abs());
+                h.trade_pnl += closed * (price - h.average_price) * q.signum();
+                let new_q = q + delta;
+                if new_q == 0.0 || new_q.signum() != q.signum() || closed == q.abs() {
+                    trade = Some(h.trade_pnl);
+                    h.trade_pnl = 0.0;
+                }
+                if closed == q.abs() {
+                    h.quantity = if closed == delta.abs() { 0.0 } else { new_q };
+                    h.average_price = if h.quantity == 0.0 { 0.0 } else { price };
+                } else {
+                    h.quantity = new_q;
+                }
+            }
+            trade
+        };
+        if let Some(pnl) = trade {
+            self.risk.on_trade(pnl, &mut self.pending);
         }
-        slot.0 = new_q;
-        book.cash -= delta * price + commission;
         let fill = Fill {
             order_id: o.id,
             symbol: bar.symbol,
@@ -514,6 +777,23 @@ impl<S: Strategy> Harness<S> {
         };
         self.events.push(Event::Filled(fill.clone()));
         self.fills.push(fill);
+    }
+
+    /// Every intent the risk engine or the host's checks refused, as the
+    /// strategy was told of it.
+    pub fn refusals(&self) -> &[Rejection] {
+        &self.refusals
+    }
+
+    /// Every trading-state change (ACTIVE / REDUCING / HALTED) with the
+    /// time of the bar it happened on and why.
+    pub fn state_changes(&self) -> &[(i64, StateChange)] {
+        &self.state_changes
+    }
+
+    /// The trading state now.
+    pub fn trading_state(&self) -> crate::risk::TradingState {
+        self.risk.state()
     }
 
     /// Every intent so far, with the time of the bar it was decided on.
@@ -619,6 +899,7 @@ pub fn bars_from_closes(closes: &[f64]) -> Vec<Bar> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::risk::RiskConfig;
     use crate::{Ctx, Description, ParamSpec, Strategy};
 
     #[derive(Default)]
@@ -661,6 +942,77 @@ mod tests {
         h.run(&[bar(0, 10.0, 10.0), bar(1, 20.0, 20.0)]);
         // 0.5 × 100,000 / 10 (the close it was decided on), filled at 20.
         assert_eq!((h.fills()[0].quantity, h.fills()[0].price), (5000.0, 20.0));
+    }
+
+    #[derive(Default)]
+    struct QuarterIn;
+
+    impl Strategy for QuarterIn {
+        fn describe() -> Description {
+            Description::new("quarter-in", "0.1.0")
+        }
+        fn on_bar(&mut self, bar: &Bar, ctx: &mut Ctx<'_>) {
+            ctx.target_weight(bar.symbol, 0.25);
+        }
+    }
+
+    #[test]
+    fn with_the_hosts_default_limits_a_test_sees_what_a_replay_refuses() {
+        // Issue 10: unit tests passed while every replay intent was refused
+        // by the default max_position (0.20 against a 0.25 weight).
+        let bars = bars_from_closes(&[100.0, 101.0, 102.0]);
+        let mut free = Harness::<QuarterIn>::new(&[]).unwrap();
+        free.run(&bars);
+        assert!(!free.fills().is_empty(), "without limits it trades");
+        let mut h = Harness::<QuarterIn>::new(&[])
+            .unwrap()
+            .with_risk(RiskConfig::default());
+        h.run(&bars);
+        assert!(h.fills().is_empty());
+        let r = &h.refusals()[0];
+        assert_eq!((r.rule.as_str(), r.time_ms), ("max-position", 0));
+        assert_eq!(
+            r.detail,
+            "position value 25000.00 would exceed 20% of equity 100000.00 = 20000.00"
+        );
+        assert_eq!(h.refusals().len(), 3, "one refusal per bar");
+    }
+
+    #[test]
+    fn halted_flattens_in_the_harness_too() {
+        // 20% in at 100; a fall to 40 is a 12% drawdown: HALTED, flattened
+        // at the next open, and nothing passes afterwards.
+        let bars = bars_from_closes(&[100.0, 100.0, 40.0, 40.0, 41.0]);
+        #[derive(Default)]
+        struct FifthIn;
+        impl Strategy for FifthIn {
+            fn describe() -> Description {
+                Description::new("fifth-in", "0.1.0")
+            }
+            fn on_bar(&mut self, bar: &Bar, ctx: &mut Ctx<'_>) {
+                ctx.target_weight(bar.symbol, 0.2);
+            }
+        }
+        let mut h = Harness::<FifthIn>::new(&[])
+            .unwrap()
+            .with_risk(RiskConfig::default());
+        h.run(&bars);
+        assert_eq!(h.trading_state(), crate::risk::TradingState::Halted);
+        let (at, change) = &h.state_changes()[0];
+        assert_eq!(*at, 2 * 86_400_000);
+        assert!(
+            change
+                .reason
+                .starts_with("max-drawdown: equity 88000.00 is 12.00% below peak 100000.00"),
+            "{}",
+            change.reason
+        );
+        let flatten = h.fills().last().unwrap();
+        assert_eq!(
+            (flatten.origin.as_str(), flatten.price, h.position(0)),
+            ("risk-flatten", 40.0, 0.0)
+        );
+        assert!(h.refusals().iter().all(|r| r.rule == "halted"));
     }
 
     #[test]

@@ -165,7 +165,7 @@ impl<V: Venue> Engine<'_, V> {
         let side = Side::of(delta);
         let (other_exposure, open_positions) = self.committed_elsewhere(s);
         let proposal = Proposal {
-            side,
+            side: side.into(),
             quantity: delta.abs(),
             price: valuation(kind, price),
             position: pos,

@@ -42,6 +42,16 @@ impl Side {
     }
 }
 
+/// The risk rules are the SDK's (`sandbar_sdk::risk`), which speak its `Side`.
+impl From<Side> for sandbar_sdk::Side {
+    fn from(s: Side) -> sandbar_sdk::Side {
+        match s {
+            Side::Buy => sandbar_sdk::Side::Buy,
+            Side::Sell => sandbar_sdk::Side::Sell,
+        }
+    }
+}
+
 impl From<crate::sandbox::runtime::Side> for Side {
     fn from(s: crate::sandbox::runtime::Side) -> Side {
         match s {
