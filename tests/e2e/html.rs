@@ -9,37 +9,9 @@ use std::process::Command;
 
 use crate::util::*;
 
-/// Debian's chromium, installed with apt when missing (as `.ci/run` does).
-fn ensure_chromium() {
-    let present = || {
-        Command::new("chromium")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if present() {
-        return;
-    }
-    for args in [
-        &["update", "-qq"][..],
-        &["install", "-y", "-qq", "chromium"][..],
-    ] {
-        let s = Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status();
-        assert!(
-            s.is_ok_and(|s| s.success()),
-            "chromium is missing and `apt-get {}` failed: install Debian's `chromium` package",
-            args.join(" ")
-        );
-    }
-    assert!(present(), "chromium still missing after apt-get install");
-}
-
 /// Render `page` in headless Chromium; the DOM after its scripts ran.
 fn chromium_dom(page: &Path) -> String {
-    ensure_chromium();
+    ensure_debian("chromium", "chromium");
     let out = Command::new("chromium")
         .args([
             "--headless",

@@ -6,6 +6,7 @@ mod util;
 mod alerts;
 mod api;
 mod author;
+mod dashboard;
 mod data;
 mod exact;
 mod feeds;

@@ -134,3 +134,36 @@ pub fn refusal_rules(entries: &[serde_json::Value]) -> Vec<String> {
         .map(|r| r["rule"].as_str().unwrap().to_string())
         .collect()
 }
+
+/// A program from a Debian package (`chromium`, `chromium-driver`),
+/// installed with apt when missing, as `.ci/run` does: the README's test
+/// command does its own setup.
+pub fn ensure_debian(program: &str, package: &str) {
+    let present = || {
+        std::process::Command::new(program)
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if present() {
+        return;
+    }
+    for args in [
+        &["update", "-qq"][..],
+        &["install", "-y", "-qq", package][..],
+    ] {
+        let s = std::process::Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status();
+        assert!(
+            s.is_ok_and(|s| s.success()),
+            "{program} is missing and `apt-get {}` failed: install Debian's `{package}` package",
+            args.join(" ")
+        );
+    }
+    assert!(
+        present(),
+        "{program} still missing after apt-get install {package}"
+    );
+}

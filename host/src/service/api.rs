@@ -8,6 +8,15 @@
 //! *actor* recorded in the journal and the audit trail — a request cannot
 //! name someone else. A missing or wrong token gets `401` and an empty body.
 //!
+//! The dashboard's browser has no way to send a bearer header on a
+//! navigation or an `EventSource`, so `POST /login` exchanges a valid token
+//! for a session cookie: 256 random bits, kept only as a digest, `HttpOnly`
+//! and `SameSite=Strict`, expiring after 12 hours or at `POST /logout`. A
+//! request authenticated by that cookie which changes anything (every
+//! method but GET/HEAD) must carry an `Origin` naming this listener, so a
+//! page elsewhere cannot act with the operator's cookie. The actor is the
+//! token's holder either way.
+//!
 //! The `Host` header must name this listener (`127.0.0.1:port`,
 //! `localhost:port`, `[::1]:port`, or a configured host): a web page that
 //! rebinds its own DNS name to 127.0.0.1 is refused before the token is even
@@ -17,8 +26,10 @@
 //! JSON error naming the field. `GET /openapi.json` describes every route
 //! (a test checks the description against the router).
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, Request, State};
@@ -67,7 +78,16 @@ impl std::fmt::Debug for Token {
 pub struct Access {
     tokens: Vec<Token>,
     hosts: Vec<String>,
+    sessions: Arc<Mutex<Sessions>>,
 }
+
+/// Dashboard sign-ins: digest of the session id → (holder, expiry).
+type Sessions = HashMap<[u8; 32], (String, Instant)>;
+
+/// The dashboard's session cookie.
+const SESSION_COOKIE: &str = "sandbar_session";
+/// How long a dashboard sign-in lasts.
+const SESSION_HOURS: i64 = 12;
 
 impl Access {
     /// Access for `tokens`, on a listener bound to `addr`, plus `extra_hosts`.
@@ -80,7 +100,11 @@ impl Access {
             format!("[::1]:{port}"),
         ];
         hosts.extend(extra_hosts.iter().cloned());
-        Access { tokens, hosts }
+        Access {
+            tokens,
+            hosts,
+            sessions: Arc::default(),
+        }
     }
 
     /// The holder of the presented token, if it is one of ours.
@@ -95,6 +119,49 @@ impl Access {
         }
         found
     }
+
+    /// A new dashboard session for `holder`: the cookie's value (random,
+    /// 256 bits; only its digest is kept).
+    fn open_session(&self, holder: &str) -> anyhow::Result<String> {
+        let mut id = [0u8; 32];
+        getrandom::fill(&mut id)
+            .map_err(|e| anyhow::anyhow!("no randomness for a session: {e}"))?;
+        let value: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let expiry = Instant::now() + std::time::Duration::from_secs(SESSION_HOURS as u64 * 3600);
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        sessions.retain(|_, (_, until)| *until > Instant::now());
+        sessions.insert(
+            Sha256::digest(value.as_bytes()).into(),
+            (holder.into(), expiry),
+        );
+        Ok(value)
+    }
+
+    /// The holder of a live session whose cookie is `value`.
+    fn session(&self, value: &str) -> Option<String> {
+        let digest: [u8; 32] = Sha256::digest(value.as_bytes()).into();
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        sessions.retain(|_, (_, until)| *until > Instant::now());
+        // A lookup by digest: the map's hashing sees only the digest, never
+        // the secret, so its timing says nothing about the cookie.
+        sessions.get(&digest).map(|(holder, _)| holder.clone())
+    }
+
+    fn close_session(&self, value: &str) {
+        let digest: [u8; 32] = Sha256::digest(value.as_bytes()).into();
+        self.sessions.lock().expect("sessions lock").remove(&digest);
+    }
+}
+
+/// The session cookie's value in a request, if any.
+fn session_cookie(req: &axum::http::HeaderMap) -> Option<String> {
+    req.get_all(header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == SESSION_COOKIE)
+        .map(|c| c.value().to_string())
 }
 
 /// The caller, as its token says.
@@ -106,9 +173,14 @@ async fn guard(State(access): State<Arc<Access>>, mut req: Request, next: Next) 
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .unwrap_or_default();
-    if !access.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+        .unwrap_or_default()
+        .to_string();
+    if !access.hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
         return StatusCode::FORBIDDEN.into_response();
+    }
+    if req.uri().path() == "/login" {
+        // Signing in is how a browser gets its session.
+        return next.run(req).await;
     }
     let presented = req
         .headers()
@@ -116,13 +188,33 @@ async fn guard(State(access): State<Arc<Access>>, mut req: Request, next: Next) 
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "))
         .unwrap_or_default();
-    match access.holder(presented) {
-        Some(name) => {
-            req.extensions_mut().insert(Operator(name));
-            next.run(req).await
-        }
-        None => StatusCode::UNAUTHORIZED.into_response(),
+    if let Some(name) = access.holder(presented) {
+        req.extensions_mut().insert(Operator(name));
+        return next.run(req).await;
     }
+    if let Some(name) = session_cookie(req.headers()).and_then(|v| access.session(&v)) {
+        // A browser's session: whatever changes something must come from a
+        // page of this listener (a form or script elsewhere cannot use the
+        // operator's cookie; browsers always send `Origin` on such requests).
+        let safe = matches!(
+            *req.method(),
+            axum::http::Method::GET | axum::http::Method::HEAD
+        );
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        if !safe && !origin.eq_ignore_ascii_case(&format!("http://{host}")) {
+            return StatusCode::FORBIDDEN.into_response();
+        }
+        req.extensions_mut().insert(Operator(name));
+        return next.run(req).await;
+    }
+    if req.method() == axum::http::Method::GET && req.uri().path() == "/dashboard" {
+        return axum::response::Redirect::to("/login").into_response();
+    }
+    StatusCode::UNAUTHORIZED.into_response()
 }
 
 /// Body of commands that need a reason.
@@ -503,6 +595,137 @@ async fn add_plugin(
     blocking(move || s.add_plugin(&bytes, &op.0)).await
 }
 
+/// The sign-in form's body.
+#[derive(Deserialize)]
+struct SignIn {
+    token: String,
+}
+
+async fn login_page() -> Response {
+    axum::response::Html(super::dashboard::login_page(false)).into_response()
+}
+
+/// A valid token becomes a session cookie; the token itself is never
+/// stored in the browser.
+async fn login(Extension(access): Extension<Arc<Access>>, form: axum::Form<SignIn>) -> Response {
+    let Some(holder) = access.holder(form.token.trim()) else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::response::Html(super::dashboard::login_page(true)),
+        )
+            .into_response();
+    };
+    let value = match access.open_session(&holder) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    };
+    let cookie = cookie::Cookie::build((SESSION_COOKIE, value))
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .path("/")
+        .max_age(cookie::time::Duration::hours(SESSION_HOURS))
+        .build();
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cookie.to_string()),
+            (header::LOCATION, "/dashboard".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+async fn logout(Extension(access): Extension<Arc<Access>>, req: Request) -> Response {
+    if let Some(v) = session_cookie(req.headers()) {
+        access.close_session(&v);
+    }
+    let gone = cookie::Cookie::build((SESSION_COOKIE, ""))
+        .path("/")
+        .max_age(cookie::time::Duration::ZERO)
+        .build();
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, gone.to_string()),
+            (header::LOCATION, "/login".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+async fn dashboard() -> Response {
+    (
+        [(header::CACHE_CONTROL, "no-store")],
+        axum::response::Html(super::dashboard::page()),
+    )
+        .into_response()
+}
+
+/// `?deployment=` of the event stream.
+#[derive(Deserialize)]
+struct Watch {
+    #[serde(default)]
+    deployment: Option<String>,
+}
+
+/// Server-sent events for the page: an `update` (every deployment, and
+/// the selected one in full) whenever a board changed, at most every
+/// 250 ms, and every 2 s regardless (stages and alerts change elsewhere).
+async fn dashboard_events(
+    State(s): State<Shared>,
+    Extension(closing): Extension<tokio::sync::watch::Receiver<bool>>,
+    Query(w): Query<Watch>,
+) -> Response {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    struct Tick {
+        s: Shared,
+        name: Option<String>,
+        seen: Option<u64>,
+        sent: Instant,
+        first: bool,
+        closing: tokio::sync::watch::Receiver<bool>,
+    }
+    let start = Tick {
+        s,
+        name: w.deployment,
+        seen: None,
+        sent: Instant::now(),
+        first: true,
+        closing,
+    };
+    let stream = futures_util::stream::unfold(start, |mut t| async move {
+        loop {
+            if !t.first {
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            t.first = false;
+            if *t.closing.borrow() {
+                return None; // the service is shutting down: end the stream
+            }
+            let version = t.s.dashboard_version();
+            if t.seen == Some(version) && t.sent.elapsed() < std::time::Duration::from_secs(2) {
+                continue;
+            }
+            let (s, name) = (t.s.clone(), t.name.clone());
+            let update = tokio::task::spawn_blocking(move || s.dashboard_update(name.as_deref()))
+                .await
+                .map_err(anyhow::Error::from)
+                .and_then(|r| r);
+            let data = match update {
+                Ok(v) => v.to_string(),
+                Err(e) => serde_json::json!({ "error": format!("{e:#}") }).to_string(),
+            };
+            t.seen = Some(version);
+            t.sent = Instant::now();
+            let event = Event::default().event("update").data(data);
+            return Some((Ok::<_, std::convert::Infallible>(event), t));
+        }
+    });
+    Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
+}
+
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
@@ -536,8 +759,30 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/deployments/{name}/journal"),
 ];
 
+/// The dashboard's routes for browsers, beside [`ROUTES`] (not in the
+/// OpenAPI description, which is the JSON API): `/login` is open (it takes
+/// the token), `/dashboard` without a session redirects to it, the rest
+/// need a token or a session like every API route.
+pub const PAGES: &[(&str, &str)] = &[
+    ("get", "/login"),
+    ("post", "/login"),
+    ("post", "/logout"),
+    ("get", "/dashboard"),
+    ("get", "/dashboard/events"),
+];
+
 /// The router, every route behind `access`.
 pub fn router(service: Shared, access: Access) -> Router {
+    router_closing(service, access, tokio::sync::watch::channel(false).1)
+}
+
+/// The router; event streams end once `closing` turns true.
+fn router_closing(
+    service: Shared,
+    access: Access,
+    closing: tokio::sync::watch::Receiver<bool>,
+) -> Router {
+    let access = Arc::new(access);
     Router::new()
         .route("/health", get(health))
         .route("/metrics", get(metrics))
@@ -561,8 +806,14 @@ pub fn router(service: Shared, access: Access) -> Router {
         )
         .route("/deployments/{name}/promote-shadow", post(promote_shadow))
         .route("/deployments/{name}/journal", get(journal))
+        .route("/login", get(login_page).post(login))
+        .route("/logout", post(logout))
+        .route("/dashboard", get(dashboard))
+        .route("/dashboard/events", get(dashboard_events))
         .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
-        .route_layer(middleware::from_fn_with_state(Arc::new(access), guard))
+        .route_layer(middleware::from_fn_with_state(access.clone(), guard))
+        .layer(Extension(access))
+        .layer(Extension(closing))
         .with_state(service)
 }
 
@@ -573,11 +824,16 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let (closing, watch) = tokio::sync::watch::channel(false);
     axum::serve(
         listener,
-        router(service, access).into_make_service_with_connect_info::<SocketAddr>(),
+        router_closing(service, access, watch).into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        // Open event streams end, so the graceful shutdown can finish.
+        let _ = closing.send(true);
+    })
     .await?;
     Ok(())
 }

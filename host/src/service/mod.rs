@@ -25,6 +25,7 @@
 pub mod alerts;
 pub mod api;
 pub mod config;
+pub mod dashboard;
 pub mod metrics;
 pub mod runner;
 pub mod shadow;
@@ -213,7 +214,13 @@ struct ServiceRecorder {
     metrics: metrics::DeploymentMetrics,
     /// Bars re-executed from the journal (not counted again).
     recovered: u64,
+    /// The dashboard's picture of the deployment (re-executed entries
+    /// refill it after a restart).
+    board: Option<Board>,
 }
+
+/// A deployment's dashboard board, shared by its recorder, its controller and the API.
+type Board = Arc<Mutex<dashboard::Board>>;
 
 impl ServiceRecorder {
     fn take_notes(&self, j: &mut Journal) {
@@ -226,6 +233,9 @@ impl ServiceRecorder {
 
 impl Recorder for ServiceRecorder {
     fn record(&mut self, entry: Entry) -> Result<(), JournalError> {
+        if let Some(b) = &self.board {
+            b.lock().expect("board lock").entry(&entry);
+        }
         if matches!(entry, Entry::Intent { .. }) {
             self.intents
                 .lock()
@@ -350,6 +360,7 @@ struct ServiceController {
     daily_closes: Vec<f64>,
     /// The Sharpe ratio of the deployment's backtest evidence.
     backtest_sharpe: Option<f64>,
+    board: Option<Board>,
 }
 
 impl ServiceController {
@@ -632,6 +643,9 @@ impl<'a> Controller<'a> for ServiceController {
             self.metrics.status(status, self.day.1);
             self.alert_on(status);
         }
+        if let Some(b) = &self.board {
+            b.lock().expect("board lock").bar(status, self.day.1);
+        }
         *self.status.lock().expect("status lock") = status.clone();
     }
 
@@ -695,6 +709,7 @@ struct Run {
     slot: Arc<runner::Slot>,
     /// The open journal, while this service holds it.
     journal_handle: Option<SharedJournal>,
+    board: Board,
 }
 
 struct ShadowRun {
@@ -1078,7 +1093,7 @@ impl Service {
             recovered,
             params,
         };
-        let (tx, status, ended, intents, trouble) =
+        let (tx, status, ended, intents, trouble, board) =
             self.launch(launch, feed, fixed.symbols.clone(), &slot)?;
         self.registry.note(
             name,
@@ -1113,6 +1128,7 @@ impl Service {
                 stale,
                 slot,
                 journal_handle: Some(journal),
+                board,
             },
         );
         self.status(name)
@@ -1131,8 +1147,10 @@ impl Service {
         Arc<Mutex<Option<String>>>,
         Intents,
         Arc<Mutex<Option<String>>>,
+        Board,
     )> {
         let (tx, rx) = channel();
+        let board: Board = Arc::new(Mutex::new(dashboard::Board::new(symbols.clone())));
         let status = Arc::new(Mutex::new(Status {
             serving: l.label.clone(),
             last_bar_ms: i64::MIN,
@@ -1191,6 +1209,7 @@ impl Service {
                 .ok()
                 .and_then(|d| d.backtest)
                 .map(|b| b.sharpe),
+            board: l.evidence.then(|| board.clone()),
         };
         let (ended2, intents2, registry, name) = (
             ended.clone(),
@@ -1229,6 +1248,7 @@ impl Service {
             recovered: l.recovered,
             name: name.clone(),
             alerter: self.alerter.clone().filter(|_| evidence),
+            board: evidence.then(|| board.clone()),
         };
         let timed = metrics::Timed {
             inner: instance,
@@ -1318,7 +1338,7 @@ impl Service {
             seq: 0,
             on_end: Box::new(on_end),
         });
-        Ok((tx, status, ended, intents, trouble))
+        Ok((tx, status, ended, intents, trouble, board))
     }
 
     fn with_run<T>(
@@ -1557,7 +1577,8 @@ impl Service {
             live,
             returned: Default::default(),
         };
-        let (tx, status, ended, intents, _) = self.launch(launch, feed, symbols.clone(), &slot)?;
+        let (tx, status, ended, intents, _, _) =
+            self.launch(launch, feed, symbols.clone(), &slot)?;
         self.with_run(name, |run| {
             run.shadow = Some(ShadowRun {
                 label: label.clone(),
@@ -1996,6 +2017,92 @@ impl Service {
     }
 
     /// Names of the deployments started in this service.
+    /// Changes to what the dashboard shows (its event stream sends when
+    /// this moves).
+    pub fn dashboard_version(&self) -> u64 {
+        let runs = self.runs.lock().expect("runs lock");
+        runs.values()
+            .map(|r| r.board.lock().expect("board lock").version())
+            .sum::<u64>()
+            + runs.len() as u64
+    }
+
+    /// One dashboard update: every deployment (stage, status, sparkline,
+    /// today's PnL) and, for `selected`, everything its page shows.
+    pub fn dashboard_update(&self, selected: Option<&str>) -> anyhow::Result<serde_json::Value> {
+        let mut overview = Vec::new();
+        for d in self.registry.deployments()? {
+            let status = self.status(&d.name).ok();
+            let equity = status.as_ref().map_or(0.0, |s| s.equity);
+            let (spark, today) = self
+                .with_board(&d.name, |b| (b.sparkline(60), b.today(equity)))
+                .unwrap_or_default();
+            overview.push(serde_json::json!({
+                "name": d.name,
+                "plugin": d.plugin,
+                "stage": d.stage.to_string(),
+                "status": status,
+                "spark": spark,
+                "today": today,
+            }));
+        }
+        let detail = match selected {
+            Some(name) => Some(self.dashboard_detail(name)?),
+            None => None,
+        };
+        Ok(serde_json::json!({ "overview": overview, "detail": detail }))
+    }
+
+    fn with_board<T>(&self, name: &str, f: impl FnOnce(&dashboard::Board) -> T) -> Option<T> {
+        let runs = self.runs.lock().expect("runs lock");
+        runs.get(name)
+            .map(|r| f(&r.board.lock().expect("board lock")))
+    }
+
+    /// Everything one deployment's page shows.
+    fn dashboard_detail(&self, name: &str) -> anyhow::Result<serde_json::Value> {
+        let d = self.registry.deployment(name)?;
+        let status = self.status(name).ok();
+        let equity = status.as_ref().map_or(d.capital, |s| s.equity);
+        let board = self.with_board(name, |b| (b.detail(), b.today(equity)));
+        let (board, today) =
+            board.unwrap_or_else(|| (dashboard::Board::new(Vec::new()).detail(), 0.0));
+        let alerts = match &self.alerter {
+            Some(a) => {
+                let mut v: Vec<alerts::Alert> = a
+                    .history()?
+                    .into_iter()
+                    .filter(|x| x.deployment == name)
+                    .collect();
+                v.reverse();
+                v.truncate(dashboard::RECENT);
+                v
+            }
+            None => Vec::new(),
+        };
+        let serving = status
+            .as_ref()
+            .map_or(d.plugin.clone(), |s| s.serving.clone());
+        let plugin_name = serving.split('@').next().unwrap_or_default().to_string();
+        let swappable: Vec<String> = self
+            .registry
+            .plugins()?
+            .into_iter()
+            .filter(|p| p.name == plugin_name)
+            .map(|p| p.label())
+            .filter(|l| *l != serving)
+            .collect();
+        Ok(serde_json::json!({
+            "name": name,
+            "stage": d.stage.to_string(),
+            "status": status,
+            "today": today,
+            "board": board,
+            "alerts": alerts,
+            "swappable": swappable,
+        }))
+    }
+
     pub fn running(&self) -> Vec<String> {
         let mut v: Vec<String> = self
             .runs

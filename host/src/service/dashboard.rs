@@ -1,0 +1,478 @@
+//! The operator's dashboard: one page served by the service itself, on the
+//! API's listener and behind its tokens, updated live over server-sent
+//! events.
+//!
+//! Why it is built this way:
+//! - **No second source of truth.** Each deployment keeps a [`Board`], fed
+//!   by the same two taps the metrics use: every journal entry as the
+//!   recorder writes it (fills, refusals, orders, cancels, state changes,
+//!   swaps, rollbacks, pauses) and the engine's status after every bar
+//!   (equity, positions). A restart re-executes the journal, which refills
+//!   the board; nothing is stored twice.
+//! - **Bounded.** The equity curve keeps at most [`CURVE_POINTS`] points (it
+//!   halves its resolution when full, so a year of minute bars costs the
+//!   same as a day); fills, refusals and marks keep the latest
+//!   [`RECENT`]. A page update is a few tens of kilobytes whatever the age
+//!   of the deployment.
+//! - **A browser cannot send a bearer header on navigation or with
+//!   `EventSource`**, so `/login` trades a valid token for a session cookie
+//!   (`HttpOnly`, `SameSite=Strict`, random, kept only as a digest, expiring).
+//!   A request authenticated by the cookie that changes anything must carry
+//!   an `Origin` naming this listener: a page elsewhere cannot act with the
+//!   operator's cookie (see [`super::api`]).
+//! - **Offline.** uPlot (vendored with its MIT licence in
+//!   `report/assets/uplot/`) and the page's own script are inlined: no CDN,
+//!   no Node build step.
+
+use std::collections::{BTreeMap, VecDeque};
+
+use serde::Serialize;
+
+use crate::data::market::format_time;
+use crate::engine::Status;
+use crate::execution::{Order, OrderKind, Side};
+use crate::risk::TradingState;
+use crate::store::journal::Entry;
+
+/// Most points of a deployment's equity curve kept for the page.
+pub const CURVE_POINTS: usize = 1024;
+/// Most recent fills, refusals and version marks kept.
+pub const RECENT: usize = 50;
+
+/// A fill as the page lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct FillRow {
+    /// Bar time (RFC 3339).
+    pub time: String,
+    /// Symbol.
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: &'static str,
+    /// Quantity.
+    pub quantity: f64,
+    /// Price.
+    pub price: f64,
+    /// Commission.
+    pub commission: f64,
+    /// `strategy`, `stop-loss`, `take-profit`, `risk-flatten`.
+    pub origin: &'static str,
+}
+
+/// A refusal as the page lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RefusalRow {
+    /// Bar time of the refused intent.
+    pub time: String,
+    /// Symbol.
+    pub symbol: String,
+    /// Rule.
+    pub rule: &'static str,
+    /// The values compared.
+    pub detail: String,
+}
+
+/// An open order as the page lists it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct OrderRow {
+    /// Order id.
+    pub id: u64,
+    /// Symbol.
+    pub symbol: String,
+    /// `buy` or `sell`.
+    pub side: &'static str,
+    /// Quantity still open.
+    pub quantity: f64,
+    /// `market`, `limit 101.5`, `stop-loss 95`, `take-profit 110`.
+    pub kind: String,
+    /// Who placed it.
+    pub origin: &'static str,
+}
+
+/// Something that happened to the deployment, marked on its equity curve.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Mark {
+    /// Bar time (UTC ms) it happened at (the last bar processed).
+    pub time_ms: i64,
+    /// `swap`, `rollback`, `pause`, `resume`, `state`, `fault`.
+    pub kind: &'static str,
+    /// One line: what, who, why.
+    pub text: String,
+}
+
+/// One deployment's live picture.
+#[derive(Debug)]
+pub struct Board {
+    symbols: Vec<String>,
+    /// Bumped on every change; the event stream sends when it moves.
+    version: u64,
+    /// (bar time, equity), one point per `stride` bars.
+    curve: Vec<(i64, f64)>,
+    stride: u64,
+    bars: u64,
+    /// The latest point, whether or not the stride keeps it.
+    last: Option<(i64, f64)>,
+    peak: f64,
+    day_start: f64,
+    positions: Vec<(String, f64, f64)>,
+    open: BTreeMap<u64, OrderRow>,
+    fills: VecDeque<FillRow>,
+    fill_count: u64,
+    refusals: VecDeque<RefusalRow>,
+    refusal_count: u64,
+    marks: VecDeque<Mark>,
+    /// Time of the last bar an entry or status spoke of.
+    now_ms: i64,
+}
+
+fn side(s: Side) -> &'static str {
+    match s {
+        Side::Buy => "buy",
+        Side::Sell => "sell",
+    }
+}
+
+fn kind(k: OrderKind) -> String {
+    match k {
+        OrderKind::Market => "market".into(),
+        OrderKind::Limit(p) => format!("limit {p}"),
+        OrderKind::StopLoss(p) => format!("stop-loss {p}"),
+        OrderKind::TakeProfit(p) => format!("take-profit {p}"),
+    }
+}
+
+fn push<T>(q: &mut VecDeque<T>, v: T) {
+    if q.len() == RECENT {
+        q.pop_front();
+    }
+    q.push_back(v);
+}
+
+impl Board {
+    /// An empty board for a deployment trading `symbols`.
+    pub fn new(symbols: Vec<String>) -> Board {
+        Board {
+            symbols,
+            version: 0,
+            curve: Vec::new(),
+            stride: 1,
+            bars: 0,
+            last: None,
+            peak: 0.0,
+            day_start: 0.0,
+            positions: Vec::new(),
+            open: BTreeMap::new(),
+            fills: VecDeque::new(),
+            fill_count: 0,
+            refusals: VecDeque::new(),
+            refusal_count: 0,
+            marks: VecDeque::new(),
+            now_ms: i64::MIN,
+        }
+    }
+
+    /// Changes so far (the stream compares it).
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn symbol(&self, id: u32) -> String {
+        self.symbols
+            .get(id as usize)
+            .cloned()
+            .unwrap_or_else(|| format!("#{id}"))
+    }
+
+    fn mark(&mut self, kind: &'static str, text: String) {
+        let time_ms = self.now_ms;
+        push(
+            &mut self.marks,
+            Mark {
+                time_ms,
+                kind,
+                text,
+            },
+        );
+    }
+
+    /// A journal entry, as the recorder writes it.
+    pub fn entry(&mut self, e: &Entry) {
+        match e {
+            Entry::Intent { time_ms, .. } => {
+                self.now_ms = *time_ms;
+                return;
+            }
+            Entry::Order { order, .. } => {
+                let Order {
+                    id,
+                    symbol,
+                    side: s,
+                    quantity,
+                    kind: k,
+                    origin,
+                    ..
+                } = order;
+                let row = OrderRow {
+                    id: *id,
+                    symbol: self.symbol(*symbol),
+                    side: side(*s),
+                    quantity: *quantity,
+                    kind: kind(*k),
+                    origin: origin.as_str(),
+                };
+                self.open.insert(*id, row);
+            }
+            Entry::Fill { fill, .. } => {
+                self.now_ms = self.now_ms.max(fill.time_ms);
+                if fill.done {
+                    self.open.remove(&fill.order_id);
+                } else if let Some(o) = self.open.get_mut(&fill.order_id) {
+                    o.quantity -= fill.quantity;
+                }
+                self.fill_count += 1;
+                let row = FillRow {
+                    time: format_time(fill.time_ms),
+                    symbol: self.symbol(fill.symbol),
+                    side: side(fill.side),
+                    quantity: fill.quantity,
+                    price: fill.price,
+                    commission: fill.commission,
+                    origin: fill.origin.as_str(),
+                };
+                push(&mut self.fills, row);
+            }
+            Entry::Cancel { order_id, .. } => {
+                self.open.remove(order_id);
+            }
+            Entry::Refusal {
+                symbol,
+                rule,
+                detail,
+                ..
+            } => {
+                self.refusal_count += 1;
+                let row = RefusalRow {
+                    time: format_time(self.now_ms),
+                    symbol: symbol.clone(),
+                    rule: rule.as_str(),
+                    detail: detail.clone(),
+                };
+                push(&mut self.refusals, row);
+            }
+            Entry::State { change, .. } => {
+                let text = format!(
+                    "{} → {}: {}",
+                    state(change.from),
+                    state(change.to),
+                    change.reason
+                );
+                self.mark("state", text);
+            }
+            Entry::Swap {
+                from,
+                to,
+                actor,
+                reason,
+                ..
+            } => self.mark("swap", format!("{from} → {to} by {actor}: {reason}")),
+            Entry::Rollback {
+                from, to, cause, ..
+            } => self.mark("rollback", format!("{from} → {to}: {cause}")),
+            Entry::Paused { actor, reason, .. } => {
+                self.mark("pause", format!("paused by {actor}: {reason}"))
+            }
+            Entry::Resumed { actor, reason, .. } => {
+                self.mark("resume", format!("resumed by {actor}: {reason}"))
+            }
+            Entry::Fault { message, .. } => self.mark("fault", message.clone()),
+            _ => return,
+        }
+        self.version += 1;
+    }
+
+    /// The engine's status after a bar, with the equity the UTC day started from.
+    pub fn bar(&mut self, status: &Status, day_start: f64) {
+        let point = (status.last_bar_ms, status.equity);
+        self.now_ms = status.last_bar_ms;
+        self.peak = self.peak.max(status.equity);
+        self.day_start = day_start;
+        self.positions.clone_from(&status.positions);
+        if self.bars.is_multiple_of(self.stride) {
+            match self.curve.last_mut() {
+                Some(p) if p.0 == point.0 => *p = point,
+                _ => self.curve.push(point),
+            }
+            if self.curve.len() >= CURVE_POINTS {
+                // Full: keep every other point at twice the stride.
+                let halved = self.curve.iter().step_by(2).copied().collect();
+                self.curve = halved;
+                self.stride *= 2;
+            }
+        }
+        self.bars += 1;
+        self.last = Some(point);
+        self.version += 1;
+    }
+
+    /// Up to `n` equity values, evenly spread over the run, ending now.
+    pub fn sparkline(&self, n: usize) -> Vec<f64> {
+        let mut points: Vec<f64> = self.curve.iter().map(|p| p.1).collect();
+        if let Some(l) = self.last
+            && self.curve.last() != Some(&l)
+        {
+            points.push(l.1);
+        }
+        if points.len() <= n || n < 2 {
+            return points;
+        }
+        let step = (points.len() - 1) as f64 / (n - 1) as f64;
+        (0..n)
+            .map(|i| points[((i as f64 * step).round() as usize).min(points.len() - 1)])
+            .collect()
+    }
+
+    /// Equity now minus at the start of the UTC day.
+    pub fn today(&self, equity: f64) -> f64 {
+        if self.day_start > 0.0 {
+            equity - self.day_start
+        } else {
+            0.0
+        }
+    }
+
+    /// Everything the deployment's page shows, as JSON.
+    pub fn detail(&self) -> serde_json::Value {
+        let mut curve = self.curve.clone();
+        if let Some(l) = self.last
+            && curve.last() != Some(&l)
+        {
+            curve.push(l);
+        }
+        serde_json::json!({
+            "curve": {
+                "t": curve.iter().map(|p| p.0 / 1000).collect::<Vec<_>>(),
+                "equity": curve.iter().map(|p| p.1).collect::<Vec<_>>(),
+            },
+            "positions": self.positions,
+            "open_orders": self.open.values().collect::<Vec<_>>(),
+            "fills": self.fills.iter().rev().collect::<Vec<_>>(),
+            "fill_count": self.fill_count,
+            "refusals": self.refusals.iter().rev().collect::<Vec<_>>(),
+            "refusal_count": self.refusal_count,
+            "marks": self.marks,
+        })
+    }
+}
+
+fn state(s: TradingState) -> &'static str {
+    match s {
+        TradingState::Active => "ACTIVE",
+        TradingState::Reducing => "REDUCING",
+        TradingState::Halted => "HALTED",
+    }
+}
+
+/// The page: uPlot and the dashboard's script and style inlined.
+pub fn page() -> String {
+    const HTML: &str = include_str!("dashboard/index.html");
+    const JS: &str = include_str!("dashboard/dashboard.js");
+    const CSS: &str = include_str!("dashboard/dashboard.css");
+    const UPLOT_JS: &str = include_str!("../report/assets/uplot/uPlot.iife.min.js");
+    const UPLOT_CSS: &str = include_str!("../report/assets/uplot/uPlot.min.css");
+    HTML.replace("/*STYLE*/", &format!("{UPLOT_CSS}\n{CSS}"))
+        .replace("/*UPLOT*/", &UPLOT_JS.replace("</", "<\\/"))
+        .replace("/*SCRIPT*/", &JS.replace("</", "<\\/"))
+}
+
+/// The sign-in page (a form that posts the token to `/login`).
+pub fn login_page(failed: bool) -> String {
+    const HTML: &str = include_str!("dashboard/login.html");
+    HTML.replace(
+        "<!--MESSAGE-->",
+        if failed {
+            "<p class=\"error\" id=\"login-error\">That token was refused.</p>"
+        } else {
+            ""
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::{FillReport, Origin};
+
+    fn status(t: i64, equity: f64) -> Status {
+        Status {
+            equity,
+            last_bar_ms: t,
+            ..Status::default()
+        }
+    }
+
+    #[test]
+    fn the_curve_stays_bounded_and_ends_at_the_last_bar() {
+        let mut b = Board::new(vec!["X".into()]);
+        for i in 0..100_000 {
+            b.bar(&status(i * 60_000, 100.0 + i as f64), 100.0);
+        }
+        let d = b.detail();
+        let eq = d["curve"]["equity"].as_array().unwrap();
+        assert!(eq.len() <= CURVE_POINTS + 1, "{} points", eq.len());
+        assert!(eq.len() > CURVE_POINTS / 2);
+        assert_eq!(eq.last().unwrap().as_f64(), Some(100_099.0));
+        assert_eq!(eq[0].as_f64(), Some(100.0));
+        assert_eq!(b.sparkline(60).len(), 60);
+        assert_eq!(b.sparkline(60).last(), Some(&100_099.0));
+    }
+
+    #[test]
+    fn orders_stay_open_until_filled_or_cancelled() {
+        let mut b = Board::new(vec!["X".into()]);
+        let order = |id| Entry::Order {
+            order: Order {
+                id,
+                symbol: 0,
+                side: Side::Buy,
+                quantity: 10.0,
+                kind: OrderKind::Limit(99.5),
+                origin: Origin::Strategy,
+                decided_seq: 0,
+                decided_ms: 0,
+                reduce_only: false,
+            },
+            plugin: "p@1".into(),
+        };
+        b.entry(&order(1));
+        b.entry(&order(2));
+        let fill = |done, quantity| Entry::Fill {
+            seq: 1,
+            fill: FillReport {
+                order_id: 1,
+                symbol: 0,
+                side: Side::Buy,
+                quantity,
+                price: 99.5,
+                commission: 0.0,
+                slippage: 0.0,
+                time_ms: 60_000,
+                origin: Origin::Strategy,
+                done,
+            },
+            plugin: "p@1".into(),
+        };
+        b.entry(&fill(false, 4.0));
+        let d = b.detail();
+        assert_eq!(d["open_orders"][0]["quantity"], 6.0);
+        assert_eq!(d["open_orders"][0]["kind"], "limit 99.5");
+        b.entry(&fill(true, 6.0));
+        b.entry(&Entry::Cancel {
+            seq: 2,
+            order_id: 2,
+            reason: "superseded".into(),
+        });
+        let d = b.detail();
+        assert_eq!(d["open_orders"].as_array().unwrap().len(), 0);
+        assert_eq!(d["fill_count"], 2);
+        assert_eq!(d["fills"][0]["quantity"], 6.0, "newest first");
+    }
+}
