@@ -103,3 +103,89 @@ fn the_html_report_is_one_offline_file_whose_charts_and_tables_show_the_runs_num
     assert!(dom.matches("<canvas").count() >= 3, "three charts drawn");
     assert!(dom.contains("Sharpe"), "the statistics table");
 }
+
+#[test]
+fn a_journal_gives_the_page_of_its_run_and_refuses_data_the_run_did_not_read() {
+    let dir = scratch();
+    let (a, b, journal) = (
+        dir.path().join("replay.html"),
+        dir.path().join("journal.html"),
+        dir.path().join("run.redb"),
+    );
+    let data = plugins::shared_data("goog-daily-2004-2013.csv");
+    ok(&sandbar([
+        "replay".as_ref(),
+        "--plugin".as_ref(),
+        plugins::SMA_CROSS.as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--html".as_ref(),
+        a.as_os_str(),
+        "--journal".as_ref(),
+        journal.as_os_str(),
+    ]));
+    // The books rebuilt from the journal's fills and the closes are the
+    // run's own, to the byte of the page (its final entry is checked too).
+    ok(&sandbar([
+        "journal".as_ref(),
+        journal.as_os_str(),
+        "--html".as_ref(),
+        b.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ]));
+    assert!(
+        std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+        "the journal's page differs from the replay's"
+    );
+    // A replay's journal keeps no bars: the data must be named, and be the same.
+    let out = sandbar(["journal".as_ref(), journal.as_os_str(), "--html".as_ref(), b.as_os_str()]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("keeps no bars: pass the data it read with --data (goog-daily-2004-2013.csv)"),
+        "{}",
+        stderr(&out)
+    );
+    let other = plugins::shared_data("btcusd-monthly-2012-2024.csv");
+    let out = sandbar([
+        "journal".as_ref(),
+        journal.as_os_str(),
+        "--html".as_ref(),
+        b.as_os_str(),
+        "--data".as_ref(),
+        other.as_os_str(),
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("is not the run's goog-daily-2004-2013.csv"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn a_paper_deployments_journal_gives_its_page_from_the_bars_it_kept() {
+    use crate::service::Fixture;
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::SMA_CROSS]);
+    f.paper("p", "sma-cross@0.1.0", &["--param", "fast=3", "--param", "slow=8"]);
+    let all = std::fs::read_to_string(plugins::shared_data("binance-btcusdt-1m-2024-01.csv")).unwrap();
+    let csv = f.dir.path().join("BTCUSDT.csv");
+    std::fs::write(&csv, all.lines().take(800).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    let config = f.recorded(&csv);
+    f.serve(&config);
+    f.start("p", "BTCUSDT");
+    let s = f.wait("p", "the recording consumed", |s| s["seq"].as_u64() >= Some(799));
+    assert!(s["trades"].as_u64() > Some(0), "{s}");
+    let equity = s["equity"].as_f64().unwrap();
+    let path = s["journal"].as_str().unwrap().to_string();
+    f.terminate();
+    let page = f.dir.path().join("p.html");
+    ok(&sandbar(["journal", &path, "--html", page.to_str().unwrap()]));
+    let html = std::fs::read_to_string(&page).unwrap();
+    // The equity curve ends at the deployment's own equity.
+    // (Numbers cross JSON both ways exactly: serde_json's `float_roundtrip`.)
+    assert!(html.contains(&format!("{equity}")), "{equity} not in the page");
+    let out = sandbar(["journal", &path, "--html", page.to_str().unwrap(), "--data", csv.to_str().unwrap()]);
+    assert!(stderr(&out).contains("keeps the bars its deployment processed"), "{}", stderr(&out));
+}

@@ -41,6 +41,16 @@ pub(super) struct JournalArgs {
     /// the input bars, the feed's notes and the last strategy snapshot.
     #[arg(long)]
     pub(super) inputs: bool,
+    /// Write the run's HTML report (as `replay --html` does) here. A
+    /// service deployment's journal holds its bars; a replay's needs the
+    /// data it read (`--data`, checked against the journal's SHA-256).
+    #[arg(long, value_name = "FILE")]
+    pub(super) html: Option<PathBuf>,
+    /// The data files the run read (for `--html` of a replay's journal).
+    #[arg(long, num_args = 1..)]
+    pub(super) data: Vec<PathBuf>,
+    #[command(flatten)]
+    pub(super) load: DataOpts,
 }
 
 /// `sandbar convert`.
@@ -80,8 +90,18 @@ pub(super) struct GenerateArgs {
 }
 
 pub(super) fn journal(a: JournalArgs) -> anyhow::Result<()> {
-    let JournalArgs { file, out, inputs } = a;
+    let JournalArgs {
+        file,
+        out,
+        inputs,
+        html,
+        data,
+        load,
+    } = a;
     let reader = JournalReader::open(&file)?;
+    if let Some(page) = html {
+        return journal_html(&file, &reader, &page, &data, &load);
+    }
     if inputs {
         let bars = reader.bars()?;
         let snapshot = reader.snapshot()?.map(|s| {
@@ -118,6 +138,58 @@ pub(super) fn journal(a: JournalArgs) -> anyhow::Result<()> {
             w.flush()?;
         }
     }
+    Ok(())
+}
+
+/// `journal --html`: the books rebuilt from the fills and the bars.
+fn journal_html(
+    file: &std::path::Path,
+    reader: &JournalReader,
+    page: &std::path::Path,
+    data: &[PathBuf],
+    load: &DataOpts,
+) -> anyhow::Result<()> {
+    let meta = reader.meta()?;
+    let entries = reader.entries()?;
+    let kept = reader.bars()?;
+    let bars = if !kept.is_empty() {
+        if !data.is_empty() {
+            anyhow::bail!(
+                "{} keeps the bars its deployment processed; --data is not needed",
+                file.display()
+            );
+        }
+        kept
+    } else if data.is_empty() {
+        anyhow::bail!(
+            "{} is a replay's journal and keeps no bars: pass the data it read with --data ({})",
+            file.display(),
+            meta.data
+                .iter()
+                .map(|d| d.0.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+    } else {
+        crate::report::rebuild::check_data(&meta, data)?;
+        market::load(data, &load.load_options())?.0.bars
+    };
+    let outcome = crate::report::rebuild::outcome(&meta, &entries, &bars)
+        .with_context(|| format!("rebuilding the run of {}", file.display()))?;
+    let html = crate::report::html::run_page(&meta, &outcome, &entries, &mut |each| {
+        bars.iter().for_each(&mut *each);
+        Ok(())
+    })?;
+    std::fs::write(page, html).with_context(|| format!("writing {}", page.display()))?;
+    eprintln!(
+        "wrote {} ({} bars, {} fills)",
+        page.display(),
+        outcome.bars,
+        entries
+            .iter()
+            .filter(|e| matches!(e, crate::store::journal::Entry::Fill { .. }))
+            .count()
+    );
     Ok(())
 }
 

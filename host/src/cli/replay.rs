@@ -281,80 +281,26 @@ fn write_html(
     path: &std::path::Path,
 ) -> anyhow::Result<()> {
     use crate::data::feed::{Feed, RecordedFeed};
-    use crate::report::html::{self, FillMark, HtmlInput, PriceSeries, Thinner};
-    use crate::store::journal::Entry;
-
-    let symbols = &replay.meta.symbols;
-    let fills: Vec<FillMark> = entries
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Fill { fill, .. } => Some(FillMark {
-                symbol: symbols
-                    .get(fill.symbol as usize)
-                    .cloned()
-                    .unwrap_or_default(),
-                time_ms: fill.time_ms,
-                price: fill.price,
-                buy: fill.side == crate::execution::Side::Buy,
-                origin: fill.origin.as_str().into(),
-            }),
-            _ => None,
-        })
-        .collect();
-    // The most traded symbols (at most eight), else the first one.
-    let mut traded: Vec<(usize, usize)> = (0..symbols.len())
-        .map(|i| (fills.iter().filter(|f| f.symbol == symbols[i]).count(), i))
-        .filter(|(n, _)| *n > 0)
-        .collect();
-    traded.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
-    let mut shown: Vec<usize> = traded.iter().take(8).map(|(_, i)| *i).collect();
-    if shown.is_empty() && !symbols.is_empty() {
-        shown.push(0);
-    }
-    let mut thinners: Vec<Option<Thinner>> = (0..symbols.len())
-        .map(|i| shown.contains(&i).then(Thinner::default))
-        .collect();
     let (data, _) = replay::load_data(spec)?;
     let mut feed: Box<dyn Feed> = match data {
         crate::data::stream::Data::Loaded(r) => Box::new(RecordedFeed::new(r)),
         crate::data::stream::Data::Streamed(plan) => Box::new(plan.open()?),
     };
-    let mut bars = Vec::with_capacity(4096);
-    loop {
-        bars.clear();
-        if feed.next_batch(&mut bars, 4096) == 0 {
-            break;
-        }
-        for b in &bars {
-            if let Some(Some(t)) = thinners.get_mut(b.symbol as usize) {
-                t.push(b.time_ms, b.close);
+    let page = crate::report::html::run_page(
+        &replay.meta,
+        &replay.outcome,
+        entries,
+        &mut |each: &mut dyn FnMut(&crate::data::market::Bar)| {
+            let mut bars = Vec::with_capacity(4096);
+            loop {
+                bars.clear();
+                if feed.next_batch(&mut bars, 4096) == 0 {
+                    return Ok(());
+                }
+                bars.iter().for_each(&mut *each);
             }
-        }
-    }
-    let prices = shown
-        .iter()
-        .filter_map(|&i| {
-            let t = thinners.get_mut(i)?.take()?;
-            Some(PriceSeries {
-                symbol: symbols[i].clone(),
-                points: t.finish(html::MAX_PRICE_POINTS),
-            })
-        })
-        .collect();
-    let o = &replay.outcome;
-    let page = html::render(&HtmlInput {
-        title: format!(
-            "{}@{} on {}",
-            replay.meta.plugin_name,
-            replay.meta.plugin_version,
-            symbols.join(", ")
-        ),
-        report: &Report::new(o),
-        initial_equity: replay.meta.initial_cash,
-        equity: &o.equity_curve,
-        prices,
-        fills,
-    });
+        },
+    )?;
     std::fs::write(path, page).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }

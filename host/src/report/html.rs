@@ -351,6 +351,76 @@ table.months td.year {{ font-weight: bold; }} .warn {{ background: #fff3cd; padd
     )
 }
 
+/// The page of a run: its meta, outcome and journal entries, with the
+/// closes of the (at most eight) most traded symbols from `bars`, which
+/// calls its argument on every bar the run read, in order.
+pub fn run_page(
+    meta: &crate::store::journal::RunMeta,
+    outcome: &crate::engine::RunOutcome,
+    entries: &[crate::store::journal::Entry],
+    bars: &mut dyn FnMut(&mut dyn FnMut(&crate::data::market::Bar)) -> anyhow::Result<()>,
+) -> anyhow::Result<String> {
+    use crate::store::journal::Entry;
+    let symbols = &meta.symbols;
+    let fills: Vec<FillMark> = entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Fill { fill, .. } => Some(FillMark {
+                symbol: symbols
+                    .get(fill.symbol as usize)
+                    .cloned()
+                    .unwrap_or_default(),
+                time_ms: fill.time_ms,
+                price: fill.price,
+                buy: fill.side == crate::execution::Side::Buy,
+                origin: fill.origin.as_str().into(),
+            }),
+            _ => None,
+        })
+        .collect();
+    // The most traded symbols (at most eight), else the first one.
+    let mut traded: Vec<(usize, usize)> = (0..symbols.len())
+        .map(|i| (fills.iter().filter(|f| f.symbol == symbols[i]).count(), i))
+        .filter(|(n, _)| *n > 0)
+        .collect();
+    traded.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut shown: Vec<usize> = traded.iter().take(8).map(|(_, i)| *i).collect();
+    if shown.is_empty() && !symbols.is_empty() {
+        shown.push(0);
+    }
+    let mut thinners: Vec<Option<Thinner>> = (0..symbols.len())
+        .map(|i| shown.contains(&i).then(Thinner::default))
+        .collect();
+    bars(&mut |b| {
+        if let Some(Some(t)) = thinners.get_mut(b.symbol as usize) {
+            t.push(b.time_ms, b.close);
+        }
+    })?;
+    let prices = shown
+        .iter()
+        .filter_map(|&i| {
+            let t = thinners.get_mut(i)?.take()?;
+            Some(PriceSeries {
+                symbol: symbols[i].clone(),
+                points: t.finish(MAX_PRICE_POINTS),
+            })
+        })
+        .collect();
+    Ok(render(&HtmlInput {
+        title: format!(
+            "{}@{} on {}",
+            meta.plugin_name,
+            meta.plugin_version,
+            symbols.join(", ")
+        ),
+        report: &Report::new(outcome),
+        initial_equity: meta.initial_cash,
+        equity: &outcome.equity_curve,
+        prices,
+        fills,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@
 
 pub mod golden;
 pub mod html;
+pub mod rebuild;
 
 use std::io::Write;
 
