@@ -322,3 +322,67 @@ fn the_daily_summary_arrives_at_its_time_with_the_days_figures() {
         "{text}"
     );
 }
+
+#[test]
+fn fills_and_promotions_are_told_at_info_each_one_without_a_cooldown() {
+    let (url, received, _rt) = receivers();
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::SCRIPTED]);
+    f.paper(
+        "ev",
+        "scripted@0.1.0",
+        &["--param", "script=0 buy 0 10;2 sell 0 10;4 buy 0 5"],
+    );
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(100_000, 100.0));
+    let config = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 500\n"
+        ),
+        &format!(
+            "[alerts]\ncooldown_secs = 3600\n[[alerts.channels]]\nkind = \"webhook\"\nurl = \"{url}/hook\"\nmin_level = \"INFO\"\n"
+        ),
+    );
+    f.serve(&config);
+    f.start("ev", "X");
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/deployments/ev/promote", f.url()))
+        .bearer_auth(crate::service::TOKEN)
+        .body("{\"reason\": \"ready for money\", \"force\": true}")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text().unwrap());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let hooks = loop {
+        let hooks = received.hooks.lock().unwrap().clone();
+        let fills = hooks.iter().filter(|h| h["rule"] == "fill").count();
+        if fills >= 3 && hooks.iter().any(|h| h["rule"] == "promotion") {
+            break hooks;
+        }
+        assert!(Instant::now() < deadline, "not all delivered: {hooks:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let fills: Vec<&str> = hooks
+        .iter()
+        .filter(|h| h["rule"] == "fill")
+        .map(|h| h["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        fills.len(),
+        3,
+        "each fill once, none held back by the cooldown: {fills:?}"
+    );
+    assert!(
+        fills[0].starts_with(
+            "INFO ev (scripted@0.1.0): bought 10 X at 100 (strategy, order 1) at bar "
+        ),
+        "{}",
+        fills[0]
+    );
+    assert!(fills[1].contains("sold 10 X at 100"), "{}", fills[1]);
+    let promotion = hooks.iter().find(|h| h["rule"] == "promotion").unwrap();
+    assert_eq!(promotion["level"], "INFO");
+    assert_eq!(
+        promotion["message"],
+        "INFO ev (scripted@0.1.0): promoted from PAPER to LIVE by operator (gates overridden): ready for money"
+    );
+}

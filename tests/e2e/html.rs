@@ -139,10 +139,17 @@ fn a_journal_gives_the_page_of_its_run_and_refuses_data_the_run_did_not_read() {
         "the journal's page differs from the replay's"
     );
     // A replay's journal keeps no bars: the data must be named, and be the same.
-    let out = sandbar(["journal".as_ref(), journal.as_os_str(), "--html".as_ref(), b.as_os_str()]);
+    let out = sandbar([
+        "journal".as_ref(),
+        journal.as_os_str(),
+        "--html".as_ref(),
+        b.as_os_str(),
+    ]);
     assert!(!out.status.success());
     assert!(
-        stderr(&out).contains("keeps no bars: pass the data it read with --data (goog-daily-2004-2013.csv)"),
+        stderr(&out).contains(
+            "keeps no bars: pass the data it read with --data (goog-daily-2004-2013.csv)"
+        ),
         "{}",
         stderr(&out)
     );
@@ -168,24 +175,57 @@ fn a_paper_deployments_journal_gives_its_page_from_the_bars_it_kept() {
     use crate::service::Fixture;
     let mut f = Fixture::new();
     f.ok(&["plugin", "add", plugins::SMA_CROSS]);
-    f.paper("p", "sma-cross@0.1.0", &["--param", "fast=3", "--param", "slow=8"]);
-    let all = std::fs::read_to_string(plugins::shared_data("binance-btcusdt-1m-2024-01.csv")).unwrap();
+    f.paper(
+        "p",
+        "sma-cross@0.1.0",
+        &["--param", "fast=3", "--param", "slow=8"],
+    );
+    let all =
+        std::fs::read_to_string(plugins::shared_data("binance-btcusdt-1m-2024-01.csv")).unwrap();
     let csv = f.dir.path().join("BTCUSDT.csv");
-    std::fs::write(&csv, all.lines().take(800).map(|l| format!("{l}\n")).collect::<String>()).unwrap();
+    std::fs::write(
+        &csv,
+        all.lines()
+            .take(800)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
     let config = f.recorded(&csv);
     f.serve(&config);
     f.start("p", "BTCUSDT");
-    let s = f.wait("p", "the recording consumed", |s| s["seq"].as_u64() >= Some(799));
+    let s = f.wait("p", "the recording consumed", |s| {
+        s["seq"].as_u64() >= Some(799)
+    });
     assert!(s["trades"].as_u64() > Some(0), "{s}");
     let equity = s["equity"].as_f64().unwrap();
     let path = s["journal"].as_str().unwrap().to_string();
     f.terminate();
     let page = f.dir.path().join("p.html");
-    ok(&sandbar(["journal", &path, "--html", page.to_str().unwrap()]));
+    ok(&sandbar([
+        "journal",
+        &path,
+        "--html",
+        page.to_str().unwrap(),
+    ]));
     let html = std::fs::read_to_string(&page).unwrap();
     // The equity curve ends at the deployment's own equity.
     // (Numbers cross JSON both ways exactly: serde_json's `float_roundtrip`.)
-    assert!(html.contains(&format!("{equity}")), "{equity} not in the page");
-    let out = sandbar(["journal", &path, "--html", page.to_str().unwrap(), "--data", csv.to_str().unwrap()]);
-    assert!(stderr(&out).contains("keeps the bars its deployment processed"), "{}", stderr(&out));
+    assert!(
+        html.contains(&format!("{equity}")),
+        "{equity} not in the page"
+    );
+    let out = sandbar([
+        "journal",
+        &path,
+        "--html",
+        page.to_str().unwrap(),
+        "--data",
+        csv.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&out).contains("keeps the bars its deployment processed"),
+        "{}",
+        stderr(&out)
+    );
 }

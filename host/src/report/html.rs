@@ -351,6 +351,10 @@ table.months td.year {{ font-weight: bold; }} .warn {{ background: #fff3cd; padd
     )
 }
 
+/// Calls its argument on every bar a run read, in order.
+pub type EachBar<'a> =
+    dyn FnMut(&mut dyn FnMut(&crate::data::market::Bar)) -> anyhow::Result<()> + 'a;
+
 /// The page of a run: its meta, outcome and journal entries, with the
 /// closes of the (at most eight) most traded symbols from `bars`, which
 /// calls its argument on every bar the run read, in order.
@@ -358,7 +362,7 @@ pub fn run_page(
     meta: &crate::store::journal::RunMeta,
     outcome: &crate::engine::RunOutcome,
     entries: &[crate::store::journal::Entry],
-    bars: &mut dyn FnMut(&mut dyn FnMut(&crate::data::market::Bar)) -> anyhow::Result<()>,
+    bars: &mut EachBar<'_>,
 ) -> anyhow::Result<String> {
     use crate::store::journal::Entry;
     let symbols = &meta.symbols;

@@ -92,7 +92,11 @@ pub fn outcome(meta: &RunMeta, entries: &[Entry], bars: &[Bar]) -> anyhow::Resul
     for (seq, bar) in bars.iter().enumerate().take(processed as usize) {
         while let Some((_, x)) = next.next_if(|(s, _)| *s == seq as u64) {
             if x.symbol as usize >= meta.symbols.len() {
-                bail!("a fill at bar {seq} names symbol id {} of {}", x.symbol, meta.symbols.len());
+                bail!(
+                    "a fill at bar {seq} names symbol id {} of {}",
+                    x.symbol,
+                    meta.symbols.len()
+                );
             }
             ledger.apply(x);
         }
@@ -109,8 +113,10 @@ pub fn outcome(meta: &RunMeta, entries: &[Entry], bars: &[Bar]) -> anyhow::Resul
     if let Some((seq, _)) = next.next() {
         bail!("the journal has a fill at bar {seq}, after the {processed} bars it processed");
     }
-    if let Some(Entry::Final { cash, equity, .. }) =
-        entries.iter().rev().find(|e| matches!(e, Entry::Final { .. }))
+    if let Some(Entry::Final { cash, equity, .. }) = entries
+        .iter()
+        .rev()
+        .find(|e| matches!(e, Entry::Final { .. }))
     {
         // Same fills, same closes, same arithmetic: equal but for rounding.
         let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * a.abs().max(1.0);
@@ -210,7 +216,11 @@ mod tests {
                 positions: vec![("X".into(), 10.0, 10.0)],
             },
         ];
-        outcome(&meta(), &entries, &[bar(0, 10.0), bar(1, 10.0), bar(2, 12.0)])
+        outcome(
+            &meta(),
+            &entries,
+            &[bar(0, 10.0), bar(1, 10.0), bar(2, 12.0)],
+        )
     }
 
     #[test]

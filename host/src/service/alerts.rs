@@ -407,7 +407,7 @@ impl Alerter {
         what: &str,
     ) -> bool {
         let key = (deployment.to_string(), rule.to_string(), level);
-        {
+        if is_condition(rule) {
             let mut c = self.cooldown.lock().expect("cooldown");
             if c.get(&key)
                 .is_some_and(|t| t.elapsed() < Duration::from_secs(self.config.cooldown_secs))
@@ -543,6 +543,16 @@ impl Alerter {
             }
         }
     }
+}
+
+/// Rules that watch a condition, which can flap: held back by the
+/// cooldown. The others are events (a fill, a swap, a promotion, a
+/// rollback, a fault, HALTED, the daily summary), each one sent.
+pub fn is_condition(rule: &str) -> bool {
+    matches!(
+        rule,
+        "drawdown" | "daily-loss" | "sharpe-deviation" | "slippage" | "feed-stale" | "journal"
+    )
 }
 
 /// Seconds after UTC midnight of `HH:MM[:SS]`.

@@ -217,6 +217,8 @@ struct ServiceRecorder {
     /// The dashboard's picture of the deployment (re-executed entries
     /// refill it after a restart).
     board: Option<Board>,
+    /// The run's symbol table (alerts name symbols).
+    symbols: Vec<String>,
 }
 
 /// A deployment's dashboard board, shared by its recorder, its controller and the API.
@@ -246,7 +248,7 @@ impl Recorder for ServiceRecorder {
         if !j.verifying() {
             self.metrics.entry(&entry);
             if let Some(a) = &self.alerter {
-                alert_on_entry(a, &self.name, &entry);
+                alert_on_entry(a, &self.name, &self.symbols, &entry);
             }
         }
         j.record(entry)
@@ -281,9 +283,33 @@ impl Recorder for ServiceRecorder {
 }
 
 /// Rules a journal entry triggers: a fill's slippage, a version change (INFO).
-fn alert_on_entry(a: &alerts::Alerter, name: &str, entry: &Entry) {
+fn alert_on_entry(a: &alerts::Alerter, name: &str, symbols: &[String], entry: &Entry) {
     match entry {
         Entry::Fill { fill, plugin, .. } if fill.quantity * fill.price > 0.0 => {
+            let symbol = symbols
+                .get(fill.symbol as usize)
+                .map_or("?", String::as_str);
+            let side = match fill.side {
+                crate::execution::Side::Buy => "bought",
+                crate::execution::Side::Sell => "sold",
+            };
+            a.raise(
+                alerts::Level::Info,
+                name,
+                plugin,
+                "fill",
+                Some(fill.price),
+                None,
+                Some(crate::data::market::format_time(fill.time_ms)),
+                &format!(
+                    "{side} {} {symbol} at {} ({}, order {}{})",
+                    fill.quantity,
+                    fill.price,
+                    fill.origin.as_str(),
+                    fill.order_id,
+                    if fill.done { "" } else { ", partly" }
+                ),
+            );
             let bps = fill.slippage / (fill.quantity * fill.price) * 10_000.0;
             if let Some((level, threshold)) = alerts::level_of(bps, a.config().slippage_bps) {
                 a.raise(
@@ -1249,6 +1275,7 @@ impl Service {
             name: name.clone(),
             alerter: self.alerter.clone().filter(|_| evidence),
             board: evidence.then(|| board.clone()),
+            symbols: symbols.clone(),
         };
         let timed = metrics::Timed {
             inner: instance,
@@ -1851,6 +1878,7 @@ impl Service {
         actor: &str,
         reason: &str,
     ) -> anyhow::Result<serde_json::Value> {
+        let from = self.registry.deployment(name)?.stage;
         let (stage, readiness) = self.registry.transition(
             name,
             Move::Promote,
@@ -1859,6 +1887,33 @@ impl Service {
             &GateConfig::default(),
             actor,
         )?;
+        if let Some(a) = &self.alerter {
+            let version = self.status(name).map_or_else(
+                |_| {
+                    self.registry
+                        .deployment(name)
+                        .map(|d| d.plugin)
+                        .unwrap_or_default()
+                },
+                |s| s.serving,
+            );
+            let why = if reason.trim().is_empty() {
+                String::new()
+            } else {
+                format!(": {reason}")
+            };
+            let forced = if force { " (gates overridden)" } else { "" };
+            a.raise(
+                alerts::Level::Info,
+                name,
+                &version,
+                "promotion",
+                None,
+                None,
+                None,
+                &format!("promoted from {from} to {stage} by {actor}{forced}{why}"),
+            );
+        }
         Ok(
             serde_json::json!({"stage": stage.to_string(), "readiness": readiness.map(|r| format!("{r:?}"))}),
         )
@@ -1992,7 +2047,10 @@ impl Service {
             let alerts_today = history
                 .iter()
                 .filter(|h| {
-                    h.deployment == name && h.time.starts_with(&today) && h.rule != "daily-summary"
+                    // Warnings and criticals: INFO (fills, swaps, summaries) is the day's news.
+                    h.deployment == name
+                        && h.time.starts_with(&today)
+                        && h.level > alerts::Level::Info
                 })
                 .count();
             a.raise(
