@@ -2301,11 +2301,12 @@ mod tests {
         let a = alerter(dir.path());
         // 0.04 on 100 = 4 bps: nothing; 0.1 = 10 bps: WARNING; 0.2 = 20 bps: CRITICAL.
         for s in [0.04, 0.1, 0.2] {
-            alert_on_entry(&a, "d", &fill(s));
+            alert_on_entry(&a, "d", &["X".into()], &fill(s));
         }
         alert_on_entry(
             &a,
             "d",
+            &[],
             &Entry::Swap {
                 seq: 9,
                 from: "p@1".into(),
@@ -2315,7 +2316,15 @@ mod tests {
                 reason: "better".into(),
             },
         );
-        let h = a.history().unwrap();
+        let all = a.history().unwrap();
+        // Every fill is told at INFO, naming the symbol.
+        let fills: Vec<&alerts::Alert> = all.iter().filter(|x| x.rule == "fill").collect();
+        assert_eq!(fills.len(), 3);
+        assert_eq!(
+            fills[0].message,
+            "INFO d (p@1): bought 10 X at 100 (strategy, order 3) at bar 1970-01-01"
+        );
+        let h: Vec<alerts::Alert> = all.into_iter().filter(|x| x.rule != "fill").collect();
         let got: Vec<(alerts::Level, &str)> =
             h.iter().map(|x| (x.level, x.rule.as_str())).collect();
         assert_eq!(
@@ -2337,8 +2346,14 @@ mod tests {
             "INFO d (p@2): p@2 put in service (was p@1) by alice: better"
         );
         // Within the cooldown the same rule and level is not raised again.
-        alert_on_entry(&a, "d", &fill(0.2));
-        assert_eq!(a.history().unwrap().len(), 3);
+        alert_on_entry(&a, "d", &["X".into()], &fill(0.2));
+        let h = a.history().unwrap();
+        assert_eq!(h.iter().filter(|x| x.rule != "fill").count(), 3);
+        assert_eq!(
+            h.iter().filter(|x| x.rule == "fill").count(),
+            4,
+            "events are not held back"
+        );
     }
 
     #[test]
