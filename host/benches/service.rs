@@ -182,6 +182,7 @@ fn latency(dir: &Path) -> String {
         rollback_drawdown: None,
         pause_drawdown: None,
         final_entry: false,
+        warmup: 0,
     };
     let engine = Engine::owning(
         cfg,

@@ -102,6 +102,7 @@ fn replay(
         rollback_drawdown: None,
         pause_drawdown: None,
         final_entry: true,
+        warmup: 0,
     };
     let symbols = rec.symbols.clone();
     let mut feed = RecordedFeed::new(rec);
@@ -304,6 +305,7 @@ fn run(name: &str) -> String {
                 delivery: Some(Delivery::PerBar),
                 swaps: vec![],
                 swap_params: vec![],
+                warmup: 0,
             };
             let journal = dir.path().join("csv.redb");
             let t = Instant::now();

@@ -85,6 +85,7 @@ fn golden_check_is_a_rust_api_too() {
         delivery: None,
         swaps: vec![],
         swap_params: vec![],
+        warmup: 0,
     };
     use sandbar::golden::{Golden, check};
     assert!(matches!(check(&rt, &spec, &golden, true).unwrap(), Golden::Blessed(n) if n > 1));

@@ -240,3 +240,192 @@ fn monte_carlo_of_a_journal_resamples_the_trades_the_run_made() {
         stderr(&o)
     );
 }
+
+fn walk_forward(extra: &[&str]) -> (std::process::Output, serde_json::Value, tempfile::TempDir) {
+    let dir = scratch();
+    let data = plugins::shared_data("goog-daily-2004-2013.csv");
+    let (json, equity) = (dir.path().join("wf.json"), dir.path().join("wf.csv"));
+    let mut args: Vec<std::ffi::OsString> = [
+        "walk-forward",
+        "--plugin",
+        plugins::SMA_CROSS,
+        "--data",
+        data.to_str().unwrap(),
+        "--grid",
+        "fast=5..20:5",
+        "--grid",
+        "slow=20..60:20",
+        "--train",
+        "3y",
+        "--test",
+        "1y",
+        "--out",
+        json.to_str().unwrap(),
+        "--equity",
+        equity.to_str().unwrap(),
+    ]
+    .iter()
+    .map(Into::into)
+    .collect();
+    args.extend(extra.iter().map(Into::into));
+    let o = sandbar(args);
+    ok(&o);
+    let v = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    (o, v, dir)
+}
+
+#[test]
+fn walk_forward_chooses_by_a_sweep_of_each_training_span_and_trades_only_after_it() {
+    let (o, v, dir) = walk_forward(&[]);
+    let windows = v["windows"].as_array().unwrap();
+    // GOOG from 2004-08-19 to 2013-03-01: six one-year test spans after
+    // three-year training spans, the last cut short by the data.
+    assert_eq!(windows.len(), 6, "{}", stdout(&o));
+    assert_eq!(windows[0]["train"][0], "2004-08-19");
+    assert_eq!(windows[0]["test"][0], "2007-08-19");
+    assert_eq!(windows[5]["test"][1], "2013-03-01");
+    for w in windows.windows(2) {
+        assert_eq!(w[0]["test"][1], w[1]["test"][0], "test spans tile");
+        assert_eq!(
+            w[0]["train"][1], w[0]["test"][0],
+            "tested right after training"
+        );
+    }
+    // Window 1's choice is exactly the best of a sweep on its training span alone.
+    let all = std::fs::read_to_string(plugins::shared_data("goog-daily-2004-2013.csv")).unwrap();
+    let span = |w: &serde_json::Value| {
+        let (from, to) = (
+            w["train"][0].as_str().unwrap(),
+            w["train"][1].as_str().unwrap(),
+        );
+        let mut lines = all.lines();
+        let mut text = format!("{}\n", lines.next().unwrap());
+        for l in lines.filter(|l| &l[..10] >= from && &l[..10] < to) {
+            text.push_str(l);
+            text.push('\n');
+        }
+        text
+    };
+    let sub = dir.path().join("train");
+    std::fs::create_dir_all(&sub).unwrap();
+    let slice = sub.join("goog-daily-2004-2013.csv");
+    std::fs::write(&slice, span(&windows[1])).unwrap();
+    let out = dir.path().join("sweep.csv");
+    ok(&sandbar([
+        "sweep".as_ref(),
+        "--plugin".as_ref(),
+        plugins::SMA_CROSS.as_ref(),
+        "--data".as_ref(),
+        slice.as_os_str(),
+        "--grid".as_ref(),
+        "fast=5..20:5".as_ref(),
+        "--grid".as_ref(),
+        "slow=20..60:20".as_ref(),
+        "--out".as_ref(),
+        out.as_os_str(),
+    ]));
+    let rows = csv_rows(&out);
+    let best = rows
+        .iter()
+        .filter(|r| r["error"].is_empty())
+        .max_by(|a, b| {
+            let s = |r: &std::collections::BTreeMap<String, String>| {
+                r["sharpe"].parse::<f64>().unwrap()
+            };
+            s(a).total_cmp(&s(b))
+        })
+        .unwrap();
+    let chosen: Vec<&str> = windows[1]["params"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        chosen,
+        vec![
+            format!("fast={}", best["fast"]),
+            format!("slow={}", best["slow"])
+        ]
+    );
+    let is = windows[1]["in_sample"].as_f64().unwrap();
+    assert!(
+        (is - best["sharpe"].parse::<f64>().unwrap()).abs() < 1e-9,
+        "{is} vs {}",
+        best["sharpe"]
+    );
+    // Out of sample means after the training span: the stitched curve
+    // starts at the first test span and nothing is traded before it.
+    let curve = std::fs::read_to_string(dir.path().join("wf.csv")).unwrap();
+    let first = curve.lines().nth(1).unwrap();
+    assert!(first.starts_with("2007-08-20"), "{first}");
+    assert_eq!(
+        first.split(',').nth(1).unwrap().parse::<f64>().unwrap(),
+        100_000.0
+    );
+    // The stitched report adds up the windows.
+    let trades: u64 = windows.iter().map(|w| w["trades"].as_u64().unwrap()).sum();
+    assert_eq!(v["out_of_sample"]["trades"].as_u64(), Some(trades));
+    let wfe = v["walk_forward_efficiency"].as_f64().unwrap();
+    let mean_is: f64 = windows
+        .iter()
+        .map(|w| w["in_sample_cagr"].as_f64().unwrap())
+        .sum::<f64>()
+        / 6.0;
+    assert!((wfe - v["out_of_sample"]["cagr"].as_f64().unwrap() / mean_is).abs() < 1e-12);
+    assert!(
+        stdout(&o).contains("walk-forward efficiency: "),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stdout(&o).contains("parameter fast: "), "{}", stdout(&o));
+    for w in windows {
+        let dsr = w["deflated_sharpe"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&dsr), "{w}");
+    }
+}
+
+#[test]
+fn anchored_walk_forward_trains_from_the_first_bar_and_a_span_too_long_is_named() {
+    let (_, v, _dir) = walk_forward(&["--anchored"]);
+    let windows = v["windows"].as_array().unwrap();
+    assert_eq!(windows.len(), 6);
+    assert!(windows.iter().all(|w| w["train"][0] == "2004-08-19"));
+    assert_eq!(windows[5]["train"][1], "2012-08-19");
+    let data = plugins::shared_data("goog-daily-2004-2013.csv");
+    let o = sandbar([
+        "walk-forward".as_ref(),
+        "--plugin".as_ref(),
+        plugins::SMA_CROSS.as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--grid".as_ref(),
+        "fast=5,10".as_ref(),
+        "--train".as_ref(),
+        "20y".as_ref(),
+        "--test".as_ref(),
+        "1y".as_ref(),
+    ]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains(
+            "the data runs from 2004-08-19 to 2013-03-01: no room for a 20y training span"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = sandbar([
+        "walk-forward".as_ref(),
+        "--plugin".as_ref(),
+        plugins::SMA_CROSS.as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--grid".as_ref(),
+        "fast=5,10".as_ref(),
+        "--train".as_ref(),
+        "3 years".as_ref(),
+        "--test".as_ref(),
+        "1y".as_ref(),
+    ]);
+    assert!(stderr(&o).contains("--train"), "{}", stderr(&o));
+}

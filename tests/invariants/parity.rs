@@ -93,6 +93,7 @@ fn host<S: Strategy + Send>(rec: &Recording, costs: Costs, risk: RiskConfig) -> 
         rollback_drawdown: None,
         pause_drawdown: None,
         final_entry: true,
+        warmup: 0,
     };
     let engine = Engine::new(
         cfg,

@@ -272,4 +272,18 @@ proptest! {
         prop_assert_eq!(format!("{:?}", a.equity_curve), format!("{:?}", b.equity_curve));
         prop_assert_eq!((a.bars, a.orders, a.refusals, a.bars_in_market), (b.bars, b.orders, b.refusals, b.bars_in_market));
     }
+
+    /// A warm-up (a walk-forward's test span) drops exactly the decisions
+    /// on its bars: the journal is the one of the script without them,
+    /// entry for entry, per-bar and with exact windows.
+    #[test]
+    fn a_warm_up_drops_exactly_the_decisions_on_its_bars(case in a_case(), warmup in 0u64..20, exact in any::<bool>()) {
+        let delivery = if exact { Delivery::Exact } else { Delivery::PerBar };
+        let with = Setup { warmup, delivery, ..case.setup.clone() };
+        let without = Setup { delivery, ..case.setup.clone() };
+        let kept: Vec<Step> = case.steps.iter().filter(|s| s.seq >= warmup).cloned().collect();
+        let (_, a) = run(&case.rec, &case.steps, &with);
+        let (_, b) = run(&case.rec, &kept, &without);
+        prop_assert_eq!(format!("{a:?}"), format!("{b:?}"));
+    }
 }

@@ -327,6 +327,7 @@ fn an_instance_that_traps_while_snapshotting_is_never_called_again() {
         rollback_drawdown: None,
         pause_drawdown: None,
         final_entry: true,
+        warmup: 0,
     };
     let mut engine = Engine::new(
         cfg,

@@ -181,6 +181,8 @@ pub struct Setup {
     pub batch_size: usize,
     /// The script writes the account it read into its reasons.
     pub reads_view: bool,
+    /// Bars that only warm the strategy up.
+    pub warmup: u64,
 }
 
 impl Default for Setup {
@@ -192,6 +194,7 @@ impl Default for Setup {
             delivery: Delivery::PerBar,
             batch_size: 1024,
             reads_view: false,
+            warmup: 0,
         }
     }
 }
@@ -209,6 +212,7 @@ pub fn run(rec: &Recording, steps: &[Step], setup: &Setup) -> (RunOutcome, Vec<E
         rollback_drawdown: None,
         pause_drawdown: None,
         final_entry: true,
+        warmup: setup.warmup,
     };
     let engine = Engine::new(
         cfg,

@@ -41,6 +41,7 @@ pub(super) fn run() -> anyhow::Result<()> {
         delivery: None,
         swaps: vec![],
         swap_params: vec![],
+        warmup: 0,
     };
     let rt = Runtime::new(super::cache_dir().as_deref())?;
     let mut entries = Vec::new();

@@ -390,6 +390,7 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
                 delivery: Some(crate::sandbox::runtime::Delivery::Exact),
                 swaps: vec![],
                 swap_params: vec![],
+                warmup: 0,
             };
             let rt = Runtime::new(cache_dir().as_deref())?;
             let mut entries = Vec::new();

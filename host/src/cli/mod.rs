@@ -57,6 +57,9 @@ enum Command {
     /// Replay a plugin for every combination of a parameter grid (or a
     /// seeded random sample of it), in parallel, and rank the results.
     Sweep(research::SweepArgs),
+    /// Optimise on a training span, trade the best on the span after it,
+    /// move on; the out-of-sample spans stitched into one report.
+    WalkForward(research::WalkForwardArgs),
     /// Resample a run's trades or returns: percentiles of final equity and
     /// drawdown, and the chance of a drawdown beyond a threshold.
     MonteCarlo(research::MonteCarloArgs),
@@ -171,6 +174,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(a) => replay::replay(a),
         Command::Test(a) => replay::test(a),
         Command::Sweep(a) => research::sweep(a),
+        Command::WalkForward(a) => research::walk_forward(a),
         Command::MonteCarlo(a) => research::monte_carlo(a),
         Command::Journal(a) => data::journal(a),
         Command::Convert(a) => data::convert(a),

@@ -65,6 +65,7 @@ impl RunArgs {
             delivery: self.delivery.as_deref().and_then(Delivery::parse),
             swaps: self.swap_at.clone(),
             swap_params: self.swap_params.clone(),
+            warmup: 0,
         })
     }
 }

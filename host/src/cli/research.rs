@@ -1,5 +1,6 @@
 //! Research commands: `sandbar sweep` (a parameter grid replayed in
-//! parallel, ranked) and `sandbar monte-carlo` (a run resampled).
+//! parallel, ranked), `sandbar walk-forward` (optimised in sample, traded
+//! out of sample, stitched) and `sandbar monte-carlo` (a run resampled).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -45,8 +46,28 @@ pub(super) struct SweepArgs {
     top: usize,
 }
 
-pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
-    let spec = a.run.spec()?;
+/// What a sweep or a walk-forward runs: the plugin compiled once, its
+/// description, the axes and combinations, the bars.
+struct Setup {
+    spec: replay::ReplaySpec,
+    rt: Runtime,
+    plugin: crate::sandbox::runtime::Plugin,
+    desc: crate::sandbox::runtime::Description,
+    axes: Vec<sweep::Axis>,
+    combos: Vec<sweep::Combination>,
+    rec: Recording,
+    digests: Vec<replay::DataDigest>,
+    jobs: usize,
+}
+
+fn setup(
+    run: &RunArgs,
+    grid: &[String],
+    random: Option<usize>,
+    seed: u64,
+    jobs: Option<usize>,
+) -> anyhow::Result<Setup> {
+    let spec = run.spec()?;
     let rt = Runtime::new(cache_dir().as_deref())?;
     let bytes = std::fs::read(&spec.plugin)
         .with_context(|| format!("reading plugin {}", spec.plugin.display()))?;
@@ -57,14 +78,13 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("plugin {}: {e}", spec.plugin.display()))?
         .description()
         .clone();
-    let axes = a
-        .grid
+    let axes = grid
         .iter()
         .map(|g| sweep::parse_axis(g, &desc))
         .collect::<Result<Vec<_>, String>>()
         .map_err(anyhow::Error::msg)?;
-    let combos = match a.random {
-        Some(n) => sweep::random(&axes, n, a.seed),
+    let combos = match random {
+        Some(n) => sweep::random(&axes, n, seed),
         None => {
             let n = sweep::grid_size(&axes);
             if n > 1_000_000 {
@@ -75,11 +95,36 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     };
     let (data, digests) = replay::load_data(&spec)?;
     let rec = into_recording(data)?;
-    let jobs = a.jobs.unwrap_or_else(|| {
+    let jobs = jobs.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     });
+    Ok(Setup {
+        spec,
+        rt,
+        plugin,
+        desc,
+        axes,
+        combos,
+        rec,
+        digests,
+        jobs,
+    })
+}
+
+pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
+    let Setup {
+        spec,
+        rt,
+        plugin,
+        desc,
+        axes,
+        combos,
+        rec,
+        digests,
+        jobs,
+    } = setup(&a.run, &a.grid, a.random, a.seed, a.jobs)?;
     let pb = super::progress_bar(true).inspect(|pb| {
         pb.set_style(
             indicatif::ProgressStyle::with_template(
@@ -264,6 +309,266 @@ fn write_out(path: &Path, axes: &[sweep::Axis], outcomes: &[Outcome]) -> anyhow:
 }
 
 #[derive(Debug, Args)]
+pub(super) struct WalkForwardArgs {
+    #[command(flatten)]
+    run: RunArgs,
+    /// An axis, as for `sweep`. Repeatable.
+    #[arg(long = "grid", required = true)]
+    grid: Vec<String>,
+    /// Training span: `3y`, `18m`, `8w`, `30d` (m is months).
+    #[arg(long)]
+    train: String,
+    /// Test span after each training span.
+    #[arg(long)]
+    test: String,
+    /// How far each window moves on (default: the test span).
+    #[arg(long)]
+    step: Option<String>,
+    /// Every training span starts at the first bar (expanding windows).
+    #[arg(long)]
+    anchored: bool,
+    /// Bars of each symbol the strategy sees before a test span, without
+    /// trading (default: the chosen combination's largest integer value).
+    #[arg(long)]
+    warmup: Option<usize>,
+    /// Choose the best by this metric.
+    #[arg(long, default_value = "sharpe", value_parser = ["sharpe", "sortino", "total_return", "cagr", "profit_factor", "win_rate", "max_drawdown", "trades"])]
+    metric: String,
+    /// Runs at a time (default: one per core).
+    #[arg(long)]
+    jobs: Option<usize>,
+    /// Write every window and the overall result here (JSON).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Write the stitched out-of-sample equity curve here (CSV).
+    #[arg(long)]
+    equity: Option<PathBuf>,
+}
+
+/// One window's result.
+#[derive(Debug, serde::Serialize)]
+struct WindowResult {
+    train: (String, String),
+    test: (String, String),
+    params: Vec<String>,
+    in_sample: f64,
+    out_of_sample: f64,
+    in_sample_cagr: f64,
+    out_of_sample_cagr: f64,
+    trades: usize,
+    warmup_bars: u64,
+    trials: usize,
+    deflated_sharpe: Option<f64>,
+    pbo: Option<f64>,
+}
+
+pub(super) fn walk_forward(a: WalkForwardArgs) -> anyhow::Result<()> {
+    use crate::report::Report;
+    use crate::research::walkforward as wf;
+    let fmt = crate::data::market::format_time;
+    let train = wf::span_arg("train", &a.train)?;
+    let test = wf::span_arg("test", &a.test)?;
+    let step = match &a.step {
+        Some(s) => wf::span_arg("step", s)?,
+        None => test,
+    };
+    let Setup {
+        spec,
+        rt,
+        plugin,
+        desc,
+        combos,
+        rec,
+        digests,
+        jobs,
+        ..
+    } = setup(&a.run, &a.grid, None, 0, a.jobs)?;
+    let (Some(first), Some(last)) = (rec.bars.first(), rec.bars.last()) else {
+        bail!("the data has no bars");
+    };
+    let windows = wf::windows(first.time_ms, last.time_ms, train, test, step, a.anchored);
+    wf::require(&windows, first.time_ms, last.time_ms, &a.train)?;
+    println!(
+        "{}@{}: {} windows, {} combinations each, chosen by {} ({})",
+        desc.name,
+        desc.version,
+        windows.len(),
+        combos.len(),
+        a.metric,
+        if a.anchored { "anchored" } else { "rolling" }
+    );
+    println!(
+        "{:<23} {:<23} {:<28} {:>10} {:>10} {:>7} {:>6}",
+        "train", "test", "chosen", "in-sample", "out", "trades", "DSR"
+    );
+    let t = Instant::now();
+    let (mut rows, mut oos, mut chosen) = (Vec::new(), Vec::new(), Vec::new());
+    for w in &windows {
+        let train_rec = wf::slice(&rec, w.train.0, w.train.1);
+        if train_rec.bars.is_empty() {
+            continue;
+        }
+        let outcomes = sweep::Sweep {
+            rt: &rt,
+            plugin: &plugin,
+            base: &spec,
+            rec: &train_rec,
+            digests: &digests,
+        }
+        .run(&combos, jobs, &|| {});
+        let Some(&best) = sweep::ranked(&outcomes, &a.metric).first() else {
+            let why = outcomes
+                .iter()
+                .find_map(|o| o.report.as_ref().err())
+                .cloned()
+                .unwrap_or_default();
+            bail!(
+                "training span {} – {}: no combination gave a result (first: {why})",
+                fmt(w.train.0),
+                fmt(w.train.1)
+            );
+        };
+        let best_out = &outcomes[best];
+        let Ok(is_report) = &best_out.report else {
+            unreachable!("ranked outcomes have reports")
+        };
+        let mut all_params = spec.params.clone();
+        all_params.extend(best_out.params.iter().cloned());
+        let warmup = a.warmup.unwrap_or_else(|| wf::default_warmup(&all_params));
+        let (test_rec, warm) = wf::with_warmup(&rec, w.test.0, w.test.1, warmup);
+        if test_rec.bars.len() as u64 == warm {
+            continue;
+        }
+        let mut run_spec = spec.clone();
+        run_spec.params.extend(best_out.params.iter().cloned());
+        run_spec.warmup = warm;
+        let mut entries = Vec::new();
+        let run = replay::run_compiled(
+            &rt,
+            &plugin,
+            &run_spec,
+            test_rec,
+            digests.clone(),
+            replay::Sink::Memory(&mut entries),
+        )
+        .with_context(|| format!("test span {} – {}", fmt(w.test.0), fmt(w.test.1)))?;
+        if let Some(f) = &run.outcome.fault {
+            bail!(
+                "test span {} – {}: the plugin faulted at bar {}: {}",
+                fmt(w.test.0),
+                fmt(w.test.1),
+                f.seq,
+                f.fault
+            );
+        }
+        let o = wf::out_of_sample(run.outcome, w.test.0, warm);
+        let r = Report::new(&o);
+        let dsr = sweep::deflated(&outcomes).map(|d| d.1);
+        let pbo = sweep::overfitting(&outcomes).ok().map(|p| p.pbo);
+        // Spans are half-open; the last test span ends with the data.
+        let test_end = if w.test.1 > last.time_ms {
+            fmt(last.time_ms)
+        } else {
+            fmt(w.test.1)
+        };
+        let row = WindowResult {
+            train: (fmt(w.train.0), fmt(w.train.1)),
+            test: (fmt(w.test.0), test_end),
+            params: best_out.params.clone(),
+            in_sample: sweep::metric(is_report, &a.metric).unwrap_or(f64::NAN),
+            out_of_sample: sweep::metric(&r, &a.metric).unwrap_or(f64::NAN),
+            in_sample_cagr: is_report.cagr,
+            out_of_sample_cagr: r.cagr,
+            trades: r.trades,
+            warmup_bars: warm,
+            trials: outcomes.iter().filter(|o| o.report.is_ok()).count(),
+            deflated_sharpe: dsr,
+            pbo,
+        };
+        println!(
+            "{:<23} {:<23} {:<28} {:>10.4} {:>10.4} {:>7} {:>6}",
+            format!(
+                "{} – {}",
+                &row.train.0[..10.min(row.train.0.len())],
+                &row.train.1[..10.min(row.train.1.len())]
+            ),
+            format!(
+                "{} – {}",
+                &row.test.0[..10.min(row.test.0.len())],
+                &row.test.1[..10.min(row.test.1.len())]
+            ),
+            row.params.join(" "),
+            row.in_sample,
+            row.out_of_sample,
+            row.trades,
+            dsr.map_or("–".into(), |d| format!("{d:.2}")),
+        );
+        chosen.push(best_out.params.clone());
+        rows.push(row);
+        oos.push(o);
+    }
+    if oos.is_empty() {
+        bail!("no test span had bars after its warm-up");
+    }
+    let stitched = wf::stitch(spec.config.initial_cash, &oos);
+    let report = Report::new(&stitched);
+    let mean_is = rows.iter().map(|r| r.in_sample_cagr).sum::<f64>() / rows.len() as f64;
+    let efficiency = if mean_is != 0.0 {
+        report.cagr / mean_is
+    } else {
+        f64::NAN
+    };
+    let stability = wf::stability(&chosen);
+    println!(
+        "\nout of sample, {} windows stitched ({} to {}), {:.2} s:",
+        rows.len(),
+        rows[0].test.0,
+        rows[rows.len() - 1].test.1,
+        t.elapsed().as_secs_f64()
+    );
+    print!("{}", report.table());
+    println!(
+        "walk-forward efficiency: {efficiency:.3} (out-of-sample annualised return {:.2}% ÷ mean in-sample {:.2}%)",
+        report.cagr * 100.0,
+        mean_is * 100.0
+    );
+    for s in &stability {
+        println!(
+            "parameter {}: {} in {:.0}% of windows; chosen {}{}",
+            s.name,
+            s.mode,
+            s.mode_share * 100.0,
+            s.values.join(", "),
+            s.relative_spread.map_or(String::new(), |x| format!(
+                "; spread {:.0}% of the mean",
+                x * 100.0
+            ))
+        );
+    }
+    if let Some(p) = &a.equity {
+        let mut f = std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
+        );
+        crate::report::write_equity_csv(&stitched, &mut f)?;
+        f.flush()?;
+    }
+    if let Some(p) = &a.out {
+        let v = serde_json::json!({
+            "plugin": format!("{}@{}", desc.name, desc.version),
+            "metric": a.metric,
+            "anchored": a.anchored,
+            "windows": rows,
+            "out_of_sample": report,
+            "walk_forward_efficiency": efficiency,
+            "stability": stability,
+        });
+        std::fs::write(p, serde_json::to_string_pretty(&v)?)
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
+}
+
+#[derive(Debug, Args)]
 pub(super) struct MonteCarloArgs {
     /// A run's journal (trades resampled from its fills). Or give
     /// --plugin and --data to replay a run here.
@@ -363,6 +668,7 @@ pub(super) fn monte_carlo(a: MonteCarloArgs) -> anyhow::Result<()> {
                 delivery: None,
                 swaps: vec![],
                 swap_params: vec![],
+                warmup: 0,
             };
             let rt = Runtime::new(cache_dir().as_deref())?;
             let mut entries = Vec::new();

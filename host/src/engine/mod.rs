@@ -107,6 +107,11 @@ pub struct EngineConfig {
     /// deployment does not: its run goes on after a restart, and its journal
     /// must read the same whether or not the service stopped in between.
     pub final_entry: bool,
+    /// Bars `0..warmup` only warm the strategy up: it sees them, but what
+    /// it decides on them is dropped before it becomes an intent (research
+    /// runs: a walk-forward's out-of-sample span starts with indicators
+    /// ready and nothing traded in sample).
+    pub warmup: u64,
 }
 
 /// Why a run stopped early.

@@ -30,6 +30,10 @@ impl<V: Venue> Engine<'_, V> {
         bar: &Bar,
         seq: u64,
     ) -> Result<(), JournalError> {
+        if seq < self.cfg.warmup {
+            // Warming up: decisions on these bars are not the run's.
+            return Ok(());
+        }
         for i in range {
             let intent = self.intents[i].clone();
             self.apply_intent(&intent, bar, seq)?;

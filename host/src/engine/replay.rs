@@ -175,6 +175,8 @@ pub struct ReplaySpec {
     pub swaps: Vec<SwapAt>,
     /// `name=value` parameters for the swapped-in versions.
     pub swap_params: Vec<String>,
+    /// Bars that only warm the strategy up (see [`EngineConfig::warmup`]).
+    pub warmup: u64,
 }
 
 /// A scheduled hot-swap: `plugin` receives bar `at_seq` and the ones after.
@@ -494,6 +496,7 @@ fn run_prepared(
         rollback_drawdown: cfg.swap.rollback_drawdown,
         pause_drawdown: None,
         final_entry: true,
+        warmup: spec.warmup,
     };
     let venue = SimulatedVenue::new(cfg.execution);
     let mut file = None;

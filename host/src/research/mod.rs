@@ -5,9 +5,11 @@
 //! reproduced with one `replay` command.
 //!
 //! Files: `sweep.rs` parameter grids and random search, run in parallel;
-//! `montecarlo.rs` a run's trades or returns resampled. Walk-forward and
-//! the overfitting statistics of issue 14 are to come beside them.
+//! `walkforward.rs` optimise in sample, trade out of sample, stitch;
+//! `montecarlo.rs` a run's trades or returns resampled; `overfit.rs` the
+//! Deflated Sharpe Ratio and the Probability of Backtest Overfitting.
 
 pub mod montecarlo;
 pub mod overfit;
 pub mod sweep;
+pub mod walkforward;

@@ -1264,6 +1264,7 @@ impl Service {
             rollback_drawdown: config.swap.rollback_drawdown,
             pause_drawdown,
             final_entry: false,
+            warmup: 0,
         };
         let labels = metrics::labels(&name);
         let recorder = ServiceRecorder {
