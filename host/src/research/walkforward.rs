@@ -384,7 +384,7 @@ mod tests {
         assert_eq!(n, 6, "three bars of each symbol");
         assert_eq!(r.bars.first().unwrap().time_ms, 2 * DAY);
         assert_eq!(r.bars.len(), 6 + 6);
-        let (_, n) = with_warmup(&rec, 1 * DAY, 8 * DAY, 3);
+        let (_, n) = with_warmup(&rec, DAY, 8 * DAY, 3);
         assert_eq!(n, 2, "only what there is");
     }
 
