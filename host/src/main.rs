@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use clap::Parser;
 
 fn main() {
-    let cli = sandbar::cli::Cli::parse();
+    let cli = sandbar::cli::Cli::parse_from(sandbar::cli::spelled(std::env::args_os()));
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt()
         .with_env_filter(filter)

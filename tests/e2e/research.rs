@@ -429,3 +429,189 @@ fn anchored_walk_forward_trains_from_the_first_bar_and_a_span_too_long_is_named(
     ]);
     assert!(stderr(&o).contains("--train"), "{}", stderr(&o));
 }
+
+/// `sandbar` with extra environment.
+fn sandbar_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    std::process::Command::new(SANDBAR)
+        .args(args)
+        .envs(env.iter().copied())
+        .env(
+            "SANDBAR_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbar-cache"),
+        )
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_sweep_run_as_shards_merges_into_exactly_the_single_process_result() {
+    let dir = scratch();
+    let d = |n: &str| dir.path().join(n).to_str().unwrap().to_string();
+    let data = plugins::shared_data("goog-daily-2004-2013.csv");
+    let base = [
+        "sweep",
+        "--plugin",
+        plugins::SMA_CROSS,
+        "--data",
+        data.to_str().unwrap(),
+        "--grid",
+        "fast=5..50:5",
+        "--grid",
+        "slow=20..200:10",
+    ];
+    let with = |extra: &[&str]| -> Vec<String> {
+        base.iter().chain(extra).map(|s| s.to_string()).collect()
+    };
+    let single = sandbar_env(
+        &with(&["--out", &d("single.csv")])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+        &[],
+    );
+    ok(&single);
+    ok(&sandbar(with(&["--out", &d("single.json")])));
+    // Three shards as separate processes, each told its index the way a
+    // Kubernetes Indexed Job tells its pods.
+    for i in 0..3 {
+        let index = i.to_string();
+        let o = sandbar_env(
+            &with(&["--shard", "3", "--out", &d("shard-{shard}.bin")])
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+            &[("JOB_COMPLETION_INDEX", &index)],
+        );
+        ok(&o);
+        assert!(
+            stdout(&o).contains(&format!("shard {i}/3: ")),
+            "{}",
+            stdout(&o)
+        );
+    }
+    let shards: Vec<String> = (0..3).map(|i| d(&format!("shard-{i}.bin"))).collect();
+    let merge = |extra: &[&str]| {
+        let mut args = vec!["sweep", "merge"];
+        args.extend(shards.iter().map(String::as_str));
+        args.extend(extra);
+        sandbar(args)
+    };
+    let merged = merge(&["--out", &d("merged.csv")]);
+    ok(&merged);
+    ok(&merge(&["--out", &d("merged.json")]));
+    for ext in ["csv", "json"] {
+        let (a, b) = (d(&format!("single.{ext}")), d(&format!("merged.{ext}")));
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "merged.{ext} differs from the single-process sweep's"
+        );
+    }
+    // The ranking and the overfitting statistics too.
+    let tail = |o: &std::process::Output| stdout(o).lines().skip(1).collect::<Vec<_>>().join("\n");
+    assert_eq!(tail(&merged), tail(&single));
+    assert!(stdout(&merged).starts_with("sma-cross@0.1.0: 190 runs merged from 3 shards"));
+
+    // What merge refuses: a shard missing or twice, another sweep's shard, not a shard.
+    let o = sandbar(["sweep", "merge", &shards[0], &shards[1]]);
+    assert!(
+        stderr(&o).contains("shard 2/3 is missing"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sandbar([
+        "sweep", "merge", &shards[0], &shards[0], &shards[1], &shards[2],
+    ]);
+    assert!(
+        stderr(&o).contains("shard 0/3 given twice"),
+        "{}",
+        stderr(&o)
+    );
+    let other: Vec<String> = [
+        "sweep",
+        "--plugin",
+        plugins::SMA_CROSS,
+        "--data",
+        data.to_str().unwrap(),
+        "--grid",
+        "fast=5..50:5",
+        "--shard",
+        "1/3",
+        "--out",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .chain([d("other.bin")])
+    .collect();
+    ok(&sandbar(other));
+    let o = sandbar(["sweep", "merge", &shards[0], &d("other.bin"), &shards[2]]);
+    assert!(
+        stderr(&o).contains("is not a shard of the same sweep")
+            && stderr(&o).contains("its grid differs"),
+        "{}",
+        stderr(&o)
+    );
+    let o = sandbar(["sweep", "merge", &d("single.csv")]);
+    assert!(stderr(&o).contains("not a shard file"), "{}", stderr(&o));
+    let o = sandbar_env(
+        &[
+            "sweep",
+            "--plugin",
+            plugins::SMA_CROSS,
+            "--data",
+            data.to_str().unwrap(),
+            "--grid",
+            "fast",
+            "--shard",
+            "3",
+            "--out",
+            "x.bin",
+        ],
+        &[],
+    );
+    assert!(
+        stderr(&o).contains("JOB_COMPLETION_INDEX"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn the_kubernetes_indexed_job_for_sweeps_validates_against_the_kubernetes_schema() {
+    // `kubernetes-validate` bundles the schemas (offline); installed from
+    // PyPI when missing, as the README's test command does its own setup.
+    let present = || {
+        std::process::Command::new("kubernetes-validate")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !present() {
+        let s = std::process::Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "kubernetes-validate"])
+            .status();
+        assert!(
+            s.is_ok_and(|s| s.success()),
+            "pip install kubernetes-validate failed"
+        );
+    }
+    let manifest = std::path::Path::new(plugins::REPO).join("host/deploy/sweep-indexed-job.yaml");
+    let o = std::process::Command::new("kubernetes-validate")
+        .arg("--strict")
+        .arg(&manifest)
+        .output()
+        .expect("kubernetes-validate");
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    for needed in [
+        "completionMode: Indexed",
+        "completions: 8",
+        "parallelism: 8",
+        "backoffLimitPerIndex: 2",
+        "restartPolicy: Never",
+        "readOnly: true",
+        "- --shard\n            - \"8\"",
+        "/results/shard-{shard}.bin",
+    ] {
+        assert!(text.contains(needed), "the manifest lacks {needed}");
+    }
+}

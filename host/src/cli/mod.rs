@@ -57,6 +57,9 @@ enum Command {
     /// Replay a plugin for every combination of a parameter grid (or a
     /// seeded random sample of it), in parallel, and rank the results.
     Sweep(research::SweepArgs),
+    /// Merge the shard files of a sweep (`sweep --shard`) into its results,
+    /// exactly as one machine would have written them. Also `sweep merge`.
+    SweepMerge(research::MergeArgs),
     /// Optimise on a training span, trade the best on the span after it,
     /// move on; the out-of-sample spans stitched into one report.
     WalkForward(research::WalkForwardArgs),
@@ -165,6 +168,17 @@ fn progress_bar(total_hint: bool) -> Option<indicatif::ProgressBar> {
     Some(pb)
 }
 
+/// `sandbar sweep merge …` is `sandbar sweep-merge …`: `sweep` itself
+/// takes flags only, and clap cannot give one command both required flags
+/// and a subcommand that needs none of them.
+pub fn spelled(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let mut v: Vec<std::ffi::OsString> = args.into_iter().collect();
+    if v.get(1).is_some_and(|a| a == "sweep") && v.get(2).is_some_and(|a| a == "merge") {
+        v.splice(1..3, ["sweep-merge".into()]);
+    }
+    v
+}
+
 /// Run the CLI.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -174,6 +188,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Replay(a) => replay::replay(a),
         Command::Test(a) => replay::test(a),
         Command::Sweep(a) => research::sweep(a),
+        Command::SweepMerge(a) => research::merge(a),
         Command::WalkForward(a) => research::walk_forward(a),
         Command::MonteCarlo(a) => research::monte_carlo(a),
         Command::Journal(a) => data::journal(a),

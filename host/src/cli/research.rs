@@ -44,6 +44,58 @@ pub(super) struct SweepArgs {
     /// How many of the best to print.
     #[arg(long, default_value_t = 10)]
     top: usize,
+    /// Run one shard of the sweep: `I/N`, or `N` with the index from
+    /// `JOB_COMPLETION_INDEX` (Kubernetes) or `SLURM_ARRAY_TASK_ID` (Slurm).
+    /// `--out` names the shard file (`{shard}` is replaced by the index);
+    /// `sandbar sweep merge` combines them.
+    #[arg(long, requires = "out")]
+    shard: Option<String>,
+}
+
+/// `sandbar sweep merge FILES…` (parsed as `sweep-merge`: see `main.rs`).
+#[derive(Debug, Args)]
+pub(super) struct MergeArgs {
+    /// Every shard file of the sweep.
+    #[arg(required = true)]
+    files: Vec<PathBuf>,
+    /// Write every run's statistics here: `.csv` or `.json`.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Rank by this metric.
+    #[arg(long, default_value = "sharpe", value_parser = ["sharpe", "sortino", "total_return", "cagr", "profit_factor", "win_rate", "max_drawdown", "trades"])]
+    metric: String,
+    /// How many of the best to print.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+}
+
+pub(super) fn merge(m: MergeArgs) -> anyhow::Result<()> {
+    use crate::research::shard::{self, ShardFile};
+    let files = m
+        .files
+        .iter()
+        .map(|p| Ok((p.clone(), ShardFile::read(p)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let (identity, outcomes) = shard::merge(&files)?;
+    println!(
+        "{}: {} runs merged from {} shards",
+        identity.plugin,
+        outcomes.len(),
+        files.len()
+    );
+    summarize(&outcomes, &m.metric, m.top);
+    if let Some(p) = &m.out {
+        let axes: Vec<sweep::Axis> = identity
+            .axes
+            .iter()
+            .map(|(name, values)| sweep::Axis {
+                name: name.clone(),
+                values: values.clone(),
+            })
+            .collect();
+        write_out(p, &axes, &outcomes)?;
+    }
+    Ok(())
 }
 
 /// What a sweep or a walk-forward runs: the plugin compiled once, its
@@ -125,6 +177,16 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         digests,
         jobs,
     } = setup(&a.run, &a.grid, a.random, a.seed, a.jobs)?;
+    let shard = a
+        .shard
+        .as_deref()
+        .map(|t| crate::research::shard::parse(t, |v| std::env::var(v).ok()))
+        .transpose()?;
+    let picked: Vec<usize> = match shard {
+        Some(s) => s.indices(combos.len()),
+        None => (0..combos.len()).collect(),
+    };
+    let run: Vec<sweep::Combination> = picked.iter().map(|&i| combos[i].clone()).collect();
     let pb = super::progress_bar(true).inspect(|pb| {
         pb.set_style(
             indicatif::ProgressStyle::with_template(
@@ -132,7 +194,7 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
             )
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
         );
-        pb.set_length(combos.len() as u64);
+        pb.set_length(run.len() as u64);
     });
     let t = Instant::now();
     let done = || {
@@ -147,16 +209,16 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         rec: &rec,
         digests: &digests,
     }
-    .run(&combos, jobs, &done);
+    .run(&run, jobs, &done);
     if let Some(pb) = pb {
         pb.finish_and_clear();
     }
     let secs = t.elapsed().as_secs_f64();
     let refused = outcomes.iter().filter(|o| o.report.is_err()).count();
+    let label = format!("{}@{}", desc.name, desc.version);
     println!(
-        "{}@{}: {} runs of {} bars in {secs:.2} s ({:.1} runs/s, {jobs} jobs){}",
-        desc.name,
-        desc.version,
+        "{label}{}: {} runs of {} bars in {secs:.2} s ({:.1} runs/s, {jobs} jobs){}",
+        shard.map_or(String::new(), |s| format!(" shard {}/{}", s.index, s.of)),
         outcomes.len(),
         rec.bars.len(),
         outcomes.len() as f64 / secs.max(1e-9),
@@ -166,26 +228,61 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
             String::new()
         }
     );
-    let best = sweep::ranked(&outcomes, &a.metric);
+    if let (Some(s), Some(out)) = (shard, &a.out) {
+        let identity = crate::research::shard::Identity {
+            plugin: label,
+            plugin_sha256: plugin.hash.clone(),
+            data: digests.clone(),
+            fixed: spec.params.clone(),
+            config: format!("{:?} {:?}", spec.config, spec.delivery),
+            axes: axes
+                .iter()
+                .map(|x| (x.name.clone(), x.values.clone()))
+                .collect(),
+            combinations: combos.clone(),
+        };
+        let path = s.path(out);
+        crate::research::shard::ShardFile::new(
+            s,
+            identity,
+            picked.into_iter().zip(outcomes).collect(),
+        )
+        .write(&path)?;
+        println!(
+            "shard file: {} (merge with `sandbar sweep merge`)",
+            path.display()
+        );
+        return Ok(());
+    }
+    summarize(&outcomes, &a.metric, a.top);
+    if let Some(p) = &a.out {
+        write_out(p, &axes, &outcomes)?;
+    }
+    Ok(())
+}
+
+/// The best runs, the Deflated Sharpe Ratio of the best and the PBO.
+fn summarize(outcomes: &[Outcome], metric: &str, top: usize) {
+    let best = sweep::ranked(outcomes, metric);
     println!(
         "{:>4}  {:<40} {:>12} {:>8} {:>9} {:>8} {:>7}",
-        "rank", "parameters", a.metric, "sharpe", "return", "max dd", "trades"
+        "rank", "parameters", metric, "sharpe", "return", "max dd", "trades"
     );
-    for (rank, &i) in best.iter().take(a.top).enumerate() {
+    for (rank, &i) in best.iter().take(top).enumerate() {
         let o = &outcomes[i];
         let Ok(r) = &o.report else { continue };
         println!(
             "{:>4}  {:<40} {:>12.4} {:>8.2} {:>8.2}% {:>7.2}% {:>7}",
             rank + 1,
             o.params.join(" "),
-            sweep::metric(r, &a.metric).unwrap_or(f64::NAN),
+            sweep::metric(r, metric).unwrap_or(f64::NAN),
             r.sharpe,
             r.total_return * 100.0,
             r.max_drawdown * 100.0,
             r.trades
         );
     }
-    if let Some((i, dsr, sr0)) = sweep::deflated(&outcomes) {
+    if let Some((i, dsr, sr0)) = sweep::deflated(outcomes) {
         let m = outcomes[i]
             .moments
             .unwrap_or(crate::research::overfit::Moments::of(&[]));
@@ -201,7 +298,7 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
             m.kurtosis
         );
     }
-    match sweep::overfitting(&outcomes) {
+    match sweep::overfitting(outcomes) {
         Ok(p) => println!(
             "Probability of Backtest Overfitting (CSCV, {} blocks, {} splits): {:.4}",
             p.blocks, p.combinations, p.pbo
@@ -211,10 +308,6 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     if let Some(first) = outcomes.iter().find_map(|o| o.report.as_ref().err()) {
         println!("first run without a result: {first}");
     }
-    if let Some(p) = &a.out {
-        write_out(p, &axes, &outcomes)?;
-    }
-    Ok(())
 }
 
 /// The data in memory: each run replays it from the start.

@@ -159,7 +159,7 @@ pub struct RunOutcome {
 }
 
 /// How often one rule refused, and what it said the first time.
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RuleCount {
     /// The rule.
     pub rule: crate::risk::Rule,

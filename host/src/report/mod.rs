@@ -21,7 +21,7 @@ use crate::engine::{RuleCount, RunOutcome};
 const YEAR_MS: f64 = 365.25 * 86_400_000.0;
 
 /// Every figure the report shows.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct Report {
     /// Starting equity.
     pub initial_equity: f64,
@@ -83,7 +83,7 @@ pub struct Report {
 }
 
 /// A change of trading state as the report shows it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
 pub struct RiskStateChange {
     /// Time of the bar it happened on.
     pub time: String,

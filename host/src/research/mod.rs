@@ -6,10 +6,12 @@
 //!
 //! Files: `sweep.rs` parameter grids and random search, run in parallel;
 //! `walkforward.rs` optimise in sample, trade out of sample, stitch;
+//! `shard.rs` a sweep split across machines and merged back;
 //! `montecarlo.rs` a run's trades or returns resampled; `overfit.rs` the
 //! Deflated Sharpe Ratio and the Probability of Backtest Overfitting.
 
 pub mod montecarlo;
 pub mod overfit;
+pub mod shard;
 pub mod sweep;
 pub mod walkforward;

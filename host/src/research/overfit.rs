@@ -38,7 +38,7 @@ pub fn expected_max(n: usize) -> f64 {
 }
 
 /// Moments of a series of returns.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Moments {
     /// Returns counted.
     pub n: usize,

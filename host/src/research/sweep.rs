@@ -164,7 +164,7 @@ pub fn random(axes: &[Axis], n: usize, seed: u64) -> Vec<Combination> {
 }
 
 /// One run of a sweep.
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Outcome {
     /// Its parameters (`name=value`).
     pub params: Combination,
