@@ -310,3 +310,89 @@ fn concurrent_lifecycle_changes_never_start_from_a_stale_stage() {
         assert_eq!(w[1].0, w[0].1, "a version change was lost: {w:?}");
     }
 }
+
+#[test]
+fn the_paper_gate_can_require_walk_forward_and_monte_carlo_evidence() {
+    let reg = Reg::new();
+    reg.ok(&["plugin", "add", plugins::SMA_CROSS]);
+    let goog = plugins::shared_data("goog-daily-2004-2013.csv");
+    let goog = goog.to_str().unwrap();
+    reg.ok(&["deploy", "create", "wf", "--plugin", "sma-cross@0.1.0"]);
+    reg.ok(&["deploy", "promote", "wf"]);
+    let out = reg.ok(&[
+        "deploy",
+        "backtest",
+        "wf",
+        "--data",
+        goog,
+        "--grid",
+        "fast=5..20:5",
+        "--grid",
+        "slow=20..60:20",
+        "--train",
+        "3y",
+        "--test",
+        "1y",
+    ]);
+    assert!(
+        out.contains("walk-forward (3y/1y, 6 windows of 12 combinations): out-of-sample Sharpe "),
+        "{out}"
+    );
+    assert!(out.contains("Monte Carlo (10000 paths of the "), "{out}");
+    let show = reg.ok(&["deploy", "show", "wf"]);
+    assert!(
+        show.contains("  walk-forward 3y/1y over 6 windows (fast=5..20:5 slow=20..60:20)"),
+        "{show}"
+    );
+    assert!(
+        show.contains("  Monte Carlo: 10000 paths (trades, seed 0), 95th-percentile drawdown "),
+        "{show}"
+    );
+    let efficiency: f64 = show
+        .split("efficiency ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next()?.parse().ok())
+        .unwrap();
+    // Gates that ask for more than the evidence shows refuse, naming it.
+    let dir = scratch();
+    let gates = dir.path().join("gates.toml");
+    std::fs::write(
+        &gates,
+        format!(
+            "min_backtest_sharpe = 0.0\nmin_walk_forward_efficiency = {}\nmax_monte_carlo_drawdown = 0.5\n",
+            efficiency + 1.0
+        ),
+    )
+    .unwrap();
+    let err = reg.fails(&[
+        "deploy",
+        "promote",
+        "wf",
+        "--gates",
+        gates.to_str().unwrap(),
+    ]);
+    assert!(err.contains("[FAIL] walk-forward efficiency"), "{err}");
+    assert!(
+        err.contains("[pass] Monte Carlo 95th-percentile drawdown"),
+        "{err}"
+    );
+    std::fs::write(
+        &gates,
+        format!(
+            "min_backtest_sharpe = 0.0\nmin_walk_forward_efficiency = {}\nmin_walk_forward_sharpe = -10.0\n",
+            efficiency - 0.01
+        ),
+    )
+    .unwrap();
+    let ok = reg.ok(&[
+        "deploy",
+        "promote",
+        "wf",
+        "--gates",
+        gates.to_str().unwrap(),
+    ]);
+    assert!(
+        ok.contains("[pass] walk-forward efficiency") && ok.contains("wf is now PAPER"),
+        "{ok}"
+    );
+}

@@ -47,6 +47,22 @@ pub(super) enum DeployCmd {
         journal: Option<PathBuf>,
         #[command(flatten)]
         data_opts: DataOpts,
+        /// Also walk forward on the same data (kept with the evidence): a
+        /// grid axis as for `sweep`. Repeatable; needs --train and --test.
+        #[arg(long = "grid", requires_all = ["train", "test"])]
+        grid: Vec<String>,
+        /// Walk-forward training span (`3y`, `18m`, …).
+        #[arg(long)]
+        train: Option<String>,
+        /// Walk-forward test span.
+        #[arg(long)]
+        test: Option<String>,
+        /// Walk-forward with every training span from the first bar.
+        #[arg(long)]
+        anchored: bool,
+        /// Monte Carlo paths resampling the backtest's round trips (0: none).
+        #[arg(long, default_value_t = 10_000)]
+        monte_carlo_runs: usize,
     },
     /// Promote to the next stage if its gate passes; else print the readiness report.
     Promote {
@@ -369,6 +385,11 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
             data,
             journal,
             data_opts,
+            grid,
+            train,
+            test,
+            anchored,
+            monte_carlo_runs,
         } => {
             let d = reg.deployment(&name)?;
             let record = reg.plugin(&d.plugin)?;
@@ -406,6 +427,13 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
                 (Some(a), Some(b)) => (b.0 - a.0) as f64 / (365.25 * 86_400_000.0),
                 _ => 0.0,
             };
+            let monte_carlo = backtest_monte_carlo(&replay.outcome, monte_carlo_runs);
+            let walk_forward = match (&train, &test) {
+                (Some(train), Some(test)) if !grid.is_empty() => Some(backtest_walk_forward(
+                    &rt, &spec, &grid, train, test, anchored,
+                )?),
+                _ => None,
+            };
             let evidence = crate::store::lifecycle::BacktestEvidence {
                 plugin: d.plugin.clone(),
                 lookahead: replay.outcome.lookahead,
@@ -416,6 +444,8 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
                 max_drawdown: r.max_drawdown,
                 trades: r.trades as u64,
                 faulted: replay.outcome.fault.is_some(),
+                walk_forward,
+                monte_carlo,
             };
             reg.record_backtest(&name, evidence, &who)?;
             println!("kept as {name}'s backtest evidence");
@@ -464,6 +494,108 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
     Ok(())
 }
 
+/// The backtest's round trips resampled (`trades`, seed 0): the 95th
+/// percentile of the maximum drawdown, or why there is none.
+fn backtest_monte_carlo(
+    o: &crate::engine::RunOutcome,
+    runs: usize,
+) -> Option<crate::store::lifecycle::MonteCarloEvidence> {
+    use crate::research::montecarlo::{Method, Sample, simulate};
+    if runs == 0 {
+        return None;
+    }
+    let sample = Sample {
+        initial: o.ledger.initial_cash,
+        trades: o.ledger.trades.iter().map(|t| t.pnl).collect(),
+        returns: Vec::new(),
+    };
+    match simulate(&sample, Method::Trades, runs, 0, 0.10) {
+        Ok(m) => {
+            println!(
+                "Monte Carlo ({runs} paths of the {} round trips): 95th-percentile drawdown {:.2}%",
+                sample.trades.len(),
+                m.max_drawdown.p95 * 100.0
+            );
+            Some(crate::store::lifecycle::MonteCarloEvidence {
+                runs,
+                method: "trades".into(),
+                seed: 0,
+                p95_drawdown: m.max_drawdown.p95,
+            })
+        }
+        Err(e) => {
+            println!("Monte Carlo: not run ({e})");
+            None
+        }
+    }
+}
+
+/// A walk-forward of the deployment's version on the backtest's data.
+fn backtest_walk_forward(
+    rt: &Runtime,
+    spec: &ReplaySpec,
+    grid: &[String],
+    train: &str,
+    test: &str,
+    anchored: bool,
+) -> anyhow::Result<crate::store::lifecycle::WalkForwardEvidence> {
+    use crate::research::{sweep, walkforward as wf};
+    let bytes = std::fs::read(&spec.plugin)?;
+    let plugin = rt.load_bytes(&spec.plugin, &bytes)?;
+    let desc = rt
+        .instantiate(&plugin, spec.config.sandbox, spec.config.seed)
+        .map_err(|e| anyhow::anyhow!("{e}"))?
+        .description()
+        .clone();
+    let axes = grid
+        .iter()
+        .map(|g| sweep::parse_axis(g, &desc))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(anyhow::Error::msg)?;
+    let combos = sweep::grid(&axes);
+    let (data, digests) = replay::load_data(spec)?;
+    let rec = super::research::into_recording(data)?;
+    let test_span = wf::span_arg("test", test)?;
+    let plan = wf::Plan {
+        train: wf::span_arg("train", train)?,
+        train_text: train.into(),
+        test: test_span,
+        step: test_span,
+        anchored,
+        warmup: None,
+        metric: "sharpe".into(),
+        jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let windows = plan.windows(&rec)?;
+    let w = plan.run(
+        &wf::Runs {
+            rt,
+            plugin: &plugin,
+            spec,
+            rec: &rec,
+            digests: &digests,
+            combos: &combos,
+        },
+        &windows,
+        &mut |_| {},
+    )?;
+    println!(
+        "walk-forward ({train}/{test}{}, {} windows of {} combinations): out-of-sample Sharpe {:.2}, efficiency {:.3}",
+        if anchored { ", anchored" } else { "" },
+        w.windows.len(),
+        combos.len(),
+        w.report.sharpe,
+        w.efficiency
+    );
+    Ok(crate::store::lifecycle::WalkForwardEvidence {
+        spans: format!("{train}/{test}{}", if anchored { " anchored" } else { "" }),
+        windows: w.windows.len(),
+        grid: grid.to_vec(),
+        sharpe: w.report.sharpe,
+        efficiency: w.efficiency,
+    })
+}
+
 /// `deploy show`: the deployment, its evidence and its history.
 fn print_show(
     d: &crate::store::registry::Deployment,
@@ -492,6 +624,25 @@ fn print_show(
             b.max_drawdown * 100.0,
             b.trades
         );
+        if let Some(w) = &b.walk_forward {
+            println!(
+                "  walk-forward {} over {} windows ({}): out-of-sample Sharpe {:.2}, efficiency {:.3}",
+                w.spans,
+                w.windows,
+                w.grid.join(" "),
+                w.sharpe,
+                w.efficiency
+            );
+        }
+        if let Some(m) = &b.monte_carlo {
+            println!(
+                "  Monte Carlo: {} paths ({}, seed {}), 95th-percentile drawdown {:.2}%",
+                m.runs,
+                m.method,
+                m.seed,
+                m.p95_drawdown * 100.0
+            );
+        }
     }
     if let Some(p) = &d.paper {
         println!(

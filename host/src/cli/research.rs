@@ -311,7 +311,7 @@ fn summarize(outcomes: &[Outcome], metric: &str, top: usize) {
 }
 
 /// The data in memory: each run replays it from the start.
-fn into_recording(data: Data) -> anyhow::Result<Recording> {
+pub(super) fn into_recording(data: Data) -> anyhow::Result<Recording> {
     match data {
         Data::Loaded(r) => Ok(r),
         Data::Streamed(plan) => {
@@ -438,27 +438,8 @@ pub(super) struct WalkForwardArgs {
     equity: Option<PathBuf>,
 }
 
-/// One window's result.
-#[derive(Debug, serde::Serialize)]
-struct WindowResult {
-    train: (String, String),
-    test: (String, String),
-    params: Vec<String>,
-    in_sample: f64,
-    out_of_sample: f64,
-    in_sample_cagr: f64,
-    out_of_sample_cagr: f64,
-    trades: usize,
-    warmup_bars: u64,
-    trials: usize,
-    deflated_sharpe: Option<f64>,
-    pbo: Option<f64>,
-}
-
 pub(super) fn walk_forward(a: WalkForwardArgs) -> anyhow::Result<()> {
-    use crate::report::Report;
     use crate::research::walkforward as wf;
-    let fmt = crate::data::market::format_time;
     let train = wf::span_arg("train", &a.train)?;
     let test = wf::span_arg("test", &a.test)?;
     let step = match &a.step {
@@ -476,11 +457,17 @@ pub(super) fn walk_forward(a: WalkForwardArgs) -> anyhow::Result<()> {
         jobs,
         ..
     } = setup(&a.run, &a.grid, None, 0, a.jobs)?;
-    let (Some(first), Some(last)) = (rec.bars.first(), rec.bars.last()) else {
-        bail!("the data has no bars");
+    let plan = wf::Plan {
+        train,
+        train_text: a.train.clone(),
+        test,
+        step,
+        anchored: a.anchored,
+        warmup: a.warmup,
+        metric: a.metric.clone(),
+        jobs,
     };
-    let windows = wf::windows(first.time_ms, last.time_ms, train, test, step, a.anchored);
-    wf::require(&windows, first.time_ms, last.time_ms, &a.train)?;
+    let windows = plan.windows(&rec)?;
     println!(
         "{}@{}: {} windows, {} combinations each, chosen by {} ({})",
         desc.name,
@@ -495,123 +482,32 @@ pub(super) fn walk_forward(a: WalkForwardArgs) -> anyhow::Result<()> {
         "train", "test", "chosen", "in-sample", "out", "trades", "DSR"
     );
     let t = Instant::now();
-    let (mut rows, mut oos, mut chosen) = (Vec::new(), Vec::new(), Vec::new());
-    for w in &windows {
-        let train_rec = wf::slice(&rec, w.train.0, w.train.1);
-        if train_rec.bars.is_empty() {
-            continue;
-        }
-        let outcomes = sweep::Sweep {
+    let day = |s: &str| s[..10.min(s.len())].to_string();
+    let result = plan.run(
+        &wf::Runs {
             rt: &rt,
             plugin: &plugin,
-            base: &spec,
-            rec: &train_rec,
+            spec: &spec,
+            rec: &rec,
             digests: &digests,
-        }
-        .run(&combos, jobs, &|| {});
-        let Some(&best) = sweep::ranked(&outcomes, &a.metric).first() else {
-            let why = outcomes
-                .iter()
-                .find_map(|o| o.report.as_ref().err())
-                .cloned()
-                .unwrap_or_default();
-            bail!(
-                "training span {} – {}: no combination gave a result (first: {why})",
-                fmt(w.train.0),
-                fmt(w.train.1)
+            combos: &combos,
+        },
+        &windows,
+        &mut |row| {
+            println!(
+                "{:<23} {:<23} {:<28} {:>10.4} {:>10.4} {:>7} {:>6}",
+                format!("{} – {}", day(&row.train.0), day(&row.train.1)),
+                format!("{} – {}", day(&row.test.0), day(&row.test.1)),
+                row.params.join(" "),
+                row.in_sample,
+                row.out_of_sample,
+                row.trades,
+                row.deflated_sharpe
+                    .map_or("–".into(), |d| format!("{d:.2}")),
             );
-        };
-        let best_out = &outcomes[best];
-        let Ok(is_report) = &best_out.report else {
-            unreachable!("ranked outcomes have reports")
-        };
-        let mut all_params = spec.params.clone();
-        all_params.extend(best_out.params.iter().cloned());
-        let warmup = a.warmup.unwrap_or_else(|| wf::default_warmup(&all_params));
-        let (test_rec, warm) = wf::with_warmup(&rec, w.test.0, w.test.1, warmup);
-        if test_rec.bars.len() as u64 == warm {
-            continue;
-        }
-        let mut run_spec = spec.clone();
-        run_spec.params.extend(best_out.params.iter().cloned());
-        run_spec.warmup = warm;
-        let mut entries = Vec::new();
-        let run = replay::run_compiled(
-            &rt,
-            &plugin,
-            &run_spec,
-            test_rec,
-            digests.clone(),
-            replay::Sink::Memory(&mut entries),
-        )
-        .with_context(|| format!("test span {} – {}", fmt(w.test.0), fmt(w.test.1)))?;
-        if let Some(f) = &run.outcome.fault {
-            bail!(
-                "test span {} – {}: the plugin faulted at bar {}: {}",
-                fmt(w.test.0),
-                fmt(w.test.1),
-                f.seq,
-                f.fault
-            );
-        }
-        let o = wf::out_of_sample(run.outcome, w.test.0, warm);
-        let r = Report::new(&o);
-        let dsr = sweep::deflated(&outcomes).map(|d| d.1);
-        let pbo = sweep::overfitting(&outcomes).ok().map(|p| p.pbo);
-        // Spans are half-open; the last test span ends with the data.
-        let test_end = if w.test.1 > last.time_ms {
-            fmt(last.time_ms)
-        } else {
-            fmt(w.test.1)
-        };
-        let row = WindowResult {
-            train: (fmt(w.train.0), fmt(w.train.1)),
-            test: (fmt(w.test.0), test_end),
-            params: best_out.params.clone(),
-            in_sample: sweep::metric(is_report, &a.metric).unwrap_or(f64::NAN),
-            out_of_sample: sweep::metric(&r, &a.metric).unwrap_or(f64::NAN),
-            in_sample_cagr: is_report.cagr,
-            out_of_sample_cagr: r.cagr,
-            trades: r.trades,
-            warmup_bars: warm,
-            trials: outcomes.iter().filter(|o| o.report.is_ok()).count(),
-            deflated_sharpe: dsr,
-            pbo,
-        };
-        println!(
-            "{:<23} {:<23} {:<28} {:>10.4} {:>10.4} {:>7} {:>6}",
-            format!(
-                "{} – {}",
-                &row.train.0[..10.min(row.train.0.len())],
-                &row.train.1[..10.min(row.train.1.len())]
-            ),
-            format!(
-                "{} – {}",
-                &row.test.0[..10.min(row.test.0.len())],
-                &row.test.1[..10.min(row.test.1.len())]
-            ),
-            row.params.join(" "),
-            row.in_sample,
-            row.out_of_sample,
-            row.trades,
-            dsr.map_or("–".into(), |d| format!("{d:.2}")),
-        );
-        chosen.push(best_out.params.clone());
-        rows.push(row);
-        oos.push(o);
-    }
-    if oos.is_empty() {
-        bail!("no test span had bars after its warm-up");
-    }
-    let stitched = wf::stitch(spec.config.initial_cash, &oos);
-    let report = Report::new(&stitched);
-    let mean_is = rows.iter().map(|r| r.in_sample_cagr).sum::<f64>() / rows.len() as f64;
-    let efficiency = if mean_is != 0.0 {
-        report.cagr / mean_is
-    } else {
-        f64::NAN
-    };
-    let stability = wf::stability(&chosen);
+        },
+    )?;
+    let rows = &result.windows;
     println!(
         "\nout of sample, {} windows stitched ({} to {}), {:.2} s:",
         rows.len(),
@@ -619,13 +515,14 @@ pub(super) fn walk_forward(a: WalkForwardArgs) -> anyhow::Result<()> {
         rows[rows.len() - 1].test.1,
         t.elapsed().as_secs_f64()
     );
-    print!("{}", report.table());
+    print!("{}", result.report.table());
     println!(
-        "walk-forward efficiency: {efficiency:.3} (out-of-sample annualised return {:.2}% ÷ mean in-sample {:.2}%)",
-        report.cagr * 100.0,
-        mean_is * 100.0
+        "walk-forward efficiency: {:.3} (out-of-sample annualised return {:.2}% ÷ mean in-sample {:.2}%)",
+        result.efficiency,
+        result.report.cagr * 100.0,
+        result.mean_in_sample_cagr * 100.0
     );
-    for s in &stability {
+    for s in &result.stability {
         println!(
             "parameter {}: {} in {:.0}% of windows; chosen {}{}",
             s.name,
@@ -642,7 +539,7 @@ pub(super) fn walk_forward(a: WalkForwardArgs) -> anyhow::Result<()> {
         let mut f = std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("creating {}", p.display()))?,
         );
-        crate::report::write_equity_csv(&stitched, &mut f)?;
+        crate::report::write_equity_csv(&result.stitched, &mut f)?;
         f.flush()?;
     }
     if let Some(p) = &a.out {
@@ -650,10 +547,10 @@ pub(super) fn walk_forward(a: WalkForwardArgs) -> anyhow::Result<()> {
             "plugin": format!("{}@{}", desc.name, desc.version),
             "metric": a.metric,
             "anchored": a.anchored,
-            "windows": rows,
-            "out_of_sample": report,
-            "walk_forward_efficiency": efficiency,
-            "stability": stability,
+            "windows": result.windows,
+            "out_of_sample": result.report,
+            "walk_forward_efficiency": result.efficiency,
+            "stability": result.stability,
         });
         std::fs::write(p, serde_json::to_string_pretty(&v)?)
             .with_context(|| format!("writing {}", p.display()))?;

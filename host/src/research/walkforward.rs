@@ -313,6 +313,228 @@ pub fn span_arg(flag: &str, text: &str) -> anyhow::Result<Span> {
         .with_context(|| format!("--{flag}"))
 }
 
+/// What every run of a walk-forward shares: the plugin compiled once, the
+/// run settings and fixed parameters, the bars, the grid.
+pub struct Runs<'a> {
+    /// The runtime.
+    pub rt: &'a crate::sandbox::runtime::Runtime,
+    /// The compiled plugin.
+    pub plugin: &'a crate::sandbox::runtime::Plugin,
+    /// Data files, configuration, fixed parameters.
+    pub spec: &'a crate::engine::replay::ReplaySpec,
+    /// Every bar.
+    pub rec: &'a Recording,
+    /// Digests of the data files.
+    pub digests: &'a [crate::engine::replay::DataDigest],
+    /// The grid.
+    pub combos: &'a [super::sweep::Combination],
+}
+
+/// How to walk forward.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Training span.
+    pub train: Span,
+    /// As given (for messages).
+    pub train_text: String,
+    /// Test span.
+    pub test: Span,
+    /// Step between windows.
+    pub step: Span,
+    /// Training spans all start at the first bar.
+    pub anchored: bool,
+    /// Warm-up bars per symbol (default: the chosen largest integer value).
+    pub warmup: Option<usize>,
+    /// Choose the best by this metric.
+    pub metric: String,
+    /// Runs at a time.
+    pub jobs: usize,
+}
+
+/// One window's result.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WindowResult {
+    /// Training span (RFC 3339 / dates).
+    pub train: (String, String),
+    /// Test span.
+    pub test: (String, String),
+    /// The combination chosen.
+    pub params: Vec<String>,
+    /// Its metric in sample.
+    pub in_sample: f64,
+    /// Its metric out of sample.
+    pub out_of_sample: f64,
+    /// Annualised return in sample.
+    pub in_sample_cagr: f64,
+    /// Annualised return out of sample.
+    pub out_of_sample_cagr: f64,
+    /// Round trips out of sample.
+    pub trades: usize,
+    /// Bars of warm-up before the test span.
+    pub warmup_bars: u64,
+    /// Combinations with a result in sample.
+    pub trials: usize,
+    /// Deflated Sharpe Ratio of the in-sample best.
+    pub deflated_sharpe: Option<f64>,
+    /// Probability of Backtest Overfitting of the window's sweep.
+    pub pbo: Option<f64>,
+}
+
+/// A walk-forward's result.
+pub struct WalkForward {
+    /// Every window.
+    pub windows: Vec<WindowResult>,
+    /// The out-of-sample runs stitched.
+    pub stitched: RunOutcome,
+    /// Its report.
+    pub report: crate::report::Report,
+    /// Mean in-sample annualised return of the chosen combinations.
+    pub mean_in_sample_cagr: f64,
+    /// Out-of-sample ÷ mean in-sample annualised return.
+    pub efficiency: f64,
+    /// How steady each parameter's choice was.
+    pub stability: Vec<Stability>,
+}
+
+impl Plan {
+    /// The windows over `rec`, or an error naming the data's span.
+    pub fn windows(&self, rec: &Recording) -> anyhow::Result<Vec<Window>> {
+        let (Some(first), Some(last)) = (rec.bars.first(), rec.bars.last()) else {
+            bail!("the data has no bars");
+        };
+        let w = windows(
+            first.time_ms,
+            last.time_ms,
+            self.train,
+            self.test,
+            self.step,
+            self.anchored,
+        );
+        require(&w, first.time_ms, last.time_ms, &self.train_text)?;
+        Ok(w)
+    }
+
+    /// Sweep each training span, run its best on the test span after it,
+    /// stitch; `each` hears of every window as it is done.
+    pub fn run(
+        &self,
+        r: &Runs<'_>,
+        windows: &[Window],
+        each: &mut dyn FnMut(&WindowResult),
+    ) -> anyhow::Result<WalkForward> {
+        use super::sweep;
+        use crate::engine::replay;
+        use crate::report::Report;
+        let fmt = crate::data::market::format_time;
+        let last = r.rec.bars.last().map_or(0, |b| b.time_ms);
+        let (mut rows, mut oos, mut chosen) = (Vec::new(), Vec::new(), Vec::new());
+        for w in windows {
+            let train_rec = slice(r.rec, w.train.0, w.train.1);
+            if train_rec.bars.is_empty() {
+                continue;
+            }
+            let outcomes = sweep::Sweep {
+                rt: r.rt,
+                plugin: r.plugin,
+                base: r.spec,
+                rec: &train_rec,
+                digests: r.digests,
+            }
+            .run(r.combos, self.jobs, &|| {});
+            let Some(&best) = sweep::ranked(&outcomes, &self.metric).first() else {
+                let why = outcomes
+                    .iter()
+                    .find_map(|o| o.report.as_ref().err())
+                    .cloned()
+                    .unwrap_or_default();
+                bail!(
+                    "training span {} – {}: no combination gave a result (first: {why})",
+                    fmt(w.train.0),
+                    fmt(w.train.1)
+                );
+            };
+            let best_out = &outcomes[best];
+            let Ok(is_report) = &best_out.report else {
+                bail!("the best combination has no report");
+            };
+            let mut all_params = r.spec.params.clone();
+            all_params.extend(best_out.params.iter().cloned());
+            let warmup = self.warmup.unwrap_or_else(|| default_warmup(&all_params));
+            let (test_rec, warm) = with_warmup(r.rec, w.test.0, w.test.1, warmup);
+            if test_rec.bars.len() as u64 == warm {
+                continue;
+            }
+            let mut run_spec = r.spec.clone();
+            run_spec.params.extend(best_out.params.iter().cloned());
+            run_spec.warmup = warm;
+            let mut entries = Vec::new();
+            let run = replay::run_compiled(
+                r.rt,
+                r.plugin,
+                &run_spec,
+                test_rec,
+                r.digests.to_vec(),
+                replay::Sink::Memory(&mut entries),
+            )
+            .with_context(|| format!("test span {} – {}", fmt(w.test.0), fmt(w.test.1)))?;
+            if let Some(f) = &run.outcome.fault {
+                bail!(
+                    "test span {} – {}: the plugin faulted at bar {}: {}",
+                    fmt(w.test.0),
+                    fmt(w.test.1),
+                    f.seq,
+                    f.fault
+                );
+            }
+            let o = out_of_sample(run.outcome, w.test.0, warm);
+            let report = Report::new(&o);
+            // Spans are half-open; the last test span ends with the data.
+            let test_end = if w.test.1 > last {
+                fmt(last)
+            } else {
+                fmt(w.test.1)
+            };
+            let row = WindowResult {
+                train: (fmt(w.train.0), fmt(w.train.1)),
+                test: (fmt(w.test.0), test_end),
+                params: best_out.params.clone(),
+                in_sample: sweep::metric(is_report, &self.metric).unwrap_or(f64::NAN),
+                out_of_sample: sweep::metric(&report, &self.metric).unwrap_or(f64::NAN),
+                in_sample_cagr: is_report.cagr,
+                out_of_sample_cagr: report.cagr,
+                trades: report.trades,
+                warmup_bars: warm,
+                trials: outcomes.iter().filter(|o| o.report.is_ok()).count(),
+                deflated_sharpe: sweep::deflated(&outcomes).map(|d| d.1),
+                pbo: sweep::overfitting(&outcomes).ok().map(|p| p.pbo),
+            };
+            each(&row);
+            chosen.push(best_out.params.clone());
+            rows.push(row);
+            oos.push(o);
+        }
+        if oos.is_empty() {
+            bail!("no test span had bars after its warm-up");
+        }
+        let stitched = stitch(r.spec.config.initial_cash, &oos);
+        let report = Report::new(&stitched);
+        let mean_is = rows.iter().map(|r| r.in_sample_cagr).sum::<f64>() / rows.len() as f64;
+        let efficiency = if mean_is != 0.0 {
+            report.cagr / mean_is
+        } else {
+            f64::NAN
+        };
+        Ok(WalkForward {
+            windows: rows,
+            stitched,
+            report,
+            mean_in_sample_cagr: mean_is,
+            efficiency,
+            stability: stability(&chosen),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -126,6 +126,14 @@ pub struct GateConfig {
     pub min_paper_sharpe_ratio: f64,
     /// PAPER → LIVE: average slippage at most, in bps (default 10).
     pub max_paper_slippage_bps: f64,
+    /// TESTING → PAPER: walk-forward out-of-sample Sharpe at least (default:
+    /// not required; when set, `deploy backtest --walk-forward` must have run).
+    pub min_walk_forward_sharpe: Option<f64>,
+    /// TESTING → PAPER: walk-forward efficiency at least (default: not required).
+    pub min_walk_forward_efficiency: Option<f64>,
+    /// TESTING → PAPER: Monte Carlo 95th-percentile drawdown at most
+    /// (default: not required).
+    pub max_monte_carlo_drawdown: Option<f64>,
 }
 
 impl Default for GateConfig {
@@ -140,6 +148,9 @@ impl Default for GateConfig {
             min_paper_trades: 5,
             min_paper_sharpe_ratio: 0.7,
             max_paper_slippage_bps: 10.0,
+            min_walk_forward_sharpe: None,
+            min_walk_forward_efficiency: None,
+            max_monte_carlo_drawdown: None,
         }
     }
 }
@@ -168,6 +179,40 @@ pub struct BacktestEvidence {
     pub trades: u64,
     /// Whether the run faulted.
     pub faulted: bool,
+    /// A walk-forward of the deployment's version on the same data.
+    #[serde(default)]
+    pub walk_forward: Option<WalkForwardEvidence>,
+    /// A Monte Carlo resampling of the backtest's round trips.
+    #[serde(default)]
+    pub monte_carlo: Option<MonteCarloEvidence>,
+}
+
+/// What a walk-forward showed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WalkForwardEvidence {
+    /// `3y/1y` (train/test), `anchored` or not.
+    pub spans: String,
+    /// Windows run.
+    pub windows: usize,
+    /// Grid, as `--grid` texts.
+    pub grid: Vec<String>,
+    /// Out-of-sample Sharpe of the stitched test spans.
+    pub sharpe: f64,
+    /// Out-of-sample ÷ mean in-sample annualised return.
+    pub efficiency: f64,
+}
+
+/// What a Monte Carlo resampling showed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MonteCarloEvidence {
+    /// Paths simulated.
+    pub runs: usize,
+    /// What was resampled (`trades`).
+    pub method: String,
+    /// Seed.
+    pub seed: u64,
+    /// 95th percentile of the maximum drawdown (fraction).
+    pub p95_drawdown: f64,
 }
 
 /// What paper trading showed, for the PAPER → LIVE gate.
@@ -362,6 +407,35 @@ pub fn gate(
                 int,
                 |v| v >= g.min_backtest_trades as f64,
             ));
+            if let Some(min) = g.min_walk_forward_sharpe {
+                criteria.push(crit(
+                    "walk-forward out-of-sample Sharpe",
+                    b.and_then(|b| b.walk_forward.as_ref()).map(|w| w.sharpe),
+                    format!("≥ {min:.2}"),
+                    f2,
+                    |v| v >= min,
+                ));
+            }
+            if let Some(min) = g.min_walk_forward_efficiency {
+                criteria.push(crit(
+                    "walk-forward efficiency",
+                    b.and_then(|b| b.walk_forward.as_ref())
+                        .map(|w| w.efficiency),
+                    format!("≥ {min:.2}"),
+                    f2,
+                    |v| v >= min,
+                ));
+            }
+            if let Some(max) = g.max_monte_carlo_drawdown {
+                criteria.push(crit(
+                    "Monte Carlo 95th-percentile drawdown",
+                    b.and_then(|b| b.monte_carlo.as_ref())
+                        .map(|m| m.p95_drawdown),
+                    format!("≤ {}", pct(max)),
+                    pct,
+                    |v| v <= max,
+                ));
+            }
             criteria.push(crit(
                 "backtest without fault",
                 b.map(|b| if b.faulted { 0.0 } else { 1.0 }),
@@ -492,7 +566,74 @@ mod tests {
             max_drawdown: dd,
             trades,
             faulted: false,
+            walk_forward: None,
+            monte_carlo: None,
         }
+    }
+
+    #[test]
+    fn walk_forward_and_monte_carlo_gates_apply_when_configured() {
+        let good = evidence(5.0, 1.5, 0.1, 30);
+        // Not configured: not asked for.
+        let r = gate(
+            Testing,
+            &GateConfig::default(),
+            Some(&good),
+            None,
+            "p@1.0.0",
+        );
+        assert!(r.criteria.iter().all(|c| c.pass));
+        assert!(
+            !r.criteria
+                .iter()
+                .any(|c| c.name.starts_with("walk-forward"))
+        );
+        let g = GateConfig {
+            min_walk_forward_sharpe: Some(0.5),
+            min_walk_forward_efficiency: Some(0.5),
+            max_monte_carlo_drawdown: Some(0.25),
+            ..GateConfig::default()
+        };
+        // Configured and missing: refused, saying so.
+        let r = gate(Testing, &g, Some(&good), None, "p@1.0.0");
+        let missing: Vec<(&str, &str)> = r
+            .criteria
+            .iter()
+            .filter(|c| !c.pass)
+            .map(|c| (c.name.as_str(), c.value.as_str()))
+            .collect();
+        assert_eq!(
+            missing,
+            vec![
+                ("walk-forward out-of-sample Sharpe", "missing"),
+                ("walk-forward efficiency", "missing"),
+                ("Monte Carlo 95th-percentile drawdown", "missing"),
+            ]
+        );
+        let with = BacktestEvidence {
+            walk_forward: Some(WalkForwardEvidence {
+                spans: "3y/1y".into(),
+                windows: 6,
+                grid: vec![],
+                sharpe: 0.68,
+                efficiency: 0.40,
+            }),
+            monte_carlo: Some(MonteCarloEvidence {
+                runs: 10_000,
+                method: "trades".into(),
+                seed: 0,
+                p95_drawdown: 0.18,
+            }),
+            ..good
+        };
+        let r = gate(Testing, &g, Some(&with), None, "p@1.0.0");
+        let failed: Vec<&str> = r
+            .criteria
+            .iter()
+            .filter(|c| !c.pass)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(failed, vec!["walk-forward efficiency"], "0.40 < 0.50");
     }
 
     #[test]
