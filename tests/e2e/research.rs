@@ -615,3 +615,96 @@ fn the_kubernetes_indexed_job_for_sweeps_validates_against_the_kubernetes_schema
         assert!(text.contains(needed), "the manifest lacks {needed}");
     }
 }
+
+#[test]
+fn a_paper_run_replayed_on_its_own_bars_fills_the_same_and_the_live_gate_reads_it() {
+    use crate::service::Fixture;
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::SMA_CROSS]);
+    f.paper(
+        "p",
+        "sma-cross@0.1.0",
+        &["--param", "fast=3", "--param", "slow=8"],
+    );
+    let all =
+        std::fs::read_to_string(plugins::shared_data("binance-btcusdt-1m-2024-01.csv")).unwrap();
+    let csv = f.dir.path().join("BTCUSDT.csv");
+    std::fs::write(
+        &csv,
+        all.lines()
+            .take(1500)
+            .map(|l| format!("{l}\n"))
+            .collect::<String>(),
+    )
+    .unwrap();
+    let config = f.recorded(&csv);
+    f.serve(&config);
+    f.start("p", "BTCUSDT");
+    let s = f.wait("p", "the recording consumed", |s| {
+        s["seq"].as_u64() >= Some(1499)
+    });
+    let journal = s["journal"].as_str().unwrap().to_string();
+    f.terminate();
+    let json = f.dir.path().join("compare.json");
+    let out = f.ok(&[
+        "deploy",
+        "compare",
+        "p",
+        "--journal",
+        &journal,
+        "--record",
+        "--json",
+        json.to_str().unwrap(),
+    ]);
+    let c: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    // The same engine on the same bars: every fill the same, to the price.
+    let fills = c["paper_fills"].as_u64().unwrap();
+    assert!(fills > 4, "{out}");
+    assert_eq!(c["replay_fills"].as_u64(), Some(fills), "{out}");
+    assert_eq!(c["matching_fills"].as_u64(), Some(fills), "{out}");
+    assert!(c["first_difference"].is_null(), "{out}");
+    assert_eq!(c["sharpe_deviation"].as_f64(), Some(0.0), "{out}");
+    assert_eq!(c["pnl"][0], c["pnl"][1], "{out}");
+    // No operator command: every bar the deployment processed is compared.
+    assert!(c["stopped_at"].is_null(), "{c}");
+    assert_eq!(c["bars"].as_u64(), Some(1500), "{c}");
+    assert!(
+        out.contains(&format!(
+            "fills: paper {fills}, replay {fills}, the same {fills}"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("kept with p's paper evidence"), "{out}");
+    // The PAPER → LIVE gate reads it.
+    let gate = stderr(&f.cmd(&["deploy", "promote", "p"]));
+    assert!(
+        gate.contains(
+            "[pass] paper vs replay of its bars: Sharpe deviation        0.00%  (needs ≤ 30.00%)"
+        ),
+        "{gate}"
+    );
+    // Another deployment's or a replay's journal is refused.
+    let other = f.dir.path().join("replay.redb");
+    ok(&sandbar([
+        "replay".as_ref(),
+        "--plugin".as_ref(),
+        plugins::SMA_CROSS.as_ref(),
+        "--data".as_ref(),
+        csv.as_os_str(),
+        "--journal".as_ref(),
+        other.as_os_str(),
+    ]));
+    let o = f.cmd(&[
+        "deploy",
+        "compare",
+        "p",
+        "--journal",
+        other.to_str().unwrap(),
+    ]);
+    assert!(
+        stderr(&o).contains("is not a paper journal of deployment `p`"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -152,7 +152,8 @@ fn journal_html(
     let meta = reader.meta()?;
     let entries = reader.entries()?;
     let kept = reader.bars()?;
-    let bars = if !kept.is_empty() {
+    let from_journal = !kept.is_empty();
+    let bars = if from_journal {
         if !data.is_empty() {
             anyhow::bail!(
                 "{} keeps the bars its deployment processed; --data is not needed",
@@ -174,7 +175,7 @@ fn journal_html(
         crate::report::rebuild::check_data(&meta, data)?;
         market::load(data, &load.load_options())?.0.bars
     };
-    let outcome = crate::report::rebuild::outcome(&meta, &entries, &bars)
+    let outcome = crate::report::rebuild::outcome(&meta, &entries, &bars, from_journal)
         .with_context(|| format!("rebuilding the run of {}", file.display()))?;
     let html = crate::report::html::run_page(&meta, &outcome, &entries, &mut |each| {
         bars.iter().for_each(&mut *each);

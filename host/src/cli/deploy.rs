@@ -204,6 +204,24 @@ pub(super) enum DeployCmd {
         #[arg(long)]
         server: String,
     },
+    /// Replay the bars a paper deployment received (from its journal)
+    /// through the backtest engine with the same version, parameters and
+    /// configuration, and report where they differ. `--record` keeps the
+    /// result with its paper evidence for the PAPER → LIVE gate.
+    Compare {
+        /// Deployment name.
+        name: String,
+        /// The deployment's journal (the service's `journals/<name>.redb`;
+        /// stop the deployment first: a running service holds it).
+        #[arg(long)]
+        journal: PathBuf,
+        /// Keep the comparison as evidence.
+        #[arg(long)]
+        record: bool,
+        /// Also write it as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
     /// Retire a deployment.
     Deprecate {
         /// Deployment name.
@@ -474,6 +492,23 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
         }
         DeployCmd::Pause { name, reason, .. } => move_to(&reg, &name, Move::Pause, reason, &who)?,
         DeployCmd::Resume { name, reason, .. } => move_to(&reg, &name, Move::Resume, reason, &who)?,
+        DeployCmd::Compare {
+            name,
+            journal,
+            record,
+            json,
+        } => {
+            let c = compare(&reg, &name, &journal)?;
+            print_comparison(&c);
+            if let Some(p) = json {
+                std::fs::write(&p, serde_json::to_string_pretty(&c)?)
+                    .with_context(|| format!("writing {}", p.display()))?;
+            }
+            if record {
+                reg.record_comparison(&name, c, &who)?;
+                println!("kept with {name}'s paper evidence");
+            }
+        }
         DeployCmd::Deprecate { name, reason } => {
             move_to(&reg, &name, Move::Deprecate, reason, &who)?
         }
@@ -594,6 +629,138 @@ fn backtest_walk_forward(
         sharpe: w.report.sharpe,
         efficiency: w.efficiency,
     })
+}
+
+/// `deploy compare`: the journal's bars replayed with its version,
+/// parameters and configuration; the paper books rebuilt from its fills.
+fn compare(
+    reg: &Registry,
+    name: &str,
+    journal: &std::path::Path,
+) -> anyhow::Result<crate::research::compare::Comparison> {
+    use crate::research::compare as cmp;
+    use crate::store::journal::JournalReader;
+    let d = reg.deployment(name)?;
+    let reader = JournalReader::open(journal)?;
+    let meta = reader.meta()?;
+    let label = format!("{}@{}", meta.plugin_name, meta.plugin_version);
+    let deployed = d.plugin.split('@').next().unwrap_or_default();
+    if meta.plugin_name != deployed || meta.service.is_empty() {
+        anyhow::bail!(
+            "{} is not a paper journal of deployment `{name}` (it runs {label}{})",
+            journal.display(),
+            if meta.service.is_empty() {
+                ", and is a replay's"
+            } else {
+                ""
+            }
+        );
+    }
+    let record = reg.plugin(&label)?;
+    if record.sha256 != meta.plugin_sha256 {
+        anyhow::bail!(
+            "the registry's {label} (sha256 {}) is not the component the journal ran ({})",
+            record.sha256,
+            meta.plugin_sha256
+        );
+    }
+    // The run's configuration, as fixed when its journal started.
+    let fixed: toml::Table = toml::from_str(&meta.service)
+        .with_context(|| format!("{}: the run's configuration", journal.display()))?;
+    let config: RunConfig = fixed
+        .get("run")
+        .cloned()
+        .map(toml::Value::try_into)
+        .transpose()
+        .with_context(|| format!("{}: the run's [run] configuration", journal.display()))?
+        .unwrap_or_default();
+    let entries = reader.entries()?;
+    let bars = reader.bars()?;
+    let processed = bars.len() as u64;
+    let (cut, why) = cmp::cut(&entries, processed);
+    if cut == 0 {
+        anyhow::bail!(
+            "{}: nothing to compare before the first command ({})",
+            journal.display(),
+            why.unwrap_or_default()
+        );
+    }
+    let paper_entries = cmp::before(&entries, cut);
+    let paper =
+        crate::report::rebuild::outcome(&meta, &paper_entries, &bars[..cut as usize], true)?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join(format!("{}.wasm", record.sha256));
+    std::fs::write(&file, reg.plugin_bytes(&record)?)?;
+    let spec = ReplaySpec {
+        plugin: file,
+        data: vec![],
+        params: meta.params.clone(),
+        config,
+        load: Default::default(),
+        // The service steps bar by bar; exact windows write the same journal.
+        delivery: Some(crate::sandbox::runtime::Delivery::PerBar),
+        swaps: vec![],
+        swap_params: vec![],
+        warmup: 0,
+    };
+    let rt = Runtime::new(cache_dir().as_deref())?;
+    let rec = crate::data::market::Recording {
+        symbols: meta.symbols.clone(),
+        bars: bars[..cut as usize].to_vec(),
+    };
+    let mut replayed = Vec::new();
+    let bytes = std::fs::read(&spec.plugin)?;
+    let plugin = rt.load_bytes(&spec.plugin, &bytes)?;
+    let run = replay::run_compiled(
+        &rt,
+        &plugin,
+        &spec,
+        rec,
+        vec![],
+        Sink::Memory(&mut replayed),
+    )?;
+    Ok(cmp::compare(
+        &label,
+        cut,
+        why.map(|w| format!("bar {cut}: {w}")),
+        (&paper, &cmp::fills(&paper_entries)),
+        (&run.outcome, &cmp::fills(&replayed)),
+    ))
+}
+
+fn print_comparison(c: &crate::research::compare::Comparison) {
+    println!(
+        "{}: the paper run's {} bars replayed through the backtest engine{}",
+        c.plugin,
+        c.bars,
+        c.stopped_at
+            .as_ref()
+            .map_or(String::new(), |w| format!(" (compared up to {w})"))
+    );
+    println!(
+        "fills: paper {}, replay {}, the same {}",
+        c.paper_fills, c.replay_fills, c.matching_fills
+    );
+    if let Some((p, r)) = &c.first_difference {
+        let show = |f: &Option<crate::research::compare::FillRow>| {
+            f.as_ref().map_or("none".to_string(), |f| {
+                format!("bar {} {} {} @ {}", f.seq, f.side, f.quantity, f.price)
+            })
+        };
+        println!("first difference: paper {}, replay {}", show(p), show(r));
+    }
+    println!(
+        "prices: largest difference {:.2} bps; slippage paid: paper {:.2}, replay {:.2}",
+        c.max_price_difference_bps, c.slippage.0, c.slippage.1
+    );
+    println!(
+        "PnL: paper {:.2}, replay {:.2}; Sharpe: paper {:.2}, replay {:.2} (deviation {:.2}%)",
+        c.pnl.0,
+        c.pnl.1,
+        c.sharpe.0,
+        c.sharpe.1,
+        c.sharpe_deviation * 100.0
+    );
 }
 
 /// `deploy show`: the deployment, its evidence and its history.

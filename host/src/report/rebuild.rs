@@ -18,10 +18,18 @@ use crate::risk::TradingState;
 use crate::store::journal::{Entry, RunMeta};
 
 /// The outcome of the run `entries` journaled over `bars` (in the order it
-/// processed them).
-pub fn outcome(meta: &RunMeta, entries: &[Entry], bars: &[Bar]) -> anyhow::Result<RunOutcome> {
+/// processed them). `kept`: the bars are the journal's own inputs, every
+/// one of them processed (a service journal writes each bar before
+/// processing it, while its `bars` ranges are only written up to the last
+/// entry); else the run processed as many as its `bars` ranges say.
+pub fn outcome(
+    meta: &RunMeta,
+    entries: &[Entry],
+    bars: &[Bar],
+    kept: bool,
+) -> anyhow::Result<RunOutcome> {
     let mut ledger = Ledger::new(meta.initial_cash, meta.symbols.len());
-    let processed = entries
+    let ranged = entries
         .iter()
         .filter_map(|e| match e {
             Entry::Bars { last, .. } => Some(last + 1),
@@ -29,6 +37,11 @@ pub fn outcome(meta: &RunMeta, entries: &[Entry], bars: &[Bar]) -> anyhow::Resul
         })
         .max()
         .unwrap_or(0);
+    let processed = if kept {
+        ranged.max(bars.len() as u64)
+    } else {
+        ranged
+    };
     if (bars.len() as u64) < processed {
         bail!(
             "the journal processed {processed} bars but only {} were given: pass the data the run read",

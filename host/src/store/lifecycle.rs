@@ -126,6 +126,9 @@ pub struct GateConfig {
     pub min_paper_sharpe_ratio: f64,
     /// PAPER → LIVE: average slippage at most, in bps (default 10).
     pub max_paper_slippage_bps: f64,
+    /// PAPER → LIVE: the paper run against the replay of its own bars
+    /// (`deploy compare --record`): Sharpe deviation at most (default 0.30).
+    pub max_replay_sharpe_deviation: f64,
     /// TESTING → PAPER: walk-forward out-of-sample Sharpe at least (default:
     /// not required; when set, `deploy backtest --walk-forward` must have run).
     pub min_walk_forward_sharpe: Option<f64>,
@@ -148,6 +151,7 @@ impl Default for GateConfig {
             min_paper_trades: 5,
             min_paper_sharpe_ratio: 0.7,
             max_paper_slippage_bps: 10.0,
+            max_replay_sharpe_deviation: 0.30,
             min_walk_forward_sharpe: None,
             min_walk_forward_efficiency: None,
             max_monte_carlo_drawdown: None,
@@ -232,6 +236,11 @@ pub struct PaperEvidence {
     pub slippage_bps: f64,
     /// Faults not handled.
     pub faults: u64,
+    /// The paper run's bars replayed through the backtest engine
+    /// (`deploy compare --record`); a later paper run replaces the evidence
+    /// and so asks for a new comparison.
+    #[serde(default)]
+    pub replay: Option<crate::research::compare::Comparison>,
 }
 
 impl PaperEvidence {
@@ -260,6 +269,7 @@ impl PaperEvidence {
                 0.0
             },
             faults: u64::from(o.fault.is_some()),
+            replay: None,
         })
     }
 }
@@ -499,6 +509,15 @@ pub fn gate(
                     "= 0".into(),
                     int,
                     |v| v == 0.0,
+                ),
+                crit(
+                    "paper vs replay of its bars: Sharpe deviation",
+                    p.and_then(|p| p.replay.as_ref())
+                        .filter(|r| r.plugin == plugin)
+                        .map(|r| r.sharpe_deviation),
+                    format!("≤ {}", pct(g.max_replay_sharpe_deviation)),
+                    pct,
+                    |v| v <= g.max_replay_sharpe_deviation,
                 ),
             ];
             Readiness {
@@ -744,8 +763,55 @@ mod tests {
             sharpe: 1.5,
             slippage_bps: 4.0,
             faults: 0,
+            replay: None,
+        };
+        // Without the comparison on its own bars, not ready.
+        let r = gate(Paper, &g, Some(&b), Some(&p), "p@1.0.0");
+        let failed: Vec<&str> = r
+            .criteria
+            .iter()
+            .filter(|c| !c.pass)
+            .map(|c| c.name.as_str())
+            .collect();
+        assert_eq!(
+            failed,
+            vec!["paper vs replay of its bars: Sharpe deviation"]
+        );
+        let check = |plugin: &str, deviation: f64| crate::research::compare::Comparison {
+            plugin: plugin.into(),
+            bars: 100,
+            stopped_at: None,
+            paper_fills: 4,
+            replay_fills: 4,
+            matching_fills: 4,
+            first_difference: None,
+            max_price_difference_bps: 0.0,
+            slippage: (0.0, 0.0),
+            pnl: (10.0, 10.0),
+            sharpe: (1.5, 1.5),
+            sharpe_deviation: deviation,
+        };
+        let p = PaperEvidence {
+            replay: Some(check("p@1.0.0", 0.0)),
+            ..p
         };
         assert!(gate(Paper, &g, Some(&b), Some(&p), "p@1.0.0").ready());
+        let other = PaperEvidence {
+            replay: Some(check("p@0.9.0", 0.0)),
+            ..p.clone()
+        };
+        assert!(
+            !gate(Paper, &g, Some(&b), Some(&other), "p@1.0.0").ready(),
+            "another version's comparison"
+        );
+        let far = PaperEvidence {
+            replay: Some(check("p@1.0.0", 0.31)),
+            ..p.clone()
+        };
+        assert!(
+            !gate(Paper, &g, Some(&b), Some(&far), "p@1.0.0").ready(),
+            "31% > 30%"
+        );
         let weak = PaperEvidence { sharpe: 1.2, ..p };
         assert!(
             !gate(Paper, &g, Some(&b), Some(&weak), "p@1.0.0").ready(),

@@ -221,6 +221,9 @@ pub enum RegistryError {
     /// A deployment of that name exists.
     #[error("deployment `{0}` already exists")]
     DeploymentExists(String),
+    /// What the deployment's records do not allow, said in full.
+    #[error("{0}")]
+    Refused(String),
     /// The lifecycle does not allow the move.
     #[error(transparent)]
     Illegal(#[from] lifecycle::IllegalMove),
@@ -746,6 +749,37 @@ impl Registry {
         self.modify(name, actor, |d| {
             d.paper = Some(evidence);
             Ok(((), AuditLine::of("paper-evidence", summary)))
+        })
+    }
+
+    /// Attach a paper-vs-replay comparison to the deployment's paper
+    /// evidence (it must be of the same version).
+    pub fn record_comparison(
+        &self,
+        name: &str,
+        check: crate::research::compare::Comparison,
+        actor: &str,
+    ) -> Result<(), RegistryError> {
+        let summary = format!(
+            "{}: {} bars, fills {}/{} matching {}, Sharpe deviation {:.2}%",
+            check.plugin,
+            check.bars,
+            check.paper_fills,
+            check.replay_fills,
+            check.matching_fills,
+            check.sharpe_deviation * 100.0
+        );
+        self.modify(name, actor, |d| {
+            match &mut d.paper {
+                Some(p) if p.plugin == check.plugin => p.replay = Some(check),
+                _ => {
+                    return Err(RegistryError::Refused(format!(
+                        "deployment `{name}` has no paper evidence of {}: a paper run must end (stop the deployment) before its comparison is kept",
+                        check.plugin
+                    )));
+                }
+            }
+            Ok(((), AuditLine::of("paper-comparison", summary)))
         })
     }
 

@@ -1,0 +1,208 @@
+//! Paper against backtest, on the same bars: the bars a paper deployment
+//! actually received (its journal keeps them) replayed through the
+//! backtest engine with the same version, parameters and configuration,
+//! and every difference named — fills, prices, slippage, PnL, Sharpe.
+//!
+//! Where they can differ, and why it matters: the paper run saw bars as a
+//! live feed delivered them (late, repaired, deduplicated) and obeyed
+//! operator commands; a difference that is not explained by a command is a
+//! defect of the pipeline, exactly what must be found before money. The
+//! comparison stops at the first bar an operator command or the engine's
+//! own pause changed what the strategy was asked (a swap, a rollback, a
+//! pause): after it, the backtest would not be the same experiment.
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::RunOutcome;
+use crate::execution::{FillReport, Side};
+use crate::store::journal::Entry;
+
+/// The first bar whose decisions an operator (or the engine's pause) changed.
+pub fn cut(entries: &[Entry], processed: u64) -> (u64, Option<String>) {
+    for e in entries {
+        let why = match e {
+            Entry::Command { action, actor, .. } => Some(format!("{action:?} by {actor}")),
+            Entry::Swap { to, actor, .. } => Some(format!("swap to {to} by {actor}")),
+            Entry::Rollback { to, .. } => Some(format!("rollback to {to}")),
+            Entry::Paused { actor, .. } => Some(format!("pause by {actor}")),
+            _ => None,
+        };
+        if let (Some(why), Some(seq)) = (why, e.seq()) {
+            return (seq.min(processed), Some(why));
+        }
+    }
+    (processed, None)
+}
+
+/// The entries of bars before `cut` (a `bars` range is cut short).
+pub fn before(entries: &[Entry], cut: u64) -> Vec<Entry> {
+    entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Bars { first, last } if *first < cut => Some(Entry::Bars {
+                first: *first,
+                last: (*last).min(cut - 1),
+            }),
+            Entry::Final { .. } => None,
+            e if e.seq().is_none_or(|s| s < cut) => Some(e.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A fill as compared: bar, side, quantity, price, commission, slippage.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FillRow {
+    /// Bar sequence number.
+    pub seq: u64,
+    /// `buy` or `sell`.
+    pub side: String,
+    /// Quantity.
+    pub quantity: f64,
+    /// Price.
+    pub price: f64,
+    /// Commission.
+    pub commission: f64,
+    /// Slippage paid.
+    pub slippage: f64,
+}
+
+/// Every fill of a journal.
+pub fn fills(entries: &[Entry]) -> Vec<FillRow> {
+    entries
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Fill { seq, fill, .. } => Some(row(*seq, fill)),
+            _ => None,
+        })
+        .collect()
+}
+
+fn row(seq: u64, f: &FillReport) -> FillRow {
+    FillRow {
+        seq,
+        side: match f.side {
+            Side::Buy => "buy".into(),
+            Side::Sell => "sell".into(),
+        },
+        quantity: f.quantity,
+        price: f.price,
+        commission: f.commission,
+        slippage: f.slippage,
+    }
+}
+
+/// What the comparison found.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// `name@version` compared.
+    pub plugin: String,
+    /// Bars compared.
+    pub bars: u64,
+    /// Why the comparison stops before the journal's end, if it does.
+    pub stopped_at: Option<String>,
+    /// Fills of the paper run.
+    pub paper_fills: usize,
+    /// Fills of the replay.
+    pub replay_fills: usize,
+    /// Fills equal in bar, side, quantity and price (to 1e-9), in order.
+    pub matching_fills: usize,
+    /// The first fill that differs: (paper, replay).
+    pub first_difference: Option<(Option<FillRow>, Option<FillRow>)>,
+    /// Largest price difference among fills paired in order, in bps.
+    pub max_price_difference_bps: f64,
+    /// Slippage paid: paper, replay.
+    pub slippage: (f64, f64),
+    /// PnL: paper, replay.
+    pub pnl: (f64, f64),
+    /// Sharpe ratio: paper, replay.
+    pub sharpe: (f64, f64),
+    /// |paper − replay| ÷ |replay| Sharpe (0 when both are 0).
+    pub sharpe_deviation: f64,
+}
+
+/// Compare the paper run (rebuilt from its journal) with the replay.
+pub fn compare(
+    plugin: &str,
+    bars: u64,
+    stopped_at: Option<String>,
+    paper: (&RunOutcome, &[FillRow]),
+    replay: (&RunOutcome, &[FillRow]),
+) -> Comparison {
+    let (po, pf) = paper;
+    let (ro, rf) = replay;
+    let same = |a: &FillRow, b: &FillRow| {
+        a.seq == b.seq
+            && a.side == b.side
+            && (a.quantity - b.quantity).abs() <= 1e-9 * a.quantity.abs().max(1.0)
+            && (a.price - b.price).abs() <= 1e-9 * a.price.abs().max(1.0)
+    };
+    let matching = pf.iter().zip(rf).take_while(|(a, b)| same(a, b)).count();
+    let first_difference = (matching < pf.len().max(rf.len()))
+        .then(|| (pf.get(matching).cloned(), rf.get(matching).cloned()));
+    let max_bps = pf
+        .iter()
+        .zip(rf)
+        .map(|(a, b)| ((a.price - b.price) / b.price).abs() * 10_000.0)
+        .fold(0.0, f64::max);
+    let end = |o: &RunOutcome| o.equity_curve.last().map_or(o.ledger.initial_cash, |p| p.1);
+    let (ps, rs) = (
+        crate::report::Report::new(po).sharpe,
+        crate::report::Report::new(ro).sharpe,
+    );
+    let sharpe_deviation = if rs.abs() > 1e-12 {
+        (ps - rs).abs() / rs.abs()
+    } else if ps.abs() > 1e-12 {
+        1.0
+    } else {
+        0.0
+    };
+    Comparison {
+        plugin: plugin.into(),
+        bars,
+        stopped_at,
+        paper_fills: pf.len(),
+        replay_fills: rf.len(),
+        matching_fills: matching,
+        first_difference,
+        max_price_difference_bps: max_bps,
+        slippage: (po.ledger.slippage, ro.ledger.slippage),
+        pnl: (
+            end(po) - po.ledger.initial_cash,
+            end(ro) - ro.ledger.initial_cash,
+        ),
+        sharpe: (ps, rs),
+        sharpe_deviation,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::journal::CommandAction;
+
+    #[test]
+    fn the_comparison_stops_at_the_first_command_and_cuts_a_bar_range_short() {
+        let entries = vec![
+            Entry::Bars { first: 0, last: 9 },
+            Entry::Command {
+                seq: 6,
+                action: CommandAction::Pause,
+                actor: "alice".into(),
+                reason: "lunch".into(),
+            },
+            Entry::Paused {
+                seq: 6,
+                actor: "alice".into(),
+                reason: "lunch".into(),
+            },
+        ];
+        let (cut, why) = cut(&entries, 10);
+        assert_eq!((cut, why.as_deref()), (6, Some("Pause by alice")));
+        assert_eq!(
+            before(&entries, cut),
+            vec![Entry::Bars { first: 0, last: 5 }]
+        );
+        assert_eq!(super::cut(&entries[..1], 10), (10, None));
+    }
+}
