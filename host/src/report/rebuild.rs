@@ -233,6 +233,7 @@ mod tests {
             &meta(),
             &entries,
             &[bar(0, 10.0), bar(1, 10.0), bar(2, 12.0)],
+            false,
         )
     }
 
