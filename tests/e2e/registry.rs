@@ -396,3 +396,99 @@ fn the_paper_gate_can_require_walk_forward_and_monte_carlo_evidence() {
         "{ok}"
     );
 }
+
+#[test]
+fn the_pre_live_checklist_measures_what_it_can_and_audits_what_a_person_confirms() {
+    let reg = Reg::new();
+    reg.ok(&["plugin", "add", plugins::SMA_CROSS]);
+    let goog = plugins::shared_data("goog-daily-2004-2013.csv");
+    reg.ok(&[
+        "deploy",
+        "create",
+        "c",
+        "--plugin",
+        "sma-cross@0.1.0",
+        "--risk",
+        "max_order_notional=50000",
+        "--risk",
+        "max_drawdown=0.25",
+    ]);
+    reg.ok(&["deploy", "promote", "c"]);
+    let out = reg.run(&["deploy", "checklist", "c"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = stdout(&out);
+    assert!(text.contains("[FAIL] backtest-length"), "{text}");
+    assert!(text.contains("[todo] kill-switch"), "{text}");
+    assert!(
+        stderr(&out).contains("1 of 12 items done; open: backtest-length"),
+        "{}",
+        stderr(&out)
+    );
+    reg.ok(&[
+        "deploy",
+        "backtest",
+        "c",
+        "--data",
+        goog.to_str().unwrap(),
+        "--grid",
+        "fast=5..20:5",
+        "--grid",
+        "slow=20..60:20",
+        "--train",
+        "3y",
+        "--test",
+        "1y",
+    ]);
+    let text = stdout(&reg.run(&["deploy", "checklist", "c"]));
+    for done in [
+        "backtest-length",
+        "backtest-statistics",
+        "out-of-sample",
+        "walk-forward-efficiency",
+        "monte-carlo",
+        "risk-limits",
+    ] {
+        assert!(text.contains(&format!("[done] {done}")), "{done}: {text}");
+    }
+    assert!(
+        text.contains("[FAIL] paper-days") && text.contains("[FAIL] paper-vs-backtest"),
+        "{text}"
+    );
+    // Measured items cannot be confirmed by hand; manual ones need a reason.
+    let err = reg.fails(&[
+        "deploy",
+        "checklist",
+        "c",
+        "--confirm",
+        "paper-days",
+        "--reason",
+        "trust me",
+    ]);
+    assert!(
+        err.contains("`paper-days` is not an item a person confirms"),
+        "{err}"
+    );
+    let out = reg.run(&["deploy", "checklist", "c", "--confirm", "kill-switch"]);
+    assert!(!out.status.success());
+    let out = reg.run(&[
+        "deploy",
+        "checklist",
+        "c",
+        "--confirm",
+        "kill-switch",
+        "--reason",
+        "flattened the testnet account from the dashboard",
+    ]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("[done] kill-switch") && text.contains("confirmed by cli:tester at "),
+        "{text}"
+    );
+    let show = reg.ok(&["deploy", "show", "c"]);
+    assert!(
+        show.contains(
+            "checklist sma-cross@0.1.0 → kill-switch by cli:tester: flattened the testnet account"
+        ),
+        "{show}"
+    );
+}

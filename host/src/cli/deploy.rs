@@ -222,6 +222,23 @@ pub(super) enum DeployCmd {
         #[arg(long)]
         json: Option<PathBuf>,
     },
+    /// The pre-live checklist: every item measured from the evidence where
+    /// it can be, the others confirmed by a person (`--confirm ITEM --reason
+    /// R`, audited, for the version in service). Exits 1 until every item
+    /// is done.
+    Checklist {
+        /// Deployment name.
+        name: String,
+        /// Confirm a manual item (alert-channels, kill-switch, credentials).
+        #[arg(long, requires = "reason")]
+        confirm: Option<String>,
+        /// Why (what was checked, how).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Gate thresholds (TOML), as for `promote`.
+        #[arg(long)]
+        gates: Option<PathBuf>,
+    },
     /// Retire a deployment.
     Deprecate {
         /// Deployment name.
@@ -374,7 +391,7 @@ fn remote_cmd(cmd: DeployCmd) -> anyhow::Result<()> {
 }
 
 pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> {
-    use crate::store::lifecycle::{GateConfig, Move};
+    use crate::store::lifecycle::Move;
     if remote(&cmd).is_some() {
         return remote_cmd(cmd);
     }
@@ -474,15 +491,7 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
             reason,
             gates,
         } => {
-            let gates: GateConfig = match gates {
-                Some(p) => {
-                    let text = std::fs::read_to_string(&p)
-                        .with_context(|| format!("reading {}", p.display()))?;
-                    toml::from_str(&text)
-                        .map_err(|e| anyhow::anyhow!("gates {}: {e}", p.display()))?
-                }
-                None => GateConfig::default(),
-            };
+            let gates = load_gates(gates.as_deref())?;
             let (to, readiness) =
                 reg.transition(&name, Move::Promote, reason, force, &gates, &who)?;
             if let Some(r) = readiness {
@@ -508,6 +517,76 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
                 reg.record_comparison(&name, c, &who)?;
                 println!("kept with {name}'s paper evidence");
             }
+        }
+        DeployCmd::Checklist {
+            name,
+            confirm,
+            reason,
+            gates,
+        } => {
+            use crate::store::lifecycle::{MANUAL_ITEMS, checklist};
+            let d = reg.deployment(&name)?;
+            if let Some(item) = &confirm {
+                if !MANUAL_ITEMS.iter().any(|(id, _)| id == item) {
+                    let ids: Vec<&str> = MANUAL_ITEMS.iter().map(|(id, _)| *id).collect();
+                    anyhow::bail!(
+                        "`{item}` is not an item a person confirms (those are: {}); the others are measured",
+                        ids.join(", ")
+                    );
+                }
+                reg.confirm_item(
+                    &name,
+                    &who,
+                    item,
+                    &d.plugin,
+                    reason.as_deref().unwrap_or_default(),
+                )?;
+            }
+            let g = load_gates(gates.as_deref())?;
+            let set: Vec<String> = d.risk.iter().map(|r| format!("risk.{r}")).collect();
+            let risk = RunConfig::load(None, &set)?.risk;
+            let items = checklist(
+                &d.plugin,
+                d.backtest.as_ref(),
+                d.paper.as_ref(),
+                &risk,
+                &g,
+                &reg.confirmations(&name)?,
+            );
+            println!("pre-live checklist of {name} ({}, {}):", d.plugin, d.stage);
+            for i in &items {
+                println!(
+                    "  [{}] {:<24} {}\n  {:>6} {:<24} {}",
+                    match (i.done, i.manual) {
+                        (true, _) => "done",
+                        (false, true) => "todo",
+                        (false, false) => "FAIL",
+                    },
+                    i.id,
+                    i.what,
+                    "",
+                    if i.manual {
+                        "(a person confirms)"
+                    } else {
+                        "(measured)"
+                    },
+                    i.value
+                );
+            }
+            let open: Vec<&str> = items.iter().filter(|i| !i.done).map(|i| i.id).collect();
+            if !open.is_empty() {
+                return Err(super::Exit {
+                    code: 1,
+                    message: format!(
+                        "{} of {} items done; open: {}",
+                        items.len() - open.len(),
+                        items.len(),
+                        open.join(", ")
+                    ),
+                }
+                .into());
+            }
+            println!("every item done ({})", items.len());
         }
         DeployCmd::Deprecate { name, reason } => {
             move_to(&reg, &name, Move::Deprecate, reason, &who)?
@@ -761,6 +840,20 @@ fn print_comparison(c: &crate::research::compare::Comparison) {
         c.sharpe.1,
         c.sharpe_deviation * 100.0
     );
+}
+
+/// Gate thresholds from a TOML file, else the defaults.
+fn load_gates(
+    path: Option<&std::path::Path>,
+) -> anyhow::Result<crate::store::lifecycle::GateConfig> {
+    Ok(match path {
+        Some(p) => {
+            let text =
+                std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
+            toml::from_str(&text).map_err(|e| anyhow::anyhow!("gates {}: {e}", p.display()))?
+        }
+        None => crate::store::lifecycle::GateConfig::default(),
+    })
 }
 
 /// `deploy show`: the deployment, its evidence and its history.

@@ -884,6 +884,49 @@ impl Registry {
     }
 
     /// An audit entry about a deployment that changes nothing stored (start, stop, shadow).
+    /// A person confirms a manual item of the checklist for `version`.
+    pub fn confirm_item(
+        &self,
+        name: &str,
+        actor: &str,
+        item: &str,
+        version: &str,
+        reason: &str,
+    ) -> Result<(), RegistryError> {
+        if reason.trim().is_empty() {
+            return Err(RegistryError::ReasonRequired("confirming a checklist item"));
+        }
+        self.deployment(name)?;
+        let tx = self.db.begin_write().map_err(|e| self.e(e))?;
+        self.audit(
+            &tx,
+            actor,
+            "checklist",
+            name,
+            Some(version.into()),
+            Some(item.into()),
+            Some(reason.into()),
+            false,
+        )?;
+        tx.commit().map_err(|e| self.e(e))
+    }
+
+    /// The checklist confirmations of a deployment, oldest first.
+    pub fn confirmations(&self, name: &str) -> Result<Vec<lifecycle::Confirmation>, RegistryError> {
+        Ok(self
+            .audit_trail(Some(name))?
+            .into_iter()
+            .filter(|e| e.action == "checklist")
+            .map(|e| lifecycle::Confirmation {
+                item: e.to.unwrap_or_default(),
+                version: e.from.unwrap_or_default(),
+                actor: e.actor,
+                time: e.time,
+                reason: e.reason.unwrap_or_default(),
+            })
+            .collect())
+    }
+
     pub fn note(
         &self,
         name: &str,
