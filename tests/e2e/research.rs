@@ -708,3 +708,35 @@ fn a_paper_run_replayed_on_its_own_bars_fills_the_same_and_the_live_gate_reads_i
         stderr(&o)
     );
 }
+
+#[test]
+#[cfg(unix)]
+fn output_into_a_closed_pipe_ends_the_command_quietly_not_in_a_panic() {
+    // `sandbar sweep … | head -1`: the reader is gone before the ranking is written.
+    use std::os::unix::process::ExitStatusExt;
+    let data = plugins::shared_data("goog-daily-2004-2013.csv");
+    let mut child = std::process::Command::new(SANDBAR)
+        .args([
+            "sweep",
+            "--plugin",
+            plugins::SMA_CROSS,
+            "--data",
+            data.to_str().unwrap(),
+            "--grid",
+            "fast=5,10",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        out.status.signal(),
+        Some(13),
+        "ended by SIGPIPE, as Unix tools do: {:?}",
+        out.status
+    );
+}
