@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::market::{Bar, SymbolId};
 
+pub mod order_state;
 pub mod venues;
 
 pub use venues::simulated::{SimConfig, SimulatedVenue};

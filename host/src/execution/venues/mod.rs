@@ -2,4 +2,5 @@
 //! [`crate::execution::Venue`]; a new venue (a broker, an exchange) is a new
 //! file here and nothing above the trait changes.
 
+pub mod binance;
 pub mod simulated;
