@@ -96,6 +96,27 @@ fn metrics_say_what_the_deployment_did_and_count_nothing_twice_after_a_restart()
         ) >= Some(orders)
     );
     assert!(sample(&text, "sandbar_bar_seconds_count", "deployment=\"s\"") > Some(0.0));
+    // sma-cross only sends market orders, each filled whole at the next
+    // bar: one time-to-fill observation per fill, each the simulated
+    // venue's processing of that bar (far below the 5 s warning).
+    let fills = sample(&text, "sandbar_fills_total", "deployment=\"s\"").unwrap();
+    assert!(fills > 0.0);
+    assert_eq!(
+        sample(
+            &text,
+            "sandbar_time_to_fill_seconds_count",
+            "deployment=\"s\""
+        ),
+        Some(fills),
+        "{text}"
+    );
+    let took = sample(
+        &text,
+        "sandbar_time_to_fill_seconds_sum",
+        "deployment=\"s\"",
+    )
+    .unwrap();
+    assert!(took / fills < 0.5, "mean time to fill {} s", took / fills);
 
     // A restart re-executes the journal: the counters start again from the
     // bars that arrive after it, not from the re-executed ones.

@@ -95,6 +95,10 @@ pub struct AlertsConfig {
     /// A fill's slippage, in basis points of its notional: [WARNING, CRITICAL].
     #[serde(default = "slippage")]
     pub slippage_bps: [f64; 2],
+    /// A market order's time to its first fill, in seconds, from when the
+    /// venue could fill it: [WARNING, CRITICAL].
+    #[serde(default = "time_to_fill")]
+    pub time_to_fill_secs: [f64; 2],
     /// |paper Sharpe − backtest Sharpe| ÷ |backtest Sharpe|, once 20 UTC days
     /// were traded: [WARNING, CRITICAL].
     #[serde(default = "sharpe")]
@@ -115,6 +119,9 @@ fn daily_loss() -> [f64; 2] {
 }
 fn slippage() -> [f64; 2] {
     [5.0, 15.0]
+}
+fn time_to_fill() -> [f64; 2] {
+    [5.0, 30.0]
 }
 fn sharpe() -> [f64; 2] {
     [0.3, 0.5]
@@ -551,7 +558,13 @@ impl Alerter {
 pub fn is_condition(rule: &str) -> bool {
     matches!(
         rule,
-        "drawdown" | "daily-loss" | "sharpe-deviation" | "slippage" | "feed-stale" | "journal"
+        "drawdown"
+            | "daily-loss"
+            | "sharpe-deviation"
+            | "slippage"
+            | "time-to-fill"
+            | "feed-stale"
+            | "journal"
     )
 }
 

@@ -84,6 +84,8 @@ pub struct Metrics {
     pub plugin_call_seconds: Family<Labels, Histogram>,
     /// One durable journal commit.
     pub journal_commit_seconds: Family<Labels, Histogram>,
+    /// A market order's time to its first fill, from when the venue could fill it.
+    pub time_to_fill_seconds: Family<Labels, Histogram>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -125,6 +127,7 @@ impl Metrics {
             bar_seconds: Family::new_with_constructor(histogram),
             plugin_call_seconds: Family::new_with_constructor(histogram),
             journal_commit_seconds: Family::new_with_constructor(histogram),
+            time_to_fill_seconds: Family::new_with_constructor(histogram),
         };
         {
             let mut r = m.registry.lock().expect("registry lock");
@@ -194,6 +197,11 @@ impl Metrics {
                 "One durable journal commit",
                 m.journal_commit_seconds.clone(),
             );
+            r.register(
+                "time_to_fill_seconds",
+                "A market order's first fill, from when the venue could fill it",
+                m.time_to_fill_seconds.clone(),
+            );
         }
         m
     }
@@ -244,6 +252,7 @@ impl Metrics {
             bar_seconds: self.bar_seconds.get_or_create_owned(l),
             plugin_call_seconds: self.plugin_call_seconds.get_or_create_owned(l),
             journal_commit_seconds: self.journal_commit_seconds.get_or_create_owned(l),
+            time_to_fill_seconds: self.time_to_fill_seconds.get_or_create_owned(l),
         }
     }
 
@@ -298,6 +307,8 @@ pub struct DeploymentMetrics {
     pub plugin_call_seconds: Histogram,
     /// One durable commit.
     pub journal_commit_seconds: Histogram,
+    /// A market order's time to its first fill.
+    pub time_to_fill_seconds: Histogram,
 }
 
 impl DeploymentMetrics {

@@ -219,6 +219,50 @@ struct ServiceRecorder {
     board: Option<Board>,
     /// The run's symbol table (alerts name symbols).
     symbols: Vec<String>,
+    /// Market orders waiting for their first fill (the time-to-fill rule).
+    clock: FillClock,
+}
+
+/// When each market order became fillable and when it first filled.
+///
+/// Time to fill is the venue's time: from the moment the venue could fill
+/// the order to its first execution. The simulated venue of a paper
+/// deployment can fill a market order only on the next bar of its symbol,
+/// so its clock starts when that bar arrives (what a bar interval takes is
+/// the strategy's choice of bars, not the venue's latency); a live venue's
+/// starts at submission. Limit and protective orders rest by design and are
+/// not timed.
+#[derive(Debug, Default)]
+struct FillClock {
+    /// order id → (symbol, fillable since).
+    waiting: HashMap<u64, (u32, Option<Instant>)>,
+}
+
+impl FillClock {
+    /// A market order was sent.
+    fn order(&mut self, id: u64, symbol: u32) {
+        self.waiting.insert(id, (symbol, None));
+    }
+
+    /// A bar of `symbol` arrived: its waiting orders can fill from now.
+    fn bar(&mut self, symbol: u32, now: Instant) {
+        for (s, since) in self.waiting.values_mut() {
+            if *s == symbol && since.is_none() {
+                *since = Some(now);
+            }
+        }
+    }
+
+    /// A fill of order `id`: the time it took, on its first fill.
+    fn fill(&mut self, id: u64, now: Instant) -> Option<Duration> {
+        let (_, since) = self.waiting.remove(&id)?;
+        since.map(|t| now.saturating_duration_since(t))
+    }
+
+    /// An order that ended without a fill.
+    fn forget(&mut self, id: u64) {
+        self.waiting.remove(&id);
+    }
 }
 
 /// A deployment's dashboard board, shared by its recorder, its controller and the API.
@@ -229,6 +273,48 @@ impl ServiceRecorder {
         let notes = std::mem::take(&mut *self.notes.lock().expect("notes lock"));
         for n in &notes {
             j.note(n);
+        }
+    }
+}
+
+impl ServiceRecorder {
+    /// The time-to-fill metric and rule, from the entries as written.
+    fn time_to_fill(&mut self, entry: &Entry) {
+        use crate::execution::{OrderKind, Origin};
+        match entry {
+            Entry::Order { order, .. }
+                if order.kind == OrderKind::Market
+                    && matches!(order.origin, Origin::Strategy | Origin::RiskFlatten) =>
+            {
+                self.clock.order(order.id, order.symbol);
+            }
+            Entry::Cancel { order_id, .. } => self.clock.forget(*order_id),
+            Entry::Fill { fill, plugin, .. } => {
+                let Some(took) = self.clock.fill(fill.order_id, Instant::now()) else {
+                    return;
+                };
+                let secs = took.as_secs_f64();
+                self.metrics.time_to_fill_seconds.observe(secs);
+                if let Some(a) = &self.alerter
+                    && let Some((level, threshold)) =
+                        alerts::level_of(secs, a.config().time_to_fill_secs)
+                {
+                    a.raise(
+                        level,
+                        &self.name,
+                        plugin,
+                        "time-to-fill",
+                        Some(secs),
+                        Some(threshold),
+                        Some(crate::data::market::format_time(fill.time_ms)),
+                        &format!(
+                            "market order {} took {secs:.1} s to its first fill, over the {level} threshold {threshold:.0} s",
+                            fill.order_id
+                        ),
+                    );
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -244,12 +330,14 @@ impl Recorder for ServiceRecorder {
                 .expect("intents lock")
                 .push(entry.clone());
         }
-        let mut j = self.journal.lock().expect("journal lock");
+        let journal = self.journal.clone();
+        let mut j = journal.lock().expect("journal lock");
         if !j.verifying() {
             self.metrics.entry(&entry);
             if let Some(a) = &self.alerter {
                 alert_on_entry(a, &self.name, &self.symbols, &entry);
             }
+            self.time_to_fill(&entry);
         }
         j.record(entry)
     }
@@ -261,6 +349,7 @@ impl Recorder for ServiceRecorder {
     fn input_bar(&mut self, seq: u64, bar: &Bar) -> Result<(), JournalError> {
         if seq >= self.recovered {
             self.metrics.bars.inc();
+            self.clock.bar(bar.symbol, Instant::now());
         }
         let mut j = self.journal.lock().expect("journal lock");
         self.take_notes(&mut j);
@@ -1277,6 +1366,7 @@ impl Service {
             alerter: self.alerter.clone().filter(|_| evidence),
             board: evidence.then(|| board.clone()),
             symbols: symbols.clone(),
+            clock: FillClock::default(),
         };
         let timed = metrics::Timed {
             inner: instance,
@@ -2355,6 +2445,44 @@ mod tests {
             4,
             "events are not held back"
         );
+    }
+
+    #[test]
+    fn time_to_fill_runs_from_when_the_venue_could_fill_the_order() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut c = FillClock::default();
+        c.order(1, 0);
+        c.order(2, 1);
+        c.bar(1, at(50)); // another symbol's bar: order 1 cannot fill yet
+        c.bar(0, at(60_000)); // the next bar of symbol 0, a minute later
+        c.bar(0, at(120_000)); // a later bar does not restart the clock
+        assert_eq!(c.fill(1, at(120_003)), Some(Duration::from_millis(60_003)));
+        assert_eq!(c.fill(1, at(130_000)), None, "only the first fill is timed");
+        assert_eq!(c.fill(2, at(1_000)), Some(Duration::from_millis(950)));
+        c.order(3, 0);
+        c.forget(3);
+        assert_eq!(
+            c.fill(3, at(200_000)),
+            None,
+            "cancelled orders are not timed"
+        );
+        c.order(4, 0);
+        assert_eq!(
+            c.fill(4, at(1)),
+            None,
+            "filled before any bar: not a venue delay"
+        );
+        let a = alerter(tempfile::tempdir().unwrap().path());
+        assert_eq!(
+            alerts::level_of(60.0, a.config().time_to_fill_secs),
+            Some((alerts::Level::Critical, 30.0))
+        );
+        assert_eq!(
+            alerts::level_of(6.0, a.config().time_to_fill_secs),
+            Some((alerts::Level::Warning, 5.0))
+        );
+        assert_eq!(alerts::level_of(0.001, a.config().time_to_fill_secs), None);
     }
 
     #[test]
