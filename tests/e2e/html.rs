@@ -172,31 +172,7 @@ fn a_journal_gives_the_page_of_its_run_and_refuses_data_the_run_did_not_read() {
 
 #[test]
 fn a_paper_deployments_journal_gives_its_page_from_the_bars_it_kept() {
-    use crate::service::Fixture;
-    let mut f = Fixture::new();
-    f.ok(&["plugin", "add", plugins::SMA_CROSS]);
-    f.paper(
-        "p",
-        "sma-cross@0.1.0",
-        &["--param", "fast=3", "--param", "slow=8"],
-    );
-    let all =
-        std::fs::read_to_string(plugins::shared_data("binance-btcusdt-1m-2024-01.csv")).unwrap();
-    let csv = f.dir.path().join("BTCUSDT.csv");
-    std::fs::write(
-        &csv,
-        all.lines()
-            .take(800)
-            .map(|l| format!("{l}\n"))
-            .collect::<String>(),
-    )
-    .unwrap();
-    let config = f.recorded(&csv);
-    f.serve(&config);
-    f.start("p", "BTCUSDT");
-    let s = f.wait("p", "the recording consumed", |s| {
-        s["seq"].as_u64() >= Some(799)
-    });
+    let (mut f, csv, s) = crate::service::paper_on_btc(800);
     assert!(s["trades"].as_u64() > Some(0), "{s}");
     let equity = s["equity"].as_f64().unwrap();
     let path = s["journal"].as_str().unwrap().to_string();

@@ -618,31 +618,7 @@ fn the_kubernetes_indexed_job_for_sweeps_validates_against_the_kubernetes_schema
 
 #[test]
 fn a_paper_run_replayed_on_its_own_bars_fills_the_same_and_the_live_gate_reads_it() {
-    use crate::service::Fixture;
-    let mut f = Fixture::new();
-    f.ok(&["plugin", "add", plugins::SMA_CROSS]);
-    f.paper(
-        "p",
-        "sma-cross@0.1.0",
-        &["--param", "fast=3", "--param", "slow=8"],
-    );
-    let all =
-        std::fs::read_to_string(plugins::shared_data("binance-btcusdt-1m-2024-01.csv")).unwrap();
-    let csv = f.dir.path().join("BTCUSDT.csv");
-    std::fs::write(
-        &csv,
-        all.lines()
-            .take(1500)
-            .map(|l| format!("{l}\n"))
-            .collect::<String>(),
-    )
-    .unwrap();
-    let config = f.recorded(&csv);
-    f.serve(&config);
-    f.start("p", "BTCUSDT");
-    let s = f.wait("p", "the recording consumed", |s| {
-        s["seq"].as_u64() >= Some(1499)
-    });
+    let (mut f, csv, s) = crate::service::paper_on_btc(1500);
     let journal = s["journal"].as_str().unwrap().to_string();
     f.terminate();
     let json = f.dir.path().join("compare.json");

@@ -242,6 +242,32 @@ impl Fixture {
     }
 }
 
+/// A PAPER sma-cross (3/8) deployment `p` run through the service on the
+/// first `bars` real BTCUSDT minutes, to the end of the recording: the
+/// fixture (still serving), the recording and the deployment's last status.
+pub fn paper_on_btc(bars: usize) -> (Fixture, PathBuf, serde_json::Value) {
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::SMA_CROSS]);
+    f.paper(
+        "p",
+        "sma-cross@0.1.0",
+        &["--param", "fast=3", "--param", "slow=8"],
+    );
+    let all =
+        std::fs::read_to_string(plugins::shared_data("binance-btcusdt-1m-2024-01.csv")).unwrap();
+    let csv = f.dir.path().join("BTCUSDT.csv");
+    let text: String = all.lines().take(bars).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&csv, text).unwrap();
+    let config = f.recorded(&csv);
+    f.serve(&config);
+    f.start("p", "BTCUSDT");
+    let last = bars as u64 - 1;
+    let s = f.wait("p", "the recording consumed", |s| {
+        s["seq"].as_u64() >= Some(last)
+    });
+    (f, csv, s)
+}
+
 fn counts(entries: &[serde_json::Value], plugin: &str) -> Vec<(u64, u64)> {
     of_kind(entries, "intent")
         .iter()

@@ -32,18 +32,14 @@ pub(super) struct SweepArgs {
     /// Seed of the random draw.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// Rank by this metric.
-    #[arg(long, default_value = "sharpe", value_parser = ["sharpe", "sortino", "total_return", "cagr", "profit_factor", "win_rate", "max_drawdown", "trades"])]
-    metric: String,
     /// Runs at a time (default: one per core).
     #[arg(long)]
     jobs: Option<usize>,
     /// Write every run's statistics here: `.csv` or `.json`.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// How many of the best to print.
-    #[arg(long, default_value_t = 10)]
-    top: usize,
+    #[command(flatten)]
+    rank: Ranking,
     /// Run one shard of the sweep: `I/N`, or `N` with the index from
     /// `JOB_COMPLETION_INDEX` (Kubernetes) or `SLURM_ARRAY_TASK_ID` (Slurm).
     /// `--out` names the shard file (`{shard}` is replaced by the index);
@@ -61,6 +57,13 @@ pub(super) struct MergeArgs {
     /// Write every run's statistics here: `.csv` or `.json`.
     #[arg(long)]
     out: Option<PathBuf>,
+    #[command(flatten)]
+    rank: Ranking,
+}
+
+/// How a sweep's results are ranked and how many are printed.
+#[derive(Debug, Args)]
+pub(super) struct Ranking {
     /// Rank by this metric.
     #[arg(long, default_value = "sharpe", value_parser = ["sharpe", "sortino", "total_return", "cagr", "profit_factor", "win_rate", "max_drawdown", "trades"])]
     metric: String,
@@ -83,7 +86,7 @@ pub(super) fn merge(m: MergeArgs) -> anyhow::Result<()> {
         outcomes.len(),
         files.len()
     );
-    summarize(&outcomes, &m.metric, m.top);
+    summarize(&outcomes, &m.rank.metric, m.rank.top);
     if let Some(p) = &m.out {
         let axes: Vec<sweep::Axis> = identity
             .axes
@@ -254,7 +257,7 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    summarize(&outcomes, &a.metric, a.top);
+    summarize(&outcomes, &a.rank.metric, a.rank.top);
     if let Some(p) = &a.out {
         write_out(p, &axes, &outcomes)?;
     }

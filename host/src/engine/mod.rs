@@ -158,6 +158,27 @@ pub struct RunOutcome {
     pub lookahead: bool,
 }
 
+impl RunOutcome {
+    /// A run that has not processed a bar yet, starting with `cash`.
+    pub fn empty(cash: f64) -> RunOutcome {
+        RunOutcome {
+            ledger: Ledger::new(cash, 0),
+            equity_curve: Vec::new(),
+            bars: 0,
+            bars_in_market: 0,
+            intents: 0,
+            orders: 0,
+            refusals: 0,
+            approved: 0,
+            refusals_by_rule: Vec::new(),
+            state_changes: Vec::new(),
+            state: TradingState::Active,
+            fault: None,
+            lookahead: false,
+        }
+    }
+}
+
 /// How often one rule refused, and what it said the first time.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct RuleCount {
@@ -241,21 +262,8 @@ impl<'a, V: Venue> Engine<'a, V> {
             venue,
             keeps_inputs: recorder.keeps_inputs(),
             recorder,
-            out: RunOutcome {
-                ledger: Ledger::new(0.0, 0), // replaced by the real books at the end
-                equity_curve: Vec::new(),
-                bars: 0,
-                bars_in_market: 0,
-                intents: 0,
-                orders: 0,
-                refusals: 0,
-                approved: 0,
-                refusals_by_rule: Vec::new(),
-                state_changes: Vec::new(),
-                state: TradingState::Active,
-                fault: None,
-                lookahead: false,
-            },
+            // The books are replaced by the real ones at the end.
+            out: RunOutcome::empty(0.0),
             ledger,
             last_close: vec![f64::NAN; n],
             protections: Protections::new(n),

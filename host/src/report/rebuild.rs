@@ -14,7 +14,6 @@ use crate::data::market::Bar;
 use crate::engine::{RuleCount, RunOutcome};
 use crate::execution::Origin;
 use crate::portfolio::{Execution, Ledger};
-use crate::risk::TradingState;
 use crate::store::journal::{Entry, RunMeta};
 
 /// The outcome of the run `entries` journaled over `bars` (in the order it
@@ -49,19 +48,9 @@ pub fn outcome(
         );
     }
     let mut o = RunOutcome {
-        ledger: Ledger::new(meta.initial_cash, 0),
-        equity_curve: Vec::new(),
         bars: processed,
-        bars_in_market: 0,
-        intents: 0,
-        orders: 0,
-        refusals: 0,
-        approved: 0,
-        refusals_by_rule: Vec::new(),
-        state_changes: Vec::new(),
-        state: TradingState::Active,
-        fault: None,
         lookahead: meta.delivery == "batched",
+        ..RunOutcome::empty(meta.initial_cash)
     };
     let time = |seq: u64| bars.get(seq as usize).map_or(0, |b| b.time_ms);
     // The journal's entries by bar: fills to book, counts, state changes.

@@ -170,21 +170,7 @@ pub fn stitch(initial: f64, runs: &[RunOutcome]) -> RunOutcome {
     let mut ledger = Ledger::new(initial, 0);
     let mut curve = Vec::new();
     let mut offset = 0.0;
-    let mut o = RunOutcome {
-        ledger: Ledger::new(initial, 0),
-        equity_curve: Vec::new(),
-        bars: 0,
-        bars_in_market: 0,
-        intents: 0,
-        orders: 0,
-        refusals: 0,
-        approved: 0,
-        refusals_by_rule: Vec::new(),
-        state_changes: Vec::new(),
-        state: crate::risk::TradingState::Active,
-        fault: None,
-        lookahead: false,
-    };
+    let mut o = RunOutcome::empty(initial);
     for r in runs {
         for &(t, e) in &r.equity_curve {
             curve.push((t, offset + e));
