@@ -386,3 +386,83 @@ fn fills_and_promotions_are_told_at_info_each_one_without_a_cooldown() {
         "INFO ev (scripted@0.1.0): promoted from PAPER to LIVE by operator (gates overridden): ready for money"
     );
 }
+
+#[test]
+fn the_kill_switch_flattens_and_pauses_every_deployment_and_says_so() {
+    let (url, received, _rt) = receivers();
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::SCRIPTED]);
+    for name in ["k1", "k2"] {
+        f.paper(name, "scripted@0.1.0", &["--param", "script=0 buy 0 10"]);
+    }
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(100_000, 100.0));
+    let config = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 200\n"
+        ),
+        &format!(
+            "[alerts]\n[[alerts.channels]]\nkind = \"webhook\"\nurl = \"{url}/hook\"\nmin_level = \"CRITICAL\"\n"
+        ),
+    );
+    f.serve(&config);
+    for name in ["k1", "k2"] {
+        f.start(name, "X");
+        f.wait(name, "a position", |s| {
+            !s["positions"].as_array().unwrap().is_empty()
+        });
+    }
+    // A reason is required.
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/kill", f.url()))
+        .bearer_auth(crate::service::TOKEN)
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let out = std::process::Command::new(SANDBAR)
+        .args(["kill", "--server", &f.url(), "--reason", "venue incident"])
+        .env("SANDBAR_TOKEN", crate::service::TOKEN)
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(
+        stdout(&out).contains("kill switch: 2 flattening and paused (k1, k2)"),
+        "{}",
+        stdout(&out)
+    );
+    for name in ["k1", "k2"] {
+        let s = f.wait(name, "flat and paused", |s| {
+            s["positions"].as_array().unwrap().is_empty() && !s["paused"].is_null()
+        });
+        assert!(
+            s["paused"]
+                .as_str()
+                .unwrap()
+                .contains("kill switch: venue incident"),
+            "{s}"
+        );
+        assert_eq!(f.status(name)["stage"], "PAUSED");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let hooks = received.hooks.lock().unwrap().clone();
+        let kills: Vec<&serde_json::Value> = hooks
+            .iter()
+            .filter(|h| h["rule"] == "kill-switch")
+            .collect();
+        if kills.len() == 2 {
+            assert!(kills.iter().all(|h| h["level"] == "CRITICAL"));
+            assert!(
+                kills[0]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("kill switch by operator: venue incident"),
+                "{}",
+                kills[0]
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "kill-switch alerts: {hooks:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -89,6 +89,10 @@ enum Command {
     },
     /// Run deployments as a service, steered through an HTTP control API.
     Serve(serve::ServeArgs),
+    /// The kill switch: flatten and pause every running deployment of a
+    /// service (every open order cancelled, every position closed at its
+    /// next bar), journaled, audited and alerted.
+    Kill(serve::KillArgs),
     /// Capture a configured live feed into a recording.
     Record(record::RecordArgs),
     /// Show a plugin's description: name, version, SDK, parameters.
@@ -197,6 +201,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plugin { registry, cmd } => plugin::run(&registry, cmd),
         Command::Deploy { registry, cmd } => deploy::run(&registry, cmd),
         Command::Serve(a) => serve::serve(a),
+        Command::Kill(a) => serve::kill(a),
         Command::Record(a) => record::record(a),
         Command::Describe { plugin } => plugin::describe(plugin),
     }

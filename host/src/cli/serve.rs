@@ -174,3 +174,33 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+/// `sandbar kill`.
+#[derive(Debug, clap::Args)]
+pub(super) struct KillArgs {
+    /// The service (`http://127.0.0.1:7878`); the token from SANDBAR_TOKEN.
+    #[arg(long)]
+    server: String,
+    /// Why (required; journaled, audited, in the alert).
+    #[arg(long)]
+    reason: String,
+}
+
+pub(super) fn kill(a: KillArgs) -> anyhow::Result<()> {
+    let c = crate::service::api::Client::new(&a.server)?;
+    let v = c.post_path("/kill", &serde_json::json!({ "reason": a.reason }))?;
+    let reached: Vec<&str> = v["flattened_and_paused"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|x| x.as_str()).collect())
+        .unwrap_or_default();
+    if reached.is_empty() {
+        println!("kill switch: no deployment was running");
+    } else {
+        println!(
+            "kill switch: {} flattening and paused ({})",
+            reached.len(),
+            reached.join(", ")
+        );
+    }
+    Ok(())
+}

@@ -726,6 +726,22 @@ async fn dashboard_events(
         .into_response()
 }
 
+async fn kill(
+    State(s): State<Shared>,
+    Extension(op): Extension<Operator>,
+    bytes: Bytes,
+) -> Response {
+    let a: Reason = match body(&bytes) {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
+    };
+    blocking(move || {
+        let reached = s.kill(&op.0, &a.reason)?;
+        Ok(serde_json::json!({ "flattened_and_paused": reached }))
+    })
+    .await
+}
+
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
 }
@@ -757,6 +773,7 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("get", "/deployments/{name}/shadow"),
     ("post", "/deployments/{name}/promote-shadow"),
     ("get", "/deployments/{name}/journal"),
+    ("post", "/kill"),
 ];
 
 /// The dashboard's routes for browsers, beside [`ROUTES`] (not in the
@@ -806,6 +823,7 @@ fn router_closing(
         )
         .route("/deployments/{name}/promote-shadow", post(promote_shadow))
         .route("/deployments/{name}/journal", get(journal))
+        .route("/kill", post(kill))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
         .route("/dashboard", get(dashboard))
@@ -907,6 +925,21 @@ impl Client {
         self.answer(
             self.http
                 .post(format!("{}/deployments/{name}/{verb}", self.base))
+                .bearer_auth(&self.token)
+                .json(body)
+                .send(),
+        )
+    }
+
+    /// `POST {path}` with a JSON body.
+    pub fn post_path(
+        &self,
+        path: &str,
+        body: &impl Serialize,
+    ) -> anyhow::Result<serde_json::Value> {
+        self.answer(
+            self.http
+                .post(format!("{}{path}", self.base))
                 .bearer_auth(&self.token)
                 .json(body)
                 .send(),

@@ -1608,6 +1608,37 @@ impl Service {
         Ok(())
     }
 
+    /// The kill switch: every running deployment flattened (every open
+    /// order cancelled, every position closed at its next bar) and paused,
+    /// each journaled as an operator command, audited and alerted as
+    /// CRITICAL. Returns the deployments it reached.
+    pub fn kill(&self, actor: &str, reason: &str) -> anyhow::Result<Vec<String>> {
+        require_reason("the kill switch", reason)?;
+        let why = format!("kill switch: {reason}");
+        let mut reached = Vec::new();
+        for name in self.running() {
+            if !self.is_running(&name) {
+                continue;
+            }
+            self.flatten(&name, actor, &why)?;
+            let version = self.status(&name).map(|s| s.serving).unwrap_or_default();
+            if let Some(a) = &self.alerter {
+                a.raise(
+                    alerts::Level::Critical,
+                    &name,
+                    &version,
+                    "kill-switch",
+                    None,
+                    None,
+                    None,
+                    &format!("kill switch by {actor}: {reason}; flattening and pausing"),
+                );
+            }
+            reached.push(name);
+        }
+        Ok(reached)
+    }
+
     fn is_running(&self, name: &str) -> bool {
         self.runs
             .lock()
