@@ -14,6 +14,8 @@
 //! A *trade* is one round trip, from flat to flat (or to a reversal); its PnL
 //! is net of the commissions paid while it was open.
 
+pub mod allocation;
+
 use serde::Serialize;
 
 use crate::data::market::SymbolId;
