@@ -432,6 +432,16 @@ fn without_a_session_or_from_another_site_the_dashboard_does_nothing() {
     assert_eq!(pause(None), 403, "no Origin");
     assert_eq!(pause(Some("http://attacker.example")), 403, "another site");
     assert_eq!(pause(Some("null")), 403, "a sandboxed frame");
+    assert_eq!(
+        pause(Some("https://attacker.example")),
+        403,
+        "another site over TLS"
+    );
+    assert_eq!(
+        pause(Some(&format!("http://{host}.attacker.example"))),
+        403,
+        "a look-alike"
+    );
     assert!(f.status("c")["paused"].is_null(), "nothing was paused");
     assert_eq!(
         pause(Some(&format!("http://{host}"))),

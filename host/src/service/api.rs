@@ -205,7 +205,11 @@ async fn guard(State(access): State<Arc<Access>>, mut req: Request, next: Next) 
             .get(header::ORIGIN)
             .and_then(|h| h.to_str().ok())
             .unwrap_or_default();
-        if !safe && !origin.eq_ignore_ascii_case(&format!("http://{host}")) {
+        // (https too: behind a TLS proxy the page's origin is https.)
+        let ours = ["http://", "https://"]
+            .iter()
+            .any(|scheme| origin.eq_ignore_ascii_case(&format!("{scheme}{host}")));
+        if !safe && !ours {
             return StatusCode::FORBIDDEN.into_response();
         }
         req.extensions_mut().insert(Operator(name));
