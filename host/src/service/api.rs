@@ -926,13 +926,7 @@ impl Client {
         verb: &str,
         body: &impl Serialize,
     ) -> anyhow::Result<serde_json::Value> {
-        self.answer(
-            self.http
-                .post(format!("{}/deployments/{name}/{verb}", self.base))
-                .bearer_auth(&self.token)
-                .json(body)
-                .send(),
-        )
+        self.post_path(&format!("/deployments/{name}/{verb}"), body)
     }
 
     /// `POST {path}` with a JSON body.
