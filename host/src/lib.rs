@@ -20,16 +20,16 @@
 //!
 //! | folder | what belongs there |
 //! |---|---|
-//! | [`data`] | bars, CSV and recordings, feeds (recorded, paced; live feeds next), synthetic data |
+//! | [`data`] | bars, CSV and recordings, feeds (recorded, paced, live Binance and Alpaca), synthetic data |
 //! | [`sandbox`] | the wasmtime runtime, WASI shim, virtual time, limits; strategy parameters; native driver |
 //! | [`engine`] | the bar loop; strategy drivers; operator commands; versions (swaps, rollback); protective orders; replay composition |
-//! | [`risk`] | limits and trading states: the host's word on every order |
-//! | [`execution`] | orders and the `Venue` trait; [`execution::venues`] holds one file per venue |
-//! | [`portfolio`] | the ledger: cash, positions, PnL, round trips |
+//! | [`risk`] | limits and trading states: the host's word on every order (the rules are `sandbar_sdk::risk`, shared with the SDK's harness) |
+//! | [`execution`] | orders and the `Venue` trait; a live order's state machine; [`execution::venues`] holds one file (or folder) per venue |
+//! | [`portfolio`] | the ledger: cash, positions, PnL, round trips; capital allocation and ramp-up |
 //! | [`store`] | redb: the run journal, the plugin registry, lifecycle and gates |
-//! | [`service`] | running deployments, the HTTP control API, shadow runs |
-//! | [`report`] | statistics of a run, golden files, the HTML report |
-//! | [`research`] | parameter sweeps, Monte Carlo resampling (walk-forward and overfitting statistics to come) |
+//! | [`service`] | running deployments, the HTTP control API, the dashboard, metrics, alerts, shadow runs |
+//! | [`report`] | statistics of a run, golden files, the HTML report, a run rebuilt from its journal |
+//! | [`research`] | sweeps (and their shards), walk-forward, Monte Carlo, overfitting statistics, paper vs replay |
 //! | [`cli`] | the `sandbar` command, one file per command family |
 //!
 //! The short paths `sandbar::market`, `sandbar::runtime`, `sandbar::journal`
