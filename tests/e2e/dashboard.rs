@@ -224,7 +224,14 @@ fn the_dashboard_shows_the_services_numbers_updates_live_and_pauses_from_the_pag
 
         // One deployment in detail: its curve has points, and a new fill
         // appears without a reload.
-        c.find(Locator::Css("tr[data-deployment=\"live\"]")).await.unwrap().click().await.unwrap();
+        // The rows are redrawn on every update: click in one script, not
+        // find-then-click (the element found may be replaced in between).
+        c.execute(
+            "document.querySelector('tr[data-deployment=\"live\"]').click()",
+            vec![],
+        )
+        .await
+        .unwrap();
         until(&c, "live's equity curve", "const e = document.querySelector('#equity-chart'); return e.dataset.points && document.querySelector('#equity-chart canvas') ? Number(e.dataset.points) : 0;", 15, |v| {
             v.as_u64() > Some(1)
         })
