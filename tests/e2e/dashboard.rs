@@ -199,7 +199,11 @@ fn the_dashboard_shows_the_services_numbers_updates_live_and_pauses_from_the_pag
         assert_eq!(c.current_url().await.unwrap().path(), "/login");
         c.find(Locator::Id("token")).await.unwrap().send_keys(TOKEN).await.unwrap();
         c.find(Locator::Id("sign-in")).await.unwrap().click().await.unwrap();
-        assert_eq!(c.current_url().await.unwrap().path(), "/dashboard");
+        // The form's navigation may still be under way when the click returns.
+        until(&c, "the dashboard after signing in", "return location.pathname", 15, |v| {
+            v.as_str() == Some("/dashboard")
+        })
+        .await;
 
         // The list shows each deployment with the service's own numbers.
         for (class, want) in [
