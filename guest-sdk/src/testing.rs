@@ -317,9 +317,10 @@ impl<S: Strategy> Harness<S> {
                 self.symbols.len()
             );
             self.now_ms = bar.time_ms;
-            let before = self.book.borrow().equity();
+            // Equity is asked for only when the bar starts a trading day.
+            let book = &self.book;
             self.risk
-                .begin_bar(bar.time_ms, || before, &mut self.pending);
+                .begin_bar(bar.time_ms, || book.borrow().equity(), &mut self.pending);
             self.flush_changes();
             self.execute(bar);
             let equity = self.book.borrow().equity();

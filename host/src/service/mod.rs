@@ -253,6 +253,11 @@ impl FillClock {
         }
     }
 
+    /// No order waits for its first fill.
+    fn idle(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
     /// A fill of order `id`: the time it took, on its first fill.
     fn fill(&mut self, id: u64, now: Instant) -> Option<Duration> {
         let (_, since) = self.waiting.remove(&id)?;
@@ -263,45 +268,37 @@ impl FillClock {
     fn forget(&mut self, id: u64) {
         self.waiting.remove(&id);
     }
-}
 
-/// A deployment's dashboard board, shared by its recorder, its controller and the API.
-type Board = Arc<Mutex<dashboard::Board>>;
-
-impl ServiceRecorder {
-    fn take_notes(&self, j: &mut Journal) {
-        let notes = std::mem::take(&mut *self.notes.lock().expect("notes lock"));
-        for n in &notes {
-            j.note(n);
-        }
-    }
-}
-
-impl ServiceRecorder {
-    /// The time-to-fill metric and rule, from the entries as written.
-    fn time_to_fill(&mut self, entry: &Entry) {
+    /// The time-to-fill metric and rule, from an entry as written.
+    fn on_entry(
+        &mut self,
+        entry: &Entry,
+        metrics: &metrics::DeploymentMetrics,
+        alerter: Option<&alerts::Alerter>,
+        name: &str,
+    ) {
         use crate::execution::{OrderKind, Origin};
         match entry {
             Entry::Order { order, .. }
                 if order.kind == OrderKind::Market
                     && matches!(order.origin, Origin::Strategy | Origin::RiskFlatten) =>
             {
-                self.clock.order(order.id, order.symbol);
+                self.order(order.id, order.symbol);
             }
-            Entry::Cancel { order_id, .. } => self.clock.forget(*order_id),
+            Entry::Cancel { order_id, .. } => self.forget(*order_id),
             Entry::Fill { fill, plugin, .. } => {
-                let Some(took) = self.clock.fill(fill.order_id, Instant::now()) else {
+                let Some(took) = self.fill(fill.order_id, Instant::now()) else {
                     return;
                 };
                 let secs = took.as_secs_f64();
-                self.metrics.time_to_fill_seconds.observe(secs);
-                if let Some(a) = &self.alerter
+                metrics.time_to_fill_seconds.observe(secs);
+                if let Some(a) = alerter
                     && let Some((level, threshold)) =
                         alerts::level_of(secs, a.config().time_to_fill_secs)
                 {
                     a.raise(
                         level,
-                        &self.name,
+                        name,
                         plugin,
                         "time-to-fill",
                         Some(secs),
@@ -319,6 +316,18 @@ impl ServiceRecorder {
     }
 }
 
+/// A deployment's dashboard board, shared by its recorder, its controller and the API.
+type Board = Arc<Mutex<dashboard::Board>>;
+
+impl ServiceRecorder {
+    fn take_notes(&self, j: &mut Journal) {
+        let notes = std::mem::take(&mut *self.notes.lock().expect("notes lock"));
+        for n in &notes {
+            j.note(n);
+        }
+    }
+}
+
 impl Recorder for ServiceRecorder {
     fn record(&mut self, entry: Entry) -> Result<(), JournalError> {
         if let Some(b) = &self.board {
@@ -330,14 +339,14 @@ impl Recorder for ServiceRecorder {
                 .expect("intents lock")
                 .push(entry.clone());
         }
-        let journal = self.journal.clone();
-        let mut j = journal.lock().expect("journal lock");
+        let mut j = self.journal.lock().expect("journal lock");
         if !j.verifying() {
             self.metrics.entry(&entry);
             if let Some(a) = &self.alerter {
                 alert_on_entry(a, &self.name, &self.symbols, &entry);
             }
-            self.time_to_fill(&entry);
+            self.clock
+                .on_entry(&entry, &self.metrics, self.alerter.as_deref(), &self.name);
         }
         j.record(entry)
     }
@@ -349,7 +358,10 @@ impl Recorder for ServiceRecorder {
     fn input_bar(&mut self, seq: u64, bar: &Bar) -> Result<(), JournalError> {
         if seq >= self.recovered {
             self.metrics.bars.inc();
-            self.clock.bar(bar.symbol, Instant::now());
+            // Per bar: the clock is read only while a market order waits.
+            if !self.clock.idle() {
+                self.clock.bar(bar.symbol, Instant::now());
+            }
         }
         let mut j = self.journal.lock().expect("journal lock");
         self.take_notes(&mut j);
