@@ -12,6 +12,7 @@ mod exact;
 mod feeds;
 mod golden;
 mod html;
+mod live;
 mod monitoring;
 mod plugins;
 mod recovery;

@@ -68,6 +68,7 @@ impl Fixture {
         }
         Command::new(SANDBAR)
             .args(&all)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .env("USER", "tester")
             .env("SANDBAR_TOKEN", TOKEN)
             .env(
@@ -126,7 +127,13 @@ impl Fixture {
                 "SANDBAR_CACHE_DIR",
                 Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbar-cache"),
             )
-            .stderr(std::process::Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(self.dir.path().join("serve.log"))
+                    .unwrap(),
+            )
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(30);

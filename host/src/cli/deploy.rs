@@ -239,6 +239,28 @@ pub(super) enum DeployCmd {
         #[arg(long)]
         gates: Option<PathBuf>,
     },
+    /// Resolve a reconciliation mismatch of a LIVE deployment (orders at
+    /// the venue in its name that its journal does not know): `--flatten`
+    /// cancels them at the venue, `--adopt` leaves them there as someone
+    /// else's from now on. Run with the service stopped, on its
+    /// configuration file (the venue and credentials come from it);
+    /// audited, with the reason.
+    Reconcile {
+        /// Deployment name.
+        name: String,
+        /// The service's configuration file.
+        #[arg(long)]
+        config: PathBuf,
+        /// Leave the unknown orders at the venue, as not this deployment's.
+        #[arg(long, conflicts_with = "flatten", required_unless_present = "flatten")]
+        adopt: bool,
+        /// Cancel the unknown orders at the venue.
+        #[arg(long)]
+        flatten: bool,
+        /// Why (what was found, what was checked).
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Retire a deployment.
     Deprecate {
         /// Deployment name.
@@ -516,6 +538,32 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
             if record {
                 reg.record_comparison(&name, c, &who)?;
                 println!("kept with {name}'s paper evidence");
+            }
+        }
+        DeployCmd::Reconcile {
+            name,
+            config,
+            adopt,
+            flatten: _,
+            reason,
+        } => {
+            let file = crate::service::config::ServiceFile::load(&config)?;
+            let done = crate::service::live::reconcile(
+                &reg,
+                &file,
+                &name,
+                adopt,
+                &who,
+                reason.as_deref().unwrap_or_default(),
+            )?;
+            if done.is_empty() {
+                println!("{name}: no unknown order at the venue; the mismatch is resolved");
+            }
+            for id in done {
+                println!(
+                    "{name}: {} {id}",
+                    if adopt { "adopted (left alone)" } else { "cancelled" }
+                );
             }
         }
         DeployCmd::Checklist {

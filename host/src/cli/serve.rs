@@ -97,6 +97,7 @@ pub(super) fn serve(a: ServeArgs) -> anyhow::Result<()> {
         config.flatten_on_shutdown = f.flatten_on_shutdown;
         config.feeds = f.feeds.clone();
         config.deployments = f.deployments.clone();
+        config.venues = f.venues.clone();
         if let Some(w) = f.workers {
             config.workers = w;
         }

@@ -866,7 +866,24 @@ impl<'a, V: Venue> Engine<'a, V> {
 
         // One fill at a time: each is booked (and a state change it causes
         // acted on, cancelling orders) before the venue executes the next.
-        self.venue.begin_bar(bar, self.ledger.position(bar.symbol));
+        self.venue
+            .begin_bar(bar, seq, self.ledger.position(bar.symbol));
+        // What a live venue said since the last bar of the symbol, journaled
+        // before the fills it brings are booked.
+        let mut notes = Vec::new();
+        self.venue.take_notes(&mut notes);
+        for note in notes {
+            let ended = note.ended.clone().map(|why| (note.order_id, why));
+            self.record(Entry::Venue { seq, note })?;
+            if let Some((order_id, reason)) = ended {
+                self.record(Entry::Cancel {
+                    seq,
+                    order_id,
+                    reason,
+                })?;
+                self.events.push(Event::Cancelled(order_id));
+            }
+        }
         let mut filled = false;
         while let Some(f) = self.venue.next_fill() {
             self.book_fill(&f, seq)?;

@@ -139,15 +139,17 @@ impl<V: Venue> Engine<'_, V> {
             self.cancel(id, seq, "superseded by a new intent")?;
         }
         let equity = self.ledger.equity();
+        // Targets count what may still fill (a live cancel not confirmed).
+        let held = pos + self.venue.in_flight(s);
         let (delta, kind) = match intent.action {
-            Action::TargetWeight(w) => (w * equity / price - pos, OrderKind::Market),
-            Action::TargetQuantity(q) => (q - pos, OrderKind::Market),
+            Action::TargetWeight(w) => (w * equity / price - held, OrderKind::Market),
+            Action::TargetQuantity(q) => (q - held, OrderKind::Market),
             Action::Market(m) => (Side::from(m.side).sign() * m.quantity, OrderKind::Market),
             Action::Limit(l) => (
                 Side::from(l.side).sign() * l.quantity,
                 OrderKind::Limit(l.price),
             ),
-            Action::Close => (-pos, OrderKind::Market),
+            Action::Close => (-held, OrderKind::Market),
         };
         // A stop-loss or take-profit protects the position this intent asks for.
         self.protections.on_intent(

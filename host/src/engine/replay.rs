@@ -447,7 +447,7 @@ fn run_prepared(
     ));
     let cfg = &spec.config;
     let meta = RunMeta {
-        format: journal::FORMAT,
+        format: journal::FORMAT_SIMULATED,
         sandbar_version: env!("CARGO_PKG_VERSION").into(),
         contract: prepared.plugin.contract().into(),
         plugin_name: desc.name.clone(),

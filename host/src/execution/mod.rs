@@ -169,9 +169,26 @@ pub trait Venue {
     fn cancel(&mut self, id: u64) -> bool;
     /// Ids of open orders on a symbol, oldest first.
     fn open_orders(&self, symbol: SymbolId) -> Vec<&Order>;
-    /// A new bar of a symbol. `position` is the account's position in that
-    /// symbol before the bar; reduce-only orders are held to it.
-    fn begin_bar(&mut self, bar: &Bar, position: f64);
+    /// A new bar of a symbol, bar `seq` of the run. `position` is the
+    /// account's position in that symbol before the bar; reduce-only orders
+    /// are held to it.
+    fn begin_bar(&mut self, bar: &Bar, seq: u64, position: f64);
+    /// What the venue said about orders since the last bar of this symbol
+    /// (a live venue's acknowledgements, executions, cancels, rejections),
+    /// asked right after [`Venue::begin_bar`]: the engine journals each
+    /// before it books the fills they bring. The simulated venue has none.
+    fn take_notes(&mut self, out: &mut Vec<VenueNote>) {
+        let _ = out;
+    }
+    /// Signed quantity still able to fill on `symbol` although the host no
+    /// longer counts it open: orders whose cancel was asked and not yet
+    /// confirmed at a live venue (a cancel can cross a fill). Sizing to a
+    /// target counts it, so that a crossed cancel cannot overshoot. The
+    /// simulated venue cancels at once: 0.
+    fn in_flight(&self, symbol: SymbolId) -> f64 {
+        let _ = symbol;
+        0.0
+    }
     /// The bar's next fill, in execution order; `None` when the bar has no
     /// more. Fills come one at a time so that the engine books each (and
     /// reacts: a risk state change cancels orders) before the next: an order
@@ -185,6 +202,52 @@ pub trait Venue {
         let _ = bar;
         false
     }
+}
+
+/// A boxed venue is a venue: the service holds the simulated venue and live
+/// ones behind one type.
+impl<V: Venue + ?Sized> Venue for Box<V> {
+    fn submit(&mut self, order: Order) {
+        (**self).submit(order)
+    }
+    fn cancel(&mut self, id: u64) -> bool {
+        (**self).cancel(id)
+    }
+    fn open_orders(&self, symbol: SymbolId) -> Vec<&Order> {
+        (**self).open_orders(symbol)
+    }
+    fn begin_bar(&mut self, bar: &Bar, seq: u64, position: f64) {
+        (**self).begin_bar(bar, seq, position)
+    }
+    fn take_notes(&mut self, out: &mut Vec<VenueNote>) {
+        (**self).take_notes(out)
+    }
+    fn next_fill(&mut self) -> Option<FillReport> {
+        (**self).next_fill()
+    }
+    fn in_flight(&self, symbol: SymbolId) -> f64 {
+        (**self).in_flight(symbol)
+    }
+    fn quiet(&self, bar: &Bar) -> bool {
+        (**self).quiet(bar)
+    }
+}
+
+/// One thing a live venue said about an order, as journaled
+/// ([`crate::store::journal::Entry::Venue`]). These are *inputs* of a run,
+/// like bars: recovery feeds the journaled ones back at the same bars.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VenueNote {
+    /// The host's order id.
+    pub order_id: u64,
+    /// What the venue said.
+    pub update: order_state::Update,
+    /// The order's state after it.
+    pub state: order_state::OrderState,
+    /// The venue ended the order without the host asking (a rejection, an
+    /// expiry, a cancel it made): the reason, told to the strategy as a
+    /// cancellation.
+    pub ended: Option<String>,
 }
 
 /// The client order id a venue is given for order `id` of `deployment`

@@ -74,6 +74,8 @@ pub enum Update {
         quantity: f64,
         /// Its price.
         price: f64,
+        /// Commission the venue charged for it, in the quote currency.
+        commission: f64,
     },
     /// The host asked for a cancel.
     CancelRequested,
@@ -210,6 +212,7 @@ impl LiveOrder {
                 id,
                 quantity,
                 price,
+                ..
             } => {
                 if self.executions.contains(id) {
                     effect.ignored = true;
@@ -276,6 +279,7 @@ mod tests {
             id: id.into(),
             quantity: q,
             price: 100.0,
+            commission: 0.0,
         }
     }
 

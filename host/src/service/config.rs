@@ -45,9 +45,9 @@ pub struct ServiceFile {
     /// Alert rules and channels.
     #[serde(default)]
     pub alerts: Option<crate::service::alerts::AlertsConfig>,
-    /// Reserved for live venues (next issue); accepted, unused.
+    /// Live venues, by name: where LIVE deployments send their orders.
     #[serde(default)]
-    pub venues: Option<toml::Table>,
+    pub venues: BTreeMap<String, VenueConfig>,
 }
 
 fn default_snapshot_minutes() -> f64 {
@@ -288,6 +288,110 @@ fn binance_reconnect() -> u64 {
     23 * 3600 + 50 * 60
 }
 
+/// A live venue: where a LIVE deployment's orders go. The URL is always
+/// given (no default), so that testnet or production is a decision written
+/// in the file; credentials are read from the environment variables (or
+/// files) named here, at start, and never written anywhere.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum VenueConfig {
+    /// Binance spot (REST, signed): testnet `https://testnet.binance.vision`,
+    /// production `https://api.binance.com`.
+    Binance {
+        /// REST base URL.
+        rest_url: String,
+        /// Environment variable holding the API key (default `BINANCE_API_KEY`).
+        #[serde(default = "binance_key_env")]
+        key_env: String,
+        /// Environment variable holding the secret (default `BINANCE_API_SECRET`).
+        #[serde(default = "binance_secret_env")]
+        secret_env: String,
+        /// Or a file holding the key (first line).
+        #[serde(default)]
+        key_file: Option<PathBuf>,
+        /// Or a file holding the secret (first line).
+        #[serde(default)]
+        secret_file: Option<PathBuf>,
+        /// `recvWindow` of signed requests (ms, default 5,000).
+        #[serde(default = "recv_window")]
+        recv_window_ms: u64,
+        /// Request timeout (ms, default 10,000): past it, a placement's
+        /// outcome is unknown and is looked up before any resend.
+        #[serde(default = "request_timeout")]
+        timeout_ms: u64,
+        /// Share of the minute's request weight used before waiting (default 0.8).
+        #[serde(default = "weight_budget")]
+        weight_budget: f64,
+        /// How orders are followed and paced.
+        #[serde(default)]
+        orders: crate::execution::venues::live::CourierConfig,
+    },
+}
+
+fn binance_key_env() -> String {
+    "BINANCE_API_KEY".into()
+}
+fn binance_secret_env() -> String {
+    "BINANCE_API_SECRET".into()
+}
+fn recv_window() -> u64 {
+    5000
+}
+fn request_timeout() -> u64 {
+    10_000
+}
+fn weight_budget() -> f64 {
+    0.8
+}
+
+impl VenueConfig {
+    /// Read the credentials (an error names the variable or file) and
+    /// connect for `symbols`: the venue's clock, filters and the key are
+    /// checked now.
+    pub fn connect(
+        &self,
+        name: &str,
+        symbols: &[String],
+    ) -> anyhow::Result<(
+        Box<dyn crate::execution::venues::live::Connector>,
+        crate::execution::venues::live::CourierConfig,
+    )> {
+        match self {
+            VenueConfig::Binance {
+                rest_url,
+                key_env,
+                secret_env,
+                key_file,
+                secret_file,
+                recv_window_ms,
+                timeout_ms,
+                weight_budget,
+                orders,
+            } => {
+                let key = secret(key_file.as_deref(), key_env, &format!("venues.{name} key"))?;
+                let sec = secret(
+                    secret_file.as_deref(),
+                    secret_env,
+                    &format!("venues.{name} secret"),
+                )?;
+                let b = crate::execution::venues::binance::Binance::connect(
+                    crate::execution::venues::binance::BinanceConfig {
+                        rest_url: rest_url.clone(),
+                        recv_window_ms: *recv_window_ms,
+                        timeout_ms: *timeout_ms,
+                        weight_budget: *weight_budget,
+                    },
+                    key,
+                    &sec,
+                    symbols,
+                )
+                .map_err(|e| anyhow::anyhow!("venues.{name}: {e:#}"))?;
+                Ok((Box::new(b), *orders))
+            }
+        }
+    }
+}
+
 /// A deployment the service runs at start.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
@@ -305,6 +409,10 @@ pub struct DeploymentConfig {
     /// REST); default: the next bar that closes.
     #[serde(default)]
     pub start: Option<String>,
+    /// The venue a LIVE deployment sends its orders to (a `[venues]` name);
+    /// PAPER deployments trade on the simulated venue whatever this says.
+    #[serde(default)]
+    pub venue: Option<String>,
 }
 
 impl DeploymentConfig {
@@ -374,6 +482,18 @@ impl ServiceFile {
                 FeedConfig::Binance { .. } => {}
             }
         }
+        for v in self.venues.values_mut() {
+            match v {
+                VenueConfig::Binance {
+                    key_file,
+                    secret_file,
+                    ..
+                } => {
+                    key_file.iter_mut().for_each(abs);
+                    secret_file.iter_mut().for_each(abs);
+                }
+            }
+        }
     }
 
     fn check(&self) -> anyhow::Result<()> {
@@ -440,6 +560,38 @@ impl ServiceFile {
             }
             interval_ms(&d.interval).map_err(|e| anyhow::anyhow!("{at}.{e}"))?;
             d.start_ms().map_err(|e| anyhow::anyhow!("{at}.{e}"))?;
+            if let Some(v) = &d.venue
+                && !self.venues.contains_key(v)
+            {
+                anyhow::bail!(
+                    "{at}.venue: no venue named `{v}` (venues: {})",
+                    self.venues.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        for (name, v) in &self.venues {
+            match v {
+                VenueConfig::Binance {
+                    rest_url,
+                    weight_budget,
+                    orders,
+                    ..
+                } => {
+                    if !rest_url.starts_with("http://") && !rest_url.starts_with("https://") {
+                        anyhow::bail!("venues.{name}.rest_url: expected http:// or https://");
+                    }
+                    if !(*weight_budget > 0.0 && *weight_budget <= 1.0) {
+                        anyhow::bail!("venues.{name}.weight_budget: must be in (0, 1]");
+                    }
+                    if !(orders.max_orders_per_second.is_finite()
+                        && orders.max_orders_per_second > 0.0)
+                    {
+                        anyhow::bail!(
+                            "venues.{name}.orders.max_orders_per_second: must be positive"
+                        );
+                    }
+                }
+            }
         }
         Ok(())
     }
@@ -517,7 +669,16 @@ start = "2024-01-01"
             "symbols",
             "start",
             "[alerts]",
-            "[venues]",
+            "[venues.",
+            "key_env",
+            "recv_window_ms",
+            "timeout_ms",
+            "weight_budget",
+            "poll_ms",
+            "not_found_grace_ms",
+            "max_orders_per_second",
+            "max_retry_ms",
+            "venue =",
         ] {
             assert!(text.contains(key), "the example does not mention {key}");
         }

@@ -26,6 +26,7 @@ pub mod alerts;
 pub mod api;
 pub mod config;
 pub mod dashboard;
+pub mod live;
 pub mod metrics;
 pub mod runner;
 pub mod shadow;
@@ -75,6 +76,8 @@ pub struct ServiceConfig {
     pub workers: usize,
     /// Alert rules and channels.
     pub alerts: Option<alerts::AlertsConfig>,
+    /// Live venues, by name.
+    pub venues: BTreeMap<String, config::VenueConfig>,
 }
 
 impl ServiceConfig {
@@ -89,6 +92,7 @@ impl ServiceConfig {
             deployments: Vec::new(),
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             alerts: None,
+            venues: BTreeMap::new(),
         }
     }
 }
@@ -183,6 +187,26 @@ pub struct DeploymentStatus {
     pub last_bar: Option<String>,
     /// The deployment's journal.
     pub journal: PathBuf,
+    /// A LIVE deployment's venue and what its courier did.
+    #[serde(default)]
+    pub venue: Option<VenueState>,
+}
+
+/// A live venue, as status shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct VenueState {
+    /// The `[venues]` name.
+    pub name: String,
+    /// Placements sent (resends after an unknown outcome included).
+    pub placed: u64,
+    /// Placements whose outcome was unknown (looked up before any resend).
+    pub unknown: u64,
+    /// Lookups by client order id.
+    pub queries: u64,
+    /// Waits the venue asked for (429, 418) or retries.
+    pub retries: u64,
+    /// What could not be done, latest last (at most 20).
+    pub problems: Vec<String>,
 }
 
 /// A deployment's feed, as status shows it.
@@ -837,6 +861,16 @@ struct Run {
     /// The open journal, while this service holds it.
     journal_handle: Option<SharedJournal>,
     board: Board,
+    /// A LIVE deployment's venue: its name and courier.
+    venue: Option<VenueHandle>,
+}
+
+/// What status shows of a live venue.
+#[derive(Clone)]
+struct VenueHandle {
+    name: String,
+    counts: Arc<Mutex<crate::execution::venues::live::CourierCounts>>,
+    problems: crate::execution::venues::live::Problems,
 }
 
 struct ShadowRun {
@@ -880,6 +914,12 @@ struct Fixed {
     pause_drawdown: f64,
     feed: FeedSpec,
     symbols: Vec<String>,
+    /// A LIVE run's venue (a `[venues]` name).
+    #[serde(default)]
+    venue: Option<String>,
+    /// A LIVE run's id: the prefix of its client order ids.
+    #[serde(default)]
+    run_id: Option<String>,
 }
 
 /// The running service.
@@ -1018,16 +1058,37 @@ impl Service {
         self.runs.lock().expect("runs lock").remove(name);
         let _guard = Starting(&self.starting, name.to_string());
         let d = self.registry.deployment(name)?;
-        match d.stage {
-            Stage::Paper => {}
-            Stage::Paused if d.paused_from == Some(Stage::Paper) => {}
-            Stage::Live => bail!(
-                "deployment `{name}` is LIVE, and no live venue is connected yet; only PAPER deployments run"
-            ),
+        let live = match d.stage {
+            Stage::Paper => false,
+            Stage::Paused if d.paused_from == Some(Stage::Paper) => false,
+            Stage::Live => true,
+            Stage::Paused if d.paused_from == Some(Stage::Live) => true,
             other => bail!(
-                "deployment `{name}` is {other}; only PAPER deployments run (promote it first)"
+                "deployment `{name}` is {other}; only PAPER and LIVE deployments run (promote it first)"
             ),
-        }
+        };
+        // Where real orders go is the configuration file's decision alone.
+        let venue_name = if live {
+            let v = self
+                .config
+                .deployments
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| c.venue.clone())
+                .with_context(|| {
+                    format!(
+                        "deployment `{name}` is LIVE and names no venue: give it `venue = \"…\"` in the configuration's [[deployments]] (a [venues] name)"
+                    )
+                })?;
+            if let Some(why) = live::standing_mismatch(&self.registry, name)? {
+                bail!(
+                    "deployment `{name}` is HALTED by reconciliation: {why}; resolve it with `sandbar deploy reconcile {name} --adopt|--flatten --reason …`"
+                );
+            }
+            Some(v)
+        } else {
+            None
+        };
         let spec = match spec {
             Some(s) => s,
             None => {
@@ -1073,6 +1134,7 @@ impl Service {
             symbols: vec![],
             interval: spec.interval.clone(),
             start: spec.start.clone(),
+            venue: None,
         }
         .start_ms()?;
         let fixed_now = Fixed {
@@ -1080,8 +1142,15 @@ impl Service {
             pause_drawdown: self.config.pause_drawdown,
             feed: spec.clone(),
             symbols: symbols.clone(),
+            venue: venue_name.clone(),
+            run_id: live.then(live::new_run_id).transpose()?,
         };
-        let path = self.config.journals.join(format!("{name}.redb"));
+        // A LIVE run has its own journal: the paper run's stays its evidence.
+        let path = self.config.journals.join(if live {
+            format!("{name}-live.redb")
+        } else {
+            format!("{name}.redb")
+        });
         // The run's first version: a new run starts with the deployment's;
         // a recovered one with what its journal started with.
         let existing = if path.exists() {
@@ -1112,6 +1181,13 @@ impl Service {
                         fixed_now.feed.interval
                     );
                 }
+                if fixed.venue != fixed_now.venue {
+                    bail!(
+                        "deployment `{name}`'s journal was written for venue {:?} and is asked to trade on {:?}; a journal keeps its venue — create a new deployment to trade elsewhere",
+                        fixed.venue,
+                        fixed_now.venue
+                    );
+                }
                 (
                     fixed,
                     format!("{}@{}", meta.plugin_name, meta.plugin_version),
@@ -1125,7 +1201,11 @@ impl Service {
             self.prepare(&first_label, &params, &config, &fixed.symbols)?;
         let desc = instance.description().clone();
         let meta = RunMeta {
-            format: crate::store::journal::FORMAT,
+            format: if live {
+                crate::store::journal::FORMAT
+            } else {
+                crate::store::journal::FORMAT_SIMULATED
+            },
             sandbar_version: env!("CARGO_PKG_VERSION").into(),
             contract: instance.contract().into(),
             plugin_name: desc.name.clone(),
@@ -1145,6 +1225,10 @@ impl Service {
             service: toml::to_string(&fixed).context("describing the run")?,
         };
         let (journal, resumed) = Journal::resume(&path, &meta)?;
+        let venue = match (&fixed.venue, &fixed.run_id) {
+            (Some(v), Some(run_id)) => Some(self.connect_live(name, v, run_id, &fixed, &resumed)?),
+            _ => None,
+        };
         // Where the feed takes over: after the last journaled bar of each
         // symbol, else before the configured start, else the next live bar.
         let mut after: Vec<Option<i64>> = vec![start_ms.map(|s| s - step); fixed.symbols.len()];
@@ -1207,7 +1291,9 @@ impl Service {
             returned: Default::default(),
         };
         let journal: SharedJournal = Arc::new(Mutex::new(journal));
+        let venue_state = venue.as_ref().map(|(_, v)| v.clone());
         let launch = Launch {
+            venue: venue.map(|(v, _)| v),
             name: name.into(),
             instance,
             label,
@@ -1256,6 +1342,7 @@ impl Service {
                 slot,
                 journal_handle: Some(journal),
                 board,
+                venue: venue_state,
             },
         );
         self.status(name)
@@ -1353,8 +1440,11 @@ impl Service {
             evidence,
             journal,
             notes,
+            venue,
             ..
         } = l;
+        let venue: Box<dyn crate::execution::Venue + Send> =
+            venue.unwrap_or_else(|| Box::new(SimulatedVenue::new(config.execution)));
         let cfg = EngineConfig {
             initial_cash: config.initial_cash,
             risk: config.risk,
@@ -1391,7 +1481,7 @@ impl Service {
             cfg,
             symbols,
             Box::new(timed),
-            SimulatedVenue::new(config.execution),
+            venue,
             Box::new(recorder),
         );
         engine.set_controller(Box::new(controller));
@@ -1446,6 +1536,7 @@ impl Service {
             };
             if let (Ok(o), true) = (&result, evidence)
                 && let Ok(d) = registry.deployment(&name)
+                && (d.stage == Stage::Paper || d.paused_from == Some(Stage::Paper))
                 && let Some(ev) = crate::store::lifecycle::PaperEvidence::of_run(d.plugin, o)
             {
                 let _ = registry.record_paper(&name, ev, "engine");
@@ -1693,7 +1784,7 @@ impl Service {
         )?;
         let path = self.config.journals.join(format!("{name}.shadow.redb"));
         let meta = RunMeta {
-            format: crate::store::journal::FORMAT,
+            format: crate::store::journal::FORMAT_SIMULATED,
             sandbar_version: env!("CARGO_PKG_VERSION").into(),
             contract: record.contract.clone(),
             plugin_name: record.name.clone(),
@@ -1719,6 +1810,7 @@ impl Service {
         }
         let (journal, _) = Journal::resume(&path, &meta)?;
         let launch = Launch {
+            venue: None,
             name: format!("{name}-shadow"),
             instance,
             label: label.clone(),
@@ -2358,12 +2450,93 @@ impl Service {
             last_bar: (s.last_bar_ms != i64::MIN && s.seq > 0)
                 .then(|| crate::data::market::format_time(s.last_bar_ms)),
             journal: run.journal.clone(),
+            venue: run.venue.as_ref().map(|v| {
+                let c = *v.counts.lock().expect("counts lock");
+                let p = v.problems.lock().expect("problems lock");
+                VenueState {
+                    name: v.name.clone(),
+                    placed: c.placed,
+                    unknown: c.unknown,
+                    queries: c.queries,
+                    retries: c.retries,
+                    problems: p.iter().rev().take(20).rev().cloned().collect(),
+                }
+            }),
         })
+    }
+
+    /// Connect a LIVE deployment to its venue and reconcile its open orders
+    /// with the journal before anything trades (see [`live`]).
+    fn connect_live(
+        &self,
+        name: &str,
+        venue: &str,
+        run_id: &str,
+        fixed: &Fixed,
+        resumed: &crate::store::journal::Resumed,
+    ) -> anyhow::Result<(Box<dyn crate::execution::Venue + Send>, VenueHandle)> {
+        let vc = self.config.venues.get(venue).with_context(|| {
+            format!("deployment `{name}` trades on venue `{venue}`, which the configuration does not define")
+        })?;
+        let (mut connector, courier) = vc.connect(venue, &fixed.symbols)?;
+        let naming = live::naming(run_id);
+        let open = live::open_orders(connector.as_mut(), &fixed.symbols)
+            .with_context(|| format!("deployment `{name}` on venue `{venue}`"))?;
+        let adopted = live::adopted(&self.registry, name)?;
+        let unknown = live::unknown_orders(&open, &naming, resumed.last_order, &adopted);
+        let foreign = open
+            .iter()
+            .filter(|o| !o.client_id.starts_with(&naming.prefix))
+            .count();
+        if !unknown.is_empty() {
+            let report = live::report(&unknown);
+            self.registry.note(name, "engine", live::MISMATCH, &report)?;
+            if let Some(a) = &self.alerter {
+                a.raise(
+                    alerts::Level::Critical,
+                    name,
+                    "",
+                    "reconciliation",
+                    None,
+                    None,
+                    None,
+                    &format!("HALTED by reconciliation: {report}"),
+                );
+            }
+            bail!(
+                "deployment `{name}` is HALTED by reconciliation: {report}; resolve it with `sandbar deploy reconcile {name} --adopt|--flatten --reason …`"
+            );
+        }
+        self.registry.note(
+            name,
+            "engine",
+            "reconcile",
+            &format!(
+                "venue {venue}: {} open orders of this run, {foreign} of others left alone",
+                open.len() - foreign
+            ),
+        )?;
+        let v = crate::execution::venues::live::LiveVenue::new(
+            connector,
+            courier,
+            fixed.symbols.clone(),
+            naming,
+            resumed.venue.clone(),
+            resumed.bars.len() as u64,
+        );
+        let handle = VenueHandle {
+            name: venue.to_string(),
+            counts: v.counts.clone(),
+            problems: v.problems.clone(),
+        };
+        Ok((Box::new(v), handle))
     }
 }
 
 /// Everything a deployment thread needs, built off the hot path.
 struct Launch {
+    /// A live venue (LIVE deployments); else the simulated venue.
+    venue: Option<Box<dyn crate::execution::Venue + Send>>,
     name: String,
     instance: Instance,
     label: String,

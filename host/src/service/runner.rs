@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::data::market::Bar;
 use crate::engine::{Engine, RunResult};
-use crate::execution::SimulatedVenue;
+use crate::execution::Venue;
 
 /// Most bars one deployment processes in one turn on a worker.
 pub const BUDGET: usize = 256;
@@ -37,7 +37,7 @@ pub trait PollFeed: Send {
 /// What a slot runs.
 pub struct Work {
     /// The deployment's engine.
-    pub engine: Engine<'static, SimulatedVenue>,
+    pub engine: Engine<'static, Box<dyn Venue + Send>>,
     /// Its bars.
     pub feed: Box<dyn PollFeed>,
     /// Next bar's sequence number.

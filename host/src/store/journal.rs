@@ -51,10 +51,14 @@ const NOTES: TableDefinition<u64, &[u8]> = TableDefinition::new("feed-notes");
 const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 
 /// The journal format version stored in the metadata. Version 2 added the
-/// write-ahead tables and [`Entry::Command`], version 3 [`Entry::FromEntry`];
-/// versions 1 and 2 still read. Entries are bincode enums, so a new kind is
-/// only ever added at the end (a test pins every kind's index).
-pub const FORMAT: u32 = 3;
+/// write-ahead tables and [`Entry::Command`], version 3 [`Entry::FromEntry`],
+/// version 4 [`Entry::Venue`] (written only by deployments on a live venue:
+/// every other journal is still format 3); earlier versions still read.
+/// Entries are bincode enums, so a new kind is only ever added at the end
+/// (a test pins every kind's index).
+pub const FORMAT: u32 = 4;
+/// The format of journals without live-venue entries.
+pub const FORMAT_SIMULATED: u32 = 3;
 
 /// What a strategy asked for, as journaled.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -272,6 +276,15 @@ pub enum Entry {
         /// Take-profit distance above a long's entry (below a short's).
         take_profit: Option<f64>,
     },
+    /// What a live venue said about an order (format 4): an input of the
+    /// run, fed back at the same bar by recovery, journaled before the
+    /// fill it brings is booked.
+    Venue {
+        /// Bar sequence number it was taken in on.
+        seq: u64,
+        /// The note.
+        note: crate::execution::VenueNote,
+    },
 }
 
 /// An operator command as journaled.
@@ -330,7 +343,8 @@ impl Entry {
             | Entry::Resumed { seq, .. }
             | Entry::Fault { seq, .. }
             | Entry::Command { seq, .. }
-            | Entry::FromEntry { seq, .. } => Some(*seq),
+            | Entry::FromEntry { seq, .. }
+            | Entry::Venue { seq, .. } => Some(*seq),
             Entry::Order { order, .. } => Some(order.decided_seq),
             Entry::Final { .. } => None,
         }
@@ -514,6 +528,10 @@ pub struct Resumed {
     pub bars: Vec<Bar>,
     /// Operator commands, in order.
     pub commands: Vec<Entry>,
+    /// What a live venue said, with the bar it was taken in on, in order.
+    pub venue: Vec<(u64, crate::execution::VenueNote)>,
+    /// The highest order id journaled (ids are given in order from 1).
+    pub last_order: u64,
     /// Entries committed (re-execution verifies them).
     pub entries: u64,
     /// The latest strategy snapshot.
@@ -645,6 +663,10 @@ impl Journal {
                     bincode::serde::decode_from_slice(bytes, config()).map_err(|e| invalid(&e))?;
                 if matches!(e, Entry::Command { .. }) {
                     out.commands.push(e);
+                } else if let Entry::Venue { seq, note } = e {
+                    out.venue.push((seq, note));
+                } else if let Entry::Order { order, .. } = &e {
+                    out.last_order = out.last_order.max(order.id);
                 }
                 expected.push_back(bytes.to_vec());
                 Ok(())
@@ -1013,6 +1035,20 @@ impl JournalReader {
         for_each_in(&t, &self.path, f)
     }
 
+    /// The highest order id journaled (0: none).
+    pub fn last_order(&self) -> Result<u64, JournalError> {
+        let mut last = 0;
+        self.for_each_raw(|_, bytes| {
+            if let Ok((Entry::Order { order, .. }, _)) =
+                bincode::serde::decode_from_slice::<Entry, _>(bytes, config())
+            {
+                last = last.max(order.id);
+            }
+            Ok(())
+        })?;
+        Ok(last)
+    }
+
     /// The input bars of a write-ahead journal (empty for a replay's).
     pub fn bars(&self) -> Result<Vec<Bar>, JournalError> {
         let tx = self.db.begin_read().map_err(|e| self.invalid(e))?;
@@ -1260,15 +1296,25 @@ mod tests {
             stop_loss: None,
             take_profit: None,
         };
+        let venue = Entry::Venue {
+            seq: 0,
+            note: crate::execution::VenueNote {
+                order_id: 1,
+                update: crate::execution::order_state::Update::Accepted,
+                state: crate::execution::order_state::OrderState::Accepted,
+                ended: None,
+            },
+        };
         // Format 1 ended with Fault (14) and Final (15).
         assert_eq!(
             [
                 index(&fault),
                 index(&fin),
                 index(&command),
-                index(&from_entry)
+                index(&from_entry),
+                index(&venue)
             ],
-            [14, 15, 16, 17]
+            [14, 15, 16, 17, 18]
         );
     }
 

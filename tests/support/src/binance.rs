@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::Router;
+
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, RawQuery, State};
 use axum::response::{IntoResponse, Response};
@@ -82,10 +83,10 @@ pub struct Behaviour {
     pub ping: Mutex<Option<Vec<u8>>>,
 }
 
-struct Inner {
-    symbol: String,
+pub(crate) struct Inner {
+    pub(crate) symbol: String,
     interval: String,
-    klines: Vec<Kline>,
+    pub(crate) klines: Vec<Kline>,
     bars_per_second: f64,
     start: Mutex<Instant>,
     /// Bumped to close every open stream connection.
@@ -95,16 +96,18 @@ struct Inner {
     pongs: Mutex<Vec<Vec<u8>>>,
     streams_asked: Mutex<Vec<String>>,
     rest_requests: AtomicU64,
+    /// The spot account and its orders (`binance_spot.rs`).
+    pub(crate) spot: crate::binance_spot::Spot,
 }
 
 impl Inner {
     /// Klines closed by now.
-    fn closed(&self) -> usize {
+    pub(crate) fn closed(&self) -> usize {
         let t = self.start.lock().unwrap().elapsed().as_secs_f64();
         ((t * self.bars_per_second) as usize).min(self.klines.len())
     }
 
-    fn server_time(&self) -> i64 {
+    pub(crate) fn server_time(&self) -> i64 {
         let closed = self.closed();
         match self.klines.get(closed) {
             Some(k) => k.open_time + 1,
@@ -183,6 +186,7 @@ impl BinanceServer {
             pongs: Mutex::new(Vec::new()),
             streams_asked: Mutex::new(Vec::new()),
             rest_requests: AtomicU64::new(0),
+            spot: crate::binance_spot::Spot::default(),
         });
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -193,6 +197,7 @@ impl BinanceServer {
             .route("/api/v3/time", get(time))
             .route("/api/v3/klines", get(klines_route))
             .route("/stream", get(stream))
+            .merge(crate::binance_spot::routes())
             .with_state(inner.clone());
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -208,6 +213,11 @@ impl BinanceServer {
             inner,
             _rt: rt,
         }
+    }
+
+    /// The spot account: orders, trades, and what it is told to do wrong.
+    pub fn spot(&self) -> &crate::binance_spot::Spot {
+        &self.inner.spot
     }
 
     /// What to misbehave with.

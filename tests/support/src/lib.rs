@@ -18,3 +18,4 @@ pub fn fixture(name: &str) -> std::path::PathBuf {
 
 pub mod alpaca;
 pub mod binance;
+pub mod binance_spot;

@@ -3,4 +3,5 @@
 //! file here and nothing above the trait changes.
 
 pub mod binance;
+pub mod live;
 pub mod simulated;

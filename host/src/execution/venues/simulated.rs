@@ -165,7 +165,7 @@ impl Venue for SimulatedVenue {
             .unwrap_or_default()
     }
 
-    fn begin_bar(&mut self, bar: &Bar, position: f64) {
+    fn begin_bar(&mut self, bar: &Bar, _seq: u64, position: f64) {
         self.queue.clear();
         self.bar = None;
         let Some(book) = self.books.get(bar.symbol as usize) else {
@@ -311,7 +311,7 @@ mod tests {
 
     /// Every fill a bar causes, as the engine would drain them.
     fn on_bar(v: &mut SimulatedVenue, b: &Bar, position: f64, out: &mut Vec<FillReport>) {
-        v.begin_bar(b, position);
+        v.begin_bar(b, 0, position);
         while let Some(f) = v.next_fill() {
             out.push(f);
         }

@@ -1,0 +1,461 @@
+//! Binance spot's REST API as a [`Connector`]: signed requests, the
+//! exchange's filters applied before anything is sent, and every answer
+//! turned into a typed [`Outcome`].
+//!
+//! How answers are read (Binance's "Error codes" and "LIMITS" pages):
+//! - HTTP 429 (too many requests) and 418 (an IP ban for ignoring 429s):
+//!   stop, wait `Retry-After` seconds, then retry — every request of this
+//!   connector waits, not just the one refused. `X-MBX-USED-WEIGHT-1M` is
+//!   tracked; above [`BinanceConfig::weight_budget`] of the minute's 6,000
+//!   the connector waits for the next minute instead of earning a 429.
+//! - `-1021` (timestamp outside `recvWindow`): the server-time offset is
+//!   measured again (`GET /api/v3/time`) and the request retried.
+//! - `-1007` (timeout at the backend, "execution status unknown"), any
+//!   5xx, a timeout or a connection lost after sending: **unknown** — the
+//!   courier queries by client order id before anything is resent.
+//! - A connection that could not be opened: the request never left; retry.
+//! - `-2013` (order does not exist) on a query: not found.
+//! - Any other 4xx with a code: rejected, with the venue's code and text.
+//!
+//! The secret is held by the [`Signer`] only; errors quote the venue's
+//! answer, never the request's headers.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, RequestBuilder, Response};
+use serde_json::Value;
+
+use super::filters::{self, SymbolFilters};
+use super::sign::{ClockOffset, Signer};
+use crate::execution::Side;
+use crate::execution::venues::live::{
+    Connector, Execution, OpenOrder, Outcome, Placement, Report, Status,
+};
+
+/// A venue's connection settings (`[venues.<name>]` with `kind = "binance"`).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinanceConfig {
+    /// REST base URL: `https://testnet.binance.vision` (testnet) or
+    /// `https://api.binance.com` (live).
+    pub rest_url: String,
+    /// `recvWindow` of signed requests (milliseconds, default 5,000).
+    #[serde(default = "default_recv_window")]
+    pub recv_window_ms: u64,
+    /// Request timeout (milliseconds, default 10,000): past it, a
+    /// placement's outcome is unknown.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    /// Share of the minute's request weight (6,000) the connector uses
+    /// before it waits for the next minute (default 0.8).
+    #[serde(default = "default_budget")]
+    pub weight_budget: f64,
+}
+
+fn default_recv_window() -> u64 {
+    5000
+}
+fn default_timeout() -> u64 {
+    10_000
+}
+fn default_budget() -> f64 {
+    0.8
+}
+
+/// The minute's weight limit of Binance spot's REST API.
+const WEIGHT_LIMIT: f64 = 6000.0;
+
+/// Binance spot, signed with one API key.
+pub struct Binance {
+    config: BinanceConfig,
+    http: Client,
+    key: String,
+    signer: Signer,
+    clock: ClockOffset,
+    filters: HashMap<String, SymbolFilters>,
+    /// (base, quote) asset of each symbol, for commissions.
+    assets: HashMap<String, (String, String)>,
+    /// Nothing is sent before this (a 429/418's `Retry-After`).
+    pause_until: Option<Instant>,
+    /// Weight used this minute, as the venue last said.
+    pub used_weight: f64,
+}
+
+/// What went wrong talking to the venue, as the courier sees it.
+enum Failure {
+    NeverSent(String),
+    Unknown(String),
+    Wait(Duration, String),
+    Clock(String),
+    Code(i64, String),
+}
+
+impl Binance {
+    /// A connector for `symbols`: reads the server time and the exchange's
+    /// filters, so that a wrong URL, key or symbol is an error at start.
+    pub fn connect(
+        config: BinanceConfig,
+        key: String,
+        secret: &str,
+        symbols: &[String],
+    ) -> anyhow::Result<Binance> {
+        let http = Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .build()?;
+        let mut b = Binance {
+            http,
+            key,
+            signer: Signer::new(secret),
+            clock: ClockOffset::default(),
+            filters: HashMap::new(),
+            assets: HashMap::new(),
+            pause_until: None,
+            used_weight: 0.0,
+            config,
+        };
+        for _ in 0..3 {
+            b.sync_clock()
+                .map_err(|e| anyhow::anyhow!("binance {}: server time: {e}", b.config.rest_url))?;
+        }
+        let list = serde_json::to_string(symbols)?;
+        let info: Value = b
+            .http
+            .get(format!("{}/api/v3/exchangeInfo", b.config.rest_url))
+            .query(&[("symbols", list.as_str())])
+            .send()
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.json())
+            .map_err(|e| anyhow::anyhow!("binance {}: exchangeInfo: {e}", b.config.rest_url))?;
+        b.filters = filters::parse(&info).map_err(|e| anyhow::anyhow!("binance: {e}"))?;
+        for s in info["symbols"].as_array().into_iter().flatten() {
+            if let (Some(n), Some(base), Some(quote)) = (
+                s["symbol"].as_str(),
+                s["baseAsset"].as_str(),
+                s["quoteAsset"].as_str(),
+            ) {
+                b.assets.insert(n.into(), (base.into(), quote.into()));
+            }
+        }
+        for s in symbols {
+            if !b.filters.contains_key(s) {
+                anyhow::bail!(
+                    "binance {}: symbol {s} is not in the exchange information",
+                    b.config.rest_url
+                );
+            }
+        }
+        // A signed request: a wrong key or secret is refused here.
+        let mut last = String::new();
+        for _ in 0..5 {
+            match b.signed(reqwest::Method::GET, "/api/v3/account", &[]) {
+                Ok(_) => return Ok(b),
+                Err(Failure::Code(code, msg)) => {
+                    anyhow::bail!("binance: the API key was refused ({code}: {msg})")
+                }
+                Err(Failure::Wait(after, m)) => {
+                    last = m;
+                    std::thread::sleep(after.min(Duration::from_secs(10)));
+                }
+                Err(Failure::NeverSent(m) | Failure::Unknown(m) | Failure::Clock(m)) => {
+                    last = m;
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+            }
+        }
+        anyhow::bail!("binance: account: {last}")
+    }
+
+    fn now_ms() -> i64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64)
+    }
+
+    fn sync_clock(&mut self) -> Result<(), String> {
+        let sent = Self::now_ms();
+        let v: Value = self
+            .http
+            .get(format!("{}/api/v3/time", self.config.rest_url))
+            .send()
+            .and_then(|r| r.json())
+            .map_err(|e| e.to_string())?;
+        let server = v["serverTime"].as_i64().ok_or("no serverTime")?;
+        self.clock.observe(sent, server, Self::now_ms());
+        Ok(())
+    }
+
+    /// Wait out a pause the venue asked for, or the rest of a minute whose
+    /// weight is spent.
+    fn wait_turn(&mut self) {
+        if let Some(until) = self.pause_until.take() {
+            let now = Instant::now();
+            if until > now {
+                std::thread::sleep(until - now);
+            }
+        }
+        if self.used_weight > WEIGHT_LIMIT * self.config.weight_budget {
+            let ms = 60_000 - Self::now_ms().rem_euclid(60_000);
+            tracing::warn!(
+                weight = self.used_weight,
+                "binance: weight budget spent; waiting for the next minute"
+            );
+            std::thread::sleep(Duration::from_millis(ms as u64 + 50));
+            self.used_weight = 0.0;
+        }
+    }
+
+    fn send(&mut self, req: RequestBuilder) -> Result<Value, Failure> {
+        self.wait_turn();
+        let r: Response = match req.header("X-MBX-APIKEY", &self.key).send() {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return Err(Failure::NeverSent(e.to_string())),
+            Err(e) => return Err(Failure::Unknown(e.to_string())),
+        };
+        if let Some(w) = r
+            .headers()
+            .get("x-mbx-used-weight-1m")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<f64>().ok())
+        {
+            self.used_weight = w;
+        }
+        let status = r.status();
+        if status.as_u16() == 429 || status.as_u16() == 418 {
+            let secs = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(1);
+            let wait = Duration::from_secs(secs);
+            self.pause_until = Some(Instant::now() + wait);
+            return Err(Failure::Wait(
+                wait,
+                format!("HTTP {} (Retry-After {secs} s)", status.as_u16()),
+            ));
+        }
+        let body = r.text().map_err(|e| Failure::Unknown(e.to_string()))?;
+        if status.is_server_error() {
+            return Err(Failure::Unknown(format!(
+                "HTTP {}: {}",
+                status.as_u16(),
+                cut(&body)
+            )));
+        }
+        let v: Value = serde_json::from_str(&body)
+            .map_err(|e| Failure::Unknown(format!("unreadable answer ({e}): {}", cut(&body))))?;
+        if !status.is_success() {
+            let code = v["code"].as_i64().unwrap_or(0);
+            let msg = v["msg"].as_str().unwrap_or("").to_string();
+            return Err(match code {
+                -1021 => Failure::Clock(msg),
+                -1007 => Failure::Unknown(format!("-1007 {msg}")),
+                _ => Failure::Code(code, msg),
+            });
+        }
+        Ok(v)
+    }
+
+    fn signed(
+        &mut self,
+        method: reqwest::Method,
+        path: &str,
+        params: &[(&str, &str)],
+    ) -> Result<Value, Failure> {
+        for attempt in 0..2 {
+            let ts = self.clock.venue_time(Self::now_ms());
+            let query = self
+                .signer
+                .signed_query(params, ts, self.config.recv_window_ms);
+            let url = format!("{}{path}?{query}", self.config.rest_url);
+            match self.send(self.http.request(method.clone(), url)) {
+                Err(Failure::Clock(msg)) if attempt == 0 => {
+                    tracing::warn!(%msg, "binance -1021: measuring the server time again");
+                    let _ = self.sync_clock();
+                }
+                other => return other,
+            }
+        }
+        Err(Failure::NeverSent(
+            "timestamp refused twice (-1021)".to_string(),
+        ))
+    }
+
+    fn outcome<T>(r: Result<T, Failure>) -> Outcome<T> {
+        match r {
+            Ok(v) => Outcome::Done(v),
+            Err(Failure::NeverSent(m)) => Outcome::Retry(Duration::from_millis(500), m),
+            Err(Failure::Wait(d, m)) => Outcome::Retry(d, m),
+            Err(Failure::Unknown(m)) => Outcome::Unknown(m),
+            Err(Failure::Clock(m)) => Outcome::Retry(Duration::from_millis(100), m),
+            Err(Failure::Code(code, msg)) => Outcome::Rejected(format!("{code} {msg}")),
+        }
+    }
+
+    fn commission(&self, symbol: &str, t: &Value, price: f64) -> f64 {
+        let c = num(&t["commission"]);
+        match (self.assets.get(symbol), t["commissionAsset"].as_str()) {
+            (Some((_, quote)), Some(a)) if a == quote => c,
+            (Some((base, _)), Some(a)) if a == base => c * price,
+            _ => 0.0,
+        }
+    }
+
+    fn status(v: &Value) -> Status {
+        match v["status"].as_str().unwrap_or("") {
+            "FILLED" => Status::Filled,
+            "CANCELED" => Status::Cancelled,
+            "REJECTED" => Status::Rejected("REJECTED by the venue".into()),
+            "EXPIRED" | "EXPIRED_IN_MATCH" => Status::Expired,
+            _ => Status::Open,
+        }
+    }
+
+    /// The executions of an order (`myTrades`), by trade id.
+    fn trades(&mut self, symbol: &str, order_id: i64) -> Result<Vec<Execution>, Failure> {
+        let id = order_id.to_string();
+        let v = self.signed(
+            reqwest::Method::GET,
+            "/api/v3/myTrades",
+            &[("symbol", symbol), ("orderId", &id)],
+        )?;
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|t| {
+                let price = num(&t["price"]);
+                Execution {
+                    id: t["id"].to_string(),
+                    quantity: num(&t["qty"]),
+                    price,
+                    commission: self.commission(symbol, t, price),
+                }
+            })
+            .collect())
+    }
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v.as_f64())
+        .unwrap_or(f64::NAN)
+}
+
+fn cut(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+impl Connector for Binance {
+    fn prepare(&mut self, mut p: Placement) -> Result<Placement, String> {
+        let f = self
+            .filters
+            .get(&p.symbol)
+            .ok_or_else(|| format!("{}: not in the exchange information", p.symbol))?;
+        let ok = f
+            .prepare(p.side, p.quantity, p.limit, p.reference)
+            .map_err(|e| e.to_string())?;
+        p.quantity = ok.quantity.to_string().parse().unwrap_or(p.quantity);
+        p.limit = ok.price.map(|d| d.to_string().parse().unwrap_or(f64::NAN));
+        Ok(p)
+    }
+
+    fn place(&mut self, p: &Placement) -> Outcome<Report> {
+        let side = match p.side {
+            Side::Buy => "BUY",
+            Side::Sell => "SELL",
+        };
+        let quantity = p.quantity.to_string();
+        let price = p.limit.map(|x| x.to_string());
+        let mut params: Vec<(&str, &str)> = vec![
+            ("symbol", &p.symbol),
+            ("side", side),
+            ("quantity", &quantity),
+            ("newClientOrderId", &p.client_id),
+            ("newOrderRespType", "FULL"),
+        ];
+        match &price {
+            Some(px) => {
+                params.push(("type", "LIMIT"));
+                params.push(("timeInForce", "GTC"));
+                params.push(("price", px));
+            }
+            None => params.push(("type", "MARKET")),
+        }
+        let r = self
+            .signed(reqwest::Method::POST, "/api/v3/order", &params)
+            .map(|v| {
+                let executions = v["fills"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|t| {
+                        let price = num(&t["price"]);
+                        Execution {
+                            id: t["tradeId"].to_string(),
+                            quantity: num(&t["qty"]),
+                            price,
+                            commission: self.commission(&p.symbol, t, price),
+                        }
+                    })
+                    .collect();
+                Report {
+                    status: Self::status(&v),
+                    executions,
+                }
+            });
+        Self::outcome(r)
+    }
+
+    fn cancel(&mut self, symbol: &str, client_id: &str) -> Outcome<()> {
+        let r = self
+            .signed(
+                reqwest::Method::DELETE,
+                "/api/v3/order",
+                &[("symbol", symbol), ("origClientOrderId", client_id)],
+            )
+            .map(|_| ());
+        Self::outcome(r)
+    }
+
+    fn query(&mut self, symbol: &str, client_id: &str) -> Outcome<Option<Report>> {
+        let r = self.signed(
+            reqwest::Method::GET,
+            "/api/v3/order",
+            &[("symbol", symbol), ("origClientOrderId", client_id)],
+        );
+        let v = match r {
+            Ok(v) => v,
+            Err(Failure::Code(-2013, _)) => return Outcome::Done(None),
+            Err(e) => return Self::outcome(Err(e)),
+        };
+        let status = Self::status(&v);
+        let executed = num(&v["executedQty"]);
+        let executions = if executed > 0.0 {
+            match self.trades(symbol, v["orderId"].as_i64().unwrap_or(0)) {
+                Ok(t) => t,
+                Err(e) => return Self::outcome(Err(e)),
+            }
+        } else {
+            Vec::new()
+        };
+        Outcome::Done(Some(Report { status, executions }))
+    }
+
+    fn open_orders(&mut self, symbols: &[String]) -> Outcome<Vec<OpenOrder>> {
+        // One request per symbol: weight 6 each, where the account-wide
+        // list weighs 80.
+        let mut out = Vec::new();
+        for s in symbols {
+            match self.signed(reqwest::Method::GET, "/api/v3/openOrders", &[("symbol", s)]) {
+                Ok(v) => out.extend(v.as_array().into_iter().flatten().map(|o| OpenOrder {
+                    client_id: o["clientOrderId"].as_str().unwrap_or("").to_string(),
+                    symbol: s.clone(),
+                })),
+                Err(e) => return Self::outcome(Err(e)),
+            }
+        }
+        Outcome::Done(out)
+    }
+}

@@ -1,0 +1,779 @@
+//! A live venue: orders go to a real exchange or broker through a
+//! [`Connector`], and what the venue says about them comes back as inputs
+//! of the run.
+//!
+//! The engine is bar-driven and deterministic; a venue is neither. The
+//! seam between them:
+//! - **Orders out.** The engine journals an order and commits before
+//!   [`Venue::submit`] (principle 2); the live venue hands it to its
+//!   *courier* — one thread per deployment that talks to the venue — and
+//!   returns at once, so a slow venue never holds a worker.
+//! - **Updates in.** The courier's answers (acknowledgements, executions,
+//!   cancels, rejections) wait in an inbox. At the next bar of the order's
+//!   symbol the venue applies them to each order's state machine
+//!   ([`order_state`](crate::execution::order_state)) and the engine
+//!   journals every one that changed something ([`VenueNote`]) before it
+//!   books the fills they carry: the strategy hears of a fill at its next
+//!   bar, after it is durable.
+//! - **Recovery.** Journaled notes are inputs, like bars: re-execution
+//!   after a restart takes them from the journal at the same bars, so the
+//!   books come back exactly. At the first bar after the journaled ones the
+//!   venue *reconciles*: every order the journal leaves open is looked up by
+//!   its client order id (fills made while the host was down are adopted
+//!   through the inbox, duplicates of journaled ones ignored by execution
+//!   id); one the venue has never seen is sent — with the same client order
+//!   id, so it cannot be placed twice.
+//! - **Outcomes are typed** ([`Outcome`]): rejected with the venue's reason;
+//!   retry later (a 429, a 418, a request that never left); *unknown* (a
+//!   timeout or a 5xx after sending): the courier then queries by client
+//!   order id before anything is resent, and a "not found" right after
+//!   placement is believed only after [`CourierConfig::not_found_grace`].
+//! - **Protective orders** (stop-loss, take-profit) are held by the host
+//!   and triggered on closed bars by the simulated venue's rules; a
+//!   triggered one goes out as a market order for what is left of the
+//!   position. One-cancels-other and the host's sizing stay the host's.
+//! - **The host's own order rate limit** (default 10 orders per second per
+//!   deployment) paces placements in the courier, beside the risk engine's
+//!   daily count; the venue's own limits (weights, `Retry-After`) are the
+//!   connector's to honour.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::data::market::{Bar, SymbolId};
+use crate::execution::order_state::{LiveOrder, OrderState, Update};
+use crate::execution::{FillReport, Order, OrderKind, Side, Venue, VenueNote};
+
+/// An order as the venue is asked to take it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    /// The deterministic client order id.
+    pub client_id: String,
+    /// The venue's symbol.
+    pub symbol: String,
+    /// Direction.
+    pub side: Side,
+    /// Quantity (positive).
+    pub quantity: f64,
+    /// Limit price; `None`: a market order.
+    pub limit: Option<f64>,
+    /// The last close of the symbol (a market order's notional is valued at it).
+    pub reference: f64,
+}
+
+/// One execution, as the venue reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Execution {
+    /// The venue's id for it (trade id).
+    pub id: String,
+    /// Quantity.
+    pub quantity: f64,
+    /// Price.
+    pub price: f64,
+    /// Commission, in the quote currency.
+    pub commission: f64,
+}
+
+/// Where an order stands at the venue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// Working (nothing or part filled).
+    Open,
+    /// Completely filled.
+    Filled,
+    /// Cancelled.
+    Cancelled,
+    /// Refused, with the venue's reason.
+    Rejected(String),
+    /// Expired.
+    Expired,
+}
+
+/// What the venue knows of one order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Its status.
+    pub status: Status,
+    /// Its executions so far.
+    pub executions: Vec<Execution>,
+}
+
+impl Report {
+    /// The updates this report implies, for the order's state machine.
+    pub fn updates(&self) -> Vec<Update> {
+        let mut out = vec![Update::Accepted];
+        out.extend(self.executions.iter().map(|e| Update::Fill {
+            id: e.id.clone(),
+            quantity: e.quantity,
+            price: e.price,
+            commission: e.commission,
+        }));
+        match &self.status {
+            Status::Open | Status::Filled => {}
+            Status::Cancelled => out.push(Update::Cancelled),
+            Status::Expired => out.push(Update::Expired),
+            Status::Rejected(reason) => out.push(Update::Rejected {
+                reason: reason.clone(),
+            }),
+        }
+        out
+    }
+}
+
+/// The typed result of one request to a venue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome<T> {
+    /// It answered.
+    Done(T),
+    /// It refused, for good, with its reason (the order is rejected).
+    Rejected(String),
+    /// Try again after this long (429, 418, a request that never left).
+    Retry(Duration, String),
+    /// Sent, and no answer that says what happened (a timeout, a 5xx, the
+    /// connection lost): find out before resending.
+    Unknown(String),
+}
+
+/// An order at the venue, as listed among its open orders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenOrder {
+    /// Client order id.
+    pub client_id: String,
+    /// Symbol.
+    pub symbol: String,
+}
+
+/// One venue's API, as the courier uses it. Implemented per venue
+/// (`binance`); blocking: it runs on the courier's thread.
+pub trait Connector: Send {
+    /// Make an order valid by the venue's rules (lot, tick, notional), or
+    /// say which rule refuses it.
+    fn prepare(&mut self, p: Placement) -> Result<Placement, String>;
+    /// Place an order.
+    fn place(&mut self, p: &Placement) -> Outcome<Report>;
+    /// Cancel an order.
+    fn cancel(&mut self, symbol: &str, client_id: &str) -> Outcome<()>;
+    /// Look an order up by client order id; `Done(None)`: not found.
+    fn query(&mut self, symbol: &str, client_id: &str) -> Outcome<Option<Report>>;
+    /// The account's open orders on these symbols.
+    fn open_orders(&mut self, symbols: &[String]) -> Outcome<Vec<OpenOrder>>;
+}
+
+/// How the courier works.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CourierConfig {
+    /// Poll every open order this often (milliseconds; the update stream's
+    /// fallback, and the only channel until a stream is connected).
+    pub poll_ms: u64,
+    /// A "not found" for an order whose placement had no answer is not
+    /// believed for this long (milliseconds) after placement.
+    pub not_found_grace_ms: u64,
+    /// Placements per second per deployment (the host's own limit).
+    pub max_orders_per_second: f64,
+    /// Longest wait the courier honours for one retry (milliseconds).
+    pub max_retry_ms: u64,
+}
+
+impl Default for CourierConfig {
+    fn default() -> Self {
+        CourierConfig {
+            poll_ms: 1000,
+            not_found_grace_ms: 3000,
+            max_orders_per_second: 10.0,
+            max_retry_ms: 60_000,
+        }
+    }
+}
+
+impl CourierConfig {
+    /// The grace period as a duration.
+    pub fn not_found_grace(&self) -> Duration {
+        Duration::from_millis(self.not_found_grace_ms)
+    }
+}
+
+/// What the courier is asked to do.
+#[derive(Debug, Clone)]
+enum Job {
+    /// Send a new order.
+    Place(u64, Placement),
+    /// Find out what became of an order sent before (recovery): look it up,
+    /// and send it (same client order id) only if the venue never saw it.
+    Resolve(u64, Placement),
+    /// Cancel an order.
+    Cancel(u64, String, String),
+}
+
+/// Something the courier reports that is not about one order's state.
+pub type Problems = Arc<Mutex<Vec<String>>>;
+
+/// Counters of what the courier did, for tests and status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct CourierCounts {
+    /// Placements sent (including resends after an unknown outcome).
+    pub placed: u64,
+    /// Placements whose outcome was unknown.
+    pub unknown: u64,
+    /// Queries by client order id.
+    pub queries: u64,
+    /// Waits asked for by the venue (429, 418) or for a retry.
+    pub retries: u64,
+}
+
+struct Courier {
+    connector: Box<dyn Connector>,
+    config: CourierConfig,
+    inbox: Arc<Mutex<Vec<(u64, Update)>>>,
+    problems: Problems,
+    counts: Arc<Mutex<CourierCounts>>,
+    /// Orders not known to be finished: id → (symbol, client id).
+    open: BTreeMap<u64, (String, String)>,
+    last_placement: Option<Instant>,
+}
+
+impl Courier {
+    fn push(&self, id: u64, updates: Vec<Update>) {
+        self.inbox
+            .lock()
+            .expect("inbox lock")
+            .extend(updates.into_iter().map(|u| (id, u)));
+    }
+
+    fn problem(&self, text: String) {
+        tracing::warn!("{text}");
+        self.problems.lock().expect("problems lock").push(text);
+    }
+
+    fn count(&self, f: impl FnOnce(&mut CourierCounts)) {
+        f(&mut self.counts.lock().expect("counts lock"));
+    }
+
+    /// Wait as the venue asked, within reason.
+    fn wait(&self, after: Duration, why: &str) {
+        self.count(|c| c.retries += 1);
+        let capped = after.min(Duration::from_millis(self.config.max_retry_ms));
+        tracing::info!(?capped, why, "venue asked to wait");
+        std::thread::sleep(capped);
+    }
+
+    /// The host's order rate limit: placements at least `1/rate` apart.
+    fn pace(&mut self) {
+        let rate = self.config.max_orders_per_second;
+        if rate > 0.0 {
+            let gap = Duration::from_secs_f64(1.0 / rate);
+            if let Some(last) = self.last_placement {
+                let since = last.elapsed();
+                if since < gap {
+                    std::thread::sleep(gap - since);
+                }
+            }
+        }
+        self.last_placement = Some(Instant::now());
+    }
+
+    fn note_report(&mut self, id: u64, report: &Report) {
+        if report.status != Status::Open {
+            self.open.remove(&id);
+        }
+        self.push(id, report.updates());
+    }
+
+    /// Look an order up until the venue answers; `None`: not found.
+    fn lookup(&mut self, id: u64, symbol: &str, client: &str) -> Option<Option<Report>> {
+        for _ in 0..100 {
+            self.count(|c| c.queries += 1);
+            match self.connector.query(symbol, client) {
+                Outcome::Done(r) => return Some(r),
+                Outcome::Retry(after, why) => self.wait(after, &why),
+                Outcome::Unknown(why) | Outcome::Rejected(why) => {
+                    self.problem(format!("order {id} ({client}): query failed: {why}"));
+                    std::thread::sleep(Duration::from_millis(self.config.poll_ms.max(50)));
+                }
+            }
+        }
+        None
+    }
+
+    /// Send an order and follow it until the venue has said it has it (or
+    /// refused it). A resend after an unknown outcome or a "not found"
+    /// uses the same client order id.
+    fn place(&mut self, id: u64, p: Placement) {
+        let p = match self.connector.prepare(p) {
+            Ok(p) => p,
+            Err(reason) => {
+                self.push(id, vec![Update::Rejected { reason }]);
+                return;
+            }
+        };
+        self.open.insert(id, (p.symbol.clone(), p.client_id.clone()));
+        loop {
+            self.pace();
+            self.count(|c| c.placed += 1);
+            let sent = Instant::now();
+            match self.connector.place(&p) {
+                Outcome::Done(report) => return self.note_report(id, &report),
+                Outcome::Rejected(reason) => {
+                    self.open.remove(&id);
+                    return self.push(id, vec![Update::Rejected { reason }]);
+                }
+                Outcome::Retry(after, why) => self.wait(after, &why),
+                Outcome::Unknown(why) => {
+                    self.count(|c| c.unknown += 1);
+                    tracing::warn!(order = id, client = %p.client_id, %why, "placement outcome unknown; querying");
+                    if self.settle(id, &p, sent) {
+                        return;
+                    }
+                    // Not found through the whole grace period: the venue
+                    // never took it; send it again under the same id.
+                }
+            }
+        }
+    }
+
+    /// After an unknown outcome: query until found, or until the grace
+    /// period since `sent` has passed with "not found" (`false`).
+    fn settle(&mut self, id: u64, p: &Placement, sent: Instant) -> bool {
+        loop {
+            match self.lookup(id, &p.symbol, &p.client_id) {
+                Some(Some(report)) => {
+                    self.note_report(id, &report);
+                    return true;
+                }
+                Some(None) if sent.elapsed() >= self.config.not_found_grace() => return false,
+                Some(None) => std::thread::sleep(Duration::from_millis(
+                    (self.config.not_found_grace_ms / 10).clamp(10, 500),
+                )),
+                None => return false,
+            }
+        }
+    }
+
+    fn resolve(&mut self, id: u64, p: Placement) {
+        match self.lookup(id, &p.symbol, &p.client_id) {
+            Some(Some(report)) => {
+                self.open.insert(id, (p.symbol.clone(), p.client_id.clone()));
+                self.note_report(id, &report);
+            }
+            // Never seen: sent now, under its own id.
+            _ => self.place(id, p),
+        }
+    }
+
+    fn cancel(&mut self, id: u64, symbol: String, client: String) {
+        loop {
+            match self.connector.cancel(&symbol, &client) {
+                Outcome::Retry(after, why) => self.wait(after, &why),
+                Outcome::Done(()) | Outcome::Rejected(_) | Outcome::Unknown(_) => break,
+            }
+        }
+        // Whatever the cancel answered (it may have crossed a fill), the
+        // order's own record says how it ended.
+        if let Some(Some(report)) = self.lookup(id, &symbol, &client) {
+            self.note_report(id, &report);
+        }
+    }
+
+    fn poll(&mut self) {
+        let open: Vec<(u64, String, String)> = self
+            .open
+            .iter()
+            .map(|(id, (s, c))| (*id, s.clone(), c.clone()))
+            .collect();
+        for (id, symbol, client) in open {
+            if let Some(Some(report)) = self.lookup(id, &symbol, &client) {
+                self.note_report(id, &report);
+            }
+        }
+    }
+
+    fn run(mut self, jobs: Receiver<Job>) {
+        let every = Duration::from_millis(self.config.poll_ms.max(10));
+        let mut next_poll = Instant::now() + every;
+        loop {
+            let wait = next_poll.saturating_duration_since(Instant::now());
+            match jobs.recv_timeout(wait) {
+                Ok(Job::Place(id, p)) => self.place(id, p),
+                Ok(Job::Resolve(id, p)) => self.resolve(id, p),
+                Ok(Job::Cancel(id, s, c)) => self.cancel(id, s, c),
+                Err(RecvTimeoutError::Timeout) => {
+                    self.poll();
+                    next_poll = Instant::now() + every;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+}
+
+/// One order as the live venue tracks it.
+struct Tracked {
+    order: Order,
+    machine: LiveOrder,
+    /// The symbol's last close when it was sent (slippage is measured from it).
+    reference: f64,
+    /// A protective order that has triggered (it is now a market order out).
+    triggered: bool,
+    /// The host asked for its cancel (the engine already told the strategy).
+    cancel_asked: bool,
+}
+
+/// Identity of a deployment's orders at the venue.
+#[derive(Debug, Clone)]
+pub struct Naming {
+    /// Prefix of every client order id of this deployment's run.
+    pub prefix: String,
+}
+
+impl Naming {
+    /// The client order id of order `id`.
+    pub fn client_id(&self, id: u64) -> String {
+        format!("{}{id}", self.prefix)
+    }
+    /// The order id a client order id of this run names, if it is one.
+    pub fn order_id(&self, client_id: &str) -> Option<u64> {
+        client_id.strip_prefix(&self.prefix)?.parse().ok()
+    }
+}
+
+/// A deployment's live venue.
+pub struct LiveVenue {
+    symbols: Vec<String>,
+    naming: Naming,
+    orders: BTreeMap<u64, Tracked>,
+    jobs: Sender<Job>,
+    inbox: Arc<Mutex<Vec<(u64, Update)>>>,
+    /// Journaled notes of a recovered run, by bar: fed back instead of the
+    /// inbox while re-executing.
+    script: HashMap<u64, Vec<VenueNote>>,
+    recovered: u64,
+    live: bool,
+    last_close: Vec<f64>,
+    notes: Vec<VenueNote>,
+    fills: std::collections::VecDeque<FillReport>,
+    /// The courier's counters.
+    pub counts: Arc<Mutex<CourierCounts>>,
+    /// What the courier could not do.
+    pub problems: Problems,
+}
+
+impl LiveVenue {
+    /// A venue sending through `connector`; `journaled` are the notes of a
+    /// recovered run and `recovered` the bars it journaled.
+    pub fn new(
+        connector: Box<dyn Connector>,
+        config: CourierConfig,
+        symbols: Vec<String>,
+        naming: Naming,
+        journaled: Vec<(u64, VenueNote)>,
+        recovered: u64,
+    ) -> LiveVenue {
+        let (tx, rx) = channel();
+        let inbox: Arc<Mutex<Vec<(u64, Update)>>> = Arc::default();
+        let problems: Problems = Arc::default();
+        let counts: Arc<Mutex<CourierCounts>> = Arc::default();
+        let courier = Courier {
+            connector,
+            config,
+            inbox: inbox.clone(),
+            problems: problems.clone(),
+            counts: counts.clone(),
+            open: BTreeMap::new(),
+            last_placement: None,
+        };
+        std::thread::Builder::new()
+            .name("venue-courier".into())
+            .spawn(move || courier.run(rx))
+            .expect("spawning a venue courier");
+        let mut script: HashMap<u64, Vec<VenueNote>> = HashMap::new();
+        for (seq, note) in journaled {
+            script.entry(seq).or_default().push(note);
+        }
+        LiveVenue {
+            last_close: vec![f64::NAN; symbols.len()],
+            symbols,
+            naming,
+            orders: BTreeMap::new(),
+            jobs: tx,
+            inbox,
+            script,
+            recovered,
+            live: false,
+            notes: Vec::new(),
+            fills: Default::default(),
+            counts,
+            problems,
+        }
+    }
+
+    fn placement(&self, t: &Tracked, quantity: f64, market: bool) -> Placement {
+        let limit = match t.order.kind {
+            OrderKind::Limit(p) if !market => Some(p),
+            _ => None,
+        };
+        Placement {
+            client_id: self.naming.client_id(t.order.id),
+            symbol: self.symbol(t.order.symbol),
+            side: t.order.side,
+            quantity,
+            limit,
+            reference: t.reference,
+        }
+    }
+
+    fn symbol(&self, s: SymbolId) -> String {
+        self.symbols.get(s as usize).cloned().unwrap_or_default()
+    }
+
+    /// The first bar after the journaled ones: find out what became of
+    /// every order the journal leaves open, sending those never seen.
+    fn go_live(&mut self) {
+        self.live = true;
+        let mut jobs = Vec::new();
+        for t in self.orders.values() {
+            if t.machine.state().is_terminal() {
+                continue;
+            }
+            let protective = matches!(
+                t.order.kind,
+                OrderKind::StopLoss(_) | OrderKind::TakeProfit(_)
+            );
+            if protective && !t.triggered {
+                continue; // held by the host, never at the venue
+            }
+            let client = self.naming.client_id(t.order.id);
+            if t.cancel_asked {
+                jobs.push(Job::Cancel(t.order.id, self.symbol(t.order.symbol), client));
+            } else {
+                let p = self.placement(t, t.machine.quantity, protective);
+                jobs.push(Job::Resolve(t.order.id, p));
+            }
+        }
+        for j in jobs {
+            let _ = self.jobs.send(j);
+        }
+    }
+
+    fn apply(&mut self, id: u64, update: Update, bar: &Bar) {
+        let Some(t) = self.orders.get_mut(&id) else {
+            self.problems
+                .lock()
+                .expect("problems lock")
+                .push(format!("an update for order {id}, which this run never placed"));
+            return;
+        };
+        let effect = t.machine.apply(&update);
+        if effect.ignored && effect.anomaly.is_none() {
+            return;
+        }
+        if let Some(a) = &effect.anomaly {
+            tracing::warn!(order = id, ?a, "venue anomaly");
+        }
+        let state = t.machine.state();
+        let ended = match (&effect.transition, state) {
+            (Some(_), OrderState::Rejected) => Some(format!(
+                "venue rejected it: {}",
+                t.machine.rejection().unwrap_or("no reason given")
+            )),
+            (Some(_), OrderState::Expired) => Some("venue: expired".to_string()),
+            (Some(_), OrderState::Cancelled) if !t.cancel_asked => {
+                Some("venue cancelled it".to_string())
+            }
+            _ => None,
+        };
+        if let Some((quantity, price)) = effect.fill {
+            let commission = match &update {
+                Update::Fill { commission, .. } => *commission,
+                _ => 0.0,
+            };
+            t.order.quantity = (t.machine.quantity - t.machine.filled()).max(0.0);
+            let reference = if t.reference.is_finite() {
+                t.reference
+            } else {
+                price
+            };
+            self.fills.push_back(FillReport {
+                order_id: id,
+                symbol: t.order.symbol,
+                side: t.order.side,
+                quantity,
+                price,
+                commission,
+                slippage: (price - reference) * t.order.side.sign() * quantity,
+                time_ms: bar.time_ms,
+                origin: t.order.origin,
+                done: state.is_terminal(),
+            });
+        }
+        self.notes.push(VenueNote {
+            order_id: id,
+            update,
+            state,
+            ended,
+        });
+    }
+
+    /// Protective orders of the bar's symbol that the bar triggers go out
+    /// as market orders for what is left of the position.
+    fn trigger(&mut self, bar: &Bar, position: f64) {
+        let mut out = Vec::new();
+        // Exits already on their way count as done.
+        let mut left = position + self.in_flight(bar.symbol);
+        for t in self.orders.values_mut() {
+            if t.order.symbol != bar.symbol || t.triggered || t.machine.state().is_terminal() {
+                continue;
+            }
+            let hit = match (t.order.kind, t.order.side) {
+                (OrderKind::StopLoss(p), Side::Sell) => bar.low <= p,
+                (OrderKind::StopLoss(p), Side::Buy) => bar.high >= p,
+                (OrderKind::TakeProfit(p), Side::Sell) => bar.high >= p,
+                (OrderKind::TakeProfit(p), Side::Buy) => bar.low <= p,
+                _ => false,
+            };
+            if !hit || bar.volume <= 0.0 {
+                continue;
+            }
+            // Reduce-only: never more than the position, never a flip.
+            let reducible = if t.order.side == Side::Sell {
+                left.max(0.0)
+            } else {
+                (-left).max(0.0)
+            };
+            let q = t.order.quantity.min(reducible);
+            if q <= 0.0 {
+                continue;
+            }
+            left -= q * t.order.side.sign();
+            t.triggered = true;
+            t.order.quantity = q;
+            t.machine = LiveOrder::new(t.machine.client_id.clone(), q);
+            t.reference = bar.close;
+            out.push(t.order.id);
+        }
+        if self.live {
+            for id in out {
+                let t = &self.orders[&id];
+                let p = self.placement(t, t.order.quantity, true);
+                let _ = self.jobs.send(Job::Place(id, p));
+            }
+        }
+    }
+}
+
+impl Venue for LiveVenue {
+    fn submit(&mut self, order: Order) {
+        let s = order.symbol as usize;
+        let reference = self.last_close.get(s).copied().unwrap_or(f64::NAN);
+        let protective = matches!(
+            order.kind,
+            OrderKind::StopLoss(_) | OrderKind::TakeProfit(_)
+        );
+        let t = Tracked {
+            machine: LiveOrder::new(self.naming.client_id(order.id), order.quantity),
+            reference,
+            triggered: false,
+            cancel_asked: false,
+            order,
+        };
+        if self.live && !protective {
+            let p = self.placement(&t, t.order.quantity, false);
+            let _ = self.jobs.send(Job::Place(t.order.id, p));
+        }
+        self.orders.insert(t.order.id, t);
+    }
+
+    fn cancel(&mut self, id: u64) -> bool {
+        let live = self.live;
+        let Some(t) = self.orders.get_mut(&id) else {
+            return false;
+        };
+        if t.cancel_asked || t.machine.state().is_terminal() {
+            return false;
+        }
+        let protective = matches!(
+            t.order.kind,
+            OrderKind::StopLoss(_) | OrderKind::TakeProfit(_)
+        );
+        if protective && !t.triggered {
+            // Never left the host.
+            self.orders.remove(&id);
+            return true;
+        }
+        t.cancel_asked = true;
+        t.machine.apply(&Update::CancelRequested);
+        let (symbol, client) = (t.order.symbol, t.machine.client_id.clone());
+        if live {
+            let _ = self.jobs.send(Job::Cancel(id, self.symbol(symbol), client));
+        }
+        true
+    }
+
+    fn open_orders(&self, symbol: SymbolId) -> Vec<&Order> {
+        self.orders
+            .values()
+            .filter(|t| {
+                t.order.symbol == symbol
+                    && !t.cancel_asked
+                    && !t.triggered
+                    && !t.machine.state().is_terminal()
+            })
+            .map(|t| &t.order)
+            .collect()
+    }
+
+    fn begin_bar(&mut self, bar: &Bar, seq: u64, position: f64) {
+        let updates: Vec<(u64, Update)> = if seq < self.recovered {
+            self.script
+                .remove(&seq)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|n| (n.order_id, n.update))
+                .collect()
+        } else {
+            if !self.live {
+                self.go_live();
+            }
+            let mut inbox = self.inbox.lock().expect("inbox lock");
+            let (mine, rest): (Vec<_>, Vec<_>) = inbox.drain(..).partition(|(id, _)| {
+                self.orders
+                    .get(id)
+                    .is_none_or(|t| t.order.symbol == bar.symbol)
+            });
+            *inbox = rest;
+            mine
+        };
+        for (id, u) in updates {
+            self.apply(id, u, bar);
+        }
+        // What just filled changed the position the stops protect.
+        let filled: f64 = self
+            .fills
+            .iter()
+            .filter(|f| f.symbol == bar.symbol)
+            .map(|f| f.quantity * f.side.sign())
+            .sum();
+        self.trigger(bar, position + filled);
+        if let Some(c) = self.last_close.get_mut(bar.symbol as usize) {
+            *c = bar.close;
+        }
+    }
+
+    fn take_notes(&mut self, out: &mut Vec<VenueNote>) {
+        out.append(&mut self.notes);
+    }
+
+    fn in_flight(&self, symbol: SymbolId) -> f64 {
+        self.orders
+            .values()
+            .filter(|t| t.order.symbol == symbol && !t.machine.state().is_terminal())
+            .filter(|t| t.cancel_asked || t.triggered)
+            .map(|t| t.order.quantity * t.order.side.sign())
+            .sum()
+    }
+
+    fn next_fill(&mut self) -> Option<FillReport> {
+        self.fills.pop_front()
+    }
+}

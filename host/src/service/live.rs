@@ -1,0 +1,215 @@
+//! LIVE deployments: connecting a deployment to its venue, and the
+//! reconciliation that decides whether it may trade.
+//!
+//! At start (before the first bar) the venue's open orders are read:
+//! - an order whose client order id carries this run's prefix but names an
+//!   order the journal never wrote is a **mismatch** — something placed
+//!   orders in this deployment's name that the host does not know of (a
+//!   journal restored from an old copy, a second host on the same key). The
+//!   deployment does not start: the report naming each order is kept in the
+//!   audit trail (`reconcile-mismatch`), alerted, and stands until an
+//!   operator resolves it with `sandbar deploy reconcile <name>
+//!   --adopt|--flatten --reason …` (`reconcile-resolved`);
+//! - every other order (no Sandbar prefix, or another run's) belongs to
+//!   someone else and is left alone.
+//!
+//! Orders the journal knows are reconciled by the live venue itself at its
+//! first bar after the journaled ones (see
+//! [`crate::execution::venues::live`]): looked up by client order id, fills
+//! made while the host was down adopted, never-sent ones sent.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::bail;
+
+use crate::execution::venues::live::{Connector, Naming, OpenOrder, Outcome};
+use crate::store::registry::Registry;
+
+/// Audit actions of reconciliation.
+pub const MISMATCH: &str = "reconcile-mismatch";
+/// An operator resolved a mismatch.
+pub const RESOLVED: &str = "reconcile-resolved";
+/// An order an operator adopted (its client order id), left alone since.
+pub const ADOPTED: &str = "reconcile-adopt";
+
+/// A new run's id: 10 hex digits from the OS's generator, so that a
+/// deployment created again under the same name never reuses a client
+/// order id (Alpaca refuses any id it has seen; Binance one still open).
+pub fn new_run_id() -> anyhow::Result<String> {
+    let mut b = [0u8; 5];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("random run id: {e}"))?;
+    Ok(crate::sandbox::runtime::hex(&b))
+}
+
+/// The client order ids of a run: `sb-<run id>-<order id>` (at most 34
+/// characters: within Binance's 36 and Alpaca's 48).
+pub fn naming(run_id: &str) -> Naming {
+    Naming {
+        prefix: format!("sb-{run_id}-"),
+    }
+}
+
+/// The venue's open orders on `symbols`, waiting out what it asks to wait.
+pub fn open_orders(c: &mut dyn Connector, symbols: &[String]) -> anyhow::Result<Vec<OpenOrder>> {
+    for _ in 0..5 {
+        match c.open_orders(symbols) {
+            Outcome::Done(v) => return Ok(v),
+            Outcome::Retry(after, why) => {
+                tracing::warn!(%why, "open orders: retrying");
+                std::thread::sleep(after.min(Duration::from_secs(10)));
+            }
+            Outcome::Unknown(why) | Outcome::Rejected(why) => {
+                bail!("reading the venue's open orders: {why}")
+            }
+        }
+    }
+    bail!("reading the venue's open orders: the venue kept asking to wait")
+}
+
+/// Orders at the venue in this run's name that the journal does not know
+/// (it wrote orders 1 to `last_order`), not adopted before.
+pub fn unknown_orders(
+    open: &[OpenOrder],
+    naming: &Naming,
+    last_order: u64,
+    adopted: &HashSet<String>,
+) -> Vec<OpenOrder> {
+    open.iter()
+        .filter(|o| o.client_id.starts_with(&naming.prefix))
+        .filter(|o| naming.order_id(&o.client_id).is_none_or(|id| id > last_order || id == 0))
+        .filter(|o| !adopted.contains(&o.client_id))
+        .cloned()
+        .collect()
+}
+
+/// The mismatch standing for `name`, if the last reconciliation note is one.
+pub fn standing_mismatch(registry: &Registry, name: &str) -> anyhow::Result<Option<String>> {
+    let trail = registry.audit_trail(Some(name))?;
+    Ok(trail
+        .iter()
+        .rev()
+        .find(|e| e.action == MISMATCH || e.action == RESOLVED)
+        .filter(|e| e.action == MISMATCH)
+        .map(|e| e.to.clone().unwrap_or_default()))
+}
+
+/// Client order ids adopted for `name`.
+pub fn adopted(registry: &Registry, name: &str) -> anyhow::Result<HashSet<String>> {
+    Ok(registry
+        .audit_trail(Some(name))?
+        .into_iter()
+        .filter(|e| e.action == ADOPTED)
+        .filter_map(|e| e.to)
+        .collect())
+}
+
+/// `sandbar deploy reconcile`: resolve `name`'s mismatch with the venue —
+/// cancel the unknown orders (`adopt = false`) or adopt them as someone
+/// else's — and record it. Returns the client order ids acted on.
+pub fn reconcile(
+    registry: &Registry,
+    file: &crate::service::config::ServiceFile,
+    name: &str,
+    adopt: bool,
+    actor: &str,
+    reason: &str,
+) -> anyhow::Result<Vec<String>> {
+    if reason.trim().is_empty() {
+        bail!("reconciling `{name}` needs a reason (--reason)");
+    }
+    let path = file.data_dir.join("journals").join(format!("{name}-live.redb"));
+    let reader = crate::store::journal::JournalReader::open(&path)
+        .map_err(|e| anyhow::anyhow!("deployment `{name}` has no LIVE journal: {e}"))?;
+    let fixed: super::Fixed = toml::from_str(&reader.meta()?.service)
+        .map_err(|e| anyhow::anyhow!("{}: not a service journal: {e}", path.display()))?;
+    let (Some(venue), Some(run_id)) = (&fixed.venue, &fixed.run_id) else {
+        bail!("{}: not a LIVE run's journal", path.display());
+    };
+    let last_order = reader.last_order()?;
+    drop(reader);
+    let vc = file
+        .venues
+        .get(venue)
+        .ok_or_else(|| anyhow::anyhow!("the configuration has no venue `{venue}` (the journal's)"))?;
+    let (mut c, _) = vc.connect(venue, &fixed.symbols)?;
+    let naming = naming(run_id);
+    let open = open_orders(c.as_mut(), &fixed.symbols)?;
+    let unknown = unknown_orders(&open, &naming, last_order, &adopted(registry, name)?);
+    let mut done = Vec::new();
+    for o in &unknown {
+        if adopt {
+            registry.note(name, actor, ADOPTED, &o.client_id)?;
+        } else {
+            loop {
+                match c.cancel(&o.symbol, &o.client_id) {
+                    Outcome::Done(()) => break,
+                    Outcome::Retry(after, _) => std::thread::sleep(after.min(Duration::from_secs(10))),
+                    Outcome::Rejected(why) | Outcome::Unknown(why) => {
+                        bail!("cancelling {} at {venue}: {why}", o.client_id)
+                    }
+                }
+            }
+        }
+        done.push(o.client_id.clone());
+    }
+    registry.note(
+        name,
+        actor,
+        RESOLVED,
+        &format!(
+            "{} {}: {reason}",
+            if adopt { "adopted" } else { "cancelled" },
+            if done.is_empty() {
+                "nothing".to_string()
+            } else {
+                done.join(", ")
+            }
+        ),
+    )?;
+    Ok(done)
+}
+
+/// The report of a mismatch, one line per difference.
+pub fn report(unknown: &[OpenOrder]) -> String {
+    unknown
+        .iter()
+        .map(|o| {
+            format!(
+                "open order {} on {} carries this deployment's prefix and is not in its journal",
+                o.client_id, o.symbol
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_this_runs_orders_beyond_the_journal_are_unknown() {
+        let n = naming("0a1b2c3d4e");
+        let o = |id: &str| OpenOrder {
+            client_id: id.into(),
+            symbol: "BTCUSDT".into(),
+        };
+        let open = [
+            o("sb-0a1b2c3d4e-3"),   // journaled
+            o("sb-0a1b2c3d4e-9"),   // beyond the journal
+            o("sb-0a1b2c3d4e-x"),   // ours in form, no order id
+            o("sb-ffffffffff-12"),  // another run's
+            o("web_8a7f3c"),        // someone else's
+            o("sb-0a1b2c3d4e-10"),  // adopted before
+        ];
+        let adopted: HashSet<String> = ["sb-0a1b2c3d4e-10".to_string()].into();
+        let unknown: Vec<String> = unknown_orders(&open, &n, 5, &adopted)
+            .into_iter()
+            .map(|o| o.client_id)
+            .collect();
+        assert_eq!(unknown, ["sb-0a1b2c3d4e-9", "sb-0a1b2c3d4e-x"]);
+        assert!(n.client_id(u64::MAX).len() <= 36);
+        assert_eq!(n.order_id("sb-0a1b2c3d4e-42"), Some(42));
+    }
+}

@@ -1,0 +1,333 @@
+//! LIVE deployments against a Binance spot test server on 127.0.0.1 (the
+//! same server plays the kline feed and the exchange): signed orders that
+//! the server verifies, fills booked from the venue's own trades, and the
+//! failures a real venue produces — a lost response, "not found" right
+//! after placement, 429s, a kill -9 while trading, fills while the host is
+//! down, foreign orders and orders the journal does not know.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use sandbar_test_support::binance::{BinanceServer, read_klines};
+use sandbar_test_support::binance_spot::{API_KEY, API_SECRET};
+use sandbar_test_support::shared_data;
+
+use crate::service::Fixture;
+use crate::util::*;
+
+fn market(n: usize, bars_per_second: f64) -> BinanceServer {
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), n);
+    BinanceServer::start("BTCUSDT", "1m", klines, bars_per_second)
+}
+
+/// sma-cross (3/8) on BTCUSDT promoted to LIVE (forced: the gates are
+/// tested elsewhere), and a config sending its orders to the server.
+fn live_deployment(server: &BinanceServer, orders: &str) -> (Fixture, PathBuf) {
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::SMA_CROSS]);
+    f.paper(
+        "d",
+        "sma-cross@0.1.0",
+        &[
+            "--param", "fast=3", "--param", "slow=8", "--symbol", "BTCUSDT",
+        ],
+    );
+    f.ok(&[
+        "deploy", "promote", "d", "--force", "--reason", "live test",
+    ]);
+    let config = f.config(
+        &format!(
+            "[feeds.binance]\nkind = \"binance\"\nrest_url = {url:?}\nws_url = {ws:?}\n\
+             [venues.bx]\nkind = \"binance\"\nrest_url = {url:?}\ntimeout_ms = 1000\n\
+             [venues.bx.orders]\npoll_ms = 50\nnot_found_grace_ms = 600\n{orders}\n",
+            url = server.rest_url,
+            ws = server.ws_url
+        ),
+        "[[deployments]]\nname = \"d\"\nfeed = \"binance\"\ninterval = \"1m\"\nstart = \"2024-01-01\"\nvenue = \"bx\"\n",
+    );
+    f.env = vec![
+        ("BINANCE_API_KEY".into(), API_KEY.into()),
+        ("BINANCE_API_SECRET".into(), API_SECRET.into()),
+    ];
+    (f, config)
+}
+
+fn journal(f: &Fixture) -> PathBuf {
+    f.dir.path().join("journals/d-live.redb")
+}
+
+/// The journal's fills, by client order id suffix (order id), as
+/// (quantity, price) in order.
+fn journal_fills(entries: &[serde_json::Value]) -> HashMap<u64, Vec<(f64, f64)>> {
+    let mut out: HashMap<u64, Vec<(f64, f64)>> = HashMap::new();
+    for f in of_kind(entries, "fill") {
+        let fill = &f["fill"];
+        out.entry(fill["order_id"].as_u64().unwrap())
+            .or_default()
+            .push((fill["quantity"].as_f64().unwrap(), fill["price"].as_f64().unwrap()));
+    }
+    out
+}
+
+/// The server's trades, by the order id in the client order id.
+fn venue_fills(server: &BinanceServer) -> HashMap<u64, Vec<(f64, f64)>> {
+    let orders = server.spot().orders();
+    let mut out: HashMap<u64, Vec<(f64, f64)>> = HashMap::new();
+    for t in server.spot().trades() {
+        let o = orders.iter().find(|o| o.order_id == t.order_id).unwrap();
+        let id: u64 = o.client_id.rsplit('-').next().unwrap().parse().unwrap();
+        // As the server writes them: eight decimals.
+        let dec8 = |x: f64| format!("{x:.8}").parse::<f64>().unwrap();
+        out.entry(id)
+            .or_default()
+            .push((dec8(t.quantity), dec8(t.price)));
+    }
+    out
+}
+
+/// Every client order id the server accepted, once; and no placement of
+/// an id it already had got through.
+fn assert_no_order_twice(server: &BinanceServer) {
+    let orders = server.spot().orders();
+    let mut seen = std::collections::HashSet::new();
+    for o in &orders {
+        assert!(seen.insert(o.client_id.clone()), "{} twice", o.client_id);
+    }
+}
+
+/// Stop, then compare the journal's fills with the venue's trades, order
+/// by order, and the books with the account.
+fn assert_books_match_the_venue(f: &Fixture, server: &BinanceServer) -> Vec<serde_json::Value> {
+    let entries = journal_entries(&journal(f));
+    let ours = journal_fills(&entries);
+    let theirs = venue_fills(server);
+    assert!(!theirs.is_empty(), "the venue filled orders");
+    assert_eq!(ours, theirs, "the journal's fills are the venue's trades");
+    let position: f64 = of_kind(&entries, "fill")
+        .iter()
+        .map(|f| {
+            let q = f["fill"]["quantity"].as_f64().unwrap();
+            if f["fill"]["side"] == "buy" { q } else { -q }
+        })
+        .sum();
+    let (base, _) = server.spot().balances();
+    eprintln!(
+        "venue: {} orders, {} trades, {} placement requests; journal: {} orders, {} fills, {} venue notes; position {position}",
+        server.spot().orders().len(),
+        server.spot().trades().len(),
+        server.spot().attempts().len(),
+        of_kind(&entries, "order").len(),
+        of_kind(&entries, "fill").len(),
+        of_kind(&entries, "venue").len(),
+    );
+    for n in of_kind(&entries, "venue") {
+        if !n["note"]["ended"].is_null() {
+            eprintln!("ended: {n}");
+        }
+    }
+    for c in of_kind(&entries, "cancel") {
+        eprintln!("cancel: {c}");
+    }
+    assert!(
+        (position - base).abs() < 1e-9,
+        "journal position {position} vs the account's {base}"
+    );
+    entries
+}
+
+#[test]
+fn a_live_deployment_trades_on_the_venue_with_signed_orders_and_books_its_trades() {
+    let server = market(3000, 40.0);
+    let (mut f, config) = live_deployment(&server, "");
+    f.serve(&config);
+    let s = f.wait("d", "trading", |s| s["orders"].as_u64() >= Some(6));
+    assert_eq!(s["stage"], "LIVE", "{s}");
+    assert_eq!(s["venue"]["name"], "bx", "{s}");
+    f.wait("d", "more bars", |s| s["seq"].as_u64() > Some(500));
+    assert!(f.terminate().success());
+    assert_eq!(server.spot().refused.load(Ordering::SeqCst), 0, "every request signed");
+    assert_no_order_twice(&server);
+    let entries = assert_books_match_the_venue(&f, &server);
+    // Every placement names a journaled order, journaled before it was sent.
+    let orders = of_kind(&entries, "order");
+    for o in server.spot().orders() {
+        let id: u64 = o.client_id.rsplit('-').next().unwrap().parse().unwrap();
+        assert!(orders.iter().any(|j| j["order"]["id"] == id), "{}", o.client_id);
+        assert!(o.client_id.starts_with("sb-") && o.client_id.len() <= 36);
+    }
+    // What the venue said is journaled, and a quantity sent is on the lot step.
+    assert!(!of_kind(&entries, "venue").is_empty());
+    for o in server.spot().orders() {
+        let steps = o.quantity / 0.00001;
+        assert!((steps - steps.round()).abs() < 1e-6, "{}", o.quantity);
+    }
+    // The secret appears nowhere: not in the journal, the log, the status.
+    let log = std::fs::read_to_string(f.dir.path().join("serve.log")).unwrap_or_default();
+    let exported = stdout(&sandbar(["journal".as_ref(), journal(&f).as_os_str()]));
+    for text in [&log, &exported, &s.to_string()] {
+        assert!(!text.contains(API_SECRET), "the secret leaked");
+    }
+}
+
+#[test]
+fn a_wrong_secret_or_a_missing_credential_stops_the_start_naming_it() {
+    let server = market(100, 10.0);
+    let (mut f, config) = live_deployment(&server, "");
+    f.env = vec![("BINANCE_API_KEY".into(), API_KEY.into())];
+    let out = std::process::Command::new(SANDBAR)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("SANDBAR_TOKEN", crate::service::TOKEN)
+        .env("BINANCE_API_KEY", API_KEY)
+        .env_remove("BINANCE_API_SECRET")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("BINANCE_API_SECRET"), "{}", stderr(&out));
+    let out = std::process::Command::new(SANDBAR)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("SANDBAR_TOKEN", crate::service::TOKEN)
+        .env("BINANCE_API_KEY", API_KEY)
+        .env("BINANCE_API_SECRET", "not-the-secret")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("refused") && e.contains("-1022"), "{e}");
+    assert!(!e.contains("not-the-secret"), "{e}");
+    f.stop_serving();
+}
+
+#[test]
+fn a_lost_response_and_not_found_after_placement_never_place_an_order_twice() {
+    let server = market(3000, 40.0);
+    // Every placement's answer is lost (the client gives up after 1 s),
+    // and the order is "not found" for 300 ms after it is placed.
+    server.spot().faults.accept_then_hang.store(3, Ordering::SeqCst);
+    server.spot().faults.hang_ms.store(1500, Ordering::SeqCst);
+    server.spot().faults.hide_new_ms.store(300, Ordering::SeqCst);
+    let (mut f, config) = live_deployment(&server, "");
+    f.serve(&config);
+    let s = f.wait("d", "orders after lost answers", |s| {
+        s["venue"]["unknown"].as_u64() >= Some(3) && s["orders"].as_u64() >= Some(6)
+    });
+    f.wait("d", "more bars", |s| s["seq"].as_u64() > Some(400));
+    assert!(f.terminate().success());
+    assert_no_order_twice(&server);
+    assert_eq!(server.spot().duplicates.load(Ordering::SeqCst), 0, "no resend of a placed order: {s}");
+    assert_books_match_the_venue(&f, &server);
+}
+
+#[test]
+fn answers_of_minus_1007_and_429_are_waited_out_and_looked_up() {
+    let server = market(3000, 40.0);
+    server.spot().faults.accept_then_1007.store(2, Ordering::SeqCst);
+    server.spot().faults.too_many.store(3, Ordering::SeqCst);
+    server.spot().faults.partial.store(true, Ordering::SeqCst);
+    let (mut f, config) = live_deployment(&server, "");
+    f.serve(&config);
+    f.wait("d", "trading past the faults", |s| {
+        s["orders"].as_u64() >= Some(6) && s["venue"]["retries"].as_u64() >= Some(1)
+    });
+    f.wait("d", "more bars", |s| s["seq"].as_u64() > Some(400));
+    assert!(f.terminate().success());
+    assert_no_order_twice(&server);
+    let entries = assert_books_match_the_venue(&f, &server);
+    // Partial fills: market orders in two trades each, both booked.
+    let fills = journal_fills(&entries);
+    assert!(fills.values().any(|v| v.len() == 2), "{fills:?}");
+}
+
+#[test]
+fn killed_while_trading_it_comes_back_with_every_fill_and_no_order_twice() {
+    let server = market(4000, 40.0);
+    let (mut f, config) = live_deployment(&server, "");
+    let mut kills = 0;
+    let started = Instant::now();
+    while kills < 6 {
+        f.serve(&config);
+        std::thread::sleep(Duration::from_millis(700 + 300 * (kills % 3)));
+        f.stop_serving(); // SIGKILL
+        kills += 1;
+        // Down for a while: the venue's clock goes on.
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    f.serve(&config);
+    f.wait("d", "caught up", |s| {
+        s["seq"].as_u64() > Some(40 * started.elapsed().as_secs() - 40)
+            && !s["recovering"].as_bool().unwrap_or(true)
+    });
+    // Give the last orders time to be answered and booked.
+    std::thread::sleep(Duration::from_millis(800));
+    assert!(f.terminate().success());
+    assert_no_order_twice(&server);
+    assert_eq!(server.spot().duplicates.load(Ordering::SeqCst), 0);
+    assert_books_match_the_venue(&f, &server);
+}
+
+#[test]
+fn foreign_orders_are_left_alone_and_unknown_ones_of_the_run_halt_it_until_reconciled() {
+    let server = market(3000, 40.0);
+    server.spot().place_foreign("web_manual_1", 0.001, 30_000.0);
+    let (mut f, config) = live_deployment(&server, "");
+    f.serve(&config);
+    f.wait("d", "trading", |s| s["venue"]["placed"].as_u64() >= Some(2));
+    assert!(f.terminate().success());
+    let foreign = server.spot().orders();
+    assert_eq!(foreign[0].status, "NEW", "the foreign order is untouched");
+    // An order in the run's name the journal never wrote.
+    let prefix = {
+        let orders = server.spot().orders();
+        let o = orders.iter().find(|o| o.client_id.starts_with("sb-")).unwrap();
+        o.client_id[..o.client_id.rfind('-').unwrap() + 1].to_string()
+    };
+    let stray = format!("{prefix}999999");
+    server.spot().place_foreign(&stray, 0.001, 30_000.0);
+    let out = std::process::Command::new(SANDBAR)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("SANDBAR_TOKEN", crate::service::TOKEN)
+        .env("BINANCE_API_KEY", API_KEY)
+        .env("BINANCE_API_SECRET", API_SECRET)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(e.contains("HALTED by reconciliation") && e.contains(&stray), "{e}");
+    // Still refused until an operator resolves it, even with the order gone.
+    let trail = f.ok(&["deploy", "show", "d"]);
+    assert!(trail.contains("reconcile-mismatch"), "{trail}");
+    let out = f.cmd(&["deploy", "reconcile", "d", "--config", config.to_str().unwrap(), "--flatten"]);
+    assert!(!out.status.success(), "a reason is required");
+    f.env = vec![
+        ("BINANCE_API_KEY".into(), API_KEY.into()),
+        ("BINANCE_API_SECRET".into(), API_SECRET.into()),
+    ];
+    let out = f.cmd(&[
+        "deploy",
+        "reconcile",
+        "d",
+        "--config",
+        config.to_str().unwrap(),
+        "--flatten",
+        "--reason",
+        "stray order from the old host",
+    ]);
+    ok(&out);
+    assert!(stdout(&out).contains(&stray), "{}", stdout(&out));
+    let stray_now = server
+        .spot()
+        .orders()
+        .into_iter()
+        .find(|o| o.client_id == stray)
+        .unwrap();
+    assert_eq!(stray_now.status, "CANCELED");
+    f.serve(&config);
+    f.wait("d", "trading again", |s| s["running"] == true && s["seq"].as_u64() > Some(10));
+    assert!(f.terminate().success());
+    let trail = f.ok(&["deploy", "show", "d"]);
+    assert!(trail.contains("reconcile-resolved"), "{trail}");
+}

@@ -1,0 +1,554 @@
+//! Binance spot trading on the test server: the signed REST endpoints a
+//! live venue uses, in the formats Binance documents, against an account
+//! whose orders fill on the server's own klines.
+//!
+//! Checks as the exchange does: the `X-MBX-APIKEY` header (`-2014`), the
+//! HMAC-SHA256 signature over the query string (`-1022`), `timestamp`
+//! within `recvWindow` of the server's (virtual) clock (`-1021`), the
+//! symbol's filters (`-1013`), a client order id already used (`-2010`),
+//! an order that does not exist (`-2013`, `-2011`). Fills: a market order
+//! at the last closed kline's close (in two trades when `partial` is
+//! set); a limit order when a kline that closes after it was placed trades
+//! through its price, at the price. The clock goes on while no client is
+//! connected, so orders fill "while the host is down".
+//!
+//! What the test makes it do wrong ([`Faults`]): accept an order and answer
+//! only after the client gave up, or answer `-1007`; say "not found" for a
+//! while after placement; answer 429 or 418 with `Retry-After`; and orders
+//! placed by someone else ([`Spot::place_foreign`]).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::binance::Inner;
+
+/// The API key the server accepts.
+pub const API_KEY: &str = "sandbar-test-key-9f2c";
+/// Its secret.
+pub const API_SECRET: &str = "sandbar-test-secret-77e1b0d4";
+/// Lot step and minimum of the served symbol.
+pub const LOT_STEP: f64 = 0.00001;
+/// Minimum notional.
+pub const MIN_NOTIONAL: f64 = 5.0;
+
+/// What the test makes the server do wrong.
+#[derive(Default)]
+pub struct Faults {
+    /// The next N placements are accepted, then answered only after this
+    /// long (longer than the client waits): the response is lost.
+    pub accept_then_hang: AtomicU64,
+    /// How long a hung answer waits (milliseconds; default 3,000).
+    pub hang_ms: AtomicU64,
+    /// The next N placements are accepted and answered `-1007`.
+    pub accept_then_1007: AtomicU64,
+    /// Queries say "does not exist" for this long after placement (ms).
+    pub hide_new_ms: AtomicU64,
+    /// The next N signed requests are answered 429 with `Retry-After: 1`.
+    pub too_many: AtomicU64,
+    /// The next N signed requests are answered 418 with `Retry-After: 1`.
+    pub banned: AtomicU64,
+    /// Market orders fill in two trades.
+    pub partial: AtomicBool,
+}
+
+/// One order.
+#[derive(Debug, Clone)]
+pub struct SpotOrder {
+    /// Exchange id.
+    pub order_id: i64,
+    /// Client order id.
+    pub client_id: String,
+    /// `BUY` / `SELL`.
+    pub side: String,
+    /// `MARKET` / `LIMIT`.
+    pub kind: String,
+    /// Quantity.
+    pub quantity: f64,
+    /// Limit price.
+    pub price: f64,
+    /// Filled.
+    pub executed: f64,
+    /// `NEW`, `PARTIALLY_FILLED`, `FILLED`, `CANCELED`.
+    pub status: String,
+    /// Klines closed when it was placed (a limit fills on later ones).
+    placed_at_kline: usize,
+    placed: Instant,
+}
+
+/// One trade.
+#[derive(Debug, Clone)]
+pub struct Trade {
+    /// Trade id.
+    pub id: i64,
+    /// Order id.
+    pub order_id: i64,
+    /// Price.
+    pub price: f64,
+    /// Quantity.
+    pub quantity: f64,
+    /// Commission (quote asset, 0.1%).
+    pub commission: f64,
+}
+
+#[derive(Default)]
+struct Book {
+    orders: Vec<SpotOrder>,
+    trades: Vec<Trade>,
+    next_id: i64,
+    matched_to: usize,
+    base: f64,
+    quote: f64,
+    funded: bool,
+}
+
+/// The spot account and what it is told to do wrong.
+#[derive(Default)]
+pub struct Spot {
+    book: Mutex<Book>,
+    /// Misbehaviour.
+    pub faults: Faults,
+    /// Signed requests refused for a bad key or signature.
+    pub refused: AtomicU64,
+    /// Placements refused as duplicates of a client order id.
+    pub duplicates: AtomicU64,
+    /// Every placement request received (client order id), in order.
+    attempts: Mutex<Vec<String>>,
+    /// Every request line received (path and query, signature included).
+    requests: Mutex<Vec<String>>,
+    weight: AtomicU64,
+}
+
+impl Spot {
+    /// Orders placed (accepted), in order.
+    pub fn orders(&self) -> Vec<SpotOrder> {
+        self.book.lock().unwrap().orders.clone()
+    }
+    /// Trades, in order.
+    pub fn trades(&self) -> Vec<Trade> {
+        self.book.lock().unwrap().trades.clone()
+    }
+    /// Placement requests received (client order ids), in order.
+    pub fn attempts(&self) -> Vec<String> {
+        self.attempts.lock().unwrap().clone()
+    }
+    /// Every request received, as path and query.
+    pub fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+    /// (base, quote) balances.
+    pub fn balances(&self) -> (f64, f64) {
+        let b = self.book.lock().unwrap();
+        (b.base, b.quote)
+    }
+    /// An order someone else placed on the account: a resting limit buy.
+    pub fn place_foreign(&self, client_id: &str, quantity: f64, price: f64) {
+        let mut b = self.book.lock().unwrap();
+        b.next_id += 1;
+        let id = b.next_id;
+        let at = b.matched_to;
+        b.orders.push(SpotOrder {
+            order_id: id,
+            client_id: client_id.into(),
+            side: "BUY".into(),
+            kind: "LIMIT".into(),
+            quantity,
+            price,
+            executed: 0.0,
+            status: "NEW".into(),
+            placed_at_kline: at,
+            placed: Instant::now(),
+        });
+    }
+}
+
+fn err(status: StatusCode, code: i64, msg: &str) -> Response {
+    (status, axum::Json(json!({"code": code, "msg": msg}))).into_response()
+}
+
+fn fmt(x: f64) -> String {
+    format!("{x:.8}")
+}
+
+impl Inner {
+    /// Fill what the klines closed since the last look trade through.
+    fn match_book(&self, b: &mut Book) {
+        let closed = self.closed();
+        if !b.funded {
+            b.funded = true;
+            b.quote = 1_000_000.0;
+        }
+        while b.matched_to < closed {
+            let k = self.klines[b.matched_to];
+            let i = b.matched_to;
+            b.matched_to += 1;
+            let mut fills = Vec::new();
+            for (n, o) in b.orders.iter().enumerate() {
+                if o.kind != "LIMIT" || o.placed_at_kline > i || !open(&o.status) {
+                    continue;
+                }
+                let through = if o.side == "BUY" {
+                    k.low <= o.price
+                } else {
+                    k.high >= o.price
+                };
+                if through {
+                    fills.push((n, o.quantity - o.executed, o.price));
+                }
+            }
+            for (n, q, p) in fills {
+                trade(b, n, q, p);
+            }
+        }
+    }
+
+    fn last_close(&self) -> f64 {
+        let c = self.closed();
+        self.klines[c.saturating_sub(1).min(self.klines.len() - 1)].close
+    }
+}
+
+fn open(status: &str) -> bool {
+    status == "NEW" || status == "PARTIALLY_FILLED"
+}
+
+fn trade(b: &mut Book, n: usize, q: f64, p: f64) {
+    b.next_id += 1;
+    let id = b.next_id;
+    let o = &mut b.orders[n];
+    o.executed += q;
+    o.status = if o.executed >= o.quantity - 1e-12 {
+        "FILLED".into()
+    } else {
+        "PARTIALLY_FILLED".into()
+    };
+    let sign = if o.side == "BUY" { 1.0 } else { -1.0 };
+    let order_id = o.order_id;
+    let commission = q * p * 0.001;
+    b.base += sign * q;
+    b.quote -= sign * q * p + commission;
+    b.trades.push(Trade {
+        id,
+        order_id,
+        price: p,
+        quantity: q,
+        commission,
+    });
+}
+
+fn order_json(o: &SpotOrder, symbol: &str) -> Value {
+    json!({
+        "symbol": symbol,
+        "orderId": o.order_id,
+        "orderListId": -1,
+        "clientOrderId": o.client_id,
+        "price": fmt(o.price),
+        "origQty": fmt(o.quantity),
+        "executedQty": fmt(o.executed),
+        "status": o.status,
+        "timeInForce": "GTC",
+        "type": o.kind,
+        "side": o.side,
+    })
+}
+
+/// The trading routes (merged into the server's router).
+pub(crate) fn routes() -> Router<Arc<Inner>> {
+    Router::new()
+        .route("/api/v3/exchangeInfo", get(exchange_info))
+        .route(
+            "/api/v3/order",
+            get(signed).post(signed).delete(signed),
+        )
+        .route("/api/v3/openOrders", get(signed))
+        .route("/api/v3/myTrades", get(signed))
+        .route("/api/v3/account", get(signed))
+}
+
+async fn exchange_info(State(s): State<Arc<Inner>>) -> Response {
+    axum::Json(json!({
+        "timezone": "UTC",
+        "serverTime": s.server_time(),
+        "symbols": [{
+            "symbol": s.symbol,
+            "status": "TRADING",
+            "baseAsset": s.symbol.trim_end_matches("USDT"),
+            "quoteAsset": "USDT",
+            "filters": [
+                {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
+                {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
+                {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": "100.00000000", "stepSize": "0.00000000"},
+                {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": true, "maxNotional": "9000000.00000000", "applyMaxToMarket": false, "avgPriceMins": 5}
+            ]
+        }]
+    }))
+    .into_response()
+}
+
+async fn signed(
+    State(s): State<Arc<Inner>>,
+    method: Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+    RawQuery(q): RawQuery,
+) -> Response {
+    let query = q.unwrap_or_default();
+    let spot = &s.spot;
+    spot.requests
+        .lock()
+        .unwrap()
+        .push(format!("{method} {}?{query}", uri.path()));
+    let weight = spot.weight.fetch_add(2, Ordering::SeqCst) + 2;
+    let mut r = answer(&s, &method, uri.path(), &headers, &query).await;
+    r.headers_mut().insert(
+        "x-mbx-used-weight-1m",
+        weight.to_string().parse().unwrap(),
+    );
+    r
+}
+
+fn take(counter: &AtomicU64) -> bool {
+    counter
+        .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+async fn answer(s: &Arc<Inner>, method: &Method, path: &str, headers: &HeaderMap, query: &str) -> Response {
+    let spot = &s.spot;
+    if headers.get("x-mbx-apikey").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
+        spot.refused.fetch_add(1, Ordering::SeqCst);
+        return err(StatusCode::UNAUTHORIZED, -2014, "API-key format invalid.");
+    }
+    let Some((payload, signature)) = query.rsplit_once("&signature=") else {
+        spot.refused.fetch_add(1, Ordering::SeqCst);
+        return err(StatusCode::BAD_REQUEST, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.");
+    };
+    let mut mac = Hmac::<Sha256>::new_from_slice(API_SECRET.as_bytes()).unwrap();
+    mac.update(payload.as_bytes());
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    if expected != signature {
+        spot.refused.fetch_add(1, Ordering::SeqCst);
+        return err(StatusCode::BAD_REQUEST, -1022, "Signature for this request is not valid.");
+    }
+    let p: HashMap<String, String> = form_pairs(payload);
+    let num = |k: &str| p.get(k).and_then(|v| v.parse::<f64>().ok());
+    let ts = num("timestamp").unwrap_or(0.0) as i64;
+    let window = num("recvWindow").unwrap_or(5000.0) as i64;
+    let now = s.server_time();
+    if ts > now + 1000 || now - ts > window {
+        return err(StatusCode::BAD_REQUEST, -1021, "Timestamp for this request is outside of the recvWindow.");
+    }
+    if take(&spot.faults.too_many) {
+        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], axum::Json(json!({"code": -1003, "msg": "Too much request weight used."}))).into_response();
+    }
+    if take(&spot.faults.banned) {
+        return (StatusCode::IM_A_TEAPOT, [("retry-after", "1")], axum::Json(json!({"code": -1003, "msg": "Way too much request weight used; IP banned."}))).into_response();
+    }
+    let symbol = s.symbol.clone();
+    if p.get("symbol").is_some_and(|x| *x != symbol) {
+        return err(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.");
+    }
+    match (method.as_str(), path) {
+        ("POST", "/api/v3/order") => place(s, &p).await,
+        ("GET", "/api/v3/order") => {
+            let mut b = spot.book.lock().unwrap();
+            s.match_book(&mut b);
+            let client = p.get("origClientOrderId").cloned().unwrap_or_default();
+            let hide = Duration::from_millis(spot.faults.hide_new_ms.load(Ordering::SeqCst));
+            match b.orders.iter().find(|o| o.client_id == client) {
+                Some(o) if o.placed.elapsed() >= hide => axum::Json(order_json(o, &symbol)).into_response(),
+                _ => err(StatusCode::BAD_REQUEST, -2013, "Order does not exist."),
+            }
+        }
+        ("DELETE", "/api/v3/order") => {
+            let mut b = spot.book.lock().unwrap();
+            s.match_book(&mut b);
+            let client = p.get("origClientOrderId").cloned().unwrap_or_default();
+            match b.orders.iter_mut().find(|o| o.client_id == client) {
+                Some(o) if open(&o.status) => {
+                    o.status = "CANCELED".into();
+                    axum::Json(order_json(o, &symbol)).into_response()
+                }
+                _ => err(StatusCode::BAD_REQUEST, -2011, "Unknown order sent."),
+            }
+        }
+        ("GET", "/api/v3/openOrders") => {
+            let mut b = spot.book.lock().unwrap();
+            s.match_book(&mut b);
+            let list: Vec<Value> = b
+                .orders
+                .iter()
+                .filter(|o| open(&o.status))
+                .map(|o| order_json(o, &symbol))
+                .collect();
+            axum::Json(Value::Array(list)).into_response()
+        }
+        ("GET", "/api/v3/myTrades") => {
+            let mut b = spot.book.lock().unwrap();
+            s.match_book(&mut b);
+            let id = num("orderId").map(|x| x as i64);
+            let list: Vec<Value> = b
+                .trades
+                .iter()
+                .filter(|t| id.is_none_or(|i| i == t.order_id))
+                .map(|t| json!({
+                    "symbol": symbol, "id": t.id, "orderId": t.order_id,
+                    "price": fmt(t.price), "qty": fmt(t.quantity),
+                    "quoteQty": fmt(t.price * t.quantity),
+                    "commission": fmt(t.commission), "commissionAsset": "USDT",
+                    "isBuyer": true, "isMaker": false
+                }))
+                .collect();
+            axum::Json(Value::Array(list)).into_response()
+        }
+        ("GET", "/api/v3/account") => {
+            let mut b = spot.book.lock().unwrap();
+            s.match_book(&mut b);
+            axum::Json(json!({
+                "canTrade": true,
+                "balances": [
+                    {"asset": symbol.trim_end_matches("USDT"), "free": fmt(b.base), "locked": "0.00000000"},
+                    {"asset": "USDT", "free": fmt(b.quote), "locked": "0.00000000"}
+                ]
+            }))
+            .into_response()
+        }
+        _ => err(StatusCode::NOT_FOUND, -1000, "Unknown endpoint."),
+    }
+}
+
+fn form_pairs(q: &str) -> HashMap<String, String> {
+    q.split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (decode(k), decode(v)))
+        .collect()
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = (bytes[i] == b'%')
+            .then(|| std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok())
+            .flatten()
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], hex) {
+            (b'%', Some(b)) => {
+                out.push(b);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            (b, _) => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
+    let spot = &s.spot;
+    let client = p.get("newClientOrderId").cloned().unwrap_or_default();
+    spot.attempts.lock().unwrap().push(client.clone());
+    let side = p.get("side").cloned().unwrap_or_default();
+    let kind = p.get("type").cloned().unwrap_or_default();
+    let quantity: f64 = p.get("quantity").and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let price: f64 = p.get("price").and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    if side != "BUY" && side != "SELL" {
+        return err(StatusCode::BAD_REQUEST, -1100, "Illegal characters found in parameter 'side'.");
+    }
+    let steps = quantity / LOT_STEP;
+    if quantity < LOT_STEP || (steps - steps.round()).abs() > 1e-6 {
+        return err(StatusCode::BAD_REQUEST, -1013, "Filter failure: LOT_SIZE");
+    }
+    if kind == "LIMIT" && ((price * 100.0 - (price * 100.0).round()).abs() > 1e-6 || price <= 0.0) {
+        return err(StatusCode::BAD_REQUEST, -1013, "Filter failure: PRICE_FILTER");
+    }
+    let lost = take(&spot.faults.accept_then_hang);
+    let timeout = take(&spot.faults.accept_then_1007);
+    let body = {
+        let mut b = spot.book.lock().unwrap();
+        s.match_book(&mut b);
+        let reference = if kind == "MARKET" { s.last_close() } else { price };
+        if quantity * reference < MIN_NOTIONAL {
+            return err(StatusCode::BAD_REQUEST, -1013, "Filter failure: NOTIONAL");
+        }
+        if b.orders.iter().any(|o| o.client_id == client) {
+            spot.duplicates.fetch_add(1, Ordering::SeqCst);
+            return err(StatusCode::BAD_REQUEST, -2010, "Duplicate order sent.");
+        }
+        b.next_id += 1;
+        let order_id = b.next_id;
+        let at = b.matched_to;
+        b.orders.push(SpotOrder {
+            order_id,
+            client_id: client.clone(),
+            side: side.clone(),
+            kind: kind.clone(),
+            quantity,
+            price,
+            executed: 0.0,
+            status: "NEW".into(),
+            placed_at_kline: at,
+            placed: Instant::now(),
+        });
+        let n = b.orders.len() - 1;
+        let first = b.trades.len();
+        if kind == "MARKET" {
+            let px = s.last_close();
+            if spot.faults.partial.load(Ordering::SeqCst) {
+                let half = ((quantity / 2.0) / LOT_STEP).floor() * LOT_STEP;
+                if half > 0.0 {
+                    trade(&mut b, n, half, px);
+                }
+                let rest = b.orders[n].quantity - b.orders[n].executed;
+                trade(&mut b, n, rest, px);
+            } else {
+                trade(&mut b, n, quantity, px);
+            }
+        }
+        let mut v = order_json(&b.orders[n], &s.symbol);
+        v["fills"] = Value::Array(
+            b.trades[first..]
+                .iter()
+                .map(|t| json!({
+                    "price": fmt(t.price), "qty": fmt(t.quantity),
+                    "commission": fmt(t.commission), "commissionAsset": "USDT",
+                    "tradeId": t.id
+                }))
+                .collect(),
+        );
+        v
+    };
+    if timeout {
+        return err(StatusCode::SERVICE_UNAVAILABLE, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown.");
+    }
+    if lost {
+        let ms = match spot.faults.hang_ms.load(Ordering::SeqCst) {
+            0 => 3000,
+            n => n,
+        };
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    axum::Json(body).into_response()
+}
