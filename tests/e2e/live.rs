@@ -25,15 +25,28 @@ fn market(n: usize, bars_per_second: f64) -> BinanceServer {
 /// sma-cross (3/8) on BTCUSDT promoted to LIVE (forced: the gates are
 /// tested elsewhere), and a config sending its orders to the server.
 fn live_deployment(server: &BinanceServer, orders: &str) -> (Fixture, PathBuf) {
-    let mut f = Fixture::new();
-    f.ok(&["plugin", "add", plugins::SMA_CROSS]);
-    f.paper(
-        "d",
+    live_deployment_of(
+        server,
+        plugins::SMA_CROSS,
         "sma-cross@0.1.0",
-        &[
-            "--param", "fast=3", "--param", "slow=8", "--symbol", "BTCUSDT",
-        ],
-    );
+        &["--param", "fast=3", "--param", "slow=8"],
+        orders,
+    )
+}
+
+/// `plugin` (`label`) with `params` on BTCUSDT, LIVE on the server.
+fn live_deployment_of(
+    server: &BinanceServer,
+    plugin: &str,
+    label: &str,
+    params: &[&str],
+    orders: &str,
+) -> (Fixture, PathBuf) {
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugin]);
+    let mut extra = params.to_vec();
+    extra.extend(["--symbol", "BTCUSDT"]);
+    f.paper("d", label, &extra);
     f.ok(&[
         "deploy", "promote", "d", "--force", "--reason", "live test",
     ]);
@@ -330,4 +343,60 @@ fn foreign_orders_are_left_alone_and_unknown_ones_of_the_run_halt_it_until_recon
     assert!(f.terminate().success());
     let trail = f.ok(&["deploy", "show", "d"]);
     assert!(trail.contains("reconcile-resolved"), "{trail}");
+}
+
+#[test]
+fn a_limit_order_that_fills_while_the_host_is_down_is_adopted_once_at_restart() {
+    const RATE: f64 = 20.0;
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
+    // A limit buy placed on the 6th bar at a price the market reaches
+    // only after bar 200: below every low before it.
+    let floor = klines[..200].iter().map(|k| k.low).fold(f64::INFINITY, f64::min);
+    let reach = klines[200..]
+        .iter()
+        .position(|k| k.low < floor - 1.0)
+        .expect("the market goes lower later")
+        + 200;
+    let price = (floor - 1.0).floor();
+    let server = BinanceServer::start("BTCUSDT", "1m", klines, RATE);
+    let script = format!("script=5 limit-buy 0 0.01 {price}");
+    let (mut f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", &script],
+        "",
+    );
+    f.serve(&config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while server.spot().orders().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the order never reached the venue: {} {}",
+            f.status("d"),
+            std::fs::read_to_string(f.dir.path().join("serve.log")).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    f.stop_serving(); // SIGKILL, the order resting at the venue
+    let order = server.spot().orders()[0].clone();
+    assert_eq!(order.status, "NEW", "not filled yet when the host died");
+    // The venue fills it while the host is down.
+    server.wait_closed(reach + 5);
+    server.settle();
+    assert_eq!(server.spot().orders()[0].status, "FILLED");
+    f.serve(&config);
+    let s = f.wait("d", "the fill adopted", |s| {
+        s["positions"][0][1].as_f64() == Some(0.01)
+    });
+    assert!(f.terminate().success());
+    assert_eq!(
+        server.spot().attempts(),
+        vec![order.client_id.clone()],
+        "placed once, never resent: {s}"
+    );
+    let entries = assert_books_match_the_venue(&f, &server);
+    // Booked after the restart, at a bar after the fill happened.
+    let fill = of_kind(&entries, "fill")[0];
+    assert!(fill["seq"].as_u64().unwrap() as usize >= reach, "{fill}");
 }

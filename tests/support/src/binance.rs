@@ -220,6 +220,12 @@ impl BinanceServer {
         &self.inner.spot
     }
 
+    /// Match the spot account's resting orders against the klines closed
+    /// by now, as the server does before any answer.
+    pub fn settle(&self) {
+        self.inner.spot.settle(&self.inner);
+    }
+
     /// What to misbehave with.
     pub fn behaviour(&self) -> &Behaviour {
         &self.inner.behaviour

@@ -151,6 +151,12 @@ impl Spot {
         let b = self.book.lock().unwrap();
         (b.base, b.quote)
     }
+    /// Fill what the klines closed so far trade through (the server does
+    /// this before answering any request).
+    pub(crate) fn settle(&self, inner: &Inner) {
+        inner.match_book(&mut self.book.lock().unwrap());
+    }
+
     /// An order someone else placed on the account: a resting limit buy.
     pub fn place_foreign(&self, client_id: &str, quantity: f64, price: f64) {
         let mut b = self.book.lock().unwrap();
