@@ -188,7 +188,8 @@ fn latency(dir: &Path) -> String {
         cfg,
         vec!["X".into()],
         Box::new(inst),
-        SimulatedVenue::new(SimConfig::default()),
+        Box::new(SimulatedVenue::new(SimConfig::default()))
+            as Box<dyn sandbar::execution::Venue + Send>,
         Box::new(recorder),
     );
     let pool = Pool::new(2);

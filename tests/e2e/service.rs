@@ -26,6 +26,11 @@ impl Drop for Fixture {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // SANDBAR_KEEP_TMP=1 keeps the scratch directory for a post-mortem.
+        if std::env::var_os("SANDBAR_KEEP_TMP").is_some() {
+            let dir = std::mem::replace(&mut self.dir, scratch());
+            eprintln!("kept {}", dir.keep().display());
+        }
     }
 }
 

@@ -562,7 +562,11 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
             for id in done {
                 println!(
                     "{name}: {} {id}",
-                    if adopt { "adopted (left alone)" } else { "cancelled" }
+                    if adopt {
+                        "adopted (left alone)"
+                    } else {
+                        "cancelled"
+                    }
                 );
             }
         }

@@ -35,7 +35,7 @@ use data::DataOpts;
 #[command(name = "sandbar", version, about)]
 pub struct Cli {
     /// Log filter (RUST_LOG syntax), e.g. `info` or `plugin=debug`.
-    #[arg(long, global = true, default_value = "warn")]
+    #[arg(long, global = true, default_value = "warn", env = "SANDBAR_LOG")]
     pub log: String,
     #[command(subcommand)]
     command: Command,

@@ -438,6 +438,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         exact: bool,
     ) -> Result<Option<usize>, JournalError> {
         let bar = &bars[0];
+        self.tick(seq)?;
         if !self.boundary(seq, bar)? {
             return Ok(None);
         }
@@ -868,22 +869,6 @@ impl<'a, V: Venue> Engine<'a, V> {
         // acted on, cancelling orders) before the venue executes the next.
         self.venue
             .begin_bar(bar, seq, self.ledger.position(bar.symbol));
-        // What a live venue said since the last bar of the symbol, journaled
-        // before the fills it brings are booked.
-        let mut notes = Vec::new();
-        self.venue.take_notes(&mut notes);
-        for note in notes {
-            let ended = note.ended.clone().map(|why| (note.order_id, why));
-            self.record(Entry::Venue { seq, note })?;
-            if let Some((order_id, reason)) = ended {
-                self.record(Entry::Cancel {
-                    seq,
-                    order_id,
-                    reason,
-                })?;
-                self.events.push(Event::Cancelled(order_id));
-            }
-        }
         let mut filled = false;
         while let Some(f) = self.venue.next_fill() {
             self.book_fill(&f, seq)?;
@@ -907,6 +892,40 @@ impl<'a, V: Venue> Engine<'a, V> {
             self.out.bars_in_market += 1;
         }
         Ok(())
+    }
+
+    /// Between bars: journal and book what a live venue said, note by note
+    /// — the note, the cancellation it ends in, its fill and what the fill
+    /// changes (spent reductions, protective orders, risk state) — before
+    /// the venue applies the next, so that the journal is the same however
+    /// the answers were grouped when they arrived.
+    /// Bar `seq` is the next one; recovery feeds journaled notes back here,
+    /// before that bar's boundary, where they were taken in. A no-op for
+    /// the simulated venue.
+    pub fn tick(&mut self, seq: u64) -> Result<(), JournalError> {
+        while let Some((note, fill)) = self.venue.next_note(seq) {
+            let ended = note.ended.clone().map(|why| (note.order_id, why));
+            self.record(Entry::Venue { seq, note })?;
+            if let Some((order_id, reason)) = ended {
+                self.record(Entry::Cancel {
+                    seq,
+                    order_id,
+                    reason,
+                })?;
+                self.events.push(Event::Cancelled(order_id));
+            }
+            if let Some(f) = fill {
+                self.book_fill(&f, seq)?;
+                self.drop_spent_reductions(f.symbol, seq)?;
+                self.sync_protection(f.symbol, seq, self.now_ms)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether the venue can take the next bar (see [`Venue::ready`]).
+    pub fn venue_ready(&self) -> bool {
+        self.venue.ready()
     }
 
     fn book_fill(&mut self, f: &FillReport, seq: u64) -> Result<(), JournalError> {

@@ -173,12 +173,24 @@ pub trait Venue {
     /// account's position in that symbol before the bar; reduce-only orders
     /// are held to it.
     fn begin_bar(&mut self, bar: &Bar, seq: u64, position: f64);
-    /// What the venue said about orders since the last bar of this symbol
-    /// (a live venue's acknowledgements, executions, cancels, rejections),
-    /// asked right after [`Venue::begin_bar`]: the engine journals each
-    /// before it books the fills they bring. The simulated venue has none.
-    fn take_notes(&mut self, out: &mut Vec<VenueNote>) {
-        let _ = out;
+    /// The next thing the venue said about an order since it was last
+    /// asked (a live venue's acknowledgements, executions, cancels,
+    /// rejections), with the fill it brings; asked between bars — before
+    /// bar `seq`'s boundary, and whenever the service looks while no bar
+    /// comes. One at a time: the engine journals the note and books its
+    /// fill (and reacts: a risk state change cancels orders) before the
+    /// venue applies the next, so the journal does not depend on how the
+    /// answers were grouped when they arrived. The simulated venue has
+    /// none: its fills belong to bars.
+    fn next_note(&mut self, seq: u64) -> Option<(VenueNote, Option<FillReport>)> {
+        let _ = seq;
+        None
+    }
+    /// Whether the venue can take the next bar: a live venue is not while
+    /// it reconciles the orders a previous run left open (fills made while
+    /// the host was down are booked before the strategy sees another bar).
+    fn ready(&self) -> bool {
+        true
     }
     /// Signed quantity still able to fill on `symbol` although the host no
     /// longer counts it open: orders whose cancel was asked and not yet
@@ -219,14 +231,17 @@ impl<V: Venue + ?Sized> Venue for Box<V> {
     fn begin_bar(&mut self, bar: &Bar, seq: u64, position: f64) {
         (**self).begin_bar(bar, seq, position)
     }
-    fn take_notes(&mut self, out: &mut Vec<VenueNote>) {
-        (**self).take_notes(out)
+    fn next_note(&mut self, seq: u64) -> Option<(VenueNote, Option<FillReport>)> {
+        (**self).next_note(seq)
     }
     fn next_fill(&mut self) -> Option<FillReport> {
         (**self).next_fill()
     }
     fn in_flight(&self, symbol: SymbolId) -> f64 {
         (**self).in_flight(symbol)
+    }
+    fn ready(&self) -> bool {
+        (**self).ready()
     }
     fn quiet(&self, bar: &Bar) -> bool {
         (**self).quiet(bar)

@@ -326,6 +326,30 @@ pub enum VenueConfig {
         #[serde(default)]
         orders: crate::execution::venues::live::CourierConfig,
     },
+    /// Alpaca's trading API: paper `https://paper-api.alpaca.markets`,
+    /// live `https://api.alpaca.markets`.
+    Alpaca {
+        /// Trading API base URL.
+        rest_url: String,
+        /// Environment variable holding the key id (default `APCA_API_KEY_ID`).
+        #[serde(default = "alpaca_key_env")]
+        key_env: String,
+        /// Environment variable holding the secret (default `APCA_API_SECRET_KEY`).
+        #[serde(default = "alpaca_secret_env")]
+        secret_env: String,
+        /// Or a file holding the key id (first line).
+        #[serde(default)]
+        key_file: Option<PathBuf>,
+        /// Or a file holding the secret (first line).
+        #[serde(default)]
+        secret_file: Option<PathBuf>,
+        /// Request timeout (ms, default 10,000).
+        #[serde(default = "request_timeout")]
+        timeout_ms: u64,
+        /// How orders are followed and paced.
+        #[serde(default)]
+        orders: crate::execution::venues::live::CourierConfig,
+    },
 }
 
 fn binance_key_env() -> String {
@@ -387,6 +411,32 @@ impl VenueConfig {
                 )
                 .map_err(|e| anyhow::anyhow!("venues.{name}: {e:#}"))?;
                 Ok((Box::new(b), *orders))
+            }
+            VenueConfig::Alpaca {
+                rest_url,
+                key_env,
+                secret_env,
+                key_file,
+                secret_file,
+                timeout_ms,
+                orders,
+            } => {
+                let key = secret(key_file.as_deref(), key_env, &format!("venues.{name} key"))?;
+                let sec = secret(
+                    secret_file.as_deref(),
+                    secret_env,
+                    &format!("venues.{name} secret"),
+                )?;
+                let a = crate::execution::venues::alpaca::Alpaca::connect(
+                    crate::execution::venues::alpaca::AlpacaConfig {
+                        rest_url: rest_url.clone(),
+                        timeout_ms: *timeout_ms,
+                    },
+                    key,
+                    sec,
+                )
+                .map_err(|e| anyhow::anyhow!("venues.{name}: {e:#}"))?;
+                Ok((Box::new(a), *orders))
             }
         }
     }
@@ -488,6 +538,11 @@ impl ServiceFile {
                     key_file,
                     secret_file,
                     ..
+                }
+                | VenueConfig::Alpaca {
+                    key_file,
+                    secret_file,
+                    ..
                 } => {
                     key_file.iter_mut().for_each(abs);
                     secret_file.iter_mut().for_each(abs);
@@ -570,27 +625,27 @@ impl ServiceFile {
             }
         }
         for (name, v) in &self.venues {
-            match v {
+            let (rest_url, orders) = match v {
                 VenueConfig::Binance {
                     rest_url,
                     weight_budget,
                     orders,
                     ..
                 } => {
-                    if !rest_url.starts_with("http://") && !rest_url.starts_with("https://") {
-                        anyhow::bail!("venues.{name}.rest_url: expected http:// or https://");
-                    }
                     if !(*weight_budget > 0.0 && *weight_budget <= 1.0) {
                         anyhow::bail!("venues.{name}.weight_budget: must be in (0, 1]");
                     }
-                    if !(orders.max_orders_per_second.is_finite()
-                        && orders.max_orders_per_second > 0.0)
-                    {
-                        anyhow::bail!(
-                            "venues.{name}.orders.max_orders_per_second: must be positive"
-                        );
-                    }
+                    (rest_url, orders)
                 }
+                VenueConfig::Alpaca {
+                    rest_url, orders, ..
+                } => (rest_url, orders),
+            };
+            if !rest_url.starts_with("http://") && !rest_url.starts_with("https://") {
+                anyhow::bail!("venues.{name}.rest_url: expected http:// or https://");
+            }
+            if !(orders.max_orders_per_second.is_finite() && orders.max_orders_per_second > 0.0) {
+                anyhow::bail!("venues.{name}.orders.max_orders_per_second: must be positive");
             }
         }
         Ok(())

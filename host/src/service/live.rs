@@ -77,7 +77,11 @@ pub fn unknown_orders(
 ) -> Vec<OpenOrder> {
     open.iter()
         .filter(|o| o.client_id.starts_with(&naming.prefix))
-        .filter(|o| naming.order_id(&o.client_id).is_none_or(|id| id > last_order || id == 0))
+        .filter(|o| {
+            naming
+                .order_id(&o.client_id)
+                .is_none_or(|id| id > last_order || id == 0)
+        })
         .filter(|o| !adopted.contains(&o.client_id))
         .cloned()
         .collect()
@@ -118,7 +122,10 @@ pub fn reconcile(
     if reason.trim().is_empty() {
         bail!("reconciling `{name}` needs a reason (--reason)");
     }
-    let path = file.data_dir.join("journals").join(format!("{name}-live.redb"));
+    let path = file
+        .data_dir
+        .join("journals")
+        .join(format!("{name}-live.redb"));
     let reader = crate::store::journal::JournalReader::open(&path)
         .map_err(|e| anyhow::anyhow!("deployment `{name}` has no LIVE journal: {e}"))?;
     let fixed: super::Fixed = toml::from_str(&reader.meta()?.service)
@@ -128,10 +135,9 @@ pub fn reconcile(
     };
     let last_order = reader.last_order()?;
     drop(reader);
-    let vc = file
-        .venues
-        .get(venue)
-        .ok_or_else(|| anyhow::anyhow!("the configuration has no venue `{venue}` (the journal's)"))?;
+    let vc = file.venues.get(venue).ok_or_else(|| {
+        anyhow::anyhow!("the configuration has no venue `{venue}` (the journal's)")
+    })?;
     let (mut c, _) = vc.connect(venue, &fixed.symbols)?;
     let naming = naming(run_id);
     let open = open_orders(c.as_mut(), &fixed.symbols)?;
@@ -144,7 +150,9 @@ pub fn reconcile(
             loop {
                 match c.cancel(&o.symbol, &o.client_id) {
                     Outcome::Done(()) => break,
-                    Outcome::Retry(after, _) => std::thread::sleep(after.min(Duration::from_secs(10))),
+                    Outcome::Retry(after, _) => {
+                        std::thread::sleep(after.min(Duration::from_secs(10)))
+                    }
                     Outcome::Rejected(why) | Outcome::Unknown(why) => {
                         bail!("cancelling {} at {venue}: {why}", o.client_id)
                     }
@@ -196,12 +204,12 @@ mod tests {
             symbol: "BTCUSDT".into(),
         };
         let open = [
-            o("sb-0a1b2c3d4e-3"),   // journaled
-            o("sb-0a1b2c3d4e-9"),   // beyond the journal
-            o("sb-0a1b2c3d4e-x"),   // ours in form, no order id
-            o("sb-ffffffffff-12"),  // another run's
-            o("web_8a7f3c"),        // someone else's
-            o("sb-0a1b2c3d4e-10"),  // adopted before
+            o("sb-0a1b2c3d4e-3"),  // journaled
+            o("sb-0a1b2c3d4e-9"),  // beyond the journal
+            o("sb-0a1b2c3d4e-x"),  // ours in form, no order id
+            o("sb-ffffffffff-12"), // another run's
+            o("web_8a7f3c"),       // someone else's
+            o("sb-0a1b2c3d4e-10"), // adopted before
         ];
         let adopted: HashSet<String> = ["sb-0a1b2c3d4e-10".to_string()].into();
         let unknown: Vec<String> = unknown_orders(&open, &n, 5, &adopted)

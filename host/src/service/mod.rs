@@ -869,6 +869,7 @@ struct Run {
 #[derive(Clone)]
 struct VenueHandle {
     name: String,
+    waker: crate::execution::venues::live::Waker,
     counts: Arc<Mutex<crate::execution::venues::live::CourierCounts>>,
     problems: crate::execution::venues::live::Problems,
 }
@@ -1237,6 +1238,10 @@ impl Service {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let slot = self.pool.slot(stop.clone());
+        if let Some((_, h)) = &venue {
+            let wake = slot.waker();
+            *h.waker.lock().expect("waker lock") = Some(Arc::new(move || wake()));
+        }
         let notes: Notes = Arc::default();
         let live = hub.subscribe_waking(
             &fixed.symbols,
@@ -1477,13 +1482,7 @@ impl Service {
         let m = self.metrics.clone();
         let alerter = self.alerter.clone().filter(|_| evidence);
         let first_label = label_for_alerts.clone();
-        let mut engine = Engine::owning(
-            cfg,
-            symbols,
-            Box::new(timed),
-            venue,
-            Box::new(recorder),
-        );
+        let mut engine = Engine::owning(cfg, symbols, Box::new(timed), venue, Box::new(recorder));
         engine.set_controller(Box::new(controller));
         let on_end = move |result: crate::engine::RunResult| {
             let summary = match &result {
@@ -2490,7 +2489,8 @@ impl Service {
             .count();
         if !unknown.is_empty() {
             let report = live::report(&unknown);
-            self.registry.note(name, "engine", live::MISMATCH, &report)?;
+            self.registry
+                .note(name, "engine", live::MISMATCH, &report)?;
             if let Some(a) = &self.alerter {
                 a.raise(
                     alerts::Level::Critical,
@@ -2526,6 +2526,7 @@ impl Service {
         );
         let handle = VenueHandle {
             name: venue.to_string(),
+            waker: v.waker.clone(),
             counts: v.counts.clone(),
             problems: v.problems.clone(),
         };

@@ -135,6 +135,16 @@ impl Slot {
                     more = true;
                     break;
                 }
+                // A live venue's news first; while it reconciles, bars wait
+                // (its courier wakes the slot when it has answered).
+                if let Err(e) = w.engine.tick(w.seq) {
+                    end = Some(Err(e));
+                    break;
+                }
+                if !w.engine.venue_ready() {
+                    more = false;
+                    break;
+                }
                 done += 1;
                 match w.engine.step(bar, w.seq) {
                     Ok(true) => w.seq += 1,
@@ -150,6 +160,13 @@ impl Slot {
             }
             if done < bars.len() && end.is_none() {
                 w.feed.unpoll(&bars[done..]);
+            }
+            // What a live venue said meanwhile is booked even while no bar
+            // comes (a quiet or dead feed).
+            if end.is_none()
+                && let Err(e) = w.engine.tick(w.seq)
+            {
+                end = Some(Err(e));
             }
         }
         match end {

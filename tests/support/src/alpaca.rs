@@ -30,9 +30,9 @@ pub const KEY: &str = "PKTEST0123456789";
 /// The secret the server accepts.
 pub const SECRET: &str = "secret-0123456789abcdef";
 
-struct Inner {
-    symbol: String,
-    klines: Vec<Kline>,
+pub(crate) struct Inner {
+    pub(crate) symbol: String,
+    pub(crate) klines: Vec<Kline>,
     bars_per_second: f64,
     start: Instant,
     page: usize,
@@ -43,10 +43,12 @@ struct Inner {
     corrections: Mutex<HashSet<i64>>,
     auth_messages: Mutex<Vec<Value>>,
     subscribe_before_auth: AtomicBool,
+    /// The trading account (`alpaca_trading.rs`).
+    pub(crate) trading: crate::alpaca_trading::Trading,
 }
 
 impl Inner {
-    fn closed(&self) -> usize {
+    pub(crate) fn closed(&self) -> usize {
         ((self.start.elapsed().as_secs_f64() * self.bars_per_second) as usize)
             .min(self.klines.len())
     }
@@ -60,7 +62,7 @@ impl Inner {
     }
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(crate) fn rfc3339(ms: i64) -> String {
     let secs = ms.div_euclid(1000);
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -129,6 +131,7 @@ impl AlpacaServer {
             corrections: Mutex::new(HashSet::new()),
             auth_messages: Mutex::new(Vec::new()),
             subscribe_before_auth: AtomicBool::new(false),
+            trading: Default::default(),
         });
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -138,6 +141,7 @@ impl AlpacaServer {
         let app = Router::new()
             .route("/v2/iex", get(stream))
             .route("/v2/stocks/bars", get(bars))
+            .merge(crate::alpaca_trading::routes())
             .with_state(inner.clone());
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -152,6 +156,11 @@ impl AlpacaServer {
             inner,
             _rt: rt,
         }
+    }
+
+    /// The trading account: orders, fills, and what it is told to do wrong.
+    pub fn trading(&self) -> &crate::alpaca_trading::Trading {
+        &self.inner.trading
     }
 
     /// Send a correction of this bar after it has been sent.

@@ -197,7 +197,7 @@ impl BinanceServer {
             .route("/api/v3/time", get(time))
             .route("/api/v3/klines", get(klines_route))
             .route("/stream", get(stream))
-            .merge(crate::binance_spot::routes())
+            .nest("/spot", crate::binance_spot::routes())
             .with_state(inner.clone());
         let listener = rt
             .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))

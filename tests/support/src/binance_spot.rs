@@ -60,6 +60,9 @@ pub struct Faults {
     pub banned: AtomicU64,
     /// Market orders fill in two trades.
     pub partial: AtomicBool,
+    /// The exchange's clock runs this far ahead of real time (ms): a client
+    /// that does not track the offset is refused with -1021.
+    pub skew_ms: std::sync::atomic::AtomicI64,
 }
 
 /// One order.
@@ -178,6 +181,19 @@ impl Spot {
     }
 }
 
+/// The exchange's clock: real time plus the skew.
+fn exchange_ms(s: &Inner) -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+        + s.spot.faults.skew_ms.load(Ordering::SeqCst)
+}
+
+async fn spot_time(State(s): State<Arc<Inner>>) -> Response {
+    axum::Json(json!({ "serverTime": exchange_ms(&s) })).into_response()
+}
+
 fn err(status: StatusCode, code: i64, msg: &str) -> Response {
     (status, axum::Json(json!({"code": code, "msg": msg}))).into_response()
 }
@@ -268,14 +284,14 @@ fn order_json(o: &SpotOrder, symbol: &str) -> Value {
     })
 }
 
-/// The trading routes (merged into the server's router).
+/// The trading routes, served under `/spot` (the venue's base URL is
+/// `<server>/spot`). The exchange's clock there is real time — shifted by
+/// [`Faults::skew_ms`] — while the kline feed's clock is virtual.
 pub(crate) fn routes() -> Router<Arc<Inner>> {
     Router::new()
+        .route("/api/v3/time", get(spot_time))
         .route("/api/v3/exchangeInfo", get(exchange_info))
-        .route(
-            "/api/v3/order",
-            get(signed).post(signed).delete(signed),
-        )
+        .route("/api/v3/order", get(signed).post(signed).delete(signed))
         .route("/api/v3/openOrders", get(signed))
         .route("/api/v3/myTrades", get(signed))
         .route("/api/v3/account", get(signed))
@@ -284,7 +300,7 @@ pub(crate) fn routes() -> Router<Arc<Inner>> {
 async fn exchange_info(State(s): State<Arc<Inner>>) -> Response {
     axum::Json(json!({
         "timezone": "UTC",
-        "serverTime": s.server_time(),
+        "serverTime": exchange_ms(&s),
         "symbols": [{
             "symbol": s.symbol,
             "status": "TRADING",
@@ -316,10 +332,8 @@ async fn signed(
         .push(format!("{method} {}?{query}", uri.path()));
     let weight = spot.weight.fetch_add(2, Ordering::SeqCst) + 2;
     let mut r = answer(&s, &method, uri.path(), &headers, &query).await;
-    r.headers_mut().insert(
-        "x-mbx-used-weight-1m",
-        weight.to_string().parse().unwrap(),
-    );
+    r.headers_mut()
+        .insert("x-mbx-used-weight-1m", weight.to_string().parse().unwrap());
     r
 }
 
@@ -329,7 +343,13 @@ fn take(counter: &AtomicU64) -> bool {
         .is_ok()
 }
 
-async fn answer(s: &Arc<Inner>, method: &Method, path: &str, headers: &HeaderMap, query: &str) -> Response {
+async fn answer(
+    s: &Arc<Inner>,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+    query: &str,
+) -> Response {
     let spot = &s.spot;
     if headers.get("x-mbx-apikey").and_then(|v| v.to_str().ok()) != Some(API_KEY) {
         spot.refused.fetch_add(1, Ordering::SeqCst);
@@ -337,7 +357,11 @@ async fn answer(s: &Arc<Inner>, method: &Method, path: &str, headers: &HeaderMap
     }
     let Some((payload, signature)) = query.rsplit_once("&signature=") else {
         spot.refused.fetch_add(1, Ordering::SeqCst);
-        return err(StatusCode::BAD_REQUEST, -1102, "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.");
+        return err(
+            StatusCode::BAD_REQUEST,
+            -1102,
+            "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
+        );
     };
     let mut mac = Hmac::<Sha256>::new_from_slice(API_SECRET.as_bytes()).unwrap();
     mac.update(payload.as_bytes());
@@ -349,21 +373,41 @@ async fn answer(s: &Arc<Inner>, method: &Method, path: &str, headers: &HeaderMap
         .collect();
     if expected != signature {
         spot.refused.fetch_add(1, Ordering::SeqCst);
-        return err(StatusCode::BAD_REQUEST, -1022, "Signature for this request is not valid.");
+        return err(
+            StatusCode::BAD_REQUEST,
+            -1022,
+            "Signature for this request is not valid.",
+        );
     }
     let p: HashMap<String, String> = form_pairs(payload);
     let num = |k: &str| p.get(k).and_then(|v| v.parse::<f64>().ok());
     let ts = num("timestamp").unwrap_or(0.0) as i64;
     let window = num("recvWindow").unwrap_or(5000.0) as i64;
-    let now = s.server_time();
+    let now = exchange_ms(s);
     if ts > now + 1000 || now - ts > window {
-        return err(StatusCode::BAD_REQUEST, -1021, "Timestamp for this request is outside of the recvWindow.");
+        return err(
+            StatusCode::BAD_REQUEST,
+            -1021,
+            "Timestamp for this request is outside of the recvWindow.",
+        );
     }
     if take(&spot.faults.too_many) {
-        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], axum::Json(json!({"code": -1003, "msg": "Too much request weight used."}))).into_response();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            axum::Json(json!({"code": -1003, "msg": "Too much request weight used."})),
+        )
+            .into_response();
     }
     if take(&spot.faults.banned) {
-        return (StatusCode::IM_A_TEAPOT, [("retry-after", "1")], axum::Json(json!({"code": -1003, "msg": "Way too much request weight used; IP banned."}))).into_response();
+        return (
+            StatusCode::IM_A_TEAPOT,
+            [("retry-after", "1")],
+            axum::Json(
+                json!({"code": -1003, "msg": "Way too much request weight used; IP banned."}),
+            ),
+        )
+            .into_response();
     }
     let symbol = s.symbol.clone();
     if p.get("symbol").is_some_and(|x| *x != symbol) {
@@ -377,7 +421,9 @@ async fn answer(s: &Arc<Inner>, method: &Method, path: &str, headers: &HeaderMap
             let client = p.get("origClientOrderId").cloned().unwrap_or_default();
             let hide = Duration::from_millis(spot.faults.hide_new_ms.load(Ordering::SeqCst));
             match b.orders.iter().find(|o| o.client_id == client) {
-                Some(o) if o.placed.elapsed() >= hide => axum::Json(order_json(o, &symbol)).into_response(),
+                Some(o) if o.placed.elapsed() >= hide => {
+                    axum::Json(order_json(o, &symbol)).into_response()
+                }
                 _ => err(StatusCode::BAD_REQUEST, -2013, "Order does not exist."),
             }
         }
@@ -412,13 +458,15 @@ async fn answer(s: &Arc<Inner>, method: &Method, path: &str, headers: &HeaderMap
                 .trades
                 .iter()
                 .filter(|t| id.is_none_or(|i| i == t.order_id))
-                .map(|t| json!({
-                    "symbol": symbol, "id": t.id, "orderId": t.order_id,
-                    "price": fmt(t.price), "qty": fmt(t.quantity),
-                    "quoteQty": fmt(t.price * t.quantity),
-                    "commission": fmt(t.commission), "commissionAsset": "USDT",
-                    "isBuyer": true, "isMaker": false
-                }))
+                .map(|t| {
+                    json!({
+                        "symbol": symbol, "id": t.id, "orderId": t.order_id,
+                        "price": fmt(t.price), "qty": fmt(t.quantity),
+                        "quoteQty": fmt(t.price * t.quantity),
+                        "commission": fmt(t.commission), "commissionAsset": "USDT",
+                        "isBuyer": true, "isMaker": false
+                    })
+                })
                 .collect();
             axum::Json(Value::Array(list)).into_response()
         }
@@ -478,24 +526,39 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
     spot.attempts.lock().unwrap().push(client.clone());
     let side = p.get("side").cloned().unwrap_or_default();
     let kind = p.get("type").cloned().unwrap_or_default();
-    let quantity: f64 = p.get("quantity").and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let quantity: f64 = p
+        .get("quantity")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
     let price: f64 = p.get("price").and_then(|v| v.parse().ok()).unwrap_or(0.0);
     if side != "BUY" && side != "SELL" {
-        return err(StatusCode::BAD_REQUEST, -1100, "Illegal characters found in parameter 'side'.");
+        return err(
+            StatusCode::BAD_REQUEST,
+            -1100,
+            "Illegal characters found in parameter 'side'.",
+        );
     }
     let steps = quantity / LOT_STEP;
     if quantity < LOT_STEP || (steps - steps.round()).abs() > 1e-6 {
         return err(StatusCode::BAD_REQUEST, -1013, "Filter failure: LOT_SIZE");
     }
     if kind == "LIMIT" && ((price * 100.0 - (price * 100.0).round()).abs() > 1e-6 || price <= 0.0) {
-        return err(StatusCode::BAD_REQUEST, -1013, "Filter failure: PRICE_FILTER");
+        return err(
+            StatusCode::BAD_REQUEST,
+            -1013,
+            "Filter failure: PRICE_FILTER",
+        );
     }
     let lost = take(&spot.faults.accept_then_hang);
     let timeout = take(&spot.faults.accept_then_1007);
     let body = {
         let mut b = spot.book.lock().unwrap();
         s.match_book(&mut b);
-        let reference = if kind == "MARKET" { s.last_close() } else { price };
+        let reference = if kind == "MARKET" {
+            s.last_close()
+        } else {
+            price
+        };
         if quantity * reference < MIN_NOTIONAL {
             return err(StatusCode::BAD_REQUEST, -1013, "Filter failure: NOTIONAL");
         }
@@ -537,17 +600,23 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
         v["fills"] = Value::Array(
             b.trades[first..]
                 .iter()
-                .map(|t| json!({
-                    "price": fmt(t.price), "qty": fmt(t.quantity),
-                    "commission": fmt(t.commission), "commissionAsset": "USDT",
-                    "tradeId": t.id
-                }))
+                .map(|t| {
+                    json!({
+                        "price": fmt(t.price), "qty": fmt(t.quantity),
+                        "commission": fmt(t.commission), "commissionAsset": "USDT",
+                        "tradeId": t.id
+                    })
+                })
                 .collect(),
         );
         v
     };
     if timeout {
-        return err(StatusCode::SERVICE_UNAVAILABLE, -1007, "Timeout waiting for response from backend server. Send status unknown; execution status unknown.");
+        return err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            -1007,
+            "Timeout waiting for response from backend server. Send status unknown; execution status unknown.",
+        );
     }
     if lost {
         let ms = match spot.faults.hang_ms.load(Ordering::SeqCst) {

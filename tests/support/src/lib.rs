@@ -17,5 +17,6 @@ pub fn fixture(name: &str) -> std::path::PathBuf {
 }
 
 pub mod alpaca;
+pub mod alpaca_trading;
 pub mod binance;
 pub mod binance_spot;

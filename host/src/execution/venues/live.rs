@@ -200,9 +200,11 @@ impl CourierConfig {
 enum Job {
     /// Send a new order.
     Place(u64, Placement),
-    /// Find out what became of an order sent before (recovery): look it up,
-    /// and send it (same client order id) only if the venue never saw it.
-    Resolve(u64, Placement),
+    /// Find out what became of orders a previous run left open
+    /// (recovery): look each up, and only once the grace period has passed
+    /// with "not found" take it as never sent — then send it (same client
+    /// order id), or, if its cancel was asked, end it as cancelled.
+    Reconcile(Vec<(u64, Placement, bool)>),
     /// Cancel an order.
     Cancel(u64, String, String),
 }
@@ -223,7 +225,18 @@ pub struct CourierCounts {
     pub retries: u64,
 }
 
+/// Called when the courier has news for the engine (the service schedules
+/// the deployment, so that news is booked without waiting for a bar).
+pub type Waker = Arc<Mutex<Option<Arc<dyn Fn() + Send + Sync>>>>;
+
+/// Orders whose cancel the host asked for: one not yet sent is never sent.
+type Withdrawn = Arc<Mutex<std::collections::HashSet<u64>>>;
+
 struct Courier {
+    withdrawn: Withdrawn,
+    waker: Waker,
+    /// Set while a reconciliation is under way.
+    reconciling: Arc<std::sync::atomic::AtomicBool>,
     connector: Box<dyn Connector>,
     config: CourierConfig,
     inbox: Arc<Mutex<Vec<(u64, Update)>>>,
@@ -240,6 +253,9 @@ impl Courier {
             .lock()
             .expect("inbox lock")
             .extend(updates.into_iter().map(|u| (id, u)));
+        if let Some(wake) = self.waker.lock().expect("waker lock").as_ref() {
+            wake();
+        }
     }
 
     fn problem(&self, text: String) {
@@ -308,10 +324,18 @@ impl Courier {
                 return;
             }
         };
-        self.open.insert(id, (p.symbol.clone(), p.client_id.clone()));
+        self.open
+            .insert(id, (p.symbol.clone(), p.client_id.clone()));
         loop {
+            if self.withdrawn.lock().expect("withdrawn lock").contains(&id) {
+                // Cancelled before it left (or, after an unknown outcome,
+                // never found through the grace period): nothing to send.
+                self.open.remove(&id);
+                return self.push(id, vec![Update::Cancelled]);
+            }
             self.pace();
             self.count(|c| c.placed += 1);
+            tracing::info!(order = id, client = %p.client_id, symbol = %p.symbol, side = ?p.side, quantity = p.quantity, limit = ?p.limit, "placing");
             let sent = Instant::now();
             match self.connector.place(&p) {
                 Outcome::Done(report) => return self.note_report(id, &report),
@@ -351,28 +375,80 @@ impl Courier {
         }
     }
 
-    fn resolve(&mut self, id: u64, p: Placement) {
-        match self.lookup(id, &p.symbol, &p.client_id) {
-            Some(Some(report)) => {
-                self.open.insert(id, (p.symbol.clone(), p.client_id.clone()));
-                self.note_report(id, &report);
+    /// Orders a previous run may have sent, looked up together so that one
+    /// grace period covers them all.
+    fn reconcile(&mut self, items: Vec<(u64, Placement, bool)>) {
+        let started = Instant::now();
+        for (id, p, cancel) in &items {
+            self.open
+                .insert(*id, (p.symbol.clone(), p.client_id.clone()));
+            if *cancel {
+                self.ask_cancel(&p.symbol, &p.client_id);
             }
-            // Never seen: sent now, under its own id.
-            _ => self.place(id, p),
+        }
+        let mut pending = items;
+        loop {
+            let mut missing = Vec::new();
+            for (id, p, cancel) in pending {
+                match self.lookup(id, &p.symbol, &p.client_id) {
+                    Some(Some(report)) => self.note_report(id, &report),
+                    _ => missing.push((id, p, cancel)),
+                }
+            }
+            if missing.is_empty() {
+                return;
+            }
+            if started.elapsed() >= self.config.not_found_grace() {
+                for (id, p, cancel) in missing {
+                    if cancel {
+                        // It never reached the venue: nothing of it can fill.
+                        self.open.remove(&id);
+                        self.push(id, vec![Update::Cancelled]);
+                    } else {
+                        self.place(id, p);
+                    }
+                }
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(
+                (self.config.not_found_grace_ms / 10).clamp(10, 500),
+            ));
+            pending = missing;
+        }
+    }
+
+    fn ask_cancel(&mut self, symbol: &str, client: &str) {
+        // Refused or unknown: the lookup that follows says how it ended.
+        while let Outcome::Retry(after, why) = self.connector.cancel(symbol, client) {
+            self.wait(after, &why);
         }
     }
 
     fn cancel(&mut self, id: u64, symbol: String, client: String) {
-        loop {
-            match self.connector.cancel(&symbol, &client) {
-                Outcome::Retry(after, why) => self.wait(after, &why),
-                Outcome::Done(()) | Outcome::Rejected(_) | Outcome::Unknown(_) => break,
-            }
+        if !self.open.contains_key(&id) {
+            // Never sent (withdrawn before it left) or already finished:
+            // what became of it has been reported.
+            return;
         }
+        self.ask_cancel(&symbol, &client);
         // Whatever the cancel answered (it may have crossed a fill), the
-        // order's own record says how it ended.
-        if let Some(Some(report)) = self.lookup(id, &symbol, &client) {
-            self.note_report(id, &report);
+        // order's own record says how it ended; one the venue never had
+        // (refused before it was placed) ends cancelled after the grace.
+        let asked = Instant::now();
+        loop {
+            match self.lookup(id, &symbol, &client) {
+                Some(Some(report)) => return self.note_report(id, &report),
+                Some(None) if asked.elapsed() < self.config.not_found_grace() => {
+                    std::thread::sleep(Duration::from_millis(
+                        (self.config.not_found_grace_ms / 10).clamp(10, 500),
+                    ))
+                }
+                Some(None) => {
+                    self.open.remove(&id);
+                    return self.push(id, vec![Update::Cancelled]);
+                }
+                None => return,
+            }
         }
     }
 
@@ -396,7 +472,14 @@ impl Courier {
             let wait = next_poll.saturating_duration_since(Instant::now());
             match jobs.recv_timeout(wait) {
                 Ok(Job::Place(id, p)) => self.place(id, p),
-                Ok(Job::Resolve(id, p)) => self.resolve(id, p),
+                Ok(Job::Reconcile(items)) => {
+                    self.reconcile(items);
+                    self.reconciling
+                        .store(false, std::sync::atomic::Ordering::SeqCst);
+                    if let Some(wake) = self.waker.lock().expect("waker lock").as_ref() {
+                        wake();
+                    }
+                }
                 Ok(Job::Cancel(id, s, c)) => self.cancel(id, s, c),
                 Err(RecvTimeoutError::Timeout) => {
                     self.poll();
@@ -451,12 +534,18 @@ pub struct LiveVenue {
     recovered: u64,
     live: bool,
     last_close: Vec<f64>,
-    notes: Vec<VenueNote>,
-    fills: std::collections::VecDeque<FillReport>,
+    /// Time of the last bar (fills booked between bars carry it).
+    last_bar_ms: i64,
+    /// Updates taken in, applied one per note asked for.
+    queue: std::collections::VecDeque<(u64, Update)>,
     /// The courier's counters.
     pub counts: Arc<Mutex<CourierCounts>>,
     /// What the courier could not do.
     pub problems: Problems,
+    /// Called when an answer arrives.
+    pub waker: Waker,
+    reconciling: Arc<std::sync::atomic::AtomicBool>,
+    withdrawn: Withdrawn,
 }
 
 impl LiveVenue {
@@ -474,7 +563,13 @@ impl LiveVenue {
         let inbox: Arc<Mutex<Vec<(u64, Update)>>> = Arc::default();
         let problems: Problems = Arc::default();
         let counts: Arc<Mutex<CourierCounts>> = Arc::default();
+        let waker: Waker = Arc::default();
+        let reconciling: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let withdrawn: Withdrawn = Arc::default();
         let courier = Courier {
+            withdrawn: withdrawn.clone(),
+            waker: waker.clone(),
+            reconciling: reconciling.clone(),
             connector,
             config,
             inbox: inbox.clone(),
@@ -501,10 +596,13 @@ impl LiveVenue {
             script,
             recovered,
             live: false,
-            notes: Vec::new(),
-            fills: Default::default(),
+            last_bar_ms: i64::MIN,
+            queue: Default::default(),
             counts,
             problems,
+            waker,
+            reconciling,
+            withdrawn,
         }
     }
 
@@ -531,7 +629,15 @@ impl LiveVenue {
     /// every order the journal leaves open, sending those never seen.
     fn go_live(&mut self) {
         self.live = true;
-        let mut jobs = Vec::new();
+        tracing::info!(
+            orders = self
+                .orders
+                .values()
+                .filter(|t| !t.machine.state().is_terminal())
+                .count(),
+            "live venue: reconciling the orders the journal leaves open"
+        );
+        let mut items = Vec::new();
         for t in self.orders.values() {
             if t.machine.state().is_terminal() {
                 continue;
@@ -543,30 +649,28 @@ impl LiveVenue {
             if protective && !t.triggered {
                 continue; // held by the host, never at the venue
             }
-            let client = self.naming.client_id(t.order.id);
-            if t.cancel_asked {
-                jobs.push(Job::Cancel(t.order.id, self.symbol(t.order.symbol), client));
-            } else {
-                let p = self.placement(t, t.machine.quantity, protective);
-                jobs.push(Job::Resolve(t.order.id, p));
-            }
+            let p = self.placement(t, t.machine.quantity, protective);
+            items.push((t.order.id, p, t.cancel_asked));
         }
-        for j in jobs {
-            let _ = self.jobs.send(j);
+        if !items.is_empty() {
+            self.reconciling
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = self.jobs.send(Job::Reconcile(items));
         }
     }
 
-    fn apply(&mut self, id: u64, update: Update, bar: &Bar) {
+    /// Apply one update to its order: the note to journal and the fill to
+    /// book, if it changed anything.
+    fn apply(&mut self, id: u64, update: Update) -> Option<(VenueNote, Option<FillReport>)> {
         let Some(t) = self.orders.get_mut(&id) else {
-            self.problems
-                .lock()
-                .expect("problems lock")
-                .push(format!("an update for order {id}, which this run never placed"));
-            return;
+            self.problems.lock().expect("problems lock").push(format!(
+                "an update for order {id}, which this run never placed"
+            ));
+            return None;
         };
         let effect = t.machine.apply(&update);
         if effect.ignored && effect.anomaly.is_none() {
-            return;
+            return None;
         }
         if let Some(a) = &effect.anomaly {
             tracing::warn!(order = id, ?a, "venue anomaly");
@@ -583,7 +687,7 @@ impl LiveVenue {
             }
             _ => None,
         };
-        if let Some((quantity, price)) = effect.fill {
+        let fill = effect.fill.map(|(quantity, price)| {
             let commission = match &update {
                 Update::Fill { commission, .. } => *commission,
                 _ => 0.0,
@@ -594,7 +698,7 @@ impl LiveVenue {
             } else {
                 price
             };
-            self.fills.push_back(FillReport {
+            FillReport {
                 order_id: id,
                 symbol: t.order.symbol,
                 side: t.order.side,
@@ -602,17 +706,20 @@ impl LiveVenue {
                 price,
                 commission,
                 slippage: (price - reference) * t.order.side.sign() * quantity,
-                time_ms: bar.time_ms,
+                time_ms: self.last_bar_ms,
                 origin: t.order.origin,
                 done: state.is_terminal(),
-            });
-        }
-        self.notes.push(VenueNote {
-            order_id: id,
-            update,
-            state,
-            ended,
+            }
         });
+        Some((
+            VenueNote {
+                order_id: id,
+                update,
+                state,
+                ended,
+            },
+            fill,
+        ))
     }
 
     /// Protective orders of the bar's symbol that the bar triggers go out
@@ -704,6 +811,7 @@ impl Venue for LiveVenue {
         t.cancel_asked = true;
         t.machine.apply(&Update::CancelRequested);
         let (symbol, client) = (t.order.symbol, t.machine.client_id.clone());
+        self.withdrawn.lock().expect("withdrawn lock").insert(id);
         if live {
             let _ = self.jobs.send(Job::Cancel(id, self.symbol(symbol), client));
         }
@@ -723,45 +831,44 @@ impl Venue for LiveVenue {
             .collect()
     }
 
-    fn begin_bar(&mut self, bar: &Bar, seq: u64, position: f64) {
-        let updates: Vec<(u64, Update)> = if seq < self.recovered {
-            self.script
-                .remove(&seq)
-                .unwrap_or_default()
-                .into_iter()
-                .map(|n| (n.order_id, n.update))
-                .collect()
-        } else {
-            if !self.live {
-                self.go_live();
-            }
-            let mut inbox = self.inbox.lock().expect("inbox lock");
-            let (mine, rest): (Vec<_>, Vec<_>) = inbox.drain(..).partition(|(id, _)| {
-                self.orders
-                    .get(id)
-                    .is_none_or(|t| t.order.symbol == bar.symbol)
-            });
-            *inbox = rest;
-            mine
-        };
-        for (id, u) in updates {
-            self.apply(id, u, bar);
-        }
-        // What just filled changed the position the stops protect.
-        let filled: f64 = self
-            .fills
-            .iter()
-            .filter(|f| f.symbol == bar.symbol)
-            .map(|f| f.quantity * f.side.sign())
-            .sum();
-        self.trigger(bar, position + filled);
+    fn begin_bar(&mut self, bar: &Bar, _seq: u64, position: f64) {
+        self.last_bar_ms = bar.time_ms;
+        // Exits already on their way are counted by `trigger` itself.
+        self.trigger(bar, position);
         if let Some(c) = self.last_close.get_mut(bar.symbol as usize) {
             *c = bar.close;
         }
     }
 
-    fn take_notes(&mut self, out: &mut Vec<VenueNote>) {
-        out.append(&mut self.notes);
+    fn next_note(&mut self, seq: u64) -> Option<(VenueNote, Option<FillReport>)> {
+        loop {
+            if self.queue.is_empty() {
+                // Journaled notes first (recovery), at the look they were
+                // taken in; then, live, what the courier has brought.
+                if let Some(notes) = self.script.remove(&seq) {
+                    self.queue
+                        .extend(notes.into_iter().map(|n| (n.order_id, n.update)));
+                } else if seq >= self.recovered {
+                    if !self.live {
+                        self.go_live();
+                    }
+                    let mut inbox = self.inbox.lock().expect("inbox lock");
+                    self.queue.extend(inbox.drain(..));
+                }
+            }
+            let (id, update) = self.queue.pop_front()?;
+            if let Some(news) = self.apply(id, update) {
+                return Some(news);
+            }
+        }
+    }
+
+    fn next_fill(&mut self) -> Option<FillReport> {
+        None
+    }
+
+    fn ready(&self) -> bool {
+        !self.reconciling.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     fn in_flight(&self, symbol: SymbolId) -> f64 {
@@ -771,10 +878,6 @@ impl Venue for LiveVenue {
             .filter(|t| t.cancel_asked || t.triggered)
             .map(|t| t.order.quantity * t.order.side.sign())
             .sum()
-    }
-
-    fn next_fill(&mut self) -> Option<FillReport> {
-        self.fills.pop_front()
     }
 }
 
@@ -900,11 +1003,13 @@ mod tests {
 
     /// Bars until the courier's answers have arrived: (notes, fills) of each.
     fn step(v: &mut LiveVenue, seq: u64, out: &mut Vec<(u64, VenueNote)>) -> Vec<FillReport> {
+        let mut fills = Vec::new();
+        while let Some((n, f)) = v.next_note(seq) {
+            out.push((seq, n));
+            fills.extend(f);
+        }
         v.begin_bar(&bar(seq as i64 * 60_000), seq, 0.0);
-        let mut notes = Vec::new();
-        v.take_notes(&mut notes);
-        out.extend(notes.into_iter().map(|n| (seq, n)));
-        std::iter::from_fn(|| v.next_fill()).collect()
+        fills
     }
 
     fn until<T>(mut f: impl FnMut() -> Option<T>) -> T {
@@ -929,7 +1034,12 @@ mod tests {
         let fills = step(&mut v, 1, &mut notes);
         assert_eq!(fills.len(), 1);
         assert_eq!(
-            (fills[0].quantity, fills[0].price, fills[0].commission, fills[0].done),
+            (
+                fills[0].quantity,
+                fills[0].price,
+                fills[0].commission,
+                fills[0].done
+            ),
             (2.0, 100.0, 0.1, true)
         );
         let states: Vec<OrderState> = notes.iter().map(|(_, n)| n.state).collect();
@@ -1013,7 +1123,10 @@ mod tests {
         step(&mut v, 0, &mut Vec::new());
         v.submit(order(1, OrderKind::Market, 2.0));
         until(|| (fake.0.lock().unwrap().placed.len() == 2).then_some(()));
-        assert!(started.elapsed() >= Duration::from_millis(150), "not before the grace");
+        assert!(
+            started.elapsed() >= Duration::from_millis(150),
+            "not before the grace"
+        );
         let s = fake.0.lock().unwrap();
         assert_eq!(s.placed[0].client_id, s.placed[1].client_id);
         assert!(s.queried.len() >= 2);

@@ -2,6 +2,7 @@
 //! [`crate::execution::Venue`]; a new venue (a broker, an exchange) is a new
 //! file here and nothing above the trait changes.
 
+pub mod alpaca;
 pub mod binance;
 pub mod live;
 pub mod simulated;

@@ -383,28 +383,33 @@ impl Connector for Binance {
             }
             None => params.push(("type", "MARKET")),
         }
-        let r = self
-            .signed(reqwest::Method::POST, "/api/v3/order", &params)
-            .map(|v| {
-                let executions = v["fills"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .map(|t| {
-                        let price = num(&t["price"]);
-                        Execution {
-                            id: t["tradeId"].to_string(),
-                            quantity: num(&t["qty"]),
-                            price,
-                            commission: self.commission(&p.symbol, t, price),
-                        }
-                    })
-                    .collect();
-                Report {
-                    status: Self::status(&v),
-                    executions,
-                }
-            });
+        let r = match self.signed(reqwest::Method::POST, "/api/v3/order", &params) {
+            // The venue already has this client order id open: find out, never resend.
+            Err(Failure::Code(-2010, msg)) if msg.contains("Duplicate") => {
+                return Outcome::Unknown(format!("-2010 {msg}"));
+            }
+            other => other,
+        };
+        let r = r.map(|v| {
+            let executions = v["fills"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|t| {
+                    let price = num(&t["price"]);
+                    Execution {
+                        id: t["tradeId"].to_string(),
+                        quantity: num(&t["qty"]),
+                        price,
+                        commission: self.commission(&p.symbol, t, price),
+                    }
+                })
+                .collect();
+            Report {
+                status: Self::status(&v),
+                executions,
+            }
+        });
         Self::outcome(r)
     }
 

@@ -1,0 +1,361 @@
+//! Alpaca's trading API (`https://paper-api.alpaca.markets`, live
+//! `https://api.alpaca.markets`) as a [`Connector`].
+//!
+//! How answers are read (Alpaca's "Orders" and "Rate limit" pages):
+//! - Every request carries `APCA-API-KEY-ID` / `APCA-API-SECRET-KEY`; 401
+//!   or 403 on the account check at start is an error naming the key's
+//!   refusal (the secret is never quoted).
+//! - 200 requests a minute per key: `X-Ratelimit-Remaining` at 0 makes the
+//!   connector wait for `X-Ratelimit-Reset` (a Unix time) before its next
+//!   request; a 429 waits the same way (or a second, without the header).
+//! - A timeout, a connection lost after sending, any 5xx: **unknown** — the
+//!   courier looks the order up (`GET /v2/orders:by_client_order_id`)
+//!   before anything is resent; 404 there is "not found".
+//! - 422 "client_order_id must be unique" on a placement means the venue
+//!   already has that order: unknown, so it is looked up, never taken as a
+//!   rejection. Any other 4xx is a rejection with Alpaca's message.
+//! - Executions: an order carries only its cumulative `filled_qty`; each
+//!   fill with its own id comes from the account's `FILL` activities,
+//!   matched by order id.
+//! - Quantities are sent with at most 9 decimals, rounded down (fractional
+//!   shares); limit prices to the cent (a hundredth of a cent below $1),
+//!   buys down and sells up — never a worse price than approved.
+
+use std::time::{Duration, Instant};
+
+use reqwest::blocking::{Client, RequestBuilder};
+use serde_json::{Value, json};
+
+use crate::execution::Side;
+use crate::execution::venues::live::{
+    Connector, Execution, OpenOrder, Outcome, Placement, Report, Status,
+};
+
+/// Connection settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlpacaConfig {
+    /// Trading API base URL.
+    pub rest_url: String,
+    /// Request timeout (ms): past it a placement's outcome is unknown.
+    pub timeout_ms: u64,
+}
+
+/// Alpaca, with one key.
+pub struct Alpaca {
+    config: AlpacaConfig,
+    http: Client,
+    key: String,
+    secret: String,
+    /// No request before this (the minute's requests are spent).
+    pause_until: Option<Instant>,
+}
+
+enum Failure {
+    NeverSent(String),
+    Unknown(String),
+    Wait(Duration, String),
+    NotFound,
+    Refused(u16, String),
+}
+
+impl Alpaca {
+    /// Connect: the account is read, so a wrong URL or key fails here.
+    pub fn connect(config: AlpacaConfig, key: String, secret: String) -> anyhow::Result<Alpaca> {
+        let http = Client::builder()
+            .timeout(Duration::from_millis(config.timeout_ms))
+            .build()?;
+        let mut a = Alpaca {
+            config,
+            http,
+            key,
+            secret,
+            pause_until: None,
+        };
+        let mut last = String::new();
+        for _ in 0..5 {
+            let req = a.http.get(format!("{}/v2/account", a.config.rest_url));
+            match a.send(req) {
+                Ok(_) => return Ok(a),
+                Err(Failure::Refused(code, m)) => {
+                    anyhow::bail!("alpaca: the API key was refused (HTTP {code}: {m})")
+                }
+                Err(Failure::Wait(d, m)) => {
+                    last = m;
+                    std::thread::sleep(d.min(Duration::from_secs(10)));
+                }
+                Err(Failure::NeverSent(m) | Failure::Unknown(m)) => {
+                    last = m;
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Err(Failure::NotFound) => {
+                    anyhow::bail!("alpaca: no /v2/account at {}", a.config.rest_url)
+                }
+            }
+        }
+        anyhow::bail!("alpaca: account: {last}")
+    }
+
+    fn send(&mut self, req: RequestBuilder) -> Result<Value, Failure> {
+        if let Some(until) = self.pause_until.take() {
+            let now = Instant::now();
+            if until > now {
+                std::thread::sleep(until - now);
+            }
+        }
+        let r = match req
+            .header("APCA-API-KEY-ID", &self.key)
+            .header("APCA-API-SECRET-KEY", &self.secret)
+            .send()
+        {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return Err(Failure::NeverSent(e.to_string())),
+            Err(e) => return Err(Failure::Unknown(e.to_string())),
+        };
+        let header = |name: &str| {
+            r.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok())
+        };
+        let reset_wait = header("x-ratelimit-reset").map(|reset| {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            Duration::from_secs(reset.saturating_sub(now).max(1))
+        });
+        if header("x-ratelimit-remaining") == Some(0) {
+            self.pause_until = Some(Instant::now() + reset_wait.unwrap_or(Duration::from_secs(1)));
+        }
+        let status = r.status().as_u16();
+        if status == 429 {
+            let wait = reset_wait.unwrap_or(Duration::from_secs(1));
+            self.pause_until = Some(Instant::now() + wait);
+            return Err(Failure::Wait(wait, "HTTP 429 (rate limit)".into()));
+        }
+        let body = r.text().map_err(|e| Failure::Unknown(e.to_string()))?;
+        if status >= 500 {
+            return Err(Failure::Unknown(format!("HTTP {status}: {}", cut(&body))));
+        }
+        if status == 404 {
+            return Err(Failure::NotFound);
+        }
+        let v: Value = if body.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&body)
+                .map_err(|e| Failure::Unknown(format!("unreadable answer ({e})")))?
+        };
+        if status >= 400 {
+            let m = v["message"].as_str().unwrap_or("").to_string();
+            return Err(Failure::Refused(status, m));
+        }
+        Ok(v)
+    }
+
+    fn outcome<T>(r: Result<T, Failure>) -> Outcome<T> {
+        match r {
+            Ok(v) => Outcome::Done(v),
+            Err(Failure::NeverSent(m)) => Outcome::Retry(Duration::from_millis(500), m),
+            Err(Failure::Wait(d, m)) => Outcome::Retry(d, m),
+            Err(Failure::Unknown(m)) => Outcome::Unknown(m),
+            Err(Failure::NotFound) => Outcome::Rejected("HTTP 404 not found".into()),
+            Err(Failure::Refused(code, m)) => Outcome::Rejected(format!("HTTP {code} {m}")),
+        }
+    }
+
+    fn status(v: &Value) -> Status {
+        match v["status"].as_str().unwrap_or("") {
+            "filled" => Status::Filled,
+            "canceled" => Status::Cancelled,
+            "expired" | "done_for_day" => Status::Expired,
+            "rejected" => Status::Rejected("rejected by Alpaca".into()),
+            _ => Status::Open,
+        }
+    }
+
+    /// The executions of order `id` from the account's fill activities.
+    fn executions(&mut self, id: &str) -> Result<Vec<Execution>, Failure> {
+        let req = self
+            .http
+            .get(format!(
+                "{}/v2/account/activities/FILL",
+                self.config.rest_url
+            ))
+            .query(&[("direction", "asc"), ("page_size", "100")]);
+        let v = self.send(req)?;
+        Ok(v.as_array()
+            .into_iter()
+            .flatten()
+            .filter(|a| a["order_id"].as_str() == Some(id))
+            .map(|a| Execution {
+                id: a["id"].as_str().unwrap_or("").to_string(),
+                quantity: num(&a["qty"]),
+                price: num(&a["price"]),
+                commission: 0.0,
+            })
+            .collect())
+    }
+
+    fn report(&mut self, v: &Value) -> Result<Report, Failure> {
+        let filled = num(&v["filled_qty"]);
+        let executions = if filled > 0.0 {
+            let id = v["id"].as_str().unwrap_or("").to_string();
+            self.executions(&id)?
+        } else {
+            Vec::new()
+        };
+        Ok(Report {
+            status: Self::status(v),
+            executions,
+        })
+    }
+
+    /// Alpaca's id of the order with this client order id.
+    fn id_of(&mut self, client_id: &str) -> Result<Value, Failure> {
+        let req = self
+            .http
+            .get(format!(
+                "{}/v2/orders:by_client_order_id",
+                self.config.rest_url
+            ))
+            .query(&[("client_order_id", client_id)]);
+        self.send(req)
+    }
+}
+
+fn num(v: &Value) -> f64 {
+    v.as_str()
+        .and_then(|s| s.parse().ok())
+        .or_else(|| v.as_f64())
+        .unwrap_or(0.0)
+}
+
+fn cut(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
+/// `x` rounded down to a multiple of `step` (as decimal text).
+fn floor_to(x: f64, decimals: u32) -> f64 {
+    let d = rust_decimal::Decimal::from_f64_retain(x).unwrap_or_default();
+    let r = d.round_dp_with_strategy(decimals, rust_decimal::RoundingStrategy::ToZero);
+    r.to_string().parse().unwrap_or(0.0)
+}
+
+fn round_price(p: f64, side: Side) -> f64 {
+    use rust_decimal::RoundingStrategy::{ToNegativeInfinity, ToPositiveInfinity};
+    let dp = if p >= 1.0 { 2 } else { 4 };
+    let d = rust_decimal::Decimal::from_f64_retain(p).unwrap_or_default();
+    let r = d.round_dp_with_strategy(
+        dp,
+        if side == Side::Buy {
+            ToNegativeInfinity
+        } else {
+            ToPositiveInfinity
+        },
+    );
+    r.to_string().parse().unwrap_or(f64::NAN)
+}
+
+impl Connector for Alpaca {
+    fn prepare(&mut self, mut p: Placement) -> Result<Placement, String> {
+        if p.client_id.len() > 48 {
+            return Err(format!(
+                "client_order_id {} is over 48 characters",
+                p.client_id
+            ));
+        }
+        let q = floor_to(p.quantity, 9);
+        if q.is_nan() || q <= 0.0 {
+            return Err(format!("qty {} rounds to nothing (9 decimals)", p.quantity));
+        }
+        p.quantity = q;
+        p.limit = p.limit.map(|l| round_price(l, p.side));
+        if p.limit.is_some_and(|l| l.is_nan() || l <= 0.0) {
+            return Err("limit_price is not a positive price".into());
+        }
+        Ok(p)
+    }
+
+    fn place(&mut self, p: &Placement) -> Outcome<Report> {
+        let fractional = p.quantity.fract() != 0.0;
+        let mut body = json!({
+            "symbol": p.symbol,
+            "qty": p.quantity.to_string(),
+            "side": if p.side == Side::Buy { "buy" } else { "sell" },
+            "type": if p.limit.is_some() { "limit" } else { "market" },
+            // Fractional orders must be DAY orders; whole ones stay until cancelled.
+            "time_in_force": if fractional { "day" } else { "gtc" },
+            "client_order_id": p.client_id,
+        });
+        if let Some(l) = p.limit {
+            body["limit_price"] = json!(l.to_string());
+        }
+        let req = self
+            .http
+            .post(format!("{}/v2/orders", self.config.rest_url))
+            .json(&body);
+        match self.send(req) {
+            Ok(v) => Self::outcome(self.report(&v)),
+            // The venue already has this client order id: find out, never resend.
+            Err(Failure::Refused(422, m)) if m.contains("client_order_id must be unique") => {
+                Outcome::Unknown(format!("HTTP 422 {m}"))
+            }
+            Err(e) => Self::outcome(Err(e)),
+        }
+    }
+
+    fn cancel(&mut self, _symbol: &str, client_id: &str) -> Outcome<()> {
+        let v = match self.id_of(client_id) {
+            Ok(v) => v,
+            Err(e) => return Self::outcome(Err(e)),
+        };
+        let id = v["id"].as_str().unwrap_or("").to_string();
+        let req = self
+            .http
+            .delete(format!("{}/v2/orders/{id}", self.config.rest_url));
+        Self::outcome(self.send(req).map(|_| ()))
+    }
+
+    fn query(&mut self, _symbol: &str, client_id: &str) -> Outcome<Option<Report>> {
+        match self.id_of(client_id) {
+            Ok(v) => Self::outcome(self.report(&v).map(Some)),
+            Err(Failure::NotFound) => Outcome::Done(None),
+            Err(e) => Self::outcome(Err(e)),
+        }
+    }
+
+    fn open_orders(&mut self, symbols: &[String]) -> Outcome<Vec<OpenOrder>> {
+        let req = self
+            .http
+            .get(format!("{}/v2/orders", self.config.rest_url))
+            .query(&[("status", "open"), ("limit", "500")]);
+        Self::outcome(self.send(req).map(|v| {
+            v.as_array()
+                .into_iter()
+                .flatten()
+                .filter(|o| {
+                    o["symbol"]
+                        .as_str()
+                        .is_some_and(|s| symbols.iter().any(|x| x == s))
+                })
+                .map(|o| OpenOrder {
+                    client_id: o["client_order_id"].as_str().unwrap_or("").to_string(),
+                    symbol: o["symbol"].as_str().unwrap_or("").to_string(),
+                })
+                .collect()
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_round_down_and_prices_never_worse() {
+        assert_eq!(floor_to(0.1234567899, 9), 0.123456789);
+        assert_eq!(round_price(187.456, Side::Buy), 187.45);
+        assert_eq!(round_price(187.451, Side::Sell), 187.46);
+        assert_eq!(round_price(0.123456, Side::Buy), 0.1234);
+    }
+}

@@ -1,0 +1,471 @@
+//! Alpaca's trading API on the test server: `POST /v2/orders`,
+//! `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{id}`,
+//! `GET /v2/orders`, `GET /v2/account/activities/FILL`, `GET /v2/positions`
+//! and `GET /v2/account`, with the key headers checked (`APCA-API-KEY-ID`,
+//! `APCA-API-SECRET-KEY`; 401 otherwise), a client order id accepted once
+//! ever (422 "client_order_id must be unique"), 200 requests a minute with
+//! `X-Ratelimit-Limit/Remaining/Reset` (429 past it).
+//!
+//! Orders fill on the server's klines: a market order at the last closed
+//! bar's close, a limit order when a later bar trades through its price.
+//! The test can lose the response to a placement (answered after the
+//! client gave up), answer 500 after accepting, hide a new order from
+//! lookups for a while, and exhaust the rate limit.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use serde_json::{Value, json};
+
+use crate::alpaca::{Inner, KEY, SECRET, rfc3339};
+
+/// What the test makes the server do wrong.
+#[derive(Default)]
+pub struct TradingFaults {
+    /// The next N placements are accepted and answered after `hang_ms`.
+    pub accept_then_hang: AtomicU64,
+    /// How long (ms; default 3,000).
+    pub hang_ms: AtomicU64,
+    /// The next N placements are accepted and answered 500.
+    pub accept_then_500: AtomicU64,
+    /// Lookups say 404 for this long after placement (ms).
+    pub hide_new_ms: AtomicU64,
+    /// The next N requests find the minute's 200 spent (429).
+    pub exhausted: AtomicU64,
+}
+
+/// One order.
+#[derive(Debug, Clone)]
+pub struct AlpacaOrder {
+    /// Alpaca's id.
+    pub id: String,
+    /// Client order id.
+    pub client_order_id: String,
+    /// `buy` / `sell`.
+    pub side: String,
+    /// `market` / `limit`.
+    pub kind: String,
+    /// Quantity.
+    pub qty: f64,
+    /// Limit price.
+    pub limit: f64,
+    /// Filled.
+    pub filled: f64,
+    /// `new`, `partially_filled`, `filled`, `canceled`.
+    pub status: String,
+    at_bar: usize,
+    created: Instant,
+    created_at: String,
+}
+
+/// One fill activity.
+#[derive(Debug, Clone)]
+pub struct Activity {
+    /// Activity id.
+    pub id: String,
+    /// Order id.
+    pub order_id: String,
+    /// Quantity.
+    pub qty: f64,
+    /// Price.
+    pub price: f64,
+}
+
+#[derive(Default)]
+struct Book {
+    orders: Vec<AlpacaOrder>,
+    fills: Vec<Activity>,
+    matched_to: usize,
+    position: f64,
+    cash: f64,
+    next: u64,
+}
+
+/// The trading account.
+#[derive(Default)]
+pub struct Trading {
+    book: Mutex<Book>,
+    /// Misbehaviour.
+    pub faults: TradingFaults,
+    /// Requests refused for bad keys.
+    pub refused: AtomicU64,
+    /// Placements refused as a client order id seen before.
+    pub duplicates: AtomicU64,
+    attempts: Mutex<Vec<String>>,
+}
+
+impl Trading {
+    /// Accepted orders, in order.
+    pub fn orders(&self) -> Vec<AlpacaOrder> {
+        self.book.lock().unwrap().orders.clone()
+    }
+    /// Fills, in order.
+    pub fn fills(&self) -> Vec<Activity> {
+        self.book.lock().unwrap().fills.clone()
+    }
+    /// Placement requests (client order ids), in order.
+    pub fn attempts(&self) -> Vec<String> {
+        self.attempts.lock().unwrap().clone()
+    }
+    /// The account's position.
+    pub fn position(&self) -> f64 {
+        self.book.lock().unwrap().position
+    }
+}
+
+fn open(s: &str) -> bool {
+    s == "new" || s == "accepted" || s == "partially_filled"
+}
+
+impl Inner {
+    fn settle(&self, b: &mut Book) {
+        let closed = self.closed();
+        while b.matched_to < closed {
+            let k = self.klines[b.matched_to];
+            let i = b.matched_to;
+            b.matched_to += 1;
+            let hits: Vec<usize> = b
+                .orders
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.kind == "limit" && o.at_bar <= i && open(&o.status))
+                .filter(|(_, o)| {
+                    if o.side == "buy" {
+                        k.low <= o.limit
+                    } else {
+                        k.high >= o.limit
+                    }
+                })
+                .map(|(n, _)| n)
+                .collect();
+            for n in hits {
+                let (q, p) = (b.orders[n].qty - b.orders[n].filled, b.orders[n].limit);
+                fill(b, n, q, p);
+            }
+        }
+    }
+
+    fn last(&self) -> f64 {
+        let c = self.closed().max(1).min(self.klines.len());
+        self.klines[c - 1].close
+    }
+}
+
+fn fill(b: &mut Book, n: usize, q: f64, p: f64) {
+    b.next += 1;
+    let id = format!("20240101000000000::act-{}", b.next);
+    let o = &mut b.orders[n];
+    o.filled += q;
+    o.status = if o.filled >= o.qty - 1e-12 {
+        "filled".into()
+    } else {
+        "partially_filled".into()
+    };
+    let sign = if o.side == "buy" { 1.0 } else { -1.0 };
+    b.position += sign * q;
+    b.cash -= sign * q * p;
+    let order_id = o.id.clone();
+    b.fills.push(Activity {
+        id,
+        order_id,
+        qty: q,
+        price: p,
+    });
+}
+
+fn order_json(b: &Book, o: &AlpacaOrder, symbol: &str) -> Value {
+    let fills: Vec<&Activity> = b.fills.iter().filter(|f| f.order_id == o.id).collect();
+    let notional: f64 = fills.iter().map(|f| f.qty * f.price).sum();
+    json!({
+        "id": o.id,
+        "client_order_id": o.client_order_id,
+        "created_at": o.created_at,
+        "submitted_at": o.created_at,
+        "symbol": symbol,
+        "asset_class": "us_equity",
+        "qty": format!("{}", o.qty),
+        "filled_qty": format!("{}", o.filled),
+        "filled_avg_price": if o.filled > 0.0 { json!(format!("{}", notional / o.filled)) } else { Value::Null },
+        "order_type": o.kind, "type": o.kind,
+        "side": o.side,
+        "time_in_force": "day",
+        "limit_price": if o.kind == "limit" { json!(format!("{}", o.limit)) } else { Value::Null },
+        "status": o.status,
+    })
+}
+
+fn msg(status: StatusCode, code: u64, m: &str) -> Response {
+    (status, axum::Json(json!({"code": code, "message": m}))).into_response()
+}
+
+fn take(c: &AtomicU64) -> bool {
+    c.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+        .is_ok()
+}
+
+/// Key headers and the rate limit; `Err` is the answer.
+fn gate(s: &Inner, h: &HeaderMap) -> Result<(), Box<Response>> {
+    let key = h.get("APCA-API-KEY-ID").and_then(|v| v.to_str().ok());
+    let secret = h.get("APCA-API-SECRET-KEY").and_then(|v| v.to_str().ok());
+    if key != Some(KEY) || secret != Some(SECRET) {
+        s.trading.refused.fetch_add(1, Ordering::SeqCst);
+        return Err(Box::new(msg(
+            StatusCode::UNAUTHORIZED,
+            40110000,
+            "request is not authorized",
+        )));
+    }
+    if take(&s.trading.faults.exhausted) {
+        let reset = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            + 1;
+        return Err(Box::new(
+            (
+                StatusCode::TOO_MANY_REQUESTS,
+                [
+                    ("x-ratelimit-limit", "200".to_string()),
+                    ("x-ratelimit-remaining", "0".to_string()),
+                    ("x-ratelimit-reset", reset.to_string()),
+                ],
+                axum::Json(json!({"code": 42910000, "message": "rate limit exceeded"})),
+            )
+                .into_response(),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn routes() -> Router<Arc<Inner>> {
+    Router::new()
+        .route("/v2/orders", get(list).post(place))
+        .route("/v2/orders:by_client_order_id", get(by_client))
+        .route("/v2/orders/{id}", delete(cancel))
+        .route("/v2/account/activities/FILL", get(activities))
+        .route("/v2/positions", get(positions))
+        .route("/v2/account", get(account))
+}
+
+async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Bytes) -> Response {
+    if let Err(r) = gate(&s, &h) {
+        return *r;
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return msg(StatusCode::UNPROCESSABLE_ENTITY, 40010000, "invalid body");
+    };
+    let t = &s.trading;
+    let client = v["client_order_id"].as_str().unwrap_or("").to_string();
+    t.attempts.lock().unwrap().push(client.clone());
+    if client.len() > 48 {
+        return msg(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            40010000,
+            "client_order_id must be no more than 48 characters",
+        );
+    }
+    if v["symbol"].as_str() != Some(s.symbol.as_str()) {
+        return msg(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            40010001,
+            "asset not found",
+        );
+    }
+    let qty: f64 = v["qty"]
+        .as_str()
+        .and_then(|q| q.parse().ok())
+        .unwrap_or(0.0);
+    let side = v["side"].as_str().unwrap_or("").to_string();
+    let kind = v["type"].as_str().unwrap_or("").to_string();
+    let limit: f64 = v["limit_price"]
+        .as_str()
+        .and_then(|q| q.parse().ok())
+        .unwrap_or(0.0);
+    if qty <= 0.0 || (side != "buy" && side != "sell") || (kind != "market" && kind != "limit") {
+        return msg(StatusCode::UNPROCESSABLE_ENTITY, 40010000, "invalid order");
+    }
+    if kind == "limit" && ((limit * 100.0).round() - limit * 100.0).abs() > 1e-6 {
+        return msg(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42210000,
+            "invalid limit_price: sub-penny increment does not fulfill minimum pricing criteria",
+        );
+    }
+    let lost = take(&t.faults.accept_then_hang);
+    let e500 = take(&t.faults.accept_then_500);
+    let body = {
+        let mut b = t.book.lock().unwrap();
+        s.settle(&mut b);
+        if b.orders.iter().any(|o| o.client_order_id == client) {
+            t.duplicates.fetch_add(1, Ordering::SeqCst);
+            return msg(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                40010001,
+                "client_order_id must be unique",
+            );
+        }
+        b.next += 1;
+        let at = b.matched_to;
+        let created_at = rfc3339(s.klines[at.min(s.klines.len() - 1)].open_time);
+        let order = AlpacaOrder {
+            id: format!("61e69015-8549-4bfd-b9c3-{:012}", b.next),
+            client_order_id: client,
+            side,
+            kind: kind.clone(),
+            qty,
+            limit,
+            filled: 0.0,
+            status: "new".into(),
+            at_bar: at,
+            created: Instant::now(),
+            created_at,
+        };
+        b.orders.push(order);
+        let n = b.orders.len() - 1;
+        if kind == "market" {
+            let p = s.last();
+            fill(&mut b, n, qty, p);
+        }
+        order_json(&b, &b.orders[n], &s.symbol)
+    };
+    if e500 {
+        return msg(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            50010000,
+            "internal server error",
+        );
+    }
+    if lost {
+        let ms = match t.faults.hang_ms.load(Ordering::SeqCst) {
+            0 => 3000,
+            n => n,
+        };
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
+    (
+        [
+            ("x-ratelimit-limit", "200"),
+            ("x-ratelimit-remaining", "150"),
+        ],
+        axum::Json(body),
+    )
+        .into_response()
+}
+
+async fn by_client(
+    State(s): State<Arc<Inner>>,
+    h: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = gate(&s, &h) {
+        return *r;
+    }
+    let t = &s.trading;
+    let mut b = t.book.lock().unwrap();
+    s.settle(&mut b);
+    let hide = Duration::from_millis(t.faults.hide_new_ms.load(Ordering::SeqCst));
+    let client = q.get("client_order_id").cloned().unwrap_or_default();
+    match b.orders.iter().find(|o| o.client_order_id == client) {
+        Some(o) if o.created.elapsed() >= hide => {
+            axum::Json(order_json(&b, o, &s.symbol)).into_response()
+        }
+        _ => msg(StatusCode::NOT_FOUND, 40410000, "order not found"),
+    }
+}
+
+async fn cancel(State(s): State<Arc<Inner>>, h: HeaderMap, Path(id): Path<String>) -> Response {
+    if let Err(r) = gate(&s, &h) {
+        return *r;
+    }
+    let mut b = s.trading.book.lock().unwrap();
+    s.settle(&mut b);
+    match b.orders.iter_mut().find(|o| o.id == id) {
+        Some(o) if open(&o.status) => {
+            o.status = "canceled".into();
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Some(_) => msg(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42210000,
+            "order is not cancelable",
+        ),
+        None => msg(StatusCode::NOT_FOUND, 40410000, "order not found"),
+    }
+}
+
+async fn list(
+    State(s): State<Arc<Inner>>,
+    h: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    if let Err(r) = gate(&s, &h) {
+        return *r;
+    }
+    let mut b = s.trading.book.lock().unwrap();
+    s.settle(&mut b);
+    let only_open = q.get("status").is_none_or(|x| x == "open");
+    let list: Vec<Value> = b
+        .orders
+        .iter()
+        .filter(|o| !only_open || open(&o.status))
+        .map(|o| order_json(&b, o, &s.symbol))
+        .collect();
+    axum::Json(Value::Array(list)).into_response()
+}
+
+async fn activities(State(s): State<Arc<Inner>>, h: HeaderMap) -> Response {
+    if let Err(r) = gate(&s, &h) {
+        return *r;
+    }
+    let mut b = s.trading.book.lock().unwrap();
+    s.settle(&mut b);
+    let list: Vec<Value> = b
+        .fills
+        .iter()
+        .map(|f| {
+            let o = b.orders.iter().find(|o| o.id == f.order_id).unwrap();
+            json!({
+                "id": f.id, "activity_type": "FILL", "type": "fill",
+                "order_id": f.order_id, "symbol": s.symbol, "side": o.side,
+                "qty": format!("{}", f.qty), "price": format!("{}", f.price),
+                "cum_qty": format!("{}", o.filled), "leaves_qty": format!("{}", o.qty - o.filled),
+                "transaction_time": o.created_at,
+            })
+        })
+        .collect();
+    axum::Json(Value::Array(list)).into_response()
+}
+
+async fn positions(State(s): State<Arc<Inner>>, h: HeaderMap) -> Response {
+    if let Err(r) = gate(&s, &h) {
+        return *r;
+    }
+    let mut b = s.trading.book.lock().unwrap();
+    s.settle(&mut b);
+    let list = if b.position.abs() > 1e-12 {
+        vec![
+            json!({"symbol": s.symbol, "qty": format!("{}", b.position), "side": if b.position > 0.0 {"long"} else {"short"}}),
+        ]
+    } else {
+        vec![]
+    };
+    axum::Json(Value::Array(list)).into_response()
+}
+
+async fn account(State(s): State<Arc<Inner>>, h: HeaderMap) -> Response {
+    if let Err(r) = gate(&s, &h) {
+        return *r;
+    }
+    let b = s.trading.book.lock().unwrap();
+    axum::Json(json!({
+        "account_number": "PA3TESTACCT", "status": "ACTIVE", "currency": "USD",
+        "cash": format!("{}", 1_000_000.0 + b.cash), "trading_blocked": false,
+    }))
+    .into_response()
+}
