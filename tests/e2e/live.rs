@@ -632,3 +632,81 @@ mod alpaca {
         assert!(!log.contains(SECRET) && !s.to_string().contains(SECRET));
     }
 }
+
+#[test]
+fn the_kill_switch_cancels_a_live_deployments_orders_at_the_venue_while_its_feed_is_down() {
+    // The feed from one server, the venue on another: the feed can die alone.
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
+    let feed = BinanceServer::start("BTCUSDT", "1m", klines.clone(), 20.0);
+    let venue = BinanceServer::start("BTCUSDT", "1m", klines, 20.0);
+    // A limit buy far below the market, resting at the venue.
+    let (mut f, config) = live_deployment_of(
+        &venue,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", "script=3 limit-buy 0 0.01 20000"],
+        "",
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        &format!(
+            "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}",
+            venue.rest_url, venue.ws_url
+        ),
+        &format!(
+            "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}",
+            feed.rest_url, feed.ws_url
+        ),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    f.serve(&config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while venue.spot().orders().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no order at the venue: {}",
+            f.status("d")
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(feed); // the feed is gone: no bar will come
+    std::thread::sleep(Duration::from_millis(300));
+    let seq = f.status("d")["seq"].as_u64().unwrap();
+    let out = std::process::Command::new(SANDBAR)
+        .args([
+            "kill",
+            "--server",
+            &f.url(),
+            "--reason",
+            "venue incident drill",
+        ])
+        .env("SANDBAR_TOKEN", crate::service::TOKEN)
+        .output()
+        .unwrap();
+    ok(&out);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while venue.spot().orders()[0].status != "CANCELED" {
+        assert!(
+            Instant::now() < deadline,
+            "the resting order was not cancelled"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // Booked without a bar: the engine heard the cancellation.
+    let s = f.wait("d", "the cancellation booked", |s| s["open_orders"] == 0);
+    assert_eq!(s["seq"].as_u64(), Some(seq), "no bar came: {s}");
+    assert!(f.terminate().success());
+    let entries = journal_entries(&journal(&f));
+    let cancels = of_kind(&entries, "cancel");
+    assert!(
+        cancels
+            .iter()
+            .any(|c| c["order_id"] == 1 && c["reason"] == "venue cancelled it"),
+        "{cancels:?}"
+    );
+    // Paused by the kill switch, audited; the flatten of positions waits
+    // for the next bar (there is none here to flatten).
+    assert_eq!(s["stage"], "PAUSED", "{s}");
+    let show = f.ok(&["deploy", "show", "d"]);
+    assert!(show.contains("kill switch: venue incident drill"), "{show}");
+}

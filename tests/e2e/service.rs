@@ -317,7 +317,7 @@ fn a_running_deployment_is_swapped_and_rolled_back_by_command_and_audited() {
         "1m",
     ]);
     assert!(
-        stderr(&out).contains("deployment `early` is DRAFT; only PAPER deployments run"),
+        stderr(&out).contains("deployment `early` is DRAFT; only PAPER and LIVE deployments run"),
         "{}",
         stderr(&out)
     );

@@ -903,7 +903,9 @@ impl<'a, V: Venue> Engine<'a, V> {
     /// before that bar's boundary, where they were taken in. A no-op for
     /// the simulated venue.
     pub fn tick(&mut self, seq: u64) -> Result<(), JournalError> {
+        let mut any = false;
         while let Some((note, fill)) = self.venue.next_note(seq) {
+            any = true;
             let ended = note.ended.clone().map(|why| (note.order_id, why));
             self.record(Entry::Venue { seq, note })?;
             if let Some((order_id, reason)) = ended {
@@ -919,6 +921,10 @@ impl<'a, V: Venue> Engine<'a, V> {
                 self.drop_spent_reductions(f.symbol, seq)?;
                 self.sync_protection(f.symbol, seq, self.now_ms)?;
             }
+        }
+        if any {
+            // The books moved without a bar: whoever watches is told.
+            self.observe(seq);
         }
         Ok(())
     }

@@ -869,6 +869,7 @@ struct Run {
 #[derive(Clone)]
 struct VenueHandle {
     name: String,
+    kill: crate::execution::venues::live::KillHandle,
     waker: crate::execution::venues::live::Waker,
     counts: Arc<Mutex<crate::execution::venues::live::CourierCounts>>,
     problems: crate::execution::venues::live::Problems,
@@ -1722,6 +1723,17 @@ impl Service {
             if !self.is_running(&name) {
                 continue;
             }
+            // A live venue's orders are cancelled now, bar or no bar; the
+            // flatten below closes positions at the next bar.
+            if let Some(v) = self
+                .runs
+                .lock()
+                .expect("runs lock")
+                .get(&name)
+                .and_then(|r| r.venue.clone())
+            {
+                v.kill.cancel_all();
+            }
             self.flatten(&name, actor, &why)?;
             let version = self.status(&name).map(|s| s.serving).unwrap_or_default();
             if let Some(a) = &self.alerter {
@@ -2526,6 +2538,7 @@ impl Service {
         );
         let handle = VenueHandle {
             name: venue.to_string(),
+            kill: v.kill_handle(),
             waker: v.waker.clone(),
             counts: v.counts.clone(),
             problems: v.problems.clone(),

@@ -207,6 +207,20 @@ enum Job {
     Reconcile(Vec<(u64, Placement, bool)>),
     /// Cancel an order.
     Cancel(u64, String, String),
+    /// The kill switch: cancel every order the venue may still fill, now.
+    CancelAll,
+}
+
+/// Cancels a deployment's orders at the venue without waiting for a bar
+/// (the kill switch; it works while the feed is down).
+#[derive(Clone)]
+pub struct KillHandle(Sender<Job>);
+
+impl KillHandle {
+    /// Ask the courier to cancel every open order now.
+    pub fn cancel_all(&self) {
+        let _ = self.0.send(Job::CancelAll);
+    }
 }
 
 /// Something the courier reports that is not about one order's state.
@@ -481,6 +495,20 @@ impl Courier {
                     }
                 }
                 Ok(Job::Cancel(id, s, c)) => self.cancel(id, s, c),
+                Ok(Job::CancelAll) => {
+                    let open: Vec<(u64, String, String)> = self
+                        .open
+                        .iter()
+                        .map(|(id, (s, c))| (*id, s.clone(), c.clone()))
+                        .collect();
+                    tracing::warn!(
+                        orders = open.len(),
+                        "kill switch: cancelling every open order"
+                    );
+                    for (id, s, c) in open {
+                        self.cancel(id, s, c);
+                    }
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     self.poll();
                     next_poll = Instant::now() + every;
@@ -604,6 +632,12 @@ impl LiveVenue {
             reconciling,
             withdrawn,
         }
+    }
+
+    /// What cancels this deployment's orders at the venue from outside the
+    /// engine (the kill switch).
+    pub fn kill_handle(&self) -> KillHandle {
+        KillHandle(self.jobs.clone())
     }
 
     fn placement(&self, t: &Tracked, quantity: f64, market: bool) -> Placement {
