@@ -193,6 +193,18 @@ fn a_live_deployment_trades_on_the_venue_with_signed_orders_and_books_its_trades
     let s = f.wait("d", "trading", |s| s["orders"].as_u64() >= Some(6));
     assert_eq!(s["stage"], "LIVE", "{s}");
     assert_eq!(s["venue"]["name"], "bx", "{s}");
+    // What the API and the metrics say, for the secret grep below.
+    let http = reqwest::blocking::Client::new();
+    let mut answers = vec![s.to_string()];
+    for path in ["/metrics", "/deployments", "/deployments/d", "/deployments/d/history"] {
+        let r = http
+            .get(format!("{}{path}", f.url()))
+            .bearer_auth(crate::service::TOKEN)
+            .send()
+            .unwrap();
+        assert!(r.status().is_success(), "{path}: {}", r.status());
+        answers.push(r.text().unwrap());
+    }
     settle_and_stop(&mut f, 800, || server.spot().balances().0);
     assert_eq!(
         server.spot().refused.load(Ordering::SeqCst),
@@ -221,9 +233,12 @@ fn a_live_deployment_trades_on_the_venue_with_signed_orders_and_books_its_trades
     // The secret appears nowhere: not in the journal, the log, the status.
     let log = std::fs::read_to_string(f.dir.path().join("serve.log")).unwrap_or_default();
     let exported = stdout(&sandbar(["journal".as_ref(), journal(&f).as_os_str()]));
-    for text in [&log, &exported, &s.to_string()] {
-        assert!(!text.contains(API_SECRET), "the secret leaked");
+    answers.extend([log, exported]);
+    for text in &answers {
+        assert!(!text.contains(API_SECRET), "the secret leaked: {text}");
     }
+    // The key is no secret to the venue, but it is not ours to print either.
+    assert!(!answers.iter().any(|t| t.contains(API_KEY)));
 }
 
 #[test]

@@ -8,6 +8,9 @@
 //!
 //! Order of work for each bar, so that nothing is decided on information it
 //! could not have had and nothing is heard before it is journaled:
+//! 0. what a live venue said since the last look is journaled and booked,
+//!    one note at a time ([`Engine::tick`]; the service also ticks while no
+//!    bar comes), then the boundary applies commands, swaps, rollbacks;
 //! 1. the trading day rolls (risk);
 //! 2. the venue fills open orders against the bar, one fill at a time; each
 //!    is journaled, booked (a risk state change it causes takes effect before

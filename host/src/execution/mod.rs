@@ -2,9 +2,11 @@
 //!
 //! A [`Venue`] receives orders the risk engine approved and reports fills,
 //! one at a time. Venues live in [`venues`], one file each: the
-//! [`venues::simulated`] venue fills against recorded bars (replays, paper
-//! trading on recorded or live bars); live venues will sit beside it. The
-//! engine cannot tell them apart.
+//! [`venues::simulated`] venue fills against bars (replays, paper trading);
+//! [`venues::live`] sends orders to a real venue through a connector
+//! ([`venues::binance`], [`venues::alpaca`]) and reports what it says
+//! between bars, as journaled [`VenueNote`]s. The engine cannot tell them
+//! apart; [`order_state`] is a live order's state machine.
 
 use serde::{Deserialize, Serialize};
 
@@ -160,8 +162,8 @@ pub struct FillReport {
     pub done: bool,
 }
 
-/// Where orders go. Implemented by the simulator now, by paper and live
-/// venues later; the engine cannot tell them apart.
+/// Where orders go: the simulator and the live venue; the engine cannot
+/// tell them apart.
 pub trait Venue {
     /// Accept an approved order.
     fn submit(&mut self, order: Order);

@@ -1,9 +1,10 @@
 //! The service: deployments trading on live feeds, steered while they run,
 //! surviving crashes.
 //!
-//! Each running deployment is an [`Engine`] on its own thread, fed by a
+//! Each running deployment is an [`Engine`] on the worker pool, fed by a
 //! [`LiveFeed`](crate::data::live::LiveFeed) from its feed's hub and trading
-//! on the simulated venue (paper). Operators reach it through the HTTP
+//! on the simulated venue (PAPER) or on the live venue its configuration
+//! names (LIVE; [`live`] connects and reconciles it). Operators reach it through the HTTP
 //! control API ([`api`]); every command becomes an engine [`Command`]
 //! applied at the next bar boundary, so a swap or rollback never splits a
 //! bar. New versions are loaded and initialised on the request's thread, off

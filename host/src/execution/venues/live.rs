@@ -9,20 +9,22 @@
 //!   *courier* — one thread per deployment that talks to the venue — and
 //!   returns at once, so a slow venue never holds a worker.
 //! - **Updates in.** The courier's answers (acknowledgements, executions,
-//!   cancels, rejections) wait in an inbox. At the next bar of the order's
-//!   symbol the venue applies them to each order's state machine
-//!   ([`order_state`](crate::execution::order_state)) and the engine
-//!   journals every one that changed something ([`VenueNote`]) before it
-//!   books the fills they carry: the strategy hears of a fill at its next
-//!   bar, after it is durable.
+//!   cancels, rejections) wait in an inbox and wake the deployment. Between
+//!   bars — before the next bar's boundary, and whenever the service looks
+//!   while no bar comes — the venue applies them one at a time to each
+//!   order's state machine ([`order_state`](crate::execution::order_state))
+//!   and the engine journals every one that changed something
+//!   ([`VenueNote`]) before it books the fill it carries and reacts to it:
+//!   the strategy hears of a fill at its next bar, after it is durable.
 //! - **Recovery.** Journaled notes are inputs, like bars: re-execution
 //!   after a restart takes them from the journal at the same bars, so the
-//!   books come back exactly. At the first bar after the journaled ones the
-//!   venue *reconciles*: every order the journal leaves open is looked up by
-//!   its client order id (fills made while the host was down are adopted
-//!   through the inbox, duplicates of journaled ones ignored by execution
-//!   id); one the venue has never seen is sent — with the same client order
-//!   id, so it cannot be placed twice.
+//!   books come back exactly. Once the journaled bars are re-executed the
+//!   venue *reconciles*, and bars wait until it has ([`Venue::ready`]):
+//!   every order the journal leaves open is looked up by its client order
+//!   id (fills made while the host was down are adopted, duplicates of
+//!   journaled ones ignored by execution id); one the venue has not seen
+//!   when the grace period is over is sent — with the same client order id,
+//!   so it cannot be placed twice — or, if its cancel was asked, ended.
 //! - **Outcomes are typed** ([`Outcome`]): rejected with the venue's reason;
 //!   retry later (a 429, a 418, a request that never left); *unknown* (a
 //!   timeout or a 5xx after sending): the courier then queries by client
