@@ -196,7 +196,12 @@ fn a_live_deployment_trades_on_the_venue_with_signed_orders_and_books_its_trades
     // What the API and the metrics say, for the secret grep below.
     let http = reqwest::blocking::Client::new();
     let mut answers = vec![s.to_string()];
-    for path in ["/metrics", "/deployments", "/deployments/d", "/deployments/d/history"] {
+    for path in [
+        "/metrics",
+        "/deployments",
+        "/deployments/d",
+        "/deployments/d/history",
+    ] {
         let r = http
             .get(format!("{}{path}", f.url()))
             .bearer_auth(crate::service::TOKEN)
