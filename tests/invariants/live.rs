@@ -154,11 +154,10 @@ fn courier() -> CourierConfig {
     }
 }
 
-fn engine<'a>(
-    venue: LiveVenue,
-    symbols: Vec<String>,
-    journal: &'a mut Vec<Entry>,
-) -> Engine<'a, LiveVenue> {
+fn parts(
+    symbols: &[String],
+    losses: u32,
+) -> (EngineConfig, Box<dyn sandbar::engine::StrategyDriver>) {
     use sandbar_sdk::Strategy;
     let params = sma_cross::SmaCross::describe()
         .params
@@ -177,7 +176,7 @@ fn engine<'a>(
         .collect();
     let strategy = NativeStrategy::<sma_cross::SmaCross>::new(&InitConfig {
         params,
-        symbols: symbols.clone(),
+        symbols: symbols.to_vec(),
         seed: 0,
     })
     .unwrap();
@@ -189,9 +188,9 @@ fn engine<'a>(
             max_gross_exposure: 1.0,
             max_open_positions: 10,
             max_orders_per_day: 10_000,
-            daily_loss_limit: 0.003,
-            max_drawdown: 0.04,
-            max_consecutive_losses: 1,
+            daily_loss_limit: 0.003 * f64::from(losses),
+            max_drawdown: 0.04 * f64::from(losses),
+            max_consecutive_losses: losses,
         },
         batch_size: 1,
         delivery: Delivery::PerBar,
@@ -202,13 +201,32 @@ fn engine<'a>(
         final_entry: false,
         warmup: 0,
     };
+    (cfg, Box::new(strategy))
+}
+
+fn engine<'a>(
+    venue: LiveVenue,
+    symbols: Vec<String>,
+    journal: &'a mut Vec<Entry>,
+) -> Engine<'a, LiveVenue> {
+    let (cfg, strategy) = parts(&symbols, 1);
     Engine::new(
         cfg,
         symbols,
-        Box::new(strategy),
+        strategy,
         venue,
         journal as &mut dyn sandbar::journal::Recorder,
     )
+}
+
+fn engine_with(
+    venue: LiveVenue,
+    symbols: Vec<String>,
+    journal: Box<dyn sandbar::journal::Recorder>,
+) -> Engine<'static, LiveVenue> {
+    // Looser limits: the run keeps trading across its lives.
+    let (cfg, strategy) = parts(&symbols, 8);
+    Engine::owning(cfg, symbols, strategy, venue, journal)
 }
 
 fn naming() -> Naming {
@@ -309,5 +327,143 @@ proptest! {
         for (i, (a, b)) in original.iter().zip(&again).enumerate() {
             prop_assert_eq!(a, b, "entry {}", i);
         }
+    }
+}
+
+/// A write-ahead journal in memory that commits as the service's does: at
+/// every barrier, and now and then when a bar is kept (the real one does so
+/// at least once a second). A crash keeps what was committed.
+#[derive(Default)]
+struct Wal {
+    entries: Vec<Entry>,
+    bars: u64,
+    committed: (usize, u64),
+    /// Entries of the file being re-executed: what is recorded must match.
+    expected: Vec<Entry>,
+    rng: u64,
+}
+
+#[derive(Clone, Default)]
+struct SharedWal(Arc<Mutex<Wal>>);
+
+impl sandbar::journal::Recorder for SharedWal {
+    fn record(&mut self, entry: Entry) -> Result<(), sandbar::journal::JournalError> {
+        let mut w = self.0.lock().unwrap();
+        let i = w.entries.len();
+        if let Some(e) = w.expected.get(i) {
+            assert_eq!(e, &entry, "recovery diverged at entry {i}");
+        }
+        w.entries.push(entry);
+        Ok(())
+    }
+    fn keeps_inputs(&self) -> bool {
+        true
+    }
+    fn input_bar(
+        &mut self,
+        seq: u64,
+        _: &sandbar::market::Bar,
+    ) -> Result<(), sandbar::journal::JournalError> {
+        let mut w = self.0.lock().unwrap();
+        w.bars = w.bars.max(seq + 1);
+        w.rng = w
+            .rng
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        if (w.rng >> 33) % 4 == 0 {
+            w.committed = (w.entries.len(), w.bars);
+        }
+        Ok(())
+    }
+    fn barrier(&mut self) -> Result<(), sandbar::journal::JournalError> {
+        let mut w = self.0.lock().unwrap();
+        w.committed = (w.entries.len(), w.bars);
+        Ok(())
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 8, ..ProptestConfig::default() })]
+
+    /// Killed at random bars — what was committed kept, the rest lost, the
+    /// venue going on (orders in flight land or not) — and restarted each
+    /// time, every life re-executes the committed journal exactly and ends
+    /// with no order placed twice.
+    #[test]
+    fn killed_and_restarted_a_live_run_re_executes_its_journal_exactly(
+        venue_seed in any::<u64>(),
+        wal_seed in any::<u64>(),
+        lives in prop::collection::vec(20usize..80, 3..6),
+        looks in prop::collection::vec((0u8..3, 0u64..3), 400),
+    ) {
+        let rec = btc(400);
+        let fake = Fake(Arc::new(Mutex::new(Venue {
+            rng: venue_seed,
+            orders: Vec::new(),
+            next_trade: 0,
+            placed: 0,
+        })));
+        let mut file: Vec<Entry> = Vec::new();
+        let mut bars_in_file = 0u64;
+        let mut end = 0usize;
+        for (life, length) in lives.iter().enumerate() {
+            end = (end.max(bars_in_file as usize) + length).min(rec.bars.len());
+            let notes: Vec<_> = file
+                .iter()
+                .filter_map(|e| match e {
+                    Entry::Venue { seq, note } => Some((*seq, note.clone())),
+                    _ => None,
+                })
+                .collect();
+            let wal = SharedWal(Arc::new(Mutex::new(Wal {
+                expected: file.clone(),
+                rng: wal_seed ^ life as u64,
+                ..Wal::default()
+            })));
+            let venue = LiveVenue::new(
+                Box::new(fake.clone()),
+                courier(),
+                rec.symbols.clone(),
+                naming(),
+                notes,
+                bars_in_file,
+            );
+            let mut e = engine_with(venue, rec.symbols.clone(), Box::new(wal.clone()));
+            for seq in 0..end {
+                let (n, pause) = looks[seq];
+                for _ in 0..n {
+                    std::thread::sleep(Duration::from_millis(pause));
+                    e.tick(seq as u64).unwrap();
+                }
+                e.tick(seq as u64).unwrap();
+                while !e.venue_ready() {
+                    std::thread::sleep(Duration::from_millis(1));
+                    e.tick(seq as u64).unwrap();
+                }
+                prop_assert!(e.step(&rec.bars[seq], seq as u64).unwrap());
+            }
+            e.tick(end as u64).unwrap();
+            drop(e); // kill -9: the courier may still be sending
+            let w = wal.0.lock().unwrap();
+            prop_assert!(w.entries.len() >= file.len(), "life {} re-executed its journal", life);
+            if std::env::var_os("SANDBAR_LIVE_STATS").is_some() {
+                let notes = w.entries.iter().filter(|e| matches!(e, Entry::Venue { .. })).count();
+                eprintln!(
+                    "life {life}: re-executed {} entries / {bars_in_file} bars, wrote {} ({notes} venue notes), committed {:?}",
+                    file.len(),
+                    w.entries.len(),
+                    w.committed
+                );
+            }
+            file = w.entries[..w.committed.0.max(file.len())].to_vec();
+            bars_in_file = w.committed.1.max(bars_in_file);
+        }
+        // No client order id placed twice at the venue.
+        let v = fake.0.lock().unwrap();
+        let mut ids: Vec<&String> = v.orders.iter().map(|(c, _, _)| c).collect();
+        let n = ids.len();
+        ids.sort();
+        ids.dedup();
+        prop_assert_eq!(ids.len(), n, "an order placed twice");
     }
 }
