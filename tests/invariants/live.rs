@@ -370,7 +370,7 @@ impl sandbar::journal::Recorder for SharedWal {
             .rng
             .wrapping_mul(6364136223846793005)
             .wrapping_add(1442695040888963407);
-        if (w.rng >> 33) % 4 == 0 {
+        if (w.rng >> 33).is_multiple_of(4) {
             w.committed = (w.entries.len(), w.bars);
         }
         Ok(())
@@ -429,8 +429,7 @@ proptest! {
                 bars_in_file,
             );
             let mut e = engine_with(venue, rec.symbols.clone(), Box::new(wal.clone()));
-            for seq in 0..end {
-                let (n, pause) = looks[seq];
+            for (seq, &(n, pause)) in looks.iter().enumerate().take(end) {
                 for _ in 0..n {
                     std::thread::sleep(Duration::from_millis(pause));
                     e.tick(seq as u64).unwrap();
