@@ -730,3 +730,30 @@ fn the_kill_switch_cancels_a_live_deployments_orders_at_the_venue_while_its_feed
     let show = f.ok(&["deploy", "show", "d"]);
     assert!(show.contains("kill switch: venue incident drill"), "{show}");
 }
+
+#[test]
+fn a_new_live_run_trades_a_tenth_of_what_it_asks_in_its_first_week() {
+    let server = market(400, 40.0);
+    // Half its capital in BTC on the 6th bar.
+    let (mut f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", "script=5 weight 0 0.5"],
+        "",
+    );
+    f.serve(&config);
+    let s = f.wait("d", "the order filled", |s| {
+        !s["positions"].as_array().unwrap().is_empty()
+    });
+    assert_eq!(s["ramp_up"].as_f64(), Some(0.1), "{s}");
+    assert!(f.terminate().success());
+    let entries = journal_entries(&journal(&f));
+    let order = &of_kind(&entries, "order")[0]["order"];
+    let intent = of_kind(&entries, "intent")[0];
+    let seq = intent["seq"].as_u64().unwrap() as usize;
+    let close = server.klines()[seq].close;
+    let asked = 0.5 * 100_000.0 / close;
+    let q = order["quantity"].as_f64().unwrap();
+    assert!((q - 0.1 * asked).abs() < 1e-9, "{q} vs a tenth of {asked}");
+}

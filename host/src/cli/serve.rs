@@ -98,6 +98,7 @@ pub(super) fn serve(a: ServeArgs) -> anyhow::Result<()> {
         config.feeds = f.feeds.clone();
         config.deployments = f.deployments.clone();
         config.venues = f.venues.clone();
+        config.ramp_up = f.ramp_up.clone();
         if let Some(w) = f.workers {
             config.workers = w;
         }

@@ -121,6 +121,8 @@ pub struct Status {
     pub gross_exposure: f64,
     /// Open time of the last bar processed (UTC ms; `i64::MIN` before the first).
     pub last_bar_ms: i64,
+    /// The fraction of its capital a ramping-up deployment trades now.
+    pub ramp: Option<f64>,
 }
 
 /// Feeds commands to a running engine; polled at every bar boundary.

@@ -229,6 +229,9 @@ pub struct Engine<'a, V: Venue> {
     window_hint: usize,
     /// Counters and the equity curve accumulate here; the ledger joins at the end.
     out: RunOutcome,
+    /// A ramp-up schedule, and the run's first bar time it counts from.
+    ramp: Option<crate::portfolio::allocation::RampUp>,
+    first_bar_ms: Option<i64>,
 }
 
 impl<'a, V: Venue> Engine<'a, V> {
@@ -277,6 +280,8 @@ impl<'a, V: Venue> Engine<'a, V> {
             pending_bars: None,
             now_ms: i64::MIN,
             window_hint: MIN_WINDOW,
+            ramp: None,
+            first_bar_ms: None,
         }
     }
 
@@ -737,6 +742,25 @@ impl<'a, V: Venue> Engine<'a, V> {
             open_orders,
             gross_exposure,
             last_bar_ms: self.now_ms,
+            ramp: self.ramp.as_ref().map(|_| self.ramp_fraction(self.now_ms)),
+        }
+    }
+
+    /// Trade a fraction of the capital that grows on a schedule from the
+    /// run's first bar (a LIVE deployment's ramp-up): every quantity the
+    /// strategy asks for — a target weight, a target quantity, an order — is
+    /// scaled by it before the risk check. Deterministic: it depends on bar
+    /// times only.
+    pub fn set_ramp_up(&mut self, ramp: crate::portfolio::allocation::RampUp) {
+        self.ramp = Some(ramp);
+    }
+
+    /// The ramp-up fraction at `now_ms` (1 without a ramp-up).
+    pub(super) fn ramp_fraction(&self, now_ms: i64) -> f64 {
+        match (&self.ramp, self.first_bar_ms) {
+            (Some(r), Some(first)) => r.fraction(first, now_ms),
+            (Some(r), None) => r.fraction(now_ms, now_ms),
+            _ => 1.0,
         }
     }
 
@@ -862,6 +886,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         }
         self.note_bar(seq)?;
         self.now_ms = bar.time_ms;
+        self.first_bar_ms.get_or_insert(bar.time_ms);
         self.out.bars += 1;
         let ledger = &self.ledger;
         self.risk

@@ -141,12 +141,17 @@ impl<V: Venue> Engine<'_, V> {
         let equity = self.ledger.equity();
         // Targets count what may still fill (a live cancel not confirmed).
         let held = pos + self.venue.in_flight(s);
+        // A ramping-up deployment trades a fraction of what it asks for.
+        let f = self.ramp_fraction(bar.time_ms);
         let (delta, kind) = match intent.action {
-            Action::TargetWeight(w) => (w * equity / price - held, OrderKind::Market),
-            Action::TargetQuantity(q) => (q - held, OrderKind::Market),
-            Action::Market(m) => (Side::from(m.side).sign() * m.quantity, OrderKind::Market),
+            Action::TargetWeight(w) => (w * f * equity / price - held, OrderKind::Market),
+            Action::TargetQuantity(q) => (q * f - held, OrderKind::Market),
+            Action::Market(m) => (
+                Side::from(m.side).sign() * m.quantity * f,
+                OrderKind::Market,
+            ),
             Action::Limit(l) => (
-                Side::from(l.side).sign() * l.quantity,
+                Side::from(l.side).sign() * l.quantity * f,
                 OrderKind::Limit(l.price),
             ),
             Action::Close => (-held, OrderKind::Market),

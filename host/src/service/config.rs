@@ -48,6 +48,16 @@ pub struct ServiceFile {
     /// Live venues, by name: where LIVE deployments send their orders.
     #[serde(default)]
     pub venues: BTreeMap<String, VenueConfig>,
+    /// A new LIVE run's ramp-up: `[days from its first bar, fraction of its
+    /// capital]` steps, then all of it. Default `[[7, 0.1], [14, 0.25],
+    /// [21, 0.5]]`; `[]` trades all of it from the start. Fixed in the
+    /// run's journal when it starts.
+    #[serde(default = "default_ramp_up")]
+    pub ramp_up: Vec<(f64, f64)>,
+}
+
+fn default_ramp_up() -> Vec<(f64, f64)> {
+    crate::portfolio::allocation::RampUp::default().0
 }
 
 fn default_snapshot_minutes() -> f64 {
@@ -368,6 +378,25 @@ fn weight_budget() -> f64 {
     0.8
 }
 
+/// A venue's key and secret, each from its file or else its variable; an
+/// error names which is missing.
+fn credentials(
+    name: &str,
+    key_file: &Option<PathBuf>,
+    key_env: &str,
+    secret_file: &Option<PathBuf>,
+    secret_env: &str,
+) -> anyhow::Result<(String, String)> {
+    Ok((
+        secret(key_file.as_deref(), key_env, &format!("venues.{name} key"))?,
+        secret(
+            secret_file.as_deref(),
+            secret_env,
+            &format!("venues.{name} secret"),
+        )?,
+    ))
+}
+
 impl VenueConfig {
     /// Read the credentials (an error names the variable or file) and
     /// connect for `symbols`: the venue's clock, filters and the key are
@@ -392,12 +421,7 @@ impl VenueConfig {
                 weight_budget,
                 orders,
             } => {
-                let key = secret(key_file.as_deref(), key_env, &format!("venues.{name} key"))?;
-                let sec = secret(
-                    secret_file.as_deref(),
-                    secret_env,
-                    &format!("venues.{name} secret"),
-                )?;
+                let (key, sec) = credentials(name, key_file, key_env, secret_file, secret_env)?;
                 let b = crate::execution::venues::binance::Binance::connect(
                     crate::execution::venues::binance::BinanceConfig {
                         rest_url: rest_url.clone(),
@@ -421,12 +445,7 @@ impl VenueConfig {
                 timeout_ms,
                 orders,
             } => {
-                let key = secret(key_file.as_deref(), key_env, &format!("venues.{name} key"))?;
-                let sec = secret(
-                    secret_file.as_deref(),
-                    secret_env,
-                    &format!("venues.{name} secret"),
-                )?;
+                let (key, sec) = credentials(name, key_file, key_env, secret_file, secret_env)?;
                 let a = crate::execution::venues::alpaca::Alpaca::connect(
                     crate::execution::venues::alpaca::AlpacaConfig {
                         rest_url: rest_url.clone(),
@@ -560,6 +579,19 @@ impl ServiceFile {
         }
         if !(self.pause_drawdown > 0.0 && self.pause_drawdown <= 1.0) {
             anyhow::bail!("pause_drawdown: must be in (0, 1]");
+        }
+        for (i, (days, fraction)) in self.ramp_up.iter().enumerate() {
+            if !(days.is_finite() && *days > 0.0 && *fraction > 0.0 && *fraction <= 1.0) {
+                anyhow::bail!(
+                    "ramp_up[{i}]: [{days}, {fraction}] must be [days > 0, fraction in (0, 1]]"
+                );
+            }
+            if i > 0 && *days <= self.ramp_up[i - 1].0 {
+                anyhow::bail!(
+                    "ramp_up[{i}]: days must increase ({days} after {})",
+                    self.ramp_up[i - 1].0
+                );
+            }
         }
         for (i, t) in self.api.tokens.iter().enumerate() {
             if t.name.trim().is_empty() {
@@ -734,6 +766,7 @@ start = "2024-01-01"
             "max_orders_per_second",
             "max_retry_ms",
             "venue =",
+            "ramp_up",
         ] {
             assert!(text.contains(key), "the example does not mention {key}");
         }

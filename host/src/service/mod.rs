@@ -79,6 +79,9 @@ pub struct ServiceConfig {
     pub alerts: Option<alerts::AlertsConfig>,
     /// Live venues, by name.
     pub venues: BTreeMap<String, config::VenueConfig>,
+    /// The ramp-up of a new LIVE run: (days from its first bar, fraction of
+    /// its capital), then all of it (default 10%, 25%, 50% by week).
+    pub ramp_up: Vec<(f64, f64)>,
 }
 
 impl ServiceConfig {
@@ -94,6 +97,7 @@ impl ServiceConfig {
             workers: std::thread::available_parallelism().map_or(2, |n| n.get()),
             alerts: None,
             venues: BTreeMap::new(),
+            ramp_up: crate::portfolio::allocation::RampUp::default().0,
         }
     }
 }
@@ -191,6 +195,9 @@ pub struct DeploymentStatus {
     /// A LIVE deployment's venue and what its courier did.
     #[serde(default)]
     pub venue: Option<VenueState>,
+    /// A ramping-up LIVE deployment: the fraction of its capital it trades now.
+    #[serde(default)]
+    pub ramp_up: Option<f64>,
 }
 
 /// A live venue, as status shows it.
@@ -923,6 +930,9 @@ struct Fixed {
     /// A LIVE run's id: the prefix of its client order ids.
     #[serde(default)]
     run_id: Option<String>,
+    /// A LIVE run's ramp-up: (days from its first bar, fraction of capital).
+    #[serde(default)]
+    ramp_up: Option<Vec<(f64, f64)>>,
 }
 
 /// The running service.
@@ -1147,6 +1157,7 @@ impl Service {
             symbols: symbols.clone(),
             venue: venue_name.clone(),
             run_id: live.then(live::new_run_id).transpose()?,
+            ramp_up: live.then(|| self.config.ramp_up.clone()),
         };
         // A LIVE run has its own journal: the paper run's stays its evidence.
         let path = self.config.journals.join(if live {
@@ -1301,6 +1312,7 @@ impl Service {
         let venue_state = venue.as_ref().map(|(_, v)| v.clone());
         let launch = Launch {
             venue: venue.map(|(v, _)| v),
+            ramp_up: fixed.ramp_up.clone().filter(|_| fixed.venue.is_some()),
             name: name.into(),
             instance,
             label,
@@ -1448,6 +1460,7 @@ impl Service {
             journal,
             notes,
             venue,
+            ramp_up,
             ..
         } = l;
         let venue: Box<dyn crate::execution::Venue + Send> =
@@ -1486,6 +1499,9 @@ impl Service {
         let first_label = label_for_alerts.clone();
         let mut engine = Engine::owning(cfg, symbols, Box::new(timed), venue, Box::new(recorder));
         engine.set_controller(Box::new(controller));
+        if let Some(r) = ramp_up {
+            engine.set_ramp_up(crate::portfolio::allocation::RampUp(r));
+        }
         let on_end = move |result: crate::engine::RunResult| {
             let summary = match &result {
                 Ok(o) => match &o.fault {
@@ -1823,6 +1839,7 @@ impl Service {
         let (journal, _) = Journal::resume(&path, &meta)?;
         let launch = Launch {
             venue: None,
+            ramp_up: None,
             name: format!("{name}-shadow"),
             instance,
             label: label.clone(),
@@ -2462,6 +2479,7 @@ impl Service {
             last_bar: (s.last_bar_ms != i64::MIN && s.seq > 0)
                 .then(|| crate::data::market::format_time(s.last_bar_ms)),
             journal: run.journal.clone(),
+            ramp_up: s.ramp,
             venue: run.venue.as_ref().map(|v| {
                 let c = *v.counts.lock().expect("counts lock");
                 let p = v.problems.lock().expect("problems lock");
@@ -2552,6 +2570,8 @@ impl Service {
 struct Launch {
     /// A live venue (LIVE deployments); else the simulated venue.
     venue: Option<Box<dyn crate::execution::Venue + Send>>,
+    /// A LIVE run's ramp-up schedule.
+    ramp_up: Option<Vec<(f64, f64)>>,
     name: String,
     instance: Instance,
     label: String,
