@@ -489,7 +489,8 @@ fn a_limit_order_that_fills_while_the_host_is_down_is_adopted_once_at_restart() 
         + 200;
     let price = (floor - 1.0).floor();
     let server = BinanceServer::start("BTCUSDT", "1m", klines, RATE);
-    let script = format!("script=5 limit-buy 0 0.01 {price}");
+    // 0.1 asked: 0.01 in the first week of the ramp-up.
+    let script = format!("script=5 limit-buy 0 0.1 {price}");
     let (mut f, config) = live_deployment_of(
         &server,
         plugins::SCRIPTED,
