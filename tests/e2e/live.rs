@@ -137,14 +137,6 @@ fn assert_books_match_the_venue(f: &Fixture, server: &BinanceServer) -> Vec<serd
         of_kind(&entries, "fill").len(),
         of_kind(&entries, "venue").len(),
     );
-    for n in of_kind(&entries, "venue") {
-        if !n["note"]["ended"].is_null() {
-            eprintln!("ended: {n}");
-        }
-    }
-    for c in of_kind(&entries, "cancel") {
-        eprintln!("cancel: {c}");
-    }
     assert!(
         (position - base).abs() < 1e-9,
         "journal position {position} vs the account's {base}"
@@ -362,31 +354,6 @@ fn killed_while_trading_it_comes_back_with_every_fill_and_no_order_twice() {
         std::thread::sleep(Duration::from_millis(200));
     }
     f.serve(&config);
-    if std::env::var("DEBUG_LIVE").is_ok() {
-        f.wait("d", "the last bar", |s| s["seq"].as_u64() >= Some(1600));
-        std::thread::sleep(Duration::from_secs(3));
-        assert!(f.terminate().success());
-        let entries = journal_entries(&journal(&f));
-        for e in &entries {
-            if e.get("order").is_some()
-                || e.get("venue").is_some()
-                || e.get("fill").is_some()
-                || e.get("cancel").is_some()
-            {
-                eprintln!("{e}");
-            }
-        }
-        for o in server.spot().orders() {
-            eprintln!(
-                "venue order {} {} {} {} {}",
-                o.client_id, o.side, o.quantity, o.executed, o.status
-            );
-        }
-        eprintln!(
-            "{}",
-            std::fs::read_to_string(f.dir.path().join("serve.log")).unwrap_or_default()
-        );
-    }
     settle_and_stop(&mut f, 1600, || server.spot().balances().0);
     assert_no_order_twice(&server);
     assert_eq!(server.spot().duplicates.load(Ordering::SeqCst), 0);
