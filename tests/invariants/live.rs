@@ -150,6 +150,7 @@ fn courier() -> CourierConfig {
         poll_ms: 5,
         not_found_grace_ms: 30,
         max_orders_per_second: 100_000.0,
+        max_venue_orders_per_second: 100_000.0,
         max_retry_ms: 5,
     }
 }

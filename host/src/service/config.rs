@@ -676,8 +676,16 @@ impl ServiceFile {
             if !rest_url.starts_with("http://") && !rest_url.starts_with("https://") {
                 anyhow::bail!("venues.{name}.rest_url: expected http:// or https://");
             }
-            if !(orders.max_orders_per_second.is_finite() && orders.max_orders_per_second > 0.0) {
-                anyhow::bail!("venues.{name}.orders.max_orders_per_second: must be positive");
+            for (key, rate) in [
+                ("max_orders_per_second", orders.max_orders_per_second),
+                (
+                    "max_venue_orders_per_second",
+                    orders.max_venue_orders_per_second,
+                ),
+            ] {
+                if !(rate.is_finite() && rate > 0.0) {
+                    anyhow::bail!("venues.{name}.orders.{key}: must be positive");
+                }
             }
         }
         Ok(())
@@ -764,6 +772,7 @@ start = "2024-01-01"
             "poll_ms",
             "not_found_grace_ms",
             "max_orders_per_second",
+            "max_venue_orders_per_second",
             "max_retry_ms",
             "venue =",
             "ramp_up",

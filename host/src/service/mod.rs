@@ -947,6 +947,8 @@ pub struct Service {
     runs: Mutex<HashMap<String, Run>>,
     /// Deployments being started (a second `start` is refused meanwhile).
     starting: Mutex<HashSet<String>>,
+    /// Each live venue's order pace, shared by its deployments.
+    venue_paces: Mutex<HashMap<String, Arc<crate::execution::venues::live::Pace>>>,
 }
 
 /// Removes a name from `starting` however a start ends.
@@ -992,6 +994,7 @@ impl Service {
             hubs,
             runs: Mutex::new(HashMap::new()),
             starting: Mutex::new(HashSet::new()),
+            venue_paces: Mutex::default(),
         })
     }
 
@@ -2547,13 +2550,23 @@ impl Service {
                 open.len() - foreign
             ),
         )?;
-        let v = crate::execution::venues::live::LiveVenue::new(
+        let pace = self
+            .venue_paces
+            .lock()
+            .expect("paces lock")
+            .entry(venue.to_string())
+            .or_insert_with(|| {
+                crate::execution::venues::live::Pace::new(courier.max_venue_orders_per_second)
+            })
+            .clone();
+        let v = crate::execution::venues::live::LiveVenue::sharing(
             connector,
             courier,
             fixed.symbols.clone(),
             naming,
             resumed.venue.clone(),
             resumed.bars.len() as u64,
+            Some(pace),
         );
         let handle = VenueHandle {
             name: venue.to_string(),

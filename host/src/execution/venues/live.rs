@@ -175,6 +175,8 @@ pub struct CourierConfig {
     pub not_found_grace_ms: u64,
     /// Placements per second per deployment (the host's own limit).
     pub max_orders_per_second: f64,
+    /// Placements per second to this venue from all its deployments.
+    pub max_venue_orders_per_second: f64,
     /// Longest wait the courier honours for one retry (milliseconds).
     pub max_retry_ms: u64,
 }
@@ -185,6 +187,7 @@ impl Default for CourierConfig {
             poll_ms: 1000,
             not_found_grace_ms: 3000,
             max_orders_per_second: 10.0,
+            max_venue_orders_per_second: 10.0,
             max_retry_ms: 60_000,
         }
     }
@@ -248,7 +251,41 @@ pub type Waker = Arc<Mutex<Option<Arc<dyn Fn() + Send + Sync>>>>;
 /// Orders whose cancel the host asked for: one not yet sent is never sent.
 type Withdrawn = Arc<Mutex<std::collections::HashSet<u64>>>;
 
+/// Placements to one venue from every deployment, paced together (the
+/// host's per-venue order rate limit).
+#[derive(Debug)]
+pub struct Pace {
+    gap: Duration,
+    next: Mutex<Option<Instant>>,
+}
+
+impl Pace {
+    /// At most `per_second` placements a second.
+    pub fn new(per_second: f64) -> Arc<Pace> {
+        Arc::new(Pace {
+            gap: Duration::from_secs_f64(1.0 / per_second.max(1e-3)),
+            next: Mutex::new(None),
+        })
+    }
+
+    /// Wait for this placement's turn.
+    pub fn wait(&self) {
+        let turn = {
+            let mut next = self.next.lock().expect("pace lock");
+            let now = Instant::now();
+            let turn = next.map_or(now, |t| t.max(now));
+            *next = Some(turn + self.gap);
+            turn
+        };
+        let now = Instant::now();
+        if turn > now {
+            std::thread::sleep(turn - now);
+        }
+    }
+}
+
 struct Courier {
+    venue_pace: Option<Arc<Pace>>,
     withdrawn: Withdrawn,
     waker: Waker,
     /// Set while a reconciliation is under way.
@@ -291,7 +328,9 @@ impl Courier {
         std::thread::sleep(capped);
     }
 
-    /// The host's order rate limit: placements at least `1/rate` apart.
+    /// The host's order rate limits: this deployment's placements at least
+    /// `1/max_orders_per_second` apart, and the venue's (every deployment
+    /// sending to it) at least `1/max_venue_orders_per_second`.
     fn pace(&mut self) {
         let rate = self.config.max_orders_per_second;
         if rate > 0.0 {
@@ -302,6 +341,9 @@ impl Courier {
                     std::thread::sleep(gap - since);
                 }
             }
+        }
+        if let Some(venue) = &self.venue_pace {
+            venue.wait();
         }
         self.last_placement = Some(Instant::now());
     }
@@ -589,6 +631,22 @@ impl LiveVenue {
         journaled: Vec<(u64, VenueNote)>,
         recovered: u64,
     ) -> LiveVenue {
+        Self::sharing(
+            connector, config, symbols, naming, journaled, recovered, None,
+        )
+    }
+
+    /// As [`LiveVenue::new`], its placements also paced by `venue` (shared
+    /// with every deployment sending to the same venue).
+    pub fn sharing(
+        connector: Box<dyn Connector>,
+        config: CourierConfig,
+        symbols: Vec<String>,
+        naming: Naming,
+        journaled: Vec<(u64, VenueNote)>,
+        recovered: u64,
+        venue: Option<Arc<Pace>>,
+    ) -> LiveVenue {
         let (tx, rx) = channel();
         let inbox: Arc<Mutex<Vec<(u64, Update)>>> = Arc::default();
         let problems: Problems = Arc::default();
@@ -597,6 +655,7 @@ impl LiveVenue {
         let reconciling: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let withdrawn: Withdrawn = Arc::default();
         let courier = Courier {
+            venue_pace: venue,
             withdrawn: withdrawn.clone(),
             waker: waker.clone(),
             reconciling: reconciling.clone(),
@@ -994,6 +1053,7 @@ mod tests {
             poll_ms: 20,
             not_found_grace_ms: 150,
             max_orders_per_second: 1000.0,
+            max_venue_orders_per_second: 1000.0,
             max_retry_ms: 50,
         }
     }
@@ -1166,6 +1226,46 @@ mod tests {
         let s = fake.0.lock().unwrap();
         assert_eq!(s.placed[0].client_id, s.placed[1].client_id);
         assert!(s.queried.len() >= 2);
+    }
+
+    #[test]
+    fn deployments_on_one_venue_share_its_order_pace() {
+        // Two deployments, 20 placements a second for the venue: ten orders
+        // between them take at least 9 gaps of 50 ms.
+        let pace = Pace::new(20.0);
+        let (a, b) = (Fake::default(), Fake::default());
+        let mut venues: Vec<LiveVenue> = [&a, &b]
+            .into_iter()
+            .map(|f| {
+                LiveVenue::sharing(
+                    Box::new(f.clone()),
+                    config(),
+                    vec!["BTCUSDT".into()],
+                    Naming {
+                        prefix: "sb-test-".into(),
+                    },
+                    vec![],
+                    0,
+                    Some(pace.clone()),
+                )
+            })
+            .collect();
+        for v in &mut venues {
+            step(v, 0, &mut Vec::new());
+        }
+        let started = Instant::now();
+        for i in 0..10 {
+            venues[i % 2].submit(order(i as u64 + 1, OrderKind::Market, 2.0));
+        }
+        until(|| {
+            (a.0.lock().unwrap().placed.len() + b.0.lock().unwrap().placed.len() == 10)
+                .then_some(())
+        });
+        assert!(
+            started.elapsed() >= Duration::from_millis(450),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]
