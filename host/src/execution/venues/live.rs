@@ -355,7 +355,8 @@ impl Courier {
         self.push(id, report.updates());
     }
 
-    /// Look an order up until the venue answers; `None`: not found.
+    /// Look an order up until the venue answers: `Some(None)` is "not
+    /// found"; `None`, that the venue would not answer (after 100 tries).
     fn lookup(&mut self, id: u64, symbol: &str, client: &str) -> Option<Option<Report>> {
         for _ in 0..100 {
             self.count(|c| c.queries += 1);
@@ -364,7 +365,7 @@ impl Courier {
                 Outcome::Retry(after, why) => self.wait(after, &why),
                 Outcome::Unknown(why) | Outcome::Rejected(why) => {
                     self.problem(format!("order {id} ({client}): query failed: {why}"));
-                    std::thread::sleep(Duration::from_millis(self.config.poll_ms.max(50)));
+                    std::thread::sleep(Duration::from_millis(self.config.poll_ms.max(10)));
                 }
             }
         }
@@ -428,7 +429,15 @@ impl Courier {
                 Some(None) => std::thread::sleep(Duration::from_millis(
                     (self.config.not_found_grace_ms / 10).clamp(10, 500),
                 )),
-                None => return false,
+                // The venue does not answer lookups: never resend blind. The
+                // order stays open to the polling, which finds out.
+                None => {
+                    self.problem(format!(
+                        "order {id} ({}): outcome unknown and the venue does not answer lookups; not resent",
+                        p.client_id
+                    ));
+                    return true;
+                }
             }
         }
     }
@@ -450,7 +459,12 @@ impl Courier {
             for (id, p, cancel) in pending {
                 match self.lookup(id, &p.symbol, &p.client_id) {
                     Some(Some(report)) => self.note_report(id, &report),
-                    _ => missing.push((id, p, cancel)),
+                    Some(None) => missing.push((id, p, cancel)),
+                    // No answer: left open to the polling, never resent blind.
+                    None => self.problem(format!(
+                        "order {id} ({}): the venue does not answer lookups; left to polling",
+                        p.client_id
+                    )),
                 }
             }
             if missing.is_empty() {
@@ -1226,6 +1240,33 @@ mod tests {
         let s = fake.0.lock().unwrap();
         assert_eq!(s.placed[0].client_id, s.placed[1].client_id);
         assert!(s.queried.len() >= 2);
+    }
+
+    #[test]
+    fn an_unknown_placement_is_never_resent_while_the_venue_does_not_answer_lookups() {
+        let fake = Fake::default();
+        {
+            let mut s = fake.0.lock().unwrap();
+            s.place = vec![Outcome::Unknown("timeout".into())];
+            s.query = (0..100)
+                .map(|_| Outcome::Unknown("HTTP 503".into()))
+                .collect();
+            s.fallback = Some(filled("t1", 2.0));
+        }
+        let mut v = venue(&fake, vec![], 0);
+        step(&mut v, 0, &mut Vec::new());
+        v.submit(order(1, OrderKind::Market, 2.0));
+        until(|| {
+            let p = v.problems.lock().unwrap();
+            p.iter().any(|p| p.contains("not resent")).then_some(())
+        });
+        assert_eq!(fake.0.lock().unwrap().placed.len(), 1, "not resent blind");
+        // The polling goes on and finds it (the fallback: filled).
+        until(|| {
+            let f = step(&mut v, 1, &mut Vec::new());
+            (!f.is_empty()).then_some(())
+        });
+        assert_eq!(fake.0.lock().unwrap().placed.len(), 1, "placed once");
     }
 
     #[test]
