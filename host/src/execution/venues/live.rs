@@ -198,6 +198,11 @@ impl CourierConfig {
     pub fn not_found_grace(&self) -> Duration {
         Duration::from_millis(self.not_found_grace_ms)
     }
+
+    /// How long to wait between lookups inside the grace period.
+    fn grace_step(&self) -> Duration {
+        Duration::from_millis((self.not_found_grace_ms / 10).clamp(10, 500))
+    }
 }
 
 /// What the courier is asked to do.
@@ -426,9 +431,7 @@ impl Courier {
                     return true;
                 }
                 Some(None) if sent.elapsed() >= self.config.not_found_grace() => return false,
-                Some(None) => std::thread::sleep(Duration::from_millis(
-                    (self.config.not_found_grace_ms / 10).clamp(10, 500),
-                )),
+                Some(None) => std::thread::sleep(self.config.grace_step()),
                 // The venue does not answer lookups: never resend blind. The
                 // order stays open to the polling, which finds out.
                 None => {
@@ -482,9 +485,7 @@ impl Courier {
                 }
                 return;
             }
-            std::thread::sleep(Duration::from_millis(
-                (self.config.not_found_grace_ms / 10).clamp(10, 500),
-            ));
+            std::thread::sleep(self.config.grace_step());
             pending = missing;
         }
     }
@@ -511,9 +512,7 @@ impl Courier {
             match self.lookup(id, &symbol, &client) {
                 Some(Some(report)) => return self.note_report(id, &report),
                 Some(None) if asked.elapsed() < self.config.not_found_grace() => {
-                    std::thread::sleep(Duration::from_millis(
-                        (self.config.not_found_grace_ms / 10).clamp(10, 500),
-                    ))
+                    std::thread::sleep(self.config.grace_step())
                 }
                 Some(None) => {
                     self.open.remove(&id);
@@ -524,13 +523,16 @@ impl Courier {
         }
     }
 
-    fn poll(&mut self) {
-        let open: Vec<(u64, String, String)> = self
-            .open
+    /// The orders not known to be finished: (id, symbol, client id).
+    fn open_list(&self) -> Vec<(u64, String, String)> {
+        self.open
             .iter()
             .map(|(id, (s, c))| (*id, s.clone(), c.clone()))
-            .collect();
-        for (id, symbol, client) in open {
+            .collect()
+    }
+
+    fn poll(&mut self) {
+        for (id, symbol, client) in self.open_list() {
             if let Some(Some(report)) = self.lookup(id, &symbol, &client) {
                 self.note_report(id, &report);
             }
@@ -554,11 +556,7 @@ impl Courier {
                 }
                 Ok(Job::Cancel(id, s, c)) => self.cancel(id, s, c),
                 Ok(Job::CancelAll) => {
-                    let open: Vec<(u64, String, String)> = self
-                        .open
-                        .iter()
-                        .map(|(id, (s, c))| (*id, s.clone(), c.clone()))
-                        .collect();
+                    let open = self.open_list();
                     tracing::warn!(
                         orders = open.len(),
                         "kill switch: cancelling every open order"
@@ -575,6 +573,12 @@ impl Courier {
             }
         }
     }
+}
+
+/// Stop-loss and take-profit orders are held by the host until a bar
+/// triggers them.
+fn protective(kind: OrderKind) -> bool {
+    matches!(kind, OrderKind::StopLoss(_) | OrderKind::TakeProfit(_))
 }
 
 /// One order as the live venue tracks it.
@@ -751,10 +755,7 @@ impl LiveVenue {
             if t.machine.state().is_terminal() {
                 continue;
             }
-            let protective = matches!(
-                t.order.kind,
-                OrderKind::StopLoss(_) | OrderKind::TakeProfit(_)
-            );
+            let protective = protective(t.order.kind);
             if protective && !t.triggered {
                 continue; // held by the host, never at the venue
             }
@@ -882,10 +883,7 @@ impl Venue for LiveVenue {
     fn submit(&mut self, order: Order) {
         let s = order.symbol as usize;
         let reference = self.last_close.get(s).copied().unwrap_or(f64::NAN);
-        let protective = matches!(
-            order.kind,
-            OrderKind::StopLoss(_) | OrderKind::TakeProfit(_)
-        );
+        let protective = protective(order.kind);
         let t = Tracked {
             machine: LiveOrder::new(self.naming.client_id(order.id), order.quantity),
             reference,
@@ -908,10 +906,7 @@ impl Venue for LiveVenue {
         if t.cancel_asked || t.machine.state().is_terminal() {
             return false;
         }
-        let protective = matches!(
-            t.order.kind,
-            OrderKind::StopLoss(_) | OrderKind::TakeProfit(_)
-        );
+        let protective = protective(t.order.kind);
         if protective && !t.triggered {
             // Never left the host.
             self.orders.remove(&id);
