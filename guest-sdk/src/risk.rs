@@ -406,6 +406,25 @@ impl RiskEngine {
         }
     }
 
+    /// Capital moved in or out (an account's rebalance): the equity the
+    /// day started from and the peak move with it by `factor` (new equity
+    /// over old), so a withdrawal is not a loss and a deposit not a gain.
+    pub fn rescale(&mut self, factor: f64) {
+        if factor.is_finite() && factor > 0.0 {
+            self.day_start_equity *= factor;
+            self.peak_equity *= factor;
+        }
+    }
+
+    /// A limit above this engine (an account's daily loss across its
+    /// deployments) stops new risk for the rest of the day: ACTIVE becomes
+    /// REDUCING until the next trading day; other states stay.
+    pub fn reduce(&mut self, reason: String, out: &mut Vec<StateChange>) {
+        if self.state == TradingState::Active {
+            self.transition(TradingState::Reducing, reason, out);
+        }
+    }
+
     /// After a bar's fills and marks: drawdown and daily-loss checks.
     pub fn end_bar(&mut self, equity: f64, out: &mut Vec<StateChange>) {
         self.peak_equity = self.peak_equity.max(equity);

@@ -99,6 +99,7 @@ pub(super) fn serve(a: ServeArgs) -> anyhow::Result<()> {
         config.deployments = f.deployments.clone();
         config.venues = f.venues.clone();
         config.ramp_up = f.ramp_up.clone();
+        config.accounts = f.accounts.clone();
         if let Some(w) = f.workers {
             config.workers = w;
         }

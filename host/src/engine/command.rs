@@ -54,6 +54,25 @@ pub enum Command<'a> {
         /// Why.
         reason: String,
     },
+    /// Move capital in or out (an account's rebalance; journaled).
+    Allocate {
+        /// Cash moved in (negative: out).
+        amount: f64,
+        /// The rebalance's day (UTC ms).
+        as_of_ms: i64,
+        /// Who (`account:<name>`).
+        actor: String,
+        /// Why (the weights).
+        reason: String,
+    },
+    /// Only exposure-reducing orders for the rest of the day (the account's
+    /// daily loss limit).
+    Reduce {
+        /// Who.
+        actor: String,
+        /// Why.
+        reason: String,
+    },
     /// End the run after this bar.
     Stop,
 }
@@ -84,6 +103,20 @@ impl Command<'_> {
             Command::Pause { actor, reason } => (CommandAction::Pause, actor, reason),
             Command::Resume { actor, reason } => (CommandAction::Resume, actor, reason),
             Command::Flatten { actor, reason } => (CommandAction::Flatten, actor, reason),
+            Command::Allocate {
+                amount,
+                as_of_ms,
+                actor,
+                reason,
+            } => (
+                CommandAction::Allocate {
+                    amount: *amount,
+                    as_of_ms: *as_of_ms,
+                },
+                actor,
+                reason,
+            ),
+            Command::Reduce { actor, reason } => (CommandAction::Reduce, actor, reason),
             Command::Snapshot(_) | Command::Stop => return None,
         };
         Some((action, actor.clone(), reason.clone()))

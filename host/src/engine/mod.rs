@@ -688,11 +688,33 @@ impl<'a, V: Venue> Engine<'a, V> {
                             self.record(Entry::Resumed { seq, actor, reason })?;
                         }
                     }
+                    Command::Allocate { amount, .. } => self.allocate(amount),
+                    Command::Reduce { actor, reason } => {
+                        self.risk
+                            .reduce(format!("{reason} (by {actor})"), &mut self.changes);
+                        self.flush_changes(seq)?;
+                    }
                     Command::Stop => return Ok(false),
                 }
             }
         }
         Ok(true)
+    }
+
+    /// Capital moved in or out by the account: the books take it as cash
+    /// (not PnL), and every equity a limit is measured from (the risk
+    /// engine's day start and peak, the pause peak, the equity at a swap)
+    /// moves in proportion, so the limits apply to the allocated capital.
+    fn allocate(&mut self, amount: f64) {
+        let before = self.ledger.equity();
+        self.ledger.transfer(amount);
+        let after = self.ledger.equity();
+        if before > 0.0 && after > 0.0 {
+            let factor = after / before;
+            self.risk.rescale(factor);
+            self.versions.rescale(factor);
+            self.peak_equity *= factor;
+        }
     }
 
     /// Tell the controller how things stand after a bar.

@@ -129,6 +129,17 @@ impl<'a> Versions<'a> {
         }
     }
 
+    /// Capital moved in or out (an account's rebalance): the equity at the
+    /// swap moves with it, so a withdrawal is not a drawdown since the swap.
+    pub(super) fn rescale(&mut self, factor: f64) {
+        if let Some(sb) = &mut self.standby
+            && factor.is_finite()
+            && factor > 0.0
+        {
+            sb.equity_at_swap *= factor;
+        }
+    }
+
     /// At a bar boundary: roll back on drawdown since the swap, or commit
     /// the swap once `window` bars have passed. `equity` is asked for only
     /// while a version stands by (it sums every position: not per bar).

@@ -14,8 +14,9 @@
 //! 50% in week 3, then all of it), so a defect that paper trading missed
 //! costs a tenth of what it could.
 //!
-//! Not wired into the service yet (issue 15): these are the computations,
-//! checked against hand computation.
+//! The service applies them: `service::account` (allocation, rebalanced on
+//! a schedule) and the engine's ramp-up; these are the computations,
+//! checked here against hand computation.
 
 /// How the account's capital is shared.
 #[derive(Debug, Clone, PartialEq)]

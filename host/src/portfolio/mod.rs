@@ -167,6 +167,15 @@ impl Ledger {
         self.holdings.iter().filter(|h| h.quantity != 0.0).count()
     }
 
+    /// Capital moved in (`amount` > 0) or out of these books by the
+    /// account they share (a rebalance): cash and the starting capital move
+    /// together, so `equity = initial cash + realised − commissions +
+    /// unrealised` still holds and PnL is not touched.
+    pub fn transfer(&mut self, amount: f64) {
+        self.cash += amount;
+        self.initial_cash += amount;
+    }
+
     /// Apply an execution; returns the trade it completed, if any.
     pub fn apply(&mut self, x: &Execution) -> Option<Trade> {
         let h = &mut self.holdings[x.symbol as usize];

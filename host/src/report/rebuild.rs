@@ -55,6 +55,8 @@ pub fn outcome(
     let time = |seq: u64| bars.get(seq as usize).map_or(0, |b| b.time_ms);
     // The journal's entries by bar: fills to book, counts, state changes.
     let mut fills: Vec<(u64, Execution)> = Vec::new();
+    // Capital the account moved in or out, before each bar (its rebalances).
+    let mut transfers: Vec<(u64, f64)> = Vec::new();
     let mut approved_intent = false;
     for e in entries {
         match e {
@@ -70,6 +72,11 @@ pub fn outcome(
                 }
             }
             Entry::Fill { seq, fill, .. } => fills.push((*seq, Execution::from(fill))),
+            Entry::Command {
+                seq,
+                action: crate::store::journal::CommandAction::Allocate { amount, .. },
+                ..
+            } => transfers.push((*seq, *amount)),
             Entry::Refusal { rule, detail, .. } => {
                 o.refusals += 1;
                 match o.refusals_by_rule.iter_mut().find(|r| r.rule == *rule) {
@@ -91,7 +98,11 @@ pub fn outcome(
     o.refusals_by_rule
         .sort_by_key(|r| std::cmp::Reverse(r.count));
     let mut next = fills.iter().peekable();
+    let mut moved = transfers.iter().peekable();
     for (seq, bar) in bars.iter().enumerate().take(processed as usize) {
+        while let Some((_, amount)) = moved.next_if(|(s, _)| *s <= seq as u64) {
+            ledger.transfer(*amount);
+        }
         while let Some((_, x)) = next.next_if(|(s, _)| *s == seq as u64) {
             if x.symbol as usize >= meta.symbols.len() {
                 bail!(

@@ -54,6 +54,10 @@ pub struct ServiceFile {
     /// run's journal when it starts.
     #[serde(default = "default_ramp_up")]
     pub ramp_up: Vec<(f64, f64)>,
+    /// Accounts shared by several deployments, by name: capital allocated
+    /// between them on a schedule, account-wide exposure and loss caps.
+    #[serde(default)]
+    pub accounts: BTreeMap<String, crate::service::account::AccountConfig>,
 }
 
 fn default_ramp_up() -> Vec<(f64, f64)> {
@@ -482,6 +486,10 @@ pub struct DeploymentConfig {
     /// PAPER deployments trade on the simulated venue whatever this says.
     #[serde(default)]
     pub venue: Option<String>,
+    /// The account whose capital it trades (an `[accounts]` name); without
+    /// one, it trades the capital it was created with.
+    #[serde(default)]
+    pub account: Option<String>,
 }
 
 impl DeploymentConfig {
@@ -647,12 +655,41 @@ impl ServiceFile {
             }
             interval_ms(&d.interval).map_err(|e| anyhow::anyhow!("{at}.{e}"))?;
             d.start_ms().map_err(|e| anyhow::anyhow!("{at}.{e}"))?;
+            if let Some(a) = &d.account
+                && !self.accounts.contains_key(a)
+            {
+                anyhow::bail!(
+                    "{at}.account: no account named `{a}` (accounts: {})",
+                    self.accounts.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
             if let Some(v) = &d.venue
                 && !self.venues.contains_key(v)
             {
                 anyhow::bail!(
                     "{at}.venue: no venue named `{v}` (venues: {})",
                     self.venues.keys().cloned().collect::<Vec<_>>().join(", ")
+                );
+            }
+        }
+        for (name, a) in &self.accounts {
+            let members: Vec<&str> = self
+                .deployments
+                .iter()
+                .filter(|d| d.account.as_deref() == Some(name))
+                .map(|d| d.name.as_str())
+                .collect();
+            a.check(name, &members).map_err(|e| anyhow::anyhow!(e))?;
+            let venues: std::collections::BTreeSet<_> = self
+                .deployments
+                .iter()
+                .filter(|d| d.account.as_deref() == Some(name))
+                .filter_map(|d| d.venue.as_deref())
+                .collect();
+            if venues.len() > 1 {
+                anyhow::bail!(
+                    "accounts.{name}: its deployments name different venues ({}); an account is at one venue",
+                    venues.into_iter().collect::<Vec<_>>().join(", ")
                 );
             }
         }

@@ -23,6 +23,7 @@
 //! orders, risk state and the strategy's own state come back exactly, and
 //! nothing is written twice.
 
+pub mod account;
 pub mod alerts;
 pub mod api;
 pub mod config;
@@ -82,6 +83,8 @@ pub struct ServiceConfig {
     /// The ramp-up of a new LIVE run: (days from its first bar, fraction of
     /// its capital), then all of it (default 10%, 25%, 50% by week).
     pub ramp_up: Vec<(f64, f64)>,
+    /// Accounts shared by several deployments, by name.
+    pub accounts: BTreeMap<String, account::AccountConfig>,
 }
 
 impl ServiceConfig {
@@ -98,6 +101,7 @@ impl ServiceConfig {
             alerts: None,
             venues: BTreeMap::new(),
             ramp_up: crate::portfolio::allocation::RampUp::default().0,
+            accounts: BTreeMap::new(),
         }
     }
 }
@@ -198,6 +202,9 @@ pub struct DeploymentStatus {
     /// A ramping-up LIVE deployment: the fraction of its capital it trades now.
     #[serde(default)]
     pub ramp_up: Option<f64>,
+    /// The shared account whose capital it trades, if any.
+    #[serde(default)]
+    pub account: Option<account::AccountStatus>,
 }
 
 /// A live venue, as status shows it.
@@ -520,6 +527,8 @@ struct ServiceController {
     /// The Sharpe ratio of the deployment's backtest evidence.
     backtest_sharpe: Option<f64>,
     board: Option<Board>,
+    /// The account whose capital it trades, if any.
+    account: Option<Arc<account::Account>>,
 }
 
 impl ServiceController {
@@ -604,6 +613,40 @@ impl ServiceController {
 }
 
 impl ServiceController {
+    /// What the account did after this deployment's bar: logged, and its
+    /// loss limit alerted (each member's move is audited when applied).
+    fn account_event(&self, a: &account::Account, status: &Status, event: account::Event) {
+        match event {
+            account::Event::Rebalanced(note) => {
+                tracing::info!(account = %a.name, %note, "rebalance");
+            }
+            account::Event::Skipped(why) => {
+                tracing::warn!(account = %a.name, %why, "rebalance skipped");
+                let _ = self.registry.note(
+                    &self.name,
+                    &format!("account:{}", a.name),
+                    "rebalance-skipped",
+                    &why,
+                );
+            }
+            account::Event::LossLimit { loss, message } => {
+                tracing::warn!(account = %a.name, %message, "account loss limit");
+                if let Some(al) = &self.alerter {
+                    al.raise(
+                        alerts::Level::Critical,
+                        &format!("account:{}", a.name),
+                        &status.serving,
+                        "account-daily-loss",
+                        Some(loss),
+                        Some(a.config.daily_loss_limit),
+                        Some(crate::data::market::format_time(status.last_bar_ms)),
+                        &message,
+                    );
+                }
+            }
+        }
+    }
+
     fn save_snapshot(&mut self, seq: u64, version: &str, state: Vec<u8>) {
         if let Some(j) = &self.journal {
             let s = Snapshot {
@@ -648,10 +691,18 @@ impl ServiceController {
     /// The journaled command as an engine command (loading a version for a swap).
     fn rebuild(
         &self,
+        seq_day: i64,
         action: CommandAction,
         actor: String,
         reason: String,
     ) -> Option<Command<'static>> {
+        if let Some(a) = &self.account {
+            match &action {
+                CommandAction::Allocate { amount, .. } => a.replayed_move(&self.name, *amount),
+                CommandAction::Reduce => a.replayed_reduce(seq_day),
+                _ => {}
+            }
+        }
         Some(match action {
             CommandAction::Swap { to } => self.swap_to(to, None, actor, reason)?,
             CommandAction::Promote { to, state } => self.swap_to(to, Some(state), actor, reason)?,
@@ -659,6 +710,13 @@ impl ServiceController {
             CommandAction::Pause => Command::Pause { actor, reason },
             CommandAction::Resume => Command::Resume { actor, reason },
             CommandAction::Flatten => Command::Flatten { actor, reason },
+            CommandAction::Allocate { amount, as_of_ms } => Command::Allocate {
+                amount,
+                as_of_ms,
+                actor,
+                reason,
+            },
+            CommandAction::Reduce => Command::Reduce { actor, reason },
         })
     }
 }
@@ -741,7 +799,8 @@ impl<'a> Controller<'a> for ServiceController {
             .is_some_and(|(seq, ..)| *seq <= status.seq)
         {
             let (_, action, actor, reason) = self.replay.pop_front().expect("front");
-            if let Some(c) = self.rebuild(action, actor, reason) {
+            let day = status.last_bar_ms.max(0).div_euclid(86_400_000);
+            if let Some(c) = self.rebuild(day, action, actor, reason) {
                 out.push(c);
             }
         }
@@ -753,6 +812,30 @@ impl<'a> Controller<'a> for ServiceController {
             out.push(Command::Snapshot(tx));
             self.snapshot_reply = Some(rx);
             self.last_snapshot = Instant::now();
+        }
+        if let Some(a) = &self.account {
+            for c in a.commands(&self.name) {
+                match &c {
+                    Command::Allocate {
+                        amount,
+                        actor,
+                        reason,
+                        ..
+                    } => {
+                        let _ = self.registry.note(
+                            &self.name,
+                            actor,
+                            "allocate",
+                            &format!("{amount:+.2}: {reason}"),
+                        );
+                    }
+                    Command::Reduce { actor, reason } => {
+                        let _ = self.registry.note(&self.name, actor, "reduce", reason);
+                    }
+                    _ => {}
+                }
+                out.push(c);
+            }
         }
         while let Ok(command) = self.rx.try_recv() {
             // Remember what a version change should lead to, to audit it next time.
@@ -801,6 +884,12 @@ impl<'a> Controller<'a> for ServiceController {
             }
             self.metrics.status(status, self.day.1);
             self.alert_on(status);
+        }
+        if let Some(a) = self.account.clone() {
+            let live = status.seq > self.recovered;
+            for event in a.after_bar(&self.name, status.last_bar_ms, status.equity, live) {
+                self.account_event(&a, status, event);
+            }
         }
         if let Some(b) = &self.board {
             b.lock().expect("board lock").bar(status, self.day.1);
@@ -933,6 +1022,9 @@ struct Fixed {
     /// A LIVE run's ramp-up: (days from its first bar, fraction of capital).
     #[serde(default)]
     ramp_up: Option<Vec<(f64, f64)>>,
+    /// The account whose capital it trades.
+    #[serde(default)]
+    account: Option<String>,
 }
 
 /// The running service.
@@ -949,6 +1041,8 @@ pub struct Service {
     starting: Mutex<HashSet<String>>,
     /// Each live venue's order pace, shared by its deployments.
     venue_paces: Mutex<HashMap<String, Arc<crate::execution::venues::live::Pace>>>,
+    /// Shared accounts, by name.
+    accounts: BTreeMap<String, Arc<account::Account>>,
 }
 
 /// Removes a name from `starting` however a start ends.
@@ -980,6 +1074,22 @@ impl Service {
                 .deployment(&d.name)
                 .with_context(|| format!("deployment `{}` in the configuration", d.name))?;
         }
+        let accounts = config
+            .accounts
+            .iter()
+            .map(|(name, a)| {
+                let members: Vec<String> = config
+                    .deployments
+                    .iter()
+                    .filter(|d| d.account.as_deref() == Some(name))
+                    .map(|d| d.name.clone())
+                    .collect();
+                (
+                    name.clone(),
+                    Arc::new(account::Account::new(name, a.clone(), &members)),
+                )
+            })
+            .collect();
         let alerter = match &config.alerts {
             Some(a) => Some(alerts::Alerter::start(&config.journals, a.clone())?),
             None => None,
@@ -995,6 +1105,7 @@ impl Service {
             runs: Mutex::new(HashMap::new()),
             starting: Mutex::new(HashSet::new()),
             venue_paces: Mutex::default(),
+            accounts,
         })
     }
 
@@ -1009,6 +1120,12 @@ impl Service {
             .iter()
             .map(|(k, h)| (k.clone(), h.status()))
             .collect()
+    }
+
+    /// The account a configured deployment trades the capital of.
+    fn account_of(&self, name: &str) -> Option<Arc<account::Account>> {
+        let c = self.config.deployments.iter().find(|c| c.name == name)?;
+        self.accounts.get(c.account.as_deref()?).cloned()
     }
 
     fn run_config(d: &Deployment) -> anyhow::Result<RunConfig> {
@@ -1151,16 +1268,26 @@ impl Service {
             interval: spec.interval.clone(),
             start: spec.start.clone(),
             venue: None,
+            account: None,
         }
         .start_ms()?;
+        let account = self.account_of(name);
+        let mut run = Self::run_config(&d)?;
+        if let Some(a) = &account {
+            // Its capital is the account's share; the account's gross cap
+            // bounds its own (as multiples of equity, so the sum is bounded).
+            run.initial_cash = a.initial(name);
+            run.risk.max_gross_exposure = run.risk.max_gross_exposure.min(a.config.max_gross_exposure);
+        }
         let fixed_now = Fixed {
-            run: Self::run_config(&d)?,
+            run,
             pause_drawdown: self.config.pause_drawdown,
             feed: spec.clone(),
             symbols: symbols.clone(),
             venue: venue_name.clone(),
             run_id: live.then(live::new_run_id).transpose()?,
             ramp_up: live.then(|| self.config.ramp_up.clone()),
+            account: account.as_ref().map(|a| a.name.clone()),
         };
         // A LIVE run has its own journal: the paper run's stays its evidence.
         let path = self.config.journals.join(if live {
@@ -1196,6 +1323,13 @@ impl Service {
                         fixed_now.feed.feed,
                         fixed_now.symbols.join(","),
                         fixed_now.feed.interval
+                    );
+                }
+                if fixed.account != fixed_now.account {
+                    bail!(
+                        "deployment `{name}`'s journal was written for account {:?} and is asked to trade {:?}'s capital; a journal keeps its capital — create a new deployment to change accounts",
+                        fixed.account,
+                        fixed_now.account
                     );
                 }
                 if fixed.venue != fixed_now.venue {
@@ -1305,6 +1439,20 @@ impl Service {
                 _ => None,
             })
             .collect();
+        if let Some(a) = &account {
+            let rebalanced: Vec<i64> = resumed
+                .commands
+                .iter()
+                .filter_map(|e| match e {
+                    Entry::Command {
+                        action: CommandAction::Allocate { as_of_ms, .. },
+                        ..
+                    } => Some(*as_of_ms),
+                    _ => None,
+                })
+                .collect();
+            a.join(name, &rebalanced);
+        }
         let feed = RecoveryFeed {
             journaled: resumed.bars,
             pos: 0,
@@ -1327,6 +1475,7 @@ impl Service {
             replay,
             recovered,
             params,
+            account,
         };
         let (tx, status, ended, intents, trouble, board) =
             self.launch(launch, feed, fixed.symbols.clone(), &slot)?;
@@ -1446,6 +1595,7 @@ impl Service {
                 .and_then(|d| d.backtest)
                 .map(|b| b.sharpe),
             board: l.evidence.then(|| board.clone()),
+            account: l.account.clone().filter(|_| l.evidence),
         };
         let (ended2, intents2, registry, name) = (
             ended.clone(),
@@ -1500,6 +1650,7 @@ impl Service {
         let m = self.metrics.clone();
         let alerter = self.alerter.clone().filter(|_| evidence);
         let first_label = label_for_alerts.clone();
+        let member = l.account.clone().filter(|_| evidence);
         let mut engine = Engine::owning(cfg, symbols, Box::new(timed), venue, Box::new(recorder));
         engine.set_controller(Box::new(controller));
         if let Some(r) = ramp_up {
@@ -1570,6 +1721,9 @@ impl Service {
                 if let Err(e) = j.sync() {
                     tracing::error!(deployment = %name, %e, "final journal commit");
                 }
+            }
+            if let Some(a) = &member {
+                a.leave(&name);
             }
             *ended2.lock().expect("ended lock") = Some(summary);
         };
@@ -1854,6 +2008,7 @@ impl Service {
             replay: VecDeque::new(),
             recovered: 0,
             params,
+            account: None,
         };
         // A shadow has no journal to re-execute: its feed is the live one.
         let feed = RecoveryFeed {
@@ -2483,6 +2638,7 @@ impl Service {
                 .then(|| crate::data::market::format_time(s.last_bar_ms)),
             journal: run.journal.clone(),
             ramp_up: s.ramp,
+            account: self.account_of(name).map(|a| a.status(name)),
             venue: run.venue.as_ref().map(|v| {
                 let c = *v.counts.lock().expect("counts lock");
                 let p = v.problems.lock().expect("problems lock");
@@ -2597,6 +2753,8 @@ struct Launch {
     replay: VecDeque<(u64, CommandAction, String, String)>,
     recovered: u64,
     params: Vec<String>,
+    /// The account whose capital it trades (a deployment's own run only).
+    account: Option<Arc<account::Account>>,
 }
 
 /// Load and initialise a registered version: (instance, label, sha256).

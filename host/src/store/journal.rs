@@ -311,6 +311,18 @@ pub enum CommandAction {
     Resume,
     /// Cancel every order and close every position.
     Flatten,
+    /// Capital moved in (`amount` > 0) or out by the account the
+    /// deployment shares with others: its rebalance computed from every
+    /// deployment's daily closes before `as_of_ms`.
+    Allocate {
+        /// Cash moved in (negative: out).
+        amount: f64,
+        /// The rebalance's day (UTC ms): the closes before it were used.
+        as_of_ms: i64,
+    },
+    /// A limit above the deployment (its account's daily loss) stops new
+    /// risk for the rest of the day.
+    Reduce,
 }
 
 /// A strategy snapshot kept by a write-ahead journal.

@@ -1,0 +1,731 @@
+//! Accounts: one pot of capital shared by several deployments.
+//!
+//! A deployment that names an `account` in `sandbar.toml` does not trade
+//! its own configured capital: the account gives each of its deployments a
+//! share (fixed fractions, risk parity or performance-weighted, computed by
+//! [`crate::portfolio::allocation`]) and moves cash between them on a
+//! schedule. Every move is an *input* of the deployment's run: it reaches
+//! the engine as a journaled command ([`Command::Allocate`]) at a bar
+//! boundary, so a restart re-executes the same books, and the risk limits
+//! (fractions of equity) apply to the allocated capital from then on.
+//!
+//! What is decided here, and why it is deterministic given the journals:
+//! - a deployment's **daily close** is its equity after the last bar of a
+//!   UTC day; its daily return nets out the capital moved that day
+//!   (`(close − previous close − moved) / (previous close + moved)`: exact
+//!   for a move at the day's start, which a rebalance is);
+//! - a **rebalance** happens once per period of `rebalance_days` days
+//!   (periods counted from Monday 1970-01-05, so 7 is every Monday and 1
+//!   every day), as soon as every deployment of the account has a bar in
+//!   the new period; it uses only the closes *before* the period's first
+//!   day, whatever the deployments' relative speed, so the amounts do not
+//!   depend on which one got there first. The account's equity is the
+//!   unallocated cash plus each deployment's last close before that day
+//!   (plus what was moved to it since); each gets `weight × equity`;
+//! - a deployment with fewer than two daily returns before the rebalance is
+//!   too new to weigh: it keeps its capital and the others share the rest;
+//! - the account's **daily loss** (unallocated cash plus every deployment's
+//!   equity, against the same at each one's day start) reaching
+//!   `daily_loss_limit` puts every deployment of the account in REDUCING
+//!   for the rest of its day (a journaled [`Command::Reduce`]);
+//! - the account's **gross exposure** cap is enforced by construction: each
+//!   deployment's own `max_gross_exposure` is at most the account's, as a
+//!   multiple of its allocated equity, and the allocations add up to at most
+//!   the account's equity — so the sum over the account cannot pass the cap,
+//!   and no deployment's decision depends on another's state at run time.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::engine::Command;
+use crate::portfolio::allocation::{Method, weights};
+
+const DAY_MS: i64 = 86_400_000;
+
+/// How an account shares its capital.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AllocationKind {
+    /// The configured `fractions`, as given.
+    Fixed,
+    /// Inversely to each deployment's daily-return volatility.
+    #[default]
+    RiskParity,
+    /// In proportion to each one's trailing Sharpe ratio, floored.
+    Performance,
+}
+
+/// `[accounts.<name>]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountConfig {
+    /// The capital its deployments share (account currency).
+    pub capital: f64,
+    /// `fixed`, `risk-parity` (default) or `performance`.
+    #[serde(default)]
+    pub allocation: AllocationKind,
+    /// `fixed`: each deployment's fraction by name (their sum at most 1;
+    /// the rest stays unallocated).
+    #[serde(default)]
+    pub fractions: BTreeMap<String, f64>,
+    /// Daily returns that risk parity and performance weighting look at (default 60).
+    #[serde(default = "default_lookback")]
+    pub lookback_days: usize,
+    /// `performance`: the least annualised Sharpe ratio (√365 × daily) a
+    /// deployment is weighed with, so a bad patch keeps a share (default 0.25).
+    #[serde(default = "default_floor")]
+    pub sharpe_floor: f64,
+    /// Rebalance every this many days (default 7: every Monday).
+    #[serde(default = "default_rebalance")]
+    pub rebalance_days: u32,
+    /// Gross exposure across the account, as a multiple of its equity (default 1.0).
+    #[serde(default = "default_gross")]
+    pub max_gross_exposure: f64,
+    /// Loss across the account in a day, as a fraction of the day's start,
+    /// that stops new risk in all its deployments for the day (default 0.03).
+    #[serde(default = "default_daily_loss")]
+    pub daily_loss_limit: f64,
+}
+
+fn default_lookback() -> usize {
+    60
+}
+fn default_floor() -> f64 {
+    0.25
+}
+fn default_rebalance() -> u32 {
+    7
+}
+fn default_gross() -> f64 {
+    1.0
+}
+fn default_daily_loss() -> f64 {
+    0.03
+}
+
+impl AccountConfig {
+    /// Check the account `name` against the deployments that name it.
+    pub fn check(&self, name: &str, members: &[&str]) -> Result<(), String> {
+        let at = format!("accounts.{name}");
+        if !(self.capital.is_finite() && self.capital > 0.0) {
+            return Err(format!("{at}.capital: must be positive"));
+        }
+        if members.is_empty() {
+            return Err(format!(
+                "{at}: no deployment names it (give deployments `account = \"{name}\"`)"
+            ));
+        }
+        if self.lookback_days < 2 {
+            return Err(format!(
+                "{at}.lookback_days: at least 2 returns are needed to measure volatility"
+            ));
+        }
+        if self.rebalance_days == 0 {
+            return Err(format!("{at}.rebalance_days: must be at least 1"));
+        }
+        if !(self.sharpe_floor.is_finite() && self.sharpe_floor > 0.0) {
+            return Err(format!("{at}.sharpe_floor: must be positive"));
+        }
+        for (key, v) in [
+            ("max_gross_exposure", self.max_gross_exposure),
+            ("daily_loss_limit", self.daily_loss_limit),
+        ] {
+            if !(v.is_finite() && v > 0.0) {
+                return Err(format!("{at}.{key}: must be positive"));
+            }
+        }
+        match self.allocation {
+            AllocationKind::Fixed => {
+                for m in members {
+                    if !self.fractions.contains_key(*m) {
+                        return Err(format!("{at}.fractions: no fraction for deployment `{m}`"));
+                    }
+                }
+                for k in self.fractions.keys() {
+                    if !members.contains(&k.as_str()) {
+                        return Err(format!(
+                            "{at}.fractions.{k}: no deployment `{k}` names this account"
+                        ));
+                    }
+                }
+                let f: Vec<f64> = members.iter().map(|m| self.fractions[*m]).collect();
+                weights(&Method::Fixed(f), &vec![vec![]; members.len()])
+                    .map_err(|e| format!("{at}.fractions: {e}"))?;
+            }
+            _ if !self.fractions.is_empty() => {
+                return Err(format!(
+                    "{at}.fractions: only `allocation = \"fixed\"` takes fractions"
+                ));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Each member's capital before any rebalance: its fraction, or an equal share.
+    pub fn initial(&self, member: &str, members: usize) -> f64 {
+        match self.allocation {
+            AllocationKind::Fixed => self.capital * self.fractions.get(member).copied().unwrap_or(0.0),
+            _ => self.capital / members.max(1) as f64,
+        }
+    }
+
+    /// The rebalance period of a UTC day index.
+    fn period(&self, day: i64) -> i64 {
+        (day + 3).div_euclid(self.rebalance_days as i64)
+    }
+
+    /// The first UTC day of a period.
+    fn period_start(&self, period: i64) -> i64 {
+        period * self.rebalance_days as i64 - 3
+    }
+}
+
+/// One deployment's figures, as the account follows them.
+#[derive(Debug, Default)]
+struct Member {
+    /// Running (or about to): a rebalance waits for every such member.
+    running: bool,
+    /// Its capital before any rebalance.
+    initial: f64,
+    /// The UTC day of its last bar, and its equity after it.
+    last_day: Option<i64>,
+    last_equity: f64,
+    /// The close its next daily return is measured from.
+    prev_close: f64,
+    /// Capital moved at boundaries since its last bar (counted in the next bar's day).
+    unattributed: f64,
+    /// Capital moved during `last_day`.
+    day_flows: f64,
+    /// Equity at the start of `last_day` (with that day's moves).
+    day_start: f64,
+    /// (day, close) for every day it traded, oldest first.
+    closes: Vec<(i64, f64)>,
+    /// (day, daily return).
+    returns: Vec<(i64, f64)>,
+    /// (day counted in, amount) of every move.
+    flows: Vec<(i64, f64)>,
+    /// A move computed and not yet handed to the engine: (amount, as-of ms, reason).
+    pending: Option<(f64, i64, String)>,
+    /// An account limit to pass to the engine.
+    reduce: Option<String>,
+    /// Its weight at the last rebalance.
+    weight: Option<f64>,
+}
+
+impl Member {
+    /// Its last close before `day` and what was moved to it after that close.
+    fn capital_before(&self, day: i64) -> (f64, f64) {
+        let close = self
+            .closes
+            .iter()
+            .rev()
+            .find(|(d, _)| *d < day)
+            .map_or(self.initial, |(_, c)| *c);
+        let moved: f64 = self
+            .flows
+            .iter()
+            .filter(|(d, _)| *d >= day)
+            .map(|(_, a)| a)
+            .sum::<f64>()
+            + self.unattributed
+            + self.pending.as_ref().map_or(0.0, |p| p.0);
+        (close, moved)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Book {
+    /// Capital no deployment holds.
+    pool: f64,
+    /// The last period rebalanced (or started in).
+    period: Option<i64>,
+    /// The day whose loss limit was passed (once a day).
+    breached_day: Option<i64>,
+    members: BTreeMap<String, Member>,
+    /// The last rebalance: (as-of ms, account equity, note).
+    last: Option<(i64, f64, String)>,
+}
+
+/// What an account did after a bar, for the service to audit and alert.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// Capital was reallocated (the note names each weight and move).
+    Rebalanced(String),
+    /// A rebalance was due and could not be computed (why).
+    Skipped(String),
+    /// The daily loss limit was passed: every member goes REDUCING.
+    LossLimit {
+        /// The loss, as a fraction of the day's start.
+        loss: f64,
+        /// What is said.
+        message: String,
+    },
+}
+
+/// An account's state as a deployment's status shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AccountStatus {
+    /// Its name.
+    pub name: String,
+    /// How capital is shared.
+    pub allocation: AllocationKind,
+    /// This deployment's weight at the last rebalance (none before one).
+    pub weight: Option<f64>,
+    /// The account's equity at the last rebalance.
+    pub equity_at_rebalance: Option<f64>,
+    /// The last rebalance's day (RFC 3339) and what it did.
+    pub last_rebalance: Option<(String, String)>,
+    /// Capital no deployment holds.
+    pub unallocated: f64,
+}
+
+/// A shared account and the deployments that trade its capital.
+#[derive(Debug)]
+pub struct Account {
+    /// Its `[accounts]` name.
+    pub name: String,
+    /// Its configuration.
+    pub config: AccountConfig,
+    book: Mutex<Book>,
+}
+
+impl Account {
+    /// The account, with the configured deployments that share it.
+    pub fn new(name: &str, config: AccountConfig, members: &[String]) -> Self {
+        let mut book = Book::default();
+        let mut allocated = 0.0;
+        for m in members {
+            let initial = config.initial(m, members.len());
+            allocated += initial;
+            book.members.insert(
+                m.clone(),
+                Member {
+                    running: true,
+                    initial,
+                    prev_close: initial,
+                    day_start: initial,
+                    last_equity: initial,
+                    ..Default::default()
+                },
+            );
+        }
+        book.pool = config.capital - allocated;
+        Self {
+            name: name.into(),
+            config,
+            book: Mutex::new(book),
+        }
+    }
+
+    fn book(&self) -> std::sync::MutexGuard<'_, Book> {
+        self.book.lock().expect("account lock")
+    }
+
+    /// The capital a member starts a new run with.
+    pub fn initial(&self, member: &str) -> f64 {
+        self.book().members.get(member).map_or(0.0, |m| m.initial)
+    }
+
+    /// A member's run starts (or recovers) from its beginning: `rebalanced`
+    /// are the as-of days of the rebalances its journal already holds.
+    pub fn join(&self, member: &str, rebalanced: &[i64]) {
+        let cfg = &self.config;
+        let mut b = self.book();
+        let latest = rebalanced
+            .iter()
+            .map(|ms| cfg.period(ms.div_euclid(DAY_MS)))
+            .max();
+        if let Some(p) = latest {
+            b.period = Some(b.period.map_or(p, |q| q.max(p)));
+        }
+        if let Some(m) = b.members.get_mut(member) {
+            let initial = m.initial;
+            *m = Member {
+                running: true,
+                initial,
+                prev_close: initial,
+                day_start: initial,
+                last_equity: initial,
+                ..Default::default()
+            };
+        }
+    }
+
+    /// A member's run ended: rebalances no longer wait for it (its capital stays).
+    pub fn leave(&self, member: &str) {
+        if let Some(m) = self.book().members.get_mut(member) {
+            m.running = false;
+            m.pending = None;
+        }
+    }
+
+    /// What the engine of `member` must apply at this boundary, if anything:
+    /// a computed move, then an account limit. `Allocate` commands handed
+    /// out here count as moved.
+    pub fn commands(&self, member: &str) -> Vec<Command<'static>> {
+        let mut b = self.book();
+        let Some(m) = b.members.get_mut(member) else {
+            return vec![];
+        };
+        let mut out = Vec::new();
+        if let Some((amount, as_of_ms, reason)) = m.pending.take() {
+            m.unattributed += amount;
+            out.push(Command::Allocate {
+                amount,
+                as_of_ms,
+                actor: format!("account:{}", self.name),
+                reason,
+            });
+        }
+        if let Some(reason) = m.reduce.take() {
+            out.push(Command::Reduce {
+                actor: format!("account:{}", self.name),
+                reason,
+            });
+        }
+        out
+    }
+
+    /// A move of `member`'s journal applied again by recovery.
+    pub fn replayed_move(&self, member: &str, amount: f64) {
+        let mut b = self.book();
+        b.pool -= amount;
+        if let Some(m) = b.members.get_mut(member) {
+            m.unattributed += amount;
+        }
+    }
+
+    /// A limit of `member`'s journal applied again by recovery, on `day`.
+    pub fn replayed_reduce(&self, day: i64) {
+        let mut b = self.book();
+        b.breached_day = Some(b.breached_day.map_or(day, |d| d.max(day)));
+    }
+
+    /// `member` processed a bar of `time_ms` and has `equity`; `live`: past
+    /// the bars its journal re-executes (only then may a limit fire).
+    pub fn after_bar(&self, member: &str, time_ms: i64, equity: f64, live: bool) -> Vec<Event> {
+        let day = time_ms.div_euclid(DAY_MS);
+        let mut b = self.book();
+        let Some(m) = b.members.get_mut(member) else {
+            return vec![];
+        };
+        let moved = std::mem::take(&mut m.unattributed);
+        if moved != 0.0 {
+            m.flows.push((day, moved));
+        }
+        match m.last_day {
+            Some(last) if day > last => {
+                let close = m.last_equity;
+                let base = m.prev_close + m.day_flows;
+                let r = if base > 0.0 {
+                    (close - base) / base
+                } else {
+                    0.0
+                };
+                m.closes.push((last, close));
+                m.returns.push((last, r));
+                m.prev_close = close;
+                m.day_flows = moved;
+                m.day_start = close + moved;
+            }
+            Some(_) => m.day_flows += moved,
+            None => {
+                m.day_flows = moved;
+                m.day_start += moved;
+            }
+        }
+        m.last_day = Some(day);
+        m.last_equity = equity;
+        let mut events = Vec::new();
+        if live && let Some(e) = self.loss_limit(&mut b, day) {
+            events.push(e);
+        }
+        events.extend(self.rebalance(&mut b));
+        events
+    }
+
+    fn loss_limit(&self, b: &mut Book, day: i64) -> Option<Event> {
+        if b.breached_day.is_some_and(|d| d >= day) {
+            return None;
+        }
+        let running = b.members.values().filter(|m| m.running && m.last_day.is_some());
+        let (now, start) = running.fold((b.pool, b.pool), |(n, s), m| {
+            (n + m.last_equity, s + m.day_start)
+        });
+        if start <= 0.0 {
+            return None;
+        }
+        let loss = 1.0 - now / start;
+        if loss < self.config.daily_loss_limit {
+            return None;
+        }
+        b.breached_day = Some(day);
+        let message = format!(
+            "account `{}` daily loss {:.2}% reached its limit {:.2}% (equity {now:.2} from {start:.2} at the day's start): new risk stops in every deployment for the day",
+            self.name,
+            loss * 100.0,
+            self.config.daily_loss_limit * 100.0
+        );
+        for m in b.members.values_mut().filter(|m| m.running) {
+            m.reduce = Some(message.clone());
+        }
+        Some(Event::LossLimit { loss, message })
+    }
+
+    /// Rebalance once every running member has a bar in a new period.
+    fn rebalance(&self, b: &mut Book) -> Option<Event> {
+        let cfg = &self.config;
+        let mut reached: Option<i64> = None;
+        for m in b.members.values().filter(|m| m.running) {
+            let p = cfg.period(m.last_day?);
+            reached = Some(reached.map_or(p, |q: i64| q.min(p)));
+        }
+        let period = reached?;
+        let Some(done) = b.period else {
+            b.period = Some(period);
+            return None;
+        };
+        if period <= done {
+            return None;
+        }
+        b.period = Some(period);
+        let first_day = cfg.period_start(period);
+        let as_of_ms = first_day * DAY_MS;
+        // Who is weighed, with what history.
+        let fixed = cfg.allocation == AllocationKind::Fixed;
+        let mut names = Vec::new();
+        let mut series = Vec::new();
+        let mut held = Vec::new();
+        let mut too_new = Vec::new();
+        for (name, m) in b.members.iter().filter(|(_, m)| m.running) {
+            let r: Vec<f64> = m
+                .returns
+                .iter()
+                .filter(|(d, _)| *d < first_day)
+                .map(|(_, r)| *r)
+                .collect();
+            if !fixed && r.len() < 2 {
+                too_new.push(name.clone());
+                continue;
+            }
+            names.push(name.clone());
+            held.push(m.capital_before(first_day));
+            series.push(r);
+        }
+        let day = crate::data::market::format_time(as_of_ms);
+        if names.is_empty() {
+            return Some(Event::Skipped(format!(
+                "rebalance of {day}: no deployment has two daily returns yet"
+            )));
+        }
+        let method = match cfg.allocation {
+            AllocationKind::Fixed => Method::Fixed(names.iter().map(|n| cfg.fractions[n]).collect()),
+            AllocationKind::RiskParity => Method::RiskParity {
+                lookback: cfg.lookback_days,
+            },
+            AllocationKind::Performance => Method::Performance {
+                lookback: cfg.lookback_days,
+                floor: cfg.sharpe_floor / 365f64.sqrt(),
+            },
+        };
+        let w = match weights(&method, &series) {
+            Ok(w) => w,
+            Err(e) => {
+                // Name the deployment the error is about.
+                let e = names
+                    .iter()
+                    .enumerate()
+                    .fold(e, |e, (i, n)| e.replace(&format!("deployment {i}:"), &format!("`{n}`:")));
+                return Some(Event::Skipped(format!(
+                    "rebalance of {day} skipped (capital unchanged): {e}"
+                )));
+            }
+        };
+        let equity = b.pool + held.iter().map(|(c, moved)| c + moved).sum::<f64>();
+        let mut parts = Vec::new();
+        let mut allocated = 0.0;
+        for (i, name) in names.iter().enumerate() {
+            let target = w[i] * equity;
+            allocated += target;
+            let amount = target - (held[i].0 + held[i].1);
+            let m = b.members.get_mut(name).expect("member");
+            m.weight = Some(w[i]);
+            parts.push(format!(
+                "{name} {:.2}% = {target:.2} ({amount:+.2})",
+                w[i] * 100.0
+            ));
+            if amount.abs() > 1e-9 {
+                let reason = format!(
+                    "{:?} rebalance of {day}: weight {:.4}% of the account's {equity:.2}",
+                    cfg.allocation,
+                    w[i] * 100.0
+                );
+                let before = m.pending.take().map_or(0.0, |p| p.0);
+                m.pending = Some((before + amount, as_of_ms, reason));
+            }
+        }
+        b.pool = equity - allocated;
+        let mut note = format!(
+            "{} rebalance of {day}, account equity {equity:.2}: {}",
+            match cfg.allocation {
+                AllocationKind::Fixed => "fixed",
+                AllocationKind::RiskParity => "risk-parity",
+                AllocationKind::Performance => "performance",
+            },
+            parts.join(", ")
+        );
+        if !too_new.is_empty() {
+            note.push_str(&format!(
+                "; too new to weigh (capital unchanged): {}",
+                too_new.join(", ")
+            ));
+        }
+        b.last = Some((as_of_ms, equity, note.clone()));
+        Some(Event::Rebalanced(note))
+    }
+
+    /// How the account stands for `member`.
+    pub fn status(&self, member: &str) -> AccountStatus {
+        let b = self.book();
+        AccountStatus {
+            name: self.name.clone(),
+            allocation: self.config.allocation,
+            weight: b.members.get(member).and_then(|m| m.weight),
+            equity_at_rebalance: b.last.as_ref().map(|l| l.1),
+            last_rebalance: b
+                .last
+                .as_ref()
+                .map(|(ms, _, note)| (crate::data::market::format_time(*ms), note.clone())),
+            unallocated: b.pool,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(kind: AllocationKind) -> AccountConfig {
+        AccountConfig {
+            capital: 300_000.0,
+            allocation: kind,
+            fractions: BTreeMap::new(),
+            lookback_days: 20,
+            sharpe_floor: 0.25,
+            rebalance_days: 7,
+            max_gross_exposure: 1.0,
+            daily_loss_limit: 0.03,
+        }
+    }
+
+    /// 2024-01-01 was a Monday: its day index starts a 7-day period.
+    const MONDAY: i64 = 19_723;
+
+    fn amounts(a: &Account, who: &str) -> Vec<f64> {
+        a.commands(who)
+            .into_iter()
+            .filter_map(|c| match c {
+                Command::Allocate { amount, .. } => Some(amount),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn periods_start_on_mondays_and_a_rebalance_waits_for_every_member() {
+        let c = config(AllocationKind::RiskParity);
+        assert_eq!(c.period_start(c.period(MONDAY + 3)), MONDAY);
+        assert_eq!(c.period(MONDAY - 1) + 1, c.period(MONDAY));
+        let names = ["a".to_string(), "b".to_string()];
+        let acct = Account::new("main", c, &names);
+        assert_eq!(acct.initial("a"), 150_000.0);
+        // a: +1% and −1% alternating; b: ±2%. A week of bars each (Mon..Sun).
+        let mut eq = [150_000.0f64, 150_000.0];
+        for d in 0..7 {
+            for (i, n) in names.iter().enumerate() {
+                let step = if d % 2 == 0 { 1.0 } else { -1.0 } * (i + 1) as f64 * 0.01;
+                eq[i] *= 1.0 + step;
+                let ev = acct.after_bar(n, (MONDAY + d) * DAY_MS, eq[i], true);
+                assert!(ev.is_empty(), "{ev:?}");
+            }
+        }
+        // a reaches the next Monday first: nothing until b does.
+        assert!(acct.after_bar("a", (MONDAY + 7) * DAY_MS, eq[0], true).is_empty());
+        let ev = acct.after_bar("b", (MONDAY + 7) * DAY_MS, eq[1], true);
+        assert!(matches!(&ev[..], [Event::Rebalanced(_)]), "{ev:?}");
+        // By hand: a's returns ±1%, b's ±2% → weights 2/3 and 1/3 of the
+        // closes' sum (Sunday's closes, nothing moved since).
+        let total = eq[0] + eq[1];
+        let a = amounts(&acct, "a");
+        let b = amounts(&acct, "b");
+        assert!((a[0] - (total * 2.0 / 3.0 - eq[0])).abs() < 1e-6, "{a:?}");
+        assert!((b[0] - (total / 3.0 - eq[1])).abs() < 1e-6, "{b:?}");
+        assert!((a[0] + b[0]).abs() < 1e-6, "money is only moved");
+        assert!(acct.commands("a").is_empty(), "handed out once");
+    }
+
+    #[test]
+    fn a_fixed_account_keeps_its_unallocated_cash_and_rebalances_winners_back() {
+        let mut c = config(AllocationKind::Fixed);
+        c.fractions = [("a".to_string(), 0.5), ("b".to_string(), 0.3)].into();
+        c.rebalance_days = 1;
+        let names = ["a".to_string(), "b".to_string()];
+        let acct = Account::new("main", c, &names);
+        assert_eq!(acct.initial("a"), 150_000.0);
+        assert_eq!(acct.initial("b"), 90_000.0);
+        acct.after_bar("a", MONDAY * DAY_MS, 160_000.0, true);
+        acct.after_bar("b", MONDAY * DAY_MS, 90_000.0, true);
+        acct.after_bar("a", (MONDAY + 1) * DAY_MS, 160_000.0, true);
+        acct.after_bar("b", (MONDAY + 1) * DAY_MS, 90_000.0, true);
+        // Equity 60,000 + 160,000 + 90,000 = 310,000: a 155,000, b 93,000.
+        assert_eq!(amounts(&acct, "a"), vec![-5_000.0]);
+        assert_eq!(amounts(&acct, "b"), vec![3_000.0]);
+        assert!((acct.status("a").unallocated - 62_000.0).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_day_loss_across_the_account_reduces_every_member_once() {
+        let names = ["a".to_string(), "b".to_string()];
+        let acct = Account::new("main", config(AllocationKind::RiskParity), &names);
+        acct.after_bar("a", MONDAY * DAY_MS, 150_000.0, true);
+        acct.after_bar("b", MONDAY * DAY_MS, 150_000.0, true);
+        // a loses 5%, b gains 1%: the account loses 2% — under 3%.
+        assert!(acct.after_bar("a", MONDAY * DAY_MS + 60_000, 142_500.0, true).is_empty());
+        acct.after_bar("b", MONDAY * DAY_MS + 60_000, 151_500.0, true);
+        assert!(acct.commands("b").is_empty());
+        // a loses 8%: 3.5% across the account.
+        let ev = acct.after_bar("a", MONDAY * DAY_MS + 120_000, 138_000.0, true);
+        let [Event::LossLimit { loss, .. }] = &ev[..] else {
+            panic!("{ev:?}")
+        };
+        assert!((loss - (1.0 - 289_500.0 / 300_000.0)).abs() < 1e-12);
+        for m in ["a", "b"] {
+            assert!(matches!(&acct.commands(m)[..], [Command::Reduce { .. }]));
+        }
+        assert!(acct.after_bar("a", MONDAY * DAY_MS + 180_000, 130_000.0, true).is_empty(),
+            "once a day");
+        // Not while re-executing a journal.
+        let acct = Account::new("main", config(AllocationKind::RiskParity), &names);
+        acct.after_bar("a", MONDAY * DAY_MS, 100_000.0, false);
+        assert!(acct.commands("a").is_empty());
+    }
+
+    #[test]
+    fn moves_are_netted_out_of_the_daily_returns() {
+        let names = ["a".to_string()];
+        let acct = Account::new("main", config(AllocationKind::RiskParity), &names);
+        acct.after_bar("a", MONDAY * DAY_MS, 300_000.0, true);
+        // 100,000 moved in before Tuesday's bar, which ends at 404,000: +1%.
+        acct.replayed_move("a", 100_000.0);
+        acct.after_bar("a", (MONDAY + 1) * DAY_MS, 404_000.0, true);
+        acct.after_bar("a", (MONDAY + 2) * DAY_MS, 404_000.0, true);
+        let b = acct.book();
+        let r: Vec<f64> = b.members["a"].returns.iter().map(|x| x.1).collect();
+        assert_eq!(r.len(), 2);
+        assert!(r[0].abs() < 1e-12 && (r[1] - 0.01).abs() < 1e-12, "{r:?}");
+        assert_eq!(b.pool, -100_000.0, "the pool gave what a received");
+    }
+}
