@@ -3,6 +3,7 @@
 
 mod util;
 
+mod accounts;
 mod alerts;
 mod api;
 mod author;

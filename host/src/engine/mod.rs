@@ -688,7 +688,12 @@ impl<'a, V: Venue> Engine<'a, V> {
                             self.record(Entry::Resumed { seq, actor, reason })?;
                         }
                     }
-                    Command::Allocate { amount, .. } => self.allocate(amount),
+                    Command::Allocate { amount, .. } => {
+                        self.allocate(amount);
+                        if amount < 0.0 {
+                            self.trim_to_limits(seq)?;
+                        }
+                    }
                     Command::Reduce { actor, reason } => {
                         self.risk
                             .reduce(format!("{reason} (by {actor})"), &mut self.changes);
@@ -704,7 +709,8 @@ impl<'a, V: Venue> Engine<'a, V> {
     /// Capital moved in or out by the account: the books take it as cash
     /// (not PnL), and every equity a limit is measured from (the risk
     /// engine's day start and peak, the pause peak, the equity at a swap)
-    /// moves in proportion, so the limits apply to the allocated capital.
+    /// moves in proportion, so the limits apply to the allocated capital
+    /// (a withdrawal then trims positions to them: `trim_to_limits`).
     fn allocate(&mut self, amount: f64) {
         let before = self.ledger.equity();
         self.ledger.transfer(amount);

@@ -268,7 +268,10 @@ impl<V: Venue> Engine<'_, V> {
             .into_iter()
             .filter(|o| {
                 o.reduce_only
-                    && matches!(o.origin, Origin::Strategy | Origin::RiskFlatten)
+                    && matches!(
+                        o.origin,
+                        Origin::Strategy | Origin::RiskFlatten | Origin::Rebalance
+                    )
                     && -o.side.sign() * pos <= 0.0
             })
             .map(|o| o.id)
@@ -395,6 +398,46 @@ impl<V: Venue> Engine<'_, V> {
     }
 
     /// HALTED: cancel every open order and flatten every position.
+    /// After capital left the books (an account's rebalance), positions
+    /// beyond the risk limits of the equity that remains are cut back with
+    /// reduce-only market orders (origin `rebalance`): each symbol to at
+    /// most `max_position` of equity, then all of them in proportion to at
+    /// most `max_gross_exposure` — a smaller allocation means smaller
+    /// positions, never leverage.
+    pub(super) fn trim_to_limits(&mut self, seq: u64) -> Result<(), JournalError> {
+        let equity = self.ledger.equity().max(0.0);
+        let limits = *self.risk.config();
+        let gross = self.ledger.gross_exposure();
+        let cap = limits.max_gross_exposure * equity;
+        let scale = if gross > cap && gross > 0.0 {
+            cap / gross
+        } else {
+            1.0
+        };
+        for s in 0..self.symbols.len() as SymbolId {
+            let h = self.ledger.holdings[s as usize];
+            if h.quantity == 0.0 || h.mark.is_nan() || h.mark <= 0.0 {
+                continue;
+            }
+            let keep = (h.quantity.abs() * scale).min(limits.max_position * equity / h.mark);
+            let cut = h.quantity.abs() - keep;
+            if cut > h.quantity.abs() * 1e-9 {
+                self.submit(Order {
+                    id: 0,
+                    symbol: s,
+                    side: Side::of(-h.quantity),
+                    quantity: cut,
+                    kind: OrderKind::Market,
+                    origin: Origin::Rebalance,
+                    decided_seq: seq,
+                    decided_ms: self.now_ms,
+                    reduce_only: true,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     pub(super) fn flatten_all(&mut self, seq: u64, why: &str) -> Result<(), JournalError> {
         for s in 0..self.symbols.len() as SymbolId {
             let ids: Vec<u64> = self

@@ -99,6 +99,8 @@ pub enum Origin {
     TakeProfit,
     /// The risk engine flattening after a halt.
     RiskFlatten,
+    /// Cut back to the risk limits of a smaller allocation (an account's rebalance).
+    Rebalance,
 }
 
 impl Origin {
@@ -109,6 +111,7 @@ impl Origin {
             Origin::StopLoss => "stop-loss",
             Origin::TakeProfit => "take-profit",
             Origin::RiskFlatten => "risk-flatten",
+            Origin::Rebalance => "rebalance",
         }
     }
 }

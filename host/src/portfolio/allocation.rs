@@ -55,6 +55,14 @@ fn mean_sd(r: &[f64]) -> Option<(f64, f64)> {
     Some((mean, var.sqrt()))
 }
 
+/// The sample standard deviation of the last `lookback` of `r`, when it
+/// can be measured and is more than rounding (none: no risk to weigh by).
+pub fn volatility(r: &[f64], lookback: usize) -> Option<f64> {
+    mean_sd(tail(r, lookback))
+        .map(|(_, sd)| sd)
+        .filter(|sd| *sd > FLAT)
+}
+
 /// The weight of each deployment, given each one's returns (oldest first);
 /// an error names the deployment (by position) that cannot be weighted.
 pub fn weights(method: &Method, returns: &[Vec<f64>]) -> Result<Vec<f64>, String> {

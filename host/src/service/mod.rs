@@ -320,7 +320,10 @@ impl FillClock {
         match entry {
             Entry::Order { order, .. }
                 if order.kind == OrderKind::Market
-                    && matches!(order.origin, Origin::Strategy | Origin::RiskFlatten) =>
+                    && matches!(
+                        order.origin,
+                        Origin::Strategy | Origin::RiskFlatten | Origin::Rebalance
+                    ) =>
             {
                 self.order(order.id, order.symbol);
             }
@@ -691,17 +694,12 @@ impl ServiceController {
     /// The journaled command as an engine command (loading a version for a swap).
     fn rebuild(
         &self,
-        seq_day: i64,
         action: CommandAction,
         actor: String,
         reason: String,
     ) -> Option<Command<'static>> {
-        if let Some(a) = &self.account {
-            match &action {
-                CommandAction::Allocate { amount, .. } => a.replayed_move(&self.name, *amount),
-                CommandAction::Reduce => a.replayed_reduce(seq_day),
-                _ => {}
-            }
+        if let (Some(a), CommandAction::Allocate { amount, .. }) = (&self.account, &action) {
+            a.replayed_move(&self.name, *amount);
         }
         Some(match action {
             CommandAction::Swap { to } => self.swap_to(to, None, actor, reason)?,
@@ -799,8 +797,7 @@ impl<'a> Controller<'a> for ServiceController {
             .is_some_and(|(seq, ..)| *seq <= status.seq)
         {
             let (_, action, actor, reason) = self.replay.pop_front().expect("front");
-            let day = status.last_bar_ms.max(0).div_euclid(86_400_000);
-            if let Some(c) = self.rebuild(day, action, actor, reason) {
+            if let Some(c) = self.rebuild(action, actor, reason) {
                 out.push(c);
             }
         }
@@ -1074,22 +1071,18 @@ impl Service {
                 .deployment(&d.name)
                 .with_context(|| format!("deployment `{}` in the configuration", d.name))?;
         }
-        let accounts = config
-            .accounts
-            .iter()
-            .map(|(name, a)| {
-                let members: Vec<String> = config
-                    .deployments
-                    .iter()
-                    .filter(|d| d.account.as_deref() == Some(name))
-                    .map(|d| d.name.clone())
-                    .collect();
-                (
-                    name.clone(),
-                    Arc::new(account::Account::new(name, a.clone(), &members)),
-                )
-            })
-            .collect();
+        let mut accounts = BTreeMap::new();
+        for (name, a) in &config.accounts {
+            let members: Vec<String> = config
+                .deployments
+                .iter()
+                .filter(|d| d.account.as_deref() == Some(name))
+                .map(|d| d.name.clone())
+                .collect();
+            let path = config.journals.join(format!("account-{name}.redb"));
+            let account = account::Account::open(name, a.clone(), &members, &path)?;
+            accounts.insert(name.clone(), Arc::new(account));
+        }
         let alerter = match &config.alerts {
             Some(a) => Some(alerts::Alerter::start(&config.journals, a.clone())?),
             None => None,
@@ -1277,7 +1270,8 @@ impl Service {
             // Its capital is the account's share; the account's gross cap
             // bounds its own (as multiples of equity, so the sum is bounded).
             run.initial_cash = a.initial(name);
-            run.risk.max_gross_exposure = run.risk.max_gross_exposure.min(a.config.max_gross_exposure);
+            run.risk.max_gross_exposure =
+                run.risk.max_gross_exposure.min(a.config.max_gross_exposure);
         }
         let fixed_now = Fixed {
             run,
@@ -1440,18 +1434,31 @@ impl Service {
             })
             .collect();
         if let Some(a) = &account {
-            let rebalanced: Vec<i64> = resumed
-                .commands
-                .iter()
-                .filter_map(|e| match e {
+            // What of the account's decisions its journal holds: moves by
+            // rebalance, limits by the day of the bar they followed.
+            let (mut rebalanced, mut reduced) = (Vec::new(), Vec::new());
+            for e in &resumed.commands {
+                match e {
                     Entry::Command {
                         action: CommandAction::Allocate { as_of_ms, .. },
                         ..
-                    } => Some(*as_of_ms),
-                    _ => None,
-                })
-                .collect();
-            a.join(name, &rebalanced);
+                    } => rebalanced.push(*as_of_ms),
+                    Entry::Command {
+                        seq,
+                        action: CommandAction::Reduce,
+                        ..
+                    } => {
+                        if let Some(bar) = seq
+                            .checked_sub(1)
+                            .and_then(|s| resumed.bars.get(s as usize))
+                        {
+                            reduced.push(bar.time_ms.div_euclid(86_400_000));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            a.join(name, &rebalanced, &reduced);
         }
         let feed = RecoveryFeed {
             journaled: resumed.bars,
