@@ -813,6 +813,16 @@ start = "2024-01-01"
             "max_retry_ms",
             "venue =",
             "ramp_up",
+            "account =",
+            "[accounts.",
+            "capital",
+            "allocation",
+            "fractions",
+            "lookback_days",
+            "sharpe_floor",
+            "rebalance_days",
+            "max_gross_exposure",
+            "daily_loss_limit",
         ] {
             assert!(text.contains(key), "the example does not mention {key}");
         }
@@ -855,6 +865,37 @@ start = "2024-01-01"
                 GOOD.replace("start = \"2024-01-01\"", "start = \"soon\""),
                 "deployments[0] (d1).start",
                 "soon",
+            ),
+            (
+                format!("{GOOD}account = \"main\"\n"),
+                "deployments[0] (d1).account",
+                "no account named `main`",
+            ),
+            (
+                format!(
+                    "{GOOD}account = \"main\"\n[accounts.main]\ncapital = 1000\nallocation = \"fixed\"\nfractions = {{ d2 = 0.5 }}\n"
+                ),
+                "accounts.main.fractions",
+                "no fraction for deployment `d1`",
+            ),
+            (
+                format!(
+                    "{GOOD}account = \"main\"\n[accounts.main]\ncapital = 1000\nallocation = \"fixed\"\nfractions = {{ d1 = 1.5 }}\n"
+                ),
+                "accounts.main.fractions",
+                "more than the account",
+            ),
+            (
+                format!("{GOOD}[accounts.main]\ncapital = 1000\n"),
+                "accounts.main",
+                "no deployment names it",
+            ),
+            (
+                format!(
+                    "{GOOD}account = \"main\"\n[accounts.main]\ncapital = 1000\nrebalance_days = 0\n"
+                ),
+                "accounts.main.rebalance_days",
+                "at least 1",
             ),
         ];
         for (text, place, what) in cases {
