@@ -622,19 +622,22 @@ mod alpaca {
 }
 
 #[test]
-fn the_kill_switch_cancels_a_live_deployments_orders_at_the_venue_while_its_feed_is_down() {
+fn the_kill_switch_cancels_and_flattens_a_live_deployment_at_the_venue_while_its_feed_is_down() {
     // The feed from one server, the venue on another: the feed can die alone.
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
     let feed = BinanceServer::start("BTCUSDT", "1m", klines.clone(), 20.0);
     let venue = BinanceServer::start("BTCUSDT", "1m", klines, 20.0);
-    // A limit buy far below the market, resting at the venue.
+    let (feed_rest, feed_ws) = (feed.rest_url.clone(), feed.ws_url.clone());
+    // A position (a market buy), then a limit buy far below the market,
+    // resting at the venue.
     let (mut f, config) = live_deployment_of(
         &venue,
         plugins::SCRIPTED,
         "scripted@0.1.0",
-        &["--param", "script=3 limit-buy 0 0.01 20000"],
+        &["--param", "script=1 buy 0 0.02; 3 limit-buy 0 0.01 20000"],
         "",
     );
+    let (base_before, _) = venue.spot().balances();
     let text = std::fs::read_to_string(&config).unwrap().replacen(
         &format!(
             "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}",
@@ -649,7 +652,7 @@ fn the_kill_switch_cancels_a_live_deployments_orders_at_the_venue_while_its_feed
     std::fs::write(&config, text).unwrap();
     f.serve(&config);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while venue.spot().orders().is_empty() {
+    while venue.spot().orders().len() < 2 {
         assert!(
             Instant::now() < deadline,
             "no order at the venue: {}",
@@ -673,30 +676,68 @@ fn the_kill_switch_cancels_a_live_deployments_orders_at_the_venue_while_its_feed
         .unwrap();
     ok(&out);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while venue.spot().orders()[0].status != "CANCELED" {
+    while venue.spot().orders()[1].status != "CANCELED" {
         assert!(
             Instant::now() < deadline,
             "the resting order was not cancelled"
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    // Booked without a bar: the engine heard the cancellation.
-    let s = f.wait("d", "the cancellation booked", |s| s["open_orders"] == 0);
+    // Booked without a bar: the engine heard the cancellation and closed
+    // the position with a market sell the venue filled.
+    let s = f.wait("d", "the cancellation and the close booked", |s| {
+        s["open_orders"] == 0 && s["positions"].as_array().is_some_and(|p| p.is_empty())
+    });
     assert_eq!(s["seq"].as_u64(), Some(seq), "no bar came: {s}");
+    let (base_after, _) = venue.spot().balances();
+    assert!(
+        (base_after - base_before).abs() < 1e-9,
+        "the account holds {base_after} BTC, {base_before} before the buy"
+    );
+    let orders = venue.spot().orders();
+    assert_eq!(orders.len(), 3, "{orders:?}");
+    assert_eq!(
+        (orders[2].side.as_str(), orders[2].kind.as_str()),
+        ("SELL", "MARKET")
+    );
     assert!(f.terminate().success());
     let entries = journal_entries(&journal(&f));
     let cancels = of_kind(&entries, "cancel");
-    assert!(
-        cancels
-            .iter()
-            .any(|c| c["order_id"] == 1 && c["reason"] == "venue cancelled it"),
+    assert_eq!(
+        cancels.iter().filter(|c| c["order_id"] == 2).count(),
+        1,
         "{cancels:?}"
     );
-    // Paused by the kill switch, audited; the flatten of positions waits
-    // for the next bar (there is none here to flatten).
+    let kills = of_kind(&entries, "kill");
+    assert_eq!(kills.len(), 1, "{kills:?}");
+    assert_eq!(kills[0]["seq"].as_u64(), Some(seq));
+    assert_eq!(kills[0]["reason"], "venue incident drill");
+    let closing = &of_kind(&entries, "order")[2]["order"];
+    assert_eq!(closing["origin"], "risk-flatten", "{closing}");
+    // Paused by the kill switch, audited.
     assert_eq!(s["stage"], "PAUSED", "{s}");
     let show = f.ok(&["deploy", "show", "d"]);
     assert!(show.contains("kill switch: venue incident drill"), "{show}");
+    // A restart re-executes the kill where it happened: nothing sent again.
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace(&feed_rest, &venue.rest_url)
+        .replace(&feed_ws, &venue.ws_url);
+    std::fs::write(&config, text).unwrap();
+    f.serve(&config);
+    let s = f.wait("d", "bars after the restart", |s| {
+        s["seq"].as_u64() > Some(seq + 2)
+    });
+    assert!(s["ended"].is_null(), "{s}");
+    assert_eq!(venue.spot().orders().len(), 3, "nothing sent again");
+    assert!(f.terminate().success());
+    let again = journal_entries(&journal(&f));
+    assert_eq!(of_kind(&again, "kill").len(), 1);
+    assert_eq!(
+        &again[..entries.len()],
+        &entries[..],
+        "re-executed as journaled"
+    );
 }
 
 #[test]

@@ -9,13 +9,16 @@
 //! seeded variety: partial fills, answers lost (unknown outcomes), orders
 //! left open and filled later, rejections. The test looks at the venue a
 //! random number of times between bars, with random pauses, so the answers
-//! come in different groups each case.
+//! come in different groups each case. In some cases the kill switch is
+//! pulled between bars, after some of a boundary's answers: re-execution
+//! applies it again after exactly as many (checked by sabotage: applying it
+//! at the boundary's first note diverges).
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use proptest::prelude::*;
-use sandbar::engine::{Engine, EngineConfig};
+use sandbar::engine::{Engine, EngineConfig, KillSwitch};
 use sandbar::execution::venues::live::{
     Connector, CourierConfig, Execution, LiveVenue, Naming, OpenOrder, Outcome, Placement, Report,
     Status,
@@ -252,6 +255,7 @@ proptest! {
     fn re_executing_a_live_journal_writes_it_again_whatever_the_answers_grouping(
         venue_seed in any::<u64>(),
         looks in prop::collection::vec((0u8..4, 0u64..4), 240),
+        kill in prop::option::of((10usize..200, 0u8..4)),
     ) {
         const BARS: usize = 240;
         let rec = btc(BARS);
@@ -273,10 +277,35 @@ proptest! {
                 0,
             );
             let mut e = engine(live, rec.symbols.clone(), &mut original);
+            // The kill switch pulled between bars, before one of the looks.
+            let switch = KillSwitch::new(0);
+            e.set_kill_switch(switch.clone(), vec![]);
+            let (mut pulled, mut placed_before) = (false, 0);
             for (seq, bar) in rec.bars.iter().enumerate() {
                 let (n, pause) = looks[seq];
-                for _ in 0..n {
-                    std::thread::sleep(Duration::from_millis(pause));
+                // Pulled at the first boundary from `kill` on that follows a
+                // placement, once its answers had time to arrive: the kill
+                // then comes after some of the boundary's notes.
+                let placed = fake.0.lock().unwrap().placed;
+                let pull_at = kill
+                    .filter(|k| {
+                        !pulled && seq >= k.0 && (placed > placed_before || seq == BARS - 1)
+                    })
+                    .map(|k| k.1.min(n));
+                placed_before = placed;
+                for look in 0..=n {
+                    if pull_at == Some(look) {
+                        std::thread::sleep(Duration::from_millis(15));
+                        e.tick(seq as u64).unwrap();
+                        switch.pull("prop", "drill");
+                        pulled = true;
+                    }
+                    if look < n {
+                        std::thread::sleep(Duration::from_millis(pause));
+                        e.tick(seq as u64).unwrap();
+                    }
+                }
+                if pull_at.is_some() {
                     e.tick(seq as u64).unwrap();
                 }
                 while !e.venue_ready() {
@@ -297,7 +326,17 @@ proptest! {
             })
             .collect();
         let fills = original.iter().filter(|e| matches!(e, Entry::Fill { .. })).count();
-        prop_assert!(fills > 0, "the run traded");
+        prop_assert!(fills > 0 || kill.is_some(), "the run traded");
+        let kills: Vec<(u64, u32, String, String)> = original
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Kill { seq, notes, actor, reason } => {
+                    Some((*seq, *notes, actor.clone(), reason.clone()))
+                }
+                _ => None,
+            })
+            .collect();
+        prop_assert!(kills.len() <= 1);
 
         // Re-execution from the journal: the same bars, the journaled notes
         // at their looks, and a venue that must never be asked anything.
@@ -318,6 +357,7 @@ proptest! {
                 BARS as u64 + 1,
             );
             let mut e = engine(replay, rec.symbols.clone(), &mut again);
+            e.set_kill_switch(KillSwitch::new(u64::MAX), kills);
             for (seq, bar) in rec.bars.iter().enumerate() {
                 prop_assert!(e.step(bar, seq as u64).unwrap());
             }

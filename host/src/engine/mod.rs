@@ -232,6 +232,43 @@ pub struct Engine<'a, V: Venue> {
     /// A ramp-up schedule, and the run's first bar time it counts from.
     ramp: Option<crate::portfolio::allocation::RampUp>,
     first_bar_ms: Option<i64>,
+    /// The kill switch, pulled from outside while no bar may come (LIVE runs).
+    kill_switch: Option<KillSwitch>,
+    /// Kills of the journal to apply again: (seq, notes before it, actor, reason).
+    replayed_kills: std::collections::VecDeque<JournaledKill>,
+    /// Venue notes taken at a bar boundary so far: (seq, count).
+    notes_at: (u64, u32),
+}
+
+/// A kill of a journal: (bar boundary, venue notes before it, actor, reason).
+pub type JournaledKill = (u64, u32, String, String);
+
+/// The kill switch of one LIVE run: the service pulls it (actor, reason)
+/// and wakes the run; the engine acts at its next look, bar or no bar.
+#[derive(Clone, Default)]
+pub struct KillSwitch {
+    pulled: std::sync::Arc<std::sync::Mutex<Option<(String, String)>>>,
+    /// Bars re-executed from the journal first: the switch waits for them.
+    pub live_from: u64,
+}
+
+impl KillSwitch {
+    /// A switch for a run that re-executes `live_from` journaled bars first.
+    pub fn new(live_from: u64) -> Self {
+        Self {
+            pulled: Default::default(),
+            live_from,
+        }
+    }
+
+    /// Pull it: the run cancels, flattens and pauses at its next look.
+    pub fn pull(&self, actor: &str, reason: &str) {
+        *self.pulled.lock().expect("kill switch") = Some((actor.into(), reason.into()));
+    }
+
+    fn take(&self) -> Option<(String, String)> {
+        self.pulled.lock().expect("kill switch").take()
+    }
 }
 
 impl<'a, V: Venue> Engine<'a, V> {
@@ -281,6 +318,9 @@ impl<'a, V: Venue> Engine<'a, V> {
             now_ms: i64::MIN,
             window_hint: MIN_WINDOW,
             ramp: None,
+            kill_switch: None,
+            replayed_kills: Default::default(),
+            notes_at: (u64::MAX, 0),
             first_bar_ms: None,
         }
     }
@@ -960,8 +1000,16 @@ impl<'a, V: Venue> Engine<'a, V> {
     /// the simulated venue.
     pub fn tick(&mut self, seq: u64) -> Result<(), JournalError> {
         let mut any = false;
-        while let Some((note, fill)) = self.venue.next_note(seq) {
+        if self.notes_at.0 != seq {
+            self.notes_at = (seq, 0);
+        }
+        loop {
+            any |= self.replay_kills(seq)?;
+            let Some((note, fill)) = self.venue.next_note(seq) else {
+                break;
+            };
             any = true;
+            self.notes_at.1 += 1;
             let ended = note.ended.clone().map(|why| (note.order_id, why));
             self.record(Entry::Venue { seq, note })?;
             if let Some((order_id, reason)) = ended {
@@ -978,9 +1026,54 @@ impl<'a, V: Venue> Engine<'a, V> {
                 self.sync_protection(f.symbol, seq, self.now_ms)?;
             }
         }
+        if seq >= self.kill_switch.as_ref().map_or(u64::MAX, |k| k.live_from)
+            && let Some((actor, reason)) = self.kill_switch.as_ref().and_then(KillSwitch::take)
+        {
+            self.kill(seq, actor, reason)?;
+            any = true;
+        }
         if any {
             // The books moved without a bar: whoever watches is told.
             self.observe(seq);
+        }
+        Ok(())
+    }
+
+    /// Give a LIVE run its kill switch and the kills its journal holds.
+    pub fn set_kill_switch(&mut self, switch: KillSwitch, journaled: Vec<JournaledKill>) {
+        self.kill_switch = Some(switch);
+        self.replayed_kills = journaled.into();
+    }
+
+    /// Apply the journal's kills due here (after as many notes as before).
+    fn replay_kills(&mut self, seq: u64) -> Result<bool, JournalError> {
+        let mut any = false;
+        while self
+            .replayed_kills
+            .front()
+            .is_some_and(|k| (k.0, k.1) == self.notes_at)
+        {
+            let (_, _, actor, reason) = self.replayed_kills.pop_front().expect("front");
+            self.kill(seq, actor, reason)?;
+            any = true;
+        }
+        Ok(any)
+    }
+
+    /// The kill switch, between bars: journaled, then every order cancelled
+    /// and every position closed with reduce-only market orders (a live
+    /// venue sends them now: no price from a feed is needed), and the
+    /// strategy paused.
+    fn kill(&mut self, seq: u64, actor: String, reason: String) -> Result<(), JournalError> {
+        self.record(Entry::Kill {
+            seq,
+            notes: self.notes_at.1,
+            actor: actor.clone(),
+            reason: reason.clone(),
+        })?;
+        self.flatten_all(seq, &format!("kill switch by {actor}: {reason}"))?;
+        if self.paused.is_none() {
+            self.pause(seq, actor, format!("kill switch: {reason}"))?;
         }
         Ok(())
     }

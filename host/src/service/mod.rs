@@ -967,6 +967,8 @@ struct VenueHandle {
     waker: crate::execution::venues::live::Waker,
     counts: Arc<Mutex<crate::execution::venues::live::CourierCounts>>,
     problems: crate::execution::venues::live::Problems,
+    /// The run's kill switch (flattens between bars).
+    switch: crate::engine::KillSwitch,
 }
 
 struct ShadowRun {
@@ -1468,6 +1470,22 @@ impl Service {
         };
         let journal: SharedJournal = Arc::new(Mutex::new(journal));
         let venue_state = venue.as_ref().map(|(_, v)| v.clone());
+        let kill_switch = venue.as_ref().map(|(_, v)| {
+            let kills = resumed
+                .commands
+                .iter()
+                .filter_map(|e| match e {
+                    Entry::Kill {
+                        seq,
+                        notes,
+                        actor,
+                        reason,
+                    } => Some((*seq, *notes, actor.clone(), reason.clone())),
+                    _ => None,
+                })
+                .collect();
+            (v.switch.clone(), kills)
+        });
         let launch = Launch {
             venue: venue.map(|(v, _)| v),
             ramp_up: fixed.ramp_up.clone().filter(|_| fixed.venue.is_some()),
@@ -1483,6 +1501,7 @@ impl Service {
             recovered,
             params,
             account,
+            kill_switch,
         };
         let (tx, status, ended, intents, trouble, board) =
             self.launch(launch, feed, fixed.symbols.clone(), &slot)?;
@@ -1621,6 +1640,7 @@ impl Service {
             notes,
             venue,
             ramp_up,
+            kill_switch,
             ..
         } = l;
         let venue: Box<dyn crate::execution::Venue + Send> =
@@ -1662,6 +1682,9 @@ impl Service {
         engine.set_controller(Box::new(controller));
         if let Some(r) = ramp_up {
             engine.set_ramp_up(crate::portfolio::allocation::RampUp(r));
+        }
+        if let Some((switch, kills)) = kill_switch {
+            engine.set_kill_switch(switch, kills);
         }
         let on_end = move |result: crate::engine::RunResult| {
             let summary = match &result {
@@ -1904,18 +1927,31 @@ impl Service {
             if !self.is_running(&name) {
                 continue;
             }
-            // A live venue's orders are cancelled now, bar or no bar; the
-            // flatten below closes positions at the next bar.
-            if let Some(v) = self
-                .runs
-                .lock()
-                .expect("runs lock")
-                .get(&name)
-                .and_then(|r| r.venue.clone())
-            {
-                v.kill.cancel_all();
+            // A LIVE run acts now, bar or no bar: its courier cancels every
+            // order at the venue at once, and the engine, woken, journals
+            // the kill, closes every position with market orders and
+            // pauses. Other runs flatten at their next bar.
+            let live = {
+                let runs = self.runs.lock().expect("runs lock");
+                runs.get(&name)
+                    .and_then(|r| r.venue.clone().map(|v| (v, r.slot.waker())))
+            };
+            match live {
+                Some((v, wake)) => {
+                    v.kill.cancel_all();
+                    v.switch.pull(actor, reason);
+                    wake();
+                    let _ = self.registry.transition(
+                        &name,
+                        Move::Pause,
+                        Some(format!("flatten: {why}")),
+                        false,
+                        &GateConfig::default(),
+                        actor,
+                    );
+                }
+                None => self.flatten(&name, actor, &why)?,
             }
-            self.flatten(&name, actor, &why)?;
             let version = self.status(&name).map(|s| s.serving).unwrap_or_default();
             if let Some(a) = &self.alerter {
                 a.raise(
@@ -2016,6 +2052,7 @@ impl Service {
             recovered: 0,
             params,
             account: None,
+            kill_switch: None,
         };
         // A shadow has no journal to re-execute: its feed is the live one.
         let feed = RecoveryFeed {
@@ -2737,6 +2774,7 @@ impl Service {
             waker: v.waker.clone(),
             counts: v.counts.clone(),
             problems: v.problems.clone(),
+            switch: crate::engine::KillSwitch::new(resumed.bars.len() as u64),
         };
         Ok((Box::new(v), handle))
     }
@@ -2762,6 +2800,8 @@ struct Launch {
     params: Vec<String>,
     /// The account whose capital it trades (a deployment's own run only).
     account: Option<Arc<account::Account>>,
+    /// A LIVE run's kill switch and the kills its journal holds.
+    kill_switch: Option<(crate::engine::KillSwitch, Vec<crate::engine::JournaledKill>)>,
 }
 
 /// Load and initialise a registered version: (instance, label, sha256).

@@ -285,6 +285,20 @@ pub enum Entry {
         /// The note.
         note: crate::execution::VenueNote,
     },
+    /// The kill switch reached a LIVE run between bars (format 4): every
+    /// order cancelled, every position closed at the venue, the strategy
+    /// paused — bar or no bar. An input of the run: recovery applies it
+    /// again after the same `notes` venue notes of bar `seq`.
+    Kill {
+        /// The bar boundary it came before.
+        seq: u64,
+        /// Venue notes taken at `seq` before it.
+        notes: u32,
+        /// Who.
+        actor: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// An operator command as journaled.
@@ -356,7 +370,8 @@ impl Entry {
             | Entry::Fault { seq, .. }
             | Entry::Command { seq, .. }
             | Entry::FromEntry { seq, .. }
-            | Entry::Venue { seq, .. } => Some(*seq),
+            | Entry::Venue { seq, .. }
+            | Entry::Kill { seq, .. } => Some(*seq),
             Entry::Order { order, .. } => Some(order.decided_seq),
             Entry::Final { .. } => None,
         }
@@ -673,7 +688,7 @@ impl Journal {
             for_each_in(&t, &self.path, |_, bytes| {
                 let (e, _): (Entry, usize) =
                     bincode::serde::decode_from_slice(bytes, config()).map_err(|e| invalid(&e))?;
-                if matches!(e, Entry::Command { .. }) {
+                if matches!(e, Entry::Command { .. } | Entry::Kill { .. }) {
                     out.commands.push(e);
                 } else if let Entry::Venue { seq, note } = e {
                     out.venue.push((seq, note));
