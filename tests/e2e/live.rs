@@ -766,3 +766,156 @@ fn a_new_live_run_trades_a_tenth_of_what_it_asks_in_its_first_week() {
     let q = order["quantity"].as_f64().unwrap();
     assert!((q - 0.1 * asked).abs() < 1e-9, "{q} vs a tenth of {asked}");
 }
+
+/// The deployment's audit trail, from the running service.
+fn history(f: &Fixture) -> String {
+    reqwest::blocking::Client::new()
+        .get(format!("{}/deployments/d/history", f.url()))
+        .bearer_auth(crate::service::TOKEN)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+/// The run's client order prefix, from its first order at the venue.
+fn run_prefix(server: &BinanceServer) -> String {
+    let orders = server.spot().orders();
+    let o = orders
+        .iter()
+        .find(|o| o.client_id.starts_with("sb-"))
+        .unwrap();
+    o.client_id[..o.client_id.rfind('-').unwrap() + 1].to_string()
+}
+
+#[test]
+fn a_holding_the_journals_cannot_explain_halts_the_deployment_until_an_operator_adopts_it() {
+    let server = market(3000, 20.0);
+    let (mut f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", "script=1 buy 0 0.02; 40 buy 0 0.02"],
+        "[venues.bx.reconcile]\nevery_secs = 0.2\n",
+    );
+    let (base_at_start, _) = server.spot().balances();
+    f.serve(&config);
+    let s = f.wait("d", "the buy filled", |s| {
+        !s["positions"].as_array().unwrap().is_empty()
+    });
+    let held = s["positions"][0][1].as_f64().unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    let show = history(&f);
+    assert!(
+        show.contains("holdings-baseline")
+            && show.contains(&format!("someone else holds {base_at_start} of BTCUSDT")),
+        "measured at the first comparison: {show}"
+    );
+    assert!(
+        !show.contains("reconcile-mismatch"),
+        "explained so far: {show}"
+    );
+    assert_eq!(f.status("d")["stage"], "LIVE");
+    // Someone trades 0.5 BTC on the account by hand.
+    server.spot().deposit(0.5);
+    let s = f.wait("d", "halted by reconciliation", |s| s["stage"] == "PAUSED");
+    let show = history(&f);
+    assert!(
+        show.contains("reconcile-mismatch") && show.contains("+0.5 unexplained"),
+        "{show}"
+    );
+    // Nothing flattened: a holding the host cannot explain is not its to close.
+    assert_eq!(s["positions"][0][1].as_f64(), Some(held), "{s}");
+    let placed = server.spot().orders().len();
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        server.spot().orders().len(),
+        placed,
+        "no order after the halt"
+    );
+    assert!(f.terminate().success());
+    // The start is refused until an operator decides.
+    let out = std::process::Command::new(SANDBAR)
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("SANDBAR_TOKEN", crate::service::TOKEN)
+        .env("BINANCE_API_KEY", API_KEY)
+        .env("BINANCE_API_SECRET", API_SECRET)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("HALTED by reconciliation"),
+        "{}",
+        stderr(&out)
+    );
+    f.env = vec![
+        ("BINANCE_API_KEY".into(), API_KEY.into()),
+        ("BINANCE_API_SECRET".into(), API_SECRET.into()),
+    ];
+    let reconcile = |how: &str| {
+        f.cmd(&[
+            "deploy",
+            "reconcile",
+            "d",
+            "--config",
+            config.to_str().unwrap(),
+            how,
+            "--reason",
+            "a manual trade on the website",
+        ])
+    };
+    let out = reconcile("--flatten");
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("trade it at the venue yourself"),
+        "{}",
+        stderr(&out)
+    );
+    ok(&reconcile("--adopt"));
+    f.serve(&config);
+    f.wait("d", "running again", |s| s["running"] == true);
+    std::thread::sleep(Duration::from_millis(1500));
+    let show = history(&f);
+    assert_eq!(show.matches("reconcile-mismatch").count(), 1, "{show}");
+    assert!(show.contains("reconcile-adopt-holding"), "{show}");
+    assert!(f.terminate().success());
+}
+
+#[test]
+fn an_order_in_the_runs_name_appearing_while_it_trades_halts_it() {
+    let server = market(3000, 20.0);
+    let (mut f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", "script=1 buy 0 0.02"],
+        "[venues.bx.reconcile]\nevery_secs = 0.2\n",
+    );
+    f.serve(&config);
+    f.wait("d", "the buy filled", |s| {
+        !s["positions"].as_array().unwrap().is_empty()
+    });
+    // A second host on the same key, the same run: an order the journal
+    // never wrote.
+    let stray = format!("{}777", run_prefix(&server));
+    server.spot().place_foreign(&stray, 0.001, 30_000.0);
+    f.wait("d", "halted by reconciliation", |s| s["stage"] == "PAUSED");
+    let show = history(&f);
+    assert!(
+        show.contains("reconcile-mismatch") && show.contains(&stray),
+        "{show}"
+    );
+    // Its own orders are cancelled at the venue; the stray one is not its to cancel.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while server
+        .spot()
+        .orders()
+        .iter()
+        .any(|o| o.client_id != stray && o.status == "NEW")
+    {
+        assert!(Instant::now() < deadline);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(f.terminate().success());
+}

@@ -139,6 +139,7 @@ pub(super) fn serve(a: ServeArgs) -> anyhow::Result<()> {
     );
     service.start_configured().with_context(|| origin.clone())?;
     service.start_daily_summary();
+    service.start_reconciler();
     let s2 = service.clone();
     rt.block_on(async move {
         let listener = tokio::net::TcpListener::bind(addr)

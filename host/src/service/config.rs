@@ -339,6 +339,9 @@ pub enum VenueConfig {
         /// How orders are followed and paced.
         #[serde(default)]
         orders: crate::execution::venues::live::CourierConfig,
+        /// How holdings and open orders are compared with the journals.
+        #[serde(default)]
+        reconcile: crate::service::reconcile::ReconcileConfig,
     },
     /// Alpaca's trading API: paper `https://paper-api.alpaca.markets`,
     /// live `https://api.alpaca.markets`.
@@ -363,6 +366,9 @@ pub enum VenueConfig {
         /// How orders are followed and paced.
         #[serde(default)]
         orders: crate::execution::venues::live::CourierConfig,
+        /// How holdings and open orders are compared with the journals.
+        #[serde(default)]
+        reconcile: crate::service::reconcile::ReconcileConfig,
     },
 }
 
@@ -402,6 +408,15 @@ fn credentials(
 }
 
 impl VenueConfig {
+    /// How this venue is reconciled with the journals.
+    pub fn reconcile(&self) -> &crate::service::reconcile::ReconcileConfig {
+        match self {
+            VenueConfig::Binance { reconcile, .. } | VenueConfig::Alpaca { reconcile, .. } => {
+                reconcile
+            }
+        }
+    }
+
     /// Read the credentials (an error names the variable or file) and
     /// connect for `symbols`: the venue's clock, filters and the key are
     /// checked now.
@@ -424,6 +439,7 @@ impl VenueConfig {
                 timeout_ms,
                 weight_budget,
                 orders,
+                ..
             } => {
                 let (key, sec) = credentials(name, key_file, key_env, secret_file, secret_env)?;
                 let b = crate::execution::venues::binance::Binance::connect(
@@ -448,6 +464,7 @@ impl VenueConfig {
                 secret_file,
                 timeout_ms,
                 orders,
+                ..
             } => {
                 let (key, sec) = credentials(name, key_file, key_env, secret_file, secret_env)?;
                 let a = crate::execution::venues::alpaca::Alpaca::connect(
@@ -823,6 +840,10 @@ start = "2024-01-01"
             "rebalance_days",
             "max_gross_exposure",
             "daily_loss_limit",
+            ".reconcile]",
+            "every_secs",
+            "tolerance",
+            "foreign",
         ] {
             assert!(text.contains(key), "the example does not mention {key}");
         }

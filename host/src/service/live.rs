@@ -142,7 +142,35 @@ pub fn reconcile(
     let naming = naming(run_id);
     let open = open_orders(c.as_mut(), &fixed.symbols)?;
     let unknown = unknown_orders(&open, &naming, last_order, &adopted(registry, name)?);
+    // Holdings: every LIVE journal on this venue against what it holds.
+    let differences = if vc.reconcile().holdings {
+        holding_differences(file, venue, vc, c.as_mut())?
+    } else {
+        vec![]
+    };
+    if !adopt && let Some(d) = differences.first() {
+        bail!(
+            "{}; Sandbar does not trade a holding it cannot explain (it does not know whose it is): trade it at the venue yourself, or take it as someone else's with --adopt",
+            d.describe()
+        );
+    }
     let mut done = Vec::new();
+    if !differences.is_empty() {
+        let book = super::reconcile::VenueBook::open(&super::reconcile::VenueBook::path(
+            &file.data_dir.join("journals"),
+            venue,
+        ))?;
+        for d in &differences {
+            book.set_foreign(&d.symbol, d.foreign + d.amount())?;
+            registry.note(
+                name,
+                actor,
+                super::reconcile::ADOPTED_HOLDING,
+                &d.describe(),
+            )?;
+            done.push(format!("holding {} {:+}", d.symbol, d.amount()));
+        }
+    }
     for o in &unknown {
         if adopt {
             registry.note(name, actor, ADOPTED, &o.client_id)?;
@@ -176,6 +204,74 @@ pub fn reconcile(
         ),
     )?;
     Ok(done)
+}
+
+/// The holdings at `venue` that its LIVE journals (the configured
+/// deployments trading there) and the foreign holdings recorded for it do
+/// not explain.
+fn holding_differences(
+    file: &crate::service::config::ServiceFile,
+    venue: &str,
+    vc: &crate::service::config::VenueConfig,
+    c: &mut dyn Connector,
+) -> anyhow::Result<Vec<super::reconcile::Difference>> {
+    use std::collections::BTreeMap;
+    let journals_dir = file.data_dir.join("journals");
+    let mut journals: BTreeMap<String, f64> = BTreeMap::new();
+    let mut symbols = Vec::new();
+    for d in file
+        .deployments
+        .iter()
+        .filter(|d| d.venue.as_deref() == Some(venue))
+    {
+        let path = journals_dir.join(format!("{}-live.redb", d.name));
+        if !path.exists() {
+            continue;
+        }
+        let reader = crate::store::journal::JournalReader::open(&path)?;
+        let meta = reader.meta()?;
+        symbols.extend(meta.symbols.iter().cloned());
+        for e in reader.entries()? {
+            if let crate::store::journal::Entry::Fill { fill, .. } = e {
+                let s = meta
+                    .symbols
+                    .get(fill.symbol as usize)
+                    .cloned()
+                    .unwrap_or_default();
+                *journals.entry(s).or_default() += fill.side.sign() * fill.quantity;
+            }
+        }
+    }
+    symbols.sort();
+    symbols.dedup();
+    if symbols.is_empty() {
+        return Ok(vec![]);
+    }
+    let book_path = super::reconcile::VenueBook::path(&journals_dir, venue);
+    if !book_path.exists() {
+        return Ok(vec![]);
+    }
+    let foreign = super::reconcile::VenueBook::open(&book_path)?.foreign()?;
+    let held = loop {
+        match c.holdings(&symbols) {
+            Outcome::Done(v) => break v,
+            Outcome::Retry(after, _) => std::thread::sleep(after.min(Duration::from_secs(10))),
+            Outcome::Rejected(why) | Outcome::Unknown(why) => {
+                bail!("reading the holdings at {venue}: {why}")
+            }
+        }
+    };
+    // Only what was compared before (a symbol with a foreign share recorded).
+    let held: Vec<_> = held
+        .into_iter()
+        .filter(|(s, _)| foreign.contains_key(s))
+        .collect();
+    Ok(super::reconcile::differences(
+        &held,
+        &journals,
+        &foreign,
+        vc.reconcile().tolerance,
+    ))
 }
 
 /// The report of a mismatch, one line per difference.

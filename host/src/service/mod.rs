@@ -30,6 +30,7 @@ pub mod config;
 pub mod dashboard;
 pub mod live;
 pub mod metrics;
+pub mod reconcile;
 pub mod runner;
 pub mod shadow;
 
@@ -969,6 +970,8 @@ struct VenueHandle {
     problems: crate::execution::venues::live::Problems,
     /// The run's kill switch (flattens between bars).
     switch: crate::engine::KillSwitch,
+    /// Its client order ids.
+    naming: crate::execution::venues::live::Naming,
 }
 
 struct ShadowRun {
@@ -2775,6 +2778,7 @@ impl Service {
             counts: v.counts.clone(),
             problems: v.problems.clone(),
             switch: crate::engine::KillSwitch::new(resumed.bars.len() as u64),
+            naming: live::naming(run_id),
         };
         Ok((Box::new(v), handle))
     }

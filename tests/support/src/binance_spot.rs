@@ -160,6 +160,12 @@ impl Spot {
         inner.match_book(&mut self.book.lock().unwrap());
     }
 
+    /// Someone else moves the account's base balance (a deposit, a trade
+    /// by hand on the website).
+    pub fn deposit(&self, base: f64) {
+        self.book.lock().unwrap().base += base;
+    }
+
     /// An order someone else placed on the account: a resting limit buy.
     pub fn place_foreign(&self, client_id: &str, quantity: f64, price: f64) {
         let mut b = self.book.lock().unwrap();

@@ -324,6 +324,23 @@ impl Connector for Alpaca {
         }
     }
 
+    fn holdings(&mut self, symbols: &[String]) -> Outcome<Vec<(String, f64)>> {
+        let req = self
+            .http
+            .get(format!("{}/v2/positions", self.config.rest_url));
+        Self::outcome(self.send(req).map(|v| {
+            let qty = |s: &str| {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|p| p["symbol"].as_str() == Some(s))
+                    .and_then(|p| p["qty"].as_str().and_then(|q| q.parse::<f64>().ok()))
+                    .unwrap_or(0.0)
+            };
+            symbols.iter().map(|s| (s.clone(), qty(s))).collect()
+        }))
+    }
+
     fn open_orders(&mut self, symbols: &[String]) -> Outcome<Vec<OpenOrder>> {
         let req = self
             .http

@@ -161,6 +161,12 @@ pub trait Connector: Send {
     fn query(&mut self, symbol: &str, client_id: &str) -> Outcome<Option<Report>>;
     /// The account's open orders on these symbols.
     fn open_orders(&mut self, symbols: &[String]) -> Outcome<Vec<OpenOrder>>;
+    /// What the account holds of each symbol (signed; a spot account's
+    /// balance of the base asset, free and locked), for reconciliation.
+    fn holdings(&mut self, symbols: &[String]) -> Outcome<Vec<(String, f64)>> {
+        let _ = symbols;
+        Outcome::Rejected("this venue's holdings are not read".into())
+    }
 }
 
 /// How the courier works.

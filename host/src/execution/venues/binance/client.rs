@@ -448,6 +448,31 @@ impl Connector for Binance {
         Outcome::Done(Some(Report { status, executions }))
     }
 
+    fn holdings(&mut self, symbols: &[String]) -> Outcome<Vec<(String, f64)>> {
+        // The account's balances (weight 20): each symbol's base asset.
+        let v = match self.signed(reqwest::Method::GET, "/api/v3/account", &[]) {
+            Ok(v) => v,
+            Err(e) => return Self::outcome(Err(e)),
+        };
+        let balance = |asset: &str| {
+            v["balances"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|b| b["asset"].as_str() == Some(asset))
+                .map_or(0.0, |b| num(&b["free"]) + num(&b["locked"]))
+        };
+        Outcome::Done(
+            symbols
+                .iter()
+                .map(|s| {
+                    let held = self.assets.get(s).map_or(0.0, |(base, _)| balance(base));
+                    (s.clone(), held)
+                })
+                .collect(),
+        )
+    }
+
     fn open_orders(&mut self, symbols: &[String]) -> Outcome<Vec<OpenOrder>> {
         // One request per symbol: weight 6 each, where the account-wide
         // list weighs 80.

@@ -1,0 +1,504 @@
+//! Reconciliation while LIVE deployments run: the venue's holdings and open
+//! orders against what the journals say, every `every_secs`.
+//!
+//! - **Holdings.** For each symbol, the account's holding at the venue must
+//!   equal the sum of the positions of the LIVE deployments trading it there
+//!   plus what someone else holds on the account (`foreign`): declared in
+//!   `[venues.<name>.reconcile] foreign`, else measured at the first
+//!   comparison (what the journals do not explain then is taken as someone
+//!   else's, audited as `holdings-baseline`), and moved only by an
+//!   operator's `deploy reconcile --adopt`. Kept in
+//!   `journals/venue-<name>.redb`.
+//! - **Orders.** An open order carrying a running deployment's prefix that
+//!   its journal does not know (a second host on the same key, an old
+//!   journal) — as at start.
+//!
+//! A symbol is compared only while no deployment has an order open on it
+//! (every fill then has been booked), and a difference is believed only
+//! when two rounds in a row see the same one — so an answer in flight is
+//! never a mismatch. A believed difference HALTS the deployments concerned
+//! as at start: their orders are cancelled at the venue, their strategies
+//! paused (nothing is flattened: a position the host cannot explain is not
+//! the host's to close), the report naming each difference is audited
+//! (`reconcile-mismatch`) and alerted, and they do not start again until an
+//! operator resolves it with `sandbar deploy reconcile`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use serde::{Deserialize, Serialize};
+
+use crate::execution::venues::live::{Connector, Outcome};
+
+/// `[venues.<name>.reconcile]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileConfig {
+    /// Compare every this many seconds (default 30; 0: only at start).
+    #[serde(default = "default_every")]
+    pub every_secs: f64,
+    /// A difference in a holding smaller than this is none (default 1e-8).
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    /// Compare holdings (default true). Binance charges its fee in the
+    /// asset bought unless it is paid in BNB, and the journals book fees in
+    /// the quote asset: pay fees in BNB, or turn this off (open orders are
+    /// still compared).
+    #[serde(default = "default_true")]
+    pub holdings: bool,
+    /// What someone else holds of each symbol on the account (the venue's
+    /// symbol → quantity); a symbol not named is measured at the first
+    /// comparison.
+    #[serde(default)]
+    pub foreign: BTreeMap<String, f64>,
+}
+
+fn default_every() -> f64 {
+    30.0
+}
+fn default_tolerance() -> f64 {
+    1e-8
+}
+fn default_true() -> bool {
+    true
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        Self {
+            every_secs: default_every(),
+            tolerance: default_tolerance(),
+            holdings: true,
+            foreign: BTreeMap::new(),
+        }
+    }
+}
+
+/// Audit action: what someone else held when a venue was first compared.
+pub const BASELINE: &str = "holdings-baseline";
+/// Audit action: an operator took a difference in holdings as someone else's.
+pub const ADOPTED_HOLDING: &str = "reconcile-adopt-holding";
+
+const FOREIGN: TableDefinition<&str, f64> = TableDefinition::new("foreign");
+
+/// What someone else holds at a venue, by symbol: `journals/venue-<name>.redb`.
+pub struct VenueBook {
+    db: Database,
+    path: PathBuf,
+}
+
+impl VenueBook {
+    /// Where venue `name`'s book lives under the journals directory.
+    pub fn path(journals: &Path, name: &str) -> PathBuf {
+        journals.join(format!("venue-{name}.redb"))
+    }
+
+    /// Open (or create) it.
+    pub fn open(path: &Path) -> anyhow::Result<Self> {
+        let e = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", path.display());
+        let db = Database::create(path).map_err(|x| e(&x))?;
+        let tx = db.begin_write().map_err(|x| e(&x))?;
+        tx.open_table(FOREIGN).map_err(|x| e(&x))?;
+        tx.commit().map_err(|x| e(&x))?;
+        Ok(Self {
+            db,
+            path: path.to_path_buf(),
+        })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> anyhow::Error {
+        anyhow::anyhow!("{}: {e}", self.path.display())
+    }
+
+    /// Foreign holdings recorded so far.
+    pub fn foreign(&self) -> anyhow::Result<BTreeMap<String, f64>> {
+        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
+        let t = tx.open_table(FOREIGN).map_err(|e| self.err(e))?;
+        let mut out = BTreeMap::new();
+        for row in t.iter().map_err(|e| self.err(e))? {
+            let (k, v) = row.map_err(|e| self.err(e))?;
+            out.insert(k.value().to_string(), v.value());
+        }
+        Ok(out)
+    }
+
+    /// Record what someone else holds of `symbol`.
+    pub fn set_foreign(&self, symbol: &str, quantity: f64) -> anyhow::Result<()> {
+        let tx = self.db.begin_write().map_err(|e| self.err(e))?;
+        tx.open_table(FOREIGN)
+            .map_err(|e| self.err(e))?
+            .insert(symbol, quantity)
+            .map_err(|e| self.err(e))?;
+        tx.commit().map_err(|e| self.err(e))
+    }
+}
+
+/// A holding the journals do not explain.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Difference {
+    /// The venue's symbol.
+    pub symbol: String,
+    /// What the venue holds.
+    pub venue: f64,
+    /// The sum of the journals' positions.
+    pub journals: f64,
+    /// What someone else holds.
+    pub foreign: f64,
+}
+
+impl Difference {
+    /// Venue minus what is explained.
+    pub fn amount(&self) -> f64 {
+        self.venue - self.journals - self.foreign
+    }
+
+    /// One line of a report.
+    pub fn describe(&self) -> String {
+        format!(
+            "holding of {}: the venue has {}, the journals {} and someone else {} — {:+} unexplained",
+            self.symbol,
+            self.venue,
+            self.journals,
+            self.foreign,
+            self.amount()
+        )
+    }
+}
+
+/// The differences beyond `tolerance`, for the symbols the venue answered.
+pub fn differences(
+    held: &[(String, f64)],
+    journals: &BTreeMap<String, f64>,
+    foreign: &BTreeMap<String, f64>,
+    tolerance: f64,
+) -> Vec<Difference> {
+    held.iter()
+        .map(|(s, q)| Difference {
+            symbol: s.clone(),
+            venue: *q,
+            journals: journals.get(s).copied().unwrap_or(0.0),
+            foreign: foreign.get(s).copied().unwrap_or(0.0),
+        })
+        .filter(|d| d.amount().abs() > tolerance)
+        .collect()
+}
+
+/// Differences seen in the last round: one is believed when the next
+/// round sees it again, the same.
+#[derive(Debug, Default)]
+pub struct Suspects {
+    last: HashMap<String, f64>,
+}
+
+impl Suspects {
+    /// This round's differences (key, amount); returns the keys seen the
+    /// same (within `tolerance`) in the round before.
+    pub fn confirm(&mut self, now: Vec<(String, f64)>, tolerance: f64) -> Vec<String> {
+        let confirmed = now
+            .iter()
+            .filter(|(k, a)| self.last.get(k).is_some_and(|b| (a - b).abs() <= tolerance))
+            .map(|(k, _)| k.clone())
+            .collect();
+        self.last = now.into_iter().collect();
+        confirmed
+    }
+
+    /// Forget `key` (compared clean, or not comparable this round).
+    pub fn clear(&mut self, key: &str) {
+        self.last.remove(key);
+    }
+}
+
+/// A venue's reconciler between rounds.
+#[derive(Default)]
+struct Round {
+    due: Option<std::time::Instant>,
+    /// The connector and the symbols it was connected for.
+    connector: Option<(Vec<String>, Box<dyn Connector>)>,
+    suspects: Suspects,
+    book: Option<VenueBook>,
+}
+
+/// A running LIVE deployment as a round sees it.
+struct Member {
+    name: String,
+    symbols: Vec<String>,
+    status: crate::engine::Status,
+    naming: crate::execution::venues::live::Naming,
+    kill: crate::execution::venues::live::KillHandle,
+    tx: std::sync::mpsc::Sender<crate::engine::Command<'static>>,
+}
+
+impl super::Service {
+    /// Compare every configured venue with the journals every
+    /// `every_secs`, on a thread of its own, while the service lives.
+    pub fn start_reconciler(self: &std::sync::Arc<Self>) {
+        let venues: Vec<String> = self
+            .config
+            .venues
+            .iter()
+            .filter(|(_, v)| v.reconcile().every_secs > 0.0)
+            .map(|(n, _)| n.clone())
+            .collect();
+        if venues.is_empty() {
+            return;
+        }
+        let weak = std::sync::Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("reconcile".into())
+            .spawn(move || {
+                let mut rounds: HashMap<String, Round> = HashMap::new();
+                loop {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    let Some(service) = weak.upgrade() else {
+                        return;
+                    };
+                    for v in &venues {
+                        let r = rounds.entry(v.clone()).or_default();
+                        let now = std::time::Instant::now();
+                        if r.due.is_some_and(|d| d > now) {
+                            continue;
+                        }
+                        let every = service.config.venues[v].reconcile().every_secs;
+                        r.due = Some(now + std::time::Duration::from_secs_f64(every));
+                        if let Err(e) = service.reconcile_round(v, r) {
+                            tracing::warn!(venue = %v, "reconciliation round: {e:#}");
+                        }
+                    }
+                }
+            })
+            .ok();
+    }
+
+    /// One comparison of venue `venue` with its running deployments.
+    fn reconcile_round(&self, venue: &str, r: &mut Round) -> anyhow::Result<()> {
+        let vc = &self.config.venues[venue];
+        let rc = vc.reconcile().clone();
+        let members: Vec<Member> = {
+            let runs = self.runs.lock().expect("runs lock");
+            let mut out = Vec::new();
+            for (name, run) in runs.iter() {
+                let Some(v) = &run.venue else { continue };
+                if v.name != venue || run.ended.lock().expect("ended").is_some() {
+                    continue;
+                }
+                let status = run.status.lock().expect("status").clone();
+                if status.seq < run.recovered {
+                    // Still re-executing its journal: compare later.
+                    return Ok(());
+                }
+                out.push(Member {
+                    name: name.clone(),
+                    symbols: run.symbols.clone(),
+                    status,
+                    naming: v.naming.clone(),
+                    kill: v.kill.clone(),
+                    tx: run.tx.clone(),
+                });
+            }
+            out
+        };
+        // Those already halted by a mismatch wait for the operator.
+        let members: Vec<Member> = members
+            .into_iter()
+            .filter(|m| {
+                super::live::standing_mismatch(&self.registry, &m.name)
+                    .ok()
+                    .flatten()
+                    .is_none()
+            })
+            .collect();
+        if members.is_empty() {
+            return Ok(());
+        }
+        let mut symbols: Vec<String> = members.iter().flat_map(|m| m.symbols.clone()).collect();
+        symbols.sort();
+        symbols.dedup();
+        if r.connector.as_ref().is_none_or(|(s, _)| *s != symbols) {
+            let (c, _) = vc.connect(venue, &symbols)?;
+            r.connector = Some((symbols.clone(), c));
+        }
+        let c = &mut r.connector.as_mut().expect("connector").1;
+        let mut found: Vec<(String, f64)> = Vec::new();
+        let mut reports: HashMap<String, (Vec<String>, String)> = HashMap::new();
+        // Orders in a running deployment's name that its journal does not know.
+        let open = match c.open_orders(&symbols) {
+            Outcome::Done(v) => v,
+            other => anyhow::bail!("open orders: {}", outcome_text(&other)),
+        };
+        for m in &members {
+            let adopted = super::live::adopted(&self.registry, &m.name)?;
+            for o in super::live::unknown_orders(&open, &m.naming, m.status.orders, &adopted) {
+                let key = format!("order {}", o.client_id);
+                found.push((key.clone(), 1.0));
+                reports.insert(key, (vec![m.name.clone()], super::live::report(&[o])));
+            }
+        }
+        // Holdings, of the symbols no deployment has an order open on.
+        let quiet: Vec<String> = symbols
+            .iter()
+            .filter(|s| {
+                !members
+                    .iter()
+                    .any(|m| m.status.open_orders > 0 && m.symbols.contains(s))
+            })
+            .cloned()
+            .collect();
+        if rc.holdings && !quiet.is_empty() {
+            let held = match c.holdings(&quiet) {
+                Outcome::Done(v) => v,
+                other => anyhow::bail!("holdings: {}", outcome_text(&other)),
+            };
+            let mut journals: BTreeMap<String, f64> = BTreeMap::new();
+            for m in &members {
+                for (s, q, _) in &m.status.positions {
+                    *journals.entry(s.clone()).or_default() += q;
+                }
+            }
+            if r.book.is_none() {
+                r.book = Some(VenueBook::open(&VenueBook::path(
+                    &self.config.journals,
+                    venue,
+                ))?);
+            }
+            let book = r.book.as_ref().expect("book");
+            let mut foreign = book.foreign()?;
+            for (s, q) in &held {
+                if foreign.contains_key(s) {
+                    continue;
+                }
+                let j = journals.get(s).copied().unwrap_or(0.0);
+                let (f, how) = match rc.foreign.get(s) {
+                    Some(f) => (*f, "declared".to_string()),
+                    None => (
+                        q - j,
+                        format!("measured: the venue has {q}, the journals {j}"),
+                    ),
+                };
+                book.set_foreign(s, f)?;
+                foreign.insert(s.clone(), f);
+                for m in members.iter().filter(|m| m.symbols.contains(s)) {
+                    self.registry.note(
+                        &m.name,
+                        "engine",
+                        BASELINE,
+                        &format!("venue {venue}: someone else holds {f} of {s} ({how})"),
+                    )?;
+                }
+            }
+            for d in differences(&held, &journals, &foreign, rc.tolerance) {
+                let key = format!("holding {}", d.symbol);
+                found.push((key.clone(), d.amount()));
+                let names = members
+                    .iter()
+                    .filter(|m| m.symbols.contains(&d.symbol))
+                    .map(|m| m.name.clone())
+                    .collect();
+                reports.insert(key, (names, format!("venue {venue}: {}", d.describe())));
+            }
+        }
+        let confirmed = r.suspects.confirm(found, rc.tolerance);
+        for m in &members {
+            let lines: Vec<&str> = confirmed
+                .iter()
+                .filter_map(|k| reports.get(k))
+                .filter(|(names, _)| names.contains(&m.name))
+                .map(|(_, line)| line.as_str())
+                .collect();
+            if !lines.is_empty() {
+                self.halt_mismatched(m, &lines.join("; "))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A believed mismatch: cancel the deployment's orders at the venue,
+    /// pause its strategy, audit and alert; it stays HALTED until an
+    /// operator runs `deploy reconcile`.
+    fn halt_mismatched(&self, m: &Member, report: &str) -> anyhow::Result<()> {
+        tracing::error!(deployment = %m.name, %report, "reconciliation mismatch");
+        self.registry
+            .note(&m.name, "engine", super::live::MISMATCH, report)?;
+        m.kill.cancel_all();
+        let _ = m.tx.send(crate::engine::Command::Pause {
+            actor: "reconciliation".into(),
+            reason: format!("HALTED by reconciliation: {report}"),
+        });
+        let _ = self.registry.transition(
+            &m.name,
+            crate::store::lifecycle::Move::Pause,
+            Some(format!("HALTED by reconciliation: {report}")),
+            false,
+            &crate::store::lifecycle::GateConfig::default(),
+            "reconciliation",
+        );
+        if let Some(a) = &self.alerter {
+            a.raise(
+                super::alerts::Level::Critical,
+                &m.name,
+                &m.status.serving,
+                "reconciliation",
+                None,
+                None,
+                None,
+                &format!(
+                    "HALTED by reconciliation: {report}; resolve it with `sandbar deploy reconcile {} --adopt|--flatten --reason …`",
+                    m.name
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
+fn outcome_text<T>(o: &Outcome<T>) -> String {
+    match o {
+        Outcome::Done(_) => "done".into(),
+        Outcome::Rejected(w) | Outcome::Unknown(w) => w.clone(),
+        Outcome::Retry(after, w) => format!("{w} (retry after {after:?})"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_holding_is_explained_by_the_journals_and_someone_elses_share() {
+        let held = vec![("BTCUSDT".to_string(), 1.5), ("ETHUSDT".to_string(), 2.0)];
+        let journals = [("BTCUSDT".to_string(), 0.5)].into();
+        let foreign = [("BTCUSDT".to_string(), 1.0), ("ETHUSDT".to_string(), 1.0)].into();
+        let d = differences(&held, &journals, &foreign, 1e-8);
+        assert_eq!(d.len(), 1);
+        assert_eq!(d[0].symbol, "ETHUSDT");
+        assert_eq!(d[0].amount(), 1.0);
+        assert_eq!(
+            d[0].describe(),
+            "holding of ETHUSDT: the venue has 2, the journals 0 and someone else 1 — +1 unexplained"
+        );
+    }
+
+    #[test]
+    fn a_difference_is_believed_when_two_rounds_see_it_the_same() {
+        let mut s = Suspects::default();
+        assert!(s.confirm(vec![("BTCUSDT".into(), 0.5)], 1e-8).is_empty());
+        // In flight: it changed, not yet.
+        assert!(s.confirm(vec![("BTCUSDT".into(), 0.25)], 1e-8).is_empty());
+        assert_eq!(s.confirm(vec![("BTCUSDT".into(), 0.25)], 1e-8), ["BTCUSDT"]);
+        // Gone, then back: counted from its return.
+        assert!(s.confirm(vec![], 1e-8).is_empty());
+        assert!(s.confirm(vec![("BTCUSDT".into(), 0.25)], 1e-8).is_empty());
+    }
+
+    #[test]
+    fn the_venue_book_keeps_foreign_holdings() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = VenueBook::path(dir.path(), "bx");
+        let b = VenueBook::open(&p).unwrap();
+        b.set_foreign("BTCUSDT", 0.75).unwrap();
+        drop(b);
+        let b = VenueBook::open(&p).unwrap();
+        assert_eq!(b.foreign().unwrap()["BTCUSDT"], 0.75);
+    }
+}
