@@ -919,3 +919,84 @@ fn an_order_in_the_runs_name_appearing_while_it_trades_halts_it() {
     }
     assert!(f.terminate().success());
 }
+
+#[test]
+fn binance_fills_are_booked_from_the_user_data_stream_and_polling_covers_its_disconnects() {
+    const RATE: f64 = 20.0;
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
+    let server = BinanceServer::start("BTCUSDT", "1m", klines.clone(), RATE);
+    // Limit buys just above a bar's close: they fill on a later kline,
+    // which only the stream (or a poll) tells of.
+    let limit = |bar: usize| (klines[bar].close * 1.002 * 100.0).round() / 100.0;
+    let script = format!(
+        "script=3 limit-buy 0 0.01 {}; 60 limit-buy 0 0.01 {}; 120 limit-buy 0 0.01 {}",
+        limit(3),
+        limit(60),
+        limit(120)
+    );
+    // While the stream is up, a poll only every minute: a fill booked
+    // sooner came through the stream.
+    let (mut f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", &script],
+        "stream_poll_ms = 60000\n",
+    );
+    let ws_api = format!(
+        "ws://{}/spot/ws-api/v3",
+        server.rest_url.trim_start_matches("http://")
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "timeout_ms = 1000\n",
+        &format!("timeout_ms = 1000\nws_api_url = {ws_api:?}\n"),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let spot = server.spot();
+    f.serve(&config);
+    f.wait("d", "the stream subscribed", |s| {
+        s["venue"]["stream_up"] == true
+    });
+    let held = |s: &serde_json::Value| {
+        s["positions"]
+            .as_array()
+            .and_then(|p| p.first())
+            .and_then(|p| p[1].as_f64())
+            .unwrap_or(0.0)
+    };
+    // The first fill, booked from a push (a poll would take a minute).
+    let s = f.wait("d", "the first limit filled", |s| held(s) > 0.0);
+    assert!(s["venue"]["pushed"].as_u64() >= Some(1), "{s}");
+    let one = held(&s);
+    // The stream drops after its next event and cannot reconnect: every
+    // open order is polled at poll_ms meanwhile.
+    spot.faults.stream_drop_after.store(1, Ordering::SeqCst);
+    spot.faults.stream_down.store(true, Ordering::SeqCst);
+    f.wait("d", "the stream down", |s| s["venue"]["stream_up"] == false);
+    let s = f.wait("d", "the second limit filled, by polling", |s| {
+        held(s) > one * 1.5
+    });
+    assert_eq!(s["venue"]["stream_up"], false, "{s}");
+    // Back, with every event twice: each order is looked up again, booked once.
+    spot.faults.stream_drop_after.store(0, Ordering::SeqCst);
+    spot.faults.stream_duplicates.store(true, Ordering::SeqCst);
+    spot.faults.stream_down.store(false, Ordering::SeqCst);
+    let s = f.wait("d", "reconnected", |s| {
+        s["venue"]["stream_up"] == true && s["venue"]["stream_connects"].as_u64() >= Some(2)
+    });
+    let s2 = f.wait("d", "the third limit filled", |s| held(s) > one * 2.5);
+    assert!(
+        s2["venue"]["pushed"].as_u64() > s["venue"]["pushed"].as_u64(),
+        "{s2}"
+    );
+    assert!(spot.stream_connections.load(Ordering::SeqCst) >= 2);
+    assert_eq!(
+        spot.refused.load(Ordering::SeqCst),
+        0,
+        "every subscription signed right"
+    );
+    settle_and_stop(&mut f, 200, || server.spot().balances().0);
+    assert_books_match_the_venue(&f, &server);
+    assert_no_order_twice(&server);
+}

@@ -155,6 +155,7 @@ fn courier() -> CourierConfig {
         max_orders_per_second: 100_000.0,
         max_venue_orders_per_second: 100_000.0,
         max_retry_ms: 5,
+        stream_poll_ms: 1000,
     }
 }
 

@@ -336,6 +336,12 @@ pub enum VenueConfig {
         /// Share of the minute's request weight used before waiting (default 0.8).
         #[serde(default = "weight_budget")]
         weight_budget: f64,
+        /// The WebSocket API whose user data stream says which order
+        /// changed (`wss://ws-api.binance.com:443/ws-api/v3`, testnet
+        /// `wss://ws-api.testnet.binance.vision/ws-api/v3`); without it,
+        /// every open order is polled.
+        #[serde(default)]
+        ws_api_url: Option<String>,
         /// How orders are followed and paced.
         #[serde(default)]
         orders: crate::execution::venues::live::CourierConfig,
@@ -438,6 +444,7 @@ impl VenueConfig {
                 recv_window_ms,
                 timeout_ms,
                 weight_budget,
+                ws_api_url,
                 orders,
                 ..
             } => {
@@ -448,6 +455,7 @@ impl VenueConfig {
                         recv_window_ms: *recv_window_ms,
                         timeout_ms: *timeout_ms,
                         weight_budget: *weight_budget,
+                        ws_api_url: ws_api_url.clone(),
                     },
                     key,
                     &sec,
@@ -716,10 +724,17 @@ impl ServiceFile {
                     rest_url,
                     weight_budget,
                     orders,
+                    ws_api_url,
                     ..
                 } => {
                     if !(*weight_budget > 0.0 && *weight_budget <= 1.0) {
                         anyhow::bail!("venues.{name}.weight_budget: must be in (0, 1]");
+                    }
+                    if let Some(u) = ws_api_url
+                        && !u.starts_with("ws://")
+                        && !u.starts_with("wss://")
+                    {
+                        anyhow::bail!("venues.{name}.ws_api_url: expected ws:// or wss://");
                     }
                     (rest_url, orders)
                 }

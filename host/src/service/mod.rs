@@ -221,6 +221,15 @@ pub struct VenueState {
     pub queries: u64,
     /// Waits the venue asked for (429, 418) or retries.
     pub retries: u64,
+    /// Changes the venue's update stream announced.
+    #[serde(default)]
+    pub pushed: u64,
+    /// Times the update stream connected, and whether it is now.
+    #[serde(default)]
+    pub stream_connects: u64,
+    /// Whether the update stream is connected now.
+    #[serde(default)]
+    pub stream_up: bool,
     /// What could not be done, latest last (at most 20).
     pub problems: Vec<String>,
 }
@@ -2695,6 +2704,9 @@ impl Service {
                     unknown: c.unknown,
                     queries: c.queries,
                     retries: c.retries,
+                    pushed: c.pushed,
+                    stream_connects: c.stream_connects,
+                    stream_up: c.stream_up,
                     problems: p.iter().rev().take(20).rev().cloned().collect(),
                 }
             }),

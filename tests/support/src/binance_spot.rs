@@ -63,6 +63,13 @@ pub struct Faults {
     /// The exchange's clock runs this far ahead of real time (ms): a client
     /// that does not track the offset is refused with -1021.
     pub skew_ms: std::sync::atomic::AtomicI64,
+    /// The user data stream: connections are refused while set.
+    pub stream_down: AtomicBool,
+    /// The user data stream closes each connection after this many events
+    /// (0: never): a disconnect in the middle of trading.
+    pub stream_drop_after: AtomicU64,
+    /// Every event is sent twice (a duplicate update).
+    pub stream_duplicates: AtomicBool,
 }
 
 /// One order.
@@ -130,6 +137,9 @@ pub struct Spot {
     /// Every request line received (path and query, signature included).
     requests: Mutex<Vec<String>>,
     weight: AtomicU64,
+    /// User data stream connections accepted, and events sent on them.
+    pub stream_connections: AtomicU64,
+    pub stream_events: AtomicU64,
 }
 
 impl Spot {
@@ -301,6 +311,166 @@ pub(crate) fn routes() -> Router<Arc<Inner>> {
         .route("/api/v3/openOrders", get(signed))
         .route("/api/v3/myTrades", get(signed))
         .route("/api/v3/account", get(signed))
+        .route("/ws-api/v3", get(ws_api))
+}
+
+/// The WebSocket API, as far as a live venue uses it:
+/// `userDataStream.subscribe.signature` (the `apiKey`, `timestamp` and an
+/// HMAC-SHA256 `signature` over `apiKey=…&timestamp=…` checked), then an
+/// `executionReport` event for every change of an order — placed, traded,
+/// cancelled — found by matching the book every 20 ms.
+async fn ws_api(State(s): State<Arc<Inner>>, ws: axum::extract::ws::WebSocketUpgrade) -> Response {
+    if s.spot.faults.stream_down.load(Ordering::SeqCst) {
+        return err(
+            StatusCode::SERVICE_UNAVAILABLE,
+            -1001,
+            "Service unavailable.",
+        );
+    }
+    ws.on_upgrade(move |socket| user_stream(s, socket))
+}
+
+async fn user_stream(s: Arc<Inner>, mut socket: axum::extract::ws::WebSocket) {
+    use axum::extract::ws::Message;
+    // The subscription request first.
+    let request: Value = loop {
+        match socket.recv().await {
+            Some(Ok(Message::Text(t))) => match serde_json::from_str(t.as_str()) {
+                Ok(v) => break v,
+                Err(_) => return,
+            },
+            Some(Ok(_)) => continue,
+            _ => return,
+        }
+    };
+    let params = &request["params"];
+    let key = params["apiKey"].as_str().unwrap_or("");
+    let ts = params["timestamp"].as_i64().unwrap_or(0);
+    let mut mac = Hmac::<Sha256>::new_from_slice(API_SECRET.as_bytes()).unwrap();
+    mac.update(format!("apiKey={key}&timestamp={ts}").as_bytes());
+    let expected: String = mac
+        .finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let now = exchange_ms(&s);
+    let refusal = if request["method"] != "userDataStream.subscribe.signature" {
+        Some((-1000, "Unknown method."))
+    } else if key != API_KEY {
+        Some((-2014, "API-key format invalid."))
+    } else if params["signature"].as_str() != Some(expected.as_str()) {
+        Some((-1022, "Signature for this request is not valid."))
+    } else if ts > now + 1000 || now - ts > 5000 {
+        Some((
+            -1021,
+            "Timestamp for this request is outside of the recvWindow.",
+        ))
+    } else {
+        None
+    };
+    if let Some((code, msg)) = refusal {
+        s.spot.refused.fetch_add(1, Ordering::SeqCst);
+        let _ = socket
+            .send(Message::Text(
+                json!({"id": request["id"], "status": 400, "error": {"code": code, "msg": msg}})
+                    .to_string()
+                    .into(),
+            ))
+            .await;
+        return;
+    }
+    if socket
+        .send(Message::Text(
+            json!({"id": request["id"], "status": 200, "result": {"subscriptionId": 0}})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    s.spot.stream_connections.fetch_add(1, Ordering::SeqCst);
+    // What this connection has told of each order: (status, executed).
+    let mut told: HashMap<String, (String, f64)> = {
+        let b = s.spot.book.lock().unwrap();
+        b.orders
+            .iter()
+            .map(|o| (o.client_id.clone(), (o.status.clone(), o.executed)))
+            .collect()
+    };
+    let mut sent = 0u64;
+    loop {
+        let events: Vec<Value> = {
+            let mut b = s.spot.book.lock().unwrap();
+            s.match_book(&mut b);
+            let mut out = Vec::new();
+            for o in &b.orders {
+                let now = (o.status.clone(), o.executed);
+                if told.get(&o.client_id) == Some(&now) {
+                    continue;
+                }
+                let before = told.insert(o.client_id.clone(), now).map_or(0.0, |t| t.1);
+                let last = o.executed - before;
+                let execution = match o.status.as_str() {
+                    "CANCELED" => "CANCELED",
+                    _ if last > 0.0 => "TRADE",
+                    _ => "NEW",
+                };
+                out.push(json!({
+                    "subscriptionId": 0,
+                    "event": {
+                        "e": "executionReport",
+                        "E": exchange_ms(&s),
+                        "s": s.symbol,
+                        "c": if execution == "CANCELED" { "web_cancel_request" } else { o.client_id.as_str() },
+                        "C": if execution == "CANCELED" { o.client_id.as_str() } else { "" },
+                        "S": o.side,
+                        "o": o.kind,
+                        "q": fmt(o.quantity),
+                        "p": fmt(o.price),
+                        "x": execution,
+                        "X": o.status,
+                        "i": o.order_id,
+                        "l": fmt(last.max(0.0)),
+                        "z": fmt(o.executed),
+                    }
+                }));
+            }
+            out
+        };
+        for e in events {
+            let copies = if s.spot.faults.stream_duplicates.load(Ordering::SeqCst) {
+                2
+            } else {
+                1
+            };
+            for _ in 0..copies {
+                if socket
+                    .send(Message::Text(e.to_string().into()))
+                    .await
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            s.spot.stream_events.fetch_add(1, Ordering::SeqCst);
+            sent += 1;
+            let drop_after = s.spot.faults.stream_drop_after.load(Ordering::SeqCst);
+            if drop_after > 0 && sent >= drop_after {
+                // The connection drops in the middle of trading.
+                return;
+            }
+        }
+        tokio::select! {
+            m = socket.recv() => match m {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                _ => {}
+            },
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
 }
 
 async fn exchange_info(State(s): State<Arc<Inner>>) -> Response {

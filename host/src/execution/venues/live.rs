@@ -167,6 +167,46 @@ pub trait Connector: Send {
         let _ = symbols;
         Outcome::Rejected("this venue's holdings are not read".into())
     }
+    /// The venue's push channel for order updates, if it has one and it is
+    /// configured (else the courier polls every open order).
+    fn pushes(&self) -> Option<Box<dyn Pushes>> {
+        None
+    }
+}
+
+/// A venue's push channel for order updates (Binance's user data stream,
+/// Alpaca's `trade_updates`). It only says *which* order changed: the
+/// courier then looks that order up by client order id, so what is booked
+/// always comes from the venue's own record of the order (every execution
+/// by trade id) — a duplicate, out-of-order or missed push cannot book a
+/// fill twice or lose one, and polling covers a channel that is down.
+pub trait Pushes: Send {
+    /// Connect, authenticate and forward to `sink` until it is stopped,
+    /// reconnecting (with backoff) whenever the connection drops.
+    fn run(self: Box<Self>, sink: PushSink);
+}
+
+/// Where a push channel reports.
+pub struct PushSink {
+    jobs: Sender<Job>,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl PushSink {
+    /// The venue says the order with this client order id changed.
+    pub fn changed(&self, client_id: &str) {
+        let _ = self.jobs.send(Job::Pushed(client_id.to_string()));
+    }
+
+    /// The channel is up (subscribed) or down (`why`).
+    pub fn connected(&self, up: bool, why: &str) {
+        let _ = self.jobs.send(Job::Stream(up, why.to_string()));
+    }
+
+    /// The deployment's venue is gone: stop.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// How the courier works.
@@ -185,6 +225,9 @@ pub struct CourierConfig {
     pub max_venue_orders_per_second: f64,
     /// Longest wait the courier honours for one retry (milliseconds).
     pub max_retry_ms: u64,
+    /// Poll every open order this often while the venue's update stream is
+    /// connected (milliseconds): a safety net, the stream says what changed.
+    pub stream_poll_ms: u64,
 }
 
 impl Default for CourierConfig {
@@ -195,6 +238,7 @@ impl Default for CourierConfig {
             max_orders_per_second: 10.0,
             max_venue_orders_per_second: 10.0,
             max_retry_ms: 60_000,
+            stream_poll_ms: 10_000,
         }
     }
 }
@@ -225,6 +269,10 @@ enum Job {
     Cancel(u64, String, String),
     /// The kill switch: cancel every order the venue may still fill, now.
     CancelAll,
+    /// The update stream says this order (client order id) changed.
+    Pushed(String),
+    /// The update stream went up (`true`) or down (why).
+    Stream(bool, String),
 }
 
 /// Cancels a deployment's orders at the venue without waiting for a bar
@@ -253,6 +301,12 @@ pub struct CourierCounts {
     pub queries: u64,
     /// Waits asked for by the venue (429, 418) or for a retry.
     pub retries: u64,
+    /// Changes the update stream announced.
+    pub pushed: u64,
+    /// Times the update stream connected.
+    pub stream_connects: u64,
+    /// Whether it is connected now.
+    pub stream_up: bool,
 }
 
 /// Called when the courier has news for the engine (the service schedules
@@ -546,7 +600,7 @@ impl Courier {
     }
 
     fn run(mut self, jobs: Receiver<Job>) {
-        let every = Duration::from_millis(self.config.poll_ms.max(10));
+        let mut every = Duration::from_millis(self.config.poll_ms.max(10));
         let mut next_poll = Instant::now() + every;
         loop {
             let wait = next_poll.saturating_duration_since(Instant::now());
@@ -569,6 +623,41 @@ impl Courier {
                     );
                     for (id, s, c) in open {
                         self.cancel(id, s, c);
+                    }
+                }
+                Ok(Job::Pushed(client)) => {
+                    self.count(|c| c.pushed += 1);
+                    let found = self
+                        .open
+                        .iter()
+                        .find(|(_, (_, c))| *c == client)
+                        .map(|(id, (s, c))| (*id, s.clone(), c.clone()));
+                    // One no longer open has been reported to its end.
+                    if let Some((id, symbol, client)) = found
+                        && let Some(Some(report)) = self.lookup(id, &symbol, &client)
+                    {
+                        self.note_report(id, &report);
+                    }
+                }
+                Ok(Job::Stream(up, why)) => {
+                    self.count(|c| {
+                        c.stream_up = up;
+                        c.stream_connects += u64::from(up);
+                    });
+                    every = Duration::from_millis(if up {
+                        self.config.stream_poll_ms.max(10)
+                    } else {
+                        self.config.poll_ms.max(10)
+                    });
+                    if up {
+                        // After every (re)connect: what changed while the
+                        // stream was down is found by looking every open
+                        // order up now.
+                        self.poll();
+                        next_poll = Instant::now() + every;
+                    } else {
+                        tracing::warn!(%why, "update stream down: polling every open order");
+                        next_poll = next_poll.min(Instant::now() + every);
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {
@@ -642,6 +731,15 @@ pub struct LiveVenue {
     pub waker: Waker,
     reconciling: Arc<std::sync::atomic::AtomicBool>,
     withdrawn: Withdrawn,
+    /// Stops the update stream's thread when the venue goes.
+    stop_pushes: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for LiveVenue {
+    fn drop(&mut self) {
+        self.stop_pushes
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
 }
 
 impl LiveVenue {
@@ -678,6 +776,17 @@ impl LiveVenue {
         let waker: Waker = Arc::default();
         let reconciling: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let withdrawn: Withdrawn = Arc::default();
+        let stop_pushes: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        if let Some(pushes) = connector.pushes() {
+            let sink = PushSink {
+                jobs: tx.clone(),
+                stop: stop_pushes.clone(),
+            };
+            std::thread::Builder::new()
+                .name("venue-pushes".into())
+                .spawn(move || pushes.run(sink))
+                .expect("spawning a venue's update stream");
+        }
         let courier = Courier {
             venue_pace: venue,
             withdrawn: withdrawn.clone(),
@@ -716,6 +825,7 @@ impl LiveVenue {
             waker,
             reconciling,
             withdrawn,
+            stop_pushes,
         }
     }
 
@@ -1070,6 +1180,7 @@ mod tests {
             max_orders_per_second: 1000.0,
             max_venue_orders_per_second: 1000.0,
             max_retry_ms: 50,
+            stream_poll_ms: 1000,
         }
     }
 

@@ -51,6 +51,11 @@ pub struct BinanceConfig {
     /// before it waits for the next minute (default 0.8).
     #[serde(default = "default_budget")]
     pub weight_budget: f64,
+    /// The WebSocket API for the user data stream
+    /// (`wss://ws-api.binance.com:443/ws-api/v3`, testnet
+    /// `wss://ws-api.testnet.binance.vision/ws-api/v3`); none: polling only.
+    #[serde(default)]
+    pub ws_api_url: Option<String>,
 }
 
 fn default_recv_window() -> u64 {
@@ -471,6 +476,16 @@ impl Connector for Binance {
                 })
                 .collect(),
         )
+    }
+
+    fn pushes(&self) -> Option<Box<dyn crate::execution::venues::live::Pushes>> {
+        let url = self.config.ws_api_url.clone()?;
+        Some(Box::new(super::stream::UserStream {
+            url,
+            key: self.key.clone(),
+            signer: self.signer.clone(),
+            offset_ms: self.clock.venue_time(0),
+        }))
     }
 
     fn open_orders(&mut self, symbols: &[String]) -> Outcome<Vec<OpenOrder>> {
