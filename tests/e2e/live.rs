@@ -516,19 +516,37 @@ mod alpaca {
     use sandbar_test_support::alpaca::{AlpacaServer, KEY, SECRET};
 
     fn deployment(server: &AlpacaServer) -> (Fixture, PathBuf) {
-        let mut f = Fixture::new();
-        f.ok(&["plugin", "add", plugins::SMA_CROSS]);
-        f.paper(
-            "d",
+        deployment_of(
+            server,
+            plugins::SMA_CROSS,
             "sma-cross@0.1.0",
-            &["--param", "fast=3", "--param", "slow=8", "--symbol", "SPY"],
-        );
+            &["--param", "fast=3", "--param", "slow=8"],
+            "",
+            "",
+        )
+    }
+
+    /// A LIVE deployment of `plugin` on SPY; `venue` and `orders` are
+    /// extra keys of `[venues.ax]` and `[venues.ax.orders]`.
+    fn deployment_of(
+        server: &AlpacaServer,
+        plugin: &str,
+        label: &str,
+        params: &[&str],
+        venue: &str,
+        orders: &str,
+    ) -> (Fixture, PathBuf) {
+        let mut f = Fixture::new();
+        f.ok(&["plugin", "add", plugin]);
+        let mut extra = params.to_vec();
+        extra.extend(["--symbol", "SPY"]);
+        f.paper("d", label, &extra);
         f.ok(&["deploy", "promote", "d", "--force", "--reason", "live test"]);
         let config = f.config(
             &format!(
                 "[feeds.alpaca]\nkind = \"alpaca\"\nrest_url = {url:?}\nws_url = {ws:?}\n\
-                 [venues.ax]\nkind = \"alpaca\"\nrest_url = {url:?}\ntimeout_ms = 1000\n\
-                 [venues.ax.orders]\npoll_ms = 50\nnot_found_grace_ms = 600\n",
+                 [venues.ax]\nkind = \"alpaca\"\nrest_url = {url:?}\ntimeout_ms = 1000\n{venue}\
+                 [venues.ax.orders]\npoll_ms = 50\nnot_found_grace_ms = 600\n{orders}",
                 url = server.rest_url,
                 ws = server.ws_url
             ),
@@ -618,6 +636,61 @@ mod alpaca {
         );
         let log = std::fs::read_to_string(f.dir.path().join("serve.log")).unwrap_or_default();
         assert!(!log.contains(SECRET) && !s.to_string().contains(SECRET));
+    }
+
+    #[test]
+    fn alpaca_fills_are_booked_from_trade_updates_and_polling_covers_its_disconnects() {
+        let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 1200);
+        let limit = |bar: usize| (klines[bar].close * 1.002 * 100.0).round() / 100.0;
+        let script = format!(
+            "script=3 limit-buy 0 1 {}; 60 limit-buy 0 1 {}",
+            limit(3),
+            limit(60)
+        );
+        let server = AlpacaServer::start("SPY", klines, 20.0, 1000);
+        let t = server.trading();
+        let (mut f, config) = deployment_of(
+            &server,
+            plugins::SCRIPTED,
+            "scripted@0.1.0",
+            &["--param", &script],
+            &format!(
+                "stream_url = \"ws://{}/stream\"\n",
+                server.rest_url.trim_start_matches("http://")
+            ),
+            "stream_poll_ms = 60000\n",
+        );
+        f.serve(&config);
+        f.wait("d", "listening", |s| s["venue"]["stream_up"] == true);
+        let held = |s: &serde_json::Value| {
+            s["positions"]
+                .as_array()
+                .and_then(|p| p.first())
+                .and_then(|p| p[1].as_f64())
+                .unwrap_or(0.0)
+        };
+        let s = f.wait("d", "the first limit filled", |s| held(s) > 0.0);
+        let one = held(&s);
+        assert!(s["venue"]["pushed"].as_u64() >= Some(1), "{s}");
+        // The stream drops and stays down: polling at poll_ms books the next.
+        t.faults.stream_drop_after.store(1, Ordering::SeqCst);
+        t.faults.stream_down.store(true, Ordering::SeqCst);
+        f.wait("d", "the stream down", |s| s["venue"]["stream_up"] == false);
+        f.wait("d", "the second limit filled, by polling", |s| {
+            held(s) > one * 1.5
+        });
+        t.faults.stream_drop_after.store(0, Ordering::SeqCst);
+        t.faults.stream_down.store(false, Ordering::SeqCst);
+        f.wait("d", "listening again", |s| {
+            s["venue"]["stream_up"] == true && s["venue"]["stream_connects"].as_u64() >= Some(2)
+        });
+        assert_eq!(t.refused.load(Ordering::SeqCst), 0);
+        assert!(t.stream_connections.load(Ordering::SeqCst) >= 2);
+        let s = settle_and_stop(&mut f, 100, || t.position());
+        assert!((held(&s) - t.position()).abs() < 1e-9, "{s}");
+        assert_eq!(t.duplicates.load(Ordering::SeqCst), 0);
+        let log = std::fs::read_to_string(f.dir.path().join("serve.log")).unwrap_or_default();
+        assert!(!log.contains(SECRET), "the secret is never logged");
     }
 }
 

@@ -369,6 +369,11 @@ pub enum VenueConfig {
         /// Request timeout (ms, default 10,000).
         #[serde(default = "request_timeout")]
         timeout_ms: u64,
+        /// The `trade_updates` stream (`wss://paper-api.alpaca.markets/stream`,
+        /// live `wss://api.alpaca.markets/stream`); without it, every open
+        /// order is polled.
+        #[serde(default)]
+        stream_url: Option<String>,
         /// How orders are followed and paced.
         #[serde(default)]
         orders: crate::execution::venues::live::CourierConfig,
@@ -471,6 +476,7 @@ impl VenueConfig {
                 key_file,
                 secret_file,
                 timeout_ms,
+                stream_url,
                 orders,
                 ..
             } => {
@@ -479,6 +485,7 @@ impl VenueConfig {
                     crate::execution::venues::alpaca::AlpacaConfig {
                         rest_url: rest_url.clone(),
                         timeout_ms: *timeout_ms,
+                        stream_url: stream_url.clone(),
                     },
                     key,
                     sec,
@@ -739,8 +746,19 @@ impl ServiceFile {
                     (rest_url, orders)
                 }
                 VenueConfig::Alpaca {
-                    rest_url, orders, ..
-                } => (rest_url, orders),
+                    rest_url,
+                    orders,
+                    stream_url,
+                    ..
+                } => {
+                    if let Some(u) = stream_url
+                        && !u.starts_with("ws://")
+                        && !u.starts_with("wss://")
+                    {
+                        anyhow::bail!("venues.{name}.stream_url: expected ws:// or wss://");
+                    }
+                    (rest_url, orders)
+                }
             };
             if !rest_url.starts_with("http://") && !rest_url.starts_with("https://") {
                 anyhow::bail!("venues.{name}.rest_url: expected http:// or https://");

@@ -38,6 +38,10 @@ pub struct TradingFaults {
     pub hide_new_ms: AtomicU64,
     /// The next N requests find the minute's 200 spent (429).
     pub exhausted: AtomicU64,
+    /// `trade_updates`: connections refused while set.
+    pub stream_down: std::sync::atomic::AtomicBool,
+    /// `trade_updates` closes each connection after this many events (0: never).
+    pub stream_drop_after: AtomicU64,
 }
 
 /// One order.
@@ -98,6 +102,9 @@ pub struct Trading {
     /// Placements refused as a client order id seen before.
     pub duplicates: AtomicU64,
     attempts: Mutex<Vec<String>>,
+    /// `trade_updates` connections authorized, and events sent on them.
+    pub stream_connections: AtomicU64,
+    pub stream_events: AtomicU64,
 }
 
 impl Trading {
@@ -251,6 +258,133 @@ pub(crate) fn routes() -> Router<Arc<Inner>> {
         .route("/v2/account/activities/FILL", get(activities))
         .route("/v2/positions", get(positions))
         .route("/v2/account", get(account))
+        .route("/stream", get(trade_updates))
+}
+
+/// `/stream`, as the paper environment serves it: binary frames of JSON;
+/// `authenticate` (`key_id`, `secret_key`), then `listen` to
+/// `trade_updates`, then an event for every change of an order (`new`,
+/// `fill`, `partial_fill`, `canceled`), found by matching the book every
+/// 20 ms.
+async fn trade_updates(
+    State(s): State<Arc<Inner>>,
+    ws: axum::extract::ws::WebSocketUpgrade,
+) -> Response {
+    if s.trading.faults.stream_down.load(Ordering::SeqCst) {
+        return msg(StatusCode::SERVICE_UNAVAILABLE, 50300000, "unavailable");
+    }
+    ws.on_upgrade(move |socket| serve_trade_updates(s, socket))
+}
+
+async fn serve_trade_updates(s: Arc<Inner>, mut socket: axum::extract::ws::WebSocket) {
+    use axum::extract::ws::Message;
+    async fn read(socket: &mut axum::extract::ws::WebSocket) -> Option<Value> {
+        loop {
+            match socket.recv().await? {
+                Ok(Message::Text(t)) => return serde_json::from_str(t.as_str()).ok(),
+                Ok(Message::Binary(b)) => return serde_json::from_slice(&b).ok(),
+                Ok(Message::Close(_)) | Err(_) => return None,
+                Ok(_) => continue,
+            }
+        }
+    }
+    let frame = |v: Value| Message::Binary(v.to_string().into_bytes().into());
+    let Some(auth) = read(&mut socket).await else {
+        return;
+    };
+    let ok = auth["action"] == "authenticate"
+        && auth["data"]["key_id"] == KEY
+        && auth["data"]["secret_key"] == SECRET;
+    let status = if ok { "authorized" } else { "unauthorized" };
+    if !ok {
+        s.trading.refused.fetch_add(1, Ordering::SeqCst);
+    }
+    let _ = socket
+        .send(frame(json!({"stream": "authorization", "data": {"status": status, "action": "authenticate"}})))
+        .await;
+    if !ok {
+        return;
+    }
+    let Some(listen) = read(&mut socket).await else {
+        return;
+    };
+    if listen["action"] != "listen" || listen["data"]["streams"][0] != "trade_updates" {
+        return;
+    }
+    if socket
+        .send(frame(
+            json!({"stream": "listening", "data": {"streams": ["trade_updates"]}}),
+        ))
+        .await
+        .is_err()
+    {
+        return;
+    }
+    s.trading.stream_connections.fetch_add(1, Ordering::SeqCst);
+    let mut told: std::collections::HashMap<String, (String, f64)> = {
+        let b = s.trading.book.lock().unwrap();
+        b.orders
+            .iter()
+            .map(|o| (o.client_order_id.clone(), (o.status.clone(), o.filled)))
+            .collect()
+    };
+    let mut sent = 0u64;
+    loop {
+        let events: Vec<Value> = {
+            let mut b = s.trading.book.lock().unwrap();
+            s.settle(&mut b);
+            let mut out = Vec::new();
+            for o in &b.orders {
+                let now = (o.status.clone(), o.filled);
+                if told.get(&o.client_order_id) == Some(&now) {
+                    continue;
+                }
+                told.insert(o.client_order_id.clone(), now);
+                let event = match o.status.as_str() {
+                    "filled" => "fill",
+                    "partially_filled" => "partial_fill",
+                    "canceled" => "canceled",
+                    _ => "new",
+                };
+                out.push(json!({
+                    "stream": "trade_updates",
+                    "data": {
+                        "event": event,
+                        "timestamp": rfc3339(0),
+                        "order": {
+                            "id": o.id,
+                            "client_order_id": o.client_order_id,
+                            "symbol": s.symbol,
+                            "side": o.side,
+                            "type": o.kind,
+                            "qty": format!("{}", o.qty),
+                            "filled_qty": format!("{}", o.filled),
+                            "status": o.status,
+                        }
+                    }
+                }));
+            }
+            out
+        };
+        for e in events {
+            if socket.send(frame(e)).await.is_err() {
+                return;
+            }
+            s.trading.stream_events.fetch_add(1, Ordering::SeqCst);
+            sent += 1;
+            let drop_after = s.trading.faults.stream_drop_after.load(Ordering::SeqCst);
+            if drop_after > 0 && sent >= drop_after {
+                return;
+            }
+        }
+        tokio::select! {
+            m = socket.recv() => match m {
+                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                _ => {}
+            },
+            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        }
+    }
 }
 
 async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Bytes) -> Response {

@@ -20,6 +20,10 @@
 //! - Quantities are sent with at most 9 decimals, rounded down (fractional
 //!   shares); limit prices to the cent (a hundredth of a cent below $1),
 //!   buys down and sells up — never a worse price than approved.
+//! - Updates: the `trade_updates` stream (`authenticate`, then `listen`;
+//!   the paper environment sends binary frames) says which order changed,
+//!   and the order is looked up; polling covers the stream while it is
+//!   down.
 
 use std::time::{Duration, Instant};
 
@@ -38,6 +42,9 @@ pub struct AlpacaConfig {
     pub rest_url: String,
     /// Request timeout (ms): past it a placement's outcome is unknown.
     pub timeout_ms: u64,
+    /// The `trade_updates` stream (`wss://paper-api.alpaca.markets/stream`,
+    /// live `wss://api.alpaca.markets/stream`); none: polling only.
+    pub stream_url: Option<String>,
 }
 
 /// Alpaca, with one key.
@@ -341,6 +348,14 @@ impl Connector for Alpaca {
         }))
     }
 
+    fn pushes(&self) -> Option<Box<dyn crate::execution::venues::live::Pushes>> {
+        Some(Box::new(TradeUpdates {
+            url: self.config.stream_url.clone()?,
+            key: self.key.clone(),
+            secret: self.secret.clone(),
+        }))
+    }
+
     fn open_orders(&mut self, symbols: &[String]) -> Outcome<Vec<OpenOrder>> {
         let req = self
             .http
@@ -374,5 +389,93 @@ mod tests {
         assert_eq!(round_price(187.456, Side::Buy), 187.45);
         assert_eq!(round_price(187.451, Side::Sell), 187.46);
         assert_eq!(round_price(0.123456, Side::Buy), 0.1234);
+    }
+}
+
+/// Alpaca's `trade_updates` stream for one deployment's connector.
+struct TradeUpdates {
+    url: String,
+    key: String,
+    secret: String,
+}
+
+impl crate::execution::venues::live::Pushes for TradeUpdates {
+    fn run(self: Box<Self>, sink: crate::execution::venues::live::PushSink) {
+        let rt = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(rt) => rt,
+            Err(e) => return sink.connected(false, &format!("no runtime: {e}")),
+        };
+        rt.block_on(async move {
+            let mut backoff = Duration::from_millis(250);
+            while !sink.stopped() {
+                let why = match self.session(&sink).await {
+                    Ok(()) => return,
+                    Err(why) => why,
+                };
+                tracing::warn!(%why, "alpaca trade_updates");
+                sink.connected(false, &why);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(10));
+            }
+        });
+    }
+}
+
+impl TradeUpdates {
+    async fn session(&self, sink: &crate::execution::venues::live::PushSink) -> Result<(), String> {
+        use futures_util::{SinkExt, StreamExt};
+        use tokio_tungstenite::tungstenite::Message;
+        let (mut ws, _) = tokio_tungstenite::connect_async(&self.url)
+            .await
+            .map_err(|e| format!("connecting: {e}"))?;
+        let auth = json!({"action": "authenticate", "data": {"key_id": self.key, "secret_key": self.secret}});
+        ws.send(Message::Text(auth.to_string().into()))
+            .await
+            .map_err(|e| format!("authenticating: {e}"))?;
+        loop {
+            if sink.stopped() {
+                let _ = ws.close(None).await;
+                return Ok(());
+            }
+            let m = match tokio::time::timeout(Duration::from_millis(250), ws.next()).await {
+                Err(_) => continue,
+                Ok(None) => return Err("the venue closed the stream".into()),
+                Ok(Some(Err(e))) => return Err(format!("reading: {e}")),
+                Ok(Some(Ok(m))) => m,
+            };
+            let v: Value = match m {
+                // Paper frames are binary, live ones text: the same JSON.
+                Message::Binary(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
+                Message::Text(t) => serde_json::from_str(t.as_str()).unwrap_or(Value::Null),
+                Message::Ping(p) => {
+                    let _ = ws.send(Message::Pong(p)).await;
+                    continue;
+                }
+                Message::Close(_) => return Err("the venue closed the stream".into()),
+                _ => continue,
+            };
+            match v["stream"].as_str() {
+                Some("authorization") => {
+                    if v["data"]["status"] != "authorized" {
+                        return Err("the key was refused by trade_updates".into());
+                    }
+                    let listen =
+                        json!({"action": "listen", "data": {"streams": ["trade_updates"]}});
+                    ws.send(Message::Text(listen.to_string().into()))
+                        .await
+                        .map_err(|e| format!("listening: {e}"))?;
+                }
+                Some("listening") => sink.connected(true, "listening"),
+                Some("trade_updates") => {
+                    if let Some(id) = v["data"]["order"]["client_order_id"].as_str() {
+                        sink.changed(id);
+                    }
+                }
+                _ => {}
+            }
+        }
     }
 }
