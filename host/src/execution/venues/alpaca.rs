@@ -379,19 +379,6 @@ impl Connector for Alpaca {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn quantities_round_down_and_prices_never_worse() {
-        assert_eq!(floor_to(0.1234567899, 9), 0.123456789);
-        assert_eq!(round_price(187.456, Side::Buy), 187.45);
-        assert_eq!(round_price(187.451, Side::Sell), 187.46);
-        assert_eq!(round_price(0.123456, Side::Buy), 0.1234);
-    }
-}
-
 /// Alpaca's `trade_updates` stream for one deployment's connector.
 struct TradeUpdates {
     url: String,
@@ -477,5 +464,18 @@ impl TradeUpdates {
                 _ => {}
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quantities_round_down_and_prices_never_worse() {
+        assert_eq!(floor_to(0.1234567899, 9), 0.123456789);
+        assert_eq!(round_price(187.456, Side::Buy), 187.45);
+        assert_eq!(round_price(187.451, Side::Sell), 187.46);
+        assert_eq!(round_price(0.123456, Side::Buy), 0.1234);
     }
 }
