@@ -371,26 +371,9 @@ fn foreign_orders_are_left_alone_and_unknown_ones_of_the_run_halt_it_until_recon
     let foreign = server.spot().orders();
     assert_eq!(foreign[0].status, "NEW", "the foreign order is untouched");
     // An order in the run's name the journal never wrote.
-    let prefix = {
-        let orders = server.spot().orders();
-        let o = orders
-            .iter()
-            .find(|o| o.client_id.starts_with("sb-"))
-            .unwrap();
-        o.client_id[..o.client_id.rfind('-').unwrap() + 1].to_string()
-    };
-    let stray = format!("{prefix}999999");
+    let stray = format!("{}999999", run_prefix(&server));
     server.spot().place_foreign(&stray, 0.001, 30_000.0);
-    let out = std::process::Command::new(SANDBAR)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("SANDBAR_TOKEN", crate::service::TOKEN)
-        .env("BINANCE_API_KEY", API_KEY)
-        .env("BINANCE_API_SECRET", API_SECRET)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let e = stderr(&out);
+    let e = serve_refused(&config);
     assert!(
         e.contains("HALTED by reconciliation") && e.contains(&stray),
         "{e}"
@@ -840,6 +823,20 @@ fn a_new_live_run_trades_a_tenth_of_what_it_asks_in_its_first_week() {
     assert!((q - 0.1 * asked).abs() < 1e-9, "{q} vs a tenth of {asked}");
 }
 
+/// `sandbar serve` on `config`, which must refuse to start: its stderr.
+fn serve_refused(config: &std::path::Path) -> String {
+    let out = std::process::Command::new(SANDBAR)
+        .args(["serve", "--config"])
+        .arg(config)
+        .env("SANDBAR_TOKEN", crate::service::TOKEN)
+        .env("BINANCE_API_KEY", API_KEY)
+        .env("BINANCE_API_SECRET", API_SECRET)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "serve started");
+    stderr(&out)
+}
+
 /// The deployment's audit trail, from the running service.
 fn history(f: &Fixture) -> String {
     reqwest::blocking::Client::new()
@@ -908,20 +905,8 @@ fn a_holding_the_journals_cannot_explain_halts_the_deployment_until_an_operator_
     );
     assert!(f.terminate().success());
     // The start is refused until an operator decides.
-    let out = std::process::Command::new(SANDBAR)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("SANDBAR_TOKEN", crate::service::TOKEN)
-        .env("BINANCE_API_KEY", API_KEY)
-        .env("BINANCE_API_SECRET", API_SECRET)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("HALTED by reconciliation"),
-        "{}",
-        stderr(&out)
-    );
+    let e = serve_refused(&config);
+    assert!(e.contains("HALTED by reconciliation"), "{e}");
     f.env = vec![
         ("BINANCE_API_KEY".into(), API_KEY.into()),
         ("BINANCE_API_SECRET".into(), API_SECRET.into()),

@@ -346,14 +346,7 @@ async fn user_stream(s: Arc<Inner>, mut socket: axum::extract::ws::WebSocket) {
     let params = &request["params"];
     let key = params["apiKey"].as_str().unwrap_or("");
     let ts = params["timestamp"].as_i64().unwrap_or(0);
-    let mut mac = Hmac::<Sha256>::new_from_slice(API_SECRET.as_bytes()).unwrap();
-    mac.update(format!("apiKey={key}&timestamp={ts}").as_bytes());
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
+    let expected = hmac_hex(&format!("apiKey={key}&timestamp={ts}"));
     let now = exchange_ms(&s);
     let refusal = if request["method"] != "userDataStream.subscribe.signature" {
         Some((-1000, "Unknown method."))
@@ -513,6 +506,17 @@ async fn signed(
     r
 }
 
+/// The signature a request signed with the test secret carries.
+fn hmac_hex(payload: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(API_SECRET.as_bytes()).unwrap();
+    mac.update(payload.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 fn take(counter: &AtomicU64) -> bool {
     counter
         .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
@@ -539,15 +543,7 @@ async fn answer(
             "Mandatory parameter 'signature' was not sent, was empty/null, or malformed.",
         );
     };
-    let mut mac = Hmac::<Sha256>::new_from_slice(API_SECRET.as_bytes()).unwrap();
-    mac.update(payload.as_bytes());
-    let expected: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    if expected != signature {
+    if hmac_hex(payload) != signature {
         spot.refused.fetch_add(1, Ordering::SeqCst);
         return err(
             StatusCode::BAD_REQUEST,

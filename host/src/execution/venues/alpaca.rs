@@ -388,25 +388,8 @@ struct TradeUpdates {
 
 impl crate::execution::venues::live::Pushes for TradeUpdates {
     fn run(self: Box<Self>, sink: crate::execution::venues::live::PushSink) {
-        let rt = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt,
-            Err(e) => return sink.connected(false, &format!("no runtime: {e}")),
-        };
-        rt.block_on(async move {
-            let mut backoff = Duration::from_millis(250);
-            while !sink.stopped() {
-                let why = match self.session(&sink).await {
-                    Ok(()) => return,
-                    Err(why) => why,
-                };
-                tracing::warn!(%why, "alpaca trade_updates");
-                sink.connected(false, &why);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
+        crate::execution::venues::live::reconnecting(sink, "alpaca trade_updates", async |sink| {
+            self.session(sink).await
         });
     }
 }

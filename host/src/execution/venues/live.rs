@@ -186,6 +186,41 @@ pub trait Pushes: Send {
     fn run(self: Box<Self>, sink: PushSink);
 }
 
+/// Run a push channel: `session` (one connection, `Ok` once the sink is
+/// stopped, `Err(why)` when it drops) on a runtime of its own, again after
+/// every drop — 250 ms later, doubling to 10 s while connections keep
+/// failing, back to 250 ms after one that lasted.
+pub fn reconnecting(
+    sink: PushSink,
+    what: &str,
+    mut session: impl AsyncFnMut(&PushSink) -> Result<(), String>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return sink.connected(false, &format!("no runtime: {e}")),
+    };
+    rt.block_on(async {
+        let mut backoff = Duration::from_millis(250);
+        while !sink.stopped() {
+            let began = Instant::now();
+            let why = match session(&sink).await {
+                Ok(()) => return,
+                Err(why) => why,
+            };
+            tracing::warn!(%why, "{what}");
+            sink.connected(false, &why);
+            if began.elapsed() > Duration::from_secs(30) {
+                backoff = Duration::from_millis(250);
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(10));
+        }
+    });
+}
+
 /// Where a push channel reports.
 pub struct PushSink {
     jobs: Sender<Job>,

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::sign::Signer;
-use crate::execution::venues::live::{PushSink, Pushes};
+use crate::execution::venues::live::{PushSink, Pushes, reconnecting};
 
 /// The subscription of one deployment's connector.
 pub struct UserStream {
@@ -35,25 +35,8 @@ fn now_ms() -> i64 {
 
 impl Pushes for UserStream {
     fn run(self: Box<Self>, sink: PushSink) {
-        let rt = match tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        {
-            Ok(rt) => rt,
-            Err(e) => return sink.connected(false, &format!("no runtime: {e}")),
-        };
-        rt.block_on(async move {
-            let mut backoff = Duration::from_millis(250);
-            while !sink.stopped() {
-                let why = match self.session(&sink).await {
-                    Ok(()) => return,
-                    Err(why) => why,
-                };
-                tracing::warn!(%why, "binance user data stream");
-                sink.connected(false, &why);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(10));
-            }
+        reconnecting(sink, "binance user data stream", async |sink| {
+            self.session(sink).await
         });
     }
 }
