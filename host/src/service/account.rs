@@ -33,7 +33,16 @@
 //!   deployment's own `max_gross_exposure` is at most the account's, as a
 //!   multiple of its allocated equity, and the allocations add up to at most
 //!   the account's equity — so the sum over the account cannot pass the cap,
-//!   and no deployment's decision depends on another's state at run time.
+//!   and no deployment's decision depends on another's state at run time;
+//! - a withdrawal cuts the deployment's positions back to its limits of
+//!   what is left (the engine's `trim_to_limits`): never leverage.
+//!
+//! Nothing is lost: each decision (a rebalance with all its moves, a loss
+//! limit) is written to the account's own journal
+//! (`journals/account-<name>.redb`) before any of it is handed out, and a
+//! deployment that starts again is handed what its journal lacks of them
+//! (a crash between deciding and applying) — once its run is back at the
+//! decision's day.
 
 use std::collections::BTreeMap;
 use std::path::Path;

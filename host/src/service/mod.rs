@@ -224,7 +224,7 @@ pub struct VenueState {
     /// Changes the venue's update stream announced.
     #[serde(default)]
     pub pushed: u64,
-    /// Times the update stream connected, and whether it is now.
+    /// Times the update stream connected.
     #[serde(default)]
     pub stream_connects: u64,
     /// Whether the update stream is connected now.
