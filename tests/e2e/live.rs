@@ -937,6 +937,22 @@ fn a_holding_the_journals_cannot_explain_halts_the_deployment_until_an_operator_
     let show = history(&f);
     assert_eq!(show.matches("reconcile-mismatch").count(), 1, "{show}");
     assert!(show.contains("reconcile-adopt-holding"), "{show}");
+    // Cash too: 1,000 USDT appearing on the account is not the journals'.
+    f.ok(&["deploy", "resume", "d", "--reason", "reconciled"]);
+    server.spot().deposit_quote(1000.0);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let show = loop {
+        let show = history(&f);
+        if show.matches("reconcile-mismatch").count() == 2 {
+            break show;
+        }
+        assert!(Instant::now() < deadline, "not halted for the cash: {show}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(
+        show.contains("USDT (cash)") && show.contains("+1000 unexplained"),
+        "{show}"
+    );
     assert!(f.terminate().success());
 }
 

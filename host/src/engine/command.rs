@@ -156,6 +156,9 @@ pub struct Status {
     pub last_bar_ms: i64,
     /// The fraction of its capital a ramping-up deployment trades now.
     pub ramp: Option<f64>,
+    /// The capital the books started from, with what an account moved in
+    /// or out since: `cash − capital` is what trading paid and received.
+    pub capital: f64,
 }
 
 /// Feeds commands to a running engine; polled at every bar boundary.

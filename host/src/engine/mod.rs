@@ -811,6 +811,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             gross_exposure,
             last_bar_ms: self.now_ms,
             ramp: self.ramp.as_ref().map(|_| self.ramp_fraction(self.now_ms)),
+            capital: self.ledger.initial_cash,
         }
     }
 

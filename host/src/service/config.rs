@@ -877,6 +877,7 @@ start = "2024-01-01"
             "ws_api_url",
             "stream_url",
             "stream_poll_ms",
+            "cash_tolerance",
             "every_secs",
             "tolerance",
             "foreign",

@@ -143,7 +143,7 @@ pub fn reconcile(
     let open = open_orders(c.as_mut(), &fixed.symbols)?;
     let unknown = unknown_orders(&open, &naming, last_order, &adopted(registry, name)?);
     // Holdings: every LIVE journal on this venue against what it holds.
-    let differences = if vc.reconcile().holdings {
+    let differences = if vc.reconcile().holdings || vc.reconcile().cash {
         holding_differences(file, venue, vc, c.as_mut())?
     } else {
         vec![]
@@ -217,6 +217,7 @@ fn holding_differences(
 ) -> anyhow::Result<Vec<super::reconcile::Difference>> {
     use std::collections::BTreeMap;
     let journals_dir = file.data_dir.join("journals");
+    let rc = vc.reconcile();
     let mut journals: BTreeMap<String, f64> = BTreeMap::new();
     let mut symbols = Vec::new();
     for d in file
@@ -231,6 +232,14 @@ fn holding_differences(
         let reader = crate::store::journal::JournalReader::open(&path)?;
         let meta = reader.meta()?;
         symbols.extend(meta.symbols.iter().cloned());
+        // A deployment's cash is one quote asset's (as the reconciler sees it).
+        let mut quotes: Vec<String> = meta
+            .symbols
+            .iter()
+            .filter_map(|s| c.quote_asset(s))
+            .collect();
+        quotes.sort();
+        quotes.dedup();
         for e in reader.entries()? {
             if let crate::store::journal::Entry::Fill { fill, .. } = e {
                 let s = meta
@@ -238,7 +247,13 @@ fn holding_differences(
                     .get(fill.symbol as usize)
                     .cloned()
                     .unwrap_or_default();
-                *journals.entry(s).or_default() += fill.side.sign() * fill.quantity;
+                let signed = fill.side.sign() * fill.quantity;
+                *journals.entry(s).or_default() += signed;
+                if let [quote] = &quotes[..] {
+                    *journals
+                        .entry(super::reconcile::cash_key(quote))
+                        .or_default() -= signed * fill.price + fill.commission;
+                }
             }
         }
     }
@@ -261,17 +276,39 @@ fn holding_differences(
             }
         }
     };
-    // Only what was compared before (a symbol with a foreign share recorded).
+    // Only what was compared before (a foreign share recorded for it).
     let held: Vec<_> = held
         .into_iter()
         .filter(|(s, _)| foreign.contains_key(s))
         .collect();
-    Ok(super::reconcile::differences(
-        &held,
-        &journals,
-        &foreign,
-        vc.reconcile().tolerance,
-    ))
+    let mut out = if rc.holdings {
+        super::reconcile::differences(&held, &journals, &foreign, rc.tolerance)
+    } else {
+        vec![]
+    };
+    if rc.cash {
+        let cash = loop {
+            match c.cash(&symbols) {
+                Outcome::Done(v) => break v,
+                Outcome::Retry(after, _) => std::thread::sleep(after.min(Duration::from_secs(10))),
+                Outcome::Rejected(why) | Outcome::Unknown(why) => {
+                    bail!("reading the cash at {venue}: {why}")
+                }
+            }
+        };
+        let cash: Vec<_> = cash
+            .into_iter()
+            .map(|(a, q)| (super::reconcile::cash_key(&a), q))
+            .filter(|(k, _)| foreign.contains_key(k))
+            .collect();
+        out.extend(super::reconcile::differences(
+            &cash,
+            &journals,
+            &foreign,
+            rc.cash_tolerance,
+        ));
+    }
+    Ok(out)
 }
 
 /// The report of a mismatch, one line per difference.

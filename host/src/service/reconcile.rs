@@ -47,6 +47,13 @@ pub struct ReconcileConfig {
     /// still compared).
     #[serde(default = "default_true")]
     pub holdings: bool,
+    /// Compare the cash (each quote asset's balance) too (default true; the
+    /// same caveat on fees).
+    #[serde(default = "default_true")]
+    pub cash: bool,
+    /// A difference in cash smaller than this is none (default 0.01).
+    #[serde(default = "default_cash_tolerance")]
+    pub cash_tolerance: f64,
     /// What someone else holds of each symbol on the account (the venue's
     /// symbol → quantity); a symbol not named is measured at the first
     /// comparison.
@@ -63,6 +70,14 @@ fn default_tolerance() -> f64 {
 fn default_true() -> bool {
     true
 }
+fn default_cash_tolerance() -> f64 {
+    0.01
+}
+
+/// The key under which a quote asset's cash is compared and recorded.
+pub fn cash_key(asset: &str) -> String {
+    format!("{asset} (cash)")
+}
 
 impl Default for ReconcileConfig {
     fn default() -> Self {
@@ -70,6 +85,8 @@ impl Default for ReconcileConfig {
             every_secs: default_every(),
             tolerance: default_tolerance(),
             holdings: true,
+            cash: true,
+            cash_tolerance: default_cash_tolerance(),
             foreign: BTreeMap::new(),
         }
     }
@@ -218,6 +235,46 @@ struct Round {
     connector: Option<(Vec<String>, Box<dyn Connector>)>,
     suspects: Suspects,
     book: Option<VenueBook>,
+    /// Connections of the venue's update streams seen at the last round:
+    /// one more (a reconnect) brings the next round forward.
+    connects: u64,
+}
+
+/// Record (or take as declared) what someone else holds under `key` the
+/// first time it is compared; audited for `names`.
+#[allow(clippy::too_many_arguments)]
+fn baseline(
+    service: &super::Service,
+    book: &VenueBook,
+    foreign: &mut BTreeMap<String, f64>,
+    declared: &BTreeMap<String, f64>,
+    venue: &str,
+    key: &str,
+    held: f64,
+    journals: f64,
+    names: &[String],
+) -> anyhow::Result<()> {
+    if foreign.contains_key(key) {
+        return Ok(());
+    }
+    let (f, how) = match declared.get(key) {
+        Some(f) => (*f, "declared".to_string()),
+        None => (
+            held - journals,
+            format!("measured: the venue has {held}, the journals {journals}"),
+        ),
+    };
+    book.set_foreign(key, f)?;
+    foreign.insert(key.to_string(), f);
+    for n in names {
+        service.registry.note(
+            n,
+            "engine",
+            BASELINE,
+            &format!("venue {venue}: someone else holds {f} of {key} ({how})"),
+        )?;
+    }
+    Ok(())
 }
 
 /// A running LIVE deployment as a round sees it.
@@ -256,14 +313,28 @@ impl super::Service {
                     };
                     for v in &venues {
                         let r = rounds.entry(v.clone()).or_default();
+                        // After a reconnect of an update stream, at once.
+                        let connects = service.stream_connects(v);
+                        if connects > r.connects {
+                            r.connects = connects;
+                            r.due = None;
+                        }
                         let now = std::time::Instant::now();
                         if r.due.is_some_and(|d| d > now) {
                             continue;
                         }
                         let every = service.config.venues[v].reconcile().every_secs;
-                        r.due = Some(now + std::time::Duration::from_secs_f64(every));
-                        if let Err(e) = service.reconcile_round(v, r) {
-                            tracing::warn!(venue = %v, "reconciliation round: {e:#}");
+                        match service.reconcile_round(v, r) {
+                            // Nothing to compare yet (a run re-executing its
+                            // journal): again at the next look.
+                            Ok(false) => {}
+                            Ok(true) => {
+                                r.due = Some(now + std::time::Duration::from_secs_f64(every))
+                            }
+                            Err(e) => {
+                                tracing::warn!(venue = %v, "reconciliation round: {e:#}");
+                                r.due = Some(now + std::time::Duration::from_secs_f64(every));
+                            }
                         }
                     }
                 }
@@ -271,8 +342,19 @@ impl super::Service {
             .ok();
     }
 
-    /// One comparison of venue `venue` with its running deployments.
-    fn reconcile_round(&self, venue: &str, r: &mut Round) -> anyhow::Result<()> {
+    /// Connections the update streams of `venue`'s running deployments made.
+    fn stream_connects(&self, venue: &str) -> u64 {
+        let runs = self.runs.lock().expect("runs lock");
+        runs.values()
+            .filter_map(|r| r.venue.as_ref())
+            .filter(|v| v.name == venue)
+            .map(|v| v.counts.lock().expect("counts lock").stream_connects)
+            .sum()
+    }
+
+    /// One comparison of venue `venue` with its running deployments
+    /// (`false`: none could be compared yet).
+    fn reconcile_round(&self, venue: &str, r: &mut Round) -> anyhow::Result<bool> {
         let vc = &self.config.venues[venue];
         let rc = vc.reconcile().clone();
         let members: Vec<Member> = {
@@ -286,7 +368,7 @@ impl super::Service {
                 let status = run.status.lock().expect("status").clone();
                 if status.seq < run.recovered {
                     // Still re-executing its journal: compare later.
-                    return Ok(());
+                    return Ok(false);
                 }
                 out.push(Member {
                     name: name.clone(),
@@ -310,7 +392,7 @@ impl super::Service {
             })
             .collect();
         if members.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         let mut symbols: Vec<String> = members.iter().flat_map(|m| m.symbols.clone()).collect();
         symbols.sort();
@@ -365,27 +447,23 @@ impl super::Service {
             let book = r.book.as_ref().expect("book");
             let mut foreign = book.foreign()?;
             for (s, q) in &held {
-                if foreign.contains_key(s) {
-                    continue;
-                }
+                let names: Vec<String> = members
+                    .iter()
+                    .filter(|m| m.symbols.contains(s))
+                    .map(|m| m.name.clone())
+                    .collect();
                 let j = journals.get(s).copied().unwrap_or(0.0);
-                let (f, how) = match rc.foreign.get(s) {
-                    Some(f) => (*f, "declared".to_string()),
-                    None => (
-                        q - j,
-                        format!("measured: the venue has {q}, the journals {j}"),
-                    ),
-                };
-                book.set_foreign(s, f)?;
-                foreign.insert(s.clone(), f);
-                for m in members.iter().filter(|m| m.symbols.contains(s)) {
-                    self.registry.note(
-                        &m.name,
-                        "engine",
-                        BASELINE,
-                        &format!("venue {venue}: someone else holds {f} of {s} ({how})"),
-                    )?;
-                }
+                baseline(
+                    self,
+                    book,
+                    &mut foreign,
+                    &rc.foreign,
+                    venue,
+                    s,
+                    *q,
+                    j,
+                    &names,
+                )?;
             }
             for d in differences(&held, &journals, &foreign, rc.tolerance) {
                 let key = format!("holding {}", d.symbol);
@@ -398,7 +476,73 @@ impl super::Service {
                 reports.insert(key, (names, format!("venue {venue}: {}", d.describe())));
             }
         }
-        let confirmed = r.suspects.confirm(found, rc.tolerance);
+        // Cash: each quote asset's balance against what the deployments
+        // trading against it paid and received (their cash less their
+        // capital), compared while none of them has an order open.
+        if rc.cash {
+            let mut flows: BTreeMap<String, (f64, Vec<String>, bool)> = BTreeMap::new();
+            for m in &members {
+                let mut assets: Vec<String> =
+                    m.symbols.iter().filter_map(|s| c.quote_asset(s)).collect();
+                assets.sort();
+                assets.dedup();
+                // One cash per deployment: its books do not split it by asset.
+                let [asset] = &assets[..] else { continue };
+                let e = flows.entry(cash_key(asset)).or_default();
+                e.0 += m.status.cash - m.status.capital;
+                e.1.push(m.name.clone());
+                e.2 |= m.status.open_orders > 0;
+            }
+            flows.retain(|_, (_, _, busy)| !*busy);
+            if !flows.is_empty() {
+                let balances = match c.cash(&symbols) {
+                    Outcome::Done(v) => v,
+                    other => anyhow::bail!("cash: {}", outcome_text(&other)),
+                };
+                let held: Vec<(String, f64)> = balances
+                    .into_iter()
+                    .map(|(a, q)| (cash_key(&a), q))
+                    .filter(|(k, _)| flows.contains_key(k))
+                    .collect();
+                if r.book.is_none() {
+                    r.book = Some(VenueBook::open(&VenueBook::path(
+                        &self.config.journals,
+                        venue,
+                    ))?);
+                }
+                let book = r.book.as_ref().expect("book");
+                let mut foreign = book.foreign()?;
+                let journals: BTreeMap<String, f64> =
+                    flows.iter().map(|(k, v)| (k.clone(), v.0)).collect();
+                for (k, q) in &held {
+                    baseline(
+                        self,
+                        book,
+                        &mut foreign,
+                        &rc.foreign,
+                        venue,
+                        k,
+                        *q,
+                        journals[k],
+                        &flows[k].1,
+                    )?;
+                }
+                for d in differences(&held, &journals, &foreign, rc.cash_tolerance) {
+                    let key = format!("cash {}", d.symbol);
+                    found.push((key.clone(), d.amount()));
+                    reports.insert(
+                        key,
+                        (
+                            flows[&d.symbol].1.clone(),
+                            format!("venue {venue}: {}", d.describe()),
+                        ),
+                    );
+                }
+            }
+        }
+        let confirmed = r
+            .suspects
+            .confirm(found, rc.tolerance.max(rc.cash_tolerance));
         for m in &members {
             let lines: Vec<&str> = confirmed
                 .iter()
@@ -410,7 +554,7 @@ impl super::Service {
                 self.halt_mismatched(m, &lines.join("; "))?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// A believed mismatch: cancel the deployment's orders at the venue,

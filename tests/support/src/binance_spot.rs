@@ -176,6 +176,16 @@ impl Spot {
         self.book.lock().unwrap().base += base;
     }
 
+    /// Someone else moves the account's quote balance (cash).
+    pub fn deposit_quote(&self, quote: f64) {
+        let mut b = self.book.lock().unwrap();
+        if !b.funded {
+            b.funded = true;
+            b.quote = 1_000_000.0;
+        }
+        b.quote += quote;
+    }
+
     /// An order someone else placed on the account: a resting limit buy.
     pub fn place_foreign(&self, client_id: &str, quantity: f64, price: f64) {
         let mut b = self.book.lock().unwrap();

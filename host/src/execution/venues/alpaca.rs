@@ -348,6 +348,23 @@ impl Connector for Alpaca {
         }))
     }
 
+    fn cash(&mut self, _symbols: &[String]) -> Outcome<Vec<(String, f64)>> {
+        let req = self
+            .http
+            .get(format!("{}/v2/account", self.config.rest_url));
+        Self::outcome(self.send(req).map(|v| {
+            let cash = v["cash"]
+                .as_str()
+                .and_then(|c| c.parse::<f64>().ok())
+                .unwrap_or(0.0);
+            vec![("USD".to_string(), cash)]
+        }))
+    }
+
+    fn quote_asset(&self, _symbol: &str) -> Option<String> {
+        Some("USD".into())
+    }
+
     fn pushes(&self) -> Option<Box<dyn crate::execution::venues::live::Pushes>> {
         Some(Box::new(TradeUpdates {
             url: self.config.stream_url.clone()?,

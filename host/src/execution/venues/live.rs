@@ -167,6 +167,17 @@ pub trait Connector: Send {
         let _ = symbols;
         Outcome::Rejected("this venue's holdings are not read".into())
     }
+    /// What the account holds of the quote asset (the cash) each symbol is
+    /// traded against: (asset, balance), one per asset.
+    fn cash(&mut self, symbols: &[String]) -> Outcome<Vec<(String, f64)>> {
+        let _ = symbols;
+        Outcome::Rejected("this venue's cash is not read".into())
+    }
+    /// The asset `symbol` is paid in (`USDT` for `BTCUSDT`, `USD` on Alpaca).
+    fn quote_asset(&self, symbol: &str) -> Option<String> {
+        let _ = symbol;
+        None
+    }
     /// The venue's push channel for order updates, if it has one and it is
     /// configured (else the courier polls every open order).
     fn pushes(&self) -> Option<Box<dyn Pushes>> {

@@ -478,6 +478,34 @@ impl Connector for Binance {
         )
     }
 
+    fn cash(&mut self, symbols: &[String]) -> Outcome<Vec<(String, f64)>> {
+        let v = match self.signed(reqwest::Method::GET, "/api/v3/account", &[]) {
+            Ok(v) => v,
+            Err(e) => return Self::outcome(Err(e)),
+        };
+        let mut assets: Vec<String> = symbols.iter().filter_map(|s| self.quote_asset(s)).collect();
+        assets.sort();
+        assets.dedup();
+        Outcome::Done(
+            assets
+                .into_iter()
+                .map(|a| {
+                    let held = v["balances"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .find(|b| b["asset"].as_str() == Some(a.as_str()))
+                        .map_or(0.0, |b| num(&b["free"]) + num(&b["locked"]));
+                    (a, held)
+                })
+                .collect(),
+        )
+    }
+
+    fn quote_asset(&self, symbol: &str) -> Option<String> {
+        self.assets.get(symbol).map(|(_, quote)| quote.clone())
+    }
+
     fn pushes(&self) -> Option<Box<dyn crate::execution::venues::live::Pushes>> {
         let url = self.config.ws_api_url.clone()?;
         Some(Box::new(super::stream::UserStream {
