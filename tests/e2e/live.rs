@@ -911,7 +911,7 @@ fn a_holding_the_journals_cannot_explain_halts_the_deployment_until_an_operator_
         ("BINANCE_API_KEY".into(), API_KEY.into()),
         ("BINANCE_API_SECRET".into(), API_SECRET.into()),
     ];
-    let reconcile = |how: &str| {
+    let reconcile = |f: &Fixture, how: &str| {
         f.cmd(&[
             "deploy",
             "reconcile",
@@ -923,14 +923,14 @@ fn a_holding_the_journals_cannot_explain_halts_the_deployment_until_an_operator_
             "a manual trade on the website",
         ])
     };
-    let out = reconcile("--flatten");
+    let out = reconcile(&f, "--flatten");
     assert!(!out.status.success());
     assert!(
         stderr(&out).contains("trade it at the venue yourself"),
         "{}",
         stderr(&out)
     );
-    ok(&reconcile("--adopt"));
+    ok(&reconcile(&f, "--adopt"));
     f.serve(&config);
     f.wait("d", "running again", |s| s["running"] == true);
     std::thread::sleep(Duration::from_millis(1500));
@@ -952,6 +952,28 @@ fn a_holding_the_journals_cannot_explain_halts_the_deployment_until_an_operator_
     assert!(
         show.contains("USDT (cash)") && show.contains("+1000 unexplained"),
         "{show}"
+    );
+    let last = f.status("d")["seq"].as_u64().unwrap();
+    assert!(f.terminate().success());
+    ok(&reconcile(&f, "--adopt"));
+    // A difference that appears while the host is down: the restarted run
+    // re-executes its journal, then waits for the first comparison — which
+    // halts it before it takes a single new bar.
+    server.spot().deposit(0.25);
+    f.serve(&config);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while history(&f).matches("reconcile-mismatch").count() < 3 {
+        assert!(Instant::now() < deadline, "not halted at the restart");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The feed goes on (20 bars a second); the run does not.
+    let halted_at = f.status("d")["seq"].as_u64();
+    std::thread::sleep(Duration::from_millis(1000));
+    let s = f.status("d");
+    assert_eq!(s["seq"].as_u64(), halted_at, "no new bar was traded: {s}");
+    assert!(
+        halted_at.is_some_and(|h| h <= last + 20),
+        "halted at {halted_at:?}, the journal ended near {last}"
     );
     assert!(f.terminate().success());
 }

@@ -981,6 +981,8 @@ struct VenueHandle {
     switch: crate::engine::KillSwitch,
     /// Its client order ids.
     naming: crate::execution::venues::live::Naming,
+    /// Set once reconciliation compared the venue clean (new bars wait).
+    cleared: Option<Arc<AtomicBool>>,
 }
 
 struct ShadowRun {
@@ -2774,7 +2776,7 @@ impl Service {
                 crate::execution::venues::live::Pace::new(courier.max_venue_orders_per_second)
             })
             .clone();
-        let v = crate::execution::venues::live::LiveVenue::sharing(
+        let mut v = crate::execution::venues::live::LiveVenue::sharing(
             connector,
             courier,
             fixed.symbols.clone(),
@@ -2791,6 +2793,9 @@ impl Service {
             problems: v.problems.clone(),
             switch: crate::engine::KillSwitch::new(resumed.bars.len() as u64),
             naming: live::naming(run_id),
+            // With reconciliation while running, the first comparison
+            // comes before the first new bar.
+            cleared: (vc.reconcile().every_secs > 0.0).then(|| v.gate()),
         };
         Ok((Box::new(v), handle))
     }

@@ -13,6 +13,9 @@
 //!   its journal does not know (a second host on the same key, an old
 //!   journal) — as at start.
 //!
+//! A run that starts (or restarts, after re-executing its journal and the
+//! venue's first look) takes no new bar until a round found nothing about
+//! it: the live venue's gate ([`crate::execution::venues::live::LiveVenue::gate`]).
 //! A symbol is compared only while no deployment has an order open on it
 //! (every fill then has been booked), and a difference is believed only
 //! when two rounds in a row see the same one — so an answer in flight is
@@ -238,6 +241,8 @@ struct Round {
     /// Connections of the venue's update streams seen at the last round:
     /// one more (a reconnect) brings the next round forward.
     connects: u64,
+    /// When the last round began.
+    last: Option<std::time::Instant>,
 }
 
 /// Record (or take as declared) what someone else holds under `key` the
@@ -285,6 +290,8 @@ struct Member {
     naming: crate::execution::venues::live::Naming,
     kill: crate::execution::venues::live::KillHandle,
     tx: std::sync::mpsc::Sender<crate::engine::Command<'static>>,
+    /// Set when a round finds nothing about it: its new bars may go.
+    cleared: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl super::Service {
@@ -313,17 +320,24 @@ impl super::Service {
                     };
                     for v in &venues {
                         let r = rounds.entry(v.clone()).or_default();
-                        // After a reconnect of an update stream, at once.
+                        // After a reconnect of an update stream, at once;
+                        // for a run waiting to be cleared, twice a second.
                         let connects = service.stream_connects(v);
+                        let now = std::time::Instant::now();
                         if connects > r.connects {
                             r.connects = connects;
                             r.due = None;
+                        } else if service.waiting_to_clear(v) {
+                            let soon = r
+                                .last
+                                .map_or(now, |t| t + std::time::Duration::from_millis(500));
+                            r.due = Some(r.due.map_or(soon, |d| d.min(soon)));
                         }
-                        let now = std::time::Instant::now();
                         if r.due.is_some_and(|d| d > now) {
                             continue;
                         }
                         let every = service.config.venues[v].reconcile().every_secs;
+                        r.last = Some(now);
                         match service.reconcile_round(v, r) {
                             // Nothing to compare yet (a run re-executing its
                             // journal): again at the next look.
@@ -340,6 +354,20 @@ impl super::Service {
                 }
             })
             .ok();
+    }
+
+    /// Whether a running deployment on `venue` waits for its first clean comparison.
+    fn waiting_to_clear(&self, venue: &str) -> bool {
+        let runs = self.runs.lock().expect("runs lock");
+        runs.values()
+            .filter(|r| r.ended.lock().expect("ended").is_none())
+            .filter_map(|r| r.venue.as_ref())
+            .filter(|v| v.name == venue)
+            .any(|v| {
+                v.cleared
+                    .as_ref()
+                    .is_some_and(|c| !c.load(std::sync::atomic::Ordering::SeqCst))
+            })
     }
 
     /// Connections the update streams of `venue`'s running deployments made.
@@ -377,6 +405,7 @@ impl super::Service {
                     naming: v.naming.clone(),
                     kill: v.kill.clone(),
                     tx: run.tx.clone(),
+                    cleared: v.cleared.clone(),
                 });
             }
             out
@@ -538,6 +567,16 @@ impl super::Service {
                         ),
                     );
                 }
+            }
+        }
+        // A member nothing was found about may trade its new bars.
+        for m in &members {
+            let suspected = found
+                .iter()
+                .filter_map(|(k, _)| reports.get(k))
+                .any(|(names, _)| names.contains(&m.name));
+            if !suspected && let Some(c) = &m.cleared {
+                c.store(true, std::sync::atomic::Ordering::SeqCst);
             }
         }
         let confirmed = r

@@ -779,6 +779,9 @@ pub struct LiveVenue {
     withdrawn: Withdrawn,
     /// Stops the update stream's thread when the venue goes.
     stop_pushes: Arc<std::sync::atomic::AtomicBool>,
+    /// Set by the service's reconciliation once the venue's holdings and
+    /// orders were compared clean: new bars wait for it.
+    gate: Option<Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Drop for LiveVenue {
@@ -872,7 +875,14 @@ impl LiveVenue {
             reconciling,
             withdrawn,
             stop_pushes,
+            gate: None,
         }
+    }
+
+    /// Hold new bars, once the journal is re-executed, until the returned
+    /// flag is set (the service's reconciliation compared the venue clean).
+    pub fn gate(&mut self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.gate.get_or_insert_with(Default::default).clone()
     }
 
     /// What cancels this deployment's orders at the venue from outside the
@@ -1134,7 +1144,9 @@ impl Venue for LiveVenue {
     }
 
     fn ready(&self) -> bool {
-        !self.reconciling.load(std::sync::atomic::Ordering::SeqCst)
+        use std::sync::atomic::Ordering::SeqCst;
+        !self.reconciling.load(SeqCst)
+            && (!self.live || self.gate.as_ref().is_none_or(|g| g.load(SeqCst)))
     }
 
     fn in_flight(&self, symbol: SymbolId) -> f64 {
