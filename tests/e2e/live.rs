@@ -102,6 +102,15 @@ fn venue_fills(server: &BinanceServer) -> HashMap<u64, Vec<(f64, f64)>> {
     out
 }
 
+/// The deployment's position in its first symbol, as status shows it.
+fn held(s: &serde_json::Value) -> f64 {
+    s["positions"]
+        .as_array()
+        .and_then(|p| p.first())
+        .and_then(|p| p[1].as_f64())
+        .unwrap_or(0.0)
+}
+
 /// Every client order id the server accepted, once; and no placement of
 /// an id it already had got through.
 fn assert_no_order_twice(server: &BinanceServer) {
@@ -151,13 +160,6 @@ fn settle_and_stop(f: &mut Fixture, bars: usize, account: impl Fn() -> f64) -> s
     f.wait("d", "the last bar", |s| {
         s["seq"].as_u64() >= Some(bars as u64)
     });
-    let held = |s: &serde_json::Value| {
-        s["positions"]
-            .as_array()
-            .and_then(|p| p.first())
-            .and_then(|p| p[1].as_f64())
-            .unwrap_or(0.0)
-    };
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut agreed = 0;
     let s = loop {
@@ -645,13 +647,6 @@ mod alpaca {
         );
         f.serve(&config);
         f.wait("d", "listening", |s| s["venue"]["stream_up"] == true);
-        let held = |s: &serde_json::Value| {
-            s["positions"]
-                .as_array()
-                .and_then(|p| p.first())
-                .and_then(|p| p[1].as_f64())
-                .unwrap_or(0.0)
-        };
         let s = f.wait("d", "the first limit filled", |s| held(s) > 0.0);
         let one = held(&s);
         assert!(s["venue"]["pushed"].as_u64() >= Some(1), "{s}");
@@ -1054,13 +1049,6 @@ fn binance_fills_are_booked_from_the_user_data_stream_and_polling_covers_its_dis
     f.wait("d", "the stream subscribed", |s| {
         s["venue"]["stream_up"] == true
     });
-    let held = |s: &serde_json::Value| {
-        s["positions"]
-            .as_array()
-            .and_then(|p| p.first())
-            .and_then(|p| p[1].as_f64())
-            .unwrap_or(0.0)
-    };
     // The first fill, booked from a push (a poll would take a minute).
     let s = f.wait("d", "the first limit filled", |s| held(s) > 0.0);
     assert!(s["venue"]["pushed"].as_u64() >= Some(1), "{s}");

@@ -267,15 +267,9 @@ fn holding_differences(
         return Ok(vec![]);
     }
     let foreign = super::reconcile::VenueBook::open(&book_path)?.foreign()?;
-    let held = loop {
-        match c.holdings(&symbols) {
-            Outcome::Done(v) => break v,
-            Outcome::Retry(after, _) => std::thread::sleep(after.min(Duration::from_secs(10))),
-            Outcome::Rejected(why) | Outcome::Unknown(why) => {
-                bail!("reading the holdings at {venue}: {why}")
-            }
-        }
-    };
+    let held = waited(&format!("reading the holdings at {venue}"), || {
+        c.holdings(&symbols)
+    })?;
     // Only what was compared before (a foreign share recorded for it).
     let held: Vec<_> = held
         .into_iter()
@@ -287,15 +281,7 @@ fn holding_differences(
         vec![]
     };
     if rc.cash {
-        let cash = loop {
-            match c.cash(&symbols) {
-                Outcome::Done(v) => break v,
-                Outcome::Retry(after, _) => std::thread::sleep(after.min(Duration::from_secs(10))),
-                Outcome::Rejected(why) | Outcome::Unknown(why) => {
-                    bail!("reading the cash at {venue}: {why}")
-                }
-            }
-        };
+        let cash = waited(&format!("reading the cash at {venue}"), || c.cash(&symbols))?;
         let cash: Vec<_> = cash
             .into_iter()
             .map(|(a, q)| (super::reconcile::cash_key(&a), q))
@@ -309,6 +295,17 @@ fn holding_differences(
         ));
     }
     Ok(out)
+}
+
+/// What `ask` gets once the venue stops asking to wait (an error says `what`).
+fn waited<T>(what: &str, mut ask: impl FnMut() -> Outcome<T>) -> anyhow::Result<T> {
+    loop {
+        match ask() {
+            Outcome::Done(v) => return Ok(v),
+            Outcome::Retry(after, _) => std::thread::sleep(after.min(Duration::from_secs(10))),
+            Outcome::Rejected(why) | Outcome::Unknown(why) => bail!("{what}: {why}"),
+        }
+    }
 }
 
 /// The report of a mismatch, one line per difference.

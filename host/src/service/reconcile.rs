@@ -282,6 +282,18 @@ fn baseline(
     Ok(())
 }
 
+/// The venue's book of foreign holdings in `slot`, opened on first use.
+fn open_book<'a>(
+    slot: &'a mut Option<VenueBook>,
+    journals: &Path,
+    venue: &str,
+) -> anyhow::Result<&'a VenueBook> {
+    if slot.is_none() {
+        *slot = Some(VenueBook::open(&VenueBook::path(journals, venue))?);
+    }
+    Ok(slot.as_ref().expect("opened"))
+}
+
 /// A running LIVE deployment as a round sees it.
 struct Member {
     name: String,
@@ -467,13 +479,7 @@ impl super::Service {
                     *journals.entry(s.clone()).or_default() += q;
                 }
             }
-            if r.book.is_none() {
-                r.book = Some(VenueBook::open(&VenueBook::path(
-                    &self.config.journals,
-                    venue,
-                ))?);
-            }
-            let book = r.book.as_ref().expect("book");
+            let book = open_book(&mut r.book, &self.config.journals, venue)?;
             let mut foreign = book.foreign()?;
             for (s, q) in &held {
                 let names: Vec<String> = members
@@ -533,13 +539,7 @@ impl super::Service {
                     .map(|(a, q)| (cash_key(&a), q))
                     .filter(|(k, _)| flows.contains_key(k))
                     .collect();
-                if r.book.is_none() {
-                    r.book = Some(VenueBook::open(&VenueBook::path(
-                        &self.config.journals,
-                        venue,
-                    ))?);
-                }
-                let book = r.book.as_ref().expect("book");
+                let book = open_book(&mut r.book, &self.config.journals, venue)?;
                 let mut foreign = book.foreign()?;
                 let journals: BTreeMap<String, f64> =
                     flows.iter().map(|(k, v)| (k.clone(), v.0)).collect();
