@@ -243,6 +243,9 @@ struct Round {
     connects: u64,
     /// When the last round began.
     last: Option<std::time::Instant>,
+    /// Deployments halted by a mismatch: they wait for an operator, not
+    /// for the next round.
+    halted: std::collections::HashSet<String>,
 }
 
 /// Record (or take as declared) what someone else holds under `key` the
@@ -339,7 +342,7 @@ impl super::Service {
                         if connects > r.connects {
                             r.connects = connects;
                             r.due = None;
-                        } else if service.waiting_to_clear(v) {
+                        } else if service.waiting_to_clear(v, &r.halted) {
                             let soon = r
                                 .last
                                 .map_or(now, |t| t + std::time::Duration::from_millis(500));
@@ -368,10 +371,13 @@ impl super::Service {
             .ok();
     }
 
-    /// Whether a running deployment on `venue` waits for its first clean comparison.
-    fn waiting_to_clear(&self, venue: &str) -> bool {
+    /// Whether a running deployment on `venue` (not `halted`) waits for its
+    /// first clean comparison.
+    fn waiting_to_clear(&self, venue: &str, halted: &std::collections::HashSet<String>) -> bool {
         let runs = self.runs.lock().expect("runs lock");
-        runs.values()
+        runs.iter()
+            .filter(|(name, _)| !halted.contains(*name))
+            .map(|(_, r)| r)
             .filter(|r| r.ended.lock().expect("ended").is_none())
             .filter_map(|r| r.venue.as_ref())
             .filter(|v| v.name == venue)
@@ -423,15 +429,13 @@ impl super::Service {
             out
         };
         // Those already halted by a mismatch wait for the operator.
-        let members: Vec<Member> = members
-            .into_iter()
-            .filter(|m| {
-                super::live::standing_mismatch(&self.registry, &m.name)
-                    .ok()
-                    .flatten()
-                    .is_none()
-            })
-            .collect();
+        let (members, halted): (Vec<Member>, Vec<Member>) = members.into_iter().partition(|m| {
+            super::live::standing_mismatch(&self.registry, &m.name)
+                .ok()
+                .flatten()
+                .is_none()
+        });
+        r.halted.extend(halted.into_iter().map(|m| m.name));
         if members.is_empty() {
             return Ok(false);
         }
@@ -591,6 +595,7 @@ impl super::Service {
                 .collect();
             if !lines.is_empty() {
                 self.halt_mismatched(m, &lines.join("; "))?;
+                r.halted.insert(m.name.clone());
             }
         }
         Ok(true)
