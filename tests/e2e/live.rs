@@ -63,6 +63,11 @@ fn live_deployment_of(
         ("BINANCE_API_KEY".into(), API_KEY.into()),
         ("BINANCE_API_SECRET".into(), API_SECRET.into()),
     ];
+    // The scripts count bars: the run starts at the first, not behind a
+    // backlog the fixture's setup let close (a cold compilation cache makes
+    // it seconds long, and a burst of bars can supersede an order before it
+    // leaves).
+    server.restart_clock();
     (f, config)
 }
 
@@ -541,6 +546,7 @@ mod alpaca {
             ("APCA_API_KEY_ID".into(), KEY.into()),
             ("APCA_API_SECRET_KEY".into(), SECRET.into()),
         ];
+        server.restart_clock();
         (f, config)
     }
 
@@ -688,6 +694,7 @@ fn the_kill_switch_cancels_and_flattens_a_live_deployment_at_the_venue_while_its
         &["--param", "script=1 buy 0 0.02; 3 limit-buy 0 0.01 20000"],
         "",
     );
+    feed.restart_clock();
     let (base_before, _) = venue.spot().balances();
     let text = std::fs::read_to_string(&config).unwrap().replacen(
         &format!(

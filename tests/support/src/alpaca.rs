@@ -34,7 +34,7 @@ pub(crate) struct Inner {
     pub(crate) symbol: String,
     pub(crate) klines: Vec<Kline>,
     bars_per_second: f64,
-    start: Instant,
+    start: Mutex<Instant>,
     page: usize,
     generation: AtomicU64,
     open: AtomicU64,
@@ -49,7 +49,7 @@ pub(crate) struct Inner {
 
 impl Inner {
     pub(crate) fn closed(&self) -> usize {
-        ((self.start.elapsed().as_secs_f64() * self.bars_per_second) as usize)
+        ((self.start.lock().unwrap().elapsed().as_secs_f64() * self.bars_per_second) as usize)
             .min(self.klines.len())
     }
 
@@ -122,7 +122,7 @@ impl AlpacaServer {
             symbol: symbol.into(),
             klines,
             bars_per_second,
-            start: Instant::now(),
+            start: Mutex::new(Instant::now()),
             page,
             generation: AtomicU64::new(0),
             open: AtomicU64::new(0),
@@ -176,6 +176,12 @@ impl AlpacaServer {
     /// Bars closed so far.
     pub fn closed(&self) -> usize {
         self.inner.closed()
+    }
+
+    /// Start the clock again from the first bar (a test that prepared its
+    /// fixture slowly does not begin with a backlog of closed bars).
+    pub fn restart_clock(&self) {
+        *self.inner.start.lock().unwrap() = Instant::now();
     }
 
     /// The served bars.

@@ -266,6 +266,12 @@ impl BinanceServer {
         &self.inner.klines
     }
 
+    /// Start the clock again from the first kline (a test that prepared
+    /// its fixture slowly does not begin with a backlog of closed bars).
+    pub fn restart_clock(&self) {
+        *self.inner.start.lock().unwrap() = Instant::now();
+    }
+
     /// Wait until `n` klines have closed.
     pub fn wait_closed(&self, n: usize) {
         while self.closed() < n {
