@@ -485,12 +485,16 @@ impl super::Service {
             }
             let book = open_book(&mut r.book, &self.config.journals, venue)?;
             let mut foreign = book.foreign()?;
-            for (s, q) in &held {
-                let names: Vec<String> = members
+            // The deployments trading a symbol.
+            let traders = |s: &String| -> Vec<String> {
+                members
                     .iter()
                     .filter(|m| m.symbols.contains(s))
                     .map(|m| m.name.clone())
-                    .collect();
+                    .collect()
+            };
+            for (s, q) in &held {
+                let names = traders(s);
                 let j = journals.get(s).copied().unwrap_or(0.0);
                 baseline(
                     self,
@@ -507,12 +511,13 @@ impl super::Service {
             for d in differences(&held, &journals, &foreign, rc.tolerance) {
                 let key = format!("holding {}", d.symbol);
                 found.push((key.clone(), d.amount()));
-                let names = members
-                    .iter()
-                    .filter(|m| m.symbols.contains(&d.symbol))
-                    .map(|m| m.name.clone())
-                    .collect();
-                reports.insert(key, (names, format!("venue {venue}: {}", d.describe())));
+                reports.insert(
+                    key,
+                    (
+                        traders(&d.symbol),
+                        format!("venue {venue}: {}", d.describe()),
+                    ),
+                );
             }
         }
         // Cash: each quote asset's balance against what the deployments

@@ -366,23 +366,14 @@ async fn serve_trade_updates(s: Arc<Inner>, mut socket: axum::extract::ws::WebSo
             }
             out
         };
-        for e in events {
-            if socket.send(frame(e)).await.is_err() {
-                return;
-            }
-            s.trading.stream_events.fetch_add(1, Ordering::SeqCst);
-            sent += 1;
-            let drop_after = s.trading.faults.stream_drop_after.load(Ordering::SeqCst);
-            if drop_after > 0 && sent >= drop_after {
-                return;
-            }
-        }
-        tokio::select! {
-            m = socket.recv() => match m {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                _ => {}
-            },
-            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        let turn = crate::StreamTurn {
+            counter: &s.trading.stream_events,
+            drop_after: &s.trading.faults.stream_drop_after,
+            copies: 1,
+        };
+        let events = events.into_iter().map(frame).collect();
+        if !turn.run(&mut socket, events, &mut sent).await {
+            return;
         }
     }
 }

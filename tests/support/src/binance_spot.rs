@@ -443,35 +443,21 @@ async fn user_stream(s: Arc<Inner>, mut socket: axum::extract::ws::WebSocket) {
             }
             out
         };
-        for e in events {
-            let copies = if s.spot.faults.stream_duplicates.load(Ordering::SeqCst) {
+        let turn = crate::StreamTurn {
+            counter: &s.spot.stream_events,
+            drop_after: &s.spot.faults.stream_drop_after,
+            copies: if s.spot.faults.stream_duplicates.load(Ordering::SeqCst) {
                 2
             } else {
                 1
-            };
-            for _ in 0..copies {
-                if socket
-                    .send(Message::Text(e.to_string().into()))
-                    .await
-                    .is_err()
-                {
-                    return;
-                }
-            }
-            s.spot.stream_events.fetch_add(1, Ordering::SeqCst);
-            sent += 1;
-            let drop_after = s.spot.faults.stream_drop_after.load(Ordering::SeqCst);
-            if drop_after > 0 && sent >= drop_after {
-                // The connection drops in the middle of trading.
-                return;
-            }
-        }
-        tokio::select! {
-            m = socket.recv() => match m {
-                Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
-                _ => {}
             },
-            _ = tokio::time::sleep(Duration::from_millis(20)) => {}
+        };
+        let events = events
+            .into_iter()
+            .map(|e| Message::Text(e.to_string().into()))
+            .collect();
+        if !turn.run(&mut socket, events, &mut sent).await {
+            return;
         }
     }
 }
