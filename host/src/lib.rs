@@ -20,11 +20,13 @@
 //!
 //! | folder | what belongs there |
 //! |---|---|
-//! | [`data`] | bars, CSV and recordings, feeds (recorded, paced, live Binance and Alpaca), synthetic data |
+//! | [`data`] | bars, CSV and recordings, feeds (recorded, paced) and the live feeds' hub, synthetic data |
+//! | [`adapters`] | one folder per venue (Binance, Alpaca): its config section, feed, order connector, update stream, filters, signing |
+//! | [`net`] | the network toolkit every adapter shares (backoff) |
 //! | [`sandbox`] | the wasmtime runtime, WASI shim, virtual time, limits; strategy parameters; native driver |
 //! | [`engine`] | the bar loop; strategy drivers; operator commands; versions (swaps, rollback); protective orders; replay composition |
 //! | [`risk`] | limits and trading states: the host's word on every order (the rules are `sandbar_sdk::risk`, shared with the SDK's harness) |
-//! | [`execution`] | orders and the `Venue` trait; a live order's state machine; [`execution::venues`] holds one file (or folder) per venue |
+//! | [`execution`] | orders and the `Venue` trait: the simulated venue, the live venue (courier, connector contract, pace, naming), a live order's state machine |
 //! | [`portfolio`] | the ledger: cash, positions, PnL, round trips; capital allocation and ramp-up |
 //! | [`store`] | redb: the run journal, the plugin registry, lifecycle and gates |
 //! | [`service`] | running deployments, the HTTP control API, the dashboard, metrics, alerts, shadow runs |
@@ -36,10 +38,12 @@
 //! … are the same modules, re-exported: the crate's public API does not move
 //! with the tree.
 
+pub mod adapters;
 pub mod cli;
 pub mod data;
 pub mod engine;
 pub mod execution;
+pub mod net;
 pub mod portfolio;
 pub mod report;
 pub mod research;

@@ -30,7 +30,7 @@ struct Client {
 /// A deployment's feed on the server, from the bar after `after` (or the next live one).
 fn client(s: &BinanceServer, after: Option<i64>, stale_after: Option<Duration>) -> Client {
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let mut hub = Hub::binance(
+    let mut hub = sandbar::adapters::binance::hub(
         "binance",
         &s.rest_url,
         &s.ws_url,
@@ -289,7 +289,7 @@ fn sandbar_record_captures_the_feed_into_a_recording_a_replay_reads() {
 
 mod alpaca {
     use super::*;
-    use sandbar::data::live::alpaca::Credentials;
+    use sandbar::adapters::credentials::Credentials;
     use sandbar_test_support::alpaca::{AlpacaServer, KEY, SECRET};
 
     fn server(bars_per_second: f64, page: usize) -> AlpacaServer {
@@ -298,7 +298,7 @@ mod alpaca {
     }
 
     fn hub(s: &AlpacaServer, secret: &str, rt: &tokio::runtime::Runtime) -> Hub {
-        Hub::alpaca(
+        sandbar::adapters::alpaca::hub(
             "alpaca",
             &s.rest_url,
             "/v2/stocks/bars",

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use proptest::prelude::*;
 use sandbar::engine::{Engine, EngineConfig, KillSwitch};
-use sandbar::execution::venues::live::{
+use sandbar::execution::live::{
     Connector, CourierConfig, Execution, LiveVenue, Naming, OpenOrder, Outcome, Placement, Report,
     Status,
 };

@@ -1,21 +1,22 @@
 //! Orders and venues: what an approved order is, and where it goes.
 //!
 //! A [`Venue`] receives orders the risk engine approved and reports fills,
-//! one at a time. Venues live in [`venues`], one file each: the
-//! [`venues::simulated`] venue fills against bars (replays, paper trading);
-//! [`venues::live`] sends orders to a real venue through a connector
-//! ([`venues::binance`], [`venues::alpaca`]) and reports what it says
-//! between bars, as journaled [`VenueNote`]s. The engine cannot tell them
-//! apart; [`order_state`] is a live order's state machine.
+//! one at a time. Two implement it: the [`simulated`] venue fills against
+//! bars (replays, paper trading); the [`live`] venue sends orders to a real
+//! venue through a connector (each exchange's is in `crate::adapters`) and
+//! reports what it says between bars, as journaled [`VenueNote`]s. The
+//! engine cannot tell them apart; [`order_state`] is a live order's state
+//! machine.
 
 use serde::{Deserialize, Serialize};
 
 use crate::data::market::{Bar, SymbolId};
 
+pub mod live;
 pub mod order_state;
-pub mod venues;
+pub mod simulated;
 
-pub use venues::simulated::{SimConfig, SimulatedVenue};
+pub use simulated::{SimConfig, SimulatedVenue};
 
 /// Direction.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -15,7 +15,7 @@
 //!
 //! Orders the journal knows are reconciled by the live venue itself at its
 //! first bar after the journaled ones (see
-//! [`crate::execution::venues::live`]): looked up by client order id, fills
+//! [`crate::execution::live`]): looked up by client order id, fills
 //! made while the host was down adopted, never-sent ones sent.
 
 use std::collections::HashSet;
@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use anyhow::bail;
 
-use crate::execution::venues::live::{Connector, Naming, OpenOrder, Outcome};
+use crate::execution::live::{Connector, Naming, OpenOrder, Outcome};
 use crate::store::registry::Registry;
 
 /// Audit actions of reconciliation.

@@ -973,14 +973,14 @@ struct Run {
 #[derive(Clone)]
 struct VenueHandle {
     name: String,
-    kill: crate::execution::venues::live::KillHandle,
-    waker: crate::execution::venues::live::Waker,
-    counts: Arc<Mutex<crate::execution::venues::live::CourierCounts>>,
-    problems: crate::execution::venues::live::Problems,
+    kill: crate::execution::live::KillHandle,
+    waker: crate::execution::live::Waker,
+    counts: Arc<Mutex<crate::execution::live::CourierCounts>>,
+    problems: crate::execution::live::Problems,
     /// The run's kill switch (flattens between bars).
     switch: crate::engine::KillSwitch,
     /// Its client order ids.
-    naming: crate::execution::venues::live::Naming,
+    naming: crate::execution::live::Naming,
     /// Set once reconciliation compared the venue clean (new bars wait).
     cleared: Option<Arc<AtomicBool>>,
 }
@@ -1053,7 +1053,7 @@ pub struct Service {
     /// Deployments being started (a second `start` is refused meanwhile).
     starting: Mutex<HashSet<String>>,
     /// Each live venue's order pace, shared by its deployments.
-    venue_paces: Mutex<HashMap<String, Arc<crate::execution::venues::live::Pace>>>,
+    venue_paces: Mutex<HashMap<String, Arc<crate::execution::live::Pace>>>,
     /// Shared accounts, by name.
     accounts: BTreeMap<String, Arc<account::Account>>,
 }
@@ -2773,10 +2773,10 @@ impl Service {
             .expect("paces lock")
             .entry(venue.to_string())
             .or_insert_with(|| {
-                crate::execution::venues::live::Pace::new(courier.max_venue_orders_per_second)
+                crate::execution::live::Pace::new(courier.max_venue_orders_per_second)
             })
             .clone();
-        let mut v = crate::execution::venues::live::LiveVenue::sharing(
+        let mut v = crate::execution::live::LiveVenue::sharing(
             connector,
             courier,
             fixed.symbols.clone(),

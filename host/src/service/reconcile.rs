@@ -15,7 +15,7 @@
 //!
 //! A run that starts (or restarts, after re-executing its journal and the
 //! venue's first look) takes no new bar until a round found nothing about
-//! it: the live venue's gate ([`crate::execution::venues::live::LiveVenue::gate`]).
+//! it: the live venue's gate ([`crate::execution::live::LiveVenue::gate`]).
 //! A symbol is compared only while no deployment has an order open on it
 //! (every fill then has been booked), and a difference is believed only
 //! when two rounds in a row see the same one — so an answer in flight is
@@ -30,69 +30,12 @@ use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
-use serde::{Deserialize, Serialize};
 
-use crate::execution::venues::live::{Connector, Outcome};
-
-/// `[venues.<name>.reconcile]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct ReconcileConfig {
-    /// Compare every this many seconds (default 30; 0: only at start).
-    #[serde(default = "default_every")]
-    pub every_secs: f64,
-    /// A difference in a holding smaller than this is none (default 1e-8).
-    #[serde(default = "default_tolerance")]
-    pub tolerance: f64,
-    /// Compare holdings (default true). Binance charges its fee in the
-    /// asset bought unless it is paid in BNB, and the journals book fees in
-    /// the quote asset: pay fees in BNB, or turn this off (open orders are
-    /// still compared).
-    #[serde(default = "default_true")]
-    pub holdings: bool,
-    /// Compare the cash (each quote asset's balance) too (default true; the
-    /// same caveat on fees).
-    #[serde(default = "default_true")]
-    pub cash: bool,
-    /// A difference in cash smaller than this is none (default 0.01).
-    #[serde(default = "default_cash_tolerance")]
-    pub cash_tolerance: f64,
-    /// What someone else holds of each symbol on the account (the venue's
-    /// symbol → quantity); a symbol not named is measured at the first
-    /// comparison.
-    #[serde(default)]
-    pub foreign: BTreeMap<String, f64>,
-}
-
-fn default_every() -> f64 {
-    30.0
-}
-fn default_tolerance() -> f64 {
-    1e-8
-}
-fn default_true() -> bool {
-    true
-}
-fn default_cash_tolerance() -> f64 {
-    0.01
-}
+use crate::execution::live::{Connector, Outcome};
 
 /// The key under which a quote asset's cash is compared and recorded.
 pub fn cash_key(asset: &str) -> String {
     format!("{asset} (cash)")
-}
-
-impl Default for ReconcileConfig {
-    fn default() -> Self {
-        Self {
-            every_secs: default_every(),
-            tolerance: default_tolerance(),
-            holdings: true,
-            cash: true,
-            cash_tolerance: default_cash_tolerance(),
-            foreign: BTreeMap::new(),
-        }
-    }
 }
 
 /// Audit action: what someone else held when a venue was first compared.
@@ -302,8 +245,8 @@ struct Member {
     name: String,
     symbols: Vec<String>,
     status: crate::engine::Status,
-    naming: crate::execution::venues::live::Naming,
-    kill: crate::execution::venues::live::KillHandle,
+    naming: crate::execution::live::Naming,
+    kill: crate::execution::live::KillHandle,
     tx: std::sync::mpsc::Sender<crate::engine::Command<'static>>,
     /// Set when a round finds nothing about it: its new bars may go.
     cleared: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,

@@ -19,8 +19,6 @@
 //! given "everything after my last journaled bar" sees the same sequence as
 //! one that never stopped.
 
-pub mod alpaca;
-pub mod binance;
 pub mod recorded;
 
 use std::collections::BTreeMap;
@@ -29,7 +27,6 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures_util::{SinkExt, StreamExt};
 use serde::Serialize;
 use serde_json::json;
 
@@ -284,8 +281,43 @@ impl HubShared {
         });
     }
 
-    fn set_status(&self, f: impl FnOnce(&mut FeedStatus)) {
+    /// Change what the feed's status says (its connection, its errors).
+    pub fn set_status(&self, f: impl FnOnce(&mut FeedStatus)) {
         f(&mut self.status.lock().expect("status lock"));
+    }
+
+    /// Wait until a subscriber is added or removed (the streams to carry
+    /// may have changed).
+    pub async fn subscriptions_changed(&self) {
+        self.changed.notified().await
+    }
+
+    /// The connection is down for `why`: the status says so and every
+    /// subscriber hears it.
+    pub fn disconnected(&self, why: String) {
+        self.set_status(|s| {
+            s.connection = "down".into();
+            s.last_error = Some(why.clone());
+        });
+        self.fan_out(&HubEvent::Disconnected(why));
+    }
+}
+
+/// A configured source of bars (`[feeds.<name>]`). Each adapter's feed
+/// settings implement it (and the recorded feed's here);
+/// `crate::adapters::FeedConfig` picks one by its `kind`.
+pub trait FeedSource {
+    /// The feed's hub; its connection runs on `rt`. Credentials are read now.
+    fn hub(&self, name: &str, rt: &tokio::runtime::Handle) -> anyhow::Result<Hub>;
+    /// STALE after this many quiet seconds (default: two intervals).
+    fn stale_after_secs(&self) -> Option<f64>;
+    /// Make relative paths relative to the config file's folder.
+    fn resolve(&mut self, base: &std::path::Path);
+    /// Refuse settings that cannot work, naming `feeds.<name>.<key>`.
+    fn check(&self, name: &str) -> anyhow::Result<()>;
+    /// Whether the feed is itself a recording (nothing to record from it).
+    fn is_recording(&self) -> bool {
+        false
     }
 }
 
@@ -302,50 +334,28 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// A Binance spot kline feed; its connection task runs on `rt`.
-    pub fn binance(
+    /// A feed from an exchange: `session` owns its one connection (it
+    /// reads what to subscribe from the shared half and fans bars out to
+    /// it) and runs on `rt`; `history` serves warm-up and gap fill. Each
+    /// adapter (`crate::adapters::<venue>`) builds its hub with this: the
+    /// hub knows no exchange.
+    pub fn connected<S>(
         name: &str,
-        rest_url: &str,
-        ws_url: &str,
-        reconnect_after: Duration,
+        fixed_interval: Option<String>,
+        history: Arc<dyn History>,
         rt: &tokio::runtime::Handle,
-    ) -> Hub {
+        session: impl FnOnce(Arc<HubShared>) -> S,
+    ) -> Hub
+    where
+        S: std::future::Future<Output = ()> + Send + 'static,
+    {
         let shared = HubShared::new();
-        rt.spawn(run_binance(
-            shared.clone(),
-            ws_url.to_string(),
-            reconnect_after,
-        ));
+        rt.spawn(session(shared.clone()));
         Hub {
             name: name.into(),
-            fixed_interval: None,
+            fixed_interval,
             shared,
-            history: Arc::new(binance::BinanceRest::new(rest_url)),
-            stale_after: None,
-        }
-    }
-
-    /// An Alpaca market-data feed (minute bars); one connection for every
-    /// deployment on it.
-    pub fn alpaca(
-        name: &str,
-        rest_url: &str,
-        bars_path: &str,
-        ws_url: &str,
-        credentials: alpaca::Credentials,
-        rt: &tokio::runtime::Handle,
-    ) -> Hub {
-        let shared = HubShared::new();
-        rt.spawn(run_alpaca(
-            shared.clone(),
-            ws_url.to_string(),
-            credentials.clone(),
-        ));
-        Hub {
-            name: name.into(),
-            fixed_interval: Some("1m".into()),
-            shared,
-            history: Arc::new(alpaca::AlpacaRest::new(rest_url, bars_path, credentials)),
+            history,
             stale_after: None,
         }
     }
@@ -485,223 +495,6 @@ impl Loopback {
             interval: interval.into(),
             bar,
         });
-    }
-}
-
-/// Jitter for backoff, from the clock's nanoseconds (no randomness is needed
-/// for correctness here; it only spreads reconnects).
-fn jitter(base: Duration) -> Duration {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    base + base.mul_f64(f64::from(nanos % 1000) / 2000.0)
-}
-
-async fn run_binance(hub: Arc<HubShared>, ws_url: String, reconnect_after: Duration) {
-    use tokio_tungstenite::tungstenite::Message as Ws;
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        let streams = hub.streams();
-        if streams.is_empty() {
-            hub.changed.notified().await;
-            continue;
-        }
-        let names: Vec<String> = streams
-            .iter()
-            .map(|(s, i)| binance::stream_name(s, i))
-            .collect();
-        if names.len() > binance::MAX_STREAMS {
-            hub.set_status(|s| {
-                s.connection = "down".into();
-                s.last_error = Some(format!(
-                    "{} streams asked, Binance allows {} per connection",
-                    names.len(),
-                    binance::MAX_STREAMS
-                ));
-            });
-            hub.changed.notified().await;
-            continue;
-        }
-        let url = binance::stream_url(&ws_url, &names);
-        let why = match tokio_tungstenite::connect_async(&url).await {
-            Ok((mut ws, _)) => {
-                backoff = Duration::from_millis(200);
-                hub.set_status(|s| {
-                    s.connection = "live".into();
-                    s.connects += 1;
-                });
-                hub.fan_out(&HubEvent::Connected);
-                let deadline = tokio::time::sleep(reconnect_after);
-                tokio::pin!(deadline);
-                loop {
-                    tokio::select! {
-                        m = ws.next() => match m {
-                            Some(Ok(Ws::Text(text))) => match binance::parse_message(&text) {
-                                Ok(binance::Message::Closed { symbol, interval, bar }) => {
-                                    hub.fan_out(&HubEvent::Bar { symbol, interval, bar });
-                                }
-                                Ok(_) => {}
-                                Err(e) => tracing::warn!(%e, "binance: unreadable message"),
-                            },
-                            Some(Ok(Ws::Ping(payload))) => {
-                                // Same payload back, now (tungstenite would
-                                // only send its queued pong on the next write).
-                                if ws.send(Ws::Pong(payload)).await.is_err() {
-                                    break "pong failed".to_string();
-                                }
-                            }
-                            Some(Ok(Ws::Close(frame))) => break format!("closed by the server: {frame:?}"),
-                            Some(Ok(_)) => {}
-                            Some(Err(e)) => break format!("{e}"),
-                            None => break "connection ended".to_string(),
-                        },
-                        _ = hub.changed.notified() => {
-                            // A subscription that asks for streams this
-                            // connection already carries changes nothing.
-                            if hub.streams() == streams {
-                                continue;
-                            }
-                            let _ = ws.close(None).await;
-                            break "subscriptions changed".to_string();
-                        }
-                        _ = &mut deadline => {
-                            let _ = ws.close(None).await;
-                            break "reconnecting before the exchange's 24-hour limit".to_string();
-                        }
-                    }
-                }
-            }
-            Err(e) => format!("connecting to {url}: {e}"),
-        };
-        tracing::info!(%why, "binance feed disconnected");
-        hub.set_status(|s| {
-            s.connection = "down".into();
-            s.last_error = Some(why.clone());
-        });
-        hub.fan_out(&HubEvent::Disconnected(why));
-        tokio::time::sleep(jitter(backoff)).await;
-        backoff = (backoff * 2).min(Duration::from_secs(30));
-    }
-}
-
-/// One Alpaca connection, until it ends (the reason is the error).
-async fn alpaca_session(
-    hub: &HubShared,
-    ws_url: &str,
-    credentials: &alpaca::Credentials,
-) -> Result<std::convert::Infallible, String> {
-    use tokio_tungstenite::tungstenite::Message as Ws;
-
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
-        .await
-        .map_err(|e| format!("connecting to {ws_url}: {e}"))?;
-    let auth = serde_json::json!({
-        "action": "auth",
-        "key": credentials.key,
-        "secret": credentials.secret,
-    });
-    ws.send(Ws::Text(auth.to_string().into()))
-        .await
-        .map_err(|e| e.to_string())?;
-    let mut authenticated = false;
-    let mut subscribed: Vec<String> = Vec::new();
-    loop {
-        // Subscribe (again) once authenticated and whenever deployments
-        // ask for new symbols; subscriptions add up on one connection.
-        if authenticated {
-            let mut want: Vec<String> = hub.streams().into_iter().map(|(s, _)| s).collect();
-            want.dedup();
-            if want != subscribed {
-                let msg = serde_json::json!({"action": "subscribe", "bars": want});
-                ws.send(Ws::Text(msg.to_string().into()))
-                    .await
-                    .map_err(|e| e.to_string())?;
-                subscribed = want;
-            }
-        }
-        let frame = tokio::select! {
-            m = ws.next() => m,
-            _ = hub.changed.notified() => continue,
-        };
-        let text = match frame {
-            Some(Ok(Ws::Text(t))) => t,
-            Some(Ok(Ws::Ping(p))) => {
-                ws.send(Ws::Pong(p)).await.map_err(|e| e.to_string())?;
-                continue;
-            }
-            Some(Ok(Ws::Close(f))) => return Err(format!("closed by the server: {f:?}")),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e.to_string()),
-            None => return Err("connection ended".into()),
-        };
-        let messages = match alpaca::parse_frame(&text) {
-            Ok(m) => m,
-            Err(e) => {
-                tracing::warn!(%e, "alpaca: unreadable frame");
-                continue;
-            }
-        };
-        for m in messages {
-            match m {
-                alpaca::Message::Success(msg) if msg == "authenticated" => {
-                    authenticated = true;
-                    hub.set_status(|s| {
-                        s.connection = "live".into();
-                        s.connects += 1;
-                        s.last_error = None;
-                    });
-                    hub.fan_out(&HubEvent::Connected);
-                }
-                alpaca::Message::Bar { symbol, bar } => hub.fan_out(&HubEvent::Bar {
-                    symbol: symbol.to_uppercase(),
-                    interval: "1m".into(),
-                    bar,
-                }),
-                alpaca::Message::Corrected { symbol, bar } => hub.fan_out(&HubEvent::Corrected {
-                    symbol: symbol.to_uppercase(),
-                    interval: "1m".into(),
-                    bar,
-                }),
-                alpaca::Message::Error { code, msg } => {
-                    return Err(match code {
-                        406 => format!(
-                            "406 {msg}: another market-data connection uses these credentials (most plans allow one)"
-                        ),
-                        402 => format!("402 {msg}: the key or secret was refused"),
-                        _ => format!("{code} {msg}"),
-                    });
-                }
-                _ => {}
-            }
-        }
-    }
-}
-
-async fn run_alpaca(hub: Arc<HubShared>, ws_url: String, credentials: alpaca::Credentials) {
-    let mut backoff = Duration::from_millis(200);
-    loop {
-        if hub.streams().is_empty() {
-            hub.changed.notified().await;
-            continue;
-        }
-        let why = match alpaca_session(&hub, &ws_url, &credentials).await {
-            Err(why) => why,
-            Ok(never) => match never {},
-        };
-        tracing::info!(%why, "alpaca feed disconnected");
-        let refused = why.starts_with("402") || why.starts_with("406");
-        hub.set_status(|s| {
-            s.connection = "down".into();
-            s.last_error = Some(why.clone());
-        });
-        hub.fan_out(&HubEvent::Disconnected(why));
-        tokio::time::sleep(jitter(backoff)).await;
-        // Refused credentials or a connection limit will not clear in milliseconds.
-        backoff = if refused {
-            Duration::from_secs(30)
-        } else {
-            (backoff * 2).min(Duration::from_secs(30))
-        };
     }
 }
 

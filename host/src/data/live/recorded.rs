@@ -6,8 +6,66 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{FeedError, History, HubEvent, HubShared, RawBar};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{FeedError, FeedSource, History, Hub, HubEvent, HubShared, RawBar, interval_ms};
 use crate::data::market::Recording;
+
+/// `[feeds.<name>] kind = "recorded"`: recorded files served at a pace as
+/// if live (demos, tests).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RecordedConfig {
+    /// Data files (CSV or recordings); relative to the config file.
+    pub files: Vec<PathBuf>,
+    /// The files' bar interval (`1d`, `1m`).
+    pub interval: String,
+    /// Bars per second.
+    pub bars_per_second: f64,
+    /// STALE after this many quiet seconds (default: two intervals).
+    #[serde(default)]
+    pub stale_after_secs: Option<f64>,
+}
+
+impl FeedSource for RecordedConfig {
+    fn hub(&self, name: &str, _rt: &tokio::runtime::Handle) -> anyhow::Result<Hub> {
+        let (rec, _) = crate::data::market::load(&self.files, &Default::default())
+            .map_err(|e| anyhow::anyhow!("feeds.{name}: {e}"))?;
+        Ok(Hub::recorded(
+            name,
+            RecordedSource::new(rec, &self.interval, self.bars_per_second),
+        ))
+    }
+
+    fn stale_after_secs(&self) -> Option<f64> {
+        self.stale_after_secs
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        for p in &mut self.files {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+    }
+
+    fn check(&self, name: &str) -> anyhow::Result<()> {
+        if self.files.is_empty() {
+            anyhow::bail!("feeds.{name}.files: no files");
+        }
+        interval_ms(&self.interval).map_err(|e| anyhow::anyhow!("feeds.{name}.{e}"))?;
+        if !(self.bars_per_second.is_finite() && self.bars_per_second > 0.0) {
+            anyhow::bail!("feeds.{name}.bars_per_second: must be positive");
+        }
+        Ok(())
+    }
+
+    fn is_recording(&self) -> bool {
+        true
+    }
+}
 
 /// A recording and its pace.
 pub struct RecordedSource {

@@ -30,22 +30,9 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::{Client, RequestBuilder};
 use serde_json::{Value, json};
 
+use super::config::AlpacaConfig;
 use crate::execution::Side;
-use crate::execution::venues::live::{
-    Connector, Execution, OpenOrder, Outcome, Placement, Report, Status,
-};
-
-/// Connection settings.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlpacaConfig {
-    /// Trading API base URL.
-    pub rest_url: String,
-    /// Request timeout (ms): past it a placement's outcome is unknown.
-    pub timeout_ms: u64,
-    /// The `trade_updates` stream (`wss://paper-api.alpaca.markets/stream`,
-    /// live `wss://api.alpaca.markets/stream`); none: polling only.
-    pub stream_url: Option<String>,
-}
+use crate::execution::live::{Connector, Execution, OpenOrder, Outcome, Placement, Report, Status};
 
 /// Alpaca, with one key.
 pub struct Alpaca {
@@ -365,7 +352,7 @@ impl Connector for Alpaca {
         Some("USD".into())
     }
 
-    fn pushes(&self) -> Option<Box<dyn crate::execution::venues::live::Pushes>> {
+    fn pushes(&self) -> Option<Box<dyn crate::execution::live::Pushes>> {
         Some(Box::new(TradeUpdates {
             url: self.config.stream_url.clone()?,
             key: self.key.clone(),
@@ -403,16 +390,16 @@ struct TradeUpdates {
     secret: String,
 }
 
-impl crate::execution::venues::live::Pushes for TradeUpdates {
-    fn run(self: Box<Self>, sink: crate::execution::venues::live::PushSink) {
-        crate::execution::venues::live::reconnecting(sink, "alpaca trade_updates", async |sink| {
+impl crate::execution::live::Pushes for TradeUpdates {
+    fn run(self: Box<Self>, sink: crate::execution::live::PushSink) {
+        crate::execution::live::reconnecting(sink, "alpaca trade_updates", async |sink| {
             self.session(sink).await
         });
     }
 }
 
 impl TradeUpdates {
-    async fn session(&self, sink: &crate::execution::venues::live::PushSink) -> Result<(), String> {
+    async fn session(&self, sink: &crate::execution::live::PushSink) -> Result<(), String> {
         use futures_util::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::Message;
         let (mut ws, _) = tokio_tungstenite::connect_async(&self.url)

@@ -26,47 +26,11 @@ use std::time::{Duration, Instant};
 use reqwest::blocking::{Client, RequestBuilder, Response};
 use serde_json::Value;
 
+use super::config::BinanceConfig;
 use super::filters::{self, SymbolFilters};
 use super::sign::{ClockOffset, Signer};
 use crate::execution::Side;
-use crate::execution::venues::live::{
-    Connector, Execution, OpenOrder, Outcome, Placement, Report, Status,
-};
-
-/// A venue's connection settings (`[venues.<name>]` with `kind = "binance"`).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BinanceConfig {
-    /// REST base URL: `https://testnet.binance.vision` (testnet) or
-    /// `https://api.binance.com` (live).
-    pub rest_url: String,
-    /// `recvWindow` of signed requests (milliseconds, default 5,000).
-    #[serde(default = "default_recv_window")]
-    pub recv_window_ms: u64,
-    /// Request timeout (milliseconds, default 10,000): past it, a
-    /// placement's outcome is unknown.
-    #[serde(default = "default_timeout")]
-    pub timeout_ms: u64,
-    /// Share of the minute's request weight (6,000) the connector uses
-    /// before it waits for the next minute (default 0.8).
-    #[serde(default = "default_budget")]
-    pub weight_budget: f64,
-    /// The WebSocket API for the user data stream
-    /// (`wss://ws-api.binance.com:443/ws-api/v3`, testnet
-    /// `wss://ws-api.testnet.binance.vision/ws-api/v3`); none: polling only.
-    #[serde(default)]
-    pub ws_api_url: Option<String>,
-}
-
-fn default_recv_window() -> u64 {
-    5000
-}
-fn default_timeout() -> u64 {
-    10_000
-}
-fn default_budget() -> f64 {
-    0.8
-}
+use crate::execution::live::{Connector, Execution, OpenOrder, Outcome, Placement, Report, Status};
 
 /// The minute's weight limit of Binance spot's REST API.
 const WEIGHT_LIMIT: f64 = 6000.0;
@@ -506,7 +470,7 @@ impl Connector for Binance {
         self.assets.get(symbol).map(|(_, quote)| quote.clone())
     }
 
-    fn pushes(&self) -> Option<Box<dyn crate::execution::venues::live::Pushes>> {
+    fn pushes(&self) -> Option<Box<dyn crate::execution::live::Pushes>> {
         let url = self.config.ws_api_url.clone()?;
         Some(Box::new(super::stream::UserStream {
             url,

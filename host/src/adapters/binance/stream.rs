@@ -2,7 +2,7 @@
 //! (`userDataStream.subscribe.signature`; the listenKey endpoints are
 //! retired): an `executionReport` for every change of an order on the
 //! account. Each one tells the courier which order to look up now (see
-//! [`crate::execution::venues::live::Pushes`]); the connection is
+//! [`crate::execution::live::Pushes`]); the connection is
 //! re-established with backoff whenever it drops, and the courier polls at
 //! its normal pace meanwhile and looks every open order up once it is back.
 
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use super::sign::Signer;
-use crate::execution::venues::live::{PushSink, Pushes, reconnecting};
+use crate::execution::live::{PushSink, Pushes, reconnecting};
 
 /// The subscription of one deployment's connector.
 pub struct UserStream {

@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{FeedError, History, RawBar};
+use crate::data::live::{FeedError, History, RawBar, get_json};
 
 /// Most streams one connection may carry.
 pub const MAX_STREAMS: usize = 1024;
@@ -160,7 +160,7 @@ impl BinanceRest {
 
     fn get(&self, path: &str, query: &[(&str, String)]) -> Result<Value, FeedError> {
         let url = format!("{}{path}", self.base);
-        super::get_json(&url, self.http.get(&url).query(query))
+        get_json(&url, self.http.get(&url).query(query))
     }
 
     /// The exchange's clock.

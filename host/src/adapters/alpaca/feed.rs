@@ -24,26 +24,8 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::{FeedError, History, RawBar};
-
-/// Credentials, read from the environment or files named in the config.
-#[derive(Clone)]
-pub struct Credentials {
-    /// Key id.
-    pub key: String,
-    /// Secret.
-    pub secret: String,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Credentials({}…, <secret>)",
-            self.key.chars().take(4).collect::<String>()
-        )
-    }
-}
+use crate::adapters::credentials::Credentials;
+use crate::data::live::{FeedError, History, RawBar, get_json, interval_ms};
 
 /// What one stream message (one element of the array) says.
 #[derive(Debug, Clone, PartialEq)]
@@ -138,7 +120,7 @@ pub fn parse_frame(text: &str) -> Result<Vec<Message>, String> {
 
 /// Alpaca's name of an interval (`1Min`, `5Min`, `1Hour`, `1Day`).
 pub fn timeframe(interval: &str) -> Result<String, FeedError> {
-    let ms = super::interval_ms(interval)?;
+    let ms = interval_ms(interval)?;
     Ok(match ms {
         m if m % 86_400_000 == 0 => format!("{}Day", m / 86_400_000),
         m if m % 3_600_000 == 0 => format!("{}Hour", m / 3_600_000),
@@ -186,7 +168,7 @@ impl History for AlpacaRest {
         from_ms: i64,
         until_ms: Option<i64>,
     ) -> Result<Vec<RawBar>, FeedError> {
-        let step = super::interval_ms(interval)?;
+        let step = interval_ms(interval)?;
         let now = chrono::Utc::now().timestamp_millis();
         let until = until_ms.unwrap_or(now);
         let url = format!("{}{}", self.base, self.bars_path);
@@ -203,7 +185,7 @@ impl History for AlpacaRest {
             if let Some(p) = &page {
                 q.push(("page_token", p.clone()));
             }
-            let v = super::get_json(
+            let v = get_json(
                 &url,
                 self.http
                     .get(&url)

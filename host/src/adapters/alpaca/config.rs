@@ -1,0 +1,180 @@
+//! `[feeds.<name>]` and `[venues.<name>]` with `kind = "alpaca"`: the
+//! settings, their defaults and checks, and how each becomes a hub or a
+//! connector.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::connector::Alpaca;
+use crate::adapters::check_scheme;
+use crate::adapters::credentials::{self, Credentials};
+use crate::data::live::{FeedSource, Hub};
+use crate::execution::live::{Connector, CourierConfig, ReconcileConfig, VenueAdapter};
+
+/// Alpaca market data v2 (minute bars; WebSocket + REST).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlpacaFeedConfig {
+    /// REST base (default `https://data.alpaca.markets`).
+    #[serde(default = "default_data_rest")]
+    pub rest_url: String,
+    /// Bars endpoint (default `/v2/stocks/bars`).
+    #[serde(default = "default_bars")]
+    pub bars_path: String,
+    /// Stream (default `wss://stream.data.alpaca.markets/v2/iex`; `/v2/sip` with a paid plan).
+    #[serde(default = "default_ws")]
+    pub ws_url: String,
+    /// Environment variable holding the key id (default `APCA_API_KEY_ID`).
+    #[serde(default = "default_key_env")]
+    pub key_env: String,
+    /// Environment variable holding the secret (default `APCA_API_SECRET_KEY`).
+    #[serde(default = "default_secret_env")]
+    pub secret_env: String,
+    /// Or a file holding the key id (first line).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Or a file holding the secret (first line).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// STALE after this many quiet seconds (default: two intervals).
+    #[serde(default)]
+    pub stale_after_secs: Option<f64>,
+}
+
+fn default_data_rest() -> String {
+    "https://data.alpaca.markets".into()
+}
+fn default_bars() -> String {
+    "/v2/stocks/bars".into()
+}
+fn default_ws() -> String {
+    "wss://stream.data.alpaca.markets/v2/iex".into()
+}
+fn default_key_env() -> String {
+    "APCA_API_KEY_ID".into()
+}
+fn default_secret_env() -> String {
+    "APCA_API_SECRET_KEY".into()
+}
+fn default_timeout() -> u64 {
+    10_000
+}
+
+impl FeedSource for AlpacaFeedConfig {
+    fn hub(&self, name: &str, rt: &tokio::runtime::Handle) -> anyhow::Result<Hub> {
+        let credentials = Credentials::read(
+            &format!("feeds.{name}"),
+            self.key_file.as_deref(),
+            &self.key_env,
+            self.secret_file.as_deref(),
+            &self.secret_env,
+        )?;
+        Ok(super::hub(
+            name,
+            &self.rest_url,
+            &self.bars_path,
+            &self.ws_url,
+            credentials,
+            rt,
+        ))
+    }
+
+    fn stale_after_secs(&self) -> Option<f64> {
+        self.stale_after_secs
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        credentials::resolve(&mut self.key_file, base);
+        credentials::resolve(&mut self.secret_file, base);
+    }
+
+    fn check(&self, name: &str) -> anyhow::Result<()> {
+        check_scheme(
+            &format!("feeds.{name}.rest_url"),
+            &self.rest_url,
+            &["http", "https"],
+        )?;
+        check_scheme(
+            &format!("feeds.{name}.ws_url"),
+            &self.ws_url,
+            &["ws", "wss"],
+        )
+    }
+}
+
+/// Alpaca's trading API: paper `https://paper-api.alpaca.markets`, live
+/// `https://api.alpaca.markets`. The URL is always given (no default).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlpacaConfig {
+    /// Trading API base URL.
+    pub rest_url: String,
+    /// Environment variable holding the key id (default `APCA_API_KEY_ID`).
+    #[serde(default = "default_key_env")]
+    pub key_env: String,
+    /// Environment variable holding the secret (default `APCA_API_SECRET_KEY`).
+    #[serde(default = "default_secret_env")]
+    pub secret_env: String,
+    /// Or a file holding the key id (first line).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Or a file holding the secret (first line).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// Request timeout (ms, default 10,000): past it a placement's outcome
+    /// is unknown.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    /// The `trade_updates` stream (`wss://paper-api.alpaca.markets/stream`,
+    /// live `wss://api.alpaca.markets/stream`); without it, every open
+    /// order is polled.
+    #[serde(default)]
+    pub stream_url: Option<String>,
+    /// How orders are followed and paced.
+    #[serde(default)]
+    pub orders: CourierConfig,
+    /// How holdings and open orders are compared with the journals.
+    #[serde(default)]
+    pub reconcile: ReconcileConfig,
+}
+
+impl VenueAdapter for AlpacaConfig {
+    fn connect(&self, name: &str, _symbols: &[String]) -> anyhow::Result<Box<dyn Connector>> {
+        let c = Credentials::read(
+            &format!("venues.{name}"),
+            self.key_file.as_deref(),
+            &self.key_env,
+            self.secret_file.as_deref(),
+            &self.secret_env,
+        )?;
+        let a = Alpaca::connect(self.clone(), c.key, c.secret)
+            .map_err(|e| anyhow::anyhow!("venues.{name}: {e:#}"))?;
+        Ok(Box::new(a))
+    }
+
+    fn orders(&self) -> &CourierConfig {
+        &self.orders
+    }
+
+    fn reconcile(&self) -> &ReconcileConfig {
+        &self.reconcile
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        credentials::resolve(&mut self.key_file, base);
+        credentials::resolve(&mut self.secret_file, base);
+    }
+
+    fn check(&self, name: &str) -> anyhow::Result<()> {
+        check_scheme(
+            &format!("venues.{name}.rest_url"),
+            &self.rest_url,
+            &["http", "https"],
+        )?;
+        if let Some(u) = &self.stream_url {
+            check_scheme(&format!("venues.{name}.stream_url"), u, &["ws", "wss"])?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,178 @@
+//! `[feeds.<name>]` and `[venues.<name>]` with `kind = "binance"`: the
+//! settings, their defaults and checks, and how each becomes a hub or a
+//! connector.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::client::Binance;
+use crate::adapters::check_scheme;
+use crate::adapters::credentials::{self, Credentials};
+use crate::data::live::{FeedSource, Hub};
+use crate::execution::live::{Connector, CourierConfig, ReconcileConfig, VenueAdapter};
+
+/// Binance spot klines (WebSocket + REST).
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinanceFeedConfig {
+    /// REST base (default `https://api.binance.com`).
+    #[serde(default = "default_rest")]
+    pub rest_url: String,
+    /// WebSocket base (default `wss://stream.binance.com:9443`).
+    #[serde(default = "default_ws")]
+    pub ws_url: String,
+    /// Reconnect after this many seconds, before the exchange's 24-hour cut.
+    #[serde(default = "default_reconnect")]
+    pub reconnect_after_secs: u64,
+    /// STALE after this many quiet seconds (default: two intervals).
+    #[serde(default)]
+    pub stale_after_secs: Option<f64>,
+}
+
+fn default_rest() -> String {
+    "https://api.binance.com".into()
+}
+fn default_ws() -> String {
+    "wss://stream.binance.com:9443".into()
+}
+fn default_reconnect() -> u64 {
+    23 * 3600 + 50 * 60
+}
+
+impl FeedSource for BinanceFeedConfig {
+    fn hub(&self, name: &str, rt: &tokio::runtime::Handle) -> anyhow::Result<Hub> {
+        Ok(super::hub(
+            name,
+            &self.rest_url,
+            &self.ws_url,
+            Duration::from_secs(self.reconnect_after_secs),
+            rt,
+        ))
+    }
+
+    fn stale_after_secs(&self) -> Option<f64> {
+        self.stale_after_secs
+    }
+
+    fn resolve(&mut self, _base: &Path) {}
+
+    fn check(&self, name: &str) -> anyhow::Result<()> {
+        check_scheme(
+            &format!("feeds.{name}.rest_url"),
+            &self.rest_url,
+            &["http", "https"],
+        )?;
+        check_scheme(
+            &format!("feeds.{name}.ws_url"),
+            &self.ws_url,
+            &["ws", "wss"],
+        )
+    }
+}
+
+/// Binance spot (REST, signed): testnet `https://testnet.binance.vision`,
+/// production `https://api.binance.com`. The URL is always given (no
+/// default), so that testnet or production is a decision written in the
+/// file.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct BinanceConfig {
+    /// REST base URL.
+    pub rest_url: String,
+    /// Environment variable holding the API key (default `BINANCE_API_KEY`).
+    #[serde(default = "default_key_env")]
+    pub key_env: String,
+    /// Environment variable holding the secret (default `BINANCE_API_SECRET`).
+    #[serde(default = "default_secret_env")]
+    pub secret_env: String,
+    /// Or a file holding the key (first line).
+    #[serde(default)]
+    pub key_file: Option<PathBuf>,
+    /// Or a file holding the secret (first line).
+    #[serde(default)]
+    pub secret_file: Option<PathBuf>,
+    /// `recvWindow` of signed requests (ms, default 5,000).
+    #[serde(default = "default_recv_window")]
+    pub recv_window_ms: u64,
+    /// Request timeout (ms, default 10,000): past it, a placement's
+    /// outcome is unknown and is looked up before any resend.
+    #[serde(default = "default_timeout")]
+    pub timeout_ms: u64,
+    /// Share of the minute's request weight (6,000) used before waiting
+    /// for the next minute (default 0.8).
+    #[serde(default = "default_budget")]
+    pub weight_budget: f64,
+    /// The WebSocket API whose user data stream says which order
+    /// changed (`wss://ws-api.binance.com:443/ws-api/v3`, testnet
+    /// `wss://ws-api.testnet.binance.vision/ws-api/v3`); without it,
+    /// every open order is polled.
+    #[serde(default)]
+    pub ws_api_url: Option<String>,
+    /// How orders are followed and paced.
+    #[serde(default)]
+    pub orders: CourierConfig,
+    /// How holdings and open orders are compared with the journals.
+    #[serde(default)]
+    pub reconcile: ReconcileConfig,
+}
+
+fn default_key_env() -> String {
+    "BINANCE_API_KEY".into()
+}
+fn default_secret_env() -> String {
+    "BINANCE_API_SECRET".into()
+}
+fn default_recv_window() -> u64 {
+    5000
+}
+fn default_timeout() -> u64 {
+    10_000
+}
+fn default_budget() -> f64 {
+    0.8
+}
+
+impl VenueAdapter for BinanceConfig {
+    fn connect(&self, name: &str, symbols: &[String]) -> anyhow::Result<Box<dyn Connector>> {
+        let c = Credentials::read(
+            &format!("venues.{name}"),
+            self.key_file.as_deref(),
+            &self.key_env,
+            self.secret_file.as_deref(),
+            &self.secret_env,
+        )?;
+        let b = Binance::connect(self.clone(), c.key, &c.secret, symbols)
+            .map_err(|e| anyhow::anyhow!("venues.{name}: {e:#}"))?;
+        Ok(Box::new(b))
+    }
+
+    fn orders(&self) -> &CourierConfig {
+        &self.orders
+    }
+
+    fn reconcile(&self) -> &ReconcileConfig {
+        &self.reconcile
+    }
+
+    fn resolve(&mut self, base: &Path) {
+        credentials::resolve(&mut self.key_file, base);
+        credentials::resolve(&mut self.secret_file, base);
+    }
+
+    fn check(&self, name: &str) -> anyhow::Result<()> {
+        check_scheme(
+            &format!("venues.{name}.rest_url"),
+            &self.rest_url,
+            &["http", "https"],
+        )?;
+        if !(self.weight_budget > 0.0 && self.weight_budget <= 1.0) {
+            anyhow::bail!("venues.{name}.weight_budget: must be in (0, 1]");
+        }
+        if let Some(u) = &self.ws_api_url {
+            check_scheme(&format!("venues.{name}.ws_api_url"), u, &["ws", "wss"])?;
+        }
+        Ok(())
+    }
+}

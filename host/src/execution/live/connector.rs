@@ -1,0 +1,213 @@
+//! The contract between the live venue and one exchange or broker: what an
+//! order looks like on the way out ([`Placement`]), what the venue says back
+//! ([`Report`], [`Outcome`]), and the calls an adapter implements
+//! ([`Connector`], [`Pushes`]). Adapters live in `crate::adapters`, one
+//! folder per venue; nothing here knows a venue's name.
+
+use std::time::{Duration, Instant};
+
+use super::ReconcileConfig;
+use super::courier::{CourierConfig, PushSink};
+use crate::execution::Side;
+use crate::execution::order_state::Update;
+use crate::net::Backoff;
+
+/// An order as the venue is asked to take it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    /// The deterministic client order id.
+    pub client_id: String,
+    /// The venue's symbol.
+    pub symbol: String,
+    /// Direction.
+    pub side: Side,
+    /// Quantity (positive).
+    pub quantity: f64,
+    /// Limit price; `None`: a market order.
+    pub limit: Option<f64>,
+    /// The last close of the symbol (a market order's notional is valued at it).
+    pub reference: f64,
+}
+
+/// One execution, as the venue reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Execution {
+    /// The venue's id for it (trade id).
+    pub id: String,
+    /// Quantity.
+    pub quantity: f64,
+    /// Price.
+    pub price: f64,
+    /// Commission, in the quote currency.
+    pub commission: f64,
+}
+
+/// Where an order stands at the venue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Status {
+    /// Working (nothing or part filled).
+    Open,
+    /// Completely filled.
+    Filled,
+    /// Cancelled.
+    Cancelled,
+    /// Refused, with the venue's reason.
+    Rejected(String),
+    /// Expired.
+    Expired,
+}
+
+/// What the venue knows of one order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    /// Its status.
+    pub status: Status,
+    /// Its executions so far.
+    pub executions: Vec<Execution>,
+}
+
+impl Report {
+    /// The updates this report implies, for the order's state machine.
+    pub fn updates(&self) -> Vec<Update> {
+        let mut out = vec![Update::Accepted];
+        out.extend(self.executions.iter().map(|e| Update::Fill {
+            id: e.id.clone(),
+            quantity: e.quantity,
+            price: e.price,
+            commission: e.commission,
+        }));
+        match &self.status {
+            Status::Open | Status::Filled => {}
+            Status::Cancelled => out.push(Update::Cancelled),
+            Status::Expired => out.push(Update::Expired),
+            Status::Rejected(reason) => out.push(Update::Rejected {
+                reason: reason.clone(),
+            }),
+        }
+        out
+    }
+}
+
+/// The typed result of one request to a venue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome<T> {
+    /// It answered.
+    Done(T),
+    /// It refused, for good, with its reason (the order is rejected).
+    Rejected(String),
+    /// Try again after this long (429, 418, a request that never left).
+    Retry(Duration, String),
+    /// Sent, and no answer that says what happened (a timeout, a 5xx, the
+    /// connection lost): find out before resending.
+    Unknown(String),
+}
+
+/// An order at the venue, as listed among its open orders.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OpenOrder {
+    /// Client order id.
+    pub client_id: String,
+    /// Symbol.
+    pub symbol: String,
+}
+
+/// One venue's API, as the courier uses it. Implemented per venue
+/// (`binance`); blocking: it runs on the courier's thread.
+pub trait Connector: Send {
+    /// Make an order valid by the venue's rules (lot, tick, notional), or
+    /// say which rule refuses it.
+    fn prepare(&mut self, p: Placement) -> Result<Placement, String>;
+    /// Place an order.
+    fn place(&mut self, p: &Placement) -> Outcome<Report>;
+    /// Cancel an order.
+    fn cancel(&mut self, symbol: &str, client_id: &str) -> Outcome<()>;
+    /// Look an order up by client order id; `Done(None)`: not found.
+    fn query(&mut self, symbol: &str, client_id: &str) -> Outcome<Option<Report>>;
+    /// The account's open orders on these symbols.
+    fn open_orders(&mut self, symbols: &[String]) -> Outcome<Vec<OpenOrder>>;
+    /// What the account holds of each symbol (signed; a spot account's
+    /// balance of the base asset, free and locked), for reconciliation.
+    fn holdings(&mut self, symbols: &[String]) -> Outcome<Vec<(String, f64)>> {
+        let _ = symbols;
+        Outcome::Rejected("this venue's holdings are not read".into())
+    }
+    /// What the account holds of the quote asset (the cash) each symbol is
+    /// traded against: (asset, balance), one per asset.
+    fn cash(&mut self, symbols: &[String]) -> Outcome<Vec<(String, f64)>> {
+        let _ = symbols;
+        Outcome::Rejected("this venue's cash is not read".into())
+    }
+    /// The asset `symbol` is paid in (`USDT` for `BTCUSDT`, `USD` on Alpaca).
+    fn quote_asset(&self, symbol: &str) -> Option<String> {
+        let _ = symbol;
+        None
+    }
+    /// The venue's push channel for order updates, if it has one and it is
+    /// configured (else the courier polls every open order).
+    fn pushes(&self) -> Option<Box<dyn Pushes>> {
+        None
+    }
+}
+
+/// A venue's push channel for order updates (Binance's user data stream,
+/// Alpaca's `trade_updates`). It only says *which* order changed: the
+/// courier then looks that order up by client order id, so what is booked
+/// always comes from the venue's own record of the order (every execution
+/// by trade id) — a duplicate, out-of-order or missed push cannot book a
+/// fill twice or lose one, and polling covers a channel that is down.
+pub trait Pushes: Send {
+    /// Connect, authenticate and forward to `sink` until it is stopped,
+    /// reconnecting (with backoff) whenever the connection drops.
+    fn run(self: Box<Self>, sink: PushSink);
+}
+
+/// Run a push channel: `session` (one connection, `Ok` once the sink is
+/// stopped, `Err(why)` when it drops) on a runtime of its own, again after
+/// every drop — 250 ms later, doubling to 10 s while connections keep
+/// failing, back to 250 ms after one that lasted.
+pub fn reconnecting(
+    sink: PushSink,
+    what: &str,
+    mut session: impl AsyncFnMut(&PushSink) -> Result<(), String>,
+) {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return sink.connected(false, &format!("no runtime: {e}")),
+    };
+    rt.block_on(async {
+        let mut backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(10));
+        while !sink.stopped() {
+            let began = Instant::now();
+            let why = match session(&sink).await {
+                Ok(()) => return,
+                Err(why) => why,
+            };
+            tracing::warn!(%why, "{what}");
+            sink.connected(false, &why);
+            if began.elapsed() > Duration::from_secs(30) {
+                backoff.reset();
+            }
+            tokio::time::sleep(backoff.next_wait()).await;
+        }
+    });
+}
+
+/// A configured venue (`[venues.<name>]`): each adapter's venue settings
+/// implement it; `crate::adapters::VenueConfig` picks one by its `kind`.
+pub trait VenueAdapter {
+    /// Read the credentials (an error names the variable or file) and
+    /// connect for `symbols`: the venue's clock, filters and the key are
+    /// checked now.
+    fn connect(&self, name: &str, symbols: &[String]) -> anyhow::Result<Box<dyn Connector>>;
+    /// How orders are followed and paced.
+    fn orders(&self) -> &CourierConfig;
+    /// How holdings and open orders are compared with the journals.
+    fn reconcile(&self) -> &ReconcileConfig;
+    /// Make relative paths relative to the config file's folder.
+    fn resolve(&mut self, base: &std::path::Path);
+    /// Refuse settings that cannot work, naming `venues.<name>.<key>`.
+    fn check(&self, name: &str) -> anyhow::Result<()>;
+}

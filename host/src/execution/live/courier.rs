@@ -1,0 +1,465 @@
+//! The courier: one thread per deployment that talks to its venue, so a
+//! slow venue never holds a worker. It places, looks up, cancels and polls
+//! orders through the deployment's [`Connector`], waits out what the venue
+//! asks (`Retry-After`, unknown outcomes, the grace period for "not
+//! found"), and leaves every answer in the venue's inbox.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::connector::{Connector, Outcome, Placement, Report, Status};
+use super::pace::Pace;
+use crate::execution::order_state::Update;
+
+/// Where a push channel reports.
+pub struct PushSink {
+    pub(super) jobs: Sender<Job>,
+    pub(super) stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl PushSink {
+    /// The venue says the order with this client order id changed.
+    pub fn changed(&self, client_id: &str) {
+        let _ = self.jobs.send(Job::Pushed(client_id.to_string()));
+    }
+
+    /// The channel is up (subscribed) or down (`why`).
+    pub fn connected(&self, up: bool, why: &str) {
+        let _ = self.jobs.send(Job::Stream(up, why.to_string()));
+    }
+
+    /// The deployment's venue is gone: stop.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+/// How the courier works.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CourierConfig {
+    /// Poll every open order this often (milliseconds; the update stream's
+    /// fallback, and the only channel until a stream is connected).
+    pub poll_ms: u64,
+    /// A "not found" for an order whose placement had no answer is not
+    /// believed for this long (milliseconds) after placement.
+    pub not_found_grace_ms: u64,
+    /// Placements per second per deployment (the host's own limit).
+    pub max_orders_per_second: f64,
+    /// Placements per second to this venue from all its deployments.
+    pub max_venue_orders_per_second: f64,
+    /// Longest wait the courier honours for one retry (milliseconds).
+    pub max_retry_ms: u64,
+    /// Poll every open order this often while the venue's update stream is
+    /// connected (milliseconds): a safety net, the stream says what changed.
+    pub stream_poll_ms: u64,
+}
+
+impl Default for CourierConfig {
+    fn default() -> Self {
+        CourierConfig {
+            poll_ms: 1000,
+            not_found_grace_ms: 3000,
+            max_orders_per_second: 10.0,
+            max_venue_orders_per_second: 10.0,
+            max_retry_ms: 60_000,
+            stream_poll_ms: 10_000,
+        }
+    }
+}
+
+impl CourierConfig {
+    /// The grace period as a duration.
+    pub fn not_found_grace(&self) -> Duration {
+        Duration::from_millis(self.not_found_grace_ms)
+    }
+
+    /// How long to wait between lookups inside the grace period.
+    fn grace_step(&self) -> Duration {
+        Duration::from_millis((self.not_found_grace_ms / 10).clamp(10, 500))
+    }
+}
+
+/// What the courier is asked to do.
+#[derive(Debug, Clone)]
+pub(super) enum Job {
+    /// Send a new order.
+    Place(u64, Placement),
+    /// Find out what became of orders a previous run left open
+    /// (recovery): look each up, and only once the grace period has passed
+    /// with "not found" take it as never sent — then send it (same client
+    /// order id), or, if its cancel was asked, end it as cancelled.
+    Reconcile(Vec<(u64, Placement, bool)>),
+    /// Cancel an order.
+    Cancel(u64, String, String),
+    /// The kill switch: cancel every order the venue may still fill, now.
+    CancelAll,
+    /// The update stream says this order (client order id) changed.
+    Pushed(String),
+    /// The update stream went up (`true`) or down (why).
+    Stream(bool, String),
+}
+
+/// Cancels a deployment's orders at the venue without waiting for a bar
+/// (the kill switch; it works while the feed is down).
+#[derive(Clone)]
+pub struct KillHandle(pub(super) Sender<Job>);
+
+impl KillHandle {
+    /// Ask the courier to cancel every open order now.
+    pub fn cancel_all(&self) {
+        let _ = self.0.send(Job::CancelAll);
+    }
+}
+
+/// Something the courier reports that is not about one order's state.
+pub type Problems = Arc<Mutex<Vec<String>>>;
+
+/// Counters of what the courier did, for tests and status.
+#[derive(Debug, Default, Clone, Copy, PartialEq, serde::Serialize)]
+pub struct CourierCounts {
+    /// Placements sent (including resends after an unknown outcome).
+    pub placed: u64,
+    /// Placements whose outcome was unknown.
+    pub unknown: u64,
+    /// Queries by client order id.
+    pub queries: u64,
+    /// Waits asked for by the venue (429, 418) or for a retry.
+    pub retries: u64,
+    /// Changes the update stream announced.
+    pub pushed: u64,
+    /// Times the update stream connected.
+    pub stream_connects: u64,
+    /// Whether it is connected now.
+    pub stream_up: bool,
+}
+
+/// Called when the courier has news for the engine (the service schedules
+/// the deployment, so that news is booked without waiting for a bar).
+pub type Waker = Arc<Mutex<Option<Arc<dyn Fn() + Send + Sync>>>>;
+
+/// Orders whose cancel the host asked for: one not yet sent is never sent.
+pub(super) type Withdrawn = Arc<Mutex<std::collections::HashSet<u64>>>;
+
+pub(super) struct Courier {
+    pub(super) venue_pace: Option<Arc<Pace>>,
+    pub(super) withdrawn: Withdrawn,
+    pub(super) waker: Waker,
+    /// Set while a reconciliation is under way.
+    pub(super) reconciling: Arc<std::sync::atomic::AtomicBool>,
+    pub(super) connector: Box<dyn Connector>,
+    pub(super) config: CourierConfig,
+    pub(super) inbox: Arc<Mutex<Vec<(u64, Update)>>>,
+    pub(super) problems: Problems,
+    pub(super) counts: Arc<Mutex<CourierCounts>>,
+    /// Orders not known to be finished: id → (symbol, client id).
+    pub(super) open: BTreeMap<u64, (String, String)>,
+    pub(super) last_placement: Option<Instant>,
+}
+
+impl Courier {
+    fn push(&self, id: u64, updates: Vec<Update>) {
+        self.inbox
+            .lock()
+            .expect("inbox lock")
+            .extend(updates.into_iter().map(|u| (id, u)));
+        if let Some(wake) = self.waker.lock().expect("waker lock").as_ref() {
+            wake();
+        }
+    }
+
+    fn problem(&self, text: String) {
+        tracing::warn!("{text}");
+        self.problems.lock().expect("problems lock").push(text);
+    }
+
+    fn count(&self, f: impl FnOnce(&mut CourierCounts)) {
+        f(&mut self.counts.lock().expect("counts lock"));
+    }
+
+    /// Wait as the venue asked, within reason.
+    fn wait(&self, after: Duration, why: &str) {
+        self.count(|c| c.retries += 1);
+        let capped = after.min(Duration::from_millis(self.config.max_retry_ms));
+        tracing::info!(?capped, why, "venue asked to wait");
+        std::thread::sleep(capped);
+    }
+
+    /// The host's order rate limits: this deployment's placements at least
+    /// `1/max_orders_per_second` apart, and the venue's (every deployment
+    /// sending to it) at least `1/max_venue_orders_per_second`.
+    fn pace(&mut self) {
+        let rate = self.config.max_orders_per_second;
+        if rate > 0.0 {
+            let gap = Duration::from_secs_f64(1.0 / rate);
+            if let Some(last) = self.last_placement {
+                let since = last.elapsed();
+                if since < gap {
+                    std::thread::sleep(gap - since);
+                }
+            }
+        }
+        if let Some(venue) = &self.venue_pace {
+            venue.wait();
+        }
+        self.last_placement = Some(Instant::now());
+    }
+
+    fn note_report(&mut self, id: u64, report: &Report) {
+        if report.status != Status::Open {
+            self.open.remove(&id);
+        }
+        self.push(id, report.updates());
+    }
+
+    /// Look an order up until the venue answers: `Some(None)` is "not
+    /// found"; `None`, that the venue would not answer (after 100 tries).
+    fn lookup(&mut self, id: u64, symbol: &str, client: &str) -> Option<Option<Report>> {
+        for _ in 0..100 {
+            self.count(|c| c.queries += 1);
+            match self.connector.query(symbol, client) {
+                Outcome::Done(r) => return Some(r),
+                Outcome::Retry(after, why) => self.wait(after, &why),
+                Outcome::Unknown(why) | Outcome::Rejected(why) => {
+                    self.problem(format!("order {id} ({client}): query failed: {why}"));
+                    std::thread::sleep(Duration::from_millis(self.config.poll_ms.max(10)));
+                }
+            }
+        }
+        None
+    }
+
+    /// Send an order and follow it until the venue has said it has it (or
+    /// refused it). A resend after an unknown outcome or a "not found"
+    /// uses the same client order id.
+    fn place(&mut self, id: u64, p: Placement) {
+        let p = match self.connector.prepare(p) {
+            Ok(p) => p,
+            Err(reason) => {
+                self.push(id, vec![Update::Rejected { reason }]);
+                return;
+            }
+        };
+        self.open
+            .insert(id, (p.symbol.clone(), p.client_id.clone()));
+        loop {
+            if self.withdrawn.lock().expect("withdrawn lock").contains(&id) {
+                // Cancelled before it left (or, after an unknown outcome,
+                // never found through the grace period): nothing to send.
+                self.open.remove(&id);
+                return self.push(id, vec![Update::Cancelled]);
+            }
+            self.pace();
+            self.count(|c| c.placed += 1);
+            tracing::info!(order = id, client = %p.client_id, symbol = %p.symbol, side = ?p.side, quantity = p.quantity, limit = ?p.limit, "placing");
+            let sent = Instant::now();
+            match self.connector.place(&p) {
+                Outcome::Done(report) => return self.note_report(id, &report),
+                Outcome::Rejected(reason) => {
+                    self.open.remove(&id);
+                    return self.push(id, vec![Update::Rejected { reason }]);
+                }
+                Outcome::Retry(after, why) => self.wait(after, &why),
+                Outcome::Unknown(why) => {
+                    self.count(|c| c.unknown += 1);
+                    tracing::warn!(order = id, client = %p.client_id, %why, "placement outcome unknown; querying");
+                    if self.settle(id, &p, sent) {
+                        return;
+                    }
+                    // Not found through the whole grace period: the venue
+                    // never took it; send it again under the same id.
+                }
+            }
+        }
+    }
+
+    /// After an unknown outcome: query until found, or until the grace
+    /// period since `sent` has passed with "not found" (`false`).
+    fn settle(&mut self, id: u64, p: &Placement, sent: Instant) -> bool {
+        loop {
+            match self.lookup(id, &p.symbol, &p.client_id) {
+                Some(Some(report)) => {
+                    self.note_report(id, &report);
+                    return true;
+                }
+                Some(None) if sent.elapsed() >= self.config.not_found_grace() => return false,
+                Some(None) => std::thread::sleep(self.config.grace_step()),
+                // The venue does not answer lookups: never resend blind. The
+                // order stays open to the polling, which finds out.
+                None => {
+                    self.problem(format!(
+                        "order {id} ({}): outcome unknown and the venue does not answer lookups; not resent",
+                        p.client_id
+                    ));
+                    return true;
+                }
+            }
+        }
+    }
+
+    /// Orders a previous run may have sent, looked up together so that one
+    /// grace period covers them all.
+    fn reconcile(&mut self, items: Vec<(u64, Placement, bool)>) {
+        let started = Instant::now();
+        for (id, p, cancel) in &items {
+            self.open
+                .insert(*id, (p.symbol.clone(), p.client_id.clone()));
+            if *cancel {
+                self.ask_cancel(&p.symbol, &p.client_id);
+            }
+        }
+        let mut pending = items;
+        loop {
+            let mut missing = Vec::new();
+            for (id, p, cancel) in pending {
+                match self.lookup(id, &p.symbol, &p.client_id) {
+                    Some(Some(report)) => self.note_report(id, &report),
+                    Some(None) => missing.push((id, p, cancel)),
+                    // No answer: left open to the polling, never resent blind.
+                    None => self.problem(format!(
+                        "order {id} ({}): the venue does not answer lookups; left to polling",
+                        p.client_id
+                    )),
+                }
+            }
+            if missing.is_empty() {
+                return;
+            }
+            if started.elapsed() >= self.config.not_found_grace() {
+                for (id, p, cancel) in missing {
+                    if cancel {
+                        // It never reached the venue: nothing of it can fill.
+                        self.open.remove(&id);
+                        self.push(id, vec![Update::Cancelled]);
+                    } else {
+                        self.place(id, p);
+                    }
+                }
+                return;
+            }
+            std::thread::sleep(self.config.grace_step());
+            pending = missing;
+        }
+    }
+
+    fn ask_cancel(&mut self, symbol: &str, client: &str) {
+        // Refused or unknown: the lookup that follows says how it ended.
+        while let Outcome::Retry(after, why) = self.connector.cancel(symbol, client) {
+            self.wait(after, &why);
+        }
+    }
+
+    fn cancel(&mut self, id: u64, symbol: String, client: String) {
+        if !self.open.contains_key(&id) {
+            // Never sent (withdrawn before it left) or already finished:
+            // what became of it has been reported.
+            return;
+        }
+        self.ask_cancel(&symbol, &client);
+        // Whatever the cancel answered (it may have crossed a fill), the
+        // order's own record says how it ended; one the venue never had
+        // (refused before it was placed) ends cancelled after the grace.
+        let asked = Instant::now();
+        loop {
+            match self.lookup(id, &symbol, &client) {
+                Some(Some(report)) => return self.note_report(id, &report),
+                Some(None) if asked.elapsed() < self.config.not_found_grace() => {
+                    std::thread::sleep(self.config.grace_step())
+                }
+                Some(None) => {
+                    self.open.remove(&id);
+                    return self.push(id, vec![Update::Cancelled]);
+                }
+                None => return,
+            }
+        }
+    }
+
+    /// The orders not known to be finished: (id, symbol, client id).
+    fn open_list(&self) -> Vec<(u64, String, String)> {
+        self.open
+            .iter()
+            .map(|(id, (s, c))| (*id, s.clone(), c.clone()))
+            .collect()
+    }
+
+    fn poll(&mut self) {
+        for (id, symbol, client) in self.open_list() {
+            if let Some(Some(report)) = self.lookup(id, &symbol, &client) {
+                self.note_report(id, &report);
+            }
+        }
+    }
+
+    pub(super) fn run(mut self, jobs: Receiver<Job>) {
+        let mut every = Duration::from_millis(self.config.poll_ms.max(10));
+        let mut next_poll = Instant::now() + every;
+        loop {
+            let wait = next_poll.saturating_duration_since(Instant::now());
+            match jobs.recv_timeout(wait) {
+                Ok(Job::Place(id, p)) => self.place(id, p),
+                Ok(Job::Reconcile(items)) => {
+                    self.reconcile(items);
+                    self.reconciling
+                        .store(false, std::sync::atomic::Ordering::SeqCst);
+                    if let Some(wake) = self.waker.lock().expect("waker lock").as_ref() {
+                        wake();
+                    }
+                }
+                Ok(Job::Cancel(id, s, c)) => self.cancel(id, s, c),
+                Ok(Job::CancelAll) => {
+                    let open = self.open_list();
+                    tracing::warn!(
+                        orders = open.len(),
+                        "kill switch: cancelling every open order"
+                    );
+                    for (id, s, c) in open {
+                        self.cancel(id, s, c);
+                    }
+                }
+                Ok(Job::Pushed(client)) => {
+                    self.count(|c| c.pushed += 1);
+                    let found = self
+                        .open
+                        .iter()
+                        .find(|(_, (_, c))| *c == client)
+                        .map(|(id, (s, c))| (*id, s.clone(), c.clone()));
+                    // One no longer open has been reported to its end.
+                    if let Some((id, symbol, client)) = found
+                        && let Some(Some(report)) = self.lookup(id, &symbol, &client)
+                    {
+                        self.note_report(id, &report);
+                    }
+                }
+                Ok(Job::Stream(up, why)) => {
+                    self.count(|c| {
+                        c.stream_up = up;
+                        c.stream_connects += u64::from(up);
+                    });
+                    every = Duration::from_millis(if up {
+                        self.config.stream_poll_ms.max(10)
+                    } else {
+                        self.config.poll_ms.max(10)
+                    });
+                    if up {
+                        // After every (re)connect: what changed while the
+                        // stream was down is found by looking every open
+                        // order up now.
+                        self.poll();
+                        next_poll = Instant::now() + every;
+                    } else {
+                        tracing::warn!(%why, "update stream down: polling every open order");
+                        next_poll = next_poll.min(Instant::now() + every);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    self.poll();
+                    next_poll = Instant::now() + every;
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! `[venues.<name>.reconcile]`: how a live venue's account is compared with
+//! the journals (the comparison itself runs in the service,
+//! `crate::service::reconcile`, which sees every deployment on the venue).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// `[venues.<name>.reconcile]`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReconcileConfig {
+    /// Compare every this many seconds (default 30; 0: only at start).
+    #[serde(default = "default_every")]
+    pub every_secs: f64,
+    /// A difference in a holding smaller than this is none (default 1e-8).
+    #[serde(default = "default_tolerance")]
+    pub tolerance: f64,
+    /// Compare holdings (default true). Binance charges its fee in the
+    /// asset bought unless it is paid in BNB, and the journals book fees in
+    /// the quote asset: pay fees in BNB, or turn this off (open orders are
+    /// still compared).
+    #[serde(default = "default_true")]
+    pub holdings: bool,
+    /// Compare the cash (each quote asset's balance) too (default true; the
+    /// same caveat on fees).
+    #[serde(default = "default_true")]
+    pub cash: bool,
+    /// A difference in cash smaller than this is none (default 0.01).
+    #[serde(default = "default_cash_tolerance")]
+    pub cash_tolerance: f64,
+    /// What someone else holds of each symbol on the account (the venue's
+    /// symbol → quantity); a symbol not named is measured at the first
+    /// comparison.
+    #[serde(default)]
+    pub foreign: BTreeMap<String, f64>,
+}
+
+fn default_every() -> f64 {
+    30.0
+}
+fn default_tolerance() -> f64 {
+    1e-8
+}
+fn default_true() -> bool {
+    true
+}
+fn default_cash_tolerance() -> f64 {
+    0.01
+}
+
+impl Default for ReconcileConfig {
+    fn default() -> Self {
+        Self {
+            every_secs: default_every(),
+            tolerance: default_tolerance(),
+            holdings: true,
+            cash: true,
+            cash_tolerance: default_cash_tolerance(),
+            foreign: BTreeMap::new(),
+        }
+    }
+}
