@@ -9,6 +9,7 @@ mod api;
 mod author;
 mod dashboard;
 mod data;
+mod docs;
 mod exact;
 mod feeds;
 mod golden;

@@ -1,0 +1,94 @@
+//! Connecting a LIVE deployment to its venue: the connector, the courier,
+//! the venue's pace shared across deployments, and the kill handle.
+
+use anyhow::{Context, bail};
+
+use super::run::*;
+use super::{Service, alerts, live};
+
+impl Service {
+    /// Connect a LIVE deployment to its venue and reconcile its open orders
+    /// with the journal before anything trades (see [`live`]).
+    pub(super) fn connect_live(
+        &self,
+        name: &str,
+        venue: &str,
+        run_id: &str,
+        fixed: &Fixed,
+        resumed: &crate::store::journal::Resumed,
+    ) -> anyhow::Result<(Box<dyn crate::execution::Venue + Send>, VenueHandle)> {
+        let vc = self.config.venues.get(venue).with_context(|| {
+            format!("deployment `{name}` trades on venue `{venue}`, which the configuration does not define")
+        })?;
+        let (mut connector, courier) = vc.connect(venue, &fixed.symbols)?;
+        let naming = live::naming(run_id);
+        let open = live::open_orders(connector.as_mut(), &fixed.symbols)
+            .with_context(|| format!("deployment `{name}` on venue `{venue}`"))?;
+        let adopted = live::adopted(&self.registry, name)?;
+        let unknown = live::unknown_orders(&open, &naming, resumed.last_order, &adopted);
+        let foreign = open
+            .iter()
+            .filter(|o| !o.client_id.starts_with(&naming.prefix))
+            .count();
+        if !unknown.is_empty() {
+            let report = live::report(&unknown);
+            self.registry
+                .note(name, "engine", live::MISMATCH, &report)?;
+            if let Some(a) = &self.alerter {
+                a.raise(
+                    alerts::Level::Critical,
+                    name,
+                    "",
+                    "reconciliation",
+                    None,
+                    None,
+                    None,
+                    &format!("HALTED by reconciliation: {report}"),
+                );
+            }
+            bail!(
+                "deployment `{name}` is HALTED by reconciliation: {report}; resolve it with `sandbar deploy reconcile {name} --adopt|--flatten --reason …`"
+            );
+        }
+        self.registry.note(
+            name,
+            "engine",
+            "reconcile",
+            &format!(
+                "venue {venue}: {} open orders of this run, {foreign} of others left alone",
+                open.len() - foreign
+            ),
+        )?;
+        let pace = self
+            .venue_paces
+            .lock()
+            .expect("paces lock")
+            .entry(venue.to_string())
+            .or_insert_with(|| {
+                crate::execution::live::Pace::new(courier.max_venue_orders_per_second)
+            })
+            .clone();
+        let mut v = crate::execution::live::LiveVenue::sharing(
+            connector,
+            courier,
+            fixed.symbols.clone(),
+            naming,
+            resumed.venue.clone(),
+            resumed.bars.len() as u64,
+            Some(pace),
+        );
+        let handle = VenueHandle {
+            name: venue.to_string(),
+            kill: v.kill_handle(),
+            waker: v.waker.clone(),
+            counts: v.counts.clone(),
+            problems: v.problems.clone(),
+            switch: crate::engine::KillSwitch::new(resumed.bars.len() as u64),
+            naming: live::naming(run_id),
+            // With reconciliation while running, the first comparison
+            // comes before the first new bar.
+            cleared: (vc.reconcile().every_secs > 0.0).then(|| v.gate()),
+        };
+        Ok((Box::new(v), handle))
+    }
+}

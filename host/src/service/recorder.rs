@@ -1,0 +1,408 @@
+//! The journal sink of a running deployment: entries go to its redb
+//! journal (committed before an order leaves), to its dashboard board, to
+//! its metrics (time to fill) and to the alert rules that read entries.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{alerts, dashboard, metrics};
+use crate::data::live::Notes;
+use crate::data::market::Bar;
+use crate::store::journal::{Entry, Journal, JournalError, Recorder};
+
+/// Intent entries kept in memory for shadow comparison, besides the journal.
+pub(super) type Intents = Arc<Mutex<Vec<Entry>>>;
+pub(super) type SharedJournal = Arc<Mutex<Journal>>;
+
+/// Journals to a file (shared with the controller, which saves snapshots),
+/// moves the feed's notes into it, and keeps intents for comparison.
+pub(super) struct ServiceRecorder {
+    pub(super) journal: SharedJournal,
+    pub(super) notes: Notes,
+    pub(super) intents: Intents,
+    /// The deployment's name and its alerter, for the rules entries trigger.
+    pub(super) name: String,
+    pub(super) alerter: Option<Arc<alerts::Alerter>>,
+    pub(super) metrics: metrics::DeploymentMetrics,
+    /// Bars re-executed from the journal (not counted again).
+    pub(super) recovered: u64,
+    /// The dashboard's picture of the deployment (re-executed entries
+    /// refill it after a restart).
+    pub(super) board: Option<Board>,
+    /// The run's symbol table (alerts name symbols).
+    pub(super) symbols: Vec<String>,
+    /// Market orders waiting for their first fill (the time-to-fill rule).
+    pub(super) clock: FillClock,
+}
+
+/// When each market order became fillable and when it first filled.
+///
+/// Time to fill is the venue's time: from the moment the venue could fill
+/// the order to its first execution. The simulated venue of a paper
+/// deployment can fill a market order only on the next bar of its symbol,
+/// so its clock starts when that bar arrives (what a bar interval takes is
+/// the strategy's choice of bars, not the venue's latency); a live venue's
+/// starts at submission. Limit and protective orders rest by design and are
+/// not timed.
+#[derive(Debug, Default)]
+pub(super) struct FillClock {
+    /// order id → (symbol, fillable since).
+    pub(super) waiting: HashMap<u64, (u32, Option<Instant>)>,
+}
+
+impl FillClock {
+    /// A market order was sent.
+    pub(super) fn order(&mut self, id: u64, symbol: u32) {
+        self.waiting.insert(id, (symbol, None));
+    }
+
+    /// A bar of `symbol` arrived: its waiting orders can fill from now.
+    pub(super) fn bar(&mut self, symbol: u32, now: Instant) {
+        for (s, since) in self.waiting.values_mut() {
+            if *s == symbol && since.is_none() {
+                *since = Some(now);
+            }
+        }
+    }
+
+    /// No order waits for its first fill.
+    pub(super) fn idle(&self) -> bool {
+        self.waiting.is_empty()
+    }
+
+    /// A fill of order `id`: the time it took, on its first fill.
+    pub(super) fn fill(&mut self, id: u64, now: Instant) -> Option<Duration> {
+        let (_, since) = self.waiting.remove(&id)?;
+        since.map(|t| now.saturating_duration_since(t))
+    }
+
+    /// An order that ended without a fill.
+    pub(super) fn forget(&mut self, id: u64) {
+        self.waiting.remove(&id);
+    }
+
+    /// The time-to-fill metric and rule, from an entry as written.
+    pub(super) fn on_entry(
+        &mut self,
+        entry: &Entry,
+        metrics: &metrics::DeploymentMetrics,
+        alerter: Option<&alerts::Alerter>,
+        name: &str,
+    ) {
+        use crate::execution::{OrderKind, Origin};
+        match entry {
+            Entry::Order { order, .. }
+                if order.kind == OrderKind::Market
+                    && matches!(
+                        order.origin,
+                        Origin::Strategy | Origin::RiskFlatten | Origin::Rebalance
+                    ) =>
+            {
+                self.order(order.id, order.symbol);
+            }
+            Entry::Cancel { order_id, .. } => self.forget(*order_id),
+            Entry::Fill { fill, plugin, .. } => {
+                let Some(took) = self.fill(fill.order_id, Instant::now()) else {
+                    return;
+                };
+                let secs = took.as_secs_f64();
+                metrics.time_to_fill_seconds.observe(secs);
+                if let Some(a) = alerter
+                    && let Some((level, threshold)) =
+                        alerts::level_of(secs, a.config().time_to_fill_secs)
+                {
+                    a.raise(
+                        level,
+                        name,
+                        plugin,
+                        "time-to-fill",
+                        Some(secs),
+                        Some(threshold),
+                        Some(crate::data::market::format_time(fill.time_ms)),
+                        &format!(
+                            "market order {} took {secs:.1} s to its first fill, over the {level} threshold {threshold:.0} s",
+                            fill.order_id
+                        ),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A deployment's dashboard board, shared by its recorder, its controller and the API.
+pub(super) type Board = Arc<Mutex<dashboard::Board>>;
+
+impl ServiceRecorder {
+    pub(super) fn take_notes(&self, j: &mut Journal) {
+        let notes = std::mem::take(&mut *self.notes.lock().expect("notes lock"));
+        for n in &notes {
+            j.note(n);
+        }
+    }
+}
+
+impl Recorder for ServiceRecorder {
+    fn record(&mut self, entry: Entry) -> Result<(), JournalError> {
+        if let Some(b) = &self.board {
+            b.lock().expect("board lock").entry(&entry);
+        }
+        if matches!(entry, Entry::Intent { .. }) {
+            self.intents
+                .lock()
+                .expect("intents lock")
+                .push(entry.clone());
+        }
+        let mut j = self.journal.lock().expect("journal lock");
+        if !j.verifying() {
+            self.metrics.entry(&entry);
+            if let Some(a) = &self.alerter {
+                alert_on_entry(a, &self.name, &self.symbols, &entry);
+            }
+            self.clock
+                .on_entry(&entry, &self.metrics, self.alerter.as_deref(), &self.name);
+        }
+        j.record(entry)
+    }
+
+    fn keeps_inputs(&self) -> bool {
+        true
+    }
+
+    fn input_bar(&mut self, seq: u64, bar: &Bar) -> Result<(), JournalError> {
+        if seq >= self.recovered {
+            self.metrics.bars.inc();
+            // Per bar: the clock is read only while a market order waits.
+            if !self.clock.idle() {
+                self.clock.bar(bar.symbol, Instant::now());
+            }
+        }
+        let mut j = self.journal.lock().expect("journal lock");
+        self.take_notes(&mut j);
+        j.input_bar(seq, bar)
+    }
+
+    fn barrier(&mut self) -> Result<(), JournalError> {
+        let mut j = self.journal.lock().expect("journal lock");
+        self.take_notes(&mut j);
+        if j.verifying() {
+            return j.barrier();
+        }
+        let t = Instant::now();
+        let r = j.barrier();
+        self.metrics
+            .journal_commit_seconds
+            .observe(t.elapsed().as_secs_f64());
+        r
+    }
+}
+
+/// Rules a journal entry triggers: a fill's slippage, a version change (INFO).
+pub(super) fn alert_on_entry(a: &alerts::Alerter, name: &str, symbols: &[String], entry: &Entry) {
+    match entry {
+        Entry::Fill { fill, plugin, .. } if fill.quantity * fill.price > 0.0 => {
+            let symbol = symbols
+                .get(fill.symbol as usize)
+                .map_or("?", String::as_str);
+            let side = match fill.side {
+                crate::execution::Side::Buy => "bought",
+                crate::execution::Side::Sell => "sold",
+            };
+            a.raise(
+                alerts::Level::Info,
+                name,
+                plugin,
+                "fill",
+                Some(fill.price),
+                None,
+                Some(crate::data::market::format_time(fill.time_ms)),
+                &format!(
+                    "{side} {} {symbol} at {} ({}, order {}{})",
+                    fill.quantity,
+                    fill.price,
+                    fill.origin.as_str(),
+                    fill.order_id,
+                    if fill.done { "" } else { ", partly" }
+                ),
+            );
+            let bps = fill.slippage / (fill.quantity * fill.price) * 10_000.0;
+            if let Some((level, threshold)) = alerts::level_of(bps, a.config().slippage_bps) {
+                a.raise(
+                    level,
+                    name,
+                    plugin,
+                    "slippage",
+                    Some(bps),
+                    Some(threshold),
+                    Some(crate::data::market::format_time(fill.time_ms)),
+                    &format!(
+                        "order {} filled with {bps:.1} bps of slippage, over the {level} threshold {threshold:.1} bps",
+                        fill.order_id
+                    ),
+                );
+            }
+        }
+        Entry::Swap {
+            from,
+            to,
+            actor,
+            reason,
+            ..
+        } => {
+            a.raise(
+                alerts::Level::Info,
+                name,
+                to,
+                "swap",
+                None,
+                None,
+                None,
+                &format!("{to} put in service (was {from}) by {actor}: {reason}"),
+            );
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::execution::{FillReport, Origin, Side};
+    use std::path::Path;
+
+    fn alerter(dir: &Path) -> Arc<alerts::Alerter> {
+        let config: alerts::AlertsConfig = toml::from_str("").unwrap();
+        alerts::Alerter::start(dir, config).unwrap()
+    }
+
+    fn fill(slippage_per_unit: f64) -> Entry {
+        Entry::Fill {
+            seq: 7,
+            fill: FillReport {
+                order_id: 3,
+                symbol: 0,
+                side: Side::Buy,
+                quantity: 10.0,
+                price: 100.0,
+                commission: 0.0,
+                slippage: slippage_per_unit * 10.0,
+                time_ms: 0,
+                origin: Origin::Strategy,
+                done: true,
+            },
+            plugin: "p@1".into(),
+        }
+    }
+
+    #[test]
+    fn a_fill_slipping_past_a_threshold_and_a_swap_raise_alerts() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = alerter(dir.path());
+        // 0.04 on 100 = 4 bps: nothing; 0.1 = 10 bps: WARNING; 0.2 = 20 bps: CRITICAL.
+        for s in [0.04, 0.1, 0.2] {
+            alert_on_entry(&a, "d", &["X".into()], &fill(s));
+        }
+        alert_on_entry(
+            &a,
+            "d",
+            &[],
+            &Entry::Swap {
+                seq: 9,
+                from: "p@1".into(),
+                to: "p@2".into(),
+                state_bytes: 0,
+                actor: "alice".into(),
+                reason: "better".into(),
+            },
+        );
+        let all = a.history().unwrap();
+        // Every fill is told at INFO, naming the symbol.
+        let fills: Vec<&alerts::Alert> = all.iter().filter(|x| x.rule == "fill").collect();
+        assert_eq!(fills.len(), 3);
+        assert_eq!(
+            fills[0].message,
+            "INFO d (p@1): bought 10 X at 100 (strategy, order 3) at bar 1970-01-01"
+        );
+        let h: Vec<alerts::Alert> = all.into_iter().filter(|x| x.rule != "fill").collect();
+        let got: Vec<(alerts::Level, &str)> =
+            h.iter().map(|x| (x.level, x.rule.as_str())).collect();
+        assert_eq!(
+            got,
+            vec![
+                (alerts::Level::Warning, "slippage"),
+                (alerts::Level::Critical, "slippage"),
+                (alerts::Level::Info, "swap"),
+            ]
+        );
+        assert!(
+            h[1].message
+                .contains("20.0 bps of slippage, over the CRITICAL threshold 15.0 bps"),
+            "{}",
+            h[1].message
+        );
+        assert_eq!(
+            h[2].message,
+            "INFO d (p@2): p@2 put in service (was p@1) by alice: better"
+        );
+        // Within the cooldown the same rule and level is not raised again.
+        alert_on_entry(&a, "d", &["X".into()], &fill(0.2));
+        let h = a.history().unwrap();
+        assert_eq!(h.iter().filter(|x| x.rule != "fill").count(), 3);
+        assert_eq!(
+            h.iter().filter(|x| x.rule == "fill").count(),
+            4,
+            "events are not held back"
+        );
+    }
+
+    #[test]
+    fn time_to_fill_runs_from_when_the_venue_could_fill_the_order() {
+        let t0 = Instant::now();
+        let at = |ms: u64| t0 + Duration::from_millis(ms);
+        let mut c = FillClock::default();
+        c.order(1, 0);
+        c.order(2, 1);
+        c.bar(1, at(50)); // another symbol's bar: order 1 cannot fill yet
+        c.bar(0, at(60_000)); // the next bar of symbol 0, a minute later
+        c.bar(0, at(120_000)); // a later bar does not restart the clock
+        assert_eq!(c.fill(1, at(120_003)), Some(Duration::from_millis(60_003)));
+        assert_eq!(c.fill(1, at(130_000)), None, "only the first fill is timed");
+        assert_eq!(c.fill(2, at(1_000)), Some(Duration::from_millis(950)));
+        c.order(3, 0);
+        c.forget(3);
+        assert_eq!(
+            c.fill(3, at(200_000)),
+            None,
+            "cancelled orders are not timed"
+        );
+        c.order(4, 0);
+        assert_eq!(
+            c.fill(4, at(1)),
+            None,
+            "filled before any bar: not a venue delay"
+        );
+        let a = alerter(tempfile::tempdir().unwrap().path());
+        assert_eq!(
+            alerts::level_of(60.0, a.config().time_to_fill_secs),
+            Some((alerts::Level::Critical, 30.0))
+        );
+        assert_eq!(
+            alerts::level_of(6.0, a.config().time_to_fill_secs),
+            Some((alerts::Level::Warning, 5.0))
+        );
+        assert_eq!(alerts::level_of(0.001, a.config().time_to_fill_secs), None);
+    }
+
+    #[test]
+    fn the_paper_sharpe_is_annualised_from_daily_closes() {
+        assert_eq!(alerts::daily_sharpe(&[100.0, 101.0]), None);
+        let closes = [100.0, 101.0, 100.5, 102.0, 103.0];
+        let s = alerts::daily_sharpe(&closes).unwrap();
+        let r: Vec<f64> = closes.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+        let mean = r.iter().sum::<f64>() / 4.0;
+        let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 3.0).sqrt();
+        assert!((s - mean / sd * 365f64.sqrt()).abs() < 1e-9);
+    }
+}

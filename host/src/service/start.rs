@@ -1,0 +1,672 @@
+//! Starting a deployment: its plan (mode, venue, symbols, what its journal
+//! fixes), recovery of its journal by re-execution, and its launch on the
+//! worker pool.
+
+use std::collections::HashMap;
+use std::sync::atomic::AtomicBool;
+use std::sync::mpsc::{Sender, channel};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+
+use super::commands::carried_params;
+use super::config::DeploymentConfig;
+use super::controller::{Loader, ServiceController};
+use super::recorder::*;
+use super::run::*;
+use super::types::*;
+use super::{Service, Starting, alerts, dashboard, live, metrics, runner};
+use crate::data::live::{Notes, interval_ms};
+use crate::engine::replay::RunConfig;
+use crate::engine::{Command, Engine, EngineConfig, Status};
+use crate::execution::SimulatedVenue;
+use crate::sandbox::runtime::Instance;
+use crate::store::journal::{CommandAction, Entry, Journal, RunMeta};
+use crate::store::lifecycle::{GateConfig, Move, Stage};
+use crate::store::registry::Deployment;
+
+impl Service {
+    pub(super) fn run_config(d: &Deployment) -> anyhow::Result<RunConfig> {
+        let mut set: Vec<String> = d.risk.iter().map(|r| format!("risk.{r}")).collect();
+        set.push(format!("initial_cash={}", d.capital));
+        RunConfig::load(None, &set)
+    }
+
+    pub(super) fn prepare(
+        &self,
+        label: &str,
+        params: &[String],
+        config: &RunConfig,
+        symbols: &[String],
+    ) -> anyhow::Result<(Instance, String, String)> {
+        prepare_on(
+            &self.registry,
+            &self.runtime,
+            label,
+            params,
+            config,
+            symbols,
+        )
+    }
+
+    /// Start every deployment the configuration lists.
+    pub fn start_configured(&self) -> anyhow::Result<()> {
+        for d in self.config.deployments.clone() {
+            let spec = FeedSpec {
+                feed: d.feed.clone(),
+                symbols: d.symbols.clone(),
+                interval: d.interval.clone(),
+                start: d.start.clone(),
+            };
+            self.start(&d.name, Some(spec), "service")
+                .with_context(|| format!("starting deployment `{}`", d.name))?;
+        }
+        Ok(())
+    }
+
+    /// Start (or, if it has a journal, recover and continue) a PAPER
+    /// deployment on a configured feed. `spec = None` uses the
+    /// configuration's entry for the deployment.
+    pub fn start(
+        &self,
+        name: &str,
+        spec: Option<FeedSpec>,
+        actor: &str,
+    ) -> anyhow::Result<DeploymentStatus> {
+        {
+            let runs = self.runs.lock().expect("runs lock");
+            let mut starting = self.starting.lock().expect("starting lock");
+            if starting.contains(name)
+                || runs
+                    .get(name)
+                    .is_some_and(|r| r.ended.lock().expect("ended").is_none())
+            {
+                bail!("deployment `{name}` is already running");
+            }
+            starting.insert(name.to_string());
+        }
+        // A run that ended releases its journal before it is opened again.
+        self.runs.lock().expect("runs lock").remove(name);
+        let _guard = Starting(&self.starting, name.to_string());
+        let d = self.registry.deployment(name)?;
+        let live = match d.stage {
+            Stage::Paper => false,
+            Stage::Paused if d.paused_from == Some(Stage::Paper) => false,
+            Stage::Live => true,
+            Stage::Paused if d.paused_from == Some(Stage::Live) => true,
+            other => bail!(
+                "deployment `{name}` is {other}; only PAPER and LIVE deployments run (promote it first)"
+            ),
+        };
+        // Where real orders go is the configuration file's decision alone.
+        let venue_name = if live {
+            let v = self
+                .config
+                .deployments
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| c.venue.clone())
+                .with_context(|| {
+                    format!(
+                        "deployment `{name}` is LIVE and names no venue: give it `venue = \"…\"` in the configuration's [[deployments]] (a [venues] name)"
+                    )
+                })?;
+            if let Some(why) = live::standing_mismatch(&self.registry, name)? {
+                bail!(
+                    "deployment `{name}` is HALTED by reconciliation: {why}; resolve it with `sandbar deploy reconcile {name} --adopt|--flatten --reason …`"
+                );
+            }
+            Some(v)
+        } else {
+            None
+        };
+        let spec = match spec {
+            Some(s) => s,
+            None => {
+                let c = self
+                    .config
+                    .deployments
+                    .iter()
+                    .find(|c| c.name == name)
+                    .with_context(|| {
+                        format!(
+                            "deployment `{name}` is not in the configuration; name a feed, symbols and interval to start it"
+                        )
+                    })?;
+                FeedSpec {
+                    feed: c.feed.clone(),
+                    symbols: c.symbols.clone(),
+                    interval: c.interval.clone(),
+                    start: c.start.clone(),
+                }
+            }
+        };
+        let hub = self.hubs.get(&spec.feed).cloned().with_context(|| {
+            format!(
+                "no feed named `{}` (configured: {})",
+                spec.feed,
+                self.hubs.keys().cloned().collect::<Vec<_>>().join(", ")
+            )
+        })?;
+        let step = interval_ms(&spec.interval)?;
+        let symbols: Vec<String> = if spec.symbols.is_empty() {
+            d.symbols.iter().map(|s| s.to_uppercase()).collect()
+        } else {
+            spec.symbols.iter().map(|s| s.to_uppercase()).collect()
+        };
+        if symbols.is_empty() {
+            bail!(
+                "deployment `{name}` has no symbols: name them in the configuration or the request"
+            );
+        }
+        let start_ms = DeploymentConfig {
+            name: name.into(),
+            feed: spec.feed.clone(),
+            symbols: vec![],
+            interval: spec.interval.clone(),
+            start: spec.start.clone(),
+            venue: None,
+            account: None,
+        }
+        .start_ms()?;
+        let account = self.account_of(name);
+        let mut run = Self::run_config(&d)?;
+        if let Some(a) = &account {
+            // Its capital is the account's share; the account's gross cap
+            // bounds its own (as multiples of equity, so the sum is bounded).
+            run.initial_cash = a.initial(name);
+            run.risk.max_gross_exposure =
+                run.risk.max_gross_exposure.min(a.config.max_gross_exposure);
+        }
+        let fixed_now = Fixed {
+            run,
+            pause_drawdown: self.config.pause_drawdown,
+            feed: spec.clone(),
+            symbols: symbols.clone(),
+            venue: venue_name.clone(),
+            run_id: live.then(live::new_run_id).transpose()?,
+            ramp_up: live.then(|| self.config.ramp_up.clone()),
+            account: account.as_ref().map(|a| a.name.clone()),
+        };
+        // A LIVE run has its own journal: the paper run's stays its evidence.
+        let path = self.config.journals.join(if live {
+            format!("{name}-live.redb")
+        } else {
+            format!("{name}.redb")
+        });
+        // The run's first version: a new run starts with the deployment's;
+        // a recovered one with what its journal started with.
+        let existing = if path.exists() {
+            let r = crate::store::journal::JournalReader::open(&path)?;
+            Some(r.meta()?)
+        } else {
+            None
+        };
+        let (fixed, first_label, params) = match &existing {
+            Some(meta) => {
+                let fixed: Fixed = toml::from_str(&meta.service).with_context(|| {
+                    format!(
+                        "journal {} was not written by a service deployment",
+                        path.display()
+                    )
+                })?;
+                if fixed.feed.feed != fixed_now.feed.feed
+                    || fixed.symbols != fixed_now.symbols
+                    || fixed.feed.interval != fixed_now.feed.interval
+                {
+                    bail!(
+                        "deployment `{name}`'s journal was written for feed `{}` {} {} and is asked to run on `{}` {} {}; a journal keeps its inputs — create a new deployment to trade something else",
+                        fixed.feed.feed,
+                        fixed.symbols.join(","),
+                        fixed.feed.interval,
+                        fixed_now.feed.feed,
+                        fixed_now.symbols.join(","),
+                        fixed_now.feed.interval
+                    );
+                }
+                if fixed.account != fixed_now.account {
+                    bail!(
+                        "deployment `{name}`'s journal was written for account {:?} and is asked to trade {:?}'s capital; a journal keeps its capital — create a new deployment to change accounts",
+                        fixed.account,
+                        fixed_now.account
+                    );
+                }
+                if fixed.venue != fixed_now.venue {
+                    bail!(
+                        "deployment `{name}`'s journal was written for venue {:?} and is asked to trade on {:?}; a journal keeps its venue — create a new deployment to trade elsewhere",
+                        fixed.venue,
+                        fixed_now.venue
+                    );
+                }
+                (
+                    fixed,
+                    format!("{}@{}", meta.plugin_name, meta.plugin_version),
+                    meta.params.clone(),
+                )
+            }
+            None => (fixed_now, d.plugin.clone(), d.params.clone()),
+        };
+        let config = fixed.run.clone();
+        let (instance, label, sha) =
+            self.prepare(&first_label, &params, &config, &fixed.symbols)?;
+        let desc = instance.description().clone();
+        let meta = RunMeta {
+            format: if live {
+                crate::store::journal::FORMAT
+            } else {
+                crate::store::journal::FORMAT_SIMULATED
+            },
+            sandbar_version: env!("CARGO_PKG_VERSION").into(),
+            contract: instance.contract().into(),
+            plugin_name: desc.name.clone(),
+            plugin_version: desc.version.clone(),
+            sdk_version: desc.sdk_version.clone(),
+            plugin_sha256: sha,
+            params: params.clone(),
+            risk: toml::to_string(&config.risk).unwrap_or_default(),
+            execution: toml::to_string(&config.execution).unwrap_or_default(),
+            sandbox: toml::to_string(&config.sandbox).unwrap_or_default(),
+            data: vec![],
+            symbols: fixed.symbols.clone(),
+            initial_cash: config.initial_cash,
+            seed: config.seed,
+            delivery: "per-bar".into(),
+            swaps: vec![],
+            service: toml::to_string(&fixed).context("describing the run")?,
+        };
+        let (journal, resumed) = Journal::resume(&path, &meta)?;
+        let venue = match (&fixed.venue, &fixed.run_id) {
+            (Some(v), Some(run_id)) => Some(self.connect_live(name, v, run_id, &fixed, &resumed)?),
+            _ => None,
+        };
+        // Where the feed takes over: after the last journaled bar of each
+        // symbol, else before the configured start, else the next live bar.
+        let mut after: Vec<Option<i64>> = vec![start_ms.map(|s| s - step); fixed.symbols.len()];
+        for b in &resumed.bars {
+            after[b.symbol as usize] = Some(b.time_ms);
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let slot = self.pool.slot(stop.clone());
+        if let Some((_, h)) = &venue {
+            let wake = slot.waker();
+            *h.waker.lock().expect("waker lock") = Some(Arc::new(move || wake()));
+        }
+        let notes: Notes = Arc::default();
+        let live = hub.subscribe_waking(
+            &fixed.symbols,
+            &fixed.feed.interval,
+            after,
+            stop.clone(),
+            notes.clone(),
+            Some(slot.waker()),
+        )?;
+        let stale = live.stale_flag();
+        let mut live = live;
+        if let Some(a) = self.alerter.clone() {
+            let (name, version, feed) = (
+                name.to_string(),
+                first_label.clone(),
+                fixed.feed.feed.clone(),
+            );
+            live.on_stale(move |quiet_ms| {
+                a.raise(
+                    alerts::Level::Critical,
+                    &name,
+                    &version,
+                    "feed-stale",
+                    Some(quiet_ms as f64 / 1000.0),
+                    None,
+                    None,
+                    &format!(
+                        "feed `{feed}` STALE: no closed bar for {:.0} s",
+                        quiet_ms as f64 / 1000.0
+                    ),
+                );
+            });
+        }
+        let recovered = resumed.bars.len() as u64;
+        let replay = resumed
+            .commands
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Command {
+                    seq,
+                    action,
+                    actor,
+                    reason,
+                } => Some((*seq, action.clone(), actor.clone(), reason.clone())),
+                _ => None,
+            })
+            .collect();
+        if let Some(a) = &account {
+            // What of the account's decisions its journal holds: moves by
+            // rebalance, limits by the day of the bar they followed.
+            let (mut rebalanced, mut reduced) = (Vec::new(), Vec::new());
+            for e in &resumed.commands {
+                match e {
+                    Entry::Command {
+                        action: CommandAction::Allocate { as_of_ms, .. },
+                        ..
+                    } => rebalanced.push(*as_of_ms),
+                    Entry::Command {
+                        seq,
+                        action: CommandAction::Reduce,
+                        ..
+                    } => {
+                        if let Some(bar) = seq
+                            .checked_sub(1)
+                            .and_then(|s| resumed.bars.get(s as usize))
+                        {
+                            reduced.push(bar.time_ms.div_euclid(86_400_000));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            a.join(name, &rebalanced, &reduced);
+        }
+        let feed = RecoveryFeed {
+            journaled: resumed.bars,
+            pos: 0,
+            live,
+            returned: Default::default(),
+        };
+        let journal: SharedJournal = Arc::new(Mutex::new(journal));
+        let venue_state = venue.as_ref().map(|(_, v)| v.clone());
+        let kill_switch = venue.as_ref().map(|(_, v)| {
+            let kills = resumed
+                .commands
+                .iter()
+                .filter_map(|e| match e {
+                    Entry::Kill {
+                        seq,
+                        notes,
+                        actor,
+                        reason,
+                    } => Some((*seq, *notes, actor.clone(), reason.clone())),
+                    _ => None,
+                })
+                .collect();
+            (v.switch.clone(), kills)
+        });
+        let launch = Launch {
+            venue: venue.map(|(v, _)| v),
+            ramp_up: fixed.ramp_up.clone().filter(|_| fixed.venue.is_some()),
+            name: name.into(),
+            instance,
+            label,
+            config,
+            pause_drawdown: Some(fixed.pause_drawdown),
+            evidence: true,
+            journal: journal.clone(),
+            notes,
+            replay,
+            recovered,
+            params,
+            account,
+            kill_switch,
+        };
+        let (tx, status, ended, intents, trouble, board) =
+            self.launch(launch, feed, fixed.symbols.clone(), &slot)?;
+        self.registry.note(
+            name,
+            actor,
+            "start",
+            &format!(
+                "feed {} {} {}{}",
+                fixed.feed.feed,
+                fixed.symbols.join(","),
+                fixed.feed.interval,
+                if recovered > 0 {
+                    format!(", recovering {recovered} journaled bars")
+                } else {
+                    String::new()
+                }
+            ),
+        )?;
+        self.runs.lock().expect("runs lock").insert(
+            name.into(),
+            Run {
+                tx,
+                status,
+                ended,
+                trouble,
+                intents,
+                journal: path,
+                shadow: None,
+                capital: fixed.run.initial_cash,
+                symbols: fixed.symbols.clone(),
+                spec: fixed.feed,
+                recovered,
+                stale,
+                slot,
+                journal_handle: Some(journal),
+                board,
+                venue: venue_state,
+            },
+        );
+        self.status(name)
+    }
+
+    #[allow(clippy::type_complexity)]
+    pub(super) fn launch<F: runner::PollFeed + 'static>(
+        &self,
+        mut l: Launch,
+        feed: F,
+        symbols: Vec<String>,
+        slot: &Arc<runner::Slot>,
+    ) -> anyhow::Result<(
+        Sender<Command<'static>>,
+        Arc<Mutex<Status>>,
+        Arc<Mutex<Option<String>>>,
+        Intents,
+        Arc<Mutex<Option<String>>>,
+        Board,
+    )> {
+        let (tx, rx) = channel();
+        let board: Board = Arc::new(Mutex::new(dashboard::Board::new(symbols.clone())));
+        let status = Arc::new(Mutex::new(Status {
+            serving: l.label.clone(),
+            last_bar_ms: i64::MIN,
+            ..Status::default()
+        }));
+        let ended = Arc::new(Mutex::new(None));
+        let trouble = Arc::new(Mutex::new(None));
+        let intents: Intents = Arc::default();
+        let (registry, runtime) = (self.registry.clone(), self.runtime.clone());
+        let (run_config, load_symbols, params) =
+            (l.config.clone(), symbols.clone(), l.params.clone());
+        let load: Loader = Arc::new(move |label: &str, state: Option<&[u8]>| {
+            let record = registry.plugin(label)?;
+            let (mut instance, _, _) = prepare_on(
+                &registry,
+                &runtime,
+                &record.label(),
+                &carried_params(&params, &record),
+                &run_config,
+                &load_symbols,
+            )?;
+            if let Some(state) = state {
+                let version = record.version.clone();
+                instance
+                    .restore(&version, state)
+                    .map_err(|e| anyhow::anyhow!("{label} refused its state: {e}"))?;
+            }
+            Ok(instance)
+        });
+        let dm = self.metrics.deployment(&metrics::labels(&l.name));
+        let controller = ServiceController {
+            rx,
+            status: status.clone(),
+            name: l.name.clone(),
+            registry: self.registry.clone(),
+            last: Status::default(),
+            pending: None,
+            replay: std::mem::take(&mut l.replay),
+            recovered: l.recovered,
+            load,
+            journal: l.evidence.then(|| l.journal.clone()),
+            snapshot_every: self.config.snapshot_every,
+            last_snapshot: Instant::now(),
+            snapshot_reply: None,
+            flatten_on_shutdown: self.config.flatten_on_shutdown && l.evidence,
+            trouble: trouble.clone(),
+            metrics: dm.clone(),
+            bar_started: None,
+            day: (i64::MIN, 0.0),
+            alerter: self.alerter.clone().filter(|_| l.evidence),
+            levels: HashMap::new(),
+            daily_closes: Vec::new(),
+            backtest_sharpe: self
+                .registry
+                .deployment(&l.name)
+                .ok()
+                .and_then(|d| d.backtest)
+                .map(|b| b.sharpe),
+            board: l.evidence.then(|| board.clone()),
+            account: l.account.clone().filter(|_| l.evidence),
+        };
+        let (ended2, intents2, registry, name) = (
+            ended.clone(),
+            intents.clone(),
+            self.registry.clone(),
+            l.name.clone(),
+        );
+        let label_for_alerts = l.label.clone();
+        let Launch {
+            instance,
+            label,
+            config,
+            pause_drawdown,
+            evidence,
+            journal,
+            notes,
+            venue,
+            ramp_up,
+            kill_switch,
+            ..
+        } = l;
+        let venue: Box<dyn crate::execution::Venue + Send> =
+            venue.unwrap_or_else(|| Box::new(SimulatedVenue::new(config.execution)));
+        let cfg = EngineConfig {
+            initial_cash: config.initial_cash,
+            risk: config.risk,
+            batch_size: 1,
+            delivery: crate::sandbox::runtime::Delivery::PerBar,
+            plugin_label: label,
+            rollback_window: config.swap.rollback_window,
+            rollback_drawdown: config.swap.rollback_drawdown,
+            pause_drawdown,
+            final_entry: false,
+            warmup: 0,
+        };
+        let labels = metrics::labels(&name);
+        let recorder = ServiceRecorder {
+            journal: journal.clone(),
+            notes: notes.clone(),
+            intents: intents2,
+            metrics: dm.clone(),
+            recovered: l.recovered,
+            name: name.clone(),
+            alerter: self.alerter.clone().filter(|_| evidence),
+            board: evidence.then(|| board.clone()),
+            symbols: symbols.clone(),
+            clock: FillClock::default(),
+        };
+        let timed = metrics::Timed {
+            inner: instance,
+            histogram: dm.plugin_call_seconds.clone(),
+        };
+        let m = self.metrics.clone();
+        let alerter = self.alerter.clone().filter(|_| evidence);
+        let first_label = label_for_alerts.clone();
+        let member = l.account.clone().filter(|_| evidence);
+        let mut engine = Engine::owning(cfg, symbols, Box::new(timed), venue, Box::new(recorder));
+        engine.set_controller(Box::new(controller));
+        if let Some(r) = ramp_up {
+            engine.set_ramp_up(crate::portfolio::allocation::RampUp(r));
+        }
+        if let Some((switch, kills)) = kill_switch {
+            engine.set_kill_switch(switch, kills);
+        }
+        let on_end = move |result: crate::engine::RunResult| {
+            let summary = match &result {
+                Ok(o) => match &o.fault {
+                    Some(f) => {
+                        m.fault(&labels, f.fault.kind());
+                        let why = format!("faulted at bar {}: {}", f.seq, f.fault);
+                        if let Some(a) = &alerter {
+                            a.raise(
+                                alerts::Level::Critical,
+                                &name,
+                                &first_label,
+                                "fault",
+                                None,
+                                None,
+                                Some(crate::data::market::format_time(f.bar.time_ms)),
+                                &why,
+                            );
+                        }
+                        if evidence {
+                            let _ = registry.transition(
+                                &name,
+                                Move::Pause,
+                                Some(why.clone()),
+                                false,
+                                &GateConfig::default(),
+                                "engine",
+                            );
+                        }
+                        why
+                    }
+                    None => format!("stopped after {} bars", o.bars),
+                },
+                Err(e) => {
+                    let why = format!("journal failed: {e}");
+                    if let Some(a) = &alerter {
+                        a.raise(
+                            alerts::Level::Critical,
+                            &name,
+                            &first_label,
+                            "journal",
+                            None,
+                            None,
+                            None,
+                            &why,
+                        );
+                    }
+                    why
+                }
+            };
+            if let (Ok(o), true) = (&result, evidence)
+                && let Ok(d) = registry.deployment(&name)
+                && (d.stage == Stage::Paper || d.paused_from == Some(Stage::Paper))
+                && let Some(ev) = crate::store::lifecycle::PaperEvidence::of_run(d.plugin, o)
+            {
+                let _ = registry.record_paper(&name, ev, "engine");
+            }
+            {
+                let mut j = journal.lock().expect("journal lock");
+                let notes = std::mem::take(&mut *notes.lock().expect("notes"));
+                for n in &notes {
+                    j.note(n);
+                }
+                if let Err(e) = j.sync() {
+                    tracing::error!(deployment = %name, %e, "final journal commit");
+                }
+            }
+            if let Some(a) = &member {
+                a.leave(&name);
+            }
+            *ended2.lock().expect("ended lock") = Some(summary);
+        };
+        slot.start(runner::Work {
+            engine,
+            feed: Box::new(feed),
+            seq: 0,
+            on_end: Box::new(on_end),
+        });
+        Ok((tx, status, ended, intents, trouble, board))
+    }
+}
