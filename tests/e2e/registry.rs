@@ -248,7 +248,7 @@ fn the_lifecycle_follows_its_edges_and_gates_with_a_readiness_report() {
 /// trail starts from the stage the previous one ended in, none is lost.
 #[test]
 fn concurrent_lifecycle_changes_never_start_from_a_stale_stage() {
-    use sandbar::store::lifecycle::{GateConfig, Move};
+    use sandbar::lifecycle::{GateConfig, Move};
     use sandbar::store::registry::Registry;
     let dir = scratch();
     let reg = Registry::open(&dir.path().join("r.redb")).unwrap();

@@ -148,9 +148,26 @@ pub fn ensure_debian(program: &str, package: &str) {
     if present() {
         return;
     }
+    // Tests run in parallel (threads here, processes under nextest) and
+    // apt takes one install at a time: one of our installs at a time, by a
+    // lock file every test process shares, and apt itself told to wait for
+    // its lock rather than fail (someone else's apt may hold it).
+    let lock = std::fs::File::create(Path::new(env!("CARGO_TARGET_TMPDIR")).join("apt.lock"))
+        .expect("creating the apt lock file");
+    lock.lock().expect("taking the apt lock file");
+    if present() {
+        return; // installed by another test while this one waited
+    }
     for args in [
-        &["update", "-qq"][..],
-        &["install", "-y", "-qq", package][..],
+        &["-o", "DPkg::Lock::Timeout=600", "update", "-qq"][..],
+        &[
+            "-o",
+            "DPkg::Lock::Timeout=600",
+            "install",
+            "-y",
+            "-qq",
+            package,
+        ][..],
     ] {
         let s = std::process::Command::new("apt-get")
             .args(args)

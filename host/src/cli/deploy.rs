@@ -289,7 +289,7 @@ pub(super) enum DeployCmd {
 fn move_to(
     reg: &Registry,
     name: &str,
-    mv: crate::store::lifecycle::Move,
+    mv: crate::lifecycle::Move,
     reason: Option<String>,
     who: &str,
 ) -> anyhow::Result<()> {
@@ -413,7 +413,7 @@ fn remote_cmd(cmd: DeployCmd) -> anyhow::Result<()> {
 }
 
 pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> {
-    use crate::store::lifecycle::Move;
+    use crate::lifecycle::Move;
     if remote(&cmd).is_some() {
         return remote_cmd(cmd);
     }
@@ -491,7 +491,7 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
                 )?),
                 _ => None,
             };
-            let evidence = crate::store::lifecycle::BacktestEvidence {
+            let evidence = crate::lifecycle::BacktestEvidence {
                 plugin: d.plugin.clone(),
                 lookahead: replay.outcome.lookahead,
                 data: data.iter().map(|p| p.display().to_string()).collect(),
@@ -576,7 +576,7 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
             reason,
             gates,
         } => {
-            use crate::store::lifecycle::{MANUAL_ITEMS, checklist};
+            use crate::lifecycle::{MANUAL_ITEMS, checklist};
             let d = reg.deployment(&name)?;
             if let Some(item) = &confirm {
                 if !MANUAL_ITEMS.iter().any(|(id, _)| id == item) {
@@ -665,7 +665,7 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
 fn backtest_monte_carlo(
     o: &crate::engine::RunOutcome,
     runs: usize,
-) -> Option<crate::store::lifecycle::MonteCarloEvidence> {
+) -> Option<crate::lifecycle::MonteCarloEvidence> {
     use crate::research::montecarlo::{Method, Sample, simulate};
     if runs == 0 {
         return None;
@@ -682,7 +682,7 @@ fn backtest_monte_carlo(
                 sample.trades.len(),
                 m.max_drawdown.p95 * 100.0
             );
-            Some(crate::store::lifecycle::MonteCarloEvidence {
+            Some(crate::lifecycle::MonteCarloEvidence {
                 runs,
                 method: "trades".into(),
                 seed: 0,
@@ -704,7 +704,7 @@ fn backtest_walk_forward(
     train: &str,
     test: &str,
     anchored: bool,
-) -> anyhow::Result<crate::store::lifecycle::WalkForwardEvidence> {
+) -> anyhow::Result<crate::lifecycle::WalkForwardEvidence> {
     use crate::research::{sweep, walkforward as wf};
     let bytes = std::fs::read(&spec.plugin)?;
     let plugin = rt.load_bytes(&spec.plugin, &bytes)?;
@@ -753,7 +753,7 @@ fn backtest_walk_forward(
         w.report.sharpe,
         w.efficiency
     );
-    Ok(crate::store::lifecycle::WalkForwardEvidence {
+    Ok(crate::lifecycle::WalkForwardEvidence {
         spans: format!("{train}/{test}{}", if anchored { " anchored" } else { "" }),
         windows: w.windows.len(),
         grid: grid.to_vec(),
@@ -895,16 +895,14 @@ fn print_comparison(c: &crate::research::compare::Comparison) {
 }
 
 /// Gate thresholds from a TOML file, else the defaults.
-fn load_gates(
-    path: Option<&std::path::Path>,
-) -> anyhow::Result<crate::store::lifecycle::GateConfig> {
+fn load_gates(path: Option<&std::path::Path>) -> anyhow::Result<crate::lifecycle::GateConfig> {
     Ok(match path {
         Some(p) => {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
             toml::from_str(&text).map_err(|e| anyhow::anyhow!("gates {}: {e}", p.display()))?
         }
-        None => crate::store::lifecycle::GateConfig::default(),
+        None => crate::lifecycle::GateConfig::default(),
     })
 }
 

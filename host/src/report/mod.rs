@@ -7,6 +7,7 @@
 //! by 12. Sharpe and Sortino use a zero risk-free rate; Sortino's downside
 //! deviation is `sqrt(mean(min(r, 0)²))` over all periods.
 
+pub mod evidence;
 pub mod golden;
 pub mod html;
 pub mod rebuild;

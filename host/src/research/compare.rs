@@ -11,11 +11,11 @@
 //! own pause changed what the strategy was asked (a swap, a rollback, a
 //! pause): after it, the backtest would not be the same experiment.
 
-use serde::{Deserialize, Serialize};
-
 use crate::engine::RunOutcome;
 use crate::execution::{FillReport, Side};
 use crate::store::journal::Entry;
+// The comparison is lifecycle evidence (the PAPER → LIVE gate reads it).
+pub use crate::lifecycle::evidence::{Comparison, FillRow};
 
 /// The first bar whose decisions an operator (or the engine's pause) changed.
 pub fn cut(entries: &[Entry], processed: u64) -> (u64, Option<String>) {
@@ -50,23 +50,6 @@ pub fn before(entries: &[Entry], cut: u64) -> Vec<Entry> {
         .collect()
 }
 
-/// A fill as compared: bar, side, quantity, price, commission, slippage.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FillRow {
-    /// Bar sequence number.
-    pub seq: u64,
-    /// `buy` or `sell`.
-    pub side: String,
-    /// Quantity.
-    pub quantity: f64,
-    /// Price.
-    pub price: f64,
-    /// Commission.
-    pub commission: f64,
-    /// Slippage paid.
-    pub slippage: f64,
-}
-
 /// Every fill of a journal.
 pub fn fills(entries: &[Entry]) -> Vec<FillRow> {
     entries
@@ -90,35 +73,6 @@ fn row(seq: u64, f: &FillReport) -> FillRow {
         commission: f.commission,
         slippage: f.slippage,
     }
-}
-
-/// What the comparison found.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Comparison {
-    /// `name@version` compared.
-    pub plugin: String,
-    /// Bars compared.
-    pub bars: u64,
-    /// Why the comparison stops before the journal's end, if it does.
-    pub stopped_at: Option<String>,
-    /// Fills of the paper run.
-    pub paper_fills: usize,
-    /// Fills of the replay.
-    pub replay_fills: usize,
-    /// Fills equal in bar, side, quantity and price (to 1e-9), in order.
-    pub matching_fills: usize,
-    /// The first fill that differs: (paper, replay).
-    pub first_difference: Option<(Option<FillRow>, Option<FillRow>)>,
-    /// Largest price difference among fills paired in order, in bps.
-    pub max_price_difference_bps: f64,
-    /// Slippage paid: paper, replay.
-    pub slippage: (f64, f64),
-    /// PnL: paper, replay.
-    pub pnl: (f64, f64),
-    /// Sharpe ratio: paper, replay.
-    pub sharpe: (f64, f64),
-    /// |paper − replay| ÷ |replay| Sharpe (0 when both are 0).
-    pub sharpe_deviation: f64,
 }
 
 /// Compare the paper run (rebuilt from its journal) with the replay.

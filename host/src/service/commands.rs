@@ -14,7 +14,7 @@ use super::types::*;
 use super::{Service, alerts, metrics, runner};
 use crate::engine::Command;
 use crate::engine::replay::RunConfig;
-use crate::store::lifecycle::{GateConfig, Move, Stage};
+use crate::lifecycle::{GateConfig, Move, Stage};
 use crate::store::registry::Deployment;
 
 /// The audit trail and the journal must say why: a blank reason is refused.

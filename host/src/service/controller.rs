@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use super::recorder::*;
 use super::{account, alerts, metrics};
 use crate::engine::{Command, Controller, Status, StrategyDriver};
+use crate::lifecycle::{GateConfig, Move};
 use crate::sandbox::runtime::Instance;
 use crate::store::journal::{CommandAction, Snapshot};
-use crate::store::lifecycle::{GateConfig, Move};
 use crate::store::registry::Registry;
 
 /// Loads a version for a swap during recovery: `(label, state)` → driver.

@@ -563,10 +563,10 @@ impl super::Service {
         });
         let _ = self.registry.transition(
             &m.name,
-            crate::store::lifecycle::Move::Pause,
+            crate::lifecycle::Move::Pause,
             Some(format!("HALTED by reconciliation: {report}")),
             false,
-            &crate::store::lifecycle::GateConfig::default(),
+            &crate::lifecycle::GateConfig::default(),
             "reconciliation",
         );
         if let Some(a) = &self.alerter {

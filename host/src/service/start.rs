@@ -21,9 +21,9 @@ use crate::data::live::{Notes, interval_ms};
 use crate::engine::replay::RunConfig;
 use crate::engine::{Command, Engine, EngineConfig, Status};
 use crate::execution::SimulatedVenue;
+use crate::lifecycle::{GateConfig, Move, Stage};
 use crate::sandbox::runtime::Instance;
 use crate::store::journal::{CommandAction, Entry, Journal, RunMeta};
-use crate::store::lifecycle::{GateConfig, Move, Stage};
 use crate::store::registry::Deployment;
 
 impl Service {
@@ -642,7 +642,7 @@ impl Service {
             if let (Ok(o), true) = (&result, evidence)
                 && let Ok(d) = registry.deployment(&name)
                 && (d.stage == Stage::Paper || d.paused_from == Some(Stage::Paper))
-                && let Some(ev) = crate::store::lifecycle::PaperEvidence::of_run(d.plugin, o)
+                && let Some(ev) = crate::report::evidence::paper_evidence(d.plugin, o)
             {
                 let _ = registry.record_paper(&name, ev, "engine");
             }

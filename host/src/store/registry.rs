@@ -5,7 +5,7 @@
 //! contract before it is accepted, and its bytes can never change: adding the
 //! same bytes again is a no-op, different bytes under an existing
 //! `name@version` are refused. Deployments name a version and move through
-//! the [`lifecycle`]. Every change is one write
+//! the [`lifecycle`](crate::lifecycle). Every change is one write
 //! transaction that also appends an [`AuditEntry`] (time, actor, action,
 //! from, to, reason), so the audit trail can never miss a change.
 
@@ -15,11 +15,9 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::lifecycle::{self, BacktestEvidence, GateConfig, Move, PaperEvidence, Readiness, Stage};
 use crate::sandbox::runtime::{
     self, DeclaredDelivery, Description, ParamSpec, ParamType, ParamValue, Runtime,
-};
-use crate::store::lifecycle::{
-    self, BacktestEvidence, GateConfig, Move, PaperEvidence, Readiness, Stage,
 };
 
 const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");

@@ -1,0 +1,324 @@
+//! The promotion gates: thresholds ([`GateConfig`]) and the evaluation of
+//! the evidence into a [`Readiness`] report, every criterion with its
+//! measured value, threshold and verdict.
+
+use serde::{Deserialize, Serialize};
+
+use super::evidence::*;
+use super::stage::{Move, Stage, next};
+
+/// Thresholds of the promotion gates.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GateConfig {
+    /// TESTING → PAPER: years of data the backtest must cover (default 3).
+    pub min_backtest_years: f64,
+    /// TESTING → PAPER: or at least this many bars, if set.
+    pub min_backtest_bars: Option<u64>,
+    /// TESTING → PAPER: backtest Sharpe at least (default 1.0).
+    pub min_backtest_sharpe: f64,
+    /// TESTING → PAPER: backtest max drawdown at most (default 0.20).
+    pub max_backtest_drawdown: f64,
+    /// TESTING → PAPER: backtest trades at least (default 1).
+    pub min_backtest_trades: u64,
+    /// PAPER → LIVE: UTC days traded in PAPER at least (default 14).
+    pub min_paper_days: f64,
+    /// PAPER → LIVE: paper trades at least (default 5).
+    pub min_paper_trades: u64,
+    /// PAPER → LIVE: paper Sharpe / backtest Sharpe at least (default 0.7).
+    pub min_paper_sharpe_ratio: f64,
+    /// PAPER → LIVE: average slippage at most, in bps (default 10).
+    pub max_paper_slippage_bps: f64,
+    /// PAPER → LIVE: the paper run against the replay of its own bars
+    /// (`deploy compare --record`): Sharpe deviation at most (default 0.30).
+    pub max_replay_sharpe_deviation: f64,
+    /// TESTING → PAPER: walk-forward out-of-sample Sharpe at least (default:
+    /// not required; when set, `deploy backtest --walk-forward` must have run).
+    pub min_walk_forward_sharpe: Option<f64>,
+    /// TESTING → PAPER: walk-forward efficiency at least (default: not required).
+    pub min_walk_forward_efficiency: Option<f64>,
+    /// TESTING → PAPER: Monte Carlo 95th-percentile drawdown at most
+    /// (default: not required).
+    pub max_monte_carlo_drawdown: Option<f64>,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        Self {
+            min_backtest_years: 3.0,
+            min_backtest_bars: None,
+            min_backtest_sharpe: 1.0,
+            max_backtest_drawdown: 0.20,
+            min_backtest_trades: 1,
+            min_paper_days: 14.0,
+            min_paper_trades: 5,
+            min_paper_sharpe_ratio: 0.7,
+            max_paper_slippage_bps: 10.0,
+            max_replay_sharpe_deviation: 0.30,
+            min_walk_forward_sharpe: None,
+            min_walk_forward_efficiency: None,
+            max_monte_carlo_drawdown: None,
+        }
+    }
+}
+
+/// One criterion of a gate.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Criterion {
+    /// What is measured.
+    pub name: String,
+    /// The measured value (text, `missing` when there is no evidence).
+    pub value: String,
+    /// The threshold, with its comparison.
+    pub threshold: String,
+    /// Whether it passes.
+    pub pass: bool,
+}
+
+/// A gate's verdict, criterion by criterion.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Readiness {
+    /// From → to.
+    pub gate: String,
+    /// Every criterion.
+    pub criteria: Vec<Criterion>,
+}
+
+impl Readiness {
+    /// All criteria pass.
+    pub fn ready(&self) -> bool {
+        self.criteria.iter().all(|c| c.pass)
+    }
+
+    /// A table for the terminal.
+    pub fn table(&self) -> String {
+        let mut out = format!("readiness for {}:\n", self.gate);
+        for c in &self.criteria {
+            out.push_str(&format!(
+                "  [{}] {:<28} {:>12}  (needs {})\n",
+                if c.pass { "pass" } else { "FAIL" },
+                c.name,
+                c.value,
+                c.threshold
+            ));
+        }
+        out
+    }
+}
+
+fn crit(
+    name: &str,
+    value: Option<f64>,
+    threshold: String,
+    fmt: impl Fn(f64) -> String,
+    ok: impl Fn(f64) -> bool,
+) -> Criterion {
+    Criterion {
+        name: name.into(),
+        value: value.map_or("missing".into(), &fmt),
+        threshold,
+        pass: value.is_some_and(ok),
+    }
+}
+
+/// A criterion that holds when a piece of evidence is about `plugin`.
+fn same_version(name: &str, evidence_of: Option<&str>, plugin: &str) -> Criterion {
+    Criterion {
+        name: name.into(),
+        value: match evidence_of {
+            None => "missing".into(),
+            Some("") => "unknown version".into(),
+            Some(v) => v.into(),
+        },
+        threshold: format!("= {plugin}"),
+        pass: evidence_of == Some(plugin),
+    }
+}
+
+/// The gate for promoting out of `from`, for a deployment running `plugin`
+/// (`name@version`): evidence of another version does not count. DRAFT →
+/// TESTING has none.
+pub fn gate(
+    from: Stage,
+    g: &GateConfig,
+    backtest: Option<&BacktestEvidence>,
+    paper: Option<&PaperEvidence>,
+    plugin: &str,
+) -> Readiness {
+    let f2 = |x: f64| format!("{x:.2}");
+    let pct = |x: f64| format!("{:.2}%", x * 100.0);
+    let int = |x: f64| format!("{x:.0}");
+    match from {
+        Stage::Testing => {
+            let b = backtest;
+            let mut criteria = vec![
+                same_version(
+                    "backtest of this version",
+                    b.map(|b| b.plugin.as_str()),
+                    plugin,
+                ),
+                Criterion {
+                    name: "backtest without look-ahead".into(),
+                    value: match b {
+                        None => "missing".into(),
+                        Some(b) if b.lookahead => "batched".into(),
+                        Some(_) => "per-bar or exact".into(),
+                    },
+                    threshold: "per-bar or exact delivery".into(),
+                    pass: b.is_some_and(|b| !b.lookahead),
+                },
+            ];
+            match g.min_backtest_bars {
+                Some(bars) => criteria.push(crit(
+                    "backtest bars",
+                    b.map(|b| b.bars as f64),
+                    format!("≥ {bars}"),
+                    int,
+                    |v| v >= bars as f64,
+                )),
+                None => criteria.push(crit(
+                    "backtest years",
+                    b.map(|b| b.years),
+                    format!("≥ {:.1}", g.min_backtest_years),
+                    f2,
+                    |v| v >= g.min_backtest_years,
+                )),
+            }
+            criteria.push(crit(
+                "backtest Sharpe",
+                b.map(|b| b.sharpe),
+                format!("≥ {:.2}", g.min_backtest_sharpe),
+                f2,
+                |v| v >= g.min_backtest_sharpe,
+            ));
+            criteria.push(crit(
+                "backtest max drawdown",
+                b.map(|b| b.max_drawdown),
+                format!("≤ {}", pct(g.max_backtest_drawdown)),
+                pct,
+                |v| v <= g.max_backtest_drawdown,
+            ));
+            criteria.push(crit(
+                "backtest trades",
+                b.map(|b| b.trades as f64),
+                format!("≥ {}", g.min_backtest_trades),
+                int,
+                |v| v >= g.min_backtest_trades as f64,
+            ));
+            if let Some(min) = g.min_walk_forward_sharpe {
+                criteria.push(crit(
+                    "walk-forward out-of-sample Sharpe",
+                    b.and_then(|b| b.walk_forward.as_ref()).map(|w| w.sharpe),
+                    format!("≥ {min:.2}"),
+                    f2,
+                    |v| v >= min,
+                ));
+            }
+            if let Some(min) = g.min_walk_forward_efficiency {
+                criteria.push(crit(
+                    "walk-forward efficiency",
+                    b.and_then(|b| b.walk_forward.as_ref())
+                        .map(|w| w.efficiency),
+                    format!("≥ {min:.2}"),
+                    f2,
+                    |v| v >= min,
+                ));
+            }
+            if let Some(max) = g.max_monte_carlo_drawdown {
+                criteria.push(crit(
+                    "Monte Carlo 95th-percentile drawdown",
+                    b.and_then(|b| b.monte_carlo.as_ref())
+                        .map(|m| m.p95_drawdown),
+                    format!("≤ {}", pct(max)),
+                    pct,
+                    |v| v <= max,
+                ));
+            }
+            criteria.push(crit(
+                "backtest without fault",
+                b.map(|b| if b.faulted { 0.0 } else { 1.0 }),
+                "no fault".into(),
+                |v| (if v == 1.0 { "yes" } else { "no" }).into(),
+                |v| v == 1.0,
+            ));
+            Readiness {
+                gate: "TESTING → PAPER".into(),
+                criteria,
+            }
+        }
+        Stage::Paper => {
+            let p = paper;
+            let ratio = match (p, backtest) {
+                (Some(p), Some(b)) if b.sharpe > 0.0 => Some(p.sharpe / b.sharpe),
+                _ => None,
+            };
+            let criteria = vec![
+                same_version(
+                    "paper run of this version",
+                    p.map(|p| p.plugin.as_str()),
+                    plugin,
+                ),
+                same_version(
+                    "backtest of this version",
+                    backtest.map(|b| b.plugin.as_str()),
+                    plugin,
+                ),
+                crit(
+                    "days traded in PAPER",
+                    p.map(|p| p.days),
+                    format!("≥ {:.0}", g.min_paper_days),
+                    f2,
+                    |v| v >= g.min_paper_days,
+                ),
+                crit(
+                    "paper trades",
+                    p.map(|p| p.trades as f64),
+                    format!("≥ {}", g.min_paper_trades),
+                    int,
+                    |v| v >= g.min_paper_trades as f64,
+                ),
+                crit(
+                    "paper / backtest Sharpe",
+                    ratio,
+                    format!("≥ {}", pct(g.min_paper_sharpe_ratio)),
+                    pct,
+                    |v| v >= g.min_paper_sharpe_ratio,
+                ),
+                crit(
+                    "average slippage (bps)",
+                    p.map(|p| p.slippage_bps),
+                    format!("≤ {:.1}", g.max_paper_slippage_bps),
+                    f2,
+                    |v| v <= g.max_paper_slippage_bps,
+                ),
+                crit(
+                    "unhandled faults",
+                    p.map(|p| p.faults as f64),
+                    "= 0".into(),
+                    int,
+                    |v| v == 0.0,
+                ),
+                crit(
+                    "paper vs replay of its bars: Sharpe deviation",
+                    p.and_then(|p| p.replay.as_ref())
+                        .filter(|r| r.plugin == plugin)
+                        .map(|r| r.sharpe_deviation),
+                    format!("≤ {}", pct(g.max_replay_sharpe_deviation)),
+                    pct,
+                    |v| v <= g.max_replay_sharpe_deviation,
+                ),
+            ];
+            Readiness {
+                gate: "PAPER → LIVE".into(),
+                criteria,
+            }
+        }
+        other => Readiness {
+            gate: format!(
+                "{other} → {}",
+                next(other, Move::Promote, None).map_or("?".into(), |s| s.to_string())
+            ),
+            criteria: vec![],
+        },
+    }
+}
