@@ -23,7 +23,7 @@
 //! | [`data`] | bars, CSV and recordings, feeds (recorded, paced) and the live feeds' hub, synthetic data |
 //! | [`adapters`] | one folder per venue (Binance, Alpaca): its config section, feed, order connector, update stream, filters, signing |
 //! | [`net`] | the network toolkit every adapter shares (backoff) |
-//! | [`sandbox`] | the wasmtime runtime, WASI shim, virtual time, limits; strategy parameters; native driver |
+//! | [`sandbox`] | the wasmtime runtime, WASI shim, virtual time, limits; strategy parameters |
 //! | [`engine`] | the bar loop; strategy drivers; operator commands; versions (swaps, rollback); protective orders; replay composition |
 //! | [`risk`] | limits and trading states: the host's word on every order (the rules are `sandbar_sdk::risk`, shared with the SDK's harness) |
 //! | [`execution`] | orders and the `Venue` trait: the simulated venue, the live venue (courier, connector contract, pace, naming), a live order's state machine |
@@ -41,6 +41,7 @@
 pub mod adapters;
 pub mod cli;
 pub mod data;
+pub mod digest;
 pub mod engine;
 pub mod execution;
 pub mod lifecycle;
@@ -54,10 +55,10 @@ pub mod service;
 pub mod store;
 
 pub use data::{feed, market, synth};
+#[cfg(feature = "native")]
+pub use engine::native;
 pub use engine::replay;
 pub use report::golden;
-#[cfg(feature = "native")]
-pub use sandbox::native;
 pub use sandbox::{params, runtime};
 pub use service::{api, shadow};
 pub use store::{journal, registry};

@@ -110,7 +110,7 @@ pub(super) fn journal(a: JournalArgs) -> anyhow::Result<()> {
                 "seq": s.seq,
                 "version": s.version,
                 "bytes": s.state.len(),
-                "sha256": crate::sandbox::runtime::hex(&sha2::Sha256::digest(&s.state)),
+                "sha256": crate::digest::hex(&sha2::Sha256::digest(&s.state)),
             })
         });
         let v = serde_json::json!({

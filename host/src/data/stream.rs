@@ -126,11 +126,7 @@ pub fn scan(paths: &[PathBuf], opts: &LoadOptions) -> Result<Option<Plan>, DataE
             || path.display().to_string(),
             |n| n.to_string_lossy().into_owned(),
         );
-        digests.push((
-            name,
-            crate::sandbox::runtime::hex(&hashing.hash.finalize()),
-            count,
-        ));
+        digests.push((name, crate::digest::hex(&hashing.hash.finalize()), count));
         total += count;
         files.push(FilePlan {
             path: path.clone(),

@@ -48,6 +48,8 @@
 
 mod command;
 mod driver;
+#[cfg(feature = "native")]
+pub mod native;
 mod orders;
 mod protection;
 pub mod replay;

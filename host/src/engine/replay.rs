@@ -329,7 +329,7 @@ pub fn load_data(spec: &ReplaySpec) -> anyhow::Result<(Data, Vec<DataDigest>)> {
                     }
                     h.update(&buf[..n]);
                 }
-                digests.push((file_name(p), runtime::hex(&h.finalize()), 0));
+                digests.push((file_name(p), crate::digest::hex(&h.finalize()), 0));
             }
             if let [one] = digests.as_mut_slice() {
                 one.2 = rec.bars.len() as u64;

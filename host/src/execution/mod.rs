@@ -56,24 +56,6 @@ impl From<Side> for sandbar_sdk::Side {
     }
 }
 
-impl From<crate::sandbox::runtime::Side> for Side {
-    fn from(s: crate::sandbox::runtime::Side) -> Side {
-        match s {
-            crate::sandbox::runtime::Side::Buy => Side::Buy,
-            crate::sandbox::runtime::Side::Sell => Side::Sell,
-        }
-    }
-}
-
-impl From<Side> for crate::sandbox::runtime::Side {
-    fn from(s: Side) -> crate::sandbox::runtime::Side {
-        match s {
-            Side::Buy => crate::sandbox::runtime::Side::Buy,
-            Side::Sell => crate::sandbox::runtime::Side::Sell,
-        }
-    }
-}
-
 /// How an order executes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -282,7 +264,7 @@ pub fn client_order_id(deployment: &str, version: &str, id: u64) -> String {
     h.update(deployment.as_bytes());
     h.update([0]);
     h.update(version.as_bytes());
-    let hex = crate::sandbox::runtime::hex(&h.finalize());
+    let hex = crate::digest::hex(&h.finalize());
     format!("sb-{}-{id}", &hex[..12])
 }
 

@@ -162,7 +162,7 @@ pub fn check_data(meta: &RunMeta, files: &[std::path::PathBuf]) -> anyhow::Resul
     }
     for (path, (name, sha, _)) in files.iter().zip(&meta.data) {
         let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-        let got = crate::sandbox::runtime::hex(&Sha256::digest(&bytes));
+        let got = crate::digest::hex(&Sha256::digest(&bytes));
         if got != *sha {
             bail!(
                 "{}: SHA-256 {got} is not the run's {name} ({sha}): the data changed or is another file",

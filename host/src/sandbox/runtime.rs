@@ -639,7 +639,7 @@ impl Runtime {
         let guest = guest::GuestIndices::new(&pre).map_err(contract)?;
         // 0.2.0 adds `exact`; without it the component is a 0.1.0 strategy.
         let exact = exact::GuestIndices::new(&pre).ok();
-        let hash = hex(&Sha256::digest(bytes));
+        let hash = crate::digest::hex(&Sha256::digest(bytes));
         Ok(Plugin {
             pre,
             guest,
@@ -1245,9 +1245,24 @@ impl Plugin {
     }
 }
 
-/// Lower-case hex of bytes.
-pub fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+/// The contract's direction is the host's (`crate::execution::Side`, the
+/// journal's spelling) at the sandbox's edge.
+impl From<Side> for crate::execution::Side {
+    fn from(s: Side) -> crate::execution::Side {
+        match s {
+            Side::Buy => crate::execution::Side::Buy,
+            Side::Sell => crate::execution::Side::Sell,
+        }
+    }
+}
+
+impl From<crate::execution::Side> for Side {
+    fn from(s: crate::execution::Side) -> Side {
+        match s {
+            crate::execution::Side::Buy => Side::Buy,
+            crate::execution::Side::Sell => Side::Sell,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -39,7 +39,7 @@ pub const ADOPTED: &str = "reconcile-adopt";
 pub fn new_run_id() -> anyhow::Result<String> {
     let mut b = [0u8; 5];
     getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("random run id: {e}"))?;
-    Ok(crate::sandbox::runtime::hex(&b))
+    Ok(crate::digest::hex(&b))
 }
 
 /// The client order ids of a run: `sb-<run id>-<order id>` (at most 34

@@ -1152,7 +1152,7 @@ impl JournalReader {
             h.update(v);
             Ok(())
         })?;
-        Ok(crate::sandbox::runtime::hex(&h.finalize()))
+        Ok(crate::digest::hex(&h.finalize()))
     }
 
     /// Write the journal as JSON lines: the metadata first (`{"run": …}`),

@@ -388,7 +388,7 @@ impl Registry {
                 file.display()
             ))
         })?;
-        let sha256 = runtime::hex(&Sha256::digest(&bytes));
+        let sha256 = crate::digest::hex(&Sha256::digest(&bytes));
         let record = PluginRecord {
             name: d.name.clone(),
             version: d.version.clone(),
@@ -755,7 +755,7 @@ impl Registry {
     pub fn record_comparison(
         &self,
         name: &str,
-        check: crate::research::compare::Comparison,
+        check: crate::lifecycle::Comparison,
         actor: &str,
     ) -> Result<(), RegistryError> {
         let summary = format!(

@@ -37,11 +37,7 @@ impl Signer {
     pub fn sign(&self, payload: &str) -> String {
         let mut mac = self.mac.clone();
         mac.update(payload.as_bytes());
-        mac.finalize()
-            .into_bytes()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::digest::hex(&mac.finalize().into_bytes())
     }
 
     /// The query string of `params` with `timestamp` and `recvWindow`, and
