@@ -44,6 +44,7 @@
 extern crate self as sandbar_sdk;
 
 mod context;
+pub mod fills;
 pub mod indicators;
 pub mod positions;
 pub mod risk;

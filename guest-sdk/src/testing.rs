@@ -123,39 +123,28 @@ enum Kind {
 }
 
 impl Kind {
-    /// Whether it executes on `bar`, and at what price.
-    fn trigger(self, side: Side, bar: &Bar) -> Option<f64> {
-        match (self, side) {
-            (Kind::Market, _) => Some(bar.open),
-            (Kind::Limit(p) | Kind::Target(p), Side::Buy) | (Kind::Stop(p), Side::Sell) => {
-                if bar.open <= p {
-                    Some(bar.open)
-                } else if bar.low <= p {
-                    Some(p)
-                } else {
-                    None
-                }
-            }
-            (Kind::Limit(p) | Kind::Target(p), Side::Sell) | (Kind::Stop(p), Side::Buy) => {
-                if bar.open >= p {
-                    Some(bar.open)
-                } else if bar.high >= p {
-                    Some(p)
-                } else {
-                    None
-                }
-            }
+    /// How it waits for its price in the shared fill rule.
+    fn resting(self) -> crate::fills::Resting {
+        use crate::fills::Resting;
+        match self {
+            Kind::Market => Resting::Market,
+            Kind::Limit(p) | Kind::Target(p) => Resting::Limit(p),
+            Kind::Stop(p) => Resting::Stop(p),
         }
+    }
+
+    /// Whether it executes on `bar`, and at what price (before slippage):
+    /// the host's rule, [`crate::fills`].
+    fn trigger(self, side: Side, bar: &Bar) -> Option<f64> {
+        crate::fills::execution(self.resting(), side, bar.open, bar.high, bar.low).map(|e| e.price)
     }
 
     /// At the open (0), a stop inside the bar (1), a limit inside the bar (2).
     fn phase(self, side: Side, bar: &Bar) -> u8 {
-        if self.trigger(side, bar) == Some(bar.open) {
-            0
-        } else if matches!(self, Kind::Stop(_)) {
-            1
-        } else {
-            2
+        match crate::fills::execution(self.resting(), side, bar.open, bar.high, bar.low) {
+            Some(e) => crate::fills::phase(self.resting(), e),
+            None if matches!(self, Kind::Stop(_)) => 1,
+            None => 2,
         }
     }
 

@@ -70,6 +70,29 @@ pub enum OrderKind {
     TakeProfit(f64),
 }
 
+impl OrderKind {
+    /// How it waits for its price, in the fill rule every venue and the
+    /// SDK's harness share (`sandbar_sdk::fills`).
+    pub fn resting(self) -> sandbar_sdk::fills::Resting {
+        use sandbar_sdk::fills::Resting;
+        match self {
+            OrderKind::Market => Resting::Market,
+            OrderKind::Limit(p) | OrderKind::TakeProfit(p) => Resting::Limit(p),
+            OrderKind::StopLoss(p) => Resting::Stop(p),
+        }
+    }
+
+    /// Stop-loss and take-profit: protective orders.
+    pub fn is_protective(self) -> bool {
+        matches!(self, OrderKind::StopLoss(_) | OrderKind::TakeProfit(_))
+    }
+
+    /// Whether and where it executes on `bar` (before slippage).
+    pub fn execution(self, side: Side, bar: &Bar) -> Option<sandbar_sdk::fills::Execution> {
+        sandbar_sdk::fills::execution(self.resting(), side.into(), bar.open, bar.high, bar.low)
+    }
+}
+
 /// Why an order exists.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]

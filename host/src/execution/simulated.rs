@@ -35,7 +35,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::market::{Bar, SymbolId};
-use crate::execution::{FillReport, Order, OrderKind, Side, Venue};
+use crate::execution::{FillReport, Order, OrderKind, Venue};
 
 /// Cost model and liquidity of the simulator.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -97,49 +97,19 @@ impl SimulatedVenue {
         &mut self.books[i]
     }
 
-    /// Where and whether `order` executes on `bar`: (price, reference price).
+    /// Where and whether `order` executes on `bar`: (price, reference
+    /// price). The rule is the shared one (`sandbar_sdk::fills`); market and
+    /// stop executions slip against the order, a limit never does.
     fn trigger(&self, order: &Order, bar: &Bar) -> Option<(f64, f64)> {
+        let e = order.kind.execution(order.side, bar)?;
+        let slips = matches!(order.kind, OrderKind::Market | OrderKind::StopLoss(_));
         let slip = self.config.slippage_bps / 10_000.0;
-        let adverse = |p: f64| p * (1.0 + order.side.sign() * slip);
-        match (order.kind, order.side) {
-            (OrderKind::Market, _) => Some((adverse(bar.open), bar.open)),
-            (OrderKind::Limit(p) | OrderKind::TakeProfit(p), Side::Buy) => {
-                if bar.open <= p {
-                    Some((bar.open, bar.open))
-                } else if bar.low <= p {
-                    Some((p, p))
-                } else {
-                    None
-                }
-            }
-            (OrderKind::Limit(p) | OrderKind::TakeProfit(p), Side::Sell) => {
-                if bar.open >= p {
-                    Some((bar.open, bar.open))
-                } else if bar.high >= p {
-                    Some((p, p))
-                } else {
-                    None
-                }
-            }
-            (OrderKind::StopLoss(p), Side::Sell) => {
-                if bar.open <= p {
-                    Some((adverse(bar.open), bar.open))
-                } else if bar.low <= p {
-                    Some((adverse(p), p))
-                } else {
-                    None
-                }
-            }
-            (OrderKind::StopLoss(p), Side::Buy) => {
-                if bar.open >= p {
-                    Some((adverse(bar.open), bar.open))
-                } else if bar.high >= p {
-                    Some((adverse(p), p))
-                } else {
-                    None
-                }
-            }
-        }
+        let price = if slips {
+            e.price * (1.0 + order.side.sign() * slip)
+        } else {
+            e.price
+        };
+        Some((price, e.price))
     }
 }
 
@@ -182,13 +152,8 @@ impl Venue for SimulatedVenue {
             book.iter()
                 .filter(|(o, _)| bar.time_ms > o.decided_ms) // never on the deciding bar's own time
                 .filter_map(|(o, _)| {
-                    let (_, reference) = self.trigger(o, bar)?;
-                    let phase = match o.kind {
-                        _ if reference == bar.open => 0,
-                        OrderKind::StopLoss(_) => 1,
-                        _ => 2,
-                    };
-                    Some((phase, o.id))
+                    let e = o.kind.execution(o.side, bar)?;
+                    Some((sandbar_sdk::fills::phase(o.kind.resting(), e), o.id))
                 }),
         );
         // Popped from the end: latest phase and id first in the vector.
@@ -271,7 +236,7 @@ impl Venue for SimulatedVenue {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execution::Origin;
+    use crate::execution::{Origin, Side};
 
     fn bar(open: f64, high: f64, low: f64, close: f64) -> Bar {
         Bar {

@@ -67,12 +67,6 @@ use crate::data::market::{Bar, SymbolId};
 use crate::execution::order_state::{LiveOrder, OrderState, Update};
 use crate::execution::{FillReport, Order, OrderKind, Side, Venue, VenueNote};
 
-/// Stop-loss and take-profit orders are held by the host until a bar
-/// triggers them.
-fn protective(kind: OrderKind) -> bool {
-    matches!(kind, OrderKind::StopLoss(_) | OrderKind::TakeProfit(_))
-}
-
 /// One order as the live venue tracks it.
 struct Tracked {
     order: Order,
@@ -260,7 +254,7 @@ impl LiveVenue {
             if t.machine.state().is_terminal() {
                 continue;
             }
-            let protective = protective(t.order.kind);
+            let protective = t.order.kind.is_protective();
             if protective && !t.triggered {
                 continue; // held by the host, never at the venue
             }
@@ -347,13 +341,9 @@ impl LiveVenue {
             if t.order.symbol != bar.symbol || t.triggered || t.machine.state().is_terminal() {
                 continue;
             }
-            let hit = match (t.order.kind, t.order.side) {
-                (OrderKind::StopLoss(p), Side::Sell) => bar.low <= p,
-                (OrderKind::StopLoss(p), Side::Buy) => bar.high >= p,
-                (OrderKind::TakeProfit(p), Side::Sell) => bar.high >= p,
-                (OrderKind::TakeProfit(p), Side::Buy) => bar.low <= p,
-                _ => false,
-            };
+            // The simulated venue's rule (`sandbar_sdk::fills`), on the closed bar.
+            let hit =
+                t.order.kind.is_protective() && t.order.kind.execution(t.order.side, bar).is_some();
             if !hit || bar.volume <= 0.0 {
                 continue;
             }
@@ -388,7 +378,7 @@ impl Venue for LiveVenue {
     fn submit(&mut self, order: Order) {
         let s = order.symbol as usize;
         let reference = self.last_close.get(s).copied().unwrap_or(f64::NAN);
-        let protective = protective(order.kind);
+        let protective = order.kind.is_protective();
         let t = Tracked {
             machine: LiveOrder::new(self.naming.client_id(order.id), order.quantity),
             reference,
@@ -411,7 +401,7 @@ impl Venue for LiveVenue {
         if t.cancel_asked || t.machine.state().is_terminal() {
             return false;
         }
-        let protective = protective(t.order.kind);
+        let protective = t.order.kind.is_protective();
         if protective && !t.triggered {
             // Never left the host.
             self.orders.remove(&id);
