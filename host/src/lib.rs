@@ -30,6 +30,7 @@
 //! | [`portfolio`] | the ledger: cash, positions, PnL, round trips; capital allocation and ramp-up |
 //! | [`store`] | redb: the run journal, the plugin registry, lifecycle and gates |
 //! | [`service`] | running deployments, the HTTP control API, the dashboard, metrics, alerts, shadow runs |
+//! | [`statistic`] | returns, Sharpe, Sortino, drawdown and their one annualisation, for everyone who measures |
 //! | [`report`] | statistics of a run, golden files, the HTML report, a run rebuilt from its journal |
 //! | [`research`] | sweeps (and their shards), walk-forward, Monte Carlo, overfitting statistics, paper vs replay |
 //! | [`cli`] | the `sandbar` command, one file per command family |
@@ -52,6 +53,7 @@ pub mod research;
 pub mod risk;
 pub mod sandbox;
 pub mod service;
+pub mod statistic;
 pub mod store;
 
 pub use data::{feed, market, synth};

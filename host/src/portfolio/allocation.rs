@@ -45,20 +45,10 @@ fn tail(r: &[f64], n: usize) -> &[f64] {
     &r[r.len().saturating_sub(n)..]
 }
 
-fn mean_sd(r: &[f64]) -> Option<(f64, f64)> {
-    if r.len() < 2 || r.iter().any(|x| !x.is_finite()) {
-        return None;
-    }
-    let n = r.len() as f64;
-    let mean = r.iter().sum::<f64>() / n;
-    let var = r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    Some((mean, var.sqrt()))
-}
-
 /// The sample standard deviation of the last `lookback` of `r`, when it
 /// can be measured and is more than rounding (none: no risk to weigh by).
 pub fn volatility(r: &[f64], lookback: usize) -> Option<f64> {
-    mean_sd(tail(r, lookback))
+    crate::statistic::mean_sd(tail(r, lookback))
         .map(|(_, sd)| sd)
         .filter(|sd| *sd > FLAT)
 }
@@ -89,13 +79,15 @@ pub fn weights(method: &Method, returns: &[Vec<f64>]) -> Result<Vec<f64>, String
         Method::RiskParity { lookback } => returns
             .iter()
             .enumerate()
-            .map(|(i, r)| match mean_sd(tail(r, *lookback)) {
-                Some((_, sd)) if sd > FLAT => Ok(1.0 / sd),
-                Some(_) => Err(format!(
-                    "deployment {i}: its returns do not vary (volatility 0)"
-                )),
-                None => Err(format!("deployment {i}: fewer than 2 returns to measure")),
-            })
+            .map(
+                |(i, r)| match crate::statistic::mean_sd(tail(r, *lookback)) {
+                    Some((_, sd)) if sd > FLAT => Ok(1.0 / sd),
+                    Some(_) => Err(format!(
+                        "deployment {i}: its returns do not vary (volatility 0)"
+                    )),
+                    None => Err(format!("deployment {i}: fewer than 2 returns to measure")),
+                },
+            )
             .collect::<Result<_, _>>()?,
         Method::Performance { lookback, floor } => {
             if !(floor.is_finite() && *floor > 0.0) {
@@ -104,11 +96,13 @@ pub fn weights(method: &Method, returns: &[Vec<f64>]) -> Result<Vec<f64>, String
             returns
                 .iter()
                 .enumerate()
-                .map(|(i, r)| match mean_sd(tail(r, *lookback)) {
-                    Some((m, sd)) if sd > FLAT => Ok((m / sd).max(*floor)),
-                    Some(_) => Ok(*floor),
-                    None => Err(format!("deployment {i}: fewer than 2 returns to measure")),
-                })
+                .map(
+                    |(i, r)| match crate::statistic::mean_sd(tail(r, *lookback)) {
+                        Some((m, sd)) if sd > FLAT => Ok((m / sd).max(*floor)),
+                        Some(_) => Ok(*floor),
+                        None => Err(format!("deployment {i}: fewer than 2 returns to measure")),
+                    },
+                )
                 .collect::<Result<_, _>>()?
         }
     };

@@ -147,14 +147,7 @@ pub fn monthly_returns(equity: &[(i64, f64)], initial: f64) -> Vec<MonthlyReturn
 
 /// Drawdown from the running peak, as a negative fraction, per point.
 pub fn drawdowns(equity: &[(i64, f64)]) -> Vec<f64> {
-    let mut peak = f64::MIN;
-    equity
-        .iter()
-        .map(|&(_, e)| {
-            peak = peak.max(e);
-            if peak > 0.0 { e / peak - 1.0 } else { 0.0 }
-        })
-        .collect()
+    crate::statistic::drawdown::series(equity)
 }
 
 /// Escape text for HTML.

@@ -4,8 +4,8 @@
 //! bar time). Annualisation follows the data: the number of periods per year
 //! is the number of returns divided by the years the curve spans, so daily
 //! stock bars annualise by ~252, minute crypto bars by ~525,600, monthly bars
-//! by 12. Sharpe and Sortino use a zero risk-free rate; Sortino's downside
-//! deviation is `sqrt(mean(min(r, 0)²))` over all periods.
+//! by 12. The formulas (Sharpe, Sortino, drawdown, annualisation) are
+//! [`crate::statistic`]'s, the one copy every caller shares.
 
 pub mod evidence;
 pub mod golden;
@@ -18,6 +18,7 @@ use serde::Serialize;
 
 use crate::data::market::format_time;
 use crate::engine::{RuleCount, RunOutcome};
+use crate::statistic;
 
 const YEAR_MS: f64 = 365.25 * 86_400_000.0;
 
@@ -117,39 +118,14 @@ impl Report {
             }
             prev = e;
         }
-        let n = rets.len() as f64;
         let ppy = if years > 0.0 && rets.len() > 1 {
             (rets.len() - 1) as f64 / years
         } else {
             0.0
         };
-        let mean = if n > 0.0 {
-            rets.iter().sum::<f64>() / n
-        } else {
-            0.0
-        };
-        let var = if n > 1.0 {
-            rets.iter().map(|r| (r - mean).powi(2)).sum::<f64>() / (n - 1.0)
-        } else {
-            0.0
-        };
-        let sd = var.sqrt();
-        let down = if n > 0.0 {
-            (rets.iter().map(|r| r.min(0.0).powi(2)).sum::<f64>() / n).sqrt()
-        } else {
-            0.0
-        };
-
-        let (mut peak, mut peak_t, mut mdd, mut mdd_ms) = (initial, t0, 0.0f64, 0i64);
-        for &(t, e) in curve {
-            if e >= peak {
-                peak = e;
-                peak_t = t;
-            } else {
-                mdd = mdd.max(1.0 - e / peak);
-                mdd_ms = mdd_ms.max(t - peak_t);
-            }
-        }
+        let (mean, sd) = statistic::mean_sd(&rets).unwrap_or((0.0, 0.0));
+        let down = statistic::downside_deviation(&rets);
+        let dd = statistic::max_drawdown(initial, t0, curve);
 
         let wins: Vec<f64> = o
             .ledger
@@ -177,11 +153,11 @@ impl Report {
             } else {
                 0.0
             },
-            volatility: sd * ppy.sqrt(),
-            sharpe: finite_or_zero(mean / sd * ppy.sqrt()),
-            sortino: finite_or_zero(mean / down * ppy.sqrt()),
-            max_drawdown: mdd,
-            max_drawdown_days: mdd_ms as f64 / 86_400_000.0,
+            volatility: statistic::annualise(sd, ppy),
+            sharpe: finite_or_zero(statistic::annualise(mean / sd, ppy)),
+            sortino: finite_or_zero(statistic::annualise(mean / down, ppy)),
+            max_drawdown: dd.depth,
+            max_drawdown_days: dd.longest_ms as f64 / 86_400_000.0,
             periods_per_year: ppy,
             trades,
             win_rate: if trades > 0 {

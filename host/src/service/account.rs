@@ -697,7 +697,7 @@ impl Account {
             },
             AllocationKind::Performance => Method::Performance {
                 lookback: cfg.lookback_days,
-                floor: cfg.sharpe_floor / 365f64.sqrt(),
+                floor: cfg.sharpe_floor / crate::statistic::CALENDAR_DAYS.sqrt(),
             },
         };
         let w = match weights(&method, &series) {

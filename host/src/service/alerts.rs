@@ -579,22 +579,8 @@ pub fn summary_time(t: &str) -> anyhow::Result<u32> {
     Ok(parsed.num_seconds_from_midnight())
 }
 
-/// Annualised Sharpe ratio of daily equity closes (365 days a year), or
-/// `None` with fewer than two returns or no variation.
-pub fn daily_sharpe(closes: &[f64]) -> Option<f64> {
-    let r: Vec<f64> = closes
-        .windows(2)
-        .filter(|w| w[0] > 0.0)
-        .map(|w| w[1] / w[0] - 1.0)
-        .collect();
-    if r.len() < 2 {
-        return None;
-    }
-    let n = r.len() as f64;
-    let mean = r.iter().sum::<f64>() / n;
-    let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
-    (sd > 0.0).then(|| mean / sd * 365f64.sqrt())
-}
+/// Annualised Sharpe ratio of daily equity closes (`crate::statistic`).
+pub use crate::statistic::daily_sharpe;
 
 /// The level a value reaches against [warning, critical], if any.
 pub fn level_of(value: f64, [warning, critical]: [f64; 2]) -> Option<(Level, f64)> {

@@ -394,15 +394,4 @@ mod tests {
         );
         assert_eq!(alerts::level_of(0.001, a.config().time_to_fill_secs), None);
     }
-
-    #[test]
-    fn the_paper_sharpe_is_annualised_from_daily_closes() {
-        assert_eq!(alerts::daily_sharpe(&[100.0, 101.0]), None);
-        let closes = [100.0, 101.0, 100.5, 102.0, 103.0];
-        let s = alerts::daily_sharpe(&closes).unwrap();
-        let r: Vec<f64> = closes.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
-        let mean = r.iter().sum::<f64>() / 4.0;
-        let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 3.0).sqrt();
-        assert!((s - mean / sd * 365f64.sqrt()).abs() < 1e-9);
-    }
 }
