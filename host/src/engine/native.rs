@@ -13,7 +13,7 @@ use crate::data::market::Bar;
 use crate::engine::StrategyDriver;
 use crate::sandbox::runtime::{
     AccountView, Action, CallError, Event, InitConfig, Intent, LimitOrder, MarketOrder, ParamValue,
-    Protect, Side,
+    Side,
 };
 
 /// Drives an SDK strategy natively.
@@ -202,16 +202,9 @@ fn host_intent(i: &sdk::Intent) -> Intent {
             }),
             sdk::Action::Close => Action::Close,
         },
-        stop_loss: i.stop_loss.map(protect),
-        take_profit: i.take_profit.map(protect),
+        stop_loss: i.stop_loss,
+        take_profit: i.take_profit,
         reason: i.reason.clone(),
-    }
-}
-
-fn protect(p: sdk::Protect) -> Protect {
-    match p {
-        sdk::Protect::Price(p) => Protect::Price(p),
-        sdk::Protect::FromEntry(d) => Protect::FromEntry(d),
     }
 }
 

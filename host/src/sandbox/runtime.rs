@@ -54,27 +54,9 @@ pub use bindings::sandbar::strategy0_1_0::types::{
 };
 
 /// Where a protective order sits: contract 0.2.0's `level` (0.1.0 knows
-/// prices only).
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Protect {
-    /// At this price.
-    Price(f64),
-    /// This distance from the position's average entry price (below it for
-    /// a long's stop-loss, above for its take-profit; mirrored for a short).
-    FromEntry(f64),
-}
-
-impl Protect {
-    /// The price for a position in `direction` (±1) entered at `entry`.
-    pub fn resolve(self, entry: f64, direction: f64, stop: bool) -> f64 {
-        match self {
-            Protect::Price(p) => p,
-            Protect::FromEntry(d) if stop => entry - direction * d,
-            Protect::FromEntry(d) => entry + direction * d,
-        }
-    }
-}
+/// prices only). The SDK's type, so the host and the SDK's harness resolve a
+/// level by the same rule ([`Protect::resolve`]).
+pub use sandbar_sdk::Protect;
 
 /// A strategy's request as the engine handles it, from either contract.
 #[derive(Debug, Clone, PartialEq)]
