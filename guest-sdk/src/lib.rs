@@ -46,6 +46,7 @@ extern crate self as sandbar_sdk;
 mod context;
 pub mod fills;
 pub mod indicators;
+pub mod intents;
 pub mod positions;
 pub mod risk;
 pub mod state;

@@ -44,8 +44,6 @@ use crate::{
     Portfolio, Position, Protect, Rejection, Runner, Side, Strategy, SymbolId,
 };
 
-/// Largest |target weight| the host accepts (100× equity).
-const MAX_WEIGHT: f64 = 100.0;
 
 /// One symbol in the harness's account, as the host's ledger keeps it.
 #[derive(Debug, Clone, Copy, Default)]
@@ -397,62 +395,6 @@ impl<S: Strategy> Harness<S> {
         }
     }
 
-    /// The host's checks of a malformed intent, with its wording.
-    fn validate(&self, i: &Intent) -> Result<(), String> {
-        let n = self.symbols.len();
-        if i.symbol as usize >= n {
-            return Err(format!(
-                "unknown symbol id {} (this run has {n} symbols)",
-                i.symbol
-            ));
-        }
-        let name = &self.symbols[i.symbol as usize];
-        let price = self.last_close[i.symbol as usize];
-        if price.is_nan() {
-            return Err(format!("no price yet for {name}"));
-        }
-        if !(price.is_finite() && price > 0.0) {
-            return Err(format!(
-                "cannot be sized: the last close of {name} is {price}"
-            ));
-        }
-        let positive = |what: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{what} {v} is not a positive finite number"))
-            }
-        };
-        match i.action {
-            Action::TargetWeight(w) if !(w.is_finite() && w.abs() <= MAX_WEIGHT) => {
-                return Err(format!(
-                    "target weight {w} is not a finite number within ±{MAX_WEIGHT}"
-                ));
-            }
-            Action::TargetQuantity(q) if !q.is_finite() => {
-                return Err(format!("target quantity {q} is not finite"));
-            }
-            Action::Market { quantity, .. } => positive("quantity", quantity)?,
-            Action::Limit {
-                quantity, price, ..
-            } => {
-                positive("quantity", quantity)?;
-                positive("limit price", price)?;
-            }
-            _ => {}
-        }
-        for (name, level) in [("stop-loss", i.stop_loss), ("take-profit", i.take_profit)] {
-            match level {
-                Some(Protect::Price(p)) => positive(name, p)?,
-                Some(Protect::FromEntry(d)) => {
-                    positive(&format!("{name} distance from the entry"), d)?
-                }
-                None => {}
-            }
-        }
-        Ok(())
-    }
-
     /// Committed exposure of every symbol but `except` (positions and open
     /// strategy orders as if they filled) and how many of them hold or
     /// would hold a position — the figures the host's check is given.
@@ -487,24 +429,22 @@ impl<S: Strategy> Harness<S> {
     /// re-synced.
     fn apply(&mut self, intent: &Intent, bar: &Bar) {
         let s = intent.symbol;
-        if let Err(detail) = self.validate(intent) {
+        if let Err(detail) = crate::intents::validate(
+            &self.symbols,
+            &self.last_close,
+            s,
+            &intent.action,
+            intent.stop_loss,
+            intent.take_profit,
+        ) {
             return self.refuse(bar, s, Rule::InvalidIntent, detail);
         }
         let price = self.last_close[s as usize];
         let pos = self.book.position(s);
         self.cancel_where(|o| o.symbol == s && o.origin == STRATEGY);
         let equity = self.book.borrow().equity();
-        let (delta, kind) = match intent.action {
-            Action::Market { side, quantity } => (signed(side, quantity), Kind::Market),
-            Action::Limit {
-                side,
-                quantity,
-                price,
-            } => (signed(side, quantity), Kind::Limit(price)),
-            Action::TargetQuantity(q) => (q - pos, Kind::Market),
-            Action::TargetWeight(w) => (w * equity / price - pos, Kind::Market),
-            Action::Close => (-pos, Kind::Market),
-        };
+        let (delta, limit) = crate::intents::size(&intent.action, equity, price, pos, 1.0);
+        let kind = limit.map_or(Kind::Market, Kind::Limit);
         {
             let p = &mut self.protection[s as usize];
             if matches!(intent.action, Action::Close) {

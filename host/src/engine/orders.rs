@@ -11,8 +11,6 @@ use crate::risk::{Decision, Proposal, Rule};
 use crate::sandbox::runtime::{Action, Event, Intent, Protect, Rejection};
 use crate::store::journal::{Entry, IntentAction, JournalError};
 
-/// Largest |target weight| accepted (100× equity); beyond is a malformed intent.
-const MAX_WEIGHT: f64 = 100.0;
 
 /// The price an order is valued at by the risk limits: what it can cost.
 fn valuation(kind: OrderKind, reference: f64) -> f64 {
@@ -121,7 +119,18 @@ impl<V: Venue> Engine<'_, V> {
                 take_profit: tp,
             })?;
         }
-        if let Err(detail) = self.validate(intent) {
+        // Malformed intents are refused one by one; the run continues. The
+        // rules and their words are the SDK's (`sandbar_sdk::intents`),
+        // shared with its harness.
+        let action = sandbar_sdk::Action::from(&intent.action);
+        if let Err(detail) = sandbar_sdk::intents::validate(
+            &self.symbols,
+            &self.last_close,
+            s,
+            &action,
+            intent.stop_loss,
+            intent.take_profit,
+        ) {
             return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
         }
         let idx = s as usize;
@@ -143,19 +152,8 @@ impl<V: Venue> Engine<'_, V> {
         let held = pos + self.venue.in_flight(s);
         // A ramping-up deployment trades a fraction of what it asks for.
         let f = self.ramp_fraction(bar.time_ms);
-        let (delta, kind) = match intent.action {
-            Action::TargetWeight(w) => (w * f * equity / price - held, OrderKind::Market),
-            Action::TargetQuantity(q) => (q * f - held, OrderKind::Market),
-            Action::Market(m) => (
-                Side::from(m.side).sign() * m.quantity * f,
-                OrderKind::Market,
-            ),
-            Action::Limit(l) => (
-                Side::from(l.side).sign() * l.quantity * f,
-                OrderKind::Limit(l.price),
-            ),
-            Action::Close => (-held, OrderKind::Market),
-        };
+        let (delta, limit) = sandbar_sdk::intents::size(&action, equity, price, held, f);
+        let kind = limit.map_or(OrderKind::Market, OrderKind::Limit);
         // A stop-loss or take-profit protects the position this intent asks for.
         self.protections.on_intent(
             s,
@@ -278,60 +276,6 @@ impl<V: Venue> Engine<'_, V> {
             .collect();
         for id in spent {
             self.cancel(id, seq, "nothing left to reduce")?;
-        }
-        Ok(())
-    }
-
-    /// Malformed intents are refused one by one; the run continues.
-    pub(super) fn validate(&self, i: &Intent) -> Result<(), String> {
-        let n = self.symbols.len();
-        if i.symbol as usize >= n {
-            return Err(format!(
-                "unknown symbol id {} (this run has {n} symbols)",
-                i.symbol
-            ));
-        }
-        let price = self.last_close[i.symbol as usize];
-        if price.is_nan() {
-            return Err(format!("no price yet for {}", self.symbol_name(i.symbol)));
-        }
-        if !(price.is_finite() && price > 0.0) {
-            return Err(format!(
-                "cannot be sized: the last close of {} is {price}",
-                self.symbol_name(i.symbol)
-            ));
-        }
-        let positive = |what: &str, v: f64| {
-            if v.is_finite() && v > 0.0 {
-                Ok(())
-            } else {
-                Err(format!("{what} {v} is not a positive finite number"))
-            }
-        };
-        match i.action {
-            Action::TargetWeight(w) if !(w.is_finite() && w.abs() <= MAX_WEIGHT) => {
-                return Err(format!(
-                    "target weight {w} is not a finite number within ±{MAX_WEIGHT}"
-                ));
-            }
-            Action::TargetQuantity(q) if !q.is_finite() => {
-                return Err(format!("target quantity {q} is not finite"));
-            }
-            Action::Market(m) => positive("quantity", m.quantity)?,
-            Action::Limit(l) => {
-                positive("quantity", l.quantity)?;
-                positive("limit price", l.price)?;
-            }
-            _ => {}
-        }
-        for (name, level) in [("stop-loss", i.stop_loss), ("take-profit", i.take_profit)] {
-            match level {
-                Some(Protect::Price(p)) => positive(name, p)?,
-                Some(Protect::FromEntry(d)) => {
-                    positive(&format!("{name} distance from the entry"), d)?
-                }
-                None => {}
-            }
         }
         Ok(())
     }

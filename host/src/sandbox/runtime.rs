@@ -1227,6 +1227,31 @@ impl Plugin {
     }
 }
 
+/// The contract's action as the SDK spells it: the host reads intents with
+/// the SDK's rules (`sandbar_sdk::intents`), as its harness does.
+impl From<&Action> for sandbar_sdk::Action {
+    fn from(a: &Action) -> sandbar_sdk::Action {
+        let side = |s: Side| match s {
+            Side::Buy => sandbar_sdk::Side::Buy,
+            Side::Sell => sandbar_sdk::Side::Sell,
+        };
+        match *a {
+            Action::TargetWeight(w) => sandbar_sdk::Action::TargetWeight(w),
+            Action::TargetQuantity(q) => sandbar_sdk::Action::TargetQuantity(q),
+            Action::Market(m) => sandbar_sdk::Action::Market {
+                side: side(m.side),
+                quantity: m.quantity,
+            },
+            Action::Limit(l) => sandbar_sdk::Action::Limit {
+                side: side(l.side),
+                quantity: l.quantity,
+                price: l.price,
+            },
+            Action::Close => sandbar_sdk::Action::Close,
+        }
+    }
+}
+
 /// The contract's direction is the host's (`crate::execution::Side`, the
 /// journal's spelling) at the sandbox's edge.
 impl From<Side> for crate::execution::Side {
