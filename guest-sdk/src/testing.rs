@@ -44,7 +44,6 @@ use crate::{
     Portfolio, Position, Protect, Rejection, Runner, Side, Strategy, SymbolId,
 };
 
-
 /// One symbol in the harness's account, as the host's ledger keeps it.
 #[derive(Debug, Clone, Copy, Default)]
 struct Holding {

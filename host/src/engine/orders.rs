@@ -6,11 +6,10 @@
 
 use super::Engine;
 use crate::data::market::{Bar, SymbolId};
-use crate::execution::{Order, OrderKind, Origin, Side, Venue};
+use crate::execution::{Approved, Exemption, Order, OrderKind, Origin, Side, Venue};
 use crate::risk::{Decision, Proposal, Rule};
 use crate::sandbox::runtime::{Action, Event, Intent, Protect, Rejection};
 use crate::store::journal::{Entry, IntentAction, JournalError};
-
 
 /// The price an order is valued at by the risk limits: what it can cost.
 fn valuation(kind: OrderKind, reference: f64) -> f64 {
@@ -182,44 +181,38 @@ impl<V: Venue> Engine<'_, V> {
             other_exposure,
             open_positions,
         };
-        match self.risk.check(&proposal) {
-            Decision::Refused(r) => self.refuse(seq, bar, s, r.rule, r.detail),
-            Decision::Approved => {
-                self.out.approved += 1;
-                let order = Order {
-                    id: 0,
-                    symbol: s,
-                    side,
-                    quantity: delta.abs(),
-                    kind,
-                    origin: Origin::Strategy,
-                    decided_seq: seq,
-                    decided_ms: bar.time_ms,
-                    // Approved as a reduction (size limits skipped): it may
-                    // only ever reduce.
-                    reduce_only: proposal.reduces(),
-                };
-                if pos != 0.0 && delta.signum() != pos.signum() && delta.abs() > pos.abs() {
-                    // A flip is two orders: a reduce-only close of the
-                    // position and the new position, approved as sized. If a
-                    // protective stop closes the position first, the close
-                    // does nothing and the new position is still exactly the
-                    // one approved — never the old one plus the new one.
-                    self.submit(Order {
-                        quantity: pos.abs(),
-                        reduce_only: true,
-                        ..order.clone()
-                    })?;
-                    self.submit(Order {
-                        quantity: delta.abs() - pos.abs(),
-                        ..order
-                    })?;
-                } else {
-                    self.submit(order)?;
-                }
-                self.sync_protection(s, seq, bar.time_ms)
-            }
+        let decision = self.risk.check(&proposal);
+        if let Decision::Refused(r) = decision {
+            return self.refuse(seq, bar, s, r.rule, r.detail);
         }
+        self.out.approved += 1;
+        let order = Order {
+            id: 0,
+            symbol: s,
+            side,
+            quantity: delta.abs(),
+            kind,
+            origin: Origin::Strategy,
+            decided_seq: seq,
+            decided_ms: bar.time_ms,
+            // Approved as a reduction (size limits skipped): it may
+            // only ever reduce.
+            reduce_only: proposal.reduces(),
+        };
+        let approved = Approved::by_risk(order, &decision).expect("approved above");
+        if pos != 0.0 && delta.signum() != pos.signum() && delta.abs() > pos.abs() {
+            // A flip is two orders: a reduce-only close of the position and
+            // the new position, approved as sized. If a protective stop
+            // closes the position first, the close does nothing and the new
+            // position is still exactly the one approved — never the old
+            // one plus the new one.
+            let (close, open) = approved.flip(pos.abs());
+            self.submit(close)?;
+            self.submit(open)?;
+        } else {
+            self.submit(approved)?;
+        }
+        self.sync_protection(s, seq, bar.time_ms)
     }
 
     /// Committed exposure of every symbol but `except`: positions and open
@@ -280,18 +273,19 @@ impl<V: Venue> Engine<'_, V> {
         Ok(())
     }
 
-    /// Give `order` the next id, journal it, then hand it to the venue.
-    pub(super) fn submit(&mut self, mut order: Order) -> Result<u64, JournalError> {
+    /// Give an approved order the next id, journal it, then hand it to the
+    /// venue: the only way an order reaches a venue.
+    pub(super) fn submit(&mut self, mut approved: Approved) -> Result<u64, JournalError> {
         let id = self.next_order_id;
         self.next_order_id += 1;
-        order.id = id;
+        approved.order_mut().id = id;
         // Journaled before it reaches the venue.
         self.record(Entry::Order {
-            order: order.clone(),
+            order: approved.order().clone(),
             plugin: self.label(),
         })?;
         self.recorder.barrier()?;
-        self.venue.submit(order);
+        self.venue.submit(approved);
         self.out.orders += 1;
         Ok(id)
     }
@@ -325,7 +319,7 @@ impl<V: Venue> Engine<'_, V> {
             self.cancel(id, seq, "protective order re-sized")?;
         }
         for (kind, origin) in plan.place {
-            let id = self.submit(Order {
+            let order = Order {
                 id: 0,
                 symbol: s,
                 side: plan.side,
@@ -335,7 +329,8 @@ impl<V: Venue> Engine<'_, V> {
                 decided_seq: seq,
                 decided_ms: time_ms,
                 reduce_only: true,
-            })?;
+            };
+            let id = self.submit(Approved::exempt(order, Exemption::Protective))?;
             self.protections.placed(s, id);
         }
         Ok(())
@@ -366,7 +361,7 @@ impl<V: Venue> Engine<'_, V> {
             let keep = (h.quantity.abs() * scale).min(limits.max_position * equity / h.mark);
             let cut = h.quantity.abs() - keep;
             if cut > h.quantity.abs() * 1e-9 {
-                self.submit(Order {
+                let order = Order {
                     id: 0,
                     symbol: s,
                     side: Side::of(-h.quantity),
@@ -376,7 +371,8 @@ impl<V: Venue> Engine<'_, V> {
                     decided_seq: seq,
                     decided_ms: self.now_ms,
                     reduce_only: true,
-                })?;
+                };
+                self.submit(Approved::exempt(order, Exemption::Trim))?;
             }
         }
         Ok(())
@@ -396,7 +392,7 @@ impl<V: Venue> Engine<'_, V> {
             self.protections.reset(s);
             let pos = self.ledger.position(s);
             if pos != 0.0 {
-                self.submit(Order {
+                let order = Order {
                     id: 0,
                     symbol: s,
                     side: Side::of(-pos),
@@ -406,7 +402,8 @@ impl<V: Venue> Engine<'_, V> {
                     decided_seq: seq,
                     decided_ms: self.now_ms,
                     reduce_only: true,
-                })?;
+                };
+                self.submit(Approved::exempt(order, Exemption::Flatten))?;
             }
         }
         Ok(())

@@ -12,10 +12,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::market::{Bar, SymbolId};
 
+pub mod approved;
 pub mod live;
 pub mod order_state;
 pub mod simulated;
 
+pub use approved::{Approved, Exemption};
 pub use simulated::{SimConfig, SimulatedVenue};
 
 /// Direction.
@@ -174,8 +176,9 @@ pub struct FillReport {
 /// Where orders go: the simulator and the live venue; the engine cannot
 /// tell them apart.
 pub trait Venue {
-    /// Accept an approved order.
-    fn submit(&mut self, order: Order);
+    /// Accept an approved order (the only kind there is to give it:
+    /// [`Approved`]).
+    fn submit(&mut self, order: Approved);
     /// Cancel an open order; returns whether it was open.
     fn cancel(&mut self, id: u64) -> bool;
     /// Ids of open orders on a symbol, oldest first.
@@ -230,7 +233,7 @@ pub trait Venue {
 /// A boxed venue is a venue: the service holds the simulated venue and live
 /// ones behind one type.
 impl<V: Venue + ?Sized> Venue for Box<V> {
-    fn submit(&mut self, order: Order) {
+    fn submit(&mut self, order: Approved) {
         (**self).submit(order)
     }
     fn cancel(&mut self, id: u64) -> bool {

@@ -35,7 +35,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::data::market::{Bar, SymbolId};
-use crate::execution::{FillReport, Order, OrderKind, Venue};
+use crate::execution::{Approved, FillReport, Order, OrderKind, Venue};
 
 /// Cost model and liquidity of the simulator.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -114,7 +114,8 @@ impl SimulatedVenue {
 }
 
 impl Venue for SimulatedVenue {
-    fn submit(&mut self, order: Order) {
+    fn submit(&mut self, order: Approved) {
+        let order = order.into_order();
         self.book(order.symbol).push((order, false));
     }
 
@@ -236,6 +237,7 @@ impl Venue for SimulatedVenue {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::execution::approved::SubmitUnchecked;
     use crate::execution::{Origin, Side};
 
     fn bar(open: f64, high: f64, low: f64, close: f64) -> Bar {
@@ -267,7 +269,7 @@ mod tests {
     fn run(config: SimConfig, orders: Vec<Order>, b: Bar) -> Vec<FillReport> {
         let mut v = SimulatedVenue::new(config);
         for o in orders {
-            v.submit(o);
+            v.submit_unchecked(o);
         }
         let mut out = Vec::new();
         on_bar(&mut v, &b, 0.0, &mut out);
@@ -366,8 +368,8 @@ mod tests {
             ..order(id, Side::Sell, 1.0, kind)
         };
         let mut v = SimulatedVenue::new(SimConfig::default());
-        v.submit(protective(1, OrderKind::TakeProfit(110.0)));
-        v.submit(protective(2, OrderKind::StopLoss(90.0)));
+        v.submit_unchecked(protective(1, OrderKind::TakeProfit(110.0)));
+        v.submit_unchecked(protective(2, OrderKind::StopLoss(90.0)));
         let mut f = Vec::new();
         on_bar(&mut v, &bar(100.0, 111.0, 89.0, 100.0), 1.0, &mut f);
         assert_eq!(f.len(), 1, "one-cancels-other: {f:?}");
@@ -377,14 +379,14 @@ mod tests {
     #[test]
     fn reduce_only_orders_are_cut_to_the_position_and_never_open_one() {
         let mut v = SimulatedVenue::new(SimConfig::default());
-        v.submit(Order {
+        v.submit_unchecked(Order {
             reduce_only: true,
             ..order(1, Side::Sell, 10.0, OrderKind::Market)
         });
         let mut f = Vec::new();
         on_bar(&mut v, &bar(100.0, 100.0, 100.0, 100.0), 4.0, &mut f);
         assert_eq!((f[0].quantity, f[0].done), (4.0, true));
-        v.submit(Order {
+        v.submit_unchecked(Order {
             reduce_only: true,
             ..order(2, Side::Buy, 10.0, OrderKind::Market)
         });
@@ -413,7 +415,7 @@ mod tests {
             ..SimConfig::default()
         };
         let mut v = SimulatedVenue::new(c);
-        v.submit(order(1, Side::Buy, 150.0, OrderKind::Market));
+        v.submit_unchecked(order(1, Side::Buy, 150.0, OrderKind::Market));
         let mut out = Vec::new();
         on_bar(&mut v, &bar(10.0, 10.0, 10.0, 10.0), 0.0, &mut out);
         assert_eq!((out[0].quantity, out[0].done), (100.0, false));
@@ -436,7 +438,7 @@ mod tests {
             ..SimConfig::default()
         };
         let mut v = SimulatedVenue::new(c);
-        v.submit(order(1, Side::Buy, 1000.0, OrderKind::Market));
+        v.submit_unchecked(order(1, Side::Buy, 1000.0, OrderKind::Market));
         let mut out = Vec::new();
         on_bar(&mut v, &bar(1.0, 1.0, 1.0, 1.0), 0.0, &mut out); // 500 @ 1: 0.5 + 5 = 5.5
         on_bar(&mut v, &bar(1.0, 1.0, 1.0, 1.0), 0.0, &mut out); // 500 @ 1, no minimum

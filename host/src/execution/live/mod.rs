@@ -65,7 +65,7 @@ pub use reconcile::ReconcileConfig;
 
 use crate::data::market::{Bar, SymbolId};
 use crate::execution::order_state::{LiveOrder, OrderState, Update};
-use crate::execution::{FillReport, Order, OrderKind, Side, Venue, VenueNote};
+use crate::execution::{Approved, FillReport, Order, OrderKind, Side, Venue, VenueNote};
 
 /// One order as the live venue tracks it.
 struct Tracked {
@@ -375,7 +375,8 @@ impl LiveVenue {
 }
 
 impl Venue for LiveVenue {
-    fn submit(&mut self, order: Order) {
+    fn submit(&mut self, order: Approved) {
+        let order = order.into_order();
         let s = order.symbol as usize;
         let reference = self.last_close.get(s).copied().unwrap_or(f64::NAN);
         let protective = order.kind.is_protective();
@@ -488,6 +489,7 @@ mod tests {
     //! books, and that recovery from the journaled notes is exact.
     use super::*;
     use crate::execution::Origin;
+    use crate::execution::approved::SubmitUnchecked;
     use std::time::{Duration, Instant};
 
     /// A venue whose answers the test writes.
@@ -633,7 +635,7 @@ mod tests {
         let mut v = venue(&fake, vec![], 0);
         let mut notes = Vec::new();
         assert!(step(&mut v, 0, &mut notes).is_empty());
-        v.submit(order(1, OrderKind::Market, 2.0));
+        v.submit_unchecked(order(1, OrderKind::Market, 2.0));
         until(|| (!v.inbox.lock().unwrap().is_empty()).then_some(()));
         let fills = step(&mut v, 1, &mut notes);
         assert_eq!(fills.len(), 1);
@@ -657,7 +659,7 @@ mod tests {
         let mut r = venue(&again, notes.clone(), 2);
         let mut renotes = Vec::new();
         step(&mut r, 0, &mut renotes);
-        r.submit(order(1, OrderKind::Market, 2.0));
+        r.submit_unchecked(order(1, OrderKind::Market, 2.0));
         assert_eq!(step(&mut r, 1, &mut renotes), fills);
         assert_eq!(renotes, notes);
         assert!(again.0.lock().unwrap().placed.is_empty());
@@ -683,7 +685,7 @@ mod tests {
         let mut v = venue(&fake, vec![(1, note)], 2);
         let mut notes = Vec::new();
         step(&mut v, 0, &mut notes);
-        v.submit(order(1, OrderKind::Limit(99.5), 2.0));
+        v.submit_unchecked(order(1, OrderKind::Limit(99.5), 2.0));
         step(&mut v, 1, &mut notes);
         step(&mut v, 2, &mut notes); // goes live: looks order 1 up
         let fills = until(|| {
@@ -710,7 +712,7 @@ mod tests {
         }
         let mut v = venue(&fake, vec![], 0);
         step(&mut v, 0, &mut Vec::new());
-        v.submit(order(1, OrderKind::Market, 2.0));
+        v.submit_unchecked(order(1, OrderKind::Market, 2.0));
         let fills = until(|| {
             let f = step(&mut v, 1, &mut Vec::new());
             (!f.is_empty()).then_some(f)
@@ -725,7 +727,7 @@ mod tests {
         let started = Instant::now();
         let mut v = venue(&fake, vec![], 0);
         step(&mut v, 0, &mut Vec::new());
-        v.submit(order(1, OrderKind::Market, 2.0));
+        v.submit_unchecked(order(1, OrderKind::Market, 2.0));
         until(|| (fake.0.lock().unwrap().placed.len() == 2).then_some(()));
         assert!(
             started.elapsed() >= Duration::from_millis(150),
@@ -749,7 +751,7 @@ mod tests {
         }
         let mut v = venue(&fake, vec![], 0);
         step(&mut v, 0, &mut Vec::new());
-        v.submit(order(1, OrderKind::Market, 2.0));
+        v.submit_unchecked(order(1, OrderKind::Market, 2.0));
         until(|| {
             let p = v.problems.lock().unwrap();
             p.iter().any(|p| p.contains("not resent")).then_some(())
@@ -790,7 +792,7 @@ mod tests {
         }
         let started = Instant::now();
         for i in 0..10 {
-            venues[i % 2].submit(order(i as u64 + 1, OrderKind::Market, 2.0));
+            venues[i % 2].submit_unchecked(order(i as u64 + 1, OrderKind::Market, 2.0));
         }
         until(|| {
             (a.0.lock().unwrap().placed.len() + b.0.lock().unwrap().placed.len() == 10)
@@ -816,7 +818,7 @@ mod tests {
         }
         let mut v = venue(&fake, vec![], 0);
         step(&mut v, 0, &mut Vec::new());
-        v.submit(order(1, OrderKind::Limit(99.0), 2.0));
+        v.submit_unchecked(order(1, OrderKind::Limit(99.0), 2.0));
         until(|| (!v.inbox.lock().unwrap().is_empty()).then_some(()));
         step(&mut v, 1, &mut Vec::new());
         assert!(v.cancel(1), "open: a cancel is asked for");
@@ -831,7 +833,7 @@ mod tests {
         assert_eq!(v.in_flight(0), 0.0);
 
         // A quantity the venue's rules refuse: rejected, told as ended.
-        v.submit(order(2, OrderKind::Market, 0.1));
+        v.submit_unchecked(order(2, OrderKind::Market, 0.1));
         let mut notes = Vec::new();
         until(|| {
             step(&mut v, 3, &mut notes);
