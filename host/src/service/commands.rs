@@ -11,7 +11,7 @@ use anyhow::{Context, bail};
 
 use super::run::*;
 use super::types::*;
-use super::{Service, alerts, metrics, runner};
+use super::{Service, metrics, monitor, runner};
 use crate::engine::Command;
 use crate::engine::replay::RunConfig;
 use crate::lifecycle::{GateConfig, Move, Stage};
@@ -230,16 +230,13 @@ impl Service {
             }
             let version = self.status(&name).map(|s| s.serving).unwrap_or_default();
             if let Some(a) = &self.alerter {
-                a.raise(
-                    alerts::Level::Critical,
+                a.raise(monitor::Raise::new(
+                    monitor::Level::Critical,
+                    monitor::Rule::KillSwitch,
                     &name,
                     &version,
-                    "kill-switch",
-                    None,
-                    None,
-                    None,
                     &format!("kill switch by {actor}: {reason}; flattening and pausing"),
-                );
+                ));
             }
             reached.push(name);
         }
@@ -361,16 +358,13 @@ impl Service {
                 format!(": {reason}")
             };
             let forced = if force { " (gates overridden)" } else { "" };
-            a.raise(
-                alerts::Level::Info,
+            a.raise(monitor::Raise::new(
+                monitor::Level::Info,
+                monitor::Rule::Promotion,
                 name,
                 &version,
-                "promotion",
-                None,
-                None,
-                None,
                 &format!("promoted from {from} to {stage} by {actor}{forced}{why}"),
-            );
+            ));
         }
         Ok(
             serde_json::json!({"stage": stage.to_string(), "readiness": readiness.map(|r| format!("{r:?}"))}),

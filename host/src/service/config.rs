@@ -44,7 +44,7 @@ pub struct ServiceFile {
     pub deployments: Vec<DeploymentConfig>,
     /// Alert rules and channels.
     #[serde(default)]
-    pub alerts: Option<crate::service::alerts::AlertsConfig>,
+    pub alerts: Option<crate::service::monitor::AlertsConfig>,
     /// Live venues, by name: where LIVE deployments send their orders.
     #[serde(default)]
     pub venues: BTreeMap<String, VenueConfig>,

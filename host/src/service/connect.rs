@@ -4,7 +4,7 @@
 use anyhow::{Context, bail};
 
 use super::run::*;
-use super::{Service, alerts, live};
+use super::{Service, live, monitor};
 
 impl Service {
     /// Connect a LIVE deployment to its venue and reconcile its open orders
@@ -35,16 +35,13 @@ impl Service {
             self.registry
                 .note(name, "engine", live::MISMATCH, &report)?;
             if let Some(a) = &self.alerter {
-                a.raise(
-                    alerts::Level::Critical,
+                a.raise(monitor::Raise::new(
+                    monitor::Level::Critical,
+                    monitor::Rule::Reconciliation,
                     name,
                     "",
-                    "reconciliation",
-                    None,
-                    None,
-                    None,
                     &format!("HALTED by reconciliation: {report}"),
-                );
+                ));
             }
             bail!(
                 "deployment `{name}` is HALTED by reconciliation: {report}; resolve it with `sandbar deploy reconcile {name} --adopt|--flatten --reason …`"

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::recorder::*;
-use super::{account, alerts, metrics};
+use super::{account, metrics, monitor};
 use crate::engine::{Command, Controller, Status, StrategyDriver};
 use crate::lifecycle::{GateConfig, Move};
 use crate::sandbox::runtime::Instance;
@@ -47,9 +47,9 @@ pub(super) struct ServiceController {
     pub(super) bar_started: Option<Instant>,
     /// (UTC day, equity at its start) for the daily PnL.
     pub(super) day: (i64, f64),
-    pub(super) alerter: Option<Arc<alerts::Alerter>>,
+    pub(super) alerter: Option<Arc<monitor::Alerter>>,
     /// The level each threshold rule is at (raised on the way up).
-    pub(super) levels: HashMap<&'static str, Option<alerts::Level>>,
+    pub(super) levels: HashMap<monitor::Rule, Option<monitor::Level>>,
     /// Equity at each UTC day's close, for the paper Sharpe ratio.
     pub(super) daily_closes: Vec<f64>,
     /// The Sharpe ratio of the deployment's backtest evidence.
@@ -84,57 +84,64 @@ impl ServiceController {
                 && status.last_bar_ms.div_euclid(86_400_000) == self.day.0,
             self.backtest_sharpe,
         ) {
-            (true, Some(bt)) if bt.abs() > 1e-9 => alerts::daily_sharpe(&self.daily_closes)
+            (true, Some(bt)) if bt.abs() > 1e-9 => monitor::daily_sharpe(&self.daily_closes)
                 .map_or(0.0, |paper| (paper - bt).abs() / bt.abs()),
             _ => 0.0,
         };
         for (rule, value, thresholds, what) in [
-            ("drawdown", drawdown, c.drawdown, "drawdown from the peak"),
             (
-                "daily-loss",
+                monitor::Rule::Drawdown,
+                drawdown,
+                c.drawdown,
+                "drawdown from the peak",
+            ),
+            (
+                monitor::Rule::DailyLoss,
                 daily_loss,
                 c.daily_loss,
                 "loss since the start of the day",
             ),
             (
-                "sharpe-deviation",
+                monitor::Rule::SharpeDeviation,
                 deviation,
                 c.sharpe_deviation,
                 "paper Sharpe ratio off the backtest's by",
             ),
         ] {
-            let now = alerts::level_of(value, thresholds);
-            let was = self.levels.get(rule).copied().flatten();
+            let now = monitor::level_of(value, thresholds);
+            let was = self.levels.get(&rule).copied().flatten();
             if let Some((level, threshold)) = now
                 && was.is_none_or(|w| level > w)
             {
                 a.raise(
-                    level,
-                    &self.name,
-                    &status.serving,
-                    rule,
-                    Some(value),
-                    Some(threshold),
-                    bar_time.clone(),
-                    &format!(
-                        "{what} {:.2}% reached the {level} threshold {:.2}%",
-                        value * 100.0,
-                        threshold * 100.0
-                    ),
+                    monitor::Raise::new(
+                        level,
+                        rule,
+                        &self.name,
+                        &status.serving,
+                        &format!(
+                            "{what} {:.2}% reached the {level} threshold {:.2}%",
+                            value * 100.0,
+                            threshold * 100.0
+                        ),
+                    )
+                    .value(value)
+                    .threshold(threshold)
+                    .at_bar(bar_time.clone()),
                 );
             }
             self.levels.insert(rule, now.map(|(l, _)| l));
         }
         if status.risk_state == "HALTED" && self.last.risk_state != "HALTED" {
             a.raise(
-                alerts::Level::Critical,
-                &self.name,
-                &status.serving,
-                "halted",
-                None,
-                None,
-                bar_time,
-                "trading HALTED by the risk engine (positions flattened)",
+                monitor::Raise::new(
+                    monitor::Level::Critical,
+                    monitor::Rule::Halted,
+                    &self.name,
+                    &status.serving,
+                    "trading HALTED by the risk engine (positions flattened)",
+                )
+                .at_bar(bar_time),
             );
         }
     }
@@ -166,14 +173,16 @@ impl ServiceController {
                 tracing::warn!(account = %a.name, %message, "account loss limit");
                 if let Some(al) = &self.alerter {
                     al.raise(
-                        alerts::Level::Critical,
-                        &format!("account:{}", a.name),
-                        &status.serving,
-                        "account-daily-loss",
-                        Some(loss),
-                        Some(a.config.daily_loss_limit),
-                        Some(crate::data::market::format_time(status.last_bar_ms)),
-                        &message,
+                        monitor::Raise::new(
+                            monitor::Level::Critical,
+                            monitor::Rule::AccountDailyLoss,
+                            &format!("account:{}", a.name),
+                            &status.serving,
+                            &message,
+                        )
+                        .value(loss)
+                        .threshold(a.config.daily_loss_limit)
+                        .at_bar(crate::data::market::format_time(status.last_bar_ms)),
                     );
                 }
             }
@@ -290,17 +299,17 @@ impl<'a> Controller<'a> for ServiceController {
                 );
                 if let Some(a) = &self.alerter {
                     a.raise(
-                        alerts::Level::Critical,
-                        &self.name,
-                        &status.serving,
-                        "rollback",
-                        None,
-                        None,
-                        Some(crate::data::market::format_time(status.last_bar_ms)),
-                        &format!(
-                            "rolled back from {} to {}",
-                            self.last.serving, status.serving
-                        ),
+                        monitor::Raise::new(
+                            monitor::Level::Critical,
+                            monitor::Rule::Rollback,
+                            &self.name,
+                            &status.serving,
+                            &format!(
+                                "rolled back from {} to {}",
+                                self.last.serving, status.serving
+                            ),
+                        )
+                        .at_bar(crate::data::market::format_time(status.last_bar_ms)),
                     );
                 }
             }

@@ -24,12 +24,13 @@
 //! nothing is written twice.
 
 pub mod account;
-pub mod alerts;
+
 pub mod api;
 pub mod config;
 pub mod dashboard;
 pub mod live;
 pub mod metrics;
+pub mod monitor;
 pub mod reconcile;
 pub mod runner;
 pub mod shadow;
@@ -60,7 +61,7 @@ use crate::store::registry::Registry;
 /// The running service.
 pub struct Service {
     pool: runner::Pool,
-    alerter: Option<Arc<alerts::Alerter>>,
+    alerter: Option<Arc<monitor::Alerter>>,
     metrics: Arc<metrics::Metrics>,
     registry: Arc<Registry>,
     runtime: Arc<Runtime>,
@@ -117,7 +118,7 @@ impl Service {
             accounts.insert(name.clone(), Arc::new(account));
         }
         let alerter = match &config.alerts {
-            Some(a) => Some(alerts::Alerter::start(&config.journals, a.clone())?),
+            Some(a) => Some(monitor::Alerter::start(&config.journals, a.clone())?),
             None => None,
         };
         Ok(Self {

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering;
 use anyhow::Context;
 
 use super::types::*;
-use super::{Service, alerts, dashboard, metrics};
+use super::{Service, dashboard, metrics, monitor};
 use crate::data::live::FeedStatus;
 
 impl Service {
@@ -187,7 +187,7 @@ impl Service {
             board.unwrap_or_else(|| (dashboard::Board::new(Vec::new()).detail(), 0.0));
         let alerts = match &self.alerter {
             Some(a) => {
-                let mut v: Vec<alerts::Alert> = a
+                let mut v: Vec<monitor::Alert> = a
                     .history()?
                     .into_iter()
                     .filter(|x| x.deployment == name)

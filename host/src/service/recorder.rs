@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::{alerts, dashboard, metrics};
+use super::{dashboard, metrics, monitor};
 use crate::data::live::Notes;
 use crate::data::market::Bar;
 use crate::store::journal::{Entry, Journal, JournalError, Recorder};
@@ -23,7 +23,7 @@ pub(super) struct ServiceRecorder {
     pub(super) intents: Intents,
     /// The deployment's name and its alerter, for the rules entries trigger.
     pub(super) name: String,
-    pub(super) alerter: Option<Arc<alerts::Alerter>>,
+    pub(super) alerter: Option<Arc<monitor::Alerter>>,
     pub(super) metrics: metrics::DeploymentMetrics,
     /// Bars re-executed from the journal (not counted again).
     pub(super) recovered: u64,
@@ -87,7 +87,7 @@ impl FillClock {
         &mut self,
         entry: &Entry,
         metrics: &metrics::DeploymentMetrics,
-        alerter: Option<&alerts::Alerter>,
+        alerter: Option<&monitor::Alerter>,
         name: &str,
     ) {
         use crate::execution::{OrderKind, Origin};
@@ -110,21 +110,12 @@ impl FillClock {
                 metrics.time_to_fill_seconds.observe(secs);
                 if let Some(a) = alerter
                     && let Some((level, threshold)) =
-                        alerts::level_of(secs, a.config().time_to_fill_secs)
+                        monitor::level_of(secs, a.config().time_to_fill_secs)
                 {
-                    a.raise(
-                        level,
-                        name,
-                        plugin,
-                        "time-to-fill",
-                        Some(secs),
-                        Some(threshold),
-                        Some(crate::data::market::format_time(fill.time_ms)),
-                        &format!(
+                    a.raise(monitor::Raise::new(level, monitor::Rule::TimeToFill, name, plugin, &format!(
                             "market order {} took {secs:.1} s to its first fill, over the {level} threshold {threshold:.0} s",
                             fill.order_id
-                        ),
-                    );
+                        )).value(secs).threshold(threshold).at_bar(crate::data::market::format_time(fill.time_ms)));
                 }
             }
             _ => {}
@@ -200,7 +191,7 @@ impl Recorder for ServiceRecorder {
 }
 
 /// Rules a journal entry triggers: a fill's slippage, a version change (INFO).
-pub(super) fn alert_on_entry(a: &alerts::Alerter, name: &str, symbols: &[String], entry: &Entry) {
+pub(super) fn alert_on_entry(a: &monitor::Alerter, name: &str, symbols: &[String], entry: &Entry) {
     match entry {
         Entry::Fill { fill, plugin, .. } if fill.quantity * fill.price > 0.0 => {
             let symbol = symbols
@@ -211,37 +202,29 @@ pub(super) fn alert_on_entry(a: &alerts::Alerter, name: &str, symbols: &[String]
                 crate::execution::Side::Sell => "sold",
             };
             a.raise(
-                alerts::Level::Info,
-                name,
-                plugin,
-                "fill",
-                Some(fill.price),
-                None,
-                Some(crate::data::market::format_time(fill.time_ms)),
-                &format!(
-                    "{side} {} {symbol} at {} ({}, order {}{})",
-                    fill.quantity,
-                    fill.price,
-                    fill.origin.as_str(),
-                    fill.order_id,
-                    if fill.done { "" } else { ", partly" }
-                ),
-            );
-            let bps = fill.slippage / (fill.quantity * fill.price) * 10_000.0;
-            if let Some((level, threshold)) = alerts::level_of(bps, a.config().slippage_bps) {
-                a.raise(
-                    level,
+                monitor::Raise::new(
+                    monitor::Level::Info,
+                    monitor::Rule::Fill,
                     name,
                     plugin,
-                    "slippage",
-                    Some(bps),
-                    Some(threshold),
-                    Some(crate::data::market::format_time(fill.time_ms)),
                     &format!(
+                        "{side} {} {symbol} at {} ({}, order {}{})",
+                        fill.quantity,
+                        fill.price,
+                        fill.origin.as_str(),
+                        fill.order_id,
+                        if fill.done { "" } else { ", partly" }
+                    ),
+                )
+                .value(fill.price)
+                .at_bar(crate::data::market::format_time(fill.time_ms)),
+            );
+            let bps = fill.slippage / (fill.quantity * fill.price) * 10_000.0;
+            if let Some((level, threshold)) = monitor::level_of(bps, a.config().slippage_bps) {
+                a.raise(monitor::Raise::new(level, monitor::Rule::Slippage, name, plugin, &format!(
                         "order {} filled with {bps:.1} bps of slippage, over the {level} threshold {threshold:.1} bps",
                         fill.order_id
-                    ),
-                );
+                    )).value(bps).threshold(threshold).at_bar(crate::data::market::format_time(fill.time_ms)));
             }
         }
         Entry::Swap {
@@ -251,16 +234,13 @@ pub(super) fn alert_on_entry(a: &alerts::Alerter, name: &str, symbols: &[String]
             reason,
             ..
         } => {
-            a.raise(
-                alerts::Level::Info,
+            a.raise(monitor::Raise::new(
+                monitor::Level::Info,
+                monitor::Rule::Swap,
                 name,
                 to,
-                "swap",
-                None,
-                None,
-                None,
                 &format!("{to} put in service (was {from}) by {actor}: {reason}"),
-            );
+            ));
         }
         _ => {}
     }
@@ -272,9 +252,9 @@ mod tests {
     use crate::execution::{FillReport, Origin, Side};
     use std::path::Path;
 
-    fn alerter(dir: &Path) -> Arc<alerts::Alerter> {
-        let config: alerts::AlertsConfig = toml::from_str("").unwrap();
-        alerts::Alerter::start(dir, config).unwrap()
+    fn alerter(dir: &Path) -> Arc<monitor::Alerter> {
+        let config: monitor::AlertsConfig = toml::from_str("").unwrap();
+        monitor::Alerter::start(dir, config).unwrap()
     }
 
     fn fill(slippage_per_unit: f64) -> Entry {
@@ -319,21 +299,27 @@ mod tests {
         );
         let all = a.history().unwrap();
         // Every fill is told at INFO, naming the symbol.
-        let fills: Vec<&alerts::Alert> = all.iter().filter(|x| x.rule == "fill").collect();
+        let fills: Vec<&monitor::Alert> = all
+            .iter()
+            .filter(|x| x.rule == monitor::Rule::Fill)
+            .collect();
         assert_eq!(fills.len(), 3);
         assert_eq!(
             fills[0].message,
             "INFO d (p@1): bought 10 X at 100 (strategy, order 3) at bar 1970-01-01"
         );
-        let h: Vec<alerts::Alert> = all.into_iter().filter(|x| x.rule != "fill").collect();
-        let got: Vec<(alerts::Level, &str)> =
+        let h: Vec<monitor::Alert> = all
+            .into_iter()
+            .filter(|x| x.rule != monitor::Rule::Fill)
+            .collect();
+        let got: Vec<(monitor::Level, &str)> =
             h.iter().map(|x| (x.level, x.rule.as_str())).collect();
         assert_eq!(
             got,
             vec![
-                (alerts::Level::Warning, "slippage"),
-                (alerts::Level::Critical, "slippage"),
-                (alerts::Level::Info, "swap"),
+                (monitor::Level::Warning, "slippage"),
+                (monitor::Level::Critical, "slippage"),
+                (monitor::Level::Info, "swap"),
             ]
         );
         assert!(
@@ -349,9 +335,12 @@ mod tests {
         // Within the cooldown the same rule and level is not raised again.
         alert_on_entry(&a, "d", &["X".into()], &fill(0.2));
         let h = a.history().unwrap();
-        assert_eq!(h.iter().filter(|x| x.rule != "fill").count(), 3);
         assert_eq!(
-            h.iter().filter(|x| x.rule == "fill").count(),
+            h.iter().filter(|x| x.rule != monitor::Rule::Fill).count(),
+            3
+        );
+        assert_eq!(
+            h.iter().filter(|x| x.rule == monitor::Rule::Fill).count(),
             4,
             "events are not held back"
         );
@@ -385,13 +374,13 @@ mod tests {
         );
         let a = alerter(tempfile::tempdir().unwrap().path());
         assert_eq!(
-            alerts::level_of(60.0, a.config().time_to_fill_secs),
-            Some((alerts::Level::Critical, 30.0))
+            monitor::level_of(60.0, a.config().time_to_fill_secs),
+            Some((monitor::Level::Critical, 30.0))
         );
         assert_eq!(
-            alerts::level_of(6.0, a.config().time_to_fill_secs),
-            Some((alerts::Level::Warning, 5.0))
+            monitor::level_of(6.0, a.config().time_to_fill_secs),
+            Some((monitor::Level::Warning, 5.0))
         );
-        assert_eq!(alerts::level_of(0.001, a.config().time_to_fill_secs), None);
+        assert_eq!(monitor::level_of(0.001, a.config().time_to_fill_secs), None);
     }
 }

@@ -16,7 +16,7 @@ use super::controller::{Loader, ServiceController};
 use super::recorder::*;
 use super::run::*;
 use super::types::*;
-use super::{Service, Starting, alerts, dashboard, live, metrics, runner};
+use super::{Service, Starting, dashboard, live, metrics, monitor, runner};
 use crate::data::live::{Notes, interval_ms};
 use crate::engine::replay::RunConfig;
 use crate::engine::{Command, Engine, EngineConfig, Status};
@@ -311,17 +311,17 @@ impl Service {
             );
             live.on_stale(move |quiet_ms| {
                 a.raise(
-                    alerts::Level::Critical,
-                    &name,
-                    &version,
-                    "feed-stale",
-                    Some(quiet_ms as f64 / 1000.0),
-                    None,
-                    None,
-                    &format!(
-                        "feed `{feed}` STALE: no closed bar for {:.0} s",
-                        quiet_ms as f64 / 1000.0
-                    ),
+                    monitor::Raise::new(
+                        monitor::Level::Critical,
+                        monitor::Rule::FeedStale,
+                        &name,
+                        &version,
+                        &format!(
+                            "feed `{feed}` STALE: no closed bar for {:.0} s",
+                            quiet_ms as f64 / 1000.0
+                        ),
+                    )
+                    .value(quiet_ms as f64 / 1000.0),
                 );
             });
         }
@@ -598,14 +598,14 @@ impl Service {
                         let why = format!("faulted at bar {}: {}", f.seq, f.fault);
                         if let Some(a) = &alerter {
                             a.raise(
-                                alerts::Level::Critical,
-                                &name,
-                                &first_label,
-                                "fault",
-                                None,
-                                None,
-                                Some(crate::data::market::format_time(f.bar.time_ms)),
-                                &why,
+                                monitor::Raise::new(
+                                    monitor::Level::Critical,
+                                    monitor::Rule::Fault,
+                                    &name,
+                                    &first_label,
+                                    &why,
+                                )
+                                .at_bar(crate::data::market::format_time(f.bar.time_ms)),
                             );
                         }
                         if evidence {
@@ -625,16 +625,13 @@ impl Service {
                 Err(e) => {
                     let why = format!("journal failed: {e}");
                     if let Some(a) = &alerter {
-                        a.raise(
-                            alerts::Level::Critical,
+                        a.raise(monitor::Raise::new(
+                            monitor::Level::Critical,
+                            monitor::Rule::Journal,
                             &name,
                             &first_label,
-                            "journal",
-                            None,
-                            None,
-                            None,
                             &why,
-                        );
+                        ));
                     }
                     why
                 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Service, alerts, metrics};
+use super::{Service, metrics, monitor};
 
 impl Service {
     /// Send the daily summary (INFO) at the configured UTC time, every day.
@@ -18,7 +18,7 @@ impl Service {
         ) else {
             return;
         };
-        let Ok(at) = alerts::summary_time(&at) else {
+        let Ok(at) = monitor::summary_time(&at) else {
             return;
         };
         let weak = Arc::downgrade(self);
@@ -42,7 +42,7 @@ impl Service {
 
     /// One INFO alert per running deployment: PnL of the day and overall,
     /// trades, drawdown, state, version changes and alerts of the day.
-    pub(super) fn daily_summary(&self, a: &alerts::Alerter) {
+    pub(super) fn daily_summary(&self, a: &monitor::Alerter) {
         let today = chrono::Utc::now().format("%Y-%m-%d").to_string();
         let history = a.history().unwrap_or_default();
         for name in self.running() {
@@ -75,18 +75,10 @@ impl Service {
                     // Warnings and criticals: INFO (fills, swaps, summaries) is the day's news.
                     h.deployment == name
                         && h.time.starts_with(&today)
-                        && h.level > alerts::Level::Info
+                        && h.level > monitor::Level::Info
                 })
                 .count();
-            a.raise(
-                alerts::Level::Info,
-                &name,
-                &s.serving,
-                "daily-summary",
-                Some(daily),
-                None,
-                s.last_bar.clone(),
-                &format!(
+            a.raise(monitor::Raise::new(monitor::Level::Info, monitor::Rule::DailySummary, &name, &s.serving, &format!(
                     "daily summary: PnL today {daily:.2}, since start {:.2}; {} trades; drawdown {:.2}%; {} {}; version changes today: {}; alerts today: {alerts_today}",
                     s.pnl,
                     s.trades,
@@ -94,8 +86,7 @@ impl Service {
                     s.stage,
                     s.risk_state,
                     if versions.is_empty() { "none".to_string() } else { versions.join(", ") },
-                ),
-            );
+                )).value(daily).at_bar(s.last_bar.clone()));
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::config::{DeploymentConfig, FeedConfig};
-use super::{account, alerts, config};
+use super::{account, config, monitor};
 
 /// Service settings.
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct ServiceConfig {
     /// Worker threads running the deployments (default: one per core).
     pub workers: usize,
     /// Alert rules and channels.
-    pub alerts: Option<alerts::AlertsConfig>,
+    pub alerts: Option<monitor::AlertsConfig>,
     /// Live venues, by name.
     pub venues: BTreeMap<String, config::VenueConfig>,
     /// The ramp-up of a new LIVE run: (days from its first bar, fraction of

@@ -1,0 +1,65 @@
+//! Where alerts go: one file per channel, each behind [`Channel`]. A new
+//! channel is a file here, a variant of [`ChannelConfig`] and its arm in
+//! [`ChannelConfig::open`].
+
+use serde::{Deserialize, Serialize};
+
+use super::{Alert, Level};
+
+pub mod email;
+pub mod telegram;
+pub mod webhook;
+
+/// A channel ready to send (its secrets read).
+pub trait Channel: Send {
+    /// The lowest level it is sent.
+    fn min_level(&self) -> Level;
+    /// Send one alert; the error says why (never a secret).
+    fn send(&self, alert: &Alert) -> Result<(), String>;
+}
+
+/// `[[alerts.channels]]`, by `kind`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum ChannelConfig {
+    /// A JSON POST of the [`Alert`].
+    Webhook(webhook::WebhookConfig),
+    /// E-mail over SMTP.
+    Email(email::EmailConfig),
+    /// Telegram bot `sendMessage`.
+    Telegram(telegram::TelegramConfig),
+}
+
+impl ChannelConfig {
+    /// Refuse settings that cannot work.
+    pub fn check(&self) -> anyhow::Result<()> {
+        match self {
+            ChannelConfig::Telegram(t) => t.check(),
+            ChannelConfig::Webhook(_) | ChannelConfig::Email(_) => Ok(()),
+        }
+    }
+
+    /// The channel, its secrets read now (an error names what is missing).
+    pub fn open(&self, http: &reqwest::blocking::Client) -> anyhow::Result<Box<dyn Channel>> {
+        Ok(match self {
+            ChannelConfig::Webhook(c) => Box::new(c.open(http)),
+            ChannelConfig::Email(c) => Box::new(c.open()?),
+            ChannelConfig::Telegram(c) => Box::new(c.open(http)?),
+        })
+    }
+}
+
+/// Lowest level sent, by default.
+pub(crate) fn warning() -> Level {
+    Level::Warning
+}
+
+/// An HTTP answer as a channel reports it: any success is taken; the error
+/// never prints the URL (a Telegram URL holds the bot token).
+pub(crate) fn answered(r: reqwest::Result<reqwest::blocking::Response>) -> Result<(), String> {
+    match r {
+        Ok(r) if r.status().is_success() => Ok(()),
+        Ok(r) => Err(format!("{}", r.status())),
+        Err(e) => Err(e.without_url().to_string()),
+    }
+}

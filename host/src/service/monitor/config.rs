@@ -1,0 +1,86 @@
+//! `[alerts]` in `sandbar.toml`: thresholds, the cooldown, the daily
+//! summary's time, and the channels.
+
+use serde::{Deserialize, Serialize};
+
+pub use super::channel::ChannelConfig;
+
+/// `[alerts]` in `sandbar.toml`.
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsConfig {
+    /// Where alerts go.
+    #[serde(default)]
+    pub channels: Vec<ChannelConfig>,
+    /// The same deployment, rule and level is not raised again within this many seconds.
+    #[serde(default = "cooldown")]
+    pub cooldown_secs: u64,
+    /// Drawdown from the peak: [WARNING, CRITICAL].
+    #[serde(default = "drawdown")]
+    pub drawdown: [f64; 2],
+    /// Loss since the start of the UTC day, as a fraction of it: [WARNING, CRITICAL].
+    #[serde(default = "daily_loss")]
+    pub daily_loss: [f64; 2],
+    /// A fill's slippage, in basis points of its notional: [WARNING, CRITICAL].
+    #[serde(default = "slippage")]
+    pub slippage_bps: [f64; 2],
+    /// A market order's time to its first fill, in seconds, from when the
+    /// venue could fill it: [WARNING, CRITICAL].
+    #[serde(default = "time_to_fill")]
+    pub time_to_fill_secs: [f64; 2],
+    /// |paper Sharpe − backtest Sharpe| ÷ |backtest Sharpe|, once 20 UTC days
+    /// were traded: [WARNING, CRITICAL].
+    #[serde(default = "sharpe")]
+    pub sharpe_deviation: [f64; 2],
+    /// Send a daily summary (INFO) at this UTC time (`HH:MM` or `HH:MM:SS`).
+    #[serde(default)]
+    pub daily_summary_utc: Option<String>,
+}
+
+fn cooldown() -> u64 {
+    900
+}
+fn drawdown() -> [f64; 2] {
+    [0.05, 0.10]
+}
+fn daily_loss() -> [f64; 2] {
+    [0.01, 0.02]
+}
+fn slippage() -> [f64; 2] {
+    [5.0, 15.0]
+}
+fn time_to_fill() -> [f64; 2] {
+    [5.0, 30.0]
+}
+fn sharpe() -> [f64; 2] {
+    [0.3, 0.5]
+}
+
+impl AlertsConfig {
+    /// Check the thresholds and the channels' settings.
+    pub fn check(&self) -> anyhow::Result<()> {
+        for (name, [w, c]) in [("drawdown", self.drawdown), ("daily_loss", self.daily_loss)] {
+            if !(w > 0.0 && w <= c && c <= 1.0) {
+                anyhow::bail!(
+                    "alerts.{name}: expected [warning, critical] with 0 < warning <= critical <= 1"
+                );
+            }
+        }
+        for (i, ch) in self.channels.iter().enumerate() {
+            ch.check()
+                .map_err(|e| anyhow::anyhow!("alerts.channels[{i}]: {e}"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Seconds after UTC midnight of `HH:MM[:SS]`.
+pub fn summary_time(t: &str) -> anyhow::Result<u32> {
+    let parsed = chrono::NaiveTime::parse_from_str(t, "%H:%M:%S")
+        .or_else(|_| chrono::NaiveTime::parse_from_str(t, "%H:%M"))
+        .map_err(|_| {
+            anyhow::anyhow!("alerts.daily_summary_utc {t:?}: expected HH:MM or HH:MM:SS")
+        })?;
+    use chrono::Timelike;
+    Ok(parsed.num_seconds_from_midnight())
+}
