@@ -235,7 +235,7 @@ impl Service {
                     monitor::Rule::KillSwitch,
                     &name,
                     &version,
-                    &format!("kill switch by {actor}: {reason}; flattening and pausing"),
+                    format!("kill switch by {actor}: {reason}; flattening and pausing"),
                 ));
             }
             reached.push(name);
@@ -363,7 +363,7 @@ impl Service {
                 monitor::Rule::Promotion,
                 name,
                 &version,
-                &format!("promoted from {from} to {stage} by {actor}{forced}{why}"),
+                format!("promoted from {from} to {stage} by {actor}{forced}{why}"),
             ));
         }
         Ok(

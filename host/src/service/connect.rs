@@ -40,7 +40,7 @@ impl Service {
                     monitor::Rule::Reconciliation,
                     name,
                     "",
-                    &format!("HALTED by reconciliation: {report}"),
+                    format!("HALTED by reconciliation: {report}"),
                 ));
             }
             bail!(

@@ -119,7 +119,7 @@ impl ServiceController {
                         rule,
                         &self.name,
                         &status.serving,
-                        &format!(
+                        format!(
                             "{what} {:.2}% reached the {level} threshold {:.2}%",
                             value * 100.0,
                             threshold * 100.0
@@ -304,7 +304,7 @@ impl<'a> Controller<'a> for ServiceController {
                             monitor::Rule::Rollback,
                             &self.name,
                             &status.serving,
-                            &format!(
+                            format!(
                                 "rolled back from {} to {}",
                                 self.last.serving, status.serving
                             ),

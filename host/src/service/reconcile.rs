@@ -570,7 +570,7 @@ impl super::Service {
             "reconciliation",
         );
         if let Some(a) = &self.alerter {
-            a.raise(super::monitor::Raise::new(super::monitor::Level::Critical, super::monitor::Rule::Reconciliation, &m.name, &m.status.serving, &format!(
+            a.raise(super::monitor::Raise::new(super::monitor::Level::Critical, super::monitor::Rule::Reconciliation, &m.name, &m.status.serving, format!(
                     "HALTED by reconciliation: {report}; resolve it with `sandbar deploy reconcile {} --adopt|--flatten --reason …`",
                     m.name
                 )));

@@ -112,7 +112,7 @@ impl FillClock {
                     && let Some((level, threshold)) =
                         monitor::level_of(secs, a.config().time_to_fill_secs)
                 {
-                    a.raise(monitor::Raise::new(level, monitor::Rule::TimeToFill, name, plugin, &format!(
+                    a.raise(monitor::Raise::new(level, monitor::Rule::TimeToFill, name, plugin, format!(
                             "market order {} took {secs:.1} s to its first fill, over the {level} threshold {threshold:.0} s",
                             fill.order_id
                         )).value(secs).threshold(threshold).at_bar(crate::data::market::format_time(fill.time_ms)));
@@ -207,7 +207,7 @@ pub(super) fn alert_on_entry(a: &monitor::Alerter, name: &str, symbols: &[String
                     monitor::Rule::Fill,
                     name,
                     plugin,
-                    &format!(
+                    format!(
                         "{side} {} {symbol} at {} ({}, order {}{})",
                         fill.quantity,
                         fill.price,
@@ -221,7 +221,7 @@ pub(super) fn alert_on_entry(a: &monitor::Alerter, name: &str, symbols: &[String
             );
             let bps = fill.slippage / (fill.quantity * fill.price) * 10_000.0;
             if let Some((level, threshold)) = monitor::level_of(bps, a.config().slippage_bps) {
-                a.raise(monitor::Raise::new(level, monitor::Rule::Slippage, name, plugin, &format!(
+                a.raise(monitor::Raise::new(level, monitor::Rule::Slippage, name, plugin, format!(
                         "order {} filled with {bps:.1} bps of slippage, over the {level} threshold {threshold:.1} bps",
                         fill.order_id
                     )).value(bps).threshold(threshold).at_bar(crate::data::market::format_time(fill.time_ms)));
@@ -239,7 +239,7 @@ pub(super) fn alert_on_entry(a: &monitor::Alerter, name: &str, symbols: &[String
                 monitor::Rule::Swap,
                 name,
                 to,
-                &format!("{to} put in service (was {from}) by {actor}: {reason}"),
+                format!("{to} put in service (was {from}) by {actor}: {reason}"),
             ));
         }
         _ => {}

@@ -316,7 +316,7 @@ impl Service {
                         monitor::Rule::FeedStale,
                         &name,
                         &version,
-                        &format!(
+                        format!(
                             "feed `{feed}` STALE: no closed bar for {:.0} s",
                             quiet_ms as f64 / 1000.0
                         ),

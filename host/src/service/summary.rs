@@ -78,7 +78,7 @@ impl Service {
                         && h.level > monitor::Level::Info
                 })
                 .count();
-            a.raise(monitor::Raise::new(monitor::Level::Info, monitor::Rule::DailySummary, &name, &s.serving, &format!(
+            a.raise(monitor::Raise::new(monitor::Level::Info, monitor::Rule::DailySummary, &name, &s.serving, format!(
                     "daily summary: PnL today {daily:.2}, since start {:.2}; {} trades; drawdown {:.2}%; {} {}; version changes today: {}; alerts today: {alerts_today}",
                     s.pnl,
                     s.trades,
