@@ -33,7 +33,7 @@ fn concrete(path: &str) -> String {
 fn every_route_refuses_a_missing_or_wrong_token_with_401_and_nothing_else() {
     let f = running();
     let url = f.url();
-    for (method, path) in sandbar::service::api::ROUTES {
+    for (method, path) in sandbar::service::api::ROUTES.iter() {
         for auth in [None, Some("wrong-token-0123456789abcdef"), Some("")] {
             let mut req = match *method {
                 "get" => http().get(format!("{url}{}", concrete(path))),

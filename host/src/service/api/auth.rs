@@ -1,0 +1,262 @@
+//! Who may call: bearer tokens (kept as digests, compared in constant
+//! time), browser sessions made from a token at `POST /login`, the `Host`
+//! check against DNS rebinding and the `Origin` check on a session's
+//! changes; the caller becomes the [`Operator`] every handler is given.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use axum::Extension;
+use axum::extract::{Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::respond::error;
+
+/// An operator's token, as kept: its holder and its digest.
+#[derive(Clone)]
+pub struct Token {
+    name: String,
+    digest: [u8; 32],
+}
+
+impl Token {
+    /// A token held by `name`.
+    pub fn new(name: &str, secret: &str) -> anyhow::Result<Token> {
+        let secret = secret.trim();
+        if secret.len() < 16 {
+            anyhow::bail!(
+                "the API token of `{name}` is shorter than 16 characters; use a long random one"
+            );
+        }
+        Ok(Token {
+            name: name.into(),
+            digest: Sha256::digest(secret.as_bytes()).into(),
+        })
+    }
+}
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Token({}, <secret>)", self.name)
+    }
+}
+
+/// Who may call, and under which names the listener may be addressed.
+#[derive(Debug, Clone)]
+pub struct Access {
+    tokens: Vec<Token>,
+    hosts: Vec<String>,
+    sessions: Arc<Mutex<Sessions>>,
+}
+
+/// Dashboard sign-ins: digest of the session id → (holder, expiry).
+type Sessions = HashMap<[u8; 32], (String, Instant)>;
+
+/// The dashboard's session cookie.
+const SESSION_COOKIE: &str = "sandbar_session";
+/// How long a dashboard sign-in lasts.
+const SESSION_HOURS: i64 = 12;
+
+impl Access {
+    /// Access for `tokens`, on a listener bound to `addr`, plus `extra_hosts`.
+    pub fn new(tokens: Vec<Token>, addr: SocketAddr, extra_hosts: &[String]) -> Access {
+        let port = addr.port();
+        let mut hosts = vec![
+            addr.to_string(),
+            format!("localhost:{port}"),
+            format!("127.0.0.1:{port}"),
+            format!("[::1]:{port}"),
+        ];
+        hosts.extend(extra_hosts.iter().cloned());
+        Access {
+            tokens,
+            hosts,
+            sessions: Arc::default(),
+        }
+    }
+
+    /// The holder of the presented token, if it is one of ours.
+    fn holder(&self, presented: &str) -> Option<String> {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut found = None;
+        // Every digest is compared, whichever matches.
+        for t in &self.tokens {
+            if bool::from(t.digest.ct_eq(&digest)) {
+                found = Some(t.name.clone());
+            }
+        }
+        found
+    }
+
+    /// A new dashboard session for `holder`: the cookie's value (random,
+    /// 256 bits; only its digest is kept).
+    fn open_session(&self, holder: &str) -> anyhow::Result<String> {
+        let mut id = [0u8; 32];
+        getrandom::fill(&mut id)
+            .map_err(|e| anyhow::anyhow!("no randomness for a session: {e}"))?;
+        let value: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let expiry = Instant::now() + std::time::Duration::from_secs(SESSION_HOURS as u64 * 3600);
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        sessions.retain(|_, (_, until)| *until > Instant::now());
+        sessions.insert(
+            Sha256::digest(value.as_bytes()).into(),
+            (holder.into(), expiry),
+        );
+        Ok(value)
+    }
+
+    /// The holder of a live session whose cookie is `value`.
+    fn session(&self, value: &str) -> Option<String> {
+        let digest: [u8; 32] = Sha256::digest(value.as_bytes()).into();
+        let mut sessions = self.sessions.lock().expect("sessions lock");
+        sessions.retain(|_, (_, until)| *until > Instant::now());
+        // A lookup by digest: the map's hashing sees only the digest, never
+        // the secret, so its timing says nothing about the cookie.
+        sessions.get(&digest).map(|(holder, _)| holder.clone())
+    }
+
+    fn close_session(&self, value: &str) {
+        let digest: [u8; 32] = Sha256::digest(value.as_bytes()).into();
+        self.sessions.lock().expect("sessions lock").remove(&digest);
+    }
+}
+
+/// The session cookie's value in a request, if any.
+fn session_cookie(req: &axum::http::HeaderMap) -> Option<String> {
+    req.get_all(header::COOKIE)
+        .iter()
+        .filter_map(|h| h.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == SESSION_COOKIE)
+        .map(|c| c.value().to_string())
+}
+
+/// The caller, as its token says.
+#[derive(Debug, Clone)]
+pub struct Operator(pub String);
+
+pub(super) async fn guard(
+    State(access): State<Arc<Access>>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    if !access.hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
+        return StatusCode::FORBIDDEN.into_response();
+    }
+    if req.uri().path() == "/login" {
+        // Signing in is how a browser gets its session.
+        return next.run(req).await;
+    }
+    let presented = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if let Some(name) = access.holder(presented) {
+        req.extensions_mut().insert(Operator(name));
+        return next.run(req).await;
+    }
+    if let Some(name) = session_cookie(req.headers()).and_then(|v| access.session(&v)) {
+        // A browser's session: whatever changes something must come from a
+        // page of this listener (a form or script elsewhere cannot use the
+        // operator's cookie; browsers always send `Origin` on such requests).
+        let safe = matches!(
+            *req.method(),
+            axum::http::Method::GET | axum::http::Method::HEAD
+        );
+        let origin = req
+            .headers()
+            .get(header::ORIGIN)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        // (https too: behind a TLS proxy the page's origin is https.)
+        let ours = ["http://", "https://"]
+            .iter()
+            .any(|scheme| origin.eq_ignore_ascii_case(&format!("{scheme}{host}")));
+        if !safe && !ours {
+            return StatusCode::FORBIDDEN.into_response();
+        }
+        req.extensions_mut().insert(Operator(name));
+        return next.run(req).await;
+    }
+    if req.method() == axum::http::Method::GET && req.uri().path() == "/dashboard" {
+        return axum::response::Redirect::to("/login").into_response();
+    }
+    StatusCode::UNAUTHORIZED.into_response()
+}
+
+/// The sign-in form's body.
+#[derive(Deserialize)]
+pub(super) struct SignIn {
+    token: String,
+}
+
+pub(super) async fn login_page() -> Response {
+    axum::response::Html(crate::service::dashboard::login_page(false)).into_response()
+}
+
+/// A valid token becomes a session cookie; the token itself is never
+/// stored in the browser.
+pub(super) async fn login(
+    Extension(access): Extension<Arc<Access>>,
+    form: axum::Form<SignIn>,
+) -> Response {
+    let Some(holder) = access.holder(form.token.trim()) else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::response::Html(crate::service::dashboard::login_page(true)),
+        )
+            .into_response();
+    };
+    let value = match access.open_session(&holder) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, e),
+    };
+    let cookie = cookie::Cookie::build((SESSION_COOKIE, value))
+        .http_only(true)
+        .same_site(cookie::SameSite::Strict)
+        .path("/")
+        .max_age(cookie::time::Duration::hours(SESSION_HOURS))
+        .build();
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, cookie.to_string()),
+            (header::LOCATION, "/dashboard".to_string()),
+        ],
+    )
+        .into_response()
+}
+
+pub(super) async fn logout(Extension(access): Extension<Arc<Access>>, req: Request) -> Response {
+    if let Some(v) = session_cookie(req.headers()) {
+        access.close_session(&v);
+    }
+    let gone = cookie::Cookie::build((SESSION_COOKIE, ""))
+        .path("/")
+        .max_age(cookie::time::Duration::ZERO)
+        .build();
+    (
+        StatusCode::SEE_OTHER,
+        [
+            (header::SET_COOKIE, gone.to_string()),
+            (header::LOCATION, "/login".to_string()),
+        ],
+    )
+        .into_response()
+}

@@ -1,0 +1,54 @@
+//! The named JSON bodies and queries of the API's routes.
+
+use serde::{Deserialize, Serialize};
+
+/// Body of commands that need a reason.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct Reason {
+    /// Why (recorded in the journal and the audit trail).
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Body of `swap`, `rollback` and `shadow`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct VersionBody {
+    /// `name@version` (for rollback: an optional target).
+    #[serde(default)]
+    pub plugin: Option<String>,
+    /// Why.
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// Journal query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JournalQuery {
+    /// First entry index (default 0).
+    #[serde(default)]
+    pub offset: u64,
+    /// Most entries (default 1,000, at most 10,000).
+    #[serde(default)]
+    pub limit: Option<u64>,
+    /// Only entries of bars at or after this time (RFC 3339 or YYYY-MM-DD).
+    #[serde(default)]
+    pub from: Option<String>,
+    /// Only entries of bars before this time.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+/// Body of `promote`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct PromoteBody {
+    /// Why (needed with `force`).
+    #[serde(default)]
+    pub reason: String,
+    /// Promote past gates that fail.
+    #[serde(default)]
+    pub force: bool,
+}
