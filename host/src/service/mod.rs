@@ -38,6 +38,7 @@ pub mod shadow;
 mod commands;
 mod connect;
 mod controller;
+mod plan;
 mod read;
 mod recorder;
 mod run;

@@ -2,7 +2,8 @@
 //! fixes), recovery of its journal by re-execution, and its launch on the
 //! worker pool.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
+use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -16,8 +17,9 @@ use super::controller::{Loader, ServiceController};
 use super::recorder::*;
 use super::run::*;
 use super::types::*;
-use super::{Service, Starting, dashboard, live, metrics, monitor, runner};
+use super::{Service, Starting, dashboard, live, metrics, monitor, plan, runner};
 use crate::data::live::{Notes, interval_ms};
+use crate::data::market::Bar;
 use crate::engine::replay::RunConfig;
 use crate::engine::{Command, Engine, EngineConfig, Status};
 use crate::execution::SimulatedVenue;
@@ -65,15 +67,9 @@ impl Service {
         Ok(())
     }
 
-    /// Start (or, if it has a journal, recover and continue) a PAPER
-    /// deployment on a configured feed. `spec = None` uses the
-    /// configuration's entry for the deployment.
-    pub fn start(
-        &self,
-        name: &str,
-        spec: Option<FeedSpec>,
-        actor: &str,
-    ) -> anyhow::Result<DeploymentStatus> {
+    /// Mark `name` as starting (a second start is refused meanwhile, and
+    /// while it runs); the guard unmarks it however the start ends.
+    fn claim(&self, name: &str) -> anyhow::Result<Starting<'_>> {
         {
             let runs = self.runs.lock().expect("runs lock");
             let mut starting = self.starting.lock().expect("starting lock");
@@ -88,60 +84,64 @@ impl Service {
         }
         // A run that ended releases its journal before it is opened again.
         self.runs.lock().expect("runs lock").remove(name);
-        let _guard = Starting(&self.starting, name.to_string());
-        let d = self.registry.deployment(name)?;
-        let live = match d.stage {
-            Stage::Paper => false,
-            Stage::Paused if d.paused_from == Some(Stage::Paper) => false,
-            Stage::Live => true,
-            Stage::Paused if d.paused_from == Some(Stage::Live) => true,
-            other => bail!(
-                "deployment `{name}` is {other}; only PAPER and LIVE deployments run (promote it first)"
-            ),
-        };
-        // Where real orders go is the configuration file's decision alone.
-        let venue_name = if live {
-            let v = self
-                .config
-                .deployments
-                .iter()
-                .find(|c| c.name == name)
-                .and_then(|c| c.venue.clone())
-                .with_context(|| {
-                    format!(
-                        "deployment `{name}` is LIVE and names no venue: give it `venue = \"…\"` in the configuration's [[deployments]] (a [venues] name)"
-                    )
-                })?;
-            if let Some(why) = live::standing_mismatch(&self.registry, name)? {
-                bail!(
-                    "deployment `{name}` is HALTED by reconciliation: {why}; resolve it with `sandbar deploy reconcile {name} --adopt|--flatten --reason …`"
-                );
-            }
-            Some(v)
+        Ok(Starting(&self.starting, name.to_string()))
+    }
+
+    /// What the run is fixed to, its first version and its parameters: a
+    /// new run's from now and the deployment; a recovered one's from what
+    /// its journal started with, if the journal can continue as asked.
+    fn continued(
+        name: &str,
+        path: &Path,
+        fixed_now: Fixed,
+        d: &Deployment,
+    ) -> anyhow::Result<(Fixed, String, Vec<String>)> {
+        // The run's first version: a new run starts with the deployment's;
+        // a recovered one with what its journal started with.
+        let existing = if path.exists() {
+            let r = crate::store::journal::JournalReader::open(&path)?;
+            Some(r.meta()?)
         } else {
             None
         };
-        let spec = match spec {
-            Some(s) => s,
-            None => {
-                let c = self
-                    .config
-                    .deployments
-                    .iter()
-                    .find(|c| c.name == name)
-                    .with_context(|| {
-                        format!(
-                            "deployment `{name}` is not in the configuration; name a feed, symbols and interval to start it"
-                        )
-                    })?;
-                FeedSpec {
-                    feed: c.feed.clone(),
-                    symbols: c.symbols.clone(),
-                    interval: c.interval.clone(),
-                    start: c.start.clone(),
-                }
+        Ok(match &existing {
+            Some(meta) => {
+                let fixed: Fixed = toml::from_str(&meta.service).with_context(|| {
+                    format!(
+                        "journal {} was not written by a service deployment",
+                        path.display()
+                    )
+                })?;
+                plan::check_continuation(name, &fixed, &fixed_now)?;
+                (
+                    fixed,
+                    format!("{}@{}", meta.plugin_name, meta.plugin_version),
+                    meta.params.clone(),
+                )
             }
-        };
+            None => (fixed_now, d.plugin.clone(), d.params.clone()),
+        })
+    }
+
+    /// Start (or, if it has a journal, recover and continue) a PAPER
+    /// deployment on a configured feed. `spec = None` uses the
+    /// configuration's entry for the deployment.
+    pub fn start(
+        &self,
+        name: &str,
+        spec: Option<FeedSpec>,
+        actor: &str,
+    ) -> anyhow::Result<DeploymentStatus> {
+        let _guard = self.claim(name)?;
+        let d = self.registry.deployment(name)?;
+        let live = plan::is_live(&d)?;
+        let venue_name = plan::venue(name, live, &self.config.deployments)?;
+        if live && let Some(why) = live::standing_mismatch(&self.registry, name)? {
+            bail!(
+                "deployment `{name}` is HALTED by reconciliation: {why}; resolve it with `sandbar deploy reconcile {name} --adopt|--flatten --reason …`"
+            );
+        }
+        let spec = plan::feed(name, spec, &self.config.deployments)?;
         let hub = self.hubs.get(&spec.feed).cloned().with_context(|| {
             format!(
                 "no feed named `{}` (configured: {})",
@@ -150,16 +150,7 @@ impl Service {
             )
         })?;
         let step = interval_ms(&spec.interval)?;
-        let symbols: Vec<String> = if spec.symbols.is_empty() {
-            d.symbols.iter().map(|s| s.to_uppercase()).collect()
-        } else {
-            spec.symbols.iter().map(|s| s.to_uppercase()).collect()
-        };
-        if symbols.is_empty() {
-            bail!(
-                "deployment `{name}` has no symbols: name them in the configuration or the request"
-            );
-        }
+        let symbols = plan::symbols(&d, &spec)?;
         let start_ms = DeploymentConfig {
             name: name.into(),
             feed: spec.feed.clone(),
@@ -189,92 +180,12 @@ impl Service {
             ramp_up: live.then(|| self.config.ramp_up.clone()),
             account: account.as_ref().map(|a| a.name.clone()),
         };
-        // A LIVE run has its own journal: the paper run's stays its evidence.
-        let path = self.config.journals.join(if live {
-            format!("{name}-live.redb")
-        } else {
-            format!("{name}.redb")
-        });
-        // The run's first version: a new run starts with the deployment's;
-        // a recovered one with what its journal started with.
-        let existing = if path.exists() {
-            let r = crate::store::journal::JournalReader::open(&path)?;
-            Some(r.meta()?)
-        } else {
-            None
-        };
-        let (fixed, first_label, params) = match &existing {
-            Some(meta) => {
-                let fixed: Fixed = toml::from_str(&meta.service).with_context(|| {
-                    format!(
-                        "journal {} was not written by a service deployment",
-                        path.display()
-                    )
-                })?;
-                if fixed.feed.feed != fixed_now.feed.feed
-                    || fixed.symbols != fixed_now.symbols
-                    || fixed.feed.interval != fixed_now.feed.interval
-                {
-                    bail!(
-                        "deployment `{name}`'s journal was written for feed `{}` {} {} and is asked to run on `{}` {} {}; a journal keeps its inputs — create a new deployment to trade something else",
-                        fixed.feed.feed,
-                        fixed.symbols.join(","),
-                        fixed.feed.interval,
-                        fixed_now.feed.feed,
-                        fixed_now.symbols.join(","),
-                        fixed_now.feed.interval
-                    );
-                }
-                if fixed.account != fixed_now.account {
-                    bail!(
-                        "deployment `{name}`'s journal was written for account {:?} and is asked to trade {:?}'s capital; a journal keeps its capital — create a new deployment to change accounts",
-                        fixed.account,
-                        fixed_now.account
-                    );
-                }
-                if fixed.venue != fixed_now.venue {
-                    bail!(
-                        "deployment `{name}`'s journal was written for venue {:?} and is asked to trade on {:?}; a journal keeps its venue — create a new deployment to trade elsewhere",
-                        fixed.venue,
-                        fixed_now.venue
-                    );
-                }
-                (
-                    fixed,
-                    format!("{}@{}", meta.plugin_name, meta.plugin_version),
-                    meta.params.clone(),
-                )
-            }
-            None => (fixed_now, d.plugin.clone(), d.params.clone()),
-        };
+        let path = plan::journal_path(&self.config.journals, name, live);
+        let (fixed, first_label, params) = Self::continued(name, &path, fixed_now, &d)?;
         let config = fixed.run.clone();
         let (instance, label, sha) =
             self.prepare(&first_label, &params, &config, &fixed.symbols)?;
-        let desc = instance.description().clone();
-        let meta = RunMeta {
-            format: if live {
-                crate::store::journal::FORMAT
-            } else {
-                crate::store::journal::FORMAT_SIMULATED
-            },
-            sandbar_version: env!("CARGO_PKG_VERSION").into(),
-            contract: instance.contract().into(),
-            plugin_name: desc.name.clone(),
-            plugin_version: desc.version.clone(),
-            sdk_version: desc.sdk_version.clone(),
-            plugin_sha256: sha,
-            params: params.clone(),
-            risk: toml::to_string(&config.risk).unwrap_or_default(),
-            execution: toml::to_string(&config.execution).unwrap_or_default(),
-            sandbox: toml::to_string(&config.sandbox).unwrap_or_default(),
-            data: vec![],
-            symbols: fixed.symbols.clone(),
-            initial_cash: config.initial_cash,
-            seed: config.seed,
-            delivery: "per-bar".into(),
-            swaps: vec![],
-            service: toml::to_string(&fixed).context("describing the run")?,
-        };
+        let meta = run_meta(live, &instance, sha, &params, &config, &fixed)?;
         let (journal, resumed) = Journal::resume(&path, &meta)?;
         let venue = match (&fixed.venue, &fixed.run_id) {
             (Some(v), Some(run_id)) => Some(self.connect_live(name, v, run_id, &fixed, &resumed)?),
@@ -326,44 +237,9 @@ impl Service {
             });
         }
         let recovered = resumed.bars.len() as u64;
-        let replay = resumed
-            .commands
-            .iter()
-            .filter_map(|e| match e {
-                Entry::Command {
-                    seq,
-                    action,
-                    actor,
-                    reason,
-                } => Some((*seq, action.clone(), actor.clone(), reason.clone())),
-                _ => None,
-            })
-            .collect();
+        let replay = journaled_commands(&resumed.commands);
         if let Some(a) = &account {
-            // What of the account's decisions its journal holds: moves by
-            // rebalance, limits by the day of the bar they followed.
-            let (mut rebalanced, mut reduced) = (Vec::new(), Vec::new());
-            for e in &resumed.commands {
-                match e {
-                    Entry::Command {
-                        action: CommandAction::Allocate { as_of_ms, .. },
-                        ..
-                    } => rebalanced.push(*as_of_ms),
-                    Entry::Command {
-                        seq,
-                        action: CommandAction::Reduce,
-                        ..
-                    } => {
-                        if let Some(bar) = seq
-                            .checked_sub(1)
-                            .and_then(|s| resumed.bars.get(s as usize))
-                        {
-                            reduced.push(bar.time_ms.div_euclid(86_400_000));
-                        }
-                    }
-                    _ => {}
-                }
-            }
+            let (rebalanced, reduced) = account_decisions(&resumed.commands, &resumed.bars);
             a.join(name, &rebalanced, &reduced);
         }
         let feed = RecoveryFeed {
@@ -374,22 +250,9 @@ impl Service {
         };
         let journal: SharedJournal = Arc::new(Mutex::new(journal));
         let venue_state = venue.as_ref().map(|(_, v)| v.clone());
-        let kill_switch = venue.as_ref().map(|(_, v)| {
-            let kills = resumed
-                .commands
-                .iter()
-                .filter_map(|e| match e {
-                    Entry::Kill {
-                        seq,
-                        notes,
-                        actor,
-                        reason,
-                    } => Some((*seq, *notes, actor.clone(), reason.clone())),
-                    _ => None,
-                })
-                .collect();
-            (v.switch.clone(), kills)
-        });
+        let kill_switch = venue
+            .as_ref()
+            .map(|(_, v)| (v.switch.clone(), journaled_kills(&resumed.commands)));
         let launch = Launch {
             venue: venue.map(|(v, _)| v),
             ramp_up: fixed.ramp_up.clone().filter(|_| fixed.venue.is_some()),
@@ -666,4 +529,98 @@ impl Service {
         });
         Ok((tx, status, ended, intents, trouble, board))
     }
+}
+
+/// The journal's header of a service run.
+fn run_meta(
+    live: bool,
+    instance: &Instance,
+    sha: String,
+    params: &[String],
+    config: &RunConfig,
+    fixed: &Fixed,
+) -> anyhow::Result<RunMeta> {
+    let desc = instance.description();
+    Ok(RunMeta {
+        format: if live {
+            crate::store::journal::FORMAT
+        } else {
+            crate::store::journal::FORMAT_SIMULATED
+        },
+        sandbar_version: env!("CARGO_PKG_VERSION").into(),
+        contract: instance.contract().into(),
+        plugin_name: desc.name.clone(),
+        plugin_version: desc.version.clone(),
+        sdk_version: desc.sdk_version.clone(),
+        plugin_sha256: sha,
+        params: params.to_vec(),
+        risk: toml::to_string(&config.risk).unwrap_or_default(),
+        execution: toml::to_string(&config.execution).unwrap_or_default(),
+        sandbox: toml::to_string(&config.sandbox).unwrap_or_default(),
+        data: vec![],
+        symbols: fixed.symbols.clone(),
+        initial_cash: config.initial_cash,
+        seed: config.seed,
+        delivery: "per-bar".into(),
+        swaps: vec![],
+        service: toml::to_string(&fixed).context("describing the run")?,
+    })
+}
+
+/// The operator's commands a journal holds, to apply again at their bars.
+fn journaled_commands(commands: &[Entry]) -> VecDeque<(u64, CommandAction, String, String)> {
+    commands
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Command {
+                seq,
+                action,
+                actor,
+                reason,
+            } => Some((*seq, action.clone(), actor.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// What of its account's decisions a member's journal holds: the rebalances
+/// it applied (by their as-of time) and the days its loss limit reduced it
+/// (by the day of the bar it followed).
+fn account_decisions(commands: &[Entry], bars: &[Bar]) -> (Vec<i64>, Vec<i64>) {
+    let (mut rebalanced, mut reduced) = (Vec::new(), Vec::new());
+    for e in commands {
+        match e {
+            Entry::Command {
+                action: CommandAction::Allocate { as_of_ms, .. },
+                ..
+            } => rebalanced.push(*as_of_ms),
+            Entry::Command {
+                seq,
+                action: CommandAction::Reduce,
+                ..
+            } => {
+                if let Some(bar) = seq.checked_sub(1).and_then(|s| bars.get(s as usize)) {
+                    reduced.push(bar.time_ms.div_euclid(86_400_000));
+                }
+            }
+            _ => {}
+        }
+    }
+    (rebalanced, reduced)
+}
+
+/// The kills a LIVE run's journal holds: (seq, venue notes before it, actor, reason).
+fn journaled_kills(commands: &[Entry]) -> Vec<crate::engine::JournaledKill> {
+    commands
+        .iter()
+        .filter_map(|e| match e {
+            Entry::Kill {
+                seq,
+                notes,
+                actor,
+                reason,
+            } => Some((*seq, *notes, actor.clone(), reason.clone())),
+            _ => None,
+        })
+        .collect()
 }

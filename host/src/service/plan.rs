@@ -1,0 +1,246 @@
+//! A deployment's plan: what its start decides before anything is opened —
+//! whether it trades on paper or live, where its real orders go, which feed,
+//! symbols and interval it runs on, which journal is its, and whether that
+//! journal can be continued as asked. Pure: from the registry's record, the
+//! configuration and what the journal fixed, so each decision is
+//! unit-tested here and the start ([`super::start`]) only carries it out.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use super::FeedSpec;
+use super::config::DeploymentConfig;
+use super::run::Fixed;
+use crate::lifecycle::Stage;
+use crate::store::registry::Deployment;
+
+/// Whether `d` trades live (`true`) or on paper; any other stage is refused.
+pub(super) fn is_live(d: &Deployment) -> anyhow::Result<bool> {
+    Ok(match d.stage {
+        Stage::Paper => false,
+        Stage::Paused if d.paused_from == Some(Stage::Paper) => false,
+        Stage::Live => true,
+        Stage::Paused if d.paused_from == Some(Stage::Live) => true,
+        other => bail!(
+            "deployment `{}` is {other}; only PAPER and LIVE deployments run (promote it first)",
+            d.name
+        ),
+    })
+}
+
+/// Where a LIVE deployment's real orders go: the configuration file's
+/// decision alone (an API request cannot redirect them). `None` on paper.
+pub(super) fn venue(
+    name: &str,
+    live: bool,
+    configured: &[DeploymentConfig],
+) -> anyhow::Result<Option<String>> {
+    if !live {
+        return Ok(None);
+    }
+    configured
+        .iter()
+        .find(|c| c.name == name)
+        .and_then(|c| c.venue.clone())
+        .map(Some)
+        .with_context(|| {
+            format!(
+                "deployment `{name}` is LIVE and names no venue: give it `venue = \"…\"` in the configuration's [[deployments]] (a [venues] name)"
+            )
+        })
+}
+
+/// The feed, symbols, interval and start it runs on: the request's, else
+/// the configuration's entry.
+pub(super) fn feed(
+    name: &str,
+    asked: Option<FeedSpec>,
+    configured: &[DeploymentConfig],
+) -> anyhow::Result<FeedSpec> {
+    if let Some(s) = asked {
+        return Ok(s);
+    }
+    let c = configured.iter().find(|c| c.name == name).with_context(|| {
+        format!(
+            "deployment `{name}` is not in the configuration; name a feed, symbols and interval to start it"
+        )
+    })?;
+    Ok(FeedSpec {
+        feed: c.feed.clone(),
+        symbols: c.symbols.clone(),
+        interval: c.interval.clone(),
+        start: c.start.clone(),
+    })
+}
+
+/// Its symbols, upper-case: the feed spec's, else the deployment's own.
+pub(super) fn symbols(d: &Deployment, spec: &FeedSpec) -> anyhow::Result<Vec<String>> {
+    let from = if spec.symbols.is_empty() {
+        &d.symbols
+    } else {
+        &spec.symbols
+    };
+    let symbols: Vec<String> = from.iter().map(|s| s.to_uppercase()).collect();
+    if symbols.is_empty() {
+        bail!(
+            "deployment `{}` has no symbols: name them in the configuration or the request",
+            d.name
+        );
+    }
+    Ok(symbols)
+}
+
+/// Its journal: a LIVE run has its own, so the paper run's stays its
+/// evidence.
+pub(super) fn journal_path(journals: &Path, name: &str, live: bool) -> PathBuf {
+    journals.join(if live {
+        format!("{name}-live.redb")
+    } else {
+        format!("{name}.redb")
+    })
+}
+
+/// Whether a journal written for `journaled` can be continued as `now`
+/// asks: a journal keeps its inputs (feed, symbols, interval), its capital
+/// (account) and its venue.
+pub(super) fn check_continuation(name: &str, journaled: &Fixed, now: &Fixed) -> anyhow::Result<()> {
+    if journaled.feed.feed != now.feed.feed
+        || journaled.symbols != now.symbols
+        || journaled.feed.interval != now.feed.interval
+    {
+        bail!(
+            "deployment `{name}`'s journal was written for feed `{}` {} {} and is asked to run on `{}` {} {}; a journal keeps its inputs — create a new deployment to trade something else",
+            journaled.feed.feed,
+            journaled.symbols.join(","),
+            journaled.feed.interval,
+            now.feed.feed,
+            now.symbols.join(","),
+            now.feed.interval
+        );
+    }
+    if journaled.account != now.account {
+        bail!(
+            "deployment `{name}`'s journal was written for account {:?} and is asked to trade {:?}'s capital; a journal keeps its capital — create a new deployment to change accounts",
+            journaled.account,
+            now.account
+        );
+    }
+    if journaled.venue != now.venue {
+        bail!(
+            "deployment `{name}`'s journal was written for venue {:?} and is asked to trade on {:?}; a journal keeps its venue — create a new deployment to trade elsewhere",
+            journaled.venue,
+            now.venue
+        );
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(stage: Stage, paused_from: Option<Stage>) -> Deployment {
+        Deployment {
+            name: "d".into(),
+            plugin: "p@1.0.0".into(),
+            params: vec![],
+            symbols: vec!["btcusdt".into()],
+            capital: 1000.0,
+            risk: vec![],
+            stage,
+            paused_from,
+            stage_since: "2024-01-01T00:00:00Z".into(),
+            backtest: None,
+            paper: None,
+        }
+    }
+
+    fn configured(venue: Option<&str>) -> Vec<DeploymentConfig> {
+        vec![DeploymentConfig {
+            name: "d".into(),
+            feed: "binance".into(),
+            symbols: vec![],
+            interval: "1m".into(),
+            start: None,
+            venue: venue.map(String::from),
+            account: None,
+        }]
+    }
+
+    fn fixed(feed: &str, venue: Option<&str>) -> Fixed {
+        Fixed {
+            run: Default::default(),
+            pause_drawdown: 0.1,
+            feed: FeedSpec {
+                feed: feed.into(),
+                symbols: vec![],
+                interval: "1m".into(),
+                start: None,
+            },
+            symbols: vec!["BTCUSDT".into()],
+            venue: venue.map(String::from),
+            run_id: None,
+            ramp_up: None,
+            account: None,
+        }
+    }
+
+    #[test]
+    fn only_paper_and_live_run_and_a_pause_keeps_its_mode() {
+        assert!(!is_live(&deployment(Stage::Paper, None)).unwrap());
+        assert!(is_live(&deployment(Stage::Live, None)).unwrap());
+        assert!(is_live(&deployment(Stage::Paused, Some(Stage::Live))).unwrap());
+        assert!(!is_live(&deployment(Stage::Paused, Some(Stage::Paper))).unwrap());
+        let e = is_live(&deployment(Stage::Testing, None)).unwrap_err();
+        assert!(e.to_string().contains("is TESTING"), "{e}");
+    }
+
+    #[test]
+    fn a_live_deployment_trades_only_where_the_file_says() {
+        assert_eq!(venue("d", false, &configured(Some("bx"))).unwrap(), None);
+        assert_eq!(
+            venue("d", true, &configured(Some("bx"))).unwrap(),
+            Some("bx".into())
+        );
+        let e = venue("d", true, &configured(None)).unwrap_err();
+        assert!(e.to_string().contains("names no venue"), "{e}");
+        assert!(venue("other", true, &configured(Some("bx"))).is_err());
+    }
+
+    #[test]
+    fn the_request_names_the_feed_else_the_file_does_and_symbols_are_upper_case() {
+        let spec = feed("d", None, &configured(None)).unwrap();
+        assert_eq!(
+            (spec.feed.as_str(), spec.interval.as_str()),
+            ("binance", "1m")
+        );
+        assert!(feed("nobody", None, &configured(None)).is_err());
+        let d = deployment(Stage::Paper, None);
+        assert_eq!(symbols(&d, &spec).unwrap(), vec!["BTCUSDT".to_string()]);
+        let mut none = d.clone();
+        none.symbols.clear();
+        assert!(symbols(&none, &spec).is_err());
+    }
+
+    #[test]
+    fn a_live_run_keeps_a_journal_of_its_own() {
+        let j = Path::new("/j");
+        assert_eq!(journal_path(j, "d", false), Path::new("/j/d.redb"));
+        assert_eq!(journal_path(j, "d", true), Path::new("/j/d-live.redb"));
+    }
+
+    #[test]
+    fn a_journal_continues_only_on_its_inputs_capital_and_venue() {
+        let was = fixed("binance", Some("bx"));
+        assert!(check_continuation("d", &was, &was.clone()).is_ok());
+        let e = check_continuation("d", &was, &fixed("alpaca", Some("bx"))).unwrap_err();
+        assert!(e.to_string().contains("keeps its inputs"), "{e}");
+        let e = check_continuation("d", &was, &fixed("binance", Some("other"))).unwrap_err();
+        assert!(e.to_string().contains("keeps its venue"), "{e}");
+        let mut other_account = was.clone();
+        other_account.account = Some("acct".into());
+        let e = check_continuation("d", &was, &other_account).unwrap_err();
+        assert!(e.to_string().contains("keeps its capital"), "{e}");
+    }
+}
