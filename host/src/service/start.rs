@@ -17,8 +17,8 @@ use super::controller::{Loader, ServiceController};
 use super::recorder::*;
 use super::run::*;
 use super::types::*;
-use super::{Service, Starting, dashboard, live, metrics, monitor, plan, runner};
-use crate::data::live::{Notes, interval_ms};
+use super::{Service, Starting, account, dashboard, live, metrics, monitor, plan, runner};
+use crate::data::live::{LiveFeed, Notes, interval_ms};
 use crate::data::market::Bar;
 use crate::engine::replay::RunConfig;
 use crate::engine::{Command, Engine, EngineConfig, Status};
@@ -123,6 +123,63 @@ impl Service {
         })
     }
 
+    /// What a new run would be fixed to now: the deployment's run config
+    /// (its capital the account's share, the account's gross cap on its
+    /// own), the service's pause, the feed and symbols, and for a LIVE run
+    /// its venue, a new run id and the ramp-up.
+    fn fixed_now(
+        &self,
+        d: &Deployment,
+        live: bool,
+        venue: Option<String>,
+        spec: &FeedSpec,
+        symbols: Vec<String>,
+        account: Option<&account::Account>,
+    ) -> anyhow::Result<Fixed> {
+        let mut run = Self::run_config(d)?;
+        if let Some(a) = account {
+            // As multiples of equity, so the sum over members is bounded.
+            run.initial_cash = a.initial(&d.name);
+            run.risk.max_gross_exposure =
+                run.risk.max_gross_exposure.min(a.config.max_gross_exposure);
+        }
+        Ok(Fixed {
+            run,
+            pause_drawdown: self.config.pause_drawdown,
+            feed: spec.clone(),
+            symbols,
+            venue,
+            run_id: live.then(live::new_run_id).transpose()?,
+            ramp_up: live.then(|| self.config.ramp_up.clone()),
+            account: account.map(|a| a.name.clone()),
+        })
+    }
+
+    /// A STALE feed raises a CRITICAL alert naming the feed and how long it
+    /// has been quiet.
+    fn alert_when_stale(&self, feed: &mut LiveFeed, name: &str, version: &str, feed_name: &str) {
+        let Some(a) = self.alerter.clone() else {
+            return;
+        };
+        let (name, version, feed_name) =
+            (name.to_string(), version.to_string(), feed_name.to_string());
+        feed.on_stale(move |quiet_ms| {
+            a.raise(
+                monitor::Raise::new(
+                    monitor::Level::Critical,
+                    monitor::Rule::FeedStale,
+                    &name,
+                    &version,
+                    format!(
+                        "feed `{feed_name}` STALE: no closed bar for {:.0} s",
+                        quiet_ms as f64 / 1000.0
+                    ),
+                )
+                .value(quiet_ms as f64 / 1000.0),
+            );
+        });
+    }
+
     /// Start (or, if it has a journal, recover and continue) a PAPER
     /// deployment on a configured feed. `spec = None` uses the
     /// configuration's entry for the deployment.
@@ -162,24 +219,7 @@ impl Service {
         }
         .start_ms()?;
         let account = self.account_of(name);
-        let mut run = Self::run_config(&d)?;
-        if let Some(a) = &account {
-            // Its capital is the account's share; the account's gross cap
-            // bounds its own (as multiples of equity, so the sum is bounded).
-            run.initial_cash = a.initial(name);
-            run.risk.max_gross_exposure =
-                run.risk.max_gross_exposure.min(a.config.max_gross_exposure);
-        }
-        let fixed_now = Fixed {
-            run,
-            pause_drawdown: self.config.pause_drawdown,
-            feed: spec.clone(),
-            symbols: symbols.clone(),
-            venue: venue_name.clone(),
-            run_id: live.then(live::new_run_id).transpose()?,
-            ramp_up: live.then(|| self.config.ramp_up.clone()),
-            account: account.as_ref().map(|a| a.name.clone()),
-        };
+        let fixed_now = self.fixed_now(&d, live, venue_name, &spec, symbols, account.as_deref())?;
         let path = plan::journal_path(&self.config.journals, name, live);
         let (fixed, first_label, params) = Self::continued(name, &path, fixed_now, &d)?;
         let config = fixed.run.clone();
@@ -214,28 +254,7 @@ impl Service {
         )?;
         let stale = live.stale_flag();
         let mut live = live;
-        if let Some(a) = self.alerter.clone() {
-            let (name, version, feed) = (
-                name.to_string(),
-                first_label.clone(),
-                fixed.feed.feed.clone(),
-            );
-            live.on_stale(move |quiet_ms| {
-                a.raise(
-                    monitor::Raise::new(
-                        monitor::Level::Critical,
-                        monitor::Rule::FeedStale,
-                        &name,
-                        &version,
-                        format!(
-                            "feed `{feed}` STALE: no closed bar for {:.0} s",
-                            quiet_ms as f64 / 1000.0
-                        ),
-                    )
-                    .value(quiet_ms as f64 / 1000.0),
-                );
-            });
-        }
+        self.alert_when_stale(&mut live, name, &first_label, &fixed.feed.feed);
         let recovered = resumed.bars.len() as u64;
         let replay = journaled_commands(&resumed.commands);
         if let Some(a) = &account {
@@ -272,22 +291,8 @@ impl Service {
         };
         let (tx, status, ended, intents, trouble, board) =
             self.launch(launch, feed, fixed.symbols.clone(), &slot)?;
-        self.registry.note(
-            name,
-            actor,
-            "start",
-            &format!(
-                "feed {} {} {}{}",
-                fixed.feed.feed,
-                fixed.symbols.join(","),
-                fixed.feed.interval,
-                if recovered > 0 {
-                    format!(", recovering {recovered} journaled bars")
-                } else {
-                    String::new()
-                }
-            ),
-        )?;
+        self.registry
+            .note(name, actor, "start", &start_note(&fixed, recovered))?;
         self.runs.lock().expect("runs lock").insert(
             name.into(),
             Run {
@@ -623,4 +628,19 @@ fn journaled_kills(commands: &[Entry]) -> Vec<crate::engine::JournaledKill> {
             _ => None,
         })
         .collect()
+}
+
+/// The audit note of a start.
+fn start_note(fixed: &Fixed, recovered: u64) -> String {
+    format!(
+        "feed {} {} {}{}",
+        fixed.feed.feed,
+        fixed.symbols.join(","),
+        fixed.feed.interval,
+        if recovered > 0 {
+            format!(", recovering {recovered} journaled bars")
+        } else {
+            String::new()
+        }
+    )
 }
