@@ -99,7 +99,7 @@ impl Service {
         // The run's first version: a new run starts with the deployment's;
         // a recovered one with what its journal started with.
         let existing = if path.exists() {
-            let r = crate::store::journal::JournalReader::open(&path)?;
+            let r = crate::store::journal::JournalReader::open(path)?;
             Some(r.meta()?)
         } else {
             None
@@ -178,6 +178,36 @@ impl Service {
                 .value(quiet_ms as f64 / 1000.0),
             );
         });
+    }
+
+    /// How the controller loads another version of the plugin (a swap, a
+    /// rollback, a promoted shadow): registered, initialised with the
+    /// parameters it also declares, its state restored if given.
+    fn loader(
+        &self,
+        run_config: RunConfig,
+        load_symbols: Vec<String>,
+        params: Vec<String>,
+    ) -> Loader {
+        let (registry, runtime) = (self.registry.clone(), self.runtime.clone());
+        Arc::new(move |label: &str, state: Option<&[u8]>| {
+            let record = registry.plugin(label)?;
+            let (mut instance, _, _) = prepare_on(
+                &registry,
+                &runtime,
+                &record.label(),
+                &carried_params(&params, &record),
+                &run_config,
+                &load_symbols,
+            )?;
+            if let Some(state) = state {
+                let version = record.version.clone();
+                instance
+                    .restore(&version, state)
+                    .map_err(|e| anyhow::anyhow!("{label} refused its state: {e}"))?;
+            }
+            Ok(instance)
+        })
     }
 
     /// Start (or, if it has a journal, recover and continue) a PAPER
@@ -342,27 +372,7 @@ impl Service {
         let ended = Arc::new(Mutex::new(None));
         let trouble = Arc::new(Mutex::new(None));
         let intents: Intents = Arc::default();
-        let (registry, runtime) = (self.registry.clone(), self.runtime.clone());
-        let (run_config, load_symbols, params) =
-            (l.config.clone(), symbols.clone(), l.params.clone());
-        let load: Loader = Arc::new(move |label: &str, state: Option<&[u8]>| {
-            let record = registry.plugin(label)?;
-            let (mut instance, _, _) = prepare_on(
-                &registry,
-                &runtime,
-                &record.label(),
-                &carried_params(&params, &record),
-                &run_config,
-                &load_symbols,
-            )?;
-            if let Some(state) = state {
-                let version = record.version.clone();
-                instance
-                    .restore(&version, state)
-                    .map_err(|e| anyhow::anyhow!("{label} refused its state: {e}"))?;
-            }
-            Ok(instance)
-        });
+        let load = self.loader(l.config.clone(), symbols.clone(), l.params.clone());
         let dm = self.metrics.deployment(&metrics::labels(&l.name));
         let controller = ServiceController {
             rx,
@@ -458,74 +468,20 @@ impl Service {
         if let Some((switch, kills)) = kill_switch {
             engine.set_kill_switch(switch, kills);
         }
-        let on_end = move |result: crate::engine::RunResult| {
-            let summary = match &result {
-                Ok(o) => match &o.fault {
-                    Some(f) => {
-                        m.fault(&labels, f.fault.kind());
-                        let why = format!("faulted at bar {}: {}", f.seq, f.fault);
-                        if let Some(a) = &alerter {
-                            a.raise(
-                                monitor::Raise::new(
-                                    monitor::Level::Critical,
-                                    monitor::Rule::Fault,
-                                    &name,
-                                    &first_label,
-                                    &why,
-                                )
-                                .at_bar(crate::data::market::format_time(f.bar.time_ms)),
-                            );
-                        }
-                        if evidence {
-                            let _ = registry.transition(
-                                &name,
-                                Move::Pause,
-                                Some(why.clone()),
-                                false,
-                                &GateConfig::default(),
-                                "engine",
-                            );
-                        }
-                        why
-                    }
-                    None => format!("stopped after {} bars", o.bars),
-                },
-                Err(e) => {
-                    let why = format!("journal failed: {e}");
-                    if let Some(a) = &alerter {
-                        a.raise(monitor::Raise::new(
-                            monitor::Level::Critical,
-                            monitor::Rule::Journal,
-                            &name,
-                            &first_label,
-                            &why,
-                        ));
-                    }
-                    why
-                }
-            };
-            if let (Ok(o), true) = (&result, evidence)
-                && let Ok(d) = registry.deployment(&name)
-                && (d.stage == Stage::Paper || d.paused_from == Some(Stage::Paper))
-                && let Some(ev) = crate::report::evidence::paper_evidence(d.plugin, o)
-            {
-                let _ = registry.record_paper(&name, ev, "engine");
-            }
-            {
-                let mut j = journal.lock().expect("journal lock");
-                let notes = std::mem::take(&mut *notes.lock().expect("notes"));
-                for n in &notes {
-                    j.note(n);
-                }
-                if let Err(e) = j.sync() {
-                    tracing::error!(deployment = %name, %e, "final journal commit");
-                }
-            }
-            if let Some(a) = &member {
-                a.leave(&name);
-            }
-            *ended2.lock().expect("ended lock") = Some(summary);
+        let end = RunEnd {
+            metrics: m,
+            labels,
+            alerter,
+            name,
+            first_label,
+            evidence,
+            registry,
+            journal,
+            notes,
+            member,
+            ended: ended2,
         };
+        let on_end = move |result: crate::engine::RunResult| end.finish(result);
         slot.start(runner::Work {
             engine,
             feed: Box::new(feed),
@@ -643,4 +599,93 @@ fn start_note(fixed: &Fixed, recovered: u64) -> String {
             String::new()
         }
     )
+}
+
+/// What a deployment's run does when it ends (stopped, faulted, or its
+/// journal failed): metrics and alerts for a fault, a faulted run paused in
+/// the registry, a paper run's evidence recorded, the journal's last notes
+/// committed, its account told, and how it ended kept for its status.
+struct RunEnd {
+    metrics: Arc<metrics::Metrics>,
+    labels: Vec<(String, String)>,
+    alerter: Option<Arc<monitor::Alerter>>,
+    name: String,
+    first_label: String,
+    evidence: bool,
+    registry: Arc<crate::store::registry::Registry>,
+    journal: SharedJournal,
+    notes: Notes,
+    member: Option<Arc<account::Account>>,
+    ended: Arc<Mutex<Option<String>>>,
+}
+
+impl RunEnd {
+    fn finish(self, result: crate::engine::RunResult) {
+        let summary = match &result {
+            Ok(o) => match &o.fault {
+                Some(f) => {
+                    self.metrics.fault(&self.labels, f.fault.kind());
+                    let why = format!("faulted at bar {}: {}", f.seq, f.fault);
+                    if let Some(a) = &self.alerter {
+                        a.raise(
+                            monitor::Raise::new(
+                                monitor::Level::Critical,
+                                monitor::Rule::Fault,
+                                &self.name,
+                                &self.first_label,
+                                &why,
+                            )
+                            .at_bar(crate::data::market::format_time(f.bar.time_ms)),
+                        );
+                    }
+                    if self.evidence {
+                        let _ = self.registry.transition(
+                            &self.name,
+                            Move::Pause,
+                            Some(why.clone()),
+                            false,
+                            &GateConfig::default(),
+                            "engine",
+                        );
+                    }
+                    why
+                }
+                None => format!("stopped after {} bars", o.bars),
+            },
+            Err(e) => {
+                let why = format!("journal failed: {e}");
+                if let Some(a) = &self.alerter {
+                    a.raise(monitor::Raise::new(
+                        monitor::Level::Critical,
+                        monitor::Rule::Journal,
+                        &self.name,
+                        &self.first_label,
+                        &why,
+                    ));
+                }
+                why
+            }
+        };
+        if let (Ok(o), true) = (&result, self.evidence)
+            && let Ok(d) = self.registry.deployment(&self.name)
+            && (d.stage == Stage::Paper || d.paused_from == Some(Stage::Paper))
+            && let Some(ev) = crate::report::evidence::paper_evidence(d.plugin, o)
+        {
+            let _ = self.registry.record_paper(&self.name, ev, "engine");
+        }
+        {
+            let mut j = self.journal.lock().expect("journal lock");
+            let notes = std::mem::take(&mut *self.notes.lock().expect("notes"));
+            for n in &notes {
+                j.note(n);
+            }
+            if let Err(e) = j.sync() {
+                tracing::error!(deployment = %self.name, %e, "final journal commit");
+            }
+        }
+        if let Some(a) = &self.member {
+            a.leave(&self.name);
+        }
+        *self.ended.lock().expect("ended lock") = Some(summary);
+    }
 }
