@@ -437,76 +437,7 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
                 d.params.join(" ")
             );
         }
-        DeployCmd::Backtest {
-            name,
-            data,
-            journal,
-            data_opts,
-            grid,
-            train,
-            test,
-            anchored,
-            monte_carlo_runs,
-        } => {
-            let d = reg.deployment(&name)?;
-            let record = reg.plugin(&d.plugin)?;
-            let bytes = reg.plugin_bytes(&record)?;
-            let dir = tempfile::tempdir()?;
-            let file = dir.path().join(format!("{}.wasm", record.sha256));
-            std::fs::write(&file, bytes)?;
-            let mut set: Vec<String> = d.risk.iter().map(|r| format!("risk.{r}")).collect();
-            set.push(format!("initial_cash={}", d.capital));
-            let spec = ReplaySpec {
-                plugin: file,
-                data: data.clone(),
-                params: d.params.clone(),
-                config: RunConfig::load(None, &set)?,
-                load: data_opts.load_options(),
-                // Gate evidence comes only from runs without look-ahead:
-                // exact batching (one bar per call for a 0.1.0 plugin),
-                // never batched, whatever the plugin prefers.
-                delivery: Some(crate::sandbox::runtime::Delivery::Exact),
-                swaps: vec![],
-                swap_params: vec![],
-                warmup: 0,
-            };
-            let rt = Runtime::new(cache_dir().as_deref())?;
-            let mut entries = Vec::new();
-            let sink = match &journal {
-                Some(p) => Sink::File(p),
-                None => Sink::Memory(&mut entries),
-            };
-            let replay = replay::run(&rt, &spec, sink, &mut |_, _| {})?;
-            let r = Report::new(&replay.outcome);
-            print!("{}", r.table());
-            let curve = &replay.outcome.equity_curve;
-            let years = match (curve.first(), curve.last()) {
-                (Some(a), Some(b)) => (b.0 - a.0) as f64 / (365.25 * 86_400_000.0),
-                _ => 0.0,
-            };
-            let monte_carlo = backtest_monte_carlo(&replay.outcome, monte_carlo_runs);
-            let walk_forward = match (&train, &test) {
-                (Some(train), Some(test)) if !grid.is_empty() => Some(backtest_walk_forward(
-                    &rt, &spec, &grid, train, test, anchored,
-                )?),
-                _ => None,
-            };
-            let evidence = crate::lifecycle::BacktestEvidence {
-                plugin: d.plugin.clone(),
-                lookahead: replay.outcome.lookahead,
-                data: data.iter().map(|p| p.display().to_string()).collect(),
-                bars: r.bars,
-                years,
-                sharpe: r.sharpe,
-                max_drawdown: r.max_drawdown,
-                trades: r.trades as u64,
-                faulted: replay.outcome.fault.is_some(),
-                walk_forward,
-                monte_carlo,
-            };
-            reg.record_backtest(&name, evidence, &who)?;
-            println!("kept as {name}'s backtest evidence");
-        }
+        cmd @ DeployCmd::Backtest { .. } => backtest(&reg, &who, cmd)?,
         DeployCmd::Promote {
             name,
             force,
@@ -570,76 +501,7 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
                 );
             }
         }
-        DeployCmd::Checklist {
-            name,
-            confirm,
-            reason,
-            gates,
-        } => {
-            use crate::lifecycle::{MANUAL_ITEMS, checklist};
-            let d = reg.deployment(&name)?;
-            if let Some(item) = &confirm {
-                if !MANUAL_ITEMS.iter().any(|(id, _)| id == item) {
-                    let ids: Vec<&str> = MANUAL_ITEMS.iter().map(|(id, _)| *id).collect();
-                    anyhow::bail!(
-                        "`{item}` is not an item a person confirms (those are: {}); the others are measured",
-                        ids.join(", ")
-                    );
-                }
-                reg.confirm_item(
-                    &name,
-                    &who,
-                    item,
-                    &d.plugin,
-                    reason.as_deref().unwrap_or_default(),
-                )?;
-            }
-            let g = load_gates(gates.as_deref())?;
-            let set: Vec<String> = d.risk.iter().map(|r| format!("risk.{r}")).collect();
-            let risk = RunConfig::load(None, &set)?.risk;
-            let items = checklist(
-                &d.plugin,
-                d.backtest.as_ref(),
-                d.paper.as_ref(),
-                &risk,
-                &g,
-                &reg.confirmations(&name)?,
-            );
-            println!("pre-live checklist of {name} ({}, {}):", d.plugin, d.stage);
-            for i in &items {
-                println!(
-                    "  [{}] {:<24} {}\n  {:>6} {:<24} {}",
-                    match (i.done, i.manual) {
-                        (true, _) => "done",
-                        (false, true) => "todo",
-                        (false, false) => "FAIL",
-                    },
-                    i.id,
-                    i.what,
-                    "",
-                    if i.manual {
-                        "(a person confirms)"
-                    } else {
-                        "(measured)"
-                    },
-                    i.value
-                );
-            }
-            let open: Vec<&str> = items.iter().filter(|i| !i.done).map(|i| i.id).collect();
-            if !open.is_empty() {
-                return Err(super::Exit {
-                    code: 1,
-                    message: format!(
-                        "{} of {} items done; open: {}",
-                        items.len() - open.len(),
-                        items.len(),
-                        open.join(", ")
-                    ),
-                }
-                .into());
-            }
-            println!("every item done ({})", items.len());
-        }
+        cmd @ DeployCmd::Checklist { .. } => checklist_cmd(&reg, &who, cmd)?,
         DeployCmd::Deprecate { name, reason } => {
             move_to(&reg, &name, Move::Deprecate, reason, &who)?
         }
@@ -986,4 +848,161 @@ fn print_list(ds: &[crate::store::registry::Deployment]) {
             d.stage_since
         );
     }
+}
+
+/// `deploy backtest`: replay the deployment's version on the data (exact
+/// batching, never look-ahead), with walk-forward and Monte Carlo when
+/// asked, and keep the figures as its backtest evidence.
+fn backtest(reg: &Registry, who: &str, cmd: DeployCmd) -> anyhow::Result<()> {
+    let DeployCmd::Backtest {
+        name,
+        data,
+        journal,
+        data_opts,
+        grid,
+        train,
+        test,
+        anchored,
+        monte_carlo_runs,
+    } = cmd
+    else {
+        unreachable!("backtest is given `deploy backtest`")
+    };
+    let d = reg.deployment(&name)?;
+    let record = reg.plugin(&d.plugin)?;
+    let bytes = reg.plugin_bytes(&record)?;
+    let dir = tempfile::tempdir()?;
+    let file = dir.path().join(format!("{}.wasm", record.sha256));
+    std::fs::write(&file, bytes)?;
+    let mut set: Vec<String> = d.risk.iter().map(|r| format!("risk.{r}")).collect();
+    set.push(format!("initial_cash={}", d.capital));
+    let spec = ReplaySpec {
+        plugin: file,
+        data: data.clone(),
+        params: d.params.clone(),
+        config: RunConfig::load(None, &set)?,
+        load: data_opts.load_options(),
+        // Gate evidence comes only from runs without look-ahead:
+        // exact batching (one bar per call for a 0.1.0 plugin),
+        // never batched, whatever the plugin prefers.
+        delivery: Some(crate::sandbox::runtime::Delivery::Exact),
+        swaps: vec![],
+        swap_params: vec![],
+        warmup: 0,
+    };
+    let rt = Runtime::new(cache_dir().as_deref())?;
+    let mut entries = Vec::new();
+    let sink = match &journal {
+        Some(p) => Sink::File(p),
+        None => Sink::Memory(&mut entries),
+    };
+    let replay = replay::run(&rt, &spec, sink, &mut |_, _| {})?;
+    let r = Report::new(&replay.outcome);
+    print!("{}", r.table());
+    let curve = &replay.outcome.equity_curve;
+    let years = match (curve.first(), curve.last()) {
+        (Some(a), Some(b)) => (b.0 - a.0) as f64 / (365.25 * 86_400_000.0),
+        _ => 0.0,
+    };
+    let monte_carlo = backtest_monte_carlo(&replay.outcome, monte_carlo_runs);
+    let walk_forward = match (&train, &test) {
+        (Some(train), Some(test)) if !grid.is_empty() => Some(backtest_walk_forward(
+            &rt, &spec, &grid, train, test, anchored,
+        )?),
+        _ => None,
+    };
+    let evidence = crate::lifecycle::BacktestEvidence {
+        plugin: d.plugin.clone(),
+        lookahead: replay.outcome.lookahead,
+        data: data.iter().map(|p| p.display().to_string()).collect(),
+        bars: r.bars,
+        years,
+        sharpe: r.sharpe,
+        max_drawdown: r.max_drawdown,
+        trades: r.trades as u64,
+        faulted: replay.outcome.fault.is_some(),
+        walk_forward,
+        monte_carlo,
+    };
+    reg.record_backtest(&name, evidence, who)?;
+    println!("kept as {name}'s backtest evidence");
+    Ok(())
+}
+
+/// `deploy checklist`: confirm an item a person confirms, then print every
+/// item of the pre-live checklist; open items make the command fail.
+fn checklist_cmd(reg: &Registry, who: &str, cmd: DeployCmd) -> anyhow::Result<()> {
+    let DeployCmd::Checklist {
+        name,
+        confirm,
+        reason,
+        gates,
+    } = cmd
+    else {
+        unreachable!("checklist_cmd is given `deploy checklist`")
+    };
+    use crate::lifecycle::{MANUAL_ITEMS, checklist};
+    let d = reg.deployment(&name)?;
+    if let Some(item) = &confirm {
+        if !MANUAL_ITEMS.iter().any(|(id, _)| id == item) {
+            let ids: Vec<&str> = MANUAL_ITEMS.iter().map(|(id, _)| *id).collect();
+            anyhow::bail!(
+                "`{item}` is not an item a person confirms (those are: {}); the others are measured",
+                ids.join(", ")
+            );
+        }
+        reg.confirm_item(
+            &name,
+            who,
+            item,
+            &d.plugin,
+            reason.as_deref().unwrap_or_default(),
+        )?;
+    }
+    let g = load_gates(gates.as_deref())?;
+    let set: Vec<String> = d.risk.iter().map(|r| format!("risk.{r}")).collect();
+    let risk = RunConfig::load(None, &set)?.risk;
+    let items = checklist(
+        &d.plugin,
+        d.backtest.as_ref(),
+        d.paper.as_ref(),
+        &risk,
+        &g,
+        &reg.confirmations(&name)?,
+    );
+    println!("pre-live checklist of {name} ({}, {}):", d.plugin, d.stage);
+    for i in &items {
+        println!(
+            "  [{}] {:<24} {}\n  {:>6} {:<24} {}",
+            match (i.done, i.manual) {
+                (true, _) => "done",
+                (false, true) => "todo",
+                (false, false) => "FAIL",
+            },
+            i.id,
+            i.what,
+            "",
+            if i.manual {
+                "(a person confirms)"
+            } else {
+                "(measured)"
+            },
+            i.value
+        );
+    }
+    let open: Vec<&str> = items.iter().filter(|i| !i.done).map(|i| i.id).collect();
+    if !open.is_empty() {
+        return Err(super::Exit {
+            code: 1,
+            message: format!(
+                "{} of {} items done; open: {}",
+                items.len() - open.len(),
+                items.len(),
+                open.join(", ")
+            ),
+        }
+        .into());
+    }
+    println!("every item done ({})", items.len());
+    Ok(())
 }
