@@ -66,14 +66,34 @@ pub fn checklist(
 ) -> Vec<ChecklistItem> {
     let b = backtest.filter(|b| b.plugin == plugin && !b.lookahead);
     let p = paper.filter(|p| p.plugin == plugin);
-    let missing = || "missing".to_string();
-    let measured = |id, what, value: String, done| ChecklistItem {
+    let mut items = backtest_items(b, risk, g);
+    items.extend(paper_items(p, plugin, g));
+    items.push(risk_item(risk));
+    items.extend(manual_items(plugin, confirmations));
+    items
+}
+
+fn missing() -> String {
+    "missing".to_string()
+}
+
+fn measured(id: &'static str, what: &'static str, value: String, done: bool) -> ChecklistItem {
+    ChecklistItem {
         id,
         what,
         manual: false,
         value,
         done,
-    };
+    }
+}
+
+/// What the backtest of this version measured: its length and statistics,
+/// out of sample, and resampled.
+fn backtest_items(
+    b: Option<&BacktestEvidence>,
+    risk: &crate::risk::RiskConfig,
+    g: &GateConfig,
+) -> Vec<ChecklistItem> {
     let mut items = vec![
         measured(
             "backtest-length",
@@ -138,6 +158,13 @@ pub fn checklist(
         }),
         mc.is_some_and(|m| m.p95_drawdown <= mc_limit),
     ));
+    items
+}
+
+/// What the paper run of this version measured, and its comparison with
+/// the replay of its own bars.
+fn paper_items(p: Option<&PaperEvidence>, plugin: &str, g: &GateConfig) -> Vec<ChecklistItem> {
+    let mut items = Vec::new();
     items.push(measured(
         "paper-days",
         "days traded in PAPER",
@@ -166,6 +193,11 @@ pub fn checklist(
         }),
         replay.is_some_and(|r| r.sharpe_deviation <= g.max_replay_sharpe_deviation),
     ));
+    items
+}
+
+/// Every risk limit set (none switched off).
+fn risk_item(risk: &crate::risk::RiskConfig) -> ChecklistItem {
     let off: Vec<&str> = [
         ("max_order_notional", risk.max_order_notional.is_none()),
         ("max_position", risk.max_position == f64::INFINITY),
@@ -186,7 +218,7 @@ pub fn checklist(
     .filter(|(_, off)| *off)
     .map(|(name, _)| *name)
     .collect();
-    items.push(measured(
+    measured(
         "risk-limits",
         "every risk limit set (none switched off)",
         if off.is_empty() {
@@ -201,7 +233,12 @@ pub fn checklist(
             format!("switched off: {}", off.join(", "))
         },
         off.is_empty(),
-    ));
+    )
+}
+
+/// What a person confirms for this version, and whether they did.
+fn manual_items(plugin: &str, confirmations: &[Confirmation]) -> Vec<ChecklistItem> {
+    let mut items = Vec::new();
     for (id, what) in MANUAL_ITEMS {
         let c = confirmations
             .iter()

@@ -145,174 +145,9 @@ pub fn gate(
     paper: Option<&PaperEvidence>,
     plugin: &str,
 ) -> Readiness {
-    let f2 = |x: f64| format!("{x:.2}");
-    let pct = |x: f64| format!("{:.2}%", x * 100.0);
-    let int = |x: f64| format!("{x:.0}");
     match from {
-        Stage::Testing => {
-            let b = backtest;
-            let mut criteria = vec![
-                same_version(
-                    "backtest of this version",
-                    b.map(|b| b.plugin.as_str()),
-                    plugin,
-                ),
-                Criterion {
-                    name: "backtest without look-ahead".into(),
-                    value: match b {
-                        None => "missing".into(),
-                        Some(b) if b.lookahead => "batched".into(),
-                        Some(_) => "per-bar or exact".into(),
-                    },
-                    threshold: "per-bar or exact delivery".into(),
-                    pass: b.is_some_and(|b| !b.lookahead),
-                },
-            ];
-            match g.min_backtest_bars {
-                Some(bars) => criteria.push(crit(
-                    "backtest bars",
-                    b.map(|b| b.bars as f64),
-                    format!("≥ {bars}"),
-                    int,
-                    |v| v >= bars as f64,
-                )),
-                None => criteria.push(crit(
-                    "backtest years",
-                    b.map(|b| b.years),
-                    format!("≥ {:.1}", g.min_backtest_years),
-                    f2,
-                    |v| v >= g.min_backtest_years,
-                )),
-            }
-            criteria.push(crit(
-                "backtest Sharpe",
-                b.map(|b| b.sharpe),
-                format!("≥ {:.2}", g.min_backtest_sharpe),
-                f2,
-                |v| v >= g.min_backtest_sharpe,
-            ));
-            criteria.push(crit(
-                "backtest max drawdown",
-                b.map(|b| b.max_drawdown),
-                format!("≤ {}", pct(g.max_backtest_drawdown)),
-                pct,
-                |v| v <= g.max_backtest_drawdown,
-            ));
-            criteria.push(crit(
-                "backtest trades",
-                b.map(|b| b.trades as f64),
-                format!("≥ {}", g.min_backtest_trades),
-                int,
-                |v| v >= g.min_backtest_trades as f64,
-            ));
-            if let Some(min) = g.min_walk_forward_sharpe {
-                criteria.push(crit(
-                    "walk-forward out-of-sample Sharpe",
-                    b.and_then(|b| b.walk_forward.as_ref()).map(|w| w.sharpe),
-                    format!("≥ {min:.2}"),
-                    f2,
-                    |v| v >= min,
-                ));
-            }
-            if let Some(min) = g.min_walk_forward_efficiency {
-                criteria.push(crit(
-                    "walk-forward efficiency",
-                    b.and_then(|b| b.walk_forward.as_ref())
-                        .map(|w| w.efficiency),
-                    format!("≥ {min:.2}"),
-                    f2,
-                    |v| v >= min,
-                ));
-            }
-            if let Some(max) = g.max_monte_carlo_drawdown {
-                criteria.push(crit(
-                    "Monte Carlo 95th-percentile drawdown",
-                    b.and_then(|b| b.monte_carlo.as_ref())
-                        .map(|m| m.p95_drawdown),
-                    format!("≤ {}", pct(max)),
-                    pct,
-                    |v| v <= max,
-                ));
-            }
-            criteria.push(crit(
-                "backtest without fault",
-                b.map(|b| if b.faulted { 0.0 } else { 1.0 }),
-                "no fault".into(),
-                |v| (if v == 1.0 { "yes" } else { "no" }).into(),
-                |v| v == 1.0,
-            ));
-            Readiness {
-                gate: "TESTING → PAPER".into(),
-                criteria,
-            }
-        }
-        Stage::Paper => {
-            let p = paper;
-            let ratio = match (p, backtest) {
-                (Some(p), Some(b)) if b.sharpe > 0.0 => Some(p.sharpe / b.sharpe),
-                _ => None,
-            };
-            let criteria = vec![
-                same_version(
-                    "paper run of this version",
-                    p.map(|p| p.plugin.as_str()),
-                    plugin,
-                ),
-                same_version(
-                    "backtest of this version",
-                    backtest.map(|b| b.plugin.as_str()),
-                    plugin,
-                ),
-                crit(
-                    "days traded in PAPER",
-                    p.map(|p| p.days),
-                    format!("≥ {:.0}", g.min_paper_days),
-                    f2,
-                    |v| v >= g.min_paper_days,
-                ),
-                crit(
-                    "paper trades",
-                    p.map(|p| p.trades as f64),
-                    format!("≥ {}", g.min_paper_trades),
-                    int,
-                    |v| v >= g.min_paper_trades as f64,
-                ),
-                crit(
-                    "paper / backtest Sharpe",
-                    ratio,
-                    format!("≥ {}", pct(g.min_paper_sharpe_ratio)),
-                    pct,
-                    |v| v >= g.min_paper_sharpe_ratio,
-                ),
-                crit(
-                    "average slippage (bps)",
-                    p.map(|p| p.slippage_bps),
-                    format!("≤ {:.1}", g.max_paper_slippage_bps),
-                    f2,
-                    |v| v <= g.max_paper_slippage_bps,
-                ),
-                crit(
-                    "unhandled faults",
-                    p.map(|p| p.faults as f64),
-                    "= 0".into(),
-                    int,
-                    |v| v == 0.0,
-                ),
-                crit(
-                    "paper vs replay of its bars: Sharpe deviation",
-                    p.and_then(|p| p.replay.as_ref())
-                        .filter(|r| r.plugin == plugin)
-                        .map(|r| r.sharpe_deviation),
-                    format!("≤ {}", pct(g.max_replay_sharpe_deviation)),
-                    pct,
-                    |v| v <= g.max_replay_sharpe_deviation,
-                ),
-            ];
-            Readiness {
-                gate: "PAPER → LIVE".into(),
-                criteria,
-            }
-        }
+        Stage::Testing => testing_gate(g, backtest, plugin),
+        Stage::Paper => paper_gate(g, backtest, paper, plugin),
         other => Readiness {
             gate: format!(
                 "{other} → {}",
@@ -320,5 +155,188 @@ pub fn gate(
             ),
             criteria: vec![],
         },
+    }
+}
+
+/// TESTING → PAPER: a backtest of this version, without look-ahead, long
+/// enough, good enough, without a fault; walk-forward and Monte Carlo when
+/// the gates ask for them.
+fn testing_gate(g: &GateConfig, backtest: Option<&BacktestEvidence>, plugin: &str) -> Readiness {
+    let f2 = |x: f64| format!("{x:.2}");
+    let pct = |x: f64| format!("{:.2}%", x * 100.0);
+    let int = |x: f64| format!("{x:.0}");
+    let b = backtest;
+    let mut criteria = vec![
+        same_version(
+            "backtest of this version",
+            b.map(|b| b.plugin.as_str()),
+            plugin,
+        ),
+        Criterion {
+            name: "backtest without look-ahead".into(),
+            value: match b {
+                None => "missing".into(),
+                Some(b) if b.lookahead => "batched".into(),
+                Some(_) => "per-bar or exact".into(),
+            },
+            threshold: "per-bar or exact delivery".into(),
+            pass: b.is_some_and(|b| !b.lookahead),
+        },
+    ];
+    match g.min_backtest_bars {
+        Some(bars) => criteria.push(crit(
+            "backtest bars",
+            b.map(|b| b.bars as f64),
+            format!("≥ {bars}"),
+            int,
+            |v| v >= bars as f64,
+        )),
+        None => criteria.push(crit(
+            "backtest years",
+            b.map(|b| b.years),
+            format!("≥ {:.1}", g.min_backtest_years),
+            f2,
+            |v| v >= g.min_backtest_years,
+        )),
+    }
+    criteria.push(crit(
+        "backtest Sharpe",
+        b.map(|b| b.sharpe),
+        format!("≥ {:.2}", g.min_backtest_sharpe),
+        f2,
+        |v| v >= g.min_backtest_sharpe,
+    ));
+    criteria.push(crit(
+        "backtest max drawdown",
+        b.map(|b| b.max_drawdown),
+        format!("≤ {}", pct(g.max_backtest_drawdown)),
+        pct,
+        |v| v <= g.max_backtest_drawdown,
+    ));
+    criteria.push(crit(
+        "backtest trades",
+        b.map(|b| b.trades as f64),
+        format!("≥ {}", g.min_backtest_trades),
+        int,
+        |v| v >= g.min_backtest_trades as f64,
+    ));
+    if let Some(min) = g.min_walk_forward_sharpe {
+        criteria.push(crit(
+            "walk-forward out-of-sample Sharpe",
+            b.and_then(|b| b.walk_forward.as_ref()).map(|w| w.sharpe),
+            format!("≥ {min:.2}"),
+            f2,
+            |v| v >= min,
+        ));
+    }
+    if let Some(min) = g.min_walk_forward_efficiency {
+        criteria.push(crit(
+            "walk-forward efficiency",
+            b.and_then(|b| b.walk_forward.as_ref())
+                .map(|w| w.efficiency),
+            format!("≥ {min:.2}"),
+            f2,
+            |v| v >= min,
+        ));
+    }
+    if let Some(max) = g.max_monte_carlo_drawdown {
+        criteria.push(crit(
+            "Monte Carlo 95th-percentile drawdown",
+            b.and_then(|b| b.monte_carlo.as_ref())
+                .map(|m| m.p95_drawdown),
+            format!("≤ {}", pct(max)),
+            pct,
+            |v| v <= max,
+        ));
+    }
+    criteria.push(crit(
+        "backtest without fault",
+        b.map(|b| if b.faulted { 0.0 } else { 1.0 }),
+        "no fault".into(),
+        |v| (if v == 1.0 { "yes" } else { "no" }).into(),
+        |v| v == 1.0,
+    ));
+    Readiness {
+        gate: "TESTING → PAPER".into(),
+        criteria,
+    }
+}
+
+/// PAPER → LIVE: a paper run and a backtest of this version, long enough,
+/// close enough to the backtest and to the replay of its own bars, cheap
+/// enough, without a fault.
+fn paper_gate(
+    g: &GateConfig,
+    backtest: Option<&BacktestEvidence>,
+    paper: Option<&PaperEvidence>,
+    plugin: &str,
+) -> Readiness {
+    let f2 = |x: f64| format!("{x:.2}");
+    let pct = |x: f64| format!("{:.2}%", x * 100.0);
+    let int = |x: f64| format!("{x:.0}");
+    let p = paper;
+    let ratio = match (p, backtest) {
+        (Some(p), Some(b)) if b.sharpe > 0.0 => Some(p.sharpe / b.sharpe),
+        _ => None,
+    };
+    let criteria = vec![
+        same_version(
+            "paper run of this version",
+            p.map(|p| p.plugin.as_str()),
+            plugin,
+        ),
+        same_version(
+            "backtest of this version",
+            backtest.map(|b| b.plugin.as_str()),
+            plugin,
+        ),
+        crit(
+            "days traded in PAPER",
+            p.map(|p| p.days),
+            format!("≥ {:.0}", g.min_paper_days),
+            f2,
+            |v| v >= g.min_paper_days,
+        ),
+        crit(
+            "paper trades",
+            p.map(|p| p.trades as f64),
+            format!("≥ {}", g.min_paper_trades),
+            int,
+            |v| v >= g.min_paper_trades as f64,
+        ),
+        crit(
+            "paper / backtest Sharpe",
+            ratio,
+            format!("≥ {}", pct(g.min_paper_sharpe_ratio)),
+            pct,
+            |v| v >= g.min_paper_sharpe_ratio,
+        ),
+        crit(
+            "average slippage (bps)",
+            p.map(|p| p.slippage_bps),
+            format!("≤ {:.1}", g.max_paper_slippage_bps),
+            f2,
+            |v| v <= g.max_paper_slippage_bps,
+        ),
+        crit(
+            "unhandled faults",
+            p.map(|p| p.faults as f64),
+            "= 0".into(),
+            int,
+            |v| v == 0.0,
+        ),
+        crit(
+            "paper vs replay of its bars: Sharpe deviation",
+            p.and_then(|p| p.replay.as_ref())
+                .filter(|r| r.plugin == plugin)
+                .map(|r| r.sharpe_deviation),
+            format!("≤ {}", pct(g.max_replay_sharpe_deviation)),
+            pct,
+            |v| v <= g.max_replay_sharpe_deviation,
+        ),
+    ];
+    Readiness {
+        gate: "PAPER → LIVE".into(),
+        criteria,
     }
 }
