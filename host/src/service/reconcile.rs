@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use crate::execution::live::{Connector, Outcome};
+use crate::execution::live::{Connector, Outcome, ReconcileConfig};
 
 /// The key under which a quote asset's cash is compared and recorded.
 pub fn cash_key(asset: &str) -> String {
@@ -241,6 +241,21 @@ fn open_book<'a>(
 }
 
 /// A running LIVE deployment as a round sees it.
+/// Differences found in one round: (key, amount) to confirm next round,
+/// and for each key the deployments concerned and the report's line.
+#[derive(Default)]
+struct Findings {
+    found: Vec<(String, f64)>,
+    reports: HashMap<String, (Vec<String>, String)>,
+}
+
+impl Findings {
+    fn add(&mut self, key: String, amount: f64, names: Vec<String>, line: String) {
+        self.found.push((key.clone(), amount));
+        self.reports.insert(key, (names, line));
+    }
+}
+
 struct Member {
     name: String,
     symbols: Vec<String>,
@@ -346,30 +361,9 @@ impl super::Service {
     fn reconcile_round(&self, venue: &str, r: &mut Round) -> anyhow::Result<bool> {
         let vc = &self.config.venues[venue];
         let rc = vc.reconcile().clone();
-        let members: Vec<Member> = {
-            let runs = self.runs.lock().expect("runs lock");
-            let mut out = Vec::new();
-            for (name, run) in runs.iter() {
-                let Some(v) = &run.venue else { continue };
-                if v.name != venue || run.ended.lock().expect("ended").is_some() {
-                    continue;
-                }
-                let status = run.status.lock().expect("status").clone();
-                if status.seq < run.recovered {
-                    // Still re-executing its journal: compare later.
-                    return Ok(false);
-                }
-                out.push(Member {
-                    name: name.clone(),
-                    symbols: run.symbols.clone(),
-                    status,
-                    naming: v.naming.clone(),
-                    kill: v.kill.clone(),
-                    tx: run.tx.clone(),
-                    cleared: v.cleared.clone(),
-                });
-            }
-            out
+        let Some(members) = self.members(venue) else {
+            // One is still re-executing its journal: compare later.
+            return Ok(false);
         };
         // Those already halted by a mismatch wait for the operator.
         let (members, halted): (Vec<Member>, Vec<Member>) = members.into_iter().partition(|m| {
@@ -389,23 +383,101 @@ impl super::Service {
             let (c, _) = vc.connect(venue, &symbols)?;
             r.connector = Some((symbols.clone(), c));
         }
+        let mut f = Findings::default();
         let c = &mut r.connector.as_mut().expect("connector").1;
-        let mut found: Vec<(String, f64)> = Vec::new();
-        let mut reports: HashMap<String, (Vec<String>, String)> = HashMap::new();
-        // Orders in a running deployment's name that its journal does not know.
-        let open = match c.open_orders(&symbols) {
+        self.unknown_orders(c.as_mut(), &members, &symbols, &mut f)?;
+        if rc.holdings {
+            self.compare_holdings(
+                venue,
+                &rc,
+                c.as_mut(),
+                &mut r.book,
+                &members,
+                &symbols,
+                &mut f,
+            )?;
+        }
+        if rc.cash {
+            self.compare_cash(
+                venue,
+                &rc,
+                c.as_mut(),
+                &mut r.book,
+                &members,
+                &symbols,
+                &mut f,
+            )?;
+        }
+        self.settle(r, &rc, &members, f)?;
+        Ok(true)
+    }
+
+    /// The venue's running deployments, or `None` while one of them is
+    /// still re-executing its journal.
+    fn members(&self, venue: &str) -> Option<Vec<Member>> {
+        let runs = self.runs.lock().expect("runs lock");
+        let mut out = Vec::new();
+        for (name, run) in runs.iter() {
+            let Some(v) = &run.venue else { continue };
+            if v.name != venue || run.ended.lock().expect("ended").is_some() {
+                continue;
+            }
+            let status = run.status.lock().expect("status").clone();
+            if status.seq < run.recovered {
+                return None;
+            }
+            out.push(Member {
+                name: name.clone(),
+                symbols: run.symbols.clone(),
+                status,
+                naming: v.naming.clone(),
+                kill: v.kill.clone(),
+                tx: run.tx.clone(),
+                cleared: v.cleared.clone(),
+            });
+        }
+        Some(out)
+    }
+
+    /// Orders in a running deployment's name that its journal does not know.
+    fn unknown_orders(
+        &self,
+        c: &mut dyn Connector,
+        members: &[Member],
+        symbols: &[String],
+        f: &mut Findings,
+    ) -> anyhow::Result<()> {
+        let open = match c.open_orders(symbols) {
             Outcome::Done(v) => v,
             other => anyhow::bail!("open orders: {}", outcome_text(&other)),
         };
-        for m in &members {
+        for m in members {
             let adopted = super::live::adopted(&self.registry, &m.name)?;
             for o in super::live::unknown_orders(&open, &m.naming, m.status.orders, &adopted) {
-                let key = format!("order {}", o.client_id);
-                found.push((key.clone(), 1.0));
-                reports.insert(key, (vec![m.name.clone()], super::live::report(&[o])));
+                f.add(
+                    format!("order {}", o.client_id),
+                    1.0,
+                    vec![m.name.clone()],
+                    super::live::report(&[o]),
+                );
             }
         }
-        // Holdings, of the symbols no deployment has an order open on.
+        Ok(())
+    }
+
+    /// Holdings, of the symbols no deployment has an order open on: the
+    /// venue's against the journals' plus someone else's share.
+    #[allow(clippy::too_many_arguments)]
+    fn compare_holdings(
+        &self,
+        venue: &str,
+        rc: &ReconcileConfig,
+        c: &mut dyn Connector,
+        book_slot: &mut Option<VenueBook>,
+        members: &[Member],
+        symbols: &[String],
+        f: &mut Findings,
+    ) -> anyhow::Result<()> {
         let quiet: Vec<String> = symbols
             .iter()
             .filter(|s| {
@@ -415,18 +487,21 @@ impl super::Service {
             })
             .cloned()
             .collect();
-        if rc.holdings && !quiet.is_empty() {
+        if quiet.is_empty() {
+            return Ok(());
+        }
+        {
             let held = match c.holdings(&quiet) {
                 Outcome::Done(v) => v,
                 other => anyhow::bail!("holdings: {}", outcome_text(&other)),
             };
             let mut journals: BTreeMap<String, f64> = BTreeMap::new();
-            for m in &members {
+            for m in members {
                 for (s, q, _) in &m.status.positions {
                     *journals.entry(s.clone()).or_default() += q;
                 }
             }
-            let book = open_book(&mut r.book, &self.config.journals, venue)?;
+            let book = open_book(book_slot, &self.config.journals, venue)?;
             let mut foreign = book.foreign()?;
             // The deployments trading a symbol.
             let traders = |s: &String| -> Vec<String> {
@@ -452,23 +527,37 @@ impl super::Service {
                 )?;
             }
             for d in differences(&held, &journals, &foreign, rc.tolerance) {
-                let key = format!("holding {}", d.symbol);
-                found.push((key.clone(), d.amount()));
-                reports.insert(
-                    key,
-                    (
-                        traders(&d.symbol),
-                        format!("venue {venue}: {}", d.describe()),
-                    ),
+                f.add(
+                    format!("holding {}", d.symbol),
+                    d.amount(),
+                    traders(&d.symbol),
+                    format!("venue {venue}: {}", d.describe()),
                 );
             }
         }
+        Ok(())
+    }
+
+    /// Cash: each quote asset's balance against what the deployments
+    /// trading against it paid and received (their cash less their
+    /// capital), compared while none of them has an order open.
+    #[allow(clippy::too_many_arguments)]
+    fn compare_cash(
+        &self,
+        venue: &str,
+        rc: &ReconcileConfig,
+        c: &mut dyn Connector,
+        book_slot: &mut Option<VenueBook>,
+        members: &[Member],
+        symbols: &[String],
+        f: &mut Findings,
+    ) -> anyhow::Result<()> {
         // Cash: each quote asset's balance against what the deployments
         // trading against it paid and received (their cash less their
         // capital), compared while none of them has an order open.
-        if rc.cash {
+        {
             let mut flows: BTreeMap<String, (f64, Vec<String>, bool)> = BTreeMap::new();
-            for m in &members {
+            for m in members {
                 let mut assets: Vec<String> =
                     m.symbols.iter().filter_map(|s| c.quote_asset(s)).collect();
                 assets.sort();
@@ -482,7 +571,7 @@ impl super::Service {
             }
             flows.retain(|_, (_, _, busy)| !*busy);
             if !flows.is_empty() {
-                let balances = match c.cash(&symbols) {
+                let balances = match c.cash(symbols) {
                     Outcome::Done(v) => v,
                     other => anyhow::bail!("cash: {}", outcome_text(&other)),
                 };
@@ -491,7 +580,7 @@ impl super::Service {
                     .map(|(a, q)| (cash_key(&a), q))
                     .filter(|(k, _)| flows.contains_key(k))
                     .collect();
-                let book = open_book(&mut r.book, &self.config.journals, venue)?;
+                let book = open_book(book_slot, &self.config.journals, venue)?;
                 let mut foreign = book.foreign()?;
                 let journals: BTreeMap<String, f64> =
                     flows.iter().map(|(k, v)| (k.clone(), v.0)).collect();
@@ -509,23 +598,33 @@ impl super::Service {
                     )?;
                 }
                 for d in differences(&held, &journals, &foreign, rc.cash_tolerance) {
-                    let key = format!("cash {}", d.symbol);
-                    found.push((key.clone(), d.amount()));
-                    reports.insert(
-                        key,
-                        (
-                            flows[&d.symbol].1.clone(),
-                            format!("venue {venue}: {}", d.describe()),
-                        ),
+                    f.add(
+                        format!("cash {}", d.symbol),
+                        d.amount(),
+                        flows[&d.symbol].1.clone(),
+                        format!("venue {venue}: {}", d.describe()),
                     );
                 }
             }
         }
+        Ok(())
+    }
+
+    /// What was found: a member nothing was found about may trade its new
+    /// bars; a difference seen twice in a row halts the members concerned.
+    fn settle(
+        &self,
+        r: &mut Round,
+        rc: &ReconcileConfig,
+        members: &[Member],
+        f: Findings,
+    ) -> anyhow::Result<()> {
         // A member nothing was found about may trade its new bars.
-        for m in &members {
-            let suspected = found
+        for m in members {
+            let suspected = f
+                .found
                 .iter()
-                .filter_map(|(k, _)| reports.get(k))
+                .filter_map(|(k, _)| f.reports.get(k))
                 .any(|(names, _)| names.contains(&m.name));
             if !suspected && let Some(c) = &m.cleared {
                 c.store(true, std::sync::atomic::Ordering::SeqCst);
@@ -533,11 +632,11 @@ impl super::Service {
         }
         let confirmed = r
             .suspects
-            .confirm(found, rc.tolerance.max(rc.cash_tolerance));
-        for m in &members {
+            .confirm(f.found, rc.tolerance.max(rc.cash_tolerance));
+        for m in members {
             let lines: Vec<&str> = confirmed
                 .iter()
-                .filter_map(|k| reports.get(k))
+                .filter_map(|k| f.reports.get(k))
                 .filter(|(names, _)| names.contains(&m.name))
                 .map(|(_, line)| line.as_str())
                 .collect();
@@ -546,7 +645,7 @@ impl super::Service {
                 r.halted.insert(m.name.clone());
             }
         }
-        Ok(true)
+        Ok(())
     }
 
     /// A believed mismatch: cancel the deployment's orders at the venue,
