@@ -1,0 +1,121 @@
+//! What a plugin may use: memory, tables, instances and CPU per call, enforced by wasmtime's resource limiter and fuel/epochs.
+
+use super::*;
+
+/// Limits applied to every plugin instance.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SandboxLimits {
+    /// Linear memory a plugin may grow to, in bytes (default 64 MiB).
+    pub memory_bytes: usize,
+    /// Wall time one call may take before it is interrupted, in milliseconds (default 250).
+    pub call_timeout_ms: u64,
+    /// Intents one call may return per bar delivered (default 64).
+    pub max_intents_per_bar: usize,
+    /// Log lines one call may write per bar delivered (default 32).
+    pub max_log_lines_per_bar: usize,
+    /// Bytes of log text one call may write (default 64 KiB).
+    pub max_log_bytes_per_call: usize,
+    /// Largest snapshot accepted, in bytes (default 16 MiB).
+    pub max_snapshot_bytes: usize,
+}
+
+impl Default for SandboxLimits {
+    fn default() -> Self {
+        Self {
+            memory_bytes: 64 << 20,
+            call_timeout_ms: 250,
+            max_intents_per_bar: 64,
+            max_log_lines_per_bar: 32,
+            max_log_bytes_per_call: 64 << 10,
+            max_snapshot_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Linear memories one plugin store may hold (a Rust component has one).
+pub const MAX_MEMORIES: usize = 2;
+
+/// Tables one plugin store may hold.
+pub const MAX_TABLES: usize = 8;
+
+/// Table elements, summed over every table of a store.
+pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
+
+/// Core instances one plugin store may hold.
+pub const MAX_INSTANCES: usize = 8;
+
+/// Store limits over the *sum* of every memory and every table (wasmtime's
+/// own limits are per memory and per table), remembering whether they
+/// refused a growth, so the fault can name the memory cap rather than the
+/// trap that follows.
+pub(super) struct Limiter {
+    pub(super) inner: StoreLimits,
+    pub(super) memory_cap: usize,
+    pub(super) memory_total: usize,
+    pub(super) table_total: usize,
+    pub(super) refused: bool,
+}
+
+impl Limiter {
+    pub(super) fn new(limits: &SandboxLimits) -> Self {
+        Self {
+            inner: StoreLimitsBuilder::new()
+                .instances(MAX_INSTANCES)
+                .memories(MAX_MEMORIES)
+                .tables(MAX_TABLES)
+                .build(),
+            memory_cap: limits.memory_bytes,
+            memory_total: 0,
+            table_total: 0,
+            refused: false,
+        }
+    }
+}
+
+impl wasmtime::ResourceLimiter for Limiter {
+    /// Also called when a memory is created (`current` 0).
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|m| desired > m) {
+            return Ok(false); // fails by the memory's own maximum; nothing to count
+        }
+        let total = (self.memory_total - current).saturating_add(desired);
+        if total > self.memory_cap {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.memory_total = total;
+        Ok(true)
+    }
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if maximum.is_some_and(|m| desired > m) {
+            return Ok(false);
+        }
+        let total = (self.table_total - current).saturating_add(desired);
+        if total > MAX_TABLE_ELEMENTS {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.table_total = total;
+        Ok(true)
+    }
+    fn instances(&self) -> usize {
+        self.inner.instances()
+    }
+    fn tables(&self) -> usize {
+        self.inner.tables()
+    }
+    fn memories(&self) -> usize {
+        self.inner.memories()
+    }
+}
