@@ -45,15 +45,31 @@
 //! take-profit orders; `driver.rs` how a strategy is called; `command.rs`
 //! what an operator can ask at a bar boundary; [`replay`] a replay composed
 //! from files.
+//!
+//! Files: this one the bar loop and its boundary; `orders.rs` intents into
+//! orders; `books.rs` fills, marks and status; `window.rs` exact batching;
+//! `controls.rs` pauses, swaps, rollbacks, allocations and the ramp-up;
+//! `versions.rs` the versions a run serves; `protection.rs` stops and
+//! targets; `kill.rs` the kill switch; `command.rs` operator commands;
+//! `driver.rs` how a strategy is called (`native.rs` without a sandbox);
+//! `outcome.rs` what a run yields; `replay.rs` a replay composed from files.
 
+mod books;
 mod command;
+mod controls;
 mod driver;
+mod kill;
 #[cfg(feature = "native")]
 pub mod native;
 mod orders;
+mod outcome;
 mod protection;
 pub mod replay;
 mod versions;
+mod window;
+
+pub use kill::{JournaledKill, KillSwitch};
+pub use outcome::{FaultReport, RuleCount, RunOutcome, RunResult};
 
 pub use command::{Command, Controller, Status};
 pub use driver::StrategyDriver;
@@ -119,86 +135,6 @@ pub struct EngineConfig {
     pub warmup: u64,
 }
 
-/// Why a run stopped early.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FaultReport {
-    /// Sequence number of the bar being processed.
-    pub seq: u64,
-    /// That bar.
-    pub bar: Bar,
-    /// The fault.
-    pub fault: runtime::Fault,
-}
-
-/// What a run produced.
-#[derive(Debug, Clone)]
-pub struct RunOutcome {
-    /// The books at the end.
-    pub ledger: Ledger,
-    /// (time, equity) after each distinct bar time.
-    pub equity_curve: Vec<(i64, f64)>,
-    /// Bars processed.
-    pub bars: u64,
-    /// Bars during which at least one position was open.
-    pub bars_in_market: u64,
-    /// Intents received.
-    pub intents: u64,
-    /// Orders sent.
-    pub orders: u64,
-    /// Intents refused.
-    pub refusals: u64,
-    /// Intents approved (that became an order).
-    pub approved: u64,
-    /// Refusals by rule, most frequent first: (rule, count, first detail).
-    pub refusals_by_rule: Vec<RuleCount>,
-    /// Every change of trading state, with the time of its bar.
-    pub state_changes: Vec<(i64, StateChange)>,
-    /// Final trading state.
-    pub state: TradingState,
-    /// Set when the strategy faulted and the run stopped.
-    pub fault: Option<FaultReport>,
-    /// The strategy was handed several bars in one call (batched delivery),
-    /// so it could read bars after the one it tagged a decision with: the
-    /// run's results may contain look-ahead and are no evidence for a gate.
-    pub lookahead: bool,
-}
-
-impl RunOutcome {
-    /// A run that has not processed a bar yet, starting with `cash`.
-    pub fn empty(cash: f64) -> RunOutcome {
-        RunOutcome {
-            ledger: Ledger::new(cash, 0),
-            equity_curve: Vec::new(),
-            bars: 0,
-            bars_in_market: 0,
-            intents: 0,
-            orders: 0,
-            refusals: 0,
-            approved: 0,
-            refusals_by_rule: Vec::new(),
-            state_changes: Vec::new(),
-            state: TradingState::Active,
-            fault: None,
-            lookahead: false,
-        }
-    }
-}
-
-/// How often one rule refused, and what it said the first time.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RuleCount {
-    /// The rule.
-    pub rule: crate::risk::Rule,
-    /// Refusals.
-    pub count: u64,
-    /// The first refusal's detail, with its values.
-    pub first: String,
-}
-
-/// Journal failure is the only error a run returns; strategy faults are
-/// part of the outcome.
-pub type RunResult = Result<RunOutcome, JournalError>;
-
 /// One deployment's pipeline.
 ///
 /// It owns the bar loop, intents and orders; the strategy versions (swaps,
@@ -240,37 +176,6 @@ pub struct Engine<'a, V: Venue> {
     replayed_kills: std::collections::VecDeque<JournaledKill>,
     /// Venue notes taken at a bar boundary so far: (seq, count).
     notes_at: (u64, u32),
-}
-
-/// A kill of a journal: (bar boundary, venue notes before it, actor, reason).
-pub type JournaledKill = (u64, u32, String, String);
-
-/// The kill switch of one LIVE run: the service pulls it (actor, reason)
-/// and wakes the run; the engine acts at its next look, bar or no bar.
-#[derive(Clone, Default)]
-pub struct KillSwitch {
-    pulled: std::sync::Arc<std::sync::Mutex<Option<(String, String)>>>,
-    /// Bars re-executed from the journal first: the switch waits for them.
-    pub live_from: u64,
-}
-
-impl KillSwitch {
-    /// A switch for a run that re-executes `live_from` journaled bars first.
-    pub fn new(live_from: u64) -> Self {
-        Self {
-            pulled: Default::default(),
-            live_from,
-        }
-    }
-
-    /// Pull it: the run cancels, flattens and pauses at its next look.
-    pub fn pull(&self, actor: &str, reason: &str) {
-        *self.pulled.lock().expect("kill switch") = Some((actor.into(), reason.into()));
-    }
-
-    fn take(&self) -> Option<(String, String)> {
-        self.pulled.lock().expect("kill switch").take()
-    }
 }
 
 impl<'a, V: Venue> Engine<'a, V> {
@@ -477,139 +382,6 @@ impl<'a, V: Venue> Engine<'a, V> {
             .is_some())
     }
 
-    /// `bars[0]` — the boundary, its fills and marks, the strategy's
-    /// decision — and with `exact`, as many of the following quiet bars as
-    /// the strategy takes before it decides something (exact batching).
-    /// Returns the bars consumed; `None`: the run ends here.
-    fn step_window(
-        &mut self,
-        bars: &[Bar],
-        seq: u64,
-        exact: bool,
-    ) -> Result<Option<usize>, JournalError> {
-        let bar = &bars[0];
-        self.tick(seq)?;
-        if !self.boundary(seq, bar)? {
-            return Ok(None);
-        }
-        self.process_bar(bar, seq)?;
-        if self.paused.is_some() {
-            self.observe(seq + 1);
-            return Ok(Some(1));
-        }
-        self.update_view();
-        // Whatever can act at a boundary (a controller's command, a pause on
-        // drawdown, a rollback review) or a version without windows: one bar.
-        let windows = exact
-            && self.controller.is_none()
-            && self.cfg.pause_drawdown.is_none()
-            && !self.versions.can_roll_back()
-            && self.versions.serving_exact();
-        if !windows {
-            if !self.deliver_or_roll_back(std::slice::from_ref(bar), seq)? {
-                return Ok(None);
-            }
-            let n = self.intents.len();
-            self.apply_intents(0..n, bar, seq)?;
-            self.intents.clear();
-            self.observe(seq + 1);
-            return Ok(Some(1));
-        }
-        // A window of one bar when the next is not quiet: the strategy is
-        // told it may pull whatever the bars hold (`more` is true), and its
-        // pull then answers none, so it learns nothing of the next bar it
-        // could act on (see `wit/strategy.wit`).
-        let quiet = self.quiet_run(&bars[1..bars.len().min(self.window_hint)]);
-        let window = &bars[..=quiet];
-        self.update_marks();
-        if !self.events.is_empty() {
-            // The strategy hears of fills only once they are durable.
-            self.recorder.barrier()?;
-        }
-        let events = std::mem::take(&mut self.events);
-        self.intents.clear();
-        let (taken, r) = self
-            .versions
-            .serving()
-            .on_window(window, &events, &mut self.intents);
-        self.events = events;
-        self.events.clear();
-        let taken = taken.clamp(1, window.len());
-        self.window_hint = if taken == window.len() {
-            (self.window_hint * 2).min(MAX_WINDOW)
-        } else {
-            (taken * 2).max(MIN_WINDOW)
-        };
-        // Steps 1–3 of the bars taken: quiet by construction, so doing them
-        // after the call changes nothing the strategy saw.
-        for (j, b) in window.iter().enumerate().take(taken).skip(1) {
-            self.process_bar(b, seq + j as u64)?;
-        }
-        let (last, at) = (window[taken - 1], seq + taken as u64 - 1);
-        let r = r.and_then(|()| match bar_index_fault(&self.intents, 1) {
-            Some(f) => Err(CallError::Fault(f)),
-            None => Ok(()),
-        });
-        match r {
-            Ok(()) => {
-                let n = self.intents.len();
-                self.apply_intents(0..n, &last, at)?;
-            }
-            Err(CallError::Refused(message)) => {
-                self.record(Entry::StrategyError { seq: at, message })?
-            }
-            Err(CallError::Fault(fault)) => {
-                self.intents.clear();
-                self.fault(at, last, fault)?;
-                return Ok(None);
-            }
-        }
-        self.intents.clear();
-        self.observe(at + 1);
-        Ok(Some(taken))
-    }
-
-    /// How many of `bars` (those after the bar just processed) are quiet:
-    /// processing each in turn would fill nothing and change no risk state,
-    /// with the positions as they stand. The risk engine is asked on a copy,
-    /// with equity computed exactly as the ledger will compute it.
-    fn quiet_run(&self, bars: &[Bar]) -> usize {
-        let mut risk = self.risk.clone();
-        let mut changes = Vec::new();
-        let holdings = &self.ledger.holdings;
-        let held = holdings.iter().any(|h| h.quantity != 0.0);
-        let mut marks: Vec<f64> = if held {
-            holdings.iter().map(|h| h.mark).collect()
-        } else {
-            Vec::new()
-        };
-        let cash = self.ledger.cash;
-        let mut equity = self.ledger.equity();
-        for (j, bar) in bars.iter().enumerate() {
-            if !self.venue.quiet(bar) {
-                return j;
-            }
-            let before = equity;
-            risk.begin_bar(bar.time_ms, || before, &mut changes);
-            let s = bar.symbol as usize;
-            if held && holdings.get(s).is_some_and(|h| h.quantity != 0.0) {
-                marks[s] = bar.close;
-                // `Ledger::equity`, term for term.
-                equity = cash
-                    + holdings
-                        .iter()
-                        .zip(&marks)
-                        .map(|(h, m)| h.quantity * m)
-                        .sum::<f64>();
-            }
-            risk.end_bar(equity, &mut changes);
-            if !changes.is_empty() {
-                return j;
-            }
-        }
-        bars.len()
-    }
-
     /// End the run after bar `seq - 1`: the controller's last word (a
     /// snapshot, a flatten at shutdown), then the books.
     pub fn end(mut self, seq: u64) -> RunResult {
@@ -748,208 +520,6 @@ impl<'a, V: Venue> Engine<'a, V> {
         Ok(true)
     }
 
-    /// Capital moved in or out by the account: the books take it as cash
-    /// (not PnL), and every equity a limit is measured from (the risk
-    /// engine's day start and peak, the pause peak, the equity at a swap)
-    /// moves in proportion, so the limits apply to the allocated capital
-    /// (a withdrawal then trims positions to them: `trim_to_limits`).
-    fn allocate(&mut self, amount: f64) {
-        let before = self.ledger.equity();
-        self.ledger.transfer(amount);
-        let after = self.ledger.equity();
-        if before > 0.0 && after > 0.0 {
-            let factor = after / before;
-            self.risk.rescale(factor);
-            self.versions.rescale(factor);
-            self.peak_equity *= factor;
-        }
-    }
-
-    /// Tell the controller how things stand after a bar.
-    fn observe(&mut self, next_seq: u64) {
-        if let Some(mut controller) = self.controller.take() {
-            let status = self.status(next_seq);
-            controller.after_bar(&status);
-            self.controller = Some(controller);
-        }
-    }
-
-    /// What a controller sees at a boundary.
-    fn status(&mut self, seq: u64) -> Status {
-        let equity = self.ledger.equity();
-        self.peak_equity = self.peak_equity.max(equity);
-        let positions = self
-            .ledger
-            .holdings
-            .iter()
-            .enumerate()
-            .filter(|(_, h)| h.quantity != 0.0)
-            .map(|(i, h)| (self.symbols[i].clone(), h.quantity, h.average_price))
-            .collect();
-        let open_orders = (0..self.symbols.len() as SymbolId)
-            .map(|s| self.venue.open_orders(s).len())
-            .sum();
-        let gross_exposure = self
-            .ledger
-            .holdings
-            .iter()
-            .zip(&self.last_close)
-            .filter(|(h, _)| h.quantity != 0.0)
-            .map(|(h, c)| (h.quantity * c).abs())
-            .sum();
-        Status {
-            seq,
-            serving: self.label(),
-            standby: self.versions.standby_label().map(str::to_string),
-            equity,
-            paused: self.paused.clone(),
-            orders: self.out.orders,
-            trades: self.ledger.trades.len(),
-            risk_state: format!("{:?}", self.risk.state()).to_uppercase(),
-            cash: self.ledger.cash,
-            peak_equity: self.peak_equity,
-            positions,
-            open_orders,
-            gross_exposure,
-            last_bar_ms: self.now_ms,
-            ramp: self.ramp.as_ref().map(|_| self.ramp_fraction(self.now_ms)),
-            capital: self.ledger.initial_cash,
-        }
-    }
-
-    /// Trade a fraction of the capital that grows on a schedule from the
-    /// run's first bar (a LIVE deployment's ramp-up): every quantity the
-    /// strategy asks for — a target weight, a target quantity, an order — is
-    /// scaled by it before the risk check. Deterministic: it depends on bar
-    /// times only.
-    pub fn set_ramp_up(&mut self, ramp: crate::portfolio::allocation::RampUp) {
-        self.ramp = Some(ramp);
-    }
-
-    /// The ramp-up fraction at `now_ms` (1 without a ramp-up).
-    pub(super) fn ramp_fraction(&self, now_ms: i64) -> f64 {
-        match (&self.ramp, self.first_bar_ms) {
-            (Some(r), Some(first)) => r.fraction(first, now_ms),
-            (Some(r), None) => r.fraction(now_ms, now_ms),
-            _ => 1.0,
-        }
-    }
-
-    fn pause(&mut self, seq: u64, actor: String, reason: String) -> Result<(), JournalError> {
-        self.paused = Some(format!("{reason} ({actor})"));
-        self.record(Entry::Paused { seq, actor, reason })
-    }
-
-    /// Hand the strategy's state to another version; it serves from `seq` on.
-    /// If the old version cannot snapshot or the new one refuses the state,
-    /// the new one never serves.
-    ///
-    /// A *fault* while snapshotting means the serving instance is broken: it
-    /// is never called again (rolled back from, or the run ends). `false`
-    /// ends the run.
-    fn swap(
-        &mut self,
-        seq: u64,
-        bar: &Bar,
-        plan: PlannedSwap<'a>,
-        actor: &str,
-        reason: &str,
-    ) -> Result<bool, JournalError> {
-        let equity = self.ledger.equity();
-        match self.versions.swap(seq, plan, actor, reason, equity) {
-            SwapOutcome::Swapped(entry) => {
-                self.update_view();
-                self.record(entry)?;
-                Ok(true)
-            }
-            SwapOutcome::Refused(entry) => {
-                self.record(entry)?;
-                Ok(true)
-            }
-            SwapOutcome::ServingFaulted(entry, fault) => {
-                self.record(entry)?;
-                self.serving_faulted(seq, bar, fault)
-            }
-        }
-    }
-
-    /// The serving instance faulted outside a bar delivery (while taking a
-    /// snapshot): roll back if a previous version stands by, else end the
-    /// run. A faulted instance is never called again. `false` ends the run.
-    fn serving_faulted(
-        &mut self,
-        seq: u64,
-        bar: &Bar,
-        fault: runtime::Fault,
-    ) -> Result<bool, JournalError> {
-        if self.versions.can_roll_back() {
-            let cause = self.fault_message(seq, *bar, &fault);
-            self.roll_back(seq, cause)?;
-            Ok(true)
-        } else {
-            self.fault(seq, *bar, fault)?;
-            Ok(false)
-        }
-    }
-
-    /// Make `plan` the serving version as it is; the old one stands by.
-    fn put_in_service(
-        &mut self,
-        seq: u64,
-        plan: PlannedSwap<'a>,
-        actor: &str,
-        reason: &str,
-        state_bytes: u64,
-    ) -> Result<(), JournalError> {
-        let equity = self.ledger.equity();
-        let entry = self
-            .versions
-            .put_in_service(seq, plan, actor, reason, state_bytes, equity);
-        self.update_view();
-        self.record(entry)
-    }
-
-    /// Put the standby version back in service, with the state it had at the swap.
-    fn roll_back(&mut self, seq: u64, cause: String) -> Result<(), JournalError> {
-        match self.versions.roll_back(seq, cause) {
-            Some(entry) => {
-                self.update_view();
-                self.record(entry)
-            }
-            None => Ok(()),
-        }
-    }
-
-    /// Deliver; on a fault within a swap's rollback window, roll back and
-    /// deliver the same bars to the restored version. `false` stops the run.
-    fn deliver_or_roll_back(&mut self, bars: &[Bar], seq: u64) -> Result<bool, JournalError> {
-        // Kept only while a rollback is possible, to redeliver them.
-        let events = if self.versions.can_roll_back() {
-            self.events.clone()
-        } else {
-            Vec::new()
-        };
-        match self.deliver(bars, seq)? {
-            Ok(()) => Ok(true),
-            Err(fault) if self.versions.can_roll_back() => {
-                let cause = self.fault_message(seq, bars[0], &fault);
-                self.roll_back(seq, cause)?;
-                self.events = events;
-                match self.deliver(bars, seq)? {
-                    Ok(()) => Ok(true),
-                    Err(fault) => {
-                        self.fault(seq, bars[0], fault)?;
-                        Ok(false)
-                    }
-                }
-            }
-            Err(fault) => {
-                self.fault(seq, bars[0], fault)?;
-                Ok(false)
-            }
-        }
-    }
-
     /// Steps 1–3 for one bar.
     fn process_bar(&mut self, bar: &Bar, seq: u64) -> Result<(), JournalError> {
         if self.keeps_inputs {
@@ -1042,92 +612,9 @@ impl<'a, V: Venue> Engine<'a, V> {
         Ok(())
     }
 
-    /// Give a LIVE run its kill switch and the kills its journal holds.
-    pub fn set_kill_switch(&mut self, switch: KillSwitch, journaled: Vec<JournaledKill>) {
-        self.kill_switch = Some(switch);
-        self.replayed_kills = journaled.into();
-    }
-
-    /// Apply the journal's kills due here (after as many notes as before).
-    fn replay_kills(&mut self, seq: u64) -> Result<bool, JournalError> {
-        let mut any = false;
-        while self
-            .replayed_kills
-            .front()
-            .is_some_and(|k| (k.0, k.1) == self.notes_at)
-        {
-            let (_, _, actor, reason) = self.replayed_kills.pop_front().expect("front");
-            self.kill(seq, actor, reason)?;
-            any = true;
-        }
-        Ok(any)
-    }
-
-    /// The kill switch, between bars: journaled, then every order cancelled
-    /// and every position closed with reduce-only market orders (a live
-    /// venue sends them now: no price from a feed is needed), and the
-    /// strategy paused.
-    fn kill(&mut self, seq: u64, actor: String, reason: String) -> Result<(), JournalError> {
-        self.record(Entry::Kill {
-            seq,
-            notes: self.notes_at.1,
-            actor: actor.clone(),
-            reason: reason.clone(),
-        })?;
-        self.flatten_all(seq, &format!("kill switch by {actor}: {reason}"))?;
-        if self.paused.is_none() {
-            self.pause(seq, actor, format!("kill switch: {reason}"))?;
-        }
-        Ok(())
-    }
-
     /// Whether the venue can take the next bar (see [`Venue::ready`]).
     pub fn venue_ready(&self) -> bool {
         self.venue.ready()
-    }
-
-    fn book_fill(&mut self, f: &FillReport, seq: u64) -> Result<(), JournalError> {
-        // Journaled before the strategy (or anything else) hears of it.
-        self.record(Entry::Fill {
-            seq,
-            fill: f.clone(),
-            plugin: self.label(),
-        })?;
-        let trade = self.ledger.apply(&Execution::from(f));
-        if let Some(t) = trade {
-            self.risk.on_trade(t.pnl, &mut self.changes);
-        }
-        self.events.push(Event::Filled(Fill {
-            order_id: f.order_id,
-            symbol: f.symbol,
-            side: f.side.into(),
-            quantity: f.quantity,
-            price: f.price,
-            commission: f.commission,
-            time_ms: f.time_ms,
-            origin: f.origin.as_str().to_string(),
-        }));
-        if f.done {
-            self.protections.done(f.symbol, f.order_id);
-        }
-        self.flush_changes(seq)
-    }
-
-    fn update_view(&mut self) {
-        let view = self.versions.serving().view_mut();
-        view.cash = self.ledger.cash;
-        view.equity = self.ledger.equity();
-        for (slot, h) in view.positions.iter_mut().zip(&self.ledger.holdings) {
-            *slot = (h.quantity, h.average_price, h.unrealized());
-        }
-    }
-
-    /// The marks the view re-marks from inside a window (only windows need them).
-    fn update_marks(&mut self) {
-        let view = self.versions.serving().view_mut();
-        for (mark, h) in view.marks.iter_mut().zip(&self.ledger.holdings) {
-            *mark = h.mark;
-        }
     }
 
     /// Call the strategy; `Ok(Err(fault))` stops the run.

@@ -1,0 +1,101 @@
+//! The books as the run moves: a fill booked, marks, the view a plugin reads, the status the service shows.
+
+use super::*;
+
+impl<'a, V: Venue> Engine<'a, V> {
+    /// Tell the controller how things stand after a bar.
+    pub(super) fn observe(&mut self, next_seq: u64) {
+        if let Some(mut controller) = self.controller.take() {
+            let status = self.status(next_seq);
+            controller.after_bar(&status);
+            self.controller = Some(controller);
+        }
+    }
+
+    /// What a controller sees at a boundary.
+    pub(super) fn status(&mut self, seq: u64) -> Status {
+        let equity = self.ledger.equity();
+        self.peak_equity = self.peak_equity.max(equity);
+        let positions = self
+            .ledger
+            .holdings
+            .iter()
+            .enumerate()
+            .filter(|(_, h)| h.quantity != 0.0)
+            .map(|(i, h)| (self.symbols[i].clone(), h.quantity, h.average_price))
+            .collect();
+        let open_orders = (0..self.symbols.len() as SymbolId)
+            .map(|s| self.venue.open_orders(s).len())
+            .sum();
+        let gross_exposure = self
+            .ledger
+            .holdings
+            .iter()
+            .zip(&self.last_close)
+            .filter(|(h, _)| h.quantity != 0.0)
+            .map(|(h, c)| (h.quantity * c).abs())
+            .sum();
+        Status {
+            seq,
+            serving: self.label(),
+            standby: self.versions.standby_label().map(str::to_string),
+            equity,
+            paused: self.paused.clone(),
+            orders: self.out.orders,
+            trades: self.ledger.trades.len(),
+            risk_state: format!("{:?}", self.risk.state()).to_uppercase(),
+            cash: self.ledger.cash,
+            peak_equity: self.peak_equity,
+            positions,
+            open_orders,
+            gross_exposure,
+            last_bar_ms: self.now_ms,
+            ramp: self.ramp.as_ref().map(|_| self.ramp_fraction(self.now_ms)),
+            capital: self.ledger.initial_cash,
+        }
+    }
+
+    pub(super) fn book_fill(&mut self, f: &FillReport, seq: u64) -> Result<(), JournalError> {
+        // Journaled before the strategy (or anything else) hears of it.
+        self.record(Entry::Fill {
+            seq,
+            fill: f.clone(),
+            plugin: self.label(),
+        })?;
+        let trade = self.ledger.apply(&Execution::from(f));
+        if let Some(t) = trade {
+            self.risk.on_trade(t.pnl, &mut self.changes);
+        }
+        self.events.push(Event::Filled(Fill {
+            order_id: f.order_id,
+            symbol: f.symbol,
+            side: f.side.into(),
+            quantity: f.quantity,
+            price: f.price,
+            commission: f.commission,
+            time_ms: f.time_ms,
+            origin: f.origin.as_str().to_string(),
+        }));
+        if f.done {
+            self.protections.done(f.symbol, f.order_id);
+        }
+        self.flush_changes(seq)
+    }
+
+    pub(super) fn update_view(&mut self) {
+        let view = self.versions.serving().view_mut();
+        view.cash = self.ledger.cash;
+        view.equity = self.ledger.equity();
+        for (slot, h) in view.positions.iter_mut().zip(&self.ledger.holdings) {
+            *slot = (h.quantity, h.average_price, h.unrealized());
+        }
+    }
+
+    /// The marks the view re-marks from inside a window (only windows need them).
+    pub(super) fn update_marks(&mut self) {
+        let view = self.versions.serving().view_mut();
+        for (mark, h) in view.marks.iter_mut().zip(&self.ledger.holdings) {
+            *mark = h.mark;
+        }
+    }
+}
