@@ -39,13 +39,6 @@
 //! happens first for the whole batch) and its intents, tagged with the bar
 //! they were decided on, are applied at step 4 of that bar.
 //!
-//! Files: `mod.rs` the bar loop; `orders.rs` intents to orders (sizing, the
-//! risk check, submission, cancels, flatten); `versions.rs` which strategy
-//! version serves (swaps, rollback, commit); `protection.rs` stop-loss and
-//! take-profit orders; `driver.rs` how a strategy is called; `command.rs`
-//! what an operator can ask at a bar boundary; [`replay`] a replay composed
-//! from files.
-//!
 //! Files: this one the bar loop and its boundary; `orders.rs` intents into
 //! orders; `books.rs` fills, marks and status; `window.rs` exact batching;
 //! `controls.rs` pauses, swaps, rollbacks, allocations and the ramp-up;
