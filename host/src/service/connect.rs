@@ -4,7 +4,8 @@
 use anyhow::{Context, bail};
 
 use super::run::*;
-use super::{Service, live, monitor};
+use super::{Service, monitor, reconcile};
+use crate::execution::live::Naming;
 
 impl Service {
     /// Connect a LIVE deployment to its venue and reconcile its open orders
@@ -21,19 +22,19 @@ impl Service {
             format!("deployment `{name}` trades on venue `{venue}`, which the configuration does not define")
         })?;
         let (mut connector, courier) = vc.connect(venue, &fixed.symbols)?;
-        let naming = live::naming(run_id);
-        let open = live::open_orders(connector.as_mut(), &fixed.symbols)
+        let naming = naming(run_id);
+        let open = reconcile::open_orders(connector.as_mut(), &fixed.symbols)
             .with_context(|| format!("deployment `{name}` on venue `{venue}`"))?;
-        let adopted = live::adopted(&self.registry, name)?;
-        let unknown = live::unknown_orders(&open, &naming, resumed.last_order, &adopted);
+        let adopted = reconcile::adopted(&self.registry, name)?;
+        let unknown = reconcile::unknown_orders(&open, &naming, resumed.last_order, &adopted);
         let foreign = open
             .iter()
             .filter(|o| !o.client_id.starts_with(&naming.prefix))
             .count();
         if !unknown.is_empty() {
-            let report = live::report(&unknown);
+            let report = reconcile::report(&unknown);
             self.registry
-                .note(name, "engine", live::MISMATCH, &report)?;
+                .note(name, "engine", reconcile::MISMATCH, &report)?;
             if let Some(a) = &self.alerter {
                 a.raise(monitor::Raise::new(
                     monitor::Level::Critical,
@@ -69,7 +70,7 @@ impl Service {
             connector,
             courier,
             fixed.symbols.clone(),
-            naming,
+            naming.clone(),
             resumed.venue.clone(),
             resumed.bars.len() as u64,
             Some(pace),
@@ -81,11 +82,28 @@ impl Service {
             counts: v.counts.clone(),
             problems: v.problems.clone(),
             switch: crate::engine::KillSwitch::new(resumed.bars.len() as u64),
-            naming: live::naming(run_id),
+            naming,
             // With reconciliation while running, the first comparison
             // comes before the first new bar.
             cleared: (vc.reconcile().every_secs > 0.0).then(|| v.gate()),
         };
         Ok((Box::new(v), handle))
+    }
+}
+
+/// A new run's id: 10 hex digits from the OS's generator, so that a
+/// deployment created again under the same name never reuses a client
+/// order id (Alpaca refuses any id it has seen; Binance one still open).
+pub(super) fn new_run_id() -> anyhow::Result<String> {
+    let mut b = [0u8; 5];
+    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("random run id: {e}"))?;
+    Ok(crate::digest::hex(&b))
+}
+
+/// The client order ids of a run: `sb-<run id>-<order id>` (at most 34
+/// characters: within Binance's 36 and Alpaca's 48).
+pub(super) fn naming(run_id: &str) -> Naming {
+    Naming {
+        prefix: format!("sb-{run_id}-"),
     }
 }

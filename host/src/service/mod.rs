@@ -28,7 +28,6 @@ pub mod account;
 pub mod api;
 pub mod config;
 pub mod dashboard;
-pub mod live;
 pub mod metrics;
 pub mod monitor;
 pub mod reconcile;

@@ -17,7 +17,7 @@ use super::controller::{Loader, ServiceController};
 use super::recorder::*;
 use super::run::*;
 use super::types::*;
-use super::{Service, Starting, account, dashboard, live, metrics, monitor, plan, runner};
+use super::{Service, Starting, account, dashboard, metrics, monitor, plan, reconcile, runner};
 use crate::data::live::{LiveFeed, Notes, interval_ms};
 use crate::data::market::Bar;
 use crate::engine::replay::RunConfig;
@@ -149,7 +149,7 @@ impl Service {
             feed: spec.clone(),
             symbols,
             venue,
-            run_id: live.then(live::new_run_id).transpose()?,
+            run_id: live.then(super::connect::new_run_id).transpose()?,
             ramp_up: live.then(|| self.config.ramp_up.clone()),
             account: account.map(|a| a.name.clone()),
         })
@@ -223,7 +223,7 @@ impl Service {
         let d = self.registry.deployment(name)?;
         let live = plan::is_live(&d)?;
         let venue_name = plan::venue(name, live, &self.config.deployments)?;
-        if live && let Some(why) = live::standing_mismatch(&self.registry, name)? {
+        if live && let Some(why) = reconcile::standing_mismatch(&self.registry, name)? {
             bail!(
                 "deployment `{name}` is HALTED by reconciliation: {why}; resolve it with `sandbar deploy reconcile {name} --adopt|--flatten --reason …`"
             );

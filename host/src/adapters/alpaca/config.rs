@@ -6,11 +6,10 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::connector::Alpaca;
 use crate::adapters::check_scheme;
 use crate::adapters::credentials::{self, Credentials};
 use crate::data::live::{FeedSource, Hub};
-use crate::execution::live::{Connector, CourierConfig, ReconcileConfig, VenueAdapter};
+use crate::execution::live::{CourierConfig, ReconcileConfig};
 
 /// Alpaca market data v2 (minute bars; WebSocket + REST).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -137,44 +136,4 @@ pub struct AlpacaConfig {
     /// How holdings and open orders are compared with the journals.
     #[serde(default)]
     pub reconcile: ReconcileConfig,
-}
-
-impl VenueAdapter for AlpacaConfig {
-    fn connect(&self, name: &str, _symbols: &[String]) -> anyhow::Result<Box<dyn Connector>> {
-        let c = Credentials::read(
-            &format!("venues.{name}"),
-            self.key_file.as_deref(),
-            &self.key_env,
-            self.secret_file.as_deref(),
-            &self.secret_env,
-        )?;
-        let a = Alpaca::connect(self.clone(), c.key, c.secret)
-            .map_err(|e| anyhow::anyhow!("venues.{name}: {e:#}"))?;
-        Ok(Box::new(a))
-    }
-
-    fn orders(&self) -> &CourierConfig {
-        &self.orders
-    }
-
-    fn reconcile(&self) -> &ReconcileConfig {
-        &self.reconcile
-    }
-
-    fn resolve(&mut self, base: &Path) {
-        credentials::resolve(&mut self.key_file, base);
-        credentials::resolve(&mut self.secret_file, base);
-    }
-
-    fn check(&self, name: &str) -> anyhow::Result<()> {
-        check_scheme(
-            &format!("venues.{name}.rest_url"),
-            &self.rest_url,
-            &["http", "https"],
-        )?;
-        if let Some(u) = &self.stream_url {
-            check_scheme(&format!("venues.{name}.stream_url"), u, &["ws", "wss"])?;
-        }
-        Ok(())
-    }
 }

@@ -36,3 +36,48 @@ pub fn hub(
         move |shared| session::run(shared, ws_url, credentials),
     )
 }
+
+/// The venue registered: how its settings make a connector.
+impl crate::execution::live::VenueAdapter for AlpacaConfig {
+    fn connect(
+        &self,
+        name: &str,
+        _symbols: &[String],
+    ) -> anyhow::Result<Box<dyn crate::execution::live::Connector>> {
+        let c = crate::adapters::credentials::Credentials::read(
+            &format!("venues.{name}"),
+            self.key_file.as_deref(),
+            &self.key_env,
+            self.secret_file.as_deref(),
+            &self.secret_env,
+        )?;
+        let a = connector::Alpaca::connect(self.clone(), c.key, c.secret)
+            .map_err(|e| anyhow::anyhow!("venues.{name}: {e:#}"))?;
+        Ok(Box::new(a))
+    }
+
+    fn orders(&self) -> &crate::execution::live::CourierConfig {
+        &self.orders
+    }
+
+    fn reconcile(&self) -> &crate::execution::live::ReconcileConfig {
+        &self.reconcile
+    }
+
+    fn resolve(&mut self, base: &std::path::Path) {
+        crate::adapters::credentials::resolve(&mut self.key_file, base);
+        crate::adapters::credentials::resolve(&mut self.secret_file, base);
+    }
+
+    fn check(&self, name: &str) -> anyhow::Result<()> {
+        crate::adapters::check_scheme(
+            &format!("venues.{name}.rest_url"),
+            &self.rest_url,
+            &["http", "https"],
+        )?;
+        if let Some(u) = &self.stream_url {
+            crate::adapters::check_scheme(&format!("venues.{name}.stream_url"), u, &["ws", "wss"])?;
+        }
+        Ok(())
+    }
+}

@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::client::Binance;
 use crate::adapters::check_scheme;
-use crate::adapters::credentials::{self, Credentials};
 use crate::data::live::{FeedSource, Hub};
-use crate::execution::live::{Connector, CourierConfig, ReconcileConfig, VenueAdapter};
+use crate::execution::live::{CourierConfig, ReconcileConfig};
 
 /// Binance spot klines (WebSocket + REST).
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -132,47 +130,4 @@ fn default_timeout() -> u64 {
 }
 fn default_budget() -> f64 {
     0.8
-}
-
-impl VenueAdapter for BinanceConfig {
-    fn connect(&self, name: &str, symbols: &[String]) -> anyhow::Result<Box<dyn Connector>> {
-        let c = Credentials::read(
-            &format!("venues.{name}"),
-            self.key_file.as_deref(),
-            &self.key_env,
-            self.secret_file.as_deref(),
-            &self.secret_env,
-        )?;
-        let b = Binance::connect(self.clone(), c.key, &c.secret, symbols)
-            .map_err(|e| anyhow::anyhow!("venues.{name}: {e:#}"))?;
-        Ok(Box::new(b))
-    }
-
-    fn orders(&self) -> &CourierConfig {
-        &self.orders
-    }
-
-    fn reconcile(&self) -> &ReconcileConfig {
-        &self.reconcile
-    }
-
-    fn resolve(&mut self, base: &Path) {
-        credentials::resolve(&mut self.key_file, base);
-        credentials::resolve(&mut self.secret_file, base);
-    }
-
-    fn check(&self, name: &str) -> anyhow::Result<()> {
-        check_scheme(
-            &format!("venues.{name}.rest_url"),
-            &self.rest_url,
-            &["http", "https"],
-        )?;
-        if !(self.weight_budget > 0.0 && self.weight_budget <= 1.0) {
-            anyhow::bail!("venues.{name}.weight_budget: must be in (0, 1]");
-        }
-        if let Some(u) = &self.ws_api_url {
-            check_scheme(&format!("venues.{name}.ws_api_url"), u, &["ws", "wss"])?;
-        }
-        Ok(())
-    }
 }

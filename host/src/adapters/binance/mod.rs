@@ -43,3 +43,51 @@ pub fn hub(
         move |shared| session::run(shared, ws_url, reconnect_after),
     )
 }
+
+/// The venue registered: how its settings make a connector.
+impl crate::execution::live::VenueAdapter for BinanceConfig {
+    fn connect(
+        &self,
+        name: &str,
+        symbols: &[String],
+    ) -> anyhow::Result<Box<dyn crate::execution::live::Connector>> {
+        let c = crate::adapters::credentials::Credentials::read(
+            &format!("venues.{name}"),
+            self.key_file.as_deref(),
+            &self.key_env,
+            self.secret_file.as_deref(),
+            &self.secret_env,
+        )?;
+        let b = client::Binance::connect(self.clone(), c.key, &c.secret, symbols)
+            .map_err(|e| anyhow::anyhow!("venues.{name}: {e:#}"))?;
+        Ok(Box::new(b))
+    }
+
+    fn orders(&self) -> &crate::execution::live::CourierConfig {
+        &self.orders
+    }
+
+    fn reconcile(&self) -> &crate::execution::live::ReconcileConfig {
+        &self.reconcile
+    }
+
+    fn resolve(&mut self, base: &std::path::Path) {
+        crate::adapters::credentials::resolve(&mut self.key_file, base);
+        crate::adapters::credentials::resolve(&mut self.secret_file, base);
+    }
+
+    fn check(&self, name: &str) -> anyhow::Result<()> {
+        crate::adapters::check_scheme(
+            &format!("venues.{name}.rest_url"),
+            &self.rest_url,
+            &["http", "https"],
+        )?;
+        if !(self.weight_budget > 0.0 && self.weight_budget <= 1.0) {
+            anyhow::bail!("venues.{name}.weight_budget: must be in (0, 1]");
+        }
+        if let Some(u) = &self.ws_api_url {
+            crate::adapters::check_scheme(&format!("venues.{name}.ws_api_url"), u, &["ws", "wss"])?;
+        }
+        Ok(())
+    }
+}

@@ -370,7 +370,7 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
             reason,
         } => {
             let file = crate::service::config::ServiceFile::load(&config)?;
-            let done = crate::service::live::reconcile(
+            let done = crate::service::reconcile::resolve(
                 &reg,
                 &file,
                 &name,

@@ -4,10 +4,10 @@
 //! ([`Connector`], [`Pushes`]). Adapters live in `crate::adapters`, one
 //! folder per venue; nothing here knows a venue's name.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use super::ReconcileConfig;
-use super::courier::{CourierConfig, PushSink};
 use crate::execution::Side;
 use crate::execution::order_state::Update;
 use crate::net::Backoff;
@@ -195,19 +195,34 @@ pub fn reconnecting(
     });
 }
 
-/// A configured venue (`[venues.<name>]`): each adapter's venue settings
-/// implement it; `crate::adapters::VenueConfig` picks one by its `kind`.
-pub trait VenueAdapter {
-    /// Read the credentials (an error names the variable or file) and
-    /// connect for `symbols`: the venue's clock, filters and the key are
-    /// checked now.
-    fn connect(&self, name: &str, symbols: &[String]) -> anyhow::Result<Box<dyn Connector>>;
-    /// How orders are followed and paced.
-    fn orders(&self) -> &CourierConfig;
-    /// How holdings and open orders are compared with the journals.
-    fn reconcile(&self) -> &ReconcileConfig;
-    /// Make relative paths relative to the config file's folder.
-    fn resolve(&mut self, base: &std::path::Path);
-    /// Refuse settings that cannot work, naming `venues.<name>.<key>`.
-    fn check(&self, name: &str) -> anyhow::Result<()>;
+/// What a push channel tells the courier.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Push {
+    /// The order with this client order id changed.
+    Changed(String),
+    /// The channel is up (`true`, subscribed) or down (why).
+    Connected(bool, String),
+}
+
+/// Where a push channel reports: the courier's side of the channel.
+pub struct PushSink {
+    pub(super) tell: Box<dyn Fn(Push) + Send>,
+    pub(super) stop: Arc<AtomicBool>,
+}
+
+impl PushSink {
+    /// The venue says the order with this client order id changed.
+    pub fn changed(&self, client_id: &str) {
+        (self.tell)(Push::Changed(client_id.to_string()));
+    }
+
+    /// The channel is up (subscribed) or down (`why`).
+    pub fn connected(&self, up: bool, why: &str) {
+        (self.tell)(Push::Connected(up, why.to_string()));
+    }
+
+    /// The deployment's venue is gone: stop.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
 }

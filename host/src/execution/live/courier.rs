@@ -13,29 +13,6 @@ use super::connector::{Connector, Outcome, Placement, Report, Status};
 use super::pace::Pace;
 use crate::execution::order_state::Update;
 
-/// Where a push channel reports.
-pub struct PushSink {
-    pub(super) jobs: Sender<Job>,
-    pub(super) stop: Arc<std::sync::atomic::AtomicBool>,
-}
-
-impl PushSink {
-    /// The venue says the order with this client order id changed.
-    pub fn changed(&self, client_id: &str) {
-        let _ = self.jobs.send(Job::Pushed(client_id.to_string()));
-    }
-
-    /// The channel is up (subscribed) or down (`why`).
-    pub fn connected(&self, up: bool, why: &str) {
-        let _ = self.jobs.send(Job::Stream(up, why.to_string()));
-    }
-
-    /// The deployment's venue is gone: stop.
-    pub fn stopped(&self) -> bool {
-        self.stop.load(std::sync::atomic::Ordering::SeqCst)
-    }
-}
-
 /// How the courier works.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]

@@ -54,11 +54,11 @@ use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 
 pub use connector::{
-    Connector, Execution, OpenOrder, Outcome, Placement, Pushes, Report, Status, VenueAdapter,
+    Connector, Execution, OpenOrder, Outcome, Placement, Push, PushSink, Pushes, Report, Status,
     reconnecting,
 };
 use courier::{Courier, Job, Withdrawn};
-pub use courier::{CourierConfig, CourierCounts, KillHandle, Problems, PushSink, Waker};
+pub use courier::{CourierConfig, CourierCounts, KillHandle, Problems, Waker};
 pub use naming::Naming;
 pub use pace::Pace;
 pub use reconcile::ReconcileConfig;
@@ -154,8 +154,14 @@ impl LiveVenue {
         let withdrawn: Withdrawn = Arc::default();
         let stop_pushes: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         if let Some(pushes) = connector.pushes() {
+            let jobs = tx.clone();
             let sink = PushSink {
-                jobs: tx.clone(),
+                tell: Box::new(move |push| {
+                    let _ = jobs.send(match push {
+                        Push::Changed(client) => Job::Pushed(client),
+                        Push::Connected(up, why) => Job::Stream(up, why),
+                    });
+                }),
                 stop: stop_pushes.clone(),
             };
             std::thread::Builder::new()
@@ -481,6 +487,23 @@ impl Venue for LiveVenue {
             .map(|t| t.order.quantity * t.order.side.sign())
             .sum()
     }
+}
+
+/// A configured venue (`[venues.<name>]`): each adapter's venue settings
+/// implement it; `crate::adapters::VenueConfig` picks one by its `kind`.
+pub trait VenueAdapter {
+    /// Read the credentials (an error names the variable or file) and
+    /// connect for `symbols`: the venue's clock, filters and the key are
+    /// checked now.
+    fn connect(&self, name: &str, symbols: &[String]) -> anyhow::Result<Box<dyn Connector>>;
+    /// How orders are followed and paced.
+    fn orders(&self) -> &CourierConfig;
+    /// How holdings and open orders are compared with the journals.
+    fn reconcile(&self) -> &ReconcileConfig;
+    /// Make relative paths relative to the config file's folder.
+    fn resolve(&mut self, base: &std::path::Path);
+    /// Refuse settings that cannot work, naming `venues.<name>.<key>`.
+    fn check(&self, name: &str) -> anyhow::Result<()>;
 }
 
 #[cfg(test)]

@@ -26,6 +26,12 @@
 //! (`reconcile-mismatch`) and alerted, and they do not start again until an
 //! operator resolves it with `sandbar deploy reconcile`.
 
+//!
+//! Files: this one the rounds while deployments run; `at_start.rs`
+//! reconciliation before a run's first bar and `deploy reconcile`;
+//! `book.rs` what someone else holds; `difference.rs` differences and when
+//! they are believed.
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
@@ -33,145 +39,13 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
 use crate::execution::live::{Connector, Outcome, ReconcileConfig};
 
-/// The key under which a quote asset's cash is compared and recorded.
-pub fn cash_key(asset: &str) -> String {
-    format!("{asset} (cash)")
-}
+mod at_start;
+mod book;
+mod difference;
 
-/// Audit action: what someone else held when a venue was first compared.
-pub const BASELINE: &str = "holdings-baseline";
-/// Audit action: an operator took a difference in holdings as someone else's.
-pub const ADOPTED_HOLDING: &str = "reconcile-adopt-holding";
-
-const FOREIGN: TableDefinition<&str, f64> = TableDefinition::new("foreign");
-
-/// What someone else holds at a venue, by symbol: `journals/venue-<name>.redb`.
-pub struct VenueBook {
-    db: Database,
-    path: PathBuf,
-}
-
-impl VenueBook {
-    /// Where venue `name`'s book lives under the journals directory.
-    pub fn path(journals: &Path, name: &str) -> PathBuf {
-        journals.join(format!("venue-{name}.redb"))
-    }
-
-    /// Open (or create) it.
-    pub fn open(path: &Path) -> anyhow::Result<Self> {
-        let e = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", path.display());
-        let db = Database::create(path).map_err(|x| e(&x))?;
-        let tx = db.begin_write().map_err(|x| e(&x))?;
-        tx.open_table(FOREIGN).map_err(|x| e(&x))?;
-        tx.commit().map_err(|x| e(&x))?;
-        Ok(Self {
-            db,
-            path: path.to_path_buf(),
-        })
-    }
-
-    fn err(&self, e: impl std::fmt::Display) -> anyhow::Error {
-        anyhow::anyhow!("{}: {e}", self.path.display())
-    }
-
-    /// Foreign holdings recorded so far.
-    pub fn foreign(&self) -> anyhow::Result<BTreeMap<String, f64>> {
-        let tx = self.db.begin_read().map_err(|e| self.err(e))?;
-        let t = tx.open_table(FOREIGN).map_err(|e| self.err(e))?;
-        let mut out = BTreeMap::new();
-        for row in t.iter().map_err(|e| self.err(e))? {
-            let (k, v) = row.map_err(|e| self.err(e))?;
-            out.insert(k.value().to_string(), v.value());
-        }
-        Ok(out)
-    }
-
-    /// Record what someone else holds of `symbol`.
-    pub fn set_foreign(&self, symbol: &str, quantity: f64) -> anyhow::Result<()> {
-        let tx = self.db.begin_write().map_err(|e| self.err(e))?;
-        tx.open_table(FOREIGN)
-            .map_err(|e| self.err(e))?
-            .insert(symbol, quantity)
-            .map_err(|e| self.err(e))?;
-        tx.commit().map_err(|e| self.err(e))
-    }
-}
-
-/// A holding the journals do not explain.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Difference {
-    /// The venue's symbol.
-    pub symbol: String,
-    /// What the venue holds.
-    pub venue: f64,
-    /// The sum of the journals' positions.
-    pub journals: f64,
-    /// What someone else holds.
-    pub foreign: f64,
-}
-
-impl Difference {
-    /// Venue minus what is explained.
-    pub fn amount(&self) -> f64 {
-        self.venue - self.journals - self.foreign
-    }
-
-    /// One line of a report.
-    pub fn describe(&self) -> String {
-        format!(
-            "holding of {}: the venue has {}, the journals {} and someone else {} — {:+} unexplained",
-            self.symbol,
-            self.venue,
-            self.journals,
-            self.foreign,
-            self.amount()
-        )
-    }
-}
-
-/// The differences beyond `tolerance`, for the symbols the venue answered.
-pub fn differences(
-    held: &[(String, f64)],
-    journals: &BTreeMap<String, f64>,
-    foreign: &BTreeMap<String, f64>,
-    tolerance: f64,
-) -> Vec<Difference> {
-    held.iter()
-        .map(|(s, q)| Difference {
-            symbol: s.clone(),
-            venue: *q,
-            journals: journals.get(s).copied().unwrap_or(0.0),
-            foreign: foreign.get(s).copied().unwrap_or(0.0),
-        })
-        .filter(|d| d.amount().abs() > tolerance)
-        .collect()
-}
-
-/// Differences seen in the last round: one is believed when the next
-/// round sees it again, the same.
-#[derive(Debug, Default)]
-pub struct Suspects {
-    last: HashMap<String, f64>,
-}
-
-impl Suspects {
-    /// This round's differences (key, amount); returns the keys seen the
-    /// same (within `tolerance`) in the round before.
-    pub fn confirm(&mut self, now: Vec<(String, f64)>, tolerance: f64) -> Vec<String> {
-        let confirmed = now
-            .iter()
-            .filter(|(k, a)| self.last.get(k).is_some_and(|b| (a - b).abs() <= tolerance))
-            .map(|(k, _)| k.clone())
-            .collect();
-        self.last = now.into_iter().collect();
-        confirmed
-    }
-
-    /// Forget `key` (compared clean, or not comparable this round).
-    pub fn clear(&mut self, key: &str) {
-        self.last.remove(key);
-    }
-}
+pub use at_start::*;
+pub use book::*;
+pub use difference::*;
 
 /// A venue's reconciler between rounds.
 #[derive(Default)]
@@ -367,7 +241,7 @@ impl super::Service {
         };
         // Those already halted by a mismatch wait for the operator.
         let (members, halted): (Vec<Member>, Vec<Member>) = members.into_iter().partition(|m| {
-            super::live::standing_mismatch(&self.registry, &m.name)
+            standing_mismatch(&self.registry, &m.name)
                 .ok()
                 .flatten()
                 .is_none()
@@ -452,13 +326,13 @@ impl super::Service {
             other => anyhow::bail!("open orders: {}", outcome_text(&other)),
         };
         for m in members {
-            let adopted = super::live::adopted(&self.registry, &m.name)?;
-            for o in super::live::unknown_orders(&open, &m.naming, m.status.orders, &adopted) {
+            let adopted = adopted(&self.registry, &m.name)?;
+            for o in unknown_orders(&open, &m.naming, m.status.orders, &adopted) {
                 f.add(
                     format!("order {}", o.client_id),
                     1.0,
                     vec![m.name.clone()],
-                    super::live::report(&[o]),
+                    report(&[o]),
                 );
             }
         }
@@ -653,8 +527,7 @@ impl super::Service {
     /// operator runs `deploy reconcile`.
     fn halt_mismatched(&self, m: &Member, report: &str) -> anyhow::Result<()> {
         tracing::error!(deployment = %m.name, %report, "reconciliation mismatch");
-        self.registry
-            .note(&m.name, "engine", super::live::MISMATCH, report)?;
+        self.registry.note(&m.name, "engine", MISMATCH, report)?;
         m.kill.cancel_all();
         let _ = m.tx.send(crate::engine::Command::Pause {
             actor: "reconciliation".into(),

@@ -1,5 +1,5 @@
-//! LIVE deployments: connecting a deployment to its venue, and the
-//! reconciliation that decides whether it may trade.
+//! Reconciliation at start: whether a LIVE deployment may trade, and how
+//! an operator resolves a mismatch (`sandbar deploy reconcile`).
 //!
 //! At start (before the first bar) the venue's open orders are read:
 //! - an order whose client order id carries this run's prefix but names an
@@ -32,23 +32,6 @@ pub const MISMATCH: &str = "reconcile-mismatch";
 pub const RESOLVED: &str = "reconcile-resolved";
 /// An order an operator adopted (its client order id), left alone since.
 pub const ADOPTED: &str = "reconcile-adopt";
-
-/// A new run's id: 10 hex digits from the OS's generator, so that a
-/// deployment created again under the same name never reuses a client
-/// order id (Alpaca refuses any id it has seen; Binance one still open).
-pub fn new_run_id() -> anyhow::Result<String> {
-    let mut b = [0u8; 5];
-    getrandom::fill(&mut b).map_err(|e| anyhow::anyhow!("random run id: {e}"))?;
-    Ok(crate::digest::hex(&b))
-}
-
-/// The client order ids of a run: `sb-<run id>-<order id>` (at most 34
-/// characters: within Binance's 36 and Alpaca's 48).
-pub fn naming(run_id: &str) -> Naming {
-    Naming {
-        prefix: format!("sb-{run_id}-"),
-    }
-}
 
 /// The venue's open orders on `symbols`, waiting out what it asks to wait.
 pub fn open_orders(c: &mut dyn Connector, symbols: &[String]) -> anyhow::Result<Vec<OpenOrder>> {
@@ -111,7 +94,7 @@ pub fn adopted(registry: &Registry, name: &str) -> anyhow::Result<HashSet<String
 /// `sandbar deploy reconcile`: resolve `name`'s mismatch with the venue —
 /// cancel the unknown orders (`adopt = false`) or adopt them as someone
 /// else's — and record it. Returns the client order ids acted on.
-pub fn reconcile(
+pub fn resolve(
     registry: &Registry,
     file: &crate::service::config::ServiceFile,
     name: &str,
@@ -128,7 +111,7 @@ pub fn reconcile(
         .join(format!("{name}-live.redb"));
     let reader = crate::store::journal::JournalReader::open(&path)
         .map_err(|e| anyhow::anyhow!("deployment `{name}` has no LIVE journal: {e}"))?;
-    let fixed: super::Fixed = toml::from_str(&reader.meta()?.service)
+    let fixed: crate::service::run::Fixed = toml::from_str(&reader.meta()?.service)
         .map_err(|e| anyhow::anyhow!("{}: not a service journal: {e}", path.display()))?;
     let (Some(venue), Some(run_id)) = (&fixed.venue, &fixed.run_id) else {
         bail!("{}: not a LIVE run's journal", path.display());
@@ -139,7 +122,7 @@ pub fn reconcile(
         anyhow::anyhow!("the configuration has no venue `{venue}` (the journal's)")
     })?;
     let (mut c, _) = vc.connect(venue, &fixed.symbols)?;
-    let naming = naming(run_id);
+    let naming = crate::service::connect::naming(run_id);
     let open = open_orders(c.as_mut(), &fixed.symbols)?;
     let unknown = unknown_orders(&open, &naming, last_order, &adopted(registry, name)?);
     // Holdings: every LIVE journal on this venue against what it holds.
@@ -156,18 +139,13 @@ pub fn reconcile(
     }
     let mut done = Vec::new();
     if !differences.is_empty() {
-        let book = super::reconcile::VenueBook::open(&super::reconcile::VenueBook::path(
+        let book = super::VenueBook::open(&super::VenueBook::path(
             &file.data_dir.join("journals"),
             venue,
         ))?;
         for d in &differences {
             book.set_foreign(&d.symbol, d.foreign + d.amount())?;
-            registry.note(
-                name,
-                actor,
-                super::reconcile::ADOPTED_HOLDING,
-                &d.describe(),
-            )?;
+            registry.note(name, actor, super::ADOPTED_HOLDING, &d.describe())?;
             done.push(format!("holding {} {:+}", d.symbol, d.amount()));
         }
     }
@@ -214,7 +192,7 @@ fn holding_differences(
     venue: &str,
     vc: &crate::service::config::VenueConfig,
     c: &mut dyn Connector,
-) -> anyhow::Result<Vec<super::reconcile::Difference>> {
+) -> anyhow::Result<Vec<super::Difference>> {
     use std::collections::BTreeMap;
     let journals_dir = file.data_dir.join("journals");
     let rc = vc.reconcile();
@@ -250,9 +228,8 @@ fn holding_differences(
                 let signed = fill.side.sign() * fill.quantity;
                 *journals.entry(s).or_default() += signed;
                 if let [quote] = &quotes[..] {
-                    *journals
-                        .entry(super::reconcile::cash_key(quote))
-                        .or_default() -= signed * fill.price + fill.commission;
+                    *journals.entry(super::cash_key(quote)).or_default() -=
+                        signed * fill.price + fill.commission;
                 }
             }
         }
@@ -262,11 +239,11 @@ fn holding_differences(
     if symbols.is_empty() {
         return Ok(vec![]);
     }
-    let book_path = super::reconcile::VenueBook::path(&journals_dir, venue);
+    let book_path = super::VenueBook::path(&journals_dir, venue);
     if !book_path.exists() {
         return Ok(vec![]);
     }
-    let foreign = super::reconcile::VenueBook::open(&book_path)?.foreign()?;
+    let foreign = super::VenueBook::open(&book_path)?.foreign()?;
     let held = waited(&format!("reading the holdings at {venue}"), || {
         c.holdings(&symbols)
     })?;
@@ -276,7 +253,7 @@ fn holding_differences(
         .filter(|(s, _)| foreign.contains_key(s))
         .collect();
     let mut out = if rc.holdings {
-        super::reconcile::differences(&held, &journals, &foreign, rc.tolerance)
+        super::differences(&held, &journals, &foreign, rc.tolerance)
     } else {
         vec![]
     };
@@ -284,10 +261,10 @@ fn holding_differences(
         let cash = waited(&format!("reading the cash at {venue}"), || c.cash(&symbols))?;
         let cash: Vec<_> = cash
             .into_iter()
-            .map(|(a, q)| (super::reconcile::cash_key(&a), q))
+            .map(|(a, q)| (super::cash_key(&a), q))
             .filter(|(k, _)| foreign.contains_key(k))
             .collect();
-        out.extend(super::reconcile::differences(
+        out.extend(super::differences(
             &cash,
             &journals,
             &foreign,
@@ -328,7 +305,7 @@ mod tests {
 
     #[test]
     fn only_this_runs_orders_beyond_the_journal_are_unknown() {
-        let n = naming("0a1b2c3d4e");
+        let n = crate::service::connect::naming("0a1b2c3d4e");
         let o = |id: &str| OpenOrder {
             client_id: id.into(),
             symbol: "BTCUSDT".into(),
