@@ -6,9 +6,10 @@
 //! decides which intents become orders, a venue executes them, the ledger
 //! keeps the books, and the journal records every step in redb.
 //!
-//! One pipeline serves every mode — replay of recorded data today, paper and
-//! live trading later — because the only parts that differ are the feed
-//! (where bars come from) and the venue (where orders go):
+//! One pipeline serves every mode — replay of recorded data, paper trading
+//! on live feeds, and live trading on real venues — because the only parts
+//! that differ are the feed (where bars come from) and the venue (where
+//! orders go):
 //!
 //! ```text
 //!  feed ─ bars ─▶ engine ─▶ strategy (sandbox) ─ intents ─▶ risk ─ orders ─▶ venue
@@ -22,14 +23,15 @@
 //! |---|---|
 //! | [`data`] | bars, CSV and recordings, feeds (recorded, paced) and the live feeds' hub, synthetic data |
 //! | [`adapters`] | one folder per venue (Binance, Alpaca): its config section, feed, order connector, update stream, filters, signing |
-//! | [`net`] | the network toolkit every adapter shares (backoff) |
+//! | [`net`], [`digest`] | the network toolkit every adapter shares (backoff); identities as hex |
 //! | [`sandbox`] | the wasmtime runtime, WASI shim, virtual time, limits; strategy parameters |
 //! | [`engine`] | the bar loop; strategy drivers; operator commands; versions (swaps, rollback); protective orders; replay composition |
 //! | [`risk`] | limits and trading states: the host's word on every order (the rules are `sandbar_sdk::risk`, shared with the SDK's harness) |
-//! | [`execution`] | orders and the `Venue` trait: the simulated venue, the live venue (courier, connector contract, pace, naming), a live order's state machine |
+//! | [`execution`] | orders, the `Venue` trait and the only order it takes (`Approved`): the simulated venue, the live venue (courier, connector contract, pace, naming), a live order's state machine |
 //! | [`portfolio`] | the ledger: cash, positions, PnL, round trips; capital allocation and ramp-up |
-//! | [`store`] | redb: the run journal, the plugin registry, lifecycle and gates |
-//! | [`service`] | running deployments, the HTTP control API, the dashboard, metrics, alerts, shadow runs |
+//! | [`store`] | redb: the run journal and the plugin registry |
+//! | [`lifecycle`] | stages and their edges, promotion gates, evidence, the pre-live checklist (policy only) |
+//! | [`service`] | running deployments (plan, start, commands, reconciliation, accounts), the HTTP control API, the dashboard, metrics, monitoring and alerts, shadow runs |
 //! | [`statistic`] | returns, Sharpe, Sortino, drawdown and their one annualisation, for everyone who measures |
 //! | [`report`] | statistics of a run, golden files, the HTML report, a run rebuilt from its journal |
 //! | [`research`] | sweeps (and their shards), walk-forward, Monte Carlo, overfitting statistics, paper vs replay |

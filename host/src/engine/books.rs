@@ -5,18 +5,19 @@ use super::*;
 impl<'a, V: Venue> Engine<'a, V> {
     /// Tell the controller how things stand after a bar.
     pub(super) fn observe(&mut self, next_seq: u64) {
-        if let Some(mut controller) = self.controller.take() {
+        if let Some(mut controller) = self.controls.controller.take() {
             let status = self.status(next_seq);
             controller.after_bar(&status);
-            self.controller = Some(controller);
+            self.controls.controller = Some(controller);
         }
     }
 
     /// What a controller sees at a boundary.
     pub(super) fn status(&mut self, seq: u64) -> Status {
-        let equity = self.ledger.equity();
-        self.peak_equity = self.peak_equity.max(equity);
+        let equity = self.books.ledger.equity();
+        self.books.peak_equity = self.books.peak_equity.max(equity);
         let positions = self
+            .books
             .ledger
             .holdings
             .iter()
@@ -28,10 +29,11 @@ impl<'a, V: Venue> Engine<'a, V> {
             .map(|s| self.venue.open_orders(s).len())
             .sum();
         let gross_exposure = self
+            .books
             .ledger
             .holdings
             .iter()
-            .zip(&self.last_close)
+            .zip(&self.books.last_close)
             .filter(|(h, _)| h.quantity != 0.0)
             .map(|(h, c)| (h.quantity * c).abs())
             .sum();
@@ -40,18 +42,22 @@ impl<'a, V: Venue> Engine<'a, V> {
             serving: self.label(),
             standby: self.versions.standby_label().map(str::to_string),
             equity,
-            paused: self.paused.clone(),
+            paused: self.controls.paused.clone(),
             orders: self.out.orders,
-            trades: self.ledger.trades.len(),
+            trades: self.books.ledger.trades.len(),
             risk_state: format!("{:?}", self.risk.state()).to_uppercase(),
-            cash: self.ledger.cash,
-            peak_equity: self.peak_equity,
+            cash: self.books.ledger.cash,
+            peak_equity: self.books.peak_equity,
             positions,
             open_orders,
             gross_exposure,
             last_bar_ms: self.now_ms,
-            ramp: self.ramp.as_ref().map(|_| self.ramp_fraction(self.now_ms)),
-            capital: self.ledger.initial_cash,
+            ramp: self
+                .controls
+                .ramp
+                .as_ref()
+                .map(|_| self.ramp_fraction(self.now_ms)),
+            capital: self.books.ledger.initial_cash,
         }
     }
 
@@ -62,7 +68,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             fill: f.clone(),
             plugin: self.label(),
         })?;
-        let trade = self.ledger.apply(&Execution::from(f));
+        let trade = self.books.ledger.apply(&Execution::from(f));
         if let Some(t) = trade {
             self.risk.on_trade(t.pnl, &mut self.changes);
         }
@@ -84,9 +90,9 @@ impl<'a, V: Venue> Engine<'a, V> {
 
     pub(super) fn update_view(&mut self) {
         let view = self.versions.serving().view_mut();
-        view.cash = self.ledger.cash;
-        view.equity = self.ledger.equity();
-        for (slot, h) in view.positions.iter_mut().zip(&self.ledger.holdings) {
+        view.cash = self.books.ledger.cash;
+        view.equity = self.books.ledger.equity();
+        for (slot, h) in view.positions.iter_mut().zip(&self.books.ledger.holdings) {
             *slot = (h.quantity, h.average_price, h.unrealized());
         }
     }
@@ -94,7 +100,7 @@ impl<'a, V: Venue> Engine<'a, V> {
     /// The marks the view re-marks from inside a window (only windows need them).
     pub(super) fn update_marks(&mut self) {
         let view = self.versions.serving().view_mut();
-        for (mark, h) in view.marks.iter_mut().zip(&self.ledger.holdings) {
+        for (mark, h) in view.marks.iter_mut().zip(&self.books.ledger.holdings) {
             *mark = h.mark;
         }
     }

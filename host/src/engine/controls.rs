@@ -9,14 +9,14 @@ impl<'a, V: Venue> Engine<'a, V> {
     /// moves in proportion, so the limits apply to the allocated capital
     /// (a withdrawal then trims positions to them: `trim_to_limits`).
     pub(super) fn allocate(&mut self, amount: f64) {
-        let before = self.ledger.equity();
-        self.ledger.transfer(amount);
-        let after = self.ledger.equity();
+        let before = self.books.ledger.equity();
+        self.books.ledger.transfer(amount);
+        let after = self.books.ledger.equity();
         if before > 0.0 && after > 0.0 {
             let factor = after / before;
             self.risk.rescale(factor);
             self.versions.rescale(factor);
-            self.peak_equity *= factor;
+            self.books.peak_equity *= factor;
         }
     }
 
@@ -26,12 +26,12 @@ impl<'a, V: Venue> Engine<'a, V> {
     /// scaled by it before the risk check. Deterministic: it depends on bar
     /// times only.
     pub fn set_ramp_up(&mut self, ramp: crate::portfolio::allocation::RampUp) {
-        self.ramp = Some(ramp);
+        self.controls.ramp = Some(ramp);
     }
 
     /// The ramp-up fraction at `now_ms` (1 without a ramp-up).
     pub(super) fn ramp_fraction(&self, now_ms: i64) -> f64 {
-        match (&self.ramp, self.first_bar_ms) {
+        match (&self.controls.ramp, self.controls.first_bar_ms) {
             (Some(r), Some(first)) => r.fraction(first, now_ms),
             (Some(r), None) => r.fraction(now_ms, now_ms),
             _ => 1.0,
@@ -44,7 +44,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         actor: String,
         reason: String,
     ) -> Result<(), JournalError> {
-        self.paused = Some(format!("{reason} ({actor})"));
+        self.controls.paused = Some(format!("{reason} ({actor})"));
         self.record(Entry::Paused { seq, actor, reason })
     }
 
@@ -63,7 +63,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         actor: &str,
         reason: &str,
     ) -> Result<bool, JournalError> {
-        let equity = self.ledger.equity();
+        let equity = self.books.ledger.equity();
         match self.versions.swap(seq, plan, actor, reason, equity) {
             SwapOutcome::Swapped(entry) => {
                 self.update_view();
@@ -109,7 +109,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         reason: &str,
         state_bytes: u64,
     ) -> Result<(), JournalError> {
-        let equity = self.ledger.equity();
+        let equity = self.books.ledger.equity();
         let entry = self
             .versions
             .put_in_service(seq, plan, actor, reason, state_bytes, equity);

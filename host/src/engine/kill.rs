@@ -36,19 +36,20 @@ impl KillSwitch {
 impl<'a, V: Venue> Engine<'a, V> {
     /// Give a LIVE run its kill switch and the kills its journal holds.
     pub fn set_kill_switch(&mut self, switch: KillSwitch, journaled: Vec<JournaledKill>) {
-        self.kill_switch = Some(switch);
-        self.replayed_kills = journaled.into();
+        self.controls.kill_switch = Some(switch);
+        self.controls.replayed_kills = journaled.into();
     }
 
     /// Apply the journal's kills due here (after as many notes as before).
     pub(super) fn replay_kills(&mut self, seq: u64) -> Result<bool, JournalError> {
         let mut any = false;
         while self
+            .controls
             .replayed_kills
             .front()
-            .is_some_and(|k| (k.0, k.1) == self.notes_at)
+            .is_some_and(|k| (k.0, k.1) == self.controls.notes_at)
         {
-            let (_, _, actor, reason) = self.replayed_kills.pop_front().expect("front");
+            let (_, _, actor, reason) = self.controls.replayed_kills.pop_front().expect("front");
             self.kill(seq, actor, reason)?;
             any = true;
         }
@@ -67,12 +68,12 @@ impl<'a, V: Venue> Engine<'a, V> {
     ) -> Result<(), JournalError> {
         self.record(Entry::Kill {
             seq,
-            notes: self.notes_at.1,
+            notes: self.controls.notes_at.1,
             actor: actor.clone(),
             reason: reason.clone(),
         })?;
         self.flatten_all(seq, &format!("kill switch by {actor}: {reason}"))?;
-        if self.paused.is_none() {
+        if self.controls.paused.is_none() {
             self.pause(seq, actor, format!("kill switch: {reason}"))?;
         }
         Ok(())

@@ -134,25 +134,21 @@ pub struct EngineConfig {
 /// rollback) are a `Versions` (`versions.rs`), protective orders a
 /// `Protections` (`protection.rs`).
 pub struct Engine<'a, V: Venue> {
+    /// The books the engine keeps: ledger, last closes, equity peak.
+    books: Books,
+    /// Where entries go, and what of them is pending.
+    journal: Cursor<'a>,
+    /// What steers the run from outside its strategy.
+    controls: Controls<'a>,
     cfg: EngineConfig,
     symbols: Vec<String>,
     versions: Versions<'a>,
-    controller: Option<Box<dyn Controller<'a> + 'a>>,
-    paused: Option<String>,
-    peak_equity: f64,
     venue: V,
-    recorder: Box<dyn Recorder + 'a>,
-    /// The recorder keeps input bars (asked once: a replay skips the call).
-    keeps_inputs: bool,
     risk: RiskEngine,
-    ledger: Ledger,
-    last_close: Vec<f64>,
     protections: Protections,
-    next_order_id: u64,
     events: Vec<Event>,
     intents: Vec<Intent>,
     changes: Vec<StateChange>,
-    pending_bars: Option<(u64, u64)>,
     now_ms: i64,
     /// Bars the next exact-batching window may span: doubled while the
     /// strategy takes whole windows, cut back to what it takes otherwise, so
@@ -160,6 +156,28 @@ pub struct Engine<'a, V: Venue> {
     window_hint: usize,
     /// Counters and the equity curve accumulate here; the ledger joins at the end.
     out: RunOutcome,
+}
+
+/// The books: the ledger, each symbol's last close, the equity peak.
+struct Books {
+    ledger: Ledger,
+    last_close: Vec<f64>,
+    peak_equity: f64,
+}
+
+/// Where the run's entries go: the recorder, and what is pending of the journal.
+struct Cursor<'a> {
+    recorder: Box<dyn Recorder + 'a>,
+    /// The recorder keeps input bars (asked once: a replay skips the call).
+    keeps_inputs: bool,
+    next_order_id: u64,
+    pending_bars: Option<(u64, u64)>,
+}
+
+/// What steers a run from outside its strategy: the controller, a pause, the ramp-up, the kill switch.
+struct Controls<'a> {
+    controller: Option<Box<dyn Controller<'a> + 'a>>,
+    paused: Option<String>,
     /// A ramp-up schedule, and the run's first bar time it counts from.
     ramp: Option<crate::portfolio::allocation::RampUp>,
     first_bar_ms: Option<i64>,
@@ -195,52 +213,58 @@ impl<'a, V: Venue> Engine<'a, V> {
         let n = symbols.len();
         let ledger = Ledger::new(cfg.initial_cash, n);
         Self {
+            books: Books {
+                ledger,
+                last_close: vec![f64::NAN; n],
+                peak_equity: cfg.initial_cash,
+            },
+            journal: Cursor {
+                keeps_inputs: recorder.keeps_inputs(),
+                recorder,
+                next_order_id: 1,
+                pending_bars: None,
+            },
+            controls: Controls {
+                controller: None,
+                paused: None,
+                ramp: None,
+                first_bar_ms: None,
+                kill_switch: None,
+                replayed_kills: Default::default(),
+                notes_at: (u64::MAX, 0),
+            },
             risk: RiskEngine::new(cfg.risk),
             versions: Versions::new(strategy, cfg.plugin_label.clone(), n),
-            controller: None,
-            paused: None,
-            peak_equity: cfg.initial_cash,
             cfg,
             symbols,
             venue,
-            keeps_inputs: recorder.keeps_inputs(),
-            recorder,
             // The books are replaced by the real ones at the end.
             out: RunOutcome::empty(0.0),
-            ledger,
-            last_close: vec![f64::NAN; n],
             protections: Protections::new(n),
-            next_order_id: 1,
             events: Vec::new(),
             intents: Vec::new(),
             changes: Vec::new(),
-            pending_bars: None,
             now_ms: i64::MIN,
             window_hint: MIN_WINDOW,
-            ramp: None,
-            kill_switch: None,
-            replayed_kills: Default::default(),
-            notes_at: (u64::MAX, 0),
-            first_bar_ms: None,
         }
     }
 
     /// Journal an entry, first closing the open range of plain bars.
     fn record(&mut self, entry: Entry) -> Result<(), JournalError> {
-        if let Some((first, last)) = self.pending_bars.take() {
-            self.recorder.record(Entry::Bars { first, last })?;
+        if let Some((first, last)) = self.journal.pending_bars.take() {
+            self.journal.recorder.record(Entry::Bars { first, last })?;
         }
-        self.recorder.record(entry)
+        self.journal.recorder.record(entry)
     }
 
     fn note_bar(&mut self, seq: u64) -> Result<(), JournalError> {
-        match &mut self.pending_bars {
+        match &mut self.journal.pending_bars {
             Some((first, last)) if *last + 1 == seq && seq - *first < 4096 => *last = seq,
             _ => {
-                if let Some((first, last)) = self.pending_bars.take() {
-                    self.recorder.record(Entry::Bars { first, last })?;
+                if let Some((first, last)) = self.journal.pending_bars.take() {
+                    self.journal.recorder.record(Entry::Bars { first, last })?;
                 }
-                self.pending_bars = Some((seq, seq));
+                self.journal.pending_bars = Some((seq, seq));
             }
         }
         Ok(())
@@ -294,7 +318,7 @@ impl<'a, V: Venue> Engine<'a, V> {
 
     /// Let a controller steer the run (swaps, rollbacks, pauses, stop).
     pub fn set_controller(&mut self, controller: Box<dyn Controller<'a> + 'a>) {
-        self.controller = Some(controller);
+        self.controls.controller = Some(controller);
     }
 
     /// Run the whole feed. `progress` is called with the bars done so far.
@@ -321,7 +345,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                 if !self.boundary(seq, &bars[0])? {
                     break 'feed;
                 }
-                if self.paused.is_some() {
+                if self.controls.paused.is_some() {
                     for (i, bar) in bars.iter().enumerate() {
                         self.process_bar(bar, seq + i as u64)?;
                     }
@@ -378,7 +402,7 @@ impl<'a, V: Venue> Engine<'a, V> {
     /// End the run after bar `seq - 1`: the controller's last word (a
     /// snapshot, a flatten at shutdown), then the books.
     pub fn end(mut self, seq: u64) -> RunResult {
-        if let Some(mut controller) = self.controller.take() {
+        if let Some(mut controller) = self.controls.controller.take() {
             let status = self.status(seq);
             if controller.finished(&status, self.versions.serving()) {
                 let (actor, reason) = ("engine".to_string(), "flatten at shutdown".to_string());
@@ -389,7 +413,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                     reason: reason.clone(),
                 })?;
                 self.flatten_all(seq, &format!("flatten by {actor}: {reason}"))?;
-                if self.paused.is_none() {
+                if self.controls.paused.is_none() {
                     self.pause(seq, actor, format!("flatten: {reason}"))?;
                 }
             }
@@ -402,22 +426,22 @@ impl<'a, V: Venue> Engine<'a, V> {
     /// apply the controller's commands. `false` ends the run.
     fn boundary(&mut self, seq: u64, bar: &Bar) -> Result<bool, JournalError> {
         if let Some(limit) = self.cfg.pause_drawdown
-            && self.paused.is_none()
+            && self.controls.paused.is_none()
         {
-            let equity = self.ledger.equity();
-            self.peak_equity = self.peak_equity.max(equity);
-            let dd = 1.0 - equity / self.peak_equity;
+            let equity = self.books.ledger.equity();
+            self.books.peak_equity = self.books.peak_equity.max(equity);
+            let dd = 1.0 - equity / self.books.peak_equity;
             if dd >= limit {
                 let reason = format!(
                     "drawdown {:.2}% from the peak {:.2} passed the pause threshold {:.2}%",
                     dd * 100.0,
-                    self.peak_equity,
+                    self.books.peak_equity,
                     limit * 100.0
                 );
                 self.pause(seq, "engine".into(), reason)?;
             }
         }
-        let ledger = &self.ledger;
+        let ledger = &self.books.ledger;
         let review = self.versions.review(
             seq,
             || ledger.equity(),
@@ -434,10 +458,10 @@ impl<'a, V: Venue> Engine<'a, V> {
         {
             return Ok(false);
         }
-        if let Some(mut controller) = self.controller.take() {
+        if let Some(mut controller) = self.controls.controller.take() {
             let status = self.status(seq);
             let commands = controller.poll(&status);
-            self.controller = Some(controller);
+            self.controls.controller = Some(controller);
             for command in commands {
                 if let Some((action, actor, reason)) = command.journaled() {
                     self.record(Entry::Command {
@@ -485,13 +509,13 @@ impl<'a, V: Venue> Engine<'a, V> {
                     Command::Pause { actor, reason } => self.pause(seq, actor, reason)?,
                     Command::Flatten { actor, reason } => {
                         self.flatten_all(seq, &format!("flatten by {actor}: {reason}"))?;
-                        if self.paused.is_none() {
+                        if self.controls.paused.is_none() {
                             self.pause(seq, actor, format!("flatten: {reason}"))?;
                         }
                     }
                     Command::Resume { actor, reason } => {
-                        if self.paused.take().is_some() {
-                            self.peak_equity = self.ledger.equity();
+                        if self.controls.paused.take().is_some() {
+                            self.books.peak_equity = self.books.ledger.equity();
                             self.record(Entry::Resumed { seq, actor, reason })?;
                         }
                     }
@@ -515,14 +539,14 @@ impl<'a, V: Venue> Engine<'a, V> {
 
     /// Steps 1–3 for one bar.
     fn process_bar(&mut self, bar: &Bar, seq: u64) -> Result<(), JournalError> {
-        if self.keeps_inputs {
-            self.recorder.input_bar(seq, bar)?;
+        if self.journal.keeps_inputs {
+            self.journal.recorder.input_bar(seq, bar)?;
         }
         self.note_bar(seq)?;
         self.now_ms = bar.time_ms;
-        self.first_bar_ms.get_or_insert(bar.time_ms);
+        self.controls.first_bar_ms.get_or_insert(bar.time_ms);
         self.out.bars += 1;
-        let ledger = &self.ledger;
+        let ledger = &self.books.ledger;
         self.risk
             .begin_bar(bar.time_ms, || ledger.equity(), &mut self.changes);
         self.flush_changes(seq)?;
@@ -530,7 +554,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         // One fill at a time: each is booked (and a state change it causes
         // acted on, cancelling orders) before the venue executes the next.
         self.venue
-            .begin_bar(bar, seq, self.ledger.position(bar.symbol));
+            .begin_bar(bar, seq, self.books.ledger.position(bar.symbol));
         let mut filled = false;
         while let Some(f) = self.venue.next_fill() {
             self.book_fill(&f, seq)?;
@@ -541,16 +565,16 @@ impl<'a, V: Venue> Engine<'a, V> {
             self.sync_protection(bar.symbol, seq, bar.time_ms)?;
         }
 
-        self.ledger.mark(bar.symbol, bar.close);
-        self.last_close[bar.symbol as usize] = bar.close;
-        let equity = self.ledger.equity();
+        self.books.ledger.mark(bar.symbol, bar.close);
+        self.books.last_close[bar.symbol as usize] = bar.close;
+        let equity = self.books.ledger.equity();
         self.risk.end_bar(equity, &mut self.changes);
         self.flush_changes(seq)?;
         match self.out.equity_curve.last_mut() {
             Some((t, e)) if *t == bar.time_ms => *e = equity,
             _ => self.out.equity_curve.push((bar.time_ms, equity)),
         }
-        if self.ledger.open_positions() > 0 {
+        if self.books.ledger.open_positions() > 0 {
             self.out.bars_in_market += 1;
         }
         Ok(())
@@ -566,8 +590,8 @@ impl<'a, V: Venue> Engine<'a, V> {
     /// the simulated venue.
     pub fn tick(&mut self, seq: u64) -> Result<(), JournalError> {
         let mut any = false;
-        if self.notes_at.0 != seq {
-            self.notes_at = (seq, 0);
+        if self.controls.notes_at.0 != seq {
+            self.controls.notes_at = (seq, 0);
         }
         loop {
             any |= self.replay_kills(seq)?;
@@ -575,7 +599,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                 break;
             };
             any = true;
-            self.notes_at.1 += 1;
+            self.controls.notes_at.1 += 1;
             let ended = note.ended.clone().map(|why| (note.order_id, why));
             self.record(Entry::Venue { seq, note })?;
             if let Some((order_id, reason)) = ended {
@@ -592,8 +616,17 @@ impl<'a, V: Venue> Engine<'a, V> {
                 self.sync_protection(f.symbol, seq, self.now_ms)?;
             }
         }
-        if seq >= self.kill_switch.as_ref().map_or(u64::MAX, |k| k.live_from)
-            && let Some((actor, reason)) = self.kill_switch.as_ref().and_then(KillSwitch::take)
+        if seq
+            >= self
+                .controls
+                .kill_switch
+                .as_ref()
+                .map_or(u64::MAX, |k| k.live_from)
+            && let Some((actor, reason)) = self
+                .controls
+                .kill_switch
+                .as_ref()
+                .and_then(KillSwitch::take)
         {
             self.kill(seq, actor, reason)?;
             any = true;
@@ -621,7 +654,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         }
         if !self.events.is_empty() {
             // The strategy hears of fills only once they are durable.
-            self.recorder.barrier()?;
+            self.journal.recorder.barrier()?;
         }
         let events = std::mem::take(&mut self.events);
         self.intents.clear();
@@ -675,6 +708,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             .refusals_by_rule
             .sort_by_key(|r| std::cmp::Reverse(r.count));
         let positions = self
+            .books
             .ledger
             .holdings
             .iter()
@@ -684,14 +718,14 @@ impl<'a, V: Venue> Engine<'a, V> {
             .collect();
         if self.cfg.final_entry {
             self.record(Entry::Final {
-                cash: self.ledger.cash,
-                equity: self.ledger.equity(),
-                realized: self.ledger.realized,
-                commissions: self.ledger.commissions,
+                cash: self.books.ledger.cash,
+                equity: self.books.ledger.equity(),
+                realized: self.books.ledger.realized,
+                commissions: self.books.ledger.commissions,
                 positions,
             })?;
         }
-        self.out.ledger = self.ledger;
+        self.out.ledger = self.books.ledger;
         self.out.state = self.risk.state();
         Ok(self.out)
     }

@@ -124,7 +124,7 @@ impl<V: Venue> Engine<'_, V> {
         let action = sandbar_sdk::Action::from(&intent.action);
         if let Err(detail) = sandbar_sdk::intents::validate(
             &self.symbols,
-            &self.last_close,
+            &self.books.last_close,
             s,
             &action,
             intent.stop_loss,
@@ -133,8 +133,8 @@ impl<V: Venue> Engine<'_, V> {
             return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
         }
         let idx = s as usize;
-        let price = self.last_close[idx];
-        let pos = self.ledger.position(s);
+        let price = self.books.last_close[idx];
+        let pos = self.books.ledger.position(s);
         // A new intent supersedes the strategy's open orders on the symbol.
         let open: Vec<u64> = self
             .venue
@@ -146,7 +146,7 @@ impl<V: Venue> Engine<'_, V> {
         for id in open {
             self.cancel(id, seq, "superseded by a new intent")?;
         }
-        let equity = self.ledger.equity();
+        let equity = self.books.ledger.equity();
         // Targets count what may still fill (a live cancel not confirmed).
         let held = pos + self.venue.in_flight(s);
         // A ramping-up deployment trades a fraction of what it asks for.
@@ -224,8 +224,8 @@ impl<V: Venue> Engine<'_, V> {
             if j == except {
                 continue;
             }
-            let now = self.ledger.position(j);
-            let mark = self.last_close[j as usize];
+            let now = self.books.ledger.position(j);
+            let mark = self.books.last_close[j as usize];
             let (mut after, mut value) = (now, mark);
             // Every strategy order, the reduce-only ones too (a flip's close
             // leg); protective orders only ever reduce and are left out.
@@ -252,7 +252,7 @@ impl<V: Venue> Engine<'_, V> {
         s: SymbolId,
         seq: u64,
     ) -> Result<(), JournalError> {
-        let pos = self.ledger.position(s);
+        let pos = self.books.ledger.position(s);
         let spent: Vec<u64> = self
             .venue
             .open_orders(s)
@@ -276,15 +276,15 @@ impl<V: Venue> Engine<'_, V> {
     /// Give an approved order the next id, journal it, then hand it to the
     /// venue: the only way an order reaches a venue.
     pub(super) fn submit(&mut self, mut approved: Approved) -> Result<u64, JournalError> {
-        let id = self.next_order_id;
-        self.next_order_id += 1;
+        let id = self.journal.next_order_id;
+        self.journal.next_order_id += 1;
         approved.order_mut().id = id;
         // Journaled before it reaches the venue.
         self.record(Entry::Order {
             order: approved.order().clone(),
             plugin: self.label(),
         })?;
-        self.recorder.barrier()?;
+        self.journal.recorder.barrier()?;
         self.venue.submit(approved);
         self.out.orders += 1;
         Ok(id)
@@ -309,8 +309,8 @@ impl<V: Venue> Engine<'_, V> {
         seq: u64,
         time_ms: i64,
     ) -> Result<(), JournalError> {
-        let position = self.ledger.position(s);
-        let entry = self.ledger.holdings[s as usize].average_price;
+        let position = self.books.ledger.position(s);
+        let entry = self.books.ledger.holdings[s as usize].average_price;
         let open: Vec<Order> = self.venue.open_orders(s).into_iter().cloned().collect();
         let Some(plan) = self.protections.resync(s, position, entry, &open) else {
             return Ok(());
@@ -344,9 +344,9 @@ impl<V: Venue> Engine<'_, V> {
     /// most `max_gross_exposure` — a smaller allocation means smaller
     /// positions, never leverage.
     pub(super) fn trim_to_limits(&mut self, seq: u64) -> Result<(), JournalError> {
-        let equity = self.ledger.equity().max(0.0);
+        let equity = self.books.ledger.equity().max(0.0);
         let limits = *self.risk.config();
-        let gross = self.ledger.gross_exposure();
+        let gross = self.books.ledger.gross_exposure();
         let cap = limits.max_gross_exposure * equity;
         let scale = if gross > cap && gross > 0.0 {
             cap / gross
@@ -354,7 +354,7 @@ impl<V: Venue> Engine<'_, V> {
             1.0
         };
         for s in 0..self.symbols.len() as SymbolId {
-            let h = self.ledger.holdings[s as usize];
+            let h = self.books.ledger.holdings[s as usize];
             if h.quantity == 0.0 || h.mark.is_nan() || h.mark <= 0.0 {
                 continue;
             }
@@ -390,7 +390,7 @@ impl<V: Venue> Engine<'_, V> {
                 self.cancel(id, seq, why)?;
             }
             self.protections.reset(s);
-            let pos = self.ledger.position(s);
+            let pos = self.books.ledger.position(s);
             if pos != 0.0 {
                 let order = Order {
                     id: 0,

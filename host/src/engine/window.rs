@@ -19,7 +19,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             return Ok(None);
         }
         self.process_bar(bar, seq)?;
-        if self.paused.is_some() {
+        if self.controls.paused.is_some() {
             self.observe(seq + 1);
             return Ok(Some(1));
         }
@@ -27,7 +27,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         // Whatever can act at a boundary (a controller's command, a pause on
         // drawdown, a rollback review) or a version without windows: one bar.
         let windows = exact
-            && self.controller.is_none()
+            && self.controls.controller.is_none()
             && self.cfg.pause_drawdown.is_none()
             && !self.versions.can_roll_back()
             && self.versions.serving_exact();
@@ -50,7 +50,7 @@ impl<'a, V: Venue> Engine<'a, V> {
         self.update_marks();
         if !self.events.is_empty() {
             // The strategy hears of fills only once they are durable.
-            self.recorder.barrier()?;
+            self.journal.recorder.barrier()?;
         }
         let events = std::mem::take(&mut self.events);
         self.intents.clear();
@@ -102,15 +102,15 @@ impl<'a, V: Venue> Engine<'a, V> {
     pub(super) fn quiet_run(&self, bars: &[Bar]) -> usize {
         let mut risk = self.risk.clone();
         let mut changes = Vec::new();
-        let holdings = &self.ledger.holdings;
+        let holdings = &self.books.ledger.holdings;
         let held = holdings.iter().any(|h| h.quantity != 0.0);
         let mut marks: Vec<f64> = if held {
             holdings.iter().map(|h| h.mark).collect()
         } else {
             Vec::new()
         };
-        let cash = self.ledger.cash;
-        let mut equity = self.ledger.equity();
+        let cash = self.books.ledger.cash;
+        let mut equity = self.books.ledger.equity();
         for (j, bar) in bars.iter().enumerate() {
             if !self.venue.quiet(bar) {
                 return j;
