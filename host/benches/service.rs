@@ -281,7 +281,10 @@ fn serve(dir: &Path, config: &Path) -> (Child, String) {
 }
 
 fn deployments(url: &str) -> Vec<serde_json::Value> {
-    reqwest::blocking::Client::new()
+    sandbar::net::tls::Tls::webpki()
+        .http()
+        .build()
+        .unwrap()
         .get(format!("{url}/deployments"))
         .bearer_auth(TOKEN)
         .send()
@@ -382,7 +385,10 @@ fn fleet(dir: &Path) -> String {
     let mut renders: Vec<f64> = (0..21)
         .map(|_| {
             let t = Instant::now();
-            let text = reqwest::blocking::Client::new()
+            let text = sandbar::net::tls::Tls::webpki()
+                .http()
+                .build()
+                .unwrap()
                 .get(format!("{url}/metrics"))
                 .bearer_auth(TOKEN)
                 .send()

@@ -15,6 +15,7 @@ fn main() {
     unsafe {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
+    sandbar::net::tls::install_provider();
     let cli = sandbar::cli::Cli::parse_from(sandbar::cli::spelled(std::env::args_os()));
     let filter = tracing_subscriber::EnvFilter::try_new(&cli.log).unwrap_or_else(|_| "warn".into());
     tracing_subscriber::fmt()

@@ -344,7 +344,10 @@ fn fills_and_promotions_are_told_at_info_each_one_without_a_cooldown() {
     );
     f.serve(&config);
     f.start("ev", "X");
-    let r = reqwest::blocking::Client::new()
+    let r = sandbar::net::tls::Tls::webpki()
+        .http()
+        .build()
+        .unwrap()
         .post(format!("{}/deployments/ev/promote", f.url()))
         .bearer_auth(crate::service::TOKEN)
         .body("{\"reason\": \"ready for money\", \"force\": true}")
@@ -412,7 +415,10 @@ fn the_kill_switch_flattens_and_pauses_every_deployment_and_says_so() {
         });
     }
     // A reason is required.
-    let r = reqwest::blocking::Client::new()
+    let r = sandbar::net::tls::Tls::webpki()
+        .http()
+        .build()
+        .unwrap()
         .post(format!("{}/kill", f.url()))
         .bearer_auth(crate::service::TOKEN)
         .body("{}")

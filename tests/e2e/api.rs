@@ -10,7 +10,7 @@ use crate::service::{Fixture, TOKEN};
 use crate::util::*;
 
 fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::new()
+    sandbar::net::tls::Tls::webpki().http().build().unwrap()
 }
 
 /// A service with a PAPER counter deployment `c` on a recorded feed.

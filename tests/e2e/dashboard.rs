@@ -297,7 +297,8 @@ fn the_dashboard_is_one_offline_page_drawn_in_a_fraction_of_a_second() {
     // update in headless Chromium.
     let f = two_deployments();
     f.wait("done", "bars", |s| s["seq"].as_u64() >= Some(599));
-    let http = reqwest::blocking::Client::builder()
+    let http = sandbar::net::tls::Tls::webpki()
+        .http()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -341,7 +342,8 @@ fn without_a_session_or_from_another_site_the_dashboard_does_nothing() {
     f.start("c", "X");
     let url = f.url();
     let host = url.trim_start_matches("http://").to_string();
-    let http = reqwest::blocking::Client::builder()
+    let http = sandbar::net::tls::Tls::webpki()
+        .http()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

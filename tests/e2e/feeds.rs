@@ -11,8 +11,10 @@ use std::time::{Duration, Instant};
 use sandbar::data::feed::Feed;
 use sandbar::data::live::{Hub, LiveFeed, Notes};
 use sandbar::data::market::Bar;
+use sandbar::net::tls::Tls;
 use sandbar_test_support::binance::{BinanceServer, Kline, read_klines};
 use sandbar_test_support::shared_data;
+use sandbar_test_support::tls::TestCa;
 
 fn server(n: usize, bars_per_second: f64) -> BinanceServer {
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), n);
@@ -29,12 +31,23 @@ struct Client {
 
 /// A deployment's feed on the server, from the bar after `after` (or the next live one).
 fn client(s: &BinanceServer, after: Option<i64>, stale_after: Option<Duration>) -> Client {
+    client_trusting(s, after, stale_after, &Tls::webpki())
+}
+
+/// The same, its connections trusting `tls`'s roots.
+fn client_trusting(
+    s: &BinanceServer,
+    after: Option<i64>,
+    stale_after: Option<Duration>,
+    tls: &Tls,
+) -> Client {
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut hub = sandbar::adapters::binance::hub(
         "binance",
         &s.rest_url,
         &s.ws_url,
         Duration::from_secs(3600),
+        tls,
         rt.handle(),
     );
     hub.stale_after = stale_after;
@@ -307,6 +320,7 @@ mod alpaca {
                 key: KEY.into(),
                 secret: secret.into(),
             },
+            &Tls::webpki(),
             rt.handle(),
         )
     }
@@ -421,4 +435,45 @@ mod alpaca {
             .sum();
         assert!(filled > 20, "the gap spans pages: {notes:?}");
     }
+}
+
+// TLS: what an exchange speaks. The test server serves https and wss only,
+// with a certificate signed by a CA made for this test.
+
+#[test]
+fn over_tls_the_feed_warms_up_and_streams_with_its_ca_trusted_and_nothing_without() {
+    let ca = TestCa::new();
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 400);
+    let s = BinanceServer::start_tls("BTCUSDT", "1m", klines.clone(), 40.0, &ca);
+    assert!(
+        s.rest_url.starts_with("https://localhost:"),
+        "{}",
+        s.rest_url
+    );
+    assert!(s.ws_url.starts_with("wss://localhost:"), "{}", s.ws_url);
+    std::thread::sleep(Duration::from_millis(300));
+    // Trusted: the warm-up over https from the first kline, then live bars over wss.
+    let trusted = Tls::new(Some(&ca.ca_file())).unwrap();
+    let mut c = client_trusting(&s, Some(klines[0].open_time - 60_000), None, &trusted);
+    let bars = c.take(30);
+    assert_consecutive(&bars, &klines);
+    assert!(s.connections() >= 1, "the stream connected over wss");
+    // Not trusted (Mozilla's roots only): no bar at all, and the feed says why.
+    let mut untrusted = client_trusting(&s, None, None, &Tls::webpki());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let why = loop {
+        let st = untrusted._hub.status();
+        if let Some(e) = st.last_error.as_ref().filter(|e| e.contains("certificate")) {
+            break e.clone();
+        }
+        assert!(Instant::now() < deadline, "no certificate error: {st:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(
+        why.contains("UnknownIssuer") || why.contains("unknown issuer"),
+        "{why}"
+    );
+    untrusted.stop.store(true, Ordering::SeqCst);
+    let mut none = Vec::new();
+    assert_eq!(untrusted.feed.next_batch(&mut none, 5), 0, "{none:?}");
 }

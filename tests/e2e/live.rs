@@ -193,7 +193,7 @@ fn a_live_deployment_trades_on_the_venue_with_signed_orders_and_books_its_trades
     assert_eq!(s["stage"], "LIVE", "{s}");
     assert_eq!(s["venue"]["name"], "bx", "{s}");
     // What the API and the metrics say, for the secret grep below.
-    let http = reqwest::blocking::Client::new();
+    let http = sandbar::net::tls::Tls::webpki().http().build().unwrap();
     let mut answers = vec![s.to_string()];
     for path in [
         "/metrics",
@@ -841,7 +841,10 @@ fn serve_refused(config: &std::path::Path) -> String {
 
 /// The deployment's audit trail, from the running service.
 fn history(f: &Fixture) -> String {
-    reqwest::blocking::Client::new()
+    sandbar::net::tls::Tls::webpki()
+        .http()
+        .build()
+        .unwrap()
         .get(format!("{}/deployments/d/history", f.url()))
         .bearer_auth(crate::service::TOKEN)
         .send()
@@ -1090,4 +1093,107 @@ fn binance_fills_are_booked_from_the_user_data_stream_and_polling_covers_its_dis
     settle_and_stop(&mut f, 200, || server.spot().balances().0);
     assert_books_match_the_venue(&f, &server);
     assert_no_order_twice(&server);
+}
+
+// TLS: a venue as it really is — https and wss only, keys and orders never
+// in clear. The test venue's certificate is signed by a CA made now; the
+// host trusts it only where the configuration names it (`ca_file`).
+
+/// A LIVE scripted deployment on `server` (TLS), the feed, the venue and
+/// its user data stream all over TLS; `ca` written as their `ca_file`
+/// (none: Mozilla's roots only).
+fn tls_deployment(server: &BinanceServer, ca: Option<&std::path::Path>) -> (Fixture, PathBuf) {
+    let (f, config) = live_deployment_of(
+        server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        // One market buy: nothing later on the symbol can supersede it
+        // before the venue's first reconciliation lets it leave.
+        &["--param", "script=1 buy 0 0.02"],
+        "",
+    );
+    let ca_line = ca.map_or(String::new(), |p| format!("ca_file = {:?}\n", p));
+    let ws_api = format!(
+        "wss://{}/spot/ws-api/v3",
+        server.rest_url.trim_start_matches("https://")
+    );
+    let text = std::fs::read_to_string(&config)
+        .unwrap()
+        .replacen(
+            "[venues.bx]\nkind = \"binance\"\n",
+            &format!("[venues.bx]\nkind = \"binance\"\n{ca_line}ws_api_url = {ws_api:?}\n"),
+            1,
+        )
+        .replacen(
+            "[feeds.binance]\nkind = \"binance\"\n",
+            &format!("[feeds.binance]\nkind = \"binance\"\n{ca_line}"),
+            1,
+        );
+    std::fs::write(&config, text).unwrap();
+    (f, config)
+}
+
+#[test]
+fn over_tls_a_live_deployment_trades_with_its_ca_trusted_and_refuses_to_start_without() {
+    let ca = sandbar_test_support::tls::TestCa::new();
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 800);
+    let server = BinanceServer::start_tls("BTCUSDT", "1m", klines, 20.0, &ca);
+    assert!(
+        server.rest_url.starts_with("https://"),
+        "{}",
+        server.rest_url
+    );
+    // Mozilla's roots only: the venue's certificate is not trusted, the
+    // start is refused and says why.
+    let (_f, config) = tls_deployment(&server, None);
+    let e = serve_refused(&config);
+    assert!(e.contains("certificate"), "{e}");
+    assert!(
+        server.spot().orders().is_empty(),
+        "nothing reached the venue"
+    );
+    // The CA trusted: REST over https, the user data stream over wss, the
+    // feed over both.
+    let (mut f, config) = tls_deployment(&server, Some(&ca.ca_file()));
+    server.restart_clock();
+    f.serve(&config);
+    let s = f.wait("d", "the stream subscribed over wss", |s| {
+        s["venue"]["stream_up"] == true
+    });
+    assert_eq!(s["venue"]["problems"], serde_json::json!([]), "{s}");
+    f.wait("d", "the market buy filled", |s| held(s) > 0.0);
+    assert_eq!(server.spot().orders().len(), 1, "{}", f.status("d"));
+    assert_eq!(
+        server.spot().refused.load(Ordering::SeqCst),
+        0,
+        "every request signed"
+    );
+    assert!(server.spot().stream_connections.load(Ordering::SeqCst) >= 1);
+    settle_and_stop(&mut f, 200, || server.spot().balances().0);
+    assert_books_match_the_venue(&f, &server);
+    assert_no_order_twice(&server);
+}
+
+#[test]
+fn a_plain_http_venue_or_feed_off_loopback_is_refused_naming_the_key() {
+    let server = market(50, 10.0);
+    let (_f, config) = live_deployment(&server, "");
+    for (from, to, key) in [
+        (
+            "rest_url = \"http://127.0.0.1",
+            "rest_url = \"http://10.1.2.3",
+            "rest_url",
+        ),
+        (
+            "ws_url = \"ws://127.0.0.1",
+            "ws_url = \"ws://10.1.2.3",
+            "feeds.binance.ws_url",
+        ),
+    ] {
+        let text = std::fs::read_to_string(&config).unwrap();
+        let bad = config.with_extension("bad.toml");
+        std::fs::write(&bad, text.replacen(from, to, 1)).unwrap();
+        let e = serve_refused(&bad);
+        assert!(e.contains(key) && e.contains("in clear"), "{e}");
+    }
 }

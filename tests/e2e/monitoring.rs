@@ -9,7 +9,10 @@ use crate::service::{Fixture, TOKEN};
 use crate::util::*;
 
 fn metrics(url: &str) -> String {
-    let r = reqwest::blocking::Client::new()
+    let r = sandbar::net::tls::Tls::webpki()
+        .http()
+        .build()
+        .unwrap()
         .get(format!("{url}/metrics"))
         .bearer_auth(TOKEN)
         .send()

@@ -557,7 +557,10 @@ fn thirty_deployments_share_two_workers_instead_of_a_thread_each() {
         .unwrap();
     assert!(threads < 30, "{threads} threads for 30 deployments");
     // Every one of them keeps up with the feed (one snapshot of all of them).
-    let all: Vec<serde_json::Value> = reqwest::blocking::Client::new()
+    let all: Vec<serde_json::Value> = sandbar::net::tls::Tls::webpki()
+        .http()
+        .build()
+        .unwrap()
         .get(format!("{}/deployments", f.url()))
         .bearer_auth(TOKEN)
         .send()

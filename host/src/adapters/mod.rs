@@ -112,11 +112,14 @@ impl VenueConfig {
     }
 }
 
-/// Refuse a URL whose scheme is not one of `schemes`, naming the key.
-pub fn check_scheme(key: &str, url: &str, schemes: &[&str]) -> anyhow::Result<()> {
-    if schemes.iter().any(|s| url.starts_with(&format!("{s}://"))) {
-        return Ok(());
-    }
-    let expected: Vec<String> = schemes.iter().map(|s| format!("{s}://")).collect();
-    anyhow::bail!("{key}: expected {}", expected.join(" or "))
+/// Refuse a REST URL that is not `https://` (or `http://` to loopback),
+/// naming the key.
+pub fn check_http(key: &str, url: &str) -> anyhow::Result<()> {
+    crate::net::tls::require_secure(key, url, "https", "http")
+}
+
+/// Refuse a WebSocket URL that is not `wss://` (or `ws://` to loopback),
+/// naming the key.
+pub fn check_ws(key: &str, url: &str) -> anyhow::Result<()> {
+    crate::net::tls::require_secure(key, url, "wss", "ws")
 }

@@ -10,7 +10,6 @@
 //! connections, and send late corrections of bars already sent.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -118,6 +117,28 @@ impl AlpacaServer {
     /// Serve `klines` as minute bars of `symbol`, `bars_per_second` closing
     /// per second; REST pages hold at most `page` bars.
     pub fn start(symbol: &str, klines: Vec<Kline>, bars_per_second: f64, page: usize) -> Self {
+        Self::serving(symbol, klines, bars_per_second, page, None)
+    }
+
+    /// The same server over TLS only (`https://localhost:port`,
+    /// `wss://localhost:port/v2/iex`), its certificate signed by `ca`.
+    pub fn start_tls(
+        symbol: &str,
+        klines: Vec<Kline>,
+        bars_per_second: f64,
+        page: usize,
+        ca: &crate::tls::TestCa,
+    ) -> Self {
+        Self::serving(symbol, klines, bars_per_second, page, Some(ca))
+    }
+
+    fn serving(
+        symbol: &str,
+        klines: Vec<Kline>,
+        bars_per_second: f64,
+        page: usize,
+        ca: Option<&crate::tls::TestCa>,
+    ) -> Self {
         let inner = Arc::new(Inner {
             symbol: symbol.into(),
             klines,
@@ -143,16 +164,15 @@ impl AlpacaServer {
             .route("/v2/stocks/bars", get(bars))
             .merge(crate::alpaca_trading::routes())
             .with_state(inner.clone());
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        rt.spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let addr = crate::tls::serve(&rt, app, ca);
+        let (http, ws) = if ca.is_some() {
+            ("https", "wss")
+        } else {
+            ("http", "ws")
+        };
         AlpacaServer {
-            rest_url: format!("http://{addr}"),
-            ws_url: format!("ws://{addr}/v2/iex"),
+            rest_url: format!("{http}://{addr}"),
+            ws_url: format!("{ws}://{addr}/v2/iex"),
             inner,
             _rt: rt,
         }

@@ -12,7 +12,6 @@
 //! go silent, send updates of the forming kline, ping.
 
 use std::collections::HashSet;
-use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -174,6 +173,28 @@ impl BinanceServer {
     /// Serve `klines` of `symbol` at `interval`, `bars_per_second` closing
     /// per second from now.
     pub fn start(symbol: &str, interval: &str, klines: Vec<Kline>, bars_per_second: f64) -> Self {
+        Self::serving(symbol, interval, klines, bars_per_second, None)
+    }
+
+    /// The same server over TLS only (`https://localhost:port`,
+    /// `wss://localhost:port`), its certificate signed by `ca`.
+    pub fn start_tls(
+        symbol: &str,
+        interval: &str,
+        klines: Vec<Kline>,
+        bars_per_second: f64,
+        ca: &crate::tls::TestCa,
+    ) -> Self {
+        Self::serving(symbol, interval, klines, bars_per_second, Some(ca))
+    }
+
+    fn serving(
+        symbol: &str,
+        interval: &str,
+        klines: Vec<Kline>,
+        bars_per_second: f64,
+        ca: Option<&crate::tls::TestCa>,
+    ) -> Self {
         let inner = Arc::new(Inner {
             symbol: symbol.to_uppercase(),
             interval: interval.into(),
@@ -199,17 +220,16 @@ impl BinanceServer {
             .route("/stream", get(stream))
             .nest("/spot", crate::binance_spot::routes())
             .with_state(inner.clone());
-        let listener = rt
-            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
-            .unwrap();
-        let addr: SocketAddr = listener.local_addr().unwrap();
-        rt.spawn(async move {
-            axum::serve(listener, app).await.unwrap();
-        });
+        let addr = crate::tls::serve(&rt, app, ca);
+        let (http, ws) = if ca.is_some() {
+            ("https", "wss")
+        } else {
+            ("http", "ws")
+        };
         *inner.start.lock().unwrap() = Instant::now();
         BinanceServer {
-            rest_url: format!("http://{addr}"),
-            ws_url: format!("ws://{addr}"),
+            rest_url: format!("{http}://{addr}"),
+            ws_url: format!("{ws}://{addr}"),
             inner,
             _rt: rt,
         }

@@ -63,3 +63,4 @@ pub mod alpaca;
 pub mod alpaca_trading;
 pub mod binance;
 pub mod binance_spot;
+pub mod tls;

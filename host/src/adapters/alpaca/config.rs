@@ -6,7 +6,6 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::check_scheme;
 use crate::adapters::credentials::{self, Credentials};
 use crate::data::live::{FeedSource, Hub};
 use crate::execution::live::{CourierConfig, ReconcileConfig};
@@ -39,6 +38,10 @@ pub struct AlpacaFeedConfig {
     /// STALE after this many quiet seconds (default: two intervals).
     #[serde(default)]
     pub stale_after_secs: Option<f64>,
+    /// A PEM file of extra CA certificates to trust beside Mozilla's roots
+    /// (a private endpoint, a TLS-inspecting proxy); relative to the config file.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_data_rest() -> String {
@@ -69,12 +72,15 @@ impl FeedSource for AlpacaFeedConfig {
             self.secret_file.as_deref(),
             &self.secret_env,
         )?;
+        let tls = crate::net::tls::Tls::new(self.ca_file.as_deref())
+            .map_err(|e| anyhow::anyhow!("feeds.{name}.ca_file: {e:#}"))?;
         Ok(super::hub(
             name,
             &self.rest_url,
             &self.bars_path,
             &self.ws_url,
             credentials,
+            &tls,
             rt,
         ))
     }
@@ -86,19 +92,12 @@ impl FeedSource for AlpacaFeedConfig {
     fn resolve(&mut self, base: &Path) {
         credentials::resolve(&mut self.key_file, base);
         credentials::resolve(&mut self.secret_file, base);
+        credentials::resolve(&mut self.ca_file, base);
     }
 
     fn check(&self, name: &str) -> anyhow::Result<()> {
-        check_scheme(
-            &format!("feeds.{name}.rest_url"),
-            &self.rest_url,
-            &["http", "https"],
-        )?;
-        check_scheme(
-            &format!("feeds.{name}.ws_url"),
-            &self.ws_url,
-            &["ws", "wss"],
-        )
+        crate::adapters::check_http(&format!("feeds.{name}.rest_url"), &self.rest_url)?;
+        crate::adapters::check_ws(&format!("feeds.{name}.ws_url"), &self.ws_url)
     }
 }
 
@@ -130,6 +129,10 @@ pub struct AlpacaConfig {
     /// order is polled.
     #[serde(default)]
     pub stream_url: Option<String>,
+    /// A PEM file of extra CA certificates to trust beside Mozilla's roots
+    /// (a private endpoint, a TLS-inspecting proxy); relative to the config file.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// How orders are followed and paced.
     #[serde(default)]
     pub orders: CourierConfig,

@@ -38,6 +38,7 @@ use crate::execution::live::{Connector, Execution, OpenOrder, Outcome, Placement
 pub struct Alpaca {
     config: AlpacaConfig,
     http: Client,
+    tls: crate::net::tls::Tls,
     key: String,
     secret: String,
     /// No request before this (the minute's requests are spent).
@@ -55,12 +56,15 @@ enum Failure {
 impl Alpaca {
     /// Connect: the account is read, so a wrong URL or key fails here.
     pub fn connect(config: AlpacaConfig, key: String, secret: String) -> anyhow::Result<Alpaca> {
-        let http = Client::builder()
+        let tls = crate::net::tls::Tls::new(config.ca_file.as_deref())?;
+        let http = tls
+            .http()
             .timeout(Duration::from_millis(config.timeout_ms))
             .build()?;
         let mut a = Alpaca {
             config,
             http,
+            tls,
             key,
             secret,
             pause_until: None,
@@ -102,8 +106,8 @@ impl Alpaca {
             .send()
         {
             Ok(r) => r,
-            Err(e) if e.is_connect() => return Err(Failure::NeverSent(e.to_string())),
-            Err(e) => return Err(Failure::Unknown(e.to_string())),
+            Err(e) if e.is_connect() => return Err(Failure::NeverSent(crate::net::chain(&e))),
+            Err(e) => return Err(Failure::Unknown(crate::net::chain(&e))),
         };
         let header = |name: &str| {
             r.headers()
@@ -357,6 +361,7 @@ impl Connector for Alpaca {
             url: self.config.stream_url.clone()?,
             key: self.key.clone(),
             secret: self.secret.clone(),
+            tls: self.tls.clone(),
         }))
     }
 
@@ -388,6 +393,7 @@ struct TradeUpdates {
     url: String,
     key: String,
     secret: String,
+    tls: crate::net::tls::Tls,
 }
 
 impl crate::execution::live::Pushes for TradeUpdates {
@@ -402,9 +408,11 @@ impl TradeUpdates {
     async fn session(&self, sink: &crate::execution::live::PushSink) -> Result<(), String> {
         use futures_util::{SinkExt, StreamExt};
         use tokio_tungstenite::tungstenite::Message;
-        let (mut ws, _) = tokio_tungstenite::connect_async(&self.url)
+        let mut ws = self
+            .tls
+            .connect_ws(&self.url)
             .await
-            .map_err(|e| format!("connecting: {e}"))?;
+            .map_err(|e| format!("connecting: {}", crate::net::chain(&e)))?;
         let auth = json!({"action": "authenticate", "data": {"key_id": self.key, "secret_key": self.secret}});
         ws.send(Message::Text(auth.to_string().into()))
             .await

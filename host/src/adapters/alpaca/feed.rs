@@ -143,12 +143,18 @@ pub struct AlpacaRest {
 
 impl AlpacaRest {
     /// A client of `base` (`https://data.alpaca.markets`), bars at `bars_path`.
-    pub fn new(base: &str, bars_path: &str, credentials: Credentials) -> Self {
+    pub fn new(
+        base: &str,
+        bars_path: &str,
+        credentials: Credentials,
+        tls: &crate::net::tls::Tls,
+    ) -> Self {
         Self {
             base: base.trim_end_matches('/').into(),
             bars_path: bars_path.into(),
             credentials,
-            http: reqwest::blocking::Client::builder()
+            http: tls
+                .http()
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap_or_default(),

@@ -24,16 +24,18 @@ pub fn hub(
     bars_path: &str,
     ws_url: &str,
     credentials: crate::adapters::credentials::Credentials,
+    tls: &crate::net::tls::Tls,
     rt: &tokio::runtime::Handle,
 ) -> crate::data::live::Hub {
-    let history = feed::AlpacaRest::new(rest_url, bars_path, credentials.clone());
+    let history = feed::AlpacaRest::new(rest_url, bars_path, credentials.clone(), tls);
     let ws_url = ws_url.to_string();
+    let tls = tls.clone();
     crate::data::live::Hub::connected(
         name,
         Some("1m".into()),
         std::sync::Arc::new(history),
         rt,
-        move |shared| session::run(shared, ws_url, credentials),
+        move |shared| session::run(shared, ws_url, credentials, tls),
     )
 }
 
@@ -67,16 +69,13 @@ impl crate::execution::live::VenueAdapter for AlpacaConfig {
     fn resolve(&mut self, base: &std::path::Path) {
         crate::adapters::credentials::resolve(&mut self.key_file, base);
         crate::adapters::credentials::resolve(&mut self.secret_file, base);
+        crate::adapters::credentials::resolve(&mut self.ca_file, base);
     }
 
     fn check(&self, name: &str) -> anyhow::Result<()> {
-        crate::adapters::check_scheme(
-            &format!("venues.{name}.rest_url"),
-            &self.rest_url,
-            &["http", "https"],
-        )?;
+        crate::adapters::check_http(&format!("venues.{name}.rest_url"), &self.rest_url)?;
         if let Some(u) = &self.stream_url {
-            crate::adapters::check_scheme(&format!("venues.{name}.stream_url"), u, &["ws", "wss"])?;
+            crate::adapters::check_ws(&format!("venues.{name}.stream_url"), u)?;
         }
         Ok(())
     }

@@ -12,18 +12,21 @@ use crate::adapters::credentials::Credentials;
 use crate::data::live::{HubEvent, HubShared};
 use crate::net::Backoff;
 use crate::net::backoff::jitter;
+use crate::net::tls::Tls;
 
 /// One Alpaca connection, until it ends (the reason is the error).
 async fn session(
     hub: &HubShared,
     ws_url: &str,
     credentials: &Credentials,
+    tls: &Tls,
 ) -> Result<std::convert::Infallible, String> {
     use tokio_tungstenite::tungstenite::Message as Ws;
 
-    let (mut ws, _) = tokio_tungstenite::connect_async(ws_url)
+    let mut ws = tls
+        .connect_ws(ws_url)
         .await
-        .map_err(|e| format!("connecting to {ws_url}: {e}"))?;
+        .map_err(|e| format!("connecting to {ws_url}: {}", crate::net::chain(&e)))?;
     let auth = serde_json::json!({
         "action": "auth",
         "key": credentials.key,
@@ -106,14 +109,14 @@ async fn session(
     }
 }
 
-pub async fn run(hub: Arc<HubShared>, ws_url: String, credentials: Credentials) {
+pub async fn run(hub: Arc<HubShared>, ws_url: String, credentials: Credentials, tls: Tls) {
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
     loop {
         if hub.streams().is_empty() {
             hub.subscriptions_changed().await;
             continue;
         }
-        let why = match session(&hub, &ws_url, &credentials).await {
+        let why = match session(&hub, &ws_url, &credentials, &tls).await {
             Err(why) => why,
             Ok(never) => match never {},
         };

@@ -39,6 +39,7 @@ const WEIGHT_LIMIT: f64 = 6000.0;
 pub struct Binance {
     config: BinanceConfig,
     http: Client,
+    tls: crate::net::tls::Tls,
     key: String,
     signer: Signer,
     clock: ClockOffset,
@@ -69,11 +70,14 @@ impl Binance {
         secret: &str,
         symbols: &[String],
     ) -> anyhow::Result<Binance> {
-        let http = Client::builder()
+        let tls = crate::net::tls::Tls::new(config.ca_file.as_deref())?;
+        let http = tls
+            .http()
             .timeout(Duration::from_millis(config.timeout_ms))
             .build()?;
         let mut b = Binance {
             http,
+            tls,
             key,
             signer: Signer::new(secret),
             clock: ClockOffset::default(),
@@ -148,7 +152,7 @@ impl Binance {
             .get(format!("{}/api/v3/time", self.config.rest_url))
             .send()
             .and_then(|r| r.json())
-            .map_err(|e| e.to_string())?;
+            .map_err(|e| crate::net::chain(&e))?;
         let server = v["serverTime"].as_i64().ok_or("no serverTime")?;
         self.clock.observe(sent, server, Self::now_ms());
         Ok(())
@@ -178,8 +182,8 @@ impl Binance {
         self.wait_turn();
         let r: Response = match req.header("X-MBX-APIKEY", &self.key).send() {
             Ok(r) => r,
-            Err(e) if e.is_connect() => return Err(Failure::NeverSent(e.to_string())),
-            Err(e) => return Err(Failure::Unknown(e.to_string())),
+            Err(e) if e.is_connect() => return Err(Failure::NeverSent(crate::net::chain(&e))),
+            Err(e) => return Err(Failure::Unknown(crate::net::chain(&e))),
         };
         if let Some(w) = r
             .headers()
@@ -477,6 +481,7 @@ impl Connector for Binance {
             key: self.key.clone(),
             signer: self.signer.clone(),
             offset_ms: self.clock.venue_time(0),
+            tls: self.tls.clone(),
         }))
     }
 

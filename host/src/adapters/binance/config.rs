@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::adapters::check_scheme;
 use crate::data::live::{FeedSource, Hub};
 use crate::execution::live::{CourierConfig, ReconcileConfig};
 
@@ -27,6 +26,10 @@ pub struct BinanceFeedConfig {
     /// STALE after this many quiet seconds (default: two intervals).
     #[serde(default)]
     pub stale_after_secs: Option<f64>,
+    /// A PEM file of extra CA certificates to trust beside Mozilla's roots
+    /// (a private endpoint, a TLS-inspecting proxy); relative to the config file.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
 }
 
 fn default_rest() -> String {
@@ -41,11 +44,14 @@ fn default_reconnect() -> u64 {
 
 impl FeedSource for BinanceFeedConfig {
     fn hub(&self, name: &str, rt: &tokio::runtime::Handle) -> anyhow::Result<Hub> {
+        let tls = crate::net::tls::Tls::new(self.ca_file.as_deref())
+            .map_err(|e| anyhow::anyhow!("feeds.{name}.ca_file: {e:#}"))?;
         Ok(super::hub(
             name,
             &self.rest_url,
             &self.ws_url,
             Duration::from_secs(self.reconnect_after_secs),
+            &tls,
             rt,
         ))
     }
@@ -54,19 +60,13 @@ impl FeedSource for BinanceFeedConfig {
         self.stale_after_secs
     }
 
-    fn resolve(&mut self, _base: &Path) {}
+    fn resolve(&mut self, base: &Path) {
+        crate::adapters::credentials::resolve(&mut self.ca_file, base);
+    }
 
     fn check(&self, name: &str) -> anyhow::Result<()> {
-        check_scheme(
-            &format!("feeds.{name}.rest_url"),
-            &self.rest_url,
-            &["http", "https"],
-        )?;
-        check_scheme(
-            &format!("feeds.{name}.ws_url"),
-            &self.ws_url,
-            &["ws", "wss"],
-        )
+        crate::adapters::check_http(&format!("feeds.{name}.rest_url"), &self.rest_url)?;
+        crate::adapters::check_ws(&format!("feeds.{name}.ws_url"), &self.ws_url)
     }
 }
 
@@ -108,6 +108,10 @@ pub struct BinanceConfig {
     /// every open order is polled.
     #[serde(default)]
     pub ws_api_url: Option<String>,
+    /// A PEM file of extra CA certificates to trust beside Mozilla's roots
+    /// (a private endpoint, a TLS-inspecting proxy); relative to the config file.
+    #[serde(default)]
+    pub ca_file: Option<PathBuf>,
     /// How orders are followed and paced.
     #[serde(default)]
     pub orders: CourierConfig,

@@ -147,11 +147,13 @@ pub struct BinanceRest {
 }
 
 impl BinanceRest {
-    /// A client of `base` (`https://api.binance.com`, or a test server).
-    pub fn new(base: &str) -> Self {
+    /// A client of `base` (`https://api.binance.com`, or a test server)
+    /// trusting `tls`'s roots.
+    pub fn new(base: &str, tls: &crate::net::tls::Tls) -> Self {
         Self {
             base: base.trim_end_matches('/').to_string(),
-            http: reqwest::blocking::Client::builder()
+            http: tls
+                .http()
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap_or_default(),

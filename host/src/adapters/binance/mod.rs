@@ -32,15 +32,18 @@ pub fn hub(
     rest_url: &str,
     ws_url: &str,
     reconnect_after: std::time::Duration,
+    tls: &crate::net::tls::Tls,
     rt: &tokio::runtime::Handle,
 ) -> crate::data::live::Hub {
     let ws_url = ws_url.to_string();
+    let history = feed::BinanceRest::new(rest_url, tls);
+    let tls = tls.clone();
     crate::data::live::Hub::connected(
         name,
         None,
-        std::sync::Arc::new(feed::BinanceRest::new(rest_url)),
+        std::sync::Arc::new(history),
         rt,
-        move |shared| session::run(shared, ws_url, reconnect_after),
+        move |shared| session::run(shared, ws_url, reconnect_after, tls),
     )
 }
 
@@ -74,19 +77,16 @@ impl crate::execution::live::VenueAdapter for BinanceConfig {
     fn resolve(&mut self, base: &std::path::Path) {
         crate::adapters::credentials::resolve(&mut self.key_file, base);
         crate::adapters::credentials::resolve(&mut self.secret_file, base);
+        crate::adapters::credentials::resolve(&mut self.ca_file, base);
     }
 
     fn check(&self, name: &str) -> anyhow::Result<()> {
-        crate::adapters::check_scheme(
-            &format!("venues.{name}.rest_url"),
-            &self.rest_url,
-            &["http", "https"],
-        )?;
+        crate::adapters::check_http(&format!("venues.{name}.rest_url"), &self.rest_url)?;
         if !(self.weight_budget > 0.0 && self.weight_budget <= 1.0) {
             anyhow::bail!("venues.{name}.weight_budget: must be in (0, 1]");
         }
         if let Some(u) = &self.ws_api_url {
-            crate::adapters::check_scheme(&format!("venues.{name}.ws_api_url"), u, &["ws", "wss"])?;
+            crate::adapters::check_ws(&format!("venues.{name}.ws_api_url"), u)?;
         }
         Ok(())
     }

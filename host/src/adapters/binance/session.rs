@@ -11,9 +11,10 @@ use super::feed;
 use crate::data::live::{HubEvent, HubShared};
 use crate::net::Backoff;
 use crate::net::backoff::jitter;
+use crate::net::tls::Tls;
 
 /// Run the hub's connection to `ws_url` for as long as the runtime runs.
-pub async fn run(hub: Arc<HubShared>, ws_url: String, reconnect_after: Duration) {
+pub async fn run(hub: Arc<HubShared>, ws_url: String, reconnect_after: Duration, tls: Tls) {
     use tokio_tungstenite::tungstenite::Message as Ws;
     let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(30));
     loop {
@@ -39,8 +40,8 @@ pub async fn run(hub: Arc<HubShared>, ws_url: String, reconnect_after: Duration)
             continue;
         }
         let url = feed::stream_url(&ws_url, &names);
-        let why = match tokio_tungstenite::connect_async(&url).await {
-            Ok((mut ws, _)) => {
+        let why = match tls.connect_ws(&url).await {
+            Ok(mut ws) => {
                 backoff.reset();
                 hub.set_status(|s| {
                     s.connection = "live".into();
@@ -87,7 +88,7 @@ pub async fn run(hub: Arc<HubShared>, ws_url: String, reconnect_after: Duration)
                     }
                 }
             }
-            Err(e) => format!("connecting to {url}: {e}"),
+            Err(e) => format!("connecting to {url}: {}", crate::net::chain(&e)),
         };
         tracing::info!(%why, "binance feed disconnected");
         hub.disconnected(why);

@@ -25,6 +25,8 @@ pub struct UserStream {
     pub signer: Signer,
     /// The venue's clock minus ours (ms), as the connector measured it.
     pub offset_ms: i64,
+    /// The roots it trusts.
+    pub tls: crate::net::tls::Tls,
 }
 
 fn now_ms() -> i64 {
@@ -45,9 +47,11 @@ impl UserStream {
     /// One connection: subscribe, then forward until it drops (`Err`) or
     /// the sink is stopped (`Ok`).
     async fn session(&self, sink: &PushSink) -> Result<(), String> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(&self.url)
+        let mut ws = self
+            .tls
+            .connect_ws(&self.url)
             .await
-            .map_err(|e| format!("connecting: {e}"))?;
+            .map_err(|e| format!("connecting: {}", crate::net::chain(&e)))?;
         let timestamp = now_ms() + self.offset_ms;
         let signature = self
             .signer

@@ -116,7 +116,7 @@ pub(crate) fn get_json(
     request: reqwest::blocking::RequestBuilder,
 ) -> Result<serde_json::Value, FeedError> {
     let fail = |e: &dyn std::fmt::Display| FeedError::Rest(format!("GET {url}: {e}"));
-    let r = request.send().map_err(|e| fail(&e))?;
+    let r = request.send().map_err(|e| fail(&crate::net::chain(&e)))?;
     let status = r.status();
     let body = r.text().map_err(|e| fail(&e))?;
     if !status.is_success() {

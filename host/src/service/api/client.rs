@@ -33,7 +33,7 @@ impl Client {
         Ok(Self {
             base: base.trim_end_matches('/').into(),
             token: client_token()?,
-            http: reqwest::blocking::Client::new(),
+            http: crate::net::tls::Tls::webpki().http().build()?,
         })
     }
 

@@ -39,7 +39,8 @@ impl Alerter {
     /// Open (or create) the outbox in `dir` and start the sender.
     pub fn start(dir: &Path, config: AlertsConfig) -> anyhow::Result<Arc<Alerter>> {
         config.check()?;
-        let http = reqwest::blocking::Client::builder()
+        let http = crate::net::tls::Tls::webpki()
+            .http()
             .timeout(Duration::from_secs(10))
             .build()
             .unwrap_or_default();

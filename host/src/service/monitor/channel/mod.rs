@@ -60,6 +60,6 @@ pub(crate) fn answered(r: reqwest::Result<reqwest::blocking::Response>) -> Resul
     match r {
         Ok(r) if r.status().is_success() => Ok(()),
         Ok(r) => Err(format!("{}", r.status())),
-        Err(e) => Err(e.without_url().to_string()),
+        Err(e) => Err(crate::net::chain(&e.without_url())),
     }
 }
