@@ -43,6 +43,8 @@ pub struct Binance {
     key: String,
     signer: Signer,
     clock: ClockOffset,
+    /// The clock's offset, for the user data stream's signatures.
+    offset_shared: std::sync::Arc<std::sync::atomic::AtomicI64>,
     filters: HashMap<String, SymbolFilters>,
     /// (base, quote) asset of each symbol, for commissions.
     assets: HashMap<String, (String, String)>,
@@ -81,6 +83,7 @@ impl Binance {
             key,
             signer: Signer::new(secret),
             clock: ClockOffset::default(),
+            offset_shared: Default::default(),
             filters: HashMap::new(),
             assets: HashMap::new(),
             pause_until: None,
@@ -155,6 +158,10 @@ impl Binance {
             .map_err(|e| crate::net::chain(&e))?;
         let server = v["serverTime"].as_i64().ok_or("no serverTime")?;
         self.clock.observe(sent, server, Self::now_ms());
+        self.offset_shared.store(
+            self.clock.venue_time(0),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok(())
     }
 
@@ -245,6 +252,10 @@ impl Binance {
             match self.send(self.http.request(method.clone(), url)) {
                 Err(Failure::Clock(msg)) if attempt == 0 => {
                     tracing::warn!(%msg, "binance -1021: measuring the server time again");
+                    // The offset is wrong: forget it, and take the better
+                    // of two fresh samples.
+                    self.clock.restart();
+                    let _ = self.sync_clock();
                     let _ = self.sync_clock();
                 }
                 other => return other,
@@ -480,7 +491,7 @@ impl Connector for Binance {
             url,
             key: self.key.clone(),
             signer: self.signer.clone(),
-            offset_ms: self.clock.venue_time(0),
+            offset_ms: self.offset_shared.clone(),
             tls: self.tls.clone(),
         }))
     }

@@ -85,11 +85,38 @@ impl ClockOffset {
     pub fn venue_time(&self, local_ms: i64) -> i64 {
         local_ms + self.offset_ms
     }
+
+    /// Forget every sample: the offset is known to be wrong (the venue
+    /// refused a timestamp, `-1021`: a clock stepped, a VM migrated). The
+    /// next sample is taken whatever its round trip — else a step would be
+    /// ignored for as long as no sample beat the best round trip ever seen,
+    /// and every signed request refused.
+    pub fn restart(&mut self) {
+        self.round_trip_ms = None;
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_step_is_adopted_once_the_offset_is_known_wrong() {
+        let mut c = ClockOffset::default();
+        c.observe(1_000, 1_001, 1_002); // 2 ms round trip, venue = ours
+        assert_eq!(c.venue_time(5_000), 5_000);
+        // Our clock steps back 90 s: the venue is now 90 s ahead. A sample
+        // with a slower round trip than the best is not believed...
+        c.observe(10_000, 100_005, 10_010);
+        assert_eq!(c.venue_time(20_000), 20_000);
+        // ...until a refused timestamp says the offset is wrong.
+        c.restart();
+        c.observe(10_000, 100_005, 10_010);
+        assert_eq!(c.venue_time(20_000), 110_000);
+        // Then the best round trip counts again.
+        c.observe(30_000, 120_001, 30_002);
+        assert_eq!(c.venue_time(40_000), 130_000);
+    }
 
     // The worked examples of Binance's "SIGNED endpoint security" page.
     const SECRET: &str = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j";

@@ -23,8 +23,10 @@ pub struct UserStream {
     pub key: String,
     /// Its secret, to sign the subscription.
     pub signer: Signer,
-    /// The venue's clock minus ours (ms), as the connector measured it.
-    pub offset_ms: i64,
+    /// The venue's clock minus ours (ms), as the connector last measured
+    /// it (shared: a re-measured offset after a clock step signs the next
+    /// subscription right).
+    pub offset_ms: std::sync::Arc<std::sync::atomic::AtomicI64>,
     /// The roots it trusts.
     pub tls: crate::net::tls::Tls,
 }
@@ -52,7 +54,7 @@ impl UserStream {
             .connect_ws(&self.url)
             .await
             .map_err(|e| format!("connecting: {}", crate::net::chain(&e)))?;
-        let timestamp = now_ms() + self.offset_ms;
+        let timestamp = now_ms() + self.offset_ms.load(std::sync::atomic::Ordering::Relaxed);
         let signature = self
             .signer
             .sign(&format!("apiKey={}&timestamp={timestamp}", self.key));
