@@ -485,6 +485,13 @@ start = "2024-01-01"
                 "more than the account",
             ),
             (
+                format!(
+                    "{GOOD}[venues.bx]\nkind = \"binance\"\nrest_url = \"https://testnet.binance.vision\"\nrecv_window_ms = 90000\n"
+                ),
+                "venues.bx.recv_window_ms",
+                "outside Binance's 1..=60000",
+            ),
+            (
                 format!("{GOOD}[accounts.main]\ncapital = 1000\n"),
                 "accounts.main",
                 "no deployment names it",

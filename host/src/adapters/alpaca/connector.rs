@@ -165,7 +165,11 @@ impl Alpaca {
         match v["status"].as_str().unwrap_or("") {
             "filled" => Status::Filled,
             "canceled" => Status::Cancelled,
-            "expired" | "done_for_day" => Status::Expired,
+            "expired" => Status::Expired,
+            // alpaca-docs, broker-api/trading/orders.md, "Order Lifecycle":
+            // `done_for_day` is "done executing for the day, and will not
+            // receive further updates until the next trading day" — it can
+            // still fill tomorrow, so it stays open (never booked as ended).
             "rejected" => Status::Rejected("rejected by Alpaca".into()),
             _ => Status::Open,
         }
@@ -232,9 +236,20 @@ fn cut(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
-/// `x` rounded down to a multiple of `step` (as decimal text).
+/// `x` as the decimal it was written as: the shortest text that reads back
+/// as `x` (`187.45`, `0.3`), not the binary value's expansion
+/// (`187.449999…`, which rounds down a cent too far).
+fn decimal(x: f64) -> rust_decimal::Decimal {
+    x.to_string()
+        .parse()
+        .ok()
+        .or_else(|| rust_decimal::Decimal::from_f64_retain(x))
+        .unwrap_or_default()
+}
+
+/// `x` rounded down to `decimals` places.
 fn floor_to(x: f64, decimals: u32) -> f64 {
-    let d = rust_decimal::Decimal::from_f64_retain(x).unwrap_or_default();
+    let d = decimal(x);
     let r = d.round_dp_with_strategy(decimals, rust_decimal::RoundingStrategy::ToZero);
     r.to_string().parse().unwrap_or(0.0)
 }
@@ -242,7 +257,7 @@ fn floor_to(x: f64, decimals: u32) -> f64 {
 fn round_price(p: f64, side: Side) -> f64 {
     use rust_decimal::RoundingStrategy::{ToNegativeInfinity, ToPositiveInfinity};
     let dp = if p >= 1.0 { 2 } else { 4 };
-    let d = rust_decimal::Decimal::from_f64_retain(p).unwrap_or_default();
+    let d = decimal(p);
     let r = d.round_dp_with_strategy(
         dp,
         if side == Side::Buy {
@@ -467,10 +482,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn done_for_day_is_not_the_end_of_an_order() {
+        let v = |s: &str| json!({"status": s});
+        assert_eq!(Alpaca::status(&v("done_for_day")), Status::Open);
+        assert_eq!(Alpaca::status(&v("expired")), Status::Expired);
+        assert_eq!(Alpaca::status(&v("filled")), Status::Filled);
+    }
+
+    #[test]
     fn quantities_round_down_and_prices_never_worse() {
         assert_eq!(floor_to(0.1234567899, 9), 0.123456789);
         assert_eq!(round_price(187.456, Side::Buy), 187.45);
         assert_eq!(round_price(187.451, Side::Sell), 187.46);
         assert_eq!(round_price(0.123456, Side::Buy), 0.1234);
+        // Prices and quantities written exactly stay as written (the
+        // binary value of 187.45 is 187.4499…, of 0.3 is 0.2999…).
+        assert_eq!(round_price(187.45, Side::Buy), 187.45);
+        assert_eq!(round_price(187.45, Side::Sell), 187.45);
+        assert_eq!(floor_to(0.3, 9), 0.3);
+        assert_eq!(floor_to(1.1, 9), 1.1);
     }
 }

@@ -302,7 +302,10 @@ impl Binance {
         let v = self.signed(
             reqwest::Method::GET,
             "/api/v3/myTrades",
-            &[("symbol", symbol), ("orderId", &id)],
+            // rest-api.md, "Account trade list": `limit` "Default: 500;
+            // Maximum: 1000." — an order with more than 500 fills would
+            // otherwise lose the rest.
+            &[("symbol", symbol), ("orderId", &id), ("limit", "1000")],
         )?;
         Ok(v.as_array()
             .into_iter()

@@ -82,6 +82,14 @@ impl crate::execution::live::VenueAdapter for BinanceConfig {
 
     fn check(&self, name: &str) -> anyhow::Result<()> {
         crate::adapters::check_http(&format!("venues.{name}.rest_url"), &self.rest_url)?;
+        // rest-api.md, "Timing security": "Maximum `recvWindow` is 60000
+        // milliseconds."
+        if !(1..=60_000).contains(&self.recv_window_ms) {
+            anyhow::bail!(
+                "venues.{name}.recv_window_ms: {} is outside Binance's 1..=60000",
+                self.recv_window_ms
+            );
+        }
         if !(self.weight_budget > 0.0 && self.weight_budget <= 1.0) {
             anyhow::bail!("venues.{name}.weight_budget: must be in (0, 1]");
         }
