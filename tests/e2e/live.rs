@@ -551,6 +551,40 @@ mod alpaca {
     }
 
     #[test]
+    fn fills_past_the_first_page_of_activities_are_booked() {
+        // 150 fills of someone else's order listed before ours and not
+        // filtered out by time (the venue's clock runs ahead with the
+        // klines, so they carry the recording's last time): Alpaca lists at
+        // most 100 activities a page, so ours is on the second.
+        let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 600);
+        let server = AlpacaServer::start("SPY", klines.clone(), 40.0, 1000);
+        let t = server.trading();
+        t.earlier_fills(150, klines[599].open_time);
+        let (mut f, config) = deployment_of(
+            &server,
+            plugins::SCRIPTED,
+            "scripted@0.1.0",
+            &["--param", "script=1 buy 0 10"],
+            "",
+            "",
+        );
+        let earlier = t.position();
+        f.serve(&config);
+        let s = f.wait("d", "the buy booked", |s| held(s) > 0.0);
+        assert_eq!(s["open_orders"], 0, "the order ended: {s}");
+        let ours: Vec<_> = t
+            .fills()
+            .into_iter()
+            .filter(|a| a.order_id != "someone-else")
+            .collect();
+        let venue: f64 = ours.iter().map(|a| a.qty).sum();
+        assert!(venue > 0.0);
+        assert!((held(&s) - venue).abs() < 1e-9, "{s}");
+        assert!((t.position() - earlier - venue).abs() < 1e-9);
+        f.stop_serving();
+    }
+
+    #[test]
     fn a_live_deployment_trades_on_alpaca_through_lost_answers_500s_and_the_rate_limit() {
         let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 1200);
         let server = AlpacaServer::start("SPY", klines, 80.0, 1000);

@@ -84,7 +84,7 @@ pub(crate) fn rfc3339(ms: i64) -> String {
     )
 }
 
-fn parse_rfc3339(s: &str) -> Option<i64> {
+pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     // YYYY-MM-DDTHH:MM:SS(.fff)Z
     let b = s.as_bytes();
     if b.len() < 20 {

@@ -112,6 +112,30 @@ impl Trading {
     pub fn orders(&self) -> Vec<AlpacaOrder> {
         self.book.lock().unwrap().orders.clone()
     }
+    /// `n` fills someone else made on the account at `at_ms` (a filled
+    /// order of another client, one activity per fill).
+    pub fn earlier_fills(&self, n: usize, at_ms: i64) {
+        let mut b = self.book.lock().unwrap();
+        let created_at = crate::alpaca::rfc3339(at_ms);
+        b.orders.push(AlpacaOrder {
+            id: "someone-else".into(),
+            client_order_id: "someone-else".into(),
+            side: "buy".into(),
+            kind: "market".into(),
+            qty: n as f64,
+            limit: 0.0,
+            filled: 0.0,
+            status: "new".into(),
+            at_bar: 0,
+            created: Instant::now(),
+            created_at,
+        });
+        let k = b.orders.len() - 1;
+        for _ in 0..n {
+            fill(&mut b, k, 1.0, 1.0);
+        }
+    }
+
     /// Fills, in order.
     pub fn fills(&self) -> Vec<Activity> {
         self.book.lock().unwrap().fills.clone()
@@ -544,17 +568,54 @@ async fn list(
     axum::Json(Value::Array(list)).into_response()
 }
 
-async fn activities(State(s): State<Arc<Inner>>, h: HeaderMap) -> Response {
+/// `GET /v2/account/activities/FILL`, paged as alpaca-docs describes it
+/// (trading-api/account-activities.md, "Paging of Results", and
+/// data/webapi/endpoints/account-activities.yaml): `direction` `asc` or
+/// `desc` (default `desc`); `page_size` the most entries returned, default
+/// and maximum 100 (no `date` here); `page_token` the id of the end of the
+/// current page — `desc` results end before it, `asc` results begin right
+/// after it; `after` only activities after that time (strictly: the
+/// least forgiving reading).
+async fn activities(
+    State(s): State<Arc<Inner>>,
+    h: HeaderMap,
+    Query(q): Query<std::collections::HashMap<String, String>>,
+) -> Response {
     if let Err(r) = gate(&s, &h) {
         return *r;
     }
     let mut b = s.trading.book.lock().unwrap();
     s.settle(&mut b);
-    let list: Vec<Value> = b
+    let desc = q.get("direction").is_none_or(|d| d != "asc");
+    let page_size = q
+        .get("page_size")
+        .and_then(|p| p.parse::<usize>().ok())
+        .unwrap_or(100)
+        .clamp(1, 100);
+    let after = q.get("after").and_then(|a| crate::alpaca::parse_rfc3339(a));
+    let mut all: Vec<(&Activity, &AlpacaOrder)> = b
         .fills
         .iter()
-        .map(|f| {
-            let o = b.orders.iter().find(|o| o.id == f.order_id).unwrap();
+        .map(|f| (f, b.orders.iter().find(|o| o.id == f.order_id).unwrap()))
+        .filter(|(_, o)| {
+            after.is_none_or(|a| crate::alpaca::parse_rfc3339(&o.created_at).is_some_and(|t| t > a))
+        })
+        .collect();
+    if desc {
+        all.reverse();
+    }
+    let start = match q.get("page_token") {
+        Some(t) => match all.iter().position(|(f, _)| &f.id == t) {
+            Some(i) => i + 1,
+            None => all.len(),
+        },
+        None => 0,
+    };
+    let list: Vec<Value> = all
+        .iter()
+        .skip(start)
+        .take(page_size)
+        .map(|(f, o)| {
             json!({
                 "id": f.id, "activity_type": "FILL", "type": "fill",
                 "order_id": f.order_id, "symbol": s.symbol, "side": o.side,

@@ -175,41 +175,87 @@ impl Alpaca {
         }
     }
 
-    /// The executions of order `id` from the account's fill activities.
-    fn executions(&mut self, id: &str) -> Result<Vec<Execution>, Failure> {
-        let req = self
-            .http
-            .get(format!(
-                "{}/v2/account/activities/FILL",
-                self.config.rest_url
-            ))
-            .query(&[("direction", "asc"), ("page_size", "100")]);
-        let v = self.send(req)?;
-        Ok(v.as_array()
-            .into_iter()
-            .flatten()
-            .filter(|a| a["order_id"].as_str() == Some(id))
-            .map(|a| Execution {
-                id: a["id"].as_str().unwrap_or("").to_string(),
-                quantity: num(&a["qty"]),
-                price: num(&a["price"]),
-                commission: 0.0,
-            })
-            .collect())
+    /// The executions of order `id` from the account's fill activities,
+    /// every page of them (alpaca-docs, trading-api/account-activities.md,
+    /// "Paging of Results": at most 100 a page; `page_token` the id of the
+    /// page's end; `asc` begins right after it), from a minute before the
+    /// order was created (`after`), until the order's `filled` quantity is
+    /// accounted for or the list ends.
+    fn executions(
+        &mut self,
+        id: &str,
+        created_at: Option<&str>,
+        filled: f64,
+    ) -> Result<Vec<Execution>, Failure> {
+        const PAGE: usize = 100;
+        let after = created_at
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| {
+                (t - chrono::Duration::minutes(1))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            });
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        let mut got = 0.0;
+        // Bounded: 1,000 pages are 100,000 fills since the order.
+        for _ in 0..1000 {
+            let mut query = vec![
+                ("direction", "asc".to_string()),
+                ("page_size", PAGE.to_string()),
+            ];
+            if let Some(a) = &after {
+                query.push(("after", a.clone()));
+            }
+            if let Some(t) = &token {
+                query.push(("page_token", t.clone()));
+            }
+            let req = self
+                .http
+                .get(format!(
+                    "{}/v2/account/activities/FILL",
+                    self.config.rest_url
+                ))
+                .query(&query);
+            let v = self.send(req)?;
+            let rows = v.as_array().cloned().unwrap_or_default();
+            for a in rows.iter().filter(|a| a["order_id"].as_str() == Some(id)) {
+                let e = Execution {
+                    id: a["id"].as_str().unwrap_or("").to_string(),
+                    quantity: num(&a["qty"]),
+                    price: num(&a["price"]),
+                    commission: 0.0,
+                };
+                got += e.quantity;
+                out.push(e);
+            }
+            token = rows.last().and_then(|a| a["id"].as_str()).map(String::from);
+            if rows.len() < PAGE || got >= filled - 1e-9 || token.is_none() {
+                break;
+            }
+        }
+        Ok(out)
     }
 
     fn report(&mut self, v: &Value) -> Result<Report, Failure> {
         let filled = num(&v["filled_qty"]);
         let executions = if filled > 0.0 {
             let id = v["id"].as_str().unwrap_or("").to_string();
-            self.executions(&id)?
+            let created = v["created_at"].as_str().map(String::from);
+            self.executions(&id, created.as_deref(), filled)?
         } else {
             Vec::new()
         };
-        Ok(Report {
-            status: Self::status(v),
-            executions,
-        })
+        // The activities can lag the order: a `filled` order whose listed
+        // executions do not add up to its `filled_qty` yet is not ended —
+        // it is looked up again, so no fill is lost.
+        let listed: f64 = executions.iter().map(|e| e.quantity).sum();
+        let status = match Self::status(v) {
+            Status::Filled | Status::Cancelled | Status::Expired if listed < filled - 1e-9 => {
+                Status::Open
+            }
+            s => s,
+        };
+        Ok(Report { status, executions })
     }
 
     /// Alpaca's id of the order with this client order id.
