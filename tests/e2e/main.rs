@@ -14,6 +14,7 @@ mod exact;
 mod feeds;
 mod golden;
 mod html;
+mod layout;
 mod live;
 mod monitoring;
 mod plugins;
