@@ -6,7 +6,7 @@
 //! trusts it.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -105,11 +105,6 @@ impl axum::serve::Listener for TlsListener {
     fn local_addr(&self) -> std::io::Result<Self::Addr> {
         self.tcp.local_addr()
     }
-}
-
-/// Whether `path` holds a PEM certificate (for tests of the CA file).
-pub fn is_pem(path: &Path) -> bool {
-    std::fs::read_to_string(path).is_ok_and(|s| s.contains("BEGIN CERTIFICATE"))
 }
 
 /// Serve `app` on a new port of 127.0.0.1 on `rt`: plain, or TLS with a
