@@ -17,7 +17,7 @@ use sandbar_test_support::shared_data;
 use crate::service::Fixture;
 use crate::util::*;
 
-fn market(n: usize, bars_per_second: f64) -> BinanceServer {
+pub(crate) fn market(n: usize, bars_per_second: f64) -> BinanceServer {
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), n);
     BinanceServer::start("BTCUSDT", "1m", klines, bars_per_second)
 }
@@ -35,7 +35,7 @@ fn live_deployment(server: &BinanceServer, orders: &str) -> (Fixture, PathBuf) {
 }
 
 /// `plugin` (`label`) with `params` on BTCUSDT, LIVE on the server.
-fn live_deployment_of(
+pub(crate) fn live_deployment_of(
     server: &BinanceServer,
     plugin: &str,
     label: &str,
@@ -71,13 +71,13 @@ fn live_deployment_of(
     (f, config)
 }
 
-fn journal(f: &Fixture) -> PathBuf {
+pub(crate) fn journal(f: &Fixture) -> PathBuf {
     f.dir.path().join("journals/d-live.redb")
 }
 
 /// The journal's fills, by client order id suffix (order id), as
 /// (quantity, price) in order.
-fn journal_fills(entries: &[serde_json::Value]) -> HashMap<u64, Vec<(f64, f64)>> {
+pub(crate) fn journal_fills(entries: &[serde_json::Value]) -> HashMap<u64, Vec<(f64, f64)>> {
     let mut out: HashMap<u64, Vec<(f64, f64)>> = HashMap::new();
     for f in of_kind(entries, "fill") {
         let fill = &f["fill"];
@@ -92,23 +92,25 @@ fn journal_fills(entries: &[serde_json::Value]) -> HashMap<u64, Vec<(f64, f64)>>
 }
 
 /// The server's trades, by the order id in the client order id.
-fn venue_fills(server: &BinanceServer) -> HashMap<u64, Vec<(f64, f64)>> {
+pub(crate) fn venue_fills(server: &BinanceServer) -> HashMap<u64, Vec<(f64, f64)>> {
     let orders = server.spot().orders();
     let mut out: HashMap<u64, Vec<(f64, f64)>> = HashMap::new();
     for t in server.spot().trades() {
         let o = orders.iter().find(|o| o.order_id == t.order_id).unwrap();
         let id: u64 = o.client_id.rsplit('-').next().unwrap().parse().unwrap();
-        // As the server writes them: eight decimals.
+        // As the server writes them: eight decimals. A buy's fee is kept
+        // out of the bitcoin bought: the books hold what the account got.
         let dec8 = |x: f64| format!("{x:.8}").parse::<f64>().unwrap();
+        let kept = if t.side == "BUY" { dec8(t.commission) } else { 0.0 };
         out.entry(id)
             .or_default()
-            .push((dec8(t.quantity), dec8(t.price)));
+            .push((dec8(t.quantity) - kept, dec8(t.price)));
     }
     out
 }
 
 /// The deployment's position in its first symbol, as status shows it.
-fn held(s: &serde_json::Value) -> f64 {
+pub(crate) fn held(s: &serde_json::Value) -> f64 {
     s["positions"]
         .as_array()
         .and_then(|p| p.first())
@@ -118,7 +120,7 @@ fn held(s: &serde_json::Value) -> f64 {
 
 /// Every client order id the server accepted, once; and no placement of
 /// an id it already had got through.
-fn assert_no_order_twice(server: &BinanceServer) {
+pub(crate) fn assert_no_order_twice(server: &BinanceServer) {
     let orders = server.spot().orders();
     let mut seen = std::collections::HashSet::new();
     for o in &orders {
@@ -128,7 +130,7 @@ fn assert_no_order_twice(server: &BinanceServer) {
 
 /// Stop, then compare the journal's fills with the venue's trades, order
 /// by order, and the books with the account.
-fn assert_books_match_the_venue(f: &Fixture, server: &BinanceServer) -> Vec<serde_json::Value> {
+pub(crate) fn assert_books_match_the_venue(f: &Fixture, server: &BinanceServer) -> Vec<serde_json::Value> {
     let entries = journal_entries(&journal(f));
     let ours = journal_fills(&entries);
     let theirs = venue_fills(server);
@@ -161,7 +163,7 @@ fn assert_books_match_the_venue(f: &Fixture, server: &BinanceServer) -> Vec<serd
 /// After the recording's last bar (`bars` of them): wait until the books
 /// hold what the account holds, twice a second apart (every answer of the
 /// venue booked), then stop the service cleanly.
-fn settle_and_stop(f: &mut Fixture, bars: usize, account: impl Fn() -> f64) -> serde_json::Value {
+pub(crate) fn settle_and_stop(f: &mut Fixture, bars: usize, account: impl Fn() -> f64) -> serde_json::Value {
     f.wait("d", "the last bar", |s| {
         s["seq"].as_u64() >= Some(bars as u64)
     });

@@ -26,3 +26,4 @@ mod risk;
 mod sandbox;
 mod service;
 mod swap;
+mod venue_rules;

@@ -46,13 +46,16 @@ impl Venue {
         (self.rng >> 33) % n
     }
 
-    fn trade(&mut self, q: f64, price: f64) -> Execution {
+    /// A trade; a buy's fee is kept in the asset bought, as Binance does
+    /// without BNB.
+    fn trade(&mut self, q: f64, price: f64, buy: bool) -> Execution {
         self.next_trade += 1;
         Execution {
             id: format!("t{}", self.next_trade),
             quantity: q,
             price,
             commission: q * price * 0.001,
+            fee_base: if buy { q * 0.001 } else { 0.0 },
         }
     }
 }
@@ -65,6 +68,9 @@ impl Connector for Fake {
         if p.quantity < 1e-4 {
             return Err(format!("LOT_SIZE: {} below 0.0001", p.quantity));
         }
+        // Rounded down to the lot step, as the venue takes it.
+        let mut p = p;
+        p.quantity = (p.quantity * 1e4).floor() / 1e4;
         Ok(p)
     }
 
@@ -86,14 +92,15 @@ impl Connector for Fake {
             // In two trades.
             2 => {
                 let half = p.quantity / 2.0;
-                let (a, b) = (v.trade(half, price), v.trade(p.quantity - half, price));
+                let buy = p.side == sandbar::execution::Side::Buy;
+                let (a, b) = (v.trade(half, price, buy), v.trade(p.quantity - half, price, buy));
                 Report {
                     status: Status::Filled,
                     executions: vec![a, b],
                 }
             }
             _ => {
-                let t = v.trade(p.quantity, price);
+                let t = v.trade(p.quantity, price, p.side == sandbar::execution::Side::Buy);
                 Report {
                     status: Status::Filled,
                     executions: vec![t],
@@ -133,7 +140,8 @@ impl Connector for Fake {
                 1 => v.orders[i].2.status = Status::Expired,
                 _ => {
                     let p = v.orders[i].1.clone();
-                    let t = v.trade(p.quantity, p.limit.unwrap_or(p.reference));
+                    let buy = p.side == sandbar::execution::Side::Buy;
+                    let t = v.trade(p.quantity, p.limit.unwrap_or(p.reference), buy);
                     let r = &mut v.orders[i].2;
                     r.executions.push(t);
                     r.status = Status::Filled;

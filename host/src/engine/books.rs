@@ -28,6 +28,17 @@ impl<'a, V: Venue> Engine<'a, V> {
         let open_orders = (0..self.symbols.len() as SymbolId)
             .map(|s| self.venue.open_orders(s).len())
             .sum();
+        let in_motion = (0..self.symbols.len() as SymbolId)
+            .filter(|&s| {
+                self.venue.in_flight(s) != 0.0
+                    || self
+                        .venue
+                        .open_orders(s)
+                        .iter()
+                        .any(|o| !o.kind.is_protective())
+            })
+            .map(|s| self.symbols[s as usize].clone())
+            .collect();
         let gross_exposure = self
             .books
             .ledger
@@ -50,6 +61,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             peak_equity: self.books.peak_equity,
             positions,
             open_orders,
+            in_motion,
             gross_exposure,
             last_bar_ms: self.now_ms,
             ramp: self

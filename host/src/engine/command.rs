@@ -148,8 +148,12 @@ pub struct Status {
     pub peak_equity: f64,
     /// Open positions: (symbol, quantity, average price).
     pub positions: Vec<(String, f64, f64)>,
-    /// Orders resting at the venue.
+    /// Open orders (those the host holds — stops and targets — included).
     pub open_orders: usize,
+    /// The symbols with an order at the venue that may still fill (sent and
+    /// not ended, a triggered stop on its way): their holdings are in
+    /// motion. Host-held stops and targets do not count.
+    pub in_motion: Vec<String>,
     /// Sum of |position| × last close.
     pub gross_exposure: f64,
     /// Open time of the last bar processed (UTC ms; `i64::MIN` before the first).

@@ -70,6 +70,7 @@ pub use versions::PlannedSwap;
 
 use crate::data::feed::Feed;
 use crate::data::market::{Bar, SymbolId};
+use crate::execution::order_state::Update;
 use crate::execution::{FillReport, Origin, Venue};
 use crate::portfolio::{Execution, Ledger};
 use crate::risk::{RiskConfig, RiskEngine, StateChange, TradingState};
@@ -601,7 +602,18 @@ impl<'a, V: Venue> Engine<'a, V> {
             any = true;
             self.controls.notes_at.1 += 1;
             let ended = note.ended.clone().map(|why| (note.order_id, why));
+            let unknown = match &note.update {
+                Update::Unknown { reason } => Some(reason.clone()),
+                _ => None,
+            };
             self.record(Entry::Venue { seq, note })?;
+            if let Some(reason) = unknown
+                && self.controls.paused.is_none()
+            {
+                // An order the venue may or may not have: no new risk
+                // until an operator has looked (and resumes).
+                self.pause(seq, "venue".into(), reason)?;
+            }
             if let Some((order_id, reason)) = ended {
                 self.record(Entry::Cancel {
                     seq,

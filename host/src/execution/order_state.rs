@@ -88,6 +88,73 @@ pub enum Update {
     },
     /// The venue ended it.
     Expired,
+    /// The venue takes the order for less than was asked: its quantity
+    /// rounded down to the lot step (Binance's `LOT_SIZE`). The order is
+    /// complete when this much has filled.
+    Resized {
+        /// The quantity the venue was sent.
+        quantity: f64,
+    },
+    /// An execution whose fee the venue kept out of the asset received
+    /// (Binance without BNB charges a buy's commission in the base asset):
+    /// the order fills by `quantity`, the position grows by `quantity −
+    /// fee_base`.
+    NetFill {
+        /// Execution (trade) id at the venue.
+        id: String,
+        /// Quantity of this execution.
+        quantity: f64,
+        /// Its price.
+        price: f64,
+        /// What the venue charged, valued in the quote currency (the kept
+        /// base at the execution's price, plus any quote commission).
+        commission: f64,
+        /// The base quantity the venue kept.
+        fee_base: f64,
+    },
+    /// The venue cannot say whether it has the order: a placement's answer
+    /// was lost and lookups keep answering "does not exist" past the grace
+    /// period, on a venue where a resend could place it twice. The order
+    /// stays open to polling; the deployment stops adding risk.
+    Unknown {
+        /// What happened.
+        reason: String,
+    },
+}
+
+impl Update {
+    /// An execution's parts: (id, quantity, price).
+    fn execution(&self) -> Option<(&String, f64, f64)> {
+        match self {
+            Update::Fill {
+                id,
+                quantity,
+                price,
+                ..
+            }
+            | Update::NetFill {
+                id,
+                quantity,
+                price,
+                ..
+            } => Some((id, *quantity, *price)),
+            _ => None,
+        }
+    }
+
+    /// Commission (in the quote currency) and the base quantity the venue
+    /// kept, for an execution.
+    pub fn fees(&self) -> (f64, f64) {
+        match self {
+            Update::Fill { commission, .. } => (*commission, 0.0),
+            Update::NetFill {
+                commission,
+                fee_base,
+                ..
+            } => (*commission, *fee_base),
+            _ => (0.0, 0.0),
+        }
+    }
 }
 
 /// Something that should not happen, kept for the operator.
@@ -123,6 +190,10 @@ pub struct Effect {
     pub ignored: bool,
     /// An anomaly.
     pub anomaly: Option<Anomaly>,
+    /// The venue took it for a smaller quantity ([`Update::Resized`]).
+    pub resized: bool,
+    /// The venue cannot say whether it has it ([`Update::Unknown`]).
+    pub unknown: bool,
 }
 
 /// One order at a live venue.
@@ -208,17 +279,13 @@ impl LiveOrder {
             matches!(u, Update::CancelRequested) || before == OrderState::PendingCancel;
         match u {
             Update::Accepted => self.acknowledged = true,
-            Update::Fill {
-                id,
-                quantity,
-                price,
-                ..
-            } => {
+            Update::Fill { .. } | Update::NetFill { .. } => {
+                let (id, quantity, price) = u.execution().expect("an execution");
                 if self.executions.contains(id) {
                     effect.ignored = true;
                     return effect;
                 }
-                if !(quantity.is_finite() && *quantity > 0.0 && price.is_finite() && *price > 0.0) {
+                if !(quantity.is_finite() && quantity > 0.0 && price.is_finite() && price > 0.0) {
                     effect.anomaly = Some(Anomaly::BadFill { id: id.clone() });
                     return effect;
                 }
@@ -233,7 +300,27 @@ impl LiveOrder {
                 self.executions.insert(id.clone());
                 self.filled = total.min(self.quantity);
                 self.acknowledged = true;
-                effect.fill = Some((*quantity, *price));
+                effect.fill = Some((quantity, price));
+            }
+            Update::Resized { quantity } => {
+                // Only down, never below what filled, never to nothing.
+                let q = *quantity;
+                if !(q.is_finite() && q > 0.0 && q < self.quantity && q >= self.filled)
+                    || before.is_terminal()
+                {
+                    effect.ignored = true;
+                    return effect;
+                }
+                self.quantity = q;
+                effect.resized = true;
+            }
+            Update::Unknown { .. } => {
+                if before.is_terminal() || self.acknowledged {
+                    effect.ignored = true;
+                    return effect;
+                }
+                effect.unknown = true;
+                return effect;
             }
             Update::CancelRequested => {
                 if before.is_terminal() {
@@ -262,7 +349,7 @@ impl LiveOrder {
         if next != before {
             self.state = next;
             effect.transition = Some((before, next));
-        } else if effect.fill.is_none() {
+        } else if effect.fill.is_none() && !effect.resized {
             effect.ignored = true;
         }
         effect
@@ -394,6 +481,53 @@ mod tests {
             }
             (quantity, updates)
         })
+    }
+
+    #[test]
+    fn an_order_the_venue_took_rounded_down_to_its_lot_is_filled_by_the_rounded_quantity() {
+        // 0.0212345 asked, 0.02123 sent (LOT_SIZE step 0.00001).
+        let mut o = LiveOrder::new("sb-1", 0.0212345);
+        let e = o.apply(&Update::Resized { quantity: 0.02123 });
+        assert!(e.resized && !e.ignored);
+        let e = o.apply(&fill("t1", 0.02123));
+        assert_eq!(e.transition.map(|t| t.1), Some(OrderState::Filled));
+        // Never up, never below what filled, never after the end.
+        assert!(o.apply(&Update::Resized { quantity: 0.01 }).ignored);
+        let mut p = LiveOrder::new("sb-2", 1.0);
+        assert!(p.apply(&Update::Resized { quantity: 2.0 }).ignored);
+        p.apply(&fill("t1", 0.5));
+        assert!(p.apply(&Update::Resized { quantity: 0.4 }).ignored);
+        assert_eq!(p.quantity, 1.0);
+    }
+
+    #[test]
+    fn a_fill_whose_fee_was_kept_in_the_asset_bought_fills_the_order_by_its_whole_quantity() {
+        let mut o = LiveOrder::new("sb-1", 0.02123);
+        let u = Update::NetFill {
+            id: "t1".into(),
+            quantity: 0.02123,
+            price: 42_000.0,
+            commission: 0.00002123 * 42_000.0,
+            fee_base: 0.00002123,
+        };
+        assert_eq!(u.fees(), (0.00002123 * 42_000.0, 0.00002123));
+        let e = o.apply(&u);
+        assert_eq!(e.fill, Some((0.02123, 42_000.0)));
+        assert_eq!(o.state(), OrderState::Filled);
+        assert!(o.apply(&u).ignored, "the same execution twice");
+    }
+
+    #[test]
+    fn an_unknown_outcome_is_news_only_for_an_order_the_venue_never_acknowledged() {
+        let unknown = Update::Unknown {
+            reason: "lost".into(),
+        };
+        let mut o = LiveOrder::new("sb-1", 1.0);
+        let e = o.apply(&unknown);
+        assert!(e.unknown && !e.ignored && e.transition.is_none());
+        assert_eq!(o.state(), OrderState::PendingNew);
+        o.apply(&Update::Accepted);
+        assert!(o.apply(&unknown).ignored);
     }
 
     proptest! {

@@ -5,8 +5,17 @@
 //! Checks as the exchange does: the `X-MBX-APIKEY` header (`-2014`), the
 //! HMAC-SHA256 signature over the query string (`-1022`), `timestamp`
 //! within `recvWindow` of the server's (virtual) clock (`-1021`), the
-//! symbol's filters (`-1013`), a client order id already used (`-2010`),
-//! an order that does not exist (`-2013`, `-2011`). Fills: a market order
+//! symbol's filters (`-1013`), a client order id of an order that is not
+//! FILLED (`-2010`: rest-api.md "New order", `newClientOrderId`: "Orders
+//! with the same `newClientOrderID` can be accepted only when the previous
+//! one is filled" — so after a fill the same id places a second order),
+//! the account's free balance (`-2010` "Account has insufficient balance
+//! for requested action.", errors.md), an order that does not exist
+//! (`-2013`, `-2011`). Fees (0.1 %) are charged in the asset the trade
+//! pays out — a buy's in the base asset, a sell's in the quote — as an
+//! account without BNB pays them (the `commissionAsset` of rest-api.md's
+//! fills); the docs do not say more, so this is the least forgiving
+//! reading: the account holds the quantity bought less its fee. Fills: a market order
 //! at the last closed kline's close (in two trades when `partial` is
 //! set); a limit order when a kline that closes after it was placed trades
 //! through its price, at the price. The clock goes on while no client is
@@ -14,8 +23,11 @@
 //!
 //! What the test makes it do wrong ([`Faults`]): accept an order and answer
 //! only after the client gave up, or answer `-1007`; say "not found" for a
-//! while after placement; answer 429 or 418 with `Retry-After`; and orders
-//! placed by someone else ([`Spot::place_foreign`]).
+//! while after placement; list an order's trades late (rest-api.md "Data
+//! Sources": "some delay in the response is normal and expected"); answer
+//! 429 or 418 with `Retry-After`; announce `serverShutdown` on the user
+//! data stream and go quiet; and orders placed by someone else
+//! ([`Spot::place_foreign`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -70,6 +82,13 @@ pub struct Faults {
     pub stream_drop_after: AtomicU64,
     /// Every event is sent twice (a duplicate update).
     pub stream_duplicates: AtomicBool,
+    /// The next N user data stream connections send `serverShutdown`
+    /// (web-socket-api.md "Server Shutdown") and then nothing more for a
+    /// minute before they close.
+    pub stream_shutdowns: AtomicU64,
+    /// `myTrades` lists a trade only this long after it happened (ms),
+    /// while the order already counts it in `executedQty`.
+    pub trades_lag_ms: AtomicU64,
 }
 
 /// One order.
@@ -107,8 +126,26 @@ pub struct Trade {
     pub price: f64,
     /// Quantity.
     pub quantity: f64,
-    /// Commission (quote asset, 0.1%).
+    /// Commission (0.1 %), in `commission_asset`.
     pub commission: f64,
+    /// The asset the fee was taken in: the base for a buy, the quote for a
+    /// sell.
+    pub commission_asset: String,
+    /// `BUY` / `SELL`.
+    pub side: String,
+    at: Instant,
+}
+
+impl Trade {
+    /// What the trade moved the account's base balance by (signed): a
+    /// buy's quantity less the fee kept from it, a sell's quantity.
+    pub fn base_change(&self) -> f64 {
+        if self.side == "BUY" {
+            self.quantity - self.commission
+        } else {
+            -self.quantity
+        }
+    }
 }
 
 #[derive(Default)]
@@ -132,6 +169,9 @@ pub struct Spot {
     pub refused: AtomicU64,
     /// Placements refused as duplicates of a client order id.
     pub duplicates: AtomicU64,
+    /// Placements accepted under the client order id of a filled order
+    /// (a second order).
+    pub reused: AtomicU64,
     /// Every placement request received (client order id), in order.
     attempts: Mutex<Vec<String>>,
     /// Every request line received (path and query, signature included).
@@ -255,9 +295,13 @@ impl Inner {
                 }
             }
             for (n, q, p) in fills {
-                trade(b, n, q, p);
+                trade(b, n, q, p, self.base_asset());
             }
         }
+    }
+
+    fn base_asset(&self) -> &str {
+        self.symbol.trim_end_matches("USDT")
     }
 
     fn last_close(&self) -> f64 {
@@ -270,7 +314,7 @@ fn open(status: &str) -> bool {
     status == "NEW" || status == "PARTIALLY_FILLED"
 }
 
-fn trade(b: &mut Book, n: usize, q: f64, p: f64) {
+fn trade(b: &mut Book, n: usize, q: f64, p: f64, base_asset: &str) {
     b.next_id += 1;
     let id = b.next_id;
     let o = &mut b.orders[n];
@@ -280,18 +324,46 @@ fn trade(b: &mut Book, n: usize, q: f64, p: f64) {
     } else {
         "PARTIALLY_FILLED".into()
     };
-    let sign = if o.side == "BUY" { 1.0 } else { -1.0 };
     let order_id = o.order_id;
-    let commission = q * p * 0.001;
-    b.base += sign * q;
-    b.quote -= sign * q * p + commission;
+    let side = o.side.clone();
+    // The fee in the asset received, rounded to the asset's 8 decimals.
+    let round8 = |x: f64| (x * 1e8).round() / 1e8;
+    let (commission, commission_asset) = if side == "BUY" {
+        let fee = round8(q * 0.001);
+        b.base += q - fee;
+        b.quote -= q * p;
+        (fee, base_asset.to_string())
+    } else {
+        let fee = round8(q * p * 0.001);
+        b.base -= q;
+        b.quote += q * p - fee;
+        (fee, "USDT".to_string())
+    };
     b.trades.push(Trade {
         id,
         order_id,
         price: p,
         quantity: q,
         commission,
+        commission_asset,
+        side,
+        at: Instant::now(),
     });
+}
+
+/// What open orders hold of each balance: (base, quote).
+fn locked(b: &Book) -> (f64, f64) {
+    b.orders
+        .iter()
+        .filter(|o| open(&o.status))
+        .fold((0.0, 0.0), |(base, quote), o| {
+            let left = o.quantity - o.executed;
+            if o.side == "SELL" {
+                (base + left, quote)
+            } else {
+                (base, quote + left * o.price)
+            }
+        })
 }
 
 fn order_json(o: &SpotOrder, symbol: &str) -> Value {
@@ -405,6 +477,14 @@ async fn user_stream(s: Arc<Inner>, mut socket: axum::extract::ws::WebSocket) {
     };
     let mut sent = 0u64;
     loop {
+        if take(&s.spot.faults.stream_shutdowns) {
+            // web-socket-api.md "Server Shutdown": the event, then the
+            // connection goes; here it goes quiet first, for a minute.
+            let shutdown = json!({"event": {"e": "serverShutdown", "E": exchange_ms(&s)}});
+            let _ = socket.send(Message::Text(shutdown.to_string().into())).await;
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            return;
+        }
         let events: Vec<Value> = {
             let mut b = s.spot.book.lock().unwrap();
             s.match_book(&mut b);
@@ -588,7 +668,9 @@ async fn answer(
             s.match_book(&mut b);
             let client = p.get("origClientOrderId").cloned().unwrap_or_default();
             let hide = Duration::from_millis(spot.faults.hide_new_ms.load(Ordering::SeqCst));
-            match b.orders.iter().find(|o| o.client_id == client) {
+            // The newest order of that id (after a fill the id can be
+            // used again).
+            match b.orders.iter().rev().find(|o| o.client_id == client) {
                 Some(o) if o.placed.elapsed() >= hide => {
                     axum::Json(order_json(o, &symbol)).into_response()
                 }
@@ -599,7 +681,7 @@ async fn answer(
             let mut b = spot.book.lock().unwrap();
             s.match_book(&mut b);
             let client = p.get("origClientOrderId").cloned().unwrap_or_default();
-            match b.orders.iter_mut().find(|o| o.client_id == client) {
+            match b.orders.iter_mut().rev().find(|o| o.client_id == client) {
                 Some(o) if open(&o.status) => {
                     o.status = "CANCELED".into();
                     axum::Json(order_json(o, &symbol)).into_response()
@@ -622,17 +704,20 @@ async fn answer(
             let mut b = spot.book.lock().unwrap();
             s.match_book(&mut b);
             let id = num("orderId").map(|x| x as i64);
+            let lag = Duration::from_millis(spot.faults.trades_lag_ms.load(Ordering::SeqCst));
+            let limit = num("limit").unwrap_or(500.0).clamp(1.0, 1000.0) as usize;
             let list: Vec<Value> = b
                 .trades
                 .iter()
-                .filter(|t| id.is_none_or(|i| i == t.order_id))
+                .filter(|t| id.is_none_or(|i| i == t.order_id) && t.at.elapsed() >= lag)
+                .take(limit)
                 .map(|t| {
                     json!({
                         "symbol": symbol, "id": t.id, "orderId": t.order_id,
                         "price": fmt(t.price), "qty": fmt(t.quantity),
                         "quoteQty": fmt(t.price * t.quantity),
-                        "commission": fmt(t.commission), "commissionAsset": "USDT",
-                        "isBuyer": true, "isMaker": false
+                        "commission": fmt(t.commission), "commissionAsset": t.commission_asset,
+                        "isBuyer": t.side == "BUY", "isMaker": false
                     })
                 })
                 .collect();
@@ -641,11 +726,12 @@ async fn answer(
         ("GET", "/api/v3/account") => {
             let mut b = spot.book.lock().unwrap();
             s.match_book(&mut b);
+            let (base_locked, quote_locked) = locked(&b);
             axum::Json(json!({
                 "canTrade": true,
                 "balances": [
-                    {"asset": symbol.trim_end_matches("USDT"), "free": fmt(b.base), "locked": "0.00000000"},
-                    {"asset": "USDT", "free": fmt(b.quote), "locked": "0.00000000"}
+                    {"asset": s.base_asset(), "free": fmt(b.base - base_locked), "locked": fmt(base_locked)},
+                    {"asset": "USDT", "free": fmt(b.quote - quote_locked), "locked": fmt(quote_locked)}
                 ]
             }))
             .into_response()
@@ -730,9 +816,34 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
         if quantity * reference < MIN_NOTIONAL {
             return err(StatusCode::BAD_REQUEST, -1013, "Filter failure: NOTIONAL");
         }
-        if b.orders.iter().any(|o| o.client_id == client) {
+        // rest-api.md "New order", `newClientOrderId`: "can be accepted
+        // only when the previous one is filled, otherwise the order will
+        // be rejected".
+        if b
+            .orders
+            .iter()
+            .any(|o| o.client_id == client && o.status != "FILLED")
+        {
             spot.duplicates.fetch_add(1, Ordering::SeqCst);
             return err(StatusCode::BAD_REQUEST, -2010, "Duplicate order sent.");
+        }
+        if b.orders.iter().any(|o| o.client_id == client) {
+            spot.reused.fetch_add(1, Ordering::SeqCst);
+        }
+        // The free balance pays for it (errors.md: "Account has
+        // insufficient balance for requested action.").
+        let (base_locked, quote_locked) = locked(&b);
+        let short = if side == "SELL" {
+            quantity > b.base - base_locked + 1e-12
+        } else {
+            quantity * reference > b.quote - quote_locked
+        };
+        if short {
+            return err(
+                StatusCode::BAD_REQUEST,
+                -2010,
+                "Account has insufficient balance for requested action.",
+            );
         }
         b.next_id += 1;
         let order_id = b.next_id;
@@ -756,12 +867,12 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
             if spot.faults.partial.load(Ordering::SeqCst) {
                 let half = ((quantity / 2.0) / LOT_STEP).floor() * LOT_STEP;
                 if half > 0.0 {
-                    trade(&mut b, n, half, px);
+                    trade(&mut b, n, half, px, s.base_asset());
                 }
                 let rest = b.orders[n].quantity - b.orders[n].executed;
-                trade(&mut b, n, rest, px);
+                trade(&mut b, n, rest, px, s.base_asset());
             } else {
-                trade(&mut b, n, quantity, px);
+                trade(&mut b, n, quantity, px, s.base_asset());
             }
         }
         let mut v = order_json(&b.orders[n], &s.symbol);
@@ -771,7 +882,7 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
                 .map(|t| {
                     json!({
                         "price": fmt(t.price), "qty": fmt(t.quantity),
-                        "commission": fmt(t.commission), "commissionAsset": "USDT",
+                        "commission": fmt(t.commission), "commissionAsset": t.commission_asset,
                         "tradeId": t.id
                     })
                 })

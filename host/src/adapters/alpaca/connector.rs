@@ -224,6 +224,7 @@ impl Alpaca {
                     quantity: num(&a["qty"]),
                     price: num(&a["price"]),
                     commission: 0.0,
+                    fee_base: 0.0,
                 };
                 got += e.quantity;
                 out.push(e);

@@ -277,12 +277,27 @@ impl Binance {
         }
     }
 
-    fn commission(&self, symbol: &str, t: &Value, price: f64) -> f64 {
-        let c = num(&t["commission"]);
-        match (self.assets.get(symbol), t["commissionAsset"].as_str()) {
-            (Some((_, quote)), Some(a)) if a == quote => c,
-            (Some((base, _)), Some(a)) if a == base => c * price,
-            _ => 0.0,
+    /// One trade as the books take it. The fee is charged in the asset the
+    /// trade pays out unless BNB pays it (the `commissionAsset` of a fill in
+    /// rest-api.md "New order" and of "Account trade list"): a fee in the
+    /// quote asset is a commission; one in the base asset is kept out of
+    /// the quantity bought (`fee_base`), valued at the trade's price. A fee
+    /// in a third asset (BNB) is not valued (0): the quote and base
+    /// balances are untouched by it.
+    fn execution(&self, symbol: &str, id: String, t: &Value) -> Execution {
+        let price = num(&t["price"]);
+        let fee = num(&t["commission"]);
+        let (commission, fee_base) = match (self.assets.get(symbol), t["commissionAsset"].as_str()) {
+            (Some((_, quote)), Some(a)) if a == quote => (fee, 0.0),
+            (Some((base, _)), Some(a)) if a == base => (fee * price, fee),
+            _ => (0.0, 0.0),
+        };
+        Execution {
+            id,
+            quantity: num(&t["qty"]),
+            price,
+            commission,
+            fee_base,
         }
     }
 
@@ -310,15 +325,7 @@ impl Binance {
         Ok(v.as_array()
             .into_iter()
             .flatten()
-            .map(|t| {
-                let price = num(&t["price"]);
-                Execution {
-                    id: t["id"].to_string(),
-                    quantity: num(&t["qty"]),
-                    price,
-                    commission: self.commission(symbol, t, price),
-                }
-            })
+            .map(|t| self.execution(symbol, t["id"].to_string(), t))
             .collect())
     }
 }
@@ -382,15 +389,7 @@ impl Connector for Binance {
                 .as_array()
                 .into_iter()
                 .flatten()
-                .map(|t| {
-                    let price = num(&t["price"]);
-                    Execution {
-                        id: t["tradeId"].to_string(),
-                        quantity: num(&t["qty"]),
-                        price,
-                        commission: self.commission(&p.symbol, t, price),
-                    }
-                })
+                .map(|t| self.execution(&p.symbol, t["tradeId"].to_string(), t))
                 .collect();
             Report {
                 status: Self::status(&v),
@@ -422,7 +421,7 @@ impl Connector for Binance {
             Err(Failure::Code(-2013, _)) => return Outcome::Done(None),
             Err(e) => return Self::outcome(Err(e)),
         };
-        let status = Self::status(&v);
+        let mut status = Self::status(&v);
         let executed = num(&v["executedQty"]);
         let executions = if executed > 0.0 {
             match self.trades(symbol, v["orderId"].as_i64().unwrap_or(0)) {
@@ -432,6 +431,16 @@ impl Connector for Binance {
         } else {
             Vec::new()
         };
+        // rest-api.md "Data Sources": "The API system is asynchronous, so
+        // some delay in the response is normal and expected" — the order
+        // and its trade list are read apart, and trades that do not add up
+        // to `executedQty` yet are not the whole story: the order is not
+        // ended on them (the next look books the rest).
+        let listed: f64 = executions.iter().map(|e| e.quantity).sum();
+        if listed < executed * (1.0 - 1e-9) && status != Status::Open {
+            tracing::info!(symbol, client_id, executed, listed, "trade list behind the order; looking again later");
+            status = Status::Open;
+        }
         Outcome::Done(Some(Report { status, executions }))
     }
 

@@ -117,6 +117,13 @@ impl UserStream {
                 Some("eventStreamTerminated") => {
                     return Err("the venue ended the subscription".into());
                 }
+                // web-socket-api.md "Server Shutdown": "sent when the server
+                // is about to shut down … Please establish a new connection
+                // as soon as possible": connect again now, not when this
+                // one finally drops (events meanwhile would be missed).
+                Some("serverShutdown") => {
+                    return Err("the venue is shutting this connection down (serverShutdown)".into());
+                }
                 _ => {}
             }
         }

@@ -38,8 +38,13 @@ pub struct Execution {
     pub quantity: f64,
     /// Price.
     pub price: f64,
-    /// Commission, in the quote currency.
+    /// Commission, valued in the quote currency (a fee kept in the base
+    /// asset counts here at the execution's price).
     pub commission: f64,
+    /// Of the base quantity received, what the venue kept as its fee
+    /// (Binance without BNB takes a buy's commission in the asset bought):
+    /// the account holds `quantity − fee_base` more.
+    pub fee_base: f64,
 }
 
 /// Where an order stands at the venue.
@@ -70,11 +75,23 @@ impl Report {
     /// The updates this report implies, for the order's state machine.
     pub fn updates(&self) -> Vec<Update> {
         let mut out = vec![Update::Accepted];
-        out.extend(self.executions.iter().map(|e| Update::Fill {
-            id: e.id.clone(),
-            quantity: e.quantity,
-            price: e.price,
-            commission: e.commission,
+        out.extend(self.executions.iter().map(|e| {
+            if e.fee_base > 0.0 {
+                Update::NetFill {
+                    id: e.id.clone(),
+                    quantity: e.quantity,
+                    price: e.price,
+                    commission: e.commission,
+                    fee_base: e.fee_base,
+                }
+            } else {
+                Update::Fill {
+                    id: e.id.clone(),
+                    quantity: e.quantity,
+                    price: e.price,
+                    commission: e.commission,
+                }
+            }
         }));
         match &self.status {
             Status::Open | Status::Filled => {}

@@ -65,9 +65,9 @@ pub(super) enum Job {
     /// Send a new order.
     Place(u64, Placement),
     /// Find out what became of orders a previous run left open
-    /// (recovery): look each up, and only once the grace period has passed
-    /// with "not found" take it as never sent — then send it (same client
-    /// order id), or, if its cancel was asked, end it as cancelled.
+    /// (recovery): look each up; one still "not found" once the grace
+    /// period has passed ends cancelled if its cancel was asked, else it is
+    /// unknown (never sent blind: it may have left before the host stopped).
     Reconcile(Vec<(u64, Placement, bool)>),
     /// Cancel an order.
     Cancel(u64, String, String),
@@ -209,9 +209,10 @@ impl Courier {
     }
 
     /// Send an order and follow it until the venue has said it has it (or
-    /// refused it). A resend after an unknown outcome or a "not found"
-    /// uses the same client order id.
+    /// refused it). It is sent once: after an answer that leaves the
+    /// outcome unknown it is looked up, never resent (see [`Courier::settle`]).
     fn place(&mut self, id: u64, p: Placement) {
+        let asked = p.quantity;
         let p = match self.connector.prepare(p) {
             Ok(p) => p,
             Err(reason) => {
@@ -219,12 +220,21 @@ impl Courier {
                 return;
             }
         };
+        if p.quantity < asked {
+            // Rounded down to the venue's lot: the order is complete when
+            // this much has filled (journaled before it leaves).
+            self.push(
+                id,
+                vec![Update::Resized {
+                    quantity: p.quantity,
+                }],
+            );
+        }
         self.open
             .insert(id, (p.symbol.clone(), p.client_id.clone()));
         loop {
             if self.withdrawn.lock().expect("withdrawn lock").contains(&id) {
-                // Cancelled before it left (or, after an unknown outcome,
-                // never found through the grace period): nothing to send.
+                // Cancelled before it left: nothing to send.
                 self.open.remove(&id);
                 return self.push(id, vec![Update::Cancelled]);
             }
@@ -242,38 +252,44 @@ impl Courier {
                 Outcome::Unknown(why) => {
                     self.count(|c| c.unknown += 1);
                     tracing::warn!(order = id, client = %p.client_id, %why, "placement outcome unknown; querying");
-                    if self.settle(id, &p, sent) {
-                        return;
-                    }
-                    // Not found through the whole grace period: the venue
-                    // never took it; send it again under the same id.
+                    return self.settle(id, &p, sent, &why);
                 }
             }
         }
     }
 
-    /// After an unknown outcome: query until found, or until the grace
-    /// period since `sent` has passed with "not found" (`false`).
-    fn settle(&mut self, id: u64, p: &Placement, sent: Instant) -> bool {
+    /// After an unknown outcome: look the order up until the venue shows
+    /// it. Still "not found" once the grace period since `sent` has passed
+    /// proves nothing — a venue may be slow to list a new order, and a
+    /// client order id is not unique for ever (Binance's `newClientOrderId`
+    /// is "unique among open orders": once the first filled, a resend under
+    /// the same id is a second order). So it is never resent: the order
+    /// stays open to the polling, which books it if it shows up, and the
+    /// engine is told ([`Update::Unknown`]) so the deployment stops adding
+    /// risk until an operator has looked.
+    fn settle(&mut self, id: u64, p: &Placement, sent: Instant, why: &str) {
         loop {
             match self.lookup(id, &p.symbol, &p.client_id) {
-                Some(Some(report)) => {
-                    self.note_report(id, &report);
-                    return true;
+                Some(Some(report)) => return self.note_report(id, &report),
+                Some(None) if sent.elapsed() >= self.config.not_found_grace() => {
+                    return self.unknown(id, &p.client_id, why);
                 }
-                Some(None) if sent.elapsed() >= self.config.not_found_grace() => return false,
                 Some(None) => std::thread::sleep(self.config.grace_step()),
-                // The venue does not answer lookups: never resend blind. The
-                // order stays open to the polling, which finds out.
-                None => {
-                    self.problem(format!(
-                        "order {id} ({}): outcome unknown and the venue does not answer lookups; not resent",
-                        p.client_id
-                    ));
-                    return true;
-                }
+                // The venue does not answer lookups: the polling finds out.
+                None => return self.unknown(id, &p.client_id, why),
             }
         }
+    }
+
+    /// An order the venue may or may not have: kept open (polled), never
+    /// resent; the engine pauses the deployment and the operator is told.
+    fn unknown(&mut self, id: u64, client: &str, why: &str) {
+        let reason = format!(
+            "order {id} ({client}): sent, the answer lost ({why}), and the venue does not show it \
+             after the grace period; never resent (it may yet execute): check the account"
+        );
+        self.problem(reason.clone());
+        self.push(id, vec![Update::Unknown { reason }]);
     }
 
     /// Orders a previous run may have sent, looked up together so that one
@@ -307,11 +323,15 @@ impl Courier {
             if started.elapsed() >= self.config.not_found_grace() {
                 for (id, p, cancel) in missing {
                     if cancel {
-                        // It never reached the venue: nothing of it can fill.
+                        // Its cancel was asked and the venue does not show
+                        // it: ended (if it shows up, reconciliation of the
+                        // holdings finds the difference).
                         self.open.remove(&id);
                         self.push(id, vec![Update::Cancelled]);
                     } else {
-                        self.place(id, p);
+                        // Journaled, maybe sent before the host stopped:
+                        // not found proves nothing, so it is not sent.
+                        self.unknown(id, &p.client_id, "the host stopped before its answer was journaled");
                     }
                 }
                 return;

@@ -23,13 +23,22 @@
 //!   every order the journal leaves open is looked up by its client order
 //!   id (fills made while the host was down are adopted, duplicates of
 //!   journaled ones ignored by execution id); one the venue has not seen
-//!   when the grace period is over is sent — with the same client order id,
-//!   so it cannot be placed twice — or, if its cancel was asked, ended.
+//!   when the grace period is over ends if its cancel was asked, and is
+//!   otherwise *unknown* (below): it may have left before the host stopped.
 //! - **Outcomes are typed** ([`Outcome`]): rejected with the venue's reason;
 //!   retry later (a 429, a 418, a request that never left); *unknown* (a
-//!   timeout or a 5xx after sending): the courier then queries by client
-//!   order id before anything is resent, and a "not found" right after
-//!   placement is believed only after [`CourierConfig::not_found_grace`].
+//!   timeout or a 5xx after sending): the courier looks the order up by
+//!   client order id. A "not found" proves nothing — a venue can be slow to
+//!   list a new order, and a client order id is not unique for ever
+//!   (Binance: "unique among open orders") — so the order is **never
+//!   resent**: past [`CourierConfig::not_found_grace`] it stays open to
+//!   polling, an [`Update::Unknown`] note pauses the deployment (no new
+//!   risk) and the operator is told; if it shows up it is booked.
+//! - **Lots.** An order the venue takes rounded down to its lot step is
+//!   journaled at that quantity ([`Update::Resized`]) before it leaves, so
+//!   a full fill completes it; a fee the venue keeps out of the asset
+//!   bought ([`Update::NetFill`]) books the position net of it, as the
+//!   account holds it.
 //! - **Protective orders** (stop-loss, take-profit) are held by the host
 //!   and triggered on closed bars by the simulated venue's rules; a
 //!   triggered one goes out as a market order for what is left of the
@@ -244,7 +253,7 @@ impl LiveVenue {
     }
 
     /// The first bar after the journaled ones: find out what became of
-    /// every order the journal leaves open, sending those never seen.
+    /// every order the journal leaves open.
     fn go_live(&mut self) {
         self.live = true;
         tracing::info!(
@@ -302,11 +311,14 @@ impl LiveVenue {
             }
             _ => None,
         };
-        let fill = effect.fill.map(|(quantity, price)| {
-            let commission = match &update {
-                Update::Fill { commission, .. } => *commission,
-                _ => 0.0,
-            };
+        if effect.resized {
+            t.order.quantity = (t.machine.quantity - t.machine.filled()).max(0.0);
+        }
+        let fill = effect.fill.map(|(filled, price)| {
+            // The books take what the account received: a fee kept in the
+            // asset bought is not held (its value is the commission).
+            let (commission, fee_base) = update.fees();
+            let quantity = (filled - t.order.side.sign() * fee_base).max(0.0);
             t.order.quantity = (t.machine.quantity - t.machine.filled()).max(0.0);
             let reference = if t.reference.is_finite() {
                 t.reference

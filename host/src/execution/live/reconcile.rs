@@ -16,14 +16,14 @@ pub struct ReconcileConfig {
     /// A difference in a holding smaller than this is none (default 1e-8).
     #[serde(default = "default_tolerance")]
     pub tolerance: f64,
-    /// Compare holdings (default true). Binance charges its fee in the
-    /// asset bought unless it is paid in BNB, and the journals book fees in
-    /// the quote asset: pay fees in BNB, or turn this off (open orders are
-    /// still compared).
+    /// Compare holdings (default true). A fee the venue keeps out of the
+    /// asset bought (Binance without BNB) is booked as the account holds
+    /// it; a fee paid in a third asset (BNB) is not valued, so with BNB
+    /// fees turn `cash` off, not this.
     #[serde(default = "default_true")]
     pub holdings: bool,
-    /// Compare the cash (each quote asset's balance) too (default true; the
-    /// same caveat on fees).
+    /// Compare the cash (each quote asset's balance) too (default true; off
+    /// when fees are paid in BNB, which the books do not hold).
     #[serde(default = "default_true")]
     pub cash: bool,
     /// A difference in cash smaller than this is none (default 0.01).

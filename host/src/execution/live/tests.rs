@@ -32,6 +32,7 @@ fn filled(id: &str, q: f64) -> Report {
             quantity: q,
             price: 100.0,
             commission: 0.1,
+            fee_base: 0.0,
         }],
     }
 }

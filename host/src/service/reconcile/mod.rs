@@ -16,15 +16,19 @@
 //! A run that starts (or restarts, after re-executing its journal and the
 //! venue's first look) takes no new bar until a round found nothing about
 //! it: the live venue's gate ([`crate::execution::live::LiveVenue::gate`]).
-//! A symbol is compared only while no deployment has an order open on it
-//! (every fill then has been booked), and a difference is believed only
+//! A symbol is compared only while no deployment has an order at the venue
+//! that may still fill on it (every fill then has been booked; stops and
+//! targets the host holds do not count), and a difference is believed only
 //! when two rounds in a row see the same one — so an answer in flight is
 //! never a mismatch. A believed difference HALTS the deployments concerned
 //! as at start: their orders are cancelled at the venue, their strategies
 //! paused (nothing is flattened: a position the host cannot explain is not
 //! the host's to close), the report naming each difference is audited
 //! (`reconcile-mismatch`) and alerted, and they do not start again until an
-//! operator resolves it with `sandbar deploy reconcile`.
+//! operator resolves it with `sandbar deploy reconcile`. Rounds that fail
+//! (the venue does not answer, a credential revoked) are alerted on the
+//! third in a row, once until one succeeds: a venue the host cannot compare
+//! is one it cannot vouch for.
 
 //!
 //! Files: this one the rounds while deployments run; `at_start.rs`
@@ -63,6 +67,8 @@ struct Round {
     /// Deployments halted by a mismatch: they wait for an operator, not
     /// for the next round.
     halted: std::collections::HashSet<String>,
+    /// Rounds that failed in a row.
+    failures: u32,
 }
 
 /// Record (or take as declared) what someone else holds under `key` the
@@ -190,10 +196,15 @@ impl super::Service {
                             // journal): again at the next look.
                             Ok(false) => {}
                             Ok(true) => {
+                                r.failures = 0;
                                 r.due = Some(now + std::time::Duration::from_secs_f64(every))
                             }
                             Err(e) => {
                                 tracing::warn!(venue = %v, "reconciliation round: {e:#}");
+                                r.failures += 1;
+                                if r.failures == 3 {
+                                    service.round_failing(v, &format!("{e:#}"));
+                                }
                                 r.due = Some(now + std::time::Duration::from_secs_f64(every));
                             }
                         }
@@ -218,6 +229,16 @@ impl super::Service {
                     .as_ref()
                     .is_some_and(|c| !c.load(std::sync::atomic::Ordering::SeqCst))
             })
+    }
+
+    /// The running deployments on `venue` and the version each serves.
+    fn live_on(&self, venue: &str) -> Vec<(String, String)> {
+        let runs = self.runs.lock().expect("runs lock");
+        runs.iter()
+            .filter(|(_, r)| r.venue.as_ref().is_some_and(|v| v.name == venue))
+            .filter(|(_, r)| r.ended.lock().expect("ended").is_none())
+            .map(|(n, r)| (n.clone(), r.status.lock().expect("status").serving.clone()))
+            .collect()
     }
 
     /// Connections the update streams of `venue`'s running deployments made.
@@ -357,7 +378,7 @@ impl super::Service {
             .filter(|s| {
                 !members
                     .iter()
-                    .any(|m| m.status.open_orders > 0 && m.symbols.contains(s))
+                    .any(|m| m.status.in_motion.contains(s))
             })
             .cloned()
             .collect();
@@ -441,7 +462,7 @@ impl super::Service {
                 let e = flows.entry(cash_key(asset)).or_default();
                 e.0 += m.status.cash - m.status.capital;
                 e.1.push(m.name.clone());
-                e.2 |= m.status.open_orders > 0;
+                e.2 |= !m.status.in_motion.is_empty();
             }
             flows.retain(|_, (_, _, busy)| !*busy);
             if !flows.is_empty() {
@@ -523,6 +544,24 @@ impl super::Service {
     }
 
     /// A believed mismatch: cancel the deployment's orders at the venue,
+    /// Three rounds in a row failed: every LIVE deployment on `venue` is
+    /// told (the alert names the venue and the error).
+    fn round_failing(&self, venue: &str, error: &str) {
+        let Some(a) = &self.alerter else { return };
+        for (name, serving) in self.live_on(venue) {
+            a.raise(super::monitor::Raise::new(
+                super::monitor::Level::Warning,
+                super::monitor::Rule::Reconciliation,
+                &name,
+                &serving,
+                format!(
+                    "venue {venue}: reconciliation failed three rounds in a row ({error}); \
+                     the books are not being compared with the account"
+                ),
+            ));
+        }
+    }
+
     /// pause its strategy, audit and alert; it stays HALTED until an
     /// operator runs `deploy reconcile`.
     fn halt_mismatched(&self, m: &Member, report: &str) -> anyhow::Result<()> {

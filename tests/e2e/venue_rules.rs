@@ -1,0 +1,179 @@
+//! What Binance's official documentation says a spot account does, held
+//! against a LIVE deployment (the test server imitates each rule, cited
+//! in `tests/support/src/binance_spot.rs`; docs/going-live.md has the
+//! table). Each of these lost or doubled money before the host followed
+//! the rule:
+//! - a quantity is sent rounded down to the lot step, and the order is
+//!   complete when that much filled (filters.md `LOT_SIZE`);
+//! - a buy's fee is kept out of the asset bought (the fills'
+//!   `commissionAsset`): the books hold what the account holds, and a
+//!   close sells no more than that;
+//! - `newClientOrderId` is unique only among open orders: an order whose
+//!   answer was lost is never resent under its id;
+//! - an order's trade list can lag the order (rest-api.md "Data Sources");
+//! - `serverShutdown` on the user data stream means: connect again now.
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use sandbar_test_support::binance::read_klines;
+use sandbar_test_support::shared_data;
+
+use crate::live::*;
+use crate::util::*;
+
+/// Reconciliation every second: a difference between the books and the
+/// account would halt the run within the test.
+const RECONCILE: &str = "[venues.bx.reconcile]\nevery_secs = 1\n";
+
+#[test]
+fn a_buy_rounded_to_the_lot_and_charged_in_bitcoin_is_booked_as_held_and_closed_whole() {
+    let server = market(160, 20.0);
+    let (mut f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", "script=2 buy 0 0.0212345; 40 close 0"],
+        RECONCILE,
+    );
+    f.serve(&config);
+    let s = settle_and_stop(&mut f, 160, || server.spot().balances().0);
+    let orders = server.spot().orders();
+    assert_eq!(orders.len(), 2, "{orders:?}");
+    // Sent at the lot step (0.00001), rounded down.
+    assert_eq!(format!("{:.8}", orders[0].quantity), "0.02123000");
+    // The account got 0.02123 less its fee of 0.00002123 BTC; the close
+    // sold that, at the lot step: 0.0212.
+    assert_eq!(format!("{:.8}", orders[1].quantity), "0.02120000");
+    assert!(orders.iter().all(|o| o.status == "FILLED"), "{orders:?}");
+    let (base, _) = server.spot().balances();
+    assert!((base - 0.00000877).abs() < 1e-12, "left on the account: {base}");
+    assert_eq!(s["open_orders"], 0, "both orders ended in the host: {s}");
+    assert!(s["paused"].is_null(), "reconciliation found nothing: {s}");
+    let entries = assert_books_match_the_venue(&f, &server);
+    // The journal says at what quantity each left.
+    let resized: Vec<_> = of_kind(&entries, "venue")
+        .into_iter()
+        .filter(|e| e.to_string().contains("Resized"))
+        .collect();
+    assert_eq!(resized.len(), 2, "{resized:?}");
+}
+
+#[test]
+fn an_order_whose_answer_was_lost_and_that_the_venue_hides_is_never_placed_twice() {
+    let server = market(200, 20.0);
+    let spot = server.spot();
+    // The first placement executes and is answered -1007; lookups say
+    // "does not exist" for 4 s — past the 600 ms grace period.
+    spot.faults.accept_then_1007.store(1, Ordering::SeqCst);
+    spot.faults.hide_new_ms.store(4000, Ordering::SeqCst);
+    let (mut f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", "script=2 buy 0 0.01"],
+        "",
+    );
+    f.serve(&config);
+    let s = f.wait("d", "the run paused by the unknown order", |s| {
+        s["paused"].as_str().is_some_and(|p| p.contains("never resent"))
+    });
+    assert_eq!(held(&s), 0.0, "{s}");
+    // Once the venue shows it, polling books it — once.
+    f.wait("d", "the order booked", |s| held(s) > 0.0);
+    let s = settle_and_stop(&mut f, 200, || server.spot().balances().0);
+    assert_eq!(spot.reused.load(Ordering::SeqCst), 0, "a second order under the id");
+    assert_eq!(spot.attempts().len(), 1, "sent once: {:?}", spot.attempts());
+    assert_eq!(spot.orders().len(), 1);
+    assert!(s["paused"].as_str().is_some(), "still paused for the operator: {s}");
+    let entries = assert_books_match_the_venue(&f, &server);
+    let paused = of_kind(&entries, "paused");
+    assert_eq!(paused.len(), 1, "{paused:?}");
+    assert_eq!(paused[0]["actor"], "venue");
+}
+
+#[test]
+fn a_fill_found_by_polling_before_its_trades_are_listed_is_booked_when_they_are() {
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 200);
+    let server = sandbar_test_support::binance::BinanceServer::start(
+        "BTCUSDT",
+        "1m",
+        klines.clone(),
+        20.0,
+    );
+    // A limit buy just above bar 3's close fills on a later kline; the
+    // order says FILLED at once, its trades are listed 1.5 s later.
+    let limit = (klines[3].close * 1.002 * 100.0).round() / 100.0;
+    server
+        .spot()
+        .faults
+        .trades_lag_ms
+        .store(1500, Ordering::SeqCst);
+    let (mut f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", &format!("script=3 limit-buy 0 0.01 {limit}")],
+        RECONCILE,
+    );
+    f.serve(&config);
+    let s = settle_and_stop(&mut f, 200, || server.spot().balances().0);
+    assert_eq!(s["open_orders"], 0, "{s}");
+    assert!(s["paused"].is_null(), "reconciliation found nothing: {s}");
+    assert_books_match_the_venue(&f, &server);
+}
+
+#[test]
+fn server_shutdown_on_the_user_data_stream_is_followed_by_a_new_connection_at_once() {
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 400);
+    let server = sandbar_test_support::binance::BinanceServer::start(
+        "BTCUSDT",
+        "1m",
+        klines.clone(),
+        20.0,
+    );
+    let limit = |bar: usize| (klines[bar].close * 1.002 * 100.0).round() / 100.0;
+    let script = format!(
+        "script=3 limit-buy 0 0.01 {}; 150 limit-buy 0 0.01 {}",
+        limit(3),
+        limit(150)
+    );
+    // While the stream is up, a poll only every minute.
+    let (mut f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", &script],
+        "stream_poll_ms = 60000\n",
+    );
+    let ws_api = format!(
+        "ws://{}/spot/ws-api/v3",
+        server.rest_url.trim_start_matches("http://")
+    );
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        "timeout_ms = 1000\n",
+        &format!("timeout_ms = 1000\nws_api_url = {ws_api:?}\n"),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    let spot = server.spot();
+    f.serve(&config);
+    let s = f.wait("d", "the first limit filled", |s| held(s) > 0.0);
+    let one = held(&s);
+    // The server announces its shutdown, then says nothing for a minute.
+    spot.faults.stream_shutdowns.store(1, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while spot.stream_connections.load(Ordering::SeqCst) < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no new connection 15 s after serverShutdown: {}",
+            f.status("d")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The second fill comes through the new connection, not a poll.
+    let s = f.wait("d", "the second limit filled", |s| held(s) > one * 1.5);
+    assert!(s["venue"]["stream_up"] == true, "{s}");
+    settle_and_stop(&mut f, 400, || server.spot().balances().0);
+    assert_books_match_the_venue(&f, &server);
+}
