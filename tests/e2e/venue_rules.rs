@@ -40,14 +40,15 @@ fn a_buy_rounded_to_the_lot_and_charged_in_bitcoin_is_booked_as_held_and_closed_
     let s = settle_and_stop(&mut f, 160, || server.spot().balances().0);
     let orders = server.spot().orders();
     assert_eq!(orders.len(), 2, "{orders:?}");
-    // Sent at the lot step (0.00001), rounded down.
-    assert_eq!(format!("{:.8}", orders[0].quantity), "0.02123000");
-    // The account got 0.02123 less its fee of 0.00002123 BTC; the close
-    // sold that, at the lot step: 0.0212.
-    assert_eq!(format!("{:.8}", orders[1].quantity), "0.02120000");
+    // A tenth of it in the run's first week (the ramp-up): 0.00212345,
+    // sent at the lot step (0.00001), rounded down.
+    assert_eq!(format!("{:.8}", orders[0].quantity), "0.00212000");
+    // The account got 0.00212 less its fee of 0.00000212 BTC; the close
+    // sold that, at the lot step: 0.00211.
+    assert_eq!(format!("{:.8}", orders[1].quantity), "0.00211000");
     assert!(orders.iter().all(|o| o.status == "FILLED"), "{orders:?}");
     let (base, _) = server.spot().balances();
-    assert!((base - 0.00000877).abs() < 1e-12, "left on the account: {base}");
+    assert!((base - 0.00000788).abs() < 1e-12, "left on the account: {base}");
     assert_eq!(s["open_orders"], 0, "both orders ended in the host: {s}");
     assert!(s["paused"].is_null(), "reconciliation found nothing: {s}");
     let entries = assert_books_match_the_venue(&f, &server);

@@ -803,8 +803,7 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
             "Filter failure: PRICE_FILTER",
         );
     }
-    let lost = take(&spot.faults.accept_then_hang);
-    let timeout = take(&spot.faults.accept_then_1007);
+    let (lost, timeout);
     let body = {
         let mut b = spot.book.lock().unwrap();
         s.match_book(&mut b);
@@ -845,6 +844,9 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
                 "Account has insufficient balance for requested action.",
             );
         }
+        // Accepted: the faults that lose its answer apply to it.
+        lost = take(&spot.faults.accept_then_hang);
+        timeout = take(&spot.faults.accept_then_1007);
         b.next_id += 1;
         let order_id = b.next_id;
         let at = b.matched_to;
