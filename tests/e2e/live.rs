@@ -101,7 +101,11 @@ pub(crate) fn venue_fills(server: &BinanceServer) -> HashMap<u64, Vec<(f64, f64)
         // As the server writes them: eight decimals. A buy's fee is kept
         // out of the bitcoin bought: the books hold what the account got.
         let dec8 = |x: f64| format!("{x:.8}").parse::<f64>().unwrap();
-        let kept = if t.side == "BUY" { dec8(t.commission) } else { 0.0 };
+        let kept = if t.side == "BUY" {
+            dec8(t.commission)
+        } else {
+            0.0
+        };
         out.entry(id)
             .or_default()
             .push((dec8(t.quantity) - kept, dec8(t.price)));
@@ -130,7 +134,10 @@ pub(crate) fn assert_no_order_twice(server: &BinanceServer) {
 
 /// Stop, then compare the journal's fills with the venue's trades, order
 /// by order, and the books with the account.
-pub(crate) fn assert_books_match_the_venue(f: &Fixture, server: &BinanceServer) -> Vec<serde_json::Value> {
+pub(crate) fn assert_books_match_the_venue(
+    f: &Fixture,
+    server: &BinanceServer,
+) -> Vec<serde_json::Value> {
     let entries = journal_entries(&journal(f));
     let ours = journal_fills(&entries);
     let theirs = venue_fills(server);
@@ -163,7 +170,11 @@ pub(crate) fn assert_books_match_the_venue(f: &Fixture, server: &BinanceServer) 
 /// After the recording's last bar (`bars` of them): wait until the books
 /// hold what the account holds, twice a second apart (every answer of the
 /// venue booked), then stop the service cleanly.
-pub(crate) fn settle_and_stop(f: &mut Fixture, bars: usize, account: impl Fn() -> f64) -> serde_json::Value {
+pub(crate) fn settle_and_stop(
+    f: &mut Fixture,
+    bars: usize,
+    account: impl Fn() -> f64,
+) -> serde_json::Value {
     f.wait("d", "the last bar", |s| {
         s["seq"].as_u64() >= Some(bars as u64)
     });

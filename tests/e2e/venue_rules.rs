@@ -48,7 +48,10 @@ fn a_buy_rounded_to_the_lot_and_charged_in_bitcoin_is_booked_as_held_and_closed_
     assert_eq!(format!("{:.8}", orders[1].quantity), "0.00211000");
     assert!(orders.iter().all(|o| o.status == "FILLED"), "{orders:?}");
     let (base, _) = server.spot().balances();
-    assert!((base - 0.00000788).abs() < 1e-12, "left on the account: {base}");
+    assert!(
+        (base - 0.00000788).abs() < 1e-12,
+        "left on the account: {base}"
+    );
     assert_eq!(s["open_orders"], 0, "both orders ended in the host: {s}");
     assert!(s["paused"].is_null(), "reconciliation found nothing: {s}");
     let entries = assert_books_match_the_venue(&f, &server);
@@ -77,16 +80,25 @@ fn an_order_whose_answer_was_lost_and_that_the_venue_hides_is_never_placed_twice
     );
     f.serve(&config);
     let s = f.wait("d", "the run paused by the unknown order", |s| {
-        s["paused"].as_str().is_some_and(|p| p.contains("never resent"))
+        s["paused"]
+            .as_str()
+            .is_some_and(|p| p.contains("never resent"))
     });
     assert_eq!(held(&s), 0.0, "{s}");
     // Once the venue shows it, polling books it — once.
     f.wait("d", "the order booked", |s| held(s) > 0.0);
     let s = settle_and_stop(&mut f, 200, || server.spot().balances().0);
-    assert_eq!(spot.reused.load(Ordering::SeqCst), 0, "a second order under the id");
+    assert_eq!(
+        spot.reused.load(Ordering::SeqCst),
+        0,
+        "a second order under the id"
+    );
     assert_eq!(spot.attempts().len(), 1, "sent once: {:?}", spot.attempts());
     assert_eq!(spot.orders().len(), 1);
-    assert!(s["paused"].as_str().is_some(), "still paused for the operator: {s}");
+    assert!(
+        s["paused"].as_str().is_some(),
+        "still paused for the operator: {s}"
+    );
     let entries = assert_books_match_the_venue(&f, &server);
     let paused = of_kind(&entries, "paused");
     assert_eq!(paused.len(), 1, "{paused:?}");
@@ -96,12 +108,8 @@ fn an_order_whose_answer_was_lost_and_that_the_venue_hides_is_never_placed_twice
 #[test]
 fn a_fill_found_by_polling_before_its_trades_are_listed_is_booked_when_they_are() {
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 200);
-    let server = sandbar_test_support::binance::BinanceServer::start(
-        "BTCUSDT",
-        "1m",
-        klines.clone(),
-        20.0,
-    );
+    let server =
+        sandbar_test_support::binance::BinanceServer::start("BTCUSDT", "1m", klines.clone(), 20.0);
     // A limit buy just above bar 3's close fills on a later kline; the
     // order says FILLED at once, its trades are listed 1.5 s later.
     let limit = (klines[3].close * 1.002 * 100.0).round() / 100.0;
@@ -127,12 +135,8 @@ fn a_fill_found_by_polling_before_its_trades_are_listed_is_booked_when_they_are(
 #[test]
 fn server_shutdown_on_the_user_data_stream_is_followed_by_a_new_connection_at_once() {
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 400);
-    let server = sandbar_test_support::binance::BinanceServer::start(
-        "BTCUSDT",
-        "1m",
-        klines.clone(),
-        20.0,
-    );
+    let server =
+        sandbar_test_support::binance::BinanceServer::start("BTCUSDT", "1m", klines.clone(), 20.0);
     let limit = |bar: usize| (klines[bar].close * 1.002 * 100.0).round() / 100.0;
     let script = format!(
         "script=3 limit-buy 0 0.01 {}; 150 limit-buy 0 0.01 {}",
@@ -177,4 +181,81 @@ fn server_shutdown_on_the_user_data_stream_is_followed_by_a_new_connection_at_on
     assert!(s["venue"]["stream_up"] == true, "{s}");
     settle_and_stop(&mut f, 400, || server.spot().balances().0);
     assert_books_match_the_venue(&f, &server);
+}
+
+#[test]
+fn venue_check_reports_the_account_and_places_and_cancels_a_test_order_over_tls() {
+    let ca = sandbar_test_support::tls::TestCa::new();
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 200);
+    let server =
+        sandbar_test_support::binance::BinanceServer::start_tls("BTCUSDT", "1m", klines, 20.0, &ca);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sandbar.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \".\"\n[venues.bx]\nkind = \"binance\"\nrest_url = \"{}/spot\"\nca_file = {:?}\n",
+            server.rest_url,
+            ca.ca_file()
+        ),
+    )
+    .unwrap();
+    let check = |secret: &str, extra: &[&str]| {
+        let mut args = vec![
+            "venue",
+            "check",
+            "bx",
+            "--config",
+            config.to_str().unwrap(),
+            "--symbol",
+            "BTCUSDT",
+        ];
+        args.extend(extra);
+        std::process::Command::new(SANDBAR)
+            .args(&args)
+            .env(
+                "BINANCE_API_KEY",
+                sandbar_test_support::binance_spot::API_KEY,
+            )
+            .env("BINANCE_API_SECRET", secret)
+            .output()
+            .unwrap()
+    };
+    let out = check(
+        sandbar_test_support::binance_spot::API_SECRET,
+        &["--place-test-order"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    eprintln!("{text}");
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "ok    server time",
+        "ok    permissions               canTrade true, permissions [SPOT]",
+        "ok    BTCUSDT rules             LOT_SIZE min 0.00001000 step 0.00001000",
+        "ok    balance USDT",
+        "ok    test order placed",
+        "ok    test order cancelled",
+        "ok    test order ended",
+        "all 10 checks passed",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+    // The order reached the venue under an id no run uses, below the
+    // market, and was cancelled there.
+    let orders = server.spot().orders();
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert!(orders[0].client_id.starts_with("sb-check-"), "{orders:?}");
+    assert_eq!(orders[0].status, "CANCELED");
+    assert_eq!(orders[0].executed, 0.0);
+    // A wrong secret: the first line fails, naming the venue's refusal.
+    let out = check("not-the-secret", &[]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success());
+    assert!(text.starts_with("FAIL  connect"), "{text}");
+    assert!(text.contains("-1022"), "{text}");
+    assert!(!text.contains("not-the-secret"), "{text}");
 }

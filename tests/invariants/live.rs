@@ -93,7 +93,10 @@ impl Connector for Fake {
             2 => {
                 let half = p.quantity / 2.0;
                 let buy = p.side == sandbar::execution::Side::Buy;
-                let (a, b) = (v.trade(half, price, buy), v.trade(p.quantity - half, price, buy));
+                let (a, b) = (
+                    v.trade(half, price, buy),
+                    v.trade(p.quantity - half, price, buy),
+                );
                 Report {
                     status: Status::Filled,
                     executions: vec![a, b],

@@ -26,6 +26,7 @@ mod record;
 mod replay;
 mod research;
 mod serve;
+mod venue;
 
 use crate::store::registry::Registry;
 use data::DataOpts;
@@ -95,6 +96,11 @@ enum Command {
     Kill(serve::KillArgs),
     /// Capture a configured live feed into a recording.
     Record(record::RecordArgs),
+    /// Check a configured live venue before going live.
+    Venue {
+        #[command(subcommand)]
+        cmd: venue::VenueCmd,
+    },
     /// Show a plugin's description: name, version, SDK, parameters.
     Describe {
         /// The plugin component (.wasm).
@@ -203,6 +209,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve::serve(a),
         Command::Kill(a) => serve::kill(a),
         Command::Record(a) => record::record(a),
+        Command::Venue { cmd } => venue::run(cmd),
         Command::Describe { plugin } => plugin::describe(plugin),
     }
 }

@@ -389,6 +389,7 @@ pub(crate) fn routes() -> Router<Arc<Inner>> {
     Router::new()
         .route("/api/v3/time", get(spot_time))
         .route("/api/v3/exchangeInfo", get(exchange_info))
+        .route("/api/v3/ticker/price", get(ticker_price))
         .route("/api/v3/order", get(signed).post(signed).delete(signed))
         .route("/api/v3/openOrders", get(signed))
         .route("/api/v3/myTrades", get(signed))
@@ -481,7 +482,9 @@ async fn user_stream(s: Arc<Inner>, mut socket: axum::extract::ws::WebSocket) {
             // web-socket-api.md "Server Shutdown": the event, then the
             // connection goes; here it goes quiet first, for a minute.
             let shutdown = json!({"event": {"e": "serverShutdown", "E": exchange_ms(&s)}});
-            let _ = socket.send(Message::Text(shutdown.to_string().into())).await;
+            let _ = socket
+                .send(Message::Text(shutdown.to_string().into()))
+                .await;
             tokio::time::sleep(Duration::from_secs(60)).await;
             return;
         }
@@ -540,6 +543,16 @@ async fn user_stream(s: Arc<Inner>, mut socket: axum::extract::ws::WebSocket) {
             return;
         }
     }
+}
+
+/// rest-api.md "Symbol price ticker": `{"symbol", "price"}`, the last
+/// closed kline's close here.
+async fn ticker_price(State(s): State<Arc<Inner>>, RawQuery(q): RawQuery) -> Response {
+    let p = form_pairs(&q.unwrap_or_default());
+    if p.get("symbol") != Some(&s.symbol) {
+        return err(StatusCode::BAD_REQUEST, -1121, "Invalid symbol.");
+    }
+    axum::Json(json!({"symbol": s.symbol, "price": fmt(s.last_close())})).into_response()
 }
 
 async fn exchange_info(State(s): State<Arc<Inner>>) -> Response {
@@ -729,6 +742,8 @@ async fn answer(
             let (base_locked, quote_locked) = locked(&b);
             axum::Json(json!({
                 "canTrade": true,
+                "accountType": "SPOT",
+                "permissions": ["SPOT"],
                 "balances": [
                     {"asset": s.base_asset(), "free": fmt(b.base - base_locked), "locked": fmt(base_locked)},
                     {"asset": "USDT", "free": fmt(b.quote - quote_locked), "locked": fmt(quote_locked)}
@@ -818,8 +833,7 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
         // rest-api.md "New order", `newClientOrderId`: "can be accepted
         // only when the previous one is filled, otherwise the order will
         // be rejected".
-        if b
-            .orders
+        if b.orders
             .iter()
             .any(|o| o.client_id == client && o.status != "FILLED")
         {

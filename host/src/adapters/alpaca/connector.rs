@@ -316,7 +316,65 @@ fn round_price(p: f64, side: Side) -> f64 {
     r.to_string().parse().unwrap_or(f64::NAN)
 }
 
+impl Failure {
+    fn text(&self) -> String {
+        match self {
+            Failure::NeverSent(m) => format!("not sent: {m}"),
+            Failure::Unknown(m) => format!("no answer: {m}"),
+            Failure::Wait(d, m) => format!("{m} (wait {d:?})"),
+            Failure::NotFound => "not found".into(),
+            Failure::Refused(code, m) => format!("HTTP {code}: {m}"),
+        }
+    }
+}
+
 impl Connector for Alpaca {
+    /// The account (alpaca-docs trading-api, account: `status`,
+    /// `trading_blocked`, `account_blocked`, `cash`, `buying_power`).
+    fn check(&mut self, _symbols: &[String]) -> Vec<crate::execution::live::Finding> {
+        use crate::execution::live::Finding;
+        let req = self
+            .http
+            .get(format!("{}/v2/account", self.config.rest_url));
+        match self.send(req) {
+            Ok(v) => {
+                let detail = format!(
+                    "status {}, trading_blocked {}, cash {}, buying_power {}",
+                    v["status"], v["trading_blocked"], v["cash"], v["buying_power"]
+                );
+                let fit = v["status"] == "ACTIVE"
+                    && v["trading_blocked"] != true
+                    && v["account_blocked"] != true;
+                vec![if fit {
+                    Finding::ok("account", detail)
+                } else {
+                    Finding::fail("account", format!("{detail}: this account cannot trade"))
+                }]
+            }
+            Err(e) => vec![Finding::fail("account", e.text())],
+        }
+    }
+
+    /// One share (or unit) at `price`: Alpaca's trading API has no last
+    /// price, so the operator gives one well below the market.
+    fn test_order(
+        &mut self,
+        symbol: &str,
+        client_id: &str,
+        price: Option<f64>,
+    ) -> Result<Placement, String> {
+        let price =
+            price.ok_or("Alpaca gives no last price here: give --price, well below the market")?;
+        Ok(Placement {
+            client_id: client_id.into(),
+            symbol: symbol.into(),
+            side: Side::Buy,
+            quantity: 1.0,
+            limit: Some(price),
+            reference: price,
+        })
+    }
+
     fn prepare(&mut self, mut p: Placement) -> Result<Placement, String> {
         if p.client_id.len() > 48 {
             return Err(format!(

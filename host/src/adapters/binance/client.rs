@@ -37,17 +37,17 @@ const WEIGHT_LIMIT: f64 = 6000.0;
 
 /// Binance spot, signed with one API key.
 pub struct Binance {
-    config: BinanceConfig,
-    http: Client,
+    pub(super) config: BinanceConfig,
+    pub(super) http: Client,
     tls: crate::net::tls::Tls,
     key: String,
     signer: Signer,
     clock: ClockOffset,
     /// The clock's offset, for the user data stream's signatures.
     offset_shared: std::sync::Arc<std::sync::atomic::AtomicI64>,
-    filters: HashMap<String, SymbolFilters>,
+    pub(super) filters: HashMap<String, SymbolFilters>,
     /// (base, quote) asset of each symbol, for commissions.
-    assets: HashMap<String, (String, String)>,
+    pub(super) assets: HashMap<String, (String, String)>,
     /// Nothing is sent before this (a 429/418's `Retry-After`).
     pause_until: Option<Instant>,
     /// Weight used this minute, as the venue last said.
@@ -55,7 +55,7 @@ pub struct Binance {
 }
 
 /// What went wrong talking to the venue, as the courier sees it.
-enum Failure {
+pub(super) enum Failure {
     NeverSent(String),
     Unknown(String),
     Wait(Duration, String),
@@ -142,7 +142,7 @@ impl Binance {
         anyhow::bail!("binance: account: {last}")
     }
 
-    fn now_ms() -> i64 {
+    pub(super) fn now_ms() -> i64 {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64)
@@ -165,14 +165,22 @@ impl Binance {
         Ok(())
     }
 
-    /// Wait out a pause the venue asked for, or the rest of a minute whose
-    /// weight is spent.
-    fn wait_turn(&mut self) {
-        if let Some(until) = self.pause_until.take() {
+    /// Whether a request may go now: not while a pause the venue asked for
+    /// lasts (a 429's or a 418's `Retry-After`: rest-api.md, LIMITS — "in
+    /// the case of a 418, until the ban is over"), nor past the weight
+    /// budget before the next minute. Nothing is slept here: the wait goes
+    /// back to the courier as a `Retry`, which it honours in steps of at
+    /// most `max_retry_ms` and counts, so a ban shows in `deploy status`.
+    fn wait_turn(&mut self) -> Result<(), Failure> {
+        if let Some(until) = self.pause_until {
             let now = Instant::now();
             if until > now {
-                std::thread::sleep(until - now);
+                return Err(Failure::Wait(
+                    until - now,
+                    "binance asked us to wait (Retry-After); nothing sent".into(),
+                ));
             }
+            self.pause_until = None;
         }
         if self.used_weight > WEIGHT_LIMIT * self.config.weight_budget {
             let ms = 60_000 - Self::now_ms().rem_euclid(60_000);
@@ -180,13 +188,18 @@ impl Binance {
                 weight = self.used_weight,
                 "binance: weight budget spent; waiting for the next minute"
             );
-            std::thread::sleep(Duration::from_millis(ms as u64 + 50));
             self.used_weight = 0.0;
+            self.pause_until = Some(Instant::now() + Duration::from_millis(ms as u64 + 50));
+            return Err(Failure::Wait(
+                Duration::from_millis(ms as u64 + 50),
+                "binance weight budget spent; waiting for the next minute".into(),
+            ));
         }
+        Ok(())
     }
 
     fn send(&mut self, req: RequestBuilder) -> Result<Value, Failure> {
-        self.wait_turn();
+        self.wait_turn()?;
         let r: Response = match req.header("X-MBX-APIKEY", &self.key).send() {
             Ok(r) => r,
             Err(e) if e.is_connect() => return Err(Failure::NeverSent(crate::net::chain(&e))),
@@ -237,7 +250,7 @@ impl Binance {
         Ok(v)
     }
 
-    fn signed(
+    pub(super) fn signed(
         &mut self,
         method: reqwest::Method,
         path: &str,
@@ -287,7 +300,8 @@ impl Binance {
     fn execution(&self, symbol: &str, id: String, t: &Value) -> Execution {
         let price = num(&t["price"]);
         let fee = num(&t["commission"]);
-        let (commission, fee_base) = match (self.assets.get(symbol), t["commissionAsset"].as_str()) {
+        let (commission, fee_base) = match (self.assets.get(symbol), t["commissionAsset"].as_str())
+        {
             (Some((_, quote)), Some(a)) if a == quote => (fee, 0.0),
             (Some((base, _)), Some(a)) if a == base => (fee * price, fee),
             _ => (0.0, 0.0),
@@ -341,7 +355,33 @@ fn cut(s: &str) -> String {
     s.chars().take(200).collect()
 }
 
+impl Failure {
+    /// What went wrong, for an operator.
+    pub(super) fn text(&self) -> String {
+        match self {
+            Failure::NeverSent(m) => format!("not sent: {m}"),
+            Failure::Unknown(m) => format!("no answer: {m}"),
+            Failure::Wait(d, m) => format!("{m} (wait {d:?})"),
+            Failure::Clock(m) => format!("timestamp refused (-1021): {m}"),
+            Failure::Code(code, m) => format!("{code}: {m}"),
+        }
+    }
+}
+
 impl Connector for Binance {
+    fn check(&mut self, symbols: &[String]) -> Vec<crate::execution::live::Finding> {
+        self.findings(symbols)
+    }
+
+    fn test_order(
+        &mut self,
+        symbol: &str,
+        client_id: &str,
+        price: Option<f64>,
+    ) -> Result<Placement, String> {
+        self.test_placement(symbol, client_id, price)
+    }
+
     fn prepare(&mut self, mut p: Placement) -> Result<Placement, String> {
         let f = self
             .filters
@@ -438,7 +478,13 @@ impl Connector for Binance {
         // ended on them (the next look books the rest).
         let listed: f64 = executions.iter().map(|e| e.quantity).sum();
         if listed < executed * (1.0 - 1e-9) && status != Status::Open {
-            tracing::info!(symbol, client_id, executed, listed, "trade list behind the order; looking again later");
+            tracing::info!(
+                symbol,
+                client_id,
+                executed,
+                listed,
+                "trade list behind the order; looking again later"
+            );
             status = Status::Open;
         }
         Outcome::Done(Some(Report { status, executions }))

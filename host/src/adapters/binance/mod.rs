@@ -13,8 +13,11 @@
 //! - `stream.rs`: the WebSocket API's user data stream, which says which
 //!   order changed (the order is then looked up over REST:
 //!   `GET /api/v3/order`, `myTrades`); polling every open order is the
-//!   fallback while it is down (or not configured).
+//!   fallback while it is down (or not configured);
+//! - `check.rs`: what `sandbar venue check` asks beyond a connection (the
+//!   clock's skew, permissions, balances, a test order's price and size).
 
+mod check;
 pub mod client;
 pub mod config;
 pub mod feed;

@@ -122,7 +122,9 @@ impl UserStream {
                 // as soon as possible": connect again now, not when this
                 // one finally drops (events meanwhile would be missed).
                 Some("serverShutdown") => {
-                    return Err("the venue is shutting this connection down (serverShutdown)".into());
+                    return Err(
+                        "the venue is shutting this connection down (serverShutdown)".into(),
+                    );
                 }
                 _ => {}
             }

@@ -119,6 +119,37 @@ pub enum Outcome<T> {
     Unknown(String),
 }
 
+/// One thing an operator's check of a venue looked at (`sandbar venue
+/// check`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finding {
+    /// What was looked at (`server time`, `permissions`, `BTCUSDT rules`).
+    pub item: String,
+    /// Whether it is fit to trade on.
+    pub ok: bool,
+    /// What was seen.
+    pub detail: String,
+}
+
+impl Finding {
+    /// A good one.
+    pub fn ok(item: &str, detail: String) -> Finding {
+        Finding {
+            item: item.into(),
+            ok: true,
+            detail,
+        }
+    }
+    /// A bad one.
+    pub fn fail(item: &str, detail: String) -> Finding {
+        Finding {
+            item: item.into(),
+            ok: false,
+            detail,
+        }
+    }
+}
+
 /// An order at the venue, as listed among its open orders.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OpenOrder {
@@ -158,6 +189,25 @@ pub trait Connector: Send {
     fn quote_asset(&self, symbol: &str) -> Option<String> {
         let _ = symbol;
         None
+    }
+    /// What an operator checks before going live (`sandbar venue check`):
+    /// the venue's clock against ours, whether the key may trade, each
+    /// symbol's rules, the balances.
+    fn check(&mut self, symbols: &[String]) -> Vec<Finding> {
+        let _ = symbols;
+        Vec::new()
+    }
+    /// A limit buy of `symbol` the venue accepts and will not fill: at
+    /// `price`, or (without one) far below the venue's last price — for
+    /// `sandbar venue check --place-test-order`.
+    fn test_order(
+        &mut self,
+        symbol: &str,
+        client_id: &str,
+        price: Option<f64>,
+    ) -> Result<Placement, String> {
+        let _ = (symbol, client_id, price);
+        Err("this venue does not choose a test order".into())
     }
     /// The venue's push channel for order updates, if it has one and it is
     /// configured (else the courier polls every open order).

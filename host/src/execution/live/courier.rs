@@ -156,9 +156,15 @@ impl Courier {
         f(&mut self.counts.lock().expect("counts lock"));
     }
 
-    /// Wait as the venue asked, within reason.
+    /// Wait as the venue asked, at most `max_retry_ms` at a time (the
+    /// caller asks again, and the connector says whether the wait goes on).
+    /// A long one — an IP ban — is reported, so the operator sees why
+    /// nothing moves.
     fn wait(&self, after: Duration, why: &str) {
         self.count(|c| c.retries += 1);
+        if after >= Duration::from_secs(5) {
+            self.problem(format!("the venue asked to wait {after:?}: {why}"));
+        }
         let capped = after.min(Duration::from_millis(self.config.max_retry_ms));
         tracing::info!(?capped, why, "venue asked to wait");
         std::thread::sleep(capped);
@@ -331,7 +337,11 @@ impl Courier {
                     } else {
                         // Journaled, maybe sent before the host stopped:
                         // not found proves nothing, so it is not sent.
-                        self.unknown(id, &p.client_id, "the host stopped before its answer was journaled");
+                        self.unknown(
+                            id,
+                            &p.client_id,
+                            "the host stopped before its answer was journaled",
+                        );
                     }
                 }
                 return;

@@ -63,8 +63,8 @@ use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 
 pub use connector::{
-    Connector, Execution, OpenOrder, Outcome, Placement, Push, PushSink, Pushes, Report, Status,
-    reconnecting,
+    Connector, Execution, Finding, OpenOrder, Outcome, Placement, Push, PushSink, Pushes, Report,
+    Status, reconnecting,
 };
 use courier::{Courier, Job, Withdrawn};
 pub use courier::{CourierConfig, CourierCounts, KillHandle, Problems, Waker};

@@ -375,11 +375,7 @@ impl super::Service {
     ) -> anyhow::Result<()> {
         let quiet: Vec<String> = symbols
             .iter()
-            .filter(|s| {
-                !members
-                    .iter()
-                    .any(|m| m.status.in_motion.contains(s))
-            })
+            .filter(|s| !members.iter().any(|m| m.status.in_motion.contains(s)))
             .cloned()
             .collect();
         if quiet.is_empty() {
