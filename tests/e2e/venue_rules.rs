@@ -259,3 +259,40 @@ fn venue_check_reports_the_account_and_places_and_cancels_a_test_order_over_tls(
     assert!(text.contains("-1022"), "{text}");
     assert!(!text.contains("not-the-secret"), "{text}");
 }
+
+#[test]
+fn an_ip_ban_is_waited_out_without_a_request_and_shown_to_the_operator() {
+    let server = market(300, 20.0);
+    let spot = server.spot();
+    // Two buys: the second meets a 6 s IP ban (418, Retry-After).
+    let (mut f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", "script=2 buy 0 0.01; 40 buy 0 0.01"],
+        "max_retry_ms = 500\n",
+    );
+    f.serve(&config);
+    let s = f.wait("d", "the first buy booked", |s| held(s) > 0.0);
+    let one = held(&s);
+    spot.faults.ban_secs.store(6, Ordering::SeqCst);
+    spot.faults.banned.store(1, Ordering::SeqCst);
+    let s = f.wait("d", "the ban shown", |s| {
+        s["venue"]["problems"].as_array().is_some_and(|p| {
+            p.iter()
+                .any(|p| p.as_str().unwrap_or("").contains("asked to wait"))
+        })
+    });
+    eprintln!("{s}");
+    let s = f.wait("d", "the second buy booked after the ban", |s| {
+        held(s) > one * 1.5
+    });
+    assert!(s["venue"]["retries"].as_u64() >= Some(1), "{s}");
+    assert_eq!(
+        spot.during_ban.load(Ordering::SeqCst),
+        0,
+        "nothing sent while banned"
+    );
+    settle_and_stop(&mut f, 300, || server.spot().balances().0);
+    assert_books_match_the_venue(&f, &server);
+}

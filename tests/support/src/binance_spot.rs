@@ -68,8 +68,14 @@ pub struct Faults {
     pub hide_new_ms: AtomicU64,
     /// The next N signed requests are answered 429 with `Retry-After: 1`.
     pub too_many: AtomicU64,
-    /// The next N signed requests are answered 418 with `Retry-After: 1`.
+    /// The next signed request starts an IP ban of `ban_secs` (default 1):
+    /// it and every request until the ban is over are answered 418 with
+    /// the seconds left in `Retry-After` (rest-api.md, LIMITS: "in the
+    /// case of a 418, until the ban is over"); those sent during the ban
+    /// are counted in [`Spot::during_ban`].
     pub banned: AtomicU64,
+    /// How long a ban lasts (seconds; 0: 1).
+    pub ban_secs: AtomicU64,
     /// Market orders fill in two trades.
     pub partial: AtomicBool,
     /// The exchange's clock runs this far ahead of real time (ms): a client
@@ -172,6 +178,9 @@ pub struct Spot {
     /// Placements accepted under the client order id of a filled order
     /// (a second order).
     pub reused: AtomicU64,
+    /// Signed requests received while an IP ban lasted.
+    pub during_ban: AtomicU64,
+    ban_until: Mutex<Option<Instant>>,
     /// Every placement request received (client order id), in order.
     attempts: Mutex<Vec<String>>,
     /// Every request line received (path and query, signature included).
@@ -660,10 +669,23 @@ async fn answer(
         )
             .into_response();
     }
-    if take(&spot.faults.banned) {
+    let ban_left = {
+        let mut until = spot.ban_until.lock().unwrap();
+        if take(&spot.faults.banned) {
+            let secs = spot.faults.ban_secs.load(Ordering::SeqCst).max(1);
+            *until = Some(Instant::now() + Duration::from_secs(secs));
+        } else if until.is_some_and(|t| t > Instant::now()) {
+            spot.during_ban.fetch_add(1, Ordering::SeqCst);
+        }
+        match *until {
+            Some(t) if t > Instant::now() => Some((t - Instant::now()).as_secs() + 1),
+            _ => None,
+        }
+    };
+    if let Some(secs) = ban_left {
         return (
             StatusCode::IM_A_TEAPOT,
-            [("retry-after", "1")],
+            [("retry-after", secs.to_string())],
             axum::Json(
                 json!({"code": -1003, "msg": "Way too much request weight used; IP banned."}),
             ),

@@ -134,6 +134,8 @@ pub(super) struct Courier {
     /// Orders not known to be finished: id → (symbol, client id).
     pub(super) open: BTreeMap<u64, (String, String)>,
     pub(super) last_placement: Option<Instant>,
+    /// When a long wait was last reported (once a minute at most).
+    pub(super) wait_reported: Option<Instant>,
 }
 
 impl Courier {
@@ -160,9 +162,13 @@ impl Courier {
     /// caller asks again, and the connector says whether the wait goes on).
     /// A long one — an IP ban — is reported, so the operator sees why
     /// nothing moves.
-    fn wait(&self, after: Duration, why: &str) {
+    fn wait(&mut self, after: Duration, why: &str) {
         self.count(|c| c.retries += 1);
-        if after >= Duration::from_secs(5) {
+        let reported = self
+            .wait_reported
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(60));
+        if after >= Duration::from_secs(5) && !reported {
+            self.wait_reported = Some(Instant::now());
             self.problem(format!("the venue asked to wait {after:?}: {why}"));
         }
         let capped = after.min(Duration::from_millis(self.config.max_retry_ms));

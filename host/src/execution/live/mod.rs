@@ -190,6 +190,7 @@ impl LiveVenue {
             counts: counts.clone(),
             open: BTreeMap::new(),
             last_placement: None,
+            wait_reported: None,
         };
         std::thread::Builder::new()
             .name("venue-courier".into())
