@@ -517,7 +517,11 @@ impl RiskEngine {
             }
             _ => {}
         }
-        if self.orders_today >= c.max_orders_per_day {
+        // An order that only reduces exposure (an exit, a stop, a cut back)
+        // is never refused by a count, notional, position or exposure
+        // limit: refusing it would keep risk the strategy asked to shed.
+        // It still counts toward the day's orders.
+        if !reduces && self.orders_today >= c.max_orders_per_day {
             return refuse(
                 Rule::MaxOrdersPerDay,
                 format!(
@@ -690,6 +694,64 @@ mod tests {
         assert_eq!(rule(r.check(&buy(1.0, 0.0))), Some(Rule::MaxOrdersPerDay));
         r.on_trade(-1.0, &mut out);
         assert_eq!(r.state(), TradingState::Reducing);
+    }
+
+    #[test]
+    fn an_exit_after_the_days_last_entry_is_not_refused_by_the_count() {
+        let mut r = RiskEngine::new(RiskConfig {
+            max_orders_per_day: 1,
+            ..RiskConfig::default()
+        });
+        assert_eq!(rule(r.check(&buy(1.0, 0.0))), None);
+        assert_eq!(rule(r.check(&buy(1.0, 1.0))), Some(Rule::MaxOrdersPerDay));
+        let close = Proposal {
+            side: Side::Sell,
+            ..buy(1.0, 1.0)
+        };
+        assert_eq!(rule(r.check(&close)), None, "the exit passes");
+    }
+
+    proptest::proptest! {
+        /// Whatever came before it — any sequence of orders, any limits,
+        /// any day — an order that only reduces exposure is approved
+        /// unless trading is halted (the host flattens then itself) or it
+        /// cannot be sized.
+        #[test]
+        fn an_order_that_only_reduces_exposure_is_never_refused(
+            max_orders in 0u32..5,
+            max_position in 0.01f64..1.0,
+            max_gross in 0.01f64..2.0,
+            max_open in 0usize..3,
+            notional_cap in proptest::option::of(1.0f64..500.0),
+            script in proptest::collection::vec(
+                (proptest::bool::ANY, 0.1f64..50.0, -60.0f64..60.0, 0usize..4, 0.0f64..2000.0),
+                1..40,
+            ),
+        ) {
+            let mut r = RiskEngine::new(RiskConfig {
+                max_orders_per_day: max_orders,
+                max_position,
+                max_gross_exposure: max_gross,
+                max_open_positions: max_open,
+                max_order_notional: notional_cap,
+                ..RiskConfig::default()
+            });
+            for (buy_side, quantity, position, open_positions, other_exposure) in script {
+                let p = Proposal {
+                    side: if buy_side { Side::Buy } else { Side::Sell },
+                    quantity,
+                    price: 10.0,
+                    position,
+                    equity: 1000.0,
+                    other_exposure,
+                    open_positions,
+                };
+                let d = r.check(&p);
+                if p.reduces() && r.state() != TradingState::Halted {
+                    proptest::prop_assert_eq!(d, Decision::Approved, "{:?}", p);
+                }
+            }
+        }
     }
 
     #[test]
