@@ -296,3 +296,43 @@ fn an_ip_ban_is_waited_out_without_a_request_and_shown_to_the_operator() {
     settle_and_stop(&mut f, 300, || server.spot().balances().0);
     assert_books_match_the_venue(&f, &server);
 }
+
+#[test]
+fn a_live_run_stopped_cancels_its_resting_orders_and_a_shutdown_leaves_them_for_the_restart() {
+    let server = market(3000, 20.0);
+    let spot = server.spot();
+    let (mut f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        // A limit buy far below the market: it rests.
+        &["--param", "script=3 limit-buy 0 0.1 20000"],
+        "",
+    );
+    f.serve(&config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while spot.orders().is_empty() {
+        assert!(Instant::now() < deadline, "no order: {}", f.status("d"));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A clean shutdown (SIGTERM) leaves it: the next start looks it up.
+    assert!(f.terminate().success());
+    assert_eq!(spot.orders()[0].status, "NEW", "left for the restart");
+    f.serve(&config);
+    f.wait("d", "running again", |s| {
+        s["running"] == true && s["open_orders"] == 1
+    });
+    // The operator stops the deployment: nobody watches its orders now,
+    // so they are cancelled at the venue.
+    f.ok(&["deploy", "stop", "d"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while spot.orders()[0].status != "CANCELED" {
+        assert!(
+            Instant::now() < deadline,
+            "a stopped run's order still resting: {:?}",
+            spot.orders()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(spot.orders().len(), 1);
+}

@@ -274,10 +274,15 @@ impl Service {
     }
 
     /// Stop every deployment (shutdown), each finishing its bar in flight,
-    /// snapshotting and committing its journal.
+    /// snapshotting and committing its journal. LIVE runs leave their
+    /// orders at the venue: the next start looks them up (a deployment
+    /// stopped on its own, or a run that ends on a fault, cancels them).
     pub fn shutdown(&self) {
         let slots: Vec<Arc<runner::Slot>> = {
             let runs = self.runs.lock().expect("runs lock");
+            for v in runs.values().filter_map(|r| r.venue.as_ref()) {
+                v.keep_orders.store(true, Ordering::SeqCst);
+            }
             runs.values()
                 .flat_map(|run| {
                     std::iter::once(run.slot.clone())

@@ -86,6 +86,7 @@ impl Service {
             // With reconciliation while running, the first comparison
             // comes before the first new bar.
             cleared: (vc.reconcile().every_secs > 0.0).then(|| v.gate()),
+            keep_orders: v.keep_orders(),
         };
         Ok((Box::new(v), handle))
     }

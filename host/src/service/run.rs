@@ -89,6 +89,9 @@ pub(super) struct VenueHandle {
     pub(super) naming: crate::execution::live::Naming,
     /// Set once reconciliation compared the venue clean (new bars wait).
     pub(super) cleared: Option<Arc<AtomicBool>>,
+    /// Set at shutdown: the run's orders stay at the venue for the next
+    /// start; unset, they are cancelled when the run ends.
+    pub(super) keep_orders: Arc<AtomicBool>,
 }
 
 pub(super) struct ShadowRun {

@@ -118,12 +118,26 @@ pub struct LiveVenue {
     /// Set by the service's reconciliation once the venue's holdings and
     /// orders were compared clean: new bars wait for it.
     gate: Option<Arc<std::sync::atomic::AtomicBool>>,
+    /// Set when the service shuts down to start again: the run's orders
+    /// stay at the venue (recovery looks them up).
+    keep_orders: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Drop for LiveVenue {
+    /// The run is over. Unless the service is shutting down to start again
+    /// ([`LiveVenue::keep_orders`]), its orders at the venue are cancelled
+    /// before the courier goes: a run that faulted, whose journal failed or
+    /// that an operator stopped is watched by no one, and a resting order
+    /// must not fill unwatched. (The courier takes the cancel before it
+    /// sees the run gone; the journal hears of it at the next start, by
+    /// the lookups of recovery.)
     fn drop(&mut self) {
-        self.stop_pushes
-            .store(true, std::sync::atomic::Ordering::SeqCst);
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.live && !self.keep_orders.load(SeqCst) {
+            tracing::warn!("live run ended: cancelling its open orders at the venue");
+            let _ = self.jobs.send(Job::CancelAll);
+        }
+        self.stop_pushes.store(true, SeqCst);
     }
 }
 
@@ -219,7 +233,15 @@ impl LiveVenue {
             withdrawn,
             stop_pushes,
             gate: None,
+            keep_orders: Arc::default(),
         }
+    }
+
+    /// Set it before the run ends to leave its orders at the venue (a
+    /// service shutting down to start again); unset, they are cancelled
+    /// when the run ends.
+    pub fn keep_orders(&self) -> Arc<std::sync::atomic::AtomicBool> {
+        self.keep_orders.clone()
     }
 
     /// Hold new bars, once the journal is re-executed, until the returned
