@@ -336,3 +336,39 @@ fn a_live_run_stopped_cancels_its_resting_orders_and_a_shutdown_leaves_them_for_
     }
     assert_eq!(spot.orders().len(), 1);
 }
+
+#[test]
+fn a_ban_seen_by_one_connection_holds_every_connection_from_the_ip() {
+    let server = market(3000, 20.0);
+    let spot = server.spot();
+    // A resting limit buy the courier polls every 50 ms, and the
+    // reconciler comparing every second: two connectors, one IP.
+    let (mut f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", "script=3 limit-buy 0 0.1 20000"],
+        &format!("max_retry_ms = 500\n{RECONCILE}"),
+    );
+    f.serve(&config);
+    f.wait("d", "the order resting", |s| {
+        s["open_orders"] == 1 && s["venue"]["queries"].as_u64() >= Some(3)
+    });
+    // Binance bans the IP for 4 s: whichever connection meets the 418
+    // first, the other must not send until the ban is over.
+    spot.faults.ban_secs.store(4, Ordering::SeqCst);
+    spot.faults.banned.store(1, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(
+        spot.during_ban.load(Ordering::SeqCst),
+        0,
+        "requests sent during the IP ban: {}",
+        f.status("d")
+    );
+    // And both go on afterwards.
+    let q = f.status("d")["venue"]["queries"].as_u64().unwrap();
+    f.wait("d", "polling again", |s| {
+        s["venue"]["queries"].as_u64() > Some(q + 3)
+    });
+    assert!(f.terminate().success());
+}

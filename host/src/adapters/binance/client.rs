@@ -48,10 +48,8 @@ pub struct Binance {
     pub(super) filters: HashMap<String, SymbolFilters>,
     /// (base, quote) asset of each symbol, for commissions.
     pub(super) assets: HashMap<String, (String, String)>,
-    /// Nothing is sent before this (a 429/418's `Retry-After`).
-    pause_until: Option<Instant>,
-    /// Weight used this minute, as the venue last said.
-    pub used_weight: f64,
+    /// What the IP may do now, shared with every connector to this host.
+    limits: std::sync::Arc<std::sync::Mutex<super::limits::IpLimits>>,
 }
 
 /// What went wrong talking to the venue, as the courier sees it.
@@ -86,8 +84,7 @@ impl Binance {
             offset_shared: Default::default(),
             filters: HashMap::new(),
             assets: HashMap::new(),
-            pause_until: None,
-            used_weight: 0.0,
+            limits: super::limits::shared(&config.rest_url),
             config,
         };
         for _ in 0..3 {
@@ -172,24 +169,25 @@ impl Binance {
     /// back to the courier as a `Retry`, which it honours in steps of at
     /// most `max_retry_ms` and counts, so a ban shows in `deploy status`.
     fn wait_turn(&mut self) -> Result<(), Failure> {
-        if let Some(until) = self.pause_until {
+        let mut l = self.limits.lock().expect("binance limits lock");
+        if let Some(until) = l.pause_until {
             let now = Instant::now();
             if until > now {
                 return Err(Failure::Wait(
                     until - now,
-                    "binance asked us to wait (Retry-After); nothing sent".into(),
+                    "binance asked this IP to wait (Retry-After); nothing sent".into(),
                 ));
             }
-            self.pause_until = None;
+            l.pause_until = None;
         }
-        if self.used_weight > WEIGHT_LIMIT * self.config.weight_budget {
+        if l.used_weight > WEIGHT_LIMIT * self.config.weight_budget {
             let ms = 60_000 - Self::now_ms().rem_euclid(60_000);
             tracing::warn!(
-                weight = self.used_weight,
+                weight = l.used_weight,
                 "binance: weight budget spent; waiting for the next minute"
             );
-            self.used_weight = 0.0;
-            self.pause_until = Some(Instant::now() + Duration::from_millis(ms as u64 + 50));
+            l.used_weight = 0.0;
+            l.pause_until = Some(Instant::now() + Duration::from_millis(ms as u64 + 50));
             return Err(Failure::Wait(
                 Duration::from_millis(ms as u64 + 50),
                 "binance weight budget spent; waiting for the next minute".into(),
@@ -211,7 +209,7 @@ impl Binance {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<f64>().ok())
         {
-            self.used_weight = w;
+            self.limits.lock().expect("binance limits lock").used_weight = w;
         }
         let status = r.status();
         if status.as_u16() == 429 || status.as_u16() == 418 {
@@ -222,7 +220,9 @@ impl Binance {
                 .and_then(|v| v.parse::<u64>().ok())
                 .unwrap_or(1);
             let wait = Duration::from_secs(secs);
-            self.pause_until = Some(Instant::now() + wait);
+            let mut l = self.limits.lock().expect("binance limits lock");
+            let until = Instant::now() + wait;
+            l.pause_until = Some(l.pause_until.map_or(until, |t| t.max(until)));
             return Err(Failure::Wait(
                 wait,
                 format!("HTTP {} (Retry-After {secs} s)", status.as_u16()),

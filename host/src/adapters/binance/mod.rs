@@ -14,6 +14,8 @@
 //!   order changed (the order is then looked up over REST:
 //!   `GET /api/v3/order`, `myTrades`); polling every open order is the
 //!   fallback while it is down (or not configured);
+//! - `limits.rs`: request weight and bans, which Binance counts per IP:
+//!   one state for every connector to a host;
 //! - `check.rs`: what `sandbar venue check` asks beyond a connection (the
 //!   clock's skew, permissions, balances, a test order's price and size).
 
@@ -22,6 +24,7 @@ pub mod client;
 pub mod config;
 pub mod feed;
 pub mod filters;
+pub mod limits;
 pub mod session;
 pub mod sign;
 pub mod stream;
