@@ -372,3 +372,111 @@ fn a_ban_seen_by_one_connection_holds_every_connection_from_the_ip() {
     });
     assert!(f.terminate().success());
 }
+
+/// A LIVE scripted deployment whose BTCUSDT market comes from `klines`.
+fn scripted_on(
+    klines: &[sandbar_test_support::binance::Kline],
+    script: &str,
+) -> (
+    sandbar_test_support::binance::BinanceServer,
+    crate::service::Fixture,
+    std::path::PathBuf,
+) {
+    let server =
+        sandbar_test_support::binance::BinanceServer::start("BTCUSDT", "1m", klines.to_vec(), 20.0);
+    let (f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", &format!("script={script}")],
+        "",
+    );
+    (server, f, config)
+}
+
+#[test]
+fn a_live_positions_stop_rests_at_the_venue_and_fills_there_while_the_host_is_dead() {
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
+    // A stop under every low of the first 200 bars, reached later.
+    let floor = klines[..200]
+        .iter()
+        .map(|k| k.low)
+        .fold(f64::INFINITY, f64::min);
+    let stop = (floor - 1.0).floor();
+    let reach = klines[200..]
+        .iter()
+        .position(|k| k.low < stop)
+        .expect("the market goes lower later")
+        + 200;
+    let (server, mut f, config) = scripted_on(&klines, &format!("2 buy 0 0.1 sl={stop}"));
+    let spot = server.spot();
+    f.serve(&config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !spot.orders().iter().any(|o| o.kind == "STOP_LOSS") {
+        assert!(
+            Instant::now() < deadline,
+            "no stop at the venue: {:?} {}",
+            spot.orders(),
+            f.status("d")
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let resting = spot
+        .orders()
+        .into_iter()
+        .find(|o| o.kind == "STOP_LOSS")
+        .unwrap();
+    assert_eq!((resting.side.as_str(), resting.stop_price), ("SELL", stop));
+    // What the account holds after the buy's fee: the stop sells all of it.
+    let (held_before, _) = spot.balances();
+    assert!(
+        (resting.quantity - held_before).abs() < 1e-9,
+        "{resting:?} vs {held_before}"
+    );
+    f.stop_serving(); // SIGKILL: no host
+    server.wait_closed(reach + 5);
+    server.settle();
+    let stopped = spot
+        .orders()
+        .into_iter()
+        .find(|o| o.kind == "STOP_LOSS")
+        .unwrap();
+    assert_eq!(
+        stopped.status, "FILLED",
+        "the venue's stop fired with the host dead"
+    );
+    assert!(spot.balances().0.abs() < 1e-9);
+    // Back up: the stop's fill is adopted at the first look.
+    f.serve(&config);
+    let s = f.wait("d", "the stop's fill adopted", |s| {
+        s["open_orders"] == 0 && held(s) == 0.0 && s["seq"].as_u64() > Some(10)
+    });
+    assert!(f.terminate().success(), "{s}");
+    assert_books_match_the_venue(&f, &server);
+    assert_no_order_twice(&server);
+}
+
+#[test]
+fn an_exit_first_takes_its_stop_off_the_venue_so_the_balance_it_locks_is_free() {
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 200);
+    let (server, mut f, config) = scripted_on(&klines, "2 buy 0 0.1 sl=20000; 30 close 0");
+    let spot = server.spot();
+    f.serve(&config);
+    let s = settle_and_stop(&mut f, 200, || server.spot().balances().0);
+    let orders = spot.orders();
+    let kinds: Vec<(&str, &str, &str)> = orders
+        .iter()
+        .map(|o| (o.side.as_str(), o.kind.as_str(), o.status.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("BUY", "MARKET", "FILLED"),
+            ("SELL", "STOP_LOSS", "CANCELED"),
+            ("SELL", "MARKET", "FILLED")
+        ],
+        "{s}"
+    );
+    assert_eq!(s["open_orders"], 0, "{s}");
+    assert_books_match_the_venue(&f, &server);
+}

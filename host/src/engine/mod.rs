@@ -565,6 +565,19 @@ impl<'a, V: Venue> Engine<'a, V> {
             self.drop_spent_reductions(bar.symbol, seq)?;
             self.sync_protection(bar.symbol, seq, bar.time_ms)?;
         }
+        // A venue holding the stops pulls one to make way for an exit; if
+        // the exit did not fill (refused, cancelled), the stop goes back
+        // here, once nothing is on its way on the symbol.
+        if self.venue.protection_at_venue()
+            && self.venue.in_flight(bar.symbol) == 0.0
+            && self
+                .venue
+                .open_orders(bar.symbol)
+                .iter()
+                .all(|o| o.kind.is_protective())
+        {
+            self.sync_protection(bar.symbol, seq, bar.time_ms)?;
+        }
 
         self.books.ledger.mark(bar.symbol, bar.close);
         self.books.last_close[bar.symbol as usize] = bar.close;

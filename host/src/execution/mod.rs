@@ -215,6 +215,12 @@ pub trait Venue {
         let _ = symbol;
         0.0
     }
+    /// Whether stop-losses rest at the venue, which may pull one to make
+    /// way for an exit: the engine then checks every bar that each
+    /// position's protection is in place. The simulated venue: no.
+    fn protection_at_venue(&self) -> bool {
+        false
+    }
     /// The bar's next fill, in execution order; `None` when the bar has no
     /// more. Fills come one at a time so that the engine books each (and
     /// reacts: a risk state change cancels orders) before the next: an order

@@ -112,6 +112,8 @@ pub struct SpotOrder {
     pub quantity: f64,
     /// Limit price.
     pub price: f64,
+    /// A `STOP_LOSS` order's `stopPrice` (0 otherwise).
+    pub stop_price: f64,
     /// Filled.
     pub executed: f64,
     /// `NEW`, `PARTIALLY_FILLED`, `FILLED`, `CANCELED`.
@@ -248,6 +250,7 @@ impl Spot {
             kind: "LIMIT".into(),
             quantity,
             price,
+            stop_price: 0.0,
             executed: 0.0,
             status: "NEW".into(),
             placed_at_kline: at,
@@ -291,16 +294,23 @@ impl Inner {
             b.matched_to += 1;
             let mut fills = Vec::new();
             for (n, o) in b.orders.iter().enumerate() {
-                if o.kind != "LIMIT" || o.placed_at_kline > i || !open(&o.status) {
+                if o.placed_at_kline > i || !open(&o.status) {
                     continue;
                 }
-                let through = if o.side == "BUY" {
-                    k.low <= o.price
-                } else {
-                    k.high >= o.price
-                };
-                if through {
-                    fills.push((n, o.quantity - o.executed, o.price));
+                let buy = o.side == "BUY";
+                match o.kind.as_str() {
+                    "LIMIT" if (buy && k.low <= o.price) || (!buy && k.high >= o.price) => {
+                        fills.push((n, o.quantity - o.executed, o.price));
+                    }
+                    // A market order once the kline trades at the stop: at
+                    // the stop, or at the open when it gapped through.
+                    "STOP_LOSS" if !buy && k.low <= o.stop_price => {
+                        fills.push((n, o.quantity - o.executed, k.open.min(o.stop_price)));
+                    }
+                    "STOP_LOSS" if buy && k.high >= o.stop_price => {
+                        fills.push((n, o.quantity - o.executed, k.open.max(o.stop_price)));
+                    }
+                    _ => {}
                 }
             }
             for (n, q, p) in fills {
@@ -370,7 +380,7 @@ fn locked(b: &Book) -> (f64, f64) {
             if o.side == "SELL" {
                 (base + left, quote)
             } else {
-                (base, quote + left * o.price)
+                (base, quote + left * o.price.max(o.stop_price))
             }
         })
 }
@@ -382,6 +392,7 @@ fn order_json(o: &SpotOrder, symbol: &str) -> Value {
         "orderListId": -1,
         "clientOrderId": o.client_id,
         "price": fmt(o.price),
+        "stopPrice": fmt(o.stop_price),
         "origQty": fmt(o.quantity),
         "executedQty": fmt(o.executed),
         "status": o.status,
@@ -573,6 +584,7 @@ async fn exchange_info(State(s): State<Arc<Inner>>) -> Response {
             "status": "TRADING",
             "baseAsset": s.symbol.trim_end_matches("USDT"),
             "quoteAsset": "USDT",
+            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
             "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
                 {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
@@ -822,6 +834,19 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
     let price: f64 = p.get("price").and_then(|v| v.parse().ok()).unwrap_or(0.0);
+    let stop_price: f64 = p
+        .get("stopPrice")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    if kind == "STOP_LOSS"
+        && ((stop_price * 100.0 - (stop_price * 100.0).round()).abs() > 1e-6 || stop_price <= 0.0)
+    {
+        return err(
+            StatusCode::BAD_REQUEST,
+            -1013,
+            "Filter failure: PRICE_FILTER",
+        );
+    }
     if side != "BUY" && side != "SELL" {
         return err(
             StatusCode::BAD_REQUEST,
@@ -844,11 +869,29 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
     let body = {
         let mut b = spot.book.lock().unwrap();
         s.match_book(&mut b);
-        let reference = if kind == "MARKET" {
-            s.last_close()
-        } else {
-            price
+        let reference = match kind.as_str() {
+            "MARKET" => s.last_close(),
+            "STOP_LOSS" => stop_price,
+            _ => price,
         };
+        // rest-api.md, New order: a `STOP_LOSS` `SELL` rests below the
+        // market, a `BUY` above; errors.md: "Order would trigger
+        // immediately." otherwise.
+        if kind == "STOP_LOSS" {
+            let last = s.last_close();
+            let wrong = if side == "SELL" {
+                stop_price >= last
+            } else {
+                stop_price <= last
+            };
+            if wrong {
+                return err(
+                    StatusCode::BAD_REQUEST,
+                    -2010,
+                    "Order would trigger immediately.",
+                );
+            }
+        }
         if quantity * reference < MIN_NOTIONAL {
             return err(StatusCode::BAD_REQUEST, -1013, "Filter failure: NOTIONAL");
         }
@@ -893,6 +936,7 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
             kind: kind.clone(),
             quantity,
             price,
+            stop_price,
             executed: 0.0,
             status: "NEW".into(),
             placed_at_kline: at,

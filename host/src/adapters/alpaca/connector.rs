@@ -371,6 +371,7 @@ impl Connector for Alpaca {
             side: Side::Buy,
             quantity: 1.0,
             limit: Some(price),
+            stop: None,
             reference: price,
         })
     }

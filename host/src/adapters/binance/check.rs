@@ -194,6 +194,7 @@ impl Binance {
             side: Side::Buy,
             quantity,
             limit: Some(limit),
+            stop: None,
             reference: last,
         })
     }

@@ -48,6 +48,8 @@ pub struct Binance {
     pub(super) filters: HashMap<String, SymbolFilters>,
     /// (base, quote) asset of each symbol, for commissions.
     pub(super) assets: HashMap<String, (String, String)>,
+    /// The order types each symbol allows (`orderTypes`), where listed.
+    pub(super) order_types: HashMap<String, Vec<String>>,
     /// What the IP may do now, shared with every connector to this host.
     limits: std::sync::Arc<std::sync::Mutex<super::limits::IpLimits>>,
 }
@@ -84,6 +86,7 @@ impl Binance {
             offset_shared: Default::default(),
             filters: HashMap::new(),
             assets: HashMap::new(),
+            order_types: HashMap::new(),
             limits: super::limits::shared(&config.rest_url),
             config,
         };
@@ -108,6 +111,10 @@ impl Binance {
                 s["quoteAsset"].as_str(),
             ) {
                 b.assets.insert(n.into(), (base.into(), quote.into()));
+            }
+            if let (Some(n), Some(types)) = (s["symbol"].as_str(), s["orderTypes"].as_array()) {
+                let types = types.iter().filter_map(|t| t.as_str().map(String::from));
+                b.order_types.insert(n.into(), types.collect());
             }
         }
         for s in symbols {
@@ -369,6 +376,10 @@ impl Failure {
 }
 
 impl Connector for Binance {
+    fn holds_stops(&self) -> bool {
+        self.config.stops_at_venue
+    }
+
     fn check(&mut self, symbols: &[String]) -> Vec<crate::execution::live::Finding> {
         self.findings(symbols)
     }
@@ -387,11 +398,29 @@ impl Connector for Binance {
             .filters
             .get(&p.symbol)
             .ok_or_else(|| format!("{}: not in the exchange information", p.symbol))?;
+        if p.stop.is_some()
+            && self
+                .order_types
+                .get(&p.symbol)
+                .is_some_and(|t| !t.iter().any(|t| t == "STOP_LOSS"))
+        {
+            return Err(format!(
+                "{}: STOP_LOSS is not among the symbol's orderTypes (set stops_at_venue = false)",
+                p.symbol
+            ));
+        }
+        // A stop's price is rounded as a limit's on the same side: a sell
+        // stop up (it triggers sooner, never later), a buy stop down.
         let ok = f
-            .prepare(p.side, p.quantity, p.limit, p.reference)
+            .prepare(p.side, p.quantity, p.limit.or(p.stop), p.reference)
             .map_err(|e| e.to_string())?;
         p.quantity = ok.quantity.to_string().parse().unwrap_or(p.quantity);
-        p.limit = ok.price.map(|d| d.to_string().parse().unwrap_or(f64::NAN));
+        let price = ok.price.map(|d| d.to_string().parse().unwrap_or(f64::NAN));
+        if p.stop.is_some() {
+            p.stop = price;
+        } else {
+            p.limit = price;
+        }
         Ok(p)
     }
 
@@ -402,6 +431,7 @@ impl Connector for Binance {
         };
         let quantity = p.quantity.to_string();
         let price = p.limit.map(|x| x.to_string());
+        let stop = p.stop.map(|x| x.to_string());
         let mut params: Vec<(&str, &str)> = vec![
             ("symbol", &p.symbol),
             ("side", side),
@@ -409,13 +439,20 @@ impl Connector for Binance {
             ("newClientOrderId", &p.client_id),
             ("newOrderRespType", "FULL"),
         ];
-        match &price {
-            Some(px) => {
+        match (&price, &stop) {
+            (Some(px), _) => {
                 params.push(("type", "LIMIT"));
                 params.push(("timeInForce", "GTC"));
                 params.push(("price", px));
             }
-            None => params.push(("type", "MARKET")),
+            // rest-api.md, New order: `STOP_LOSS` takes `quantity` and
+            // `stopPrice` and "will execute a MARKET order when the
+            // conditions are met".
+            (None, Some(sp)) => {
+                params.push(("type", "STOP_LOSS"));
+                params.push(("stopPrice", sp));
+            }
+            (None, None) => params.push(("type", "MARKET")),
         }
         let r = match self.signed(reqwest::Method::POST, "/api/v3/order", &params) {
             // The venue already has this client order id open: find out, never resend.

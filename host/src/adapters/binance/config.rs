@@ -112,6 +112,12 @@ pub struct BinanceConfig {
     /// (a private endpoint, a TLS-inspecting proxy); relative to the config file.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
+    /// Rest each LIVE position's stop-loss at the exchange as a
+    /// `STOP_LOSS` order (default true; the symbol's `orderTypes` must
+    /// allow it), so the stop holds while the host is down; false: the
+    /// host triggers it on closed bars and sends a market order.
+    #[serde(default = "default_stops")]
+    pub stops_at_venue: bool,
     /// How orders are followed and paced.
     #[serde(default)]
     pub orders: CourierConfig,
@@ -134,4 +140,7 @@ fn default_timeout() -> u64 {
 }
 fn default_budget() -> f64 {
     0.8
+}
+fn default_stops() -> bool {
+    true
 }

@@ -25,6 +25,9 @@ pub struct Placement {
     pub quantity: f64,
     /// Limit price; `None`: a market order.
     pub limit: Option<f64>,
+    /// A stop-loss held at the venue: a market order once the market
+    /// trades at this price (Binance `STOP_LOSS`); `limit` is then `None`.
+    pub stop: Option<f64>,
     /// The last close of the symbol (a market order's notional is valued at it).
     pub reference: f64,
 }
@@ -167,6 +170,13 @@ pub trait Connector: Send {
     fn prepare(&mut self, p: Placement) -> Result<Placement, String>;
     /// Place an order.
     fn place(&mut self, p: &Placement) -> Outcome<Report>;
+    /// Whether stop-losses rest at the venue ([`Placement::stop`]), so a
+    /// position keeps its stop while the host is down. `false`: the host
+    /// holds them and sends a market order when a closed bar trades
+    /// through.
+    fn holds_stops(&self) -> bool {
+        false
+    }
     /// Cancel an order.
     fn cancel(&mut self, symbol: &str, client_id: &str) -> Outcome<()>;
     /// Look an order up by client order id; `Done(None)`: not found.

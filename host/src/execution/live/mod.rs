@@ -121,6 +121,8 @@ pub struct LiveVenue {
     /// Set when the service shuts down to start again: the run's orders
     /// stay at the venue (recovery looks them up).
     keep_orders: Arc<std::sync::atomic::AtomicBool>,
+    /// The connector rests stop-losses at the venue.
+    venue_stops: bool,
 }
 
 impl Drop for LiveVenue {
@@ -176,6 +178,7 @@ impl LiveVenue {
         let reconciling: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let withdrawn: Withdrawn = Arc::default();
         let stop_pushes: Arc<std::sync::atomic::AtomicBool> = Arc::default();
+        let venue_stops = connector.holds_stops();
         if let Some(pushes) = connector.pushes() {
             let jobs = tx.clone();
             let sink = PushSink {
@@ -234,6 +237,7 @@ impl LiveVenue {
             stop_pushes,
             gate: None,
             keep_orders: Arc::default(),
+            venue_stops,
         }
     }
 
@@ -261,13 +265,60 @@ impl LiveVenue {
             OrderKind::Limit(p) if !market => Some(p),
             _ => None,
         };
+        let stop = match t.order.kind {
+            OrderKind::StopLoss(p) if !market && self.venue_stops => Some(p),
+            _ => None,
+        };
         Placement {
             client_id: self.naming.client_id(t.order.id),
             symbol: self.symbol(t.order.symbol),
             side: t.order.side,
             quantity,
             limit,
+            stop,
             reference: t.reference,
+        }
+    }
+
+    /// A protective order the host holds and triggers itself on closed
+    /// bars (a take-profit; a stop-loss where the venue holds no stops),
+    /// not yet triggered: nothing of it is at the venue.
+    fn host_held(&self, t: &Tracked) -> bool {
+        let at_venue = self.venue_stops && matches!(t.order.kind, OrderKind::StopLoss(_));
+        t.order.kind.is_protective() && !t.triggered && !at_venue
+    }
+
+    /// Before an order on `side` of `symbol` goes out: the stops resting at
+    /// the venue on the same side are cancelled first. A spot venue locks
+    /// what a resting sell may sell (Binance: the free balance pays for
+    /// every new order, errors.md "insufficient balance"), so an exit would
+    /// be refused while the stop holds the position; the courier sends the
+    /// cancel, and hears how it ended, before the exit. The engine puts the
+    /// stop back for what is left once the exit has filled — or at the next
+    /// bar if it did not.
+    fn make_way(&mut self, symbol: SymbolId, side: Side) {
+        if !self.venue_stops {
+            return;
+        }
+        let stops: Vec<u64> = self
+            .orders
+            .values()
+            .filter(|t| {
+                t.order.symbol == symbol
+                    && t.order.side == side
+                    && matches!(t.order.kind, OrderKind::StopLoss(_))
+                    && !t.triggered
+                    && !t.cancel_asked
+                    && !t.machine.state().is_terminal()
+            })
+            .map(|t| t.order.id)
+            .collect();
+        for id in stops {
+            tracing::info!(
+                order = id,
+                "cancelling the venue's stop to make way for an exit"
+            );
+            Venue::cancel(self, id);
         }
     }
 
@@ -292,11 +343,10 @@ impl LiveVenue {
             if t.machine.state().is_terminal() {
                 continue;
             }
-            let protective = t.order.kind.is_protective();
-            if protective && !t.triggered {
+            if self.host_held(t) {
                 continue; // held by the host, never at the venue
             }
-            let p = self.placement(t, t.machine.quantity, protective);
+            let p = self.placement(t, t.machine.quantity, t.triggered);
             items.push((t.order.id, p, t.cancel_asked));
         }
         if !items.is_empty() {
@@ -378,9 +428,13 @@ impl LiveVenue {
         let mut out = Vec::new();
         // Exits already on their way count as done.
         let mut left = position + self.in_flight(bar.symbol);
+        let venue_stops = self.venue_stops;
         for t in self.orders.values_mut() {
             if t.order.symbol != bar.symbol || t.triggered || t.machine.state().is_terminal() {
                 continue;
+            }
+            if venue_stops && matches!(t.order.kind, OrderKind::StopLoss(_)) {
+                continue; // the venue triggers it
             }
             // The simulated venue's rule (`sandbar_sdk::fills`), on the closed bar.
             let hit =
@@ -405,8 +459,11 @@ impl LiveVenue {
             t.reference = bar.close;
             out.push(t.order.id);
         }
-        if self.live {
-            for id in out {
+        for id in out {
+            // Live or re-executing alike (the journal must not depend on it).
+            let (symbol, side) = (self.orders[&id].order.symbol, self.orders[&id].order.side);
+            self.make_way(symbol, side);
+            if self.live {
                 let t = &self.orders[&id];
                 let p = self.placement(t, t.order.quantity, true);
                 let _ = self.jobs.send(Job::Place(id, p));
@@ -420,7 +477,6 @@ impl Venue for LiveVenue {
         let order = order.into_order();
         let s = order.symbol as usize;
         let reference = self.last_close.get(s).copied().unwrap_or(f64::NAN);
-        let protective = order.kind.is_protective();
         let t = Tracked {
             machine: LiveOrder::new(self.naming.client_id(order.id), order.quantity),
             reference,
@@ -428,7 +484,11 @@ impl Venue for LiveVenue {
             cancel_asked: false,
             order,
         };
-        if self.live && !protective {
+        if !t.order.kind.is_protective() {
+            // Live or re-executing alike (the journal must not depend on it).
+            self.make_way(t.order.symbol, t.order.side);
+        }
+        if self.live && !self.host_held(&t) {
             let p = self.placement(&t, t.order.quantity, false);
             let _ = self.jobs.send(Job::Place(t.order.id, p));
         }
@@ -437,14 +497,17 @@ impl Venue for LiveVenue {
 
     fn cancel(&mut self, id: u64) -> bool {
         let live = self.live;
+        let host_held = match self.orders.get(&id) {
+            Some(t) => self.host_held(t),
+            None => return false,
+        };
         let Some(t) = self.orders.get_mut(&id) else {
             return false;
         };
         if t.cancel_asked || t.machine.state().is_terminal() {
             return false;
         }
-        let protective = t.order.kind.is_protective();
-        if protective && !t.triggered {
+        if host_held {
             // Never left the host.
             self.orders.remove(&id);
             return true;
@@ -512,6 +575,10 @@ impl Venue for LiveVenue {
         use std::sync::atomic::Ordering::SeqCst;
         !self.reconciling.load(SeqCst)
             && (!self.live || self.gate.as_ref().is_none_or(|g| g.load(SeqCst)))
+    }
+
+    fn protection_at_venue(&self) -> bool {
+        self.venue_stops
     }
 
     fn in_flight(&self, symbol: SymbolId) -> f64 {
