@@ -4,7 +4,7 @@
 use anyhow::{Context, bail};
 
 use super::run::*;
-use super::{Service, monitor, reconcile};
+use super::{Service, monitor, plan, reconcile};
 use crate::execution::live::Naming;
 
 impl Service {
@@ -74,6 +74,13 @@ impl Service {
             resumed.venue.clone(),
             resumed.bars.len() as u64,
             Some(pace),
+        );
+        // The courier's write-ahead record of its sends, beside the journal.
+        let sent_path =
+            plan::journal_path(&self.config.journals, name, true).with_extension("sent");
+        v.set_sent_log(
+            crate::execution::live::SentLog::open(&sent_path)
+                .with_context(|| format!("deployment `{name}`: {}", sent_path.display()))?,
         );
         let handle = VenueHandle {
             name: venue.to_string(),

@@ -136,6 +136,8 @@ pub(super) struct Courier {
     pub(super) last_placement: Option<Instant>,
     /// When a long wait was last reported (once a minute at most).
     pub(super) wait_reported: Option<Instant>,
+    /// What was sent, recorded before it left.
+    pub(super) sent: Arc<Mutex<super::sent::SentLog>>,
 }
 
 impl Courier {
@@ -251,6 +253,14 @@ impl Courier {
                 return self.push(id, vec![Update::Cancelled]);
             }
             self.pace();
+            let recorded = self.sent.lock().expect("sent log lock").mark(&p.client_id);
+            if let Err(e) = recorded {
+                // Its sending could not be proven later: not sent.
+                self.open.remove(&id);
+                let reason = format!("not sent: the send could not be recorded ({e})");
+                self.problem(format!("order {id} ({}): {reason}", p.client_id));
+                return self.push(id, vec![Update::Rejected { reason }]);
+            }
             self.count(|c| c.placed += 1);
             tracing::info!(order = id, client = %p.client_id, symbol = %p.symbol, side = ?p.side, quantity = p.quantity, limit = ?p.limit, "placing");
             let sent = Instant::now();
@@ -340,9 +350,18 @@ impl Courier {
                         // holdings finds the difference).
                         self.open.remove(&id);
                         self.push(id, vec![Update::Cancelled]);
+                    } else if !self
+                        .sent
+                        .lock()
+                        .expect("sent log lock")
+                        .may_have_sent(&p.client_id)
+                    {
+                        // Journaled, never recorded as sent: the host
+                        // stopped before sending it. Proven absent: sent now.
+                        self.place(id, p);
                     } else {
-                        // Journaled, maybe sent before the host stopped:
-                        // not found proves nothing, so it is not sent.
+                        // Maybe sent before the host stopped: not found
+                        // proves nothing, so it is not sent again.
                         self.unknown(
                             id,
                             &p.client_id,

@@ -23,7 +23,9 @@
 //!   every order the journal leaves open is looked up by its client order
 //!   id (fills made while the host was down are adopted, duplicates of
 //!   journaled ones ignored by execution id); one the venue has not seen
-//!   when the grace period is over ends if its cancel was asked, and is
+//!   when the grace period is over ends if its cancel was asked; is sent
+//!   if the courier's write-ahead record ([`sent`]) proves it never left
+//!   (the host stopped between journaling and sending it); and is
 //!   otherwise *unknown* (below): it may have left before the host stopped.
 //! - **Outcomes are typed** ([`Outcome`]): rejected with the venue's reason;
 //!   retry later (a 429, a 418, a request that never left); *unknown* (a
@@ -57,6 +59,7 @@ pub mod courier;
 pub mod naming;
 pub mod pace;
 pub mod reconcile;
+pub mod sent;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Sender, channel};
@@ -71,6 +74,7 @@ pub use courier::{CourierConfig, CourierCounts, KillHandle, Problems, Waker};
 pub use naming::Naming;
 pub use pace::Pace;
 pub use reconcile::ReconcileConfig;
+pub use sent::SentLog;
 
 use crate::data::market::{Bar, SymbolId};
 use crate::execution::order_state::{LiveOrder, OrderState, Update};
@@ -123,6 +127,8 @@ pub struct LiveVenue {
     keep_orders: Arc<std::sync::atomic::AtomicBool>,
     /// The connector rests stop-losses at the venue.
     venue_stops: bool,
+    /// The courier's record of what it sent.
+    sent: Arc<Mutex<SentLog>>,
 }
 
 impl Drop for LiveVenue {
@@ -179,6 +185,7 @@ impl LiveVenue {
         let withdrawn: Withdrawn = Arc::default();
         let stop_pushes: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let venue_stops = connector.holds_stops();
+        let sent: Arc<Mutex<SentLog>> = Arc::default();
         if let Some(pushes) = connector.pushes() {
             let jobs = tx.clone();
             let sink = PushSink {
@@ -208,6 +215,7 @@ impl LiveVenue {
             open: BTreeMap::new(),
             last_placement: None,
             wait_reported: None,
+            sent: sent.clone(),
         };
         std::thread::Builder::new()
             .name("venue-courier".into())
@@ -238,7 +246,15 @@ impl LiveVenue {
             gate: None,
             keep_orders: Arc::default(),
             venue_stops,
+            sent,
         }
+    }
+
+    /// Keep the courier's record of what it sends in `log` (before the
+    /// first bar: nothing has been sent yet). Without one, an order a
+    /// restart finds open and the venue does not show is never sent.
+    pub fn set_sent_log(&self, log: SentLog) {
+        *self.sent.lock().expect("sent log lock") = log;
     }
 
     /// Set it before the run ends to leave its orders at the venue (a

@@ -297,6 +297,53 @@ fn an_unknown_placement_is_never_resent_while_the_venue_does_not_answer_lookups(
     assert_eq!(fake.0.lock().unwrap().placed.len(), 1, "placed once");
 }
 
+/// A restart with order 1 journaled, no note of it, and the venue not
+/// showing it: what the courier's record of its sends says decides.
+fn restart_with_an_unanswered_order(sent: &[&str]) -> (Fake, LiveVenue, Vec<(u64, VenueNote)>) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d-live.sent");
+    let mut log = SentLog::open(&path).unwrap();
+    for id in sent {
+        log.mark(id).unwrap();
+    }
+    drop(log);
+    let fake = Fake::default();
+    let mut v = venue(&fake, vec![], 1);
+    v.set_sent_log(SentLog::open(&path).unwrap());
+    let mut notes = Vec::new();
+    step(&mut v, 0, &mut notes);
+    v.submit_unchecked(order(1, OrderKind::Market, 2.0));
+    step(&mut v, 1, &mut notes); // goes live: looks order 1 up
+    (fake, v, notes)
+}
+
+#[test]
+fn an_order_journaled_but_never_recorded_as_sent_is_sent_at_restart() {
+    let (fake, mut v, mut notes) = restart_with_an_unanswered_order(&[]);
+    let fills = until(|| {
+        let f = step(&mut v, 2, &mut notes);
+        (!f.is_empty()).then_some(f)
+    });
+    assert_eq!(fills.len(), 1);
+    let s = fake.0.lock().unwrap();
+    assert_eq!(s.placed.len(), 1, "sent once, after the grace");
+    assert!(!s.queried.is_empty(), "looked up first");
+}
+
+#[test]
+fn an_order_recorded_as_sent_that_the_venue_does_not_show_is_unknown_at_restart() {
+    let (fake, mut v, mut notes) = restart_with_an_unanswered_order(&["sb-test-1"]);
+    until(|| {
+        step(&mut v, 2, &mut notes);
+        notes
+            .iter()
+            .any(|(_, n)| matches!(n.update, Update::Unknown { .. }))
+            .then_some(())
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(fake.0.lock().unwrap().placed.is_empty(), "never resent");
+}
+
 #[test]
 fn deployments_on_one_venue_share_its_order_pace() {
     // Two deployments, 20 placements a second for the venue: ten orders
