@@ -41,8 +41,15 @@
 //!   a full fill completes it; a fee the venue keeps out of the asset
 //!   bought ([`Update::NetFill`]) books the position net of it, as the
 //!   account holds it.
-//! - **Protective orders** (stop-loss, take-profit) are held by the host
-//!   and triggered on closed bars by the simulated venue's rules; a
+//! - **Protective orders.** Where the connector rests stops at the venue
+//!   ([`Connector::holds_stops`]: Binance `STOP_LOSS`), a position's
+//!   stop-loss is an order at the venue — placed, re-sized and cancelled
+//!   as the engine keeps it matching the position, so it holds while the
+//!   host is down; it is pulled before any other order on its side of the
+//!   symbol (a resting sell locks what it may sell) and the engine puts it
+//!   back once the exit filled, or at the next bar if it did not. A
+//!   take-profit (and a stop where the venue holds none) is held by the
+//!   host and triggered on closed bars by the simulated venue's rules; a
 //!   triggered one goes out as a market order for what is left of the
 //!   position. One-cancels-other and the host's sizing stay the host's.
 //! - **The host's own order rate limit** (default 10 orders per second per
