@@ -268,6 +268,15 @@ async fn bars(
     let symbol_ok = q
         .get("symbols")
         .is_some_and(|x| x.split(',').any(|y| y == s.symbol));
+    // alpaca-docs market-data-api, historical bars, `feed`: "Default is
+    // `iex` for free plans and `sip` for paid". This account is on a paid
+    // plan and streams IEX (`/v2/iex`): bars asked without `feed=iex` come
+    // from the consolidated tape, with its larger volume.
+    let tape = if q.get("feed").map(String::as_str) == Some("iex") {
+        1.0
+    } else {
+        3.0
+    };
     let closed = s.closed();
     let matching: Vec<(usize, &Kline)> = s.klines[..closed]
         .iter()
@@ -282,6 +291,7 @@ async fn bars(
             let mut b = s.bar(k, "b", k.close);
             b.as_object_mut().unwrap().remove("T");
             b.as_object_mut().unwrap().remove("S");
+            b["v"] = json!(k.volume * tape);
             b
         })
         .collect();
@@ -328,6 +338,7 @@ async fn session(s: &Inner, socket: &mut WebSocket) {
     }
     let mut authenticated = false;
     let mut subscribed = false;
+    let mut corrections_wanted = false;
     let mut next = s.closed();
     let mut pending_corrections: Vec<Kline> = Vec::new();
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -390,9 +401,22 @@ async fn session(s: &Inner, socket: &mut WebSocket) {
                         })
                         .unwrap_or_default();
                     subscribed |= bars.contains(&s.symbol);
+                    // Corrections (`u`) come on the `updatedBars` channel,
+                    // to those who subscribe to it (alpaca-docs: the
+                    // subscription message lists `bars` and `updatedBars`
+                    // apart).
+                    let updated: Vec<String> = v["updatedBars"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_str().map(String::from))
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    corrections_wanted |= updated.contains(&s.symbol);
                     let _ = send(
                         socket,
-                        json!([{"T": "subscription", "trades": [], "quotes": [], "bars": bars}]),
+                        json!([{"T": "subscription", "trades": [], "quotes": [], "bars": bars, "updatedBars": updated}]),
                     )
                     .await;
                 }
@@ -414,7 +438,9 @@ async fn session(s: &Inner, socket: &mut WebSocket) {
                 return;
             }
             for k in pending_corrections.drain(..) {
-                if !send(socket, json!([s.bar(&k, "u", k.close * 1.01)])).await {
+                if corrections_wanted
+                    && !send(socket, json!([s.bar(&k, "u", k.close * 1.01)])).await
+                {
                     return;
                 }
             }

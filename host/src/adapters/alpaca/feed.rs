@@ -137,21 +137,29 @@ pub fn timeframe(interval: &str) -> Result<String, FeedError> {
 pub struct AlpacaRest {
     base: String,
     bars_path: String,
+    /// The stream's feed (`iex`, `sip`), asked of REST too: its default is
+    /// "`iex` for free plans and `sip` for paid" (alpaca-docs
+    /// market-data-api, historical bars, `feed`), so warm-up and gap fill
+    /// would otherwise come from another tape than the stream's.
+    feed: Option<String>,
     credentials: Credentials,
     http: reqwest::blocking::Client,
 }
 
 impl AlpacaRest {
-    /// A client of `base` (`https://data.alpaca.markets`), bars at `bars_path`.
+    /// A client of `base` (`https://data.alpaca.markets`), bars at
+    /// `bars_path`, of the feed the stream at `ws_url` carries.
     pub fn new(
         base: &str,
         bars_path: &str,
+        ws_url: &str,
         credentials: Credentials,
         tls: &crate::net::tls::Tls,
     ) -> Self {
         Self {
             base: base.trim_end_matches('/').into(),
             bars_path: bars_path.into(),
+            feed: stream_feed(ws_url),
             credentials,
             http: tls
                 .http()
@@ -159,6 +167,17 @@ impl AlpacaRest {
                 .build()
                 .unwrap_or_default(),
         }
+    }
+}
+
+/// The feed a stock stream URL carries (`…/v2/iex` → `iex`,
+/// `…/v2/delayed_sip` → `sip`); `None` for another stream (crypto).
+pub fn stream_feed(ws_url: &str) -> Option<String> {
+    match ws_url.trim_end_matches('/').rsplit('/').next()? {
+        "iex" => Some("iex".into()),
+        "sip" | "delayed_sip" => Some("sip".into()),
+        "otc" => Some("otc".into()),
+        _ => None,
     }
 }
 
@@ -190,6 +209,9 @@ impl History for AlpacaRest {
             ];
             if let Some(p) = &page {
                 q.push(("page_token", p.clone()));
+            }
+            if let Some(f) = &self.feed {
+                q.push(("feed", f.clone()));
             }
             let v = get_json(
                 &url,
@@ -256,6 +278,26 @@ mod tests {
         assert_eq!(m[3], Message::Success("authenticated".into()));
         assert_eq!(m[4], Message::Other);
         assert!(parse_frame(r#"{"T":"b"}"#).unwrap_err().contains("array"));
+    }
+
+    #[test]
+    fn rest_bars_come_from_the_feed_the_stream_carries() {
+        assert_eq!(
+            stream_feed("wss://stream.data.alpaca.markets/v2/iex").as_deref(),
+            Some("iex")
+        );
+        assert_eq!(
+            stream_feed("wss://stream.data.alpaca.markets/v2/sip/").as_deref(),
+            Some("sip")
+        );
+        assert_eq!(
+            stream_feed("wss://stream.data.alpaca.markets/v2/delayed_sip").as_deref(),
+            Some("sip")
+        );
+        assert_eq!(
+            stream_feed("wss://stream.data.alpaca.markets/v1beta3/crypto/us"),
+            None
+        );
     }
 
     #[test]

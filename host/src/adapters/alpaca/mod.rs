@@ -27,7 +27,7 @@ pub fn hub(
     tls: &crate::net::tls::Tls,
     rt: &tokio::runtime::Handle,
 ) -> crate::data::live::Hub {
-    let history = feed::AlpacaRest::new(rest_url, bars_path, credentials.clone(), tls);
+    let history = feed::AlpacaRest::new(rest_url, bars_path, ws_url, credentials.clone(), tls);
     let ws_url = ws_url.to_string();
     let tls = tls.clone();
     crate::data::live::Hub::connected(

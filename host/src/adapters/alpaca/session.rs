@@ -44,7 +44,11 @@ async fn session(
             let mut want: Vec<String> = hub.streams().into_iter().map(|(s, _)| s).collect();
             want.dedup();
             if want != subscribed {
-                let msg = serde_json::json!({"action": "subscribe", "bars": want});
+                // Corrections of a bar already sent (`u`) come only on the
+                // `updatedBars` channel (alpaca-docs: the subscription
+                // lists `bars` and `updatedBars` apart).
+                let msg =
+                    serde_json::json!({"action": "subscribe", "bars": want, "updatedBars": want});
                 ws.send(Ws::Text(msg.to_string().into()))
                     .await
                     .map_err(|e| e.to_string())?;
