@@ -877,7 +877,7 @@ fn a_new_live_run_trades_a_tenth_of_what_it_asks_in_its_first_week() {
 }
 
 /// `sandbar serve` on `config`, which must refuse to start: its stderr.
-fn serve_refused(config: &std::path::Path) -> String {
+pub(crate) fn serve_refused(config: &std::path::Path) -> String {
     let out = std::process::Command::new(SANDBAR)
         .args(["serve", "--config"])
         .arg(config)

@@ -480,3 +480,52 @@ fn an_exit_first_takes_its_stop_off_the_venue_so_the_balance_it_locks_is_free() 
     assert_eq!(s["open_orders"], 0, "{s}");
     assert_books_match_the_venue(&f, &server);
 }
+
+#[test]
+fn an_ed25519_key_signs_every_request_and_the_user_data_stream() {
+    use sandbar_test_support::binance_spot::ed25519_key;
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 200);
+    let (server, mut f, config) = scripted_on(&klines, "2 buy 0 0.1");
+    let spot = server.spot();
+    // The account's key is an Ed25519 one: HMAC signatures are refused.
+    let (pem, public) = ed25519_key();
+    spot.use_ed25519(public);
+    let original = std::fs::read_to_string(&config).unwrap();
+    let ws_api = format!(
+        "ws://{}/spot/ws-api/v3",
+        server.rest_url.trim_start_matches("http://")
+    );
+    let file = f.dir.path().join("binance-ed25519.pem");
+    let configure = |pem: &str| {
+        std::fs::write(&file, pem).unwrap();
+        let text = original.replacen(
+            "[venues.bx]\nkind = \"binance\"\n",
+            &format!(
+                "[venues.bx]\nkind = \"binance\"\nprivate_key_file = {file:?}\nws_api_url = {ws_api:?}\n"
+            ),
+            1,
+        );
+        std::fs::write(&config, text).unwrap();
+    };
+    // Another key: the start is refused with the venue's -1022, the key
+    // never printed.
+    configure(&ed25519_key().0);
+    let e = serve_refused(&config);
+    assert!(e.contains("-1022"), "{e}");
+    assert!(!e.contains("PRIVATE KEY"), "{e}");
+    // The right one: REST and the user data stream's subscription signed.
+    configure(&pem);
+    let refused_before = spot.refused.load(Ordering::SeqCst);
+    server.restart_clock();
+    f.serve(&config);
+    let s = f.wait("d", "subscribed and bought", |s| {
+        s["venue"]["stream_up"] == true && held(s) > 0.0
+    });
+    assert_eq!(
+        spot.refused.load(Ordering::SeqCst),
+        refused_before,
+        "every request verified: {s}"
+    );
+    settle_and_stop(&mut f, 200, || server.spot().balances().0);
+    assert_books_match_the_venue(&f, &server);
+}

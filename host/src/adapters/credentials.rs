@@ -41,6 +41,12 @@ impl Credentials {
     }
 }
 
+/// Just the key id, from its file (first line) or else its variable (the
+/// signing key is read elsewhere: an Ed25519 private key file).
+pub fn key_only(section: &str, key_file: Option<&Path>, key_env: &str) -> anyhow::Result<String> {
+    secret(key_file, key_env, &format!("{section} key"))
+}
+
 /// A secret from a file (first line) or else an environment variable.
 fn secret(file: Option<&Path>, env: &str, what: &str) -> anyhow::Result<String> {
     let value = match file {

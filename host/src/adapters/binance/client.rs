@@ -69,7 +69,7 @@ impl Binance {
     pub fn connect(
         config: BinanceConfig,
         key: String,
-        secret: &str,
+        signer: Signer,
         symbols: &[String],
     ) -> anyhow::Result<Binance> {
         let tls = crate::net::tls::Tls::new(config.ca_file.as_deref())?;
@@ -81,7 +81,7 @@ impl Binance {
             http,
             tls,
             key,
-            signer: Signer::new(secret),
+            signer,
             clock: ClockOffset::default(),
             offset_shared: Default::default(),
             filters: HashMap::new(),

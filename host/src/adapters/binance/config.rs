@@ -91,6 +91,12 @@ pub struct BinanceConfig {
     /// Or a file holding the secret (first line).
     #[serde(default)]
     pub secret_file: Option<PathBuf>,
+    /// An Ed25519 private key (PKCS#8 PEM, relative to the config file):
+    /// the key type Binance recommends ("HMAC keys are deprecated",
+    /// faqs/api_key_types.md). When set, requests are signed with it and
+    /// no HMAC secret is read.
+    #[serde(default)]
+    pub private_key_file: Option<PathBuf>,
     /// `recvWindow` of signed requests (ms, default 5,000).
     #[serde(default = "default_recv_window")]
     pub recv_window_ms: u64,

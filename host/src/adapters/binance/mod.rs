@@ -60,15 +60,35 @@ impl crate::execution::live::VenueAdapter for BinanceConfig {
         name: &str,
         symbols: &[String],
     ) -> anyhow::Result<Box<dyn crate::execution::live::Connector>> {
-        let c = crate::adapters::credentials::Credentials::read(
-            &format!("venues.{name}"),
-            self.key_file.as_deref(),
-            &self.key_env,
-            self.secret_file.as_deref(),
-            &self.secret_env,
-        )?;
-        let b = client::Binance::connect(self.clone(), c.key, &c.secret, symbols)
-            .map_err(|e| anyhow::anyhow!("venues.{name}: {e:#}"))?;
+        let section = format!("venues.{name}");
+        let (key, signer) = match &self.private_key_file {
+            Some(file) => {
+                let key = crate::adapters::credentials::key_only(
+                    &section,
+                    self.key_file.as_deref(),
+                    &self.key_env,
+                )?;
+                let pem = std::fs::read_to_string(file).map_err(|e| {
+                    anyhow::anyhow!("{section}.private_key_file: {}: {e}", file.display())
+                })?;
+                let signer = sign::Signer::ed25519_pem(&pem).map_err(|e| {
+                    anyhow::anyhow!("{section}.private_key_file: {}: {e}", file.display())
+                })?;
+                (key, signer)
+            }
+            None => {
+                let c = crate::adapters::credentials::Credentials::read(
+                    &section,
+                    self.key_file.as_deref(),
+                    &self.key_env,
+                    self.secret_file.as_deref(),
+                    &self.secret_env,
+                )?;
+                (c.key, sign::Signer::new(&c.secret))
+            }
+        };
+        let b = client::Binance::connect(self.clone(), key, signer, symbols)
+            .map_err(|e| anyhow::anyhow!("{section}: {e:#}"))?;
         Ok(Box::new(b))
     }
 
@@ -83,6 +103,7 @@ impl crate::execution::live::VenueAdapter for BinanceConfig {
     fn resolve(&mut self, base: &std::path::Path) {
         crate::adapters::credentials::resolve(&mut self.key_file, base);
         crate::adapters::credentials::resolve(&mut self.secret_file, base);
+        crate::adapters::credentials::resolve(&mut self.private_key_file, base);
         crate::adapters::credentials::resolve(&mut self.ca_file, base);
     }
 

@@ -1,6 +1,10 @@
-//! Signed requests: HMAC-SHA256 over the request's percent-encoded
-//! parameters, hex-encoded, as Binance's `SIGNED` endpoints require; and
-//! the server-time offset that keeps `timestamp` inside `recvWindow` (the
+//! Signed requests, as Binance's `SIGNED` endpoints require, with either
+//! key type the host supports (rest-api.md, SIGNED Endpoint security;
+//! faqs/api_key_types.md): **Ed25519** — "We recommend to use Ed25519 API
+//! keys"; the private key never leaves the host, the signature is the
+//! payload signed, base64-encoded, then percent-encoded in the query — or
+//! **HMAC-SHA256** ("HMAC keys are deprecated"), hex-encoded. And the
+//! server-time offset that keeps `timestamp` inside `recvWindow` (the
 //! -1021 error) when the local clock drifts.
 //!
 //! The payload is exactly the query string sent (parameters in the order
@@ -15,7 +19,13 @@ use sha2::Sha256;
 /// An API secret, usable only to sign.
 #[derive(Clone)]
 pub struct Signer {
-    mac: Hmac<Sha256>,
+    key: Key,
+}
+
+#[derive(Clone)]
+enum Key {
+    Hmac(Hmac<Sha256>),
+    Ed25519(Box<ed25519_dalek::SigningKey>),
 }
 
 impl std::fmt::Debug for Signer {
@@ -25,19 +35,44 @@ impl std::fmt::Debug for Signer {
 }
 
 impl Signer {
-    /// A signer for `secret`.
+    /// A signer for an HMAC `secret`.
     pub fn new(secret: &str) -> Signer {
         Signer {
-            mac: Hmac::<Sha256>::new_from_slice(secret.as_bytes())
-                .expect("HMAC takes a key of any length"),
+            key: Key::Hmac(
+                Hmac::<Sha256>::new_from_slice(secret.as_bytes())
+                    .expect("HMAC takes a key of any length"),
+            ),
         }
     }
 
-    /// The hex signature of `payload`.
+    /// A signer for an Ed25519 private key in PKCS#8 PEM
+    /// (`-----BEGIN PRIVATE KEY-----`), as `openssl genpkey -algorithm
+    /// ed25519` writes it.
+    pub fn ed25519_pem(pem: &str) -> Result<Signer, String> {
+        use ed25519_dalek::pkcs8::DecodePrivateKey;
+        let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem.trim())
+            .map_err(|e| format!("not an Ed25519 private key in PKCS#8 PEM ({e})"))?;
+        Ok(Signer {
+            key: Key::Ed25519(Box::new(key)),
+        })
+    }
+
+    /// The signature of `payload` as the venue reads it: hex (HMAC) or
+    /// base64 (Ed25519; not yet percent-encoded).
     pub fn sign(&self, payload: &str) -> String {
-        let mut mac = self.mac.clone();
-        mac.update(payload.as_bytes());
-        crate::digest::hex(&mac.finalize().into_bytes())
+        match &self.key {
+            Key::Hmac(mac) => {
+                let mut mac = mac.clone();
+                mac.update(payload.as_bytes());
+                crate::digest::hex(&mac.finalize().into_bytes())
+            }
+            Key::Ed25519(key) => {
+                use base64::Engine;
+                use ed25519_dalek::Signer as _;
+                let signature = key.sign(payload.as_bytes());
+                base64::engine::general_purpose::STANDARD.encode(signature.to_bytes())
+            }
+        }
     }
 
     /// The query string of `params` with `timestamp` and `recvWindow`, and
@@ -55,7 +90,9 @@ impl Signer {
         q.append_pair("recvWindow", &recv_window_ms.to_string());
         q.append_pair("timestamp", &timestamp_ms.to_string());
         let payload = q.finish();
-        let signature = self.sign(&payload);
+        // Percent-encoded: a base64 signature carries `+`, `/` and `=`.
+        let signature: String =
+            form_urlencoded::byte_serialize(self.sign(&payload).as_bytes()).collect();
         format!("{payload}&signature={signature}")
     }
 }
@@ -168,6 +205,47 @@ mod tests {
             "Signer(<secret>)",
             "the secret is never printed"
         );
+    }
+
+    #[test]
+    fn an_ed25519_signature_is_the_payload_signed_base64_then_percent_encoded() {
+        use base64::Engine;
+        use ed25519_dalek::Verifier;
+        use ed25519_dalek::pkcs8::{EncodePrivateKey, spki::der::pem::LineEnding};
+        let key = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+        let pem = key.to_pkcs8_pem(LineEnding::LF).unwrap();
+        let s = Signer::ed25519_pem(&pem).unwrap();
+        let q = s.signed_query(
+            &[("symbol", "BTCUSDT"), ("side", "SELL")],
+            1_668_481_559_918,
+            5000,
+        );
+        let (payload, sig) = q.rsplit_once("&signature=").unwrap();
+        assert_eq!(
+            payload,
+            "symbol=BTCUSDT&side=SELL&recvWindow=5000&timestamp=1668481559918"
+        );
+        assert!(
+            !sig.contains('+') && !sig.contains('/') && !sig.contains('='),
+            "{sig}"
+        );
+        let decoded: String = form_urlencoded::parse(format!("s={sig}").as_bytes())
+            .next()
+            .unwrap()
+            .1
+            .into_owned();
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(decoded)
+            .unwrap();
+        let signature = ed25519_dalek::Signature::from_slice(&bytes).unwrap();
+        key.verifying_key()
+            .verify(payload.as_bytes(), &signature)
+            .expect("the venue verifies it with the public key");
+        assert!(
+            Signer::ed25519_pem("-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----")
+                .is_err()
+        );
+        assert_eq!(format!("{s:?}"), "Signer(<secret>)");
     }
 
     #[test]
