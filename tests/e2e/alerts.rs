@@ -17,8 +17,8 @@ use crate::service::Fixture;
 use crate::util::*;
 
 #[derive(Default)]
-struct Received {
-    hooks: Mutex<Vec<serde_json::Value>>,
+pub(crate) struct Received {
+    pub(crate) hooks: Mutex<Vec<serde_json::Value>>,
     telegram: Mutex<Vec<(String, serde_json::Value)>>,
     /// Refuse this many webhook requests first (the channel is down).
     refuse: AtomicUsize,
@@ -92,7 +92,7 @@ fn smtp_server() -> (u16, Arc<Mutex<Vec<String>>>) {
 }
 
 /// Channels on 127.0.0.1: `(url, state, runtime)`.
-fn receivers() -> (String, Arc<Received>, tokio::runtime::Runtime) {
+pub(crate) fn receivers() -> (String, Arc<Received>, tokio::runtime::Runtime) {
     let r = Arc::new(Received::default());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let listener = rt

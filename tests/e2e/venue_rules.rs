@@ -529,3 +529,41 @@ fn an_ed25519_key_signs_every_request_and_the_user_data_stream() {
     settle_and_stop(&mut f, 200, || server.spot().balances().0);
     assert_books_match_the_venue(&f, &server);
 }
+
+#[test]
+fn reconciliation_that_cannot_read_the_account_is_alerted_not_just_logged() {
+    let (url, received, _rt) = crate::alerts::receivers();
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
+    let server = sandbar_test_support::binance::BinanceServer::start("BTCUSDT", "1m", klines, 20.0);
+    let (mut f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", "script=2 buy 0 0.1"],
+        &format!(
+            "{RECONCILE}[alerts]\n[[alerts.channels]]\nkind = \"webhook\"\nurl = \"{url}/hook\"\nmin_level = \"WARNING\"\n"
+        ),
+    );
+    f.serve(&config);
+    f.wait("d", "the buy booked", |s| held(s) > 0.0);
+    // The account cannot be read: every round fails from now on.
+    server
+        .spot()
+        .faults
+        .account_down
+        .store(true, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let alert = loop {
+        let hooks = received.hooks.lock().unwrap().clone();
+        if let Some(h) = hooks.iter().find(|h| {
+            h.to_string()
+                .contains("reconciliation failed three rounds in a row")
+        }) {
+            break h.clone();
+        }
+        assert!(Instant::now() < deadline, "no alert; webhook got {hooks:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(alert.to_string().contains("venue bx"), "{alert}");
+    assert!(f.terminate().success());
+}

@@ -92,6 +92,9 @@ pub struct Faults {
     /// (web-socket-api.md "Server Shutdown") and then nothing more for a
     /// minute before they close.
     pub stream_shutdowns: AtomicU64,
+    /// `GET /api/v3/account` fails (HTTP 500, `-1000`) while set: what a
+    /// reconciliation reads cannot be read.
+    pub account_down: AtomicBool,
     /// `myTrades` lists a trade only this long after it happened (ms),
     /// while the order already counts it in `executedQty`.
     pub trades_lag_ms: AtomicU64,
@@ -815,6 +818,11 @@ async fn answer(
                 .collect();
             axum::Json(Value::Array(list)).into_response()
         }
+        ("GET", "/api/v3/account") if spot.faults.account_down.load(Ordering::SeqCst) => err(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            -1000,
+            "An unknown error occurred while processing the request.",
+        ),
         ("GET", "/api/v3/account") => {
             let mut b = spot.book.lock().unwrap();
             s.match_book(&mut b);
