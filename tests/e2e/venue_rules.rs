@@ -567,3 +567,58 @@ fn reconciliation_that_cannot_read_the_account_is_alerted_not_just_logged() {
     assert!(alert.to_string().contains("venue bx"), "{alert}");
     assert!(f.terminate().success());
 }
+
+#[test]
+fn deploy_flatten_on_a_live_run_acts_now_without_waiting_for_a_bar() {
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
+    let feed =
+        sandbar_test_support::binance::BinanceServer::start("BTCUSDT", "1m", klines.clone(), 20.0);
+    let venue = sandbar_test_support::binance::BinanceServer::start("BTCUSDT", "1m", klines, 20.0);
+    // A position, then a limit buy far below the market, resting.
+    let (mut f, config) = live_deployment_of(
+        &venue,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", "script=1 buy 0 0.02; 3 limit-buy 0 0.01 20000"],
+        "",
+    );
+    feed.restart_clock();
+    let text = std::fs::read_to_string(&config).unwrap().replacen(
+        &format!(
+            "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}",
+            venue.rest_url, venue.ws_url
+        ),
+        &format!(
+            "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}",
+            feed.rest_url, feed.ws_url
+        ),
+        1,
+    );
+    std::fs::write(&config, text).unwrap();
+    f.serve(&config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while venue.spot().orders().len() < 2 {
+        assert!(Instant::now() < deadline, "no orders: {}", f.status("d"));
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    drop(feed); // no bar will come
+    std::thread::sleep(Duration::from_millis(300));
+    let seq = f.status("d")["seq"].as_u64().unwrap();
+    f.ok(&["deploy", "flatten", "d", "--reason", "one deployment out"]);
+    let s = f.wait("d", "cancelled and closed without a bar", |s| {
+        s["open_orders"] == 0 && held(s) < 0.00001 && s["paused"].is_string()
+    });
+    assert_eq!(s["seq"].as_u64(), Some(seq), "no bar came: {s}");
+    let orders = venue.spot().orders();
+    assert_eq!(orders[1].status, "CANCELED", "{orders:?}");
+    assert_eq!(
+        (
+            orders[2].side.as_str(),
+            orders[2].kind.as_str(),
+            orders[2].status.as_str()
+        ),
+        ("SELL", "MARKET", "FILLED")
+    );
+    assert!(f.terminate().success());
+    assert_books_match_the_venue(&f, &venue);
+}

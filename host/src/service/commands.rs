@@ -171,13 +171,26 @@ impl Service {
     /// Cancel every order, close every position and pause the strategy.
     pub fn flatten(&self, name: &str, actor: &str, reason: &str) -> anyhow::Result<()> {
         require_reason("flatten", reason)?;
+        // A LIVE run flattens now, bar or no bar, as the kill switch does
+        // for it alone: its courier cancels every order at the venue, and
+        // the engine, woken, journals it, closes every position with market
+        // orders and pauses. Other runs flatten at their next bar.
         self.with_run(name, |run| {
-            run.tx
-                .send(Command::Flatten {
-                    actor: actor.into(),
-                    reason: reason.into(),
-                })
-                .ok();
+            match &run.venue {
+                Some(v) => {
+                    v.kill.cancel_all();
+                    v.switch.pull(actor, &format!("flatten: {reason}"));
+                    (run.slot.waker())();
+                }
+                None => {
+                    run.tx
+                        .send(Command::Flatten {
+                            actor: actor.into(),
+                            reason: reason.into(),
+                        })
+                        .ok();
+                }
+            }
             Ok(())
         })?;
         let _ = self.registry.transition(
