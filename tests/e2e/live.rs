@@ -565,6 +565,66 @@ mod alpaca {
     }
 
     #[test]
+    fn a_positions_stop_rests_at_alpaca_and_fills_there_while_the_host_is_dead() {
+        let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
+        let floor = klines[..200]
+            .iter()
+            .map(|k| k.low)
+            .fold(f64::INFINITY, f64::min);
+        let stop = (floor - 1.0).floor();
+        let reach = klines[200..]
+            .iter()
+            .position(|k| k.low < stop)
+            .expect("the market goes lower later")
+            + 200;
+        let server = AlpacaServer::start("SPY", klines, 20.0, 1000);
+        let t = server.trading();
+        let (mut f, config) = deployment_of(
+            &server,
+            plugins::SCRIPTED,
+            "scripted@0.1.0",
+            &["--param", &format!("script=2 buy 0 0.1 sl={stop}")],
+            "",
+            "",
+        );
+        server.restart_clock();
+        f.serve(&config);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !t.orders().iter().any(|o| o.kind == "stop") {
+            assert!(
+                Instant::now() < deadline,
+                "no stop at the venue: {:?}",
+                t.orders()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let resting = t.orders().into_iter().find(|o| o.kind == "stop").unwrap();
+        assert_eq!((resting.side.as_str(), resting.stop), ("sell", stop));
+        f.stop_serving(); // SIGKILL
+        while server.closed() < reach + 5 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server.settle();
+        let fired = t.orders().into_iter().find(|o| o.kind == "stop").unwrap();
+        assert_eq!(
+            fired.status, "filled",
+            "the stop fired at the venue, the host dead"
+        );
+        assert!(t.position().abs() < 1e-9);
+        f.serve(&config);
+        let s = f.wait("d", "the stop's fill adopted", |s| {
+            s["open_orders"] == 0 && held(s) == 0.0
+        });
+        assert!(f.terminate().success(), "{s}");
+        let attempts = t.attempts();
+        assert_eq!(
+            attempts.len(),
+            2,
+            "the buy and its stop, each once: {attempts:?}"
+        );
+    }
+
+    #[test]
     fn fills_past_the_first_page_of_activities_are_booked() {
         // 150 fills of someone else's order listed before ours and not
         // filtered out by time (the venue's clock runs ahead with the

@@ -198,6 +198,13 @@ impl AlpacaServer {
         self.inner.closed()
     }
 
+    /// Fill what the bars closed so far trade through (the server does so
+    /// before answering any request; this does it with no client).
+    pub fn settle(&self) {
+        let mut b = self.inner.trading.book.lock().unwrap();
+        self.inner.settle(&mut b);
+    }
+
     /// Start the clock again from the first bar (a test that prepared its
     /// fixture slowly does not begin with a backlog of closed bars).
     pub fn restart_clock(&self) {

@@ -59,6 +59,8 @@ pub struct AlpacaOrder {
     pub qty: f64,
     /// Limit price.
     pub limit: f64,
+    /// A `stop` order's `stop_price` (0 otherwise).
+    pub stop: f64,
     /// Filled.
     pub filled: f64,
     /// `new`, `partially_filled`, `filled`, `canceled`.
@@ -82,7 +84,7 @@ pub struct Activity {
 }
 
 #[derive(Default)]
-struct Book {
+pub(crate) struct Book {
     orders: Vec<AlpacaOrder>,
     fills: Vec<Activity>,
     matched_to: usize,
@@ -94,7 +96,7 @@ struct Book {
 /// The trading account.
 #[derive(Default)]
 pub struct Trading {
-    book: Mutex<Book>,
+    pub(crate) book: Mutex<Book>,
     /// Misbehaviour.
     pub faults: TradingFaults,
     /// Requests refused for bad keys.
@@ -124,6 +126,7 @@ impl Trading {
             kind: "market".into(),
             qty: n as f64,
             limit: 0.0,
+            stop: 0.0,
             filled: 0.0,
             status: "new".into(),
             at_bar: 0,
@@ -155,28 +158,30 @@ fn open(s: &str) -> bool {
 }
 
 impl Inner {
-    fn settle(&self, b: &mut Book) {
+    pub(crate) fn settle(&self, b: &mut Book) {
         let closed = self.closed();
         while b.matched_to < closed {
             let k = self.klines[b.matched_to];
             let i = b.matched_to;
             b.matched_to += 1;
-            let hits: Vec<usize> = b
+            // A limit at its price; a stop (alpaca-docs: a market order
+            // once the stop price is reached) at the stop, or at the open
+            // when the bar gapped through it.
+            let hits: Vec<(usize, f64)> = b
                 .orders
                 .iter()
                 .enumerate()
-                .filter(|(_, o)| o.kind == "limit" && o.at_bar <= i && open(&o.status))
-                .filter(|(_, o)| {
-                    if o.side == "buy" {
-                        k.low <= o.limit
-                    } else {
-                        k.high >= o.limit
-                    }
+                .filter(|(_, o)| o.at_bar <= i && open(&o.status))
+                .filter_map(|(n, o)| match (o.kind.as_str(), o.side.as_str()) {
+                    ("limit", "buy") if k.low <= o.limit => Some((n, o.limit)),
+                    ("limit", "sell") if k.high >= o.limit => Some((n, o.limit)),
+                    ("stop", "sell") if k.low <= o.stop => Some((n, k.open.min(o.stop))),
+                    ("stop", "buy") if k.high >= o.stop => Some((n, k.open.max(o.stop))),
+                    _ => None,
                 })
-                .map(|(n, _)| n)
                 .collect();
-            for n in hits {
-                let (q, p) = (b.orders[n].qty - b.orders[n].filled, b.orders[n].limit);
+            for (n, p) in hits {
+                let q = b.orders[n].qty - b.orders[n].filled;
                 fill(b, n, q, p);
             }
         }
@@ -227,6 +232,7 @@ fn order_json(b: &Book, o: &AlpacaOrder, symbol: &str) -> Value {
         "side": o.side,
         "time_in_force": "day",
         "limit_price": if o.kind == "limit" { json!(format!("{}", o.limit)) } else { Value::Null },
+        "stop_price": if o.kind == "stop" { json!(format!("{}", o.stop)) } else { Value::Null },
         "status": o.status,
     })
 }
@@ -436,8 +442,23 @@ async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Byte
         .as_str()
         .and_then(|q| q.parse().ok())
         .unwrap_or(0.0);
-    if qty <= 0.0 || (side != "buy" && side != "sell") || (kind != "market" && kind != "limit") {
+    let stop: f64 = v["stop_price"]
+        .as_str()
+        .and_then(|q| q.parse().ok())
+        .unwrap_or(0.0);
+    if qty <= 0.0
+        || (side != "buy" && side != "sell")
+        || !["market", "limit", "stop"].contains(&kind.as_str())
+        || (kind == "stop" && stop <= 0.0)
+    {
         return msg(StatusCode::UNPROCESSABLE_ENTITY, 40010000, "invalid order");
+    }
+    if kind == "stop" && ((stop * 100.0).round() - stop * 100.0).abs() > 1e-6 {
+        return msg(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            42210000,
+            "invalid stop_price: sub-penny increment does not fulfill minimum pricing criteria",
+        );
     }
     if kind == "limit" && ((limit * 100.0).round() - limit * 100.0).abs() > 1e-6 {
         return msg(
@@ -469,6 +490,7 @@ async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Byte
             kind: kind.clone(),
             qty,
             limit,
+            stop,
             filled: 0.0,
             status: "new".into(),
             at_bar: at,

@@ -136,7 +136,16 @@ pub struct AlpacaConfig {
     /// How orders are followed and paced.
     #[serde(default)]
     pub orders: CourierConfig,
+    /// Rest each LIVE position's stop-loss at Alpaca as a `stop` order
+    /// (default true), so it holds while the host is down; false: the host
+    /// triggers it on closed bars.
+    #[serde(default = "default_stops")]
+    pub stops_at_venue: bool,
     /// How holdings and open orders are compared with the journals.
     #[serde(default)]
     pub reconcile: ReconcileConfig,
+}
+
+fn default_stops() -> bool {
+    true
 }

@@ -392,7 +392,17 @@ impl Connector for Alpaca {
         if p.limit.is_some_and(|l| l.is_nan() || l <= 0.0) {
             return Err("limit_price is not a positive price".into());
         }
+        // A stop to the cent as a limit on its side: a sell stop up, a buy
+        // stop down — it triggers sooner, never later.
+        p.stop = p.stop.map(|l| round_price(l, p.side));
+        if p.stop.is_some_and(|l| l.is_nan() || l <= 0.0) {
+            return Err("stop_price is not a positive price".into());
+        }
         Ok(p)
+    }
+
+    fn holds_stops(&self) -> bool {
+        self.config.stops_at_venue
     }
 
     fn place(&mut self, p: &Placement) -> Outcome<Report> {
@@ -401,13 +411,22 @@ impl Connector for Alpaca {
             "symbol": p.symbol,
             "qty": p.quantity.to_string(),
             "side": if p.side == Side::Buy { "buy" } else { "sell" },
-            "type": if p.limit.is_some() { "limit" } else { "market" },
+            // alpaca-docs trading-api, orders: `type` market, limit, stop
+            // (`stop_price`: a market order once the stop is reached).
+            "type": match (p.limit, p.stop) {
+                (Some(_), _) => "limit",
+                (None, Some(_)) => "stop",
+                (None, None) => "market",
+            },
             // Fractional orders must be DAY orders; whole ones stay until cancelled.
             "time_in_force": if fractional { "day" } else { "gtc" },
             "client_order_id": p.client_id,
         });
         if let Some(l) = p.limit {
             body["limit_price"] = json!(l.to_string());
+        }
+        if let Some(s) = p.stop {
+            body["stop_price"] = json!(s.to_string());
         }
         let req = self
             .http
