@@ -113,6 +113,56 @@ pub(crate) fn venue_fills(server: &BinanceServer) -> HashMap<u64, Vec<(f64, f64)
     out
 }
 
+/// Take the bars of `config` from `feed` instead of `venue` (so the feed
+/// can go while the venue stays).
+pub(crate) fn feed_from(feed: &BinanceServer, venue: &BinanceServer, config: &std::path::Path) {
+    let text = std::fs::read_to_string(config).unwrap().replacen(
+        &format!(
+            "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}",
+            venue.rest_url, venue.ws_url
+        ),
+        &format!(
+            "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}",
+            feed.rest_url, feed.ws_url
+        ),
+        1,
+    );
+    std::fs::write(config, text).unwrap();
+}
+
+/// Give the venue of `config` the server's user data stream (the
+/// WebSocket API), so pushes, not polls, tell of changes.
+pub(crate) fn with_user_data_stream(server: &BinanceServer, config: &std::path::Path) {
+    let ws_api = format!(
+        "ws://{}/spot/ws-api/v3",
+        server.rest_url.trim_start_matches("http://")
+    );
+    let text = std::fs::read_to_string(config).unwrap().replacen(
+        "timeout_ms = 1000\n",
+        &format!("timeout_ms = 1000\nws_api_url = {ws_api:?}\n"),
+        1,
+    );
+    std::fs::write(config, text).unwrap();
+}
+
+/// A stop under every low of the first 200 bars of `klines`, and the
+/// first bar after them that trades below it.
+pub(crate) fn a_stop_reached_after_bar_200(
+    klines: &[sandbar_test_support::binance::Kline],
+) -> (f64, usize) {
+    let floor = klines[..200]
+        .iter()
+        .map(|k| k.low)
+        .fold(f64::INFINITY, f64::min);
+    let stop = (floor - 1.0).floor();
+    let reach = klines[200..]
+        .iter()
+        .position(|k| k.low < stop)
+        .expect("the market goes lower later")
+        + 200;
+    (stop, reach)
+}
+
 /// The deployment's position in its first symbol, as status shows it.
 pub(crate) fn held(s: &serde_json::Value) -> f64 {
     s["positions"]
@@ -567,16 +617,7 @@ mod alpaca {
     #[test]
     fn a_positions_stop_rests_at_alpaca_and_fills_there_while_the_host_is_dead() {
         let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
-        let floor = klines[..200]
-            .iter()
-            .map(|k| k.low)
-            .fold(f64::INFINITY, f64::min);
-        let stop = (floor - 1.0).floor();
-        let reach = klines[200..]
-            .iter()
-            .position(|k| k.low < stop)
-            .expect("the market goes lower later")
-            + 200;
+        let (stop, reach) = a_stop_reached_after_bar_200(&klines);
         let server = AlpacaServer::start("SPY", klines, 20.0, 1000);
         let t = server.trading();
         let (mut f, config) = deployment_of(
@@ -804,18 +845,7 @@ fn the_kill_switch_cancels_and_flattens_a_live_deployment_at_the_venue_while_its
     );
     feed.restart_clock();
     let (base_before, _) = venue.spot().balances();
-    let text = std::fs::read_to_string(&config).unwrap().replacen(
-        &format!(
-            "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}",
-            venue.rest_url, venue.ws_url
-        ),
-        &format!(
-            "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}",
-            feed.rest_url, feed.ws_url
-        ),
-        1,
-    );
-    std::fs::write(&config, text).unwrap();
+    feed_from(&feed, &venue, &config);
     f.serve(&config);
     let deadline = Instant::now() + Duration::from_secs(30);
     while venue.spot().orders().len() < 2 {
@@ -1155,16 +1185,7 @@ fn binance_fills_are_booked_from_the_user_data_stream_and_polling_covers_its_dis
         &["--param", &script],
         "stream_poll_ms = 60000\n",
     );
-    let ws_api = format!(
-        "ws://{}/spot/ws-api/v3",
-        server.rest_url.trim_start_matches("http://")
-    );
-    let text = std::fs::read_to_string(&config).unwrap().replacen(
-        "timeout_ms = 1000\n",
-        &format!("timeout_ms = 1000\nws_api_url = {ws_api:?}\n"),
-        1,
-    );
-    std::fs::write(&config, text).unwrap();
+    with_user_data_stream(&server, &config);
     let spot = server.spot();
     f.serve(&config);
     f.wait("d", "the stream subscribed", |s| {

@@ -151,16 +151,7 @@ fn server_shutdown_on_the_user_data_stream_is_followed_by_a_new_connection_at_on
         &["--param", &script],
         "stream_poll_ms = 60000\n",
     );
-    let ws_api = format!(
-        "ws://{}/spot/ws-api/v3",
-        server.rest_url.trim_start_matches("http://")
-    );
-    let text = std::fs::read_to_string(&config).unwrap().replacen(
-        "timeout_ms = 1000\n",
-        &format!("timeout_ms = 1000\nws_api_url = {ws_api:?}\n"),
-        1,
-    );
-    std::fs::write(&config, text).unwrap();
+    with_user_data_stream(&server, &config);
     let spot = server.spot();
     f.serve(&config);
     let s = f.wait("d", "the first limit filled", |s| held(s) > 0.0);
@@ -397,17 +388,7 @@ fn scripted_on(
 #[test]
 fn a_live_positions_stop_rests_at_the_venue_and_fills_there_while_the_host_is_dead() {
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
-    // A stop under every low of the first 200 bars, reached later.
-    let floor = klines[..200]
-        .iter()
-        .map(|k| k.low)
-        .fold(f64::INFINITY, f64::min);
-    let stop = (floor - 1.0).floor();
-    let reach = klines[200..]
-        .iter()
-        .position(|k| k.low < stop)
-        .expect("the market goes lower later")
-        + 200;
+    let (stop, reach) = a_stop_reached_after_bar_200(&klines);
     let (server, mut f, config) = scripted_on(&klines, &format!("2 buy 0 0.1 sl={stop}"));
     let spot = server.spot();
     f.serve(&config);
@@ -583,18 +564,7 @@ fn deploy_flatten_on_a_live_run_acts_now_without_waiting_for_a_bar() {
         "",
     );
     feed.restart_clock();
-    let text = std::fs::read_to_string(&config).unwrap().replacen(
-        &format!(
-            "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}",
-            venue.rest_url, venue.ws_url
-        ),
-        &format!(
-            "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}",
-            feed.rest_url, feed.ws_url
-        ),
-        1,
-    );
-    std::fs::write(&config, text).unwrap();
+    feed_from(&feed, &venue, &config);
     f.serve(&config);
     let deadline = Instant::now() + Duration::from_secs(30);
     while venue.spot().orders().len() < 2 {

@@ -310,6 +310,17 @@ async fn bars(
     .into_response()
 }
 
+/// The symbols a subscription lists on one channel.
+fn names(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 async fn stream(State(s): State<Arc<Inner>>, ws: WebSocketUpgrade) -> Response {
     ws.on_upgrade(move |socket| serve(s, socket))
 }
@@ -399,27 +410,13 @@ async fn session(s: &Inner, socket: &mut WebSocket) {
                         .await;
                         continue;
                     }
-                    let bars: Vec<String> = v["bars"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|x| x.as_str().map(String::from))
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let bars = names(&v["bars"]);
                     subscribed |= bars.contains(&s.symbol);
                     // Corrections (`u`) come on the `updatedBars` channel,
                     // to those who subscribe to it (alpaca-docs: the
                     // subscription message lists `bars` and `updatedBars`
                     // apart).
-                    let updated: Vec<String> = v["updatedBars"]
-                        .as_array()
-                        .map(|a| {
-                            a.iter()
-                                .filter_map(|x| x.as_str().map(String::from))
-                                .collect()
-                        })
-                        .unwrap_or_default();
+                    let updated = names(&v["updatedBars"]);
                     corrections_wanted |= updated.contains(&s.symbol);
                     let _ = send(
                         socket,
