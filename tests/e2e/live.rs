@@ -831,8 +831,11 @@ mod alpaca {
 fn the_kill_switch_cancels_and_flattens_a_live_deployment_at_the_venue_while_its_feed_is_down() {
     // The feed from one server, the venue on another: the feed can die alone.
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
-    let feed = BinanceServer::start("BTCUSDT", "1m", klines.clone(), 20.0);
-    let venue = BinanceServer::start("BTCUSDT", "1m", klines, 20.0);
+    // Five bars a second: the limit buy of bar 40 comes 8 s after the
+    // market buy of bar 1, which has filled by then however loaded the
+    // machine (a new intent supersedes an order still open).
+    let feed = BinanceServer::start("BTCUSDT", "1m", klines.clone(), 5.0);
+    let venue = BinanceServer::start("BTCUSDT", "1m", klines, 5.0);
     let (feed_rest, feed_ws) = (feed.rest_url.clone(), feed.ws_url.clone());
     // A position (a market buy), then a limit buy far below the market,
     // resting at the venue.
@@ -840,7 +843,7 @@ fn the_kill_switch_cancels_and_flattens_a_live_deployment_at_the_venue_while_its
         &venue,
         plugins::SCRIPTED,
         "scripted@0.1.0",
-        &["--param", "script=1 buy 0 0.02; 3 limit-buy 0 0.01 20000"],
+        &["--param", "script=1 buy 0 0.02; 40 limit-buy 0 0.01 20000"],
         "",
     );
     feed.restart_clock();

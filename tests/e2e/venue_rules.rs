@@ -290,34 +290,52 @@ fn an_ip_ban_is_waited_out_without_a_request_and_shown_to_the_operator() {
 
 #[test]
 fn a_live_run_stopped_cancels_its_resting_orders_and_a_shutdown_leaves_them_for_the_restart() {
-    let server = market(3000, 20.0);
+    // Bar 40 comes 8 s after bar 1: the buy has filled (an intent
+    // supersedes an order still open).
+    let server = market(3000, 5.0);
     let spot = server.spot();
     let (mut f, config) = live_deployment_of(
         &server,
         plugins::SCRIPTED,
         "scripted@0.1.0",
-        // A limit buy far below the market: it rests.
-        &["--param", "script=3 limit-buy 0 0.1 20000"],
+        // A position with its stop (at the venue), and a limit buy far
+        // below the market: both rest.
+        &[
+            "--param",
+            "script=1 buy 0 0.1 sl=20000; 40 limit-buy 0 0.1 20000",
+        ],
         "",
     );
     f.serve(&config);
+    let kind_of = |kind: &str| spot.orders().into_iter().find(|o| o.kind == kind);
     let deadline = Instant::now() + Duration::from_secs(30);
-    while spot.orders().is_empty() {
-        assert!(Instant::now() < deadline, "no order: {}", f.status("d"));
+    while kind_of("LIMIT").is_none() || kind_of("STOP_LOSS").is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "orders: {:?} {}",
+            spot.orders(),
+            f.status("d")
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
-    // A clean shutdown (SIGTERM) leaves it: the next start looks it up.
+    // A clean shutdown (SIGTERM) leaves them: the next start looks them up.
     assert!(f.terminate().success());
-    assert_eq!(spot.orders()[0].status, "NEW", "left for the restart");
+    assert_eq!(
+        kind_of("LIMIT").unwrap().status,
+        "NEW",
+        "left for the restart"
+    );
+    assert_eq!(kind_of("STOP_LOSS").unwrap().status, "NEW");
     f.serve(&config);
     f.wait("d", "running again", |s| {
-        s["running"] == true && s["open_orders"] == 1
+        s["running"] == true && s["open_orders"] == 2
     });
-    // The operator stops the deployment: nobody watches its orders now,
-    // so they are cancelled at the venue.
+    // The operator stops the deployment: nobody watches its orders now, so
+    // the entry is cancelled at the venue; the stop stays, protecting the
+    // position left behind.
     f.ok(&["deploy", "stop", "d"]);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while spot.orders()[0].status != "CANCELED" {
+    while kind_of("LIMIT").unwrap().status != "CANCELED" {
         assert!(
             Instant::now() < deadline,
             "a stopped run's order still resting: {:?}",
@@ -325,7 +343,14 @@ fn a_live_run_stopped_cancels_its_resting_orders_and_a_shutdown_leaves_them_for_
         );
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert_eq!(spot.orders().len(), 1);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(
+        kind_of("STOP_LOSS").unwrap().status,
+        "NEW",
+        "{:?}",
+        spot.orders()
+    );
+    assert_eq!(spot.orders().len(), 3);
 }
 
 #[test]
@@ -552,15 +577,18 @@ fn reconciliation_that_cannot_read_the_account_is_alerted_not_just_logged() {
 #[test]
 fn deploy_flatten_on_a_live_run_acts_now_without_waiting_for_a_bar() {
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
+    // Five bars a second: the limit buy of bar 40 comes 8 s after the
+    // market buy of bar 1, which has filled by then however loaded the
+    // machine (a new intent supersedes an order still open).
     let feed =
-        sandbar_test_support::binance::BinanceServer::start("BTCUSDT", "1m", klines.clone(), 20.0);
-    let venue = sandbar_test_support::binance::BinanceServer::start("BTCUSDT", "1m", klines, 20.0);
+        sandbar_test_support::binance::BinanceServer::start("BTCUSDT", "1m", klines.clone(), 5.0);
+    let venue = sandbar_test_support::binance::BinanceServer::start("BTCUSDT", "1m", klines, 5.0);
     // A position, then a limit buy far below the market, resting.
     let (mut f, config) = live_deployment_of(
         &venue,
         plugins::SCRIPTED,
         "scripted@0.1.0",
-        &["--param", "script=1 buy 0 0.02; 3 limit-buy 0 0.01 20000"],
+        &["--param", "script=1 buy 0 0.02; 40 limit-buy 0 0.01 20000"],
         "",
     );
     feed.restart_clock();

@@ -143,14 +143,32 @@ impl Drop for LiveVenue {
     /// ([`LiveVenue::keep_orders`]), its orders at the venue are cancelled
     /// before the courier goes: a run that faulted, whose journal failed or
     /// that an operator stopped is watched by no one, and a resting order
-    /// must not fill unwatched. (The courier takes the cancel before it
-    /// sees the run gone; the journal hears of it at the next start, by
-    /// the lookups of recovery.)
+    /// must not fill unwatched. A stop-loss resting at the venue stays: it
+    /// protects a position the run leaves behind, and only ever reduces it.
+    /// (The courier takes the cancels before it sees the run gone; the
+    /// journal hears of them at the next start, by the lookups of recovery.)
     fn drop(&mut self) {
         use std::sync::atomic::Ordering::SeqCst;
         if self.live && !self.keep_orders.load(SeqCst) {
-            tracing::warn!("live run ended: cancelling its open orders at the venue");
-            let _ = self.jobs.send(Job::CancelAll);
+            let entries: Vec<(u64, String, String)> = self
+                .orders
+                .values()
+                .filter(|t| !t.machine.state().is_terminal() && !t.cancel_asked)
+                // Not the stops and targets not triggered (held by the host,
+                // or resting at the venue to protect what is left).
+                .filter(|t| !t.order.kind.is_protective() || t.triggered)
+                .map(|t| {
+                    let symbol = self.symbol(t.order.symbol);
+                    (t.order.id, symbol, t.machine.client_id.clone())
+                })
+                .collect();
+            tracing::warn!(
+                orders = entries.len(),
+                "live run ended: cancelling its open orders at the venue (its stops stay)"
+            );
+            for (id, symbol, client) in entries {
+                let _ = self.jobs.send(Job::Cancel(id, symbol, client));
+            }
         }
         self.stop_pushes.store(true, SeqCst);
     }
