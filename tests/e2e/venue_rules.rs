@@ -28,12 +28,14 @@ const RECONCILE: &str = "[venues.bx.reconcile]\nevery_secs = 1\n";
 
 #[test]
 fn a_buy_rounded_to_the_lot_and_charged_in_bitcoin_is_booked_as_held_and_closed_whole() {
-    let server = market(160, 20.0);
+    // The close comes 6 s after the buy: filled by then however loaded the
+    // machine (an intent supersedes an order still open).
+    let server = market(160, 10.0);
     let (mut f, config) = live_deployment_of(
         &server,
         plugins::SCRIPTED,
         "scripted@0.1.0",
-        &["--param", "script=2 buy 0 0.0212345; 40 close 0"],
+        &["--param", "script=2 buy 0 0.0212345; 62 close 0"],
         RECONCILE,
     );
     f.serve(&config);
@@ -253,7 +255,8 @@ fn venue_check_reports_the_account_and_places_and_cancels_a_test_order_over_tls(
 
 #[test]
 fn an_ip_ban_is_waited_out_without_a_request_and_shown_to_the_operator() {
-    let server = market(300, 20.0);
+    // The second buy comes 8 s after the first: the ban is set between.
+    let server = market(100, 5.0);
     let spot = server.spot();
     // Two buys: the second meets a 6 s IP ban (418, Retry-After).
     let (mut f, config) = live_deployment_of(
@@ -284,7 +287,7 @@ fn an_ip_ban_is_waited_out_without_a_request_and_shown_to_the_operator() {
         0,
         "nothing sent while banned"
     );
-    settle_and_stop(&mut f, 300, || server.spot().balances().0);
+    settle_and_stop(&mut f, 100, || server.spot().balances().0);
     assert_books_match_the_venue(&f, &server);
 }
 
@@ -465,7 +468,7 @@ fn a_live_positions_stop_rests_at_the_venue_and_fills_there_while_the_host_is_de
 #[test]
 fn an_exit_first_takes_its_stop_off_the_venue_so_the_balance_it_locks_is_free() {
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 200);
-    let (server, mut f, config) = scripted_on(&klines, "2 buy 0 0.1 sl=20000; 30 close 0");
+    let (server, mut f, config) = scripted_on(&klines, "2 buy 0 0.1 sl=20000; 122 close 0");
     let spot = server.spot();
     f.serve(&config);
     let s = settle_and_stop(&mut f, 200, || server.spot().balances().0);
