@@ -172,12 +172,32 @@ pub(crate) fn held(s: &serde_json::Value) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Every client order id the server accepted, once; and no placement of
-/// an id it already had got through.
+/// Every client order id placed once: each sent once (the placements the
+/// server received, recorded before any check), none refused as a
+/// duplicate, none taken again after its order filled (a second order),
+/// and every order at the venue under its own id.
 pub(crate) fn assert_no_order_twice(server: &BinanceServer) {
-    let orders = server.spot().orders();
+    let spot = server.spot();
+    let mut sent = std::collections::HashSet::new();
+    for id in spot.attempts() {
+        assert!(
+            sent.insert(id.clone()),
+            "{id} sent twice: {:?}",
+            spot.attempts()
+        );
+    }
+    assert_eq!(
+        spot.duplicates.load(Ordering::SeqCst),
+        0,
+        "refused as duplicates"
+    );
+    assert_eq!(
+        spot.reused.load(Ordering::SeqCst),
+        0,
+        "ids taken again after a fill"
+    );
     let mut seen = std::collections::HashSet::new();
-    for o in &orders {
+    for o in &spot.orders() {
         assert!(seen.insert(o.client_id.clone()), "{} twice", o.client_id);
     }
 }
@@ -1134,13 +1154,23 @@ fn an_order_in_the_runs_name_appearing_while_it_trades_halts_it() {
         &server,
         plugins::SCRIPTED,
         "scripted@0.1.0",
-        &["--param", "script=1 buy 0 0.02"],
+        // A limit buy far below the market: it rests at the venue.
+        &["--param", "script=1 limit-buy 0 0.1 20000"],
         "[venues.bx.reconcile]\nevery_secs = 0.2\n",
     );
     f.serve(&config);
-    f.wait("d", "the buy filled", |s| {
-        !s["positions"].as_array().unwrap().is_empty()
-    });
+    let ours = |server: &BinanceServer| {
+        server
+            .spot()
+            .orders()
+            .into_iter()
+            .find(|o| o.price == 20_000.0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while ours(&server).is_none() {
+        assert!(Instant::now() < deadline, "no order: {}", f.status("d"));
+        std::thread::sleep(Duration::from_millis(10));
+    }
     // A second host on the same key, the same run: an order the journal
     // never wrote.
     let stray = format!("{}777", run_prefix(&server));
@@ -1151,17 +1181,20 @@ fn an_order_in_the_runs_name_appearing_while_it_trades_halts_it() {
         show.contains("reconcile-mismatch") && show.contains(&stray),
         "{show}"
     );
-    // Its own orders are cancelled at the venue; the stray one is not its to cancel.
+    // Its own order is cancelled at the venue; the stray one is not its to
+    // cancel.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while server
-        .spot()
-        .orders()
-        .iter()
-        .any(|o| o.client_id != stray && o.status == "NEW")
-    {
-        assert!(Instant::now() < deadline);
+    while ours(&server).unwrap().status != "CANCELED" {
+        assert!(Instant::now() < deadline, "{:?}", server.spot().orders());
         std::thread::sleep(Duration::from_millis(20));
     }
+    let stray_order = server
+        .spot()
+        .orders()
+        .into_iter()
+        .find(|o| o.client_id == stray)
+        .unwrap();
+    assert_eq!(stray_order.status, "NEW", "the stray left alone");
     assert!(f.terminate().success());
 }
 
