@@ -185,6 +185,12 @@ fn killed_at_30_random_points_it_ends_exactly_like_an_uninterrupted_run() {
     let orders = of_kind(&a, "order").len();
     let fills = of_kind(&a, "fill").len();
     assert!(orders > 20 && fills > 20, "{orders} orders, {fills} fills");
+    // The kills landed while it traded, not all before its first order
+    // (else the test proves nothing of recovery in the middle of trading).
+    assert!(
+        seen_orders_between_kills > 0,
+        "no kill saw an order: all {kills} landed before trading began"
+    );
     let ids: Vec<u64> = of_kind(&b, "order")
         .iter()
         .map(|o| o["order"]["id"].as_u64().unwrap())
