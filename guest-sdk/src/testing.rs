@@ -941,7 +941,10 @@ mod tests {
             (flatten.origin.as_str(), flatten.price, h.position(0)),
             ("risk-flatten", 40.0, 0.0)
         );
-        assert!(h.refusals().iter().all(|r| r.rule == "halted"));
+        // The strategy asks on the halting bar (its close is seen before
+        // the strategy is) and on the two after: each refused.
+        let rules: Vec<&str> = h.refusals().iter().map(|r| r.rule.as_str()).collect();
+        assert_eq!(rules, ["halted", "halted", "halted"]);
     }
 
     #[test]
