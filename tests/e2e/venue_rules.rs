@@ -468,7 +468,7 @@ fn a_live_positions_stop_rests_at_the_venue_and_fills_there_while_the_host_is_de
 #[test]
 fn an_exit_first_takes_its_stop_off_the_venue_so_the_balance_it_locks_is_free() {
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 200);
-    let (server, mut f, config) = scripted_on(&klines, "2 buy 0 0.1 sl=20000; 122 close 0");
+    let (server, mut f, config) = scripted_on(&klines, "2 buy 0 0.0212345 sl=20000; 122 close 0");
     let spot = server.spot();
     f.serve(&config);
     let s = settle_and_stop(&mut f, 200, || server.spot().balances().0);

@@ -260,6 +260,9 @@ impl<V: Venue + ?Sized> Venue for Box<V> {
     fn in_flight(&self, symbol: SymbolId) -> f64 {
         (**self).in_flight(symbol)
     }
+    fn protection_at_venue(&self) -> bool {
+        (**self).protection_at_venue()
+    }
     fn ready(&self) -> bool {
         (**self).ready()
     }

@@ -425,9 +425,10 @@ impl LiveVenue {
             }
             _ => None,
         };
-        if effect.resized {
-            t.order.quantity = (t.machine.quantity - t.machine.filled()).max(0.0);
-        }
+        // A resized order keeps the quantity the engine asked for in its
+        // view (the engine keeps protection matching the position, which a
+        // lot never divides exactly: the rounded stop is the one it wants);
+        // the machine completes it at the rounded quantity.
         let fill = effect.fill.map(|(filled, price)| {
             // The books take what the account received: a fee kept in the
             // asset bought is not held (its value is the commission).
