@@ -329,3 +329,115 @@ fn while_the_service_holds_the_registry_deployments_are_created_and_read_through
     let list = f.ok(&["deploy", "list", "--server", &url]);
     assert!(list.contains("c ") && list.contains("n1 "), "{list}");
 }
+
+#[test]
+fn a_body_over_its_routes_limit_is_refused_with_413_and_read_no_further() {
+    use sandbar::service::api::{BODY_LIMIT, LOGIN_LIMIT};
+    let f = running();
+    let url = f.url();
+    // The sign-in form, open to anyone: 60 MB refused, not read.
+    let r = http()
+        .post(format!("{url}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(vec![b'a'; 60 << 20])
+        .send();
+    // The service may close the connection before the whole body is sent.
+    if let Ok(r) = r {
+        assert_eq!(r.status(), 413);
+    }
+    let r = http()
+        .post(format!("{url}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", "a".repeat(LOGIN_LIMIT)))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 413, "just over the sign-in limit");
+    // A JSON route, authenticated: its limit, and a body under it still read.
+    let over = format!(
+        "{{\"name\":\"x\",\"plugin\":\"{}\"}}",
+        "p".repeat(BODY_LIMIT)
+    );
+    let r = http()
+        .post(format!("{url}/deployments"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body(over)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    let r = http()
+        .post(format!("{url}/deployments"))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"name\":\"x\",\"plugin\":\"nope@1.0.0\"}")
+        .send()
+        .unwrap();
+    assert_ne!(r.status(), 413, "{}", r.text().unwrap());
+    // And the service still answers.
+    let r = http()
+        .get(format!("{url}/health"))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[test]
+fn an_address_guessing_tokens_is_told_to_wait_before_its_token_is_compared() {
+    use sandbar::service::api::MAX_FAILURES;
+    let f = running();
+    let url = f.url();
+    let guess = |t: &str| {
+        http()
+            .get(format!("{url}/deployments"))
+            .bearer_auth(t)
+            .send()
+            .unwrap()
+    };
+    for i in 0..MAX_FAILURES {
+        assert_eq!(
+            guess(&format!("wrong-token-{i:020}")).status(),
+            401,
+            "guess {i}"
+        );
+    }
+    let r = guess("wrong-token-one-more-000000");
+    assert_eq!(r.status(), 429);
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=61).contains(&wait), "{wait}");
+    // Even the right token waits: the guesser cannot tell it was right.
+    assert_eq!(guess(TOKEN).status(), 429);
+    // Wrong sign-ins count the same.
+    let r = http()
+        .post(format!("{url}/login"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("token=still-wrong-0000000000")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 429);
+}
+
+#[test]
+fn a_connection_that_sends_no_headers_is_closed() {
+    use std::io::{Read, Write};
+    let f = running();
+    let addr = f.url().trim_start_matches("http://").to_string();
+    let mut slow = std::net::TcpStream::connect(&addr).unwrap();
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: ").unwrap();
+    let started = std::time::Instant::now();
+    slow.set_read_timeout(Some(std::time::Duration::from_secs(60)))
+        .unwrap();
+    let mut rest = Vec::new();
+    // Closed by the service (EOF, or a 408 then EOF), not by our time-out.
+    let _ = slow.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(
+        waited + std::time::Duration::from_secs(1) >= sandbar::service::api::listen::HEADER_TIMEOUT
+            && waited < std::time::Duration::from_secs(60),
+        "{waited:?}"
+    );
+}

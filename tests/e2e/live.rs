@@ -685,6 +685,62 @@ mod alpaca {
         );
     }
 
+    /// `serve` with the fixture's credentials, expected to refuse to
+    /// start: its error output (it is killed, and the test fails, if it is
+    /// still running after 60 s).
+    fn refused(f: &Fixture, config: &std::path::Path) -> String {
+        let mut child = std::process::Command::new(SANDBAR)
+            .args(["serve", "--config"])
+            .arg(config)
+            .env("SANDBAR_TOKEN", crate::service::TOKEN)
+            .envs(f.env.iter().map(|(k, v)| (k, v)))
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("serve started");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        assert!(!out.status.success());
+        stderr(&out)
+    }
+
+    #[test]
+    fn an_order_of_the_run_behind_500_open_orders_is_found_at_start() {
+        // Alpaca lists at most 500 orders a request, newest first unless
+        // asked: an order in the run's name that the journal never wrote,
+        // older than 510 open orders of someone else, is on no first page.
+        let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
+        let first = klines[0].open_time;
+        let server = AlpacaServer::start("SPY", klines, 40.0, 1000);
+        let t = server.trading();
+        let (mut f, config) = deployment(&server);
+        f.serve(&config);
+        f.wait("d", "an order", |s| {
+            s["venue"]["placed"].as_u64() >= Some(1)
+        });
+        assert!(f.terminate().success());
+        let ours = t
+            .orders()
+            .into_iter()
+            .find(|o| o.client_order_id.starts_with("sb-"))
+            .unwrap()
+            .client_order_id;
+        let prefix = &ours[..ours.rfind('-').unwrap() + 1];
+        t.foreign_open_orders(&format!("{prefix}99999"), 1, first - 120_000);
+        t.foreign_open_orders("web-", 510, first - 60_000);
+        let e = refused(&f, &config);
+        assert!(
+            e.contains("HALTED by reconciliation") && e.contains(&format!("{prefix}999990")),
+            "{e}"
+        );
+    }
+
     #[test]
     fn fills_past_the_first_page_of_activities_are_booked() {
         // 150 fills of someone else's order listed before ours and not

@@ -312,6 +312,35 @@ fn concurrent_lifecycle_changes_never_start_from_a_stale_stage() {
 }
 
 #[test]
+fn a_deployment_that_could_not_be_stored_or_would_leave_the_journals_is_refused_naming_the_field() {
+    let reg = Reg::new();
+    reg.ok(&["plugin", "add", plugins::SMA_CROSS]);
+    reg.ok(&["deploy", "create", "good", "--plugin", "sma-cross"]);
+    for (args, field) in [
+        (&["y", "--capital", "nan"][..], "capital NaN"),
+        (&["y", "--capital", "inf"][..], "capital inf"),
+        (&["y", "--capital=-5"][..], "capital -5"),
+        (&["../evil"][..], "name \"../evil\""),
+        (&["a/b"][..], "name \"a/b\""),
+        (&[".."][..], "name \"..\""),
+    ] {
+        let mut all = vec!["deploy", "create"];
+        all.extend_from_slice(args);
+        all.extend(["--plugin", "sma-cross"]);
+        let e = reg.fails(&all);
+        assert!(e.contains(field), "{args:?}: {e}");
+    }
+    // Nothing was written: the registry still lists, and only `good`.
+    let list = reg.ok(&["deploy", "list"]);
+    assert!(list.contains("good") && !list.contains("evil"), "{list}");
+    assert_eq!(
+        list.lines().filter(|l| l.contains("sma-cross")).count(),
+        1,
+        "{list}"
+    );
+}
+
+#[test]
 fn the_paper_gate_can_require_walk_forward_and_monte_carlo_evidence() {
     let reg = Reg::new();
     reg.ok(&["plugin", "add", plugins::SMA_CROSS]);

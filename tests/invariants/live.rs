@@ -167,6 +167,7 @@ fn courier() -> CourierConfig {
         max_venue_orders_per_second: 100_000.0,
         max_retry_ms: 5,
         stream_poll_ms: 1000,
+        unsent_max_age_ms: None,
     }
 }
 

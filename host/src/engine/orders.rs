@@ -84,14 +84,7 @@ impl<V: Venue> Engine<'_, V> {
     ) -> Result<(), JournalError> {
         self.out.intents += 1;
         let s = intent.symbol;
-        let mut reason = intent.reason.clone();
-        if reason.len() > 256 {
-            let mut cut = 256;
-            while !reason.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            reason.truncate(cut);
-        }
+        let reason = crate::sandbox::runtime::cut(intent.reason.clone(), 256);
         let price = |l: Option<Protect>| match l {
             Some(Protect::Price(p)) => Some(p),
             _ => None,

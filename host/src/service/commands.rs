@@ -318,17 +318,8 @@ impl Service {
     /// Create a deployment in DRAFT (parameters checked against the
     /// version, risk overrides against the risk limits).
     pub fn create(&self, c: &CreateRequest, actor: &str) -> anyhow::Result<Deployment> {
-        if c.name.trim().is_empty()
-            || !c
-                .name
-                .chars()
-                .all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch))
-        {
-            bail!("name {:?}: use letters, digits, `-`, `_` and `.`", c.name);
-        }
-        if !(c.capital.is_finite() && c.capital > 0.0) {
-            bail!("capital: must be positive");
-        }
+        // Name, capital and symbols are checked by the registry (one rule
+        // for the CLI and the API).
         let set: Vec<String> = c.risk.iter().map(|r| format!("risk.{r}")).collect();
         RunConfig::load(None, &set).context("risk")?;
         Ok(self.registry.create_deployment(

@@ -21,7 +21,14 @@ impl Service {
         let vc = self.config.venues.get(venue).with_context(|| {
             format!("deployment `{name}` trades on venue `{venue}`, which the configuration does not define")
         })?;
-        let (mut connector, courier) = vc.connect(venue, &fixed.symbols)?;
+        let (mut connector, mut courier) = vc.connect(venue, &fixed.symbols)?;
+        // An order proven unsent at a restart goes only while its bar is
+        // fresh: two bar intervals unless configured.
+        if courier.unsent_max_age_ms.is_none() {
+            let interval = crate::data::live::interval_ms(&fixed.feed.interval)
+                .map_err(|e| anyhow::anyhow!("deployment `{name}`: {e}"))?;
+            courier.unsent_max_age_ms = Some(2 * interval.max(0) as u64);
+        }
         let naming = naming(run_id);
         let open = reconcile::open_orders(connector.as_mut(), &fixed.symbols)
             .with_context(|| format!("deployment `{name}` on venue `{venue}`"))?;

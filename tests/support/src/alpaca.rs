@@ -100,7 +100,27 @@ pub(crate) fn parse_rfc3339(s: &str) -> Option<i64> {
     let doy = (153 * mp + 2) / 5 + d - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400) + hh * 3600 + mm * 60 + ss) * 1000)
+    // A fraction of a second, if any (`.942282` → 942 ms).
+    let ms = match s.get(19..20) {
+        Some(".") => {
+            let digits: String = s[20..].chars().take_while(char::is_ascii_digit).collect();
+            let three: String = digits.chars().chain("000".chars()).take(3).collect();
+            three.parse::<i64>().ok()?
+        }
+        _ => 0,
+    };
+    Some(((days * 86_400) + hh * 3600 + mm * 60 + ss) * 1000 + ms)
+}
+
+/// `ms` as Alpaca writes an order's times: RFC 3339 with a fraction of a
+/// second (microseconds).
+pub(crate) fn rfc3339_micros(ms: i64) -> String {
+    let whole = rfc3339(ms);
+    format!(
+        "{}.{:03}000Z",
+        whole.trim_end_matches('Z'),
+        ms.rem_euclid(1000)
+    )
 }
 
 /// A running Alpaca test server.

@@ -114,6 +114,32 @@ impl Trading {
     pub fn orders(&self) -> Vec<AlpacaOrder> {
         self.book.lock().unwrap().orders.clone()
     }
+    /// `n` open limit buys at 1.0 that someone else placed on the account
+    /// a millisecond apart from `at_ms` (they never fill), under the client
+    /// ids `<prefix><i>`.
+    pub fn foreign_open_orders(&self, prefix: &str, n: usize, at_ms: i64) {
+        let mut b = self.book.lock().unwrap();
+        for i in 0..n {
+            let created_at = crate::alpaca::rfc3339_micros(at_ms + i as i64);
+            b.next += 1;
+            let id = format!("foreign-{}", b.next);
+            b.orders.push(AlpacaOrder {
+                id,
+                client_order_id: format!("{prefix}{i}"),
+                side: "buy".into(),
+                kind: "limit".into(),
+                qty: 1.0,
+                limit: 1.0,
+                stop: 0.0,
+                filled: 0.0,
+                status: "new".into(),
+                at_bar: 0,
+                created: Instant::now(),
+                created_at,
+            });
+        }
+    }
+
     /// `n` fills someone else made on the account at `at_ms` (a filled
     /// order of another client, one activity per fill).
     pub fn earlier_fills(&self, n: usize, at_ms: i64) {
@@ -482,7 +508,8 @@ async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Byte
         }
         b.next += 1;
         let at = b.matched_to;
-        let created_at = rfc3339(s.klines[at.min(s.klines.len() - 1)].open_time);
+        let created_at =
+            crate::alpaca::rfc3339_micros(s.klines[at.min(s.klines.len() - 1)].open_time);
         let order = AlpacaOrder {
             id: format!("61e69015-8549-4bfd-b9c3-{:012}", b.next),
             client_order_id: client,
@@ -570,6 +597,13 @@ async fn cancel(State(s): State<Arc<Inner>>, h: HeaderMap, Path(id): Path<String
     }
 }
 
+/// `GET /v2/orders` as alpaca-docs describes it (data/webapi/endpoints/
+/// orders.yaml, "Get a list of orders"): `status` `open` (default),
+/// `closed` or `all`; `limit` the most orders returned, default 50 and
+/// maximum 500 (more is refused: the least forgiving reading); `after` and
+/// `until` submission times, both exclusive; `direction` by submission
+/// time, `asc` or `desc` (default `desc`); `symbols` a comma-separated
+/// filter.
 async fn list(
     State(s): State<Arc<Inner>>,
     h: HeaderMap,
@@ -578,13 +612,55 @@ async fn list(
     if let Err(r) = gate(&s, &h) {
         return *r;
     }
+    let limit = match q.get("limit").map(|l| l.parse::<usize>()) {
+        None => 50,
+        Some(Ok(l)) if (1..=500).contains(&l) => l,
+        Some(_) => {
+            return msg(StatusCode::UNPROCESSABLE_ENTITY, 40010000, "invalid limit");
+        }
+    };
+    let time = |key: &str| match q.get(key) {
+        None => Ok(None),
+        Some(t) => crate::alpaca::parse_rfc3339(t).map(Some).ok_or(()),
+    };
+    let (Ok(after), Ok(until)) = (time("after"), time("until")) else {
+        return msg(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            40010000,
+            "invalid timestamp",
+        );
+    };
+    let desc = q.get("direction").is_none_or(|d| d != "asc");
+    let symbols: Option<Vec<&str>> = q.get("symbols").map(|l| l.split(',').collect());
     let mut b = s.trading.book.lock().unwrap();
     s.settle(&mut b);
-    let only_open = q.get("status").is_none_or(|x| x == "open");
-    let list: Vec<Value> = b
+    let status = q.get("status").map_or("open", String::as_str);
+    let mut list: Vec<&AlpacaOrder> = b
         .orders
         .iter()
-        .filter(|o| !only_open || open(&o.status))
+        .filter(|o| match status {
+            "closed" => !open(&o.status),
+            "all" => true,
+            _ => open(&o.status),
+        })
+        .filter(|_| {
+            symbols
+                .as_ref()
+                .is_none_or(|l| l.contains(&s.symbol.as_str()))
+        })
+        .filter(|o| {
+            let at = crate::alpaca::parse_rfc3339(&o.created_at).unwrap_or(0);
+            after.is_none_or(|a| at > a) && until.is_none_or(|u| at < u)
+        })
+        .collect();
+    // By submission time (stable: equal times keep the order they came in).
+    list.sort_by_key(|o| crate::alpaca::parse_rfc3339(&o.created_at).unwrap_or(0));
+    if desc {
+        list.reverse();
+    }
+    let list: Vec<Value> = list
+        .into_iter()
+        .take(limit)
         .map(|o| order_json(&b, o, &s.symbol))
         .collect();
     axum::Json(Value::Array(list)).into_response()

@@ -505,26 +505,70 @@ impl Connector for Alpaca {
         }))
     }
 
+    /// Every open order of `symbols`, page by page: `GET /v2/orders`
+    /// returns at most 500 (data/webapi/endpoints/orders.yaml, `limit`;
+    /// trading-api/orders.md points to the "Get All Orders" recipe), so
+    /// pages are read oldest first (`direction=asc`) and each next one
+    /// starts at the last one's submission time. `after` is exclusive and
+    /// orders can share a timestamp, so a page starts a millisecond before
+    /// it and orders already seen are skipped by id.
     fn open_orders(&mut self, symbols: &[String]) -> Outcome<Vec<OpenOrder>> {
-        let req = self
-            .http
-            .get(format!("{}/v2/orders", self.config.rest_url))
-            .query(&[("status", "open"), ("limit", "500")]);
-        Self::outcome(self.send(req).map(|v| {
-            v.as_array()
-                .into_iter()
-                .flatten()
-                .filter(|o| {
-                    o["symbol"]
-                        .as_str()
-                        .is_some_and(|s| symbols.iter().any(|x| x == s))
-                })
-                .map(|o| OpenOrder {
-                    client_id: o["client_order_id"].as_str().unwrap_or("").to_string(),
-                    symbol: o["symbol"].as_str().unwrap_or("").to_string(),
-                })
-                .collect()
-        }))
+        const PAGE: usize = 500;
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let mut query = vec![
+                ("status", "open".to_string()),
+                ("limit", PAGE.to_string()),
+                ("direction", "asc".to_string()),
+                ("symbols", symbols.join(",")),
+            ];
+            if let Some(a) = &after {
+                query.push(("after", a.clone()));
+            }
+            let req = self
+                .http
+                .get(format!("{}/v2/orders", self.config.rest_url))
+                .query(&query);
+            let page = match self.send(req) {
+                Ok(v) => v,
+                Err(f) => return Self::outcome(Err(f)),
+            };
+            let rows = page.as_array().map(Vec::as_slice).unwrap_or_default();
+            let mut new = 0;
+            for o in rows {
+                if !seen.insert(o["id"].as_str().unwrap_or("").to_string()) {
+                    continue;
+                }
+                new += 1;
+                let symbol = o["symbol"].as_str().unwrap_or("");
+                if symbols.iter().any(|x| x == symbol) {
+                    out.push(OpenOrder {
+                        client_id: o["client_order_id"].as_str().unwrap_or("").to_string(),
+                        symbol: symbol.to_string(),
+                    });
+                }
+            }
+            if rows.len() < PAGE {
+                return Outcome::Done(out);
+            }
+            let last = rows
+                .last()
+                .and_then(|o| o["submitted_at"].as_str())
+                .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok());
+            let (Some(last), true) = (last, new > 0) else {
+                return Outcome::Rejected(format!(
+                    "GET /v2/orders: a full page of {PAGE} open orders that cannot be paged past \
+                     ({} read; a missing or repeated `submitted_at`)",
+                    out.len()
+                ));
+            };
+            after = Some(
+                (last - chrono::Duration::milliseconds(1))
+                    .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            );
+        }
     }
 }
 

@@ -32,6 +32,13 @@ pub struct CourierConfig {
     /// Poll every open order this often while the venue's update stream is
     /// connected (milliseconds): a safety net, the stream says what changed.
     pub stream_poll_ms: u64,
+    /// An order a restart finds journaled and proven never sent is sent
+    /// only while its bar is at most this old (milliseconds, counted from
+    /// the time of the bar it was decided on); older, it is refused
+    /// unsent (a decision on a stale price is not a decision). The service
+    /// sets it to two bar intervals when the configuration leaves it out;
+    /// unset, any age is sent.
+    pub unsent_max_age_ms: Option<u64>,
 }
 
 impl Default for CourierConfig {
@@ -43,6 +50,7 @@ impl Default for CourierConfig {
             max_venue_orders_per_second: 10.0,
             max_retry_ms: 60_000,
             stream_poll_ms: 10_000,
+            unsent_max_age_ms: None,
         }
     }
 }
@@ -68,7 +76,7 @@ pub(super) enum Job {
     /// (recovery): look each up; one still "not found" once the grace
     /// period has passed ends cancelled if its cancel was asked, else it is
     /// unknown (never sent blind: it may have left before the host stopped).
-    Reconcile(Vec<(u64, Placement, bool)>),
+    Reconcile(Vec<Recover>),
     /// Cancel an order.
     Cancel(u64, String, String),
     /// The kill switch: cancel every order the venue may still fill, now.
@@ -116,6 +124,21 @@ pub struct CourierCounts {
 /// Called when the courier has news for the engine (the service schedules
 /// the deployment, so that news is booked without waiting for a bar).
 pub type Waker = Arc<Mutex<Option<Arc<dyn Fn() + Send + Sync>>>>;
+
+/// An order a restart finds open in the journal, to look up.
+#[derive(Debug, Clone)]
+pub(super) struct Recover {
+    pub id: u64,
+    pub placement: Placement,
+    /// Its cancel was asked before the host stopped.
+    pub cancel_asked: bool,
+    /// Time of the bar it was decided on.
+    pub decided_ms: i64,
+    /// A strategy's decision, which goes stale with its bar (protective
+    /// orders, the risk engine's flattening and rebalances only reduce
+    /// risk: they are sent whatever their age).
+    pub goes_stale: bool,
+}
 
 /// Orders whose cancel the host asked for: one not yet sent is never sent.
 pub(super) type Withdrawn = Arc<Mutex<std::collections::HashSet<u64>>>;
@@ -316,22 +339,24 @@ impl Courier {
 
     /// Orders a previous run may have sent, looked up together so that one
     /// grace period covers them all.
-    fn reconcile(&mut self, items: Vec<(u64, Placement, bool)>) {
+    fn reconcile(&mut self, items: Vec<Recover>) {
         let started = Instant::now();
-        for (id, p, cancel) in &items {
+        for r in &items {
+            let p = &r.placement;
             self.open
-                .insert(*id, (p.symbol.clone(), p.client_id.clone()));
-            if *cancel {
+                .insert(r.id, (p.symbol.clone(), p.client_id.clone()));
+            if r.cancel_asked {
                 self.ask_cancel(&p.symbol, &p.client_id);
             }
         }
         let mut pending = items;
         loop {
             let mut missing = Vec::new();
-            for (id, p, cancel) in pending {
+            for r in pending {
+                let (id, p) = (r.id, &r.placement);
                 match self.lookup(id, &p.symbol, &p.client_id) {
                     Some(Some(report)) => self.note_report(id, &report),
-                    Some(None) => missing.push((id, p, cancel)),
+                    Some(None) => missing.push(r),
                     // No answer: left open to the polling, never resent blind.
                     None => self.problem(format!(
                         "order {id} ({}): the venue does not answer lookups; left to polling",
@@ -343,36 +368,62 @@ impl Courier {
                 return;
             }
             if started.elapsed() >= self.config.not_found_grace() {
-                for (id, p, cancel) in missing {
-                    if cancel {
-                        // Its cancel was asked and the venue does not show
-                        // it: ended (if it shows up, reconciliation of the
-                        // holdings finds the difference).
-                        self.open.remove(&id);
-                        self.push(id, vec![Update::Cancelled]);
-                    } else if !self
-                        .sent
-                        .lock()
-                        .expect("sent log lock")
-                        .may_have_sent(&p.client_id)
-                    {
-                        // Journaled, never recorded as sent: the host
-                        // stopped before sending it. Proven absent: sent now.
-                        self.place(id, p);
-                    } else {
-                        // Maybe sent before the host stopped: not found
-                        // proves nothing, so it is not sent again.
-                        self.unknown(
-                            id,
-                            &p.client_id,
-                            "the host stopped before its answer was journaled",
-                        );
-                    }
+                for r in missing {
+                    self.not_found_at_restart(r);
                 }
                 return;
             }
             std::thread::sleep(self.config.grace_step());
             pending = missing;
+        }
+    }
+
+    /// An order the journal leaves open that the venue does not show once
+    /// the grace period is over.
+    fn not_found_at_restart(&mut self, r: Recover) {
+        let (id, p) = (r.id, r.placement);
+        if r.cancel_asked {
+            // Its cancel was asked and the venue does not show it: ended
+            // (if it shows up, reconciliation of the holdings finds the
+            // difference).
+            self.open.remove(&id);
+            self.push(id, vec![Update::Cancelled]);
+            return;
+        }
+        let sent = self
+            .sent
+            .lock()
+            .expect("sent log lock")
+            .may_have_sent(&p.client_id);
+        if sent {
+            // Maybe sent before the host stopped: not found proves
+            // nothing, so it is not sent again.
+            return self.unknown(
+                id,
+                &p.client_id,
+                "the host stopped before its answer was journaled",
+            );
+        }
+        // Journaled, never recorded as sent: the host stopped before
+        // sending it. Proven absent: sent now, unless its bar is too old
+        // for the decision to stand.
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let age_ms = now_ms.saturating_sub(r.decided_ms).max(0) as u64;
+        match self.config.unsent_max_age_ms {
+            Some(max) if r.goes_stale && age_ms > max => {
+                self.open.remove(&id);
+                let reason = format!(
+                    "not sent: the host stopped before sending it, and its bar is {} s old at \
+                     restart (orders.unsent_max_age_ms allows {} s)",
+                    age_ms / 1000,
+                    max / 1000
+                );
+                self.problem(format!("order {id} ({}): {reason}", p.client_id));
+                self.push(id, vec![Update::Rejected { reason }]);
+            }
+            _ => self.place(id, p),
         }
     }
 

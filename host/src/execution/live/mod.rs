@@ -387,8 +387,13 @@ impl LiveVenue {
             if self.host_held(t) {
                 continue; // held by the host, never at the venue
             }
-            let p = self.placement(t, t.machine.quantity, t.triggered);
-            items.push((t.order.id, p, t.cancel_asked));
+            items.push(courier::Recover {
+                id: t.order.id,
+                placement: self.placement(t, t.machine.quantity, t.triggered),
+                cancel_asked: t.cancel_asked,
+                decided_ms: t.order.decided_ms,
+                goes_stale: t.order.origin == crate::execution::Origin::Strategy,
+            });
         }
         if !items.is_empty() {
             self.reconciling
@@ -415,10 +420,11 @@ impl LiveVenue {
         }
         let state = t.machine.state();
         let ended = match (&effect.transition, state) {
-            (Some(_), OrderState::Rejected) => Some(format!(
-                "venue rejected it: {}",
-                t.machine.rejection().unwrap_or("no reason given")
-            )),
+            (Some(_), OrderState::Rejected) => Some(match t.machine.rejection() {
+                // Refused by the host before it left (see the courier).
+                Some(r) if r.starts_with("not sent") => r.to_string(),
+                r => format!("venue rejected it: {}", r.unwrap_or("no reason given")),
+            }),
             (Some(_), OrderState::Expired) => Some("venue: expired".to_string()),
             (Some(_), OrderState::Cancelled) if !t.cancel_asked => {
                 Some("venue cancelled it".to_string())

@@ -79,6 +79,7 @@ fn config() -> CourierConfig {
         max_venue_orders_per_second: 1000.0,
         max_retry_ms: 50,
         stream_poll_ms: 1000,
+        unsent_max_age_ms: None,
     }
 }
 
@@ -300,6 +301,17 @@ fn an_unknown_placement_is_never_resent_while_the_venue_does_not_answer_lookups(
 /// A restart with order 1 journaled, no note of it, and the venue not
 /// showing it: what the courier's record of its sends says decides.
 fn restart_with_an_unanswered_order(sent: &[&str]) -> (Fake, LiveVenue, Vec<(u64, VenueNote)>) {
+    restart_with(sent, None, 0, Origin::Strategy)
+}
+
+/// As [`restart_with_an_unanswered_order`], the courier refusing unsent
+/// strategy orders older than `max_age_ms`, order 1 decided at `decided_ms`.
+fn restart_with(
+    sent: &[&str],
+    max_age_ms: Option<u64>,
+    decided_ms: i64,
+    origin: Origin,
+) -> (Fake, LiveVenue, Vec<(u64, VenueNote)>) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d-live.sent");
     let mut log = SentLog::open(&path).unwrap();
@@ -308,13 +320,81 @@ fn restart_with_an_unanswered_order(sent: &[&str]) -> (Fake, LiveVenue, Vec<(u64
     }
     drop(log);
     let fake = Fake::default();
-    let mut v = venue(&fake, vec![], 1);
+    let mut v = LiveVenue::new(
+        Box::new(fake.clone()),
+        CourierConfig {
+            unsent_max_age_ms: max_age_ms,
+            ..config()
+        },
+        vec!["BTCUSDT".into()],
+        Naming {
+            prefix: "sb-test-".into(),
+        },
+        vec![],
+        1,
+    );
     v.set_sent_log(SentLog::open(&path).unwrap());
     let mut notes = Vec::new();
     step(&mut v, 0, &mut notes);
-    v.submit_unchecked(order(1, OrderKind::Market, 2.0));
+    v.submit_unchecked(Order {
+        decided_ms,
+        origin,
+        ..order(1, OrderKind::Market, 2.0)
+    });
     step(&mut v, 1, &mut notes); // goes live: looks order 1 up
     (fake, v, notes)
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64
+}
+
+#[test]
+fn a_strategy_order_proven_unsent_is_refused_at_restart_once_its_bar_is_too_old() {
+    let (fake, mut v, mut notes) =
+        restart_with(&[], Some(120_000), now_ms() - 600_000, Origin::Strategy);
+    until(|| {
+        step(&mut v, 2, &mut notes);
+        notes
+            .iter()
+            .any(|(_, n)| n.state == OrderState::Rejected)
+            .then_some(())
+    });
+    let note = notes
+        .iter()
+        .find(|(_, n)| n.state == OrderState::Rejected)
+        .unwrap();
+    let reason = note.1.ended.as_deref().unwrap();
+    assert!(
+        reason.contains("600 s old") && reason.contains("unsent_max_age_ms"),
+        "{reason}"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        fake.0.lock().unwrap().placed.is_empty(),
+        "a stale decision is never sent"
+    );
+    let problems = v.problems.lock().unwrap();
+    assert!(
+        problems.iter().any(|p| p.contains("not sent")),
+        "{problems:?}"
+    );
+}
+
+#[test]
+fn a_fresh_strategy_order_and_an_old_protective_one_are_sent_at_restart() {
+    for (decided_ms, origin) in [
+        (now_ms() - 10_000, Origin::Strategy),
+        (now_ms() - 600_000, Origin::StopLoss),
+        (now_ms() - 600_000, Origin::RiskFlatten),
+    ] {
+        let (fake, mut v, mut notes) = restart_with(&[], Some(120_000), decided_ms, origin);
+        until(|| (!step(&mut v, 2, &mut notes).is_empty()).then_some(()));
+        assert_eq!(fake.0.lock().unwrap().placed.len(), 1, "{origin:?}");
+    }
 }
 
 #[test]

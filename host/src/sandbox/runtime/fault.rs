@@ -153,7 +153,8 @@ pub(super) fn classify(
         None => format!("{e:#}"),
     };
     if let Some(panic) = state.last_panic.take() {
-        kind = format!("{kind} after the plugin's {}", panic.replace('\n', " "));
+        let panic = error_text(panic.replace('\n', " "));
+        kind = format!("{kind} after the plugin's {panic}");
     }
     Fault::Trap { kind, frames }.into()
 }

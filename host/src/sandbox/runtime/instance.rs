@@ -52,10 +52,10 @@ impl Instance {
         let r = self.guest.call_init(&mut self.store, config);
         match r {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(CallError::Refused(match e.param {
+            Ok(Err(e)) => Err(CallError::Refused(error_text(match e.param {
                 Some(p) => format!("parameter `{p}`: {}", e.message),
                 None => e.message,
-            })),
+            }))),
             Err(e) => Err(classify(&mut self.store, e, &self.limits)),
         }
     }
@@ -131,7 +131,7 @@ impl Instance {
                 out.extend(intents.into_iter().map(Intent::from));
                 Ok(())
             }
-            Ok(Err(e)) => Err(CallError::Refused(e.message)),
+            Ok(Err(e)) => Err(CallError::Refused(error_text(e.message))),
             Err(e) => Err(classify(&mut self.store, e, &self.limits)),
         }
     }
@@ -217,7 +217,7 @@ impl Instance {
                 out.extend(decisions.into_iter().map(Intent::from));
                 Ok(())
             }
-            Ok(Err(e)) => Err(CallError::Refused(e.message)),
+            Ok(Err(e)) => Err(CallError::Refused(error_text(e.message))),
             Err(e) => Err(classify(&mut self.store, e, &self.limits)),
         };
         (consumed, r)
@@ -236,7 +236,7 @@ impl Instance {
                 .into())
             }
             Ok(Ok(bytes)) => Ok(bytes),
-            Ok(Err(e)) => Err(CallError::Refused(e.message)),
+            Ok(Err(e)) => Err(CallError::Refused(error_text(e.message))),
             Err(e) => Err(classify(&mut self.store, e, &self.limits)),
         }
     }
@@ -249,7 +249,7 @@ impl Instance {
             .call_restore(&mut self.store, from_version, state)
         {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(CallError::Refused(e.message)),
+            Ok(Err(e)) => Err(CallError::Refused(error_text(e.message))),
             Err(e) => Err(classify(&mut self.store, e, &self.limits)),
         }
     }

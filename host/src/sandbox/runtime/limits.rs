@@ -2,6 +2,32 @@
 
 use super::*;
 
+/// Longest text a plugin's error or panic keeps (bytes): it is journaled
+/// and alerted, so a plugin failing every bar with megabytes of text
+/// would otherwise fill the journals' disk (the cut says how long it was).
+pub const MAX_ERROR_TEXT: usize = 1024;
+
+/// `text` cut to at most `max` bytes, on a character boundary.
+pub fn cut(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut at = max;
+        while !text.is_char_boundary(at) {
+            at -= 1;
+        }
+        text.truncate(at);
+    }
+    text
+}
+
+/// A plugin's error text, bounded by [`MAX_ERROR_TEXT`].
+pub fn error_text(text: String) -> String {
+    let len = text.len();
+    if len <= MAX_ERROR_TEXT {
+        return text;
+    }
+    format!("{}… (cut from {len} bytes)", cut(text, MAX_ERROR_TEXT))
+}
+
 /// Limits applied to every plugin instance.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -117,5 +143,23 @@ impl wasmtime::ResourceLimiter for Limiter {
     }
     fn memories(&self) -> usize {
         self.inner.memories()
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    #[test]
+    fn a_plugins_error_text_is_cut_on_a_character_boundary_saying_so() {
+        let long = "é".repeat(40 << 20);
+        let t = error_text(long);
+        assert!(t.len() < MAX_ERROR_TEXT + 64, "{}", t.len());
+        assert!(
+            t.ends_with("(cut from 83886080 bytes)"),
+            "{}",
+            &t[t.len() - 40..]
+        );
+        assert_eq!(error_text("short".into()), "short");
     }
 }

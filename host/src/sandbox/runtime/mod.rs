@@ -75,6 +75,23 @@ mod bindings {
     });
 }
 
+/// The engine's settings. Two make execution the same on every CPU
+/// (principle 3): a NaN's bits are otherwise whatever the machine's
+/// instruction gives (x86 and Arm differ), and a relaxed SIMD instruction
+/// may give a different (allowed) answer per CPU; canonical NaNs and
+/// deterministic relaxed SIMD make a journal re-execute identically
+/// anywhere (`runtime::tests::nan_bits_are_canonical_on_every_machine`).
+fn engine_config(cpu_budget: bool) -> wasmtime::Config {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    config.epoch_interruption(cpu_budget);
+    config.wasm_multi_memory(false);
+    config.max_wasm_stack(1 << 20);
+    config.cranelift_nan_canonicalization(true);
+    config.relaxed_simd_deterministic(true);
+    config
+}
+
 /// The wasmtime engine, linker and compilation cache shared by all plugins.
 pub struct Runtime {
     engine: Engine,
@@ -98,11 +115,7 @@ impl Runtime {
     /// budget off. Only for measuring what the budget costs: without it a
     /// plugin that loops forever hangs its caller.
     pub fn with_cpu_budget(cache_dir: Option<&Path>, cpu_budget: bool) -> anyhow::Result<Self> {
-        let mut config = wasmtime::Config::new();
-        config.wasm_component_model(true);
-        config.epoch_interruption(cpu_budget);
-        config.wasm_multi_memory(false);
-        config.max_wasm_stack(1 << 20);
+        let mut config = engine_config(cpu_budget);
         if let Some(dir) = cache_dir {
             let mut cc = wasmtime::CacheConfig::new();
             cc.with_directory(dir);
@@ -404,6 +417,29 @@ mod tests {
             "(component (core module $t (table 1 funcref) (func $s (drop (table.grow 0 (ref.null func) (i32.const 50000000)))) (start $s)) (core instance (instantiate $t)))",
         );
         assert!(r.is_ok() && refused, "{r:?}");
+    }
+
+    /// The bits of a NaN made from a NaN with a payload: x86 keeps the
+    /// payload (quieted, 0x7fe00001), Arm gives its default NaN; with the
+    /// engine's settings every machine gives the canonical 0x7fc00000.
+    #[test]
+    fn nan_bits_are_canonical_on_every_machine() {
+        let engine = Engine::new(&engine_config(false)).unwrap();
+        let wasm = wat::parse_str(
+            r#"(module (func (export "nan") (result i32)
+                (i32.reinterpret_f32 (f32.add
+                    (f32.reinterpret_i32 (i32.const 0x7fa00001)) (f32.const 1)))))"#,
+        )
+        .unwrap();
+        let module = wasmtime::Module::new(&engine, &wasm).unwrap();
+        let mut store = Store::new(&engine, ());
+        let instance = wasmtime::Instance::new(&mut store, &module, &[]).unwrap();
+        let nan = instance
+            .get_typed_func::<(), i32>(&mut store, "nan")
+            .unwrap()
+            .call(&mut store, ())
+            .unwrap();
+        assert_eq!(nan as u32, 0x7fc0_0000, "{:#x}", nan as u32);
     }
 
     #[test]

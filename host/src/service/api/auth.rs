@@ -2,11 +2,17 @@
 //! time), browser sessions made from a token at `POST /login`, the `Host`
 //! check against DNS rebinding and the `Origin` check on a session's
 //! changes; the caller becomes the [`Operator`] every handler is given.
+//!
+//! Guessing is bounded: an address that presents [`MAX_FAILURES`] wrong
+//! tokens (bearer or sign-in) within [`FAILURE_WINDOW`] gets `429` with
+//! `Retry-After` until the window ends, before its token is even compared;
+//! at most [`MAX_SESSIONS`] sessions live at once (a new sign-in ends the
+//! one closest to expiry).
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Extension;
 use axum::extract::{Request, State};
@@ -54,7 +60,17 @@ pub struct Access {
     tokens: Vec<Token>,
     hosts: Vec<String>,
     sessions: Arc<Mutex<Sessions>>,
+    failures: Arc<Mutex<HashMap<IpAddr, (u32, Instant)>>>,
 }
+
+/// Wrong tokens an address may present per [`FAILURE_WINDOW`].
+pub const MAX_FAILURES: u32 = 100;
+/// The window failed authentications are counted in.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Most dashboard sessions alive at once.
+pub const MAX_SESSIONS: usize = 1024;
+/// Most addresses whose failures are remembered (the oldest window goes).
+const MAX_TRACKED: usize = 4096;
 
 /// Dashboard sign-ins: digest of the session id → (holder, expiry).
 type Sessions = HashMap<[u8; 32], (String, Instant)>;
@@ -79,7 +95,34 @@ impl Access {
             tokens,
             hosts,
             sessions: Arc::default(),
+            failures: Arc::default(),
         }
+    }
+
+    /// How long `ip` must wait, if it presented too many wrong tokens.
+    fn throttled(&self, ip: Option<IpAddr>) -> Option<Duration> {
+        let ip = ip?;
+        let failures = self.failures.lock().expect("failures lock");
+        let (count, since) = failures.get(&ip)?;
+        let left = FAILURE_WINDOW.checked_sub(since.elapsed())?;
+        (*count >= MAX_FAILURES).then_some(left)
+    }
+
+    /// `ip` presented a wrong token.
+    fn failed(&self, ip: Option<IpAddr>) {
+        let Some(ip) = ip else { return };
+        let mut failures = self.failures.lock().expect("failures lock");
+        failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+        if failures.len() >= MAX_TRACKED && !failures.contains_key(&ip) {
+            let oldest = failures
+                .iter()
+                .min_by_key(|(_, (_, s))| *s)
+                .map(|(k, _)| *k);
+            if let Some(k) = oldest {
+                failures.remove(&k);
+            }
+        }
+        failures.entry(ip).or_insert((0, Instant::now())).0 += 1;
     }
 
     /// The holder of the presented token, if it is one of ours.
@@ -105,6 +148,16 @@ impl Access {
         let expiry = Instant::now() + std::time::Duration::from_secs(SESSION_HOURS as u64 * 3600);
         let mut sessions = self.sessions.lock().expect("sessions lock");
         sessions.retain(|_, (_, until)| *until > Instant::now());
+        while sessions.len() >= MAX_SESSIONS {
+            let first = sessions
+                .iter()
+                .min_by_key(|(_, (_, u))| *u)
+                .map(|(k, _)| *k);
+            match first {
+                Some(k) => sessions.remove(&k),
+                None => break,
+            };
+        }
         sessions.insert(
             Sha256::digest(value.as_bytes()).into(),
             (holder.into(), expiry),
@@ -157,6 +210,13 @@ pub(super) async fn guard(
     if !access.hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
         return StatusCode::FORBIDDEN.into_response();
     }
+    let ip = req
+        .extensions()
+        .get::<super::listen::Peer>()
+        .map(|p| p.0.ip());
+    if let Some(left) = access.throttled(ip) {
+        return too_many(left);
+    }
     if req.uri().path() == "/login" {
         // Signing in is how a browser gets its session.
         return next.run(req).await;
@@ -165,11 +225,13 @@ pub(super) async fn guard(
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
-        .and_then(|h| h.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if let Some(name) = access.holder(presented) {
+        .and_then(|h| h.strip_prefix("Bearer "));
+    if let Some(name) = presented.and_then(|p| access.holder(p)) {
         req.extensions_mut().insert(Operator(name));
         return next.run(req).await;
+    }
+    if presented.is_some() {
+        access.failed(ip);
     }
     if let Some(name) = session_cookie(req.headers()).and_then(|v| access.session(&v)) {
         // A browser's session: whatever changes something must come from a
@@ -200,6 +262,15 @@ pub(super) async fn guard(
     StatusCode::UNAUTHORIZED.into_response()
 }
 
+/// `429`, and when to come back.
+fn too_many(left: Duration) -> Response {
+    (
+        StatusCode::TOO_MANY_REQUESTS,
+        [(header::RETRY_AFTER, (left.as_secs() + 1).to_string())],
+    )
+        .into_response()
+}
+
 /// The sign-in form's body.
 #[derive(Deserialize)]
 pub(super) struct SignIn {
@@ -214,9 +285,11 @@ pub(super) async fn login_page() -> Response {
 /// stored in the browser.
 pub(super) async fn login(
     Extension(access): Extension<Arc<Access>>,
+    peer: Option<Extension<super::listen::Peer>>,
     form: axum::Form<SignIn>,
 ) -> Response {
     let Some(holder) = access.holder(form.token.trim()) else {
+        access.failed(peer.map(|p| p.0.0.ip()));
         return (
             StatusCode::UNAUTHORIZED,
             axum::response::Html(crate::service::dashboard::login_page(true)),

@@ -27,12 +27,16 @@
 //! the router is built from one table ([`ROUTES`] is read from it), and a
 //! test checks the description against it.
 //!
-//! Files: `auth.rs` tokens, sessions and the guard; `bodies.rs` request
-//! bodies; `respond.rs` errors, the body extractor and blocking calls;
+//! What a client can hold is bounded: a request body is read up to its
+//! route's limit ([`BODY_LIMIT`], [`PLUGIN_LIMIT`], [`LOGIN_LIMIT`]; more
+//! gets `413`), connections and the wait for headers by [`listen`], failed
+//! sign-ins and tokens per address and the number of sessions by `auth`.
+//!
+//! Files: `auth.rs` tokens, sessions and the guard; `listen.rs` the accept
+//! loop; `bodies.rs` request bodies; `respond.rs` errors, the body extractor and blocking calls;
 //! `handlers.rs` the routes' handlers; `client.rs` the CLI's client. A new
 //! route is a handler and one line in [`table`].
 
-use std::net::SocketAddr;
 use std::sync::{Arc, LazyLock};
 
 use axum::http::header;
@@ -45,9 +49,10 @@ mod auth;
 mod bodies;
 mod client;
 mod handlers;
+pub mod listen;
 mod respond;
 
-pub use auth::{Access, Operator, Token};
+pub use auth::{Access, FAILURE_WINDOW, MAX_FAILURES, MAX_SESSIONS, Operator, Token};
 pub use bodies::{JournalQuery, PromoteBody, Reason, VersionBody};
 pub use client::{Client, client_token};
 
@@ -60,6 +65,23 @@ pub const OPENAPI: &str = include_str!("openapi.json");
 
 async fn openapi() -> Response {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI).into_response()
+}
+
+/// Largest JSON request body (every route but the two below).
+pub const BODY_LIMIT: usize = 64 << 10;
+/// Largest plugin upload (`POST /plugins`: a component, CPython inside a
+/// Python one).
+pub const PLUGIN_LIMIT: usize = 64 << 20;
+/// Largest sign-in form (`POST /login`).
+pub const LOGIN_LIMIT: usize = 4 << 10;
+
+/// The body limit of a route.
+fn body_limit(method: &str, path: &str) -> usize {
+    match (method, path) {
+        ("post", "/plugins") => PLUGIN_LIMIT,
+        ("post", "/login") => LOGIN_LIMIT,
+        _ => BODY_LIMIT,
+    }
 }
 
 /// One route of the router.
@@ -162,8 +184,13 @@ fn router_closing(
     table()
         .into_iter()
         // Two methods on one path: axum merges their method routers.
-        .fold(Router::new(), |router, r| router.route(r.path, r.handler))
-        .layer(axum::extract::DefaultBodyLimit::max(64 << 20))
+        .fold(Router::new(), |router, r| {
+            let limit = body_limit(r.method, r.path);
+            router.route(
+                r.path,
+                r.handler.layer(axum::extract::DefaultBodyLimit::max(limit)),
+            )
+        })
         .route_layer(middleware::from_fn_with_state(access.clone(), auth::guard))
         .layer(Extension(access))
         .layer(Extension(closing))
@@ -178,15 +205,11 @@ pub async fn serve(
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (closing, watch) = tokio::sync::watch::channel(false);
-    axum::serve(
+    listen::serve(
+        router_closing(service, access, watch),
         listener,
-        router_closing(service, access, watch).into_make_service_with_connect_info::<SocketAddr>(),
+        shutdown,
+        closing,
     )
-    .with_graceful_shutdown(async move {
-        shutdown.await;
-        // Open event streams end, so the graceful shutdown can finish.
-        let _ = closing.send(true);
-    })
-    .await?;
-    Ok(())
+    .await
 }

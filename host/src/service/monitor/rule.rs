@@ -44,6 +44,9 @@ pub enum Rule {
     AccountDailyLoss,
     /// The daily summary (event, INFO).
     DailySummary,
+    /// A channel refused an alert for good: it was sent on the others
+    /// (event).
+    Undelivered,
 }
 
 impl Rule {
@@ -67,6 +70,7 @@ impl Rule {
             Rule::Reconciliation => "reconciliation",
             Rule::AccountDailyLoss => "account-daily-loss",
             Rule::DailySummary => "daily-summary",
+            Rule::Undelivered => "undelivered",
         }
     }
 

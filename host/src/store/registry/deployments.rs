@@ -78,6 +78,9 @@ impl Registry {
         risk: Vec<String>,
         actor: &str,
     ) -> Result<Deployment, RegistryError> {
+        super::validate::name("name", name)?;
+        super::validate::positive("capital", capital)?;
+        super::validate::symbols("symbols", &symbols)?;
         if self.deployment(name).is_ok() {
             return Err(RegistryError::DeploymentExists(name.into()));
         }

@@ -29,6 +29,7 @@ mod audit;
 mod deployments;
 mod evidence;
 mod plugins;
+pub mod validate;
 
 const BLOBS: TableDefinition<&str, &[u8]> = TableDefinition::new("blobs");
 const PLUGINS: TableDefinition<&str, &str> = TableDefinition::new("plugins");
@@ -210,6 +211,16 @@ pub enum RegistryError {
         /// The registered hash.
         existing: String,
     },
+    /// A value that cannot be stored, named by its field.
+    #[error("{field} {value}: {why}")]
+    BadValue {
+        /// The field (`name`, `capital`, …).
+        field: String,
+        /// The value refused, as given.
+        value: String,
+        /// What it must be.
+        why: String,
+    },
     /// Nothing by that name.
     #[error("no {what} `{name}` in the registry")]
     NotFound {
@@ -263,10 +274,20 @@ fn now() -> String {
 
 /// Check what `describe` returned is well formed.
 fn check_description(d: &Description) -> Result<(), String> {
-    if d.name.is_empty() || d.name.contains(['@', '/', ' ']) {
+    // The name is repeated in every journal entry and audit record: the
+    // same rule as a deployment's (bounded, a safe file name).
+    validate::name("name", &d.name).map_err(|e| e.to_string())?;
+    if d.version.len() > validate::MAX_NAME {
+        return Err(format!("version: longer than {} bytes", validate::MAX_NAME));
+    }
+    if d.params.len() > validate::MAX_PARAMS {
+        return Err(format!("more than {} parameters", validate::MAX_PARAMS));
+    }
+    if let Some(p) = d.params.iter().find(|p| p.name.len() > validate::MAX_NAME) {
         return Err(format!(
-            "name {:?} must be non-empty without '@', '/' or spaces",
-            d.name
+            "parameter name {:?}: longer than {} bytes",
+            crate::sandbox::runtime::cut(p.name.clone(), 32),
+            validate::MAX_NAME
         ));
     }
     semver::Version::parse(&d.version)

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, warning};
+use super::{Channel, SendError, warning};
 use crate::service::monitor::{Alert, Level};
 
 /// `kind = "email"`.
@@ -79,7 +79,7 @@ impl Channel for Email {
         self.min
     }
 
-    fn send(&self, a: &Alert) -> Result<(), String> {
+    fn send(&self, a: &Alert) -> Result<(), SendError> {
         use lettre::Transport;
         let mut m = lettre::Message::builder()
             .from(self.from.clone())
@@ -92,10 +92,17 @@ impl Channel for Email {
             a.message,
             serde_json::to_string_pretty(a).unwrap_or_default()
         );
-        let m = m.body(body).map_err(|e| e.to_string())?;
-        self.transport
-            .send(&m)
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        let m = m
+            .body(body)
+            .map_err(|e| SendError::Refused(e.to_string()))?;
+        // A permanent SMTP answer (5xx) refuses this message; anything
+        // else (a 4xx, the connection) is the server being down.
+        self.transport.send(&m).map(|_| ()).map_err(|e| {
+            if e.is_permanent() {
+                SendError::Refused(e.to_string())
+            } else {
+                SendError::Down(e.to_string())
+            }
+        })
     }
 }

@@ -15,7 +15,21 @@ pub trait Channel: Send {
     /// The lowest level it is sent.
     fn min_level(&self) -> Level;
     /// Send one alert; the error says why (never a secret).
-    fn send(&self, alert: &Alert) -> Result<(), String>;
+    fn send(&self, alert: &Alert) -> Result<(), SendError>;
+}
+
+/// Why a channel did not take an alert.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SendError {
+    /// Unreachable, busy or failing (a network error, a 5xx, a 429, an
+    /// SMTP 4xx): tried again, for as long as it takes.
+    #[error("down: {0}")]
+    Down(String),
+    /// Refused for this alert (an HTTP 4xx, an SMTP 5xx): sending it again
+    /// will not help; after a few tries it is given up on this channel and
+    /// reported on the others.
+    #[error("refused: {0}")]
+    Refused(String),
 }
 
 /// `[[alerts.channels]]`, by `kind`.
@@ -54,12 +68,25 @@ pub(crate) fn warning() -> Level {
     Level::Warning
 }
 
-/// An HTTP answer as a channel reports it: any success is taken; the error
-/// never prints the URL (a Telegram URL holds the bot token).
-pub(crate) fn answered(r: reqwest::Result<reqwest::blocking::Response>) -> Result<(), String> {
+/// An HTTP answer as a channel reports it: any success is taken; a 4xx
+/// other than 408 and 429 refuses this alert, anything else is the channel
+/// being down. The error never prints the URL (a Telegram URL holds the
+/// bot token).
+pub(crate) fn answered(r: reqwest::Result<reqwest::blocking::Response>) -> Result<(), SendError> {
     match r {
         Ok(r) if r.status().is_success() => Ok(()),
-        Ok(r) => Err(format!("{}", r.status())),
-        Err(e) => Err(crate::net::chain(&e.without_url())),
+        Ok(r) => {
+            let status = r.status();
+            // The reason the service gives, short (Telegram says which
+            // limit in `description`).
+            let body = crate::sandbox::runtime::cut(r.text().unwrap_or_default(), 200);
+            let why = format!("{status} {}", body.trim());
+            if status.is_client_error() && status.as_u16() != 408 && status.as_u16() != 429 {
+                Err(SendError::Refused(why))
+            } else {
+                Err(SendError::Down(why))
+            }
+        }
+        Err(e) => Err(SendError::Down(crate::net::chain(&e.without_url()))),
     }
 }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, answered, warning};
+use super::{Channel, SendError, answered, warning};
 use crate::service::monitor::{Alert, Level};
 
 /// `kind = "telegram"`.
@@ -62,6 +62,24 @@ impl TelegramConfig {
     }
 }
 
+/// Most characters of a message's text: `sendMessage` takes "1-4096
+/// characters after entities parsing" (Telegram Bot API, sendMessage); no
+/// `parse_mode` is sent, so no entities are parsed.
+pub const MAX_TEXT_CHARS: usize = 4096;
+
+/// An alert's text as Telegram takes it: cut to [`MAX_TEXT_CHARS`]
+/// characters, saying so.
+pub fn text(message: &str) -> String {
+    if message.chars().count() <= MAX_TEXT_CHARS {
+        return message.to_string();
+    }
+    const MARK: &str = "… (cut)";
+    let keep = MAX_TEXT_CHARS - MARK.chars().count();
+    let mut out: String = message.chars().take(keep).collect();
+    out.push_str(MARK);
+    out
+}
+
 /// The open channel.
 pub struct Telegram {
     http: reqwest::blocking::Client,
@@ -75,8 +93,23 @@ impl Channel for Telegram {
         self.min
     }
 
-    fn send(&self, alert: &Alert) -> Result<(), String> {
-        let body = serde_json::json!({"chat_id": self.chat, "text": alert.message});
+    fn send(&self, alert: &Alert) -> Result<(), SendError> {
+        let body = serde_json::json!({"chat_id": self.chat, "text": text(&alert.message)});
         answered(self.http.post(&self.url).json(&body).send())
+    }
+}
+
+#[cfg(test)]
+mod text_tests {
+    use super::*;
+
+    #[test]
+    fn a_text_over_telegrams_limit_is_cut_to_it_in_characters() {
+        let long = "ü".repeat(10_000);
+        let t = text(&long);
+        assert_eq!(t.chars().count(), MAX_TEXT_CHARS);
+        assert!(t.ends_with("… (cut)"));
+        let fits = "ü".repeat(MAX_TEXT_CHARS);
+        assert_eq!(text(&fits), fits);
     }
 }

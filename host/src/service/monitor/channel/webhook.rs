@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Channel, answered, warning};
+use super::{Channel, SendError, answered, warning};
 use crate::service::monitor::{Alert, Level};
 
 /// `kind = "webhook"`.
@@ -38,7 +38,7 @@ impl Channel for Webhook {
         self.min
     }
 
-    fn send(&self, alert: &Alert) -> Result<(), String> {
+    fn send(&self, alert: &Alert) -> Result<(), SendError> {
         answered(self.http.post(&self.url).json(alert).send())
     }
 }
