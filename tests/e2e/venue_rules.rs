@@ -466,6 +466,94 @@ fn a_live_positions_stop_rests_at_the_venue_and_fills_there_while_the_host_is_de
 }
 
 #[test]
+fn a_positions_stop_and_take_profit_rest_as_one_oco_list_and_the_target_fills_there_while_the_host_is_dead()
+ {
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
+    // A take-profit above every high of the first 200 bars, and a stop
+    // below every low until well after the target is reached.
+    let ceiling = klines[..200].iter().map(|k| k.high).fold(0.0, f64::max);
+    let target = (ceiling + 1.0).ceil();
+    let reach = klines[200..]
+        .iter()
+        .position(|k| k.high >= target)
+        .expect("the market goes higher later")
+        + 200;
+    let floor = klines[..reach + 20]
+        .iter()
+        .map(|k| k.low)
+        .fold(f64::INFINITY, f64::min);
+    let stop = (floor - 1.0).floor();
+    let (server, mut f, config) =
+        scripted_on(&klines, &format!("2 buy 0 0.1 sl={stop} tp={target}"));
+    let spot = server.spot();
+    f.serve(&config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let legs = loop {
+        let legs: Vec<_> = spot
+            .orders()
+            .into_iter()
+            .filter(|o| o.list_id >= 0)
+            .collect();
+        if legs.len() == 2 {
+            break legs;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no OCO list at the venue: {:?} {}",
+            spot.orders(),
+            f.status("d")
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let kinds: Vec<(&str, &str, f64, f64)> = legs
+        .iter()
+        .map(|o| (o.side.as_str(), o.kind.as_str(), o.price, o.stop_price))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            ("SELL", "LIMIT_MAKER", target, 0.0),
+            ("SELL", "STOP_LOSS", 0.0, stop)
+        ]
+    );
+    assert_eq!(legs[0].list_id, legs[1].list_id, "one list");
+    // Both sell what the account holds after the buy's fee, locked once.
+    let (held_before, _) = spot.balances();
+    assert!(
+        legs.iter().all(|o| (o.quantity - held_before).abs() < 1e-9),
+        "{legs:?} vs {held_before}"
+    );
+    f.stop_serving(); // SIGKILL: no host
+    server.wait_closed(reach + 5);
+    server.settle();
+    let after: Vec<_> = spot
+        .orders()
+        .into_iter()
+        .filter(|o| o.list_id >= 0)
+        .collect();
+    assert_eq!(
+        after.iter().map(|o| o.status.as_str()).collect::<Vec<_>>(),
+        ["FILLED", "EXPIRED"],
+        "the take-profit filled at the venue with the host dead; the stop expired"
+    );
+    assert!(spot.balances().0.abs() < 1e-9);
+    // Back up: the target's fill and the stop's end are adopted.
+    f.serve(&config);
+    let s = f.wait("d", "the take-profit's fill adopted", |s| {
+        s["open_orders"] == 0 && held(s) == 0.0 && s["seq"].as_u64() > Some(10)
+    });
+    assert!(f.terminate().success(), "{s}");
+    let entries = assert_books_match_the_venue(&f, &server);
+    assert_no_order_twice(&server);
+    // Booked at the take-profit's price.
+    let fills = crate::live::journal_fills(&entries);
+    assert!(
+        fills.values().flatten().any(|(_, price)| *price == target),
+        "{fills:?}"
+    );
+}
+
+#[test]
 fn an_exit_first_takes_its_stop_off_the_venue_so_the_balance_it_locks_is_free() {
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 200);
     let (server, mut f, config) = scripted_on(&klines, "2 buy 0 0.0212345 sl=20000; 122 close 0");

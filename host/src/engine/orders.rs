@@ -326,6 +326,7 @@ impl<V: Venue> Engine<'_, V> {
             let id = self.submit(Approved::exempt(order, Exemption::Protective))?;
             self.protections.placed(s, id);
         }
+        self.venue.protection_done(s);
         Ok(())
     }
 

@@ -221,6 +221,12 @@ pub trait Venue {
     fn protection_at_venue(&self) -> bool {
         false
     }
+    /// The engine has placed `symbol`'s protective orders for now (a
+    /// stop and a take-profit come one after the other): a live venue
+    /// sends them together, as one list where the venue has them.
+    fn protection_done(&mut self, symbol: SymbolId) {
+        let _ = symbol;
+    }
     /// The bar's next fill, in execution order; `None` when the bar has no
     /// more. Fills come one at a time so that the engine books each (and
     /// reacts: a risk state change cancels orders) before the next: an order
@@ -262,6 +268,9 @@ impl<V: Venue + ?Sized> Venue for Box<V> {
     }
     fn protection_at_venue(&self) -> bool {
         (**self).protection_at_venue()
+    }
+    fn protection_done(&mut self, symbol: SymbolId) {
+        (**self).protection_done(symbol)
     }
     fn ready(&self) -> bool {
         (**self).ready()

@@ -38,7 +38,7 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
@@ -119,8 +119,10 @@ pub struct SpotOrder {
     pub stop_price: f64,
     /// Filled.
     pub executed: f64,
-    /// `NEW`, `PARTIALLY_FILLED`, `FILLED`, `CANCELED`.
+    /// `NEW`, `PARTIALLY_FILLED`, `FILLED`, `CANCELED`, `EXPIRED`.
     pub status: String,
+    /// The OCO order list it belongs to (-1: none).
+    pub list_id: i64,
     /// Klines closed when it was placed (a limit fills on later ones).
     placed_at_kline: usize,
     placed: Instant,
@@ -258,6 +260,7 @@ impl Spot {
             stop_price: 0.0,
             executed: 0.0,
             status: "NEW".into(),
+            list_id: -1,
             placed_at_kline: at,
             placed: Instant::now(),
         });
@@ -304,7 +307,9 @@ impl Inner {
                 }
                 let buy = o.side == "BUY";
                 match o.kind.as_str() {
-                    "LIMIT" if (buy && k.low <= o.price) || (!buy && k.high >= o.price) => {
+                    "LIMIT" | "LIMIT_MAKER"
+                        if (buy && k.low <= o.price) || (!buy && k.high >= o.price) =>
+                    {
                         fills.push((n, o.quantity - o.executed, o.price));
                     }
                     // A market order once the kline trades at the stop: at
@@ -315,11 +320,36 @@ impl Inner {
                     "STOP_LOSS" if buy && k.high >= o.stop_price => {
                         fills.push((n, o.quantity - o.executed, k.open.max(o.stop_price)));
                     }
+                    // A buy list's `TAKE_PROFIT` below: a market order once
+                    // the market falls to it.
+                    "TAKE_PROFIT" if buy && k.low <= o.stop_price => {
+                        fills.push((n, o.quantity - o.executed, k.open.min(o.stop_price)));
+                    }
                     _ => {}
                 }
             }
             for (n, q, p) in fills {
+                // rest-api.md, New Order list - OCO: "activation of one
+                // order immediately cancels the other" — the other leg
+                // ends EXPIRED (a status the host did not ask for), and
+                // once a leg traded the other never does.
+                let list = b.orders[n].list_id;
+                if list >= 0
+                    && b.orders.iter().any(|o| {
+                        o.list_id == list && o.order_id != b.orders[n].order_id && !open(&o.status)
+                    })
+                {
+                    continue;
+                }
                 trade(b, n, q, p, self.base_asset());
+                if list >= 0 {
+                    let me = b.orders[n].order_id;
+                    for o in b.orders.iter_mut() {
+                        if o.list_id == list && o.order_id != me && open(&o.status) {
+                            o.status = "EXPIRED".into();
+                        }
+                    }
+                }
             }
         }
     }
@@ -377,9 +407,12 @@ fn trade(b: &mut Book, n: usize, q: f64, p: f64, base_asset: &str) {
 
 /// What open orders hold of each balance: (base, quote).
 fn locked(b: &Book) -> (f64, f64) {
+    let mut lists = std::collections::HashSet::new();
     b.orders
         .iter()
         .filter(|o| open(&o.status))
+        // The legs of a list lock the quantity once.
+        .filter(|o| o.list_id < 0 || lists.insert(o.list_id))
         .fold((0.0, 0.0), |(base, quote), o| {
             let left = o.quantity - o.executed;
             if o.side == "SELL" {
@@ -394,7 +427,7 @@ fn order_json(o: &SpotOrder, symbol: &str) -> Value {
     json!({
         "symbol": symbol,
         "orderId": o.order_id,
-        "orderListId": -1,
+        "orderListId": o.list_id,
         "clientOrderId": o.client_id,
         "price": fmt(o.price),
         "stopPrice": fmt(o.stop_price),
@@ -416,6 +449,7 @@ pub(crate) fn routes() -> Router<Arc<Inner>> {
         .route("/api/v3/exchangeInfo", get(exchange_info))
         .route("/api/v3/ticker/price", get(ticker_price))
         .route("/api/v3/order", get(signed).post(signed).delete(signed))
+        .route("/api/v3/orderList/oco", post(signed))
         .route("/api/v3/openOrders", get(signed))
         .route("/api/v3/myTrades", get(signed))
         .route("/api/v3/account", get(signed))
@@ -758,6 +792,7 @@ async fn answer(
     }
     match (method.as_str(), path) {
         ("POST", "/api/v3/order") => place(s, &p).await,
+        ("POST", "/api/v3/orderList/oco") => place_oco(s, &p),
         ("GET", "/api/v3/order") => {
             let mut b = spot.book.lock().unwrap();
             s.match_book(&mut b);
@@ -776,10 +811,18 @@ async fn answer(
             let mut b = spot.book.lock().unwrap();
             s.match_book(&mut b);
             let client = p.get("origClientOrderId").cloned().unwrap_or_default();
-            match b.orders.iter_mut().rev().find(|o| o.client_id == client) {
-                Some(o) if open(&o.status) => {
-                    o.status = "CANCELED".into();
-                    axum::Json(order_json(o, &symbol)).into_response()
+            match b.orders.iter().rposition(|o| o.client_id == client) {
+                Some(n) if open(&b.orders[n].status) => {
+                    // rest-api.md, Cancel order: "Canceling an individual
+                    // order from an order list will cancel the entire
+                    // order list."
+                    let list = b.orders[n].list_id;
+                    for (i, o) in b.orders.iter_mut().enumerate() {
+                        if (i == n || (list >= 0 && o.list_id == list)) && open(&o.status) {
+                            o.status = "CANCELED".into();
+                        }
+                    }
+                    axum::Json(order_json(&b.orders[n], &symbol)).into_response()
                 }
                 _ => err(StatusCode::BAD_REQUEST, -2011, "Unknown order sent."),
             }
@@ -992,6 +1035,7 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
             stop_price,
             executed: 0.0,
             status: "NEW".into(),
+            list_id: -1,
             placed_at_kline: at,
             placed: Instant::now(),
         });
@@ -1040,4 +1084,129 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
         tokio::time::sleep(Duration::from_millis(ms)).await;
     }
     axum::Json(body).into_response()
+}
+
+/// `POST /api/v3/orderList/oco` as rest-api.md describes it (New Order list
+/// - OCO): an above order (`LIMIT_MAKER`, `TAKE_PROFIT`, …) and a below
+/// order (`STOP_LOSS`, …, or `TAKE_PROFIT` for a buy) of one `quantity`;
+/// on the `SELL` side "`LIMIT_MAKER` `price` > Last Traded Price >
+/// `STOP_LOSS` `stopPrice`" (on the `BUY` side the stop above, the take-
+/// profit below), else errors.md's "The relationship of the prices for the
+/// orders is not correct."; the client order ids unique among open orders
+/// as for one order; the free balance pays for the quantity once. Only
+/// the pairs a host sends are taken (a `SELL` `LIMIT_MAKER`/`STOP_LOSS`, a
+/// `BUY` `STOP_LOSS`/`TAKE_PROFIT`); anything else is refused.
+fn place_oco(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
+    let spot = &s.spot;
+    let get = |k: &str| p.get(k).cloned().unwrap_or_default();
+    let num = |k: &str| p.get(k).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let side = get("side");
+    let quantity = num("quantity");
+    let (above, below) = (get("aboveClientOrderId"), get("belowClientOrderId"));
+    spot.attempts.lock().unwrap().push(above.clone());
+    spot.attempts.lock().unwrap().push(below.clone());
+    // (kind, price, stop price, client id) of each leg.
+    let legs = match (
+        side.as_str(),
+        get("aboveType").as_str(),
+        get("belowType").as_str(),
+    ) {
+        ("SELL", "LIMIT_MAKER", "STOP_LOSS") => [
+            ("LIMIT_MAKER", num("abovePrice"), 0.0, above),
+            ("STOP_LOSS", 0.0, num("belowStopPrice"), below),
+        ],
+        ("BUY", "STOP_LOSS", "TAKE_PROFIT") => [
+            ("STOP_LOSS", 0.0, num("aboveStopPrice"), above),
+            ("TAKE_PROFIT", 0.0, num("belowStopPrice"), below),
+        ],
+        _ => {
+            return err(
+                StatusCode::BAD_REQUEST,
+                -1106,
+                "Parameter sent when not required.",
+            );
+        }
+    };
+    let ticks = |x: f64| x > 0.0 && (x * 100.0 - (x * 100.0).round()).abs() <= 1e-6;
+    if legs.iter().any(|(_, px, sp, _)| !ticks(px.max(*sp))) {
+        return err(
+            StatusCode::BAD_REQUEST,
+            -1013,
+            "Filter failure: PRICE_FILTER",
+        );
+    }
+    let steps = quantity / LOT_STEP;
+    if quantity < LOT_STEP || (steps - steps.round()).abs() > 1e-6 {
+        return err(StatusCode::BAD_REQUEST, -1013, "Filter failure: LOT_SIZE");
+    }
+    let mut b = spot.book.lock().unwrap();
+    s.match_book(&mut b);
+    let last = s.last_close();
+    let (above_px, below_px) = (legs[0].1.max(legs[0].2), legs[1].1.max(legs[1].2));
+    if !(above_px > last && last > below_px) {
+        return err(
+            StatusCode::BAD_REQUEST,
+            -2010,
+            "The relationship of the prices for the orders is not correct.",
+        );
+    }
+    if quantity * below_px < MIN_NOTIONAL {
+        return err(StatusCode::BAD_REQUEST, -1013, "Filter failure: NOTIONAL");
+    }
+    for (_, _, _, client) in &legs {
+        if b.orders
+            .iter()
+            .any(|o| &o.client_id == client && o.status != "FILLED")
+        {
+            spot.duplicates.fetch_add(1, Ordering::SeqCst);
+            return err(StatusCode::BAD_REQUEST, -2010, "Duplicate order sent.");
+        }
+    }
+    let (base_locked, quote_locked) = locked(&b);
+    let short = if side == "SELL" {
+        quantity > b.base - base_locked + 1e-12
+    } else {
+        quantity * above_px > b.quote - quote_locked
+    };
+    if short {
+        return err(
+            StatusCode::BAD_REQUEST,
+            -2010,
+            "Account has insufficient balance for requested action.",
+        );
+    }
+    b.next_id += 1;
+    let list_id = b.next_id;
+    let at = b.matched_to;
+    let mut reports = Vec::new();
+    for (kind, price, stop_price, client) in legs {
+        b.next_id += 1;
+        let order_id = b.next_id;
+        b.orders.push(SpotOrder {
+            order_id,
+            client_id: client,
+            side: side.clone(),
+            kind: kind.into(),
+            quantity,
+            price,
+            stop_price,
+            executed: 0.0,
+            status: "NEW".into(),
+            list_id,
+            placed_at_kline: at,
+            placed: Instant::now(),
+        });
+        reports.push(order_json(b.orders.last().unwrap(), &s.symbol));
+    }
+    axum::Json(json!({
+        "orderListId": list_id,
+        "contingencyType": "OCO",
+        "listStatusType": "EXEC_STARTED",
+        "listOrderStatus": "EXECUTING",
+        "listClientOrderId": get("listClientOrderId"),
+        "symbol": s.symbol,
+        "orders": reports.iter().map(|r| json!({"symbol": s.symbol, "orderId": r["orderId"], "clientOrderId": r["clientOrderId"]})).collect::<Vec<_>>(),
+        "orderReports": reports,
+    }))
+    .into_response()
 }

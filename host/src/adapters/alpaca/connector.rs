@@ -372,6 +372,7 @@ impl Connector for Alpaca {
             quantity: 1.0,
             limit: Some(price),
             stop: None,
+            target: None,
             reference: price,
         })
     }

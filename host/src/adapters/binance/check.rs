@@ -195,6 +195,7 @@ impl Binance {
             quantity,
             limit: Some(limit),
             stop: None,
+            target: None,
             reference: last,
         })
     }

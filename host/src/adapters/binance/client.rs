@@ -322,6 +322,71 @@ impl Binance {
         }
     }
 
+    /// A stop and its take-profit as one OCO order list (rest-api.md, New
+    /// Order list - OCO): "activation of one order immediately cancels the
+    /// other", and the list locks the quantity once. A `SELL` list is a
+    /// `LIMIT_MAKER` above the market (the take-profit, filled at its
+    /// price) and a `STOP_LOSS` below; a `BUY` list (closing a short) a
+    /// `STOP_LOSS` above and a `TAKE_PROFIT` below (`LIMIT_MAKER` may only
+    /// be the above order). Each leg carries its own client order id and is
+    /// looked up and cancelled as an order ("Canceling an individual order
+    /// from an order list will cancel the entire order list"). The answer
+    /// is the stop's report; the take-profit is looked up after.
+    fn place_oco(&mut self, p: &Placement) -> Outcome<Report> {
+        let (Some(stop), Some(leg)) = (p.stop, p.target.as_ref()) else {
+            return Outcome::Rejected("an order list needs a stop and a take-profit".into());
+        };
+        let quantity = p.quantity.to_string();
+        let (stop, target) = (stop.to_string(), leg.price.to_string());
+        // The list's own id: the stop's client id with `l` (at most 35 of
+        // the 36 characters allowed).
+        let list_id = format!("{}l", p.client_id);
+        let mut params: Vec<(&str, &str)> = vec![
+            ("symbol", &p.symbol),
+            ("listClientOrderId", &list_id),
+            ("quantity", &quantity),
+            ("newOrderRespType", "RESULT"),
+        ];
+        match p.side {
+            Side::Sell => params.extend([
+                ("side", "SELL"),
+                ("aboveType", "LIMIT_MAKER"),
+                ("abovePrice", target.as_str()),
+                ("aboveClientOrderId", leg.client_id.as_str()),
+                ("belowType", "STOP_LOSS"),
+                ("belowStopPrice", stop.as_str()),
+                ("belowClientOrderId", p.client_id.as_str()),
+            ]),
+            Side::Buy => params.extend([
+                ("side", "BUY"),
+                ("aboveType", "STOP_LOSS"),
+                ("aboveStopPrice", stop.as_str()),
+                ("aboveClientOrderId", p.client_id.as_str()),
+                ("belowType", "TAKE_PROFIT"),
+                ("belowStopPrice", target.as_str()),
+                ("belowClientOrderId", leg.client_id.as_str()),
+            ]),
+        }
+        let r = match self.signed(reqwest::Method::POST, "/api/v3/orderList/oco", &params) {
+            Err(Failure::Code(-2010, msg)) if msg.contains("Duplicate") => {
+                return Outcome::Unknown(format!("-2010 {msg}"));
+            }
+            other => other,
+        };
+        let r = r.map(|v| {
+            let stop_report = v["orderReports"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|o| o["clientOrderId"].as_str() == Some(p.client_id.as_str()));
+            Report {
+                status: stop_report.map_or(Status::Open, Self::status),
+                executions: Vec::new(),
+            }
+        });
+        Self::outcome(r)
+    }
+
     fn status(v: &Value) -> Status {
         match v["status"].as_str().unwrap_or("") {
             "FILLED" => Status::Filled,
@@ -380,6 +445,10 @@ impl Connector for Binance {
         self.config.stops_at_venue
     }
 
+    fn holds_targets(&self) -> bool {
+        self.config.stops_at_venue
+    }
+
     fn check(&mut self, symbols: &[String]) -> Vec<crate::execution::live::Finding> {
         self.findings(symbols)
     }
@@ -415,6 +484,16 @@ impl Connector for Binance {
             .prepare(p.side, p.quantity, p.limit.or(p.stop), p.reference)
             .map_err(|e| e.to_string())?;
         p.quantity = ok.quantity.to_string().parse().unwrap_or(p.quantity);
+        if let Some(leg) = &mut p.target {
+            // The take-profit is a limit on the same side: a sell no
+            // cheaper than asked (rounded up), a buy no dearer.
+            let tp = f
+                .prepare(p.side, p.quantity, Some(leg.price), p.reference)
+                .map_err(|e| e.to_string())?;
+            leg.price = tp
+                .price
+                .map_or(f64::NAN, |d| d.to_string().parse().unwrap_or(f64::NAN));
+        }
         let price = ok.price.map(|d| d.to_string().parse().unwrap_or(f64::NAN));
         if p.stop.is_some() {
             p.stop = price;
@@ -425,6 +504,9 @@ impl Connector for Binance {
     }
 
     fn place(&mut self, p: &Placement) -> Outcome<Report> {
+        if p.target.is_some() {
+            return self.place_oco(p);
+        }
         let side = match p.side {
             Side::Buy => "BUY",
             Side::Sell => "SELL",

@@ -118,10 +118,13 @@ pub struct BinanceConfig {
     /// (a private endpoint, a TLS-inspecting proxy); relative to the config file.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
-    /// Rest each LIVE position's stop-loss at the exchange as a
-    /// `STOP_LOSS` order (default true; the symbol's `orderTypes` must
-    /// allow it), so the stop holds while the host is down; false: the
-    /// host triggers it on closed bars and sends a market order.
+    /// Rest each LIVE position's stop-loss and take-profit at the
+    /// exchange (default true; the symbol's `orderTypes` must allow
+    /// `STOP_LOSS`): a stop alone as a `STOP_LOSS` order, a take-profit
+    /// alone as a `LIMIT` order, both as one OCO order list (a `STOP_LOSS`
+    /// below, a `LIMIT_MAKER` above), so they hold while the host is down;
+    /// false: the host triggers them on closed bars and sends a market
+    /// order.
     #[serde(default = "default_stops")]
     pub stops_at_venue: bool,
     /// How orders are followed and paced.

@@ -28,8 +28,25 @@ pub struct Placement {
     /// A stop-loss held at the venue: a market order once the market
     /// trades at this price (Binance `STOP_LOSS`); `limit` is then `None`.
     pub stop: Option<f64>,
+    /// With a stop: the take-profit resting beside it as one order list,
+    /// one cancelling the other (Binance `orderList/oco`): the two lock
+    /// the position once, where two separate sells would each need it.
+    pub target: Option<Leg>,
     /// The last close of the symbol (a market order's notional is valued at it).
     pub reference: f64,
+}
+
+/// The take-profit of a stop's one-cancels-other list: an order of its
+/// own (the host's id, its client order id), looked up and cancelled like
+/// any other.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Leg {
+    /// The host's order id.
+    pub id: u64,
+    /// Its client order id.
+    pub client_id: String,
+    /// The limit price it sells (buys) at.
+    pub price: f64,
 }
 
 /// One execution, as the venue reports it.
@@ -175,6 +192,13 @@ pub trait Connector: Send {
     /// holds them and sends a market order when a closed bar trades
     /// through.
     fn holds_stops(&self) -> bool {
+        false
+    }
+    /// Whether take-profits rest at the venue: alone as a limit order,
+    /// beside a stop as one list ([`Placement::target`]). `false`: the
+    /// host holds them and sends a market order when a closed bar trades
+    /// through.
+    fn holds_targets(&self) -> bool {
         false
     }
     /// Cancel an order.

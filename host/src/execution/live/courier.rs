@@ -138,6 +138,9 @@ pub(super) struct Recover {
     /// orders, the risk engine's flattening and rebalances only reduce
     /// risk: they are sent whatever their age).
     pub goes_stale: bool,
+    /// A take-profit that left in its stop's list: never sent alone (if
+    /// the list never left, the stop's placement sends both).
+    pub in_list: bool,
 }
 
 /// Orders whose cancel the host asked for: one not yet sent is never sent.
@@ -250,57 +253,104 @@ impl Courier {
     /// outcome unknown it is looked up, never resent (see [`Courier::settle`]).
     fn place(&mut self, id: u64, p: Placement) {
         let asked = p.quantity;
+        // A stop with its take-profit: two orders of the host, one request.
+        let leg = p.target.as_ref().map(|l| (l.id, l.client_id.clone()));
+        let ids: Vec<u64> = std::iter::once(id)
+            .chain(leg.as_ref().map(|(l, _)| *l))
+            .collect();
         let p = match self.connector.prepare(p) {
             Ok(p) => p,
-            Err(reason) => {
-                self.push(id, vec![Update::Rejected { reason }]);
-                return;
-            }
+            Err(reason) => return self.reject_all(&ids, &reason),
         };
         if p.quantity < asked {
             // Rounded down to the venue's lot: the order is complete when
             // this much has filled (journaled before it leaves).
-            self.push(
-                id,
-                vec![Update::Resized {
-                    quantity: p.quantity,
-                }],
-            );
+            for &i in &ids {
+                self.push(
+                    i,
+                    vec![Update::Resized {
+                        quantity: p.quantity,
+                    }],
+                );
+            }
         }
         self.open
             .insert(id, (p.symbol.clone(), p.client_id.clone()));
+        if let Some((l, client)) = &leg {
+            self.open.insert(*l, (p.symbol.clone(), client.clone()));
+        }
         loop {
-            if self.withdrawn.lock().expect("withdrawn lock").contains(&id) {
+            let withdrawn = {
+                let w = self.withdrawn.lock().expect("withdrawn lock");
+                ids.iter().any(|i| w.contains(i))
+            };
+            if withdrawn {
                 // Cancelled before it left: nothing to send.
-                self.open.remove(&id);
-                return self.push(id, vec![Update::Cancelled]);
+                for &i in &ids {
+                    self.open.remove(&i);
+                    self.push(i, vec![Update::Cancelled]);
+                }
+                return;
             }
             self.pace();
-            let recorded = self.sent.lock().expect("sent log lock").mark(&p.client_id);
+            let recorded = {
+                let mut log = self.sent.lock().expect("sent log lock");
+                log.mark(&p.client_id).and_then(|()| match &leg {
+                    Some((_, client)) => log.mark(client),
+                    None => Ok(()),
+                })
+            };
             if let Err(e) = recorded {
                 // Its sending could not be proven later: not sent.
-                self.open.remove(&id);
                 let reason = format!("not sent: the send could not be recorded ({e})");
                 self.problem(format!("order {id} ({}): {reason}", p.client_id));
-                return self.push(id, vec![Update::Rejected { reason }]);
+                return self.reject_all(&ids, &reason);
             }
             self.count(|c| c.placed += 1);
-            tracing::info!(order = id, client = %p.client_id, symbol = %p.symbol, side = ?p.side, quantity = p.quantity, limit = ?p.limit, "placing");
+            tracing::info!(order = id, client = %p.client_id, symbol = %p.symbol, side = ?p.side, quantity = p.quantity, limit = ?p.limit, stop = ?p.stop, target = ?p.target, "placing");
             let sent = Instant::now();
             match self.connector.place(&p) {
-                Outcome::Done(report) => return self.note_report(id, &report),
-                Outcome::Rejected(reason) => {
-                    self.open.remove(&id);
-                    return self.push(id, vec![Update::Rejected { reason }]);
+                Outcome::Done(report) => {
+                    self.note_report(id, &report);
+                    return self.follow_leg(&leg, &p.symbol, None);
                 }
+                Outcome::Rejected(reason) => return self.reject_all(&ids, &reason),
                 Outcome::Retry(after, why) => self.wait(after, &why),
                 Outcome::Unknown(why) => {
                     self.count(|c| c.unknown += 1);
                     tracing::warn!(order = id, client = %p.client_id, %why, "placement outcome unknown; querying");
-                    return self.settle(id, &p, sent, &why);
+                    let found = self.settle(id, &p, sent, &why);
+                    return self.follow_leg(&leg, &p.symbol, (!found).then_some(why.as_str()));
                 }
             }
         }
+    }
+
+    /// The venue refused `ids` (an order, or a stop and its take-profit).
+    fn reject_all(&mut self, ids: &[u64], reason: &str) {
+        for &i in ids {
+            self.open.remove(&i);
+            self.push(
+                i,
+                vec![Update::Rejected {
+                    reason: reason.to_string(),
+                }],
+            );
+        }
+    }
+
+    /// The take-profit that left in a stop's list: looked up at once
+    /// (the list's answer was the stop's). With `unknown`, the list's fate
+    /// is unknown, and so is the leg's.
+    fn follow_leg(&mut self, leg: &Option<(u64, String)>, symbol: &str, unknown: Option<&str>) {
+        let Some((l, client)) = leg else { return };
+        if let Some(why) = unknown {
+            return self.unknown(*l, client, why);
+        }
+        if let Some(Some(report)) = self.lookup(*l, symbol, client) {
+            self.note_report(*l, &report);
+        }
+        // Not listed yet: it is open, and the polling finds it.
     }
 
     /// After an unknown outcome: look the order up until the venue shows
@@ -311,17 +361,24 @@ impl Courier {
     /// the same id is a second order). So it is never resent: the order
     /// stays open to the polling, which books it if it shows up, and the
     /// engine is told ([`Update::Unknown`]) so the deployment stops adding
-    /// risk until an operator has looked.
-    fn settle(&mut self, id: u64, p: &Placement, sent: Instant, why: &str) {
+    /// risk until an operator has looked. Whether it was found.
+    fn settle(&mut self, id: u64, p: &Placement, sent: Instant, why: &str) -> bool {
         loop {
             match self.lookup(id, &p.symbol, &p.client_id) {
-                Some(Some(report)) => return self.note_report(id, &report),
+                Some(Some(report)) => {
+                    self.note_report(id, &report);
+                    return true;
+                }
                 Some(None) if sent.elapsed() >= self.config.not_found_grace() => {
-                    return self.unknown(id, &p.client_id, why);
+                    self.unknown(id, &p.client_id, why);
+                    return false;
                 }
                 Some(None) => std::thread::sleep(self.config.grace_step()),
                 // The venue does not answer lookups: the polling finds out.
-                None => return self.unknown(id, &p.client_id, why),
+                None => {
+                    self.unknown(id, &p.client_id, why);
+                    return false;
+                }
             }
         }
     }
@@ -395,6 +452,10 @@ impl Courier {
             .lock()
             .expect("sent log lock")
             .may_have_sent(&p.client_id);
+        if r.in_list && !sent {
+            self.open.remove(&id);
+            return; // goes with its stop (which is sent, or found)
+        }
         if sent {
             // Maybe sent before the host stopped: not found proves
             // nothing, so it is not sent again.

@@ -73,8 +73,8 @@ use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 
 pub use connector::{
-    Connector, Execution, Finding, OpenOrder, Outcome, Placement, Push, PushSink, Pushes, Report,
-    Status, reconnecting,
+    Connector, Execution, Finding, Leg, OpenOrder, Outcome, Placement, Push, PushSink, Pushes,
+    Report, Status, reconnecting,
 };
 use courier::{Courier, Job, Withdrawn};
 pub use courier::{CourierConfig, CourierCounts, KillHandle, Problems, Waker};
@@ -97,6 +97,23 @@ struct Tracked {
     triggered: bool,
     /// The host asked for its cancel (the engine already told the strategy).
     cancel_asked: bool,
+    /// A stop and its take-profit sent as one list: the other's id.
+    pair: Option<u64>,
+    /// A protective order the venue could hold that the host holds: the
+    /// last close had already reached it when it was placed (the venue
+    /// would refuse it, "would trigger immediately").
+    host: bool,
+}
+
+/// Whether the venue holds `t` (not the host): a stop or a take-profit of
+/// a venue that rests them, not one the host took over.
+fn rests_at_venue(t: &Tracked, stops: bool, targets: bool) -> bool {
+    !t.host
+        && match t.order.kind {
+            OrderKind::StopLoss(_) => stops,
+            OrderKind::TakeProfit(_) => targets,
+            _ => false,
+        }
 }
 
 /// A deployment's live venue.
@@ -134,6 +151,12 @@ pub struct LiveVenue {
     keep_orders: Arc<std::sync::atomic::AtomicBool>,
     /// The connector rests stop-losses at the venue.
     venue_stops: bool,
+    /// The connector rests take-profits at the venue.
+    venue_targets: bool,
+    /// Protective orders submitted and not yet sent: the engine places a
+    /// position's stop and target together, and they leave as one list
+    /// once both are in ([`Venue::protection_done`]).
+    held_back: Vec<u64>,
     /// The courier's record of what it sent.
     sent: Arc<Mutex<SentLog>>,
 }
@@ -210,6 +233,7 @@ impl LiveVenue {
         let withdrawn: Withdrawn = Arc::default();
         let stop_pushes: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let venue_stops = connector.holds_stops();
+        let venue_targets = connector.holds_targets();
         let sent: Arc<Mutex<SentLog>> = Arc::default();
         if let Some(pushes) = connector.pushes() {
             let jobs = tx.clone();
@@ -271,6 +295,8 @@ impl LiveVenue {
             gate: None,
             keep_orders: Arc::default(),
             venue_stops,
+            venue_targets,
+            held_back: Vec::new(),
             sent,
         }
     }
@@ -302,12 +328,28 @@ impl LiveVenue {
     }
 
     fn placement(&self, t: &Tracked, quantity: f64, market: bool) -> Placement {
+        let at_venue = !market && self.at_venue(t);
         let limit = match t.order.kind {
             OrderKind::Limit(p) if !market => Some(p),
+            // A take-profit alone is a limit order at its price.
+            OrderKind::TakeProfit(p) if at_venue => Some(p),
             _ => None,
         };
         let stop = match t.order.kind {
-            OrderKind::StopLoss(p) if !market && self.venue_stops => Some(p),
+            OrderKind::StopLoss(p) if at_venue => Some(p),
+            _ => None,
+        };
+        let target = match (t.order.kind, t.pair) {
+            (OrderKind::StopLoss(_), Some(other)) if at_venue => {
+                self.orders.get(&other).and_then(|o| match o.order.kind {
+                    OrderKind::TakeProfit(price) => Some(Leg {
+                        id: other,
+                        client_id: o.machine.client_id.clone(),
+                        price,
+                    }),
+                    _ => None,
+                })
+            }
             _ => None,
         };
         Placement {
@@ -317,16 +359,94 @@ impl LiveVenue {
             quantity,
             limit,
             stop,
+            target,
             reference: t.reference,
         }
     }
 
+    /// Whether the venue holds `t` (see [`rests_at_venue`]).
+    fn at_venue(&self, t: &Tracked) -> bool {
+        rests_at_venue(t, self.venue_stops, self.venue_targets)
+    }
+
     /// A protective order the host holds and triggers itself on closed
-    /// bars (a take-profit; a stop-loss where the venue holds no stops),
-    /// not yet triggered: nothing of it is at the venue.
+    /// bars (where the venue rests none of its kind, or it was already
+    /// reached when placed), not yet triggered: nothing of it is at the
+    /// venue.
     fn host_held(&self, t: &Tracked) -> bool {
-        let at_venue = self.venue_stops && matches!(t.order.kind, OrderKind::StopLoss(_));
-        t.order.kind.is_protective() && !t.triggered && !at_venue
+        t.order.kind.is_protective() && !t.triggered && !self.at_venue(t)
+    }
+
+    /// Send the protective orders held back for `symbol` (all symbols:
+    /// `None`): a stop with its take-profit as one list, any other alone.
+    /// One the last close has already reached stays with the host (the
+    /// venue would refuse it as triggering at once): it triggers on the
+    /// next bar by the simulated venue's rule.
+    fn send_held_back(&mut self, symbol: Option<SymbolId>) {
+        let (mine, rest): (Vec<u64>, Vec<u64>) = self.held_back.drain(..).partition(|id| {
+            symbol.is_none_or(|s| self.orders.get(id).is_some_and(|t| t.order.symbol == s))
+        });
+        self.held_back = rest;
+        let mut stop = None;
+        let mut target = None;
+        let mut alone = Vec::new();
+        for id in mine {
+            let Some(t) = self.orders.get_mut(&id) else {
+                continue;
+            };
+            if t.cancel_asked || t.machine.state().is_terminal() {
+                continue;
+            }
+            let last = self
+                .last_close
+                .get(t.order.symbol as usize)
+                .copied()
+                .unwrap_or(f64::NAN);
+            let sell = t.order.side == Side::Sell;
+            let reached = match t.order.kind {
+                OrderKind::StopLoss(p) => {
+                    if sell {
+                        last <= p
+                    } else {
+                        last >= p
+                    }
+                }
+                OrderKind::TakeProfit(p) => {
+                    if sell {
+                        last >= p
+                    } else {
+                        last <= p
+                    }
+                }
+                _ => false,
+            };
+            if reached {
+                t.host = true;
+                continue;
+            }
+            match t.order.kind {
+                OrderKind::StopLoss(_) if stop.is_none() => stop = Some(id),
+                OrderKind::TakeProfit(_) if target.is_none() => target = Some(id),
+                _ => alone.push(id),
+            }
+        }
+        match (stop, target) {
+            (Some(s), Some(t)) if self.venue_stops && self.venue_targets => {
+                self.orders.get_mut(&s).expect("held back").pair = Some(t);
+                self.orders.get_mut(&t).expect("held back").pair = Some(s);
+                alone.push(s);
+            }
+            _ => alone.extend(stop.into_iter().chain(target)),
+        }
+        if !self.live {
+            return; // re-executing: the pairs are made, nothing is sent
+        }
+        alone.sort_unstable();
+        for id in alone {
+            let t = &self.orders[&id];
+            let p = self.placement(t, t.order.quantity, false);
+            let _ = self.jobs.send(Job::Place(id, p));
+        }
     }
 
     /// Before an order on `side` of `symbol` goes out: the stops resting at
@@ -338,16 +458,17 @@ impl LiveVenue {
     /// stop back for what is left once the exit has filled — or at the next
     /// bar if it did not.
     fn make_way(&mut self, symbol: SymbolId, side: Side) {
-        if !self.venue_stops {
+        if !self.venue_stops && !self.venue_targets {
             return;
         }
+        let (stops_, targets_) = (self.venue_stops, self.venue_targets);
         let stops: Vec<u64> = self
             .orders
             .values()
             .filter(|t| {
                 t.order.symbol == symbol
                     && t.order.side == side
-                    && matches!(t.order.kind, OrderKind::StopLoss(_))
+                    && rests_at_venue(t, stops_, targets_)
                     && !t.triggered
                     && !t.cancel_asked
                     && !t.machine.state().is_terminal()
@@ -393,6 +514,8 @@ impl LiveVenue {
                 cancel_asked: t.cancel_asked,
                 decided_ms: t.order.decided_ms,
                 goes_stale: t.order.origin == crate::execution::Origin::Strategy,
+                // A take-profit sent in its stop's list is never sent alone.
+                in_list: matches!(t.order.kind, OrderKind::TakeProfit(_)) && t.pair.is_some(),
             });
         }
         if !items.is_empty() {
@@ -476,12 +599,12 @@ impl LiveVenue {
         let mut out = Vec::new();
         // Exits already on their way count as done.
         let mut left = position + self.in_flight(bar.symbol);
-        let venue_stops = self.venue_stops;
+        let (stops, targets) = (self.venue_stops, self.venue_targets);
         for t in self.orders.values_mut() {
             if t.order.symbol != bar.symbol || t.triggered || t.machine.state().is_terminal() {
                 continue;
             }
-            if venue_stops && matches!(t.order.kind, OrderKind::StopLoss(_)) {
+            if rests_at_venue(t, stops, targets) {
                 continue; // the venue triggers it
             }
             // The simulated venue's rule (`sandbar_sdk::fills`), on the closed bar.
@@ -530,23 +653,29 @@ impl Venue for LiveVenue {
             reference,
             triggered: false,
             cancel_asked: false,
+            pair: None,
+            host: false,
             order,
         };
         if !t.order.kind.is_protective() {
             // Live or re-executing alike (the journal must not depend on it).
             self.make_way(t.order.symbol, t.order.side);
         }
-        if self.live && !self.host_held(&t) {
+        let id = t.order.id;
+        if t.order.kind.is_protective() && self.at_venue(&t) {
+            // Sent with its sibling once the engine has placed both.
+            self.held_back.push(id);
+        } else if self.live && !self.host_held(&t) {
             let p = self.placement(&t, t.order.quantity, false);
-            let _ = self.jobs.send(Job::Place(t.order.id, p));
+            let _ = self.jobs.send(Job::Place(id, p));
         }
-        self.orders.insert(t.order.id, t);
+        self.orders.insert(id, t);
     }
 
     fn cancel(&mut self, id: u64) -> bool {
         let live = self.live;
         let host_held = match self.orders.get(&id) {
-            Some(t) => self.host_held(t),
+            Some(t) => self.host_held(t) || self.held_back.contains(&id),
             None => return false,
         };
         let Some(t) = self.orders.get_mut(&id) else {
@@ -557,6 +686,7 @@ impl Venue for LiveVenue {
         }
         if host_held {
             // Never left the host.
+            self.held_back.retain(|h| *h != id);
             self.orders.remove(&id);
             return true;
         }
@@ -584,6 +714,11 @@ impl Venue for LiveVenue {
     }
 
     fn begin_bar(&mut self, bar: &Bar, _seq: u64, position: f64) {
+        // Protective orders placed outside the engine's resync (none
+        // today) are not left behind.
+        if !self.held_back.is_empty() {
+            self.send_held_back(None);
+        }
         self.last_bar_ms = bar.time_ms;
         // Exits already on their way are counted by `trigger` itself.
         self.trigger(bar, position);
@@ -626,7 +761,11 @@ impl Venue for LiveVenue {
     }
 
     fn protection_at_venue(&self) -> bool {
-        self.venue_stops
+        self.venue_stops || self.venue_targets
+    }
+
+    fn protection_done(&mut self, symbol: SymbolId) {
+        self.send_held_back(Some(symbol));
     }
 
     fn in_flight(&self, symbol: SymbolId) -> f64 {
