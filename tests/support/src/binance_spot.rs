@@ -1086,16 +1086,17 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
     axum::Json(body).into_response()
 }
 
-/// `POST /api/v3/orderList/oco` as rest-api.md describes it (New Order list
-/// - OCO): an above order (`LIMIT_MAKER`, `TAKE_PROFIT`, …) and a below
-/// order (`STOP_LOSS`, …, or `TAKE_PROFIT` for a buy) of one `quantity`;
-/// on the `SELL` side "`LIMIT_MAKER` `price` > Last Traded Price >
-/// `STOP_LOSS` `stopPrice`" (on the `BUY` side the stop above, the take-
-/// profit below), else errors.md's "The relationship of the prices for the
-/// orders is not correct."; the client order ids unique among open orders
-/// as for one order; the free balance pays for the quantity once. Only
-/// the pairs a host sends are taken (a `SELL` `LIMIT_MAKER`/`STOP_LOSS`, a
-/// `BUY` `STOP_LOSS`/`TAKE_PROFIT`); anything else is refused.
+/// `POST /api/v3/orderList/oco` as rest-api.md describes it ("New Order
+/// list - OCO"): an above order (`LIMIT_MAKER`, `TAKE_PROFIT`, …) and a
+/// below order (`STOP_LOSS`, …, or `TAKE_PROFIT` for a buy) of one
+/// `quantity`; on the `SELL` side "`LIMIT_MAKER` `price` > Last Traded
+/// Price > `STOP_LOSS` `stopPrice`" (on the `BUY` side the stop above, the
+/// take-profit below), else errors.md's "The relationship of the prices
+/// for the orders is not correct."; the client order ids unique among open
+/// orders as for one order; the free balance pays for the quantity once.
+/// Only the pairs a host sends are taken (a `SELL` `LIMIT_MAKER` with a
+/// `STOP_LOSS`, a `BUY` `STOP_LOSS` with a `TAKE_PROFIT`); anything else
+/// is refused.
 fn place_oco(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
     let spot = &s.spot;
     let get = |k: &str| p.get(k).cloned().unwrap_or_default();

@@ -47,11 +47,15 @@
 //!   as the engine keeps it matching the position, so it holds while the
 //!   host is down; it is pulled before any other order on its side of the
 //!   symbol (a resting sell locks what it may sell) and the engine puts it
-//!   back once the exit filled, or at the next bar if it did not. A
-//!   take-profit (and a stop where the venue holds none) is held by the
-//!   host and triggered on closed bars by the simulated venue's rules; a
-//!   triggered one goes out as a market order for what is left of the
-//!   position. One-cancels-other and the host's sizing stay the host's.
+//!   back once the exit filled, or at the next bar if it did not. Where it
+//!   also holds targets ([`Connector::holds_targets`]: Binance OCO lists)
+//!   a position's stop and take-profit are held back until the engine has
+//!   placed both for the bar, then leave together as one list
+//!   ([`Placement::target`]) — two separate sells would lock the balance
+//!   twice. A stop or take-profit the venue does not hold, or one the last
+//!   closed bar already reached, is held by the host and triggered on
+//!   closed bars by the simulated venue's rules; a triggered one goes out
+//!   as a market order for what is left of the position.
 //! - **The host's own order rate limit** (default 10 orders per second per
 //!   deployment) paces placements in the courier, beside the risk engine's
 //!   daily count; the venue's own limits (weights, `Retry-After`) are the
