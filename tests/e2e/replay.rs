@@ -261,8 +261,24 @@ fn protective_stop_loss_fills_at_the_stop_and_tells_the_strategy() {
     assert_eq!(fills.len(), 2, "{entries:#?}");
     assert_eq!(fills[1]["fill"]["origin"], "stop-loss");
     assert_eq!(fills[1]["fill"]["price"].as_f64(), Some(95.0));
-    // The take-profit sibling is cancelled once flat.
-    assert!(!of_kind(&entries, "cancel").is_empty());
+    // The take-profit sibling is cancelled once flat, saying why.
+    let cancels = of_kind(&entries, "cancel");
+    assert_eq!(cancels.len(), 1, "{cancels:#?}");
+    assert_eq!(
+        cancels[0]["reason"],
+        "protective order no longer wanted (position closed or protection dropped)"
+    );
+    // The report tells the strategy's orders from the host's protection:
+    // one buy, one stop and one target.
+    let text = stdout(&out);
+    assert!(
+        text.contains("Orders / refusals") && text.contains("3 / 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("of which stops and targets  2 (placed"),
+        "{text}"
+    );
     assert!(
         stderr(&out).contains("event fill 2 Sell 10 @ 95 (stop-loss)"),
         "{}",

@@ -147,6 +147,49 @@ fn a_combination_the_strategy_refuses_is_reported_not_a_crash_and_samples_are_se
         "{refused:?}"
     );
     assert!(text.contains("2 without a result"), "{text}");
+    assert!(
+        text.contains("first without a result (fast=30 slow=30): ")
+            && text.contains("must be below slow"),
+        "{text}"
+    );
+    // When no run has a result the sweep fails, naming why.
+    let o = sandbar([
+        "sweep",
+        "--plugin",
+        plugins::SMA_CROSS,
+        "--data",
+        data.to_str().unwrap(),
+        "--grid",
+        "fast=40..50:10",
+        "--grid",
+        "slow=30",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("every run was without a result; the first (fast=40 slow=30)"),
+        "{}",
+        stderr(&o)
+    );
+    // A typo for a range is refused before any run, not run and refused.
+    let o = sandbar([
+        "sweep",
+        "--plugin",
+        plugins::SMA_CROSS,
+        "--data",
+        data.to_str().unwrap(),
+        "--grid",
+        "fast=30-120",
+    ]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("--grid fast=30-120: parameter `fast` of sma-cross@")
+            && stderr(&o).contains(
+                "\"30-120\" is not a valid integer; a range is written fast=start..end:step"
+            ),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stdout(&o).contains("runs of"), "{}", stdout(&o));
     // A random sample of the declared ranges: the same seed, the same runs.
     let grid = [
         "--grid", "fast", "--grid", "slow", "--random", "6", "--seed", "11",

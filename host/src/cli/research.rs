@@ -257,29 +257,52 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         );
         return Ok(());
     }
-    summarize(&outcomes, &a.rank.metric, a.rank.top);
     if let Some(p) = &a.out {
         write_out(p, &axes, &outcomes)?;
     }
+    if let Some(o) = outcomes.iter().find(|o| o.report.is_err()) {
+        let why = o.report.as_ref().err().map_or("", String::as_str);
+        if refused == outcomes.len() {
+            anyhow::bail!(
+                "every run was without a result; the first ({}): {why}",
+                o.params.join(" ")
+            );
+        }
+        println!("first without a result ({}): {why}", o.params.join(" "));
+    }
+    summarize(&outcomes, &a.rank.metric, a.rank.top);
     Ok(())
 }
 
 /// The best runs, the Deflated Sharpe Ratio of the best and the PBO.
 fn summarize(outcomes: &[Outcome], metric: &str, top: usize) {
     let best = sweep::ranked(outcomes, metric);
+    // The ranking metric has its own column; the fixed ones follow (the
+    // Sharpe column is left out when it is the metric: one header, once).
+    let sharpe = metric != "sharpe";
     println!(
         "{:>4}  {:<40} {:>12} {:>8} {:>9} {:>8} {:>7}",
-        "rank", "parameters", metric, "sharpe", "return", "max dd", "trades"
+        "rank",
+        "parameters",
+        metric,
+        if sharpe { "sharpe" } else { "" },
+        "return",
+        "max dd",
+        "trades"
     );
     for (rank, &i) in best.iter().take(top).enumerate() {
         let o = &outcomes[i];
         let Ok(r) = &o.report else { continue };
         println!(
-            "{:>4}  {:<40} {:>12.4} {:>8.2} {:>8.2}% {:>7.2}% {:>7}",
+            "{:>4}  {:<40} {:>12.4} {:>8} {:>8.2}% {:>7.2}% {:>7}",
             rank + 1,
             o.params.join(" "),
             sweep::metric(r, metric).unwrap_or(f64::NAN),
-            r.sharpe,
+            if sharpe {
+                format!("{:.2}", r.sharpe)
+            } else {
+                String::new()
+            },
             r.total_return * 100.0,
             r.max_drawdown * 100.0,
             r.trades

@@ -278,6 +278,7 @@ impl<V: Venue> Engine<'_, V> {
             plugin: self.label(),
         })?;
         self.journal.recorder.barrier()?;
+        self.out.protective_orders += u64::from(approved.order().origin.is_protective());
         self.venue.submit(approved);
         self.out.orders += 1;
         Ok(id)
@@ -309,7 +310,7 @@ impl<V: Venue> Engine<'_, V> {
             return Ok(());
         };
         for id in plan.cancel {
-            self.cancel(id, seq, "protective order re-sized")?;
+            self.cancel(id, seq, plan.why)?;
         }
         for (kind, origin) in plan.place {
             let order = Order {

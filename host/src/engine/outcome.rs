@@ -29,6 +29,10 @@ pub struct RunOutcome {
     pub intents: u64,
     /// Orders sent.
     pub orders: u64,
+    /// Of [`orders`](Self::orders), the stop-losses and take-profits the
+    /// host placed to keep a position protected (every re-size or re-price
+    /// is a new one).
+    pub protective_orders: u64,
     /// Intents refused.
     pub refusals: u64,
     /// Intents approved (that became an order).
@@ -57,6 +61,7 @@ impl RunOutcome {
             bars_in_market: 0,
             intents: 0,
             orders: 0,
+            protective_orders: 0,
             refusals: 0,
             approved: 0,
             refusals_by_rule: Vec::new(),

@@ -32,6 +32,8 @@ pub(super) struct Resync {
     pub side: Side,
     /// |position|.
     pub quantity: f64,
+    /// Why the open ones are cancelled, as journaled.
+    pub why: &'static str,
 }
 
 /// Every symbol's protection.
@@ -121,7 +123,17 @@ impl Protections {
         if matches {
             return None;
         }
-        let cancel = current.iter().map(|o| o.id).collect();
+        let cancel: Vec<u64> = current.iter().map(|o| o.id).collect();
+        let why = if desired.is_empty() {
+            "protective order no longer wanted (position closed or protection dropped)"
+        } else if current
+            .iter()
+            .any(|o| o.quantity != position.abs() || o.side != side)
+        {
+            "protective order re-sized to the position"
+        } else {
+            "protective order re-priced"
+        };
         p.orders.clear();
         if !wanted && position == 0.0 {
             p.stop_loss = None;
@@ -132,6 +144,7 @@ impl Protections {
             place: desired,
             side,
             quantity: position.abs(),
+            why,
         })
     }
 }

@@ -122,6 +122,11 @@ impl Origin {
             Origin::Rebalance => "rebalance",
         }
     }
+
+    /// A stop-loss or take-profit the host placed to protect a position.
+    pub fn is_protective(self) -> bool {
+        matches!(self, Origin::StopLoss | Origin::TakeProfit)
+    }
 }
 
 /// An order handed to a venue.

@@ -39,19 +39,9 @@ mod tests {
 
     fn outcome(bar_times: &[i64]) -> crate::engine::RunOutcome {
         crate::engine::RunOutcome {
-            ledger: crate::portfolio::Ledger::new(1000.0, 1),
             equity_curve: bar_times.iter().map(|t| (*t, 1000.0)).collect(),
             bars: bar_times.len() as u64,
-            bars_in_market: 0,
-            intents: 0,
-            orders: 0,
-            refusals: 0,
-            approved: 0,
-            refusals_by_rule: vec![],
-            state_changes: vec![],
-            state: crate::risk::TradingState::Active,
-            fault: None,
-            lookahead: false,
+            ..crate::engine::RunOutcome::empty(1000.0)
         }
     }
 

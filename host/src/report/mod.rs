@@ -65,6 +65,10 @@ pub struct Report {
     pub bars: u64,
     /// Orders sent.
     pub orders: u64,
+    /// Of `orders`, the stop-losses and take-profits placed to keep a
+    /// position protected (each re-size or re-price places a new one).
+    #[serde(default)]
+    pub protective_orders: u64,
     /// Intents refused.
     pub refusals: u64,
     /// First bar time.
@@ -191,6 +195,7 @@ impl Report {
             slippage: o.ledger.slippage,
             bars: o.bars,
             orders: o.orders,
+            protective_orders: o.protective_orders,
             refusals: o.refusals,
             start: format_time(t0),
             end: format_time(t1),
@@ -241,6 +246,13 @@ impl Report {
                 "Orders / refusals",
                 format!("{} / {}", self.orders, self.refusals),
             ),
+            (
+                "  of which stops and targets",
+                format!(
+                    "{} (placed, re-sized or re-priced with the position)",
+                    self.protective_orders
+                ),
+            ),
         ]
     }
 
@@ -271,7 +283,7 @@ impl Report {
             }
             if self.risk_states.len() > SHOWN {
                 out.push_str(&format!(
-                    "  … and {} more (every change is in the journal and in --json)\n",
+                    "  … and {} more (every change is in the journal and in the JSON report)\n",
                     self.risk_states.len() - SHOWN
                 ));
             }

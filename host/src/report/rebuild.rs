@@ -66,6 +66,7 @@ pub fn outcome(
             }
             Entry::Order { order, .. } => {
                 o.orders += 1;
+                o.protective_orders += u64::from(order.origin.is_protective());
                 if order.origin == Origin::Strategy && !approved_intent {
                     o.approved += 1;
                     approved_intent = true;

@@ -109,6 +109,20 @@ pub fn parse_axis(text: &str, desc: &Description) -> Result<Axis, String> {
     if unique.is_empty() {
         return Err(format!("--grid {text}: no values"));
     }
+    // Every value is checked here, as the host would check it: a typo must
+    // not become a sweep of runs that are all refused.
+    let label = format!("{}@{}", desc.name, desc.version);
+    for v in &unique {
+        if let Err(e) = crate::sandbox::params::check(p, v, &label) {
+            let numeric = matches!(p.type_, ParamType::Integer | ParamType::Float);
+            let hint = if numeric && v.trim_start_matches('-').contains('-') {
+                format!("; a range is written {name}=start..end:step")
+            } else {
+                String::new()
+            };
+            return Err(format!("--grid {text}: {e}{hint}"));
+        }
+    }
     Ok(Axis {
         name: name.into(),
         values: unique,
@@ -424,6 +438,27 @@ mod tests {
         assert!(e.contains("start ≤ end"), "{e}");
         let e = parse_axis("fast=1..x", &d).unwrap_err();
         assert!(e.contains("end `x` is not a number"), "{e}");
+    }
+
+    #[test]
+    fn a_value_the_host_would_refuse_is_an_error_before_any_run() {
+        let d = desc();
+        // A typo for a range: one value, not an integer.
+        let e = parse_axis("fast=30-120", &d).unwrap_err();
+        assert!(
+            e.contains("\"30-120\" is not a valid integer")
+                && e.contains("a range is written fast=start..end:step"),
+            "{e}"
+        );
+        let e = parse_axis("fast=400..600:100", &d).unwrap_err();
+        assert!(
+            e.contains("600 is outside the allowed range [1, 500]"),
+            "{e}"
+        );
+        let e = parse_axis("w=0.1,abc", &d).unwrap_err();
+        assert!(e.contains("\"abc\" is not a valid float"), "{e}");
+        assert!(!e.contains("a range is written"), "{e}");
+        assert!(parse_axis("w=-0.5", &d).unwrap_err().contains("outside"));
     }
 
     #[test]

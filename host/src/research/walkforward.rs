@@ -187,6 +187,7 @@ pub fn stitch(initial: f64, runs: &[RunOutcome]) -> RunOutcome {
         o.bars_in_market += r.bars_in_market;
         o.intents += r.intents;
         o.orders += r.orders;
+        o.protective_orders += r.protective_orders;
         o.refusals += r.refusals;
         o.approved += r.approved;
         o.lookahead |= r.lookahead;

@@ -109,12 +109,14 @@ pub fn resolve(
                     .join(", "),
             });
         };
-        values[i].1 = parse(&desc.params[i], text, &plugin)?;
+        values[i].1 = check(&desc.params[i], text, &plugin)?;
     }
     Ok(values)
 }
 
-fn parse(spec: &ParamSpec, text: &str, plugin: &str) -> Result<ParamValue, ParamError> {
+/// One value for one declared parameter (`plugin` names the plugin in the
+/// error): the declared type, and inside the declared range.
+pub fn check(spec: &ParamSpec, text: &str, plugin: &str) -> Result<ParamValue, ParamError> {
     let bad = || ParamError::Type {
         plugin: plugin.into(),
         name: spec.name.clone(),
