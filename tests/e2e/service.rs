@@ -575,3 +575,58 @@ fn thirty_deployments_share_two_workers_instead_of_a_thread_each() {
     let (lo, hi) = (seqs.iter().min().unwrap(), seqs.iter().max().unwrap());
     assert!(hi - lo < 200, "{seqs:?}");
 }
+
+#[test]
+fn a_deployment_on_a_symbol_the_recorded_feed_lacks_is_refused_not_left_silent() {
+    // A Binance kline CSV has no symbol column: its symbol is its file's
+    // name. A deployment on BTCUSDT used to start and receive nothing.
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::SMA_CROSS]);
+    f.paper(
+        "p",
+        "sma-cross@0.1.0",
+        &["--param", "fast=3", "--param", "slow=8"],
+    );
+    let all =
+        std::fs::read_to_string(plugins::shared_data("binance-btcusdt-1m-2024-01.csv")).unwrap();
+    let csv = f.dir.path().join("klines-jan.csv");
+    let text: String = all.lines().take(60).map(|l| format!("{l}\n")).collect();
+    std::fs::write(&csv, text).unwrap();
+    let config = f.recorded(&csv);
+    f.serve(&config);
+    let start = [
+        "deploy",
+        "start",
+        "p",
+        "--feed",
+        "rec",
+        "--symbol",
+        "BTCUSDT",
+        "--interval",
+        "1m",
+        "--start",
+        "2024-01-01",
+    ];
+    let o = f.cmd(&start);
+    assert_ne!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains("feed `rec` has no symbol BTCUSDT (its recording has: klines-jan;")
+            && stderr(&o).contains("`symbol` is set in [feeds.rec]"),
+        "{}",
+        stderr(&o)
+    );
+    f.stop_serving();
+    // Named in the feed's configuration, the same file serves BTCUSDT.
+    let config = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{csv:?}]\nsymbol = \"BTCUSDT\"\n\
+             interval = \"1m\"\nbars_per_second = 2000\n"
+        ),
+        "",
+    );
+    f.serve(&config);
+    f.ok(&start);
+    f.wait("p", "the recording consumed", |s| {
+        s["seq"].as_u64() >= Some(59)
+    });
+}

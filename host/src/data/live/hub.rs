@@ -169,6 +169,9 @@ pub struct Hub {
     pub(super) history: Arc<dyn History>,
     /// Quiet time after which a deployment's feed is STALE (default: two intervals).
     pub stale_after: Option<Duration>,
+    /// Every symbol the feed can deliver, when it knows them all (a
+    /// recording); a subscription to another is refused, never left silent.
+    pub(super) symbols: Option<Vec<String>>,
 }
 
 impl Hub {
@@ -195,6 +198,7 @@ impl Hub {
             shared,
             history,
             stale_after: None,
+            symbols: None,
         }
     }
 
@@ -222,6 +226,7 @@ impl Hub {
                 shared: shared.clone(),
                 history: Arc::new(NoHistory),
                 stale_after: None,
+                symbols: None,
             },
             Loopback { shared },
         )
@@ -232,6 +237,7 @@ impl Hub {
         let shared = HubShared::new();
         let source = Arc::new(source);
         let interval = source.interval.clone();
+        let symbols = Some(source.symbols());
         recorded::spawn(source.clone(), shared.clone());
         Hub {
             name: name.into(),
@@ -239,6 +245,7 @@ impl Hub {
             shared,
             history: source,
             stale_after: None,
+            symbols,
         }
     }
 
@@ -285,6 +292,19 @@ impl Hub {
         {
             return Err(FeedError::Config(format!(
                 "feed `{}` delivers {fixed} bars, not {interval}",
+                self.name
+            )));
+        }
+        if let Some(known) = &self.symbols
+            && let Some(missing) = symbols
+                .iter()
+                .find(|s| !known.iter().any(|k| k.eq_ignore_ascii_case(s)))
+        {
+            return Err(FeedError::Config(format!(
+                "feed `{}` has no symbol {missing} (its recording has: {}; a CSV without a \
+                 symbol column is named after its file unless `symbol` is set in [feeds.{}])",
+                self.name,
+                known.join(", "),
                 self.name
             )));
         }

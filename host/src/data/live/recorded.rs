@@ -27,11 +27,20 @@ pub struct RecordedConfig {
     /// STALE after this many quiet seconds (default: two intervals).
     #[serde(default)]
     pub stale_after_secs: Option<f64>,
+    /// The symbol of a file without a symbol column (a Binance kline CSV,
+    /// for one); default: the file's name without its extension. Only with
+    /// one file.
+    #[serde(default)]
+    pub symbol: Option<String>,
 }
 
 impl FeedSource for RecordedConfig {
     fn hub(&self, name: &str, _rt: &tokio::runtime::Handle) -> anyhow::Result<Hub> {
-        let (rec, _) = crate::data::market::load(&self.files, &Default::default())
+        let opts = crate::data::market::LoadOptions {
+            symbol: self.symbol.clone(),
+            ..Default::default()
+        };
+        let (rec, _) = crate::data::market::load(&self.files, &opts)
             .map_err(|e| anyhow::anyhow!("feeds.{name}: {e}"))?;
         Ok(Hub::recorded(
             name,
@@ -54,6 +63,11 @@ impl FeedSource for RecordedConfig {
     fn check(&self, name: &str) -> anyhow::Result<()> {
         if self.files.is_empty() {
             anyhow::bail!("feeds.{name}.files: no files");
+        }
+        if self.symbol.is_some() && self.files.len() > 1 {
+            anyhow::bail!(
+                "feeds.{name}.symbol: names the symbol of one file; give one file, or files with a symbol column"
+            );
         }
         interval_ms(&self.interval).map_err(|e| anyhow::anyhow!("feeds.{name}.{e}"))?;
         if !(self.bars_per_second.is_finite() && self.bars_per_second > 0.0) {
@@ -85,6 +99,11 @@ impl RecordedSource {
             start: Instant::now(),
             bars_per_second,
         }
+    }
+
+    /// The recording's symbols.
+    pub fn symbols(&self) -> Vec<String> {
+        self.rec.symbols.clone()
     }
 
     /// Bars closed by now (a prefix of the recording).
