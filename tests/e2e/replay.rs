@@ -276,7 +276,7 @@ fn protective_stop_loss_fills_at_the_stop_and_tells_the_strategy() {
         "{text}"
     );
     assert!(
-        text.contains("of which stops and targets  2 (placed"),
+        text.contains("of which protective  2 (stops and targets placed"),
         "{text}"
     );
     assert!(

@@ -148,7 +148,7 @@ fn a_combination_the_strategy_refuses_is_reported_not_a_crash_and_samples_are_se
     );
     assert!(text.contains("2 without a result"), "{text}");
     assert!(
-        text.contains("first without a result (fast=30 slow=30): ")
+        text.contains("first run without a result (fast=30 slow=30): ")
             && text.contains("must be below slow"),
         "{text}"
     );

@@ -260,15 +260,14 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     if let Some(p) = &a.out {
         write_out(p, &axes, &outcomes)?;
     }
-    if let Some(o) = outcomes.iter().find(|o| o.report.is_err()) {
-        let why = o.report.as_ref().err().map_or("", String::as_str);
-        if refused == outcomes.len() {
+    if refused == outcomes.len() {
+        if let Some(o) = outcomes.iter().find(|o| o.report.is_err()) {
+            let why = o.report.as_ref().err().map_or("", String::as_str);
             anyhow::bail!(
                 "every run was without a result; the first ({}): {why}",
                 o.params.join(" ")
             );
         }
-        println!("first without a result ({}): {why}", o.params.join(" "));
     }
     summarize(&outcomes, &a.rank.metric, a.rank.top);
     Ok(())
@@ -331,8 +330,9 @@ fn summarize(outcomes: &[Outcome], metric: &str, top: usize) {
         ),
         Err(e) => println!("Probability of Backtest Overfitting: not computed ({e})"),
     }
-    if let Some(first) = outcomes.iter().find_map(|o| o.report.as_ref().err()) {
-        println!("first run without a result: {first}");
+    if let Some(o) = outcomes.iter().find(|o| o.report.is_err()) {
+        let why = o.report.as_ref().err().map_or("", String::as_str);
+        println!("first run without a result ({}): {why}", o.params.join(" "));
     }
 }
 

@@ -247,9 +247,9 @@ impl Report {
                 format!("{} / {}", self.orders, self.refusals),
             ),
             (
-                "  of which stops and targets",
+                "  of which protective",
                 format!(
-                    "{} (placed, re-sized or re-priced with the position)",
+                    "{} (stops and targets placed, re-sized or re-priced)",
                     self.protective_orders
                 ),
             ),

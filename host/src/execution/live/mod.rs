@@ -42,20 +42,17 @@
 //!   bought ([`Update::NetFill`]) books the position net of it, as the
 //!   account holds it.
 //! - **Protective orders.** Where the connector rests stops at the venue
-//!   ([`Connector::holds_stops`]: Binance `STOP_LOSS`), a position's
-//!   stop-loss is an order at the venue — placed, re-sized and cancelled
-//!   as the engine keeps it matching the position, so it holds while the
-//!   host is down; it is pulled before any other order on its side of the
-//!   symbol (a resting sell locks what it may sell) and the engine puts it
-//!   back once the exit filled, or at the next bar if it did not. Where it
-//!   also holds targets ([`Connector::holds_targets`]: Binance OCO lists)
-//!   a position's stop and take-profit are held back until the engine has
-//!   placed both for the bar, then leave together as one list
-//!   ([`Placement::target`]) — two separate sells would lock the balance
-//!   twice. A stop or take-profit the venue does not hold, or one the last
-//!   closed bar already reached, is held by the host and triggered on
-//!   closed bars by the simulated venue's rules; a triggered one goes out
-//!   as a market order for what is left of the position.
+//!   ([`Connector::holds_stops`]: Binance `STOP_LOSS`), a position's stop
+//!   is an order at the venue, kept matching the position, so it holds
+//!   while the host is down; it is pulled before any other order on its
+//!   side of the symbol (a resting sell locks what it may sell) and put
+//!   back once the exit filled, or at the next bar. Where the venue also
+//!   holds targets ([`Connector::holds_targets`]: Binance OCO lists) stop
+//!   and take-profit leave together as one list ([`Placement::target`]):
+//!   two separate sells would lock the balance twice. A stop or target the
+//!   venue does not hold, or one the last closed bar already reached, is
+//!   held by the host, triggered on closed bars by the simulated venue's
+//!   rules, and goes out as a market order for what is left.
 //! - **The host's own order rate limit** (default 10 orders per second per
 //!   deployment) paces placements in the courier, beside the risk engine's
 //!   daily count; the venue's own limits (weights, `Retry-After`) are the
