@@ -30,3 +30,22 @@ def rsi(xs, n, i):
 print("SMA5[4]", round(sma(closes, 5, 4), 10), "SMA5[19]", round(sma(closes, 5, 19), 10))
 print("EMA10[9]", ema(closes, 10, 9), "EMA10[19]", repr(ema(closes, 10, 19)))
 print("RSI14[14..20]", [repr(rsi(closes, 14, i)) for i in range(14, 20)])
+
+import math
+
+def roc(xs, n, i):
+    # rate of change as a fraction: x_i / x_{i-n} - 1 (TA-Lib's ROCP)
+    return xs[i] / xs[i - n] - 1
+
+def mom(xs, n, i):
+    return xs[i] - xs[i - n]
+
+def realized_vol(xs, n, i):
+    # sample standard deviation (n - 1) of the last n log returns
+    r = [math.log(xs[k] / xs[k - 1]) for k in range(i - n + 1, i + 1)]
+    m = sum(r) / n
+    return math.sqrt(sum((x - m) ** 2 for x in r) / (n - 1))
+
+print("ROC10[10..20]", [repr(roc(closes, 10, i)) for i in range(10, 20)])
+print("MOM10[10..20]", [repr(mom(closes, 10, i)) for i in range(10, 20)])
+print("VOL10[10..20]", [repr(realized_vol(closes, 10, i)) for i in range(10, 20)])

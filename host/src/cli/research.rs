@@ -260,14 +260,14 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     if let Some(p) = &a.out {
         write_out(p, &axes, &outcomes)?;
     }
-    if refused == outcomes.len() {
-        if let Some(o) = outcomes.iter().find(|o| o.report.is_err()) {
-            let why = o.report.as_ref().err().map_or("", String::as_str);
-            anyhow::bail!(
-                "every run was without a result; the first ({}): {why}",
-                o.params.join(" ")
-            );
-        }
+    if refused == outcomes.len()
+        && let Some(o) = outcomes.iter().find(|o| o.report.is_err())
+    {
+        let why = o.report.as_ref().err().map_or("", String::as_str);
+        anyhow::bail!(
+            "every run was without a result; the first ({}): {why}",
+            o.params.join(" ")
+        );
     }
     summarize(&outcomes, &a.rank.metric, a.rank.top);
     Ok(())
