@@ -6,7 +6,11 @@
 //! - [`Ema`] is seeded with the simple average of its first `n` values;
 //! - [`Rsi`] and [`Atr`] use Wilder's smoothing (`α = 1/n`), seeded with the
 //!   simple average of the first `n` changes / true ranges;
-//! - [`Bollinger`] uses the population standard deviation.
+//! - [`Bollinger`] uses the population standard deviation;
+//! - [`Roc`], [`Momentum`] and [`RealizedVol`] are defined in [`momentum`].
+//!
+//! Beside them, [`Window`] (the last `n` values, newest first) and
+//! [`BarCounter`] (bars per symbol, and since a mark) in [`window`].
 //!
 //! All indicator state is `serde`-serializable so it can cross a hot-swap.
 
@@ -14,6 +18,12 @@ use serde::{Deserialize, Serialize};
 use std::collections::VecDeque;
 
 use crate::SymbolId;
+
+pub mod momentum;
+pub mod window;
+
+pub use momentum::{Momentum, RealizedVol, Roc};
+pub use window::{BarCounter, Window};
 
 /// Simple moving average over `n` values.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -407,20 +417,25 @@ impl<T> PerSymbol<T> {
     }
 }
 
+/// The closes every indicator's reference values are computed on.
 #[cfg(test)]
-mod tests {
-    //! Reference values come from `tests/reference/indicators.py`, an
-    //! independent implementation of the textbook definitions.
-    use super::*;
-
-    const CLOSES: [f64; 20] = [
+mod tests_common {
+    pub const CLOSES: [f64; 20] = [
         44.34, 44.09, 44.15, 43.61, 44.33, 44.83, 45.10, 45.42, 45.84, 46.08, 45.89, 46.03, 45.61,
         46.28, 46.28, 46.00, 46.03, 46.41, 46.22, 45.64,
     ];
 
-    fn close(a: f64, b: f64) -> bool {
+    pub fn close(a: f64, b: f64) -> bool {
         (a - b).abs() < 1e-6
     }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Reference values come from `guest-sdk/tests/reference/indicators.py`,
+    //! an independent implementation of the textbook definitions.
+    use super::tests_common::{CLOSES, close};
+    use super::*;
 
     fn run<F: FnMut(f64) -> Option<f64>>(mut f: F) -> Vec<Option<f64>> {
         CLOSES.iter().map(|&x| f(x)).collect()

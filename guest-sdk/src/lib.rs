@@ -49,6 +49,7 @@ pub mod indicators;
 pub mod intents;
 pub mod positions;
 pub mod risk;
+pub mod sizing;
 pub mod state;
 pub mod testing;
 mod types;
@@ -69,9 +70,11 @@ pub const SDK_VERSION: &str = env!("CARGO_PKG_VERSION");
 /// Everything a strategy usually needs, in one `use`.
 pub mod prelude {
     pub use crate::indicators::{
-        Atr, Bollinger, BollingerBands, Cross, Crossing, Ema, Highest, Lowest, PerSymbol, Rsi, Sma,
+        Atr, BarCounter, Bollinger, BollingerBands, Cross, Crossing, Ema, Highest, Lowest,
+        Momentum, PerSymbol, RealizedVol, Roc, Rsi, Sma, Window,
     };
     pub use crate::positions::Positions;
+    pub use crate::sizing::vol_target_weight;
     pub use crate::{
         Action, Bar, Ctx, Delivery, Description, Event, Fill, InitError, Level, ParamSpec,
         ParamValue, Params, Portfolio, Protect, Rejection, Side, Strategy, SymbolId,
