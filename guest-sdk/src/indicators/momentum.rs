@@ -26,29 +26,22 @@ use super::Window;
 /// assert_eq!(roc.update(110.0), Some(0.10000000000000009)); // 110 / 100 − 1
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Roc {
-    window: Window<f64>,
-}
+pub struct Roc(Lag);
 
 impl Roc {
     /// A rate of change over `n` bars (at least 1).
     pub fn new(n: usize) -> Self {
-        Self {
-            window: Window::new(n.max(1) + 1),
-        }
+        Self(Lag::new(n))
     }
     /// Add a value; the rate of change once `n + 1` values are in. A zero
     /// base gives `None`, never an infinity.
     pub fn update(&mut self, x: f64) -> Option<f64> {
-        self.window.push(x);
+        self.0.window.push(x);
         self.value()
     }
     /// The current rate of change, if warmed up.
     pub fn value(&self) -> Option<f64> {
-        if !self.window.is_full() {
-            return None;
-        }
-        let (now, base) = (self.window.get(0)?, self.window.oldest()?);
+        let (now, base) = self.0.now_and_base()?;
         (base != 0.0).then(|| now / base - 1.0)
     }
 }
@@ -62,28 +55,42 @@ impl Roc {
 /// assert_eq!(m.update(98.5), Some(-1.5));
 /// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Momentum {
-    window: Window<f64>,
-}
+pub struct Momentum(Lag);
 
 impl Momentum {
     /// Momentum over `n` bars (at least 1).
     pub fn new(n: usize) -> Self {
-        Self {
-            window: Window::new(n.max(1) + 1),
-        }
+        Self(Lag::new(n))
     }
     /// Add a value; the momentum once `n + 1` values are in.
     pub fn update(&mut self, x: f64) -> Option<f64> {
-        self.window.push(x);
+        self.0.window.push(x);
         self.value()
     }
     /// The current momentum, if warmed up.
     pub fn value(&self) -> Option<f64> {
+        self.0.now_and_base().map(|(now, base)| now - base)
+    }
+}
+
+/// The newest value and the one `n` values before it: what [`Roc`] and
+/// [`Momentum`] compare.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Lag {
+    window: Window<f64>,
+}
+
+impl Lag {
+    fn new(n: usize) -> Self {
+        Self {
+            window: Window::new(n.max(1) + 1),
+        }
+    }
+    fn now_and_base(&self) -> Option<(f64, f64)> {
         if !self.window.is_full() {
             return None;
         }
-        Some(self.window.get(0)? - self.window.oldest()?)
+        Some((self.window.get(0)?, self.window.oldest()?))
     }
 }
 
