@@ -430,9 +430,13 @@ mod tests {
 
     #[test]
     fn commission_combines_percent_per_unit_and_minimum_once() {
+        // An order filled over two bars: percent and per-unit add up on each
+        // fill, and the minimum lifts only the order's first fill — charged
+        // on every fill the second would be 5.0, never charged the first
+        // would be 1.0.
         let c = SimConfig {
             commission_percent: 0.1,
-            commission_per_unit: 0.01,
+            commission_per_unit: 0.001,
             commission_minimum: 5.0,
             max_volume_share: 0.5,
             ..SimConfig::default()
@@ -440,10 +444,20 @@ mod tests {
         let mut v = SimulatedVenue::new(c);
         v.submit_unchecked(order(1, Side::Buy, 1000.0, OrderKind::Market));
         let mut out = Vec::new();
-        on_bar(&mut v, &bar(1.0, 1.0, 1.0, 1.0), 0.0, &mut out); // 500 @ 1: 0.5 + 5 = 5.5
-        on_bar(&mut v, &bar(1.0, 1.0, 1.0, 1.0), 0.0, &mut out); // 500 @ 1, no minimum
-        assert!((out[0].commission - 5.5).abs() < 1e-9);
-        assert!((out[1].commission - 5.5).abs() < 1e-9);
+        on_bar(&mut v, &bar(1.0, 1.0, 1.0, 1.0), 0.0, &mut out); // 500 @ 1: 0.5 + 0.5 → minimum 5
+        on_bar(&mut v, &bar(1.0, 1.0, 1.0, 1.0), 0.0, &mut out); // 500 @ 1: 0.5 + 0.5, no minimum
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert_eq!((out[0].quantity, out[1].quantity), (500.0, 500.0));
+        assert!(
+            (out[0].commission - 5.0).abs() < 1e-9,
+            "{}",
+            out[0].commission
+        );
+        assert!(
+            (out[1].commission - 1.0).abs() < 1e-9,
+            "{}",
+            out[1].commission
+        );
         let c = SimConfig {
             commission_minimum: 5.0,
             ..SimConfig::default()
