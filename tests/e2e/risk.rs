@@ -63,6 +63,20 @@ fn max_gross_exposure_counts_every_symbol() {
         &set,
     );
     assert_refused(&out, &e, "max-gross-exposure");
+    // 0.6 of equity in B alone is within both limits: refused only
+    // because A's 60,000 counts too. A's order filled; B's alone refused.
+    assert_eq!(refusal_rules(&e), ["max-gross-exposure"]);
+    let r = &of_kind(&e, "refusal")[0];
+    assert_eq!(
+        r["detail"],
+        "gross exposure 120000.00 would exceed 1.00 × equity = 100000.00"
+    );
+    let fills = of_kind(&e, "fill");
+    assert_eq!(fills.len(), 1, "{fills:?}");
+    assert_eq!(
+        (&fills[0]["fill"]["symbol"], &fills[0]["fill"]["quantity"]),
+        (&serde_json::json!(0), &serde_json::json!(6000.0))
+    );
 }
 
 #[test]
@@ -73,10 +87,26 @@ fn max_open_positions_refuses_a_new_symbol() {
     let (out, e) = scripted(
         dir.path(),
         &[&a, &b],
-        "0 buy 0 10; 3 buy 1 10",
+        "0 buy 0 10; 2 buy 0 10; 3 buy 1 10",
         &["risk.max_open_positions=1"],
     );
     assert_refused(&out, &e, "max-open-positions");
+    // Adding to the symbol already held passes; only the new symbol is
+    // refused.
+    assert_eq!(refusal_rules(&e), ["max-open-positions"]);
+    let r = &of_kind(&e, "refusal")[0];
+    assert_eq!(r["detail"], "1 positions open (limit 1)");
+    let fills: Vec<_> = of_kind(&e, "fill")
+        .iter()
+        .map(|f| (f["fill"]["symbol"].clone(), f["fill"]["quantity"].clone()))
+        .collect();
+    assert_eq!(
+        fills,
+        [
+            (serde_json::json!(0), serde_json::json!(10.0)),
+            (serde_json::json!(0), serde_json::json!(10.0))
+        ]
+    );
 }
 
 #[test]
