@@ -291,8 +291,10 @@ fn the_daily_summary_arrives_at_its_time_with_the_days_figures() {
     bars.push((100.0, 100.0, 85.0, 85.0));
     bars.extend(flat(100_000, 85.0));
     let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &bars);
-    // A few seconds from now, in UTC.
-    let at = (chrono::Utc::now() + chrono::Duration::seconds(6)).format("%H:%M:%S");
+    // Far enough ahead that a slow start (a loaded machine) is still before
+    // it — a time already past waits for tomorrow — and near enough to wait.
+    let due = chrono::Utc::now() + chrono::Duration::seconds(15);
+    let at = due.format("%H:%M:%S");
     let config = f.config(
         &format!(
             "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 500\n"
@@ -303,10 +305,17 @@ fn the_daily_summary_arrives_at_its_time_with_the_days_figures() {
     );
     f.serve(&config);
     f.start("dd", "X");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let summary = loop {
         let hooks = received.hooks.lock().unwrap().clone();
         if let Some(h) = hooks.iter().find(|h| h["rule"] == "daily-summary") {
+            // Not early: seen (within a poll) no sooner than the configured
+            // second, which `at` truncates `due` to.
+            let seen = chrono::Utc::now();
+            assert!(
+                seen >= due - chrono::Duration::seconds(1),
+                "the summary came at {seen}, before {at}"
+            );
             break h.clone();
         }
         assert!(Instant::now() < deadline, "no summary by {at}: {hooks:?}");
