@@ -101,11 +101,7 @@ pub struct BarCounter {
 impl BarCounter {
     /// Count one more bar of `symbol`; the count including it.
     pub fn tick(&mut self, symbol: SymbolId) -> u64 {
-        let i = symbol as usize;
-        if i >= self.counts.len() {
-            self.counts.resize(i + 1, 0);
-            self.marks.resize(i + 1, None);
-        }
+        let i = self.slot(symbol);
         self.counts[i] += 1;
         self.counts[i]
     }
@@ -115,11 +111,7 @@ impl BarCounter {
     }
     /// Remember the current bar of `symbol` (an entry, a signal).
     pub fn mark(&mut self, symbol: SymbolId) {
-        let i = symbol as usize;
-        if i >= self.marks.len() {
-            self.counts.resize(i + 1, 0);
-            self.marks.resize(i + 1, None);
-        }
+        let i = self.slot(symbol);
         self.marks[i] = Some(self.counts[i]);
     }
     /// Bars of `symbol` since its last [`mark`](Self::mark); `None` if never marked.
@@ -127,6 +119,15 @@ impl BarCounter {
         let i = symbol as usize;
         let mark = self.marks.get(i).copied().flatten()?;
         Some(self.counts[i] - mark)
+    }
+    /// `symbol`'s index, its count and mark created on first use.
+    fn slot(&mut self, symbol: SymbolId) -> usize {
+        let i = symbol as usize;
+        if i >= self.counts.len() {
+            self.counts.resize(i + 1, 0);
+            self.marks.resize(i + 1, None);
+        }
+        i
     }
 }
 

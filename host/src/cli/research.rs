@@ -261,9 +261,8 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
         write_out(p, &axes, &outcomes)?;
     }
     if refused == outcomes.len()
-        && let Some(o) = outcomes.iter().find(|o| o.report.is_err())
+        && let Some((o, why)) = first_without_result(&outcomes)
     {
-        let why = o.report.as_ref().err().map_or("", String::as_str);
         anyhow::bail!(
             "every run was without a result; the first ({}): {why}",
             o.params.join(" ")
@@ -271,6 +270,13 @@ pub(super) fn sweep(a: SweepArgs) -> anyhow::Result<()> {
     }
     summarize(&outcomes, &a.rank.metric, a.rank.top);
     Ok(())
+}
+
+/// The first run that has no report, and why.
+fn first_without_result(outcomes: &[Outcome]) -> Option<(&Outcome, &str)> {
+    outcomes
+        .iter()
+        .find_map(|o| o.report.as_ref().err().map(|why| (o, why.as_str())))
 }
 
 /// The best runs, the Deflated Sharpe Ratio of the best and the PBO.
@@ -330,8 +336,7 @@ fn summarize(outcomes: &[Outcome], metric: &str, top: usize) {
         ),
         Err(e) => println!("Probability of Backtest Overfitting: not computed ({e})"),
     }
-    if let Some(o) = outcomes.iter().find(|o| o.report.is_err()) {
-        let why = o.report.as_ref().err().map_or("", String::as_str);
+    if let Some((o, why)) = first_without_result(outcomes) {
         println!("first run without a result ({}): {why}", o.params.join(" "));
     }
 }
