@@ -211,6 +211,7 @@ fn latency(dir: &Path) -> String {
         feed: Box::new(Live(feed, Vec::new())),
         seq: 0,
         on_end: Box::new(|_| {}),
+        gate: None,
     });
     let mut samples = Vec::with_capacity(N);
     for i in 0..N + 1 {

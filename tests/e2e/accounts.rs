@@ -169,6 +169,19 @@ fn three_strategies_share_an_account_by_risk_parity_and_every_rebalance_matches_
         .map(|(n, (_, b))| (*n, equity_curve(b, 100_000.0, &closes)))
         .collect();
     let day_of = |seq: u64| days[seq as usize];
+    // Every move landed on the first bar of its week, in each deployment
+    // whichever ran ahead (the account holds the faster ones there until
+    // the rebalance is decided): sized from the last close, it is applied
+    // to that same equity.
+    for (name, (_, b)) in &all {
+        for &(seq, amount, as_of) in &b.moves {
+            let first_bar = days.iter().position(|&d| d >= as_of).unwrap();
+            assert_eq!(
+                seq as usize, first_bar,
+                "{name}'s move of {amount} for day {as_of} landed at bar {seq}"
+            );
+        }
+    }
     let mut weighed = 0;
     for &first in &due {
         // By hand: each deployment's daily returns before the rebalance's
@@ -380,6 +393,18 @@ fn fixed_scenario(kills: &[(&str, u64)]) {
             );
         }
     };
+    // Each move landed on its day's first bar (24 hourly bars a day), in
+    // every deployment whichever ran ahead: the account holds the faster
+    // ones there until the rebalance is decided.
+    for n in ["a", "b", "c"] {
+        for (seq, amount, day) in books(&e[n]).moves {
+            assert_eq!(
+                seq as i64,
+                (day - 19_723) * 24,
+                "{n}'s move of {amount} for day {day} landed at bar {seq}"
+            );
+        }
+    }
     close(&moves("a"), &[(2, -7_200.0), (4, 5_040.0)]);
     close(&moves("b"), &[(2, 4_800.0), (4, -3_360.0)]);
     close(&moves("c"), &[(2, 2_400.0), (4, -1_680.0)]);

@@ -169,6 +169,15 @@ impl ServiceController {
                     &why,
                 );
             }
+            account::Event::Late(why) => {
+                tracing::warn!(account = %a.name, %why, "rebalance late");
+                let _ = self.registry.note(
+                    &self.name,
+                    &format!("account:{}", a.name),
+                    "rebalance-late",
+                    &why,
+                );
+            }
             account::Event::LossLimit { loss, message } => {
                 tracing::warn!(account = %a.name, %message, "account loss limit");
                 if let Some(al) = &self.alerter {

@@ -44,7 +44,14 @@ pub struct Work {
     pub seq: u64,
     /// Called once with the run's result when it ends.
     pub on_end: Box<dyn FnOnce(RunResult) + Send>,
+    /// Asked before each bar (with its sequence number) whether it may be
+    /// processed now; `false` leaves it in the feed until the slot is woken
+    /// (an account holding its deployments at a rebalance).
+    pub gate: Option<Gate>,
 }
+
+/// See [`Work::gate`].
+pub type Gate = Box<dyn FnMut(&Bar, u64) -> bool + Send>;
 
 /// One deployment on the pool.
 pub struct Slot {
@@ -141,7 +148,7 @@ impl Slot {
                     end = Some(Err(e));
                     break;
                 }
-                if !w.engine.venue_ready() {
+                if !w.engine.venue_ready() || w.gate.as_mut().is_some_and(|g| !g(bar, w.seq)) {
                     more = false;
                     break;
                 }

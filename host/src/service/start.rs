@@ -460,6 +460,13 @@ impl Service {
         let alerter = self.alerter.clone().filter(|_| evidence);
         let first_label = label_for_alerts.clone();
         let member = l.account.clone().filter(|_| evidence);
+        let gate: Option<runner::Gate> = member.clone().map(|a| {
+            let (name, recovered) = (name.clone(), l.recovered);
+            a.set_waker(&name, slot.waker());
+            Box::new(move |bar: &crate::data::market::Bar, seq: u64| {
+                a.arrive(&name, bar.time_ms, seq >= recovered)
+            }) as runner::Gate
+        });
         let mut engine = Engine::owning(cfg, symbols, Box::new(timed), venue, Box::new(recorder));
         engine.set_controller(Box::new(controller));
         if let Some(r) = ramp_up {
@@ -487,6 +494,7 @@ impl Service {
             feed: Box::new(feed),
             seq: 0,
             on_end: Box::new(on_end),
+            gate,
         });
         Ok((tx, status, ended, intents, trouble, board))
     }

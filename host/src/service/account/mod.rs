@@ -16,10 +16,14 @@
 //!   for a move at the day's start, which a rebalance is);
 //! - a **rebalance** happens once per period of `rebalance_days` days
 //!   (periods counted from Monday 1970-01-05, so 7 is every Monday and 1
-//!   every day), as soon as every deployment of the account has a bar in
+//!   every day), as soon as every deployment of the account has reached
 //!   the new period; it uses only the closes *before* the period's first
 //!   day, whatever the deployments' relative speed, so the amounts do not
-//!   depend on which one got there first. The account's equity is the
+//!   depend on which one got there first. A deployment that gets to the
+//!   period's first bar first is held there ([`Account::arrive`]) until the
+//!   rebalance is decided, so its move lands on that bar — sized from its
+//!   last close and applied to that same equity (applied bars later, after
+//!   a loss, a withdrawal could exceed what the deployment has left). The account's equity is the
 //!   unallocated cash plus each deployment's last close before that day
 //!   (plus what was moved to it since); each gets `weight × equity`;
 //! - a deployment with fewer than two daily returns before the rebalance
@@ -47,155 +51,19 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Mutex;
+use std::time::Instant;
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use serde::{Deserialize, Serialize};
 
+use crate::data::live::Wake;
 use crate::engine::Command;
 use crate::portfolio::allocation::{Method, volatility, weights};
 
+mod config;
+pub use config::{AccountConfig, AllocationKind};
+
 const DAY_MS: i64 = 86_400_000;
-
-/// How an account shares its capital.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum AllocationKind {
-    /// The configured `fractions`, as given.
-    Fixed,
-    /// Inversely to each deployment's daily-return volatility.
-    #[default]
-    RiskParity,
-    /// In proportion to each one's trailing Sharpe ratio, floored.
-    Performance,
-}
-
-/// `[accounts.<name>]`.
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct AccountConfig {
-    /// The capital its deployments share (account currency).
-    pub capital: f64,
-    /// `fixed`, `risk-parity` (default) or `performance`.
-    #[serde(default)]
-    pub allocation: AllocationKind,
-    /// `fixed`: each deployment's fraction by name (their sum at most 1;
-    /// the rest stays unallocated).
-    #[serde(default)]
-    pub fractions: BTreeMap<String, f64>,
-    /// Daily returns that risk parity and performance weighting look at (default 60).
-    #[serde(default = "default_lookback")]
-    pub lookback_days: usize,
-    /// `performance`: the least annualised Sharpe ratio (√365 × daily) a
-    /// deployment is weighed with, so a bad patch keeps a share (default 0.25).
-    #[serde(default = "default_floor")]
-    pub sharpe_floor: f64,
-    /// Rebalance every this many days (default 7: every Monday).
-    #[serde(default = "default_rebalance")]
-    pub rebalance_days: u32,
-    /// Gross exposure across the account, as a multiple of its equity (default 1.0).
-    #[serde(default = "default_gross")]
-    pub max_gross_exposure: f64,
-    /// Loss across the account in a day, as a fraction of the day's start,
-    /// that stops new risk in all its deployments for the day (default 0.03).
-    #[serde(default = "default_daily_loss")]
-    pub daily_loss_limit: f64,
-}
-
-fn default_lookback() -> usize {
-    60
-}
-fn default_floor() -> f64 {
-    0.25
-}
-fn default_rebalance() -> u32 {
-    7
-}
-fn default_gross() -> f64 {
-    1.0
-}
-fn default_daily_loss() -> f64 {
-    0.03
-}
-
-impl AccountConfig {
-    /// Check the account `name` against the deployments that name it.
-    pub fn check(&self, name: &str, members: &[&str]) -> Result<(), String> {
-        let at = format!("accounts.{name}");
-        if !(self.capital.is_finite() && self.capital > 0.0) {
-            return Err(format!("{at}.capital: must be positive"));
-        }
-        if members.is_empty() {
-            return Err(format!(
-                "{at}: no deployment names it (give deployments `account = \"{name}\"`)"
-            ));
-        }
-        if self.lookback_days < 2 {
-            return Err(format!(
-                "{at}.lookback_days: at least 2 returns are needed to measure volatility"
-            ));
-        }
-        if self.rebalance_days == 0 {
-            return Err(format!("{at}.rebalance_days: must be at least 1"));
-        }
-        if !(self.sharpe_floor.is_finite() && self.sharpe_floor > 0.0) {
-            return Err(format!("{at}.sharpe_floor: must be positive"));
-        }
-        for (key, v) in [
-            ("max_gross_exposure", self.max_gross_exposure),
-            ("daily_loss_limit", self.daily_loss_limit),
-        ] {
-            if !(v.is_finite() && v > 0.0) {
-                return Err(format!("{at}.{key}: must be positive"));
-            }
-        }
-        match self.allocation {
-            AllocationKind::Fixed => {
-                for m in members {
-                    if !self.fractions.contains_key(*m) {
-                        return Err(format!("{at}.fractions: no fraction for deployment `{m}`"));
-                    }
-                }
-                for k in self.fractions.keys() {
-                    if !members.contains(&k.as_str()) {
-                        return Err(format!(
-                            "{at}.fractions.{k}: no deployment `{k}` names this account"
-                        ));
-                    }
-                }
-                let f: Vec<f64> = members.iter().map(|m| self.fractions[*m]).collect();
-                weights(&Method::Fixed(f), &vec![vec![]; members.len()])
-                    .map_err(|e| format!("{at}.fractions: {e}"))?;
-            }
-            _ if !self.fractions.is_empty() => {
-                return Err(format!(
-                    "{at}.fractions: only `allocation = \"fixed\"` takes fractions"
-                ));
-            }
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// Each member's capital before any rebalance: its fraction, or an equal share.
-    pub fn initial(&self, member: &str, members: usize) -> f64 {
-        match self.allocation {
-            AllocationKind::Fixed => {
-                self.capital * self.fractions.get(member).copied().unwrap_or(0.0)
-            }
-            _ => self.capital / members.max(1) as f64,
-        }
-    }
-
-    /// The rebalance period of a UTC day index.
-    fn period(&self, day: i64) -> i64 {
-        (day + 3).div_euclid(self.rebalance_days as i64)
-    }
-
-    /// The first UTC day of a period.
-    fn period_start(&self, period: i64) -> i64 {
-        period * self.rebalance_days as i64 - 3
-    }
-}
 
 /// One deployment's figures, as the account follows them.
 #[derive(Debug, Default)]
@@ -228,6 +96,23 @@ struct Member {
     reduce: Option<(i64, String)>,
     /// Its weight at the last rebalance.
     weight: Option<f64>,
+    /// Held at the first bar of this period (not yet decided) since then;
+    /// `true` once it went on without the decision.
+    held: Option<(i64, Instant, bool)>,
+    /// What the account did at its arrival, for its next bar to report.
+    events: Vec<Event>,
+    /// Puts its deployment back on a worker.
+    wake: Option<Waker>,
+}
+
+/// A member's [`Wake`] (a closure: shown by name only).
+#[derive(Clone)]
+struct Waker(Wake);
+
+impl std::fmt::Debug for Waker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Waker")
+    }
 }
 
 impl Member {
@@ -240,6 +125,30 @@ impl Member {
             last_equity: initial,
             ..Default::default()
         }
+    }
+
+    /// Close the days before `day`: the last equity of its last day is
+    /// that day's close and its return is counted.
+    fn roll_to(&mut self, day: i64) {
+        match self.last_day {
+            Some(last) if day > last => {
+                let close = self.last_equity;
+                let base = self.prev_close + self.day_flows;
+                let r = if base > 0.0 {
+                    (close - base) / base
+                } else {
+                    0.0
+                };
+                self.closes.push((last, close));
+                self.returns.push((last, r));
+                self.prev_close = close;
+                self.day_flows = 0.0;
+                self.day_start = close;
+            }
+            Some(_) => return,
+            None => {}
+        }
+        self.last_day = Some(day);
     }
 
     /// Its last close before `day`.
@@ -313,6 +222,8 @@ pub enum Event {
     Rebalanced(String),
     /// A rebalance was due and could not be computed (why).
     Skipped(String),
+    /// A deployment stopped waiting for the others at a period's first bar.
+    Late(String),
     /// The daily loss limit was passed: every member goes REDUCING.
     LossLimit {
         /// The loss, as a fraction of the day's start.
@@ -473,6 +384,7 @@ impl Account {
         };
         let mut m = Member::fresh(initial);
         m.weight = b.members[member].weight;
+        m.wake = b.members[member].wake.clone();
         for r in &b.rebalances {
             for (who, amount, reason) in &r.moves {
                 if who == member && !rebalanced.contains(&r.as_of_ms) {
@@ -495,7 +407,10 @@ impl Account {
             m.running = false;
             m.pending.clear();
             m.reduce = None;
+            m.held = None;
         }
+        // Nobody waits for it any more.
+        Self::wake_all(&self.book());
     }
 
     /// What the engine of `member` must apply at this boundary, if anything:
@@ -553,41 +468,96 @@ impl Account {
             return vec![];
         };
         let moved = std::mem::take(&mut m.unattributed);
+        m.roll_to(day);
         if moved != 0.0 {
             m.flows.push((day, moved));
         }
-        match m.last_day {
-            Some(last) if day > last => {
-                let close = m.last_equity;
-                let base = m.prev_close + m.day_flows;
-                let r = if base > 0.0 {
-                    (close - base) / base
-                } else {
-                    0.0
-                };
-                m.closes.push((last, close));
-                m.returns.push((last, r));
-                m.prev_close = close;
-                m.day_flows = moved;
-                m.day_start = close + moved;
-            }
-            Some(_) => {
-                m.day_flows += moved;
-                m.day_start += moved;
-            }
-            None => {
-                m.day_flows = moved;
-                m.day_start += moved;
-            }
-        }
-        m.last_day = Some(day);
+        m.day_flows += moved;
+        m.day_start += moved;
         m.last_equity = equity;
-        let mut events = Vec::new();
+        let mut events = std::mem::take(&mut m.events);
         if live && let Some(e) = self.loss_limit(&mut b, day) {
             events.push(e);
         }
-        events.extend(self.rebalance(&mut b));
+        if let Some(e) = self.rebalance(&mut b) {
+            events.push(e);
+            Self::wake_all(&b);
+        }
         events
+    }
+
+    /// Put every member back on a worker (a decision they may wait for).
+    fn wake_all(b: &Book) {
+        for w in b.members.values().filter_map(|m| m.wake.as_ref()) {
+            (w.0)();
+        }
+    }
+
+    /// `member` is about to process a bar of `time_ms` (`live`: past the
+    /// bars its journal re-executes). Its days before are closed, and the
+    /// rebalance of a new period is decided as soon as every running member
+    /// has arrived in it. `false` holds a live bar of a period not decided
+    /// yet: the member is woken when it is, so that every move of a
+    /// rebalance lands on its period's first bar, whichever deployment runs
+    /// faster — a move applied later would be sized from a close the
+    /// deployment may since have lost (and leave it below zero). A hold
+    /// lasts at most `rebalance_wait_seconds`.
+    pub fn arrive(&self, member: &str, time_ms: i64, live: bool) -> bool {
+        let day = time_ms.div_euclid(DAY_MS);
+        let mut b = self.book();
+        let Some(m) = b.members.get_mut(member) else {
+            return true;
+        };
+        m.roll_to(day);
+        if let Some(e) = self.rebalance(&mut b) {
+            b.members.get_mut(member).expect("member").events.push(e);
+            Self::wake_all(&b);
+        }
+        let period = self.config.period(day);
+        let decided = b.period.is_some_and(|p| p >= period);
+        let waiting_for: Vec<String> = b
+            .members
+            .iter()
+            .filter(|(n, o)| {
+                n.as_str() != member
+                    && o.running
+                    && o.last_day.is_none_or(|d| self.config.period(d) < period)
+            })
+            .map(|(n, _)| n.clone())
+            .collect();
+        let m = b.members.get_mut(member).expect("member");
+        if !live || decided {
+            m.held = None;
+            return true;
+        }
+        let (since, gone_on) = match m.held {
+            Some((p, since, gone_on)) if p == period => (since, gone_on),
+            _ => {
+                m.held = Some((period, Instant::now(), false));
+                (Instant::now(), false)
+            }
+        };
+        if gone_on {
+            return true;
+        }
+        if since.elapsed().as_secs_f64() < self.config.rebalance_wait_seconds {
+            return false;
+        }
+        m.held = Some((period, since, true));
+        let day = crate::data::market::format_time(self.config.period_start(period) * DAY_MS);
+        m.events.push(Event::Late(format!(
+            "rebalance of {day}: `{member}` waited {:.0} s for {} to reach the period and went on; its move will land on a later bar",
+            self.config.rebalance_wait_seconds,
+            waiting_for.join(", ")
+        )));
+        true
+    }
+
+    /// How `member`'s deployment is put back on a worker.
+    pub fn set_waker(&self, member: &str, wake: Wake) {
+        if let Some(m) = self.book().members.get_mut(member) {
+            m.wake = Some(Waker(wake));
+        }
     }
 
     fn loss_limit(&self, b: &mut Book, day: i64) -> Option<Event> {

@@ -1,4 +1,6 @@
 use super::*;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn config(kind: AllocationKind) -> AccountConfig {
     AccountConfig {
@@ -10,6 +12,7 @@ fn config(kind: AllocationKind) -> AccountConfig {
         rebalance_days: 7,
         max_gross_exposure: 1.0,
         daily_loss_limit: 0.03,
+        rebalance_wait_seconds: 60.0,
     }
 }
 
@@ -127,4 +130,102 @@ fn moves_are_netted_out_of_the_daily_returns() {
     let r: Vec<f64> = b.members["a"].returns.iter().map(|x| x.1).collect();
     assert_eq!(r.len(), 2);
     assert!(r[0].abs() < 1e-12 && (r[1] - 0.01).abs() < 1e-12, "{r:?}");
+}
+
+/// A week of bars for `a` and `b` as the service delivers them (arrival,
+/// then the bar): a at ±1% a day, b at ±2%. Their equities after it.
+fn a_week(acct: &Account) -> [f64; 2] {
+    let mut eq = [150_000.0f64, 150_000.0];
+    // Whoever comes first waits at the first bar for the other.
+    acct.arrive("a", MONDAY * DAY_MS, true);
+    for d in 0..7 {
+        for (i, n) in [(1, "b"), (0, "a")] {
+            let step = if d % 2 == 0 { 1.0 } else { -1.0 } * (i + 1) as f64 * 0.01;
+            eq[i] *= 1.0 + step;
+            assert!(acct.arrive(n, (MONDAY + d) * DAY_MS, true));
+            acct.after_bar(n, (MONDAY + d) * DAY_MS, eq[i], true);
+        }
+    }
+    eq
+}
+
+#[test]
+fn a_faster_member_is_held_at_the_first_bar_of_a_period_until_the_rebalance_is_decided() {
+    let names = ["a".to_string(), "b".to_string()];
+    let acct = Account::new("main", config(AllocationKind::RiskParity), &names);
+    let woken = Arc::new(AtomicUsize::new(0));
+    let w = woken.clone();
+    acct.set_waker(
+        "a",
+        Arc::new(move || {
+            w.fetch_add(1, Ordering::SeqCst);
+        }),
+    );
+    assert!(
+        !acct.arrive("a", MONDAY * DAY_MS, true),
+        "the first bar waits for every member"
+    );
+    let eq = a_week(&acct);
+    // a gets to next Monday first: held, with nothing to apply.
+    let monday = (MONDAY + 7) * DAY_MS;
+    assert!(!acct.arrive("a", monday, true));
+    assert!(!acct.arrive("a", monday, true), "still held");
+    assert!(acct.commands("a").is_empty());
+    // b arrives: the rebalance is decided (from Sunday's closes), a is woken
+    // and both apply their moves before Monday's bar.
+    let before = woken.load(Ordering::SeqCst);
+    assert!(acct.arrive("b", monday, true));
+    assert!(woken.load(Ordering::SeqCst) > before, "a was not woken");
+    assert!(acct.arrive("a", monday, true));
+    let total = eq[0] + eq[1];
+    let a = amounts(&acct, "a");
+    assert!((a[0] - (total * 2.0 / 3.0 - eq[0])).abs() < 1e-6, "{a:?}");
+    let b = amounts(&acct, "b");
+    assert!((b[0] - (total / 3.0 - eq[1])).abs() < 1e-6, "{b:?}");
+    // The decision is reported once, after the bar of who decided it.
+    let ev = acct.after_bar("b", monday, total / 3.0, true);
+    assert!(matches!(&ev[..], [Event::Rebalanced(_)]), "{ev:?}");
+    assert!(
+        acct.after_bar("a", monday, total * 2.0 / 3.0, true)
+            .is_empty()
+    );
+    // Later bars of the period pass.
+    assert!(acct.arrive("a", monday + DAY_MS, true));
+}
+
+#[test]
+fn a_journal_re_executing_is_never_held_and_a_member_that_leaves_releases_the_others() {
+    let names = ["a".to_string(), "b".to_string()];
+    let acct = Account::new("main", config(AllocationKind::RiskParity), &names);
+    a_week(&acct);
+    let monday = (MONDAY + 7) * DAY_MS;
+    assert!(acct.arrive("a", monday, false), "re-executed bars pass");
+    assert!(!acct.arrive("a", monday + 60_000, true));
+    acct.leave("b");
+    assert!(
+        acct.arrive("a", monday + 60_000, true),
+        "b is not waited for"
+    );
+}
+
+#[test]
+fn a_hold_ends_after_the_configured_wait_and_says_who_was_waited_for() {
+    let names = ["a".to_string(), "b".to_string()];
+    let mut c = config(AllocationKind::RiskParity);
+    c.rebalance_wait_seconds = 0.0;
+    let acct = Account::new("main", c, &names);
+    a_week(&acct);
+    let monday = (MONDAY + 7) * DAY_MS;
+    assert!(acct.arrive("a", monday, true));
+    let ev = acct.after_bar("a", monday, 150_000.0, true);
+    let [Event::Late(why)] = &ev[..] else {
+        panic!("{ev:?}")
+    };
+    assert!(why.contains("`a` waited 0 s for b"), "{why}");
+    assert!(acct.arrive("a", monday + 60_000, true));
+    assert!(
+        acct.after_bar("a", monday + 60_000, 150_000.0, true)
+            .is_empty(),
+        "said once"
+    );
 }
