@@ -245,6 +245,14 @@ pub(crate) fn settle_and_stop(
     bars: usize,
     account: impl Fn() -> f64,
 ) -> serde_json::Value {
+    let s = settle(f, bars, account);
+    assert!(f.terminate().success());
+    s
+}
+
+/// Wait for `d`'s last bar and for its books to agree with the venue's
+/// twice in a row (a minute at most); the service goes on.
+pub(crate) fn settle(f: &mut Fixture, bars: usize, account: impl Fn() -> f64) -> serde_json::Value {
     f.wait("d", "the last bar", |s| {
         s["seq"].as_u64() >= Some(bars as u64)
     });
@@ -263,7 +271,6 @@ pub(crate) fn settle_and_stop(
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    assert!(f.terminate().success());
     s
 }
 
@@ -292,7 +299,28 @@ fn a_live_deployment_trades_on_the_venue_with_signed_orders_and_books_its_trades
         assert!(r.status().is_success(), "{path}: {}", r.status());
         answers.push(r.text().unwrap());
     }
-    settle_and_stop(&mut f, 800, || server.spot().balances().0);
+    settle(&mut f, 800, || server.spot().balances().0);
+    // Once the LIVE run has stopped, the API pages its own journal (not the
+    // paper one, which this deployment never wrote).
+    f.ok(&["deploy", "stop", "d"]);
+    let page = http
+        .get(format!("{}/deployments/d/journal?limit=10000", f.url()))
+        .bearer_auth(crate::service::TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(page.status(), 200);
+    let served: Vec<serde_json::Value> = page
+        .text()
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["entry"].clone())
+        .collect();
+    assert!(f.terminate().success());
+    assert_eq!(
+        served,
+        journal_entries(&journal(&f)),
+        "the live journal, whole"
+    );
     assert_eq!(
         server.spot().refused.load(Ordering::SeqCst),
         0,

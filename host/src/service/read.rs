@@ -92,38 +92,28 @@ impl Service {
         from: Option<i64>,
         to: Option<i64>,
     ) -> anyhow::Result<String> {
-        let live = self
-            .runs
-            .lock()
-            .expect("runs lock")
-            .get(name)
-            .and_then(|r| r.journal_handle.clone());
-        let (entries, bars) = match live {
-            Some(j) => {
-                let j = j.lock().expect("journal lock");
-                (j.entries()?, j.bar_times()?)
-            }
+        // The run's own journal (a LIVE run writes its own), read through
+        // the open file while it runs: the lock is held only to share it.
+        let (path, open) = match self.runs.lock().expect("runs lock").get(name) {
+            Some(r) => (r.journal.clone(), r.journal_handle.clone()),
             None => {
-                let path = self.config.journals.join(format!("{name}.redb"));
-                let r = crate::store::journal::JournalReader::open(&path)?;
-                let bars = r.bars()?.iter().map(|b| b.time_ms).collect();
-                (r.entries()?, bars)
+                let live = self
+                    .registry
+                    .deployment(name)
+                    .is_ok_and(|d| d.stage == crate::lifecycle::Stage::Live);
+                (
+                    super::plan::journal_path(&self.config.journals, name, live),
+                    None,
+                )
             }
         };
+        let reader = match open {
+            Some(j) => j.lock().expect("journal lock").reader(),
+            None => crate::store::journal::JournalReader::open(&path)?,
+        };
+        let page = reader.page(offset, limit.min(usize::MAX as u64) as usize, from, to)?;
         let mut out = String::new();
-        for (i, e) in entries
-            .iter()
-            .enumerate()
-            .skip(offset as usize)
-            .filter(|(_, e)| {
-                let t = e.seq().and_then(|s| bars.get(s as usize).copied());
-                match t {
-                    Some(t) => from.is_none_or(|f| t >= f) && to.is_none_or(|x| t < x),
-                    None => from.is_none() && to.is_none(),
-                }
-            })
-            .take(limit as usize)
-        {
+        for (i, e) in page {
             out.push_str(&serde_json::json!({"index": i, "entry": e}).to_string());
             out.push('\n');
         }

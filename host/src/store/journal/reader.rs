@@ -41,16 +41,18 @@ pub(super) fn for_each_in(
 
 /// A journal opened for reading.
 pub struct JournalReader {
-    db: ReadDb,
-    path: PathBuf,
+    pub(super) db: ReadDb,
+    pub(super) path: PathBuf,
 }
 
 /// Read-only when the file was closed cleanly; opened for writing (which
 /// makes redb repair it, keeping every committed transaction) when the
 /// writer was killed. Nothing is written besides the repair.
+/// Or the open file of a journal being written (its committed part).
 pub(super) enum ReadDb {
     ReadOnly(redb::ReadOnlyDatabase),
     Repaired(Database),
+    Shared(std::sync::Arc<Database>),
 }
 
 impl ReadDb {
@@ -58,6 +60,7 @@ impl ReadDb {
         match self {
             ReadDb::ReadOnly(d) => d.begin_read(),
             ReadDb::Repaired(d) => d.begin_read(),
+            ReadDb::Shared(d) => d.begin_read(),
         }
     }
 }
@@ -199,6 +202,83 @@ impl JournalReader {
             out.push(e);
             Ok(())
         })?;
+        Ok(out)
+    }
+
+    /// A page of entries with their indexes: from index `offset` on, those
+    /// of bars in `[from, to)` when either is given (entries of no bar only
+    /// when neither is), at most `limit`. Only the segment holding `offset`
+    /// and the ones after it are read, each entry's bar looked up alone:
+    /// the cost follows the page, not the journal.
+    pub fn page(
+        &self,
+        offset: u64,
+        limit: usize,
+        from: Option<i64>,
+        to: Option<i64>,
+    ) -> Result<Vec<(u64, Entry)>, JournalError> {
+        let tx = self.db.begin_read().map_err(|e| self.invalid(e))?;
+        let t = tx.open_table(ENTRIES).map_err(|e| self.invalid(e))?;
+        let bars = match tx.open_table(BARS) {
+            Ok(b) => Some(b),
+            Err(redb::TableError::TableDoesNotExist(_)) => None,
+            Err(e) => return Err(self.invalid(e)),
+        };
+        let filtered = from.is_some() || to.is_some();
+        let bar_time = |seq: u64| -> Result<Option<i64>, JournalError> {
+            let Some(b) = &bars else { return Ok(None) };
+            let Some(v) = b.get(seq).map_err(|e| self.invalid(e))? else {
+                return Ok(None);
+            };
+            let (bar, _): (Bar, usize) =
+                bincode::decode_from_slice(v.value(), config()).map_err(|e| self.invalid(e))?;
+            Ok(Some(bar.time_ms))
+        };
+        let first = t
+            .range(..=offset)
+            .map_err(|e| self.invalid(e))?
+            .next_back()
+            .transpose()
+            .map_err(|e| self.invalid(e))?
+            .map_or(0, |(k, _)| k.value());
+        let mut out = Vec::new();
+        let mut next = first;
+        for item in t.range(first..).map_err(|e| self.invalid(e))? {
+            let (k, v) = item.map_err(|e| self.invalid(e))?;
+            if k.value() != next {
+                return Err(self.invalid(format!(
+                    "segment starts at entry {} where {next} was expected",
+                    k.value()
+                )));
+            }
+            let mut rest = v.value();
+            while let Some((len, tail)) = rest.split_first_chunk::<4>() {
+                let len = u32::from_le_bytes(*len) as usize;
+                let bytes = tail
+                    .get(..len)
+                    .ok_or_else(|| self.invalid(format!("entry {next}: truncated")))?;
+                rest = &tail[len..];
+                let index = next;
+                next += 1;
+                if index < offset {
+                    continue;
+                }
+                let (e, _): (Entry, usize) = bincode::serde::decode_from_slice(bytes, config())
+                    .map_err(|e| self.invalid(format!("entry {index}: {e}")))?;
+                let keep = match e.seq() {
+                    _ if !filtered => true,
+                    Some(seq) => bar_time(seq)?
+                        .is_some_and(|t| from.is_none_or(|f| t >= f) && to.is_none_or(|x| t < x)),
+                    None => false,
+                };
+                if keep {
+                    out.push((index, e));
+                    if out.len() >= limit {
+                        return Ok(out);
+                    }
+                }
+            }
+        }
         Ok(out)
     }
 

@@ -4,7 +4,10 @@ use super::*;
 
 /// A journal file being written.
 pub struct Journal {
-    db: Database,
+    /// Shared with the readers of a running deployment's journal
+    /// ([`Journal::reader`]): redb's reads see the last commit and never
+    /// wait for the writer.
+    db: std::sync::Arc<Database>,
     path: PathBuf,
     next: u64,
     segment_first: u64,
@@ -79,7 +82,7 @@ impl Journal {
         if path.exists() {
             std::fs::remove_file(path).map_err(|e| storage(path, e))?;
         }
-        let db = Database::create(path).map_err(|e| storage(path, e))?;
+        let db = std::sync::Arc::new(Database::create(path).map_err(|e| storage(path, e))?);
         let j = Self {
             db,
             path: path.to_path_buf(),
@@ -120,7 +123,7 @@ impl Journal {
             // Refuse an unknown format before opening the file for writing.
             JournalReader::open(path)?.meta()?;
         }
-        let db = open_db(path)?;
+        let db = std::sync::Arc::new(open_db(path)?);
         let mut j = Self {
             db,
             path: path.to_path_buf(),
@@ -226,55 +229,14 @@ impl Journal {
             .is_some_and(|w| !w.expected.is_empty())
     }
 
-    /// Every entry in the file and the pending segment, decoded (the API's
-    /// journal query on a running deployment).
-    pub fn entries(&self) -> Result<Vec<Entry>, JournalError> {
-        let invalid = |e: &dyn std::fmt::Display| JournalError::Invalid {
+    /// A reader of what is committed, for the API: it shares the open file
+    /// and holds nothing of the writer's, so a client paging through the
+    /// journal never delays a commit of the bar path.
+    pub fn reader(&self) -> JournalReader {
+        JournalReader {
+            db: ReadDb::Shared(self.db.clone()),
             path: self.path.clone(),
-            message: e.to_string(),
-        };
-        let tx = self.db.begin_read().map_err(|e| invalid(&e))?;
-        let t = tx.open_table(ENTRIES).map_err(|e| invalid(&e))?;
-        let mut out = Vec::new();
-        let mut decode = |_: u64, bytes: &[u8]| {
-            let (e, _): (Entry, usize) =
-                bincode::serde::decode_from_slice(bytes, config()).map_err(|e| invalid(&e))?;
-            out.push(e);
-            Ok(())
-        };
-        for_each_in(&t, &self.path, &mut decode)?;
-        let mut rest = self.segment.as_slice();
-        while let Some((len, tail)) = rest.split_first_chunk::<4>() {
-            let len = u32::from_le_bytes(*len) as usize;
-            decode(0, &tail[..len])?;
-            rest = &tail[len..];
         }
-        Ok(out)
-    }
-
-    /// Open times of the input bars, committed and pending, by sequence number.
-    pub fn bar_times(&self) -> Result<Vec<i64>, JournalError> {
-        let invalid = |e: &dyn std::fmt::Display| JournalError::Invalid {
-            path: self.path.clone(),
-            message: e.to_string(),
-        };
-        let tx = self.db.begin_read().map_err(|e| invalid(&e))?;
-        let t = tx.open_table(BARS).map_err(|e| invalid(&e))?;
-        let mut out = Vec::new();
-        for item in t.iter().map_err(|e| invalid(&e))? {
-            let (_, v) = item.map_err(|e| invalid(&e))?;
-            let (bar, _): (Bar, usize) =
-                bincode::decode_from_slice(v.value(), config()).map_err(|e| invalid(&e))?;
-            out.push(bar.time_ms);
-        }
-        if let Some(w) = &self.write_ahead {
-            for (_, bytes) in &w.bars {
-                let (bar, _): (Bar, usize) =
-                    bincode::decode_from_slice(bytes, config()).map_err(|e| invalid(&e))?;
-                out.push(bar.time_ms);
-            }
-        }
-        Ok(out)
     }
 
     /// Keep a note of what the feed did (write-ahead journals; committed
