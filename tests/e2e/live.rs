@@ -258,7 +258,7 @@ pub(crate) fn settle(f: &mut Fixture, bars: usize, account: impl Fn() -> f64) ->
     });
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut agreed = 0;
-    let s = loop {
+    loop {
         let s = f.status("d");
         agreed = if (held(&s) - account()).abs() < 1e-9 {
             agreed + 1
@@ -267,11 +267,10 @@ pub(crate) fn settle(f: &mut Fixture, bars: usize, account: impl Fn() -> f64) ->
         };
         // Past the deadline the caller's comparison says what differs.
         if agreed >= 2 || Instant::now() > deadline {
-            break s;
+            return s;
         }
         std::thread::sleep(Duration::from_millis(500));
-    };
-    s
+    }
 }
 
 #[test]
