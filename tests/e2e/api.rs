@@ -411,6 +411,10 @@ fn an_address_guessing_tokens_is_told_to_wait_before_its_token_is_compared() {
     assert!((1..=61).contains(&wait), "{wait}");
     // Even the right token waits: the guesser cannot tell it was right.
     assert_eq!(guess(TOKEN).status(), 429);
+    // A supervisor's probe from the same address still hears "alive": a
+    // guesser cannot get the service restarted.
+    let r = http().get(format!("{url}/livez")).send().unwrap();
+    assert_eq!(r.status(), 200);
     // Wrong sign-ins count the same.
     let r = http()
         .post(format!("{url}/login"))
@@ -520,4 +524,21 @@ fn the_journal_route_pages_what_is_committed_by_index_and_by_bar_time() {
     assert!(!want.is_empty());
     assert_eq!(page.iter().collect::<Vec<_>>(), want);
     f.terminate();
+}
+
+#[test]
+fn livez_answers_a_supervisor_without_a_token_and_says_nothing_else() {
+    let f = running();
+    let r = http().get(format!("{}/livez", f.url())).send().unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().unwrap(), "alive\n");
+    // Only GET, and the Host check still applies.
+    let r = http().post(format!("{}/livez", f.url())).send().unwrap();
+    assert_eq!(r.status(), 405);
+    let r = http()
+        .get(format!("{}/livez", f.url()))
+        .header("host", "evil.example:80")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
 }

@@ -210,6 +210,12 @@ pub(super) async fn guard(
     if !access.hosts.iter().any(|h| h.eq_ignore_ascii_case(&host)) {
         return StatusCode::FORBIDDEN.into_response();
     }
+    if req.uri().path() == "/livez" {
+        // A supervisor's probe: open, and never throttled (an address
+        // guessing tokens must not make the service look dead and be
+        // restarted). It says nothing but "alive".
+        return next.run(req).await;
+    }
     let ip = req
         .extensions()
         .get::<super::listen::Peer>()

@@ -30,6 +30,11 @@ pub(super) async fn metrics(State(s): State<Shared>) -> Response {
     }
 }
 
+/// `GET /livez`: open to a process supervisor, says only that the process answers.
+pub(super) async fn livez() -> Response {
+    ([(header::CONTENT_TYPE, "text/plain")], "alive\n").into_response()
+}
+
 pub(super) async fn health() -> Response {
     Json(serde_json::json!({"status": "alive"})).into_response()
 }

@@ -95,7 +95,8 @@ struct Route {
 
 /// Every route, with its handler: the router is built from this table and
 /// nothing else. Browsers' pages (not in the OpenAPI description, which is
-/// the JSON API): `/login` is open (it takes the token), `/dashboard`
+/// the JSON API): `/livez` is open (a supervisor's liveness probe),
+/// `/login` is open (it takes the token), `/dashboard`
 /// without a session redirects to it, the rest need a token or a session
 /// like every API route.
 fn table() -> Vec<Route> {
@@ -146,6 +147,7 @@ fn table() -> Vec<Route> {
         ),
         r(true, "get", "/deployments/{name}/journal", get(journal)),
         r(true, "post", "/kill", post(kill)),
+        r(false, "get", "/livez", get(livez)),
         r(false, "get", "/login", get(login_page)),
         r(false, "post", "/login", post(login)),
         r(false, "post", "/logout", post(logout)),
