@@ -481,3 +481,131 @@ fn the_kill_switch_flattens_and_pauses_every_deployment_and_says_so() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+#[test]
+fn a_paper_sharpe_far_from_the_backtests_is_alerted_once_on_the_day_of_its_21st_close() {
+    let (url, received, _rt) = receivers();
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::SCRIPTED]);
+    f.paper(
+        "sp",
+        "scripted@0.1.0",
+        &[
+            "--param",
+            "script=0 weight 0 1",
+            "--risk",
+            "max_drawdown=1",
+            "--risk",
+            "daily_loss_limit=1",
+        ],
+    );
+    // The backtest: up 1% a day with a little noise, a Sharpe ratio far
+    // above 1. The paper feed: up and down 2% on alternate days, about 0.
+    let steady: Vec<(f64, f64, f64, f64)> = (0..60)
+        .map(|i| {
+            let c = 100.0 * 1.01f64.powi(i) * (1.0 + 0.002 * if i % 2 == 0 { 1.0 } else { -1.0 });
+            (c, c, c, c)
+        })
+        .collect();
+    let backtest = bars_csv(f.dir.path(), "BT.csv", DAY, &steady);
+    f.ok(&[
+        "deploy",
+        "backtest",
+        "sp",
+        "--data",
+        backtest.to_str().unwrap(),
+        "--monte-carlo-runs",
+        "0",
+    ]);
+    let mut c = 100.0;
+    let choppy: Vec<(f64, f64, f64, f64)> = (0..40)
+        .map(|i| {
+            c *= if i % 2 == 0 { 1.02 } else { 0.98 };
+            (c, c, c, c)
+        })
+        .collect();
+    let data = bars_csv(f.dir.path(), "X.csv", DAY, &choppy);
+    let config = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1d\"\nbars_per_second = 200\n"
+        ),
+        &format!(
+            "[alerts]\n[[alerts.channels]]\nkind = \"webhook\"\nurl = \"{url}/hook\"\nmin_level = \"WARNING\"\n"
+        ),
+    );
+    f.serve(&config);
+    f.ok(&[
+        "deploy",
+        "start",
+        "sp",
+        "--feed",
+        "rec",
+        "--symbol",
+        "X",
+        "--interval",
+        "1d",
+        "--start",
+        "2024-01-01",
+    ]);
+    f.wait("sp", "the whole feed", |s| s["seq"].as_u64() >= Some(39));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let sharpe = || -> Vec<serde_json::Value> {
+        received
+            .hooks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| h["rule"] == "sharpe-deviation")
+            .cloned()
+            .collect()
+    };
+    while sharpe().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no sharpe-deviation alert: {:?}",
+            received.hooks.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let alerts = sharpe();
+    assert_eq!(alerts.len(), 1, "entered once: {alerts:?}");
+    let a = &alerts[0];
+    assert_eq!(a["level"], "CRITICAL");
+    assert_eq!(a["threshold"].as_f64(), Some(0.5));
+    // Day 20 closes at the first bar of day 21 (2024-01-22): 21 closes.
+    let text = a["message"].as_str().unwrap();
+    assert!(
+        text.contains("paper Sharpe ratio off the backtest's by")
+            && text.contains("at bar 2024-01-22"),
+        "{text}"
+    );
+    f.terminate();
+    // By hand: the equity at each day's close from the journal's fills and
+    // the closes, its 20 daily returns' Sharpe ratio (a close every day:
+    // √365 a year), against the backtest's as the registry keeps it.
+    let entries = journal_entries(&f.dir.path().join("journals/sp.redb"));
+    let (mut cash, mut qty) = (100_000.0, 0.0);
+    let mut closes = Vec::new();
+    for (i, bar) in choppy.iter().enumerate().take(21) {
+        for fill in of_kind(&entries, "fill") {
+            if fill["seq"].as_u64() == Some(i as u64) {
+                let q = fill["fill"]["quantity"].as_f64().unwrap();
+                let q = if fill["fill"]["side"] == "buy" { q } else { -q };
+                cash -= q * fill["fill"]["price"].as_f64().unwrap()
+                    + fill["fill"]["commission"].as_f64().unwrap();
+                qty += q;
+            }
+        }
+        closes.push(cash + qty * bar.3);
+    }
+    let r: Vec<f64> = closes.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+    let mean = r.iter().sum::<f64>() / r.len() as f64;
+    let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (r.len() - 1) as f64).sqrt();
+    let paper = mean / sd * 365f64.sqrt();
+    let reg = sandbar::store::registry::Registry::open(&f.registry()).unwrap();
+    let bt = reg.deployment("sp").unwrap().backtest.unwrap().sharpe;
+    let want = (paper - bt).abs() / bt.abs();
+    let got = a["value"].as_f64().unwrap();
+    assert!((got - want).abs() < 1e-9, "alerted {got}, by hand {want}");
+}

@@ -50,8 +50,12 @@ pub(super) struct ServiceController {
     pub(super) alerter: Option<Arc<monitor::Alerter>>,
     /// The level each threshold rule is at (raised on the way up).
     pub(super) levels: HashMap<monitor::Rule, Option<monitor::Level>>,
-    /// Equity at each UTC day's close, for the paper Sharpe ratio.
-    pub(super) daily_closes: Vec<f64>,
+    /// (UTC day, equity at its close) of every day it traded, for the
+    /// paper Sharpe ratio (re-built when a restart re-executes the journal).
+    pub(super) daily_closes: Vec<(i64, f64)>,
+    /// The paper Sharpe ratio's deviation from the backtest's, as of the
+    /// last day closed (0 until 21 closes).
+    pub(super) sharpe_deviation: f64,
     /// The Sharpe ratio of the deployment's backtest evidence.
     pub(super) backtest_sharpe: Option<f64>,
     pub(super) board: Option<Board>,
@@ -78,16 +82,7 @@ impl ServiceController {
             0.0
         };
         let c = a.config().clone();
-        // Paper against backtest, once 20 days were traded (checked at a day's first bar).
-        let deviation = match (
-            self.daily_closes.len() >= 21
-                && status.last_bar_ms.div_euclid(86_400_000) == self.day.0,
-            self.backtest_sharpe,
-        ) {
-            (true, Some(bt)) if bt.abs() > 1e-9 => monitor::daily_sharpe(&self.daily_closes)
-                .map_or(0.0, |paper| (paper - bt).abs() / bt.abs()),
-            _ => 0.0,
-        };
+        let deviation = self.sharpe_deviation;
         for (rule, value, thresholds, what) in [
             (
                 monitor::Rule::Drawdown,
@@ -196,6 +191,19 @@ impl ServiceController {
                 }
             }
         }
+    }
+
+    /// `day` closed at `equity`: the paper Sharpe ratio against the
+    /// backtest's, once 20 daily returns were traded.
+    fn close_day(&mut self, day: i64, equity: f64) {
+        self.daily_closes.push((day, equity));
+        self.sharpe_deviation = match self.backtest_sharpe {
+            Some(bt) if self.daily_closes.len() >= 21 && bt.abs() > 1e-9 => {
+                monitor::daily_sharpe(&self.daily_closes)
+                    .map_or(0.0, |paper| (paper - bt).abs() / bt.abs())
+            }
+            _ => 0.0,
+        };
     }
 
     pub(super) fn save_snapshot(&mut self, seq: u64, version: &str, state: Vec<u8>) {
@@ -414,6 +422,9 @@ impl<'a> Controller<'a> for ServiceController {
         if day != self.day.0 {
             // The equity the day started from: the last one before its first bar.
             let before = self.status.lock().expect("status lock").equity;
+            if self.day.0 != i64::MIN {
+                self.close_day(self.day.0, before);
+            }
             self.day = (
                 day,
                 if self.day.0 == i64::MIN {

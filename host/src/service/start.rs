@@ -396,6 +396,7 @@ impl Service {
             alerter: self.alerter.clone().filter(|_| l.evidence),
             levels: HashMap::new(),
             daily_closes: Vec::new(),
+            sharpe_deviation: 0.0,
             backtest_sharpe: self
                 .registry
                 .deployment(&l.name)

@@ -69,9 +69,19 @@ pub fn sharpe(r: &[f64], periods_per_year: f64) -> Option<f64> {
     (sd > 0.0).then(|| annualise(mean / sd, periods_per_year))
 }
 
-/// The annualised Sharpe ratio of daily equity closes.
-pub fn daily_sharpe(closes: &[f64]) -> Option<f64> {
-    sharpe(&returns(closes), CALENDAR_DAYS)
+/// The annualised Sharpe ratio of daily equity closes `(UTC day, close)`,
+/// annualised by how many closes a year they come at (365 for a market
+/// open every day, about 252 for one closed at weekends and holidays), so
+/// that it compares with a backtest's Sharpe ratio of the same market.
+pub fn daily_sharpe(closes: &[(i64, f64)]) -> Option<f64> {
+    let (first, last) = (closes.first()?.0, closes.last()?.0);
+    let span = (last - first) as f64;
+    if span <= 0.0 {
+        return None;
+    }
+    let per_year = (closes.len() - 1) as f64 * CALENDAR_DAYS / span;
+    let values: Vec<f64> = closes.iter().map(|c| c.1).collect();
+    sharpe(&returns(&values), per_year)
 }
 
 #[cfg(test)]
@@ -80,14 +90,22 @@ mod tests {
 
     #[test]
     fn sharpe_is_the_sample_mean_over_the_sample_deviation_made_annual() {
-        assert_eq!(daily_sharpe(&[100.0, 101.0]), None);
-        assert_eq!(daily_sharpe(&[100.0, 100.0, 100.0]), None);
+        let days = |c: &[f64]| -> Vec<(i64, f64)> {
+            c.iter().enumerate().map(|(i, c)| (i as i64, *c)).collect()
+        };
+        assert_eq!(daily_sharpe(&days(&[100.0, 101.0])), None);
+        assert_eq!(daily_sharpe(&days(&[100.0, 100.0, 100.0])), None);
         let closes = [100.0, 101.0, 100.5, 102.0, 103.0];
         let r: Vec<f64> = closes.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
         let mean = r.iter().sum::<f64>() / 4.0;
         let sd = (r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / 3.0).sqrt();
-        let s = daily_sharpe(&closes).unwrap();
+        let s = daily_sharpe(&days(&closes)).unwrap();
         assert!((s - mean / sd * 365f64.sqrt()).abs() < 1e-9);
+        // Five closes over Monday to Monday (a week end between): four a
+        // week, so 4 × 365 / 7 a year.
+        let weekdays: Vec<(i64, f64)> = [0, 1, 2, 3, 7].into_iter().zip(closes).collect();
+        let s = daily_sharpe(&weekdays).unwrap();
+        assert!((s - mean / sd * (4.0 * 365.0 / 7.0f64).sqrt()).abs() < 1e-9);
         assert!((sharpe(&r, 252.0).unwrap() - mean / sd * 252f64.sqrt()).abs() < 1e-9);
     }
 
