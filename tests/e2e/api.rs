@@ -542,3 +542,31 @@ fn livez_answers_a_supervisor_without_a_token_and_says_nothing_else() {
         .unwrap();
     assert_eq!(r.status(), 403);
 }
+
+#[test]
+fn a_promotion_through_the_api_is_held_to_the_configured_gates() {
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::COUNTER_V1]);
+    f.paper("c", "counter@1.0.0", &[]);
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(100, 100.0));
+    let config = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 2000\n"
+        ),
+        "[gates]\nmin_paper_days = 1000\n",
+    );
+    f.serve(&config);
+    let r = http()
+        .post(format!("{}/deployments/c/promote", f.url()))
+        .bearer_auth(TOKEN)
+        .header("content-type", "application/json")
+        .body("{\"reason\":\"try\",\"force\":false}")
+        .send()
+        .unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    let body = r.text().unwrap();
+    assert!(
+        body.contains("c is not ready for PAPER → LIVE") && body.contains("≥ 1000"),
+        "{body}"
+    );
+}

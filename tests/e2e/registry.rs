@@ -521,3 +521,92 @@ fn the_pre_live_checklist_measures_what_it_can_and_audits_what_a_person_confirms
         "{show}"
     );
 }
+
+/// PAPER → LIVE binds the pre-live checklist: with the gates passed, the
+/// promotion is refused while any item is open (naming them), each manual
+/// item confirmed for this version closes it, and `--force` with a reason
+/// goes LIVE with the override and what was open in the audit trail.
+#[test]
+fn going_live_is_refused_while_the_pre_live_checklist_is_open() {
+    use sandbar::lifecycle::{GateConfig, Move};
+    use sandbar::store::registry::{Registry, RegistryError};
+    let dir = scratch();
+    let reg = Registry::open(&dir.path().join("r.redb")).unwrap();
+    let rt = sandbar::runtime::Runtime::new(None).unwrap();
+    reg.add_plugin(&rt, std::path::Path::new(plugins::COUNTER_V1), None, "t")
+        .unwrap();
+    reg.create_deployment("d", "counter@1.0.0", &[], vec![], 1e5, vec![], "t")
+        .unwrap();
+    let g = GateConfig::default();
+    for _ in 0..2 {
+        reg.transition("d", Move::Promote, Some("to paper".into()), true, &g, "t")
+            .unwrap();
+    }
+    // Evidence that passes every gate of PAPER → LIVE.
+    let backtest = serde_json::json!({
+        "plugin": "counter@1.0.0", "data": ["x.csv"], "bars": 5000, "years": 5.0,
+        "sharpe": 1.5, "max_drawdown": 0.1, "trades": 200, "faulted": false
+    });
+    reg.record_backtest("d", serde_json::from_value(backtest).unwrap(), "t")
+        .unwrap();
+    let paper = serde_json::json!({
+        "plugin": "counter@1.0.0", "days": 30.0, "trades": 40, "sharpe": 1.4,
+        "slippage_bps": 2.0, "faults": 0,
+        "replay": {
+            "plugin": "counter@1.0.0", "bars": 40000, "stopped_at": null,
+            "paper_fills": 80, "replay_fills": 80, "matching_fills": 80,
+            "first_difference": null, "max_price_difference_bps": 0.0,
+            "slippage": [1.0, 1.0], "pnl": [10.0, 10.0], "sharpe": [1.4, 1.4],
+            "sharpe_deviation": 0.0
+        }
+    });
+    reg.record_paper("d", serde_json::from_value(paper).unwrap(), "t")
+        .unwrap();
+    let open = |e: RegistryError| match e {
+        RegistryError::ChecklistOpen { open, .. } => open,
+        e => panic!("not refused by the checklist: {e}"),
+    };
+    let err = reg
+        .transition("d", Move::Promote, Some("go".into()), false, &g, "t")
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.starts_with("d is not ready for PAPER → LIVE: the pre-live checklist has open items:"),
+        "{text}"
+    );
+    let first = open(err);
+    for manual in ["alert-channels", "kill-switch", "credentials"] {
+        assert!(first.contains(&manual.to_string()), "{first:?}");
+    }
+    // Confirmed by a person for this version: no longer open.
+    for item in ["alert-channels", "kill-switch", "credentials"] {
+        reg.confirm_item("d", "ops", item, "counter@1.0.0", "drilled")
+            .unwrap();
+    }
+    let then = open(
+        reg.transition("d", Move::Promote, Some("go".into()), false, &g, "t")
+            .unwrap_err(),
+    );
+    assert_eq!(
+        then,
+        first
+            .iter()
+            .filter(|i| !["alert-channels", "kill-switch", "credentials"].contains(&i.as_str()))
+            .cloned()
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(reg.deployment("d").unwrap().stage.to_string(), "PAPER");
+    // Forced, with a reason: LIVE, and the trail says what was overridden.
+    reg.transition("d", Move::Promote, Some("accepted".into()), true, &g, "t")
+        .unwrap();
+    assert_eq!(reg.deployment("d").unwrap().stage.to_string(), "LIVE");
+    let last = reg.audit_trail(Some("d")).unwrap().pop().unwrap();
+    assert!(last.forced);
+    assert_eq!(
+        last.reason.unwrap(),
+        format!(
+            "accepted (pre-live checklist overridden; open: {})",
+            then.join(", ")
+        )
+    );
+}

@@ -100,6 +100,7 @@ pub(super) fn serve(a: ServeArgs) -> anyhow::Result<()> {
         config.venues = f.venues.clone();
         config.ramp_up = f.ramp_up.clone();
         config.accounts = f.accounts.clone();
+        config.gates = f.gates;
         if let Some(w) = f.workers {
             config.workers = w;
         }

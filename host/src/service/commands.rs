@@ -348,7 +348,7 @@ impl Service {
             Move::Promote,
             (!reason.trim().is_empty()).then(|| reason.to_string()),
             force,
-            &GateConfig::default(),
+            &self.config.gates,
             actor,
         )?;
         if let Some(a) = &self.alerter {

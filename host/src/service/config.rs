@@ -58,6 +58,11 @@ pub struct ServiceFile {
     /// between them on a schedule, account-wide exposure and loss caps.
     #[serde(default)]
     pub accounts: BTreeMap<String, crate::service::account::AccountConfig>,
+    /// The promotion gates a promotion through the API is held to (the
+    /// same keys as `deploy promote --gates FILE`; default the reference
+    /// thresholds). Going LIVE also needs the pre-live checklist done.
+    #[serde(default)]
+    pub gates: crate::lifecycle::GateConfig,
 }
 
 fn default_ramp_up() -> Vec<(f64, f64)> {

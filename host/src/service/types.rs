@@ -39,6 +39,8 @@ pub struct ServiceConfig {
     pub ramp_up: Vec<(f64, f64)>,
     /// Accounts shared by several deployments, by name.
     pub accounts: BTreeMap<String, account::AccountConfig>,
+    /// The gates a promotion through the API is held to (`[gates]`).
+    pub gates: crate::lifecycle::GateConfig,
 }
 
 impl ServiceConfig {
@@ -56,6 +58,7 @@ impl ServiceConfig {
             venues: BTreeMap::new(),
             ramp_up: crate::portfolio::allocation::RampUp::default().0,
             accounts: BTreeMap::new(),
+            gates: crate::lifecycle::GateConfig::default(),
         }
     }
 }

@@ -110,7 +110,7 @@ pub(super) fn checklist_cmd(reg: &Registry, who: &str, cmd: DeployCmd) -> anyhow
     else {
         unreachable!("checklist_cmd is given `deploy checklist`")
     };
-    use crate::lifecycle::{MANUAL_ITEMS, checklist};
+    use crate::lifecycle::MANUAL_ITEMS;
     let d = reg.deployment(&name)?;
     if let Some(item) = &confirm {
         if !MANUAL_ITEMS.iter().any(|(id, _)| id == item) {
@@ -129,16 +129,8 @@ pub(super) fn checklist_cmd(reg: &Registry, who: &str, cmd: DeployCmd) -> anyhow
         )?;
     }
     let g = load_gates(gates.as_deref())?;
-    let set: Vec<String> = d.risk.iter().map(|r| format!("risk.{r}")).collect();
-    let risk = RunConfig::load(None, &set)?.risk;
-    let items = checklist(
-        &d.plugin,
-        d.backtest.as_ref(),
-        d.paper.as_ref(),
-        &risk,
-        &g,
-        &reg.confirmations(&name)?,
-    );
+    // The registry's own list: the one `promote` to LIVE is held to.
+    let items = reg.checklist(&name, &g)?;
     println!("pre-live checklist of {name} ({}, {}):", d.plugin, d.stage);
     for i in &items {
         println!(

@@ -140,6 +140,12 @@ impl Registry {
         gates: &GateConfig,
         actor: &str,
     ) -> Result<(Stage, Option<Readiness>), RegistryError> {
+        // Confirmations are only ever added: read before the change.
+        let confirmations = if mv == Move::Promote {
+            self.confirmations(name)?
+        } else {
+            vec![]
+        };
         self.modify(name, actor, |d| {
             let to = lifecycle::next(d.stage, mv, d.paused_from)?;
             // A blank reason is no reason: the audit trail must say why.
@@ -170,10 +176,31 @@ impl Registry {
                 }
                 readiness = Some(r);
             }
+            // Going LIVE binds the pre-live checklist too: every item
+            // measured or confirmed for this version, or an audited override.
+            let mut overridden = Vec::new();
+            if mv == Move::Promote && to == Stage::Live {
+                let open = self.open_items(d, gates, &confirmations)?;
+                if !open.is_empty() && !force {
+                    return Err(RegistryError::ChecklistOpen {
+                        name: name.into(),
+                        open,
+                    });
+                }
+                overridden = open;
+            }
             if force && reason.is_none() {
                 return Err(RegistryError::ReasonRequired("--force"));
             }
-            let forced = force && readiness.as_ref().is_some_and(|r| !r.ready());
+            let forced =
+                force && (readiness.as_ref().is_some_and(|r| !r.ready()) || !overridden.is_empty());
+            let reason = match reason {
+                Some(r) if !overridden.is_empty() => Some(format!(
+                    "{r} (pre-live checklist overridden; open: {})",
+                    overridden.join(", ")
+                )),
+                r => r,
+            };
             let from = d.stage;
             d.paused_from = if to == Stage::Paused {
                 Some(from)
@@ -191,6 +218,54 @@ impl Registry {
             };
             Ok(((to, readiness), Some(line)))
         })
+    }
+
+    /// The ids of the pre-live checklist items `d` has open for its
+    /// version under `gates` (the same list `deploy checklist` prints).
+    pub(super) fn open_items(
+        &self,
+        d: &Deployment,
+        gates: &GateConfig,
+        confirmations: &[lifecycle::Confirmation],
+    ) -> Result<Vec<String>, RegistryError> {
+        Ok(self
+            .checklist_of(d, gates, confirmations)?
+            .into_iter()
+            .filter(|i| !i.done)
+            .map(|i| i.id.to_string())
+            .collect())
+    }
+
+    /// The pre-live checklist of `d` under `gates`.
+    pub(super) fn checklist_of(
+        &self,
+        d: &Deployment,
+        gates: &GateConfig,
+        confirmations: &[lifecycle::Confirmation],
+    ) -> Result<Vec<lifecycle::ChecklistItem>, RegistryError> {
+        let risk = crate::risk::with_overrides(&d.risk).map_err(|e| RegistryError::BadValue {
+            field: format!("deployment `{}` risk", d.name),
+            value: d.risk.join(" "),
+            why: e,
+        })?;
+        Ok(lifecycle::checklist(
+            &d.plugin,
+            d.backtest.as_ref(),
+            d.paper.as_ref(),
+            &risk,
+            gates,
+            confirmations,
+        ))
+    }
+
+    /// The pre-live checklist of deployment `name` under `gates`.
+    pub fn checklist(
+        &self,
+        name: &str,
+        gates: &GateConfig,
+    ) -> Result<Vec<lifecycle::ChecklistItem>, RegistryError> {
+        let d = self.deployment(name)?;
+        self.checklist_of(&d, gates, &self.confirmations(name)?)
     }
 
     /// The version a deployment now runs (after a swap or rollback).

@@ -254,6 +254,17 @@ pub enum RegistryError {
         /// The report.
         readiness: Readiness,
     },
+    /// PAPER → LIVE with items of the pre-live checklist open.
+    #[error(
+        "{name} is not ready for PAPER → LIVE: the pre-live checklist has open items: {} (`sandbar deploy checklist {name}` shows each; --force with a reason overrides it, audited)",
+        open.join(", ")
+    )]
+    ChecklistOpen {
+        /// Deployment.
+        name: String,
+        /// The open items' ids.
+        open: Vec<String>,
+    },
     /// A required reason is missing.
     #[error("{0} needs a reason (--reason)")]
     ReasonRequired(&'static str),
