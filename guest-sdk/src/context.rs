@@ -2,6 +2,7 @@
 //! parameters. The same types back the WebAssembly export and the native
 //! harness, through the [`HostServices`] seam.
 
+use crate::protection::{Amend, Protection, Trail};
 use crate::types::*;
 
 /// The host-side services a strategy may query. Implemented by the wasm glue
@@ -13,6 +14,12 @@ pub trait HostServices {
     fn portfolio(&self) -> Portfolio;
     /// Signed position in one symbol.
     fn position(&self, symbol: SymbolId) -> f64;
+    /// The protective orders resting for one symbol's position (contract
+    /// 0.3.0; a host without it has none to show).
+    fn protection(&self, symbol: SymbolId) -> Protection {
+        let _ = symbol;
+        Protection::default()
+    }
 }
 
 /// Typed access to the parameters the host resolved for this run.
@@ -99,6 +106,8 @@ impl Params {
 pub struct Ctx<'a> {
     pub(crate) symbols: &'a [String],
     pub(crate) intents: &'a mut Vec<Intent>,
+    /// Changes to protection alone: (bar index, symbol, change).
+    pub(crate) amends: &'a mut Vec<(u32, SymbolId, Amend)>,
     pub(crate) bar_index: u32,
     pub(crate) host: &'a dyn HostServices,
 }
@@ -130,6 +139,76 @@ impl<'a> Ctx<'a> {
     /// Log through the host (attributed to this plugin, rate-limited).
     pub fn log(&self, level: Level, message: &str) {
         self.host.log(level, message)
+    }
+
+    /// The protective orders resting for `symbol`'s position as of the
+    /// last processed bar: the stop-loss and take-profit prices (levels from
+    /// the entry resolved, a trailing stop as ratcheted so far) — all `None`
+    /// when flat. The position's average entry price is in
+    /// [`Ctx::portfolio`].
+    ///
+    /// ```
+    /// # use sandbar_sdk::prelude::*;
+    /// # use sandbar_sdk::protection::Trail;
+    /// fn on_bar(ctx: &mut Ctx<'_>, bar: &Bar) {
+    ///     let p = ctx.protection(bar.symbol);
+    ///     if let (Some(stop), None) = (p.stop_loss, p.trail) {
+    ///         // Once 2 above the stop, trail it 2 behind the best price.
+    ///         if bar.close > stop + 2.0 {
+    ///             ctx.trail_stop(bar.symbol, Trail::Distance(2.0));
+    ///         }
+    ///     }
+    /// }
+    /// ```
+    pub fn protection(&self, symbol: SymbolId) -> Protection {
+        self.host.protection(symbol)
+    }
+
+    fn amend(&mut self, symbol: SymbolId, change: Amend) {
+        self.amends.push((self.bar_index, symbol, change));
+    }
+
+    /// Move the stop-loss of `symbol`'s position to `price` (a trailing
+    /// stop stops trailing); its take-profit stays. Applies to the position
+    /// held, or to the one an intent of the same bar asks for (else it is
+    /// refused, heard as a rejection).
+    pub fn move_stop(&mut self, symbol: SymbolId, price: f64) {
+        self.amend(symbol, Amend::StopLoss(Protect::Price(price)));
+    }
+
+    /// Move the stop-loss to `distance` from the position's average entry
+    /// price (below a long's, above a short's), resolved after every fill.
+    pub fn move_stop_from_entry(&mut self, symbol: SymbolId, distance: f64) {
+        self.amend(symbol, Amend::StopLoss(Protect::FromEntry(distance)));
+    }
+
+    /// Make the stop-loss a trailing stop the host owns: from this bar's
+    /// close it follows the best price (the highest high of a long, the
+    /// lowest low of a short) at `trail`, and only ever moves toward the
+    /// price. The bar that moves the best price moves the stop from the
+    /// next bar on.
+    pub fn trail_stop(&mut self, symbol: SymbolId, trail: Trail) {
+        self.amend(symbol, Amend::TrailingStop(trail));
+    }
+
+    /// Cancel the stop-loss (a trailing one too); the take-profit stays.
+    pub fn cancel_stop(&mut self, symbol: SymbolId) {
+        self.amend(symbol, Amend::CancelStopLoss);
+    }
+
+    /// Move the take-profit to `price`; the stop-loss stays.
+    pub fn move_take_profit(&mut self, symbol: SymbolId, price: f64) {
+        self.amend(symbol, Amend::TakeProfit(Protect::Price(price)));
+    }
+
+    /// Move the take-profit to `distance` from the average entry price.
+    pub fn move_take_profit_from_entry(&mut self, symbol: SymbolId, distance: f64) {
+        self.amend(symbol, Amend::TakeProfit(Protect::FromEntry(distance)));
+    }
+
+    /// Cancel the take-profit; the stop-loss stays.
+    pub fn cancel_take_profit(&mut self, symbol: SymbolId) {
+        self.amend(symbol, Amend::CancelTakeProfit);
     }
 
     fn push(&mut self, symbol: SymbolId, action: Action) -> IntentBuilder<'_> {

@@ -48,6 +48,7 @@ pub mod fills;
 pub mod indicators;
 pub mod intents;
 pub mod positions;
+pub mod protection;
 pub mod risk;
 pub mod sizing;
 pub mod state;
@@ -74,6 +75,7 @@ pub mod prelude {
         Momentum, PerSymbol, RealizedVol, Roc, Rsi, Sma, Window,
     };
     pub use crate::positions::Positions;
+    pub use crate::protection::{Protection, Trail};
     pub use crate::sizing::vol_target_weight;
     pub use crate::{
         Action, Bar, Ctx, Delivery, Description, Event, Fill, InitError, Level, ParamSpec,
@@ -135,6 +137,7 @@ pub struct Runner<S: Strategy> {
     strategy: S,
     symbols: Vec<String>,
     intents: Vec<Intent>,
+    amends: Vec<(u32, SymbolId, protection::Amend)>,
 }
 
 impl<S: Strategy> Default for Runner<S> {
@@ -143,6 +146,7 @@ impl<S: Strategy> Default for Runner<S> {
             strategy: S::default(),
             symbols: Vec::new(),
             intents: Vec::new(),
+            amends: Vec::new(),
         }
     }
 }
@@ -162,9 +166,11 @@ impl<S: Strategy> Runner<S> {
         host: &dyn HostServices,
     ) -> &[Intent] {
         self.intents.clear();
+        self.amends.clear();
         let mut ctx = Ctx {
             symbols: &self.symbols,
             intents: &mut self.intents,
+            amends: &mut self.amends,
             bar_index: 0,
             host,
         };
@@ -190,9 +196,11 @@ impl<S: Strategy> Runner<S> {
         next: &mut dyn FnMut() -> Option<Bar>,
     ) -> &[Intent] {
         self.intents.clear();
+        self.amends.clear();
         let mut ctx = Ctx {
             symbols: &self.symbols,
             intents: &mut self.intents,
+            amends: &mut self.amends,
             bar_index: 0,
             host,
         };
@@ -202,7 +210,7 @@ impl<S: Strategy> Runner<S> {
         let mut bar = *first;
         loop {
             self.strategy.on_bar(&bar, &mut ctx);
-            if !ctx.intents.is_empty() {
+            if !ctx.intents.is_empty() || !ctx.amends.is_empty() {
                 break;
             }
             match next() {
@@ -211,6 +219,17 @@ impl<S: Strategy> Runner<S> {
             }
         }
         &self.intents
+    }
+
+    /// The intents of the last delivery, tagged by bar index.
+    pub fn intents(&self) -> &[Intent] {
+        &self.intents
+    }
+
+    /// The changes to protection alone of the last delivery, tagged by bar
+    /// index: (bar index, symbol, change), in the order they were asked.
+    pub fn amends(&self) -> &[(u32, SymbolId, protection::Amend)] {
+        &self.amends
     }
 
     /// The strategy's snapshot.
@@ -299,6 +318,15 @@ macro_rules! export_strategy {
                     more: bool,
                 ) -> ::std::result::Result<::std::vec::Vec<$crate::wit::Decision>, $crate::wit::StrategyError> {
                     RUNNER.with_borrow_mut(|r| $crate::wit::on_window(r, first, events, more))
+                }
+            }
+            impl $crate::wit::ManagedGuest for __SandbarGuest {
+                fn on_window(
+                    first: $crate::wit::Bar,
+                    events: ::std::vec::Vec<$crate::wit::Event>,
+                    more: bool,
+                ) -> ::std::result::Result<::std::vec::Vec<$crate::wit::Change>, $crate::wit::StrategyError> {
+                    RUNNER.with_borrow_mut(|r| $crate::wit::on_managed_window(r, first, events, more))
                 }
             }
             $crate::wit::bindings::__export_sandbar_guest!(__SandbarGuest with_types_in $crate::wit::bindings);

@@ -38,6 +38,7 @@
 
 use std::cell::RefCell;
 
+use crate::protection::{Amend, Trailing};
 use crate::risk::{Decision, Proposal, Refusal, RiskConfig, RiskEngine, Rule, StateChange};
 use crate::{
     Action, Bar, Event, Fill, HostServices, InitError, Intent, Level, ParamValue, Params,
@@ -59,6 +60,9 @@ struct Book {
     cash: f64,
     positions: Vec<Holding>,
     log: Vec<(Level, String)>,
+    /// What rests for each symbol's position, as of the last bar (what the
+    /// strategy reads with `Ctx::protection`).
+    resting: Vec<crate::protection::Protection>,
 }
 
 impl Book {
@@ -107,6 +111,13 @@ impl HostServices for RefCell<Book> {
             .positions
             .get(symbol as usize)
             .map_or(0.0, |h| h.quantity)
+    }
+    fn protection(&self, symbol: SymbolId) -> crate::protection::Protection {
+        self.borrow()
+            .resting
+            .get(symbol as usize)
+            .copied()
+            .unwrap_or_default()
     }
 }
 
@@ -187,13 +198,25 @@ pub struct Costs {
     pub commission_minimum: f64,
 }
 
-/// A symbol's stop-loss and take-profit, for a position in `direction`.
+/// A symbol's stop-loss (fixed or trailing) and take-profit, for a
+/// position in `direction`; `intended`: the direction the last intent
+/// asked for, which a change to a position not yet entered applies to.
 #[derive(Debug, Clone, Default)]
 struct Protection {
     stop_loss: Option<Protect>,
+    trailing: Option<Trailing>,
     take_profit: Option<Protect>,
     direction: f64,
+    intended: f64,
     ids: Vec<u64>,
+}
+
+impl Protection {
+    fn clear(&mut self) {
+        self.stop_loss = None;
+        self.trailing = None;
+        self.take_profit = None;
+    }
 }
 
 /// Runs a strategy natively over bars, one bar per delivery.
@@ -313,14 +336,98 @@ impl<S: Strategy> Harness<S> {
             self.risk.end_bar(equity, &mut self.pending);
             self.flush_changes();
             let events = std::mem::take(&mut self.events);
+            self.show_protection();
             let out = self
                 .runner
                 .on_bars(std::slice::from_ref(bar), &events, &self.book)
                 .to_vec();
+            let amends = self.runner.amends().to_vec();
             for intent in out {
                 self.intents.push((bar.time_ms, intent.clone()));
                 self.apply(&intent, bar);
             }
+            // Changes to protection alone come after the bar's intents.
+            for (_, s, change) in amends {
+                self.amend(s, change, bar);
+            }
+        }
+    }
+
+    /// What rests for each position, for the strategy to read (the host's
+    /// `protection.get`).
+    fn show_protection(&mut self) {
+        let resting: Vec<_> = (0..self.symbols.len() as SymbolId)
+            .map(|s| self.protection(s))
+            .collect();
+        self.book.borrow_mut().resting = resting;
+    }
+
+    /// The protective orders resting for `symbol`'s position now: the
+    /// stop-loss and take-profit prices (a trailing stop as ratcheted), all
+    /// `None` when flat — what the strategy reads with `Ctx::protection`.
+    pub fn protection(&self, symbol: SymbolId) -> crate::protection::Protection {
+        let Some(p) = self.protection.get(symbol as usize) else {
+            return Default::default();
+        };
+        let mut out = crate::protection::Protection::default();
+        for o in self.orders.iter().filter(|o| p.ids.contains(&o.id)) {
+            match o.kind {
+                Kind::Stop(price) => out.stop_loss = Some(price),
+                Kind::Target(price) => out.take_profit = Some(price),
+                _ => {}
+            }
+        }
+        if out.stop_loss.is_some() {
+            out.trail = p.trailing.map(|t| t.trail);
+        }
+        out
+    }
+
+    /// A change to the protection of `s` alone, as the host makes it.
+    fn amend(&mut self, s: SymbolId, change: Amend, bar: &Bar) {
+        if s as usize >= self.symbols.len() {
+            let detail = format!(
+                "unknown symbol id {s} (this run has {} symbols)",
+                self.symbols.len()
+            );
+            return self.refuse(bar, s, Rule::InvalidIntent, detail);
+        }
+        if let Err(detail) = crate::protection::validate(&change) {
+            return self.refuse(bar, s, Rule::InvalidIntent, detail);
+        }
+        let pos = self.book.position(s);
+        let close = self.last_close[s as usize];
+        let p = &mut self.protection[s as usize];
+        let direction = if pos != 0.0 { pos.signum() } else { p.intended };
+        if direction == 0.0 {
+            let detail = format!(
+                "{change} on {}: no position, and no intent for one, to protect",
+                self.symbols[s as usize]
+            );
+            return self.refuse(bar, s, Rule::InvalidIntent, detail);
+        }
+        if direction != p.direction {
+            p.clear();
+            p.direction = direction;
+        }
+        match change {
+            Amend::StopLoss(l) => {
+                p.stop_loss = Some(l);
+                p.trailing = None;
+            }
+            Amend::TrailingStop(t) => {
+                p.trailing = Some(Trailing::new(t, close));
+                p.stop_loss = None;
+            }
+            Amend::CancelStopLoss => {
+                p.stop_loss = None;
+                p.trailing = None;
+            }
+            Amend::TakeProfit(l) => p.take_profit = Some(l),
+            Amend::CancelTakeProfit => p.take_profit = None,
+        }
+        if pos != 0.0 {
+            self.resync(s, bar.time_ms);
         }
     }
 
@@ -446,11 +553,13 @@ impl<S: Strategy> Harness<S> {
         let kind = limit.map_or(Kind::Market, Kind::Limit);
         {
             let p = &mut self.protection[s as usize];
-            if matches!(intent.action, Action::Close) {
-                p.stop_loss = None;
-                p.take_profit = None;
+            let close = matches!(intent.action, Action::Close);
+            p.intended = if close { 0.0 } else { (pos + delta).signum() };
+            if close {
+                p.clear();
             }
             if intent.stop_loss.is_some() || intent.take_profit.is_some() {
+                p.clear();
                 p.stop_loss = intent.stop_loss;
                 p.take_profit = intent.take_profit;
                 p.direction = (pos + delta).signum();
@@ -513,20 +622,25 @@ impl<S: Strategy> Harness<S> {
         // it now stands, as the host's do.
         let entry = self.book.borrow().positions[s as usize].average_price;
         let p = self.protection[s as usize].clone();
-        let (mut stop_loss, mut take_profit) = (p.stop_loss, p.take_profit);
+        let (mut stop_loss, mut trailing, mut take_profit) =
+            (p.stop_loss, p.trailing, p.take_profit);
         if pos != 0.0 && pos.signum() != p.direction {
             stop_loss = None;
+            trailing = None;
             take_profit = None;
         }
-        let wanted = pos != 0.0 && (stop_loss.is_some() || take_profit.is_some());
+        let wanted =
+            pos != 0.0 && (stop_loss.is_some() || trailing.is_some() || take_profit.is_some());
         let side = if pos < 0.0 { Side::Buy } else { Side::Sell };
         let mut desired = Vec::new();
         if wanted {
-            if let Some(sl) = stop_loss {
-                desired.push((
-                    Kind::Stop(sl.resolve(entry, pos.signum(), true)),
-                    "stop-loss",
-                ));
+            let stop = match (trailing, stop_loss) {
+                (Some(t), _) => Some(t.stop(pos.signum())),
+                (None, Some(sl)) => Some(sl.resolve(entry, pos.signum(), true)),
+                (None, None) => None,
+            };
+            if let Some(price) = stop {
+                desired.push((Kind::Stop(price), "stop-loss"));
             }
             if let Some(tp) = take_profit {
                 desired.push((
@@ -549,14 +663,14 @@ impl<S: Strategy> Harness<S> {
         };
         let prot = &mut self.protection[s as usize];
         prot.stop_loss = stop_loss;
+        prot.trailing = trailing;
         prot.take_profit = take_profit;
         if matches {
             return;
         }
         let cancel = std::mem::take(&mut prot.ids);
         if !wanted && pos == 0.0 {
-            prot.stop_loss = None;
-            prot.take_profit = None;
+            prot.clear();
         }
         self.cancel_where(|o| cancel.contains(&o.id));
         for (kind, origin) in desired {
@@ -644,6 +758,19 @@ impl<S: Strategy> Harness<S> {
                     && -signed(o.side, 1.0) * pos <= 0.0
             });
             self.resync(s, bar.time_ms);
+        }
+        // A trailing stop ratchets on the bar's extreme, for the next bar.
+        let pos = self.book.position(s);
+        let p = &mut self.protection[s as usize];
+        if let Some(t) = &mut p.trailing
+            && pos != 0.0
+            && pos.signum() == p.direction
+        {
+            let before = t.stop(p.direction);
+            t.after_bar(bar.high, bar.low, p.direction);
+            if t.stop(p.direction) != before {
+                self.resync(s, bar.time_ms);
+            }
         }
     }
 

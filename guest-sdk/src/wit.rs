@@ -11,7 +11,7 @@ mod glue {
 
     pub mod bindings {
         wit_bindgen::generate!({
-            world: "sandbar:strategy/strategy@0.2.0",
+            world: "sandbar:strategy/strategy@0.3.0",
             path: "../wit",
             generate_all,
             pub_export_macro: true,
@@ -23,12 +23,15 @@ mod glue {
     pub use bindings::exports::sandbar::strategy0_1_0::guest::Guest;
     use bindings::exports::sandbar::strategy0_2_0::exact;
     pub use bindings::exports::sandbar::strategy0_2_0::exact::{Decision, Guest as ExactGuest};
+    use bindings::exports::sandbar::strategy0_3_0::managed;
+    pub use bindings::exports::sandbar::strategy0_3_0::managed::{Change, Guest as ManagedGuest};
     use bindings::sandbar::strategy0_1_0::host;
     use bindings::sandbar::strategy0_1_0::types as w;
     pub use bindings::sandbar::strategy0_1_0::types::{
         Bar, Description, Event, InitConfig, InitError, Intent, StrategyError,
     };
     use bindings::sandbar::strategy0_2_0::window;
+    use bindings::sandbar::strategy0_3_0::protection;
     pub use wit_bindgen as __wit_bindgen;
 
     /// Host services backed by the host's imports.
@@ -64,6 +67,17 @@ mod glue {
         }
         fn position(&self, symbol: sdk::SymbolId) -> f64 {
             host::position(symbol)
+        }
+        fn protection(&self, symbol: sdk::SymbolId) -> crate::protection::Protection {
+            let p = protection::get(symbol);
+            crate::protection::Protection {
+                stop_loss: p.stop_loss,
+                trail: p.trail.map(|t| match t {
+                    protection::Trail::Distance(d) => crate::protection::Trail::Distance(d),
+                    protection::Trail::Fraction(f) => crate::protection::Trail::Fraction(f),
+                }),
+                take_profit: p.take_profit,
+            }
         }
     }
 
@@ -199,8 +213,63 @@ mod glue {
                 None
             }
         };
-        let intents = runner.on_window(&bar(&first), &events, &Imports, &mut next);
-        Ok(wit_decisions(intents))
+        let decisions = wit_decisions(runner.on_window(&bar(&first), &events, &Imports, &mut next));
+        if !runner.amends().is_empty() {
+            host::log(
+                w::Level::Warn,
+                &format!(
+                    "{} change(s) to protection dropped: this host called contract 0.2.0's \
+                     on-window, which cannot carry them",
+                    runner.amends().len()
+                ),
+            );
+        }
+        Ok(decisions)
+    }
+
+    /// Contract 0.3.0: as [`on_window`], with the changes to protection
+    /// after the decisions (the host applies every decision first).
+    pub fn on_managed_window<S: Strategy>(
+        runner: &mut Runner<S>,
+        first: Bar,
+        events: Vec<Event>,
+        more: bool,
+    ) -> Result<Vec<Change>, StrategyError> {
+        let events = sdk_events(events);
+        let mut next = || {
+            if more {
+                window::next_bar().map(|b| bar(&b))
+            } else {
+                None
+            }
+        };
+        runner.on_window(&bar(&first), &events, &Imports, &mut next);
+        let mut out: Vec<Change> = wit_decisions(runner_intents(runner))
+            .into_iter()
+            .map(Change::Decide)
+            .collect();
+        out.extend(runner.amends().iter().map(|(_, symbol, a)| {
+            use crate::protection::{Amend, Trail};
+            let trail = |t: &Trail| match *t {
+                Trail::Distance(d) => protection::Trail::Distance(d),
+                Trail::Fraction(f) => protection::Trail::Fraction(f),
+            };
+            Change::Protect(managed::Amendment {
+                symbol: *symbol,
+                change: match a {
+                    Amend::StopLoss(l) => managed::Amend::StopLoss(wit_level(*l)),
+                    Amend::TrailingStop(t) => managed::Amend::TrailingStop(trail(t)),
+                    Amend::CancelStopLoss => managed::Amend::CancelStopLoss,
+                    Amend::TakeProfit(l) => managed::Amend::TakeProfit(wit_level(*l)),
+                    Amend::CancelTakeProfit => managed::Amend::CancelTakeProfit,
+                },
+            })
+        }));
+        Ok(out)
+    }
+
+    fn runner_intents<S: Strategy>(runner: &Runner<S>) -> &[sdk::Intent] {
+        runner.intents()
     }
 
     fn deliver<S: Strategy>(
@@ -209,8 +278,20 @@ mod glue {
         events: Vec<Event>,
     ) -> Result<Vec<Intent>, StrategyError> {
         let events = sdk_events(events);
-        let intents = runner.on_bars(bars, &events, &Imports);
-        Ok(wit_intents(intents, bars))
+        let intents = wit_intents(runner.on_bars(bars, &events, &Imports), bars);
+        if !runner.amends().is_empty() {
+            // Contract 0.1.0's calls cannot carry them: say so, never drop
+            // them silently (a host speaking 0.3.0 calls `managed`).
+            host::log(
+                w::Level::Warn,
+                &format!(
+                    "{} change(s) to protection dropped: this host called contract 0.1.0's \
+                     on-bar(s), which cannot carry them",
+                    runner.amends().len()
+                ),
+            );
+        }
+        Ok(intents)
     }
 
     fn sdk_events(events: Vec<Event>) -> Vec<sdk::Event> {

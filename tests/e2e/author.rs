@@ -71,7 +71,7 @@ fn a_new_strategy_tests_natively_builds_to_a_component_and_replays() {
         .to_string();
     assert!(wasm.ends_with("my_strategy.wasm"), "{wasm}");
     assert!(
-        text.contains("my-strategy@0.1.0 (sdk 0.1.0, sandbar:strategy@0.2.0, exact delivery)"),
+        text.contains("my-strategy@0.1.0 (sdk 0.1.0, sandbar:strategy@0.3.0, exact delivery)"),
         "{text}"
     );
     assert!(

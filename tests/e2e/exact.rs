@@ -308,7 +308,7 @@ fn components_of_contract_0_1_0_still_load_and_run_per_bar() {
         "{}",
         stdout(&out)
     );
-    // The same strategy built today (0.2.0, exact by default) and as built
+    // The same strategy built today (0.3.0, exact by default) and as built
     // against 0.1.0 (per-bar, whatever is asked) trade identically.
     let dir = scratch();
     let data = plugins::shared_data("goog-daily-2004-2013.csv");
@@ -334,7 +334,7 @@ fn components_of_contract_0_1_0_still_load_and_run_per_bar() {
             data.to_str().unwrap(),
         ],
     );
-    assert_eq!(meta_new["run"]["contract"], "sandbar:strategy@0.2.0");
+    assert_eq!(meta_new["run"]["contract"], "sandbar:strategy@0.3.0");
     assert!(old_entries.len() > 100);
     assert_eq!(old_entries, new_entries);
     // The registry says which contract each version implements.
@@ -365,5 +365,41 @@ fn components_of_contract_0_1_0_still_load_and_run_per_bar() {
         line("sma-cross").contains("sandbar:strategy@0.1.0"),
         "{list}"
     );
-    assert!(line("counter").contains("sandbar:strategy@0.2.0"), "{list}");
+    assert!(line("counter").contains("sandbar:strategy@0.3.0"), "{list}");
+}
+
+#[test]
+fn components_of_contract_0_2_0_still_load_and_run_in_exact_windows() {
+    let old = plugins::fixture("contract-0.2.0/sma_cross.wasm");
+    let out = sandbar(["describe".as_ref(), old.as_os_str()]);
+    ok(&out);
+    assert!(
+        stdout(&out)
+            .starts_with("sma-cross@0.1.0 (sdk 0.1.0, sandbar:strategy@0.2.0, exact delivery)"),
+        "{}",
+        stdout(&out)
+    );
+    // Built against 0.2.0 (committed as built) and today against 0.3.0:
+    // the same journal, entry for entry.
+    let data = plugins::shared_data("goog-daily-2004-2013.csv");
+    let run = |plugin: &std::path::Path| {
+        let dir = scratch();
+        let (_, meta, entries) = replay(
+            dir.path(),
+            "exact",
+            &[
+                "--plugin",
+                plugin.to_str().unwrap(),
+                "--data",
+                data.to_str().unwrap(),
+            ],
+        );
+        (meta["run"]["contract"].clone(), entries)
+    };
+    let (contract_old, old_entries) = run(&old);
+    let (contract_new, new_entries) = run(std::path::Path::new(plugins::SMA_CROSS));
+    assert_eq!(contract_old, "sandbar:strategy@0.2.0");
+    assert_eq!(contract_new, "sandbar:strategy@0.3.0");
+    assert!(old_entries.len() > 100);
+    assert_eq!(old_entries, new_entries);
 }

@@ -18,6 +18,7 @@ mod layout;
 mod live;
 mod monitoring;
 mod plugins;
+mod protection;
 mod recovery;
 mod registry;
 mod replay;

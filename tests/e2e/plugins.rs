@@ -21,11 +21,17 @@ fn every_plugin_describes_itself_with_name_version_sdk_and_parameters() {
             "counter-v2" => ("counter", "2.0.0"),
             other => (other, "0.1.0"),
         };
-        // Every plugin built here implements the newest contract, so a
-        // strategy that declares per-bar gets exact batching by default.
+        // Every plugin built with the SDK implements the newest contract,
+        // so a strategy that declares per-bar gets exact batching by
+        // default; hostile-peek is written against 0.2.0's raw bindings.
+        let contract = if *name == "hostile-peek" {
+            "0.2.0"
+        } else {
+            "0.3.0"
+        };
         assert!(
             text.starts_with(&format!(
-                "{plugin}@{version} (sdk 0.1.0, sandbar:strategy@0.2.0, exact delivery)"
+                "{plugin}@{version} (sdk 0.1.0, sandbar:strategy@{contract}, exact delivery)"
             )),
             "{text}"
         );
@@ -66,7 +72,7 @@ fn files_that_are_not_components_of_this_contract_are_refused_before_any_bar() {
         (
             "other-world.wasm",
             std::fs::read(plugins::MISMATCH_WORLD).unwrap(),
-            "does not implement world `strategy` of sandbar:strategy@0.2.0 or sandbar:strategy@0.1.0: \
+            "does not implement world `strategy` of sandbar:strategy@0.3.0, sandbar:strategy@0.2.0 or sandbar:strategy@0.1.0: \
              no exported instance named `sandbar:strategy/guest@0.1.0`; it exports spin-up",
         ),
         (
@@ -82,7 +88,7 @@ fn files_that_are_not_components_of_this_contract_are_refused_before_any_bar() {
         (
             "other-version.wasm",
             std::fs::read(plugins::MISMATCH_VERSION).unwrap(),
-            "does not implement world `strategy` of sandbar:strategy@0.2.0 or sandbar:strategy@0.1.0: \
+            "does not implement world `strategy` of sandbar:strategy@0.3.0, sandbar:strategy@0.2.0 or sandbar:strategy@0.1.0: \
              no exported instance named `sandbar:strategy/guest@0.1.0`; it exports sandbar:strategy/guest@0.9.0",
         ),
     ];

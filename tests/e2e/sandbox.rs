@@ -131,7 +131,7 @@ fn a_panic_is_a_trap_that_carries_the_panic_message() {
         "trap: wasm trap: wasm `unreachable` instruction executed after the plugin's panic: \
          panicked at plugins/hostile-panic/src/lib.rs:17:13: strategy bug at close 100 \
          (in <hostile_panic::_::__SandbarGuest as \
-         sandbar_sdk::wit::glue::bindings::exports::sandbar::strategy0_2_0::exact::Guest>::on_window)",
+         sandbar_sdk::wit::glue::bindings::exports::sandbar::strategy0_3_0::managed::Guest>::on_window)",
     );
 }
 
@@ -142,7 +142,7 @@ fn an_unreachable_instruction_traps_with_a_guest_backtrace() {
         "hostile-unreachable",
         &[],
         "trap: wasm trap: wasm `unreachable` instruction executed (in <hostile_unreachable::_::__SandbarGuest \
-         as sandbar_sdk::wit::glue::bindings::exports::sandbar::strategy0_2_0::exact::Guest>::on_window)",
+         as sandbar_sdk::wit::glue::bindings::exports::sandbar::strategy0_3_0::managed::Guest>::on_window)",
     );
     let (out, _) = hostile(plugins::HOSTILE_UNREACHABLE, &[]);
     assert!(

@@ -124,7 +124,7 @@ fn host_trace(
                 fill.price,
                 fill.commission,
             )),
-            Entry::Intent { time_ms, .. } => decided = *time_ms,
+            Entry::Intent { time_ms, .. } | Entry::Amend { time_ms, .. } => decided = *time_ms,
             Entry::Refusal {
                 symbol,
                 rule,
@@ -294,6 +294,14 @@ enum Move {
     BuyLimit(f64, f64),
     SellLimit(f64, f64),
     Close,
+    /// Contract 0.3.0's changes to protection alone: a trailing stop this
+    /// fraction behind, a stop or target moved this fraction of the close
+    /// from the entry, or cancelled.
+    Trail(f64),
+    StopFromEntry(f64),
+    TargetFromEntry(f64),
+    CancelStop,
+    CancelTarget,
 }
 
 thread_local! {
@@ -324,6 +332,29 @@ impl Strategy for Scripted {
         self.delivered += 1;
         for step in self.steps.iter().filter(|s| s.at == now) {
             let (s, c) = (step.symbol, bar.close);
+            match step.action {
+                Move::Trail(f) => {
+                    ctx.trail_stop(s, sandbar_sdk::protection::Trail::Fraction(f));
+                    continue;
+                }
+                Move::StopFromEntry(d) => {
+                    ctx.move_stop_from_entry(s, d * c);
+                    continue;
+                }
+                Move::TargetFromEntry(d) => {
+                    ctx.move_take_profit_from_entry(s, d * c);
+                    continue;
+                }
+                Move::CancelStop => {
+                    ctx.cancel_stop(s);
+                    continue;
+                }
+                Move::CancelTarget => {
+                    ctx.cancel_take_profit(s);
+                    continue;
+                }
+                _ => {}
+            }
             let i = match step.action {
                 Move::Weight(w) => ctx.target_weight(s, w),
                 Move::Buy(q) => ctx.buy(s, q),
@@ -331,6 +362,7 @@ impl Strategy for Scripted {
                 Move::BuyLimit(q, off) => ctx.buy_limit(s, q, c * (1.0 + off)),
                 Move::SellLimit(q, off) => ctx.sell_limit(s, q, c * (1.0 + off)),
                 Move::Close => ctx.close(s),
+                _ => unreachable!("changes to protection are handled above"),
             };
             let i = match step.stop {
                 Some(d) => i.stop_loss_from_entry(d * c),
@@ -394,6 +426,11 @@ fn steps() -> impl proptest::strategy::Strategy<Value = Vec<Step>> {
         (1.0..400.0f64, -0.04..0.04f64).prop_map(|(q, o)| Move::BuyLimit(q, o)),
         (1.0..400.0f64, -0.04..0.04f64).prop_map(|(q, o)| Move::SellLimit(q, o)),
         Just(Move::Close),
+        (0.005..0.06f64).prop_map(Move::Trail),
+        (0.005..0.06f64).prop_map(Move::StopFromEntry),
+        (0.005..0.06f64).prop_map(Move::TargetFromEntry),
+        Just(Move::CancelStop),
+        Just(Move::CancelTarget),
     ];
     let step = (
         0..120usize,

@@ -107,6 +107,15 @@ impl<'a, V: Venue> Engine<'a, V> {
         for (slot, h) in view.positions.iter_mut().zip(&self.books.ledger.holdings) {
             *slot = (h.quantity, h.average_price, h.unrealized());
         }
+        let holdings = &self.books.ledger.holdings;
+        let protections = &self.protections;
+        view.protections.clear();
+        view.protections.extend(
+            holdings
+                .iter()
+                .enumerate()
+                .map(|(s, h)| protections.resting(s as SymbolId, h.quantity, h.average_price)),
+        );
     }
 
     /// The marks the view re-marks from inside a window (only windows need them).

@@ -4,6 +4,10 @@
 
 use crate::data::market::Bar;
 use crate::sandbox::runtime::{AccountView, CallError, Event, Instance, Intent};
+use sandbar_sdk::protection::Amend;
+
+/// A change to protection alone from the last call: (bar index, symbol, change).
+pub type Amendment = (u32, u32, Amend);
 
 /// How the engine talks to a strategy: a sandboxed instance, or (for
 /// benchmarks and tests) a native one. `Send`, so that an engine can move
@@ -37,6 +41,11 @@ pub trait StrategyDriver: Send {
     ) -> (usize, Result<(), CallError>) {
         (1, self.on_bars(&bars[..1], events, out))
     }
+    /// The changes to protection alone the last call returned (contract
+    /// 0.3.0), in order, beside its intents; taken once.
+    fn take_amends(&mut self) -> Vec<Amendment> {
+        Vec::new()
+    }
     /// The strategy's state, for a hot-swap.
     fn snapshot(&mut self) -> Result<Vec<u8>, CallError>;
     /// Continue from another version's state.
@@ -68,6 +77,9 @@ impl StrategyDriver for Instance {
         out: &mut Vec<Intent>,
     ) -> (usize, Result<(), CallError>) {
         Instance::on_window(self, bars, events, out)
+    }
+    fn take_amends(&mut self) -> Vec<Amendment> {
+        Instance::take_amends(self)
     }
     fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
         Instance::snapshot(self)
@@ -102,6 +114,9 @@ impl<T: StrategyDriver + ?Sized> StrategyDriver for &mut T {
         out: &mut Vec<Intent>,
     ) -> (usize, Result<(), CallError>) {
         (**self).on_window(bars, events, out)
+    }
+    fn take_amends(&mut self) -> Vec<Amendment> {
+        (**self).take_amends()
     }
     fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
         (**self).snapshot()

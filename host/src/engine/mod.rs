@@ -65,7 +65,7 @@ pub use kill::{JournaledKill, KillSwitch};
 pub use outcome::{FaultReport, RuleCount, RunOutcome, RunResult};
 
 pub use command::{Command, Controller, Status};
-pub use driver::StrategyDriver;
+pub use driver::{Amendment, StrategyDriver};
 pub use versions::PlannedSwap;
 
 use crate::data::feed::Feed;
@@ -149,6 +149,9 @@ pub struct Engine<'a, V: Venue> {
     protections: Protections,
     events: Vec<Event>,
     intents: Vec<Intent>,
+    /// Changes to protection alone from the last call (contract 0.3.0),
+    /// applied after the intents of their bar.
+    amends: Vec<Amendment>,
     changes: Vec<StateChange>,
     now_ms: i64,
     /// Bars the next exact-batching window may span: doubled while the
@@ -244,6 +247,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             protections: Protections::new(n),
             events: Vec::new(),
             intents: Vec::new(),
+            amends: Vec::new(),
             changes: Vec::new(),
             now_ms: i64::MIN,
             window_hint: MIN_WINDOW,
@@ -367,8 +371,10 @@ impl<'a, V: Venue> Engine<'a, V> {
                         next += 1;
                     }
                     self.apply_intents(start..next, bar, seq + i as u64)?;
+                    self.apply_amends(i as u32, bar, seq + i as u64)?;
                 }
                 self.intents.clear();
+                self.amends.clear();
             } else if self.cfg.delivery == Delivery::Exact {
                 let mut i = 0;
                 while i < bars.len() {
@@ -578,6 +584,11 @@ impl<'a, V: Venue> Engine<'a, V> {
         {
             self.sync_protection(bar.symbol, seq, bar.time_ms)?;
         }
+        // A trailing stop ratchets on the bar's extreme, for the next bar.
+        let held = self.books.ledger.position(bar.symbol);
+        if self.protections.after_bar(bar, held) {
+            self.sync_protection(bar.symbol, seq, bar.time_ms)?;
+        }
 
         self.books.ledger.mark(bar.symbol, bar.close);
         self.books.last_close[bar.symbol as usize] = bar.close;
@@ -687,12 +698,14 @@ impl<'a, V: Venue> Engine<'a, V> {
             .versions
             .serving()
             .on_bars(bars, &events, &mut self.intents);
+        self.amends = self.versions.serving().take_amends();
         self.events = events;
         self.events.clear();
         match r {
             Ok(()) => {
                 if let Some(fault) = bar_index_fault(&self.intents, bars.len()) {
                     self.intents.clear();
+                    self.amends.clear();
                     return Ok(Err(fault));
                 }
                 Ok(Ok(()))

@@ -29,6 +29,14 @@ pub struct NativeStrategy<S: Strategy> {
 struct View<'a>(&'a RefCell<AccountView>);
 
 impl HostServices for View<'_> {
+    fn protection(&self, symbol: sdk::SymbolId) -> sandbar_sdk::protection::Protection {
+        self.0
+            .borrow()
+            .protections
+            .get(symbol as usize)
+            .copied()
+            .unwrap_or_default()
+    }
     fn log(&self, level: sdk::Level, message: &str) {
         tracing::info!(target: "plugin", ?level, "{message}");
     }
@@ -151,6 +159,10 @@ impl<S: Strategy + Send> StrategyDriver for NativeStrategy<S> {
 
     fn exact(&self) -> bool {
         true
+    }
+
+    fn take_amends(&mut self) -> Vec<crate::engine::Amendment> {
+        self.runner.amends().to_vec()
     }
 
     /// Exact batching as a 0.2.0 component does it (the SDK's own

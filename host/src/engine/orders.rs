@@ -38,6 +38,68 @@ impl<V: Venue> Engine<'_, V> {
         Ok(())
     }
 
+    /// The changes to protection alone decided on bar `index` of the last
+    /// call, in order, after its intents (none while warming up).
+    pub(super) fn apply_amends(
+        &mut self,
+        index: u32,
+        bar: &Bar,
+        seq: u64,
+    ) -> Result<(), JournalError> {
+        if seq < self.cfg.warmup {
+            return Ok(());
+        }
+        let amends: Vec<_> = self
+            .amends
+            .iter()
+            .filter(|a| a.0 == index)
+            .copied()
+            .collect();
+        for (_, s, change) in amends {
+            self.apply_amend(s, change, bar, seq)?;
+        }
+        Ok(())
+    }
+
+    /// A change to the protection of `s` alone: journaled, checked (the
+    /// SDK's words), then the protective orders follow it.
+    fn apply_amend(
+        &mut self,
+        s: SymbolId,
+        change: sandbar_sdk::protection::Amend,
+        bar: &Bar,
+        seq: u64,
+    ) -> Result<(), JournalError> {
+        self.record(Entry::Amend {
+            seq,
+            time_ms: bar.time_ms,
+            symbol: self.symbol_name(s),
+            change,
+            plugin: self.label(),
+        })?;
+        if s as usize >= self.symbols.len() {
+            let detail = format!(
+                "unknown symbol id {s} (this run has {} symbols)",
+                self.symbols.len()
+            );
+            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
+        }
+        if let Err(detail) = sandbar_sdk::protection::validate(&change) {
+            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
+        }
+        let position = self.books.ledger.position(s);
+        let close = self.books.last_close[s as usize];
+        if let Err(why) = self.protections.amend(s, change, position, close) {
+            let detail = format!("{change} on {}: {why}", self.symbol_name(s));
+            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
+        }
+        if position == 0.0 {
+            // Placed once the entry fills.
+            return Ok(());
+        }
+        self.sync_protection(s, seq, bar.time_ms)
+    }
+
     pub(super) fn refuse(
         &mut self,
         seq: u64,

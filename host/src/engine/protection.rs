@@ -7,19 +7,47 @@
 //! price would trigger at once on a short. This type keeps the prices and
 //! decides what to cancel and place; the engine journals and sends.
 
-use crate::data::market::SymbolId;
+use crate::data::market::{Bar, SymbolId};
 use crate::execution::{Order, OrderKind, Origin, Side};
 use crate::sandbox::runtime::Protect;
+use sandbar_sdk::protection::{Amend, Protection as Resting, Trailing};
 
 /// One symbol's protection: levels for a position in one direction (±1).
 /// A level relative to the entry is resolved at every resync, against the
-/// position's average entry price as it then stands.
+/// position's average entry price as it then stands; a trailing stop
+/// (contract 0.3.0) takes the stop-loss's place and ratchets after each bar
+/// (`sandbar_sdk::protection::Trailing`, shared with the SDK's harness).
 #[derive(Debug, Clone, Default)]
 struct Protection {
     stop_loss: Option<Protect>,
+    trailing: Option<Trailing>,
     take_profit: Option<Protect>,
     direction: f64,
+    /// The direction the strategy's last intent asked for (0: flat), which
+    /// a change to the protection of a position not yet entered applies to.
+    intended: f64,
     orders: Vec<u64>,
+}
+
+impl Protection {
+    fn any(&self) -> bool {
+        self.stop_loss.is_some() || self.trailing.is_some() || self.take_profit.is_some()
+    }
+
+    fn clear(&mut self) {
+        self.stop_loss = None;
+        self.trailing = None;
+        self.take_profit = None;
+    }
+
+    /// The stop's price for a position in `direction` entered at `entry`.
+    fn stop_price(&self, entry: f64, direction: f64) -> Option<f64> {
+        match (self.trailing, self.stop_loss) {
+            (Some(t), _) => Some(t.stop(direction)),
+            (None, Some(sl)) => Some(sl.resolve(entry, direction, true)),
+            (None, None) => None,
+        }
+    }
 }
 
 /// What to do so the protective orders match the position.
@@ -55,14 +83,103 @@ impl Protections {
         direction: f64,
     ) {
         let p = &mut self.0[s as usize];
+        p.intended = if close { 0.0 } else { direction };
         if close {
-            p.stop_loss = None;
-            p.take_profit = None;
+            p.clear();
         }
         if stop_loss.is_some() || take_profit.is_some() {
+            p.clear();
             p.stop_loss = stop_loss;
             p.take_profit = take_profit;
             p.direction = direction;
+        }
+    }
+
+    /// A change to the protection of `s` alone, for the position held
+    /// (`position`) or else the one the last intent asked for; `close` is
+    /// the bar's close (where a trailing stop starts). Why not, when there
+    /// is neither.
+    pub(super) fn amend(
+        &mut self,
+        s: SymbolId,
+        change: Amend,
+        position: f64,
+        close: f64,
+    ) -> Result<(), String> {
+        let p = &mut self.0[s as usize];
+        let direction = if position != 0.0 {
+            position.signum()
+        } else {
+            p.intended
+        };
+        if direction == 0.0 {
+            return Err("no position, and no intent for one, to protect".into());
+        }
+        if direction != p.direction {
+            // Levels of the other side would trigger at once.
+            p.clear();
+            p.direction = direction;
+        }
+        match change {
+            Amend::StopLoss(l) => {
+                p.stop_loss = Some(l);
+                p.trailing = None;
+            }
+            Amend::TrailingStop(t) => {
+                p.trailing = Some(Trailing::new(t, close));
+                p.stop_loss = None;
+            }
+            Amend::CancelStopLoss => {
+                p.stop_loss = None;
+                p.trailing = None;
+            }
+            Amend::TakeProfit(l) => p.take_profit = Some(l),
+            Amend::CancelTakeProfit => p.take_profit = None,
+        }
+        Ok(())
+    }
+
+    /// After `bar`, with the position as it stands: a trailing stop of the
+    /// bar's symbol ratchets. Whether its stop moved (the orders then need
+    /// a resync).
+    pub(super) fn after_bar(&mut self, bar: &Bar, position: f64) -> bool {
+        let p = &mut self.0[bar.symbol as usize];
+        match &mut p.trailing {
+            Some(t) if position != 0.0 && position.signum() == p.direction => {
+                let before = t.stop(p.direction);
+                t.after_bar(bar.high, bar.low, p.direction);
+                t.stop(p.direction) != before
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether `bar` would move a trailing stop (it ends an exact window:
+    /// the strategy can read its stop).
+    pub(super) fn would_ratchet(&self, bar: &Bar, position: f64) -> bool {
+        let p = &self.0[bar.symbol as usize];
+        match p.trailing {
+            Some(mut t) if position != 0.0 && position.signum() == p.direction => {
+                let before = t.stop(p.direction);
+                t.after_bar(bar.high, bar.low, p.direction);
+                t.stop(p.direction) != before
+            }
+            _ => false,
+        }
+    }
+
+    /// What rests for `s`'s position now, as the strategy reads it.
+    pub(super) fn resting(&self, s: SymbolId, position: f64, entry: f64) -> Resting {
+        let p = &self.0[s as usize];
+        if position == 0.0 || position.signum() != p.direction {
+            return Resting::default();
+        }
+        Resting {
+            stop_loss: p.stop_price(entry, p.direction),
+            trail: p.trailing.map(|t| t.trail),
+            take_profit: p
+                .take_profit
+                .map(|tp| tp.resolve(entry, p.direction, false)),
         }
     }
 
@@ -97,17 +214,15 @@ impl Protections {
         if position != 0.0 && position.signum() != p.direction {
             // Flipped (or never set for this direction): the prices belong
             // to the other side and would trigger at once.
-            p.stop_loss = None;
-            p.take_profit = None;
+            p.clear();
         }
-        let wanted = position != 0.0 && (p.stop_loss.is_some() || p.take_profit.is_some());
+        let wanted = position != 0.0 && p.any();
         let current: Vec<&Order> = open.iter().filter(|o| p.orders.contains(&o.id)).collect();
         let side = Side::of(-position);
         let mut desired = Vec::new();
         if wanted {
             let direction = position.signum();
-            if let Some(sl) = p.stop_loss {
-                let price = sl.resolve(entry, direction, true);
+            if let Some(price) = p.stop_price(entry, direction) {
                 desired.push((OrderKind::StopLoss(price), Origin::StopLoss));
             }
             if let Some(tp) = p.take_profit {
@@ -136,8 +251,7 @@ impl Protections {
         };
         p.orders.clear();
         if !wanted && position == 0.0 {
-            p.stop_loss = None;
-            p.take_profit = None;
+            p.clear();
         }
         Some(Resync {
             cancel,

@@ -37,7 +37,9 @@ impl<'a, V: Venue> Engine<'a, V> {
             }
             let n = self.intents.len();
             self.apply_intents(0..n, bar, seq)?;
+            self.apply_amends(0, bar, seq)?;
             self.intents.clear();
+            self.amends.clear();
             self.observe(seq + 1);
             return Ok(Some(1));
         }
@@ -58,6 +60,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             .versions
             .serving()
             .on_window(window, &events, &mut self.intents);
+        self.amends = self.versions.serving().take_amends();
         self.events = events;
         self.events.clear();
         let taken = taken.clamp(1, window.len());
@@ -80,6 +83,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             Ok(()) => {
                 let n = self.intents.len();
                 self.apply_intents(0..n, &last, at)?;
+                self.apply_amends(0, &last, at)?;
             }
             Err(CallError::Refused(message)) => {
                 self.record(Entry::StrategyError { seq: at, message })?
@@ -91,6 +95,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             }
         }
         self.intents.clear();
+        self.amends.clear();
         self.observe(at + 1);
         Ok(Some(taken))
     }
@@ -113,6 +118,14 @@ impl<'a, V: Venue> Engine<'a, V> {
         let mut equity = self.books.ledger.equity();
         for (j, bar) in bars.iter().enumerate() {
             if !self.venue.quiet(bar) {
+                return j;
+            }
+            // A trailing stop that would move changes what the strategy
+            // reads (and the orders resting): not quiet.
+            let position = holdings
+                .get(bar.symbol as usize)
+                .map_or(0.0, |h| h.quantity);
+            if self.protections.would_ratchet(bar, position) {
                 return j;
             }
             let before = equity;

@@ -406,6 +406,9 @@ impl<D: StrategyDriver> StrategyDriver for Timed<D> {
         self.histogram.observe(t.elapsed().as_secs_f64());
         r
     }
+    fn take_amends(&mut self) -> Vec<crate::engine::Amendment> {
+        self.inner.take_amends()
+    }
     fn snapshot(&mut self) -> Result<Vec<u8>, CallError> {
         self.inner.snapshot()
     }

@@ -5,7 +5,12 @@
 //! where BAR counts deliveries from 0 and ACTION is one of `weight W`,
 //! `qty Q`, `buy Q`, `sell Q`, `limit-buy Q P`, `limit-sell Q P`, `close`;
 //! `sle=D` / `tpe=D` give the stop-loss / take-profit as a distance from the
-//! entry instead of a price.
+//! entry instead of a price. Changes to protection alone (contract 0.3.0):
+//! `trail D` (a trailing stop D behind), `trail-pct F` (F of the best
+//! price), `stop P`, `stop-e D`, `target P`, `target-e D`, `cancel-stop`,
+//! `cancel-target`.
+//! With `show_protection`, every bar logs what protects symbol 0
+//! (`protection stop=… trail=… target=…`), as the strategy reads it.
 //! Every event it hears is logged at info level (`event …`), so tests can
 //! check what the strategy was told.
 //!
@@ -16,12 +21,14 @@
 //! that give it different views make different journals.
 
 use sandbar_sdk::prelude::*;
+use sandbar_sdk::protection::Amend;
 
 #[derive(Debug, Clone)]
 struct Step {
     bar: u64,
     symbol: SymbolId,
-    action: Action,
+    action: Option<Action>,
+    amend: Option<Amend>,
     sl: Option<Protect>,
     tp: Option<Protect>,
 }
@@ -34,6 +41,7 @@ pub struct Scripted {
     equity_step: f64,
     level: Option<f64>,
     asked: bool,
+    show_protection: bool,
 }
 
 fn parse(script: &str) -> Result<Vec<Step>, String> {
@@ -49,7 +57,30 @@ fn parse(script: &str) -> Result<Vec<Step>, String> {
         };
         let bar = num(0)? as u64;
         let symbol = num(2)? as SymbolId;
-        let (action, used) = match *words.get(1).ok_or(format!("`{entry}`: missing action"))? {
+        let verb = *words.get(1).ok_or(format!("`{entry}`: missing action"))?;
+        let amend = match verb {
+            "trail" => Some(Amend::TrailingStop(Trail::Distance(num(3)?))),
+            "trail-pct" => Some(Amend::TrailingStop(Trail::Fraction(num(3)?))),
+            "stop" => Some(Amend::StopLoss(Protect::Price(num(3)?))),
+            "stop-e" => Some(Amend::StopLoss(Protect::FromEntry(num(3)?))),
+            "target" => Some(Amend::TakeProfit(Protect::Price(num(3)?))),
+            "target-e" => Some(Amend::TakeProfit(Protect::FromEntry(num(3)?))),
+            "cancel-stop" => Some(Amend::CancelStopLoss),
+            "cancel-target" => Some(Amend::CancelTakeProfit),
+            _ => None,
+        };
+        if let Some(amend) = amend {
+            steps.push(Step {
+                bar,
+                symbol,
+                action: None,
+                amend: Some(amend),
+                sl: None,
+                tp: None,
+            });
+            continue;
+        }
+        let (action, used) = match verb {
             "weight" => (Action::TargetWeight(num(3)?), 4),
             "qty" => (Action::TargetQuantity(num(3)?), 4),
             "buy" => (
@@ -88,7 +119,8 @@ fn parse(script: &str) -> Result<Vec<Step>, String> {
         let mut step = Step {
             bar,
             symbol,
-            action,
+            action: Some(action),
+            amend: None,
             sl: None,
             tp: None,
         };
@@ -124,11 +156,16 @@ impl Strategy for Scripted {
                     "trade on every move of the equity into another multiple of this (0: off)",
                 ),
             )
+            .param(
+                ParamSpec::boolean("show_protection", false)
+                    .doc("log what protects symbol 0 on every bar"),
+            )
     }
 
     fn init(&mut self, params: &Params, _symbols: &[String]) -> Result<(), InitError> {
         self.steps = parse(params.text("script")?).map_err(|e| InitError::param("script", e))?;
         self.equity_step = params.float("equity_step")?;
+        self.show_protection = params.boolean("show_protection")?;
         Ok(())
     }
 
@@ -147,6 +184,16 @@ impl Strategy for Scripted {
     fn on_bar(&mut self, _bar: &Bar, ctx: &mut Ctx<'_>) {
         let now = self.bar;
         self.bar += 1;
+        if self.show_protection {
+            let p = ctx.protection(0);
+            ctx.log(
+                Level::Info,
+                &format!(
+                    "protection bar {now} stop={:?} trail={:?} target={:?}",
+                    p.stop_loss, p.trail, p.take_profit
+                ),
+            );
+        }
         if self.equity_step > 0.0 {
             let p = ctx.portfolio();
             let level = (p.equity / self.equity_step).floor();
@@ -169,7 +216,39 @@ impl Strategy for Scripted {
             self.level = Some(level);
         }
         for s in self.steps.iter().filter(|s| s.bar == now) {
-            let mut b = match s.action {
+            let action = match (s.action, s.amend) {
+                (_, Some(Amend::TrailingStop(t))) => {
+                    ctx.trail_stop(s.symbol, t);
+                    continue;
+                }
+                (_, Some(Amend::StopLoss(Protect::Price(p)))) => {
+                    ctx.move_stop(s.symbol, p);
+                    continue;
+                }
+                (_, Some(Amend::StopLoss(Protect::FromEntry(d)))) => {
+                    ctx.move_stop_from_entry(s.symbol, d);
+                    continue;
+                }
+                (_, Some(Amend::TakeProfit(Protect::Price(p)))) => {
+                    ctx.move_take_profit(s.symbol, p);
+                    continue;
+                }
+                (_, Some(Amend::TakeProfit(Protect::FromEntry(d)))) => {
+                    ctx.move_take_profit_from_entry(s.symbol, d);
+                    continue;
+                }
+                (_, Some(Amend::CancelStopLoss)) => {
+                    ctx.cancel_stop(s.symbol);
+                    continue;
+                }
+                (_, Some(Amend::CancelTakeProfit)) => {
+                    ctx.cancel_take_profit(s.symbol);
+                    continue;
+                }
+                (Some(a), None) => a,
+                (None, None) => continue,
+            };
+            let mut b = match action {
                 Action::TargetWeight(w) => ctx.target_weight(s.symbol, w),
                 Action::TargetQuantity(q) => ctx.target_quantity(s.symbol, q),
                 Action::Market {
@@ -225,8 +304,12 @@ mod tests {
             (Some(Protect::FromEntry(2.5)), Some(Protect::FromEntry(4.0)))
         );
         assert!(
-            matches!(s[1].action, Action::Limit { side: Side::Sell, price, .. } if price == 101.5)
+            matches!(s[1].action, Some(Action::Limit { side: Side::Sell, price, .. }) if price == 101.5)
         );
+        let a = parse("3 trail 0 2.5; 4 cancel-target 0; 5 stop-e 0 1").unwrap();
+        assert_eq!(a[0].amend, Some(Amend::TrailingStop(Trail::Distance(2.5))));
+        assert_eq!(a[1].amend, Some(Amend::CancelTakeProfit));
+        assert_eq!(a[2].amend, Some(Amend::StopLoss(Protect::FromEntry(1.0))));
         assert!(parse("0 jump 0").unwrap_err().contains("unknown action"));
         assert!(parse("x buy 0 1").is_err());
     }

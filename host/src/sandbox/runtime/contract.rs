@@ -122,7 +122,10 @@ pub fn check_sdk_version(sdk_version: &str) -> Result<(), String> {
 }
 
 /// The newest contract this host speaks, for messages.
-pub const CONTRACT: &str = "sandbar:strategy@0.2.0";
+pub const CONTRACT: &str = "sandbar:strategy@0.3.0";
+
+/// Contract 0.2.0 (exact batching), still served.
+pub const CONTRACT_0_2: &str = "sandbar:strategy@0.2.0";
 
 /// The first released contract, still served (per-bar delivery).
 pub const CONTRACT_0_1: &str = "sandbar:strategy@0.1.0";
@@ -139,6 +142,9 @@ pub struct AccountView {
     pub positions: Vec<(f64, f64, f64)>,
     /// Indexed by symbol id: the last close the books were marked at.
     pub marks: Vec<f64>,
+    /// Indexed by symbol id: the protective orders resting for the
+    /// position (contract 0.3.0's `protection.get`; empty: none).
+    pub protections: Vec<sandbar_sdk::protection::Protection>,
 }
 
 impl AccountView {

@@ -40,7 +40,7 @@ pub enum LoadError {
     },
     /// It does not implement this host's contract.
     #[error(
-        "plugin {path} does not implement world `strategy` of {CONTRACT} or {CONTRACT_0_1}: {message}"
+        "plugin {path} does not implement world `strategy` of {CONTRACT}, {CONTRACT_0_2} or {CONTRACT_0_1}: {message}"
     )]
     Contract {
         /// File.

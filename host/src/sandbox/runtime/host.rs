@@ -119,3 +119,29 @@ impl bindings::sandbar::strategy0_2_0::window::Host for State {
         Ok(Some(bar))
     }
 }
+
+impl bindings::sandbar::strategy0_3_0::protection::Host for State {
+    /// What rests for the symbol's position, as of the bar the guest is on
+    /// (inside a window nothing protective changes: a bar that would move a
+    /// trailing stop ends the window).
+    fn get(
+        &mut self,
+        symbol: u32,
+    ) -> wasmtime::Result<bindings::sandbar::strategy0_3_0::protection::Protected> {
+        use bindings::sandbar::strategy0_3_0::protection::{Protected, Trail};
+        let p = self
+            .view
+            .protections
+            .get(symbol as usize)
+            .copied()
+            .unwrap_or_default();
+        Ok(Protected {
+            stop_loss: p.stop_loss,
+            trail: p.trail.map(|t| match t {
+                sandbar_sdk::protection::Trail::Distance(d) => Trail::Distance(d),
+                sandbar_sdk::protection::Trail::Fraction(f) => Trail::Fraction(f),
+            }),
+            take_profit: p.take_profit,
+        })
+    }
+}

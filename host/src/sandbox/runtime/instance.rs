@@ -9,6 +9,7 @@ pub struct Plugin {
     pub(super) pre: InstancePre<State>,
     pub(super) guest: guest::GuestIndices,
     pub(super) exact: Option<exact::GuestIndices>,
+    pub(super) managed: Option<managed::GuestIndices>,
     /// SHA-256 of the component bytes, hex.
     pub hash: String,
     /// Where it was loaded from.
@@ -22,6 +23,9 @@ pub struct Instance {
     pub(super) store: Store<State>,
     pub(super) guest: guest::Guest,
     pub(super) exact: Option<exact::Guest>,
+    pub(super) managed: Option<managed::Guest>,
+    /// Changes to protection alone from the last call (contract 0.3.0).
+    pub(super) amends: Vec<crate::engine::Amendment>,
     pub(super) description: Description,
     pub(super) limits: SandboxLimits,
     pub(super) ticks: u64,
@@ -143,11 +147,7 @@ impl Instance {
 
     /// The contract the instance implements.
     pub fn contract(&self) -> &'static str {
-        if self.exact.is_some() {
-            CONTRACT
-        } else {
-            CONTRACT_0_1
-        }
+        contract_of(self.exact.is_some(), self.managed.is_some())
     }
 
     /// Exact batching: deliver `bars[0]` with `events` and let the guest
@@ -189,7 +189,27 @@ impl Instance {
         if more {
             s.window.bars.extend(bars.iter().map(wit_bar));
         }
-        let r = exact.call_on_window(&mut self.store, wit_bar(first), events, more);
+        self.amends.clear();
+        let r = match &self.managed {
+            // 0.3.0: decisions, then changes to protection alone.
+            Some(m) => m
+                .call_on_window(&mut self.store, wit_bar(first), events, more)
+                .map(|r| {
+                    r.map(|changes| {
+                        let mut decisions = Vec::new();
+                        for c in changes {
+                            match c {
+                                managed::Change::Decide(d) => decisions.push(d),
+                                managed::Change::Protect(a) => {
+                                    self.amends.push((0, a.symbol, amend_of(a.change)))
+                                }
+                            }
+                        }
+                        decisions
+                    })
+                }),
+            None => exact.call_on_window(&mut self.store, wit_bar(first), events, more),
+        };
         self.exact = Some(exact);
         let s = self.store.data_mut();
         let consumed = s.window.pulled + 1;
@@ -197,16 +217,21 @@ impl Instance {
         s.window.bars.clear();
         s.window.pulled = 0;
         let r = match r {
-            Ok(Ok(decisions)) if ended && !decisions.is_empty() => Err(Fault::Bound(format!(
-                "returned {} decision(s) after `next-bar` answered none: pulling a bar says \
-                 there is no decision on the bar before it",
-                decisions.len()
-            ))
-            .into()),
-            Ok(Ok(intents)) if intents.len() > self.limits.max_intents_per_bar => {
+            Ok(Ok(decisions)) if ended && decisions.len() + self.amends.len() > 0 => {
+                Err(Fault::Bound(format!(
+                    "returned {} decision(s) after `next-bar` answered none: pulling a bar says \
+                     there is no decision on the bar before it",
+                    decisions.len() + self.amends.len()
+                ))
+                .into())
+            }
+            // Changes to protection count as intents.
+            Ok(Ok(intents))
+                if intents.len() + self.amends.len() > self.limits.max_intents_per_bar =>
+            {
                 Err(Fault::Bound(format!(
                     "returned {} intents for 1 bar(s); the cap is {} per bar",
-                    intents.len(),
+                    intents.len() + self.amends.len(),
                     self.limits.max_intents_per_bar
                 ))
                 .into())
@@ -221,6 +246,11 @@ impl Instance {
             Err(e) => Err(classify(&mut self.store, e, &self.limits)),
         };
         (consumed, r)
+    }
+
+    /// The changes to protection alone of the last call, taken once.
+    pub fn take_amends(&mut self) -> Vec<crate::engine::Amendment> {
+        std::mem::take(&mut self.amends)
     }
 
     /// Take the strategy's snapshot.
@@ -258,10 +288,29 @@ impl Instance {
 impl Plugin {
     /// The contract the component implements.
     pub fn contract(&self) -> &'static str {
-        if self.exact.is_some() {
-            CONTRACT
-        } else {
-            CONTRACT_0_1
-        }
+        contract_of(self.exact.is_some(), self.managed.is_some())
+    }
+}
+
+fn contract_of(exact: bool, managed: bool) -> &'static str {
+    match (exact, managed) {
+        (_, true) => CONTRACT,
+        (true, false) => CONTRACT_0_2,
+        (false, _) => CONTRACT_0_1,
+    }
+}
+
+/// A 0.3.0 change as the engine (and the SDK's harness) handles it.
+fn amend_of(a: managed::Amend) -> sandbar_sdk::protection::Amend {
+    use sandbar_sdk::protection::{Amend, Trail};
+    match a {
+        managed::Amend::StopLoss(l) => Amend::StopLoss(Protect::from(l)),
+        managed::Amend::TrailingStop(t) => Amend::TrailingStop(match t {
+            bindings::sandbar::strategy0_3_0::protection::Trail::Distance(d) => Trail::Distance(d),
+            bindings::sandbar::strategy0_3_0::protection::Trail::Fraction(f) => Trail::Fraction(f),
+        }),
+        managed::Amend::CancelStopLoss => Amend::CancelStopLoss,
+        managed::Amend::TakeProfit(l) => Amend::TakeProfit(Protect::from(l)),
+        managed::Amend::CancelTakeProfit => Amend::CancelTakeProfit,
     }
 }

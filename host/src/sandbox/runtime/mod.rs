@@ -31,6 +31,7 @@
 
 use bindings::exports::sandbar::strategy0_1_0::guest;
 use bindings::exports::sandbar::strategy0_2_0::exact;
+use bindings::exports::sandbar::strategy0_3_0::managed;
 pub use bindings::sandbar::strategy0_1_0::types::{
     Action, Bar as WitBar, Delivery as DeclaredDelivery, Description, Event, Fill, InitConfig,
     Intent as WitIntent, Level, LimitOrder, MarketOrder, ParamSpec, ParamType, ParamValue,
@@ -62,13 +63,14 @@ pub use host::*;
 pub use instance::*;
 pub use limits::*;
 
-/// Generated bindings for `wit/` (world `strategy` of contract 0.2.0, which
-/// includes 0.1.0's); everything else imports from here through the aliases
-/// below. A 0.1.0 component is served by the same bindings: its exports are
-/// looked up one interface at a time (`guest` always, `exact` when present).
+/// Generated bindings for `wit/` (world `strategy` of contract 0.3.0, which
+/// includes 0.2.0's and 0.1.0's); everything else imports from here through
+/// the aliases below. Components of 0.1.0 and 0.2.0 are served by the same
+/// bindings: their exports are looked up one interface at a time (`guest`
+/// always, `exact` and `managed` when present).
 mod bindings {
     wasmtime::component::bindgen!({
-        world: "sandbar:strategy/strategy@0.2.0",
+        world: "sandbar:strategy/strategy@0.3.0",
         path: "../wit",
         imports: { default: trappable },
         additional_derives: [PartialEq],
@@ -236,11 +238,16 @@ impl Runtime {
         let guest = guest::GuestIndices::new(&pre).map_err(contract)?;
         // 0.2.0 adds `exact`; without it the component is a 0.1.0 strategy.
         let exact = exact::GuestIndices::new(&pre).ok();
+        // 0.3.0 adds `managed` (with `exact`).
+        let managed = exact
+            .as_ref()
+            .and_then(|_| managed::GuestIndices::new(&pre).ok());
         let hash = crate::digest::hex(&Sha256::digest(bytes));
         Ok(Plugin {
             pre,
             guest,
             exact,
+            managed,
             hash,
             path,
             size: bytes.len(),
@@ -331,6 +338,10 @@ impl Runtime {
             Some(indices) => Some(indices.load(&mut store, &instance).map_err(contract)?),
             None => None,
         };
+        let managed = match &plugin.managed {
+            Some(indices) => Some(indices.load(&mut store, &instance).map_err(contract)?),
+            None => None,
+        };
         store.data_mut().bar_started = self.epoch.load(Ordering::Relaxed);
         store.set_epoch_deadline(ticks);
         let description = guest
@@ -342,6 +353,8 @@ impl Runtime {
             store,
             guest,
             exact,
+            managed,
+            amends: Vec::new(),
             description,
             limits,
             ticks,

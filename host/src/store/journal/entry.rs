@@ -241,6 +241,20 @@ pub enum Entry {
         /// Why.
         reason: String,
     },
+    /// A change to a symbol's protection alone (contract 0.3.0), as the
+    /// strategy asked for it on bar `seq` (after that bar's intents).
+    Amend {
+        /// The bar it was decided on.
+        seq: u64,
+        /// That bar's open time.
+        time_ms: i64,
+        /// The symbol.
+        symbol: String,
+        /// The change.
+        change: sandbar_sdk::protection::Amend,
+        /// `name@version` that asked.
+        plugin: String,
+    },
 }
 
 /// An operator command as journaled.
@@ -313,7 +327,8 @@ impl Entry {
             | Entry::Command { seq, .. }
             | Entry::FromEntry { seq, .. }
             | Entry::Venue { seq, .. }
-            | Entry::Kill { seq, .. } => Some(*seq),
+            | Entry::Kill { seq, .. }
+            | Entry::Amend { seq, .. } => Some(*seq),
             Entry::Order { order, .. } => Some(order.decided_seq),
             Entry::Final { .. } => None,
         }

@@ -1,0 +1,189 @@
+//! Protection a strategy can read and move (contract 0.3.0): a change to a
+//! position's stop-loss or take-profit alone ([`Amend`]), a trailing stop
+//! ([`Trail`]), and what rests now ([`Protection`]).
+//!
+//! One copy, shared like [`crate::risk`] and [`crate::intents`]: the host's
+//! engine and [`crate::testing::Harness`] both ratchet a trailing stop with
+//! [`Trail::stop`] and [`Trailing::after_bar`] and check a change with
+//! [`validate`], so a strategy's unit test trails exactly as its replay
+//! does.
+
+use serde::{Deserialize, Serialize};
+
+use crate::Protect;
+
+/// How a trailing stop follows the price.
+///
+/// ```
+/// use sandbar_sdk::protection::Trail;
+/// // 5 below the best price of a long, 2% above the best of a short.
+/// assert_eq!(Trail::Distance(5.0).stop(110.0, 1.0), 105.0);
+/// assert!((Trail::Fraction(0.02).stop(100.0, -1.0) - 102.0).abs() < 1e-12);
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Trail {
+    /// This far from the best price, in the quote currency (more than 0).
+    Distance(f64),
+    /// This fraction of the best price (more than 0, less than 1).
+    Fraction(f64),
+}
+
+impl Trail {
+    /// The stop of a position in `direction` (±1) whose best price since
+    /// the stop was set is `best`: below it for a long, above for a short.
+    pub fn stop(self, best: f64, direction: f64) -> f64 {
+        match self {
+            Trail::Distance(d) => best - direction * d,
+            Trail::Fraction(f) => best * (1.0 - direction * f),
+        }
+    }
+}
+
+/// A trailing stop as the host holds it: how it trails and the best price
+/// so far.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Trailing {
+    /// How it follows the price.
+    pub trail: Trail,
+    /// The best price since it was set: the highest high for a long, the
+    /// lowest low for a short (the close of the bar that set it, first).
+    pub best: f64,
+}
+
+impl Trailing {
+    /// Set at the close `close` of the bar that asked for it.
+    pub fn new(trail: Trail, close: f64) -> Self {
+        Self { trail, best: close }
+    }
+
+    /// After a bar of `high` and `low`, for a position in `direction`: the
+    /// best price moves toward the market, never back. The bar's own
+    /// extreme moves the stop from the next bar on (the stop a bar can
+    /// trigger is the one resting at its open).
+    pub fn after_bar(&mut self, high: f64, low: f64, direction: f64) {
+        self.best = if direction > 0.0 {
+            self.best.max(high)
+        } else {
+            self.best.min(low)
+        };
+    }
+
+    /// Its stop now, for a position in `direction`.
+    pub fn stop(&self, direction: f64) -> f64 {
+        self.trail.stop(self.best, direction)
+    }
+}
+
+/// A change to one symbol's protection alone: moving the stop keeps the
+/// take-profit and the other way round, and no change supersedes the
+/// strategy's open orders.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub enum Amend {
+    /// Set or move the stop-loss (a trailing stop stops trailing).
+    StopLoss(Protect),
+    /// Make the stop-loss a trailing stop.
+    TrailingStop(Trail),
+    /// Cancel the stop-loss (a trailing one too).
+    CancelStopLoss,
+    /// Set or move the take-profit.
+    TakeProfit(Protect),
+    /// Cancel the take-profit.
+    CancelTakeProfit,
+}
+
+impl std::fmt::Display for Amend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let level = |l: &Protect| match l {
+            Protect::Price(p) => format!("at {p}"),
+            Protect::FromEntry(d) => format!("{d} from the entry"),
+        };
+        match self {
+            Amend::StopLoss(l) => write!(f, "stop-loss {}", level(l)),
+            Amend::TrailingStop(Trail::Distance(d)) => write!(f, "trailing stop {d} behind"),
+            Amend::TrailingStop(Trail::Fraction(x)) => {
+                write!(f, "trailing stop {}% behind", x * 100.0)
+            }
+            Amend::CancelStopLoss => f.write_str("cancel the stop-loss"),
+            Amend::TakeProfit(l) => write!(f, "take-profit {}", level(l)),
+            Amend::CancelTakeProfit => f.write_str("cancel the take-profit"),
+        }
+    }
+}
+
+/// What protects a symbol's position now: the resting protective orders at
+/// their prices (from-entry levels resolved, a trailing stop as ratcheted).
+/// Everything `None` when the position is flat.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct Protection {
+    /// The stop-loss's trigger price.
+    pub stop_loss: Option<f64>,
+    /// How the stop trails, when it is a trailing stop.
+    pub trail: Option<Trail>,
+    /// The take-profit's limit price.
+    pub take_profit: Option<f64>,
+}
+
+/// Why a change is malformed, in the host's words (refused as
+/// `invalid-intent`, the run going on), or `Ok`.
+pub fn validate(amend: &Amend) -> Result<(), String> {
+    let positive = |what: &str, v: f64| {
+        if v.is_finite() && v > 0.0 {
+            Ok(())
+        } else {
+            Err(format!("{what} {v} is not a positive finite number"))
+        }
+    };
+    let level = |what: &str, l: &Protect| match *l {
+        Protect::Price(p) => positive(what, p),
+        Protect::FromEntry(d) => positive(&format!("{what} distance from the entry"), d),
+    };
+    match amend {
+        Amend::StopLoss(l) => level("stop-loss", l),
+        Amend::TakeProfit(l) => level("take-profit", l),
+        Amend::TrailingStop(Trail::Distance(d)) => positive("trailing distance", *d),
+        Amend::TrailingStop(Trail::Fraction(f)) if !(f.is_finite() && *f > 0.0 && *f < 1.0) => Err(
+            format!("trailing fraction {f} is not a number between 0 and 1"),
+        ),
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_trailing_stop_only_ratchets_toward_the_price() {
+        let mut long = Trailing::new(Trail::Distance(5.0), 100.0);
+        assert_eq!(long.stop(1.0), 95.0);
+        long.after_bar(108.0, 99.0, 1.0);
+        assert_eq!(long.stop(1.0), 103.0);
+        long.after_bar(104.0, 90.0, 1.0);
+        assert_eq!(long.stop(1.0), 103.0, "a fall never lowers it");
+        let mut short = Trailing::new(Trail::Fraction(0.1), 100.0);
+        short.after_bar(101.0, 80.0, -1.0);
+        assert!((short.stop(-1.0) - 88.0).abs() < 1e-12);
+        short.after_bar(95.0, 85.0, -1.0);
+        assert!(
+            (short.stop(-1.0) - 88.0).abs() < 1e-12,
+            "a rise never raises it"
+        );
+    }
+
+    #[test]
+    fn malformed_changes_are_named() {
+        assert_eq!(
+            validate(&Amend::TrailingStop(Trail::Fraction(1.5))).unwrap_err(),
+            "trailing fraction 1.5 is not a number between 0 and 1"
+        );
+        assert_eq!(
+            validate(&Amend::StopLoss(Protect::FromEntry(0.0))).unwrap_err(),
+            "stop-loss distance from the entry 0 is not a positive finite number"
+        );
+        assert_eq!(
+            validate(&Amend::TrailingStop(Trail::Distance(f64::NAN))).unwrap_err(),
+            "trailing distance NaN is not a positive finite number"
+        );
+        assert!(validate(&Amend::CancelTakeProfit).is_ok());
+    }
+}
