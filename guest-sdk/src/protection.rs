@@ -170,6 +170,66 @@ mod tests {
         );
     }
 
+    /// Buys on the first bar with a target, trails the stop 5 behind on the
+    /// second, and records what it reads on every bar.
+    #[derive(Default)]
+    struct Trailer {
+        bar: usize,
+        read: Vec<Protection>,
+    }
+
+    impl crate::Strategy for Trailer {
+        fn describe() -> crate::Description {
+            crate::Description::new("trailer", "0.1.0")
+        }
+        fn on_bar(&mut self, bar: &crate::Bar, ctx: &mut crate::Ctx<'_>) {
+            self.read.push(ctx.protection(bar.symbol));
+            match self.bar {
+                0 => {
+                    ctx.buy(bar.symbol, 10.0).take_profit(200.0);
+                }
+                1 => ctx.trail_stop(bar.symbol, Trail::Distance(5.0)),
+                _ => {}
+            }
+            self.bar += 1;
+        }
+    }
+
+    #[test]
+    fn in_the_harness_a_trailing_stop_is_read_moves_up_and_exits_where_it_reached() {
+        use crate::testing::{Harness, bars_from_closes};
+        let mut h = Harness::<Trailer>::new(&[]).unwrap();
+        // Open = previous close: highs 104 and 110 lift the stop to 99 and
+        // 105; the bar down to 103 goes through it.
+        h.run(&bars_from_closes(&[
+            100.0, 100.0, 104.0, 110.0, 108.0, 103.0,
+        ]));
+        let read: Vec<(Option<f64>, Option<f64>)> = h
+            .strategy()
+            .read
+            .iter()
+            .map(|p| (p.stop_loss, p.take_profit))
+            .collect();
+        assert_eq!(
+            read,
+            vec![
+                (None, None),
+                (None, Some(200.0)),
+                (Some(99.0), Some(200.0)),
+                (Some(105.0), Some(200.0)),
+                (Some(105.0), Some(200.0)),
+                (None, None),
+            ]
+        );
+        let exit = &h.fills()[1];
+        assert_eq!((exit.price, exit.origin.as_str()), (105.0, "stop-loss"));
+        assert_eq!(
+            h.protection(0),
+            Protection::default(),
+            "flat: nothing rests"
+        );
+    }
+
     #[test]
     fn malformed_changes_are_named() {
         assert_eq!(
