@@ -21,6 +21,7 @@ use crate::Protect;
 /// assert!((Trail::Fraction(0.02).stop(100.0, -1.0) - 102.0).abs() < 1e-12);
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Trail {
     /// This far from the best price, in the quote currency (more than 0).
     Distance(f64),
@@ -78,6 +79,7 @@ impl Trailing {
 /// take-profit and the other way round, and no change supersedes the
 /// strategy's open orders.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum Amend {
     /// Set or move the stop-loss (a trailing stop stops trailing).
     StopLoss(Protect),

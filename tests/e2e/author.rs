@@ -97,6 +97,71 @@ fn a_new_strategy_tests_natively_builds_to_a_component_and_replays() {
 }
 
 #[test]
+fn the_trailing_breakout_template_passes_its_own_test_and_trails_in_a_replay() {
+    let dir = scratch();
+    let crate_dir = dir.path().join("breakout");
+    ok(&sandbar([
+        "new".as_ref(),
+        crate_dir.as_os_str(),
+        "--template".as_ref(),
+        "trailing-breakout".as_ref(),
+    ]));
+    let test = Command::new(env!("CARGO"))
+        .args(["test", "--quiet"])
+        .current_dir(&crate_dir)
+        .env("CARGO_TARGET_DIR", plugin_target_dir().join("native"))
+        .output()
+        .unwrap();
+    assert!(
+        test.status.success() && String::from_utf8_lossy(&test.stdout).contains("1 passed"),
+        "{}{}",
+        String::from_utf8_lossy(&test.stdout),
+        String::from_utf8_lossy(&test.stderr)
+    );
+    let out = sandbar([
+        "build".as_ref(),
+        crate_dir.as_os_str(),
+        "--target-dir".as_ref(),
+        plugin_target_dir().as_os_str(),
+    ]);
+    ok(&out);
+    let text = stdout(&out);
+    let wasm = text
+        .lines()
+        .find_map(|l| l.strip_prefix("built "))
+        .and_then(|l| l.split(" (").next())
+        .unwrap_or_else(|| panic!("{text}"))
+        .to_string();
+    // On the real GOOG daily recording it trails stops up and exits on them.
+    let journal = dir.path().join("b.redb");
+    ok(&sandbar([
+        "replay",
+        "--plugin",
+        &wasm,
+        "--data",
+        plugins::shared_data("goog-daily-2004-2013.csv")
+            .to_str()
+            .unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ]));
+    let entries = journal_entries(&journal);
+    let trails = of_kind(&entries, "amend")
+        .iter()
+        .filter(|a| {
+            a["change"].get("trailing-stop").is_some()
+                || a["change"].to_string().contains("Trailing")
+        })
+        .count();
+    assert!(trails > 0, "no trailing stop was set");
+    let stop_exits = of_kind(&entries, "fill")
+        .iter()
+        .filter(|f| f["fill"]["origin"] == "stop-loss")
+        .count();
+    assert!(stop_exits > 0, "no exit on a stop");
+}
+
+#[test]
 fn new_refuses_a_bad_name_and_a_directory_in_use() {
     let dir = scratch();
     let out = sandbar(["new".as_ref(), dir.path().join("My Strategy").as_os_str()]);

@@ -12,6 +12,9 @@ use clap::{Args, ValueEnum};
 pub(super) enum Template {
     /// The SMA crossover of the README, with its unit test.
     SmaCross,
+    /// A channel breakout with an ATR stop that becomes a trailing stop the
+    /// host owns (contract 0.3.0), with its unit test.
+    TrailingBreakout,
     /// A strategy that does nothing yet.
     Empty,
 }
@@ -68,6 +71,7 @@ fn files(name: &str, template: Template, sdk: &Path) -> Vec<(&'static str, Strin
     let ty = type_name(name);
     let source = match template {
         Template::SmaCross => include_str!("templates/sma_cross.rs.txt"),
+        Template::TrailingBreakout => include_str!("templates/trailing_breakout.rs.txt"),
         Template::Empty => include_str!("templates/empty.rs.txt"),
     }
     .replace("{{Type}}", &ty)

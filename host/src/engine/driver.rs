@@ -3,11 +3,8 @@
 //! is a new implementation of [`StrategyDriver`].
 
 use crate::data::market::Bar;
+pub use crate::sandbox::runtime::Amendment;
 use crate::sandbox::runtime::{AccountView, CallError, Event, Instance, Intent};
-use sandbar_sdk::protection::Amend;
-
-/// A change to protection alone from the last call: (bar index, symbol, change).
-pub type Amendment = (u32, u32, Amend);
 
 /// How the engine talks to a strategy: a sandboxed instance, or (for
 /// benchmarks and tests) a native one. `Send`, so that an engine can move

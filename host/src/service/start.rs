@@ -461,13 +461,9 @@ impl Service {
         let alerter = self.alerter.clone().filter(|_| evidence);
         let first_label = label_for_alerts.clone();
         let member = l.account.clone().filter(|_| evidence);
-        let gate: Option<runner::Gate> = member.clone().map(|a| {
-            let (name, recovered) = (name.clone(), l.recovered);
-            a.set_waker(&name, slot.waker());
-            Box::new(move |bar: &crate::data::market::Bar, seq: u64| {
-                a.arrive(&name, bar.time_ms, seq >= recovered)
-            }) as runner::Gate
-        });
+        let gate = member
+            .clone()
+            .map(|a| account_gate(a, name.clone(), l.recovered, slot));
         let mut engine = Engine::owning(cfg, symbols, Box::new(timed), venue, Box::new(recorder));
         engine.set_controller(Box::new(controller));
         if let Some(r) = ramp_up {
@@ -499,6 +495,20 @@ impl Service {
         });
         Ok((tx, status, ended, intents, trouble, board))
     }
+}
+
+/// Holds a member's bars at a rebalance of its account (see
+/// [`account::Account::arrive`]); the account wakes the slot.
+fn account_gate(
+    a: Arc<account::Account>,
+    name: String,
+    recovered: u64,
+    slot: &Arc<runner::Slot>,
+) -> runner::Gate {
+    a.set_waker(&name, slot.waker());
+    Box::new(move |bar: &crate::data::market::Bar, seq: u64| {
+        a.arrive(&name, bar.time_ms, seq >= recovered)
+    })
 }
 
 /// The journal's header of a service run.

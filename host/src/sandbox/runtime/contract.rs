@@ -51,6 +51,10 @@ impl From<exact::Decision> for Intent {
     }
 }
 
+/// A change to protection alone from a call (contract 0.3.0): (bar index,
+/// symbol, change).
+pub type Amendment = (u32, u32, sandbar_sdk::protection::Amend);
+
 /// How the engine hands bars to a strategy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Delivery {

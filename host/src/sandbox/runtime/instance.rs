@@ -25,7 +25,7 @@ pub struct Instance {
     pub(super) exact: Option<exact::Guest>,
     pub(super) managed: Option<managed::Guest>,
     /// Changes to protection alone from the last call (contract 0.3.0).
-    pub(super) amends: Vec<crate::engine::Amendment>,
+    pub(super) amends: Vec<Amendment>,
     pub(super) description: Description,
     pub(super) limits: SandboxLimits,
     pub(super) ticks: u64,
@@ -249,7 +249,7 @@ impl Instance {
     }
 
     /// The changes to protection alone of the last call, taken once.
-    pub fn take_amends(&mut self) -> Vec<crate::engine::Amendment> {
+    pub fn take_amends(&mut self) -> Vec<Amendment> {
         std::mem::take(&mut self.amends)
     }
 
