@@ -34,6 +34,9 @@ pub(super) struct ServiceRecorder {
     pub(super) symbols: Vec<String>,
     /// Market orders waiting for their first fill (the time-to-fill rule).
     pub(super) clock: FillClock,
+    /// The version in service, as the entries last named it (alerts about
+    /// entries that name none, such as a risk state change).
+    pub(super) version: String,
 }
 
 /// When each market order became fillable and when it first filled.
@@ -146,11 +149,19 @@ impl Recorder for ServiceRecorder {
                 .expect("intents lock")
                 .push(entry.clone());
         }
+        match &entry {
+            Entry::Intent { plugin, .. }
+            | Entry::Fill { plugin, .. }
+            | Entry::Refusal { plugin, .. }
+            | Entry::Amend { plugin, .. } => plugin.clone_into(&mut self.version),
+            Entry::Swap { to, .. } => to.clone_into(&mut self.version),
+            _ => {}
+        }
         let mut j = self.journal.lock().expect("journal lock");
         if !j.verifying() {
             self.metrics.entry(&entry);
             if let Some(a) = &self.alerter {
-                alert_on_entry(a, &self.name, &self.symbols, &entry);
+                alert_on_entry(a, &self.name, &self.version, &self.symbols, &entry);
             }
             self.clock
                 .on_entry(&entry, &self.metrics, self.alerter.as_deref(), &self.name);
@@ -190,9 +201,28 @@ impl Recorder for ServiceRecorder {
     }
 }
 
-/// Rules a journal entry triggers: a fill's slippage, a version change (INFO).
-pub(super) fn alert_on_entry(a: &monitor::Alerter, name: &str, symbols: &[String], entry: &Entry) {
+/// Rules a journal entry triggers: a fill's slippage, a version change
+/// (INFO), REDUCING (WARNING: new risk is refused, and says why).
+pub(super) fn alert_on_entry(
+    a: &monitor::Alerter,
+    name: &str,
+    version: &str,
+    symbols: &[String],
+    entry: &Entry,
+) {
     match entry {
+        Entry::State { change, .. } if change.to == crate::risk::TradingState::Reducing => {
+            a.raise(monitor::Raise::new(
+                monitor::Level::Warning,
+                monitor::Rule::Reducing,
+                name,
+                version,
+                format!(
+                    "trading REDUCING by the risk engine (new risk refused, exits allowed): {}",
+                    change.reason
+                ),
+            ));
+        }
         Entry::Fill { fill, plugin, .. } if fill.quantity * fill.price > 0.0 => {
             let symbol = symbols
                 .get(fill.symbol as usize)
@@ -277,16 +307,45 @@ mod tests {
     }
 
     #[test]
+    fn reducing_is_alerted_as_a_warning_with_the_risk_engines_reason() {
+        use crate::risk::{StateChange, TradingState};
+        let dir = tempfile::tempdir().unwrap();
+        let a = alerter(dir.path());
+        let change = |to| Entry::State {
+            seq: 4,
+            change: StateChange {
+                from: TradingState::Active,
+                to,
+                reason: "daily loss 2.10% reached its limit 2.00%".into(),
+            },
+        };
+        alert_on_entry(&a, "d", "p@1", &[], &change(TradingState::Reducing));
+        alert_on_entry(&a, "d", "p@1", &[], &change(TradingState::Active));
+        let all = a.history().unwrap();
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(
+            (all[0].level, all[0].rule),
+            (monitor::Level::Warning, monitor::Rule::Reducing)
+        );
+        assert_eq!(
+            all[0].message,
+            "WARNING d (p@1): trading REDUCING by the risk engine (new risk refused, exits \
+             allowed): daily loss 2.10% reached its limit 2.00%"
+        );
+    }
+
+    #[test]
     fn a_fill_slipping_past_a_threshold_and_a_swap_raise_alerts() {
         let dir = tempfile::tempdir().unwrap();
         let a = alerter(dir.path());
         // 0.04 on 100 = 4 bps: nothing; 0.1 = 10 bps: WARNING; 0.2 = 20 bps: CRITICAL.
         for s in [0.04, 0.1, 0.2] {
-            alert_on_entry(&a, "d", &["X".into()], &fill(s));
+            alert_on_entry(&a, "d", "p@1", &["X".into()], &fill(s));
         }
         alert_on_entry(
             &a,
             "d",
+            "p@1",
             &[],
             &Entry::Swap {
                 seq: 9,
@@ -333,7 +392,7 @@ mod tests {
             "INFO d (p@2): p@2 put in service (was p@1) by alice: better"
         );
         // Within the cooldown the same rule and level is not raised again.
-        alert_on_entry(&a, "d", &["X".into()], &fill(0.2));
+        alert_on_entry(&a, "d", "p@1", &["X".into()], &fill(0.2));
         let h = a.history().unwrap();
         assert_eq!(
             h.iter().filter(|x| x.rule != monitor::Rule::Fill).count(),

@@ -452,6 +452,7 @@ impl Service {
             board: evidence.then(|| board.clone()),
             symbols: symbols.clone(),
             clock: FillClock::default(),
+            version: label_for_alerts.clone(),
         };
         let timed = metrics::Timed {
             inner: instance,

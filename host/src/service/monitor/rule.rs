@@ -36,6 +36,8 @@ pub enum Rule {
     Fault,
     /// HALTED by the risk engine (event).
     Halted,
+    /// REDUCING by the risk engine: new risk refused (event).
+    Reducing,
     /// The kill switch was pulled (event).
     KillSwitch,
     /// The venue and the journals disagree (event).
@@ -66,6 +68,7 @@ impl Rule {
             Rule::Rollback => "rollback",
             Rule::Fault => "fault",
             Rule::Halted => "halted",
+            Rule::Reducing => "reducing",
             Rule::KillSwitch => "kill-switch",
             Rule::Reconciliation => "reconciliation",
             Rule::AccountDailyLoss => "account-daily-loss",
