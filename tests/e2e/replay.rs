@@ -201,7 +201,11 @@ fn replay_writes_report_json_and_equity_curve() {
     let out = sandbar([
         "replay",
         "--plugin",
-        plugins::RSI_REVERSION,
+        plugins::SMA_CROSS,
+        "--param",
+        "fast=3",
+        "--param",
+        "slow=8",
         "--data",
         data.to_str().unwrap(),
         "--json",
@@ -219,6 +223,46 @@ fn replay_writes_report_json_and_equity_curve() {
     let curve = std::fs::read_to_string(&eq).unwrap();
     assert_eq!(curve.lines().count(), 157);
     assert!(curve.starts_with("time,equity\n2012-01-31,100000"));
+    // The figures, recomputed from the curve the CSV holds: final equity,
+    // return, drawdown from the running peak, and the per-bar returns'
+    // sample mean and deviation annualised by the report's own periods.
+    let equity: Vec<f64> = curve
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    let close = |name: &str, want: f64| {
+        let got = r[name].as_f64().unwrap();
+        assert!(
+            (got - want).abs() <= 1e-9 * want.abs().max(1.0),
+            "{name}: report {got}, from the curve {want}"
+        );
+    };
+    let last = *equity.last().unwrap();
+    close("final_equity", last);
+    close("total_return", last / 100_000.0 - 1.0);
+    let (mut peak, mut worst) = (100_000.0f64, 0.0f64);
+    for e in &equity {
+        peak = peak.max(*e);
+        worst = worst.max(1.0 - e / peak);
+    }
+    close("max_drawdown", worst);
+    let mut prev = 100_000.0;
+    let rets: Vec<f64> = equity
+        .iter()
+        .map(|e| {
+            let x = e / prev - 1.0;
+            prev = *e;
+            x
+        })
+        .collect();
+    let n = rets.len() as f64;
+    let mean = rets.iter().sum::<f64>() / n;
+    let sd = (rets.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)).sqrt();
+    close("volatility", sd * ppy.sqrt());
+    close("sharpe", mean / sd * ppy.sqrt());
+    assert!(r["trades"].as_u64() > Some(0), "{r}");
+    assert!(worst > 0.0 && last != 100_000.0, "a run that did something");
 }
 
 #[test]
