@@ -360,30 +360,15 @@ fn a_wrong_secret_or_a_missing_credential_stops_the_start_naming_it() {
     let server = market(100, 10.0);
     let (mut f, config) = live_deployment(&server, "");
     f.env = vec![("BINANCE_API_KEY".into(), API_KEY.into())];
-    let out = std::process::Command::new(SANDBAR)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("SANDBAR_TOKEN", crate::service::TOKEN)
-        .env("BINANCE_API_KEY", API_KEY)
-        .env_remove("BINANCE_API_SECRET")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("BINANCE_API_SECRET"),
-        "{}",
-        stderr(&out)
+    let e = serve_refused_with(&config, &[("BINANCE_API_KEY", API_KEY)]);
+    assert!(e.contains("BINANCE_API_SECRET"), "{e}");
+    let e = serve_refused_with(
+        &config,
+        &[
+            ("BINANCE_API_KEY", API_KEY),
+            ("BINANCE_API_SECRET", "not-the-secret"),
+        ],
     );
-    let out = std::process::Command::new(SANDBAR)
-        .args(["serve", "--config"])
-        .arg(&config)
-        .env("SANDBAR_TOKEN", crate::service::TOKEN)
-        .env("BINANCE_API_KEY", API_KEY)
-        .env("BINANCE_API_SECRET", "not-the-secret")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let e = stderr(&out);
     assert!(e.contains("refused") && e.contains("-1022"), "{e}");
     assert!(!e.contains("not-the-secret"), "{e}");
     f.stop_serving();
@@ -712,29 +697,15 @@ mod alpaca {
         );
     }
 
-    /// `serve` with the fixture's credentials, expected to refuse to
-    /// start: its error output (it is killed, and the test fails, if it is
-    /// still running after 60 s).
+    /// `serve` with the fixture's credentials, its deployment expected to
+    /// refuse to start: what it says.
     fn refused(f: &Fixture, config: &std::path::Path) -> String {
-        let mut child = std::process::Command::new(SANDBAR)
-            .args(["serve", "--config"])
-            .arg(config)
-            .env("SANDBAR_TOKEN", crate::service::TOKEN)
-            .envs(f.env.iter().map(|(k, v)| (k, v)))
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while child.try_wait().unwrap().is_none() {
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                panic!("serve started");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let out = child.wait_with_output().unwrap();
-        assert!(!out.status.success());
-        stderr(&out)
+        let env: Vec<(&str, &str)> = f
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        super::serve_refused_with(config, &env)
     }
 
     #[test]
@@ -1072,18 +1043,73 @@ fn a_new_live_run_trades_a_tenth_of_what_it_asks_in_its_first_week() {
     assert!((q - 0.1 * asked).abs() < 1e-9, "{q} vs a tenth of {asked}");
 }
 
-/// `sandbar serve` on `config`, which must refuse to start: its stderr.
+/// `sandbar serve` on `config`, whose deployment must refuse to start:
+/// what it says.
 pub(crate) fn serve_refused(config: &std::path::Path) -> String {
-    let out = std::process::Command::new(SANDBAR)
+    serve_refused_with(
+        config,
+        &[
+            ("BINANCE_API_KEY", API_KEY),
+            ("BINANCE_API_SECRET", API_SECRET),
+        ],
+    )
+}
+
+/// `sandbar serve` on `config` with `env`, whose deployment must not
+/// start. A service degrades: it comes up, the deployment is marked failed
+/// and the others run; this returns why it failed (from the API) and the
+/// service's log. A configuration the service cannot run at all makes it
+/// exit: then its error output.
+pub(crate) fn serve_refused_with(config: &std::path::Path, env: &[(&str, &str)]) -> String {
+    let dir = scratch();
+    let (addr, log) = (dir.path().join("addr"), dir.path().join("serve.log"));
+    let mut child = std::process::Command::new(SANDBAR)
         .args(["serve", "--config"])
         .arg(config)
+        .arg("--addr-file")
+        .arg(&addr)
         .env("SANDBAR_TOKEN", crate::service::TOKEN)
-        .env("BINANCE_API_KEY", API_KEY)
-        .env("BINANCE_API_SECRET", API_SECRET)
-        .output()
+        .envs(env.iter().copied())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
         .unwrap();
-    assert!(!out.status.success(), "serve started");
-    stderr(&out)
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let url = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            assert!(!status.success(), "serve exited cleanly");
+            return std::fs::read_to_string(&log).unwrap();
+        }
+        let url = std::fs::read_to_string(&addr).unwrap_or_default();
+        if !url.is_empty() {
+            break url;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "serve neither started nor refused"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let list: Vec<serde_json::Value> = sandbar::net::tls::Tls::webpki()
+        .http()
+        .build()
+        .unwrap()
+        .get(format!("{url}/deployments"))
+        .bearer_auth(crate::service::TOKEN)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let failed: Vec<&str> = list.iter().filter_map(|d| d["failed"].as_str()).collect();
+    assert!(!failed.is_empty(), "no deployment failed: {list:?}");
+    format!(
+        "{}\n{}",
+        failed.join("\n"),
+        std::fs::read_to_string(&log).unwrap()
+    )
 }
 
 /// The deployment's audit trail, from the running service.

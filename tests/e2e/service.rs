@@ -630,3 +630,54 @@ fn a_deployment_on_a_symbol_the_recorded_feed_lacks_is_refused_not_left_silent()
         s["seq"].as_u64() >= Some(59)
     });
 }
+
+#[test]
+fn a_deployment_that_cannot_recover_is_marked_failed_while_the_others_run() {
+    // `bad`'s journal is damaged: before, `serve` exited and took `good`
+    // (and the API, and the kill switch) with it.
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::COUNTER_V1]);
+    f.paper("good", "counter@1.0.0", &[]);
+    f.paper("bad", "counter@1.0.0", &[]);
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(500, 100.0));
+    let journals = f.dir.path().join("journals");
+    std::fs::create_dir_all(&journals).unwrap();
+    std::fs::write(journals.join("bad.redb"), b"not a journal at all").unwrap();
+    let mut deployments = String::new();
+    for name in ["good", "bad"] {
+        deployments.push_str(&format!(
+            "[[deployments]]\nname = \"{name}\"\nfeed = \"rec\"\nsymbols = [\"X\"]\ninterval = \"1m\"\nstart = \"2024-01-01\"\n"
+        ));
+    }
+    let config = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 2000\n"
+        ),
+        &deployments,
+    );
+    f.serve(&config);
+    f.wait("good", "its bars", |s| s["seq"].as_u64() >= Some(499));
+    let out = f.cmd(&["deploy", "status", "bad"]);
+    assert!(!out.status.success());
+    let e = stderr(&out);
+    assert!(
+        e.contains("deployment `bad` did not start") && e.contains("bad.redb"),
+        "{e}"
+    );
+    // `/ready` says so, naming it; the kill switch answers.
+    let http = sandbar::net::tls::Tls::webpki().http().build().unwrap();
+    let r = http
+        .get(format!("{}/ready", f.url()))
+        .bearer_auth(TOKEN)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: serde_json::Value = r.json().unwrap();
+    assert!(body["failed"]["bad"].as_str().is_some(), "{body}");
+    let log = std::fs::read_to_string(f.dir.path().join("serve.log")).unwrap();
+    assert!(
+        log.contains("deployment `bad` did not start (the others run)"),
+        "{log}"
+    );
+    assert!(f.terminate().success());
+}

@@ -138,23 +138,33 @@ pub(super) fn serve(a: ServeArgs) -> anyhow::Result<()> {
         )
         .with_context(|| origin.clone())?,
     );
-    service.start_configured().with_context(|| origin.clone())?;
+    // The listener and the kill switch first: the API answers (and
+    // `/ready` says "starting") while journals re-execute, and a deployment
+    // that cannot start is marked failed while the others run.
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind(addr))
+        .with_context(|| format!("listening on {addr}"))?;
+    let bound = listener.local_addr()?;
+    let access = Access::new(tokens, bound, &api.allowed_hosts);
+    let api_task = rt.spawn(crate::service::api::serve(
+        service.clone(),
+        access,
+        listener,
+        shutdown_signal(),
+    ));
+    for (name, why) in service.start_configured() {
+        eprintln!("sandbar: deployment `{name}` did not start (the others run): {why}");
+    }
     service.start_daily_summary();
     service.start_reconciler();
-    let s2 = service.clone();
-    rt.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("listening on {addr}"))?;
-        let bound = listener.local_addr()?;
-        eprintln!("sandbar serving {} on http://{bound}", path.display());
-        if let Some(f) = a.addr_file {
-            std::fs::write(&f, format!("http://{bound}"))
-                .with_context(|| format!("writing {}", f.display()))?;
-        }
-        let access = Access::new(tokens, bound, &api.allowed_hosts);
-        crate::service::api::serve(s2, access, listener, shutdown_signal()).await
-    })?;
+    eprintln!("sandbar serving {} on http://{bound}", path.display());
+    if let Some(f) = a.addr_file {
+        // Written once every configured deployment has started or failed.
+        std::fs::write(&f, format!("http://{bound}"))
+            .with_context(|| format!("writing {}", f.display()))?;
+    }
+    rt.block_on(api_task)
+        .map_err(|e| anyhow::anyhow!("the API task: {e}"))??;
     eprintln!(
         "sandbar: shutting down: finishing bars in flight, snapshotting, committing journals"
     );

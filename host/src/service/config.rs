@@ -417,6 +417,8 @@ start = "2024-01-01"
             "lookback_days",
             "sharpe_floor",
             "rebalance_days",
+            "rebalance_wait_seconds",
+            "[gates]",
             "max_gross_exposure",
             "daily_loss_limit",
             ".reconcile]",

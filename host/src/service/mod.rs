@@ -74,6 +74,9 @@ pub struct Service {
     venue_paces: Mutex<HashMap<String, Arc<crate::execution::live::Pace>>>,
     /// Shared accounts, by name.
     accounts: BTreeMap<String, Arc<account::Account>>,
+    /// Configured deployments that could not start or recover, and why
+    /// (the others run; a later successful start clears it).
+    failed: Mutex<BTreeMap<String, String>>,
 }
 
 /// Removes a name from `starting` however a start ends.
@@ -133,6 +136,7 @@ impl Service {
             starting: Mutex::new(HashSet::new()),
             venue_paces: Mutex::default(),
             accounts,
+            failed: Mutex::default(),
         })
     }
 

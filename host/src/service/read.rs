@@ -51,6 +51,11 @@ impl Service {
     }
 
     /// Whether the journal directory takes writes (readiness).
+    /// Configured deployments that did not start, and why.
+    pub fn failed(&self) -> BTreeMap<String, String> {
+        self.failed.lock().expect("failed lock").clone()
+    }
+
     pub fn journals_writable(&self) -> anyhow::Result<()> {
         let probe = self.config.journals.join(".ready-probe");
         std::fs::write(&probe, b"ok")
@@ -63,12 +68,19 @@ impl Service {
         let mut out = Vec::new();
         for d in self.registry.deployments()? {
             let status = self.status(&d.name).ok();
+            let failed = self
+                .failed
+                .lock()
+                .expect("failed lock")
+                .get(&d.name)
+                .cloned();
             out.push(serde_json::json!({
                 "name": d.name,
                 "plugin": d.plugin,
                 "stage": d.stage.to_string(),
                 "capital": d.capital,
                 "status": status,
+                "failed": failed,
                 "deployment": d,
             }));
         }
@@ -227,9 +239,12 @@ impl Service {
     pub fn status(&self, name: &str) -> anyhow::Result<DeploymentStatus> {
         let stage = self.registry.deployment(name)?.stage.to_string();
         let runs = self.runs.lock().expect("runs lock");
-        let run = runs
-            .get(name)
-            .with_context(|| format!("deployment `{name}` has not been started"))?;
+        let Some(run) = runs.get(name) else {
+            match self.failed.lock().expect("failed lock").get(name) {
+                Some(why) => anyhow::bail!("deployment `{name}` did not start: {why}"),
+                None => anyhow::bail!("deployment `{name}` has not been started"),
+            }
+        };
         let s = run.status.lock().expect("status").clone();
         let mut ended = run.ended.lock().expect("ended").clone();
         if let Some(t) = run.trouble.lock().expect("trouble").clone() {

@@ -53,7 +53,13 @@ impl Service {
     }
 
     /// Start every deployment the configuration lists.
-    pub fn start_configured(&self) -> anyhow::Result<()> {
+    /// Start every configured deployment. One that cannot start or
+    /// recover (an unreachable venue, a wrong key, a damaged journal, a
+    /// standing mismatch) does not stop the others: it is marked failed —
+    /// its status says why, `/ready` says so, a CRITICAL alert is raised —
+    /// and the service goes on. Returns the failures: (name, why).
+    pub fn start_configured(&self) -> Vec<(String, String)> {
+        let mut failures = Vec::new();
         for d in self.config.deployments.clone() {
             let spec = FeedSpec {
                 feed: d.feed.clone(),
@@ -61,10 +67,26 @@ impl Service {
                 interval: d.interval.clone(),
                 start: d.start.clone(),
             };
-            self.start(&d.name, Some(spec), "service")
-                .with_context(|| format!("starting deployment `{}`", d.name))?;
+            if let Err(e) = self.start(&d.name, Some(spec), "service") {
+                let why = format!("{e:#}");
+                tracing::error!(deployment = %d.name, %why, "deployment did not start");
+                if let Some(a) = &self.alerter {
+                    a.raise(monitor::Raise::new(
+                        monitor::Level::Critical,
+                        monitor::Rule::StartFailed,
+                        &d.name,
+                        "",
+                        format!("did not start (the others run): {why}"),
+                    ));
+                }
+                self.failed
+                    .lock()
+                    .expect("failed lock")
+                    .insert(d.name.clone(), why.clone());
+                failures.push((d.name.clone(), why));
+            }
         }
-        Ok(())
+        failures
     }
 
     /// Mark `name` as starting (a second start is refused meanwhile, and
@@ -323,6 +345,7 @@ impl Service {
             self.launch(launch, feed, fixed.symbols.clone(), &slot)?;
         self.registry
             .note(name, actor, "start", &start_note(&fixed, recovered))?;
+        self.failed.lock().expect("failed lock").remove(name);
         self.runs.lock().expect("runs lock").insert(
             name.into(),
             Run {

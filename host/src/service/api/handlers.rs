@@ -42,13 +42,16 @@ pub(super) async fn health() -> Response {
 pub(super) async fn ready(State(s): State<Shared>) -> Response {
     let feeds = s.feeds();
     let journals = s.journals_writable();
+    let failed = s.failed();
     let feeds_ok = feeds.values().all(|f| f.connection == "live");
+    let ready = feeds_ok && journals.is_ok() && failed.is_empty();
     let body = serde_json::json!({
-        "ready": feeds_ok && journals.is_ok(),
+        "ready": ready,
         "feeds": feeds,
         "journals": journals.as_ref().map(|_| "writable".to_string()).unwrap_or_else(|e| e.to_string()),
+        "failed": failed,
     });
-    let status = if feeds_ok && journals.is_ok() {
+    let status = if ready {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -38,6 +38,8 @@ pub enum Rule {
     Halted,
     /// REDUCING by the risk engine: new risk refused (event).
     Reducing,
+    /// A configured deployment did not start; the others run (event).
+    StartFailed,
     /// The kill switch was pulled (event).
     KillSwitch,
     /// The venue and the journals disagree (event).
@@ -69,6 +71,7 @@ impl Rule {
             Rule::Fault => "fault",
             Rule::Halted => "halted",
             Rule::Reducing => "reducing",
+            Rule::StartFailed => "start-failed",
             Rule::KillSwitch => "kill-switch",
             Rule::Reconciliation => "reconciliation",
             Rule::AccountDailyLoss => "account-daily-loss",
