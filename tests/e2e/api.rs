@@ -570,3 +570,86 @@ fn a_promotion_through_the_api_is_held_to_the_configured_gates() {
         "{body}"
     );
 }
+
+#[test]
+fn a_read_only_token_changes_nothing_and_only_an_admin_goes_live_or_pulls_the_kill_switch() {
+    const READ: &str = "reader-token-0123456789abcdef";
+    const OPERATE: &str = "operator-token-0123456789abcdef";
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::COUNTER_V1]);
+    f.paper("c", "counter@1.0.0", &[]);
+    f.env.extend([
+        ("T_READ".to_string(), READ.to_string()),
+        ("T_OPERATE".to_string(), OPERATE.to_string()),
+        ("T_ADMIN".to_string(), TOKEN.to_string()),
+    ]);
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(200_000, 100.0));
+    let config = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 2000\n"
+        ),
+        "[[api.tokens]]\nname = \"ann\"\nenv = \"T_READ\"\nrole = \"read\"\n\
+         [[api.tokens]]\nname = \"olaf\"\nenv = \"T_OPERATE\"\nrole = \"operate\"\n\
+         [[api.tokens]]\nname = \"ada\"\nenv = \"T_ADMIN\"\n",
+    );
+    f.serve(&config);
+    f.start("c", "X");
+    let url = f.url();
+    let post = |token: &str, path: &str, body: &str| {
+        let r = http()
+            .post(format!("{url}{path}"))
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        (r.status().as_u16(), r.text().unwrap())
+    };
+    // Read: every GET, nothing else.
+    let r = http()
+        .get(format!("{url}/deployments/c"))
+        .bearer_auth(READ)
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (code, body) = post(READ, "/deployments/c/pause", "{\"reason\":\"no\"}");
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains("needs a token with role `operate` or `admin`; this one has `read`"),
+        "{body}"
+    );
+    // Operate: pause and resume, not LIVE, not the kill switch.
+    let (code, body) = post(OPERATE, "/deployments/c/pause", "{\"reason\":\"drill\"}");
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = post(OPERATE, "/deployments/c/resume", "{\"reason\":\"drill\"}");
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = post(
+        OPERATE,
+        "/deployments/c/promote",
+        "{\"reason\":\"go\",\"force\":true}",
+    );
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(
+            "promoting `c` to LIVE needs a token with role `admin`; this one has `operate`"
+        ),
+        "{body}"
+    );
+    let (code, body) = post(OPERATE, "/kill", "{\"reason\":\"panic\"}");
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(f.status("c")["stage"], "PAPER");
+    // Admin: the kill switch, audited under its holder.
+    let (code, body) = post(TOKEN, "/kill", "{\"reason\":\"drill\"}");
+    assert_eq!(code, 200, "{body}");
+    let r = http()
+        .get(format!("{url}/deployments/c/history"))
+        .bearer_auth(READ)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(
+        r.contains("\"actor\":\"olaf\"") && r.contains("\"actor\":\"ada\""),
+        "{r}"
+    );
+}

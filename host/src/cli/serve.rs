@@ -67,7 +67,7 @@ fn tokens(api: &ApiConfig) -> anyhow::Result<Vec<Token>> {
                     .to_string(),
                 _ => anyhow::bail!("api.tokens `{}`: no env or file", t.name),
             };
-            Token::new(&t.name, &secret)
+            Ok(Token::new(&t.name, &secret)?.with_role(t.role))
         })
         .collect()
 }

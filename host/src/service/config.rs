@@ -126,6 +126,10 @@ pub struct TokenConfig {
     /// File holding the token (first line).
     #[serde(default)]
     pub file: Option<PathBuf>,
+    /// `read`, `operate` or `admin` (default: admin — promoting to LIVE and
+    /// the kill switch are an admin's).
+    #[serde(default)]
+    pub role: crate::service::api::Role,
 }
 
 pub use crate::adapters::{FeedConfig, VenueConfig};
@@ -374,6 +378,7 @@ start = "2024-01-01"
             "insecure_listen",
             "allowed_hosts",
             "[[api.tokens]]",
+            "role",
             "name",
             "env",
             "file",

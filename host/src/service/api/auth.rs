@@ -25,15 +25,54 @@ use subtle::ConstantTimeEq;
 
 use super::respond::error;
 
-/// An operator's token, as kept: its holder and its digest.
+/// What a token's holder may do (`role` of `[[api.tokens]]`), each
+/// including the one before.
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    serde::Deserialize,
+    serde::Serialize,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// Read: every GET (status, journals, metrics, the dashboard).
+    Read,
+    /// Operate: start, stop, pause, resume, flatten, swap, roll back,
+    /// shadow, promote up to PAPER, create, add plugins.
+    Operate,
+    /// Everything, and what puts money at risk or stops it all: promoting
+    /// to LIVE and the kill switch (the default, as before roles).
+    #[default]
+    Admin,
+}
+
+impl Role {
+    /// Its name, as configured.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Read => "read",
+            Role::Operate => "operate",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// An operator's token, as kept: its holder, role and digest.
 #[derive(Clone)]
 pub struct Token {
     name: String,
+    role: Role,
     digest: [u8; 32],
 }
 
 impl Token {
-    /// A token held by `name`.
+    /// A token held by `name` (role admin).
     pub fn new(name: &str, secret: &str) -> anyhow::Result<Token> {
         let secret = secret.trim();
         if secret.len() < 16 {
@@ -43,9 +82,37 @@ impl Token {
         }
         Ok(Token {
             name: name.into(),
+            role: Role::Admin,
             digest: Sha256::digest(secret.as_bytes()).into(),
         })
     }
+
+    /// The same token with `role`.
+    pub fn with_role(mut self, role: Role) -> Token {
+        self.role = role;
+        self
+    }
+}
+
+/// Why `role` may not make this request, if it may not: a read-only token
+/// changes nothing, and the kill switch is an admin's.
+fn forbidden(role: Role, method: &axum::http::Method, path: &str) -> Option<String> {
+    let safe = matches!(*method, axum::http::Method::GET | axum::http::Method::HEAD);
+    if safe || path == "/logout" {
+        return None;
+    }
+    if role < Role::Operate {
+        return Some(format!(
+            "{method} {path} needs a token with role `operate` or `admin`; this one has `read`"
+        ));
+    }
+    if path == "/kill" && role < Role::Admin {
+        return Some(format!(
+            "the kill switch needs a token with role `admin`; this one has `{}`",
+            role.as_str()
+        ));
+    }
+    None
 }
 
 impl std::fmt::Debug for Token {
@@ -125,6 +192,16 @@ impl Access {
         failures.entry(ip).or_insert((0, Instant::now())).0 += 1;
     }
 
+    /// The role of the token `holder` holds (the least, if several).
+    pub(super) fn role_of(&self, holder: &str) -> Role {
+        self.tokens
+            .iter()
+            .filter(|t| t.name == holder)
+            .map(|t| t.role)
+            .min()
+            .unwrap_or(Role::Read)
+    }
+
     /// The holder of the presented token, if it is one of ours.
     fn holder(&self, presented: &str) -> Option<String> {
         let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
@@ -196,11 +273,7 @@ fn session_cookie(req: &axum::http::HeaderMap) -> Option<String> {
 #[derive(Debug, Clone)]
 pub struct Operator(pub String);
 
-pub(super) async fn guard(
-    State(access): State<Arc<Access>>,
-    mut req: Request,
-    next: Next,
-) -> Response {
+pub(super) async fn guard(State(access): State<Arc<Access>>, req: Request, next: Next) -> Response {
     let host = req
         .headers()
         .get(header::HOST)
@@ -233,8 +306,7 @@ pub(super) async fn guard(
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "));
     if let Some(name) = presented.and_then(|p| access.holder(p)) {
-        req.extensions_mut().insert(Operator(name));
-        return next.run(req).await;
+        return admit(&access, name, req, next).await;
     }
     if presented.is_some() {
         access.failed(ip);
@@ -259,13 +331,25 @@ pub(super) async fn guard(
         if !safe && !ours {
             return StatusCode::FORBIDDEN.into_response();
         }
-        req.extensions_mut().insert(Operator(name));
-        return next.run(req).await;
+        return admit(&access, name, req, next).await;
     }
     if req.method() == axum::http::Method::GET && req.uri().path() == "/dashboard" {
         return axum::response::Redirect::to("/login").into_response();
     }
     StatusCode::UNAUTHORIZED.into_response()
+}
+
+/// An authenticated request: refused (`403`, logged) when the holder's role
+/// does not allow it, else run with the holder and role known.
+async fn admit(access: &Access, name: String, mut req: Request, next: Next) -> Response {
+    let role = access.role_of(&name);
+    if let Some(why) = forbidden(role, req.method(), req.uri().path()) {
+        tracing::warn!(holder = %name, role = role.as_str(), %why, "request refused by role");
+        return error(StatusCode::FORBIDDEN, why);
+    }
+    req.extensions_mut().insert(Operator(name));
+    req.extensions_mut().insert(role);
+    next.run(req).await
 }
 
 /// `429`, and when to come back.

@@ -169,9 +169,23 @@ pub(super) async fn flatten(
 pub(super) async fn promote(
     State(s): State<Shared>,
     Extension(op): Extension<Operator>,
+    Extension(role): Extension<super::Role>,
     Path(name): Path<String>,
     JsonBody(a): JsonBody<PromoteBody>,
 ) -> Response {
+    // Going LIVE puts money at risk: an admin's.
+    let to_live = s
+        .registry()
+        .deployment(&name)
+        .is_ok_and(|d| d.stage == crate::lifecycle::Stage::Paper);
+    if to_live && role < super::Role::Admin {
+        let why = format!(
+            "promoting `{name}` to LIVE needs a token with role `admin`; this one has `{}`",
+            role.as_str()
+        );
+        tracing::warn!(holder = %op.0, %why, "request refused by role");
+        return error(StatusCode::FORBIDDEN, why);
+    }
     blocking(move || s.promote(&name, a.force, &op.0, &a.reason)).await
 }
 

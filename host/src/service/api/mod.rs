@@ -52,7 +52,7 @@ mod handlers;
 pub mod listen;
 mod respond;
 
-pub use auth::{Access, FAILURE_WINDOW, MAX_FAILURES, MAX_SESSIONS, Operator, Token};
+pub use auth::{Access, FAILURE_WINDOW, MAX_FAILURES, MAX_SESSIONS, Operator, Role, Token};
 pub use bodies::{JournalQuery, PromoteBody, Reason, VersionBody};
 pub use client::{Client, client_token};
 
