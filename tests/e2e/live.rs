@@ -424,6 +424,13 @@ fn answers_of_minus_1007_and_429_are_waited_out_and_looked_up() {
         s["venue"]["placed"].as_u64() >= Some(8) && s["venue"]["retries"].as_u64() >= Some(1)
     });
     assert_eq!(server.spot().faults.too_many.load(Ordering::SeqCst), 0);
+    // Waited out: no signed request came before a 429's Retry-After (1 s)
+    // had passed (a blind resend would).
+    assert_eq!(
+        server.spot().during_retry_after.load(Ordering::SeqCst),
+        0,
+        "requests sent inside a 429's Retry-After"
+    );
     // Then it jumps back two minutes: -1021 once, the offset measured again.
     server
         .spot()

@@ -187,6 +187,11 @@ pub struct Spot {
     pub reused: AtomicU64,
     /// Signed requests received while an IP ban lasted.
     pub during_ban: AtomicU64,
+    /// Signed requests received before a 429's `Retry-After` had passed
+    /// (rest-api.md, LIMITS: "it's your obligation as an API to back off
+    /// and not spam the API").
+    pub during_retry_after: AtomicU64,
+    retry_until: Mutex<Option<Instant>>,
     /// The account's key is an Ed25519 one with this public half.
     ed25519: Mutex<Option<ed25519_dalek::VerifyingKey>>,
     ban_until: Mutex<Option<Instant>>,
@@ -755,13 +760,21 @@ async fn answer(
             "Timestamp for this request is outside of the recvWindow.",
         );
     }
-    if take(&spot.faults.too_many) {
-        return (
-            StatusCode::TOO_MANY_REQUESTS,
-            [("retry-after", "1")],
-            axum::Json(json!({"code": -1003, "msg": "Too much request weight used."})),
-        )
-            .into_response();
+    {
+        let mut until = spot.retry_until.lock().unwrap();
+        if until.is_some_and(|t| t > Instant::now()) {
+            spot.during_retry_after.fetch_add(1, Ordering::SeqCst);
+        }
+        if take(&spot.faults.too_many) {
+            *until = Some(Instant::now() + Duration::from_secs(1));
+            drop(until);
+            return (
+                StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "1")],
+                axum::Json(json!({"code": -1003, "msg": "Too much request weight used."})),
+            )
+                .into_response();
+        }
     }
     let ban_left = {
         let mut until = spot.ban_until.lock().unwrap();
