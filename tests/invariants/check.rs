@@ -51,6 +51,16 @@ pub struct Checker<'a> {
     halted_at_ms: Option<i64>,
     pos_at_halt: Vec<f64>,
     violations: Vec<String>,
+    /// The checker's own books, bar by bar: the cash at the start, every
+    /// fill (bar, symbol, signed quantity, price, commission), the bar each
+    /// HALTED was entered on, and whether capital moved (an account's
+    /// rebalance rescales the peak: the drawdown check does not apply).
+    initial_cash: f64,
+    fills: Vec<(u64, usize, f64, f64, f64)>,
+    halted_seq: Option<u64>,
+    capital_moved: bool,
+    /// Orders that add risk, per UTC day of their decision.
+    entries_per_day: HashMap<i64, u32>,
 }
 
 fn reduces(position: f64, delta: f64) -> bool {
@@ -75,6 +85,11 @@ impl<'a> Checker<'a> {
             halted_at_ms: None,
             pos_at_halt: vec![0.0; n],
             violations: Vec::new(),
+            initial_cash: cash,
+            fills: Vec::new(),
+            halted_seq: None,
+            capital_moved: false,
+            entries_per_day: HashMap::new(),
         }
     }
 
@@ -171,6 +186,20 @@ impl<'a> Checker<'a> {
             ));
         }
         let id = order.id;
+        if !reducing {
+            let day = order.decided_ms.div_euclid(86_400_000);
+            let n = {
+                let n = self.entries_per_day.entry(day).or_insert(0);
+                *n += 1;
+                *n
+            };
+            if n > self.risk.max_orders_per_day {
+                let limit = self.risk.max_orders_per_day;
+                self.fail(format!(
+                    "order {id}: {n} orders adding risk on day {day} (limit {limit})"
+                ));
+            }
+        }
         match self.state {
             TradingState::Halted => self.fail(format!("order {id} placed while HALTED")),
             TradingState::Reducing if !reducing => self.fail(format!(
@@ -254,6 +283,13 @@ impl<'a> Checker<'a> {
                 fill.order_id, fill.quantity, fill.price
             ));
         }
+        self.fills.push((
+            seq,
+            s,
+            fill.side.sign() * fill.quantity,
+            fill.price,
+            fill.commission,
+        ));
         let before = self.pos[s];
         let after = before + fill.side.sign() * fill.quantity;
         self.pos[s] = after;
@@ -304,7 +340,15 @@ impl<'a> Checker<'a> {
                 Entry::Cancel { order_id, .. } => {
                     self.open.remove(order_id);
                 }
+                Entry::Command { action, .. }
+                    if matches!(action, sandbar::journal::CommandAction::Allocate { .. }) =>
+                {
+                    self.capital_moved = true;
+                }
                 Entry::State { seq, change } => {
+                    if change.to == TradingState::Halted && self.halted_seq.is_none() {
+                        self.halted_seq = Some(*seq);
+                    }
                     self.state = change.to;
                     if change.to == TradingState::Halted && self.halted_at_ms.is_none() {
                         self.halted_at_ms = Some(self.rec.bars[*seq as usize].time_ms);
@@ -316,8 +360,65 @@ impl<'a> Checker<'a> {
         }
     }
 
+    /// From the checker's own books, bar by bar (fills of a bar before its
+    /// close marks the position): the first bar whose close puts equity
+    /// `max_drawdown` or more below its peak must be the bar HALTED is
+    /// entered on — not later (the engine's own `State` entry is not
+    /// trusted), and not earlier than a drawdown that reached the limit.
+    fn check_drawdown_halt(&mut self) {
+        if self.capital_moved {
+            return;
+        }
+        let limit = self.risk.max_drawdown;
+        let (mut cash, mut peak) = (self.initial_cash, self.initial_cash);
+        let mut pos = vec![0.0; self.pos.len()];
+        let mut marks = vec![f64::NAN; self.pos.len()];
+        let all = std::mem::take(&mut self.fills);
+        let mut fills = all.iter().peekable();
+        let mut reached: Option<(u64, f64)> = None;
+        for (seq, bar) in self.rec.bars.iter().enumerate() {
+            let seq = seq as u64;
+            while let Some(&&(_, s, q, p, c)) = fills.peek().filter(|f| f.0 == seq) {
+                pos[s] += q;
+                cash -= q * p + c;
+                fills.next();
+            }
+            marks[bar.symbol as usize] = bar.close;
+            let equity = cash
+                + pos
+                    .iter()
+                    .zip(&marks)
+                    .filter(|(p, _)| **p != 0.0)
+                    .map(|(p, m)| p * m)
+                    .sum::<f64>();
+            peak = peak.max(equity);
+            let drawdown = 1.0 - equity / peak;
+            // Clear of floating point at the limit either way.
+            if drawdown >= limit + 1e-9 && reached.is_none() {
+                reached = Some((seq, drawdown));
+            }
+            if drawdown >= limit - 1e-9 {
+                continue;
+            }
+            if self.halted_seq == Some(seq) {
+                self.fail(format!(
+                    "HALTED at bar {seq} with a drawdown of {drawdown} (limit {limit})"
+                ));
+            }
+        }
+        if let Some((seq, dd)) = reached
+            && self.halted_seq.is_none_or(|h| h > seq)
+        {
+            self.fail(format!(
+                "drawdown {dd} reached the limit {limit} at bar {seq}, HALTED only at {:?}",
+                self.halted_seq
+            ));
+        }
+    }
+
     /// End-of-run checks against the engine's own books; every violation found.
     pub fn finish(mut self, outcome: &RunOutcome, volume_share: f64) -> Vec<String> {
+        self.check_drawdown_halt();
         self.mark_through(u64::MAX - 1);
         let l = &outcome.ledger;
         if !(l.cash.is_finite() && l.equity().is_finite()) {
