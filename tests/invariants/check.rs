@@ -340,9 +340,10 @@ impl<'a> Checker<'a> {
                 Entry::Cancel { order_id, .. } => {
                     self.open.remove(order_id);
                 }
-                Entry::Command { action, .. }
-                    if matches!(action, sandbar::journal::CommandAction::Allocate { .. }) =>
-                {
+                Entry::Command {
+                    action: sandbar::journal::CommandAction::Allocate { .. },
+                    ..
+                } => {
                     self.capital_moved = true;
                 }
                 Entry::State { seq, change } => {
