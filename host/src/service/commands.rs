@@ -267,8 +267,10 @@ impl Service {
     /// Stop a running deployment: it finishes the bar in flight, snapshots
     /// its strategy and commits its journal. Returns once it has.
     pub fn stop(&self, name: &str, actor: &str) -> anyhow::Result<()> {
-        let (shadow, slot) =
-            self.with_run(name, |run| Ok((run.shadow.take(), run.slot.clone())))?;
+        let (shadow, slot) = self.with_run(name, |run| {
+            run.intents.lock().expect("intents").keep(false);
+            Ok((run.shadow.take(), run.slot.clone()))
+        })?;
         if let Some(sh) = &shadow {
             sh.slot.stop_and_wait(Duration::from_secs(30));
         }

@@ -12,7 +12,26 @@ use crate::data::market::Bar;
 use crate::store::journal::{Entry, Journal, JournalError, Recorder};
 
 /// Intent entries kept in memory for shadow comparison, besides the journal.
-pub(super) type Intents = Arc<Mutex<Vec<Entry>>>;
+pub(super) type Intents = Arc<Mutex<IntentLog>>;
+
+/// A run's intent entries, kept only while something compares them: a
+/// shadow's own run keeps all of them, a deployment's own run only while a
+/// shadow runs beside it (a run without one keeps nothing: the journal has
+/// them, and memory would grow with every bar).
+#[derive(Debug, Default)]
+pub(super) struct IntentLog {
+    /// Keep what comes.
+    pub(super) keep: bool,
+    pub(super) entries: Vec<Entry>,
+}
+
+impl IntentLog {
+    /// Start (or stop) keeping; either way, forget what was kept.
+    pub(super) fn keep(&mut self, keep: bool) {
+        self.keep = keep;
+        self.entries = Vec::new();
+    }
+}
 pub(super) type SharedJournal = Arc<Mutex<Journal>>;
 
 /// Journals to a file (shared with the controller, which saves snapshots),
@@ -144,10 +163,10 @@ impl Recorder for ServiceRecorder {
             b.lock().expect("board lock").entry(&entry);
         }
         if matches!(entry, Entry::Intent { .. }) {
-            self.intents
-                .lock()
-                .expect("intents lock")
-                .push(entry.clone());
+            let mut log = self.intents.lock().expect("intents lock");
+            if log.keep {
+                log.entries.push(entry.clone());
+            }
         }
         match &entry {
             Entry::Intent { plugin, .. }

@@ -28,6 +28,9 @@ impl Service {
             if run.shadow.is_some() {
                 bail!("deployment `{name}` already has a shadow");
             }
+            // Keep the serving run's intents from now (before its bar
+            // count is read: none from the shadow's first bar is missed).
+            run.intents.lock().expect("intents").keep(true);
             let s = run.status.lock().expect("status");
             Ok((run.spec.clone(), run.symbols.clone(), s.seq, s.last_bar_ms))
         })?;
@@ -133,6 +136,7 @@ impl Service {
                 .intents
                 .lock()
                 .expect("intents")
+                .entries
                 .iter()
                 .filter(|e| matches!(e, Entry::Intent { seq, .. } if *seq >= sh.from_seq))
                 .cloned()
@@ -144,7 +148,7 @@ impl Service {
                     e
                 })
                 .collect();
-            let candidate_intents = sh.intents.lock().expect("intents").clone();
+            let candidate_intents = sh.intents.lock().expect("intents").entries.clone();
             let bars = serving.seq.saturating_sub(sh.from_seq).min(candidate.seq);
             let summary = |s: &Status, faulted: bool| Summary {
                 bars,
@@ -208,6 +212,7 @@ impl Service {
             if let Some(sh) = run.shadow.take() {
                 sh.stop.store(true, Ordering::Relaxed);
                 sh.slot.schedule();
+                run.intents.lock().expect("intents").keep(false);
             }
             let reason = format!("promote-shadow: {reason}");
             run.tx

@@ -394,7 +394,9 @@ impl Service {
         }));
         let ended = Arc::new(Mutex::new(None));
         let trouble = Arc::new(Mutex::new(None));
+        // A shadow's intents are compared with the serving run's: kept.
         let intents: Intents = Arc::default();
+        intents.lock().expect("intents lock").keep(!l.evidence);
         let load = self.loader(l.config.clone(), symbols.clone(), l.params.clone());
         let dm = self.metrics.deployment(&metrics::labels(&l.name));
         let controller = ServiceController {
