@@ -112,6 +112,118 @@ impl std::fmt::Display for Amend {
     }
 }
 
+/// A symbol's protective levels as the host keeps them (and the harness,
+/// with this same code): a stop-loss (fixed, or trailing) and a
+/// take-profit for a position in `direction`.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Levels {
+    /// The stop-loss, unless it trails.
+    pub stop_loss: Option<Protect>,
+    /// The trailing stop, in the stop-loss's place.
+    pub trailing: Option<Trailing>,
+    /// The take-profit.
+    pub take_profit: Option<Protect>,
+    /// The direction (±1) of the position they protect.
+    pub direction: f64,
+    /// The direction the strategy's last intent asked for (0: flat), which
+    /// a change to the protection of a position not yet entered applies to.
+    pub intended: f64,
+}
+
+impl Levels {
+    /// Whether any level is set.
+    pub fn any(&self) -> bool {
+        self.stop_loss.is_some() || self.trailing.is_some() || self.take_profit.is_some()
+    }
+
+    /// Drop every level.
+    pub fn clear(&mut self) {
+        self.stop_loss = None;
+        self.trailing = None;
+        self.take_profit = None;
+    }
+
+    /// The stop's price for a position in `direction` entered at `entry`.
+    pub fn stop_price(&self, entry: f64, direction: f64) -> Option<f64> {
+        match (self.trailing, self.stop_loss) {
+            (Some(t), _) => Some(t.stop(direction)),
+            (None, Some(sl)) => Some(sl.resolve(entry, direction, true)),
+            (None, None) => None,
+        }
+    }
+
+    /// An intent asking for a position in `direction`: `close` drops the
+    /// levels; a stop-loss or a take-profit replaces them all.
+    pub fn on_intent(
+        &mut self,
+        close: bool,
+        stop_loss: Option<Protect>,
+        take_profit: Option<Protect>,
+        direction: f64,
+    ) {
+        self.intended = if close { 0.0 } else { direction };
+        if close {
+            self.clear();
+        }
+        if stop_loss.is_some() || take_profit.is_some() {
+            self.clear();
+            self.stop_loss = stop_loss;
+            self.take_profit = take_profit;
+            self.direction = direction;
+        }
+    }
+
+    /// A change alone, for the position held (`position`) or else the one
+    /// the last intent asked for; `close`: the bar's close, where a
+    /// trailing stop starts. Why not, when there is neither.
+    pub fn amend(&mut self, change: Amend, position: f64, close: f64) -> Result<(), String> {
+        let direction = if position != 0.0 {
+            position.signum()
+        } else {
+            self.intended
+        };
+        if direction == 0.0 {
+            return Err("no position, and no intent for one, to protect".into());
+        }
+        if direction != self.direction {
+            // Levels of the other side would trigger at once.
+            self.clear();
+            self.direction = direction;
+        }
+        match change {
+            Amend::StopLoss(l) => {
+                self.stop_loss = Some(l);
+                self.trailing = None;
+            }
+            Amend::TrailingStop(t) => {
+                self.trailing = Some(Trailing::new(t, close));
+                self.stop_loss = None;
+            }
+            Amend::CancelStopLoss => {
+                self.stop_loss = None;
+                self.trailing = None;
+            }
+            Amend::TakeProfit(l) => self.take_profit = Some(l),
+            Amend::CancelTakeProfit => self.take_profit = None,
+        }
+        Ok(())
+    }
+
+    /// After a bar of `high` and `low`, with `position` as it stands: a
+    /// trailing stop ratchets. Whether its stop moved.
+    pub fn after_bar(&mut self, high: f64, low: f64, position: f64) -> bool {
+        let direction = self.direction;
+        match &mut self.trailing {
+            Some(t) if position != 0.0 && position.signum() == direction => {
+                let before = t.stop(direction);
+                t.after_bar(high, low, direction);
+                t.stop(direction) != before
+            }
+            _ => false,
+        }
+    }
+}
+
 /// What protects a symbol's position now: the resting protective orders at
 /// their prices (from-entry levels resolved, a trailing stop as ratcheted).
 /// Everything `None` when the position is flat.

@@ -38,11 +38,11 @@
 
 use std::cell::RefCell;
 
-use crate::protection::{Amend, Trailing};
+use crate::protection::{Amend, Levels};
 use crate::risk::{Decision, Proposal, Refusal, RiskConfig, RiskEngine, Rule, StateChange};
 use crate::{
     Action, Bar, Event, Fill, HostServices, InitError, Intent, Level, ParamValue, Params,
-    Portfolio, Position, Protect, Rejection, Runner, Side, Strategy, SymbolId,
+    Portfolio, Position, Rejection, Runner, Side, Strategy, SymbolId,
 };
 
 /// One symbol in the harness's account, as the host's ledger keeps it.
@@ -198,25 +198,12 @@ pub struct Costs {
     pub commission_minimum: f64,
 }
 
-/// A symbol's stop-loss (fixed or trailing) and take-profit, for a
-/// position in `direction`; `intended`: the direction the last intent
-/// asked for, which a change to a position not yet entered applies to.
+/// A symbol's protective levels (the host's own rules,
+/// [`crate::protection::Levels`]) and the orders placed for them.
 #[derive(Debug, Clone, Default)]
 struct Protection {
-    stop_loss: Option<Protect>,
-    trailing: Option<Trailing>,
-    take_profit: Option<Protect>,
-    direction: f64,
-    intended: f64,
+    levels: Levels,
     ids: Vec<u64>,
-}
-
-impl Protection {
-    fn clear(&mut self) {
-        self.stop_loss = None;
-        self.trailing = None;
-        self.take_profit = None;
-    }
 }
 
 /// Runs a strategy natively over bars, one bar per delivery.
@@ -378,7 +365,7 @@ impl<S: Strategy> Harness<S> {
             }
         }
         if out.stop_loss.is_some() {
-            out.trail = p.trailing.map(|t| t.trail);
+            out.trail = p.levels.trailing.map(|t| t.trail);
         }
         out
     }
@@ -397,34 +384,9 @@ impl<S: Strategy> Harness<S> {
         }
         let pos = self.book.position(s);
         let close = self.last_close[s as usize];
-        let p = &mut self.protection[s as usize];
-        let direction = if pos != 0.0 { pos.signum() } else { p.intended };
-        if direction == 0.0 {
-            let detail = format!(
-                "{change} on {}: no position, and no intent for one, to protect",
-                self.symbols[s as usize]
-            );
+        if let Err(why) = self.protection[s as usize].levels.amend(change, pos, close) {
+            let detail = format!("{change} on {}: {why}", self.symbols[s as usize]);
             return self.refuse(bar, s, Rule::InvalidIntent, detail);
-        }
-        if direction != p.direction {
-            p.clear();
-            p.direction = direction;
-        }
-        match change {
-            Amend::StopLoss(l) => {
-                p.stop_loss = Some(l);
-                p.trailing = None;
-            }
-            Amend::TrailingStop(t) => {
-                p.trailing = Some(Trailing::new(t, close));
-                p.stop_loss = None;
-            }
-            Amend::CancelStopLoss => {
-                p.stop_loss = None;
-                p.trailing = None;
-            }
-            Amend::TakeProfit(l) => p.take_profit = Some(l),
-            Amend::CancelTakeProfit => p.take_profit = None,
         }
         if pos != 0.0 {
             self.resync(s, bar.time_ms);
@@ -551,20 +513,12 @@ impl<S: Strategy> Harness<S> {
         let equity = self.book.borrow().equity();
         let (delta, limit) = crate::intents::size(&intent.action, equity, price, pos, 1.0);
         let kind = limit.map_or(Kind::Market, Kind::Limit);
-        {
-            let p = &mut self.protection[s as usize];
-            let close = matches!(intent.action, Action::Close);
-            p.intended = if close { 0.0 } else { (pos + delta).signum() };
-            if close {
-                p.clear();
-            }
-            if intent.stop_loss.is_some() || intent.take_profit.is_some() {
-                p.clear();
-                p.stop_loss = intent.stop_loss;
-                p.take_profit = intent.take_profit;
-                p.direction = (pos + delta).signum();
-            }
-        }
+        self.protection[s as usize].levels.on_intent(
+            matches!(intent.action, Action::Close),
+            intent.stop_loss,
+            intent.take_profit,
+            (pos + delta).signum(),
+        );
         if !delta.is_finite() {
             let detail = format!(
                 "cannot be sized: the order quantity is {delta} (equity {equity}, price {price})"
@@ -622,27 +576,18 @@ impl<S: Strategy> Harness<S> {
         // it now stands, as the host's do.
         let entry = self.book.borrow().positions[s as usize].average_price;
         let p = self.protection[s as usize].clone();
-        let (mut stop_loss, mut trailing, mut take_profit) =
-            (p.stop_loss, p.trailing, p.take_profit);
-        if pos != 0.0 && pos.signum() != p.direction {
-            stop_loss = None;
-            trailing = None;
-            take_profit = None;
+        let mut levels = p.levels;
+        if pos != 0.0 && pos.signum() != levels.direction {
+            levels.clear();
         }
-        let wanted =
-            pos != 0.0 && (stop_loss.is_some() || trailing.is_some() || take_profit.is_some());
+        let wanted = pos != 0.0 && levels.any();
         let side = if pos < 0.0 { Side::Buy } else { Side::Sell };
         let mut desired = Vec::new();
         if wanted {
-            let stop = match (trailing, stop_loss) {
-                (Some(t), _) => Some(t.stop(pos.signum())),
-                (None, Some(sl)) => Some(sl.resolve(entry, pos.signum(), true)),
-                (None, None) => None,
-            };
-            if let Some(price) = stop {
+            if let Some(price) = levels.stop_price(entry, pos.signum()) {
                 desired.push((Kind::Stop(price), "stop-loss"));
             }
-            if let Some(tp) = take_profit {
+            if let Some(tp) = levels.take_profit {
                 desired.push((
                     Kind::Target(tp.resolve(entry, pos.signum(), false)),
                     "take-profit",
@@ -662,15 +607,13 @@ impl<S: Strategy> Harness<S> {
                     .all(|(o, (k, _))| o.kind == *k && o.quantity == pos.abs() && o.side == side)
         };
         let prot = &mut self.protection[s as usize];
-        prot.stop_loss = stop_loss;
-        prot.trailing = trailing;
-        prot.take_profit = take_profit;
+        prot.levels = levels;
         if matches {
             return;
         }
         let cancel = std::mem::take(&mut prot.ids);
         if !wanted && pos == 0.0 {
-            prot.clear();
+            prot.levels.clear();
         }
         self.cancel_where(|o| cancel.contains(&o.id));
         for (kind, origin) in desired {
@@ -761,16 +704,11 @@ impl<S: Strategy> Harness<S> {
         }
         // A trailing stop ratchets on the bar's extreme, for the next bar.
         let pos = self.book.position(s);
-        let p = &mut self.protection[s as usize];
-        if let Some(t) = &mut p.trailing
-            && pos != 0.0
-            && pos.signum() == p.direction
+        if self.protection[s as usize]
+            .levels
+            .after_bar(bar.high, bar.low, pos)
         {
-            let before = t.stop(p.direction);
-            t.after_bar(bar.high, bar.low, p.direction);
-            if t.stop(p.direction) != before {
-                self.resync(s, bar.time_ms);
-            }
+            self.resync(s, bar.time_ms);
         }
     }
 

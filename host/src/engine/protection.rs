@@ -10,44 +10,16 @@
 use crate::data::market::{Bar, SymbolId};
 use crate::execution::{Order, OrderKind, Origin, Side};
 use crate::sandbox::runtime::Protect;
-use sandbar_sdk::protection::{Amend, Protection as Resting, Trailing};
+use sandbar_sdk::protection::{Amend, Levels, Protection as Resting};
 
-/// One symbol's protection: levels for a position in one direction (±1).
-/// A level relative to the entry is resolved at every resync, against the
-/// position's average entry price as it then stands; a trailing stop
-/// (contract 0.3.0) takes the stop-loss's place and ratchets after each bar
-/// (`sandbar_sdk::protection::Trailing`, shared with the SDK's harness).
+/// One symbol's protection: its levels (`sandbar_sdk::protection::Levels`,
+/// the rules shared with the SDK's harness) and the protective orders
+/// placed for them. A level relative to the entry is resolved at every
+/// resync, against the position's average entry price as it then stands.
 #[derive(Debug, Clone, Default)]
 struct Protection {
-    stop_loss: Option<Protect>,
-    trailing: Option<Trailing>,
-    take_profit: Option<Protect>,
-    direction: f64,
-    /// The direction the strategy's last intent asked for (0: flat), which
-    /// a change to the protection of a position not yet entered applies to.
-    intended: f64,
+    levels: Levels,
     orders: Vec<u64>,
-}
-
-impl Protection {
-    fn any(&self) -> bool {
-        self.stop_loss.is_some() || self.trailing.is_some() || self.take_profit.is_some()
-    }
-
-    fn clear(&mut self) {
-        self.stop_loss = None;
-        self.trailing = None;
-        self.take_profit = None;
-    }
-
-    /// The stop's price for a position in `direction` entered at `entry`.
-    fn stop_price(&self, entry: f64, direction: f64) -> Option<f64> {
-        match (self.trailing, self.stop_loss) {
-            (Some(t), _) => Some(t.stop(direction)),
-            (None, Some(sl)) => Some(sl.resolve(entry, direction, true)),
-            (None, None) => None,
-        }
-    }
 }
 
 /// What to do so the protective orders match the position.
@@ -82,23 +54,12 @@ impl Protections {
         take_profit: Option<Protect>,
         direction: f64,
     ) {
-        let p = &mut self.0[s as usize];
-        p.intended = if close { 0.0 } else { direction };
-        if close {
-            p.clear();
-        }
-        if stop_loss.is_some() || take_profit.is_some() {
-            p.clear();
-            p.stop_loss = stop_loss;
-            p.take_profit = take_profit;
-            p.direction = direction;
-        }
+        self.0[s as usize]
+            .levels
+            .on_intent(close, stop_loss, take_profit, direction);
     }
 
-    /// A change to the protection of `s` alone, for the position held
-    /// (`position`) or else the one the last intent asked for; `close` is
-    /// the bar's close (where a trailing stop starts). Why not, when there
-    /// is neither.
+    /// A change to the protection of `s` alone (see [`Levels::amend`]).
     pub(super) fn amend(
         &mut self,
         s: SymbolId,
@@ -106,71 +67,28 @@ impl Protections {
         position: f64,
         close: f64,
     ) -> Result<(), String> {
-        let p = &mut self.0[s as usize];
-        let direction = if position != 0.0 {
-            position.signum()
-        } else {
-            p.intended
-        };
-        if direction == 0.0 {
-            return Err("no position, and no intent for one, to protect".into());
-        }
-        if direction != p.direction {
-            // Levels of the other side would trigger at once.
-            p.clear();
-            p.direction = direction;
-        }
-        match change {
-            Amend::StopLoss(l) => {
-                p.stop_loss = Some(l);
-                p.trailing = None;
-            }
-            Amend::TrailingStop(t) => {
-                p.trailing = Some(Trailing::new(t, close));
-                p.stop_loss = None;
-            }
-            Amend::CancelStopLoss => {
-                p.stop_loss = None;
-                p.trailing = None;
-            }
-            Amend::TakeProfit(l) => p.take_profit = Some(l),
-            Amend::CancelTakeProfit => p.take_profit = None,
-        }
-        Ok(())
+        self.0[s as usize].levels.amend(change, position, close)
     }
 
     /// After `bar`, with the position as it stands: a trailing stop of the
     /// bar's symbol ratchets. Whether its stop moved (the orders then need
     /// a resync).
     pub(super) fn after_bar(&mut self, bar: &Bar, position: f64) -> bool {
-        let p = &mut self.0[bar.symbol as usize];
-        match &mut p.trailing {
-            Some(t) if position != 0.0 && position.signum() == p.direction => {
-                let before = t.stop(p.direction);
-                t.after_bar(bar.high, bar.low, p.direction);
-                t.stop(p.direction) != before
-            }
-            _ => false,
-        }
+        self.0[bar.symbol as usize]
+            .levels
+            .after_bar(bar.high, bar.low, position)
     }
 
     /// Whether `bar` would move a trailing stop (it ends an exact window:
     /// the strategy can read its stop).
     pub(super) fn would_ratchet(&self, bar: &Bar, position: f64) -> bool {
-        let p = &self.0[bar.symbol as usize];
-        match p.trailing {
-            Some(mut t) if position != 0.0 && position.signum() == p.direction => {
-                let before = t.stop(p.direction);
-                t.after_bar(bar.high, bar.low, p.direction);
-                t.stop(p.direction) != before
-            }
-            _ => false,
-        }
+        let mut levels = self.0[bar.symbol as usize].levels;
+        levels.after_bar(bar.high, bar.low, position)
     }
 
     /// What rests for `s`'s position now, as the strategy reads it.
     pub(super) fn resting(&self, s: SymbolId, position: f64, entry: f64) -> Resting {
-        let p = &self.0[s as usize];
+        let p = &self.0[s as usize].levels;
         if position == 0.0 || position.signum() != p.direction {
             return Resting::default();
         }
@@ -211,21 +129,21 @@ impl Protections {
         open: &[Order],
     ) -> Option<Resync> {
         let p = &mut self.0[s as usize];
-        if position != 0.0 && position.signum() != p.direction {
+        if position != 0.0 && position.signum() != p.levels.direction {
             // Flipped (or never set for this direction): the prices belong
             // to the other side and would trigger at once.
-            p.clear();
+            p.levels.clear();
         }
-        let wanted = position != 0.0 && p.any();
+        let wanted = position != 0.0 && p.levels.any();
         let current: Vec<&Order> = open.iter().filter(|o| p.orders.contains(&o.id)).collect();
         let side = Side::of(-position);
         let mut desired = Vec::new();
         if wanted {
             let direction = position.signum();
-            if let Some(price) = p.stop_price(entry, direction) {
+            if let Some(price) = p.levels.stop_price(entry, direction) {
                 desired.push((OrderKind::StopLoss(price), Origin::StopLoss));
             }
-            if let Some(tp) = p.take_profit {
+            if let Some(tp) = p.levels.take_profit {
                 let price = tp.resolve(entry, direction, false);
                 desired.push((OrderKind::TakeProfit(price), Origin::TakeProfit));
             }
@@ -251,7 +169,7 @@ impl Protections {
         };
         p.orders.clear();
         if !wanted && position == 0.0 {
-            p.clear();
+            p.levels.clear();
         }
         Some(Resync {
             cancel,
