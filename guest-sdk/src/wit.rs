@@ -199,18 +199,6 @@ mod glue {
         deliver(runner, &bars, events)
     }
 
-    /// The window's next bar through the `next-bar` import, when the host
-    /// said the strategy may pull (`more`).
-    fn pull(more: bool) -> impl FnMut() -> Option<sdk::Bar> {
-        move || {
-            if more {
-                window::next_bar().map(|b| bar(&b))
-            } else {
-                None
-            }
-        }
-    }
-
     pub fn on_window<S: Strategy>(
         runner: &mut Runner<S>,
         first: Bar,
@@ -218,7 +206,13 @@ mod glue {
         more: bool,
     ) -> Result<Vec<Decision>, StrategyError> {
         let events = sdk_events(events);
-        let mut next = pull(more);
+        let mut next = || {
+            if more {
+                window::next_bar().map(|b| bar(&b))
+            } else {
+                None
+            }
+        };
         let decisions = wit_decisions(runner.on_window(&bar(&first), &events, &Imports, &mut next));
         if !runner.amends().is_empty() {
             host::log(
@@ -242,7 +236,13 @@ mod glue {
         more: bool,
     ) -> Result<Vec<Change>, StrategyError> {
         let events = sdk_events(events);
-        let mut next = pull(more);
+        let mut next = || {
+            if more {
+                window::next_bar().map(|b| bar(&b))
+            } else {
+                None
+            }
+        };
         runner.on_window(&bar(&first), &events, &Imports, &mut next);
         let mut out: Vec<Change> = wit_decisions(runner_intents(runner))
             .into_iter()
