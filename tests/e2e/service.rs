@@ -556,6 +556,18 @@ fn thirty_deployments_share_two_workers_instead_of_a_thread_each() {
         .parse()
         .unwrap();
     assert!(threads < 30, "{threads} threads for 30 deployments");
+    // Exactly the two configured workers run deployments (threads are
+    // named `deploy-worker-N`), and no thread is named after a deployment.
+    let names_of_threads: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .map(|n| n.trim().to_string())
+        .collect();
+    let workers = names_of_threads
+        .iter()
+        .filter(|n| n.starts_with("deploy-worker"))
+        .count();
+    assert_eq!(workers, 2, "{names_of_threads:?}");
     // Every one of them keeps up with the feed (one snapshot of all of them).
     let all: Vec<serde_json::Value> = sandbar::net::tls::Tls::webpki()
         .http()
