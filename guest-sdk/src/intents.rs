@@ -21,12 +21,7 @@ pub fn validate(
     stop_loss: Option<Protect>,
     take_profit: Option<Protect>,
 ) -> Result<(), String> {
-    let n = symbols.len();
-    if symbol as usize >= n {
-        return Err(format!(
-            "unknown symbol id {symbol} (this run has {n} symbols)"
-        ));
-    }
+    known_symbol(symbols.len(), symbol)?;
     let name = &symbols[symbol as usize];
     let price = last_close[symbol as usize];
     if price.is_nan() {
@@ -68,6 +63,16 @@ pub fn validate(
             Some(Protect::FromEntry(d)) => positive(&format!("{name} distance from the entry"), d)?,
             None => {}
         }
+    }
+    Ok(())
+}
+
+/// `symbol` is one of the run's `n` symbols, or why not, in the host's words.
+pub fn known_symbol(n: usize, symbol: SymbolId) -> Result<(), String> {
+    if symbol as usize >= n {
+        return Err(format!(
+            "unknown symbol id {symbol} (this run has {n} symbols)"
+        ));
     }
     Ok(())
 }

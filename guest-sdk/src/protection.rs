@@ -237,9 +237,11 @@ pub struct Protection {
     pub take_profit: Option<f64>,
 }
 
-/// Why a change is malformed, in the host's words (refused as
-/// `invalid-intent`, the run going on), or `Ok`.
-pub fn validate(amend: &Amend) -> Result<(), String> {
+/// Why a change to `symbol` (of a run with `symbols` of them) is
+/// malformed, in the host's words (refused as `invalid-intent`, the run
+/// going on), or `Ok`.
+pub fn validate(symbols: usize, symbol: crate::SymbolId, amend: &Amend) -> Result<(), String> {
+    crate::intents::known_symbol(symbols, symbol)?;
     let positive = |what: &str, v: f64| {
         if v.is_finite() && v > 0.0 {
             Ok(())
@@ -347,17 +349,21 @@ mod tests {
     #[test]
     fn malformed_changes_are_named() {
         assert_eq!(
-            validate(&Amend::TrailingStop(Trail::Fraction(1.5))).unwrap_err(),
+            validate(1, 0, &Amend::TrailingStop(Trail::Fraction(1.5))).unwrap_err(),
             "trailing fraction 1.5 is not a number between 0 and 1"
         );
         assert_eq!(
-            validate(&Amend::StopLoss(Protect::FromEntry(0.0))).unwrap_err(),
+            validate(1, 0, &Amend::StopLoss(Protect::FromEntry(0.0))).unwrap_err(),
             "stop-loss distance from the entry 0 is not a positive finite number"
         );
         assert_eq!(
-            validate(&Amend::TrailingStop(Trail::Distance(f64::NAN))).unwrap_err(),
+            validate(1, 0, &Amend::TrailingStop(Trail::Distance(f64::NAN))).unwrap_err(),
             "trailing distance NaN is not a positive finite number"
         );
-        assert!(validate(&Amend::CancelTakeProfit).is_ok());
+        assert!(validate(1, 0, &Amend::CancelTakeProfit).is_ok());
+        assert_eq!(
+            validate(2, 2, &Amend::CancelTakeProfit).unwrap_err(),
+            "unknown symbol id 2 (this run has 2 symbols)"
+        );
     }
 }

@@ -372,14 +372,7 @@ impl<S: Strategy> Harness<S> {
 
     /// A change to the protection of `s` alone, as the host makes it.
     fn amend(&mut self, s: SymbolId, change: Amend, bar: &Bar) {
-        if s as usize >= self.symbols.len() {
-            let detail = format!(
-                "unknown symbol id {s} (this run has {} symbols)",
-                self.symbols.len()
-            );
-            return self.refuse(bar, s, Rule::InvalidIntent, detail);
-        }
-        if let Err(detail) = crate::protection::validate(&change) {
+        if let Err(detail) = crate::protection::validate(self.symbols.len(), s, &change) {
             return self.refuse(bar, s, Rule::InvalidIntent, detail);
         }
         let pos = self.book.position(s);

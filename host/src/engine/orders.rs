@@ -46,7 +46,7 @@ impl<V: Venue> Engine<'_, V> {
         bar: &Bar,
         seq: u64,
     ) -> Result<(), JournalError> {
-        if seq < self.cfg.warmup {
+        if seq < self.cfg.warmup || self.amends.is_empty() {
             return Ok(());
         }
         let amends: Vec<_> = self
@@ -77,14 +77,7 @@ impl<V: Venue> Engine<'_, V> {
             change,
             plugin: self.label(),
         })?;
-        if s as usize >= self.symbols.len() {
-            let detail = format!(
-                "unknown symbol id {s} (this run has {} symbols)",
-                self.symbols.len()
-            );
-            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
-        }
-        if let Err(detail) = sandbar_sdk::protection::validate(&change) {
+        if let Err(detail) = sandbar_sdk::protection::validate(self.symbols.len(), s, &change) {
             return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
         }
         let position = self.books.ledger.position(s);

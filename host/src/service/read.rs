@@ -123,7 +123,7 @@ impl Service {
             Some(j) => j.lock().expect("journal lock").reader(),
             None => crate::store::journal::JournalReader::open(&path)?,
         };
-        let page = reader.page(offset, limit.min(usize::MAX as u64) as usize, from, to)?;
+        let page = reader.page(offset, limit as usize, from, to)?;
         let mut out = String::new();
         for (i, e) in page {
             out.push_str(&serde_json::json!({"index": i, "entry": e}).to_string());

@@ -172,7 +172,11 @@ impl Recorder for ServiceRecorder {
             Entry::Intent { plugin, .. }
             | Entry::Fill { plugin, .. }
             | Entry::Refusal { plugin, .. }
-            | Entry::Amend { plugin, .. } => plugin.clone_into(&mut self.version),
+            | Entry::Amend { plugin, .. }
+                if *plugin != self.version =>
+            {
+                plugin.clone_into(&mut self.version)
+            }
             Entry::Swap { to, .. } => to.clone_into(&mut self.version),
             _ => {}
         }

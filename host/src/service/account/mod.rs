@@ -515,16 +515,6 @@ impl Account {
         }
         let period = self.config.period(day);
         let decided = b.period.is_some_and(|p| p >= period);
-        let waiting_for: Vec<String> = b
-            .members
-            .iter()
-            .filter(|(n, o)| {
-                n.as_str() != member
-                    && o.running
-                    && o.last_day.is_none_or(|d| self.config.period(d) < period)
-            })
-            .map(|(n, _)| n.clone())
-            .collect();
         let m = b.members.get_mut(member).expect("member");
         if !live || decided {
             m.held = None;
@@ -544,12 +534,23 @@ impl Account {
             return false;
         }
         m.held = Some((period, since, true));
+        let waiting_for: Vec<&str> = b
+            .members
+            .iter()
+            .filter(|(n, o)| {
+                n.as_str() != member
+                    && o.running
+                    && o.last_day.is_none_or(|d| self.config.period(d) < period)
+            })
+            .map(|(n, _)| n.as_str())
+            .collect();
         let day = crate::data::market::format_time(self.config.period_start(period) * DAY_MS);
-        m.events.push(Event::Late(format!(
+        let late = Event::Late(format!(
             "rebalance of {day}: `{member}` waited {:.0} s for {} to reach the period and went on; its move will land on a later bar",
             self.config.rebalance_wait_seconds,
             waiting_for.join(", ")
-        )));
+        ));
+        b.members.get_mut(member).expect("member").events.push(late);
         true
     }
 
