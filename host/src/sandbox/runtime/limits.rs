@@ -63,13 +63,15 @@ impl Default for SandboxLimits {
 pub const MAX_MEMORIES: usize = 2;
 
 /// Tables one plugin store may hold.
-pub const MAX_TABLES: usize = 8;
+pub const MAX_TABLES: usize = 4;
 
 /// Table elements, summed over every table of a store.
 pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;
 
-/// Core instances one plugin store may hold.
-pub const MAX_INSTANCES: usize = 8;
+/// Core instances one plugin store may hold: a Rust component has a few, a
+/// Python one 14 (CPython, its libc and libraries, the WASI adapter and
+/// componentize-py's shims, measured on componentize-py 0.25.1).
+pub const MAX_INSTANCES: usize = 16;
 
 /// Store limits over the *sum* of every memory and every table (wasmtime's
 /// own limits are per memory and per table), remembering whether they
