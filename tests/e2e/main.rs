@@ -19,6 +19,7 @@ mod live;
 mod monitoring;
 mod plugins;
 mod protection;
+mod python;
 mod recovery;
 mod registry;
 mod replay;

@@ -7,13 +7,18 @@ Contract: ``sandbar:strategy/strategy@0.3.0`` — ``guest`` (0.1.0), ``exact``
 ``managed.on-window``; the older calls are served the same way and say in
 the log when they had to drop a change to protection they cannot carry.
 
-A Python exception inside a hook is the strategy's error: the host faults
-the run with the exception and its traceback (cut by the host to its error
-limit), exactly as it does for a Rust panic.
+A Python exception escaping ``on_bar`` or ``on_event`` is what a panic is in
+Rust: the strategy's state is no longer known to be whole, so the run
+faults. The bridge logs ``panic: <exception and traceback>`` (the line the
+host's fault message carries, cut to its error limit) and aborts, which
+traps the component exactly as the Rust SDK's panic hook does. An
+exception in ``init`` refuses the configuration; one in ``snapshot`` or
+``restore`` is that call's error (a swap then rolls back).
 """
 
 from __future__ import annotations
 
+import os
 import traceback
 from typing import List, Optional
 
@@ -93,9 +98,20 @@ def _runner() -> Runner:
     return _RUNNER
 
 
-def _fault(e: BaseException) -> Err:
+def _described(e: BaseException) -> str:
     text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
-    return Err(w.StrategyError(message=f"{type(e).__name__}: {e}\n{text}"))
+    return f"{type(e).__name__}: {e}\n{text}"
+
+
+def _error(e: BaseException) -> Err:
+    """A call's error the host hears as such (snapshot, restore)."""
+    return Err(w.StrategyError(message=_described(e)))
+
+
+def _panic(e: BaseException) -> None:
+    """A hook raised: say what, then trap (never returns)."""
+    whost.log(w.Level.ERROR, "panic: " + _described(e))
+    os.abort()
 
 
 def _bar(b: w.Bar) -> Bar:
@@ -238,8 +254,7 @@ class Guest(exports.Guest):
         except InitError as e:
             raise Err(w.InitError(e.param, e.message))
         except Exception as e:  # noqa: BLE001 - any strategy bug is an init error with its traceback
-            text = "".join(traceback.format_exception(type(e), e, e.__traceback__))
-            raise Err(w.InitError(None, f"{type(e).__name__}: {e}\n{text}"))
+            raise Err(w.InitError(None, _described(e)))
 
     def on_bar(self, bar: w.Bar, events: List[w.Event]) -> List[w.Intent]:
         return self.on_bars([bar], events)
@@ -256,22 +271,21 @@ class Guest(exports.Guest):
                                    _priced(i.take_profit, close, d, False)))
             _dropped(ctx, "0.1.0's on-bar(s)")
             return out
-        except Err:
-            raise
         except Exception as e:  # noqa: BLE001
-            raise _fault(e)
+            _panic(e)
+            raise
 
     def snapshot(self) -> bytes:
         try:
             return bytes(_runner().strategy.snapshot())
         except Exception as e:  # noqa: BLE001
-            raise _fault(e)
+            raise _error(e)
 
     def restore(self, from_version: str, state: bytes) -> None:
         try:
             _runner().strategy.restore(from_version, bytes(state))
         except Exception as e:  # noqa: BLE001
-            raise _fault(e)
+            raise _error(e)
 
 
 class Exact(exports.Exact):
@@ -281,7 +295,8 @@ class Exact(exports.Exact):
             _dropped(ctx, "0.2.0's on-window")
             return [_decision(i) for i in ctx.intents]
         except Exception as e:  # noqa: BLE001
-            raise _fault(e)
+            _panic(e)
+            raise
 
 
 class Managed(exports.Managed):
@@ -292,4 +307,5 @@ class Managed(exports.Managed):
             out.extend(wmanaged.Change_Protect(_amendment(s, a)) for _, s, a in ctx.amends)
             return out
         except Exception as e:  # noqa: BLE001
-            raise _fault(e)
+            _panic(e)
+            raise

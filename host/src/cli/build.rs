@@ -16,10 +16,12 @@ pub(super) const TARGET: &str = "wasm32-wasip2";
 /// `sandbar build`.
 #[derive(Debug, Args)]
 pub(super) struct BuildArgs {
-    /// The strategy crate (a directory with a Cargo.toml).
+    /// The strategy: a crate (a directory with a Cargo.toml) or a Python
+    /// strategy (a directory with a strategy.py).
     #[arg(default_value = ".")]
     dir: PathBuf,
-    /// Cargo's target directory (default: cargo's own choice).
+    /// Cargo's target directory (default: cargo's own choice); for a Python
+    /// strategy, where `python/<name>.wasm` goes (default: `<dir>/target`).
     #[arg(long)]
     target_dir: Option<PathBuf>,
 }
@@ -103,12 +105,16 @@ fn profile(dir: &Path) -> String {
     "release".into()
 }
 
-/// Build the crate in `dir` for the target; the component's path.
+/// Build the strategy in `dir` (a Rust crate, or a Python strategy: see
+/// [`super::python`]); the component's path.
 pub(super) fn build(dir: &Path, target_dir: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if super::python::is_python(dir) {
+        return super::python::build(dir, target_dir);
+    }
     let manifest = dir.join("Cargo.toml");
     if !manifest.exists() {
         bail!(
-            "{} has no Cargo.toml: `sandbar build` takes a strategy crate (make one with `sandbar new`)",
+            "{} has neither a Cargo.toml nor a strategy.py: `sandbar build` takes a strategy crate or a Python strategy (make one with `sandbar new`)",
             dir.display()
         );
     }

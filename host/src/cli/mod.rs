@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 mod build;
+mod python;
 mod data;
 mod demo;
 mod deploy;

@@ -63,4 +63,5 @@ pub mod alpaca;
 pub mod alpaca_trading;
 pub mod binance;
 pub mod binance_spot;
+pub mod python;
 pub mod tls;

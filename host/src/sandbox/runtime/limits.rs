@@ -63,7 +63,7 @@ impl Default for SandboxLimits {
 pub const MAX_MEMORIES: usize = 2;
 
 /// Tables one plugin store may hold.
-pub const MAX_TABLES: usize = 4;
+pub const MAX_TABLES: usize = 8;
 
 /// Table elements, summed over every table of a store.
 pub const MAX_TABLE_ELEMENTS: usize = 1 << 20;

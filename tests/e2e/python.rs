@@ -1,0 +1,184 @@
+//! Python strategies (issue 27): built by `sandbar build` with the Python
+//! SDK the binary carries, run in the same sandbox as Rust ones, and — for
+//! each example — writing the Rust twin's journal entry for entry on the
+//! real recordings, apart from the plugin's identity (its SHA-256 and SDK
+//! version in the run header).
+
+use std::path::Path;
+
+use crate::util::*;
+
+fn python(name: &str) -> String {
+    plugins::python::python_plugin(SANDBAR, name)
+        .to_str()
+        .unwrap()
+        .to_string()
+}
+
+/// Replay `plugin` on `data` into a journal; (report, run header, entries).
+fn replay(dir: &Path, tag: &str, plugin: &str, data: &Path) -> (String, serde_json::Value, Vec<String>) {
+    let journal = dir.join(format!("{tag}.redb"));
+    let out = sandbar([
+        "replay",
+        "--plugin",
+        plugin,
+        "--data",
+        data.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ]);
+    ok(&out);
+    let export = sandbar(["journal".as_ref(), journal.as_os_str()]);
+    ok(&export);
+    let text = stdout(&export);
+    let mut lines = text.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    (stdout(&out), header, lines.map(str::to_string).collect())
+}
+
+/// The Python and the Rust build of one example agree entry for entry on
+/// every recording; returns how many entries were compared.
+#[track_caller]
+fn twins(python_name: &str, rust: &str) -> usize {
+    let py = python(python_name);
+    let dir = scratch();
+    let mut compared = 0;
+    for file in ["goog-daily-2004-2013.csv", "binance-btcusdt-1m-2024-01.csv"] {
+        let data = plugins::shared_data(file);
+        let (report_py, mut head_py, entries_py) = replay(dir.path(), "py", &py, &data);
+        let (report_rs, mut head_rs, entries_rs) = replay(dir.path(), "rs", rust, &data);
+        assert_eq!(head_py["run"]["sdk_version"], "0.1.0+python");
+        assert_ne!(head_py["run"]["plugin_sha256"], head_rs["run"]["plugin_sha256"]);
+        for h in [&mut head_py, &mut head_rs] {
+            h["run"]["sdk_version"] = "".into();
+            h["run"]["plugin_sha256"] = "".into();
+        }
+        assert_eq!(head_py, head_rs, "{python_name} on {file}: run headers");
+        assert!(
+            entries_py.iter().any(|e| e.contains("\"order\"")),
+            "{python_name} on {file}: the comparison needs trades"
+        );
+        assert_eq!(entries_py.len(), entries_rs.len(), "{python_name} on {file}: entry counts");
+        if let Some(i) = (0..entries_py.len()).find(|&i| entries_py[i] != entries_rs[i]) {
+            panic!(
+                "{python_name} on {file}: entry {i} differs:\n python {}\n rust   {}",
+                entries_py[i], entries_rs[i]
+            );
+        }
+        // The report names the plugin's digest; the figures are the same.
+        let figures = |r: &str| r.lines().filter(|l| !l.contains("sha256")).map(str::to_string).collect::<Vec<_>>();
+        assert_eq!(figures(&report_py), figures(&report_rs), "{python_name} on {file}: reports");
+        compared += entries_py.len();
+    }
+    compared
+}
+
+#[test]
+fn sma_cross_in_python_writes_the_rust_journal_entry_for_entry() {
+    assert!(twins("sma-cross", plugins::SMA_CROSS) > 100);
+}
+
+/// Ten flat daily bars; the hostile fixture misbehaves from its fourth.
+fn hostile(mode: &str, set: &[&str]) -> (std::process::Output, Vec<serde_json::Value>) {
+    let plugin = python("hostile");
+    let dir = scratch();
+    let data = bars_csv(dir.path(), "X.csv", DAY, &flat(10, 100.0));
+    let journal = dir.path().join("j.redb");
+    let param = format!("mode={mode}");
+    let mut args = vec![
+        "replay",
+        "--log",
+        "plugin=info",
+        "--plugin",
+        &plugin,
+        "--data",
+        data.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "-p",
+        &param,
+    ];
+    for s in set {
+        args.extend(["--set", s]);
+    }
+    let out = sandbar(&args);
+    let entries = journal_entries(&journal);
+    (out, entries)
+}
+
+/// A contained fault on bar 3 (the fourth): exit 3, the cause in the error
+/// line and in the journal, the journal complete up to it.
+#[track_caller]
+fn assert_fault(mode: &str, set: &[&str], cause: &str) -> String {
+    assert!(!cause.is_empty());
+    let (out, entries) = hostile(mode, set);
+    assert_eq!(out.status.code(), Some(3), "{mode}: {}", stderr(&out));
+    let line = stderr(&out).lines().last().unwrap_or_default().to_string();
+    assert!(line.starts_with("error: plugin hostile-python@0.1.0 (sha256 "), "{line}");
+    assert!(line.contains(") faulted at bar 3 (X 2024-01-04): "), "{line}");
+    assert!(line.contains(cause), "{mode}: {line}");
+    let fault = entries
+        .iter()
+        .rev()
+        .find_map(|e| e.get("fault"))
+        .unwrap_or_else(|| panic!("{mode}: no fault journaled"));
+    assert_eq!(fault["seq"], 3, "{mode}");
+    assert!(entries.last().unwrap().get("final").is_some(), "{mode}: final portfolio journaled");
+    assert!(!stderr(&out).contains("panicked at"), "{mode}: the host did not panic");
+    fault["message"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn a_python_loop_that_never_ends_is_stopped_by_the_cpu_budget() {
+    assert_fault("spin", &[], "CPU budget exceeded: call ran longer than 250 ms");
+}
+
+#[test]
+fn python_allocating_without_bound_hits_the_memory_cap() {
+    assert_fault("alloc", &[], "memory cap exceeded");
+}
+
+#[test]
+fn deep_python_recursion_is_contained() {
+    // With CPython's recursion limit lifted, its frames live on the heap
+    // (3.11+), so the recursion ends at the plugin's memory cap.
+    assert_fault(
+        "recurse",
+        &[],
+        "memory cap exceeded: tried to grow linear memory beyond 67108864 bytes",
+    );
+}
+
+#[test]
+fn a_python_exception_is_a_fault_with_its_traceback() {
+    let message = assert_fault("raise", &[], "ValueError: the strategy gave up on bar 4");
+    assert!(message.contains("Traceback (most recent call last)"), "{message}");
+    assert!(message.contains("strategy.py"), "the traceback names the file: {message}");
+}
+
+#[test]
+fn python_reaches_no_file_socket_environment_or_real_clock() {
+    let (out, _) = hostile("observe", &[]);
+    ok(&out);
+    let seen: Vec<String> = stderr(&out)
+        .lines()
+        .filter_map(|l| {
+            l.split_once("observed ")
+                .map(|x| x.1.rsplit_once(" plugin=").map_or(x.1, |y| y.0).to_string())
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "file: FileNotFoundError",
+            "dir: FileNotFoundError",
+            "write: FileNotFoundError",
+            "env: 0",
+            // The fourth bar's close time, 2024-01-04, not the host's clock.
+            "wall clock: 1704326400",
+            "tcp: ModuleNotFoundError", // CPython for WASI has no `_socket`
+        ],
+        "{}",
+        stderr(&out)
+    );
+}
