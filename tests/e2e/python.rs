@@ -182,3 +182,13 @@ fn python_reaches_no_file_socket_environment_or_real_clock() {
         stderr(&out)
     );
 }
+
+#[test]
+fn rsi_reversion_in_python_writes_the_rust_journal_entry_for_entry() {
+    assert!(twins("rsi-reversion", plugins::RSI_REVERSION) > 100);
+}
+
+#[test]
+fn donchian_breakout_in_python_writes_the_rust_journal_entry_for_entry() {
+    assert!(twins("donchian-breakout", plugins::DONCHIAN_BREAKOUT) > 100);
+}
