@@ -192,3 +192,72 @@ fn rsi_reversion_in_python_writes_the_rust_journal_entry_for_entry() {
 fn donchian_breakout_in_python_writes_the_rust_journal_entry_for_entry() {
     assert!(twins("donchian-breakout", plugins::DONCHIAN_BREAKOUT) > 100);
 }
+
+/// Journal entries of a replay of `plugin` on GOOG daily with `extra` args.
+fn goog_entries(plugin: &str, extra: &[&str]) -> Vec<serde_json::Value> {
+    let dir = scratch();
+    let journal = dir.path().join("j.redb");
+    let data = plugins::shared_data("goog-daily-2004-2013.csv");
+    let mut args = vec![
+        "replay",
+        "--plugin",
+        plugin,
+        "--data",
+        data.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    ok(&sandbar(&args));
+    journal_entries(&journal)
+}
+
+/// What a run decided and traded, without the swap bookkeeping.
+fn trading(entries: &[serde_json::Value]) -> Vec<String> {
+    entries
+        .iter()
+        .filter(|e| e.get("order").is_some() || e.get("fill").is_some() || e.get("intent").is_some())
+        .map(|e| e.to_string())
+        .collect()
+}
+
+#[test]
+fn a_python_strategy_hot_swaps_to_a_new_build_of_itself_without_missing_a_beat() {
+    let py = python("sma-cross");
+    let plain = goog_entries(&py, &[]);
+    let swap = format!("700={py}");
+    let swapped = goog_entries(&py, &["--swap-at", &swap]);
+    let swaps = of_kind(&swapped, "swap");
+    assert_eq!(swaps.len(), 1, "{swaps:?}");
+    assert_eq!(swaps[0]["seq"], 700);
+    assert!(of_kind(&swapped, "swap-refused").is_empty());
+    assert!(of_kind(&swapped, "rollback").is_empty());
+    // The snapshot carried every indicator across: the same trades follow.
+    assert_eq!(trading(&swapped), trading(&plain));
+    assert!(trading(&plain).len() > 20);
+}
+
+#[test]
+fn a_swap_between_the_rust_and_the_python_build_is_refused_and_the_old_one_trades_on() {
+    let py = python("sma-cross");
+    let plain = goog_entries(plugins::SMA_CROSS, &[]);
+    let swap = format!("700={py}");
+    let e = goog_entries(plugins::SMA_CROSS, &["--swap-at", &swap]);
+    let refused = of_kind(&e, "swap-refused");
+    assert_eq!(refused.len(), 1, "{e:?}");
+    let reason = refused[0]["reason"].as_str().unwrap();
+    assert!(reason.contains("not a Python SDK state"), "{reason}");
+    assert!(of_kind(&e, "swap").is_empty());
+    assert_eq!(trading(&e), trading(&plain));
+}
+
+#[test]
+fn the_python_sdk_passes_its_own_unit_tests() {
+    let out = std::process::Command::new("python3")
+        .arg(std::path::Path::new(plugins::REPO).join("guest-sdk/python/tests/test_sdk.py"))
+        .output()
+        .expect("python3 runs");
+    let report = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{report}");
+    assert!(report.contains("Ran 14 tests"), "{report}");
+}

@@ -42,7 +42,7 @@ def _rich(value: Any) -> Any:
             if not (isinstance(cls, type) and issubclass(cls, indicators.Indicator)):
                 raise ValueError(f"unknown indicator {value['$indicator']!r} in state")
             obj = cls.__new__(cls)
-            obj.__dict__.update({k: _rich(v) for k, v in value["fields"].items()})
+            obj.__dict__.update(_rich(value["fields"]))
             obj._restored()
             return obj
         if "$dict" in value:
