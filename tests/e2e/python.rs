@@ -16,7 +16,12 @@ fn python(name: &str) -> String {
 }
 
 /// Replay `plugin` on `data` into a journal; (report, run header, entries).
-fn replay(dir: &Path, tag: &str, plugin: &str, data: &Path) -> (String, serde_json::Value, Vec<String>) {
+fn replay(
+    dir: &Path,
+    tag: &str,
+    plugin: &str,
+    data: &Path,
+) -> (String, serde_json::Value, Vec<String>) {
     let journal = dir.join(format!("{tag}.redb"));
     let out = sandbar([
         "replay",
@@ -48,7 +53,10 @@ fn twins(python_name: &str, rust: &str) -> usize {
         let (report_py, mut head_py, entries_py) = replay(dir.path(), "py", &py, &data);
         let (report_rs, mut head_rs, entries_rs) = replay(dir.path(), "rs", rust, &data);
         assert_eq!(head_py["run"]["sdk_version"], "0.1.0+python");
-        assert_ne!(head_py["run"]["plugin_sha256"], head_rs["run"]["plugin_sha256"]);
+        assert_ne!(
+            head_py["run"]["plugin_sha256"],
+            head_rs["run"]["plugin_sha256"]
+        );
         for h in [&mut head_py, &mut head_rs] {
             h["run"]["sdk_version"] = "".into();
             h["run"]["plugin_sha256"] = "".into();
@@ -58,7 +66,11 @@ fn twins(python_name: &str, rust: &str) -> usize {
             entries_py.iter().any(|e| e.contains("\"order\"")),
             "{python_name} on {file}: the comparison needs trades"
         );
-        assert_eq!(entries_py.len(), entries_rs.len(), "{python_name} on {file}: entry counts");
+        assert_eq!(
+            entries_py.len(),
+            entries_rs.len(),
+            "{python_name} on {file}: entry counts"
+        );
         if let Some(i) = (0..entries_py.len()).find(|&i| entries_py[i] != entries_rs[i]) {
             panic!(
                 "{python_name} on {file}: entry {i} differs:\n python {}\n rust   {}",
@@ -66,8 +78,17 @@ fn twins(python_name: &str, rust: &str) -> usize {
             );
         }
         // The report names the plugin's digest; the figures are the same.
-        let figures = |r: &str| r.lines().filter(|l| !l.contains("sha256")).map(str::to_string).collect::<Vec<_>>();
-        assert_eq!(figures(&report_py), figures(&report_rs), "{python_name} on {file}: reports");
+        let figures = |r: &str| {
+            r.lines()
+                .filter(|l| !l.contains("sha256"))
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            figures(&report_py),
+            figures(&report_rs),
+            "{python_name} on {file}: reports"
+        );
         compared += entries_py.len();
     }
     compared
@@ -114,8 +135,14 @@ fn assert_fault(mode: &str, set: &[&str], cause: &str) -> String {
     let (out, entries) = hostile(mode, set);
     assert_eq!(out.status.code(), Some(3), "{mode}: {}", stderr(&out));
     let line = stderr(&out).lines().last().unwrap_or_default().to_string();
-    assert!(line.starts_with("error: plugin hostile-python@0.1.0 (sha256 "), "{line}");
-    assert!(line.contains(") faulted at bar 3 (X 2024-01-04): "), "{line}");
+    assert!(
+        line.starts_with("error: plugin hostile-python@0.1.0 (sha256 "),
+        "{line}"
+    );
+    assert!(
+        line.contains(") faulted at bar 3 (X 2024-01-04): "),
+        "{line}"
+    );
     assert!(line.contains(cause), "{mode}: {line}");
     let fault = entries
         .iter()
@@ -123,14 +150,24 @@ fn assert_fault(mode: &str, set: &[&str], cause: &str) -> String {
         .find_map(|e| e.get("fault"))
         .unwrap_or_else(|| panic!("{mode}: no fault journaled"));
     assert_eq!(fault["seq"], 3, "{mode}");
-    assert!(entries.last().unwrap().get("final").is_some(), "{mode}: final portfolio journaled");
-    assert!(!stderr(&out).contains("panicked at"), "{mode}: the host did not panic");
+    assert!(
+        entries.last().unwrap().get("final").is_some(),
+        "{mode}: final portfolio journaled"
+    );
+    assert!(
+        !stderr(&out).contains("panicked at"),
+        "{mode}: the host did not panic"
+    );
     fault["message"].as_str().unwrap().to_string()
 }
 
 #[test]
 fn a_python_loop_that_never_ends_is_stopped_by_the_cpu_budget() {
-    assert_fault("spin", &[], "CPU budget exceeded: call ran longer than 250 ms");
+    assert_fault(
+        "spin",
+        &[],
+        "CPU budget exceeded: call ran longer than 250 ms",
+    );
 }
 
 #[test]
@@ -152,8 +189,14 @@ fn deep_python_recursion_is_contained() {
 #[test]
 fn a_python_exception_is_a_fault_with_its_traceback() {
     let message = assert_fault("raise", &[], "ValueError: the strategy gave up on bar 4");
-    assert!(message.contains("Traceback (most recent call last)"), "{message}");
-    assert!(message.contains("strategy.py"), "the traceback names the file: {message}");
+    assert!(
+        message.contains("Traceback (most recent call last)"),
+        "{message}"
+    );
+    assert!(
+        message.contains("strategy.py"),
+        "the traceback names the file: {message}"
+    );
 }
 
 #[test]
@@ -216,7 +259,9 @@ fn goog_entries(plugin: &str, extra: &[&str]) -> Vec<serde_json::Value> {
 fn trading(entries: &[serde_json::Value]) -> Vec<String> {
     entries
         .iter()
-        .filter(|e| e.get("order").is_some() || e.get("fill").is_some() || e.get("intent").is_some())
+        .filter(|e| {
+            e.get("order").is_some() || e.get("fill").is_some() || e.get("intent").is_some()
+        })
         .map(|e| e.to_string())
         .collect()
 }
@@ -260,4 +305,109 @@ fn the_python_sdk_passes_its_own_unit_tests() {
     let report = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{report}");
     assert!(report.contains("Ran 14 tests"), "{report}");
+}
+
+#[test]
+fn sandbar_new_lang_python_makes_a_project_whose_tests_pass_and_which_builds_and_replays() {
+    let dir = scratch();
+    let project = dir.path().join("my-strat");
+    ok(&sandbar([
+        "new".as_ref(),
+        project.as_os_str(),
+        "--lang".as_ref(),
+        "python".as_ref(),
+    ]));
+    // Its unit tests, natively (pytest runs the same functions).
+    let tests = std::process::Command::new("python3")
+        .arg("test_strategy.py")
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&tests.stdout);
+    assert!(
+        tests.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&tests.stderr)
+    );
+    assert_eq!(said.matches("ok test_").count(), 3, "{said}");
+    // The author's loop: build, then replay the component it printed.
+    let built = std::process::Command::new(SANDBAR)
+        .arg("build")
+        .arg(&project)
+        .env(
+            "SANDBAR_COMPONENTIZE_PY",
+            plugins::python::componentize_py(),
+        )
+        .output()
+        .unwrap();
+    ok(&built);
+    let wasm = project.join("target/python/my_strat.wasm");
+    assert!(
+        stdout(&built).contains(&format!("built {}", wasm.display())),
+        "{}",
+        stdout(&built)
+    );
+    let data = plugins::shared_data("goog-daily-2004-2013.csv");
+    let run = sandbar([
+        "replay".as_ref(),
+        "--plugin".as_ref(),
+        wasm.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ]);
+    ok(&run);
+    assert!(
+        stdout(&run).starts_with("my-strat@0.1.0 on goog-daily-2004-2013"),
+        "{}",
+        stdout(&run)
+    );
+    assert!(
+        stdout(&run).contains("Orders / refusals      65 / 0"),
+        "{}",
+        stdout(&run)
+    );
+}
+
+#[test]
+fn a_build_without_componentize_py_names_the_package_and_leaves_no_file() {
+    let dir = scratch();
+    let project = dir.path().join("p");
+    ok(&sandbar([
+        "new".as_ref(),
+        project.as_os_str(),
+        "--lang".as_ref(),
+        "python".as_ref(),
+    ]));
+    let out = std::process::Command::new(SANDBAR)
+        .arg("build")
+        .arg(&project)
+        .env("SANDBAR_COMPONENTIZE_PY", dir.path().join("no-such-tool"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("pip install componentize-py==0.25.1"),
+        "{}",
+        stderr(&out)
+    );
+    let made: Vec<_> = std::fs::read_dir(project.join("target/python"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(made.is_empty(), "nothing half made: {made:?}");
+}
+
+#[test]
+fn the_binary_carries_every_file_of_the_python_sdk() {
+    let carried = include_str!("../../host/src/cli/python.rs");
+    let sdk = std::path::Path::new(plugins::REPO).join("guest-sdk/python/sandbar");
+    for f in std::fs::read_dir(sdk).unwrap().flatten() {
+        let name = f.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".py") {
+            assert!(
+                carried.contains(&format!("sdk_file!(\"{name}\")")),
+                "{name} is not carried by sandbar build"
+            );
+        }
+    }
 }

@@ -26,7 +26,7 @@ host-owned risk engine, as a Rust strategy.
 The names, hooks and rules are the Rust SDK's (``docs/python.md``).
 """
 
-from . import indicators, state
+from . import indicators, state, testing
 from .context import Ctx, FromEntry, Intent, IntentBuilder, Price
 from .params import Description, ParamSpec, Params
 from .strategy import Runner, Strategy, export, exported
@@ -51,5 +51,5 @@ __all__ = [
     "Bar", "Cancelled", "Ctx", "Description", "Distance", "Event", "Fill", "Fraction",
     "FromEntry", "InitError", "Intent", "IntentBuilder", "Level", "ParamSpec", "Params",
     "Portfolio", "Position", "Price", "Protection", "Rejection", "Runner", "Side",
-    "Strategy", "SymbolId", "export", "exported", "indicators", "state",
+    "Strategy", "SymbolId", "export", "exported", "indicators", "state", "testing",
 ]

@@ -17,12 +17,12 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 mod build;
-mod python;
 mod data;
 mod demo;
 mod deploy;
 mod new;
 mod plugin;
+mod python;
 mod record;
 mod replay;
 mod research;

@@ -19,6 +19,15 @@ pub(super) enum Template {
     Empty,
 }
 
+/// The language of the new strategy.
+#[derive(Debug, Clone, Copy, PartialEq, ValueEnum)]
+pub(super) enum Lang {
+    /// A crate built with the Rust SDK.
+    Rust,
+    /// A module built with the Python SDK (componentize-py).
+    Python,
+}
+
 /// `sandbar new`.
 #[derive(Debug, Args)]
 pub(super) struct NewArgs {
@@ -27,8 +36,13 @@ pub(super) struct NewArgs {
     /// What to start from.
     #[arg(long, value_enum, default_value = "sma-cross")]
     template: Template,
+    /// The language: `rust` (a crate) or `python` (a module, with a pytest
+    /// test; only the sma-cross template).
+    #[arg(long, value_enum, default_value = "rust")]
+    lang: Lang,
     /// The `sandbar-sdk` crate to depend on (default: the SDK of the source
-    /// tree this `sandbar` was built from).
+    /// tree this `sandbar` was built from); for Python, the directory whose
+    /// `python/` holds the `sandbar` package the tests import.
     #[arg(long)]
     sdk: Option<PathBuf>,
 }
@@ -144,13 +158,19 @@ pub(super) fn new(a: NewArgs) -> anyhow::Result<()> {
             sdk.display()
         )
     })?;
-    if !sdk.join("Cargo.toml").exists() {
-        bail!(
-            "{} is not a crate (no Cargo.toml); name the SDK with --sdk",
-            sdk.display()
-        );
-    }
-    for (rel, text) in files(&name, a.template, &sdk) {
+    let files = match a.lang {
+        Lang::Rust => {
+            if !sdk.join("Cargo.toml").exists() {
+                bail!(
+                    "{} is not a crate (no Cargo.toml); name the SDK with --sdk",
+                    sdk.display()
+                );
+            }
+            files(&name, a.template, &sdk)
+        }
+        Lang::Python => python_files(&name, a.template, &sdk)?,
+    };
+    for (rel, text) in files {
         let path = a.path.join(rel);
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -164,10 +184,60 @@ pub(super) fn new(a: NewArgs) -> anyhow::Result<()> {
         sdk.display()
     );
     println!(
-        "next: `cargo test` in it, then `sandbar build {}`",
+        "next: `{}` in it, then `sandbar build {}`",
+        match a.lang {
+            Lang::Rust => "cargo test",
+            Lang::Python => "pytest",
+        },
         a.path.display()
     );
     Ok(())
+}
+
+/// The files of a new Python strategy: the module `sandbar build` packages,
+/// its pytest tests, and a `conftest.py` that puts the SDK on the tests'
+/// path (the component carries its own copy).
+fn python_files(
+    name: &str,
+    template: Template,
+    sdk: &Path,
+) -> anyhow::Result<Vec<(&'static str, String)>> {
+    if !matches!(template, Template::SmaCross) {
+        bail!("--lang python has the sma-cross template only so far");
+    }
+    let package = sdk.join("python/sandbar/__init__.py");
+    if !package.exists() {
+        bail!(
+            "{} does not hold the Python SDK (no python/sandbar/__init__.py); name the SDK with --sdk <path to guest-sdk>",
+            sdk.display()
+        );
+    }
+    let ty = type_name(name);
+    let fill = |t: &str| t.replace("{{Type}}", &ty).replace("{{name}}", name);
+    let python = sdk.join("python").display().to_string();
+    let conftest = format!(
+        "# Puts the Sandbar Python SDK on the tests' import path (the component\n\
+         # `sandbar build` makes carries its own copy of it).\n\
+         import sys\n\nsys.path.insert(0, {python:?})\n"
+    );
+    let readme = format!(
+        "# {name}\n\nA Sandbar strategy in Python: `pytest` (or `python3 test_strategy.py`) runs its unit tests natively,\n\
+         `sandbar build` makes the component (it needs componentize-py: `pip install componentize-py`),\n\
+         `sandbar replay --plugin <the .wasm it prints> --data <bars.csv>` replays it.\n"
+    );
+    Ok(vec![
+        (
+            "strategy.py",
+            fill(include_str!("templates/sma_cross.py.txt")),
+        ),
+        (
+            "test_strategy.py",
+            fill(include_str!("templates/test_sma_cross.py.txt")),
+        ),
+        ("conftest.py", conftest),
+        ("README.md", readme),
+        (".gitignore", "/target\n__pycache__/\n".to_string()),
+    ])
 }
 
 #[cfg(test)]

@@ -36,7 +36,7 @@ const WIT: [(&str, &str); 3] = [
 ];
 
 /// The Python SDK (`guest-sdk/python/sandbar`), as this host ships it.
-const SDK: [(&str, &str); 8] = [
+const SDK: [(&str, &str); 9] = [
     sdk_file!("__init__.py"),
     sdk_file!("_component.py"),
     sdk_file!("context.py"),
@@ -44,6 +44,7 @@ const SDK: [(&str, &str); 8] = [
     sdk_file!("params.py"),
     sdk_file!("state.py"),
     sdk_file!("strategy.py"),
+    sdk_file!("testing.py"),
     sdk_file!("types.py"),
 ];
 
@@ -103,8 +104,7 @@ pub(super) fn build(dir: &Path, target_dir: Option<&Path>) -> anyhow::Result<Pat
         .map(Path::to_path_buf)
         .unwrap_or_else(|| dir.join("target"))
         .join("python");
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("creating {}", out_dir.display()))?;
+    std::fs::create_dir_all(&out_dir).with_context(|| format!("creating {}", out_dir.display()))?;
     let stage = out_dir.join(format!(".stage-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&stage);
     write_all(&stage.join("wit"), &WIT)?;

@@ -108,14 +108,19 @@ fn stamp(dir: &Path) -> String {
 /// under test) once per process.
 pub fn python_plugin(sandbar: &str, name: &str) -> PathBuf {
     static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let mut built = BUILT.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    let mut built = BUILT
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
     if let Some(p) = built.get(name) {
         return p.clone();
     }
     let dir = Path::new(crate::REPO).join("plugins/python").join(name);
     assert!(dir.join("strategy.py").exists(), "no Python plugin {name}");
     let out = profile_dir().join("python-plugins");
-    let wasm = out.join("python").join(format!("{}.wasm", name.replace('-', "_")));
+    let wasm = out
+        .join("python")
+        .join(format!("{}.wasm", name.replace('-', "_")));
     let stamp_file = wasm.with_extension("stamp");
     let want = stamp(&dir);
     if !(wasm.exists() && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(&want)) {
