@@ -20,6 +20,7 @@ mod monitoring;
 mod plugins;
 mod protection;
 mod python;
+mod python_harness;
 mod recovery;
 mod registry;
 mod replay;

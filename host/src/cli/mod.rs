@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 mod build;
+mod harness;
 mod data;
 mod demo;
 mod deploy;
@@ -50,8 +51,12 @@ enum Command {
     Demo,
     /// Create a strategy crate (builds outside this repository).
     New(new::NewArgs),
-    /// Build a strategy crate to a component and describe it.
+    /// Build a strategy (a Rust crate or a Python strategy) to a component and describe it.
     Build(build::BuildArgs),
+    /// Serve the SDK's test harness over standard input and output, in JSON
+    /// lines: the Python SDK's `sandbar.testing.Harness` runs a strategy
+    /// natively against the host's own rules through it.
+    Harness,
     /// Replay a plugin over recorded data and print a report.
     Replay(replay::ReplayArgs),
     /// Replay a plugin over recordings and compare with a golden file.
@@ -196,6 +201,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo => demo::run(),
         Command::New(a) => new::new(a),
         Command::Build(a) => build::run(a),
+        Command::Harness => harness::run(),
         Command::Replay(a) => replay::replay(a),
         Command::Test(a) => replay::test(a),
         Command::Sweep(a) => research::sweep(a),
