@@ -2,7 +2,8 @@
 //! strategy under `sandbar.testing.Harness` (its decisions made in Python,
 //! executed by `sandbar harness`) trades exactly as the Rust twin does
 //! under the Rust SDK's harness — every fill, refusal and trading-state
-//! change — on real data, with the host's default risk limits and costs on.
+//! change — on real data, with costs on and the host's default risk limits
+//! (off where they would halt the run before the stops are exercised).
 
 use std::path::Path;
 
@@ -29,7 +30,7 @@ from sandbar.testing import Harness
 import strategy
 cls = sandbar_cls = __import__("sandbar").exported()
 spec = json.load(open(sys.argv[1]))
-h = Harness(cls, {}, spec["symbols"], risk={}, costs=spec["costs"])
+h = Harness(cls, {}, spec["symbols"], risk=spec["risk"], costs=spec["costs"])
 h.run(Bar(**b) for b in spec["bars"])
 side = lambda s: s.value
 print(json.dumps({
@@ -40,11 +41,12 @@ print(json.dumps({
 }))
 "#;
 
-fn rust_trace<S: Strategy>(symbols: Vec<String>, bars: &[sandbar_sdk::Bar]) -> Value {
+fn rust_trace<S: Strategy>(symbols: Vec<String>, bars: &[sandbar_sdk::Bar], limits: bool) -> Value {
+    let risk = if limits { RiskConfig::default() } else { RiskConfig::off() };
     let mut h = Harness::<S>::with_symbols(&[], symbols)
         .unwrap()
         .with_costs(COSTS)
-        .with_risk(RiskConfig::default());
+        .with_risk(risk);
     h.run(bars);
     let side = |s: sandbar_sdk::Side| if s == sandbar_sdk::Side::Buy { "buy" } else { "sell" };
     json!({
@@ -55,7 +57,7 @@ fn rust_trace<S: Strategy>(symbols: Vec<String>, bars: &[sandbar_sdk::Bar]) -> V
     })
 }
 
-fn python_trace(plugin: &str, symbols: &[String], bars: &[sandbar_sdk::Bar]) -> Value {
+fn python_trace(plugin: &str, symbols: &[String], bars: &[sandbar_sdk::Bar], limits: bool) -> Value {
     let dir = scratch();
     let spec = dir.path().join("spec.json");
     let costs = json!({
@@ -64,7 +66,7 @@ fn python_trace(plugin: &str, symbols: &[String], bars: &[sandbar_sdk::Bar]) -> 
         "commission_per_unit": COSTS.commission_per_unit,
         "commission_minimum": COSTS.commission_minimum,
     });
-    std::fs::write(&spec, json!({"symbols": symbols, "bars": bars, "costs": costs}).to_string()).unwrap();
+    std::fs::write(&spec, json!({"symbols": symbols, "bars": bars, "costs": costs, "risk": limits.then(|| json!({}))}).to_string()).unwrap();
     let root = Path::new(plugins::REPO);
     let path = format!(
         "{}:{}",
@@ -83,13 +85,13 @@ fn python_trace(plugin: &str, symbols: &[String], bars: &[sandbar_sdk::Bar]) -> 
 }
 
 #[track_caller]
-fn same<S: Strategy>(plugin: &str, data: &str) -> Value {
+fn same<S: Strategy>(plugin: &str, data: &str, limits: bool) -> Value {
     let rec = sandbar::market::load(&[plugins::shared_data(data)], &LoadOptions::default())
         .unwrap()
         .0;
     let bars: Vec<sandbar_sdk::Bar> = rec.bars.iter().map(sandbar::native::sdk_bar).collect();
-    let rust = rust_trace::<S>(rec.symbols.clone(), &bars);
-    let python = python_trace(plugin, &rec.symbols, &bars);
+    let rust = rust_trace::<S>(rec.symbols.clone(), &bars, limits);
+    let python = python_trace(plugin, &rec.symbols, &bars, limits);
     for key in ["intents", "states", "refusals", "fills"] {
         assert_eq!(python[key], rust[key], "{plugin} on {data}: {key}");
     }
@@ -98,25 +100,26 @@ fn same<S: Strategy>(plugin: &str, data: &str) -> Value {
 
 #[test]
 fn sma_cross_trades_alike_under_the_python_and_the_rust_harness() {
-    let t = same::<sma_cross::SmaCross>("sma-cross", "goog-daily-2004-2013.csv");
+    let t = same::<sma_cross::SmaCross>("sma-cross", "goog-daily-2004-2013.csv", true);
     assert!(t["fills"].as_array().unwrap().len() > 20);
     assert!(!t["states"].as_array().unwrap().is_empty(), "the limits bind: {t}");
 }
 
 #[test]
 fn rsi_reversion_trades_alike_under_the_python_and_the_rust_harness() {
-    let t = same::<rsi_reversion::RsiReversion>("rsi-reversion", "goog-daily-2004-2013.csv");
+    let t = same::<rsi_reversion::RsiReversion>("rsi-reversion", "goog-daily-2004-2013.csv", true);
     assert!(t["fills"].as_array().unwrap().len() > 10);
 }
 
 #[test]
 fn donchian_breakout_with_its_stops_trades_alike_under_the_python_and_the_rust_harness() {
-    let t = same::<donchian_breakout::Donchian>("donchian-breakout", "goog-daily-2004-2013.csv");
+    // Limits off, so the run is not halted early and the stops do the exiting.
+    let t = same::<donchian_breakout::Donchian>("donchian-breakout", "binance-btcusdt-1m-2024-01.csv", false);
     let stops = t["fills"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|f| f[7] != "strategy")
+        .filter(|f| f[7] == "stop-loss")
         .count();
-    assert!(stops > 0, "some exits are the stops': {t}");
+    assert!(stops >= 4, "the stops from the entry did exit ({stops}): {t}");
 }
