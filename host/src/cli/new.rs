@@ -215,10 +215,17 @@ fn python_files(
     let ty = type_name(name);
     let fill = |t: &str| t.replace("{{Type}}", &ty).replace("{{name}}", name);
     let python = sdk.join("python").display().to_string();
+    // The harness executes through `sandbar harness`: this binary, unless
+    // the environment names another.
+    let program = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "sandbar".into());
     let conftest = format!(
         "# Puts the Sandbar Python SDK on the tests' import path (the component\n\
-         # `sandbar build` makes carries its own copy of it).\n\
-         import sys\n\nsys.path.insert(0, {python:?})\n"
+         # `sandbar build` makes carries its own copy of it), and names the\n\
+         # `sandbar` whose harness executes the strategy's intents.\n\
+         import os\nimport sys\n\nsys.path.insert(0, {python:?})\n\
+         os.environ.setdefault(\"SANDBAR\", {program:?})\n"
     );
     let readme = format!(
         "# {name}\n\nA Sandbar strategy in Python: `pytest` (or `python3 test_strategy.py`) runs its unit tests natively,\n\
