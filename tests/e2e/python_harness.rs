@@ -42,13 +42,23 @@ print(json.dumps({
 "#;
 
 fn rust_trace<S: Strategy>(symbols: Vec<String>, bars: &[sandbar_sdk::Bar], limits: bool) -> Value {
-    let risk = if limits { RiskConfig::default() } else { RiskConfig::off() };
+    let risk = if limits {
+        RiskConfig::default()
+    } else {
+        RiskConfig::off()
+    };
     let mut h = Harness::<S>::with_symbols(&[], symbols)
         .unwrap()
         .with_costs(COSTS)
         .with_risk(risk);
     h.run(bars);
-    let side = |s: sandbar_sdk::Side| if s == sandbar_sdk::Side::Buy { "buy" } else { "sell" };
+    let side = |s: sandbar_sdk::Side| {
+        if s == sandbar_sdk::Side::Buy {
+            "buy"
+        } else {
+            "sell"
+        }
+    };
     json!({
         "fills": h.fills().iter().map(|f| json!([f.order_id, f.symbol, side(f.side), f.quantity, f.price, f.commission, f.time_ms, f.origin])).collect::<Vec<_>>(),
         "refusals": h.refusals().iter().map(|r| json!([r.symbol, r.rule, r.detail, r.time_ms])).collect::<Vec<_>>(),
@@ -57,7 +67,12 @@ fn rust_trace<S: Strategy>(symbols: Vec<String>, bars: &[sandbar_sdk::Bar], limi
     })
 }
 
-fn python_trace(plugin: &str, symbols: &[String], bars: &[sandbar_sdk::Bar], limits: bool) -> Value {
+fn python_trace(
+    plugin: &str,
+    symbols: &[String],
+    bars: &[sandbar_sdk::Bar],
+    limits: bool,
+) -> Value {
     let dir = scratch();
     let spec = dir.path().join("spec.json");
     let costs = json!({
@@ -80,7 +95,11 @@ fn python_trace(plugin: &str, symbols: &[String], bars: &[sandbar_sdk::Bar], lim
         .env("SANDBAR", SANDBAR)
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -102,7 +121,10 @@ fn same<S: Strategy>(plugin: &str, data: &str, limits: bool) -> Value {
 fn sma_cross_trades_alike_under_the_python_and_the_rust_harness() {
     let t = same::<sma_cross::SmaCross>("sma-cross", "goog-daily-2004-2013.csv", true);
     assert!(t["fills"].as_array().unwrap().len() > 20);
-    assert!(!t["states"].as_array().unwrap().is_empty(), "the limits bind: {t}");
+    assert!(
+        !t["states"].as_array().unwrap().is_empty(),
+        "the limits bind: {t}"
+    );
 }
 
 #[test]
@@ -114,12 +136,19 @@ fn rsi_reversion_trades_alike_under_the_python_and_the_rust_harness() {
 #[test]
 fn donchian_breakout_with_its_stops_trades_alike_under_the_python_and_the_rust_harness() {
     // Limits off, so the run is not halted early and the stops do the exiting.
-    let t = same::<donchian_breakout::Donchian>("donchian-breakout", "binance-btcusdt-1m-2024-01.csv", false);
+    let t = same::<donchian_breakout::Donchian>(
+        "donchian-breakout",
+        "binance-btcusdt-1m-2024-01.csv",
+        false,
+    );
     let stops = t["fills"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|f| f[7] == "stop-loss")
         .count();
-    assert!(stops >= 4, "the stops from the entry did exit ({stops}): {t}");
+    assert!(
+        stops >= 4,
+        "the stops from the entry did exit ({stops}): {t}"
+    );
 }

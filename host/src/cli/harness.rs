@@ -127,7 +127,9 @@ fn place(ctx: &mut Ctx<'_>, i: &Value) -> anyhow::Result<()> {
 fn amend(ctx: &mut Ctx<'_>, a: &Value) -> anyhow::Result<()> {
     let s = symbol(a)?;
     match a["kind"].as_str() {
-        Some("stop-loss") if a["from_entry"] == true => ctx.move_stop_from_entry(s, num(a, "value")?),
+        Some("stop-loss") if a["from_entry"] == true => {
+            ctx.move_stop_from_entry(s, num(a, "value")?)
+        }
         Some("stop-loss") => ctx.move_stop(s, num(a, "value")?),
         Some("take-profit") if a["from_entry"] == true => {
             ctx.move_take_profit_from_entry(s, num(a, "value")?)
@@ -256,7 +258,11 @@ pub(super) fn serve(input: Box<dyn BufRead>, output: Box<dyn Write>) -> anyhow::
             .map(bar)
             .collect::<anyhow::Result<Vec<_>>>()?;
         if let Some(b) = bars.iter().find(|b| b.symbol as usize >= n) {
-            bail!("a bar at {} has symbol id {}; the harness has {n} symbols", b.time_ms, b.symbol);
+            bail!(
+                "a bar at {} has symbol id {}; the harness has {n} symbols",
+                b.time_ms,
+                b.symbol
+            );
         }
         h.run(&bars);
         WIRE.with_borrow_mut(|w| -> anyhow::Result<()> {

@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 mod build;
-mod harness;
 mod data;
 mod demo;
 mod deploy;
+mod harness;
 mod new;
 mod plugin;
 mod python;
