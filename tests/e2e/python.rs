@@ -411,3 +411,30 @@ fn the_binary_carries_every_file_of_the_python_sdk() {
         }
     }
 }
+
+#[test]
+fn a_sweep_of_the_python_build_ranks_exactly_as_the_rust_one() {
+    let py = python("sma-cross");
+    let dir = scratch();
+    let data = plugins::shared_data("goog-daily-2004-2013.csv");
+    let table = |plugin: &str, out: &str| {
+        let csv = dir.path().join(out);
+        ok(&sandbar([
+            "sweep",
+            "--plugin",
+            plugin,
+            "--data",
+            data.to_str().unwrap(),
+            "--grid",
+            "fast=5,10,20",
+            "--grid",
+            "slow=30,50",
+            "--out",
+            csv.to_str().unwrap(),
+        ]));
+        std::fs::read_to_string(csv).unwrap()
+    };
+    let python_table = table(&py, "py.csv");
+    assert_eq!(python_table.lines().count(), 7, "{python_table}");
+    assert_eq!(python_table, table(plugins::SMA_CROSS, "rs.csv"));
+}
