@@ -225,7 +225,7 @@ fn build_says_what_is_wrong_with_a_directory_that_is_no_crate() {
     let out = sandbar(["build".as_ref(), dir.path().as_os_str()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        stderr(&out).contains("has no Cargo.toml"),
+        stderr(&out).contains("has neither a Cargo.toml nor a strategy.py"),
         "{}",
         stderr(&out)
     );
