@@ -166,7 +166,7 @@ fn a_python_loop_that_never_ends_is_stopped_by_the_cpu_budget() {
     assert_fault(
         "spin",
         &[],
-        "CPU budget exceeded: call ran longer than 250 ms",
+        "CPU budget exceeded: call used more than 250 ms of CPU on one bar",
     );
 }
 

@@ -55,7 +55,7 @@ pub enum LoadError {
 #[non_exhaustive]
 pub enum Fault {
     /// The call ran past its wall-time budget.
-    #[error("CPU budget exceeded: call ran longer than {0} ms")]
+    #[error("CPU budget exceeded: call used more than {0} ms of CPU on one bar")]
     Timeout(u64),
     /// The plugin tried to grow memory past its cap.
     #[error("memory cap exceeded: tried to grow linear memory beyond {0} bytes")]

@@ -28,11 +28,11 @@ pub struct State {
     /// The last `panic: …` line the SDK's panic hook logged.
     pub(super) last_panic: Option<String>,
     pub(super) window: Window,
-    /// The CPU budget of one bar, in epoch ticks, and the tick at which the
-    /// current bar began (the call, or the last `next-bar`).
-    pub(super) ticks: u64,
-    pub(super) bar_started: u64,
-    pub(super) epoch: Arc<AtomicU64>,
+    /// The CPU budget of one bar, and the calling thread's CPU time when the
+    /// current bar began (the call, or the last `next-bar`): see
+    /// [`super::limits::cpu_used`].
+    pub(super) budget: std::time::Duration,
+    pub(super) bar_started: std::time::Duration,
 }
 
 impl WasiView for State {
@@ -115,7 +115,7 @@ impl bindings::sandbar::strategy0_2_0::window::Host for State {
         self.clock.0.store(bar.time_ms, Ordering::Relaxed);
         self.log_lines = 0;
         self.log_bytes = 0;
-        self.bar_started = self.epoch.load(Ordering::Relaxed);
+        self.bar_started = super::limits::thread_cpu();
         Ok(Some(bar))
     }
 }

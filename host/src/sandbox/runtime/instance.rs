@@ -41,7 +41,7 @@ impl Instance {
 
     pub(super) fn arm(&mut self) {
         let s = self.store.data_mut();
-        s.bar_started = s.epoch.load(Ordering::Relaxed);
+        s.bar_started = super::limits::thread_cpu();
         self.store.set_epoch_deadline(self.ticks);
         let s = self.store.data_mut();
         s.log_lines = 0;

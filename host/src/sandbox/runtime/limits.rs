@@ -34,7 +34,9 @@ pub fn error_text(text: String) -> String {
 pub struct SandboxLimits {
     /// Linear memory a plugin may grow to, in bytes (default 64 MiB).
     pub memory_bytes: usize,
-    /// Wall time one call may take before it is interrupted, in milliseconds (default 250).
+    /// CPU time one bar may use before the call is interrupted, in
+    /// milliseconds (default 250). Counted on the plugin's thread, so time
+    /// the host spends descheduled does not count.
     pub call_timeout_ms: u64,
     /// Intents one call may return per bar delivered (default 64).
     pub max_intents_per_bar: usize,
@@ -57,6 +59,25 @@ impl Default for SandboxLimits {
             max_snapshot_bytes: 16 << 20,
         }
     }
+}
+
+/// The calling thread's CPU time so far. The per-bar budget counts this,
+/// not the wall clock: wasmtime runs a plugin on the thread that calls it,
+/// so a host that is descheduled, throttled or sharing its cores with a
+/// busy test run never faults a healthy plugin, and a plugin that loops is
+/// stopped once it has *used* its budget. (Where the OS cannot tell, the
+/// wall clock stands in.)
+pub(super) fn thread_cpu() -> std::time::Duration {
+    static START: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    match cpu_time::ThreadTime::try_now() {
+        Ok(t) => t.as_duration(),
+        Err(_) => START.get_or_init(std::time::Instant::now).elapsed(),
+    }
+}
+
+/// CPU used by this thread since `since` (a [`thread_cpu`] reading).
+pub(super) fn cpu_used(since: std::time::Duration) -> std::time::Duration {
+    thread_cpu().saturating_sub(since)
 }
 
 /// Linear memories one plugin store may hold (a Rust component has one).

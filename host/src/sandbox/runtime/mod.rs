@@ -3,7 +3,8 @@
 //! This is the only module that knows about wasmtime. It holds the crate's
 //! one `bindgen!`, links a WASI shim that grants nothing (no files, network,
 //! environment, stdio; clocks at bar time; randomness seeded from the run), and
-//! bounds every call in CPU (epoch deadline) and memory (store limits).
+//! bounds every bar in CPU time (checked at each epoch tick) and memory (store
+//! limits).
 //!
 //! Time is virtual all the way down: the clocks read bar time, and timers
 //! (`subscribe-duration`, `subscribe-instant`, hence `sleep` and `poll` with a
@@ -44,7 +45,7 @@ pub use sandbar_sdk::Protect;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::Duration;
 use wasmtime::component::{Component, HasSelf, InstancePre, Linker, ResourceTable};
 use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap, UpdateDeadline};
@@ -99,8 +100,6 @@ pub struct Runtime {
     engine: Engine,
     linker: Linker<State>,
     stop_ticker: Arc<AtomicBool>,
-    /// Ticks of the epoch, counted beside the engine's (which cannot be read).
-    epoch: Arc<AtomicU64>,
 }
 
 /// Epoch tick period: the resolution of the CPU budget.
@@ -139,18 +138,14 @@ impl Runtime {
         bindings::Strategy::add_to_linker::<State, HasSelf<State>>(&mut linker, |s| s)?;
 
         let stop_ticker = Arc::new(AtomicBool::new(!cpu_budget));
-        let epoch = Arc::new(AtomicU64::new(0));
-        let (weak, stop, ticks) = (engine.weak(), stop_ticker.clone(), epoch.clone());
+        let (weak, stop) = (engine.weak(), stop_ticker.clone());
         std::thread::Builder::new()
             .name("sandbar-epoch".into())
             .spawn(move || {
                 while !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(TICK);
                     match weak.upgrade() {
-                        Some(engine) => {
-                            ticks.fetch_add(1, Ordering::Relaxed);
-                            engine.increment_epoch()
-                        }
+                        Some(engine) => engine.increment_epoch(),
                         None => break,
                     }
                 }
@@ -159,7 +154,6 @@ impl Runtime {
             engine,
             linker,
             stop_ticker,
-            epoch,
         })
     }
 
@@ -295,9 +289,8 @@ impl Runtime {
             log_overflow: None,
             last_panic: None,
             window: Window::default(),
-            ticks: 0,
-            bar_started: 0,
-            epoch: self.epoch.clone(),
+            budget: Duration::from_millis(limits.call_timeout_ms),
+            bar_started: limits::thread_cpu(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
@@ -305,23 +298,24 @@ impl Runtime {
             .call_timeout_ms
             .div_ceil(TICK.as_millis() as u64)
             .max(1);
-        store.data_mut().ticks = ticks;
         // The budget is per bar, not per call: an exact-batching window of
         // many bars gets each bar's budget as it pulls the bar, so a plugin
         // faults on the same bar whichever way its bars are delivered.
         store.epoch_deadline_callback(|ctx| {
             let s = ctx.data();
-            let used = s
-                .epoch
-                .load(Ordering::Relaxed)
-                .saturating_sub(s.bar_started);
-            if used >= s.ticks {
+            let used = limits::cpu_used(s.bar_started);
+            if used >= s.budget {
                 Err(Trap::Interrupt.into())
             } else {
-                Ok(UpdateDeadline::Continue(s.ticks - used))
+                // The thread cannot use CPU faster than the wall clock runs:
+                // look again once the rest of the budget could be spent.
+                let rest = (s.budget - used).as_millis() as u64;
+                Ok(UpdateDeadline::Continue(
+                    rest.div_ceil(TICK.as_millis() as u64).max(1),
+                ))
             }
         });
-        store.data_mut().bar_started = self.epoch.load(Ordering::Relaxed);
+        store.data_mut().bar_started = limits::thread_cpu();
         store.set_epoch_deadline(ticks);
         let instance = plugin
             .pre
@@ -342,7 +336,7 @@ impl Runtime {
             Some(indices) => Some(indices.load(&mut store, &instance).map_err(contract)?),
             None => None,
         };
-        store.data_mut().bar_started = self.epoch.load(Ordering::Relaxed);
+        store.data_mut().bar_started = limits::thread_cpu();
         store.set_epoch_deadline(ticks);
         let description = guest
             .call_describe(&mut store)
