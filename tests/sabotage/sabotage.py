@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Sabotage run: break the code the way each named test says it guards
+against, and require that test to fail.
+
+Each entry below is one documented mutation: a file, an exact text in it, what
+replaces it, and the test (cargo package, test binary, filter) that must fail
+once it is applied. The file is restored after every entry, whatever happens.
+A mutation whose text is no longer in its file is reported as stale, never
+skipped. The script refuses to touch a file with uncommitted changes.
+
+Run from the repository root: python3 tests/sabotage/sabotage.py [name ...]
+It rebuilds after every mutation (the guest SDK's ones rebuild every plugin),
+so it takes minutes per entry. It is run by hand before a release, not by
+`.ci/run` on every submission; docs/testing.md records its last run.
+"""
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# (name, file, exact text, replacement, [cargo test arguments]) — the test must fail.
+MUTATIONS = [
+    (
+        "exits-count-against-the-daily-order-limit",
+        "guest-sdk/src/risk.rs",
+        "if !reduces && self.orders_today >= c.max_orders_per_day {",
+        "if self.orders_today >= c.max_orders_per_day {",
+        ["-p", "sandbar-sdk", "--lib", "an_order_that_only_reduces_exposure_is_never_refused"],
+    ),
+    (
+        "the-sharpe-alarm-never-sees-a-close",
+        "host/src/service/controller.rs",
+        "self.daily_closes.push((day, equity));",
+        "let _ = (day, equity);",
+        ["-p", "sandbar", "--test", "e2e", "alerts::a_paper_sharpe_far_from_the_backtests"],
+    ),
+    (
+        "the-cpu-budget-counts-the-wall-clock",
+        "host/src/sandbox/runtime/limits.rs",
+        "match cpu_time::ThreadTime::try_now() {",
+        "match Err::<cpu_time::ThreadTime, ()>(()) {",
+        ["-p", "sandbar", "--test", "e2e", "sandbox::a_busy_but_healthy_plugin_is_not_faulted"],
+    ),
+    (
+        "the-python-sma-drifts-from-the-rust-one",
+        "guest-sdk/python/sandbar/indicators.py",
+        "        self.sum += x\n",
+        "        self.sum += x * 1.0001\n",
+        ["-p", "sandbar", "--test", "e2e", "python::sma_cross_in_python_writes_the_rust_journal"],
+    ),
+    (
+        "the-python-harness-sends-a-level-from-the-entry-as-a-price",
+        "guest-sdk/python/sandbar/testing.py",
+        'kind = "from-entry" if isinstance(level, c.FromEntry) else "price"',
+        'kind = "price"',
+        ["-p", "sandbar", "--test", "e2e", "python_harness::donchian_breakout"],
+    ),
+    (
+        "a-python-snapshot-loses-its-indicators",
+        "guest-sdk/python/sandbar/state.py",
+        'obj.__dict__.update(_rich(value["fields"]))',
+        'obj.__dict__.update(value["fields"])',
+        ["-p", "sandbar", "--test", "e2e", "python::the_python_sdk_passes_its_own_unit_tests"],
+    ),
+    (
+        "a-python-exception-is-only-journaled",
+        "guest-sdk/python/sandbar/_component.py",
+        '    whost.log(w.Level.ERROR, "panic: " + _described(e))\n    os.abort()',
+        '    raise _error(e)',
+        ["-p", "sandbar", "--test", "e2e", "python::a_python_exception_is_a_fault_with_its_traceback"],
+    ),
+]
+
+
+def dirty(path: Path) -> bool:
+    out = subprocess.run(["git", "status", "--porcelain", "--", str(path)], cwd=ROOT,
+                         capture_output=True, text=True, check=True)
+    return bool(out.stdout.strip())
+
+
+def run(name, file, old, new, args) -> str:
+    path = ROOT / file
+    original = path.read_text()
+    if original.count(old) != 1:
+        return f"STALE ({file} holds the text {original.count(old)} times, not once)"
+    if dirty(path):
+        return f"REFUSED ({file} has uncommitted changes)"
+    try:
+        path.write_text(original.replace(old, new))
+        started = time.time()
+        test = subprocess.run(["cargo", "test", *args], cwd=ROOT, capture_output=True, text=True)
+        took = time.time() - started
+        log = test.stdout + test.stderr
+        if test.returncode == 0:
+            return f"NOT CAUGHT ({took:.0f} s): the test passed with the code broken"
+        if "error[E" in log or "could not compile" in log:
+            return f"BROKEN ({took:.0f} s): the mutation does not compile"
+        if "0 passed; 0 failed" in log and "FAILED" not in log:
+            return f"NOT CAUGHT ({took:.0f} s): the filter matched no test"
+        return f"caught ({took:.0f} s)"
+    finally:
+        path.write_text(original)
+
+
+def main() -> int:
+    wanted = set(sys.argv[1:])
+    failures = 0
+    for name, file, old, new, args in MUTATIONS:
+        if wanted and name not in wanted:
+            continue
+        verdict = run(name, file, old, new, args)
+        print(f"{name}: {verdict}", flush=True)
+        failures += not verdict.startswith("caught")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
