@@ -96,10 +96,10 @@ def run(name, file, old, new, args) -> str:
         log = test.stdout + test.stderr
         if test.returncode == 0:
             return f"NOT CAUGHT ({took:.0f} s): the test passed with the code broken"
-        if "error[E" in log or "could not compile" in log:
+        if "could not compile" in log or "error[E" in log:
             return f"BROKEN ({took:.0f} s): the mutation does not compile"
-        if "0 passed; 0 failed" in log and "FAILED" not in log:
-            return f"NOT CAUGHT ({took:.0f} s): the filter matched no test"
+        if "test result: FAILED" not in log:
+            return f"NOT CAUGHT ({took:.0f} s): cargo failed without a failing test"
         return f"caught ({took:.0f} s)"
     finally:
         path.write_text(original)

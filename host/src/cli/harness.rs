@@ -17,7 +17,8 @@
 //! last bar the harness answers `{"ran": {"fills", "refusals", "positions",
 //! "protection", "state", "state_changes"}}`. A malformed line ends the
 //! process with an error naming it. Nothing here touches files or the
-//! network.
+//! network, and its one client is the test process that started it (it
+//! crosses no trust boundary), so lines are read whole, unbounded.
 
 use std::cell::RefCell;
 use std::io::{BufRead, Write};
