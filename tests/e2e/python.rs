@@ -438,3 +438,97 @@ fn a_sweep_of_the_python_build_ranks_exactly_as_the_rust_one() {
     assert_eq!(python_table.lines().count(), 7, "{python_table}");
     assert_eq!(python_table, table(plugins::SMA_CROSS, "rs.csv"));
 }
+
+/// Replay `plugin` with the scripted fixtures' parameters; (header, entries,
+/// the protection it read on every bar).
+fn scripted_run(
+    dir: &Path,
+    tag: &str,
+    plugin: &str,
+    data: &Path,
+    script: &str,
+) -> (serde_json::Value, Vec<String>, Vec<String>) {
+    let journal = dir.join(format!("{tag}.redb"));
+    let script = format!("script={script}");
+    let out = sandbar([
+        "replay",
+        "--log",
+        "plugin=info",
+        "--plugin",
+        plugin,
+        "--data",
+        data.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+        "-p",
+        &script,
+        "-p",
+        "show_protection=true",
+    ]);
+    ok(&out);
+    let protection = stderr(&out)
+        .lines()
+        .filter_map(|l| {
+            l.split_once("protection bar ")
+                .map(|x| x.1.rsplit_once(" plugin=").map_or(x.1, |y| y.0).to_string())
+        })
+        .collect();
+    let export = sandbar(["journal".as_ref(), journal.as_os_str()]);
+    ok(&export);
+    let text = stdout(&export);
+    let mut lines = text.lines();
+    let mut header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    header["run"]["sdk_version"] = "".into();
+    header["run"]["plugin_sha256"] = "".into();
+    (header, lines.map(str::to_string).collect(), protection)
+}
+
+#[test]
+fn every_change_to_protection_crosses_the_python_bridge_as_it_does_the_rust_one() {
+    let dir = scratch();
+    // Up 2 a day for 12 days, down 3 a day for 10, up again.
+    let mut bars = Vec::new();
+    let mut close: f64 = 100.0;
+    for day in 0..34 {
+        let step = if day < 12 {
+            2.0
+        } else if day < 22 {
+            -3.0
+        } else {
+            1.5
+        };
+        let open = close;
+        close += step;
+        bars.push((open, open.max(close) + 0.5, open.min(close) - 0.5, close));
+    }
+    let data = bars_csv(dir.path(), "X.csv", DAY, &bars);
+    let script = "1 weight 0 0.2 sle=5; 3 stop 0 95; 4 target 0 130; 5 trail 0 3; \
+                  7 cancel-target 0; 8 trail-pct 0 0.05; 10 target-e 0 40; 11 cancel-stop 0; \
+                  12 stop-e 0 2; 23 buy 0 10 sl=90 tpe=6; 25 trail 0 1.25";
+    let (head_py, py, seen_py) = scripted_run(dir.path(), "py", &python("scripted"), &data, script);
+    let (head_rs, rs, seen_rs) = scripted_run(dir.path(), "rs", plugins::SCRIPTED, &data, script);
+    assert_eq!(head_py, head_rs);
+    assert_eq!(seen_py, seen_rs, "what the strategy read of its protection");
+    assert_eq!(py, rs, "the journals");
+    let amends = py.iter().filter(|e| e.starts_with("{\"amend\"")).count();
+    assert_eq!(
+        amends,
+        9,
+        "every change of the script journaled:\n{}",
+        py.join("\n")
+    );
+    let seen = seen_py.join("\n");
+    for needle in [
+        "Some(Distance(3.0))",
+        "Some(Fraction(0.05))",
+        "Some(Distance(1.25))",
+        "target=Some(130.0)",
+    ] {
+        assert!(seen.contains(needle), "{needle} never read:\n{seen}");
+    }
+    assert!(
+        py.iter().any(|e| e.contains("\"origin\":\"stop-loss\"")),
+        "a stop filled:\n{}",
+        py.join("\n")
+    );
+}

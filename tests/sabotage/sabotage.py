@@ -66,6 +66,13 @@ MUTATIONS = [
         ["-p", "sandbar", "--test", "e2e", "python::the_python_sdk_passes_its_own_unit_tests"],
     ),
     (
+        "the-python-bridge-trails-by-the-wrong-kind",
+        "guest-sdk/python/sandbar/_component.py",
+        "    if isinstance(t, Distance):\n        return wprot.Trail_Distance(t.value)",
+        "    if isinstance(t, Fraction):\n        return wprot.Trail_Distance(t.value)",
+        ["-p", "sandbar", "--test", "e2e", "python::every_change_to_protection_crosses"],
+    ),
+    (
         "a-python-exception-is-only-journaled",
         "guest-sdk/python/sandbar/_component.py",
         '    whost.log(w.Level.ERROR, "panic: " + _described(e))\n    os.abort()',
