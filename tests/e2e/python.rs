@@ -187,6 +187,17 @@ fn deep_python_recursion_is_contained() {
 }
 
 #[test]
+fn a_flood_of_changes_to_protection_breaks_the_intent_bound() {
+    // Issue 25: changes to protection count against `max_intents_per_bar`
+    // with the intents, so a plugin cannot fill the journal through them.
+    assert_fault(
+        "flood-protection",
+        &[],
+        "bound exceeded: returned 1001 intents for 1 bar(s); the cap is 64 per bar",
+    );
+}
+
+#[test]
 fn a_python_exception_is_a_fault_with_its_traceback() {
     let message = assert_fault("raise", &[], "ValueError: the strategy gave up on bar 4");
     assert!(

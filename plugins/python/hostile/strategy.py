@@ -31,7 +31,7 @@ class Hostile(Strategy):
     @classmethod
     def describe(cls) -> Description:
         return Description("hostile-python", "0.1.0").param(
-            ParamSpec.text("mode", "spin").with_doc("spin, alloc, recurse, raise or observe")
+            ParamSpec.text("mode", "spin").with_doc("spin, alloc, recurse, raise, flood-protection or observe")
         )
 
     def init(self, params, symbols) -> None:
@@ -56,6 +56,11 @@ class Hostile(Strategy):
                 return down(n + 1) + 1
 
             down(0)
+        if self.mode == "flood-protection":
+            ctx.buy(bar.symbol, 1.0)
+            for i in range(1000):
+                ctx.move_stop(bar.symbol, 50.0 + i * 0.01)
+            return
         if self.mode == "raise":
             raise ValueError(f"the strategy gave up on bar {self.bars}")
         if self.mode == "observe" and self.bars == 4:
