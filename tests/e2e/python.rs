@@ -543,3 +543,66 @@ fn every_change_to_protection_crosses_the_python_bridge_as_it_does_the_rust_one(
         py.join("\n")
     );
 }
+
+#[test]
+fn the_python_trailing_breakout_template_tests_its_trailing_stop_and_trails_in_a_replay() {
+    let dir = scratch();
+    let project = dir.path().join("trail-x");
+    ok(&sandbar([
+        "new".as_ref(),
+        project.as_os_str(),
+        "--lang".as_ref(),
+        "python".as_ref(),
+        "--template".as_ref(),
+        "trailing-breakout".as_ref(),
+    ]));
+    let tests = std::process::Command::new("python3")
+        .arg("test_strategy.py")
+        .current_dir(&project)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&tests.stdout);
+    assert!(
+        tests.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&tests.stderr)
+    );
+    assert!(
+        said.contains("ok test_breaks_out_trails_its_stop_up_and_exits_on_it"),
+        "{said}"
+    );
+    let built = std::process::Command::new(SANDBAR)
+        .arg("build")
+        .arg(&project)
+        .env(
+            "SANDBAR_COMPONENTIZE_PY",
+            plugins::python::componentize_py(),
+        )
+        .output()
+        .unwrap();
+    ok(&built);
+    let wasm = project.join("target/python/trail_x.wasm");
+    let data = plugins::shared_data("goog-daily-2004-2013.csv");
+    let journal = dir.path().join("j.redb");
+    ok(&sandbar([
+        "replay".as_ref(),
+        "--plugin".as_ref(),
+        wasm.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--journal".as_ref(),
+        journal.as_os_str(),
+    ]));
+    let entries = journal_entries(&journal);
+    let trails = of_kind(&entries, "amend")
+        .iter()
+        .filter(|a| a["change"].get("trailing-stop").is_some())
+        .count();
+    assert!(trails > 3, "the stop was made to trail {trails} times");
+    let stopped = entries
+        .iter()
+        .filter_map(|e| e.get("fill"))
+        .filter(|f| f["fill"]["origin"] == "stop-loss")
+        .count();
+    assert!(stopped > 3, "{stopped} exits on the (trailed) stop");
+}

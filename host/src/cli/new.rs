@@ -37,7 +37,7 @@ pub(super) struct NewArgs {
     #[arg(long, value_enum, default_value = "sma-cross")]
     template: Template,
     /// The language: `rust` (a crate) or `python` (a module, with a pytest
-    /// test; only the sma-cross template).
+    /// test; the sma-cross and trailing-breakout templates).
     #[arg(long, value_enum, default_value = "rust")]
     lang: Lang,
     /// The `sandbar-sdk` crate to depend on (default: the SDK of the source
@@ -202,9 +202,17 @@ fn python_files(
     template: Template,
     sdk: &Path,
 ) -> anyhow::Result<Vec<(&'static str, String)>> {
-    if !matches!(template, Template::SmaCross) {
-        bail!("--lang python has the sma-cross template only so far");
-    }
+    let (strategy, tests) = match template {
+        Template::SmaCross => (
+            include_str!("templates/sma_cross.py.txt"),
+            include_str!("templates/test_sma_cross.py.txt"),
+        ),
+        Template::TrailingBreakout => (
+            include_str!("templates/trailing_breakout.py.txt"),
+            include_str!("templates/test_trailing_breakout.py.txt"),
+        ),
+        Template::Empty => bail!("--lang python has the sma-cross and trailing-breakout templates"),
+    };
     let package = sdk.join("python/sandbar/__init__.py");
     if !package.exists() {
         bail!(
@@ -233,14 +241,8 @@ fn python_files(
          `sandbar replay --plugin <the .wasm it prints> --data <bars.csv>` replays it.\n"
     );
     Ok(vec![
-        (
-            "strategy.py",
-            fill(include_str!("templates/sma_cross.py.txt")),
-        ),
-        (
-            "test_strategy.py",
-            fill(include_str!("templates/test_sma_cross.py.txt")),
-        ),
+        ("strategy.py", fill(strategy)),
+        ("test_strategy.py", fill(tests)),
         ("conftest.py", conftest),
         ("README.md", readme),
         (".gitignore", "/target\n__pycache__/\n".to_string()),
