@@ -6,6 +6,7 @@ mod util;
 mod accounts;
 mod alerts;
 mod api;
+mod api_fuzz;
 mod author;
 mod dashboard;
 mod data;
