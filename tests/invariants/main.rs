@@ -10,6 +10,7 @@
 
 mod check;
 mod exact;
+mod inputs;
 mod live;
 mod parity;
 mod properties;

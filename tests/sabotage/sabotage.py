@@ -73,6 +73,13 @@ MUTATIONS = [
         ["-p", "sandbar", "--test", "e2e", "python::every_change_to_protection_crosses"],
     ),
     (
+        "a-nan-reconcile-tolerance-is-accepted",
+        "host/src/service/config.rs",
+        '            v.reconcile()\n                .check()\n                .map_err(|e| anyhow::anyhow!("venues.{name}.reconcile.{e}"))?;\n',
+        "",
+        ["-p", "sandbar", "--test", "invariants", "inputs::no_key_of_the_example_config"],
+    ),
+    (
         "a-python-exception-is-only-journaled",
         "guest-sdk/python/sandbar/_component.py",
         '    whost.log(w.Level.ERROR, "panic: " + _described(e))\n    os.abort()',

@@ -42,6 +42,50 @@ pub struct GateConfig {
     pub max_monte_carlo_drawdown: Option<f64>,
 }
 
+impl GateConfig {
+    /// Every threshold is a number: a NaN would make its criterion's
+    /// comparison false whatever the evidence, a gate that cannot be met or
+    /// cannot fail. Durations, drawdowns, slippage and deviations are not
+    /// negative; Sharpe ratios may be. The error starts with the key.
+    pub fn check(&self) -> Result<(), String> {
+        let nonneg = [
+            ("min_backtest_years", Some(self.min_backtest_years)),
+            ("max_backtest_drawdown", Some(self.max_backtest_drawdown)),
+            ("min_paper_days", Some(self.min_paper_days)),
+            ("max_paper_slippage_bps", Some(self.max_paper_slippage_bps)),
+            (
+                "max_replay_sharpe_deviation",
+                Some(self.max_replay_sharpe_deviation),
+            ),
+            ("max_monte_carlo_drawdown", self.max_monte_carlo_drawdown),
+        ];
+        let any = [
+            ("min_backtest_sharpe", Some(self.min_backtest_sharpe)),
+            ("min_paper_sharpe_ratio", Some(self.min_paper_sharpe_ratio)),
+            ("min_walk_forward_sharpe", self.min_walk_forward_sharpe),
+            (
+                "min_walk_forward_efficiency",
+                self.min_walk_forward_efficiency,
+            ),
+        ];
+        for (key, x) in nonneg {
+            if let Some(x) = x
+                && !(x.is_finite() && x >= 0.0)
+            {
+                return Err(format!("{key}: {x} must be a finite number, 0 or more"));
+            }
+        }
+        for (key, x) in any {
+            if let Some(x) = x
+                && !x.is_finite()
+            {
+                return Err(format!("{key}: {x} must be a finite number"));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Default for GateConfig {
     fn default() -> Self {
         Self {

@@ -229,6 +229,9 @@ impl ServiceFile {
         if !(self.snapshot_minutes.is_finite() && self.snapshot_minutes > 0.0) {
             anyhow::bail!("snapshot_minutes: must be positive");
         }
+        self.gates
+            .check()
+            .map_err(|e| anyhow::anyhow!("gates.{e}"))?;
         if !(self.pause_drawdown > 0.0 && self.pause_drawdown <= 1.0) {
             anyhow::bail!("pause_drawdown: must be in (0, 1]");
         }
@@ -324,6 +327,9 @@ impl ServiceFile {
                     anyhow::bail!("venues.{name}.orders.{key}: must be positive");
                 }
             }
+            v.reconcile()
+                .check()
+                .map_err(|e| anyhow::anyhow!("venues.{name}.reconcile.{e}"))?;
         }
         Ok(())
     }

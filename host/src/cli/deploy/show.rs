@@ -10,7 +10,12 @@ pub(super) fn load_gates(
         Some(p) => {
             let text =
                 std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?;
-            toml::from_str(&text).map_err(|e| anyhow::anyhow!("gates {}: {e}", p.display()))?
+            let gates: crate::lifecycle::GateConfig =
+                toml::from_str(&text).map_err(|e| anyhow::anyhow!("gates {}: {e}", p.display()))?;
+            gates
+                .check()
+                .map_err(|e| anyhow::anyhow!("gates {}: {e}", p.display()))?;
+            gates
         }
         None => crate::lifecycle::GateConfig::default(),
     })

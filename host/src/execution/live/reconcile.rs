@@ -49,6 +49,36 @@ fn default_cash_tolerance() -> f64 {
     0.01
 }
 
+/// Longest interval between two comparisons: a day.
+pub const MAX_EVERY_SECS: f64 = 86_400.0;
+
+impl ReconcileConfig {
+    /// The numbers make sense. A NaN tolerance would make every difference
+    /// "none" (a comparison with NaN is false), a NaN interval would turn
+    /// the comparison off, an infinite one would end the comparing thread.
+    /// The error starts with the key.
+    pub fn check(&self) -> Result<(), String> {
+        if !(self.every_secs.is_finite() && (0.0..=MAX_EVERY_SECS).contains(&self.every_secs)) {
+            return Err(format!(
+                "every_secs: {} must be 0 (only at start) to {MAX_EVERY_SECS} seconds",
+                self.every_secs
+            ));
+        }
+        for (key, x) in [
+            ("tolerance", self.tolerance),
+            ("cash_tolerance", self.cash_tolerance),
+        ] {
+            if !(x.is_finite() && x >= 0.0) {
+                return Err(format!("{key}: {x} must be a finite number, 0 or more"));
+            }
+        }
+        if let Some((symbol, q)) = self.foreign.iter().find(|(_, q)| !q.is_finite()) {
+            return Err(format!("foreign.{symbol}: {q} must be a finite quantity"));
+        }
+        Ok(())
+    }
+}
+
 impl Default for ReconcileConfig {
     fn default() -> Self {
         Self {
