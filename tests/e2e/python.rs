@@ -315,7 +315,7 @@ fn the_python_sdk_passes_its_own_unit_tests() {
         .expect("python3 runs");
     let report = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{report}");
-    assert!(report.contains("Ran 14 tests"), "{report}");
+    assert!(report.contains("Ran 15 tests"), "{report}");
 }
 
 #[test]

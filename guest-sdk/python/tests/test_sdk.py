@@ -73,6 +73,34 @@ class Indicators(unittest.TestCase):
             self.close(mom[i], REF.mom(CLOSES, 10, i), 1e-12)
             self.close(vol[i], REF.realized_vol(CLOSES, 10, i), 1e-12)
 
+    def test_range_indicators_and_crossings_match_the_reference(self):
+        bars = list(zip(REF.highs, REF.lows, CLOSES))
+        a, hi, lo = Atr(5), Highest(5), Lowest(5)
+        atr = [a.update(*b) for b in bars]
+        highs = [hi.update(b[0]) for b in bars]
+        lows = [lo.update(b[1]) for b in bars]
+        self.assertIsNone(atr[3])
+        bands = run(Bollinger(10, 2.0))
+        self.assertIsNone(bands[8])
+        for i in range(4, 20):
+            self.close(atr[i], REF.atr(5, i))
+            self.close(highs[i], REF.highest(REF.highs, 5, i))
+            self.close(lows[i], REF.lowest(REF.lows, 5, i))
+        for i in range(9, 20):
+            want = REF.bollinger(CLOSES, 10, 2.0, i)
+            got = bands[i]
+            for g, w in zip((got.lower, got.middle, got.upper), want):
+                self.close(g, w)
+        sma, cross, seen = Sma(5), Cross(), []
+        for i, c in enumerate(CLOSES):
+            avg = sma.update(c)
+            if avg is not None:
+                x = cross.update(c, avg)
+                if x is not None:
+                    seen.append((i - 4, x.value))
+        sma5 = [sum(CLOSES[i - 4:i + 1]) / 5 for i in range(4, 20)]
+        self.assertEqual(seen, REF.crossings(CLOSES[4:], sma5))
+
     def test_atr_follows_wilder(self):
         a = Atr(3)
         bars = [(10.0, 8.0, 9.0), (11.0, 9.0, 10.5), (12.0, 10.0, 10.0), (10.5, 7.0, 8.0), (9.0, 8.5, 8.6)]
