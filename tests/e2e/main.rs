@@ -18,6 +18,7 @@ mod html;
 mod layout;
 mod live;
 mod monitoring;
+mod operations;
 mod plugins;
 mod protection;
 mod python;

@@ -80,6 +80,13 @@ MUTATIONS = [
         ["-p", "sandbar", "--test", "invariants", "inputs::no_key_of_the_example_config"],
     ),
     (
+        "a-misspelt-hardening-option-in-the-systemd-unit",
+        "host/dist/sandbar.service",
+        "ProtectSystem=strict",
+        "ProtectSytem=strict",
+        ["-p", "sandbar", "--test", "e2e", "operations::the_systemd_unit_passes"],
+    ),
+    (
         "a-python-exception-is-only-journaled",
         "guest-sdk/python/sandbar/_component.py",
         '    whost.log(w.Level.ERROR, "panic: " + _described(e))\n    os.abort()',
