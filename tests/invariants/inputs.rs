@@ -144,8 +144,26 @@ fn no_key_of_the_example_config_takes_a_nan_or_an_infinity() {
         if line.trim_start().starts_with('#') || !line.contains(" = ") {
             continue;
         }
-        let key = line.split(" = ").next().unwrap();
-        for bad in ["nan", "inf", "-inf"] {
+        let (key, value) = line.split_once(" = ").unwrap();
+        let value = value.split('#').next().unwrap().trim();
+        // A whole value replaced, and each element of an array of numbers.
+        let mut edits: Vec<String> = ["nan", "inf", "-inf"]
+            .iter()
+            .map(|b| b.to_string())
+            .collect();
+        if let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
+            let items: Vec<&str> = inner.split(',').map(str::trim).collect();
+            if items.iter().all(|x| x.parse::<f64>().is_ok()) {
+                for i in 0..items.len() {
+                    for bad in ["nan", "inf"] {
+                        let mut v: Vec<&str> = items.clone();
+                        v[i] = bad;
+                        edits.push(format!("[{}]", v.join(", ")));
+                    }
+                }
+            }
+        }
+        for bad in edits {
             let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
             out[at] = format!("{key} = {bad}");
             match ServiceFile::parse(&out.join("\n"), "edited.toml") {

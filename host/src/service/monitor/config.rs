@@ -66,6 +66,19 @@ impl AlertsConfig {
                 );
             }
         }
+        // A NaN or infinite threshold would silence its alert for good
+        // (nothing compares above NaN or infinity).
+        for (name, [w, c]) in [
+            ("slippage_bps", self.slippage_bps),
+            ("time_to_fill_secs", self.time_to_fill_secs),
+            ("sharpe_deviation", self.sharpe_deviation),
+        ] {
+            if !(w.is_finite() && c.is_finite() && w > 0.0 && w <= c) {
+                anyhow::bail!(
+                    "alerts.{name}: expected [warning, critical], finite, with 0 < warning <= critical (got [{w}, {c}])"
+                );
+            }
+        }
         for (i, ch) in self.channels.iter().enumerate() {
             ch.check()
                 .map_err(|e| anyhow::anyhow!("alerts.channels[{i}]: {e}"))?;
