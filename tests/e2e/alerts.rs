@@ -23,6 +23,13 @@ pub(crate) struct Received {
     /// Refuse this many webhook requests first (the channel is down).
     refuse: AtomicUsize,
     refused: AtomicUsize,
+    /// Heartbeats requested.
+    pings: AtomicUsize,
+}
+
+async fn ping(State(r): State<Arc<Received>>) -> StatusCode {
+    r.pings.fetch_add(1, Ordering::SeqCst);
+    StatusCode::OK
 }
 
 async fn hook(State(r): State<Arc<Received>>, Json(v): Json<serde_json::Value>) -> StatusCode {
@@ -101,6 +108,7 @@ pub(crate) fn receivers() -> (String, Arc<Received>, tokio::runtime::Runtime) {
     let url = format!("http://{}", listener.local_addr().unwrap());
     let app = Router::new()
         .route("/hook", post(hook))
+        .route("/ping", axum::routing::get(ping))
         .route("/{bot}/sendMessage", post(telegram))
         .with_state(r.clone());
     rt.spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -267,6 +275,60 @@ fn an_alert_raised_while_its_channel_is_down_is_delivered_after_a_restart() {
             "not delivered after the restart: {hooks:?}"
         );
         std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Issue 26: a dead man's switch. The service requests the heartbeat URL
+/// while it lives; once it is gone the requests stop, which is what the
+/// monitor at the other end alerts on.
+#[test]
+fn a_heartbeat_is_requested_while_the_service_lives_and_stops_when_it_is_gone() {
+    let (url, received, _rt) = receivers();
+    let mut f = Fixture::new();
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(10, 100.0));
+    let config = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 10\n"
+        ),
+        &format!("[alerts]\nheartbeat_url = \"{url}/ping\"\nheartbeat_secs = 0.2\n"),
+    );
+    f.serve(&config);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while received.pings.load(Ordering::SeqCst) < 3 {
+        assert!(Instant::now() < deadline, "no heartbeat");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(f.terminate().success());
+    let after = received.pings.load(Ordering::SeqCst);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(
+        received.pings.load(Ordering::SeqCst),
+        after,
+        "silence once the service is gone"
+    );
+}
+
+#[test]
+fn a_heartbeat_off_loopback_must_be_https_and_its_period_a_number() {
+    let f = Fixture::new();
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(10, 100.0));
+    let feeds = format!(
+        "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 10\n"
+    );
+    for (alerts, says) in [
+        (
+            "heartbeat_url = \"http://hc.example.com/ping\"",
+            "alerts.heartbeat_url",
+        ),
+        (
+            "heartbeat_url = \"https://hc.example.com/ping\"\nheartbeat_secs = nan",
+            "alerts.heartbeat_secs",
+        ),
+    ] {
+        let config = f.config(&feeds, &format!("[alerts]\n{alerts}\n"));
+        let text = std::fs::read_to_string(&config).unwrap();
+        let e = sandbar::service::config::ServiceFile::parse(&text, "sandbar.toml").unwrap_err();
+        assert!(e.to_string().contains(says), "{e}");
     }
 }
 

@@ -156,6 +156,7 @@ pub(super) fn serve(a: ServeArgs) -> anyhow::Result<()> {
         eprintln!("sandbar: deployment `{name}` did not start (the others run): {why}");
     }
     service.start_daily_summary();
+    service.start_heartbeat();
     service.start_reconciler();
     eprintln!("sandbar serving {} on http://{bound}", path.display());
     if let Some(f) = a.addr_file {

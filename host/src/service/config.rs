@@ -440,6 +440,8 @@ start = "2024-01-01"
             "every_secs",
             "tolerance",
             "foreign",
+            "heartbeat_url",
+            "heartbeat_secs",
         ] {
             assert!(text.contains(key), "the example does not mention {key}");
         }

@@ -40,6 +40,49 @@ impl Service {
             .ok();
     }
 
+    /// Request `[alerts] heartbeat_url` every `heartbeat_secs` while the
+    /// service lives (a dead man's switch). A failed request is logged and
+    /// the next one tried on time: the monitor on the other end alerts
+    /// when requests stop arriving, whatever the reason.
+    pub fn start_heartbeat(self: &Arc<Self>) {
+        let Some((url, every)) = self
+            .config
+            .alerts
+            .as_ref()
+            .and_then(|c| c.heartbeat_url.clone().map(|u| (u, c.heartbeat_secs)))
+        else {
+            return;
+        };
+        let client = match crate::net::tls::Tls::webpki()
+            .http()
+            .timeout(Duration::from_secs(10))
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!("heartbeat: no HTTP client: {e}");
+                return;
+            }
+        };
+        let weak = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("heartbeat".into())
+            .spawn(move || {
+                loop {
+                    if weak.upgrade().is_none() {
+                        return;
+                    }
+                    match client.get(&url).send() {
+                        Ok(r) if r.status().is_success() => {}
+                        Ok(r) => tracing::warn!("heartbeat {url}: HTTP {}", r.status()),
+                        Err(e) => tracing::warn!("heartbeat {url}: {}", crate::net::chain(&e)),
+                    }
+                    std::thread::sleep(Duration::from_secs_f64(every));
+                }
+            })
+            .ok();
+    }
+
     /// One INFO alert per running deployment: PnL of the day and overall,
     /// trades, drawdown, state, version changes and alerts of the day.
     pub(super) fn daily_summary(&self, a: &monitor::Alerter) {

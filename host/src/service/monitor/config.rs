@@ -35,6 +35,19 @@ pub struct AlertsConfig {
     /// Send a daily summary (INFO) at this UTC time (`HH:MM` or `HH:MM:SS`).
     #[serde(default)]
     pub daily_summary_utc: Option<String>,
+    /// A dead man's switch: a URL the service requests every
+    /// `heartbeat_secs` while it lives, so a monitoring service (the kind
+    /// that alerts when pings stop) notices the silence of a service that
+    /// died, hung or lost its network — which no alert of its own can say.
+    #[serde(default)]
+    pub heartbeat_url: Option<String>,
+    /// Seconds between two heartbeats (default 60; 0.1 to 86,400).
+    #[serde(default = "heartbeat_secs")]
+    pub heartbeat_secs: f64,
+}
+
+fn heartbeat_secs() -> f64 {
+    60.0
 }
 
 fn cooldown() -> u64 {
@@ -78,6 +91,15 @@ impl AlertsConfig {
                     "alerts.{name}: expected [warning, critical], finite, with 0 < warning <= critical (got [{w}, {c}])"
                 );
             }
+        }
+        if let Some(url) = &self.heartbeat_url {
+            crate::net::tls::require_secure("alerts.heartbeat_url", url, "https", "http")?;
+        }
+        if !(self.heartbeat_secs.is_finite() && (0.1..=86_400.0).contains(&self.heartbeat_secs)) {
+            anyhow::bail!(
+                "alerts.heartbeat_secs: {} must be 0.1 to 86400 seconds",
+                self.heartbeat_secs
+            );
         }
         for (i, ch) in self.channels.iter().enumerate() {
             ch.check()
