@@ -219,6 +219,47 @@ fn a_drawdown_alert_fires_once_at_its_level_and_reaches_a_channel_that_was_down(
                 && m.contains("To: ops@example.com")),
         "{mails:?}"
     );
+    // The history, from the outbox: through the API, newest first, and at
+    // a terminal.
+    let history = |query: &str| -> Vec<serde_json::Value> {
+        let r = sandbar::net::tls::Tls::webpki()
+            .http()
+            .build()
+            .unwrap()
+            .get(format!("{}/alerts{query}", f.url()))
+            .bearer_auth(crate::service::TOKEN)
+            .send()
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        r.json::<serde_json::Value>().unwrap()["alerts"]
+            .as_array()
+            .unwrap()
+            .clone()
+    };
+    let all = history("");
+    let ids: Vec<u64> = all.iter().map(|a| a["id"].as_u64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] > w[1]), "newest first: {ids:?}");
+    let critical = history("?level=CRITICAL&deployment=dd");
+    assert_eq!(critical.len(), 2, "{critical:?}");
+    assert!(critical.iter().any(|a| a["message"] == text));
+    assert_eq!(history("?limit=1").len(), 1);
+    assert!(history("?deployment=nobody").is_empty());
+    let cli = std::process::Command::new(SANDBAR)
+        .args([
+            "alerts",
+            "--server",
+            &f.url(),
+            "--level",
+            "CRITICAL",
+            "--deployment",
+            "dd",
+        ])
+        .env("SANDBAR_TOKEN", crate::service::TOKEN)
+        .output()
+        .unwrap();
+    ok(&cli);
+    assert_eq!(stdout(&cli).lines().count(), 2, "{}", stdout(&cli));
+    assert!(stdout(&cli).contains(text), "{}", stdout(&cli));
 }
 
 #[test]

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Parser, Subcommand};
 
+mod alerts;
 mod build;
 mod data;
 mod demo;
@@ -100,6 +101,8 @@ enum Command {
     /// service (every open order cancelled, every position closed at its
     /// next bar), journaled, audited and alerted.
     Kill(serve::KillArgs),
+    /// A running service's alert history, newest first.
+    Alerts(alerts::AlertsArgs),
     /// Capture a configured live feed into a recording.
     Record(record::RecordArgs),
     /// Check a configured live venue before going live.
@@ -215,6 +218,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deploy { registry, cmd } => deploy::run(&registry, cmd),
         Command::Serve(a) => serve::serve(a),
         Command::Kill(a) => serve::kill(a),
+        Command::Alerts(a) => alerts::run(a),
         Command::Record(a) => record::record(a),
         Command::Venue { cmd } => venue::run(cmd),
         Command::Describe { plugin } => plugin::describe(plugin),

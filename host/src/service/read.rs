@@ -179,6 +179,22 @@ impl Service {
             .map(|r| f(&r.board.lock().expect("board lock")))
     }
 
+    /// The alert history, newest first: at most `limit` (1 to 1,000) of one
+    /// deployment and at or above a level when asked. Empty when no alerts
+    /// are configured.
+    pub fn alerts(
+        &self,
+        limit: usize,
+        deployment: Option<&str>,
+        min_level: Option<monitor::Level>,
+    ) -> anyhow::Result<serde_json::Value> {
+        let alerts = match &self.alerter {
+            Some(a) => a.recent(limit.clamp(1, 1000), deployment, min_level)?,
+            None => Vec::new(),
+        };
+        Ok(serde_json::json!({ "alerts": alerts }))
+    }
+
     /// Everything one deployment's page shows.
     pub(super) fn dashboard_detail(&self, name: &str) -> anyhow::Result<serde_json::Value> {
         let d = self.registry.deployment(name)?;

@@ -52,3 +52,18 @@ pub struct PromoteBody {
     #[serde(default)]
     pub force: bool,
 }
+
+/// Alert history query.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsQuery {
+    /// Most alerts, newest first (default 100, at most 1,000).
+    #[serde(default)]
+    pub limit: Option<usize>,
+    /// Only this deployment's.
+    #[serde(default)]
+    pub deployment: Option<String>,
+    /// Only at or above this level (`INFO`, `WARNING`, `CRITICAL`).
+    #[serde(default)]
+    pub level: Option<crate::service::monitor::Level>,
+}

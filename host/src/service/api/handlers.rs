@@ -63,6 +63,14 @@ pub(super) async fn list(State(s): State<Shared>) -> Response {
     blocking(move || s.list()).await
 }
 
+pub(super) async fn alerts(
+    State(s): State<Shared>,
+    Query(q): Query<super::bodies::AlertsQuery>,
+) -> Response {
+    let limit = q.limit.unwrap_or(100).min(1000);
+    blocking(move || s.alerts(limit, q.deployment.as_deref(), q.level)).await
+}
+
 pub(super) async fn history(State(s): State<Shared>, Path(name): Path<String>) -> Response {
     blocking(move || s.history(&name)).await
 }

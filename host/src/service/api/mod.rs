@@ -146,6 +146,7 @@ fn table() -> Vec<Route> {
             post(promote_shadow),
         ),
         r(true, "get", "/deployments/{name}/journal", get(journal)),
+        r(true, "get", "/alerts", get(alerts)),
         r(true, "post", "/kill", post(kill)),
         r(false, "get", "/livez", get(livez)),
         r(false, "get", "/login", get(login_page)),

@@ -203,6 +203,33 @@ impl Alerter {
         Ok(out)
     }
 
+    /// The newest alerts first, at most `limit`, of one deployment and at
+    /// or above a level when asked. The scan stops at `limit` matches.
+    pub fn recent(
+        &self,
+        limit: usize,
+        deployment: Option<&str>,
+        min_level: Option<Level>,
+    ) -> anyhow::Result<Vec<Alert>> {
+        let tx = self.db.begin_read()?;
+        let t = tx.open_table(ALERTS)?;
+        let mut out = Vec::new();
+        for item in t.iter()?.rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (_, v) = item?;
+            let a: Alert = serde_json::from_str(v.value())?;
+            if deployment.is_some_and(|d| a.deployment != d)
+                || min_level.is_some_and(|l| a.level < l)
+            {
+                continue;
+            }
+            out.push(a);
+        }
+        Ok(out)
+    }
+
     fn pending(&self) -> anyhow::Result<Vec<(Alert, u32)>> {
         let tx = self.db.begin_read()?;
         let p = tx.open_table(PENDING)?;
