@@ -711,3 +711,81 @@ fn deploy_flatten_on_a_live_run_acts_now_without_waiting_for_a_bar() {
     assert!(f.terminate().success());
     assert_books_match_the_venue(&f, &venue);
 }
+
+/// Issue 23: `sandbar venue check` against the Alpaca test server over TLS
+/// — the account (alpaca-docs, trading-api `GET /v2/account`: `status`,
+/// `trading_blocked`), and with `--place-test-order --price` a limit buy
+/// far below the market placed under an `sb-check-` id and cancelled there;
+/// wrong keys fail the first line with the venue's refusal, never the key.
+#[test]
+fn venue_check_at_alpaca_reads_the_account_and_places_and_cancels_a_test_order_over_tls() {
+    let ca = sandbar_test_support::tls::TestCa::new();
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 200);
+    let server =
+        sandbar_test_support::alpaca::AlpacaServer::start_tls("BTC/USD", klines, 20.0, 1000, &ca);
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("sandbar.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \".\"\n[venues.ax]\nkind = \"alpaca\"\nrest_url = {:?}\nca_file = {:?}\n",
+            server.rest_url,
+            ca.ca_file()
+        ),
+    )
+    .unwrap();
+    let check = |secret: &str, extra: &[&str]| {
+        let mut args = vec![
+            "venue",
+            "check",
+            "ax",
+            "--config",
+            config.to_str().unwrap(),
+            "--symbol",
+            "BTC/USD",
+        ];
+        args.extend(extra);
+        std::process::Command::new(SANDBAR)
+            .args(&args)
+            .env("APCA_API_KEY_ID", sandbar_test_support::alpaca::KEY)
+            .env("APCA_API_SECRET_KEY", secret)
+            .output()
+            .unwrap()
+    };
+    let out = check(
+        sandbar_test_support::alpaca::SECRET,
+        &["--place-test-order", "--price", "30000"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for line in [
+        "ok    account                   status \"ACTIVE\", trading_blocked false",
+        "ok    test order placed",
+        "ok    test order cancelled",
+        "ok    test order ended",
+    ] {
+        assert!(text.contains(line), "{line:?} missing from:\n{text}");
+    }
+    let orders = server.trading().orders();
+    assert_eq!(orders.len(), 1, "{orders:?}");
+    assert!(
+        orders[0].client_order_id.starts_with("sb-check-"),
+        "{orders:?}"
+    );
+    assert_eq!(
+        (orders[0].kind.as_str(), orders[0].limit),
+        ("limit", 30000.0)
+    );
+    assert_eq!(orders[0].status, "canceled");
+    assert_eq!(orders[0].filled, 0.0);
+    // Wrong keys: the first line fails with the venue's words, not the key.
+    let out = check("not-the-secret", &[]);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(!out.status.success(), "{text}");
+    assert!(text.starts_with("FAIL"), "{text}");
+    assert!(!text.contains("not-the-secret"), "{text}");
+}
