@@ -446,6 +446,52 @@ fn a_connection_that_sends_no_headers_is_closed() {
     );
 }
 
+/// Issue 25: at most `MAX_CONNECTIONS` are served at once. With that many
+/// held open (headers started, never finished), the next request waits in
+/// the kernel's backlog, unanswered; once they go, it is answered. The
+/// service's descriptors are bounded by the cap, not by the attacker.
+#[test]
+fn connections_beyond_the_cap_wait_until_one_closes() {
+    use sandbar::service::api::listen::MAX_CONNECTIONS;
+    use std::io::{Read, Write};
+    let f = running();
+    let addr = f.url().trim_start_matches("http://").to_string();
+    let held: Vec<std::net::TcpStream> = (0..MAX_CONNECTIONS)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(&addr).unwrap();
+            s.write_all(b"GET /health HTTP/1.1\r\nHost: ").unwrap();
+            s
+        })
+        .collect();
+    // Let the service take every one of them.
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let ask = || {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_millis(1500)))
+            .unwrap();
+        s.write_all(
+            format!("GET /livez HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).to_string()
+    };
+    assert_eq!(ask(), "", "answered beyond the cap");
+    drop(held);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(8);
+    loop {
+        let answer = ask();
+        if answer.starts_with("HTTP/1.1 200") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not answered after the others closed: {answer:?}"
+        );
+    }
+}
+
 /// The journal route's lines: (index, entry).
 fn journal_page(f: &Fixture, name: &str, query: &str) -> Vec<(u64, serde_json::Value)> {
     let r = http()

@@ -87,6 +87,13 @@ MUTATIONS = [
         ["-p", "sandbar", "--test", "e2e", "operations::the_systemd_unit_passes"],
     ),
     (
+        "the-api-serves-more-connections-than-its-cap",
+        "host/src/service/api/listen.rs",
+        "tokio::sync::Semaphore::new(MAX_CONNECTIONS)",
+        "tokio::sync::Semaphore::new(MAX_CONNECTIONS * 4)",
+        ["-p", "sandbar", "--test", "e2e", "api::connections_beyond_the_cap_wait_until_one_closes"],
+    ),
+    (
         "a-python-exception-is-only-journaled",
         "guest-sdk/python/sandbar/_component.py",
         '    whost.log(w.Level.ERROR, "panic: " + _described(e))\n    os.abort()',
