@@ -606,3 +606,30 @@ fn the_python_trailing_breakout_template_tests_its_trailing_stop_and_trails_in_a
         .count();
     assert!(stopped > 3, "{stopped} exits on the (trailed) stop");
 }
+
+#[test]
+fn every_python_template_passes_its_own_tests_natively() {
+    for template in ["sma-cross", "trailing-breakout", "empty"] {
+        let dir = scratch();
+        let project = dir.path().join("t-x");
+        ok(&sandbar([
+            "new".as_ref(),
+            project.as_os_str(),
+            "--lang".as_ref(),
+            "python".as_ref(),
+            "--template".as_ref(),
+            template.as_ref(),
+        ]));
+        let tests = std::process::Command::new("python3")
+            .arg("test_strategy.py")
+            .current_dir(&project)
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&tests.stdout);
+        assert!(
+            tests.status.success() && said.contains("ok test_"),
+            "{template}: {said}{}",
+            String::from_utf8_lossy(&tests.stderr)
+        );
+    }
+}

@@ -37,7 +37,7 @@ pub(super) struct NewArgs {
     #[arg(long, value_enum, default_value = "sma-cross")]
     template: Template,
     /// The language: `rust` (a crate) or `python` (a module, with a pytest
-    /// test; the sma-cross and trailing-breakout templates).
+    /// test; every template).
     #[arg(long, value_enum, default_value = "rust")]
     lang: Lang,
     /// The `sandbar-sdk` crate to depend on (default: the SDK of the source
@@ -211,7 +211,10 @@ fn python_files(
             include_str!("templates/trailing_breakout.py.txt"),
             include_str!("templates/test_trailing_breakout.py.txt"),
         ),
-        Template::Empty => bail!("--lang python has the sma-cross and trailing-breakout templates"),
+        Template::Empty => (
+            include_str!("templates/empty.py.txt"),
+            include_str!("templates/test_empty.py.txt"),
+        ),
     };
     let package = sdk.join("python/sandbar/__init__.py");
     if !package.exists() {
