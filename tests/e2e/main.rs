@@ -22,6 +22,7 @@ mod operations;
 mod plugins;
 mod protection;
 mod python;
+mod python_author;
 mod python_harness;
 mod recovery;
 mod registry;

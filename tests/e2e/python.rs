@@ -15,6 +15,33 @@ fn python(name: &str) -> String {
         .to_string()
 }
 
+/// `sandbar replay` of `plugin` on `data` into `journal`, with `extra` flags.
+fn run(plugin: &str, data: &Path, journal: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec![
+        "replay",
+        "--plugin",
+        plugin,
+        "--data",
+        data.to_str().unwrap(),
+        "--journal",
+        journal.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = sandbar(&args);
+    ok(&out);
+    out
+}
+
+/// A journal exported: (run header, entries as JSON lines).
+fn exported(journal: &Path) -> (serde_json::Value, Vec<String>) {
+    let export = sandbar(["journal".as_ref(), journal.as_os_str()]);
+    ok(&export);
+    let text = stdout(&export);
+    let mut lines = text.lines();
+    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    (header, lines.map(str::to_string).collect())
+}
+
 /// Replay `plugin` on `data` into a journal; (report, run header, entries).
 fn replay(
     dir: &Path,
@@ -23,22 +50,9 @@ fn replay(
     data: &Path,
 ) -> (String, serde_json::Value, Vec<String>) {
     let journal = dir.join(format!("{tag}.redb"));
-    let out = sandbar([
-        "replay",
-        "--plugin",
-        plugin,
-        "--data",
-        data.to_str().unwrap(),
-        "--journal",
-        journal.to_str().unwrap(),
-    ]);
-    ok(&out);
-    let export = sandbar(["journal".as_ref(), journal.as_os_str()]);
-    ok(&export);
-    let text = stdout(&export);
-    let mut lines = text.lines();
-    let header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
-    (stdout(&out), header, lines.map(str::to_string).collect())
+    let out = run(plugin, data, &journal, &[]);
+    let (header, entries) = exported(&journal);
+    (stdout(&out), header, entries)
 }
 
 /// The Python and the Rust build of one example agree entry for entry on
@@ -251,18 +265,12 @@ fn donchian_breakout_in_python_writes_the_rust_journal_entry_for_entry() {
 fn goog_entries(plugin: &str, extra: &[&str]) -> Vec<serde_json::Value> {
     let dir = scratch();
     let journal = dir.path().join("j.redb");
-    let data = plugins::shared_data("goog-daily-2004-2013.csv");
-    let mut args = vec![
-        "replay",
-        "--plugin",
+    run(
         plugin,
-        "--data",
-        data.to_str().unwrap(),
-        "--journal",
-        journal.to_str().unwrap(),
-    ];
-    args.extend_from_slice(extra);
-    ok(&sandbar(&args));
+        &plugins::shared_data("goog-daily-2004-2013.csv"),
+        &journal,
+        extra,
+    );
     journal_entries(&journal)
 }
 
@@ -319,111 +327,6 @@ fn the_python_sdk_passes_its_own_unit_tests() {
 }
 
 #[test]
-fn sandbar_new_lang_python_makes_a_project_whose_tests_pass_and_which_builds_and_replays() {
-    let dir = scratch();
-    let project = dir.path().join("my-strat");
-    ok(&sandbar([
-        "new".as_ref(),
-        project.as_os_str(),
-        "--lang".as_ref(),
-        "python".as_ref(),
-    ]));
-    // Its unit tests, natively (pytest runs the same functions).
-    let tests = std::process::Command::new("python3")
-        .arg("test_strategy.py")
-        .current_dir(&project)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&tests.stdout);
-    assert!(
-        tests.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&tests.stderr)
-    );
-    assert_eq!(said.matches("ok test_").count(), 3, "{said}");
-    // The author's loop: build, then replay the component it printed.
-    let built = std::process::Command::new(SANDBAR)
-        .arg("build")
-        .arg(&project)
-        .env(
-            "SANDBAR_COMPONENTIZE_PY",
-            plugins::python::componentize_py(),
-        )
-        .output()
-        .unwrap();
-    ok(&built);
-    let wasm = project.join("target/python/my_strat.wasm");
-    assert!(
-        stdout(&built).contains(&format!("built {}", wasm.display())),
-        "{}",
-        stdout(&built)
-    );
-    let data = plugins::shared_data("goog-daily-2004-2013.csv");
-    let run = sandbar([
-        "replay".as_ref(),
-        "--plugin".as_ref(),
-        wasm.as_os_str(),
-        "--data".as_ref(),
-        data.as_os_str(),
-    ]);
-    ok(&run);
-    assert!(
-        stdout(&run).starts_with("my-strat@0.1.0 on goog-daily-2004-2013"),
-        "{}",
-        stdout(&run)
-    );
-    assert!(
-        stdout(&run).contains("Orders / refusals      65 / 0"),
-        "{}",
-        stdout(&run)
-    );
-}
-
-#[test]
-fn a_build_without_componentize_py_names_the_package_and_leaves_no_file() {
-    let dir = scratch();
-    let project = dir.path().join("p");
-    ok(&sandbar([
-        "new".as_ref(),
-        project.as_os_str(),
-        "--lang".as_ref(),
-        "python".as_ref(),
-    ]));
-    let out = std::process::Command::new(SANDBAR)
-        .arg("build")
-        .arg(&project)
-        .env("SANDBAR_COMPONENTIZE_PY", dir.path().join("no-such-tool"))
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("pip install componentize-py==0.25.1"),
-        "{}",
-        stderr(&out)
-    );
-    let made: Vec<_> = std::fs::read_dir(project.join("target/python"))
-        .unwrap()
-        .flatten()
-        .collect();
-    assert!(made.is_empty(), "nothing half made: {made:?}");
-}
-
-#[test]
-fn the_binary_carries_every_file_of_the_python_sdk() {
-    let carried = include_str!("../../host/src/cli/python.rs");
-    let sdk = std::path::Path::new(plugins::REPO).join("guest-sdk/python/sandbar");
-    for f in std::fs::read_dir(sdk).unwrap().flatten() {
-        let name = f.file_name().to_string_lossy().into_owned();
-        if name.ends_with(".py") {
-            assert!(
-                carried.contains(&format!("sdk_file!(\"{name}\")")),
-                "{name} is not carried by sandbar build"
-            );
-        }
-    }
-}
-
-#[test]
 fn a_sweep_of_the_python_build_ranks_exactly_as_the_rust_one() {
     let py = python("sma-cross");
     let dir = scratch();
@@ -461,22 +364,19 @@ fn scripted_run(
 ) -> (serde_json::Value, Vec<String>, Vec<String>) {
     let journal = dir.join(format!("{tag}.redb"));
     let script = format!("script={script}");
-    let out = sandbar([
-        "replay",
-        "--log",
-        "plugin=info",
-        "--plugin",
+    let out = run(
         plugin,
-        "--data",
-        data.to_str().unwrap(),
-        "--journal",
-        journal.to_str().unwrap(),
-        "-p",
-        &script,
-        "-p",
-        "show_protection=true",
-    ]);
-    ok(&out);
+        data,
+        &journal,
+        &[
+            "--log",
+            "plugin=info",
+            "-p",
+            &script,
+            "-p",
+            "show_protection=true",
+        ],
+    );
     let protection = stderr(&out)
         .lines()
         .filter_map(|l| {
@@ -484,14 +384,10 @@ fn scripted_run(
                 .map(|x| x.1.rsplit_once(" plugin=").map_or(x.1, |y| y.0).to_string())
         })
         .collect();
-    let export = sandbar(["journal".as_ref(), journal.as_os_str()]);
-    ok(&export);
-    let text = stdout(&export);
-    let mut lines = text.lines();
-    let mut header: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
+    let (mut header, entries) = exported(&journal);
     header["run"]["sdk_version"] = "".into();
     header["run"]["plugin_sha256"] = "".into();
-    (header, lines.map(str::to_string).collect(), protection)
+    (header, entries, protection)
 }
 
 #[test]
@@ -542,94 +438,4 @@ fn every_change_to_protection_crosses_the_python_bridge_as_it_does_the_rust_one(
         "a stop filled:\n{}",
         py.join("\n")
     );
-}
-
-#[test]
-fn the_python_trailing_breakout_template_tests_its_trailing_stop_and_trails_in_a_replay() {
-    let dir = scratch();
-    let project = dir.path().join("trail-x");
-    ok(&sandbar([
-        "new".as_ref(),
-        project.as_os_str(),
-        "--lang".as_ref(),
-        "python".as_ref(),
-        "--template".as_ref(),
-        "trailing-breakout".as_ref(),
-    ]));
-    let tests = std::process::Command::new("python3")
-        .arg("test_strategy.py")
-        .current_dir(&project)
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&tests.stdout);
-    assert!(
-        tests.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&tests.stderr)
-    );
-    assert!(
-        said.contains("ok test_breaks_out_trails_its_stop_up_and_exits_on_it"),
-        "{said}"
-    );
-    let built = std::process::Command::new(SANDBAR)
-        .arg("build")
-        .arg(&project)
-        .env(
-            "SANDBAR_COMPONENTIZE_PY",
-            plugins::python::componentize_py(),
-        )
-        .output()
-        .unwrap();
-    ok(&built);
-    let wasm = project.join("target/python/trail_x.wasm");
-    let data = plugins::shared_data("goog-daily-2004-2013.csv");
-    let journal = dir.path().join("j.redb");
-    ok(&sandbar([
-        "replay".as_ref(),
-        "--plugin".as_ref(),
-        wasm.as_os_str(),
-        "--data".as_ref(),
-        data.as_os_str(),
-        "--journal".as_ref(),
-        journal.as_os_str(),
-    ]));
-    let entries = journal_entries(&journal);
-    let trails = of_kind(&entries, "amend")
-        .iter()
-        .filter(|a| a["change"].get("trailing-stop").is_some())
-        .count();
-    assert!(trails > 3, "the stop was made to trail {trails} times");
-    let stopped = entries
-        .iter()
-        .filter_map(|e| e.get("fill"))
-        .filter(|f| f["fill"]["origin"] == "stop-loss")
-        .count();
-    assert!(stopped > 3, "{stopped} exits on the (trailed) stop");
-}
-
-#[test]
-fn every_python_template_passes_its_own_tests_natively() {
-    for template in ["sma-cross", "trailing-breakout", "empty"] {
-        let dir = scratch();
-        let project = dir.path().join("t-x");
-        ok(&sandbar([
-            "new".as_ref(),
-            project.as_os_str(),
-            "--lang".as_ref(),
-            "python".as_ref(),
-            "--template".as_ref(),
-            template.as_ref(),
-        ]));
-        let tests = std::process::Command::new("python3")
-            .arg("test_strategy.py")
-            .current_dir(&project)
-            .output()
-            .unwrap();
-        let said = String::from_utf8_lossy(&tests.stdout);
-        assert!(
-            tests.status.success() && said.contains("ok test_"),
-            "{template}: {said}{}",
-            String::from_utf8_lossy(&tests.stderr)
-        );
-    }
 }

@@ -176,6 +176,25 @@ fn server_shutdown_on_the_user_data_stream_is_followed_by_a_new_connection_at_on
     assert_books_match_the_venue(&f, &server);
 }
 
+/// `sandbar venue check <venue> --symbol <symbol>` with the venue's keys
+/// in the environment.
+fn venue_check(
+    config: &std::path::Path,
+    venue: &str,
+    symbol: &str,
+    keys: [(&str, &str); 2],
+    extra: &[&str],
+) -> std::process::Output {
+    std::process::Command::new(SANDBAR)
+        .args(["venue", "check", venue, "--config"])
+        .arg(config)
+        .args(["--symbol", symbol])
+        .args(extra)
+        .envs(keys)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn venue_check_reports_the_account_and_places_and_cancels_a_test_order_over_tls() {
     let ca = sandbar_test_support::tls::TestCa::new();
@@ -194,25 +213,14 @@ fn venue_check_reports_the_account_and_places_and_cancels_a_test_order_over_tls(
     )
     .unwrap();
     let check = |secret: &str, extra: &[&str]| {
-        let mut args = vec![
-            "venue",
-            "check",
-            "bx",
-            "--config",
-            config.to_str().unwrap(),
-            "--symbol",
-            "BTCUSDT",
-        ];
-        args.extend(extra);
-        std::process::Command::new(SANDBAR)
-            .args(&args)
-            .env(
+        let keys = [
+            (
                 "BINANCE_API_KEY",
                 sandbar_test_support::binance_spot::API_KEY,
-            )
-            .env("BINANCE_API_SECRET", secret)
-            .output()
-            .unwrap()
+            ),
+            ("BINANCE_API_SECRET", secret),
+        ];
+        venue_check(&config, "bx", "BTCUSDT", keys, extra)
     };
     let out = check(
         sandbar_test_support::binance_spot::API_SECRET,
@@ -735,22 +743,11 @@ fn venue_check_at_alpaca_reads_the_account_and_places_and_cancels_a_test_order_o
     )
     .unwrap();
     let check = |secret: &str, extra: &[&str]| {
-        let mut args = vec![
-            "venue",
-            "check",
-            "ax",
-            "--config",
-            config.to_str().unwrap(),
-            "--symbol",
-            "BTC/USD",
+        let keys = [
+            ("APCA_API_KEY_ID", sandbar_test_support::alpaca::KEY),
+            ("APCA_API_SECRET_KEY", secret),
         ];
-        args.extend(extra);
-        std::process::Command::new(SANDBAR)
-            .args(&args)
-            .env("APCA_API_KEY_ID", sandbar_test_support::alpaca::KEY)
-            .env("APCA_API_SECRET_KEY", secret)
-            .output()
-            .unwrap()
+        venue_check(&config, "ax", "BTC/USD", keys, extra)
     };
     let out = check(
         sandbar_test_support::alpaca::SECRET,
