@@ -9,6 +9,7 @@ on identical numbers:
 - ``Rsi`` and ``Atr`` use Wilder's smoothing (``α = 1/n``), seeded with the
   simple average of the first ``n`` changes / true ranges;
 - ``Bollinger`` uses the population standard deviation;
+- ``Window`` holds the last ``n`` values, as the Rust one does;
 - sums are plain left-to-right additions (never ``sum()``, which CPython
   3.12+ compensates, and would round differently from the Rust SDK).
 
@@ -154,25 +155,52 @@ class BollingerBands:
     upper: float
 
 
+class Window(Indicator):
+    """The last ``n`` values (the Rust SDK's ``Window``): ``get(0)`` is the
+    newest, ``oldest()`` the first still held; iterating goes oldest first."""
+
+    def __init__(self, n: int):
+        self.size = max(int(n), 1)
+        self.values: Deque[float] = deque()
+
+    def _restored(self) -> None:
+        self.values = deque(self.values)
+
+    def push(self, x: float) -> None:
+        self.values.append(x)
+        if len(self.values) > self.size:
+            self.values.popleft()
+
+    def is_full(self) -> bool:
+        return len(self.values) == self.size
+
+    def get(self, i: int) -> Optional[float]:
+        return self.values[-1 - i] if 0 <= i < len(self.values) else None
+
+    def oldest(self) -> Optional[float]:
+        return self.values[0] if self.values else None
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __iter__(self):
+        return iter(self.values)
+
+
 class Bollinger(Indicator):
     """Bollinger bands: SMA ± ``k`` population standard deviations over ``n``."""
 
     def __init__(self, n: int, k: float):
         self.k = float(k)
         self.n = max(int(n), 1)
-        self.window: Deque[float] = deque()
-
-    def _restored(self) -> None:
-        self.window = deque(self.window)
+        self.window = Window(self.n)
 
     def update(self, x: float) -> Optional[BollingerBands]:
-        self.window.append(x)
-        if len(self.window) > self.n:
-            self.window.popleft()
+        self.window.push(x)
         return self.value()
 
     def value(self) -> Optional[BollingerBands]:
-        if len(self.window) < self.n:
+        if not self.window.is_full():
             return None
         n = float(self.n)
         mean = _add(self.window) / n
@@ -228,31 +256,25 @@ class Roc(Indicator):
     """Rate of change as a fraction, ``x / x[n bars ago] − 1`` (``None`` on a zero base)."""
 
     def __init__(self, n: int):
-        self.size = max(int(n), 1) + 1
-        self.window: Deque[float] = deque()
-
-    def _restored(self) -> None:
-        self.window = deque(self.window)
+        self.window = Window(max(int(n), 1) + 1)
 
     def update(self, x: float) -> Optional[float]:
-        self.window.append(x)
-        if len(self.window) > self.size:
-            self.window.popleft()
+        self.window.push(x)
         return self.value()
 
     def value(self) -> Optional[float]:
-        if len(self.window) < self.size or self.window[0] == 0.0:
+        if not self.window.is_full() or self.window.oldest() == 0.0:
             return None
-        return self.window[-1] / self.window[0] - 1.0
+        return self.window.get(0) / self.window.oldest() - 1.0
 
 
 class Momentum(Roc):
     """``x − x[n bars ago]``."""
 
     def value(self) -> Optional[float]:
-        if len(self.window) < self.size:
+        if not self.window.is_full():
             return None
-        return self.window[-1] - self.window[0]
+        return self.window.get(0) - self.window.oldest()
 
 
 class RealizedVol(Indicator):
