@@ -143,6 +143,28 @@ impl Levels {
         self.take_profit = None;
     }
 
+    /// Where the stop will rest once an order of `delta` at `price` turns
+    /// `position` (average entry `average`) into `position + delta`: a
+    /// level from the entry resolved against the average the position will
+    /// have. What the risk engine's `max_risk_per_trade` weighs; the host
+    /// and the harness both ask here.
+    pub fn planned_stop(&self, position: f64, average: f64, delta: f64, price: f64) -> Option<f64> {
+        let after = position + delta;
+        if after == 0.0 {
+            return None;
+        }
+        let entry = if position != 0.0 && position.signum() == after.signum() {
+            if delta.signum() == position.signum() {
+                (position * average + delta * price) / after
+            } else {
+                average
+            }
+        } else {
+            price
+        };
+        self.stop_price(entry, after.signum())
+    }
+
     /// The stop's price for a position in `direction` entered at `entry`.
     pub fn stop_price(&self, entry: f64, direction: f64) -> Option<f64> {
         match (self.trailing, self.stop_loss) {

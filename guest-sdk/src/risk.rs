@@ -57,6 +57,13 @@ pub struct RiskConfig {
     /// Losing trades in a row that pause new risk for the day (default 5).
     #[serde(with = "limit")]
     pub max_consecutive_losses: u32,
+    /// What a position may lose at its stop-loss, as a fraction of equity
+    /// (default: none). The references' rule: never risk more than 1–2% of
+    /// equity on one trade. With it set, an order that adds risk needs a
+    /// stop-loss, and is refused when |position after it| × |price − stop|
+    /// exceeds this share of equity.
+    #[serde(with = "limit")]
+    pub max_risk_per_trade: f64,
 }
 
 /// A limit's type, with the value that means "switched off".
@@ -146,6 +153,7 @@ impl Default for RiskConfig {
             daily_loss_limit: 0.02,
             max_drawdown: 0.10,
             max_consecutive_losses: 5,
+            max_risk_per_trade: f64::OFF,
         }
     }
 }
@@ -162,6 +170,7 @@ impl RiskConfig {
             daily_loss_limit: f64::OFF,
             max_drawdown: f64::OFF,
             max_consecutive_losses: u32::OFF,
+            max_risk_per_trade: f64::OFF,
         }
     }
 
@@ -178,6 +187,7 @@ impl RiskConfig {
         frac("max_gross_exposure", self.max_gross_exposure, 100.0)?;
         frac("daily_loss_limit", self.daily_loss_limit, 1.0)?;
         frac("max_drawdown", self.max_drawdown, 1.0)?;
+        frac("max_risk_per_trade", self.max_risk_per_trade, 1.0)?;
         if let Some(n) = self.max_order_notional
             && !(n.is_finite() && n > 0.0)
         {
@@ -219,11 +229,14 @@ pub enum Rule {
     MaxOrdersPerDay,
     /// The intent itself is malformed (bad number, unknown symbol …).
     InvalidIntent,
+    /// The loss at the stop-loss (added last: the journal stores rules by
+    /// position).
+    MaxRiskPerTrade,
 }
 
 impl Rule {
     /// Every rule.
-    pub const ALL: [Rule; 8] = [
+    pub const ALL: [Rule; 9] = [
         Rule::Halted,
         Rule::ReducingOnly,
         Rule::MaxOrderNotional,
@@ -232,6 +245,7 @@ impl Rule {
         Rule::MaxOpenPositions,
         Rule::MaxOrdersPerDay,
         Rule::InvalidIntent,
+        Rule::MaxRiskPerTrade,
     ];
 
     /// Kebab-case name, as journaled and told to the strategy.
@@ -245,6 +259,7 @@ impl Rule {
             Rule::MaxOpenPositions => "max-open-positions",
             Rule::MaxOrdersPerDay => "max-orders-per-day",
             Rule::InvalidIntent => "invalid-intent",
+            Rule::MaxRiskPerTrade => "max-risk-per-trade",
         }
     }
 }
@@ -291,6 +306,9 @@ pub struct Proposal {
     pub other_exposure: f64,
     /// Other symbols with a position or an open order that would open one.
     pub open_positions: usize,
+    /// The stop-loss price that protects the position after the order
+    /// (`None`: no stop), for `max_risk_per_trade`.
+    pub stop: Option<f64>,
 }
 
 impl Proposal {
@@ -476,6 +494,44 @@ impl RiskEngine {
         }
     }
 
+    /// `max_risk_per_trade`: a position of `position` priced at `price`,
+    /// with its stop-loss at `stop`, may lose at most that share of
+    /// `equity` there; without a stop it may lose everything, so it is
+    /// refused. `None` when within the limit (or the limit is off, or
+    /// flat). Checked on every order that adds risk, and on every change
+    /// to a position's stop.
+    pub fn stop_risk(
+        &self,
+        position: f64,
+        price: f64,
+        stop: Option<f64>,
+        equity: f64,
+    ) -> Option<Refusal> {
+        let max = self.config.max_risk_per_trade;
+        if !max.is_finite() || position == 0.0 {
+            return None;
+        }
+        let limit = max * equity;
+        let Some(stop) = stop.filter(|s| s.is_finite()) else {
+            return Some(Refusal {
+                rule: Rule::MaxRiskPerTrade,
+                detail: format!(
+                    "no stop-loss: the loss of a position of {position} is unbounded (limit {:.2}% of equity)",
+                    max * 100.0
+                ),
+            });
+        };
+        let risk = position.abs() * (price - stop).abs();
+        (risk > limit * (1.0 + SLACK) + SLACK).then(|| Refusal {
+            rule: Rule::MaxRiskPerTrade,
+            detail: format!(
+                "a loss of {} at the stop {stop} would exceed {:.2}% of equity {equity:.2} = {limit:.2}",
+                money(risk),
+                max * 100.0
+            ),
+        })
+    }
+
     /// Decide on a strategy order. Approval counts toward the day's orders.
     pub fn check(&mut self, p: &Proposal) -> Decision {
         let c = &self.config;
@@ -562,6 +618,9 @@ impl RiskEngine {
                     ),
                 );
             }
+            if let Some(r) = self.stop_risk(p.resulting(), p.price, p.stop, p.equity) {
+                return Decision::Refused(r);
+            }
             let gross_after = p.other_exposure + resulting_value;
             let max_gross = c.max_gross_exposure * p.equity;
             if gross_after > max_gross * (1.0 + SLACK) + SLACK {
@@ -593,7 +652,54 @@ mod tests {
             equity: 1000.0,
             other_exposure: 0.0,
             open_positions: 0,
+            stop: None,
         }
+    }
+
+    #[test]
+    fn max_risk_per_trade_weighs_the_loss_at_the_stop_and_needs_a_stop() {
+        let mut r = RiskEngine::new(RiskConfig {
+            max_risk_per_trade: 0.01, // 10 of an equity of 1,000
+            max_position: 1.0,
+            ..RiskConfig::default()
+        });
+        let with = |stop: Option<f64>| Proposal {
+            stop,
+            ..buy(10.0, 0.0)
+        };
+        // 10 units, 1 from the stop: a loss of 10, exactly the limit.
+        assert_eq!(r.check(&with(Some(9.0))), Decision::Approved);
+        let Decision::Refused(far) = r.check(&with(Some(8.0))) else {
+            panic!("a loss of 20 passed")
+        };
+        assert_eq!(far.rule, Rule::MaxRiskPerTrade);
+        assert_eq!(
+            far.detail,
+            "a loss of 20.00 at the stop 8 would exceed 1.00% of equity 1000.00 = 10.00"
+        );
+        let Decision::Refused(none) = r.check(&with(None)) else {
+            panic!("no stop passed")
+        };
+        assert!(none.detail.starts_with("no stop-loss"), "{}", none.detail);
+        // Adding to a position counts the whole position after the order.
+        assert_eq!(
+            rule(r.check(&Proposal {
+                stop: Some(9.5),
+                ..buy(10.0, 15.0)
+            })),
+            Some(Rule::MaxRiskPerTrade)
+        );
+        // An exit needs no stop; with the limit off nothing does.
+        let exit = Proposal {
+            side: Side::Sell,
+            ..buy(5.0, 10.0)
+        };
+        assert_eq!(r.check(&exit), Decision::Approved);
+        let mut off = RiskEngine::new(RiskConfig {
+            max_position: 1.0,
+            ..RiskConfig::default()
+        });
+        assert_eq!(off.check(&with(None)), Decision::Approved);
     }
 
     fn rule(d: Decision) -> Option<Rule> {
@@ -734,6 +840,9 @@ mod tests {
                 max_gross_exposure: max_gross,
                 max_open_positions: max_open,
                 max_order_notional: notional_cap,
+                // A tight loss limit, and no stop on any order below: an
+                // exit is never refused for want of one.
+                max_risk_per_trade: 0.001,
                 ..RiskConfig::default()
             });
             for (buy_side, quantity, position, open_positions, other_exposure) in script {
@@ -745,6 +854,7 @@ mod tests {
                     equity: 1000.0,
                     other_exposure,
                     open_positions,
+                    stop: None,
                 };
                 let d = r.check(&p);
                 if p.reduces() && r.state() != TradingState::Halted {

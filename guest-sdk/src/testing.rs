@@ -377,9 +377,22 @@ impl<S: Strategy> Harness<S> {
         }
         let pos = self.book.position(s);
         let close = self.last_close[s as usize];
+        let before = self.protection[s as usize].levels;
         if let Err(why) = self.protection[s as usize].levels.amend(change, pos, close) {
             let detail = format!("{change} on {}: {why}", self.symbols[s as usize]);
             return self.refuse(bar, s, Rule::InvalidIntent, detail);
+        }
+        // A stop moved away or cancelled may put more at risk than allowed.
+        let (average, equity) = {
+            let book = self.book.borrow();
+            (book.positions[s as usize].average_price, book.equity())
+        };
+        let stop = self.protection[s as usize]
+            .levels
+            .stop_price(average, pos.signum());
+        if let Some(r) = self.risk.stop_risk(pos, close, stop, equity) {
+            self.protection[s as usize].levels = before;
+            return self.refuse(bar, s, r.rule, r.detail);
         }
         if pos != 0.0 {
             self.resync(s, bar.time_ms);
@@ -506,6 +519,7 @@ impl<S: Strategy> Harness<S> {
         let equity = self.book.borrow().equity();
         let (delta, limit) = crate::intents::size(&intent.action, equity, price, pos, 1.0);
         let kind = limit.map_or(Kind::Market, Kind::Limit);
+        let before = self.protection[s as usize].levels;
         self.protection[s as usize].levels.on_intent(
             matches!(intent.action, Action::Close),
             intent.stop_loss,
@@ -519,20 +533,40 @@ impl<S: Strategy> Harness<S> {
             return self.refuse(bar, s, Rule::InvalidIntent, detail);
         }
         if delta.abs() <= 1e-12 * pos.abs().max(1.0) {
+            // Only the protection changes: a stop moved away may put more
+            // at risk than allowed.
+            let average = self.book.borrow().positions[s as usize].average_price;
+            let stop = self.protection[s as usize]
+                .levels
+                .stop_price(average, pos.signum());
+            if let Some(r) = self.risk.stop_risk(pos, price, stop, equity) {
+                self.protection[s as usize].levels = before;
+                return self.refuse(bar, s, r.rule, r.detail);
+            }
             return self.resync(s, bar.time_ms);
         }
         let side = if delta >= 0.0 { Side::Buy } else { Side::Sell };
         let (other_exposure, open_positions) = self.committed_elsewhere(s);
+        let average = self.book.borrow().positions[s as usize].average_price;
+        let valued = kind.valuation(price);
         let proposal = Proposal {
             side,
             quantity: delta.abs(),
-            price: kind.valuation(price),
+            price: valued,
             position: pos,
             equity,
             other_exposure,
             open_positions,
+            stop: self.protection[s as usize]
+                .levels
+                .planned_stop(pos, average, delta, valued),
         };
         if let Decision::Refused(Refusal { rule, detail }) = self.risk.check(&proposal) {
+            if self.risk.config().max_risk_per_trade.is_finite() {
+                // A refused intent does not move the stop the position
+                // has (a farther one would put more at risk than allowed).
+                self.protection[s as usize].levels = before;
+            }
             return self.refuse(bar, s, rule, detail);
         }
         let order = Order {

@@ -109,6 +109,77 @@ fn max_open_positions_refuses_a_new_symbol() {
     );
 }
 
+/// Issue 26 (item 8): never risk more than a share of equity on one
+/// trade. With `max_risk_per_trade = 0.01` on 100,000: an entry without a
+/// stop is refused; 100 units 1 from their stop (a loss of 100) pass; 150
+/// units 20 from it (3,000) are refused; the stop cannot be moved 20 away
+/// (by a change or by an intent that only changes the stop) or cancelled
+/// either — it stays where it was; the exit needs no stop.
+#[test]
+fn max_risk_per_trade_weighs_the_loss_at_the_stop() {
+    let dir = scratch();
+    let data = bars_csv(dir.path(), "X.csv", DAY, &flat(10, 100.0));
+    let (out, e) = scripted(
+        dir.path(),
+        &[&data],
+        "0 qty 0 100; 2 qty 0 100 sle=1; 3 stop 0 80; 4 qty 0 150 sle=20; 5 qty 0 100 sle=30; \
+         6 cancel-stop 0; 7 close 0",
+        &["risk.max_risk_per_trade=0.01"],
+    );
+    ok(&out);
+    assert_eq!(refusal_rules(&e), ["max-risk-per-trade"; 5]);
+    let details: Vec<_> = of_kind(&e, "refusal")
+        .iter()
+        .map(|r| r["detail"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        details[0].starts_with("no stop-loss: the loss of a position of 100 is unbounded"),
+        "{details:?}"
+    );
+    assert_eq!(
+        details[1..],
+        [
+            "a loss of 2000.00 at the stop 80 would exceed 1.00% of equity 100000.00 = 1000.00",
+            "a loss of 3000.00 at the stop 80 would exceed 1.00% of equity 100000.00 = 1000.00",
+            // An intent that only changes the stop is weighed too.
+            "a loss of 3000.00 at the stop 70 would exceed 1.00% of equity 100000.00 = 1000.00",
+            "no stop-loss: the loss of a position of 100 is unbounded (limit 1.00% of equity)",
+        ]
+    );
+    // The stop never left 99: one stop order, never re-priced.
+    let stops: Vec<_> = of_kind(&e, "order")
+        .iter()
+        .filter(|o| o["order"]["origin"] == "stop-loss")
+        .map(|o| o["order"]["kind"].clone())
+        .collect();
+    assert_eq!(stops, [serde_json::json!({"stop-loss": 99.0})]);
+    let fills: Vec<_> = of_kind(&e, "fill")
+        .iter()
+        .map(|f| {
+            (
+                f["fill"]["side"].clone(),
+                f["fill"]["quantity"].clone(),
+                f["fill"]["origin"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        fills,
+        [
+            (
+                serde_json::json!("buy"),
+                serde_json::json!(100.0),
+                serde_json::json!("strategy")
+            ),
+            (
+                serde_json::json!("sell"),
+                serde_json::json!(100.0),
+                serde_json::json!("strategy")
+            ),
+        ]
+    );
+}
+
 #[test]
 fn max_orders_per_day_counts_within_a_utc_day_and_resets() {
     let dir = scratch();

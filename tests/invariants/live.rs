@@ -208,6 +208,7 @@ fn parts(
             daily_loss_limit: 0.003 * f64::from(losses),
             max_drawdown: 0.04 * f64::from(losses),
             max_consecutive_losses: losses,
+            max_risk_per_trade: f64::INFINITY,
         },
         batch_size: 1,
         delivery: Delivery::PerBar,

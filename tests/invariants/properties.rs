@@ -171,6 +171,7 @@ fn limits() -> impl Strategy<Value = RiskConfig> {
                 daily_loss_limit: daily,
                 max_drawdown: dd,
                 max_consecutive_losses: losses,
+                max_risk_per_trade: f64::INFINITY,
             },
         )
 }

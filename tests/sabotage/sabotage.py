@@ -94,6 +94,13 @@ MUTATIONS = [
         ["-p", "sandbar", "--test", "e2e", "api::connections_beyond_the_cap_wait_until_one_closes"],
     ),
     (
+        "an-intent-that-only-moves-the-stop-escapes-the-risk-per-trade",
+        "host/src/engine/orders.rs",
+        "            if let Some(r) = self.risk.stop_risk(pos, price, stop, equity) {",
+        "            if let Some(r) = self.risk.stop_risk(pos, price, stop, equity).filter(|_| false) {",
+        ["-p", "sandbar", "--test", "e2e", "risk::max_risk_per_trade_weighs_the_loss_at_the_stop"],
+    ),
+    (
         "a-python-exception-is-only-journaled",
         "guest-sdk/python/sandbar/_component.py",
         '    whost.log(w.Level.ERROR, "panic: " + _described(e))\n    os.abort()',

@@ -82,9 +82,21 @@ impl<V: Venue> Engine<'_, V> {
         }
         let position = self.books.ledger.position(s);
         let close = self.books.last_close[s as usize];
+        let before = *self.protections.levels(s);
         if let Err(why) = self.protections.amend(s, change, position, close) {
             let detail = format!("{change} on {}: {why}", self.symbol_name(s));
             return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
+        }
+        // A stop moved away or cancelled may put more at risk than allowed.
+        let average = self.books.ledger.holdings[s as usize].average_price;
+        let stop = self
+            .protections
+            .levels(s)
+            .stop_price(average, position.signum());
+        let equity = self.books.ledger.equity();
+        if let Some(r) = self.risk.stop_risk(position, close, stop, equity) {
+            self.protections.restore(s, before);
+            return self.refuse(seq, bar, s, r.rule, r.detail);
         }
         if position == 0.0 {
             // Placed once the entry fills.
@@ -202,6 +214,7 @@ impl<V: Venue> Engine<'_, V> {
         let (delta, limit) = sandbar_sdk::intents::size(&action, equity, price, held, f);
         let kind = limit.map_or(OrderKind::Market, OrderKind::Limit);
         // A stop-loss or take-profit protects the position this intent asks for.
+        let before = *self.protections.levels(s);
         self.protections.on_intent(
             s,
             matches!(intent.action, Action::Close),
@@ -216,21 +229,40 @@ impl<V: Venue> Engine<'_, V> {
             return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
         }
         if delta.abs() <= 1e-12 * pos.abs().max(1.0) {
+            // Only the protection changes: a stop moved away may put more
+            // at risk than allowed.
+            let average = self.books.ledger.holdings[idx].average_price;
+            let stop = self.protections.levels(s).stop_price(average, pos.signum());
+            if let Some(r) = self.risk.stop_risk(pos, price, stop, equity) {
+                self.protections.restore(s, before);
+                return self.refuse(seq, bar, s, r.rule, r.detail);
+            }
             return self.sync_protection(s, seq, bar.time_ms);
         }
         let side = Side::of(delta);
         let (other_exposure, open_positions) = self.committed_elsewhere(s);
+        let average = self.books.ledger.holdings[idx].average_price;
+        let valued = valuation(kind, price);
         let proposal = Proposal {
             side: side.into(),
             quantity: delta.abs(),
-            price: valuation(kind, price),
+            price: valued,
             position: pos,
             equity,
             other_exposure,
             open_positions,
+            stop: self
+                .protections
+                .levels(s)
+                .planned_stop(pos, average, delta, valued),
         };
         let decision = self.risk.check(&proposal);
         if let Decision::Refused(r) = decision {
+            if self.risk.config().max_risk_per_trade.is_finite() {
+                // A refused intent does not move the stop the position
+                // has (a farther one would put more at risk than allowed).
+                self.protections.restore(s, before);
+            }
             return self.refuse(seq, bar, s, r.rule, r.detail);
         }
         self.out.approved += 1;

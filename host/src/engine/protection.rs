@@ -87,6 +87,16 @@ impl Protections {
     }
 
     /// What rests for `s`'s position now, as the strategy reads it.
+    /// The levels wanted for `s`'s position.
+    pub(super) fn levels(&self, s: SymbolId) -> &Levels {
+        &self.0[s as usize].levels
+    }
+
+    /// Put back levels read with [`Self::levels`] (a refused change).
+    pub(super) fn restore(&mut self, s: SymbolId, levels: Levels) {
+        self.0[s as usize].levels = levels;
+    }
+
     pub(super) fn resting(&self, s: SymbolId, position: f64, entry: f64) -> Resting {
         let p = &self.0[s as usize].levels;
         if position == 0.0 || position.signum() != p.direction {
