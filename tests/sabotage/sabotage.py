@@ -96,8 +96,8 @@ MUTATIONS = [
     (
         "an-intent-that-only-moves-the-stop-escapes-the-risk-per-trade",
         "host/src/engine/orders.rs",
-        "            if let Some(r) = self.risk.stop_risk(pos, price, stop, equity) {",
-        "            if let Some(r) = self.risk.stop_risk(pos, price, stop, equity).filter(|_| false) {",
+        "        if let Some(r) = self.risk.stop_risk(pos, price, stop, equity) {",
+        "        if let Some(r) = self.risk.stop_risk(pos, price, stop, equity).filter(|_| false) {",
         ["-p", "sandbar", "--test", "e2e", "risk::max_risk_per_trade_weighs_the_loss_at_the_stop"],
     ),
     (

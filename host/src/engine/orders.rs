@@ -229,15 +229,7 @@ impl<V: Venue> Engine<'_, V> {
             return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
         }
         if delta.abs() <= 1e-12 * pos.abs().max(1.0) {
-            // Only the protection changes: a stop moved away may put more
-            // at risk than allowed.
-            let average = self.books.ledger.holdings[idx].average_price;
-            let stop = self.protections.levels(s).stop_price(average, pos.signum());
-            if let Some(r) = self.risk.stop_risk(pos, price, stop, equity) {
-                self.protections.restore(s, before);
-                return self.refuse(seq, bar, s, r.rule, r.detail);
-            }
-            return self.sync_protection(s, seq, bar.time_ms);
+            return self.protect_only(s, before, seq, bar);
         }
         let side = Side::of(delta);
         let (other_exposure, open_positions) = self.committed_elsewhere(s);
@@ -291,6 +283,28 @@ impl<V: Venue> Engine<'_, V> {
             self.submit(open)?;
         } else {
             self.submit(approved)?;
+        }
+        self.sync_protection(s, seq, bar.time_ms)
+    }
+
+    /// An intent that changes only the protection of `s`'s position: a
+    /// stop moved away may put more at risk than `max_risk_per_trade`
+    /// allows, and is then refused with the levels put back (`before`).
+    fn protect_only(
+        &mut self,
+        s: SymbolId,
+        before: sandbar_sdk::protection::Levels,
+        seq: u64,
+        bar: &Bar,
+    ) -> Result<(), JournalError> {
+        let pos = self.books.ledger.position(s);
+        let price = self.books.last_close[s as usize];
+        let average = self.books.ledger.holdings[s as usize].average_price;
+        let stop = self.protections.levels(s).stop_price(average, pos.signum());
+        let equity = self.books.ledger.equity();
+        if let Some(r) = self.risk.stop_risk(pos, price, stop, equity) {
+            self.protections.restore(s, before);
+            return self.refuse(seq, bar, s, r.rule, r.detail);
         }
         self.sync_protection(s, seq, bar.time_ms)
     }
