@@ -61,19 +61,22 @@ class Sma(Indicator):
         return self.sum / self.n if len(self.window) == self.n else None
 
 
-class Ema(Indicator):
-    """Exponential moving average, ``α = 2/(n+1)``, seeded with the SMA of the first ``n``."""
+class _Seeded(Indicator):
+    """Seeded with the simple average of the first ``n`` values, then each
+    value moves it by ``_step`` (EMA and Wilder's smoothing differ only there)."""
 
     def __init__(self, n: int):
         self.n = max(int(n), 1)
-        self.alpha = 2.0 / (float(self.n) + 1.0)
         self.seen = 0
         self.acc = 0.0
         self.current: Optional[float] = None
 
+    def _step(self, v: float, x: float) -> float:
+        raise NotImplementedError
+
     def update(self, x: float) -> Optional[float]:
         if self.current is not None:
-            self.current = self.current + self.alpha * (x - self.current)
+            self.current = self._step(self.current, x)
         else:
             self.seen += 1
             self.acc += x
@@ -85,22 +88,20 @@ class Ema(Indicator):
         return self.current
 
 
-class _Wilder(Indicator):
-    def __init__(self, n: int):
-        self.n = max(int(n), 1)
-        self.seen = 0
-        self.acc = 0.0
-        self.current: Optional[float] = None
+class Ema(_Seeded):
+    """Exponential moving average, ``α = 2/(n+1)``, seeded with the SMA of the first ``n``."""
 
-    def update(self, x: float) -> Optional[float]:
-        if self.current is not None:
-            self.current = self.current + (x - self.current) / self.n
-        else:
-            self.seen += 1
-            self.acc += x
-            if self.seen == self.n:
-                self.current = self.acc / self.n
-        return self.current
+    def __init__(self, n: int):
+        super().__init__(n)
+        self.alpha = 2.0 / (float(self.n) + 1.0)
+
+    def _step(self, v: float, x: float) -> float:
+        return v + self.alpha * (x - v)
+
+
+class _Wilder(_Seeded):
+    def _step(self, v: float, x: float) -> float:
+        return v + (x - v) / self.n
 
 
 class Rsi(Indicator):
