@@ -50,7 +50,7 @@ pub(crate) fn live_deployment_of(
     f.ok(&["deploy", "promote", "d", "--force", "--reason", "live test"]);
     let config = f.config(
         &format!(
-            "[feeds.binance]\nkind = \"binance\"\nrest_url = {url:?}\nws_url = {ws:?}\n\
+            "[feeds.binance]\nkind = \"binance\"\nrest_url = {url:?}\nws_url = {ws:?}\n{COMPRESSED}\
              [venues.bx]\nkind = \"binance\"\nrest_url = {spot:?}\ntimeout_ms = 1000\n\
              [venues.bx.orders]\npoll_ms = 50\nnot_found_grace_ms = 600\n{orders}\n",
             url = server.rest_url,
@@ -637,7 +637,7 @@ mod alpaca {
         f.ok(&["deploy", "promote", "d", "--force", "--reason", "live test"]);
         let config = f.config(
             &format!(
-                "[feeds.alpaca]\nkind = \"alpaca\"\nrest_url = {url:?}\nws_url = {ws:?}\n\
+                "[feeds.alpaca]\nkind = \"alpaca\"\nrest_url = {url:?}\nws_url = {ws:?}\n{COMPRESSED}\
                  [venues.ax]\nkind = \"alpaca\"\nrest_url = {url:?}\ntimeout_ms = 1000\n{venue}\
                  [venues.ax.orders]\npoll_ms = 50\nnot_found_grace_ms = 600\n{orders}",
                 url = server.rest_url,

@@ -13,6 +13,7 @@ mod data;
 mod docs;
 mod exact;
 mod feeds;
+mod freshness;
 mod golden;
 mod html;
 mod layout;

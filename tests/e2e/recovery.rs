@@ -34,7 +34,7 @@ fn deployed(server: &BinanceServer) -> (Fixture, PathBuf) {
     );
     let config = f.config(
         &format!(
-            "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}\n",
+            "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}\n{COMPRESSED}",
             server.rest_url, server.ws_url
         ),
         "[[deployments]]\nname = \"d\"\nfeed = \"binance\"\ninterval = \"1m\"\nstart = \"2024-01-01\"\n",
@@ -223,7 +223,7 @@ fn commands_are_reapplied_at_their_bars_after_a_kill() {
     f.paper("d", "counter@1.0.0", &["--symbol", "BTCUSDT"]);
     let config = f.config(
         &format!(
-            "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}\n",
+            "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}\n{COMPRESSED}",
             server.rest_url, server.ws_url
         ),
         "[[deployments]]\nname = \"d\"\nfeed = \"binance\"\ninterval = \"1m\"\nstart = \"2024-01-01\"\n",

@@ -75,6 +75,14 @@ pub fn flat(n: usize, price: f64) -> Vec<(f64, f64, f64, f64)> {
 pub const DAY: i64 = 86_400_000;
 pub const MINUTE: i64 = 60_000;
 
+/// A feed key for test venues that close minute bars many times a second:
+/// their time runs hundreds of times faster than ours, so a restart or a
+/// busy worker puts the host "hours" behind the live edge, and the default
+/// maximum bar age (two intervals: warm-up only beyond it) would turn the
+/// scenario under test into warm-up. The rule itself is tested with its
+/// default in `freshness.rs`.
+pub const COMPRESSED: &str = "max_bar_age_secs = 31536000\n";
+
 /// Replay the scripted plugin; returns (output, journal entries as JSON).
 pub fn scripted(
     dir: &Path,

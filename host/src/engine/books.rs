@@ -64,6 +64,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             in_motion,
             gross_exposure,
             last_bar_ms: self.now_ms,
+            next_bar_ms: None,
             ramp: self
                 .controls
                 .ramp

@@ -73,6 +73,18 @@ pub enum Command<'a> {
         /// Why.
         reason: String,
     },
+    /// Bars opening before `before_ms` only warm the strategy up: what it
+    /// decides on them is dropped before it becomes an intent (a live feed's
+    /// bars older than its maximum age: a restart's gap fill, a warm-up from
+    /// `start`). The threshold only rises.
+    WarmUp {
+        /// See [`CommandAction::WarmUp`].
+        before_ms: i64,
+        /// Who (`feed:<name>`).
+        actor: String,
+        /// Why (the ages).
+        reason: String,
+    },
     /// End the run after this bar.
     Stop,
 }
@@ -117,6 +129,17 @@ impl Command<'_> {
                 reason,
             ),
             Command::Reduce { actor, reason } => (CommandAction::Reduce, actor, reason),
+            Command::WarmUp {
+                before_ms,
+                actor,
+                reason,
+            } => (
+                CommandAction::WarmUp {
+                    before_ms: *before_ms,
+                },
+                actor,
+                reason,
+            ),
             Command::Snapshot(_) | Command::Stop => return None,
         };
         Some((action, actor.clone(), reason.clone()))
@@ -158,6 +181,8 @@ pub struct Status {
     pub gross_exposure: f64,
     /// Open time of the last bar processed (UTC ms; `i64::MIN` before the first).
     pub last_bar_ms: i64,
+    /// Open time of the bar about to be processed, at a boundary (UTC ms).
+    pub next_bar_ms: Option<i64>,
     /// The fraction of its capital a ramping-up deployment trades now.
     pub ramp: Option<f64>,
     /// The capital the books started from, with what an account moved in

@@ -191,6 +191,9 @@ struct Controls<'a> {
     replayed_kills: std::collections::VecDeque<JournaledKill>,
     /// Venue notes taken at a bar boundary so far: (seq, count).
     notes_at: (u64, u32),
+    /// Bars opening before this only warm the strategy up (journaled
+    /// [`Command::WarmUp`]s; `i64::MIN`: none).
+    warm_before: i64,
 }
 
 impl<'a, V: Venue> Engine<'a, V> {
@@ -235,6 +238,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                 first_bar_ms: None,
                 kill_switch: None,
                 replayed_kills: Default::default(),
+                warm_before: i64::MIN,
                 notes_at: (u64::MAX, 0),
             },
             risk: RiskEngine::new(cfg.risk),
@@ -466,7 +470,8 @@ impl<'a, V: Venue> Engine<'a, V> {
             return Ok(false);
         }
         if let Some(mut controller) = self.controls.controller.take() {
-            let status = self.status(seq);
+            let mut status = self.status(seq);
+            status.next_bar_ms = Some(bar.time_ms);
             let commands = controller.poll(&status);
             self.controls.controller = Some(controller);
             for command in commands {
@@ -536,6 +541,9 @@ impl<'a, V: Venue> Engine<'a, V> {
                         self.risk
                             .reduce(format!("{reason} (by {actor})"), &mut self.changes);
                         self.flush_changes(seq)?;
+                    }
+                    Command::WarmUp { before_ms, .. } => {
+                        self.controls.warm_before = self.controls.warm_before.max(before_ms);
                     }
                     Command::Stop => return Ok(false),
                 }

@@ -20,6 +20,13 @@ fn valuation(kind: OrderKind, reference: f64) -> f64 {
 }
 
 impl<V: Venue> Engine<'_, V> {
+    /// Whether bar `seq` only warms the strategy up: a research run's
+    /// first bars ([`super::EngineConfig::warmup`]), or a live bar older
+    /// than its feed allows ([`super::Command::WarmUp`]).
+    pub(super) fn warming_up(&self, seq: u64, bar: &Bar) -> bool {
+        seq < self.cfg.warmup || bar.time_ms < self.controls.warm_before
+    }
+
     #[inline]
     pub(super) fn apply_intents(
         &mut self,
@@ -27,7 +34,7 @@ impl<V: Venue> Engine<'_, V> {
         bar: &Bar,
         seq: u64,
     ) -> Result<(), JournalError> {
-        if seq < self.cfg.warmup {
+        if self.warming_up(seq, bar) {
             // Warming up: decisions on these bars are not the run's.
             return Ok(());
         }
@@ -46,7 +53,7 @@ impl<V: Venue> Engine<'_, V> {
         bar: &Bar,
         seq: u64,
     ) -> Result<(), JournalError> {
-        if seq < self.cfg.warmup || self.amends.is_empty() {
+        if self.warming_up(seq, bar) || self.amends.is_empty() {
             return Ok(());
         }
         let amends: Vec<_> = self

@@ -442,6 +442,7 @@ start = "2024-01-01"
             "foreign",
             "heartbeat_url",
             "heartbeat_secs",
+            "max_bar_age_secs",
         ] {
             assert!(text.contains(key), "the example does not mention {key}");
         }
@@ -479,6 +480,16 @@ start = "2024-01-01"
                 GOOD.replace("ws://", "http://"),
                 "feeds.binance.ws_url",
                 "ws://",
+            ),
+            (
+                GOOD.replace("ws_url = ", "max_bar_age_secs = -1\nws_url = "),
+                "feeds.binance.max_bar_age_secs",
+                "more than 0",
+            ),
+            (
+                GOOD.replace("ws_url = ", "stale_after_secs = nan\nws_url = "),
+                "feeds.binance.stale_after_secs",
+                "NaN",
             ),
             (
                 GOOD.replace("start = \"2024-01-01\"", "start = \"soon\""),

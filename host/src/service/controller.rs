@@ -61,6 +61,10 @@ pub(super) struct ServiceController {
     pub(super) board: Option<Board>,
     /// The account whose capital it trades, if any.
     pub(super) account: Option<Arc<account::Account>>,
+    /// The feed's live edge and maximum bar age, and the feed's name.
+    pub(super) freshness: Option<(crate::data::live::Freshness, String)>,
+    /// The warm-up threshold last journaled (`i64::MIN`: none).
+    pub(super) warm_before: i64,
 }
 
 impl ServiceController {
@@ -248,8 +252,34 @@ impl ServiceController {
     }
 
     /// The journaled command as an engine command (loading a version for a swap).
+    /// The bar about to be processed is too far behind the feed's live
+    /// edge: journal that it, and every bar before the threshold, only
+    /// warms the strategy up (see [`crate::data::live::Freshness`]).
+    fn warm_up_old_bars(&mut self, status: &Status) -> Option<Command<'static>> {
+        let (f, feed) = self.freshness.as_ref()?;
+        let before = f.old_before(status.next_bar_ms?)?;
+        if before <= self.warm_before {
+            return None;
+        }
+        self.warm_before = before;
+        let edge = f.edge_ms().unwrap_or(before);
+        let reason = format!(
+            "bars opening before {} are more than {} s behind the newest bar of feed `{feed}` ({}): \
+             the strategy sees them, nothing decided on them is sent",
+            crate::data::market::format_time(before),
+            f.max_age_ms as f64 / 1000.0,
+            crate::data::market::format_time(edge),
+        );
+        tracing::warn!(deployment = %self.name, %reason, "old bars: warm-up only");
+        Some(Command::WarmUp {
+            before_ms: before,
+            actor: format!("feed:{feed}"),
+            reason,
+        })
+    }
+
     pub(super) fn rebuild(
-        &self,
+        &mut self,
         action: CommandAction,
         actor: String,
         reason: String,
@@ -271,6 +301,14 @@ impl ServiceController {
                 reason,
             },
             CommandAction::Reduce => Command::Reduce { actor, reason },
+            CommandAction::WarmUp { before_ms } => {
+                self.warm_before = self.warm_before.max(before_ms);
+                Command::WarmUp {
+                    before_ms,
+                    actor,
+                    reason,
+                }
+            }
         })
     }
 }
@@ -360,6 +398,7 @@ impl<'a> Controller<'a> for ServiceController {
         if !live {
             return out;
         }
+        out.extend(self.warm_up_old_bars(status));
         if self.snapshot_reply.is_none() && self.last_snapshot.elapsed() >= self.snapshot_every {
             let (tx, rx) = channel();
             out.push(Command::Snapshot(tx));

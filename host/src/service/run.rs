@@ -150,6 +150,9 @@ pub(super) struct Launch {
     pub(super) account: Option<Arc<account::Account>>,
     /// A LIVE run's kill switch and the kills its journal holds.
     pub(super) kill_switch: Option<(crate::engine::KillSwitch, Vec<crate::engine::JournaledKill>)>,
+    /// The feed's live edge and maximum bar age, and the feed's name
+    /// (`None`: a recording, whose bars are never old).
+    pub(super) freshness: Option<(crate::data::live::Freshness, String)>,
 }
 
 /// Load and initialise a registered version: (instance, label, sha256).

@@ -96,6 +96,7 @@ impl Service {
             params,
             account: None,
             kill_switch: None,
+            freshness: live.freshness().map(|f| (f, spec.feed.clone())),
         };
         // A shadow has no journal to re-execute: its feed is the live one.
         let feed = RecoveryFeed {

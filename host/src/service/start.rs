@@ -305,6 +305,7 @@ impl Service {
             Some(slot.waker()),
         )?;
         let stale = live.stale_flag();
+        let freshness = live.freshness().map(|f| (f, fixed.feed.feed.clone()));
         let mut live = live;
         self.alert_when_stale(&mut live, name, &first_label, &fixed.feed.feed);
         let recovered = resumed.bars.len() as u64;
@@ -340,6 +341,7 @@ impl Service {
             params,
             account,
             kill_switch,
+            freshness,
         };
         let (tx, status, ended, intents, trouble, board) =
             self.launch(launch, feed, fixed.symbols.clone(), &slot)?;
@@ -430,6 +432,8 @@ impl Service {
                 .map(|b| b.sharpe),
             board: l.evidence.then(|| board.clone()),
             account: l.account.clone().filter(|_| l.evidence),
+            freshness: l.freshness.take(),
+            warm_before: i64::MIN,
         };
         let (ended2, intents2, registry, name) = (
             ended.clone(),

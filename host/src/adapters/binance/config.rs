@@ -26,6 +26,11 @@ pub struct BinanceFeedConfig {
     /// STALE after this many quiet seconds (default: two intervals).
     #[serde(default)]
     pub stale_after_secs: Option<f64>,
+    /// A bar opening more than this many seconds before the newest bar the
+    /// deployment's feed has is delivered as warm-up: nothing decided on it
+    /// is sent (default: two intervals).
+    #[serde(default)]
+    pub max_bar_age_secs: Option<f64>,
     /// A PEM file of extra CA certificates to trust beside Mozilla's roots
     /// (a private endpoint, a TLS-inspecting proxy); relative to the config file.
     #[serde(default)]
@@ -60,11 +65,23 @@ impl FeedSource for BinanceFeedConfig {
         self.stale_after_secs
     }
 
+    fn max_bar_age_secs(&self) -> Option<f64> {
+        self.max_bar_age_secs
+    }
+
     fn resolve(&mut self, base: &Path) {
         crate::adapters::credentials::resolve(&mut self.ca_file, base);
     }
 
     fn check(&self, name: &str) -> anyhow::Result<()> {
+        crate::adapters::check_secs(
+            &format!("feeds.{name}.stale_after_secs"),
+            self.stale_after_secs,
+        )?;
+        crate::adapters::check_secs(
+            &format!("feeds.{name}.max_bar_age_secs"),
+            self.max_bar_age_secs,
+        )?;
         crate::adapters::check_http(&format!("feeds.{name}.rest_url"), &self.rest_url)?;
         crate::adapters::check_ws(&format!("feeds.{name}.ws_url"), &self.ws_url)
     }

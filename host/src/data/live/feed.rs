@@ -23,12 +23,19 @@ pub struct LiveFeed {
     pub(super) stale: Arc<AtomicBool>,
     pub(super) stale_ms: i64,
     pub(super) on_stale: Option<Box<dyn Fn(i64) + Send>>,
+    pub(super) freshness: Option<Freshness>,
 }
 
 impl LiveFeed {
     /// Call `f` with the quiet time (ms) when the feed turns STALE.
     pub fn on_stale(&mut self, f: impl Fn(i64) + Send + 'static) {
         self.on_stale = Some(Box::new(f));
+    }
+
+    /// The deployment's live edge and maximum bar age (`None`: a recording,
+    /// whose bars are never old).
+    pub fn freshness(&self) -> Option<Freshness> {
+        self.freshness.clone()
     }
 
     /// Whether the feed is STALE (no closed bar for two intervals).
@@ -107,6 +114,9 @@ impl LiveFeed {
             return;
         }
         self.last[s] = Some(b.time_ms);
+        if let Some(f) = &self.freshness {
+            f.saw(b.time_ms);
+        }
         self.pending
             .insert((b.time_ms, s as SymbolId), b.bar(s as SymbolId));
     }

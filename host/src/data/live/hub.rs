@@ -149,6 +149,11 @@ pub trait FeedSource {
     fn hub(&self, name: &str, rt: &tokio::runtime::Handle) -> anyhow::Result<Hub>;
     /// STALE after this many quiet seconds (default: two intervals).
     fn stale_after_secs(&self) -> Option<f64>;
+    /// Bars opening more than this many seconds before the newest are
+    /// warm-up only (default: two intervals; see [`Freshness`]).
+    fn max_bar_age_secs(&self) -> Option<f64> {
+        None
+    }
     /// Make relative paths relative to the config file's folder.
     fn resolve(&mut self, base: &std::path::Path);
     /// Refuse settings that cannot work, naming `feeds.<name>.<key>`.
@@ -169,6 +174,10 @@ pub struct Hub {
     pub(super) history: Arc<dyn History>,
     /// Quiet time after which a deployment's feed is STALE (default: two intervals).
     pub stale_after: Option<Duration>,
+    /// Whether bars are judged by age ([`Freshness`]): not for a recording.
+    pub judges_age: bool,
+    /// Maximum age of a bar behind the live edge (default: two intervals).
+    pub max_bar_age: Option<Duration>,
     /// Every symbol the feed can deliver, when it knows them all (a
     /// recording); a subscription to another is refused, never left silent.
     pub(super) symbols: Option<Vec<String>>,
@@ -198,6 +207,8 @@ impl Hub {
             shared,
             history,
             stale_after: None,
+            judges_age: true,
+            max_bar_age: None,
             symbols: None,
         }
     }
@@ -226,6 +237,8 @@ impl Hub {
                 shared: shared.clone(),
                 history: Arc::new(NoHistory),
                 stale_after: None,
+                judges_age: true,
+                max_bar_age: None,
                 symbols: None,
             },
             Loopback { shared },
@@ -245,6 +258,9 @@ impl Hub {
             shared,
             history: source,
             stale_after: None,
+            // A recording has no live edge (see `Freshness`).
+            judges_age: false,
+            max_bar_age: None,
             symbols,
         }
     }
@@ -336,6 +352,9 @@ impl Hub {
             stale: Arc::new(AtomicBool::new(false)),
             stale_ms: self.stale_after.map_or(2 * step, |d| d.as_millis() as i64),
             on_stale: None,
+            freshness: self.judges_age.then(|| {
+                Freshness::new(self.max_bar_age.map_or(2 * step, |d| d.as_millis() as i64))
+            }),
         })
     }
 }

@@ -12,7 +12,8 @@
 //!   drops a bar it already delivered or one that arrives out of order (with
 //!   a note in the journal, never silently), orders bars of several symbols
 //!   by time, and marks itself STALE when no closed bar came for two
-//!   intervals.
+//!   intervals. It also keeps the deployment's live edge ([`Freshness`]):
+//!   bars too far behind it are delivered as warm-up that cannot trade.
 //!
 //! Because the feed decides which bars a deployment sees from the bars alone
 //! (never from when they arrived), a deployment restarted after a crash and
@@ -30,8 +31,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod feed;
+mod freshness;
 mod hub;
 pub use feed::*;
+pub use freshness::Freshness;
 pub use hub::*;
 
 pub mod recorded;

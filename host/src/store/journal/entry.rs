@@ -293,6 +293,14 @@ pub enum CommandAction {
     /// A limit above the deployment (its account's daily loss) stops new
     /// risk for the rest of the day.
     Reduce,
+    /// Bars opening before `before_ms` are older than the feed allows
+    /// (`max_bar_age_secs`): the strategy sees them, but nothing it decides
+    /// on them is sent. Journaled, so a re-execution drops the same decisions
+    /// whatever the clock says then.
+    WarmUp {
+        /// Bars with an open time before this only warm the strategy up.
+        before_ms: i64,
+    },
 }
 
 /// A strategy snapshot kept by a write-ahead journal.
