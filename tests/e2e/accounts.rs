@@ -368,6 +368,27 @@ fn fixed_scenario(kills: &[(&str, u64)]) {
         "{s}"
     );
     assert!(f.terminate().success());
+    // Where each kill landed, from the restarts' notes: before the end of
+    // the recording (a kill after the last bar would re-execute a finished
+    // run and prove nothing of a move or a limit in between), and at most a
+    // second of bars (40, the feed's pace) before the bar asked for — a
+    // paper journal commits bars that changed nothing durable at least once
+    // a second, and the feed delivers the lost ones again.
+    for (k, (name, seq)) in kills.iter().enumerate() {
+        let show = f.ok(&["deploy", "show", name]);
+        let recovered: Vec<u64> = show
+            .split("recovering ")
+            .skip(1)
+            .filter_map(|t| t.split_whitespace().next()?.parse().ok())
+            .collect();
+        assert_eq!(recovered.len(), kills.len(), "one recovery per kill: {show}");
+        assert!(
+            (seq.saturating_sub(40)..120).contains(&recovered[k]),
+            "the kill of {name} landed at journaled bar {}, not between {} and the end",
+            recovered[k],
+            seq.saturating_sub(40),
+        );
+    }
     let journals = f.dir.path().join("journals");
     let e: BTreeMap<&str, Vec<serde_json::Value>> = ["a", "b", "c"]
         .into_iter()
