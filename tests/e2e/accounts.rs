@@ -381,7 +381,11 @@ fn fixed_scenario(kills: &[(&str, u64)]) {
             .skip(1)
             .filter_map(|t| t.split_whitespace().next()?.parse().ok())
             .collect();
-        assert_eq!(recovered.len(), kills.len(), "one recovery per kill: {show}");
+        assert_eq!(
+            recovered.len(),
+            kills.len(),
+            "one recovery per kill: {show}"
+        );
         assert!(
             (seq.saturating_sub(40)..120).contains(&recovered[k]),
             "the kill of {name} landed at journaled bar {}, not between {} and the end",

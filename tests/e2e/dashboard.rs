@@ -292,9 +292,12 @@ fn the_dashboard_shows_the_services_numbers_updates_live_and_pauses_from_the_pag
 }
 
 #[test]
-fn the_dashboard_is_one_offline_page_drawn_in_a_fraction_of_a_second() {
-    // Figures for the README: page weight, and time to the first rendered
-    // update in headless Chromium.
+fn the_dashboard_is_one_offline_page_that_draws_its_first_update() {
+    // An offline page (nothing fetched from elsewhere) that signs in and
+    // draws the first update of both deployments. The figures it prints
+    // (page weight, time to the first update in headless Chromium) are a
+    // measurement for the docs, not a pass mark: timings are not asserted
+    // in tests.
     let f = two_deployments();
     f.wait("done", "bars", |s| s["seq"].as_u64() >= Some(599));
     let http = sandbar::net::tls::Tls::webpki()
@@ -322,6 +325,13 @@ fn the_dashboard_is_one_offline_page_drawn_in_a_fraction_of_a_second() {
         c.find(Locator::Id("token")).await.unwrap().send_keys(TOKEN).await.unwrap();
         c.find(Locator::Id("sign-in")).await.unwrap().click().await.unwrap();
         let first = until(&c, "the first update", "return window.sandbarFirstRender == null ? null : window.sandbarFirstRender - performance.getEntriesByType('navigation')[0].startTime;", 15, |v| v.is_number()).await;
+        let ms = first.as_f64().unwrap();
+        assert!(ms.is_finite() && ms >= 0.0, "first render at {ms} ms");
+        let drawn = until(&c, "both deployments drawn", "return document.body.innerText;", 15, |v| {
+            v.as_str().is_some_and(|t| t.contains("done") && t.contains("live"))
+        })
+        .await;
+        assert!(drawn.as_str().is_some(), "{drawn}");
         eprintln!(
             "dashboard: {} bytes; first update rendered {:.0} ms after navigation",
             page.len(),

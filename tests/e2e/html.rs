@@ -185,12 +185,25 @@ fn a_paper_deployments_journal_gives_its_page_from_the_bars_it_kept() {
         page.to_str().unwrap(),
     ]));
     let html = std::fs::read_to_string(&page).unwrap();
-    // The equity curve ends at the deployment's own equity.
-    // (Numbers cross JSON both ways exactly: serde_json's `float_roundtrip`.)
-    assert!(
-        html.contains(&format!("{equity}")),
-        "{equity} not in the page"
+    // The page's equity curve: one point per bar the deployment processed,
+    // ending at the deployment's own equity. (Numbers cross JSON both ways
+    // exactly: serde_json's `float_roundtrip`.)
+    let data: serde_json::Value = serde_json::from_str(
+        html.split(r#"<script id="data" type="application/json">"#)
+            .nth(1)
+            .and_then(|t| t.split("</script>").next())
+            .expect("the page embeds its data"),
+    )
+    .unwrap();
+    let values = data["equity"][1].as_array().expect("equity values");
+    let times = data["equity"][0].as_array().expect("equity times");
+    assert_eq!(values.len(), times.len());
+    assert_eq!(
+        values.len() as u64,
+        s["seq"].as_u64().unwrap(),
+        "a point per bar processed"
     );
+    assert_eq!(values.last().and_then(|v| v.as_f64()), Some(equity));
     let out = sandbar([
         "journal",
         &path,
@@ -199,6 +212,11 @@ fn a_paper_deployments_journal_gives_its_page_from_the_bars_it_kept() {
         "--data",
         csv.to_str().unwrap(),
     ]);
+    // Bars given again to a journal that keeps its own: refused, naming why.
+    assert!(
+        !out.status.success(),
+        "--data beside kept bars was accepted"
+    );
     assert!(
         stderr(&out).contains("keeps the bars its deployment processed"),
         "{}",
