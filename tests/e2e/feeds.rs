@@ -341,10 +341,16 @@ mod alpaca {
     }
 
     fn take(feed: &mut LiveFeed, stop: &Arc<AtomicBool>, n: usize) -> Vec<Bar> {
+        // A guard that stops a feed stuck for 20 s, and is called off when
+        // the bars came (a guard left behind would cut a later take short).
         let stop = stop.clone();
+        let (done, called_off) = std::sync::mpsc::channel::<()>();
         let guard = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_secs(20));
-            stop.store(true, Ordering::SeqCst);
+            if called_off.recv_timeout(Duration::from_secs(20))
+                == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+            {
+                stop.store(true, Ordering::SeqCst);
+            }
         });
         let mut out = Vec::new();
         while out.len() < n {
@@ -353,7 +359,8 @@ mod alpaca {
                 break;
             }
         }
-        drop(guard);
+        drop(done);
+        guard.join().unwrap();
         assert_eq!(out.len(), n, "the feed stopped after {} bars", out.len());
         out
     }

@@ -1159,8 +1159,15 @@ fn a_holding_the_journals_cannot_explain_halts_the_deployment_until_an_operator_
         !s["positions"].as_array().unwrap().is_empty()
     });
     let held = s["positions"][0][1].as_f64().unwrap();
-    std::thread::sleep(Duration::from_millis(800));
-    let show = history(&f);
+    // The first comparison with the venue, whenever it comes.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let show = loop {
+        let show = history(&f);
+        if show.contains("holdings-baseline") || Instant::now() > deadline {
+            break show;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
     assert!(
         show.contains("holdings-baseline")
             && show.contains(&format!("someone else holds {base_at_start} of BTCUSDT")),
