@@ -177,7 +177,7 @@ fn row_text(name: &str, class: &str) -> String {
 
 #[test]
 fn the_dashboard_shows_the_services_numbers_updates_live_and_pauses_from_the_page() {
-    let f = two_deployments();
+    let mut f = two_deployments();
     // `done` has processed its short feed (599 or 600 bars, as the last one
     // races the warm-up) and stays put.
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -199,7 +199,7 @@ fn the_dashboard_shows_the_services_numbers_updates_live_and_pauses_from_the_pag
     let driver = chromedriver();
     let url = f.url();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
+    let shown = rt.block_on(async {
         let c = browser(&driver).await;
         // Without a session the dashboard sends the browser to sign in.
         c.goto(&format!("{url}/dashboard")).await.unwrap();
@@ -232,6 +232,18 @@ fn the_dashboard_shows_the_services_numbers_updates_live_and_pauses_from_the_pag
         let spark = "return document.querySelector('tr[data-deployment=\"done\"] svg.spark').dataset.points";
         let points: usize = c.execute(spark, vec![]).await.unwrap().as_str().unwrap().parse().unwrap();
         assert!(points > 10, "the sparkline has {points} points");
+
+        // `done` in detail: its round trips weighed as the report of its
+        // journal weighs them (checked once the service has stopped).
+        c.execute("document.querySelector('tr[data-deployment=\"done\"]').click()", vec![])
+            .await
+            .unwrap();
+        let card = |id: &'static str| format!("return document.querySelector('#card-{id}').textContent;");
+        let shown_win_rate = until(&c, "done's win rate", &card("win-rate"), 15, |v| {
+            v.as_str().is_some_and(|t| t.ends_with('%'))
+        })
+        .await;
+        let shown_factor = c.execute(&card("profit-factor"), vec![]).await.unwrap();
 
         // One deployment in detail: its curve has points, and a new fill
         // appears without a reload.
@@ -288,7 +300,28 @@ fn the_dashboard_shows_the_services_numbers_updates_live_and_pauses_from_the_pag
         let audit = f.ok(&["deploy", "show", "live", "--server", &url]);
         assert!(audit.contains("operator"), "{audit}");
         c.close().await.unwrap();
+        (shown_win_rate, shown_factor)
     });
+    let (shown_win_rate, shown_factor) = shown;
+    // The report of `done`'s journal says the same.
+    assert!(f.terminate().success());
+    let page = f.dir.path().join("done.html");
+    ok(&sandbar([
+        "journal".as_ref(),
+        f.dir.path().join("journals/done.redb").as_os_str(),
+        "--html".as_ref(),
+        page.as_os_str(),
+    ]));
+    let html = std::fs::read_to_string(&page).unwrap();
+    let stat = |k: &str| {
+        html.split(&format!("<tr><th>{k}</th><td>"))
+            .nth(1)
+            .and_then(|t| t.split("</td>").next())
+            .unwrap_or_else(|| panic!("no {k} in the report"))
+            .to_string()
+    };
+    assert_eq!(shown_win_rate.as_str(), Some(stat("Win rate").as_str()));
+    assert_eq!(shown_factor.as_str(), Some(stat("Profit factor").as_str()));
 }
 
 #[test]

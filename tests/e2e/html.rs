@@ -172,7 +172,22 @@ fn a_journal_gives_the_page_of_its_run_and_refuses_data_the_run_did_not_read() {
 
 #[test]
 fn a_paper_deployments_journal_gives_its_page_from_the_bars_it_kept() {
-    let (mut f, csv, s) = crate::service::paper_on_btc(800);
+    let (mut f, csv, _) = crate::service::paper_on_btc(800);
+    // Settled: the recording's last bar may come a moment after the one
+    // before it (it races the warm-up), or not at all.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let s = loop {
+        let before = f.status("p");
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        let after = f.status("p");
+        if after["seq"] == before["seq"] {
+            break after;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never settled: {after}"
+        );
+    };
     assert!(s["trades"].as_u64() > Some(0), "{s}");
     let equity = s["equity"].as_f64().unwrap();
     let path = s["journal"].as_str().unwrap().to_string();

@@ -25,6 +25,14 @@ impl<'a, V: Venue> Engine<'a, V> {
             .filter(|(_, h)| h.quantity != 0.0)
             .map(|(i, h)| (self.symbols[i].clone(), h.quantity, h.average_price))
             .collect();
+        let marks = self
+            .books
+            .ledger
+            .holdings
+            .iter()
+            .filter(|h| h.quantity != 0.0)
+            .map(|h| (h.mark, h.unrealized()))
+            .collect();
         let open_orders = (0..self.symbols.len() as SymbolId)
             .map(|s| self.venue.open_orders(s).len())
             .sum();
@@ -65,6 +73,8 @@ impl<'a, V: Venue> Engine<'a, V> {
             gross_exposure,
             last_bar_ms: self.now_ms,
             next_bar_ms: None,
+            marks,
+            record: crate::portfolio::TradeRecord::of(&self.books.ledger.trades),
             ramp: self
                 .controls
                 .ramp

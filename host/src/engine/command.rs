@@ -171,6 +171,11 @@ pub struct Status {
     pub peak_equity: f64,
     /// Open positions: (symbol, quantity, average price).
     pub positions: Vec<(String, f64, f64)>,
+    /// Each open position's mark (its symbol's last close) and unrealised
+    /// PnL at that mark, in the order of `positions`.
+    pub marks: Vec<(f64, f64)>,
+    /// The round trips closed so far, won and lost.
+    pub record: crate::portfolio::TradeRecord,
     /// Open orders (those the host holds — stops and targets — included).
     pub open_orders: usize,
     /// The symbols with an order at the venue that may still fill (sent and

@@ -15,6 +15,8 @@
 //! is net of the commissions paid while it was open.
 
 pub mod allocation;
+mod record;
+pub use record::TradeRecord;
 
 use serde::Serialize;
 

@@ -131,23 +131,7 @@ impl Report {
         let down = statistic::downside_deviation(&rets);
         let dd = statistic::max_drawdown(initial, t0, curve);
 
-        let wins: Vec<f64> = o
-            .ledger
-            .trades
-            .iter()
-            .map(|t| t.pnl)
-            .filter(|p| *p > 0.0)
-            .collect();
-        let losses: Vec<f64> = o
-            .ledger
-            .trades
-            .iter()
-            .map(|t| t.pnl)
-            .filter(|p| *p < 0.0)
-            .collect();
-        let trades = o.ledger.trades.len();
-        let gross_win: f64 = wins.iter().sum();
-        let gross_loss: f64 = -losses.iter().sum::<f64>();
+        let record = crate::portfolio::TradeRecord::of(&o.ledger.trades);
         Report {
             initial_equity: initial,
             final_equity: last,
@@ -163,28 +147,18 @@ impl Report {
             max_drawdown: dd.depth,
             max_drawdown_days: dd.longest_ms as f64 / 86_400_000.0,
             periods_per_year: ppy,
-            trades,
-            win_rate: if trades > 0 {
-                wins.len() as f64 / trades as f64
-            } else {
+            trades: record.trades,
+            win_rate: record.win_rate(),
+            profit_factor: record.profit_factor(),
+            average_win: if record.wins == 0 {
                 0.0
+            } else {
+                record.gross_profit / record.wins as f64
             },
-            profit_factor: if gross_loss > 0.0 {
-                gross_win / gross_loss
-            } else if gross_win > 0.0 {
-                f64::INFINITY
-            } else {
-                0.0
-            },
-            average_win: if wins.is_empty() {
+            average_loss: if record.losses == 0 {
                 0.0
             } else {
-                gross_win / wins.len() as f64
-            },
-            average_loss: if losses.is_empty() {
-                0.0
-            } else {
-                -gross_loss / losses.len() as f64
+                -record.gross_loss / record.losses as f64
             },
             time_in_market: if o.bars > 0 {
                 o.bars_in_market as f64 / o.bars as f64

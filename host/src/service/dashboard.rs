@@ -58,6 +58,21 @@ pub struct FillRow {
     pub origin: &'static str,
 }
 
+/// An open position as the page lists it: marked at its symbol's last close.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PositionRow {
+    /// Symbol.
+    pub symbol: String,
+    /// Quantity (negative: short).
+    pub quantity: f64,
+    /// Average entry price.
+    pub average_price: f64,
+    /// The symbol's last close.
+    pub price: f64,
+    /// Unrealised PnL at that price.
+    pub unrealized: f64,
+}
+
 /// A refusal as the page lists it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct RefusalRow {
@@ -113,7 +128,9 @@ pub struct Board {
     last: Option<(i64, f64)>,
     peak: f64,
     day_start: f64,
-    positions: Vec<(String, f64, f64)>,
+    positions: Vec<PositionRow>,
+    /// Round trips closed, won and lost.
+    record: crate::portfolio::TradeRecord,
     open: BTreeMap<u64, OrderRow>,
     fills: VecDeque<FillRow>,
     fill_count: u64,
@@ -160,6 +177,7 @@ impl Board {
             peak: 0.0,
             day_start: 0.0,
             positions: Vec::new(),
+            record: Default::default(),
             open: BTreeMap::new(),
             fills: VecDeque::new(),
             fill_count: 0,
@@ -295,7 +313,21 @@ impl Board {
         self.now_ms = status.last_bar_ms;
         self.peak = self.peak.max(status.equity);
         self.day_start = day_start;
-        self.positions.clone_from(&status.positions);
+        self.positions = status
+            .positions
+            .iter()
+            .zip(&status.marks)
+            .map(
+                |((symbol, quantity, average_price), &(price, unrealized))| PositionRow {
+                    symbol: symbol.clone(),
+                    quantity: *quantity,
+                    average_price: *average_price,
+                    price,
+                    unrealized,
+                },
+            )
+            .collect();
+        self.record = status.record;
         if self.bars.is_multiple_of(self.stride) {
             match self.curve.last_mut() {
                 Some(p) if p.0 == point.0 => *p = point,
@@ -353,6 +385,14 @@ impl Board {
                 "equity": curve.iter().map(|p| p.1).collect::<Vec<_>>(),
             },
             "positions": self.positions,
+            // Before the first round trip, neither figure means anything;
+            // an infinite profit factor (no loss yet) is JSON's null too.
+            "record": {
+                "trades": self.record.trades,
+                "win_rate": (self.record.trades > 0).then(|| self.record.win_rate()),
+                "profit_factor": Some(self.record.profit_factor())
+                    .filter(|f| self.record.trades > 0 && f.is_finite()),
+            },
             "open_orders": self.open.values().collect::<Vec<_>>(),
             "fills": self.fills.iter().rev().collect::<Vec<_>>(),
             "fill_count": self.fill_count,
@@ -423,6 +463,45 @@ mod tests {
         assert_eq!(eq[0].as_f64(), Some(100.0));
         assert_eq!(b.sparkline(60).len(), 60);
         assert_eq!(b.sparkline(60).last(), Some(&100_099.0));
+    }
+
+    #[test]
+    fn a_position_is_shown_at_its_mark_with_its_unrealised_pnl_and_the_round_trips_weighed() {
+        let mut b = Board::new(vec!["X".into(), "Y".into()]);
+        let d = b.detail();
+        assert_eq!(
+            d["record"]["win_rate"],
+            serde_json::Value::Null,
+            "no round trip yet"
+        );
+        let mut s = status(60_000, 101_000.0);
+        s.positions = vec![("X".into(), 2.0, 100.0), ("Y".into(), -1.0, 50.0)];
+        s.marks = vec![(110.0, 20.0), (55.0, -5.0)];
+        s.record = crate::portfolio::TradeRecord {
+            trades: 4,
+            wins: 1,
+            losses: 3,
+            gross_profit: 30.0,
+            gross_loss: 10.0,
+        };
+        b.bar(&s, 100_000.0);
+        let d = b.detail();
+        assert_eq!(
+            d["positions"],
+            serde_json::json!([
+                {"symbol": "X", "quantity": 2.0, "average_price": 100.0, "price": 110.0, "unrealized": 20.0},
+                {"symbol": "Y", "quantity": -1.0, "average_price": 50.0, "price": 55.0, "unrealized": -5.0},
+            ])
+        );
+        assert_eq!(d["record"]["win_rate"], 0.25);
+        assert_eq!(d["record"]["profit_factor"], 3.0);
+        s.record.gross_loss = 0.0;
+        b.bar(&s, 100_000.0);
+        assert_eq!(
+            b.detail()["record"]["profit_factor"],
+            serde_json::Value::Null,
+            "no loss yet: infinite, which JSON cannot say"
+        );
     }
 
     #[test]

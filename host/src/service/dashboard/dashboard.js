@@ -144,6 +144,12 @@ function renderCharts(d) {
   $("#equity-chart").dataset.points = String(t.length);
 }
 
+// Null when there is no round trip yet, or no loss to divide by (∞).
+function profitFactor(r) {
+  if (r.profit_factor != null) return r.profit_factor.toFixed(2);
+  return r.trades > 0 && r.win_rate > 0 ? "∞" : "–";
+}
+
 function renderDetail(d) {
   detail = d;
   const s = d.status;
@@ -158,6 +164,8 @@ function renderDetail(d) {
     ["Drawdown", s ? pct(s.drawdown) : "–"],
     ["Orders sent", s ? String(s.orders) : "–"],
     ["Trades", s ? String(s.trades) : "–"],
+    ["Win rate", pct(d.board.record.win_rate)],
+    ["Profit factor", profitFactor(d.board.record)],
     ["Last bar", s && s.last_bar ? s.last_bar : "–"],
     ["Status", statusText(d)],
   ];
@@ -173,7 +181,8 @@ function renderDetail(d) {
   }
   const b = d.board;
   fill($("#positions tbody"), b.positions, (tr, p) => {
-    cell(tr, p[0]); cell(tr, qty(p[1]), "num"); cell(tr, money(p[2]), "num");
+    cell(tr, p.symbol); cell(tr, qty(p.quantity), "num"); cell(tr, money(p.average_price), "num");
+    cell(tr, money(p.price), "num"); cell(tr, money(p.unrealized), "num " + signed(p.unrealized));
   });
   fill($("#orders tbody"), b.open_orders, (tr, o) => {
     cell(tr, String(o.id)); cell(tr, o.symbol); cell(tr, o.side);
