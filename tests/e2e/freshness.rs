@@ -67,10 +67,19 @@ fn old_bars_from_a_backlog_or_a_restarts_gap_only_warm_up_and_never_reach_the_ve
         &["--param", script],
         "",
     );
-    // The rule as an operator gets it: the default maximum age.
+    // The rule as an operator gets it: the default maximum age; and its
+    // alert posted to a Slack-style incoming webhook.
+    let (hooks, received, _rt) = crate::alerts::receivers();
     let text = std::fs::read_to_string(&config).unwrap();
     assert!(text.contains(COMPRESSED));
-    std::fs::write(&config, text.replace(COMPRESSED, "")).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[alerts]\n[[alerts.channels]]\nkind = \"webhook\"\nurl = \"{hooks}/hook\"\nformat = \"slack\"\n",
+            text.replace(COMPRESSED, "")
+        ),
+    )
+    .unwrap();
 
     // A backlog of 24 closed bars before the host starts.
     server.wait_closed(24);
@@ -133,6 +142,28 @@ fn old_bars_from_a_backlog_or_a_restarts_gap_only_warm_up_and_never_reach_the_ve
         "{w:?}"
     );
     assert!(w.last().unwrap().1 > klines[70].open_time, "{w:?}");
+    // Each threshold raised a WARNING, posted as Slack takes it: the
+    // message alone, as `text`.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let old_bars = loop {
+        let texts: Vec<String> = received
+            .hooks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|h| h["text"].as_str().map(str::to_string))
+            .filter(|t| t.contains("nothing decided on them is sent"))
+            .collect();
+        if texts.len() >= 2 || Instant::now() > deadline {
+            break texts;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(old_bars.len() >= 2, "{old_bars:?}");
+    assert!(
+        old_bars[0].starts_with("WARNING d (scripted@0.1.0): bars opening before"),
+        "{old_bars:?}"
+    );
     // Every order the venue received was journaled, from a live bar's intent.
     let orders = of_kind(&entries, "order");
     assert!(!orders.is_empty());

@@ -121,18 +121,6 @@ pub fn check_http(key: &str, url: &str) -> anyhow::Result<()> {
     crate::net::tls::require_secure(key, url, "https", "http")
 }
 
-/// Refuse a duration in seconds that is not a positive finite number of
-/// at most a year (a feed's `stale_after_secs`, `max_bar_age_secs`),
-/// naming the key.
-pub fn check_secs(key: &str, value: Option<f64>) -> anyhow::Result<()> {
-    match value {
-        Some(v) if !(v.is_finite() && v > 0.0 && v <= 366.0 * 86_400.0) => {
-            anyhow::bail!("{key} = {v}: expected seconds, more than 0 and at most a year")
-        }
-        _ => Ok(()),
-    }
-}
-
 /// Refuse a WebSocket URL that is not `wss://` (or `ws://` to loopback),
 /// naming the key.
 pub fn check_ws(key: &str, url: &str) -> anyhow::Result<()> {

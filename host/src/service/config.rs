@@ -443,6 +443,7 @@ start = "2024-01-01"
             "heartbeat_url",
             "heartbeat_secs",
             "max_bar_age_secs",
+            "format =",
         ] {
             assert!(text.contains(key), "the example does not mention {key}");
         }

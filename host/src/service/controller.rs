@@ -271,6 +271,18 @@ impl ServiceController {
             crate::data::market::format_time(edge),
         );
         tracing::warn!(deployment = %self.name, %reason, "old bars: warm-up only");
+        if let Some(a) = &self.alerter {
+            a.raise(
+                monitor::Raise::new(
+                    monitor::Level::Warning,
+                    monitor::Rule::OldBars,
+                    &self.name,
+                    &status.serving,
+                    reason.clone(),
+                )
+                .at_bar(crate::data::market::format_time(status.next_bar_ms?)),
+            );
+        }
         Some(Command::WarmUp {
             before_ms: before,
             actor: format!("feed:{feed}"),

@@ -372,36 +372,20 @@ impl Service {
         self.status(name)
     }
 
-    #[allow(clippy::type_complexity)]
-    pub(super) fn launch<F: runner::PollFeed + 'static>(
+    /// The engine's controller for a launched run (see [`ServiceController`]).
+    #[allow(clippy::too_many_arguments)]
+    fn controller(
         &self,
-        mut l: Launch,
-        feed: F,
-        symbols: Vec<String>,
-        slot: &Arc<runner::Slot>,
-    ) -> anyhow::Result<(
-        Sender<Command<'static>>,
-        Arc<Mutex<Status>>,
-        Arc<Mutex<Option<String>>>,
-        Intents,
-        Arc<Mutex<Option<String>>>,
-        Board,
-    )> {
-        let (tx, rx) = channel();
-        let board: Board = Arc::new(Mutex::new(dashboard::Board::new(symbols.clone())));
-        let status = Arc::new(Mutex::new(Status {
-            serving: l.label.clone(),
-            last_bar_ms: i64::MIN,
-            ..Status::default()
-        }));
-        let ended = Arc::new(Mutex::new(None));
-        let trouble = Arc::new(Mutex::new(None));
-        // A shadow's intents are compared with the serving run's: kept.
-        let intents: Intents = Arc::default();
-        intents.lock().expect("intents lock").keep(!l.evidence);
-        let load = self.loader(l.config.clone(), symbols.clone(), l.params.clone());
-        let dm = self.metrics.deployment(&metrics::labels(&l.name));
-        let controller = ServiceController {
+        l: &mut Launch,
+        symbols: &[String],
+        rx: std::sync::mpsc::Receiver<Command<'static>>,
+        status: &Arc<Mutex<Status>>,
+        trouble: &Arc<Mutex<Option<String>>>,
+        board: &Board,
+        dm: &metrics::DeploymentMetrics,
+    ) -> ServiceController {
+        let load = self.loader(l.config.clone(), symbols.to_vec(), l.params.clone());
+        ServiceController {
             rx,
             status: status.clone(),
             name: l.name.clone(),
@@ -434,7 +418,38 @@ impl Service {
             account: l.account.clone().filter(|_| l.evidence),
             freshness: l.freshness.take(),
             warm_before: i64::MIN,
-        };
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    pub(super) fn launch<F: runner::PollFeed + 'static>(
+        &self,
+        mut l: Launch,
+        feed: F,
+        symbols: Vec<String>,
+        slot: &Arc<runner::Slot>,
+    ) -> anyhow::Result<(
+        Sender<Command<'static>>,
+        Arc<Mutex<Status>>,
+        Arc<Mutex<Option<String>>>,
+        Intents,
+        Arc<Mutex<Option<String>>>,
+        Board,
+    )> {
+        let (tx, rx) = channel();
+        let board: Board = Arc::new(Mutex::new(dashboard::Board::new(symbols.clone())));
+        let status = Arc::new(Mutex::new(Status {
+            serving: l.label.clone(),
+            last_bar_ms: i64::MIN,
+            ..Status::default()
+        }));
+        let ended = Arc::new(Mutex::new(None));
+        let trouble = Arc::new(Mutex::new(None));
+        // A shadow's intents are compared with the serving run's: kept.
+        let intents: Intents = Arc::default();
+        intents.lock().expect("intents lock").keep(!l.evidence);
+        let dm = self.metrics.deployment(&metrics::labels(&l.name));
+        let controller = self.controller(&mut l, &symbols, rx, &status, &trouble, &board, &dm);
         let (ended2, intents2, registry, name) = (
             ended.clone(),
             intents.clone(),

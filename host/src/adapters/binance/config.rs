@@ -74,11 +74,11 @@ impl FeedSource for BinanceFeedConfig {
     }
 
     fn check(&self, name: &str) -> anyhow::Result<()> {
-        crate::adapters::check_secs(
+        crate::data::live::check_secs(
             &format!("feeds.{name}.stale_after_secs"),
             self.stale_after_secs,
         )?;
-        crate::adapters::check_secs(
+        crate::data::live::check_secs(
             &format!("feeds.{name}.max_bar_age_secs"),
             self.max_bar_age_secs,
         )?;

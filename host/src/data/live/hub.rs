@@ -164,6 +164,18 @@ pub trait FeedSource {
     }
 }
 
+/// Refuse a duration in seconds that is not a positive finite number of
+/// at most a year (a feed's `stale_after_secs`, `max_bar_age_secs`),
+/// naming the key.
+pub fn check_secs(key: &str, value: Option<f64>) -> anyhow::Result<()> {
+    match value {
+        Some(v) if !(v.is_finite() && v > 0.0 && v <= 366.0 * 86_400.0) => {
+            anyhow::bail!("{key} = {v}: expected seconds, more than 0 and at most a year")
+        }
+        _ => Ok(()),
+    }
+}
+
 /// One configured feed: its connection, its subscribers, its history.
 pub struct Hub {
     /// Its name in the configuration.

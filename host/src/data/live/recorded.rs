@@ -73,7 +73,7 @@ impl FeedSource for RecordedConfig {
         if !(self.bars_per_second.is_finite() && self.bars_per_second > 0.0) {
             anyhow::bail!("feeds.{name}.bars_per_second: must be positive");
         }
-        crate::adapters::check_secs(
+        crate::data::live::check_secs(
             &format!("feeds.{name}.stale_after_secs"),
             self.stale_after_secs,
         )

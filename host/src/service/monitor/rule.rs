@@ -51,6 +51,9 @@ pub enum Rule {
     /// A channel refused an alert for good: it was sent on the others
     /// (event).
     Undelivered,
+    /// Bars too far behind the feed's newest were delivered as warm-up:
+    /// nothing decided on them was sent (event, WARNING).
+    OldBars,
 }
 
 impl Rule {
@@ -77,6 +80,7 @@ impl Rule {
             Rule::AccountDailyLoss => "account-daily-loss",
             Rule::DailySummary => "daily-summary",
             Rule::Undelivered => "undelivered",
+            Rule::OldBars => "old-bars",
         }
     }
 

@@ -63,6 +63,19 @@ impl ChannelConfig {
     }
 }
 
+/// `message` cut to at most `max` characters (a service's limit on a
+/// message's text), saying so at the end.
+pub fn cut_to(message: &str, max: usize) -> String {
+    if message.chars().count() <= max {
+        return message.to_string();
+    }
+    const MARK: &str = "… (cut)";
+    let keep = max.saturating_sub(MARK.chars().count());
+    let mut out: String = message.chars().take(keep).collect();
+    out.push_str(MARK);
+    out
+}
+
 /// Lowest level sent, by default.
 pub(crate) fn warning() -> Level {
     Level::Warning

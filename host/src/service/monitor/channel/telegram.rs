@@ -70,14 +70,7 @@ pub const MAX_TEXT_CHARS: usize = 4096;
 /// An alert's text as Telegram takes it: cut to [`MAX_TEXT_CHARS`]
 /// characters, saying so.
 pub fn text(message: &str) -> String {
-    if message.chars().count() <= MAX_TEXT_CHARS {
-        return message.to_string();
-    }
-    const MARK: &str = "… (cut)";
-    let keep = MAX_TEXT_CHARS - MARK.chars().count();
-    let mut out: String = message.chars().take(keep).collect();
-    out.push_str(MARK);
-    out
+    super::cut_to(message, MAX_TEXT_CHARS)
 }
 
 /// The open channel.
