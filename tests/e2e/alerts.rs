@@ -712,3 +712,66 @@ fn a_paper_sharpe_far_from_the_backtests_is_alerted_once_on_the_day_of_its_21st_
     let got = a["value"].as_f64().unwrap();
     assert!((got - want).abs() < 1e-9, "alerted {got}, by hand {want}");
 }
+
+#[test]
+fn a_burst_of_refusals_is_alerted_once_at_its_level() {
+    let (url, received, _rt) = receivers();
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::SCRIPTED]);
+    // Twelve orders of 100,000 against a limit of 1,000 a order, one a bar,
+    // then quiet: the tenth refusal in 100 bars crosses the WARNING
+    // threshold, the next two stay under the cooldown.
+    let script = (1..=12)
+        .map(|b| format!("{b} buy 0 1000"))
+        .collect::<Vec<_>>()
+        .join("; ");
+    f.paper(
+        "rf",
+        "scripted@0.1.0",
+        &[
+            "--param",
+            &format!("script={script}"),
+            "--risk",
+            "max_order_notional=1000",
+        ],
+    );
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(400, 100.0));
+    let config = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 2000\n"
+        ),
+        &format!(
+            "[alerts]\n[[alerts.channels]]\nkind = \"webhook\"\nurl = \"{url}/hook\"\nmin_level = \"WARNING\"\n"
+        ),
+    );
+    f.serve(&config);
+    f.start("rf", "X");
+    f.wait("rf", "the whole feed", |s| s["seq"].as_u64() >= Some(399));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let burst = loop {
+        let hooks = received.hooks.lock().unwrap().clone();
+        let burst: Vec<_> = hooks
+            .into_iter()
+            .filter(|h| h["rule"] == "refusals")
+            .collect();
+        if !burst.is_empty() || Instant::now() > deadline {
+            break burst;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(f.terminate().success());
+    let entries = journal_entries(&f.dir.path().join("journals/rf.redb"));
+    assert_eq!(refusal_rules(&entries).len(), 12, "every order refused");
+    assert_eq!(burst.len(), 1, "once, held back by the cooldown: {burst:?}");
+    let b = &burst[0];
+    assert_eq!(b["level"], "WARNING");
+    assert_eq!(
+        (b["value"].as_f64(), b["threshold"].as_f64()),
+        (Some(10.0), Some(10.0))
+    );
+    let text = b["message"].as_str().unwrap();
+    assert!(
+        text.starts_with("WARNING rf (scripted@0.1.0): 10 refusals in the last 100 bars, over the WARNING threshold 10 (latest: max-order-notional"),
+        "{text}"
+    );
+}

@@ -444,6 +444,7 @@ start = "2024-01-01"
             "heartbeat_secs",
             "max_bar_age_secs",
             "format =",
+            "refusals =",
         ] {
             assert!(text.contains(key), "the example does not mention {key}");
         }

@@ -56,6 +56,9 @@ pub(super) struct ServiceRecorder {
     /// The version in service, as the entries last named it (alerts about
     /// entries that name none, such as a risk state change).
     pub(super) version: String,
+    /// Bars of the refusals within the last
+    /// [`monitor::REFUSAL_WINDOW_BARS`] bars (the `refusals` rule).
+    pub(super) refused_at: std::collections::VecDeque<u64>,
 }
 
 /// When each market order became fillable and when it first filled.
@@ -188,6 +191,13 @@ impl Recorder for ServiceRecorder {
             }
             self.clock
                 .on_entry(&entry, &self.metrics, self.alerter.as_deref(), &self.name);
+            count_refusal(
+                &mut self.refused_at,
+                self.alerter.as_deref(),
+                &self.name,
+                &self.version,
+                &entry,
+            );
         }
         j.record(entry)
     }
@@ -221,6 +231,48 @@ impl Recorder for ServiceRecorder {
             .journal_commit_seconds
             .observe(t.elapsed().as_secs_f64());
         r
+    }
+}
+
+/// The `refusals` rule: a refusal counted with those of the last
+/// [`monitor::REFUSAL_WINDOW_BARS`] bars (`refused_at`), raised at its
+/// thresholds (a condition: the cooldown holds back a burst that goes on).
+fn count_refusal(
+    refused_at: &mut std::collections::VecDeque<u64>,
+    alerter: Option<&monitor::Alerter>,
+    name: &str,
+    version: &str,
+    entry: &Entry,
+) {
+    let Entry::Refusal {
+        seq, rule, detail, ..
+    } = entry
+    else {
+        return;
+    };
+    let since = seq.saturating_sub(monitor::REFUSAL_WINDOW_BARS - 1);
+    while refused_at.front().is_some_and(|&s| s < since) {
+        refused_at.pop_front();
+    }
+    refused_at.push_back(*seq);
+    let Some(a) = alerter else { return };
+    let n = refused_at.len() as f64;
+    if let Some((level, threshold)) = monitor::level_of(n, a.config().refusals) {
+        a.raise(
+                monitor::Raise::new(
+                    level,
+                    monitor::Rule::Refusals,
+                    name,
+                    version,
+                    format!(
+                        "{n} refusals in the last {} bars, over the {level} threshold {threshold} (latest: {} — {detail})",
+                        monitor::REFUSAL_WINDOW_BARS,
+                        rule.as_str()
+                    ),
+                )
+                .value(n)
+                .threshold(threshold),
+            );
     }
 }
 

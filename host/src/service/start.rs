@@ -496,6 +496,7 @@ impl Service {
             board: evidence.then(|| board.clone()),
             symbols: symbols.clone(),
             clock: FillClock::default(),
+            refused_at: Default::default(),
             version: label_for_alerts.clone(),
         };
         let timed = metrics::Timed {

@@ -32,6 +32,10 @@ pub struct AlertsConfig {
     /// were traded: [WARNING, CRITICAL].
     #[serde(default = "sharpe")]
     pub sharpe_deviation: [f64; 2],
+    /// Refusals within the last [`REFUSAL_WINDOW_BARS`] bars: [WARNING,
+    /// CRITICAL] (a strategy fighting its limits, or limits set too tight).
+    #[serde(default = "refusals")]
+    pub refusals: [f64; 2],
     /// Send a daily summary (INFO) at this UTC time (`HH:MM` or `HH:MM:SS`).
     #[serde(default)]
     pub daily_summary_utc: Option<String>,
@@ -68,6 +72,12 @@ fn time_to_fill() -> [f64; 2] {
 fn sharpe() -> [f64; 2] {
     [0.3, 0.5]
 }
+fn refusals() -> [f64; 2] {
+    [10.0, 50.0]
+}
+
+/// The bars over which refusals are counted for the `refusals` rule.
+pub const REFUSAL_WINDOW_BARS: u64 = 100;
 
 impl AlertsConfig {
     /// Check the thresholds and the channels' settings.
@@ -85,6 +95,7 @@ impl AlertsConfig {
             ("slippage_bps", self.slippage_bps),
             ("time_to_fill_secs", self.time_to_fill_secs),
             ("sharpe_deviation", self.sharpe_deviation),
+            ("refusals", self.refusals),
         ] {
             if !(w.is_finite() && c.is_finite() && w > 0.0 && w <= c) {
                 anyhow::bail!(

@@ -20,7 +20,7 @@ pub mod outbox;
 pub mod rule;
 
 pub use alert::{Alert, Level, Raise};
-pub use config::{AlertsConfig, ChannelConfig, summary_time};
+pub use config::{AlertsConfig, ChannelConfig, REFUSAL_WINDOW_BARS, summary_time};
 pub use outbox::Alerter;
 pub use rule::{Rule, level_of};
 

@@ -54,6 +54,8 @@ pub enum Rule {
     /// Bars too far behind the feed's newest were delivered as warm-up:
     /// nothing decided on them was sent (event, WARNING).
     OldBars,
+    /// A burst of refusals: too many within the last bars (condition).
+    Refusals,
 }
 
 impl Rule {
@@ -81,6 +83,7 @@ impl Rule {
             Rule::DailySummary => "daily-summary",
             Rule::Undelivered => "undelivered",
             Rule::OldBars => "old-bars",
+            Rule::Refusals => "refusals",
         }
     }
 
@@ -96,6 +99,7 @@ impl Rule {
                 | Rule::TimeToFill
                 | Rule::FeedStale
                 | Rule::Journal
+                | Rule::Refusals
         )
     }
 }
