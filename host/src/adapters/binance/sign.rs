@@ -50,6 +50,14 @@ impl Signer {
     /// ed25519` writes it.
     pub fn ed25519_pem(pem: &str) -> Result<Signer, String> {
         use ed25519_dalek::pkcs8::DecodePrivateKey;
+        if is_rsa(pem) {
+            return Err(
+                "an RSA private key: Binance takes RSA keys, Sandbar signs with Ed25519 \
+                 (which Binance recommends) or HMAC only — create an Ed25519 key \
+                 (`openssl genpkey -algorithm ed25519`); see docs/venue-conformance.md"
+                    .into(),
+            );
+        }
         let key = ed25519_dalek::SigningKey::from_pkcs8_pem(pem.trim())
             .map_err(|e| format!("not an Ed25519 private key in PKCS#8 PEM ({e})"))?;
         Ok(Signer {
@@ -131,6 +139,25 @@ impl ClockOffset {
     pub fn restart(&mut self) {
         self.round_trip_ms = None;
     }
+}
+
+/// Whether `pem` holds an RSA private key: PKCS#1 (`BEGIN RSA PRIVATE
+/// KEY`) or PKCS#8 with the rsaEncryption algorithm (1.2.840.113549.1.1.1).
+fn is_rsa(pem: &str) -> bool {
+    use ed25519_dalek::pkcs8::{PrivateKeyInfo, SecretDocument};
+    const RSA: ed25519_dalek::pkcs8::ObjectIdentifier =
+        ed25519_dalek::pkcs8::ObjectIdentifier::new_unwrap("1.2.840.113549.1.1.1");
+    if pem.contains("BEGIN RSA PRIVATE KEY") {
+        return true;
+    }
+    SecretDocument::from_pem(pem.trim())
+        .ok()
+        .and_then(|(_, doc)| {
+            PrivateKeyInfo::try_from(doc.as_bytes())
+                .ok()
+                .map(|info| info.algorithm.oid == RSA)
+        })
+        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -256,5 +283,25 @@ mod tests {
         assert_eq!(c.venue_time(10_000), 10_480);
         c.observe(3_000, 3_505, 3_010); // rtt 10: offset 500
         assert_eq!(c.venue_time(10_000), 10_500);
+    }
+
+    /// A throwaway 1,024-bit RSA key (`openssl genpkey -algorithm RSA`),
+    /// made for this test and used nowhere else.
+    const RSA_PKCS8: &str = "-----BEGIN PRIVATE KEY-----\nMIICdgIBADANBgkqhkiG9w0BAQEFAASCAmAwggJcAgEAAoGBAMiKfb0gdbVQwJrP\ntgB+oMHFqWhax4GxxaK1/ybWkzjFVAm3Xw9uJwa9APi/FRvPUs4up0hs4TjMz2H7\naMGp1ZLFCpLD3L+wn/vKVvhtAu9zVs5nJ2uVVh6BkZMFwj8xdYXNIGcn/U4/YWr8\nrRcuGDylrsrPyW1awumf7sn6PcRzAgMBAAECgYEAkupCq6d4FFkQgVniMAKUquCv\n9y9qMW2XKFjEkCNqv5BwvJ2GGrvMA3e7moACatk8BKjRDJIXfZEt7M5ONHLDbvH6\n2CMi+gWPO0eTe2xnHi+UCpjWoxZ+FrDxqpVdAeOgWtgnjWk/sa1GqvgVic1Ep3wZ\nxP6elWVErjgkcEK9eCECQQDy1I84Ouy9lTQN2JMX3g6ufFmcNwNx1fYXBnu6Hayl\nWz1CLv2OLZUSUQ9BLc0XB8ynvjDbagkxoeucsUDdgEwXAkEA02rKE8YC7z0x9MN7\niSDP12sMaKcwKwB1+E8DNa1dExjR5HGgyx2pXec3Hm9j1uAKS8fGFIQjqmMGxioE\nsOr4BQJAOTV6yHSZcdDFAr4TaXwXWWRSeEs9tIQEBkiwvZhgJFTqib0oX2a9yCLw\nxRpVRye/P4W/XPIOWHMdXz0jWwvu4QJAKHdINoCwDxqndTH1c0nUfmb++QkHLzPn\nYJ++/YcxSXZ2tkMJg9cpk8+tvSWU9ovrbJXQVBz2tqY9pbBlNXfEAQJAP+XmaAN3\nZBNLnoKJ9i2zCs63bdmc+z62gcdimEaZhCry2wgi0g/hygBnCu18vM2ymt0WoMe5\n8WwVpcmlFm816A==\n-----END PRIVATE KEY-----";
+
+    #[test]
+    fn an_rsa_key_is_refused_naming_its_type_and_what_to_use_instead() {
+        for pem in [
+            RSA_PKCS8.to_string(),
+            "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n".to_string(),
+        ] {
+            let e = Signer::ed25519_pem(&pem).err().expect("refused");
+            assert!(
+                e.starts_with("an RSA private key") && e.contains("ed25519"),
+                "{e}"
+            );
+        }
+        let e = Signer::ed25519_pem("not a key").err().expect("refused");
+        assert!(e.starts_with("not an Ed25519 private key"), "{e}");
     }
 }
