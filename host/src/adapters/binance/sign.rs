@@ -295,13 +295,17 @@ mod tests {
             RSA_PKCS8.to_string(),
             "-----BEGIN RSA PRIVATE KEY-----\nMIIB\n-----END RSA PRIVATE KEY-----\n".to_string(),
         ] {
-            let e = Signer::ed25519_pem(&pem).err().expect("refused");
+            let Err(e) = Signer::ed25519_pem(&pem) else {
+                panic!("an RSA key was accepted")
+            };
             assert!(
                 e.starts_with("an RSA private key") && e.contains("ed25519"),
                 "{e}"
             );
         }
-        let e = Signer::ed25519_pem("not a key").err().expect("refused");
+        let Err(e) = Signer::ed25519_pem("not a key") else {
+            panic!("garbage was accepted")
+        };
         assert!(e.starts_with("not an Ed25519 private key"), "{e}");
     }
 }
