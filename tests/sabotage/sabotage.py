@@ -24,6 +24,27 @@ ROOT = Path(__file__).resolve().parents[2]
 # (name, file, exact text, replacement, [cargo test arguments]) — the test must fail.
 MUTATIONS = [
     (
+        "old-bars-are-traded-on",
+        "host/src/service/controller.rs",
+        "out.extend(self.warm_up_old_bars(status));",
+        "let _ = self.warm_up_old_bars(status);",
+        ["-p", "sandbar", "--test", "e2e", "freshness::old_bars_from_a_backlog"],
+    ),
+    (
+        "a-burst-of-refusals-is-never-counted",
+        "host/src/service/recorder.rs",
+        "refused_at.push_back(*seq);",
+        "let _ = seq;",
+        ["-p", "sandbar", "--test", "e2e", "alerts::a_burst_of_refusals_is_alerted_once"],
+    ),
+    (
+        "slack-gets-the-whole-alert",
+        "host/src/service/monitor/channel/webhook.rs",
+        'Format::Slack => serde_json::json!({"text": cut_to(&alert.message, SLACK_MAX_CHARS)}),',
+        "Format::Slack => serde_json::to_value(alert).unwrap_or_default(),",
+        ["-p", "sandbar", "--lib", "slack_and_discord_get_the_message_alone"],
+    ),
+    (
         "exits-count-against-the-daily-order-limit",
         "guest-sdk/src/risk.rs",
         "if !reduces && self.orders_today >= c.max_orders_per_day {",
