@@ -147,8 +147,9 @@ pub struct DeploymentConfig {
     pub symbols: Vec<String>,
     /// Bar interval (`1m`, `1h`, `1d`).
     pub interval: String,
-    /// First bar to trade, RFC 3339 or `YYYY-MM-DD` (warm-up from there over
-    /// REST); default: the next bar that closes.
+    /// First bar the strategy sees, RFC 3339 or `YYYY-MM-DD` (fetched from
+    /// there over REST; bars older than the feed's `max_bar_age_secs` only
+    /// warm it up); default: the next bar that closes.
     #[serde(default)]
     pub start: Option<String>,
     /// The venue a LIVE deployment sends its orders to (a `[venues]` name);

@@ -75,7 +75,8 @@ pub struct FeedSpec {
     pub symbols: Vec<String>,
     /// Bar interval (`1m`).
     pub interval: String,
-    /// First bar to trade (RFC 3339 or `YYYY-MM-DD`).
+    /// First bar the strategy sees (RFC 3339 or `YYYY-MM-DD`); bars older
+    /// than the feed's `max_bar_age_secs` only warm it up.
     #[serde(default)]
     pub start: Option<String>,
 }

@@ -119,7 +119,7 @@ pub(super) enum DeployCmd {
         /// Bar interval (`1m`, `1d`).
         #[arg(long)]
         interval: Option<String>,
-        /// First bar to trade (RFC 3339 or YYYY-MM-DD); default: the next one.
+        /// First bar the strategy sees (RFC 3339 or YYYY-MM-DD; bars older than the feed's max_bar_age_secs only warm it up); default: the next one.
         #[arg(long)]
         start: Option<String>,
         /// The service.
