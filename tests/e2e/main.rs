@@ -4,6 +4,7 @@
 mod util;
 
 mod accounts;
+mod after_fault;
 mod alerts;
 mod api;
 mod api_fuzz;

@@ -56,6 +56,7 @@ impl Fixture {
                     "start"
                         | "swap"
                         | "rollback"
+                        | "continue"
                         | "shadow"
                         | "shadow-report"
                         | "promote-shadow"

@@ -42,11 +42,12 @@
 //! Files: this one the bar loop and its boundary; `orders.rs` intents into
 //! orders; `books.rs` fills, marks and status; `window.rs` exact batching;
 //! `controls.rs` pauses, swaps, rollbacks, allocations and the ramp-up;
-//! `versions.rs` the versions a run serves; `protection.rs` stops and
+//! `versions.rs` the versions a run serves; `after_fault.rs` going on past a fault; `protection.rs` stops and
 //! targets; `kill.rs` the kill switch; `command.rs` operator commands;
 //! `driver.rs` how a strategy is called (`native.rs` without a sandbox);
 //! `outcome.rs` what a run yields; `replay.rs` a replay composed from files.
 
+mod after_fault;
 mod books;
 mod command;
 mod controls;
@@ -64,6 +65,7 @@ mod window;
 pub use kill::{JournaledKill, KillSwitch};
 pub use outcome::{FaultReport, RuleCount, RunOutcome, RunResult};
 
+pub use after_fault::AfterFault;
 pub use command::{Command, Controller, Status};
 pub use driver::{Amendment, StrategyDriver};
 pub use versions::PlannedSwap;
@@ -194,6 +196,8 @@ struct Controls<'a> {
     /// Bars opening before this only warm the strategy up (journaled
     /// [`Command::WarmUp`]s; `i64::MIN`: none).
     warm_before: i64,
+    /// Operators' decisions on faults to come, in bar order (`after_fault.rs`).
+    after_fault: Vec<AfterFault<'a>>,
 }
 
 impl<'a, V: Venue> Engine<'a, V> {
@@ -240,6 +244,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                 replayed_kills: Default::default(),
                 warm_before: i64::MIN,
                 notes_at: (u64::MAX, 0),
+                after_fault: Vec::new(),
             },
             risk: RiskEngine::new(cfg.risk),
             versions: Versions::new(strategy, cfg.plugin_label.clone(), n),

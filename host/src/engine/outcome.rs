@@ -45,6 +45,13 @@ pub struct RunOutcome {
     pub state: TradingState,
     /// Set when the strategy faulted and the run stopped.
     pub fault: Option<FaultReport>,
+    /// An operator's decision on the fault could not be carried out (the
+    /// serving version could not snapshot, or the next refused the state):
+    /// why. The run ended at the fault.
+    pub after_fault_refused: Option<String>,
+    /// Faults the run went on past by an operator's decision: still faults
+    /// of the version, counted in its evidence.
+    pub faults_continued: u64,
     /// The strategy was handed several bars in one call (batched delivery),
     /// so it could read bars after the one it tagged a decision with: the
     /// run's results may contain look-ahead and are no evidence for a gate.
@@ -68,6 +75,8 @@ impl RunOutcome {
             state_changes: Vec::new(),
             state: TradingState::Active,
             fault: None,
+            after_fault_refused: None,
+            faults_continued: 0,
             lookahead: false,
         }
     }

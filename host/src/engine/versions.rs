@@ -272,6 +272,19 @@ impl<'a> Versions<'a> {
         })
     }
 
+    /// The serving version faulted and an operator named what serves
+    /// instead (restored already): the faulted instance is dropped.
+    pub(super) fn replace_faulted(
+        &mut self,
+        mut driver: Box<dyn StrategyDriver + 'a>,
+        label: String,
+    ) {
+        driver.view_mut().positions = vec![(0.0, 0.0, 0.0); self.symbols];
+        driver.view_mut().marks = vec![0.0; self.symbols];
+        self.serving = driver;
+        self.label = label;
+    }
+
     /// Whether a version stands by.
     #[inline]
     pub(super) fn can_roll_back(&self) -> bool {

@@ -30,6 +30,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             && self.controls.controller.is_none()
             && self.cfg.pause_drawdown.is_none()
             && !self.versions.can_roll_back()
+            && !self.decisions_pending()
             && self.versions.serving_exact();
         if !windows {
             if !self.deliver_or_roll_back(std::slice::from_ref(bar), seq)? {
@@ -156,6 +157,9 @@ impl<'a, V: Venue> Engine<'a, V> {
         bars: &[Bar],
         seq: u64,
     ) -> Result<bool, JournalError> {
+        if self.fault_expected(seq) {
+            return self.deliver_expecting_fault(bars, seq);
+        }
         // Kept only while a rollback is possible, to redeliver them.
         let events = if self.versions.can_roll_back() {
             self.events.clone()

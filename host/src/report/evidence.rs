@@ -28,7 +28,7 @@ pub fn paper_evidence(plugin: String, o: &RunOutcome) -> Option<PaperEvidence> {
         } else {
             0.0
         },
-        faults: u64::from(o.fault.is_some()),
+        faults: u64::from(o.fault.is_some()) + o.faults_continued,
         replay: None,
     })
 }

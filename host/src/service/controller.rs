@@ -313,6 +313,9 @@ impl ServiceController {
                 reason,
             },
             CommandAction::Reduce => Command::Reduce { actor, reason },
+            // Carried by the engine itself at the fault (`start.rs` hands
+            // these to `Engine::continue_after_fault`), never at a boundary.
+            CommandAction::AfterFault { .. } => return None,
             CommandAction::WarmUp { before_ms } => {
                 self.warm_before = self.warm_before.max(before_ms);
                 Command::WarmUp {

@@ -34,6 +34,7 @@ pub mod reconcile;
 pub mod runner;
 pub mod shadow;
 
+mod after_fault;
 mod commands;
 mod connect;
 mod controller;

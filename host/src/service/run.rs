@@ -153,6 +153,8 @@ pub(super) struct Launch {
     /// The feed's live edge and maximum bar age, and the feed's name
     /// (`None`: a recording, whose bars are never old).
     pub(super) freshness: Option<(crate::data::live::Freshness, String)>,
+    /// Operators' decisions on the journal's faults (`after_fault.rs`).
+    pub(super) after_fault: Vec<crate::engine::AfterFault<'static>>,
 }
 
 /// Load and initialise a registered version: (instance, label, sha256).

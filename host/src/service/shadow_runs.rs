@@ -97,6 +97,7 @@ impl Service {
             account: None,
             kill_switch: None,
             freshness: live.freshness().map(|f| (f, spec.feed.clone())),
+            after_fault: Vec::new(),
         };
         // A shadow has no journal to re-execute: its feed is the live one.
         let feed = RecoveryFeed {

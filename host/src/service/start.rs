@@ -17,7 +17,9 @@ use super::controller::{Loader, ServiceController};
 use super::recorder::*;
 use super::run::*;
 use super::types::*;
-use super::{Service, Starting, account, dashboard, metrics, monitor, plan, reconcile, runner};
+use super::{
+    Service, Starting, account, after_fault, dashboard, metrics, monitor, plan, reconcile, runner,
+};
 use crate::data::live::{LiveFeed, Notes, interval_ms};
 use crate::data::market::Bar;
 use crate::engine::replay::RunConfig;
@@ -241,6 +243,18 @@ impl Service {
         spec: Option<FeedSpec>,
         actor: &str,
     ) -> anyhow::Result<DeploymentStatus> {
+        self.start_deciding(name, spec, actor, None)
+    }
+
+    /// [`start`](Self::start), with an operator's decision on the fault its
+    /// journal ends with (see [`super::after_fault`]).
+    pub(super) fn start_deciding(
+        &self,
+        name: &str,
+        spec: Option<FeedSpec>,
+        actor: &str,
+        decision: Option<after_fault::Decision>,
+    ) -> anyhow::Result<DeploymentStatus> {
         let _guard = self.claim(name)?;
         let d = self.registry.deployment(name)?;
         let live = plan::is_live(&d)?;
@@ -279,6 +293,12 @@ impl Service {
             self.prepare(&first_label, &params, &config, &fixed.symbols)?;
         let meta = run_meta(live, &instance, sha, &params, &config, &fixed)?;
         let (journal, resumed) = Journal::resume(&path, &meta)?;
+        let histogram = self
+            .metrics
+            .plugin_call_seconds
+            .get_or_create(&metrics::labels(name));
+        let load = self.loader(config.clone(), fixed.symbols.clone(), params.clone());
+        let after_fault = after_fault::plans(name, &resumed, decision, &load, &histogram)?;
         let venue = match (&fixed.venue, &fixed.run_id) {
             (Some(v), Some(run_id)) => Some(self.connect_live(name, v, run_id, &fixed, &resumed)?),
             _ => None,
@@ -342,6 +362,7 @@ impl Service {
             account,
             kill_switch,
             freshness,
+            after_fault,
         };
         let (tx, status, ended, intents, trouble, board) =
             self.launch(launch, feed, fixed.symbols.clone(), &slot)?;
@@ -468,6 +489,7 @@ impl Service {
             venue,
             ramp_up,
             kill_switch,
+            after_fault,
             ..
         } = l;
         let venue: Box<dyn crate::execution::Venue + Send> =
@@ -517,6 +539,9 @@ impl Service {
         }
         if let Some((switch, kills)) = kill_switch {
             engine.set_kill_switch(switch, kills);
+        }
+        for plan in after_fault {
+            engine.continue_after_fault(plan);
         }
         let end = RunEnd {
             metrics: m,
@@ -690,7 +715,10 @@ impl RunEnd {
             Ok(o) => match &o.fault {
                 Some(f) => {
                     self.metrics.fault(&self.labels, f.fault.kind());
-                    let why = format!("faulted at bar {}: {}", f.seq, f.fault);
+                    let mut why = format!("faulted at bar {}: {}", f.seq, f.fault);
+                    if let Some(refused) = &o.after_fault_refused {
+                        why = format!("{why}; {refused}");
+                    }
                     if let Some(a) = &self.alerter {
                         a.raise(
                             monitor::Raise::new(

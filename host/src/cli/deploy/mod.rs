@@ -164,6 +164,24 @@ pub(super) enum DeployCmd {
         #[arg(long)]
         server: String,
     },
+    /// Start a deployment whose run ended on a strategy fault, going on past
+    /// the fault: the faulting version skips the faulting call, or
+    /// `--plugin` (the same plugin, another version) takes the faulting bar,
+    /// restored from the state before it. Journaled; see docs/operating.md.
+    Continue {
+        /// Deployment name.
+        name: String,
+        /// `name@version` to go on with (default: the version that faulted,
+        /// skipping the faulting call).
+        #[arg(long)]
+        plugin: Option<String>,
+        /// Why (recorded in the journal and the audit trail).
+        #[arg(long)]
+        reason: String,
+        /// The service.
+        #[arg(long)]
+        server: String,
+    },
     /// Run a candidate beside the running version, on the same bars, on paper only.
     Shadow {
         /// Deployment name.
@@ -400,6 +418,7 @@ pub(super) fn run(registry: &RegistryOpt, cmd: DeployCmd) -> anyhow::Result<()> 
         | DeployCmd::Flatten { .. }
         | DeployCmd::Swap { .. }
         | DeployCmd::Rollback { .. }
+        | DeployCmd::Continue { .. }
         | DeployCmd::Shadow { .. }
         | DeployCmd::ShadowReport { .. }
         | DeployCmd::PromoteShadow { .. }

@@ -25,6 +25,7 @@ pub(super) fn remote(cmd: &DeployCmd) -> Option<(&str, &str)> {
         | Flatten { name, server, .. }
         | Swap { name, server, .. }
         | Rollback { name, server, .. }
+        | Continue { name, server, .. }
         | Shadow { name, server, .. }
         | ShadowReport { name, server }
         | PromoteShadow { name, server, .. }
@@ -78,6 +79,9 @@ pub(super) fn remote_cmd(cmd: DeployCmd) -> anyhow::Result<()> {
         }
         DeployCmd::Rollback { to, reason, .. } => {
             c.post(&name, "rollback", &version(to, reason))?
+        }
+        DeployCmd::Continue { plugin, reason, .. } => {
+            c.post(&name, "continue", &version(plugin, reason))?
         }
         DeployCmd::Shadow { plugin, .. } => {
             c.post(&name, "shadow", &version(Some(plugin), String::new()))?

@@ -43,7 +43,7 @@ use super::respond::error;
 pub enum Role {
     /// Read: every GET (status, journals, metrics, the dashboard).
     Read,
-    /// Operate: start, stop, pause, resume, flatten, swap, roll back,
+    /// Operate: start, stop, pause, resume, continue after a fault, flatten, swap, roll back,
     /// shadow, promote up to PAPER, create, add plugins.
     Operate,
     /// Everything, and what puts money at risk or stops it all: promoting

@@ -11,11 +11,11 @@ pub struct Reason {
     pub reason: String,
 }
 
-/// Body of `swap`, `rollback` and `shadow`.
+/// Body of `swap`, `rollback`, `continue` and `shadow`.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 pub struct VersionBody {
-    /// `name@version` (for rollback: an optional target).
+    /// `name@version` (for rollback and continue: an optional target).
     #[serde(default)]
     pub plugin: Option<String>,
     /// Why.

@@ -129,6 +129,16 @@ pub(super) async fn rollback(
     .await
 }
 
+/// A faulted deployment goes on past its fault (see `service/after_fault.rs`).
+pub(super) async fn continue_after_fault(
+    State(s): State<Shared>,
+    Extension(op): Extension<Operator>,
+    Path(name): Path<String>,
+    JsonBody(a): JsonBody<VersionBody>,
+) -> Response {
+    blocking(move || s.continue_after_fault(&name, a.plugin.as_deref(), &op.0, &a.reason)).await
+}
+
 pub(super) async fn pause_or_resume(
     s: Shared,
     op: Operator,

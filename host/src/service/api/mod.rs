@@ -130,6 +130,12 @@ fn table() -> Vec<Route> {
         r(
             true,
             "post",
+            "/deployments/{name}/continue",
+            post(continue_after_fault),
+        ),
+        r(
+            true,
+            "post",
             "/deployments/{name}/shadow",
             post(shadow_start),
         ),

@@ -301,6 +301,18 @@ pub enum CommandAction {
         /// Bars with an open time before this only warm the strategy up.
         before_ms: i64,
     },
+    /// The run faulted at this bar and an operator decided how it goes on:
+    /// `version`, restored from the state the faulting version had before
+    /// the faulting call, serves from here. With `skip` (the same version)
+    /// the faulting bar is never delivered; otherwise (another version) it
+    /// is delivered to the new one. Journaled right after the fault, so a
+    /// re-execution takes the same way past it.
+    AfterFault {
+        /// `name@version` that serves after the fault.
+        version: String,
+        /// The faulting call is skipped (not delivered again).
+        skip: bool,
+    },
 }
 
 /// A strategy snapshot kept by a write-ahead journal.

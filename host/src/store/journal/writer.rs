@@ -45,6 +45,8 @@ pub struct Resumed {
     pub entries: u64,
     /// The latest strategy snapshot.
     pub snapshot: Option<Snapshot>,
+    /// The bars at which the strategy faulted, in order.
+    pub faults: Vec<u64>,
 }
 
 /// Open a database for writing, telling a lock held by another process
@@ -176,6 +178,8 @@ impl Journal {
                     out.venue.push((seq, note));
                 } else if let Entry::Order { order, .. } = &e {
                     out.last_order = out.last_order.max(order.id);
+                } else if let Entry::Fault { seq, .. } = &e {
+                    out.faults.push(*seq);
                 }
                 expected.push_back(bytes.to_vec());
                 Ok(())
