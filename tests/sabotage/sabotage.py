@@ -24,6 +24,27 @@ ROOT = Path(__file__).resolve().parents[2]
 # (name, file, exact text, replacement, [cargo test arguments]) — the test must fail.
 MUTATIONS = [
     (
+        "a-decision-after-a-fault-is-not-journaled",
+        "host/src/engine/after_fault.rs",
+        "        self.record(Entry::Command {\n            seq,\n            action: crate::store::journal::CommandAction::AfterFault {",
+        "        Ok::<_, JournalError>(Entry::Command {\n            seq,\n            action: crate::store::journal::CommandAction::AfterFault {",
+        ["-p", "sandbar", "--test", "e2e", "after_fault::a_faulted_deployment_goes_on"],
+    ),
+    (
+        "skip-delivers-the-faulting-bar-anyway",
+        "host/src/engine/after_fault.rs",
+        "let skip = label == self.versions.label();",
+        "let skip = false;",
+        ["-p", "sandbar", "--test", "e2e", "after_fault::a_faulted_deployment_goes_on"],
+    ),
+    (
+        "a-plugin-named-in-a-comment-counts-as-run",
+        "host/src/sandbox/runtime/instance.rs",
+        "super::trace::first_bar(&self.hash, &label);",
+        "let _ = label;",
+        ["-p", "sandbar", "--test", "e2e", "sandbox::a_plugin_run_is_recorded_by_its_hash"],
+    ),
+    (
         "old-bars-are-traded-on",
         "host/src/service/controller.rs",
         "out.extend(self.warm_up_old_bars(status));",

@@ -31,6 +31,10 @@ pub struct Instance {
     pub(super) ticks: u64,
     pub(super) bar_buf: Vec<WitBar>,
     pub(super) clock: BarClock,
+    /// SHA-256 of its component, and whether its first bar was recorded
+    /// (`trace.rs`).
+    pub(super) hash: String,
+    pub(super) traced: bool,
 }
 
 impl Instance {
@@ -96,6 +100,7 @@ impl Instance {
         events: &[Event],
         out: &mut Vec<Intent>,
     ) -> Result<(), CallError> {
+        self.trace_first_bar();
         if bars.len() == 1 && self.exact.is_some() {
             return self.window(bars, events, false, out).1;
         }
@@ -161,7 +166,16 @@ impl Instance {
         events: &[Event],
         out: &mut Vec<Intent>,
     ) -> (usize, Result<(), CallError>) {
+        self.trace_first_bar();
         self.window(bars, events, true, out)
+    }
+
+    fn trace_first_bar(&mut self) {
+        if !self.traced {
+            self.traced = true;
+            let label = self.store.data().plugin.clone();
+            super::trace::first_bar(&self.hash, &label);
+        }
     }
 
     pub(super) fn window(

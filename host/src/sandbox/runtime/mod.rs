@@ -57,6 +57,7 @@ mod fault;
 mod host;
 mod instance;
 mod limits;
+mod trace;
 use clock::*;
 pub use contract::*;
 pub use fault::*;
@@ -169,6 +170,7 @@ impl Runtime {
     /// Like [`Runtime::load`], from bytes (`path` is for messages).
     pub fn load_bytes(&self, path: &Path, bytes: &[u8]) -> Result<Plugin, LoadError> {
         let path = path.to_path_buf();
+        trace::loading(bytes, &path);
         match bytes.get(..8) {
             Some([0, b'a', b's', b'm', 1, 0, 0, 0]) => return Err(LoadError::CoreModule { path }),
             Some([0, b'a', b's', b'm', 0x0d, 0, 1, 0]) => {}
@@ -354,6 +356,8 @@ impl Runtime {
             ticks,
             bar_buf: Vec::new(),
             clock,
+            hash: plugin.hash.clone(),
+            traced: false,
         })
     }
 }
