@@ -93,7 +93,7 @@ fn the_html_report_is_one_offline_file_whose_charts_and_tables_show_the_runs_num
     assert!(fills > 50, "{fills} fills");
     let dom = chromium_dom(&page);
     let expected = format!(
-        "data-rendered=\"equity:{},prices:1,fills:{fills}\"",
+        "data-rendered=\"equity:{},prices:1,fills:{fills},levels:0\"",
         curve.len()
     );
     assert!(
@@ -237,4 +237,87 @@ fn a_paper_deployments_journal_gives_its_page_from_the_bars_it_kept() {
         "{}",
         stderr(&out)
     );
+}
+
+/// The data a page embeds for its charts.
+fn page_data(html: &str) -> serde_json::Value {
+    let start = html
+        .find("<script id=\"data\" type=\"application/json\">")
+        .unwrap();
+    let rest = &html[start..];
+    let body = &rest[rest.find('>').unwrap() + 1..rest.find("</script>").unwrap()];
+    serde_json::from_str(body).unwrap()
+}
+
+#[test]
+fn the_price_chart_draws_the_stop_and_target_the_host_held_for_each_position() {
+    // The trailing-stop scenario of `protection.rs`: bought at 100 with a
+    // target at 200, trailed 5 behind; the stop goes 95, 99, 105 and fills
+    // at 105 on bar 5, which ends both.
+    let dir = scratch();
+    let bars = [
+        (100.0, 100.0, 100.0, 100.0),
+        (100.0, 100.0, 100.0, 100.0),
+        (100.0, 104.0, 100.0, 104.0),
+        (104.0, 110.0, 104.0, 110.0),
+        (110.0, 110.0, 107.0, 108.0),
+        (108.0, 108.0, 103.0, 103.0),
+        (103.0, 103.0, 103.0, 103.0),
+    ];
+    let data = bars_csv(dir.path(), "X.csv", DAY, &bars);
+    let page = dir.path().join("report.html");
+    let journal = dir.path().join("run.redb");
+    ok(&sandbar([
+        "replay".as_ref(),
+        "--plugin".as_ref(),
+        plugins::SCRIPTED.as_ref(),
+        "--param".as_ref(),
+        "script=0 buy 0 10 tp=200; 1 trail 0 5".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--html".as_ref(),
+        page.as_os_str(),
+        "--journal".as_ref(),
+        journal.as_os_str(),
+    ]));
+    let html = std::fs::read_to_string(&page).unwrap();
+    let d = page_data(&html);
+    let levels = &d["prices"][0]["levels"];
+    let values = |key: &str| -> Vec<Option<f64>> {
+        levels[key]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[1].as_f64())
+            .collect()
+    };
+    assert_eq!(
+        values("stops"),
+        vec![Some(95.0), Some(99.0), Some(105.0), None]
+    );
+    assert_eq!(values("targets"), vec![Some(200.0), None]);
+    // Both end when the stop fills, at the stop fill's time.
+    let e = journal_entries(&journal);
+    let stop_fill = of_kind(&e, "fill")
+        .into_iter()
+        .find(|f| f["fill"]["origin"] == "stop-loss")
+        .unwrap()["fill"]["time_ms"]
+        .clone();
+    for key in ["stops", "targets"] {
+        let points = levels[key].as_array().unwrap();
+        assert_eq!(points.last().unwrap()[0], stop_fill, "{key}: {points:?}");
+        let times: Vec<i64> = points.iter().map(|p| p[0].as_i64().unwrap()).collect();
+        assert!(times.windows(2).all(|w| w[0] < w[1]), "{key}: {times:?}");
+    }
+    // Drawn: the stop rests over bars 1–4 and the target too, read at each
+    // of the chart's times (the seven closes).
+    let dom = chromium_dom(&page);
+    let rendered = dom
+        .split("data-rendered=\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap()
+        .to_string();
+    let drawn: u64 = rendered.rsplit("levels:").next().unwrap().parse().unwrap();
+    assert!(drawn >= 6, "{rendered}");
 }

@@ -20,10 +20,14 @@ fn round_trips<T: serde::Serialize + serde::de::DeserializeOwned>(v: &T) {
 }
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&which, body)) = data.split_first() else { return };
+    let Some((&which, body)) = data.split_first() else {
+        return;
+    };
     match which % 4 {
         0 => {
-            let Ok(c) = serde_json::from_slice::<CreateRequest>(body) else { return };
+            let Ok(c) = serde_json::from_slice::<CreateRequest>(body) else {
+                return;
+            };
             let ok = validate::name("name", &c.name).is_ok()
                 & validate::positive("capital", c.capital).is_ok()
                 & validate::symbols("symbols", &c.symbols).is_ok();
@@ -35,7 +39,9 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         1 => {
-            let Ok(s) = serde_json::from_slice::<FeedSpec>(body) else { return };
+            let Ok(s) = serde_json::from_slice::<FeedSpec>(body) else {
+                return;
+            };
             let _ = sandbar::data::live::interval_ms(&s.interval);
             if let Some(start) = &s.start {
                 let _ = sandbar::market::parse_time(start);
@@ -43,11 +49,15 @@ fuzz_target!(|data: &[u8]| {
             round_trips(&s);
         }
         2 => {
-            let Ok(v) = serde_json::from_slice::<VersionBody>(body) else { return };
+            let Ok(v) = serde_json::from_slice::<VersionBody>(body) else {
+                return;
+            };
             round_trips(&v);
         }
         _ => {
-            let Ok(r) = serde_json::from_slice::<Reason>(body) else { return };
+            let Ok(r) = serde_json::from_slice::<Reason>(body) else {
+                return;
+            };
             round_trips(&r);
         }
     }

@@ -4,7 +4,9 @@ use libfuzzer_sys::fuzz_target;
 use sandbar::replay::RunConfig;
 
 fuzz_target!(|data: &[u8]| {
-    let Ok(text) = std::str::from_utf8(data) else { return };
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
     if let Ok(cfg) = RunConfig::parse(text, "fuzz", &[]) {
         assert!(cfg.risk.validate().is_ok());
     }

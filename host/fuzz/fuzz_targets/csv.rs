@@ -4,8 +4,14 @@ use libfuzzer_sys::fuzz_target;
 use sandbar::market::{Repair, parse_csv};
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&flags, text)) = data.split_first() else { return };
-    let repair = Repair { sort: flags & 1 != 0, dedupe: flags & 2 != 0, clamp: flags & 4 != 0 };
+    let Some((&flags, text)) = data.split_first() else {
+        return;
+    };
+    let repair = Repair {
+        sort: flags & 1 != 0,
+        dedupe: flags & 2 != 0,
+        clamp: flags & 4 != 0,
+    };
     if let Ok((rec, _)) = parse_csv(text, "X", repair) {
         // What loads is valid: sorted, finite, bracketed.
         for w in rec.bars.windows(2) {

@@ -9,6 +9,10 @@ fuzz_target!(|data: &[u8]| {
     let mut framed = RECORDING_MAGIC.to_vec();
     framed.extend_from_slice(data);
     if let Ok(rec) = decode_recording(&framed) {
-        assert!(rec.bars.iter().all(|b| (b.symbol as usize) < rec.symbols.len()));
+        assert!(
+            rec.bars
+                .iter()
+                .all(|b| (b.symbol as usize) < rec.symbols.len())
+        );
     }
 });

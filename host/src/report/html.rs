@@ -28,6 +28,9 @@ pub struct PriceSeries {
     pub symbol: String,
     /// (time ms, close).
     pub points: Vec<(i64, f64)>,
+    /// The stop-loss and take-profit resting on it over time (step
+    /// functions; see [`super::levels`]).
+    pub levels: super::levels::Levels,
 }
 
 /// A fill to mark on its symbol's price.
@@ -300,7 +303,7 @@ table.months td.year {{ font-weight: bold; }} .warn {{ background: #fff3cd; padd
     series: [{{}}, {{ label: "drawdown %", stroke: "#b3261e", fill: "rgba(179,38,30,0.12)",
       value: (u, v) => v == null ? "" : v.toFixed(2) + "%" }}] }},
     [d.equity[0], d.drawdown], document.getElementById("drawdown"));
-  let marks = 0;
+  let marks = 0, levels = 0;
   for (const p of d.prices) {{
     const el = document.createElement("div");
     el.className = "chart";
@@ -317,19 +320,34 @@ table.months td.year {{ font-weight: bold; }} .warn {{ background: #fff3cd; padd
     for (const [t, c] of p.points) close[at.get(t)] = c;
     for (const f of fills) (f.buy ? buys : sells)[at.get(f.time_ms)] = f.price;
     marks += fills.length;
+    // The resting stop and target: step functions read at every time shown.
+    const step = (changes) => {{
+      const out = new Array(times.length).fill(null);
+      let k = -1;
+      times.forEach((t, i) => {{
+        while (k + 1 < changes.length && changes[k + 1][0] <= t) k++;
+        out[i] = k >= 0 ? changes[k][1] : null;
+      }});
+      levels += out.filter(v => v != null).length;
+      return out;
+    }};
+    const stops = step(p.levels.stops), targets = step(p.levels.targets);
     const dots = (color) => ({{ stroke: color, fill: color, paths: () => null,
       points: {{ show: true, size: 8 }}, value: money }});
     new uPlot({{ width: width() + 340, height: 300, title: p.symbol,
       scales: {{ x: {{ time: true }} }}, axes,
       series: [{{}}, {{ label: "close", stroke: "#555", width: 1, spanGaps: true, value: money }},
         Object.assign({{ label: "buy" }}, dots("#0a7a2f")),
-        Object.assign({{ label: "sell" }}, dots("#b3261e"))] }},
-      [times.map(t => t / 1000), close, buys, sells], el);
+        Object.assign({{ label: "sell" }}, dots("#b3261e")),
+        {{ label: "stop", stroke: "#b3261e", dash: [6, 4], width: 1, value: money }},
+        {{ label: "target", stroke: "#0a7a2f", dash: [6, 4], width: 1, value: money }}] }},
+      [times.map(t => t / 1000), close, buys, sells, stops, targets], el);
   }}
   drawn.prices = d.prices.length;
   drawn.fills = marks;
-  document.body.dataset.rendered =
-    "equity:" + drawn.equity + ",prices:" + drawn.prices + ",fills:" + drawn.fills;
+  drawn.levels = levels;
+  document.body.dataset.rendered = "equity:" + drawn.equity + ",prices:" + drawn.prices +
+    ",fills:" + drawn.fills + ",levels:" + drawn.levels;
 }})();
 </script>
 </body></html>
@@ -388,11 +406,14 @@ pub fn run_page(
     let mut thinners: Vec<Option<Thinner>> = (0..symbols.len())
         .map(|i| shown.contains(&i).then(Thinner::default))
         .collect();
+    let mut bar_times: Vec<i64> = Vec::new();
     bars(&mut |b| {
+        bar_times.push(b.time_ms);
         if let Some(Some(t)) = thinners.get_mut(b.symbol as usize) {
             t.push(b.time_ms, b.close);
         }
     })?;
+    let mut levels = super::levels::protection_levels(entries, &bar_times, symbols.len());
     let prices = shown
         .iter()
         .filter_map(|&i| {
@@ -400,6 +421,7 @@ pub fn run_page(
             Some(PriceSeries {
                 symbol: symbols[i].clone(),
                 points: t.finish(MAX_PRICE_POINTS),
+                levels: std::mem::take(levels.get_mut(i)?),
             })
         })
         .collect();

@@ -10,6 +10,7 @@
 pub mod evidence;
 pub mod golden;
 pub mod html;
+pub mod levels;
 pub mod rebuild;
 
 use std::io::Write;
