@@ -255,15 +255,7 @@ fn the_price_chart_draws_the_stop_and_target_the_host_held_for_each_position() {
     // target at 200, trailed 5 behind; the stop goes 95, 99, 105 and fills
     // at 105 on bar 5, which ends both.
     let dir = scratch();
-    let bars = [
-        (100.0, 100.0, 100.0, 100.0),
-        (100.0, 100.0, 100.0, 100.0),
-        (100.0, 104.0, 100.0, 104.0),
-        (104.0, 110.0, 104.0, 110.0),
-        (110.0, 110.0, 107.0, 108.0),
-        (108.0, 108.0, 103.0, 103.0),
-        (103.0, 103.0, 103.0, 103.0),
-    ];
+    let bars = TRAILING_BARS;
     let data = bars_csv(dir.path(), "X.csv", DAY, &bars);
     let page = dir.path().join("report.html");
     let journal = dir.path().join("run.redb");

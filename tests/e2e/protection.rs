@@ -38,15 +38,7 @@ fn a_trailing_stop_ratchets_only_toward_the_price_and_exits_where_it_reached() {
     // Bought at 100 (bar 1's open); trailed 5 behind from bar 1's close;
     // highs of 104 and 110 move it to 99 and 105; a dip to 107 moves it
     // nowhere; the fall to 103 goes through 105.
-    let bars = [
-        (100.0, 100.0, 100.0, 100.0),
-        (100.0, 100.0, 100.0, 100.0),
-        (100.0, 104.0, 100.0, 104.0),
-        (104.0, 110.0, 104.0, 110.0),
-        (110.0, 110.0, 107.0, 108.0),
-        (108.0, 108.0, 103.0, 103.0),
-        (103.0, 103.0, 103.0, 103.0),
-    ];
+    let bars = TRAILING_BARS;
     let data = bars_csv(dir.path(), "X.csv", DAY, &bars);
     let script = "0 buy 0 10 tp=200; 1 trail 0 5";
     let args = |delivery: &str| {

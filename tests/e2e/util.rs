@@ -192,3 +192,17 @@ pub fn ensure_debian(program: &str, package: &str) {
         "{program} still missing after apt-get install {package}"
     );
 }
+
+/// A trailing-stop scenario (daily bars): bought at 100 (bar 1's open) and
+/// trailed 5 behind from bar 1's close, highs of 104 and 110 move the stop
+/// to 99 and 105; a dip to 107 moves it nowhere; the fall to 103 goes
+/// through 105.
+pub const TRAILING_BARS: [(f64, f64, f64, f64); 7] = [
+    (100.0, 100.0, 100.0, 100.0),
+    (100.0, 100.0, 100.0, 100.0),
+    (100.0, 104.0, 100.0, 104.0),
+    (104.0, 110.0, 104.0, 110.0),
+    (110.0, 110.0, 107.0, 108.0),
+    (108.0, 108.0, 103.0, 103.0),
+    (103.0, 103.0, 103.0, 103.0),
+];

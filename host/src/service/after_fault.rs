@@ -49,17 +49,7 @@ impl Service {
         }
         let version = match plugin {
             None => None,
-            Some(p) => {
-                let record = self.registry.plugin(p)?;
-                let own = d.plugin.split('@').next().unwrap_or_default();
-                if record.name != own {
-                    bail!(
-                        "deployment `{name}` runs plugin `{own}`; {} is another plugin",
-                        record.label()
-                    );
-                }
-                Some(record.label())
-            }
+            Some(p) => Some(self.own_plugin(&d, p)?.label()),
         };
         let decision = Decision {
             version,

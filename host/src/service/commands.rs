@@ -57,19 +57,31 @@ impl Service {
         f(run)
     }
 
+    /// `plugin` (`name@version`), which must be a version of the plugin
+    /// `d` runs: a deployment never changes plugins.
+    pub(super) fn own_plugin(
+        &self,
+        d: &crate::store::registry::Deployment,
+        plugin: &str,
+    ) -> anyhow::Result<crate::store::registry::PluginRecord> {
+        let record = self.registry.plugin(plugin)?;
+        let own = d.plugin.split('@').next().unwrap_or_default();
+        if record.name != own {
+            bail!(
+                "deployment `{}` runs plugin `{own}`; {} is another plugin (create a new deployment for it)",
+                d.name,
+                record.label()
+            );
+        }
+        Ok(record)
+    }
+
     /// Replace the serving version at the next bar boundary. The version
     /// must be one of the deployment's own plugin.
     pub fn swap(&self, name: &str, plugin: &str, actor: &str, reason: &str) -> anyhow::Result<()> {
         require_reason("a swap", reason)?;
         let d = self.registry.deployment(name)?;
-        let record = self.registry.plugin(plugin)?;
-        let own = d.plugin.split('@').next().unwrap_or_default();
-        if record.name != own {
-            bail!(
-                "deployment `{name}` runs plugin `{own}`; {} is another plugin (create a new deployment for it)",
-                record.label()
-            );
-        }
+        let record = self.own_plugin(&d, plugin)?;
         let symbols = self.with_run(name, |run| Ok(run.symbols.clone()))?;
         let run_config = Self::run_config(&d)?;
         let params = carried_params(&d.params, &record);
