@@ -322,15 +322,10 @@ table.months td.year {{ font-weight: bold; }} .warn {{ background: #fff3cd; padd
     marks += fills.length;
     // The resting stop and target: step functions read at every time shown.
     const step = (changes) => {{
-      const out = new Array(times.length).fill(null);
       let k = -1;
-      times.forEach((t, i) => {{
-        while (k + 1 < changes.length && changes[k + 1][0] <= t) k++;
-        out[i] = k >= 0 ? changes[k][1] : null;
-      }});
-      levels += out.filter(v => v != null).length;
-      return out;
-    }};
+      const out = times.map(t => {{ while (k + 1 < changes.length && changes[k + 1][0] <= t) k++;
+        return k >= 0 ? changes[k][1] : null; }});
+      levels += out.filter(v => v != null).length; return out; }};
     const stops = step(p.levels.stops), targets = step(p.levels.targets);
     const dots = (color) => ({{ stroke: color, fill: color, paths: () => null,
       points: {{ show: true, size: 8 }}, value: money }});
