@@ -373,6 +373,77 @@ fn an_oversized_snapshot_is_a_bound_fault_and_the_runtime_keeps_working() {
     );
 }
 
+#[test]
+fn a_re_executed_bar_gets_the_cpu_budget_its_journal_says_it_had() {
+    // Issue 25: a CPU-budget fault depends on the machine, so re-executing
+    // a journal lets the journal decide (the engine's side is in
+    // tests/invariants/re_execution.rs); here, what an instance does with it.
+    use sandbar::runtime::{CallBudget, CallError, Fault, RE_EXECUTION_FACTOR, Runtime};
+    let rt = Runtime::new(None).unwrap();
+    let bar = sandbar::market::Bar {
+        symbol: 0,
+        time_ms: 0,
+        open: 1.0,
+        high: 1.0,
+        low: 1.0,
+        close: 1.0,
+        volume: 1.0,
+    };
+    let mut sink = Vec::new();
+    let limits = sandbar::runtime::SandboxLimits {
+        call_timeout_ms: 20,
+        ..Default::default()
+    };
+    // Lenient: a bar the journal says fit may use ten times its budget
+    // (here a plugin that loops forever, so it faults once it has: the
+    // thread's CPU time, and so the wall time, is at least that).
+    let spin = rt
+        .load(std::path::Path::new(plugins::HOSTILE_SPIN))
+        .unwrap();
+    let mut lenient = rt.instantiate(&spin, limits, 0).unwrap();
+    for _ in 0..3 {
+        lenient.on_bars(&[bar], &[], &mut sink).unwrap();
+    }
+    lenient.set_budget(CallBudget::Lenient);
+    let started = std::time::Instant::now();
+    let fault = lenient.on_bars(&[bar], &[], &mut sink).unwrap_err();
+    let took = started.elapsed();
+    assert_eq!(
+        fault,
+        CallError::Fault(Fault::Timeout(20)),
+        "named by its own budget"
+    );
+    let allowed = std::time::Duration::from_millis(20) * RE_EXECUTION_FACTOR;
+    assert!(
+        took >= allowed,
+        "faulted after {took:?}, before {allowed:?}"
+    );
+    // Spent: a bar the journal says ran out ends so without being run: the
+    // counter's state is what it was; run normally, the same bar counts.
+    let counter = rt.load(std::path::Path::new(plugins::COUNTER_V1)).unwrap();
+    let mut spent = rt.instantiate(&counter, limits, 0).unwrap();
+    spent
+        .init(&sandbar::runtime::InitConfig {
+            params: sandbar::params::resolve(spent.description(), &[]).unwrap(),
+            symbols: vec!["X".into()],
+            seed: 0,
+        })
+        .unwrap();
+    let before = spent.snapshot().unwrap();
+    spent.set_budget(CallBudget::Spent);
+    assert_eq!(
+        spent.on_bars(&[bar], &[], &mut sink).unwrap_err(),
+        CallError::Fault(Fault::Timeout(20))
+    );
+    assert_eq!(spent.snapshot().unwrap(), before, "the call was not made");
+    spent.on_bars(&[bar], &[], &mut sink).unwrap();
+    assert_ne!(
+        spent.snapshot().unwrap(),
+        before,
+        "one Spent call, then it runs"
+    );
+}
+
 /// wasmtime's test-programs refuse a guest program without a test; so do we:
 /// every plugin under plugins/ must be named by some end-to-end test.
 #[test]

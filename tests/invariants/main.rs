@@ -14,5 +14,6 @@ mod inputs;
 mod live;
 mod parity;
 mod properties;
+mod re_execution;
 mod regressions;
 mod script;

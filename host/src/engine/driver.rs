@@ -4,7 +4,7 @@
 
 use crate::data::market::Bar;
 pub use crate::sandbox::runtime::Amendment;
-use crate::sandbox::runtime::{AccountView, CallError, Event, Instance, Intent};
+use crate::sandbox::runtime::{AccountView, CallBudget, CallError, Event, Instance, Intent};
 
 /// How the engine talks to a strategy: a sandboxed instance, or (for
 /// benchmarks and tests) a native one. `Send`, so that an engine can move
@@ -47,6 +47,9 @@ pub trait StrategyDriver: Send {
     fn snapshot(&mut self) -> Result<Vec<u8>, CallError>;
     /// Continue from another version's state.
     fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError>;
+    /// How the CPU budget of the next calls is counted (set while a journal
+    /// is re-executed; a strategy without a budget ignores it).
+    fn set_budget(&mut self, _budget: CallBudget) {}
 }
 
 impl StrategyDriver for Instance {
@@ -84,6 +87,9 @@ impl StrategyDriver for Instance {
     fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError> {
         Instance::restore(self, from_version, state)
     }
+    fn set_budget(&mut self, budget: CallBudget) {
+        Instance::set_budget(self, budget)
+    }
 }
 
 impl<T: StrategyDriver + ?Sized> StrategyDriver for &mut T {
@@ -120,5 +126,8 @@ impl<T: StrategyDriver + ?Sized> StrategyDriver for &mut T {
     }
     fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError> {
         (**self).restore(from_version, state)
+    }
+    fn set_budget(&mut self, budget: CallBudget) {
+        (**self).set_budget(budget)
     }
 }

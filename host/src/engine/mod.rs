@@ -42,7 +42,7 @@
 //! Files: this one the bar loop and its boundary; `orders.rs` intents into
 //! orders; `books.rs` fills, marks and status; `window.rs` exact batching;
 //! `controls.rs` pauses, swaps, rollbacks, allocations and the ramp-up;
-//! `versions.rs` the versions a run serves; `after_fault.rs` going on past a fault; `protection.rs` stops and
+//! `versions.rs` the versions a run serves; `after_fault.rs` going on past a fault; `re_execution.rs` the CPU budget of re-executed bars; `protection.rs` stops and
 //! targets; `kill.rs` the kill switch; `command.rs` operator commands;
 //! `driver.rs` how a strategy is called (`native.rs` without a sandbox);
 //! `outcome.rs` what a run yields; `replay.rs` a replay composed from files.
@@ -58,6 +58,7 @@ pub mod native;
 mod orders;
 mod outcome;
 mod protection;
+mod re_execution;
 pub mod replay;
 mod versions;
 mod window;
@@ -198,6 +199,8 @@ struct Controls<'a> {
     warm_before: i64,
     /// Operators' decisions on faults to come, in bar order (`after_fault.rs`).
     after_fault: Vec<AfterFault<'a>>,
+    /// The journal being re-executed, while it is (`re_execution.rs`).
+    re_execution: Option<re_execution::ReExecution>,
 }
 
 impl<'a, V: Venue> Engine<'a, V> {
@@ -245,6 +248,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                 warm_before: i64::MIN,
                 notes_at: (u64::MAX, 0),
                 after_fault: Vec::new(),
+                re_execution: None,
             },
             risk: RiskEngine::new(cfg.risk),
             versions: Versions::new(strategy, cfg.plugin_label.clone(), n),
@@ -707,6 +711,8 @@ impl<'a, V: Venue> Engine<'a, V> {
         }
         let events = std::mem::take(&mut self.events);
         self.intents.clear();
+        let budget = self.budget_for(seq, bars[0]);
+        self.versions.serving().set_budget(budget);
         let r = self
             .versions
             .serving()
@@ -731,13 +737,18 @@ impl<'a, V: Venue> Engine<'a, V> {
         }
     }
 
-    fn fault_message(&self, seq: u64, bar: Bar, fault: &runtime::Fault) -> String {
-        let message = format!(
-            "plugin {} faulted at bar {seq} ({} {}): {fault}",
+    /// How the serving version's fault at `bar` is diagnosed: this, then the fault.
+    fn fault_head(&self, seq: u64, bar: Bar) -> String {
+        format!(
+            "plugin {} faulted at bar {seq} ({} {}): ",
             self.versions.label(),
             self.symbol_name(bar.symbol),
             crate::data::market::format_time(bar.time_ms)
-        );
+        )
+    }
+
+    fn fault_message(&self, seq: u64, bar: Bar, fault: &runtime::Fault) -> String {
+        let message = format!("{}{fault}", self.fault_head(seq, bar));
         match fault {
             runtime::Fault::Trap { frames, .. } if !frames.is_empty() => {
                 format!("{message}; guest backtrace: {}", frames.join(" <- "))

@@ -31,6 +31,7 @@ impl<'a, V: Venue> Engine<'a, V> {
             && self.cfg.pause_drawdown.is_none()
             && !self.versions.can_roll_back()
             && !self.decisions_pending()
+            && !self.faults_to_re_execute()
             && self.versions.serving_exact();
         if !windows {
             if !self.deliver_or_roll_back(std::slice::from_ref(bar), seq)? {
@@ -57,6 +58,8 @@ impl<'a, V: Venue> Engine<'a, V> {
         }
         let events = std::mem::take(&mut self.events);
         self.intents.clear();
+        let budget = self.budget_for(seq, bars[0]);
+        self.versions.serving().set_budget(budget);
         let (taken, r) = self
             .versions
             .serving()

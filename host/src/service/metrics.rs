@@ -415,4 +415,7 @@ impl<D: StrategyDriver> StrategyDriver for Timed<D> {
     fn restore(&mut self, from_version: &str, state: &[u8]) -> Result<(), CallError> {
         self.inner.restore(from_version, state)
     }
+    fn set_budget(&mut self, budget: crate::sandbox::runtime::CallBudget) {
+        self.inner.set_budget(budget)
+    }
 }

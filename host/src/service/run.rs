@@ -155,6 +155,9 @@ pub(super) struct Launch {
     pub(super) freshness: Option<(crate::data::live::Freshness, String)>,
     /// Operators' decisions on the journal's faults (`after_fault.rs`).
     pub(super) after_fault: Vec<crate::engine::AfterFault<'static>>,
+    /// The journal's fault diagnoses, for the re-execution's CPU budget
+    /// ([`crate::engine::Engine::re_execute`]).
+    pub(super) fault_causes: Vec<(u64, String)>,
 }
 
 /// Load and initialise a registered version: (instance, label, sha256).

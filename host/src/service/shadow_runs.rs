@@ -98,6 +98,7 @@ impl Service {
             kill_switch: None,
             freshness: live.freshness().map(|f| (f, spec.feed.clone())),
             after_fault: Vec::new(),
+            fault_causes: Vec::new(),
         };
         // A shadow has no journal to re-execute: its feed is the live one.
         let feed = RecoveryFeed {

@@ -334,6 +334,7 @@ impl Service {
             let (rebalanced, reduced) = account_decisions(&resumed.commands, &resumed.bars);
             a.join(name, &rebalanced, &reduced);
         }
+        let fault_causes = resumed.fault_causes;
         let feed = RecoveryFeed {
             journaled: resumed.bars,
             pos: 0,
@@ -363,6 +364,7 @@ impl Service {
             kill_switch,
             freshness,
             after_fault,
+            fault_causes,
         };
         let (tx, status, ended, intents, trouble, board) =
             self.launch(launch, feed, fixed.symbols.clone(), &slot)?;
@@ -490,6 +492,7 @@ impl Service {
             ramp_up,
             kill_switch,
             after_fault,
+            fault_causes,
             ..
         } = l;
         let venue: Box<dyn crate::execution::Venue + Send> =
@@ -543,6 +546,7 @@ impl Service {
         for plan in after_fault {
             engine.continue_after_fault(plan);
         }
+        engine.re_execute(l.recovered, fault_causes);
         let end = RunEnd {
             metrics: m,
             labels,

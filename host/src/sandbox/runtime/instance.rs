@@ -35,18 +35,41 @@ pub struct Instance {
     /// (`trace.rs`).
     pub(super) hash: String,
     pub(super) traced: bool,
+    /// How the CPU budget of the next calls is counted (re-execution).
+    pub(super) budget: CallBudget,
 }
 
 impl Instance {
+    /// How the CPU budget of the next calls is counted: the engine sets it
+    /// while it re-executes a journal ([`CallBudget`]).
+    pub fn set_budget(&mut self, budget: CallBudget) {
+        self.budget = budget;
+    }
+
+    /// A call the journal says ran out of CPU budget is not made: it ends
+    /// as it did then. The budget is lenient again after it.
+    fn spent(&mut self) -> Option<CallError> {
+        (self.budget == CallBudget::Spent).then(|| {
+            self.budget = CallBudget::Lenient;
+            Fault::Timeout(self.limits.call_timeout_ms).into()
+        })
+    }
+
     /// What the plugin says about itself.
     pub fn description(&self) -> &Description {
         &self.description
     }
 
     pub(super) fn arm(&mut self) {
+        let factor = match self.budget {
+            CallBudget::Lenient => RE_EXECUTION_FACTOR,
+            CallBudget::Measured | CallBudget::Spent => 1,
+        };
         let s = self.store.data_mut();
+        s.budget = Duration::from_millis(self.limits.call_timeout_ms) * factor;
         s.bar_started = super::limits::thread_cpu();
-        self.store.set_epoch_deadline(self.ticks);
+        self.store
+            .set_epoch_deadline(self.ticks.saturating_mul(u64::from(factor)));
         let s = self.store.data_mut();
         s.log_lines = 0;
         s.log_bytes = 0;
@@ -101,6 +124,9 @@ impl Instance {
         out: &mut Vec<Intent>,
     ) -> Result<(), CallError> {
         self.trace_first_bar();
+        if let Some(spent) = self.spent() {
+            return Err(spent);
+        }
         if bars.len() == 1 && self.exact.is_some() {
             return self.window(bars, events, false, out).1;
         }
@@ -167,6 +193,9 @@ impl Instance {
         out: &mut Vec<Intent>,
     ) -> (usize, Result<(), CallError>) {
         self.trace_first_bar();
+        if let Some(spent) = self.spent() {
+            return (1, Err(spent));
+        }
         self.window(bars, events, true, out)
     }
 

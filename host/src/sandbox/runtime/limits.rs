@@ -61,6 +61,35 @@ impl Default for SandboxLimits {
     }
 }
 
+/// How the CPU budget of a plugin's next calls is counted.
+///
+/// Measured in CPU time, whether a call runs out depends on the machine: a
+/// bar that used 90% of its budget on one machine uses more on a slower or
+/// busier one, and one that ran out under load may not on a quiet restart.
+/// A re-execution must give the journal's entries back byte for byte
+/// (principle 3), so while a journal is re-executed the *journal* decides
+/// whether a bar runs out, not the machine: the engine sets
+/// [`CallBudget::Spent`] on the bars it says ran out and
+/// [`CallBudget::Lenient`] on every other re-executed bar.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CallBudget {
+    /// `call_timeout_ms` of CPU time per bar: every bar run for the first time.
+    #[default]
+    Measured,
+    /// A re-executed bar the journal says did not run out:
+    /// [`RE_EXECUTION_FACTOR`] times the budget, so that a slower machine
+    /// does not fault where the run did not. A plugin that uses even that
+    /// faults, and the journal reports the divergence.
+    Lenient,
+    /// A re-executed bar the journal says ran out: the next call is not
+    /// made and ends as it did then, with a CPU-budget fault (one call;
+    /// the budget is lenient again after it).
+    Spent,
+}
+
+/// How many times its budget a re-executed bar may use ([`CallBudget::Lenient`]).
+pub const RE_EXECUTION_FACTOR: u32 = 10;
+
 /// The calling thread's CPU time so far. The per-bar budget counts this,
 /// not the wall clock: wasmtime runs a plugin on the thread that calls it,
 /// so a host that is descheduled, throttled or sharing its cores with a

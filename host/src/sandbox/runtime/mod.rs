@@ -358,6 +358,7 @@ impl Runtime {
             clock,
             hash: plugin.hash.clone(),
             traced: false,
+            budget: CallBudget::default(),
         })
     }
 }

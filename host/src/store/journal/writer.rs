@@ -47,6 +47,10 @@ pub struct Resumed {
     pub snapshot: Option<Snapshot>,
     /// The bars at which the strategy faulted, in order.
     pub faults: Vec<u64>,
+    /// Every fault's diagnosis, in journal order, with its bar: the run's
+    /// last fault and the faults a rollback answered (their cause). A
+    /// re-execution reads from them which bars ran out of CPU budget.
+    pub fault_causes: Vec<(u64, String)>,
 }
 
 /// Open a database for writing, telling a lock held by another process
@@ -178,8 +182,11 @@ impl Journal {
                     out.venue.push((seq, note));
                 } else if let Entry::Order { order, .. } = &e {
                     out.last_order = out.last_order.max(order.id);
-                } else if let Entry::Fault { seq, .. } = &e {
+                } else if let Entry::Fault { seq, message } = &e {
                     out.faults.push(*seq);
+                    out.fault_causes.push((*seq, message.clone()));
+                } else if let Entry::Rollback { seq, cause, .. } = &e {
+                    out.fault_causes.push((*seq, cause.clone()));
                 }
                 expected.push_back(bytes.to_vec());
                 Ok(())
