@@ -24,6 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 # (name, file, exact text, replacement, [cargo test arguments]) — the test must fail.
 MUTATIONS = [
     (
+        "a-re-executed-bar-is-measured-by-this-machine",
+        "host/src/engine/mod.rs",
+        "        self.versions.serving().set_budget(budget);\n        let r = self",
+        "        let _ = budget;\n        let r = self",
+        ["-p", "sandbar", "--test", "invariants", "re_execution::"],
+    ),
+    (
         "a-decision-after-a-fault-is-not-journaled",
         "host/src/engine/after_fault.rs",
         "        self.record(Entry::Command {\n            seq,\n            action: crate::store::journal::CommandAction::AfterFault {",
