@@ -259,7 +259,10 @@ fn max_drawdown_halts_and_flattens_everything() {
         report.contains("Risk states:\n  HALTED at 2024-01-04: max-drawdown: equity 88000.00 is 12.00% below peak 100000.00"),
         "{report}"
     );
-    assert!(report.contains("halted ×1: trading is halted"), "{report}");
+    assert!(
+        report.contains("halted ×1 (entries 1, exits 0): trading is halted"),
+        "{report}"
+    );
     let last = e.last().unwrap();
     assert_eq!(
         last["final"]["positions"].as_array().unwrap().len(),
@@ -439,6 +442,64 @@ mod adversarial {
 }
 
 #[test]
+fn a_refused_exit_is_counted_apart_from_refused_entries() {
+    // Issue 24: the refusal table tells exits (an order that only reduces a
+    // position: one the strategy could not close) from entries. Halted at
+    // bar 3, the host's flatten waits for bar 4's open: the strategy's own
+    // close on bar 3 is an exit refused, its buy on bar 5 an entry.
+    let dir = scratch();
+    let mut bars = flat(3, 100.0);
+    bars.push((100.0, 100.0, 60.0, 60.0));
+    bars.extend(flat(4, 60.0));
+    let data = bars_csv(dir.path(), "X.csv", DAY, &bars);
+    let (out, e) = scripted(
+        dir.path(),
+        &[&data],
+        "0 weight 0 0.3; 3 close 0; 5 buy 0 1",
+        &["risk.max_position=0.5"],
+    );
+    ok(&out);
+    assert_eq!(refusal_rules(&e), vec!["halted", "halted"]);
+    // The marker follows the refusal it qualifies: the close's, not the buy's.
+    let kinds: Vec<(String, u64)> = e
+        .iter()
+        .filter_map(|x| {
+            let (k, v) = x.as_object()?.iter().next()?;
+            matches!(k.as_str(), "refusal" | "refused-exit")
+                .then(|| (k.clone(), v["seq"].as_u64().unwrap()))
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            ("refusal".to_string(), 3),
+            ("refused-exit".to_string(), 3),
+            ("refusal".to_string(), 5)
+        ]
+    );
+    let report = stdout(&out);
+    assert!(
+        report.contains("halted ×2 (entries 1, exits 1): trading is halted"),
+        "{report}"
+    );
+    // The page rebuilt from the journal counts the same.
+    let page = dir.path().join("run.html");
+    ok(&sandbar(&[
+        "journal".as_ref(),
+        dir.path().join("scripted.redb").as_os_str(),
+        "--html".as_ref(),
+        page.as_os_str(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ]));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(
+        html.contains("<b>halted ×2</b> (entries 1, exits 1)"),
+        "{html}"
+    );
+}
+
+#[test]
 fn a_run_whose_every_intent_is_refused_says_so_and_why() {
     // Issue 10: 0 trades, exit 0, and the reason only in the journal.
     let dir = scratch();
@@ -453,7 +514,7 @@ fn a_run_whose_every_intent_is_refused_says_so_and_why() {
     let report = stdout(&out);
     assert!(
         report.contains(
-            "max-position ×2: position value 25000.00 would exceed 20% of equity 100000.00 = 20000.00"
+            "max-position ×2 (entries 2, exits 0): position value 25000.00 would exceed 20% of equity 100000.00 = 20000.00"
         ),
         "{report}"
     );

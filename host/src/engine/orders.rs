@@ -85,14 +85,14 @@ impl<V: Venue> Engine<'_, V> {
             plugin: self.label(),
         })?;
         if let Err(detail) = sandbar_sdk::protection::validate(self.symbols.len(), s, &change) {
-            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
+            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail, false);
         }
         let position = self.books.ledger.position(s);
         let close = self.books.last_close[s as usize];
         let before = *self.protections.levels(s);
         if let Err(why) = self.protections.amend(s, change, position, close) {
             let detail = format!("{change} on {}: {why}", self.symbol_name(s));
-            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
+            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail, false);
         }
         // A stop moved away or cancelled may put more at risk than allowed.
         let average = self.books.ledger.holdings[s as usize].average_price;
@@ -103,7 +103,7 @@ impl<V: Venue> Engine<'_, V> {
         let equity = self.books.ledger.equity();
         if let Some(r) = self.risk.stop_risk(position, close, stop, equity) {
             self.protections.restore(s, before);
-            return self.refuse(seq, bar, s, r.rule, r.detail);
+            return self.refuse(seq, bar, s, r.rule, r.detail, false);
         }
         if position == 0.0 {
             // Placed once the entry fills.
@@ -112,6 +112,8 @@ impl<V: Venue> Engine<'_, V> {
         self.sync_protection(s, seq, bar.time_ms)
     }
 
+    /// Refuse an intent by `rule`; `exit`: it asked for an order that only
+    /// reduces the position (or to close it).
     pub(super) fn refuse(
         &mut self,
         seq: u64,
@@ -119,6 +121,7 @@ impl<V: Venue> Engine<'_, V> {
         symbol: SymbolId,
         rule: Rule,
         detail: String,
+        exit: bool,
     ) -> Result<(), JournalError> {
         self.out.refusals += 1;
         match self
@@ -127,10 +130,14 @@ impl<V: Venue> Engine<'_, V> {
             .iter_mut()
             .find(|r| r.rule == rule)
         {
-            Some(r) => r.count += 1,
+            Some(r) => {
+                r.count += 1;
+                r.exits += u64::from(exit);
+            }
             None => self.out.refusals_by_rule.push(super::RuleCount {
                 rule,
                 count: 1,
+                exits: u64::from(exit),
                 first: detail.clone(),
             }),
         }
@@ -141,6 +148,9 @@ impl<V: Venue> Engine<'_, V> {
             detail: detail.clone(),
             plugin: self.label(),
         })?;
+        if exit {
+            self.record(Entry::RefusedExit { seq })?;
+        }
         self.events.push(Event::Rejected(Rejection {
             symbol,
             rule: rule.as_str().into(),
@@ -197,7 +207,9 @@ impl<V: Venue> Engine<'_, V> {
             intent.stop_loss,
             intent.take_profit,
         ) {
-            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
+            let close = matches!(intent.action, Action::Close);
+            let exit = close && self.books.ledger.position(s) != 0.0;
+            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail, exit);
         }
         let idx = s as usize;
         let price = self.books.last_close[idx];
@@ -233,7 +245,7 @@ impl<V: Venue> Engine<'_, V> {
             let detail = format!(
                 "cannot be sized: the order quantity is {delta} (equity {equity}, price {price})"
             );
-            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail);
+            return self.refuse(seq, bar, s, Rule::InvalidIntent, detail, false);
         }
         if delta.abs() <= 1e-12 * pos.abs().max(1.0) {
             return self.protect_only(s, before, seq, bar);
@@ -262,7 +274,7 @@ impl<V: Venue> Engine<'_, V> {
                 // has (a farther one would put more at risk than allowed).
                 self.protections.restore(s, before);
             }
-            return self.refuse(seq, bar, s, r.rule, r.detail);
+            return self.refuse(seq, bar, s, r.rule, r.detail, proposal.reduces());
         }
         self.out.approved += 1;
         let order = Order {
@@ -311,7 +323,7 @@ impl<V: Venue> Engine<'_, V> {
         let equity = self.books.ledger.equity();
         if let Some(r) = self.risk.stop_risk(pos, price, stop, equity) {
             self.protections.restore(s, before);
-            return self.refuse(seq, bar, s, r.rule, r.detail);
+            return self.refuse(seq, bar, s, r.rule, r.detail, false);
         }
         self.sync_protection(s, seq, bar.time_ms)
     }

@@ -89,6 +89,9 @@ pub struct RuleCount {
     pub rule: crate::risk::Rule,
     /// Refusals.
     pub count: u64,
+    /// Of them, refusals of an exit: an order that only reduced a position.
+    #[serde(default)]
+    pub exits: u64,
     /// The first refusal's detail, with its values.
     pub first: String,
 }

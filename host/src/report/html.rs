@@ -230,9 +230,11 @@ pub fn render(input: &HtmlInput) -> String {
         .iter()
         .map(|c| {
             format!(
-                "<li><b>{} ×{}</b>: {}</li>",
+                "<li><b>{} ×{}</b> (entries {}, exits {}): {}</li>",
                 esc(c.rule.as_str()),
                 c.count,
+                c.count - c.exits,
+                c.exits,
                 esc(&c.first)
             )
         })

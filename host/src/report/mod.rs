@@ -240,12 +240,17 @@ impl Report {
             .map(|(k, v)| format!("{k:<w$}  {v}\n"))
             .collect();
         if !self.refusals_by_rule.is_empty() {
-            out.push_str("\nRefusals by rule (the strategy was told each one):\n");
+            out.push_str(
+                "\nRefusals by rule (the strategy was told each one; an exit only \
+                 reduced a position, anything else counts as an entry):\n",
+            );
             for r in &self.refusals_by_rule {
                 out.push_str(&format!(
-                    "  {} ×{}: {}\n",
+                    "  {} ×{} (entries {}, exits {}): {}\n",
                     r.rule.as_str(),
                     r.count,
+                    r.count - r.exits,
+                    r.exits,
                     r.first
                 ));
             }

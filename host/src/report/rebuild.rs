@@ -58,6 +58,7 @@ pub fn outcome(
     // Capital the account moved in or out, before each bar (its rebalances).
     let mut transfers: Vec<(u64, f64)> = Vec::new();
     let mut approved_intent = false;
+    let mut last_rule: Option<crate::risk::Rule> = None;
     for e in entries {
         match e {
             Entry::Intent { .. } => {
@@ -85,8 +86,20 @@ pub fn outcome(
                     None => o.refusals_by_rule.push(RuleCount {
                         rule: *rule,
                         count: 1,
+                        exits: 0,
                         first: detail.clone(),
                     }),
+                }
+                last_rule = Some(*rule);
+            }
+            // It follows the refusal it qualifies.
+            Entry::RefusedExit { .. } => {
+                if let Some(r) = o
+                    .refusals_by_rule
+                    .iter_mut()
+                    .find(|r| Some(r.rule) == last_rule)
+                {
+                    r.exits += 1;
                 }
             }
             Entry::State { seq, change } => {

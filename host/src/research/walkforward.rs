@@ -193,7 +193,10 @@ pub fn stitch(initial: f64, runs: &[RunOutcome]) -> RunOutcome {
         o.lookahead |= r.lookahead;
         for rc in &r.refusals_by_rule {
             match o.refusals_by_rule.iter_mut().find(|x| x.rule == rc.rule) {
-                Some(x) => x.count += rc.count,
+                Some(x) => {
+                    x.count += rc.count;
+                    x.exits += rc.exits;
+                }
                 None => o.refusals_by_rule.push(RuleCount { ..rc.clone() }),
             }
         }

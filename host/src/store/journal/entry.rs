@@ -255,6 +255,13 @@ pub enum Entry {
         /// `name@version` that asked.
         plugin: String,
     },
+    /// The refusal journaled just before it was of an exit: an order that
+    /// only reduced a position (reports tell refused exits from refused
+    /// entries; an exit refused is a position the strategy could not close).
+    RefusedExit {
+        /// Bar sequence number (the refusal's).
+        seq: u64,
+    },
 }
 
 /// An operator command as journaled.
@@ -348,7 +355,8 @@ impl Entry {
             | Entry::FromEntry { seq, .. }
             | Entry::Venue { seq, .. }
             | Entry::Kill { seq, .. }
-            | Entry::Amend { seq, .. } => Some(*seq),
+            | Entry::Amend { seq, .. }
+            | Entry::RefusedExit { seq } => Some(*seq),
             Entry::Order { order, .. } => Some(order.decided_seq),
             Entry::Final { .. } => None,
         }

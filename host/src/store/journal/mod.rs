@@ -70,6 +70,8 @@ const STATE: TableDefinition<&str, &[u8]> = TableDefinition::new("state");
 /// write-ahead tables and [`Entry::Command`], version 3 [`Entry::FromEntry`],
 /// version 4 [`Entry::Venue`] (written only by deployments on a live venue:
 /// every other journal is still format 3); earlier versions still read.
+/// Later kinds ([`Entry::Amend`], [`Entry::RefusedExit`]) are added at the
+/// end without a new version: a journal without them reads as before.
 /// Entries are bincode enums, so a new kind is only ever added at the end
 /// (a test pins every kind's index).
 pub const FORMAT: u32 = 4;
@@ -278,6 +280,7 @@ mod tests {
                 ended: None,
             },
         };
+        let exit = Entry::RefusedExit { seq: 0 };
         // Format 1 ended with Fault (14) and Final (15).
         assert_eq!(
             [
@@ -285,9 +288,10 @@ mod tests {
                 index(&fin),
                 index(&command),
                 index(&from_entry),
-                index(&venue)
+                index(&venue),
+                index(&exit)
             ],
-            [14, 15, 16, 17, 18]
+            [14, 15, 16, 17, 18, 21]
         );
     }
 
