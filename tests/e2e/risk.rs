@@ -484,9 +484,10 @@ fn a_refused_exit_is_counted_apart_from_refused_entries() {
     );
     // The page rebuilt from the journal counts the same.
     let page = dir.path().join("run.html");
-    ok(&sandbar(&[
+    let journal = dir.path().join("scripted.redb");
+    ok(&sandbar([
         "journal".as_ref(),
-        dir.path().join("scripted.redb").as_os_str(),
+        journal.as_os_str(),
         "--html".as_ref(),
         page.as_os_str(),
         "--data".as_ref(),
