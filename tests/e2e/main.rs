@@ -9,6 +9,7 @@ mod alerts;
 mod api;
 mod api_fuzz;
 mod author;
+mod backup;
 mod dashboard;
 mod data;
 mod docs;

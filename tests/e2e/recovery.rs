@@ -15,14 +15,14 @@ use crate::service::Fixture;
 use crate::util::*;
 
 /// Minute klines served, and how fast they close.
-fn binance(n: usize, bars_per_second: f64) -> BinanceServer {
+pub(crate) fn binance(n: usize, bars_per_second: f64) -> BinanceServer {
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), n);
     BinanceServer::start("BTCUSDT", "1m", klines, bars_per_second)
 }
 
 /// A registry with sma-cross deployed to PAPER as `d`, and a config running
 /// `d` on the server's BTCUSDT minute bars from 2024-01-01.
-fn deployed(server: &BinanceServer) -> (Fixture, PathBuf) {
+pub(crate) fn deployed(server: &BinanceServer) -> (Fixture, PathBuf) {
     let f = Fixture::new();
     f.ok(&["plugin", "add", plugins::SMA_CROSS]);
     f.paper(
@@ -32,17 +32,22 @@ fn deployed(server: &BinanceServer) -> (Fixture, PathBuf) {
             "--param", "fast=3", "--param", "slow=8", "--symbol", "BTCUSDT",
         ],
     );
-    let config = f.config(
+    let config = config_on(&f, server);
+    (f, config)
+}
+
+/// `f`'s config running `d` on the server's BTCUSDT minute bars from 2024-01-01.
+pub(crate) fn config_on(f: &Fixture, server: &BinanceServer) -> PathBuf {
+    f.config(
         &format!(
             "[feeds.binance]\nkind = \"binance\"\nrest_url = {:?}\nws_url = {:?}\n{COMPRESSED}",
             server.rest_url, server.ws_url
         ),
         "[[deployments]]\nname = \"d\"\nfeed = \"binance\"\ninterval = \"1m\"\nstart = \"2024-01-01\"\n",
-    );
-    (f, config)
+    )
 }
 
-fn journal_of(f: &Fixture) -> PathBuf {
+pub(crate) fn journal_of(f: &Fixture) -> PathBuf {
     f.dir.path().join("journals/d.redb")
 }
 

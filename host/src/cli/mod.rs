@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use clap::{Args, Parser, Subcommand};
 
 mod alerts;
+mod backup;
 mod build;
 mod data;
 mod demo;
@@ -103,6 +104,16 @@ enum Command {
     Kill(serve::KillArgs),
     /// A running service's alert history, newest first.
     Alerts(alerts::AlertsArgs),
+    /// Back up the registry and every journal and database: a running
+    /// service's through its API (while it trades), else directly.
+    Backup {
+        #[command(flatten)]
+        registry: RegistryOpt,
+        #[command(flatten)]
+        args: backup::BackupArgs,
+    },
+    /// Restore a backup into an empty data directory.
+    Restore(backup::RestoreArgs),
     /// Capture a configured live feed into a recording.
     Record(record::RecordArgs),
     /// Check a configured live venue before going live.
@@ -219,6 +230,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(a) => serve::serve(a),
         Command::Kill(a) => serve::kill(a),
         Command::Alerts(a) => alerts::run(a),
+        Command::Backup { registry, args } => backup::backup(&registry, args),
+        Command::Restore(a) => backup::restore(a),
         Command::Record(a) => record::record(a),
         Command::Venue { cmd } => venue::run(cmd),
         Command::Describe { plugin } => plugin::describe(plugin),

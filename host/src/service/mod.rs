@@ -35,6 +35,7 @@ pub mod runner;
 pub mod shadow;
 
 mod after_fault;
+mod backup;
 mod commands;
 mod connect;
 mod controller;

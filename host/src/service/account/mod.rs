@@ -258,7 +258,7 @@ pub struct Account {
     pub config: AccountConfig,
     book: Mutex<Book>,
     /// Its journal of decisions (none: kept in memory only, for tests).
-    db: Option<Database>,
+    db: Option<std::sync::Arc<Database>>,
 }
 
 impl std::fmt::Debug for Account {
@@ -300,7 +300,7 @@ impl Account {
         path: &Path,
     ) -> anyhow::Result<Self> {
         let mut a = Self::new(name, config, members);
-        let db = Database::create(path).map_err(|e| store_error(path, e))?;
+        let db = crate::store::backup::create(path).map_err(|e| store_error(path, e))?;
         {
             let tx = db.begin_write().map_err(|e| store_error(path, e))?;
             tx.open_table(REBALANCES)

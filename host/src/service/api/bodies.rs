@@ -11,6 +11,16 @@ pub struct Reason {
     pub reason: String,
 }
 
+/// Body of `POST /backup`.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BackupBody {
+    /// The backup's directory name under `backups/` (default: the UTC time,
+    /// `20261205T061500Z`).
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
 /// Body of `swap`, `rollback`, `continue` and `shadow`.
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(deny_unknown_fields)]

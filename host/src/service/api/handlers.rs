@@ -305,6 +305,14 @@ pub(super) async fn kill(
     .await
 }
 
+pub(super) async fn backup(
+    State(s): State<Shared>,
+    Extension(op): Extension<Operator>,
+    JsonBody(a): JsonBody<BackupBody>,
+) -> Response {
+    blocking(move || s.backup(a.name.as_deref(), &op.0)).await
+}
+
 pub(super) async fn dashboard() -> Response {
     (
         [(header::CACHE_CONTROL, "no-store")],

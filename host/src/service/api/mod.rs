@@ -53,7 +53,7 @@ pub mod listen;
 mod respond;
 
 pub use auth::{Access, FAILURE_WINDOW, MAX_FAILURES, MAX_SESSIONS, Operator, Role, Token};
-pub use bodies::{JournalQuery, PromoteBody, Reason, VersionBody};
+pub use bodies::{BackupBody, JournalQuery, PromoteBody, Reason, VersionBody};
 pub use client::{Client, client_token};
 
 use crate::service::Service;
@@ -154,6 +154,7 @@ fn table() -> Vec<Route> {
         r(true, "get", "/deployments/{name}/journal", get(journal)),
         r(true, "get", "/alerts", get(alerts)),
         r(true, "post", "/kill", post(kill)),
+        r(true, "post", "/backup", post(backup)),
         r(false, "get", "/livez", get(livez)),
         r(false, "get", "/login", get(login_page)),
         r(false, "post", "/login", post(login)),

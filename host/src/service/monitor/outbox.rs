@@ -42,7 +42,7 @@ pub const MAX_REFUSALS: u32 = 3;
 
 /// Raises alerts and delivers them.
 pub struct Alerter {
-    db: Database,
+    db: std::sync::Arc<Database>,
     path: PathBuf,
     config: AlertsConfig,
     cooldown: Mutex<HashMap<(String, Rule, Level), Instant>>,
@@ -87,7 +87,8 @@ impl Alerter {
         channels: Vec<Box<dyn Channel>>,
     ) -> anyhow::Result<Arc<Alerter>> {
         let path = dir.join("alerts.redb");
-        let db = Database::create(&path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        let db = crate::store::backup::create(&path)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
         {
             let tx = db.begin_write()?;
             tx.open_table(ALERTS)?;

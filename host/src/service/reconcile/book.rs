@@ -17,7 +17,7 @@ const FOREIGN: TableDefinition<&str, f64> = TableDefinition::new("foreign");
 
 /// What someone else holds at a venue, by symbol: `journals/venue-<name>.redb`.
 pub struct VenueBook {
-    db: Database,
+    db: std::sync::Arc<Database>,
     path: PathBuf,
 }
 
@@ -30,7 +30,7 @@ impl VenueBook {
     /// Open (or create) it.
     pub fn open(path: &Path) -> anyhow::Result<Self> {
         let e = |e: &dyn std::fmt::Display| anyhow::anyhow!("{}: {e}", path.display());
-        let db = Database::create(path).map_err(|x| e(&x))?;
+        let db = crate::store::backup::create(path).map_err(|x| e(&x))?;
         let tx = db.begin_write().map_err(|x| e(&x))?;
         tx.open_table(FOREIGN).map_err(|x| e(&x))?;
         tx.commit().map_err(|x| e(&x))?;

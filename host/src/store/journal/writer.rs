@@ -55,8 +55,8 @@ pub struct Resumed {
 
 /// Open a database for writing, telling a lock held by another process
 /// apart from a damaged file.
-pub(super) fn open_db(path: &Path) -> Result<Database, JournalError> {
-    Database::create(path).map_err(|e| match e {
+pub(super) fn open_db(path: &Path) -> Result<std::sync::Arc<Database>, JournalError> {
+    crate::store::backup::create(path).map_err(|e| match e {
         redb::DatabaseError::DatabaseAlreadyOpen => JournalError::Locked {
             path: path.to_path_buf(),
         },
@@ -88,7 +88,7 @@ impl Journal {
         if path.exists() {
             std::fs::remove_file(path).map_err(|e| storage(path, e))?;
         }
-        let db = std::sync::Arc::new(Database::create(path).map_err(|e| storage(path, e))?);
+        let db = crate::store::backup::create(path).map_err(|e| storage(path, e))?;
         let j = Self {
             db,
             path: path.to_path_buf(),
@@ -129,7 +129,7 @@ impl Journal {
             // Refuse an unknown format before opening the file for writing.
             JournalReader::open(path)?.meta()?;
         }
-        let db = std::sync::Arc::new(open_db(path)?);
+        let db = open_db(path)?;
         let mut j = Self {
             db,
             path: path.to_path_buf(),

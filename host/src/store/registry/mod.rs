@@ -275,7 +275,7 @@ pub enum RegistryError {
 
 /// The registry file.
 pub struct Registry {
-    db: Database,
+    db: std::sync::Arc<Database>,
     path: PathBuf,
 }
 
@@ -367,12 +367,17 @@ impl AuditLine {
 }
 
 impl Registry {
+    /// The registry's file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// Open (or create) a registry file.
     pub fn open(path: &Path) -> Result<Self, RegistryError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| Self::err(path, e))?;
         }
-        let db = Database::create(path).map_err(|e| match e {
+        let db = crate::store::backup::create(path).map_err(|e| match e {
             redb::DatabaseError::DatabaseAlreadyOpen => RegistryError::Locked {
                 path: path.to_path_buf(),
             },
