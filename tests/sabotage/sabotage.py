@@ -24,6 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 # (name, file, exact text, replacement, [cargo test arguments]) — the test must fail.
 MUTATIONS = [
     (
+        "a-damaged-backup-is-restored",
+        "host/src/store/backup.rs",
+        "    let manifest = verify(from)?;\n    let journals = data_dir.join(\"journals\");",
+        "    let manifest: Manifest = serde_json::from_slice(&std::fs::read(from.join(MANIFEST)).unwrap()).unwrap();\n    let journals = data_dir.join(\"journals\");",
+        ["-p", "sandbar", "--lib", "store::backup::tests::a_damaged_backup_is_refused"],
+    ),
+    (
         "a-re-executed-bar-is-measured-by-this-machine",
         "host/src/engine/mod.rs",
         "        self.versions.serving().set_budget(budget);\n        let r = self",
