@@ -221,6 +221,11 @@ impl ServiceFile {
         for v in self.venues.values_mut() {
             v.adapter_mut().resolve(base);
         }
+        for c in self.alerts.iter_mut().flat_map(|a| a.channels.iter_mut()) {
+            if let crate::service::monitor::ChannelConfig::Email(e) = c {
+                e.resolve(base);
+            }
+        }
     }
 
     fn check(&self) -> anyhow::Result<()> {

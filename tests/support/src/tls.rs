@@ -64,6 +64,12 @@ impl TestCa {
         self.dir.path().join("ca.pem")
     }
 
+    /// The server side's TLS configuration (for a test server that upgrades
+    /// a plain connection itself, as SMTP's STARTTLS does).
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.server.clone()
+    }
+
     /// A listener that takes TLS connections on `tcp`.
     pub fn listener(&self, tcp: TcpListener) -> TlsListener {
         TlsListener {

@@ -49,7 +49,8 @@ impl ChannelConfig {
     pub fn check(&self) -> anyhow::Result<()> {
         match self {
             ChannelConfig::Telegram(t) => t.check(),
-            ChannelConfig::Webhook(_) | ChannelConfig::Email(_) => Ok(()),
+            ChannelConfig::Email(e) => e.check(),
+            ChannelConfig::Webhook(_) => Ok(()),
         }
     }
 
