@@ -775,3 +775,74 @@ fn a_burst_of_refusals_is_alerted_once_at_its_level() {
         "{text}"
     );
 }
+
+#[test]
+fn a_deployment_without_a_fill_for_idle_hours_of_bars_is_told_once_per_silence() {
+    // Issue 26, item 6: a strategy that has stopped trading (or cannot) is
+    // noticed. One buy at bar 0 (filled at bar 1), another at bar 400; two
+    // hours of minute bars without a fill are told once each time.
+    let (url, received, _rt) = receivers();
+    let mut f = Fixture::new();
+    f.ok(&["plugin", "add", plugins::SCRIPTED]);
+    f.paper(
+        "quiet",
+        "scripted@0.1.0",
+        &["--param", "script=0 buy 0 1; 400 buy 0 1"],
+    );
+    let data = bars_csv(f.dir.path(), "X.csv", MINUTE, &flat(700, 100.0));
+    let config = f.config(
+        &format!(
+            "[feeds.rec]\nkind = \"recorded\"\nfiles = [{data:?}]\ninterval = \"1m\"\nbars_per_second = 2000\n"
+        ),
+        &format!(
+            "[alerts]\nidle_hours = 2\n[[alerts.channels]]\nkind = \"webhook\"\nurl = \"{url}/hook\"\nmin_level = \"WARNING\"\n"
+        ),
+    );
+    f.serve(&config);
+    f.start("quiet", "X");
+    f.wait("quiet", "the whole feed", |s| {
+        s["seq"].as_u64() >= Some(700)
+    });
+    let idle = |received: &Received| -> Vec<serde_json::Value> {
+        received
+            .hooks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|h| h["rule"] == "idle")
+            .cloned()
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while idle(&received).len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "idle alerts: {:?}",
+            received.hooks.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let told = idle(&received);
+    // Fills at bars 1 and 401: silent from 00:01 to 02:01 (told), then from
+    // 06:41 to 08:41 (told) — and never again within one silence.
+    let at: Vec<&str> = told
+        .iter()
+        .map(|h| h["bar_time"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(told.len(), 2, "{told:?}");
+    assert_eq!(
+        at,
+        ["2024-01-01T02:01:00.000Z", "2024-01-01T08:41:00.000Z"],
+        "{told:?}"
+    );
+    assert!(told.iter().all(|h| h["level"] == "WARNING"), "{told:?}");
+    assert!(
+        told[0]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("WARNING quiet (scripted@0.1.0): no fill for 2.0 h of bars"),
+        "{told:?} {at:?}"
+    );
+    assert!(f.terminate().success());
+}

@@ -786,3 +786,90 @@ fn venue_check_at_alpaca_reads_the_account_and_places_and_cancels_a_test_order_o
     assert!(text.starts_with("FAIL"), "{text}");
     assert!(!text.contains("not-the-secret"), "{text}");
 }
+
+/// Webhook alerts of `rule`, as received so far.
+fn hooks_of(received: &crate::alerts::Received, rule: &str) -> Vec<serde_json::Value> {
+    received
+        .hooks
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|h| h["rule"] == rule)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn repeated_venue_errors_warn_at_three_and_are_critical_past_five_and_a_dropped_stream_is_told() {
+    // Issue 26, item 6 (the reference deployment guide: "≥ 3 errors warn,
+    // > 5 critical"). Six orders the venue's LOT_SIZE refuses, a few bars
+    // apart: each is an order error the courier reports.
+    let (url, received, _rt) = crate::alerts::receivers();
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
+    let server = sandbar_test_support::binance::BinanceServer::start("BTCUSDT", "1m", klines, 20.0);
+    let mut script: Vec<String> = (0..6)
+        .map(|i| format!("{} buy 0 0.000000001", 2 + 3 * i))
+        .collect();
+    // Then a real buy, ten seconds in: its execution is the event the
+    // update stream drops on.
+    script.push("200 buy 0 0.01".into());
+    let (mut f, config) = live_deployment_of(
+        &server,
+        plugins::SCRIPTED,
+        "scripted@0.1.0",
+        &["--param", &format!("script={}", script.join("; "))],
+        &format!(
+            "[alerts]\ncooldown_secs = 900\n[[alerts.channels]]\nkind = \"webhook\"\nurl = \"{url}/hook\"\nmin_level = \"WARNING\"\n"
+        ),
+    );
+    with_user_data_stream(&server, &config);
+    f.serve(&config);
+    f.wait("d", "the stream subscribed", |s| {
+        s["venue"]["stream_up"] == true
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let errors = loop {
+        let errors = hooks_of(&received, "errors");
+        if errors.iter().any(|h| h["level"] == "CRITICAL") {
+            break errors;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no CRITICAL errors alert: {:?}; status {}",
+            received.hooks.lock().unwrap(),
+            f.status("d")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    // Once at each level (a condition: the cooldown holds the repeats back).
+    let levels: Vec<(&str, f64)> = errors
+        .iter()
+        .map(|h| (h["level"].as_str().unwrap(), h["value"].as_f64().unwrap()))
+        .collect();
+    assert_eq!(levels, [("WARNING", 3.0), ("CRITICAL", 6.0)], "{errors:?}");
+    let text = errors[1]["message"].as_str().unwrap();
+    assert!(
+        text.contains("6 venue errors at `bx` in the last 10 min") && text.contains("LOT_SIZE"),
+        "{text}"
+    );
+    assert!(hooks_of(&received, "stream-down").is_empty());
+
+    // The update stream drops at the buy's execution and cannot come back:
+    // told once.
+    let spot = server.spot();
+    spot.faults.stream_down.store(true, Ordering::SeqCst);
+    spot.faults.stream_drop_after.store(1, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while hooks_of(&received, "stream-down").is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "no stream-down alert; status {}",
+            f.status("d")
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let down = hooks_of(&received, "stream-down");
+    assert_eq!(down.len(), 1, "{down:?}");
+    assert_eq!(down[0]["level"], "WARNING");
+    assert!(f.terminate().success());
+}

@@ -68,8 +68,8 @@ MUTATIONS = [
     (
         "a-burst-of-refusals-is-never-counted",
         "host/src/service/recorder.rs",
-        "refused_at.push_back(*seq);",
-        "let _ = seq;",
+        "let n = refused.count(*seq, monitor::REFUSAL_WINDOW_BARS) as f64;",
+        "let n = { let _ = (&refused, seq); 0.0_f64 };",
         ["-p", "sandbar", "--test", "e2e", "alerts::a_burst_of_refusals_is_alerted_once"],
     ),
     (

@@ -47,6 +47,7 @@ mod shadow_runs;
 mod start;
 mod summary;
 mod types;
+mod venue_health;
 
 use run::*;
 pub use types::{CreateRequest, DeploymentStatus, FeedSpec, FeedState, ServiceConfig, VenueState};

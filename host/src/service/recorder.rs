@@ -56,9 +56,11 @@ pub(super) struct ServiceRecorder {
     /// The version in service, as the entries last named it (alerts about
     /// entries that name none, such as a risk state change).
     pub(super) version: String,
-    /// Bars of the refusals within the last
-    /// [`monitor::REFUSAL_WINDOW_BARS`] bars (the `refusals` rule).
-    pub(super) refused_at: std::collections::VecDeque<u64>,
+    /// The refusals within the last [`monitor::REFUSAL_WINDOW_BARS`] bars
+    /// (the `refusals` rule).
+    pub(super) refused: monitor::Burst,
+    /// Bar time since the last fill (the `idle` rule).
+    pub(super) quiet: monitor::Quiet,
 }
 
 /// When each market order became fillable and when it first filled.
@@ -183,6 +185,10 @@ impl Recorder for ServiceRecorder {
             Entry::Swap { to, .. } => to.clone_into(&mut self.version),
             _ => {}
         }
+        if let Entry::Fill { fill, .. } = &entry {
+            // Re-executed fills count too: a restart does not restart the silence.
+            self.quiet.happened(fill.time_ms);
+        }
         let mut j = self.journal.lock().expect("journal lock");
         if !j.verifying() {
             self.metrics.entry(&entry);
@@ -192,7 +198,7 @@ impl Recorder for ServiceRecorder {
             self.clock
                 .on_entry(&entry, &self.metrics, self.alerter.as_deref(), &self.name);
             count_refusal(
-                &mut self.refused_at,
+                &mut self.refused,
                 self.alerter.as_deref(),
                 &self.name,
                 &self.version,
@@ -207,6 +213,33 @@ impl Recorder for ServiceRecorder {
     }
 
     fn input_bar(&mut self, seq: u64, bar: &Bar) -> Result<(), JournalError> {
+        if let (Some(a), Some(hours)) = (
+            &self.alerter,
+            self.alerter.as_ref().and_then(|a| a.config().idle_hours),
+        ) {
+            let limit = (hours * 3_600_000.0) as i64;
+            // Re-executed bars move the clock, and tell nothing again.
+            if let Some(quiet) = self.quiet.silent_for(bar.time_ms, limit)
+                && seq >= self.recovered
+            {
+                a.raise(
+                    monitor::Raise::new(
+                        monitor::Level::Warning,
+                        monitor::Rule::Idle,
+                        &self.name,
+                        &self.version,
+                        format!(
+                            "no fill for {:.1} h of bars (the limit is {hours} h): the strategy \
+                         has stopped trading, or cannot",
+                            quiet as f64 / 3_600_000.0
+                        ),
+                    )
+                    .value(quiet as f64 / 3_600_000.0)
+                    .threshold(hours)
+                    .at_bar(crate::data::market::format_time(bar.time_ms)),
+                );
+            }
+        }
         if seq >= self.recovered {
             self.metrics.bars.inc();
             // Per bar: the clock is read only while a market order waits.
@@ -235,10 +268,10 @@ impl Recorder for ServiceRecorder {
 }
 
 /// The `refusals` rule: a refusal counted with those of the last
-/// [`monitor::REFUSAL_WINDOW_BARS`] bars (`refused_at`), raised at its
-/// thresholds (a condition: the cooldown holds back a burst that goes on).
+/// [`monitor::REFUSAL_WINDOW_BARS`] bars, raised at its thresholds (a
+/// condition: the cooldown holds back a burst that goes on).
 fn count_refusal(
-    refused_at: &mut std::collections::VecDeque<u64>,
+    refused: &mut monitor::Burst,
     alerter: Option<&monitor::Alerter>,
     name: &str,
     version: &str,
@@ -250,13 +283,8 @@ fn count_refusal(
     else {
         return;
     };
-    let since = seq.saturating_sub(monitor::REFUSAL_WINDOW_BARS - 1);
-    while refused_at.front().is_some_and(|&s| s < since) {
-        refused_at.pop_front();
-    }
-    refused_at.push_back(*seq);
+    let n = refused.count(*seq, monitor::REFUSAL_WINDOW_BARS) as f64;
     let Some(a) = alerter else { return };
-    let n = refused_at.len() as f64;
     if let Some((level, threshold)) = monitor::level_of(n, a.config().refusals) {
         a.raise(
                 monitor::Raise::new(

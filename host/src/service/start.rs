@@ -521,7 +521,8 @@ impl Service {
             board: evidence.then(|| board.clone()),
             symbols: symbols.clone(),
             clock: FillClock::default(),
-            refused_at: Default::default(),
+            refused: Default::default(),
+            quiet: Default::default(),
             version: label_for_alerts.clone(),
         };
         let timed = metrics::Timed {

@@ -328,6 +328,9 @@ impl Courier {
 
     /// The venue refused `ids` (an order, or a stop and its take-profit).
     fn reject_all(&mut self, ids: &[u64], reason: &str) {
+        // An order error is a venue error the operator is told of (the
+        // `errors` alert counts them).
+        self.problem(format!("order {ids:?} rejected: {reason}"));
         for &i in ids {
             self.open.remove(&i);
             self.push(

@@ -36,6 +36,16 @@ pub struct AlertsConfig {
     /// CRITICAL] (a strategy fighting its limits, or limits set too tight).
     #[serde(default = "refusals")]
     pub refusals: [f64; 2],
+    /// Venue and API errors of a LIVE deployment (orders rejected, lookups
+    /// failing, long waits, orders left unknown) within the last
+    /// [`ERROR_WINDOW_MS`]: [WARNING, CRITICAL] (default [3, 6]: three warn,
+    /// more than five are critical).
+    #[serde(default = "errors")]
+    pub errors: [f64; 2],
+    /// A deployment with no fill for this many hours of bars is told once
+    /// (WARNING), until its next fill (default: not watched).
+    #[serde(default)]
+    pub idle_hours: Option<f64>,
     /// Send a daily summary (INFO) at this UTC time (`HH:MM` or `HH:MM:SS`).
     #[serde(default)]
     pub daily_summary_utc: Option<String>,
@@ -75,6 +85,13 @@ fn sharpe() -> [f64; 2] {
 fn refusals() -> [f64; 2] {
     [10.0, 50.0]
 }
+fn errors() -> [f64; 2] {
+    [3.0, 6.0]
+}
+
+/// The time over which venue and API errors are counted for the `errors`
+/// rule (ten minutes).
+pub const ERROR_WINDOW_MS: u64 = 600_000;
 
 /// The bars over which refusals are counted for the `refusals` rule.
 pub const REFUSAL_WINDOW_BARS: u64 = 100;
@@ -96,12 +113,18 @@ impl AlertsConfig {
             ("time_to_fill_secs", self.time_to_fill_secs),
             ("sharpe_deviation", self.sharpe_deviation),
             ("refusals", self.refusals),
+            ("errors", self.errors),
         ] {
             if !(w.is_finite() && c.is_finite() && w > 0.0 && w <= c) {
                 anyhow::bail!(
                     "alerts.{name}: expected [warning, critical], finite, with 0 < warning <= critical (got [{w}, {c}])"
                 );
             }
+        }
+        if let Some(h) = self.idle_hours
+            && !(h.is_finite() && h > 0.0)
+        {
+            anyhow::bail!("alerts.idle_hours: {h} must be a positive number of hours");
         }
         if let Some(url) = &self.heartbeat_url {
             crate::net::tls::require_secure("alerts.heartbeat_url", url, "https", "http")?;

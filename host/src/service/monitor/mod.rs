@@ -7,6 +7,7 @@
 //! - `config.rs`: `[alerts]` in `sandbar.toml`;
 //! - `outbox.rs`: the [`Alerter`] — journaled before sent, retried with
 //!   backoff, a cooldown for conditions;
+//! - `window.rs`: what burst and silence rules count ([`Burst`], [`Quiet`]);
 //! - `channel/`: one file per channel (webhook, e-mail, Telegram) behind
 //!   the [`channel::Channel`] trait.
 //!
@@ -18,11 +19,13 @@ pub mod channel;
 pub mod config;
 pub mod outbox;
 pub mod rule;
+pub mod window;
 
 pub use alert::{Alert, Level, Raise};
-pub use config::{AlertsConfig, ChannelConfig, REFUSAL_WINDOW_BARS, summary_time};
+pub use config::{AlertsConfig, ChannelConfig, ERROR_WINDOW_MS, REFUSAL_WINDOW_BARS, summary_time};
 pub use outbox::Alerter;
 pub use rule::{Rule, level_of};
+pub use window::{Burst, Quiet};
 
 /// Annualised Sharpe ratio of daily equity closes (`crate::statistic`).
 pub use crate::statistic::daily_sharpe;

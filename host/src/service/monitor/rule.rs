@@ -56,6 +56,14 @@ pub enum Rule {
     OldBars,
     /// A burst of refusals: too many within the last bars (condition).
     Refusals,
+    /// Repeated venue and API errors: too many within the last
+    /// [`super::ERROR_WINDOW_MS`] (condition).
+    Errors,
+    /// A venue's update stream dropped: orders are followed by polling
+    /// until it reconnects (event, WARNING).
+    StreamDown,
+    /// No fill for `idle_hours` of bars (event, WARNING; once per silence).
+    Idle,
 }
 
 impl Rule {
@@ -84,6 +92,9 @@ impl Rule {
             Rule::Undelivered => "undelivered",
             Rule::OldBars => "old-bars",
             Rule::Refusals => "refusals",
+            Rule::Errors => "errors",
+            Rule::StreamDown => "stream-down",
+            Rule::Idle => "idle",
         }
     }
 
@@ -100,6 +111,7 @@ impl Rule {
                 | Rule::FeedStale
                 | Rule::Journal
                 | Rule::Refusals
+                | Rule::Errors
         )
     }
 }

@@ -149,8 +149,12 @@ struct Member {
 
 impl super::Service {
     /// Compare every configured venue with the journals every
-    /// `every_secs`, on a thread of its own, while the service lives.
+    /// `every_secs`, and alert on what happens at them
+    /// (`venue_health.rs`), on a thread of its own, while the service lives.
     pub fn start_reconciler(self: &std::sync::Arc<Self>) {
+        if self.config.venues.is_empty() {
+            return;
+        }
         let venues: Vec<String> = self
             .config
             .venues
@@ -158,19 +162,18 @@ impl super::Service {
             .filter(|(_, v)| v.reconcile().every_secs > 0.0)
             .map(|(n, _)| n.clone())
             .collect();
-        if venues.is_empty() {
-            return;
-        }
         let weak = std::sync::Arc::downgrade(self);
         std::thread::Builder::new()
             .name("reconcile".into())
             .spawn(move || {
                 let mut rounds: HashMap<String, Round> = HashMap::new();
+                let mut seen = HashMap::new();
                 loop {
                     std::thread::sleep(std::time::Duration::from_millis(50));
                     let Some(service) = weak.upgrade() else {
                         return;
                     };
+                    service.watch_venues(&mut seen);
                     for v in &venues {
                         let r = rounds.entry(v.clone()).or_default();
                         // After a reconnect of an update stream, at once;
