@@ -242,3 +242,106 @@ fn the_demo_builds_the_example_and_replays_the_bundled_sample() {
         "{report}"
     );
 }
+
+#[test]
+fn demo_serve_brings_up_a_paper_service_whose_version_can_be_swapped_and_rolled_back() {
+    // Issue 26, item 10: the first service in one command, no configuration.
+    use std::io::BufRead;
+    use std::time::{Duration, Instant};
+    let dir = scratch();
+    let addr = dir.path().join("addr");
+    let mut child = Command::new(SANDBAR)
+        .args(["demo", "--serve", "--listen", "127.0.0.1:0"])
+        .args(["--bars-per-second", "20", "--addr-file"])
+        .arg(&addr)
+        .env(
+            "SANDBAR_CACHE_DIR",
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("sandbar-cache"),
+        )
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // What it prints: the dashboard, the token, where its data is.
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    let (mut url, mut token, mut data) = (None, None, None);
+    while data.is_none() {
+        let Some(Ok(line)) = lines.next() else {
+            panic!("the demo ended before it said where its data is: {printed}");
+        };
+        printed.push_str(&line);
+        printed.push('\n');
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["dashboard", u, ..] => url = u.strip_suffix("/dashboard").map(String::from),
+            ["token", t, ..] => token = Some(t.to_string()),
+            ["Data", "in", d, ..] => data = Some(std::path::PathBuf::from(d)),
+            _ => {}
+        }
+    }
+    let (url, token, data) = (url.expect("a url"), token.expect("a token"), data.unwrap());
+    assert_eq!(std::fs::read_to_string(&addr).unwrap(), url, "{printed}");
+    let cli = |args: &[&str]| {
+        let out = Command::new(SANDBAR)
+            .args(args)
+            .args(["--server", &url])
+            .env("SANDBAR_TOKEN", &token)
+            .output()
+            .unwrap();
+        ok(&out);
+        stdout(&out)
+    };
+    let status = || -> serde_json::Value {
+        serde_json::from_str(&cli(&["deploy", "status", "demo"])).unwrap()
+    };
+    let wait = |what: &str, pred: &dyn Fn(&serde_json::Value) -> bool| {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let s = status();
+            if pred(&s) {
+                return s;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}: {s}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let s = wait("bars", &|s| s["seq"].as_u64() > Some(60));
+    assert_eq!(s["serving"], "demo-sma@0.1.0", "{s}");
+    // Without the token, nothing.
+    let anonymous = Command::new(SANDBAR)
+        .args(["deploy", "status", "demo", "--server", &url])
+        .env("SANDBAR_TOKEN", "not-the-token")
+        .output()
+        .unwrap();
+    assert!(!anonymous.status.success());
+
+    cli(&[
+        "deploy",
+        "swap",
+        "demo",
+        "demo-sma@0.2.0",
+        "--reason",
+        "try it",
+    ]);
+    wait("0.2.0 in service", &|s| s["serving"] == "demo-sma@0.2.0");
+    cli(&["deploy", "rollback", "demo", "--reason", "back"]);
+    let s = wait("0.1.0 back, and more bars", &|s| {
+        s["serving"] == "demo-sma@0.1.0" && s["seq"].as_u64() > Some(120)
+    });
+    assert!(s["paused"].is_null(), "{s}");
+
+    // SIGTERM: it stops cleanly and takes its data with it.
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert!(child.wait().unwrap().success());
+    assert!(!data.exists(), "{} was left behind", data.display());
+}

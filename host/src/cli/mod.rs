@@ -50,7 +50,7 @@ pub struct Cli {
 enum Command {
     /// Build the example strategy and replay it on the bundled sample: the
     /// main job in one command.
-    Demo,
+    Demo(demo::DemoArgs),
     /// Create a strategy crate (builds outside this repository).
     New(new::NewArgs),
     /// Build a strategy (a Rust crate or a Python strategy) to a component and describe it.
@@ -212,7 +212,7 @@ pub fn spelled(args: impl IntoIterator<Item = std::ffi::OsString>) -> Vec<std::f
 /// Run the CLI.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Demo => demo::run(),
+        Command::Demo(a) => demo::run(a),
         Command::New(a) => new::new(a),
         Command::Build(a) => build::run(a),
         Command::Harness => harness::run(),

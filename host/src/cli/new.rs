@@ -81,7 +81,7 @@ fn check_name(name: &str) -> anyhow::Result<()> {
 }
 
 /// The files of a new crate, as (relative path, contents).
-fn files(name: &str, template: Template, sdk: &Path) -> Vec<(&'static str, String)> {
+pub(super) fn files(name: &str, template: Template, sdk: &Path) -> Vec<(&'static str, String)> {
     let ty = type_name(name);
     let source = match template {
         Template::SmaCross => include_str!("templates/sma_cross.rs.txt"),
