@@ -244,6 +244,12 @@ fn the_dashboard_shows_the_services_numbers_updates_live_and_pauses_from_the_pag
         })
         .await;
         let shown_factor = c.execute(&card("profit-factor"), vec![]).await.unwrap();
+        // Its signals beside its refusals: what the strategy asked for.
+        until(&c, "done's signals", "const r = document.querySelector('#intents tbody tr'); return r ? r.children[2].textContent : null;", 15, |v| {
+            // sma-cross asks for a weight on a cross up, to close on a cross down.
+            v.as_str().is_some_and(|t| t.starts_with("weight ") || t == "close")
+        })
+        .await;
 
         // One deployment in detail: its curve has points, and a new fill
         // appears without a reload.

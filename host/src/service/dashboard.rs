@@ -32,7 +32,7 @@ use crate::data::market::format_time;
 use crate::engine::Status;
 use crate::execution::{Order, OrderKind, Side};
 use crate::risk::TradingState;
-use crate::store::journal::Entry;
+use crate::store::journal::{Entry, IntentAction};
 
 /// Most points of a deployment's equity curve kept for the page.
 pub const CURVE_POINTS: usize = 1024;
@@ -72,6 +72,40 @@ pub struct PositionRow {
     /// Unrealised PnL at that price.
     pub unrealized: f64,
 }
+
+/// An intent (a signal) as the page lists it, beside the refusals: what
+/// the strategy asked for, whatever the risk engine then made of it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct IntentRow {
+    /// Bar time it was decided on.
+    pub time: String,
+    /// Symbol.
+    pub symbol: String,
+    /// What it asked for (`weight 0.25`, `buy 2`, `limit sell 1 @ 105`, `close`).
+    pub action: String,
+    /// Its stop-loss and take-profit prices, when given.
+    pub stop_loss: Option<f64>,
+    pub take_profit: Option<f64>,
+    /// The strategy's reason (cut to 256 bytes when journaled).
+    pub reason: String,
+}
+
+fn action_text(a: &IntentAction) -> String {
+    match a {
+        IntentAction::TargetWeight(w) => format!("weight {w}"),
+        IntentAction::TargetQuantity(q) => format!("quantity {q}"),
+        IntentAction::Market { side: s, quantity } => format!("{} {quantity}", side(*s)),
+        IntentAction::Limit {
+            side: s,
+            quantity,
+            price,
+        } => format!("limit {} {quantity} @ {price}", side(*s)),
+        IntentAction::Close => "close".into(),
+    }
+}
+
+/// Days of closes the rolling Sharpe ratio is taken over.
+pub const ROLLING_DAYS: usize = 30;
 
 /// A refusal as the page lists it.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -136,6 +170,11 @@ pub struct Board {
     fill_count: u64,
     refusals: VecDeque<RefusalRow>,
     refusal_count: u64,
+    intents: VecDeque<IntentRow>,
+    intent_count: u64,
+    /// Equity at each UTC day's last bar: the last [`ROLLING_DAYS`] + 1
+    /// (the rolling Sharpe ratio), today's changing until the day ends.
+    closes: VecDeque<(i64, f64)>,
     marks: VecDeque<Mark>,
     /// Time of the last bar an entry or status spoke of.
     now_ms: i64,
@@ -183,6 +222,9 @@ impl Board {
             fill_count: 0,
             refusals: VecDeque::new(),
             refusal_count: 0,
+            intents: VecDeque::new(),
+            intent_count: 0,
+            closes: VecDeque::new(),
             marks: VecDeque::new(),
             now_ms: i64::MIN,
         }
@@ -215,9 +257,26 @@ impl Board {
     /// A journal entry, as the recorder writes it.
     pub fn entry(&mut self, e: &Entry) {
         match e {
-            Entry::Intent { time_ms, .. } => {
+            Entry::Intent {
+                time_ms,
+                symbol,
+                action,
+                stop_loss,
+                take_profit,
+                reason,
+                ..
+            } => {
                 self.now_ms = *time_ms;
-                return;
+                self.intent_count += 1;
+                let row = IntentRow {
+                    time: format_time(*time_ms),
+                    symbol: symbol.clone(),
+                    action: action_text(action),
+                    stop_loss: *stop_loss,
+                    take_profit: *take_profit,
+                    reason: reason.clone(),
+                };
+                push(&mut self.intents, row);
             }
             Entry::Order { order, .. } => {
                 let Order {
@@ -328,6 +387,16 @@ impl Board {
             )
             .collect();
         self.record = status.record;
+        let day = status.last_bar_ms.div_euclid(86_400_000);
+        match self.closes.back_mut() {
+            Some(c) if c.0 == day => c.1 = status.equity,
+            _ => {
+                if self.closes.len() > ROLLING_DAYS {
+                    self.closes.pop_front();
+                }
+                self.closes.push_back((day, status.equity));
+            }
+        }
         if self.bars.is_multiple_of(self.stride) {
             match self.curve.last_mut() {
                 Some(p) if p.0 == point.0 => *p = point,
@@ -362,6 +431,13 @@ impl Board {
             .collect()
     }
 
+    /// The annualised Sharpe ratio of the last [`ROLLING_DAYS`] daily
+    /// closes (the day in progress counts at its latest equity).
+    pub fn rolling_sharpe(&self) -> Option<f64> {
+        let closes: Vec<(i64, f64)> = self.closes.iter().copied().collect();
+        crate::statistic::daily_sharpe(&closes).filter(|s| s.is_finite())
+    }
+
     /// Equity now minus at the start of the UTC day.
     pub fn today(&self, equity: f64) -> f64 {
         if self.day_start > 0.0 {
@@ -392,7 +468,13 @@ impl Board {
                 "win_rate": (self.record.trades > 0).then(|| self.record.win_rate()),
                 "profit_factor": Some(self.record.profit_factor())
                     .filter(|f| self.record.trades > 0 && f.is_finite()),
+                // Annualised, over the last ROLLING_DAYS daily closes (none
+                // before two closes, or without any variation).
+                "rolling_sharpe": self.rolling_sharpe(),
+                "rolling_days": ROLLING_DAYS,
             },
+            "intents": self.intents.iter().rev().collect::<Vec<_>>(),
+            "intent_count": self.intent_count,
             "open_orders": self.open.values().collect::<Vec<_>>(),
             "fills": self.fills.iter().rev().collect::<Vec<_>>(),
             "fill_count": self.fill_count,
@@ -447,6 +529,82 @@ mod tests {
             last_bar_ms: t,
             ..Status::default()
         }
+    }
+
+    #[test]
+    fn intents_are_listed_beside_the_refusals_newest_first() {
+        let mut b = Board::new(vec!["X".into()]);
+        let intent = |t: i64, action: IntentAction, reason: &str| Entry::Intent {
+            seq: 0,
+            time_ms: t,
+            symbol: "X".into(),
+            action,
+            stop_loss: Some(95.0),
+            take_profit: None,
+            reason: reason.into(),
+            plugin: "p@1".into(),
+        };
+        b.entry(&intent(
+            0,
+            IntentAction::TargetWeight(0.25),
+            "fast above slow",
+        ));
+        b.entry(&intent(
+            86_400_000,
+            IntentAction::Limit {
+                side: Side::Sell,
+                quantity: 1.0,
+                price: 105.0,
+            },
+            "take some off",
+        ));
+        let d = b.detail();
+        assert_eq!(d["intent_count"], 2);
+        assert_eq!(
+            d["intents"],
+            serde_json::json!([
+                {"time": "1970-01-02", "symbol": "X", "action": "limit sell 1 @ 105",
+                 "stop_loss": 95.0, "take_profit": null, "reason": "take some off"},
+                {"time": "1970-01-01", "symbol": "X", "action": "weight 0.25",
+                 "stop_loss": 95.0, "take_profit": null, "reason": "fast above slow"},
+            ])
+        );
+    }
+
+    #[test]
+    fn the_rolling_sharpe_is_that_of_the_last_thirty_daily_closes() {
+        let mut b = Board::new(vec!["X".into()]);
+        assert_eq!(
+            b.detail()["record"]["rolling_sharpe"],
+            serde_json::Value::Null
+        );
+        // 40 days, four bars a day; each day closes at 100,000 × (1 + day's move).
+        let close =
+            |day: i64| 100_000.0 * (1.0 + 0.01 * ((day * 7) % 5) as f64 / 5.0 + day as f64 * 1e-3);
+        for day in 0..40 {
+            for bar in 0..4 {
+                let t = day * 86_400_000 + bar * 21_600_000;
+                // Intraday values that only the day's last bar leaves behind.
+                let equity = if bar == 3 {
+                    close(day)
+                } else {
+                    1.0 + bar as f64
+                };
+                b.bar(&status(t, equity), 100_000.0);
+            }
+        }
+        // By hand: the returns of the closes of days 9..=39, their sample
+        // mean over their sample deviation, × √365 (a close every day).
+        let closes: Vec<f64> = (9..40).map(close).collect();
+        let r: Vec<f64> = closes.windows(2).map(|w| w[1] / w[0] - 1.0).collect();
+        let mean = r.iter().sum::<f64>() / r.len() as f64;
+        let var = r.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (r.len() - 1) as f64;
+        let expected = mean / var.sqrt() * 365f64.sqrt();
+        let got = b.detail()["record"]["rolling_sharpe"].as_f64().unwrap();
+        assert!(
+            (got - expected).abs() < 1e-9 * expected.abs(),
+            "{got} vs {expected}"
+        );
     }
 
     #[test]

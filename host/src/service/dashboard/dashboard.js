@@ -166,6 +166,8 @@ function renderDetail(d) {
     ["Trades", s ? String(s.trades) : "–"],
     ["Win rate", pct(d.board.record.win_rate)],
     ["Profit factor", profitFactor(d.board.record)],
+    ["Sharpe (" + d.board.record.rolling_days + " d)",
+      d.board.record.rolling_sharpe == null ? "–" : d.board.record.rolling_sharpe.toFixed(2)],
     ["Last bar", s && s.last_bar ? s.last_bar : "–"],
     ["Status", statusText(d)],
   ];
@@ -194,6 +196,13 @@ function renderDetail(d) {
     cell(tr, f.time); cell(tr, f.symbol); cell(tr, f.side, signed(f.side === "buy" ? 1 : -1));
     cell(tr, qty(f.quantity), "num"); cell(tr, money(f.price), "num");
     cell(tr, money(f.commission), "num"); cell(tr, f.origin);
+  });
+  $("#intent-count").textContent = "(" + b.intent_count + " in all)";
+  fill($("#intents tbody"), b.intents, (tr, i) => {
+    cell(tr, i.time); cell(tr, i.symbol); cell(tr, i.action);
+    cell(tr, i.stop_loss == null ? "–" : money(i.stop_loss), "num");
+    cell(tr, i.take_profit == null ? "–" : money(i.take_profit), "num");
+    cell(tr, i.reason, "detail");
   });
   $("#refusal-count").textContent = "(" + b.refusal_count + " in all)";
   fill($("#refusals tbody"), b.refusals, (tr, r) => {
