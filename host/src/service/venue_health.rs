@@ -16,7 +16,7 @@ use super::{Service, monitor};
 /// What was seen of one deployment's venue at the last look.
 #[derive(Debug, Default)]
 pub(super) struct Seen {
-    problems: usize,
+    problems: u64,
     errors: monitor::Burst,
     stream_up: bool,
 }
@@ -38,9 +38,9 @@ impl Service {
             let version = run.status.lock().expect("status").serving.clone();
             let new: Vec<String> = {
                 let p = v.problems.lock().expect("problems lock");
-                let from = if p.len() < s.problems { 0 } else { s.problems };
-                s.problems = p.len();
-                p[from..].to_vec()
+                let new = p.since(s.problems);
+                s.problems = p.total();
+                new
             };
             for problem in new {
                 let n = s.errors.count(now_ms, monitor::ERROR_WINDOW_MS) as f64;

@@ -78,7 +78,9 @@ pub use connector::{
     Report, Status, reconnecting,
 };
 use courier::{Courier, Job, Withdrawn};
-pub use courier::{CourierConfig, CourierCounts, KillHandle, Problems, Waker};
+pub use courier::{
+    CourierConfig, CourierCounts, KillHandle, MAX_PROBLEMS, ProblemLog, Problems, Waker,
+};
 pub use naming::Naming;
 pub use pace::Pace;
 pub use reconcile::ReconcileConfig;
