@@ -4,9 +4,7 @@
 //! started on it: the deployment recovers and ends with exactly the books
 //! and the journal of a run that was never interrupted.
 
-use std::time::{Duration, Instant};
-
-use crate::recovery::{binance, config_on, deployed, journal_of};
+use crate::recovery::{binance, config_on, deployed, ends_alike};
 use crate::service::Fixture;
 use crate::util::*;
 
@@ -92,41 +90,15 @@ fn a_backup_taken_while_trading_restores_elsewhere_and_recovers_the_same_books()
     let config = config_on(&elsewhere, &drill_market);
     elsewhere.serve(&config);
 
-    let done = |s: &serde_json::Value| s["seq"].as_u64() == Some(BARS as u64);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let (calm_status, restored_status) = loop {
-        let (a, b) = (calm.status("d"), elsewhere.status("d"));
-        if done(&a) && done(&b) {
-            break (a, b);
-        }
-        assert!(Instant::now() < deadline, "runs did not finish: {a} / {b}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(calm.terminate().success());
-    assert!(elsewhere.terminate().success());
-    for key in [
-        "equity",
-        "cash",
-        "positions",
-        "orders",
-        "open_orders",
-        "risk_state",
-    ] {
-        assert_eq!(calm_status[key], restored_status[key], "{key}");
-    }
-    let a = journal_entries(&journal_of(&calm));
-    let b = journal_entries(&journal_of(&elsewhere));
-    assert_eq!(a.len(), b.len(), "journal lengths");
-    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-        assert_eq!(x, y, "entry {i}");
-    }
+    // The same books and journal as the run never interrupted.
+    let b = ends_alike(&mut calm, &mut elsewhere, BARS as u64);
     assert_eq!(
         b[..backed_up.len()],
         backed_up[..],
         "the backup is a prefix of the run"
     );
     assert!(
-        of_kind(&a, "order").len() > orders_then,
+        of_kind(&b, "order").len() > orders_then,
         "it traded on after the restore"
     );
 }

@@ -47,6 +47,45 @@ pub(crate) fn config_on(f: &Fixture, server: &BinanceServer) -> PathBuf {
     )
 }
 
+/// Let both runs of `d` reach bar `bars`, stop them, and require the same
+/// books, positions and orders as the service reports them, and the same
+/// journal entry for entry (nothing lost, nothing twice); its entries.
+pub(crate) fn ends_alike(
+    calm: &mut Fixture,
+    other: &mut Fixture,
+    bars: u64,
+) -> Vec<serde_json::Value> {
+    let done = |s: &serde_json::Value| s["seq"].as_u64() == Some(bars);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let (calm_status, other_status) = loop {
+        let (a, b) = (calm.status("d"), other.status("d"));
+        if done(&a) && done(&b) {
+            break (a, b);
+        }
+        assert!(Instant::now() < deadline, "runs did not finish: {a} / {b}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(calm.terminate().success());
+    assert!(other.terminate().success());
+    for key in [
+        "equity",
+        "cash",
+        "positions",
+        "orders",
+        "open_orders",
+        "risk_state",
+    ] {
+        assert_eq!(calm_status[key], other_status[key], "{key}");
+    }
+    let a = journal_entries(&journal_of(calm));
+    let b = journal_entries(&journal_of(other));
+    assert_eq!(a.len(), b.len(), "journal lengths");
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(x, y, "entry {i}");
+    }
+    b
+}
+
 pub(crate) fn journal_of(f: &Fixture) -> PathBuf {
     f.dir.path().join("journals/d.redb")
 }
@@ -156,37 +195,8 @@ fn killed_at_30_random_points_it_ends_exactly_like_an_uninterrupted_run() {
         kills += 1;
         rough.serve(&rough_config);
     }
-    let done = |s: &serde_json::Value| s["seq"].as_u64() == Some(BARS as u64);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let (calm_status, rough_status) = loop {
-        let (a, b) = (calm.status("d"), rough.status("d"));
-        if done(&a) && done(&b) {
-            break (a, b);
-        }
-        assert!(Instant::now() < deadline, "runs did not finish: {a} / {b}");
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    assert!(calm.terminate().success());
-    assert!(rough.terminate().success());
-
-    // Same books, positions and orders as the service reports them…
-    for key in [
-        "equity",
-        "cash",
-        "positions",
-        "orders",
-        "open_orders",
-        "risk_state",
-    ] {
-        assert_eq!(calm_status[key], rough_status[key], "{key}");
-    }
-    // …and the same journal, entry for entry: nothing lost, nothing twice.
-    let a = journal_entries(&journal_of(&calm));
-    let b = journal_entries(&journal_of(&rough));
-    assert_eq!(a.len(), b.len(), "journal lengths");
-    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-        assert_eq!(x, y, "entry {i}");
-    }
+    let a = ends_alike(&mut calm, &mut rough, BARS as u64);
+    let b = &a;
     let orders = of_kind(&a, "order").len();
     let fills = of_kind(&a, "fill").len();
     assert!(orders > 20 && fills > 20, "{orders} orders, {fills} fills");
@@ -196,7 +206,7 @@ fn killed_at_30_random_points_it_ends_exactly_like_an_uninterrupted_run() {
         seen_orders_between_kills > 0,
         "no kill saw an order: all {kills} landed before trading began"
     );
-    let ids: Vec<u64> = of_kind(&b, "order")
+    let ids: Vec<u64> = of_kind(b, "order")
         .iter()
         .map(|o| o["order"]["id"].as_u64().unwrap())
         .collect();

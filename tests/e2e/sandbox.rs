@@ -311,6 +311,19 @@ fn host_imports_called_with_nonsense_answer_harmlessly() {
     assert!(stderr(&out).contains("observed positions (0.0, 0.0), cash 100000, 0 holdings plugin=\"hostile-imports@0.1.0\""), "{}", stderr(&out));
 }
 
+/// A bar at 1 (what an instance is handed directly in these tests).
+fn a_flat_bar() -> sandbar::market::Bar {
+    sandbar::market::Bar {
+        symbol: 0,
+        time_ms: 0,
+        open: 1.0,
+        high: 1.0,
+        low: 1.0,
+        close: 1.0,
+        volume: 1.0,
+    }
+}
+
 #[test]
 fn an_oversized_snapshot_is_a_bound_fault_and_the_runtime_keeps_working() {
     use sandbar::runtime::{CallError, Fault, Runtime};
@@ -339,15 +352,7 @@ fn an_oversized_snapshot_is_a_bound_fault_and_the_runtime_keeps_working() {
         ..Default::default()
     };
     let mut bad = rt.instantiate(&spin, limits, 0).unwrap();
-    let bar = sandbar::market::Bar {
-        symbol: 0,
-        time_ms: 0,
-        open: 1.0,
-        high: 1.0,
-        low: 1.0,
-        close: 1.0,
-        volume: 1.0,
-    };
+    let bar = a_flat_bar();
     let mut sink = Vec::new();
     for _ in 0..3 {
         bad.on_bars(&[bar], &[], &mut sink).unwrap();
@@ -380,15 +385,7 @@ fn a_re_executed_bar_gets_the_cpu_budget_its_journal_says_it_had() {
     // tests/invariants/re_execution.rs); here, what an instance does with it.
     use sandbar::runtime::{CallBudget, CallError, Fault, RE_EXECUTION_FACTOR, Runtime};
     let rt = Runtime::new(None).unwrap();
-    let bar = sandbar::market::Bar {
-        symbol: 0,
-        time_ms: 0,
-        open: 1.0,
-        high: 1.0,
-        low: 1.0,
-        close: 1.0,
-        volume: 1.0,
-    };
+    let bar = a_flat_bar();
     let mut sink = Vec::new();
     let limits = sandbar::runtime::SandboxLimits {
         call_timeout_ms: 20,
