@@ -350,6 +350,17 @@ mod tests {
         }
     }
 
+    /// The relay heard neither a login nor a mail.
+    fn nothing_said(seen: &Seen) {
+        let seen = seen.lock().unwrap();
+        assert!(
+            !seen
+                .iter()
+                .any(|c| c.starts_with("AUTH") || c.starts_with("MAIL")),
+            "{seen:?}"
+        );
+    }
+
     #[test]
     fn mail_and_the_login_go_to_the_relay_only_after_starttls() {
         let ca = sandbar_test_support::tls::TestCa::new();
@@ -382,25 +393,13 @@ mod tests {
         let (port, seen) = relay(&ca, false);
         let e = config(port, &ca).open().unwrap().send(&alert());
         assert!(e.is_err(), "sent without TLS");
-        let seen = seen.lock().unwrap().clone();
-        assert!(
-            !seen
-                .iter()
-                .any(|c| c.starts_with("AUTH") || c.starts_with("MAIL")),
-            "{seen:?}"
-        );
+        nothing_said(&seen);
 
         // A relay whose certificate no trusted root signed is not talked to.
         let other = sandbar_test_support::tls::TestCa::new();
         let (port, seen) = relay(&other, true);
         assert!(config(port, &ca).open().unwrap().send(&alert()).is_err());
-        let seen = seen.lock().unwrap().clone();
-        assert!(
-            !seen
-                .iter()
-                .any(|c| c.starts_with("AUTH") || c.starts_with("MAIL")),
-            "{seen:?}"
-        );
+        nothing_said(&seen);
     }
 
     #[test]
