@@ -61,6 +61,9 @@ pub(super) struct ServiceRecorder {
     pub(super) refused: monitor::Burst,
     /// Bar time since the last fill (the `idle` rule).
     pub(super) quiet: monitor::Quiet,
+    /// Open orders that close or protect a position (the `exit-refused`
+    /// rule): id → what they are, as an alert says it.
+    pub(super) exits: std::collections::HashMap<u64, String>,
 }
 
 /// When each market order became fillable and when it first filled.
@@ -197,6 +200,14 @@ impl Recorder for ServiceRecorder {
             }
             self.clock
                 .on_entry(&entry, &self.metrics, self.alerter.as_deref(), &self.name);
+            exit_refused(
+                &mut self.exits,
+                self.alerter.as_deref(),
+                &self.name,
+                &self.version,
+                &self.symbols,
+                &entry,
+            );
             count_refusal(
                 &mut self.refused,
                 self.alerter.as_deref(),
@@ -264,6 +275,68 @@ impl Recorder for ServiceRecorder {
             .journal_commit_seconds
             .observe(t.elapsed().as_secs_f64());
         r
+    }
+}
+
+/// The `exit-refused` rule: an order that closes or protects a position (a
+/// flatten of the risk engine, the kill switch or an operator; a
+/// stop-loss) that the venue ends without filling it — refused by its
+/// filters or its balance, expired — leaves the position open or
+/// unprotected: CRITICAL, at once.
+fn exit_refused(
+    exits: &mut std::collections::HashMap<u64, String>,
+    alerter: Option<&monitor::Alerter>,
+    name: &str,
+    version: &str,
+    symbols: &[String],
+    entry: &Entry,
+) {
+    use crate::execution::Origin;
+    match entry {
+        Entry::Order { order, .. }
+            if matches!(order.origin, Origin::RiskFlatten | Origin::StopLoss) =>
+        {
+            let symbol = symbols
+                .get(order.symbol as usize)
+                .map_or("?", String::as_str);
+            let what = format!(
+                "order {} ({} {} {symbol}, {})",
+                order.id,
+                if order.side == crate::execution::Side::Buy {
+                    "buy"
+                } else {
+                    "sell"
+                },
+                order.quantity,
+                order.origin.as_str()
+            );
+            exits.insert(order.id, what);
+        }
+        Entry::Fill { fill, .. } if fill.done => {
+            exits.remove(&fill.order_id);
+        }
+        Entry::Cancel { order_id, .. } => {
+            exits.remove(order_id);
+        }
+        Entry::Venue { note, .. } => {
+            let (Some(why), Some(what)) = (&note.ended, exits.get(&note.order_id)) else {
+                return;
+            };
+            if let Some(a) = alerter {
+                a.raise(monitor::Raise::new(
+                    monitor::Level::Critical,
+                    monitor::Rule::ExitRefused,
+                    name,
+                    version,
+                    format!(
+                        "the venue ended {what} without filling it: {why}; the position \
+                         stays open or unprotected until someone acts"
+                    ),
+                ));
+            }
+            exits.remove(&note.order_id);
+        }
+        _ => {}
     }
 }
 
@@ -407,6 +480,69 @@ mod tests {
             },
             plugin: "p@1".into(),
         }
+    }
+
+    #[test]
+    fn a_flatten_or_a_stop_the_venue_ends_unfilled_is_critical_at_once() {
+        use crate::execution::order_state::{OrderState, Update};
+        use crate::execution::{Order, OrderKind, VenueNote};
+        let dir = tempfile::tempdir().unwrap();
+        let a = alerter(dir.path());
+        let order = |id: u64, origin: Origin| Entry::Order {
+            order: Order {
+                id,
+                symbol: 0,
+                side: Side::Sell,
+                quantity: 150.0,
+                kind: OrderKind::Market,
+                origin,
+                decided_seq: 3,
+                decided_ms: 0,
+                reduce_only: true,
+            },
+            plugin: "p@1".into(),
+        };
+        let ended = |id: u64, why: &str| Entry::Venue {
+            seq: 4,
+            note: VenueNote {
+                order_id: id,
+                update: Update::Rejected { reason: why.into() },
+                state: OrderState::Rejected,
+                ended: Some(why.into()),
+            },
+        };
+        let mut exits = std::collections::HashMap::new();
+        let symbols = ["BTCUSDT".to_string()];
+        let mut feed = |e: &Entry| exit_refused(&mut exits, Some(&a), "d", "p@1", &symbols, e);
+        // A strategy's own order ended by the venue: the errors rule's, not this one's.
+        feed(&order(1, Origin::Strategy));
+        feed(&ended(1, "LOT_SIZE"));
+        // A stop that filled, then a stray note: nothing.
+        feed(&order(2, Origin::StopLoss));
+        let mut done = fill(0.0);
+        if let Entry::Fill { fill, .. } = &mut done {
+            fill.order_id = 2;
+        }
+        feed(&done);
+        feed(&ended(2, "EXPIRED"));
+        // The kill switch's flatten, refused: told at once.
+        feed(&order(3, Origin::RiskFlatten));
+        feed(&ended(
+            3,
+            "MARKET_LOT_SIZE: quantity 150 is above maxQty 120",
+        ));
+        let all = a.history().unwrap();
+        assert_eq!(all.len(), 1, "{all:?}");
+        assert_eq!(
+            (all[0].level, all[0].rule),
+            (monitor::Level::Critical, monitor::Rule::ExitRefused)
+        );
+        assert_eq!(
+            all[0].message,
+            "CRITICAL d (p@1): the venue ended order 3 (sell 150 BTCUSDT, risk-flatten) without \
+             filling it: MARKET_LOT_SIZE: quantity 150 is above maxQty 120; the position stays \
+             open or unprotected until someone acts"
+        );
     }
 
     #[test]

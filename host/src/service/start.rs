@@ -523,6 +523,7 @@ impl Service {
             clock: FillClock::default(),
             refused: Default::default(),
             quiet: Default::default(),
+            exits: Default::default(),
             version: label_for_alerts.clone(),
         };
         let timed = metrics::Timed {

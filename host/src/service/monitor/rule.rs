@@ -64,6 +64,10 @@ pub enum Rule {
     StreamDown,
     /// No fill for `idle_hours` of bars (event, WARNING; once per silence).
     Idle,
+    /// The venue ended an order that closes or protects a position — a
+    /// flatten, a stop-loss — without filling it: the position stays open,
+    /// or unprotected (event, CRITICAL).
+    ExitRefused,
 }
 
 impl Rule {
@@ -95,6 +99,7 @@ impl Rule {
             Rule::Errors => "errors",
             Rule::StreamDown => "stream-down",
             Rule::Idle => "idle",
+            Rule::ExitRefused => "exit-refused",
         }
     }
 
