@@ -24,6 +24,27 @@ ROOT = Path(__file__).resolve().parents[2]
 # (name, file, exact text, replacement, [cargo test arguments]) — the test must fail.
 MUTATIONS = [
     (
+        "a-refused-flatten-is-not-alerted",
+        "host/src/service/recorder.rs",
+        "exits.insert(order.id, what);",
+        "let _ = what;",
+        ["-p", "sandbar", "--lib", "service::recorder::tests::a_flatten_or_a_stop"],
+    ),
+    (
+        "an-idle-deployment-is-never-told",
+        "host/src/service/recorder.rs",
+        "if let Some(quiet) = self.quiet.silent_for(bar.time_ms, limit)",
+        "if let Some(quiet) = None::<i64>.filter(|_| self.quiet.silent_for(bar.time_ms, limit).is_some())",
+        ["-p", "sandbar", "--test", "e2e", "alerts::a_deployment_without_a_fill_for_idle_hours"],
+    ),
+    (
+        "venue-errors-are-counted-one-at-a-time",
+        "host/src/service/venue_health.rs",
+        "let n = s.errors.count(now_ms, monitor::ERROR_WINDOW_MS) as f64;",
+        "let n = { let _ = s.errors.count(now_ms, monitor::ERROR_WINDOW_MS); 1.0_f64 };",
+        ["-p", "sandbar", "--test", "e2e", "venue_rules::repeated_venue_errors"],
+    ),
+    (
         "a-damaged-backup-is-restored",
         "host/src/store/backup.rs",
         "    let manifest = verify(from)?;\n    let journals = data_dir.join(\"journals\");",
