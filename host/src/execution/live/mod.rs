@@ -53,19 +53,18 @@
 //!   venue does not hold, or one the last closed bar already reached, is
 //!   held by the host, triggered on closed bars by the simulated venue's
 //!   rules, and goes out as a market order for what is left.
-//! - **The host's own order rate limit** (default 10 orders per second per
-//!   deployment) paces placements in the courier, beside the risk engine's
-//!   daily count; the venue's own limits (weights, `Retry-After`) are the
-//!   connector's to honour.
 //!
-//! Files: [`connector`] the contract an adapter implements; [`courier`]
-//! the thread that talks to the venue; [`pace`] the per-venue order rate;
-//! [`naming`] client order ids; this file the [`LiveVenue`] the engine sees.
+//! Files: [`connector`] what an adapter implements (it honours the venue's
+//! limits); [`courier`] the thread that talks to the venue; [`pace`] the
+//! host's order rates (10 a second per deployment by default, and per
+//! venue); [`naming`] client order ids; [`problems`] what the courier could
+//! not do; this file the [`LiveVenue`] the engine sees.
 
 pub mod connector;
 pub mod courier;
 pub mod naming;
 pub mod pace;
+pub mod problems;
 pub mod reconcile;
 pub mod sent;
 
@@ -78,11 +77,10 @@ pub use connector::{
     Report, Status, reconnecting,
 };
 use courier::{Courier, Job, Withdrawn};
-pub use courier::{
-    CourierConfig, CourierCounts, KillHandle, MAX_PROBLEMS, ProblemLog, Problems, Waker,
-};
+pub use courier::{CourierConfig, CourierCounts, KillHandle, Waker};
 pub use naming::Naming;
 pub use pace::Pace;
+pub use problems::*;
 pub use reconcile::ReconcileConfig;
 pub use sent::SentLog;
 
