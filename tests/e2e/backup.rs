@@ -48,6 +48,11 @@ fn a_backup_taken_while_trading_restores_elsewhere_and_recovers_the_same_books()
     for file in ["registry.redb", "journals/d.redb"] {
         assert!(out.contains(file), "{file} is not in the backup: {out}");
     }
+    // A name is a directory under backups/, never a path.
+    let escape = drill.cmd(&["backup", "--server", &url, "--name", "../escape"]);
+    assert!(!escape.status.success());
+    assert!(stderr(&escape).contains("name"), "{}", stderr(&escape));
+    assert!(!drill.dir.path().join("escape").exists());
     let again = drill.cmd(&["backup", "--server", &url, "--name", "drill"]);
     assert!(!again.status.success(), "a name is used once");
     assert!(
