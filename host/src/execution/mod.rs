@@ -38,6 +38,13 @@ impl Side {
             Side::Sell => -1.0,
         }
     }
+    /// Its name, as the journal writes it (`buy`, `sell`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Buy => "buy",
+            Side::Sell => "sell",
+        }
+    }
     /// The side that trades a signed quantity.
     pub fn of(quantity: f64) -> Side {
         if quantity >= 0.0 {

@@ -12,7 +12,7 @@
 //! pause): after it, the backtest would not be the same experiment.
 
 use crate::engine::RunOutcome;
-use crate::execution::{FillReport, Side};
+use crate::execution::FillReport;
 use crate::store::journal::Entry;
 // The comparison is lifecycle evidence (the PAPER → LIVE gate reads it).
 pub use crate::lifecycle::evidence::{Comparison, FillRow};
@@ -64,10 +64,7 @@ pub fn fills(entries: &[Entry]) -> Vec<FillRow> {
 fn row(seq: u64, f: &FillReport) -> FillRow {
     FillRow {
         seq,
-        side: match f.side {
-            Side::Buy => "buy".into(),
-            Side::Sell => "sell".into(),
-        },
+        side: f.side.as_str().into(),
         quantity: f.quantity,
         price: f.price,
         commission: f.commission,

@@ -30,7 +30,7 @@ use serde::Serialize;
 
 use crate::data::market::format_time;
 use crate::engine::Status;
-use crate::execution::{Order, OrderKind, Side};
+use crate::execution::{Order, OrderKind};
 use crate::risk::TradingState;
 use crate::store::journal::{Entry, IntentAction};
 
@@ -94,12 +94,12 @@ fn action_text(a: &IntentAction) -> String {
     match a {
         IntentAction::TargetWeight(w) => format!("weight {w}"),
         IntentAction::TargetQuantity(q) => format!("quantity {q}"),
-        IntentAction::Market { side: s, quantity } => format!("{} {quantity}", side(*s)),
+        IntentAction::Market { side: s, quantity } => format!("{} {quantity}", s.as_str()),
         IntentAction::Limit {
             side: s,
             quantity,
             price,
-        } => format!("limit {} {quantity} @ {price}", side(*s)),
+        } => format!("limit {} {quantity} @ {price}", s.as_str()),
         IntentAction::Close => "close".into(),
     }
 }
@@ -178,13 +178,6 @@ pub struct Board {
     marks: VecDeque<Mark>,
     /// Time of the last bar an entry or status spoke of.
     now_ms: i64,
-}
-
-fn side(s: Side) -> &'static str {
-    match s {
-        Side::Buy => "buy",
-        Side::Sell => "sell",
-    }
 }
 
 fn kind(k: OrderKind) -> String {
@@ -291,7 +284,7 @@ impl Board {
                 let row = OrderRow {
                     id: *id,
                     symbol: self.symbol(*symbol),
-                    side: side(*s),
+                    side: s.as_str(),
                     quantity: *quantity,
                     kind: kind(*k),
                     origin: origin.as_str(),
@@ -309,7 +302,7 @@ impl Board {
                 let row = FillRow {
                     time: format_time(fill.time_ms),
                     symbol: self.symbol(fill.symbol),
-                    side: side(fill.side),
+                    side: fill.side.as_str(),
                     quantity: fill.quantity,
                     price: fill.price,
                     commission: fill.commission,
@@ -521,7 +514,7 @@ pub fn login_page(failed: bool) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::execution::{FillReport, Origin};
+    use crate::execution::{FillReport, Origin, Side};
 
     fn status(t: i64, equity: f64) -> Status {
         Status {

@@ -193,6 +193,16 @@ impl Recorder for ServiceRecorder {
             self.quiet.happened(fill.time_ms);
         }
         let mut j = self.journal.lock().expect("journal lock");
+        // Re-executed orders are tracked too (a flatten sent before a crash
+        // and refused after it is told); only what is new is alerted.
+        exit_refused(
+            &mut self.exits,
+            self.alerter.as_deref().filter(|_| !j.verifying()),
+            &self.name,
+            &self.version,
+            &self.symbols,
+            &entry,
+        );
         if !j.verifying() {
             self.metrics.entry(&entry);
             if let Some(a) = &self.alerter {
@@ -200,14 +210,6 @@ impl Recorder for ServiceRecorder {
             }
             self.clock
                 .on_entry(&entry, &self.metrics, self.alerter.as_deref(), &self.name);
-            exit_refused(
-                &mut self.exits,
-                self.alerter.as_deref(),
-                &self.name,
-                &self.version,
-                &self.symbols,
-                &entry,
-            );
             count_refusal(
                 &mut self.refused,
                 self.alerter.as_deref(),
@@ -224,10 +226,9 @@ impl Recorder for ServiceRecorder {
     }
 
     fn input_bar(&mut self, seq: u64, bar: &Bar) -> Result<(), JournalError> {
-        if let (Some(a), Some(hours)) = (
-            &self.alerter,
-            self.alerter.as_ref().and_then(|a| a.config().idle_hours),
-        ) {
+        if let Some(a) = &self.alerter
+            && let Some(hours) = a.config().idle_hours
+        {
             let limit = (hours * 3_600_000.0) as i64;
             // Re-executed bars move the clock, and tell nothing again.
             if let Some(quiet) = self.quiet.silent_for(bar.time_ms, limit)
@@ -302,11 +303,7 @@ fn exit_refused(
             let what = format!(
                 "order {} ({} {} {symbol}, {})",
                 order.id,
-                if order.side == crate::execution::Side::Buy {
-                    "buy"
-                } else {
-                    "sell"
-                },
+                order.side.as_str(),
                 order.quantity,
                 order.origin.as_str()
             );
