@@ -407,7 +407,18 @@ impl RiskEngine {
         equity: impl FnOnce() -> f64,
         out: &mut Vec<StateChange>,
     ) {
-        let day = time_ms.div_euclid(86_400_000);
+        self.begin_day(time_ms.div_euclid(86_400_000), equity, out);
+    }
+
+    /// [`RiskEngine::begin_bar`] for a bar of trading day `day` (a day
+    /// number that grows by one a day): a market with sessions rolls its
+    /// day at its own midnight, not UTC's (the host's `session` module).
+    pub fn begin_day(
+        &mut self,
+        day: i64,
+        equity: impl FnOnce() -> f64,
+        out: &mut Vec<StateChange>,
+    ) {
         if self.day == Some(day) {
             return;
         }

@@ -55,6 +55,7 @@ pub mod research;
 pub mod risk;
 pub mod sandbox;
 pub mod service;
+pub mod session;
 pub mod statistic;
 pub mod store;
 

@@ -17,3 +17,4 @@ mod properties;
 mod re_execution;
 mod regressions;
 mod script;
+mod sessions;

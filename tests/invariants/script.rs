@@ -183,6 +183,8 @@ pub struct Setup {
     pub reads_view: bool,
     /// Bars that only warm the strategy up.
     pub warmup: u64,
+    /// The market's sessions (none: 24/7).
+    pub session: Option<sandbar::session::Session>,
 }
 
 impl Default for Setup {
@@ -195,6 +197,7 @@ impl Default for Setup {
             batch_size: 1024,
             reads_view: false,
             warmup: 0,
+            session: None,
         }
     }
 }
@@ -214,13 +217,16 @@ pub fn run(rec: &Recording, steps: &[Step], setup: &Setup) -> (RunOutcome, Vec<E
         final_entry: true,
         warmup: setup.warmup,
     };
-    let engine = Engine::new(
+    let mut engine = Engine::new(
         cfg,
         rec.symbols.clone(),
         Box::new(Script::new(steps, setup.reads_view)),
         SimulatedVenue::new(setup.sim),
         &mut journal,
     );
+    if let Some(s) = &setup.session {
+        engine.set_session(s.clone());
+    }
     let mut feed = RecordedFeed::new(rec.clone());
     let outcome = engine
         .run(&mut feed, &mut |_| {})

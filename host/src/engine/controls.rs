@@ -29,6 +29,24 @@ impl<'a, V: Venue> Engine<'a, V> {
         self.controls.ramp = Some(ramp);
     }
 
+    /// Trade in `session`'s hours and days only: its day is the risk
+    /// engine's, a bar outside it only warms the strategy up, and the
+    /// venue follows it too (the simulated venue fills inside it, a live
+    /// venue checks host-held stops on bars that may trade). Without one,
+    /// a run trades 24/7 and its days are UTC's.
+    pub fn set_session(&mut self, session: crate::session::Session) {
+        self.venue.follow_session(&session);
+        self.controls.session = Some(session);
+    }
+
+    /// The risk engine's trading day of `bar`.
+    pub(super) fn risk_day(&self, bar: &Bar) -> i64 {
+        match &self.controls.session {
+            Some(s) => s.day(bar.time_ms),
+            None => bar.time_ms.div_euclid(86_400_000),
+        }
+    }
+
     /// The ramp-up fraction at `now_ms` (1 without a ramp-up).
     pub(super) fn ramp_fraction(&self, now_ms: i64) -> f64 {
         match (&self.controls.ramp, self.controls.first_bar_ms) {

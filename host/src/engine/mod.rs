@@ -201,6 +201,9 @@ struct Controls<'a> {
     after_fault: Vec<AfterFault<'a>>,
     /// The journal being re-executed, while it is (`re_execution.rs`).
     re_execution: Option<re_execution::ReExecution>,
+    /// The market's sessions (none: 24/7, days in UTC): its day is the
+    /// risk engine's, and bars outside it only warm the strategy up.
+    session: Option<crate::session::Session>,
 }
 
 impl<'a, V: Venue> Engine<'a, V> {
@@ -249,6 +252,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                 notes_at: (u64::MAX, 0),
                 after_fault: Vec::new(),
                 re_execution: None,
+                session: None,
             },
             risk: RiskEngine::new(cfg.risk),
             versions: Versions::new(strategy, cfg.plugin_label.clone(), n),
@@ -571,8 +575,9 @@ impl<'a, V: Venue> Engine<'a, V> {
         self.controls.first_bar_ms.get_or_insert(bar.time_ms);
         self.out.bars += 1;
         let ledger = &self.books.ledger;
+        let day = self.risk_day(bar);
         self.risk
-            .begin_bar(bar.time_ms, || ledger.equity(), &mut self.changes);
+            .begin_day(day, || ledger.equity(), &mut self.changes);
         self.flush_changes(seq)?;
 
         // One fill at a time: each is booked (and a state change it causes

@@ -21,10 +21,17 @@ fn valuation(kind: OrderKind, reference: f64) -> f64 {
 
 impl<V: Venue> Engine<'_, V> {
     /// Whether bar `seq` only warms the strategy up: a research run's
-    /// first bars ([`super::EngineConfig::warmup`]), or a live bar older
-    /// than its feed allows ([`super::Command::WarmUp`]).
+    /// first bars ([`super::EngineConfig::warmup`]), a live bar older
+    /// than its feed allows ([`super::Command::WarmUp`]), or a bar outside
+    /// the market's session ([`crate::session::Session::decides`]).
     pub(super) fn warming_up(&self, seq: u64, bar: &Bar) -> bool {
-        seq < self.cfg.warmup || bar.time_ms < self.controls.warm_before
+        seq < self.cfg.warmup
+            || bar.time_ms < self.controls.warm_before
+            || self
+                .controls
+                .session
+                .as_ref()
+                .is_some_and(|s| !s.decides(bar.time_ms))
     }
 
     #[inline]

@@ -133,7 +133,7 @@ impl<'a, V: Venue> Engine<'a, V> {
                 return j;
             }
             let before = equity;
-            risk.begin_bar(bar.time_ms, || before, &mut changes);
+            risk.begin_day(self.risk_day(bar), || before, &mut changes);
             let s = bar.symbol as usize;
             if held && holdings.get(s).is_some_and(|h| h.quantity != 0.0) {
                 marks[s] = bar.close;

@@ -233,6 +233,12 @@ pub trait Venue {
     fn protection_at_venue(&self) -> bool {
         false
     }
+    /// The run trades in `session` only (`crate::session`): the
+    /// simulated venue fills on bars inside it; a live venue checks the
+    /// stops it holds on bars that may trade. Default: ignored.
+    fn follow_session(&mut self, session: &crate::session::Session) {
+        let _ = session;
+    }
     /// The engine has placed `symbol`'s protective orders for now (a
     /// stop and a take-profit come one after the other): a live venue
     /// sends them together, as one list where the venue has them.
@@ -283,6 +289,9 @@ impl<V: Venue + ?Sized> Venue for Box<V> {
     }
     fn protection_done(&mut self, symbol: SymbolId) {
         (**self).protection_done(symbol)
+    }
+    fn follow_session(&mut self, session: &crate::session::Session) {
+        (**self).follow_session(session)
     }
     fn ready(&self) -> bool {
         (**self).ready()

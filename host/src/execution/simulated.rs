@@ -76,6 +76,8 @@ pub struct SimulatedVenue {
     /// still to consider, in execution order (last first).
     bar: Option<(Bar, f64)>,
     queue: Vec<(u8, u64)>,
+    /// The market's sessions: orders execute only on bars inside them.
+    session: Option<crate::session::Session>,
 }
 
 impl SimulatedVenue {
@@ -86,7 +88,13 @@ impl SimulatedVenue {
             books: Vec::new(),
             bar: None,
             queue: Vec::new(),
+            session: None,
         }
+    }
+
+    /// Whether the market trades during `bar` (always, without a session).
+    fn trading(&self, bar: &Bar) -> bool {
+        self.session.as_ref().is_none_or(|s| s.fills(bar.time_ms))
     }
 
     fn book(&mut self, symbol: SymbolId) -> &mut Vec<(Order, bool)> {
@@ -129,6 +137,10 @@ impl Venue for SimulatedVenue {
         false
     }
 
+    fn follow_session(&mut self, session: &crate::session::Session) {
+        self.session = Some(session.clone());
+    }
+
     fn open_orders(&self, symbol: SymbolId) -> Vec<&Order> {
         self.books
             .get(symbol as usize)
@@ -142,7 +154,7 @@ impl Venue for SimulatedVenue {
         let Some(book) = self.books.get(bar.symbol as usize) else {
             return;
         };
-        if book.is_empty() || bar.volume <= 0.0 {
+        if book.is_empty() || bar.volume <= 0.0 || !self.trading(bar) {
             return;
         }
         // When within the bar each order executes: at the open (0: market
@@ -169,6 +181,7 @@ impl Venue for SimulatedVenue {
             None => true,
             Some(book) => {
                 bar.volume <= 0.0
+                    || !self.trading(bar)
                     || book
                         .iter()
                         .all(|(o, _)| bar.time_ms <= o.decided_ms || self.trigger(o, bar).is_none())

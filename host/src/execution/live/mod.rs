@@ -52,14 +52,17 @@
 //!   two separate sells would lock the balance twice. A stop or target the
 //!   venue does not hold, or one the last closed bar already reached, is
 //!   held by the host, triggered on closed bars by the simulated venue's
-//!   rules, and goes out as a market order for what is left.
+//!   rules, and goes out as a market order for what is left — only on a
+//!   bar inside the market's session, when the run has one.
 //!
-//! Files: [`connector`] what an adapter implements (it honours the venue's
-//! limits); [`courier`] the thread that talks to the venue; [`pace`] the
-//! host's order rates (10 a second per deployment by default, and per
-//! venue); [`naming`] client order ids; [`problems`] what the courier could
-//! not do; this file the [`LiveVenue`] the engine sees.
+//! Files: [`adapter`] a venue's settings; [`connector`] what an adapter
+//! implements (it honours the venue's limits); [`courier`] the thread that
+//! talks to the venue; [`pace`] the host's order rates (10 a second per
+//! deployment by default, and per venue); [`naming`] client order ids;
+//! [`problems`] what the courier could not do; this file the [`LiveVenue`]
+//! the engine sees.
 
+pub mod adapter;
 pub mod connector;
 pub mod courier;
 pub mod naming;
@@ -68,6 +71,7 @@ pub mod problems;
 pub mod reconcile;
 pub mod sent;
 
+pub use adapter::VenueAdapter;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
@@ -160,6 +164,8 @@ pub struct LiveVenue {
     held_back: Vec<u64>,
     /// The courier's record of what it sent.
     sent: Arc<Mutex<SentLog>>,
+    /// The market's sessions: host-held stops trigger only inside them.
+    session: Option<crate::session::Session>,
 }
 
 impl Drop for LiveVenue {
@@ -299,6 +305,7 @@ impl LiveVenue {
             venue_targets,
             held_back: Vec::new(),
             sent,
+            session: None,
         }
     }
 
@@ -721,8 +728,11 @@ impl Venue for LiveVenue {
             self.send_held_back(None);
         }
         self.last_bar_ms = bar.time_ms;
-        // Exits already on their way are counted by `trigger` itself.
-        self.trigger(bar, position);
+        // Exits already on their way are counted by `trigger` itself; a
+        // stop's market order never leaves for a closed market.
+        if self.session.as_ref().is_none_or(|s| s.decides(bar.time_ms)) {
+            self.trigger(bar, position);
+        }
         if let Some(c) = self.last_close.get_mut(bar.symbol as usize) {
             *c = bar.close;
         }
@@ -765,6 +775,10 @@ impl Venue for LiveVenue {
         self.venue_stops || self.venue_targets
     }
 
+    fn follow_session(&mut self, session: &crate::session::Session) {
+        self.session = Some(session.clone());
+    }
+
     fn protection_done(&mut self, symbol: SymbolId) {
         self.send_held_back(Some(symbol));
     }
@@ -777,23 +791,6 @@ impl Venue for LiveVenue {
             .map(|t| t.order.quantity * t.order.side.sign())
             .sum()
     }
-}
-
-/// A configured venue (`[venues.<name>]`): each adapter's venue settings
-/// implement it; `crate::adapters::VenueConfig` picks one by its `kind`.
-pub trait VenueAdapter {
-    /// Read the credentials (an error names the variable or file) and
-    /// connect for `symbols`: the venue's clock, filters and the key are
-    /// checked now.
-    fn connect(&self, name: &str, symbols: &[String]) -> anyhow::Result<Box<dyn Connector>>;
-    /// How orders are followed and paced.
-    fn orders(&self) -> &CourierConfig;
-    /// How holdings and open orders are compared with the journals.
-    fn reconcile(&self) -> &ReconcileConfig;
-    /// Make relative paths relative to the config file's folder.
-    fn resolve(&mut self, base: &std::path::Path);
-    /// Refuse settings that cannot work, naming `venues.<name>.<key>`.
-    fn check(&self, name: &str) -> anyhow::Result<()>;
 }
 
 #[cfg(test)]
