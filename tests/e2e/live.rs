@@ -629,6 +629,19 @@ mod alpaca {
         venue: &str,
         orders: &str,
     ) -> (Fixture, PathBuf) {
+        deployment_with(server, plugin, label, params, venue, orders, "")
+    }
+
+    /// The same, with `deployment` appended to its `[[deployments]]` entry.
+    fn deployment_with(
+        server: &AlpacaServer,
+        plugin: &str,
+        label: &str,
+        params: &[&str],
+        venue: &str,
+        orders: &str,
+        deployment: &str,
+    ) -> (Fixture, PathBuf) {
         let mut f = Fixture::new();
         f.ok(&["plugin", "add", plugin]);
         let mut extra = params.to_vec();
@@ -643,7 +656,7 @@ mod alpaca {
                 url = server.rest_url,
                 ws = server.ws_url
             ),
-            "[[deployments]]\nname = \"d\"\nfeed = \"alpaca\"\ninterval = \"1m\"\nstart = \"2024-01-01\"\nvenue = \"ax\"\n",
+            &format!("[[deployments]]\nname = \"d\"\nfeed = \"alpaca\"\ninterval = \"1m\"\nstart = \"2024-01-01\"\nvenue = \"ax\"\n{deployment}"),
         );
         f.env = vec![
             ("APCA_API_KEY_ID".into(), KEY.into()),
@@ -651,6 +664,60 @@ mod alpaca {
         ];
         server.restart_clock();
         (f, config)
+    }
+
+    #[test]
+    fn a_us_equity_deployment_trades_only_in_new_yorks_session_from_alpacas_calendar() {
+        // BTC minutes served as SPY from 2024-01-01 00:00Z: New Year's Day
+        // is a holiday; 2024-01-02 trades 09:30–16:00 New York, 14:30Z to
+        // 21:00Z. The strategy crosses its averages at every hour.
+        let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 2_900);
+        let server = AlpacaServer::start("SPY", klines, 400.0, 1000);
+        let t = server.trading();
+        let (mut f, config) = deployment_with(
+            &server,
+            plugins::SMA_CROSS,
+            "sma-cross@0.1.0",
+            &["--param", "fast=3", "--param", "slow=8"],
+            "",
+            "",
+            "[deployments.session]\ntimezone = \"America/New_York\"\ncalendar = \"venue\"\n",
+        );
+        f.serve(&config);
+        settle_and_stop(&mut f, 2_900, || t.position());
+        assert_eq!(
+            *t.calendar_asks.lock().unwrap(),
+            vec![format!(
+                "{:?}-{:?}",
+                Some("2023-12-22"),
+                Some(&day_in_a_year())
+            )],
+            "the calendar is asked once, from ten days before the first bar"
+        );
+        let entries = journal_entries(&journal(&f));
+        let decided: Vec<i64> = of_kind(&entries, "order")
+            .iter()
+            .filter(|o| o["order"]["origin"] == "strategy")
+            .map(|o| o["order"]["decided_ms"].as_i64().unwrap())
+            .collect();
+        assert!(decided.len() >= 4, "it traded in the session: {decided:?}");
+        let (open, close) = (1_704_205_800_000, 1_704_229_200_000); // 14:30Z, 21:00Z
+        for d in &decided {
+            assert!(
+                *d >= open && d + 60_000 < close,
+                "an order decided on the bar opening at {d}, outside 2024-01-02's session"
+            );
+        }
+    }
+
+    /// The last day a deployment starting now asks Alpaca's calendar for.
+    fn day_in_a_year() -> String {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        let days = (now + 366 * 86_400_000).div_euclid(86_400_000);
+        sandbar::market::format_time(days * 86_400_000)
     }
 
     #[test]

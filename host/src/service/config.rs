@@ -160,6 +160,10 @@ pub struct DeploymentConfig {
     /// one, it trades the capital it was created with.
     #[serde(default)]
     pub account: Option<String>,
+    /// The market's trading sessions (`crate::session`): its zone and
+    /// calendar. Without one it trades 24/7 and its days are UTC's.
+    #[serde(default)]
+    pub session: Option<crate::session::SessionSpec>,
 }
 
 impl DeploymentConfig {
@@ -221,6 +225,17 @@ impl ServiceFile {
         for v in self.venues.values_mut() {
             v.adapter_mut().resolve(base);
         }
+        for s in self
+            .deployments
+            .iter_mut()
+            .filter_map(|d| d.session.as_mut())
+        {
+            if let Some(f) = s.file().map(PathBuf::from)
+                && f.is_relative()
+            {
+                s.calendar = base.join(f).display().to_string();
+            }
+        }
         for c in self.alerts.iter_mut().flat_map(|a| a.channels.iter_mut()) {
             if let crate::service::monitor::ChannelConfig::Email(e) = c {
                 e.resolve(base);
@@ -280,6 +295,15 @@ impl ServiceFile {
             }
             interval_ms(&d.interval).map_err(|e| anyhow::anyhow!("{at}.{e}"))?;
             d.start_ms().map_err(|e| anyhow::anyhow!("{at}.{e}"))?;
+            if let Some(s) = &d.session {
+                s.check()
+                    .map_err(|e| anyhow::anyhow!("{at}.session: {e}"))?;
+                if s.from_venue() && d.venue.is_none() {
+                    anyhow::bail!(
+                        "{at}.session.calendar: \"venue\" needs the deployment's `venue` (whose calendar it is)"
+                    );
+                }
+            }
             if let Some(a) = &d.account
                 && !self.accounts.contains_key(a)
             {

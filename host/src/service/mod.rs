@@ -39,6 +39,7 @@ mod backup;
 mod commands;
 mod connect;
 mod controller;
+mod journaled;
 mod plan;
 mod read;
 mod recorder;

@@ -101,6 +101,54 @@ pub(super) fn journal_path(journals: &Path, name: &str, live: bool) -> PathBuf {
     })
 }
 
+/// The market's sessions a run trades in (`crate::session`): as its
+/// journal fixed them, the calendar read now — from the file, the hours,
+/// or the deployment's venue (`calendar = "venue"`: the days from ten
+/// before its first bar, `first_ms`, to a year from now). `None`: it
+/// trades 24/7. Refused when the calendar ends before today. Not pure: the
+/// venue may be asked.
+pub(super) fn session(
+    name: &str,
+    fixed: &Fixed,
+    step_ms: i64,
+    first_ms: Option<i64>,
+    config: &super::ServiceConfig,
+) -> anyhow::Result<Option<crate::session::Session>> {
+    let (configured, venues) = (&config.deployments, &config.venues);
+    let now_ms = crate::data::market::now_ms();
+    let from_ms = first_ms.unwrap_or(now_ms);
+    let Some(spec) = &fixed.session else {
+        return Ok(None);
+    };
+    let at = format!("deployment `{name}`'s session");
+    let calendar = match spec.local_calendar().with_context(|| at.clone())? {
+        Some(c) => c,
+        None => {
+            let venue = configured
+                .iter()
+                .find(|c| c.name == name)
+                .and_then(|c| c.venue.clone())
+                .with_context(|| {
+                    format!("{at}: calendar = \"venue\" and the deployment names no venue")
+                })?;
+            let v = venues
+                .get(&venue)
+                .with_context(|| format!("{at}: no venue named `{venue}`"))?;
+            let day =
+                |ms: i64| crate::data::market::format_time(ms.div_euclid(86_400_000) * 86_400_000);
+            let start = day(from_ms.min(now_ms) - 10 * 86_400_000);
+            let end = day(now_ms + 366 * 86_400_000);
+            v.adapter()
+                .calendar(&venue, &start, &end)
+                .with_context(|| at.clone())?
+        }
+    };
+    let session = crate::session::Session::new(&spec.timezone, calendar, step_ms)
+        .with_context(|| at.clone())?;
+    session.covers(now_ms).with_context(|| at.clone())?;
+    Ok(Some(session))
+}
+
 /// Whether a journal written for `journaled` can be continued as `now`
 /// asks: a journal keeps its inputs (feed, symbols, interval), its capital
 /// (account) and its venue.
@@ -124,6 +172,13 @@ pub(super) fn check_continuation(name: &str, journaled: &Fixed, now: &Fixed) -> 
             "deployment `{name}`'s journal was written for account {:?} and is asked to trade {:?}'s capital; a journal keeps its capital — create a new deployment to change accounts",
             journaled.account,
             now.account
+        );
+    }
+    if journaled.session != now.session {
+        bail!(
+            "deployment `{name}`'s journal was written for session {:?} and is asked to trade in {:?}; a journal keeps its sessions — create a new deployment to change them",
+            journaled.session,
+            now.session
         );
     }
     if journaled.venue != now.venue {
@@ -165,6 +220,7 @@ mod tests {
             start: None,
             venue: venue.map(String::from),
             account: None,
+            session: None,
         }]
     }
 

@@ -126,6 +126,9 @@ pub(super) struct Fixed {
     /// The account whose capital it trades.
     #[serde(default)]
     pub(super) account: Option<String>,
+    /// The market's sessions it trades in (none: 24/7).
+    #[serde(default)]
+    pub(super) session: Option<crate::session::SessionSpec>,
 }
 
 /// Everything a deployment thread needs, built off the hot path.
@@ -158,6 +161,8 @@ pub(super) struct Launch {
     /// The journal's fault diagnoses, for the re-execution's CPU budget
     /// ([`crate::engine::Engine::re_execute`]).
     pub(super) fault_causes: Vec<(u64, String)>,
+    /// The market's sessions it trades in (none: 24/7).
+    pub(super) session: Option<crate::session::Session>,
 }
 
 /// Load and initialise a registered version: (instance, label, sha256).

@@ -99,6 +99,8 @@ impl Service {
             freshness: live.freshness().map(|f| (f, spec.feed.clone())),
             after_fault: Vec::new(),
             fault_causes: Vec::new(),
+            // Intents are compared before any session drops them.
+            session: None,
         };
         // A shadow has no journal to re-execute: its feed is the live one.
         let feed = RecoveryFeed {

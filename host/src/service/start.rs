@@ -2,7 +2,7 @@
 //! fixes), recovery of its journal by re-execution, and its launch on the
 //! worker pool.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::{Sender, channel};
@@ -14,6 +14,7 @@ use anyhow::{Context, bail};
 use super::commands::carried_params;
 use super::config::DeploymentConfig;
 use super::controller::{Loader, ServiceController};
+use super::journaled::{account_decisions, journaled_commands, journaled_kills};
 use super::recorder::*;
 use super::run::*;
 use super::types::*;
@@ -21,13 +22,12 @@ use super::{
     Service, Starting, account, after_fault, dashboard, metrics, monitor, plan, reconcile, runner,
 };
 use crate::data::live::{LiveFeed, Notes, interval_ms};
-use crate::data::market::Bar;
 use crate::engine::replay::RunConfig;
 use crate::engine::{Command, Engine, EngineConfig, Status};
 use crate::execution::SimulatedVenue;
 use crate::lifecycle::{GateConfig, Move, Stage};
 use crate::sandbox::runtime::Instance;
-use crate::store::journal::{CommandAction, Entry, Journal, RunMeta};
+use crate::store::journal::{Journal, RunMeta};
 use crate::store::registry::Deployment;
 
 impl Service {
@@ -176,6 +176,9 @@ impl Service {
             run_id: live.then(super::connect::new_run_id).transpose()?,
             ramp_up: live.then(|| self.config.ramp_up.clone()),
             account: account.map(|a| a.name.clone()),
+            session: (self.config.deployments.iter())
+                .find(|c| c.name == d.name)
+                .and_then(|c| c.session.clone()),
         })
     }
 
@@ -282,6 +285,7 @@ impl Service {
             start: spec.start.clone(),
             venue: None,
             account: None,
+            session: None,
         }
         .start_ms()?;
         let account = self.account_of(name);
@@ -334,6 +338,8 @@ impl Service {
             let (rebalanced, reduced) = account_decisions(&resumed.commands, &resumed.bars);
             a.join(name, &rebalanced, &reduced);
         }
+        let first_ms = resumed.bars.first().map(|b| b.time_ms).or(start_ms);
+        let session = plan::session(name, &fixed, step, first_ms, &self.config)?;
         let fault_causes = resumed.fault_causes;
         let feed = RecoveryFeed {
             journaled: resumed.bars,
@@ -365,6 +371,7 @@ impl Service {
             freshness,
             after_fault,
             fault_causes,
+            session,
         };
         let (tx, status, ended, intents, trouble, board) =
             self.launch(launch, feed, fixed.symbols.clone(), &slot)?;
@@ -493,6 +500,7 @@ impl Service {
             kill_switch,
             after_fault,
             fault_causes,
+            session,
             ..
         } = l;
         let venue: Box<dyn crate::execution::Venue + Send> =
@@ -547,6 +555,9 @@ impl Service {
         }
         for plan in after_fault {
             engine.continue_after_fault(plan);
+        }
+        if let Some(s) = session {
+            engine.set_session(s);
         }
         engine.re_execute(l.recovered, fault_causes);
         let end = RunEnd {
@@ -622,64 +633,6 @@ fn run_meta(
         swaps: vec![],
         service: toml::to_string(&fixed).context("describing the run")?,
     })
-}
-
-/// The operator's commands a journal holds, to apply again at their bars.
-fn journaled_commands(commands: &[Entry]) -> VecDeque<(u64, CommandAction, String, String)> {
-    commands
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Command {
-                seq,
-                action,
-                actor,
-                reason,
-            } => Some((*seq, action.clone(), actor.clone(), reason.clone())),
-            _ => None,
-        })
-        .collect()
-}
-
-/// What of its account's decisions a member's journal holds: the rebalances
-/// it applied (by their as-of time) and the days its loss limit reduced it
-/// (by the day of the bar it followed).
-fn account_decisions(commands: &[Entry], bars: &[Bar]) -> (Vec<i64>, Vec<i64>) {
-    let (mut rebalanced, mut reduced) = (Vec::new(), Vec::new());
-    for e in commands {
-        match e {
-            Entry::Command {
-                action: CommandAction::Allocate { as_of_ms, .. },
-                ..
-            } => rebalanced.push(*as_of_ms),
-            Entry::Command {
-                seq,
-                action: CommandAction::Reduce,
-                ..
-            } => {
-                if let Some(bar) = seq.checked_sub(1).and_then(|s| bars.get(s as usize)) {
-                    reduced.push(bar.time_ms.div_euclid(86_400_000));
-                }
-            }
-            _ => {}
-        }
-    }
-    (rebalanced, reduced)
-}
-
-/// The kills a LIVE run's journal holds: (seq, venue notes before it, actor, reason).
-fn journaled_kills(commands: &[Entry]) -> Vec<crate::engine::JournaledKill> {
-    commands
-        .iter()
-        .filter_map(|e| match e {
-            Entry::Kill {
-                seq,
-                notes,
-                actor,
-                reason,
-            } => Some((*seq, *notes, actor.clone(), reason.clone())),
-            _ => None,
-        })
-        .collect()
 }
 
 /// The audit note of a start.

@@ -45,10 +45,10 @@ pub use calendar::{Calendar, CalendarError, Hours};
 pub struct SessionSpec {
     /// The market's time zone, an IANA name (`America/New_York`).
     pub timezone: String,
-    /// Where the market days come from: `alpaca` (the deployment's Alpaca
-    /// venue's `/v2/calendar`, read at start), `weekdays` (Monday to
-    /// Friday at `hours`, no holidays), or the path of a calendar file in
-    /// Alpaca's format.
+    /// Where the market days come from: `venue` (the calendar of the
+    /// deployment's venue, read at start: Alpaca's `/v2/calendar`),
+    /// `weekdays` (Monday to Friday at `hours`, no holidays), or the path
+    /// of a calendar file in Alpaca's format.
     pub calendar: String,
     /// With `calendar = "weekdays"`: the local hours, `HH:MM-HH:MM`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -56,9 +56,14 @@ pub struct SessionSpec {
 }
 
 impl SessionSpec {
-    /// The calendar is a file (not `alpaca` or `weekdays`).
+    /// The calendar is a file (not `venue` or `weekdays`).
     pub fn file(&self) -> Option<&str> {
-        (!matches!(self.calendar.as_str(), "alpaca" | "weekdays")).then_some(&self.calendar)
+        (!matches!(self.calendar.as_str(), "venue" | "weekdays")).then_some(&self.calendar)
+    }
+
+    /// The calendar is the venue's.
+    pub fn from_venue(&self) -> bool {
+        self.calendar == "venue"
     }
 
     /// Check what can be checked without the calendar: the zone, the hours.
@@ -78,7 +83,7 @@ impl SessionSpec {
     }
 
     /// The calendar, read from a file or built from `hours`; `None` for
-    /// `alpaca` (the venue is asked: `adapters/alpaca/calendar.rs`).
+    /// `venue` (the venue is asked: `VenueAdapter::calendar`).
     pub fn local_calendar(&self) -> Result<Option<Calendar>, SessionError> {
         self.check()?;
         if self.calendar == "weekdays" {

@@ -125,9 +125,9 @@ fn a_session_spec_names_what_is_wrong() {
             .check()
             .is_ok()
     );
-    assert!(spec("America/New_York", "alpaca", None).check().is_ok());
+    assert!(spec("America/New_York", "venue", None).check().is_ok());
     for (s, needle) in [
-        (spec("Mars/Olympus", "alpaca", None), "Mars/Olympus"),
+        (spec("Mars/Olympus", "venue", None), "Mars/Olympus"),
         (spec("UTC", "weekdays", None), "needs hours"),
         (
             spec("UTC", "weekdays", Some("16:00-09:30")),
@@ -135,7 +135,7 @@ fn a_session_spec_names_what_is_wrong() {
         ),
         (spec("UTC", "weekdays", Some("9-5")), "not a time"),
         (
-            spec("UTC", "alpaca", Some("09:30-16:00")),
+            spec("UTC", "venue", Some("09:30-16:00")),
             "only for calendar = \"weekdays\"",
         ),
     ] {

@@ -1,7 +1,8 @@
 //! Alpaca's trading API on the test server: `POST /v2/orders`,
 //! `GET /v2/orders:by_client_order_id`, `DELETE /v2/orders/{id}`,
 //! `GET /v2/orders`, `GET /v2/account/activities/FILL`, `GET /v2/positions`
-//! and `GET /v2/account`, with the key headers checked (`APCA-API-KEY-ID`,
+//! and `GET /v2/account` (and `GET /v2/calendar`: `alpaca_calendar.rs`),
+//! with the key headers checked (`APCA-API-KEY-ID`,
 //! `APCA-API-SECRET-KEY`; 401 otherwise), a client order id accepted once
 //! ever (422 "client_order_id must be unique"), 200 requests a minute with
 //! `X-Ratelimit-Limit/Remaining/Reset` (429 past it).
@@ -107,6 +108,8 @@ pub struct Trading {
     /// `trade_updates` connections authorized, and events sent on them.
     pub stream_connections: AtomicU64,
     pub stream_events: AtomicU64,
+    /// `GET /v2/calendar` requests: `start`-`end` as asked.
+    pub calendar_asks: Mutex<Vec<String>>,
 }
 
 impl Trading {
@@ -263,7 +266,7 @@ fn order_json(b: &Book, o: &AlpacaOrder, symbol: &str) -> Value {
     })
 }
 
-fn msg(status: StatusCode, code: u64, m: &str) -> Response {
+pub(crate) fn msg(status: StatusCode, code: u64, m: &str) -> Response {
     (status, axum::Json(json!({"code": code, "message": m}))).into_response()
 }
 
@@ -273,7 +276,7 @@ fn take(c: &AtomicU64) -> bool {
 }
 
 /// Key headers and the rate limit; `Err` is the answer.
-fn gate(s: &Inner, h: &HeaderMap) -> Result<(), Box<Response>> {
+pub(crate) fn gate(s: &Inner, h: &HeaderMap) -> Result<(), Box<Response>> {
     let key = h.get("APCA-API-KEY-ID").and_then(|v| v.to_str().ok());
     let secret = h.get("APCA-API-SECRET-KEY").and_then(|v| v.to_str().ok());
     if key != Some(KEY) || secret != Some(SECRET) {
@@ -314,6 +317,7 @@ pub(crate) fn routes() -> Router<Arc<Inner>> {
         .route("/v2/account/activities/FILL", get(activities))
         .route("/v2/positions", get(positions))
         .route("/v2/account", get(account))
+        .route("/v2/calendar", get(crate::alpaca_calendar::calendar))
         .route("/stream", get(trade_updates))
 }
 

@@ -60,6 +60,7 @@ impl StreamTurn<'_> {
 }
 
 pub mod alpaca;
+pub mod alpaca_calendar;
 pub mod alpaca_trading;
 pub mod binance;
 pub mod binance_spot;

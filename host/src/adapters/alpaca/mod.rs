@@ -6,8 +6,10 @@
 //! - `feed.rs`: market data v2 — stream frames, REST bars for warm-up and
 //!   gap fill; `session.rs`: the market-data stream's one connection;
 //! - `connector.rs`: the trading API the live venue sends orders through,
-//!   and its `trade_updates` stream.
+//!   and its `trade_updates` stream; `calendar.rs`: the market calendar a
+//!   US-equity session is read from.
 
+pub mod calendar;
 pub mod config;
 pub mod connector;
 pub mod feed;
@@ -60,6 +62,15 @@ impl crate::execution::live::VenueAdapter for AlpacaConfig {
 
     fn orders(&self) -> &crate::execution::live::CourierConfig {
         &self.orders
+    }
+
+    fn calendar(
+        &self,
+        name: &str,
+        start: &str,
+        end: &str,
+    ) -> anyhow::Result<crate::session::Calendar> {
+        calendar::fetch(self, name, start, end)
     }
 
     fn reconcile(&self) -> &crate::execution::live::ReconcileConfig {

@@ -9,6 +9,13 @@ pub fn format_time(ms: i64) -> String {
     }
 }
 
+/// The wall clock, epoch milliseconds (UTC).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// Earliest time accepted: 1900-01-01 (UTC, epoch milliseconds).
 pub const MIN_TIME_MS: i64 = -2_208_988_800_000;
 

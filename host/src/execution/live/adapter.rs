@@ -9,6 +9,20 @@ pub trait VenueAdapter {
     /// connect for `symbols`: the venue's clock, filters and the key are
     /// checked now.
     fn connect(&self, name: &str, symbols: &[String]) -> anyhow::Result<Box<dyn Connector>>;
+    /// The market days from `start` to `end` (`YYYY-MM-DD`, inclusive),
+    /// from the venue's calendar (a session with `calendar = "venue"`).
+    /// Default: the venue publishes none (crypto trades 24/7).
+    fn calendar(
+        &self,
+        name: &str,
+        start: &str,
+        end: &str,
+    ) -> anyhow::Result<crate::session::Calendar> {
+        let _ = (start, end);
+        anyhow::bail!(
+            "venues.{name} publishes no market calendar (it trades 24/7): give the session a calendar file or `weekdays`"
+        )
+    }
     /// How orders are followed and paced.
     fn orders(&self) -> &CourierConfig;
     /// How holdings and open orders are compared with the journals.
