@@ -300,7 +300,7 @@ impl ServiceFile {
                     .map_err(|e| anyhow::anyhow!("{at}.session: {e}"))?;
                 if s.from_venue() && d.venue.is_none() {
                     anyhow::bail!(
-                        "{at}.session.calendar: \"venue\" needs the deployment's `venue` (whose calendar it is)"
+                        "{at}.session.calendar: \"venue\" and the deployment names no venue (whose calendar it would be)"
                     );
                 }
             }
@@ -515,6 +515,27 @@ start = "2024-01-01"
                 format!("{GOOD}account = \"main\"\n"),
                 "deployments[0] (d1).account",
                 "no account named `main`",
+            ),
+            (
+                format!(
+                    "{GOOD}session = {{ timezone = \"America/New_York\", calendar = \"venue\" }}\n"
+                ),
+                "deployments[0] (d1).session.calendar",
+                "names no venue",
+            ),
+            (
+                format!(
+                    "{GOOD}session = {{ timezone = \"New York\", calendar = \"weekdays\", hours = \"09:30-16:00\" }}\n"
+                ),
+                "deployments[0] (d1).session",
+                "\"New York\" is not in the tz database",
+            ),
+            (
+                format!(
+                    "{GOOD}session = {{ timezone = \"UTC\", calendar = \"weekdays\", hours = \"16:00-09:30\" }}\n"
+                ),
+                "deployments[0] (d1).session",
+                "closes before it opens",
             ),
             (
                 format!(

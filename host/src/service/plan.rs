@@ -239,6 +239,7 @@ mod tests {
             run_id: None,
             ramp_up: None,
             account: None,
+            session: None,
         }
     }
 
@@ -287,7 +288,7 @@ mod tests {
     }
 
     #[test]
-    fn a_journal_continues_only_on_its_inputs_capital_and_venue() {
+    fn a_journal_continues_only_on_its_inputs_capital_venue_and_sessions() {
         let was = fixed("binance", Some("bx"));
         assert!(check_continuation("d", &was, &was.clone()).is_ok());
         let e = check_continuation("d", &was, &fixed("alpaca", Some("bx"))).unwrap_err();
@@ -298,5 +299,13 @@ mod tests {
         other_account.account = Some("acct".into());
         let e = check_continuation("d", &was, &other_account).unwrap_err();
         assert!(e.to_string().contains("keeps its capital"), "{e}");
+        let mut in_session = was.clone();
+        in_session.session = Some(crate::session::SessionSpec {
+            timezone: "America/New_York".into(),
+            calendar: "venue".into(),
+            hours: None,
+        });
+        let e = check_continuation("d", &was, &in_session).unwrap_err();
+        assert!(e.to_string().contains("keeps its sessions"), "{e}");
     }
 }
