@@ -427,3 +427,82 @@ fn a_stop_given_as_a_distance_from_the_entry_sits_that_far_from_the_average_entr
         "{r:?}"
     );
 }
+
+/// Minute of the New York day and whether it is a weekday, for times in
+/// January 2024 (EST, UTC−5 all month), computed without a zone library.
+fn new_york_in_january(t_ms: i64) -> (i64, bool) {
+    let local = t_ms - 5 * 3_600_000;
+    let days = local.div_euclid(86_400_000);
+    let minute = local.rem_euclid(86_400_000) / 60_000;
+    (minute, (days + 3).rem_euclid(7) < 5) // 1970-01-01 was a Thursday
+}
+
+#[test]
+fn a_replay_with_a_session_trades_and_fills_only_inside_it() {
+    let dir = scratch();
+    let data = plugins::shared_data("binance-btcusdt-1m-2024-01.csv");
+    let run = |session: bool| {
+        let journal = dir.path().join(format!("s{session}.redb"));
+        let mut args: Vec<String> = [
+            "replay",
+            "--plugin",
+            plugins::SMA_CROSS,
+            "--data",
+            data.to_str().unwrap(),
+            "--param",
+            "fast=5",
+            "--param",
+            "slow=20",
+            "--journal",
+            journal.to_str().unwrap(),
+            "--set",
+            "risk.daily_loss_limit=1",
+            "--set",
+            "risk.max_drawdown=1",
+            "--set",
+            "risk.max_orders_per_day=100000",
+        ]
+        .map(String::from)
+        .to_vec();
+        if session {
+            for kv in [
+                "session.timezone=America/New_York",
+                "session.calendar=weekdays",
+                "session.hours=09:30-16:00",
+            ] {
+                args.extend(["--set".to_string(), kv.to_string()]);
+            }
+        }
+        ok(&sandbar(&args));
+        journal_entries(&journal)
+    };
+    // 09:30 is minute 570 of the day; a bar decides when it closes before
+    // 16:00 (opens before 15:59, minute 959) and fills when it opens before 16:00.
+    let decides = |t: i64| {
+        let (m, weekday) = new_york_in_january(t);
+        weekday && (570..959).contains(&m)
+    };
+    let fills = |t: i64| {
+        let (m, weekday) = new_york_in_january(t);
+        weekday && (570..960).contains(&m)
+    };
+    let orders = |e: &[serde_json::Value]| -> Vec<i64> {
+        of_kind(e, "order")
+            .iter()
+            .filter(|o| o["order"]["origin"] == "strategy")
+            .map(|o| o["order"]["decided_ms"].as_i64().unwrap())
+            .collect()
+    };
+    let fill_times = |e: &[serde_json::Value]| -> Vec<i64> {
+        of_kind(e, "fill")
+            .iter()
+            .map(|f| f["fill"]["time_ms"].as_i64().unwrap())
+            .collect()
+    };
+    let inside = run(true);
+    assert!(orders(&inside).len() > 50, "{}", orders(&inside).len());
+    assert!(orders(&inside).iter().all(|t| decides(*t)));
+    assert!(fill_times(&inside).iter().all(|t| fills(*t)));
+    let anywhere = run(false);
+    assert!(orders(&anywhere).iter().any(|t| !decides(*t)));
+}

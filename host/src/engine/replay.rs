@@ -44,6 +44,12 @@ pub struct RunConfig {
     pub sandbox: SandboxLimits,
     /// Hot-swap safety net.
     pub swap: SwapConfig,
+    /// The market's sessions (`[session]`: `timezone`, and `calendar` a
+    /// file in Alpaca's format or `weekdays` with `hours`): the simulated
+    /// venue fills inside them, the risk day is the market's, and bars
+    /// outside them only warm the strategy up. None: 24/7, UTC days.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<crate::session::SessionSpec>,
 }
 
 /// When a swapped-in version is rolled back automatically.
@@ -76,6 +82,7 @@ impl Default for RunConfig {
             execution: SimConfig::default(),
             sandbox: SandboxLimits::default(),
             swap: SwapConfig::default(),
+            session: None,
         }
     }
 }
@@ -149,7 +156,53 @@ impl RunConfig {
                 bail!("config {where_}: execution.{name} = {v} must be a non-negative number");
             }
         }
+        if let Some(session) = &cfg.session {
+            session
+                .check()
+                .map_err(|e| anyhow::anyhow!("config {where_}: session: {e}"))?;
+            if session.from_venue() {
+                bail!(
+                    "config {where_}: session.calendar = \"venue\" is for a service deployment; a run on recorded data reads a calendar file (save the venue's) or \"weekdays\""
+                );
+            }
+        }
         Ok(cfg)
+    }
+
+    /// The sessions of this run over `data` (none without `[session]`),
+    /// for bars of the data's own interval (the least gap between two bars
+    /// of its first symbol among its first 10,000 bars).
+    pub fn session_over(&self, data: &Data) -> anyhow::Result<Option<crate::session::Session>> {
+        let Some(spec) = &self.session else {
+            return Ok(None);
+        };
+        let calendar = spec
+            .local_calendar()?
+            .context("session.calendar: a run on recorded data needs a file or \"weekdays\"")?;
+        let mut bars = Vec::new();
+        match data {
+            Data::Loaded(r) => bars.extend(r.bars.iter().take(10_000).copied()),
+            Data::Streamed(plan) => {
+                plan.open()?.next_batch(&mut bars, 10_000);
+            }
+        }
+        let first = bars.first().map(|b| b.symbol);
+        let times: Vec<i64> = bars
+            .iter()
+            .filter(|b| Some(b.symbol) == first)
+            .map(|b| b.time_ms)
+            .collect();
+        let step = times
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .filter(|g| *g > 0)
+            .min()
+            .unwrap_or(86_400_000);
+        Ok(Some(crate::session::Session::new(
+            &spec.timezone,
+            calendar,
+            step,
+        )?))
     }
 }
 
@@ -478,6 +531,7 @@ fn run_prepared(
             .map(|(at, label, p)| format!("{at}={label} sha256:{}", p.plugin.hash))
             .collect(),
     };
+    let session = cfg.session_over(&rec)?;
     let total = rec.bars();
     let symbols = rec.symbols().to_vec();
     let mut streamed = None;
@@ -511,6 +565,9 @@ fn run_prepared(
         venue,
         recorder,
     );
+    if let Some(s) = session {
+        engine.set_session(s);
+    }
     for (at_seq, label, p) in &mut swaps {
         engine.schedule_swap(PlannedSwap {
             at_seq: *at_seq,

@@ -167,6 +167,11 @@ impl Service {
             run.risk.max_gross_exposure =
                 run.risk.max_gross_exposure.min(a.config.max_gross_exposure);
         }
+        // The configuration's, else the run config's (what research ran in).
+        let session = (self.config.deployments.iter())
+            .find(|c| c.name == d.name)
+            .and_then(|c| c.session.clone())
+            .or_else(|| run.session.clone());
         Ok(Fixed {
             run,
             pause_drawdown: self.config.pause_drawdown,
@@ -176,9 +181,7 @@ impl Service {
             run_id: live.then(super::connect::new_run_id).transpose()?,
             ramp_up: live.then(|| self.config.ramp_up.clone()),
             account: account.map(|a| a.name.clone()),
-            session: (self.config.deployments.iter())
-                .find(|c| c.name == d.name)
-                .and_then(|c| c.session.clone()),
+            session,
         })
     }
 
