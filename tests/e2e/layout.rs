@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 /// The top-level modules, lowest layer first; a module may use its own
 /// layer and those before it.
 const LAYERS: &[&[&str]] = &[
-    &["digest", "net", "risk", "lifecycle", "statistic"],
+    &["digest", "net", "risk", "lifecycle", "statistic", "session"],
     &["data"],
     &["execution"],
     &["portfolio"],
