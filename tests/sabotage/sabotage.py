@@ -24,6 +24,34 @@ ROOT = Path(__file__).resolve().parents[2]
 # (name, file, exact text, replacement, [cargo test arguments]) — the test must fail.
 MUTATIONS = [
     (
+        "a-bar-outside-the-session-trades",
+        "host/src/engine/orders.rs",
+        ".is_some_and(|s| !s.decides(bar.time_ms))",
+        ".is_some_and(|s| !s.decides(bar.time_ms) && false)",
+        ["-p", "sandbar", "--test", "invariants", "sessions::a_us_equity_run"],
+    ),
+    (
+        "the-simulated-venue-fills-after-hours",
+        "host/src/execution/simulated.rs",
+        "self.session.as_ref().is_none_or(|s| s.fills(bar.time_ms))",
+        "self.session.as_ref().is_none_or(|s| s.fills(bar.time_ms) || true)",
+        ["-p", "sandbar", "--test", "invariants", "sessions::a_stop_crossed_after_hours"],
+    ),
+    (
+        "the-risk-day-is-utcs-in-a-session",
+        "host/src/engine/controls.rs",
+        "            Some(s) => s.day(bar.time_ms),",
+        "            Some(_) => bar.time_ms.div_euclid(86_400_000),",
+        ["-p", "sandbar", "--test", "invariants", "sessions::orders_per_day"],
+    ),
+    (
+        "a-service-deployment-ignores-its-session",
+        "host/src/service/start.rs",
+        "        if let Some(s) = session {\n            engine.set_session(s);",
+        "        if let Some(s) = session.filter(|_| false) {\n            engine.set_session(s);",
+        ["-p", "sandbar", "--test", "e2e", "live::alpaca::a_us_equity_deployment"],
+    ),
+    (
         "a-refused-flatten-is-not-alerted",
         "host/src/service/recorder.rs",
         "exits.insert(order.id, what);",
