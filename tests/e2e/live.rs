@@ -710,6 +710,62 @@ mod alpaca {
         }
     }
 
+    #[test]
+    fn a_paper_deployment_on_alpacas_paper_account_trades_there_and_its_evidence_says_so() {
+        let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 1200);
+        let server = AlpacaServer::start("SPY", klines, 80.0, 1000);
+        let t = server.trading();
+        let mut f = Fixture::new();
+        f.ok(&["plugin", "add", plugins::SMA_CROSS]);
+        let extra = ["--param", "fast=3", "--param", "slow=8", "--symbol", "SPY"];
+        f.paper("d", "sma-cross@0.1.0", &extra);
+        let config = f.config(
+            &format!(
+                "[feeds.alpaca]\nkind = \"alpaca\"\nrest_url = {url:?}\nws_url = {ws:?}\n{COMPRESSED}\
+                 [venues.ax]\nkind = \"alpaca\"\nrest_url = {url:?}\ntimeout_ms = 1000\npaper = true\n\
+                 [venues.ax.orders]\npoll_ms = 50\nnot_found_grace_ms = 600\n",
+                url = server.rest_url,
+                ws = server.ws_url
+            ),
+            "[[deployments]]\nname = \"d\"\nfeed = \"alpaca\"\ninterval = \"1m\"\nstart = \"2024-01-01\"\npaper_venue = \"ax\"\n",
+        );
+        f.env = vec![
+            ("APCA_API_KEY_ID".into(), KEY.into()),
+            ("APCA_API_SECRET_KEY".into(), SECRET.into()),
+        ];
+        server.restart_clock();
+        f.serve(&config);
+        settle_and_stop(&mut f, 1200, || t.position());
+        // Its orders went to the paper account, journaled in its PAPER journal.
+        assert!(t.orders().len() >= 3, "{}", t.orders().len());
+        let journals = f.dir.path().join("journals");
+        assert!(!journals.join("d-live.redb").exists());
+        let entries = journal_entries(&journals.join("d.redb"));
+        let position: f64 = of_kind(&entries, "fill")
+            .iter()
+            .map(|f| {
+                let q = f["fill"]["quantity"].as_f64().unwrap();
+                if f["fill"]["side"] == "buy" { q } else { -q }
+            })
+            .sum();
+        assert!(
+            (position - t.position()).abs() < 1e-6,
+            "{position} vs {}",
+            t.position()
+        );
+        // Its evidence names the paper account, and a gate that asks for one passes.
+        let show = f.ok(&["deploy", "show", "d"]);
+        assert!(show.contains("on venue ax's paper account"), "{show}");
+        let gates = f.dir.path().join("gates.toml");
+        std::fs::write(&gates, "paper_on_broker = true\n").unwrap();
+        let g = gates.to_str().unwrap();
+        let gate = stderr(&f.cmd(&["deploy", "promote", "d", "--gates", g]));
+        assert!(
+            gate.contains("[pass] paper on a broker's paper account"),
+            "{gate}"
+        );
+    }
+
     /// The last day a deployment starting now asks Alpaca's calendar for.
     fn day_in_a_year() -> String {
         let now = std::time::SystemTime::now()

@@ -82,6 +82,12 @@ pub struct PaperEvidence {
     pub slippage_bps: f64,
     /// Faults not handled.
     pub faults: u64,
+    /// The broker's paper account it traded on (a `paper = true` venue:
+    /// Alpaca paper, Binance's spot testnet), whose fills, slippage and
+    /// fill times are a broker's; `None`: the simulated venue, whose
+    /// slippage is whatever was configured.
+    #[serde(default)]
+    pub venue: Option<String>,
     /// The paper run's bars replayed through the backtest engine
     /// (`deploy compare --record`); a later paper run replaces the evidence
     /// and so asks for a new comparison.

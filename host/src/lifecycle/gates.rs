@@ -40,6 +40,10 @@ pub struct GateConfig {
     /// TESTING → PAPER: Monte Carlo 95th-percentile drawdown at most
     /// (default: not required).
     pub max_monte_carlo_drawdown: Option<f64>,
+    /// PAPER → LIVE: the paper run traded on a broker's paper account (a
+    /// deployment's `paper_venue`), not the simulated venue (default: not
+    /// required).
+    pub paper_on_broker: bool,
 }
 
 impl GateConfig {
@@ -102,6 +106,7 @@ impl Default for GateConfig {
             min_walk_forward_sharpe: None,
             min_walk_forward_efficiency: None,
             max_monte_carlo_drawdown: None,
+            paper_on_broker: false,
         }
     }
 }
@@ -323,7 +328,7 @@ fn paper_gate(
         (Some(p), Some(b)) if b.sharpe > 0.0 => Some(p.sharpe / b.sharpe),
         _ => None,
     };
-    let criteria = vec![
+    let mut criteria = vec![
         same_version(
             "paper run of this version",
             p.map(|p| p.plugin.as_str()),
@@ -379,6 +384,20 @@ fn paper_gate(
             |v| v <= g.max_replay_sharpe_deviation,
         ),
     ];
+    if g.paper_on_broker {
+        criteria.push(Criterion {
+            name: "paper on a broker's paper account".into(),
+            value: match p {
+                None => "missing".into(),
+                Some(p) => p
+                    .venue
+                    .clone()
+                    .unwrap_or_else(|| "the simulated venue".into()),
+            },
+            threshold: "a paper_venue".into(),
+            pass: p.is_some_and(|p| p.venue.is_some()),
+        });
+    }
     Readiness {
         gate: "PAPER → LIVE".into(),
         criteria,

@@ -199,6 +199,7 @@ fn paper_gate_compares_paper_with_backtest_sharpe() {
         slippage_bps: 4.0,
         faults: 0,
         replay: None,
+        venue: None,
     };
     // Without the comparison on its own bars, not ready.
     let r = gate(Paper, &g, Some(&b), Some(&p), "p@1.0.0");
@@ -253,4 +254,60 @@ fn paper_gate_compares_paper_with_backtest_sharpe() {
         "1.2 / 2.0 = 60% < 70%"
     );
     assert!(!gate(Paper, &g, Some(&b), None, "p@1.0.0").ready());
+}
+
+#[test]
+fn a_gate_that_asks_for_a_brokers_paper_account_refuses_the_simulated_one() {
+    let g = GateConfig {
+        paper_on_broker: true,
+        max_replay_sharpe_deviation: f64::MAX,
+        ..GateConfig::default()
+    };
+    let b = evidence(3.5, 2.0, 0.1, 4);
+    let simulated = PaperEvidence {
+        plugin: "p@1.0.0".into(),
+        days: 20.0,
+        trades: 6,
+        sharpe: 1.5,
+        slippage_bps: 0.0,
+        faults: 0,
+        replay: None,
+        venue: None,
+    };
+    let r = gate(Paper, &g, Some(&b), Some(&simulated), "p@1.0.0");
+    let failed: Vec<(&str, &str)> = r
+        .criteria
+        .iter()
+        .filter(|c| !c.pass)
+        .map(|c| (c.name.as_str(), c.value.as_str()))
+        .collect();
+    assert_eq!(
+        failed,
+        vec![
+            ("paper vs replay of its bars: Sharpe deviation", "missing"),
+            ("paper on a broker's paper account", "the simulated venue")
+        ]
+    );
+    let broker = PaperEvidence {
+        venue: Some("alpaca-paper".into()),
+        ..simulated.clone()
+    };
+    let r = gate(Paper, &g, Some(&b), Some(&broker), "p@1.0.0");
+    assert!(
+        r.criteria
+            .iter()
+            .any(|c| c.name == "paper on a broker's paper account"
+                && c.pass
+                && c.value == "alpaca-paper")
+    );
+    let unasked = GateConfig {
+        paper_on_broker: false,
+        ..g
+    };
+    let r = gate(Paper, &unasked, Some(&b), Some(&simulated), "p@1.0.0");
+    assert!(
+        r.criteria
+            .iter()
+            .all(|c| c.name != "paper on a broker's paper account")
+    );
 }

@@ -23,6 +23,7 @@ pub fn paper_evidence(plugin: String, o: &RunOutcome) -> Option<PaperEvidence> {
         days: days.len() as f64,
         trades: l.trades.len() as u64,
         sharpe: Report::new(o).sharpe,
+        venue: None,
         slippage_bps: if l.traded_notional > 0.0 {
             l.slippage / l.traded_notional * 1e4
         } else {

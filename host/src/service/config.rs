@@ -152,10 +152,15 @@ pub struct DeploymentConfig {
     /// warm it up); default: the next bar that closes.
     #[serde(default)]
     pub start: Option<String>,
-    /// The venue a LIVE deployment sends its orders to (a `[venues]` name);
-    /// PAPER deployments trade on the simulated venue whatever this says.
+    /// The venue a LIVE deployment sends its orders to (a `[venues]` name,
+    /// not a `paper = true` one).
     #[serde(default)]
     pub venue: Option<String>,
+    /// The venue a PAPER deployment sends its orders to: a broker's paper
+    /// account or a testnet (a `paper = true` venue). Without one it
+    /// trades on the simulated venue. Its evidence says which.
+    #[serde(default)]
+    pub paper_venue: Option<String>,
     /// The account whose capital it trades (an `[accounts]` name); without
     /// one, it trades the capital it was created with.
     #[serde(default)]
@@ -312,13 +317,27 @@ impl ServiceFile {
                     self.accounts.keys().cloned().collect::<Vec<_>>().join(", ")
                 );
             }
-            if let Some(v) = &d.venue
-                && !self.venues.contains_key(v)
-            {
-                anyhow::bail!(
-                    "{at}.venue: no venue named `{v}` (venues: {})",
-                    self.venues.keys().cloned().collect::<Vec<_>>().join(", ")
-                );
+            for (key, v, paper) in [
+                ("venue", &d.venue, false),
+                ("paper_venue", &d.paper_venue, true),
+            ] {
+                let Some(v) = v else { continue };
+                let Some(vc) = self.venues.get(v) else {
+                    anyhow::bail!(
+                        "{at}.{key}: no venue named `{v}` (venues: {})",
+                        self.venues.keys().cloned().collect::<Vec<_>>().join(", ")
+                    );
+                };
+                if vc.adapter().paper() != paper {
+                    anyhow::bail!(
+                        "{at}.{key}: venue `{v}` {}",
+                        if paper {
+                            "trades money (no `paper = true`): a PAPER deployment's orders go to a paper account or a testnet only"
+                        } else {
+                            "is a paper account (`paper = true`): a LIVE deployment's orders go where money is"
+                        }
+                    );
+                }
             }
         }
         for (name, a) in &self.accounts {
@@ -387,6 +406,9 @@ symbols = ["BTCUSDT"]
 interval = "1m"
 start = "2024-01-01"
 "#;
+
+    /// An Alpaca venue marked as a paper account.
+    const ALPACA_PAPER: &str = "[venues.ap]\nkind = \"alpaca\"\nrest_url = \"https://paper-api.alpaca.markets\"\npaper = true\n";
 
     #[test]
     fn a_good_file_reads() {
@@ -515,6 +537,19 @@ start = "2024-01-01"
                 format!("{GOOD}account = \"main\"\n"),
                 "deployments[0] (d1).account",
                 "no account named `main`",
+            ),
+            (
+                format!("{GOOD}venue = \"ap\"\n{ALPACA_PAPER}"),
+                "deployments[0] (d1).venue",
+                "is a paper account",
+            ),
+            (
+                format!(
+                    "{GOOD}paper_venue = \"ap\"\n{}",
+                    ALPACA_PAPER.replace("paper = true", "")
+                ),
+                "deployments[0] (d1).paper_venue",
+                "trades money",
             ),
             (
                 format!(

@@ -1,4 +1,5 @@
-//! Connecting a LIVE deployment to its venue: the connector, the courier,
+//! Connecting a LIVE deployment (or a PAPER one on a broker's paper
+//! account) to its venue: the connector, the courier,
 //! the venue's pace shared across deployments, and the kill handle.
 
 use anyhow::{Context, bail};
@@ -82,9 +83,11 @@ impl Service {
             resumed.bars.len() as u64,
             Some(pace),
         );
-        // The courier's write-ahead record of its sends, beside the journal.
+        // The courier's write-ahead record of its sends, beside the run's
+        // journal (a PAPER run on a broker's paper account has its own).
+        let live = plan::is_live(&self.registry.deployment(name)?)?;
         let sent_path =
-            plan::journal_path(&self.config.journals, name, true).with_extension("sent");
+            plan::journal_path(&self.config.journals, name, live).with_extension("sent");
         v.set_sent_log(
             crate::execution::live::SentLog::open(&sent_path)
                 .with_context(|| format!("deployment `{name}`: {}", sent_path.display()))?,

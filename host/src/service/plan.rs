@@ -29,15 +29,20 @@ pub(super) fn is_live(d: &Deployment) -> anyhow::Result<bool> {
     })
 }
 
-/// Where a LIVE deployment's real orders go: the configuration file's
-/// decision alone (an API request cannot redirect them). `None` on paper.
+/// Where a deployment's orders go: the configuration file's decision
+/// alone (an API request cannot redirect them). LIVE: its `venue`. PAPER:
+/// its `paper_venue` (a broker's paper account) if it names one, else
+/// `None`, the simulated venue.
 pub(super) fn venue(
     name: &str,
     live: bool,
     configured: &[DeploymentConfig],
 ) -> anyhow::Result<Option<String>> {
     if !live {
-        return Ok(None);
+        return Ok(configured
+            .iter()
+            .find(|c| c.name == name)
+            .and_then(|c| c.paper_venue.clone()));
     }
     configured
         .iter()
@@ -221,6 +226,7 @@ mod tests {
             venue: venue.map(String::from),
             account: None,
             session: None,
+            paper_venue: Some("paper".into()),
         }]
     }
 
@@ -254,8 +260,16 @@ mod tests {
     }
 
     #[test]
-    fn a_live_deployment_trades_only_where_the_file_says() {
-        assert_eq!(venue("d", false, &configured(Some("bx"))).unwrap(), None);
+    fn a_deployment_trades_only_where_the_file_says() {
+        assert_eq!(
+            venue("d", false, &configured(Some("bx"))).unwrap(),
+            Some("paper".into()),
+            "PAPER on its paper_venue"
+        );
+        assert_eq!(
+            venue("other", false, &configured(Some("bx"))).unwrap(),
+            None
+        );
         assert_eq!(
             venue("d", true, &configured(Some("bx"))).unwrap(),
             Some("bx".into())

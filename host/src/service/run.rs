@@ -163,6 +163,8 @@ pub(super) struct Launch {
     pub(super) fault_causes: Vec<(u64, String)>,
     /// The market's sessions it trades in (none: 24/7).
     pub(super) session: Option<crate::session::Session>,
+    /// A PAPER run on a broker's paper account: that venue's name.
+    pub(super) broker: Option<String>,
 }
 
 /// Load and initialise a registered version: (instance, label, sha256).

@@ -101,6 +101,7 @@ impl Service {
             fault_causes: Vec::new(),
             // Intents are compared before any session drops them.
             session: None,
+            broker: None,
         };
         // A shadow has no journal to re-execute: its feed is the live one.
         let feed = RecoveryFeed {

@@ -172,13 +172,17 @@ impl Service {
             .find(|c| c.name == d.name)
             .and_then(|c| c.session.clone())
             .or_else(|| run.session.clone());
+        let run_id = venue
+            .is_some()
+            .then(super::connect::new_run_id)
+            .transpose()?;
         Ok(Fixed {
             run,
             pause_drawdown: self.config.pause_drawdown,
             feed: spec.clone(),
             symbols,
             venue,
-            run_id: live.then(super::connect::new_run_id).transpose()?,
+            run_id,
             ramp_up: live.then(|| self.config.ramp_up.clone()),
             account: account.map(|a| a.name.clone()),
             session,
@@ -265,7 +269,9 @@ impl Service {
         let d = self.registry.deployment(name)?;
         let live = plan::is_live(&d)?;
         let venue_name = plan::venue(name, live, &self.config.deployments)?;
-        if live && let Some(why) = reconcile::standing_mismatch(&self.registry, name)? {
+        if venue_name.is_some()
+            && let Some(why) = reconcile::standing_mismatch(&self.registry, name)?
+        {
             bail!(
                 "deployment `{name}` is HALTED by reconciliation: {why}; resolve it with `sandbar deploy reconcile {name} --adopt|--flatten --reason …`"
             );
@@ -289,6 +295,7 @@ impl Service {
             venue: None,
             account: None,
             session: None,
+            paper_venue: None,
         }
         .start_ms()?;
         let account = self.account_of(name);
@@ -298,7 +305,15 @@ impl Service {
         let config = fixed.run.clone();
         let (instance, label, sha) =
             self.prepare(&first_label, &params, &config, &fixed.symbols)?;
-        let meta = run_meta(live, &instance, sha, &params, &config, &fixed)?;
+        let meta = run_meta(
+            fixed.venue.is_some(),
+            &instance,
+            sha,
+            &params,
+            &config,
+            &fixed,
+        )?;
+        let broker = fixed.venue.clone().filter(|_| !live);
         let (journal, resumed) = Journal::resume(&path, &meta)?;
         let histogram = self
             .metrics
@@ -375,6 +390,7 @@ impl Service {
             after_fault,
             fault_causes,
             session,
+            broker,
         };
         let (tx, status, ended, intents, trouble, board) =
             self.launch(launch, feed, fixed.symbols.clone(), &slot)?;
@@ -504,6 +520,7 @@ impl Service {
             after_fault,
             fault_causes,
             session,
+            broker,
             ..
         } = l;
         let venue: Box<dyn crate::execution::Venue + Send> =
@@ -575,6 +592,7 @@ impl Service {
             notes,
             member,
             ended: ended2,
+            broker,
         };
         let on_end = move |result: crate::engine::RunResult| end.finish(result);
         slot.start(runner::Work {
@@ -669,6 +687,8 @@ struct RunEnd {
     notes: Notes,
     member: Option<Arc<account::Account>>,
     ended: Arc<Mutex<Option<String>>>,
+    /// The broker's paper account a PAPER run traded on (its evidence says so).
+    broker: Option<String>,
 }
 
 impl RunEnd {
@@ -724,8 +744,9 @@ impl RunEnd {
         if let (Ok(o), true) = (&result, self.evidence)
             && let Ok(d) = self.registry.deployment(&self.name)
             && (d.stage == Stage::Paper || d.paused_from == Some(Stage::Paper))
-            && let Some(ev) = crate::report::evidence::paper_evidence(d.plugin, o)
+            && let Some(mut ev) = crate::report::evidence::paper_evidence(d.plugin, o)
         {
+            ev.venue = self.broker.clone();
             let _ = self.registry.record_paper(&self.name, ev, "engine");
         }
         {

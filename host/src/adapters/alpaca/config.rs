@@ -161,6 +161,11 @@ pub struct AlpacaConfig {
     /// How holdings and open orders are compared with the journals.
     #[serde(default)]
     pub reconcile: ReconcileConfig,
+    /// The endpoint trades no money (Alpaca's paper environment, `https://paper-api.alpaca.markets`): only a PAPER
+    /// deployment's `paper_venue` may name it, and a LIVE deployment's
+    /// `venue` may not (default false).
+    #[serde(default)]
+    pub paper: bool,
 }
 
 fn default_stops() -> bool {

@@ -64,6 +64,10 @@ impl crate::execution::live::VenueAdapter for AlpacaConfig {
         &self.orders
     }
 
+    fn paper(&self) -> bool {
+        self.paper
+    }
+
     fn calendar(
         &self,
         name: &str,

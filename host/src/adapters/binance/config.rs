@@ -150,6 +150,11 @@ pub struct BinanceConfig {
     /// How holdings and open orders are compared with the journals.
     #[serde(default)]
     pub reconcile: ReconcileConfig,
+    /// The endpoint trades no money (Binance's spot testnet, `https://testnet.binance.vision`): only a PAPER
+    /// deployment's `paper_venue` may name it, and a LIVE deployment's
+    /// `venue` may not (default false).
+    #[serde(default)]
+    pub paper: bool,
 }
 
 fn default_key_env() -> String {

@@ -96,6 +96,10 @@ impl crate::execution::live::VenueAdapter for BinanceConfig {
         &self.orders
     }
 
+    fn paper(&self) -> bool {
+        self.paper
+    }
+
     fn reconcile(&self) -> &crate::execution::live::ReconcileConfig {
         &self.reconcile
     }

@@ -23,6 +23,9 @@ pub trait VenueAdapter {
             "venues.{name} publishes no market calendar (it trades 24/7): give the session a calendar file or `weekdays`"
         )
     }
+    /// The endpoint trades no money (a broker's paper account, a
+    /// testnet): the `paper = true` key of `[venues.<name>]`.
+    fn paper(&self) -> bool;
     /// How orders are followed and paced.
     fn orders(&self) -> &CourierConfig;
     /// How holdings and open orders are compared with the journals.

@@ -105,12 +105,15 @@ pub fn resolve(
     if reason.trim().is_empty() {
         bail!("reconciling `{name}` needs a reason (--reason)");
     }
-    let path = file
-        .data_dir
-        .join("journals")
-        .join(format!("{name}-live.redb"));
-    let reader = crate::store::journal::JournalReader::open(&path)
-        .map_err(|e| anyhow::anyhow!("deployment `{name}` has no LIVE journal: {e}"))?;
+    // A LIVE run's journal, or a PAPER run's on a broker's paper account.
+    let live = crate::service::plan::is_live(&registry.deployment(name)?).unwrap_or(true);
+    let path = crate::service::plan::journal_path(&file.data_dir.join("journals"), name, live);
+    let reader = crate::store::journal::JournalReader::open(&path).map_err(|e| {
+        anyhow::anyhow!(
+            "deployment `{name}` has no journal at a venue ({}): {e}",
+            path.display()
+        )
+    })?;
     let fixed: crate::service::run::Fixed = toml::from_str(&reader.meta()?.service)
         .map_err(|e| anyhow::anyhow!("{}: not a service journal: {e}", path.display()))?;
     let (Some(venue), Some(run_id)) = (&fixed.venue, &fixed.run_id) else {
@@ -198,12 +201,13 @@ fn holding_differences(
     let rc = vc.reconcile();
     let mut journals: BTreeMap<String, f64> = BTreeMap::new();
     let mut symbols = Vec::new();
-    for d in file
-        .deployments
-        .iter()
-        .filter(|d| d.venue.as_deref() == Some(venue))
-    {
-        let path = journals_dir.join(format!("{}-live.redb", d.name));
+    // LIVE runs on a venue that trades money, PAPER runs on a paper one.
+    let on = |d: &&crate::service::config::DeploymentConfig| {
+        d.venue.as_deref() == Some(venue) || d.paper_venue.as_deref() == Some(venue)
+    };
+    for d in file.deployments.iter().filter(on) {
+        let live = d.venue.as_deref() == Some(venue);
+        let path = crate::service::plan::journal_path(&journals_dir, &d.name, live);
         if !path.exists() {
             continue;
         }

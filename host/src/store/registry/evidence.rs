@@ -38,13 +38,18 @@ impl Registry {
         actor: &str,
     ) -> Result<(), RegistryError> {
         let summary = format!(
-            "{}: {:.0} days traded in PAPER, {} trades, Sharpe {:.2}, slippage {:.2} bps, {} faults",
+            "{}: {:.0} days traded in PAPER, {} trades, Sharpe {:.2}, slippage {:.2} bps, {} faults{}",
             evidence.plugin,
             evidence.days,
             evidence.trades,
             evidence.sharpe,
             evidence.slippage_bps,
-            evidence.faults
+            evidence.faults,
+            evidence
+                .venue
+                .as_ref()
+                .map(|v| format!(", on venue {v}'s paper account"))
+                .unwrap_or_default()
         );
         self.modify(name, actor, |d| {
             d.paper = Some(evidence);
