@@ -24,6 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 # (name, file, exact text, replacement, [cargo test arguments]) — the test must fail.
 MUTATIONS = [
     (
+        "a-paper-deployment-ignores-its-paper-venue",
+        "host/src/service/plan.rs",
+        "            .and_then(|c| c.paper_venue.clone()));",
+        "            .and_then(|c| c.paper_venue.clone().filter(|_| false)));",
+        ["-p", "sandbar", "--test", "e2e", "live::alpaca::a_paper_deployment_on_alpacas"],
+    ),
+    (
         "a-bar-outside-the-session-trades",
         "host/src/engine/orders.rs",
         ".is_some_and(|s| !s.decides(bar.time_ms))",
