@@ -174,13 +174,12 @@ pub struct DeploymentConfig {
 impl DeploymentConfig {
     /// The open time of the first bar to trade, if one is configured.
     pub fn start_ms(&self) -> anyhow::Result<Option<i64>> {
-        self.start
-            .as_deref()
-            .map(|s| {
-                crate::data::market::parse_time(s)
-                    .ok_or_else(|| anyhow::anyhow!("start {s:?}: expected RFC 3339 or YYYY-MM-DD"))
-            })
-            .transpose()
+        super::plan::start_ms(&super::FeedSpec {
+            feed: self.feed.clone(),
+            symbols: vec![],
+            interval: self.interval.clone(),
+            start: self.start.clone(),
+        })
     }
 }
 

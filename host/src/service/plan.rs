@@ -79,6 +79,17 @@ pub(super) fn feed(
     })
 }
 
+/// The open time of the first bar to trade, if the spec names one.
+pub(super) fn start_ms(spec: &FeedSpec) -> anyhow::Result<Option<i64>> {
+    spec.start
+        .as_deref()
+        .map(|s| {
+            crate::data::market::parse_time(s)
+                .ok_or_else(|| anyhow::anyhow!("start {s:?}: expected RFC 3339 or YYYY-MM-DD"))
+        })
+        .transpose()
+}
+
 /// Its symbols, upper-case: the feed spec's, else the deployment's own.
 pub(super) fn symbols(d: &Deployment, spec: &FeedSpec) -> anyhow::Result<Vec<String>> {
     let from = if spec.symbols.is_empty() {

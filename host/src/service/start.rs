@@ -12,7 +12,6 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 
 use super::commands::carried_params;
-use super::config::DeploymentConfig;
 use super::controller::{Loader, ServiceController};
 use super::journaled::{account_decisions, journaled_commands, journaled_kills};
 use super::recorder::*;
@@ -286,18 +285,7 @@ impl Service {
         })?;
         let step = interval_ms(&spec.interval)?;
         let symbols = plan::symbols(&d, &spec)?;
-        let start_ms = DeploymentConfig {
-            name: name.into(),
-            feed: spec.feed.clone(),
-            symbols: vec![],
-            interval: spec.interval.clone(),
-            start: spec.start.clone(),
-            venue: None,
-            account: None,
-            session: None,
-            paper_venue: None,
-        }
-        .start_ms()?;
+        let start_ms = plan::start_ms(&spec)?;
         let account = self.account_of(name);
         let fixed_now = self.fixed_now(&d, live, venue_name, &spec, symbols, account.as_deref())?;
         let path = plan::journal_path(&self.config.journals, name, live);
@@ -305,14 +293,8 @@ impl Service {
         let config = fixed.run.clone();
         let (instance, label, sha) =
             self.prepare(&first_label, &params, &config, &fixed.symbols)?;
-        let meta = run_meta(
-            fixed.venue.is_some(),
-            &instance,
-            sha,
-            &params,
-            &config,
-            &fixed,
-        )?;
+        let at_venue = fixed.venue.is_some();
+        let meta = run_meta(at_venue, &instance, sha, &params, &config, &fixed)?;
         let broker = fixed.venue.clone().filter(|_| !live);
         let (journal, resumed) = Journal::resume(&path, &meta)?;
         let histogram = self
