@@ -59,6 +59,9 @@ pub(super) struct ServiceRecorder {
     /// The refusals within the last [`monitor::REFUSAL_WINDOW_BARS`] bars
     /// (the `refusals` rule).
     pub(super) refused: monitor::Burst,
+    /// The strategy's errors within the last [`monitor::ERROR_WINDOW_MS`]
+    /// (the `errors` rule, beside the venue's: `venue_health.rs`).
+    pub(super) errors: monitor::Burst,
     /// Bar time since the last fill (the `idle` rule).
     pub(super) quiet: monitor::Quiet,
     /// Open orders that close or protect a position (the `exit-refused`
@@ -217,6 +220,14 @@ impl Recorder for ServiceRecorder {
                 &self.version,
                 &entry,
             );
+            count_strategy_error(
+                &mut self.errors,
+                self.alerter.as_deref(),
+                &self.name,
+                &self.version,
+                &entry,
+                crate::data::market::now_ms().max(0) as u64,
+            );
         }
         j.record(entry)
     }
@@ -374,6 +385,42 @@ fn count_refusal(
     }
 }
 
+/// The `errors` rule for the strategy's own errors (a delivery it
+/// answered with an error: no intents taken): counted with those of the
+/// last [`monitor::ERROR_WINDOW_MS`] by the host's clock at `now_ms`, raised
+/// at the rule's thresholds as the venue's errors are.
+fn count_strategy_error(
+    errors: &mut monitor::Burst,
+    alerter: Option<&monitor::Alerter>,
+    name: &str,
+    version: &str,
+    entry: &Entry,
+    now_ms: u64,
+) {
+    let Entry::StrategyError { seq, message } = entry else {
+        return;
+    };
+    let n = errors.count(now_ms, monitor::ERROR_WINDOW_MS) as f64;
+    let Some(a) = alerter else { return };
+    if let Some((level, threshold)) = monitor::level_of(n, a.config().errors) {
+        a.raise(
+            monitor::Raise::new(
+                level,
+                monitor::Rule::Errors,
+                name,
+                version,
+                format!(
+                    "{n} strategy errors in the last {} min, over the {level} threshold {threshold} \
+                     (latest, at bar {seq}: {message})",
+                    monitor::ERROR_WINDOW_MS / 60_000
+                ),
+            )
+            .value(n)
+            .threshold(threshold),
+        );
+    }
+}
+
 /// Rules a journal entry triggers: a fill's slippage, a version change
 /// (INFO), REDUCING (WARNING: new risk is refused, and says why).
 pub(super) fn alert_on_entry(
@@ -477,6 +524,49 @@ mod tests {
             },
             plugin: "p@1".into(),
         }
+    }
+
+    #[test]
+    fn repeated_strategy_errors_warn_at_three_and_are_critical_past_five() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = alerter(dir.path());
+        let mut errors = monitor::Burst::default();
+        let error = |seq: u64| Entry::StrategyError {
+            seq,
+            message: "no price for ETH".into(),
+        };
+        let minute = 60_000;
+        // Two, then a third eleven minutes later: never three within ten minutes.
+        for (seq, at) in [(1, 0), (2, minute), (3, 12 * minute)] {
+            count_strategy_error(&mut errors, Some(&a), "d", "p@1", &error(seq), at);
+        }
+        assert!(a.history().unwrap().is_empty());
+        // Then five more at once: six within ten minutes with the third.
+        for seq in 4..=8 {
+            count_strategy_error(&mut errors, Some(&a), "d", "p@1", &error(seq), 13 * minute);
+        }
+        let levels: Vec<_> = a
+            .history()
+            .unwrap()
+            .iter()
+            .map(|x| (x.level, x.rule, x.value))
+            .collect();
+        assert_eq!(
+            levels,
+            vec![
+                (monitor::Level::Warning, monitor::Rule::Errors, Some(3.0)),
+                (monitor::Level::Critical, monitor::Rule::Errors, Some(6.0)),
+            ],
+            "the third within the window warns, the sixth is critical"
+        );
+        let all = a.history().unwrap();
+        assert!(
+            all[1]
+                .message
+                .contains("latest, at bar 8: no price for ETH"),
+            "{}",
+            all[1].message
+        );
     }
 
     #[test]

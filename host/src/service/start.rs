@@ -532,6 +532,7 @@ impl Service {
             symbols: symbols.clone(),
             clock: FillClock::default(),
             refused: Default::default(),
+            errors: Default::default(),
             quiet: Default::default(),
             exits: Default::default(),
             version: label_for_alerts.clone(),
