@@ -766,6 +766,53 @@ mod alpaca {
         );
     }
 
+    #[test]
+    fn alpacas_calendar_is_saved_to_a_file_a_session_reads() {
+        let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 10);
+        let server = AlpacaServer::start("SPY", klines, 1.0, 1000);
+        let (f, config) = deployment(&server);
+        let out = f.dir.path().join("nyse.json");
+        let cfg = config.to_str().unwrap();
+        let o = out.to_str().unwrap();
+        let calendar = |from: &str| {
+            std::process::Command::new(SANDBAR)
+                .args(["venue", "calendar", "ax", "--config", cfg, "--from", from])
+                .args(["--to", "2024-12-03", "--out", o])
+                .envs([("APCA_API_KEY_ID", KEY), ("APCA_API_SECRET_KEY", SECRET)])
+                .output()
+                .unwrap()
+        };
+        let said = calendar("2024-11-25");
+        assert!(said.status.success(), "{}", stderr(&said));
+        assert!(stdout(&said).contains("6 market days"), "{}", stdout(&said));
+        let text = std::fs::read_to_string(&out).unwrap();
+        let session = sandbar::session::Calendar::from_alpaca_json(&text, o).unwrap();
+        assert_eq!(session.len(), 6, "what a session reads");
+        let days: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
+        let listed: Vec<(&str, &str)> = days
+            .iter()
+            .map(|d| (d["date"].as_str().unwrap(), d["close"].as_str().unwrap()))
+            .collect();
+        assert_eq!(
+            listed,
+            vec![
+                ("2024-11-25", "16:00"),
+                ("2024-11-26", "16:00"),
+                ("2024-11-27", "16:00"),
+                ("2024-11-29", "13:00"),
+                ("2024-12-02", "16:00"),
+                ("2024-12-03", "16:00"),
+            ]
+        );
+        assert_eq!(
+            *server.trading().calendar_asks.lock().unwrap(),
+            vec![format!("{:?}-{:?}", Some("2024-11-25"), Some("2024-12-03"))]
+        );
+        // A day that is not a date is refused before anything is asked.
+        let bad = calendar("2024-11-5");
+        assert!(!bad.status.success() && stderr(&bad).contains("--from \"2024-11-5\""));
+    }
+
     /// The last day a deployment starting now asks Alpaca's calendar for.
     fn day_in_a_year() -> String {
         let now = std::time::SystemTime::now()

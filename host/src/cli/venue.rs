@@ -25,6 +25,29 @@ pub(super) enum VenueCmd {
     /// balances; `--place-test-order` also places a far-from-market limit
     /// order and cancels it.
     Check(CheckArgs),
+    /// Save a venue's market calendar (Alpaca's `/v2/calendar`) to a file
+    /// in the same format: a `[session]` of a replay or a deployment reads
+    /// it as `calendar = "<file>"`.
+    Calendar(CalendarArgs),
+}
+
+/// `sandbar venue calendar`.
+#[derive(Debug, Args)]
+pub(super) struct CalendarArgs {
+    /// The venue, by its name in the configuration (`[venues.<name>]`).
+    name: String,
+    /// Service configuration naming the venue.
+    #[arg(long)]
+    config: PathBuf,
+    /// First day (`YYYY-MM-DD`, inclusive).
+    #[arg(long)]
+    from: String,
+    /// Last day (`YYYY-MM-DD`, inclusive).
+    #[arg(long)]
+    to: String,
+    /// The file to write (replaced whole, never left half-written).
+    #[arg(long)]
+    out: PathBuf,
 }
 
 /// `sandbar venue check`.
@@ -51,7 +74,40 @@ pub(super) struct CheckArgs {
 pub(super) fn run(cmd: VenueCmd) -> anyhow::Result<()> {
     match cmd {
         VenueCmd::Check(a) => check(a),
+        VenueCmd::Calendar(a) => calendar(a),
     }
+}
+
+fn calendar(a: CalendarArgs) -> anyhow::Result<()> {
+    for (flag, day) in [("--from", &a.from), ("--to", &a.to)] {
+        if day.len() != 10 || crate::data::market::parse_time(day).is_none() {
+            bail!("{flag} {day:?}: expected YYYY-MM-DD");
+        }
+    }
+    let file = ServiceFile::load(&a.config)?;
+    let Some(venue) = file.venues.get(&a.name) else {
+        bail!(
+            "{}: no venue named `{}` (venues: {})",
+            a.config.display(),
+            a.name,
+            file.venues.keys().cloned().collect::<Vec<_>>().join(", ")
+        );
+    };
+    let cal = venue.adapter().calendar(&a.name, &a.from, &a.to)?;
+    let days = cal.to_alpaca_json();
+    let dir = a.out.parent().filter(|d| !d.as_os_str().is_empty());
+    let mut tmp = tempfile::NamedTempFile::new_in(dir.unwrap_or(std::path::Path::new(".")))?;
+    std::io::Write::write_all(&mut tmp, days.as_bytes())?;
+    tmp.persist(&a.out)
+        .map_err(|e| anyhow::anyhow!("writing {}: {}", a.out.display(), e.error))?;
+    println!(
+        "{}: {} market days from {} to {}",
+        a.out.display(),
+        cal.len(),
+        a.from,
+        a.to
+    );
+    Ok(())
 }
 
 fn say(f: &Finding) {

@@ -117,6 +117,38 @@ impl Calendar {
         }
     }
 
+    /// Days listed (0 for `Weekdays`, which lists none).
+    pub fn len(&self) -> usize {
+        match self {
+            Calendar::Days(days) => days.len(),
+            Calendar::Weekdays(_) => 0,
+        }
+    }
+
+    /// Whether it lists no day.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The listed days in Alpaca's format, one per line (reads back the same).
+    pub fn to_alpaca_json(&self) -> String {
+        let Calendar::Days(days) = self else {
+            return "[]\n".into();
+        };
+        let hm = |t: Time| format!("{:02}:{:02}", t.hour(), t.minute());
+        let rows: Vec<String> = days
+            .iter()
+            .map(|(d, h)| {
+                format!(
+                    "{{\"date\":\"{d}\",\"open\":\"{}\",\"close\":\"{}\"}}",
+                    hm(h.open),
+                    hm(h.close)
+                )
+            })
+            .collect();
+        format!("[\n{}\n]\n", rows.join(",\n"))
+    }
+
     /// The last day the calendar knows (none: it goes on for ever).
     pub fn last_day(&self) -> Option<Date> {
         match self {
@@ -165,6 +197,8 @@ mod tests {
         );
         assert_eq!(c.hours(date(2024, 11, 30)), None, "a Saturday");
         assert_eq!(c.last_day(), Some(date(2024, 12, 2)));
+        let again = Calendar::from_alpaca_json(&c.to_alpaca_json(), "again").unwrap();
+        assert_eq!(again, c, "written and read back, the same days");
     }
 
     #[test]
