@@ -18,8 +18,8 @@
 //!   old to trade on (`data/live/freshness.rs`). An intraday bar decides
 //!   when it opens at or after the open and closes strictly before the
 //!   close: an order decided at its close must reach an open market. A bar
-//!   of a day or longer decides on a market day (its order rests until the
-//!   next session, as a daily strategy's does on every venue);
+//!   of a day or longer decides when it spans a market day (its order rests
+//!   until the next session, as a daily strategy's does on every venue);
 //! - **the simulated venue fills only inside it** ([`Session::fills`]):
 //!   intraday, on bars opening in `[open, close)`; daily, on market days.
 //!   Host-held stops are checked only on bars that decide.
@@ -198,13 +198,24 @@ impl Session {
         }
     }
 
-    /// Whether what is decided on the bar opening at `open_ms` may trade.
-    pub fn decides(&self, open_ms: i64) -> bool {
-        let Some(date) = self.bar_date(open_ms) else {
+    /// A bar of a day or longer: whether one of the days it spans is a
+    /// market day (a daily bar: its own date; a weekly one: any of its
+    /// seven, counted back from its last).
+    fn spans_a_market_day(&self, open_ms: i64) -> bool {
+        let Some(last) = self.bar_date(open_ms) else {
             return false;
         };
+        let days = (self.interval_ms / DAY_MS).clamp(1, 400);
+        (0..days).any(|back| {
+            last.checked_sub(jiff::Span::new().days(back))
+                .is_ok_and(|d| self.calendar.hours(d).is_some())
+        })
+    }
+
+    /// Whether what is decided on the bar opening at `open_ms` may trade.
+    pub fn decides(&self, open_ms: i64) -> bool {
         if self.interval_ms >= DAY_MS {
-            return self.calendar.hours(date).is_some();
+            return self.spans_a_market_day(open_ms);
         }
         let Some(day) = self.date(open_ms) else {
             return false;
@@ -218,9 +229,7 @@ impl Session {
     /// `open_ms`.
     pub fn fills(&self, open_ms: i64) -> bool {
         if self.interval_ms >= DAY_MS {
-            return self
-                .bar_date(open_ms)
-                .is_some_and(|d| self.calendar.hours(d).is_some());
+            return self.spans_a_market_day(open_ms);
         }
         self.date(open_ms)
             .and_then(|d| self.bounds(d))

@@ -103,6 +103,19 @@ fn a_daily_bar_belongs_to_its_own_date_however_it_is_stamped() {
 }
 
 #[test]
+fn a_weekly_bar_trades_when_its_week_has_a_market_day() {
+    let s = Session::new("America/New_York", calendar(), 7 * 24 * HOUR).unwrap();
+    // The week from Monday 2024-11-25 (UTC midnight stamp) holds three
+    // market days; the week from 2024-12-09 none the calendar lists.
+    assert!(s.decides(at("2024-11-25T00:00:00Z")));
+    assert!(s.fills(at("2024-11-25T00:00:00Z")));
+    assert!(!s.decides(at("2024-12-09T00:00:00Z")));
+    // A daily bar stays its own date: Thanksgiving, with the 27th before it.
+    let d = Session::new("America/New_York", calendar(), 24 * HOUR).unwrap();
+    assert!(!d.decides(at("2024-11-28T00:00:00Z")));
+}
+
+#[test]
 fn a_calendar_that_ends_before_today_is_refused() {
     let s = minutes();
     assert!(s.covers(at("2024-12-02T15:00:00Z")).is_ok());
