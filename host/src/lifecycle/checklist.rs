@@ -169,7 +169,7 @@ fn paper_items(p: Option<&PaperEvidence>, plugin: &str, g: &GateConfig) -> Vec<C
         "paper-days",
         "days traded in PAPER",
         p.map_or_else(missing, |p| format!("{:.0} days", p.days)),
-        p.is_some_and(|p| p.days >= g.min_paper_days),
+        p.is_some_and(|p| p.days >= super::gates::required_paper_days(g, Some(p))),
     ));
     items.push(measured(
         "paper-trades",

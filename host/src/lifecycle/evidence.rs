@@ -27,6 +27,10 @@ pub struct BacktestEvidence {
     pub max_drawdown: f64,
     /// Round trips.
     pub trades: u64,
+    /// Share of round trips with a positive PnL (absent from evidence kept
+    /// before it was measured).
+    #[serde(default)]
+    pub win_rate: Option<f64>,
     /// Whether the run faulted.
     pub faulted: bool,
     /// A walk-forward of the deployment's version on the same data.
@@ -50,6 +54,9 @@ pub struct WalkForwardEvidence {
     pub sharpe: f64,
     /// Out-of-sample ÷ mean in-sample annualised return.
     pub efficiency: f64,
+    /// The fewest out-of-sample round trips of any window.
+    #[serde(default)]
+    pub min_window_trades: Option<u64>,
 }
 
 /// What a Monte Carlo resampling showed.
@@ -80,6 +87,16 @@ pub struct PaperEvidence {
     pub sharpe: f64,
     /// Average slippage in bps.
     pub slippage_bps: f64,
+    /// Largest drawdown from the equity peak (fraction).
+    #[serde(default)]
+    pub max_drawdown: Option<f64>,
+    /// Share of round trips with a positive PnL.
+    #[serde(default)]
+    pub win_rate: Option<f64>,
+    /// The bar interval traded (ms; the median spacing of its bars): how
+    /// long a paper run must last depends on it.
+    #[serde(default)]
+    pub interval_ms: Option<i64>,
     /// Faults not handled.
     pub faults: u64,
     /// The broker's paper account it traded on (a `paper = true` venue:

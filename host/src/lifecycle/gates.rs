@@ -44,6 +44,46 @@ pub struct GateConfig {
     /// deployment's `paper_venue`), not the simulated venue (default: not
     /// required).
     pub paper_on_broker: bool,
+    /// PAPER → LIVE: paper max drawdown at most (default 0.15, the
+    /// references' paper criterion).
+    pub max_paper_drawdown: f64,
+    /// PAPER → LIVE: |paper − backtest| win rate at most, as a fraction
+    /// (default 0.10: "within 10%").
+    pub max_paper_win_rate_difference: f64,
+    /// PAPER → LIVE: paper Sharpe at least, whatever the backtest's
+    /// (default 0.5).
+    pub min_paper_sharpe: f64,
+    /// PAPER → LIVE: the paper run lasts as long as its bar frequency asks
+    /// ([`paper_days_for`]: 14 days under minute bars, 30 intraday, 60
+    /// daily, 180 weekly or longer), at least `min_paper_days` (default
+    /// true).
+    pub paper_days_by_frequency: bool,
+    /// TESTING → PAPER: out-of-sample round trips in a walk-forward's
+    /// thinnest window at least, when a walk-forward ran (default 10).
+    pub min_walk_forward_window_trades: u64,
+}
+
+/// Days the paper run `p` must have traded: `min_paper_days`, or more by
+/// its bars' frequency ([`paper_days_for`]) when the gates ask.
+pub fn required_paper_days(g: &GateConfig, p: Option<&PaperEvidence>) -> f64 {
+    match p.and_then(|p| p.interval_ms) {
+        Some(i) if g.paper_days_by_frequency => paper_days_for(i).max(g.min_paper_days),
+        _ => g.min_paper_days,
+    }
+}
+
+/// Days a paper run on bars `interval_ms` apart must last (the deployment
+/// guide's table): high frequency (under a minute) two weeks, intraday a
+/// month, daily two months (the low end of its "2–3 months"), weekly and
+/// longer six months.
+pub fn paper_days_for(interval_ms: i64) -> f64 {
+    const DAY: i64 = 86_400_000;
+    match interval_ms {
+        i if i < 60_000 => 14.0,
+        i if i < DAY => 30.0,
+        i if i < 7 * DAY => 60.0,
+        _ => 180.0,
+    }
 }
 
 impl GateConfig {
@@ -62,10 +102,16 @@ impl GateConfig {
                 Some(self.max_replay_sharpe_deviation),
             ),
             ("max_monte_carlo_drawdown", self.max_monte_carlo_drawdown),
+            ("max_paper_drawdown", Some(self.max_paper_drawdown)),
+            (
+                "max_paper_win_rate_difference",
+                Some(self.max_paper_win_rate_difference),
+            ),
         ];
         let any = [
             ("min_backtest_sharpe", Some(self.min_backtest_sharpe)),
             ("min_paper_sharpe_ratio", Some(self.min_paper_sharpe_ratio)),
+            ("min_paper_sharpe", Some(self.min_paper_sharpe)),
             ("min_walk_forward_sharpe", self.min_walk_forward_sharpe),
             (
                 "min_walk_forward_efficiency",
@@ -107,6 +153,11 @@ impl Default for GateConfig {
             min_walk_forward_efficiency: None,
             max_monte_carlo_drawdown: None,
             paper_on_broker: false,
+            max_paper_drawdown: 0.15,
+            max_paper_win_rate_difference: 0.10,
+            min_paper_sharpe: 0.5,
+            paper_days_by_frequency: true,
+            min_walk_forward_window_trades: 10,
         }
     }
 }
@@ -288,6 +339,17 @@ fn testing_gate(g: &GateConfig, backtest: Option<&BacktestEvidence>, plugin: &st
             |v| v >= min,
         ));
     }
+    let walked = b.and_then(|b| b.walk_forward.as_ref());
+    if walked.is_some() || g.min_walk_forward_sharpe.is_some() {
+        let min = g.min_walk_forward_window_trades;
+        criteria.push(crit(
+            "walk-forward trades in its thinnest window",
+            walked.and_then(|w| w.min_window_trades).map(|t| t as f64),
+            format!("≥ {min}"),
+            int,
+            |v| v >= min as f64,
+        ));
+    }
     if let Some(max) = g.max_monte_carlo_drawdown {
         criteria.push(crit(
             "Monte Carlo 95th-percentile drawdown",
@@ -324,6 +386,29 @@ fn paper_gate(
     let pct = |x: f64| format!("{:.2}%", x * 100.0);
     let int = |x: f64| format!("{x:.0}");
     let p = paper;
+    // The paper run's length, by its bars' frequency when asked.
+    let by_bars = p
+        .and_then(|p| p.interval_ms)
+        .filter(|_| g.paper_days_by_frequency);
+    let days = required_paper_days(g, p);
+    let for_bars = by_bars.map_or(String::new(), |i| {
+        format!(
+            " ({} bars)",
+            match i {
+                i if i < 60_000 => "sub-minute",
+                i if i < 86_400_000 => "intraday",
+                i if i < 7 * 86_400_000 => "daily",
+                _ => "weekly or longer",
+            }
+        )
+    });
+    let win_gap = match (
+        p.and_then(|p| p.win_rate),
+        backtest.and_then(|b| b.win_rate),
+    ) {
+        (Some(a), Some(b)) => Some((a - b).abs()),
+        _ => None,
+    };
     let ratio = match (p, backtest) {
         (Some(p), Some(b)) if b.sharpe > 0.0 => Some(p.sharpe / b.sharpe),
         _ => None,
@@ -342,9 +427,9 @@ fn paper_gate(
         crit(
             "days traded in PAPER",
             p.map(|p| p.days),
-            format!("≥ {:.0}", g.min_paper_days),
+            format!("≥ {days:.0}{for_bars}"),
             f2,
-            |v| v >= g.min_paper_days,
+            |v| v >= days,
         ),
         crit(
             "paper trades",
@@ -384,6 +469,29 @@ fn paper_gate(
             |v| v <= g.max_replay_sharpe_deviation,
         ),
     ];
+    criteria.extend([
+        crit(
+            "paper Sharpe",
+            p.map(|p| p.sharpe),
+            format!("≥ {:.2}", g.min_paper_sharpe),
+            f2,
+            |v| v >= g.min_paper_sharpe,
+        ),
+        crit(
+            "paper max drawdown",
+            p.and_then(|p| p.max_drawdown),
+            format!("≤ {}", pct(g.max_paper_drawdown)),
+            pct,
+            |v| v <= g.max_paper_drawdown,
+        ),
+        crit(
+            "paper vs backtest win rate difference",
+            win_gap,
+            format!("≤ {}", pct(g.max_paper_win_rate_difference)),
+            pct,
+            |v| v <= g.max_paper_win_rate_difference,
+        ),
+    ]);
     if g.paper_on_broker {
         criteria.push(Criterion {
             name: "paper on a broker's paper account".into(),

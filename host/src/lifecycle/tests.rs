@@ -47,6 +47,7 @@ fn evidence(years: f64, sharpe: f64, dd: f64, trades: u64) -> BacktestEvidence {
         sharpe,
         max_drawdown: dd,
         trades,
+        win_rate: Some(0.5),
         faulted: false,
         walk_forward: None,
         monte_carlo: None,
@@ -89,6 +90,7 @@ fn walk_forward_and_monte_carlo_gates_apply_when_configured() {
         vec![
             ("walk-forward out-of-sample Sharpe", "missing"),
             ("walk-forward efficiency", "missing"),
+            ("walk-forward trades in its thinnest window", "missing"),
             ("Monte Carlo 95th-percentile drawdown", "missing"),
         ]
     );
@@ -99,6 +101,7 @@ fn walk_forward_and_monte_carlo_gates_apply_when_configured() {
             grid: vec![],
             sharpe: 0.68,
             efficiency: 0.40,
+            min_window_trades: Some(12),
         }),
         monte_carlo: Some(MonteCarloEvidence {
             runs: 10_000,
@@ -200,6 +203,9 @@ fn paper_gate_compares_paper_with_backtest_sharpe() {
         faults: 0,
         replay: None,
         venue: None,
+        max_drawdown: Some(0.08),
+        win_rate: Some(0.55),
+        interval_ms: None,
     };
     // Without the comparison on its own bars, not ready.
     let r = gate(Paper, &g, Some(&b), Some(&p), "p@1.0.0");
@@ -273,6 +279,9 @@ fn a_gate_that_asks_for_a_brokers_paper_account_refuses_the_simulated_one() {
         faults: 0,
         replay: None,
         venue: None,
+        max_drawdown: Some(0.08),
+        win_rate: Some(0.55),
+        interval_ms: None,
     };
     let r = gate(Paper, &g, Some(&b), Some(&simulated), "p@1.0.0");
     let failed: Vec<(&str, &str)> = r
@@ -310,4 +319,144 @@ fn a_gate_that_asks_for_a_brokers_paper_account_refuses_the_simulated_one() {
             .iter()
             .all(|c| c.name != "paper on a broker's paper account")
     );
+}
+
+#[test]
+fn the_references_paper_criteria_bind_drawdown_win_rate_sharpe_and_length_by_frequency() {
+    // (The comparison with the replay of its own bars has its own test.)
+    let g = GateConfig::default();
+    // A backtest Sharpe of 0.6 (a forced TESTING gate): the ratio alone
+    // would let a paper Sharpe of 0.42 through.
+    let b = evidence(3.5, 0.6, 0.1, 40);
+    let minute = PaperEvidence {
+        plugin: "p@1.0.0".into(),
+        days: 29.0,
+        trades: 30,
+        sharpe: 0.9,
+        slippage_bps: 2.0,
+        faults: 0,
+        replay: None,
+        venue: None,
+        max_drawdown: Some(0.08),
+        win_rate: Some(0.55),
+        interval_ms: Some(60_000),
+    };
+    let failed = |p: &PaperEvidence, g: &GateConfig| -> Vec<(String, String, String)> {
+        gate(Paper, g, Some(&b), Some(p), "p@1.0.0")
+            .criteria
+            .iter()
+            .filter(|c| !c.pass && !c.name.starts_with("paper vs replay"))
+            .map(|c| (c.name.clone(), c.value.clone(), c.threshold.clone()))
+            .collect()
+    };
+    // 29 days of minute bars: intraday wants a month (the table, not the 14-day floor).
+    assert_eq!(
+        failed(&minute, &g),
+        vec![(
+            "days traded in PAPER".into(),
+            "29.00".into(),
+            "≥ 30 (intraday bars)".into()
+        )]
+    );
+    assert!(
+        failed(
+            &PaperEvidence {
+                days: 30.0,
+                ..minute.clone()
+            },
+            &g
+        )
+        .is_empty()
+    );
+    let by_floor = GateConfig {
+        paper_days_by_frequency: false,
+        ..g
+    };
+    assert!(
+        failed(&minute, &by_floor).is_empty(),
+        "off: 14 days suffice"
+    );
+    let daily = PaperEvidence {
+        days: 59.0,
+        interval_ms: Some(86_400_000),
+        ..minute.clone()
+    };
+    assert_eq!(failed(&daily, &g)[0].2, "≥ 60 (daily bars)");
+    let month = PaperEvidence {
+        days: 30.0,
+        ..minute.clone()
+    };
+    for (p, name) in [
+        (
+            PaperEvidence {
+                max_drawdown: Some(0.16),
+                ..month.clone()
+            },
+            "paper max drawdown",
+        ),
+        (
+            PaperEvidence {
+                max_drawdown: None,
+                ..month.clone()
+            },
+            "paper max drawdown",
+        ),
+        (
+            PaperEvidence {
+                win_rate: Some(0.39),
+                ..month.clone()
+            },
+            "paper vs backtest win rate difference",
+        ),
+        (
+            PaperEvidence {
+                win_rate: Some(0.61),
+                ..month.clone()
+            },
+            "paper vs backtest win rate difference",
+        ),
+        (
+            PaperEvidence {
+                sharpe: 0.49,
+                ..month.clone()
+            },
+            "paper Sharpe",
+        ),
+    ] {
+        let f = failed(&p, &g);
+        assert_eq!(f.len(), 1, "{name}: {f:?}");
+        assert_eq!(f[0].0, name);
+    }
+    // 0.6 is within 0.10 of 0.5; 0.15 drawdown is at the limit.
+    let edge = PaperEvidence {
+        win_rate: Some(0.6),
+        max_drawdown: Some(0.15),
+        ..month
+    };
+    assert!(failed(&edge, &g).is_empty());
+}
+
+#[test]
+fn a_walk_forward_with_a_window_of_too_few_trades_does_not_pass() {
+    let walked = |trades: u64| BacktestEvidence {
+        walk_forward: Some(WalkForwardEvidence {
+            spans: "1y/3m".into(),
+            windows: 4,
+            grid: vec![],
+            sharpe: 1.0,
+            efficiency: 0.8,
+            min_window_trades: Some(trades),
+        }),
+        ..evidence(5.0, 1.5, 0.1, 40)
+    };
+    let g = GateConfig::default();
+    let r = gate(Testing, &g, Some(&walked(9)), None, "p@1.0.0");
+    let failed: Vec<&str> = r
+        .criteria
+        .iter()
+        .filter(|c| !c.pass)
+        .map(|c| c.name.as_str())
+        .collect();
+    assert_eq!(failed, vec!["walk-forward trades in its thinnest window"]);
+    assert!(gate(Testing, &g, Some(&walked(10)), None, "p@1.0.0").ready());
 }

@@ -18,11 +18,22 @@ pub fn paper_evidence(plugin: String, o: &RunOutcome) -> Option<PaperEvidence> {
         .collect();
     days.dedup();
     let l = &o.ledger;
+    let r = Report::new(o);
+    let mut gaps: Vec<i64> = o
+        .equity_curve
+        .windows(2)
+        .map(|w| w[1].0 - w[0].0)
+        .filter(|g| *g > 0)
+        .collect();
+    gaps.sort_unstable();
     Some(PaperEvidence {
         plugin,
         days: days.len() as f64,
         trades: l.trades.len() as u64,
-        sharpe: Report::new(o).sharpe,
+        sharpe: r.sharpe,
+        max_drawdown: Some(r.max_drawdown),
+        win_rate: (r.trades > 0).then_some(r.win_rate),
+        interval_ms: gaps.get(gaps.len() / 2).copied(),
         venue: None,
         slippage_bps: if l.traded_notional > 0.0 {
             l.slippage / l.traded_notional * 1e4
@@ -54,5 +65,7 @@ mod tests {
         let two_days = outcome(&[0, hour, 2 * hour, 86_400_000, 86_400_000 + hour]);
         let e = paper_evidence("p@1.0.0".into(), &two_days).unwrap();
         assert_eq!((e.days, e.plugin.as_str()), (2.0, "p@1.0.0"));
+        assert_eq!(e.interval_ms, Some(hour), "the median spacing of its bars");
+        assert_eq!(e.win_rate, None, "no round trip: no win rate");
     }
 }

@@ -101,6 +101,7 @@ pub(super) fn backtest_walk_forward(
         grid: grid.to_vec(),
         sharpe: w.report.sharpe,
         efficiency: w.efficiency,
+        min_window_trades: w.windows.iter().map(|x| x.trades as u64).min(),
     })
 }
 
@@ -306,6 +307,7 @@ pub(super) fn backtest(reg: &Registry, who: &str, cmd: DeployCmd) -> anyhow::Res
         sharpe: r.sharpe,
         max_drawdown: r.max_drawdown,
         trades: r.trades as u64,
+        win_rate: (r.trades > 0).then_some(r.win_rate),
         faulted: replay.outcome.fault.is_some(),
         walk_forward,
         monte_carlo,
