@@ -401,6 +401,14 @@ fn the_paper_gate_can_require_walk_forward_and_monte_carlo_evidence() {
         gates.to_str().unwrap(),
     ]);
     assert!(err.contains("[FAIL] walk-forward efficiency"), "{err}");
+    // The references' minimum of trades per window binds once a
+    // walk-forward ran: sma-cross trades once in its thinnest year.
+    assert!(
+        err.contains(
+            "[FAIL] walk-forward trades in its thinnest window            1  (needs ≥ 10)"
+        ),
+        "{err}"
+    );
     assert!(
         err.contains("[pass] Monte Carlo 95th-percentile drawdown"),
         "{err}"
@@ -408,7 +416,7 @@ fn the_paper_gate_can_require_walk_forward_and_monte_carlo_evidence() {
     std::fs::write(
         &gates,
         format!(
-            "min_backtest_sharpe = 0.0\nmin_walk_forward_efficiency = {}\nmin_walk_forward_sharpe = -10.0\n",
+            "min_backtest_sharpe = 0.0\nmin_walk_forward_efficiency = {}\nmin_walk_forward_sharpe = -10.0\nmin_walk_forward_window_trades = 1\n",
             efficiency - 0.01
         ),
     )
@@ -545,13 +553,14 @@ fn going_live_is_refused_while_the_pre_live_checklist_is_open() {
     // Evidence that passes every gate of PAPER → LIVE.
     let backtest = serde_json::json!({
         "plugin": "counter@1.0.0", "data": ["x.csv"], "bars": 5000, "years": 5.0,
-        "sharpe": 1.5, "max_drawdown": 0.1, "trades": 200, "faulted": false
+        "sharpe": 1.5, "max_drawdown": 0.1, "trades": 200, "faulted": false,
+        "win_rate": 0.55
     });
     reg.record_backtest("d", serde_json::from_value(backtest).unwrap(), "t")
         .unwrap();
     let paper = serde_json::json!({
         "plugin": "counter@1.0.0", "days": 30.0, "trades": 40, "sharpe": 1.4,
-        "slippage_bps": 2.0, "faults": 0,
+        "slippage_bps": 2.0, "faults": 0, "max_drawdown": 0.06, "win_rate": 0.5,
         "replay": {
             "plugin": "counter@1.0.0", "bars": 40000, "stopped_at": null,
             "paper_fills": 80, "replay_fills": 80, "matching_fills": 80,
