@@ -24,6 +24,20 @@ ROOT = Path(__file__).resolve().parents[2]
 # (name, file, exact text, replacement, [cargo test arguments]) — the test must fail.
 MUTATIONS = [
     (
+        "the-paper-drawdown-never-binds",
+        "host/src/lifecycle/gates.rs",
+        "|v| v <= g.max_paper_drawdown,",
+        "|v| v <= g.max_paper_drawdown || true,",
+        ["-p", "sandbar", "--lib", "lifecycle::tests::the_references_paper_criteria"],
+    ),
+    (
+        "strategy-errors-are-counted-one-at-a-time",
+        "host/src/service/recorder.rs",
+        "let n = errors.count(now_ms, monitor::ERROR_WINDOW_MS) as f64;",
+        "let n = { let _ = errors.count(now_ms, monitor::ERROR_WINDOW_MS); 1.0_f64 };",
+        ["-p", "sandbar", "--lib", "service::recorder::tests::repeated_strategy_errors"],
+    ),
+    (
         "a-paper-deployment-ignores-its-paper-venue",
         "host/src/service/plan.rs",
         "            .and_then(|c| c.paper_venue.clone()));",
