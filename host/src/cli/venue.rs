@@ -15,7 +15,7 @@ use anyhow::bail;
 use clap::{Args, Subcommand};
 
 use crate::execution::live::{Connector, Finding, Outcome, Report, Status};
-use crate::service::config::ServiceFile;
+use crate::service::config::{ServiceFile, VenueConfig};
 
 /// `sandbar venue …`.
 #[derive(Debug, Subcommand)]
@@ -78,21 +78,26 @@ pub(super) fn run(cmd: VenueCmd) -> anyhow::Result<()> {
     }
 }
 
+/// Venue `name` of the configuration file `config`, or an error naming both.
+fn configured(config: &std::path::Path, name: &str) -> anyhow::Result<VenueConfig> {
+    let mut file = ServiceFile::load(config)?;
+    match file.venues.remove(name) {
+        Some(v) => Ok(v),
+        None => bail!(
+            "{}: no venue named `{name}` (venues: {})",
+            config.display(),
+            file.venues.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
+    }
+}
+
 fn calendar(a: CalendarArgs) -> anyhow::Result<()> {
     for (flag, day) in [("--from", &a.from), ("--to", &a.to)] {
         if day.len() != 10 || crate::data::market::parse_time(day).is_none() {
             bail!("{flag} {day:?}: expected YYYY-MM-DD");
         }
     }
-    let file = ServiceFile::load(&a.config)?;
-    let Some(venue) = file.venues.get(&a.name) else {
-        bail!(
-            "{}: no venue named `{}` (venues: {})",
-            a.config.display(),
-            a.name,
-            file.venues.keys().cloned().collect::<Vec<_>>().join(", ")
-        );
-    };
+    let venue = configured(&a.config, &a.name)?;
     let cal = venue.adapter().calendar(&a.name, &a.from, &a.to)?;
     let days = cal.to_alpaca_json();
     let dir = a.out.parent().filter(|d| !d.as_os_str().is_empty());
@@ -120,15 +125,7 @@ fn say(f: &Finding) {
 }
 
 fn check(a: CheckArgs) -> anyhow::Result<()> {
-    let file = ServiceFile::load(&a.config)?;
-    let Some(venue) = file.venues.get(&a.name) else {
-        bail!(
-            "{}: no venue named `{}` (venues: {})",
-            a.config.display(),
-            a.name,
-            file.venues.keys().cloned().collect::<Vec<_>>().join(", ")
-        );
-    };
+    let venue = configured(&a.config, &a.name)?;
     let mut findings = Vec::new();
     let (mut connector, _) = match venue.connect(&a.name, &a.symbols) {
         Ok(c) => c,

@@ -401,22 +401,13 @@ fn count_strategy_error(
         return;
     };
     let n = errors.count(now_ms, monitor::ERROR_WINDOW_MS) as f64;
-    let Some(a) = alerter else { return };
-    if let Some((level, threshold)) = monitor::level_of(n, a.config().errors) {
-        a.raise(
-            monitor::Raise::new(
-                level,
-                monitor::Rule::Errors,
-                name,
-                version,
-                format!(
-                    "{n} strategy errors in the last {} min, over the {level} threshold {threshold} \
-                     (latest, at bar {seq}: {message})",
-                    monitor::ERROR_WINDOW_MS / 60_000
-                ),
-            )
-            .value(n)
-            .threshold(threshold),
+    if let Some(a) = alerter {
+        a.raise_errors(
+            name,
+            version,
+            n,
+            "strategy errors",
+            &format!(", at bar {seq}: {message}"),
         );
     }
 }

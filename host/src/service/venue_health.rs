@@ -44,24 +44,8 @@ impl Service {
             };
             for problem in new {
                 let n = s.errors.count(now_ms, monitor::ERROR_WINDOW_MS) as f64;
-                if let Some((level, threshold)) = monitor::level_of(n, a.config().errors) {
-                    a.raise(
-                        monitor::Raise::new(
-                            level,
-                            monitor::Rule::Errors,
-                            name,
-                            &version,
-                            format!(
-                                "{n} venue errors at `{}` in the last {} min, over the {level} \
-                                 threshold {threshold} (latest: {problem})",
-                                v.name,
-                                monitor::ERROR_WINDOW_MS / 60_000
-                            ),
-                        )
-                        .value(n)
-                        .threshold(threshold),
-                    );
-                }
+                let what = format!("venue errors at `{}`", v.name);
+                a.raise_errors(name, &version, n, &what, &format!(": {problem}"));
             }
             let up = v.counts.lock().expect("counts lock").stream_up;
             if s.stream_up && !up {

@@ -117,6 +117,29 @@ impl Alerter {
         &self.config
     }
 
+    /// The `errors` rule: `n` errors of a kind (`what`: "venue errors at
+    /// `x`", "strategy errors") within [`super::ERROR_WINDOW_MS`], raised at
+    /// the rule's level for `n`, if any, naming the latest.
+    pub fn raise_errors(&self, name: &str, version: &str, n: f64, what: &str, latest: &str) {
+        if let Some((level, threshold)) = super::level_of(n, self.config().errors) {
+            self.raise(
+                Raise::new(
+                    level,
+                    super::Rule::Errors,
+                    name,
+                    version,
+                    format!(
+                        "{n} {what} in the last {} min, over the {level} threshold {threshold} \
+                         (latest{latest})",
+                        super::ERROR_WINDOW_MS / 60_000
+                    ),
+                )
+                .value(n)
+                .threshold(threshold),
+            );
+        }
+    }
+
     /// Raise an alert: journaled in the outbox, then sent. `false` if the
     /// cooldown held it back.
     pub fn raise(&self, r: Raise) -> bool {
