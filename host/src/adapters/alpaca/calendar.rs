@@ -20,13 +20,7 @@ pub fn fetch(
     start: &str,
     end: &str,
 ) -> anyhow::Result<Calendar> {
-    let c = crate::adapters::credentials::Credentials::read(
-        &format!("venues.{name}"),
-        config.key_file.as_deref(),
-        &config.key_env,
-        config.secret_file.as_deref(),
-        &config.secret_env,
-    )?;
+    let c = config.credentials(name)?;
     let tls = crate::net::tls::Tls::new(config.ca_file.as_deref())?;
     let http = tls
         .http()

@@ -168,6 +168,20 @@ pub struct AlpacaConfig {
     pub paper: bool,
 }
 
+impl AlpacaConfig {
+    /// The key of venue `name`, from its variables or files (an error
+    /// names which).
+    pub fn credentials(&self, name: &str) -> anyhow::Result<Credentials> {
+        Credentials::read(
+            &format!("venues.{name}"),
+            self.key_file.as_deref(),
+            &self.key_env,
+            self.secret_file.as_deref(),
+            &self.secret_env,
+        )
+    }
+}
+
 fn default_stops() -> bool {
     true
 }

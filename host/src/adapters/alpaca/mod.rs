@@ -48,13 +48,7 @@ impl crate::execution::live::VenueAdapter for AlpacaConfig {
         name: &str,
         _symbols: &[String],
     ) -> anyhow::Result<Box<dyn crate::execution::live::Connector>> {
-        let c = crate::adapters::credentials::Credentials::read(
-            &format!("venues.{name}"),
-            self.key_file.as_deref(),
-            &self.key_env,
-            self.secret_file.as_deref(),
-            &self.secret_env,
-        )?;
+        let c = self.credentials(name)?;
         let a = connector::Alpaca::connect(self.clone(), c.key, c.secret)
             .map_err(|e| anyhow::anyhow!("venues.{name}: {e:#}"))?;
         Ok(Box::new(a))
