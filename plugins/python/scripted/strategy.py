@@ -4,10 +4,12 @@ with ``show_protection`` logs what protects symbol 0 on every bar in the
 Rust fixture's words. The tests run both on one script and require the
 same journal and the same protection readings: that exercises every
 change to protection, ``protection.get`` and the account reads through the
-Python bridge.
+Python bridge. With ``show_math`` it logs the bits of ``math``'s functions
+as the Rust fixture logs its ``f64`` methods'.
 """
 
 import math
+import struct
 
 import sandbar
 from sandbar import Bar, Ctx, Description, Distance, Fraction, InitError, Level, ParamSpec, Params, Strategy
@@ -64,6 +66,34 @@ def _debug(x):
     return f"Some({x!r})"
 
 
+def _math_line(bar: Bar) -> str:
+    """The Rust fixture's ``math_line``: the same functions of the same numbers."""
+    c, r = bar.close, bar.close / bar.open
+    d = r - 1.0
+    values = [
+        ("ln", math.log(c)),
+        ("ln_r", math.log(r)),
+        ("log10", math.log10(c)),
+        ("log2", math.log2(c)),
+        ("exp", math.exp(d)),
+        ("exp_neg", math.exp(-c / bar.high)),
+        ("pow", math.pow(c, r)),
+        ("pow_half", math.pow(r, 0.5)),
+        ("sqrt", math.sqrt(c)),
+        ("ln_1p", math.log1p(d)),
+        ("exp_m1", math.expm1(d)),
+        ("sin", math.sin(c)),
+        ("cos", math.cos(c)),
+        ("tan", math.tan(r)),
+        ("atan", math.atan(r)),
+        ("atan2", math.atan2(bar.high - bar.low, c)),
+        ("tanh", math.tanh(d)),
+        ("cbrt", math.cbrt(c)),
+        ("hypot", math.hypot(bar.high, bar.low)),
+    ]
+    return " ".join(f"{name}={struct.pack('>d', v).hex()}" for name, v in values)
+
+
 class Scripted(Strategy):
     @classmethod
     def describe(cls) -> Description:
@@ -73,18 +103,23 @@ class Scripted(Strategy):
             .param(ParamSpec.float("equity_step", 0.0).range(0.0, 1e12).with_doc(
                 "trade on every move of the equity into another multiple of this (0: off)"))
             .param(ParamSpec.boolean("show_protection", False).with_doc("log what protects symbol 0 on every bar"))
+            .param(ParamSpec.boolean("show_math", False).with_doc(
+                "log the bits of the C library's math functions on every bar"))
         )
 
     def init(self, params: Params, symbols) -> None:
         self.steps = _parse(params.text("script"))
         self.equity_step = params.float("equity_step")
         self.show_protection = params.boolean("show_protection")
+        self.show_math = params.boolean("show_math")
         self.bar = 0
         self.level = None
         self.asked = False
 
     def on_bar(self, bar: Bar, ctx: Ctx) -> None:
         now, self.bar = self.bar, self.bar + 1
+        if self.show_math:
+            ctx.log(Level.INFO, f"math bar {now} {_math_line(bar)}")
         if self.show_protection:
             p = ctx.protection(0)
             ctx.log(Level.INFO, f"protection bar {now} stop={_debug(p.stop_loss)} "

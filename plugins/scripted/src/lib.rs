@@ -14,6 +14,11 @@
 //! Every event it hears is logged at info level (`event …`), so tests can
 //! check what the strategy was told.
 //!
+//! With `show_math`, every bar logs the bits of the C library's
+//! floating-point functions (`ln`, `exp`, `powf`, `sin`, …) of numbers made
+//! from the bar (`math bar … ln=<hex> …`), so a test can hold the Python
+//! twin's `math` module to Rust's `f64` methods bit for bit.
+//!
 //! `equity_step` (0 = off) makes it a strategy that reads its account on
 //! every bar: flat, it goes long symbol 0 at weight 0.1; long, it closes as
 //! soon as its equity moves into another multiple of the step; each reason
@@ -42,6 +47,40 @@ pub struct Scripted {
     level: Option<f64>,
     asked: bool,
     show_protection: bool,
+    show_math: bool,
+}
+
+/// `name=<bits in hex>` of each function the C library computes, on
+/// numbers made from `bar` (a price, a ratio near 1, a small difference).
+fn math_line(bar: &Bar) -> String {
+    let (c, r) = (bar.close, bar.close / bar.open);
+    let d = r - 1.0;
+    let values = [
+        ("ln", c.ln()),
+        ("ln_r", r.ln()),
+        ("log10", c.log10()),
+        ("log2", c.log2()),
+        ("exp", d.exp()),
+        ("exp_neg", (-c / bar.high).exp()),
+        ("pow", c.powf(r)),
+        ("pow_half", r.powf(0.5)),
+        ("sqrt", c.sqrt()),
+        ("ln_1p", d.ln_1p()),
+        ("exp_m1", d.exp_m1()),
+        ("sin", c.sin()),
+        ("cos", c.cos()),
+        ("tan", r.tan()),
+        ("atan", r.atan()),
+        ("atan2", (bar.high - bar.low).atan2(c)),
+        ("tanh", d.tanh()),
+        ("cbrt", c.cbrt()),
+        ("hypot", bar.high.hypot(bar.low)),
+    ];
+    values
+        .iter()
+        .map(|(name, v)| format!("{name}={:016x}", v.to_bits()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn parse(script: &str) -> Result<Vec<Step>, String> {
@@ -160,12 +199,17 @@ impl Strategy for Scripted {
                 ParamSpec::boolean("show_protection", false)
                     .doc("log what protects symbol 0 on every bar"),
             )
+            .param(
+                ParamSpec::boolean("show_math", false)
+                    .doc("log the bits of the C library's math functions on every bar"),
+            )
     }
 
     fn init(&mut self, params: &Params, _symbols: &[String]) -> Result<(), InitError> {
         self.steps = parse(params.text("script")?).map_err(|e| InitError::param("script", e))?;
         self.equity_step = params.float("equity_step")?;
         self.show_protection = params.boolean("show_protection")?;
+        self.show_math = params.boolean("show_math")?;
         Ok(())
     }
 
@@ -181,9 +225,12 @@ impl Strategy for Scripted {
         ctx.log(Level::Info, &text);
     }
 
-    fn on_bar(&mut self, _bar: &Bar, ctx: &mut Ctx<'_>) {
+    fn on_bar(&mut self, bar: &Bar, ctx: &mut Ctx<'_>) {
         let now = self.bar;
         self.bar += 1;
+        if self.show_math {
+            ctx.log(Level::Info, &format!("math bar {now} {}", math_line(bar)));
+        }
         if self.show_protection {
             let p = ctx.protection(0);
             ctx.log(
