@@ -20,11 +20,21 @@
 //! - Quantities are sent with at most 9 decimals, rounded down (fractional
 //!   shares); limit prices to the cent (a hundredth of a cent below $1),
 //!   buys down and sells up — never a worse price than approved.
+//! - A stop with its take-profit is one OCO order (trading/orders.md, "OCO
+//!   Orders"): `order_class` `oco`, `type` `limit`, the take-profit's
+//!   `limit_price` and the stop's `stop_price`. The take-profit is the
+//!   parent and carries its own client order id; the stop is a leg that
+//!   Alpaca names itself, found under the parent's `legs` when orders are
+//!   listed with `nested=true` — so the stop is looked up, cancelled
+//!   (cancelling one cancels the group) and followed through its parent.
+//!   Whole shares only: fractional quantities trade as simple orders.
 //! - Updates: the `trade_updates` stream (`authenticate`, then `listen`;
 //!   the paper environment sends binary frames) says which order changed,
 //!   and the order is looked up; polling covers the stream while it is
 //!   down.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use reqwest::blocking::{Client, RequestBuilder};
@@ -33,6 +43,10 @@ use serde_json::{Value, json};
 use super::config::AlpacaConfig;
 use crate::execution::Side;
 use crate::execution::live::{Connector, Execution, OpenOrder, Outcome, Placement, Report, Status};
+
+mod oco;
+mod trade_updates;
+use trade_updates::TradeUpdates;
 
 /// Alpaca, with one key.
 pub struct Alpaca {
@@ -43,6 +57,12 @@ pub struct Alpaca {
     secret: String,
     /// No request before this (the minute's requests are spent).
     pause_until: Option<Instant>,
+    /// A stop sent as an OCO's leg: its client order id → the OCO's (its
+    /// take-profit's).
+    lists: HashMap<String, String>,
+    /// Alpaca's id of each stop leg seen → the host's client order id for
+    /// it (the `trade_updates` stream names a leg by Alpaca's ids only).
+    legs: Arc<Mutex<HashMap<String, String>>>,
 }
 
 enum Failure {
@@ -68,6 +88,8 @@ impl Alpaca {
             key,
             secret,
             pause_until: None,
+            lists: HashMap::new(),
+            legs: Arc::default(),
         };
         let mut last = String::new();
         for _ in 0..5 {
@@ -399,6 +421,18 @@ impl Connector for Alpaca {
         if p.stop.is_some_and(|l| l.is_nan() || l <= 0.0) {
             return Err("stop_price is not a positive price".into());
         }
+        if let Some(leg) = &mut p.target {
+            if p.quantity.fract() != 0.0 {
+                return Err(format!(
+                    "an OCO order is for whole shares, not {}",
+                    p.quantity
+                ));
+            }
+            leg.price = round_price(leg.price, p.side);
+            if leg.price.is_nan() || leg.price <= 0.0 {
+                return Err("take_profit.limit_price is not a positive price".into());
+            }
+        }
         Ok(p)
     }
 
@@ -406,7 +440,27 @@ impl Connector for Alpaca {
         self.config.stops_at_venue
     }
 
+    /// Take-profits rest where stops do: alone as a limit order, beside a
+    /// stop as one OCO order.
+    fn holds_targets(&self) -> bool {
+        self.config.stops_at_venue
+    }
+
+    fn lists_fractional(&self) -> bool {
+        false
+    }
+
+    fn remember(&mut self, p: &Placement) {
+        if let Some(leg) = &p.target {
+            self.lists
+                .insert(p.client_id.clone(), leg.client_id.clone());
+        }
+    }
+
     fn place(&mut self, p: &Placement) -> Outcome<Report> {
+        if let (Some(leg), Some(stop)) = (&p.target, p.stop) {
+            return self.place_oco(p, leg, stop);
+        }
         let fractional = p.quantity.fract() != 0.0;
         let mut body = json!({
             "symbol": p.symbol,
@@ -444,7 +498,11 @@ impl Connector for Alpaca {
     }
 
     fn cancel(&mut self, _symbol: &str, client_id: &str) -> Outcome<()> {
-        let v = match self.id_of(client_id) {
+        // A stop leg goes with its OCO: "if any one of the orders is
+        // canceled, any remaining open order in the group is canceled".
+        let client_id = self.lists.get(client_id).map_or(client_id, String::as_str);
+        let client_id = client_id.to_string();
+        let v = match self.id_of(&client_id) {
             Ok(v) => v,
             Err(e) => return Self::outcome(Err(e)),
         };
@@ -455,7 +513,10 @@ impl Connector for Alpaca {
         Self::outcome(self.send(req).map(|_| ()))
     }
 
-    fn query(&mut self, _symbol: &str, client_id: &str) -> Outcome<Option<Report>> {
+    fn query(&mut self, symbol: &str, client_id: &str) -> Outcome<Option<Report>> {
+        if let Some(parent) = self.lists.get(client_id).cloned() {
+            return Self::outcome(self.leg_report(symbol, client_id, &parent));
+        }
         match self.id_of(client_id) {
             Ok(v) => Self::outcome(self.report(&v).map(Some)),
             Err(Failure::NotFound) => Outcome::Done(None),
@@ -503,6 +564,7 @@ impl Connector for Alpaca {
             key: self.key.clone(),
             secret: self.secret.clone(),
             tls: self.tls.clone(),
+            legs: self.legs.clone(),
         }))
     }
 
@@ -569,80 +631,6 @@ impl Connector for Alpaca {
                 (last - chrono::Duration::milliseconds(1))
                     .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
             );
-        }
-    }
-}
-
-/// Alpaca's `trade_updates` stream for one deployment's connector.
-struct TradeUpdates {
-    url: String,
-    key: String,
-    secret: String,
-    tls: crate::net::tls::Tls,
-}
-
-impl crate::execution::live::Pushes for TradeUpdates {
-    fn run(self: Box<Self>, sink: crate::execution::live::PushSink) {
-        crate::execution::live::reconnecting(sink, "alpaca trade_updates", async |sink| {
-            self.session(sink).await
-        });
-    }
-}
-
-impl TradeUpdates {
-    async fn session(&self, sink: &crate::execution::live::PushSink) -> Result<(), String> {
-        use futures_util::{SinkExt, StreamExt};
-        use tokio_tungstenite::tungstenite::Message;
-        let mut ws = self
-            .tls
-            .connect_ws(&self.url)
-            .await
-            .map_err(|e| format!("connecting: {}", crate::net::chain(&e)))?;
-        let auth = json!({"action": "authenticate", "data": {"key_id": self.key, "secret_key": self.secret}});
-        ws.send(Message::Text(auth.to_string().into()))
-            .await
-            .map_err(|e| format!("authenticating: {e}"))?;
-        loop {
-            if sink.stopped() {
-                let _ = ws.close(None).await;
-                return Ok(());
-            }
-            let m = match tokio::time::timeout(Duration::from_millis(250), ws.next()).await {
-                Err(_) => continue,
-                Ok(None) => return Err("the venue closed the stream".into()),
-                Ok(Some(Err(e))) => return Err(format!("reading: {e}")),
-                Ok(Some(Ok(m))) => m,
-            };
-            let v: Value = match m {
-                // Paper frames are binary, live ones text: the same JSON.
-                Message::Binary(b) => serde_json::from_slice(&b).unwrap_or(Value::Null),
-                Message::Text(t) => serde_json::from_str(t.as_str()).unwrap_or(Value::Null),
-                Message::Ping(p) => {
-                    let _ = ws.send(Message::Pong(p)).await;
-                    continue;
-                }
-                Message::Close(_) => return Err("the venue closed the stream".into()),
-                _ => continue,
-            };
-            match v["stream"].as_str() {
-                Some("authorization") => {
-                    if v["data"]["status"] != "authorized" {
-                        return Err("the key was refused by trade_updates".into());
-                    }
-                    let listen =
-                        json!({"action": "listen", "data": {"streams": ["trade_updates"]}});
-                    ws.send(Message::Text(listen.to_string().into()))
-                        .await
-                        .map_err(|e| format!("listening: {e}"))?;
-                }
-                Some("listening") => sink.connected(true, "listening"),
-                Some("trade_updates") => {
-                    if let Some(id) = v["data"]["order"]["client_order_id"].as_str() {
-                        sink.changed(id);
-                    }
-                }
-                _ => {}
-            }
         }
     }
 }

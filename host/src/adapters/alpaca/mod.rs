@@ -5,9 +5,10 @@
 //!   that make a feed's hub and a venue's connector from them;
 //! - `feed.rs`: market data v2 — stream frames, REST bars for warm-up and
 //!   gap fill; `session.rs`: the market-data stream's one connection;
-//! - `connector.rs`: the trading API the live venue sends orders through,
-//!   and its `trade_updates` stream; `calendar.rs`: the market calendar a
-//!   US-equity session is read from.
+//! - `connector.rs`: the trading API the live venue sends orders through
+//!   (`connector/oco.rs`: a stop and take-profit as one OCO order;
+//!   `connector/trade_updates.rs`: its update stream); `calendar.rs`: the
+//!   market calendar a US-equity session is read from.
 
 pub mod calendar;
 pub mod config;

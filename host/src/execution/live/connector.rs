@@ -201,6 +201,19 @@ pub trait Connector: Send {
     fn holds_targets(&self) -> bool {
         false
     }
+    /// Whether a stop and its take-profit of a fractional quantity can
+    /// rest as one list (`false` at Alpaca, whose OCO orders are for whole
+    /// shares): if not, the stop rests alone and the host holds the target
+    /// (two separate sells would each need the whole position).
+    fn lists_fractional(&self) -> bool {
+        true
+    }
+    /// An order an earlier run placed, as it was placed: a connector that
+    /// names a list's legs by the venue's ids (Alpaca's OCO stop leg)
+    /// learns here how to find each again after a restart.
+    fn remember(&mut self, p: &Placement) {
+        let _ = p;
+    }
     /// Cancel an order.
     fn cancel(&mut self, symbol: &str, client_id: &str) -> Outcome<()>;
     /// Look an order up by client order id; `Done(None)`: not found.

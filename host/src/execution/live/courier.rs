@@ -401,6 +401,7 @@ impl Courier {
         let started = Instant::now();
         for r in &items {
             let p = &r.placement;
+            self.connector.remember(p);
             self.open
                 .insert(r.id, (p.symbol.clone(), p.client_id.clone()));
             if r.cancel_asked {

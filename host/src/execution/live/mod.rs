@@ -70,6 +70,7 @@ pub mod pace;
 pub mod problems;
 pub mod reconcile;
 pub mod sent;
+mod tracked;
 
 pub use adapter::VenueAdapter;
 use std::collections::{BTreeMap, HashMap};
@@ -87,39 +88,11 @@ pub use pace::Pace;
 pub use problems::*;
 pub use reconcile::ReconcileConfig;
 pub use sent::SentLog;
+use tracked::{Tracked, rests_at_venue};
 
 use crate::data::market::{Bar, SymbolId};
 use crate::execution::order_state::{LiveOrder, OrderState, Update};
 use crate::execution::{Approved, FillReport, Order, OrderKind, Side, Venue, VenueNote};
-
-/// One order as the live venue tracks it.
-struct Tracked {
-    order: Order,
-    machine: LiveOrder,
-    /// The symbol's last close when it was sent (slippage is measured from it).
-    reference: f64,
-    /// A protective order that has triggered (it is now a market order out).
-    triggered: bool,
-    /// The host asked for its cancel (the engine already told the strategy).
-    cancel_asked: bool,
-    /// A stop and its take-profit sent as one list: the other's id.
-    pair: Option<u64>,
-    /// A protective order the venue could hold that the host holds: the
-    /// last close had already reached it when it was placed (the venue
-    /// would refuse it, "would trigger immediately").
-    host: bool,
-}
-
-/// Whether the venue holds `t` (not the host): a stop or a take-profit of
-/// a venue that rests them, not one the host took over.
-fn rests_at_venue(t: &Tracked, stops: bool, targets: bool) -> bool {
-    !t.host
-        && match t.order.kind {
-            OrderKind::StopLoss(_) => stops,
-            OrderKind::TakeProfit(_) => targets,
-            _ => false,
-        }
-}
 
 /// A deployment's live venue.
 pub struct LiveVenue {
@@ -158,6 +131,9 @@ pub struct LiveVenue {
     venue_stops: bool,
     /// The connector rests take-profits at the venue.
     venue_targets: bool,
+    /// A fractional stop and target can rest as one list
+    /// ([`Connector::lists_fractional`]); else the host holds the target.
+    fractional_lists: bool,
     /// Protective orders submitted and not yet sent: the engine places a
     /// position's stop and target together, and they leave as one list
     /// once both are in ([`Venue::protection_done`]).
@@ -241,6 +217,7 @@ impl LiveVenue {
         let stop_pushes: Arc<std::sync::atomic::AtomicBool> = Arc::default();
         let venue_stops = connector.holds_stops();
         let venue_targets = connector.holds_targets();
+        let fractional_lists = connector.lists_fractional();
         let sent: Arc<Mutex<SentLog>> = Arc::default();
         if let Some(pushes) = connector.pushes() {
             let jobs = tx.clone();
@@ -303,6 +280,7 @@ impl LiveVenue {
             keep_orders: Arc::default(),
             venue_stops,
             venue_targets,
+            fractional_lists,
             held_back: Vec::new(),
             sent,
             session: None,
@@ -439,6 +417,15 @@ impl LiveVenue {
             }
         }
         match (stop, target) {
+            (Some(s), Some(t))
+                if self.venue_stops
+                    && self.venue_targets
+                    && !self.fractional_lists
+                    && self.orders[&s].order.quantity.fract() != 0.0 =>
+            {
+                self.orders.get_mut(&t).expect("held back").host = true;
+                alone.push(s);
+            }
             (Some(s), Some(t)) if self.venue_stops && self.venue_targets => {
                 self.orders.get_mut(&s).expect("held back").pair = Some(t);
                 self.orders.get_mut(&t).expect("held back").pair = Some(s);
