@@ -874,6 +874,140 @@ mod alpaca {
         );
     }
 
+    #[test]
+    fn a_positions_stop_and_take_profit_rest_as_one_oco_at_alpaca_and_the_target_fills_there_while_the_host_is_dead()
+     {
+        let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
+        // A take-profit above every high of the first 200 bars, a stop below
+        // every low until well after the target is reached.
+        let ceiling = klines[..200].iter().map(|k| k.high).fold(0.0, f64::max);
+        let target = (ceiling + 1.0).ceil();
+        let reach = klines[200..]
+            .iter()
+            .position(|k| k.high >= target)
+            .expect("the market goes higher later")
+            + 200;
+        let floor = klines[..reach + 20]
+            .iter()
+            .map(|k| k.low)
+            .fold(f64::INFINITY, f64::min);
+        let stop = (floor - 1.0).floor();
+        let server = AlpacaServer::start("SPY", klines, 20.0, 1000);
+        let t = server.trading();
+        // One whole share (10 at LIVE's first ramp-up step of 10%):
+        // Alpaca's OCO orders are not fractional.
+        let script = format!("script=2 buy 0 10 sl={stop} tp={target}");
+        let (mut f, config) = deployment_of(
+            &server,
+            plugins::SCRIPTED,
+            "scripted@0.1.0",
+            &["--param", &script],
+            "",
+            "",
+        );
+        server.restart_clock();
+        f.serve(&config);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let oco = |t: &sandbar_test_support::alpaca_trading::Trading| -> Vec<_> {
+            t.orders()
+                .into_iter()
+                .filter(|o| o.order_class == "oco")
+                .collect()
+        };
+        let legs = loop {
+            let legs = oco(&t);
+            if legs.len() == 2 {
+                break legs;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no OCO at the venue: {:?} {}",
+                t.orders(),
+                f.status("d")
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let shape: Vec<(&str, &str, f64, f64, f64, bool)> = legs
+            .iter()
+            .map(|o| {
+                let leg = o.parent.is_some();
+                (
+                    o.side.as_str(),
+                    o.kind.as_str(),
+                    o.limit,
+                    o.stop,
+                    o.qty,
+                    leg,
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("sell", "limit", target, 0.0, 1.0, false),
+                ("sell", "stop", 0.0, stop, 1.0, true)
+            ],
+            "the take-profit the parent, the stop its leg"
+        );
+        assert!(legs[0].client_order_id.starts_with("sb-"), "{legs:?}");
+        // Killed and back while the OCO rests: the stop is found again
+        // through its OCO (its leg has no client order id of ours), not
+        // taken for an order whose fate is unknown.
+        f.stop_serving(); // SIGKILL
+        f.serve(&config);
+        let s = f.wait("d", "recovered, and polling past the grace period", |s| {
+            s["recovering"] == false && s["venue"]["queries"].as_u64() > Some(30)
+        });
+        assert_eq!(
+            (
+                &s["venue"]["unknown"],
+                &s["venue"]["problems"],
+                &s["open_orders"]
+            ),
+            (
+                &serde_json::json!(0),
+                &serde_json::json!([]),
+                &serde_json::json!(2)
+            ),
+            "{s}"
+        );
+        assert!(
+            server.closed() < reach,
+            "the market reached the target too soon"
+        );
+        f.stop_serving(); // SIGKILL
+        while server.closed() < reach + 5 {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server.settle();
+        let after: Vec<String> = oco(&t).into_iter().map(|o| o.status).collect();
+        assert_eq!(
+            after,
+            ["filled", "canceled"],
+            "the take-profit filled at the venue with the host dead; the stop went with it"
+        );
+        assert!(t.position().abs() < 1e-9);
+        // Back up: the target's fill is booked and the stop's end adopted,
+        // the stop found again through its OCO.
+        f.serve(&config);
+        let s = f.wait("d", "the take-profit's fill adopted", |s| {
+            s["open_orders"] == 0 && held(s) == 0.0
+        });
+        assert!(f.terminate().success(), "{s}");
+        let attempts = t.attempts();
+        assert_eq!(
+            attempts.len(),
+            2,
+            "the buy and the OCO, each once: {attempts:?}"
+        );
+        let entries = journal_entries(&journal(&f));
+        let fills = journal_fills(&entries);
+        assert!(
+            fills.values().flatten().any(|(_, price)| *price == target),
+            "booked at the take-profit's price: {fills:?}"
+        );
+    }
+
     /// `serve` with the fixture's credentials, its deployment expected to
     /// refuse to start: what it says.
     fn refused(f: &Fixture, config: &std::path::Path) -> String {

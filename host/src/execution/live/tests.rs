@@ -19,6 +19,9 @@ struct Script {
     /// Answers to queries, in order (then: `fallback`).
     query: Vec<Outcome<Option<Report>>>,
     fallback: Option<Report>,
+    /// Stops and targets rest at the venue, as lists of whole quantities
+    /// only (Alpaca's OCO).
+    whole_lists: bool,
 }
 
 #[derive(Clone, Default)]
@@ -68,6 +71,15 @@ impl Connector for Fake {
     }
     fn open_orders(&mut self, _: &[String]) -> Outcome<Vec<OpenOrder>> {
         Outcome::Done(vec![])
+    }
+    fn holds_stops(&self) -> bool {
+        self.0.lock().unwrap().whole_lists
+    }
+    fn holds_targets(&self) -> bool {
+        self.0.lock().unwrap().whole_lists
+    }
+    fn lists_fractional(&self) -> bool {
+        !self.0.lock().unwrap().whole_lists
     }
 }
 
@@ -499,4 +511,61 @@ fn a_cancel_that_crossed_a_fill_books_the_fill_and_a_refused_order_ends_told() {
     });
     assert_eq!(notes[0].1.state, OrderState::Rejected);
     assert!(notes[0].1.ended.as_deref().unwrap().contains("LOT_SIZE"));
+}
+
+#[test]
+fn where_lists_are_whole_a_fractional_positions_target_stays_with_the_host_and_its_stop_rests_alone()
+ {
+    let resting = Report {
+        status: Status::Open,
+        executions: vec![],
+    };
+    for (quantity, listed) in [(2.0, true), (1.5, false)] {
+        let fake = Fake::default();
+        {
+            let mut s = fake.0.lock().unwrap();
+            s.whole_lists = true;
+            s.place = vec![
+                Outcome::Done(resting.clone()),
+                Outcome::Done(resting.clone()),
+            ];
+            s.fallback = Some(resting.clone());
+        }
+        let mut v = venue(&fake, vec![], 0);
+        step(&mut v, 0, &mut Vec::new());
+        let protective = |id, kind, origin| Order {
+            side: Side::Sell,
+            origin,
+            reduce_only: true,
+            ..order(id, kind, quantity)
+        };
+        v.submit_unchecked(protective(1, OrderKind::StopLoss(90.0), Origin::StopLoss));
+        v.submit_unchecked(protective(
+            2,
+            OrderKind::TakeProfit(110.0),
+            Origin::TakeProfit,
+        ));
+        v.protection_done(0);
+        until(|| (!fake.0.lock().unwrap().placed.is_empty()).then_some(()));
+        std::thread::sleep(Duration::from_millis(50));
+        let placed = fake.0.lock().unwrap().placed.clone();
+        assert_eq!(placed.len(), 1, "{quantity}: one request: {placed:?}");
+        assert_eq!(placed[0].stop, Some(90.0));
+        assert_eq!(
+            placed[0].target.as_ref().map(|l| l.price),
+            listed.then_some(110.0),
+            "{quantity}: the target in the stop's list, or held by the host"
+        );
+        // The host's target triggers on a bar that reaches it.
+        let mut high = bar(120_000);
+        high.high = 111.0;
+        v.begin_bar(&high, 2, quantity);
+        std::thread::sleep(Duration::from_millis(50));
+        let placed = fake.0.lock().unwrap().placed.clone();
+        let market = placed
+            .iter()
+            .filter(|p| p.limit.is_none() && p.stop.is_none())
+            .count();
+        assert_eq!(market, usize::from(!listed), "{quantity}: {placed:?}");
+    }
 }
