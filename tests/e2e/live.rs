@@ -915,7 +915,7 @@ mod alpaca {
                 .collect()
         };
         let legs = loop {
-            let legs = oco(&t);
+            let legs = oco(t);
             if legs.len() == 2 {
                 break legs;
             }
@@ -980,7 +980,7 @@ mod alpaca {
             std::thread::sleep(Duration::from_millis(20));
         }
         server.settle();
-        let after: Vec<String> = oco(&t).into_iter().map(|o| o.status).collect();
+        let after: Vec<String> = oco(t).into_iter().map(|o| o.status).collect();
         assert_eq!(
             after,
             ["filled", "canceled"],
