@@ -24,6 +24,29 @@ ROOT = Path(__file__).resolve().parents[2]
 # (name, file, exact text, replacement, [cargo test arguments]) — the test must fail.
 MUTATIONS = [
     (
+        "an-alpaca-stop-leg-is-forgotten-at-a-restart",
+        "host/src/execution/live/courier.rs",
+        "            self.connector.remember(p);",
+        "            let _ = p;",
+        ["-p", "sandbar", "--test", "e2e", "live::alpaca::a_positions_stop_and_take_profit_rest_as_one_oco_at_alpaca"],
+    ),
+    (
+        "a-fractional-target-is-listed-at-alpaca",
+        "host/src/execution/live/mod.rs",
+        "                    && !self.fractional_lists",
+        "                    && !self.fractional_lists && false",
+        ["-p", "sandbar", "--lib", "execution::live::tests::where_lists_are_whole"],
+    ),
+    (
+        "alpaca-take-profits-stay-in-the-host",
+        "host/src/adapters/alpaca/connector.rs",
+        """    fn holds_targets(&self) -> bool {
+        self.config.stops_at_venue""",
+        """    fn holds_targets(&self) -> bool {
+        false""",
+        ["-p", "sandbar", "--test", "e2e", "live::alpaca::a_positions_stop_and_take_profit_rest_as_one_oco_at_alpaca"],
+    ),
+    (
         "the-paper-drawdown-never-binds",
         "host/src/lifecycle/gates.rs",
         "|v| v <= g.max_paper_drawdown,",
