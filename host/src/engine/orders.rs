@@ -494,8 +494,39 @@ impl<V: Venue> Engine<'_, V> {
                     decided_ms: self.now_ms,
                     reduce_only: true,
                 };
-                self.submit(Approved::exempt(order, Exemption::Trim))?;
+                self.submit_exit(order, Exemption::Trim)?;
             }
+        }
+        Ok(())
+    }
+
+    /// The most parts one exit is sent in: a venue whose largest market order
+    /// is smaller than a hundredth of the position refuses the parts (an
+    /// `exit-refused` alert), rather than the host sending thousands.
+    const MAX_EXIT_PARTS: f64 = 100.0;
+
+    /// A market exit (the risk engine's flatten, a rebalance's cut) in as
+    /// many equal parts as the venue's largest market order needs
+    /// ([`Venue::largest_market`]: Binance refuses a market order above
+    /// `MARKET_LOT_SIZE` `maxQty`, filters.md), the last taking what the
+    /// division left.
+    fn submit_exit(&mut self, order: Order, why: Exemption) -> Result<(), JournalError> {
+        let parts = match self.venue.largest_market(order.symbol) {
+            Some(max) if max > 0.0 && order.quantity > max => {
+                (order.quantity / max).ceil().min(Self::MAX_EXIT_PARTS)
+            }
+            _ => 1.0,
+        } as usize;
+        let each = order.quantity / parts as f64;
+        let mut left = order.quantity;
+        for k in 0..parts {
+            let quantity = if k + 1 == parts { left } else { each };
+            left -= quantity;
+            let part = Order {
+                quantity,
+                ..order.clone()
+            };
+            self.submit(Approved::exempt(part, why))?;
         }
         Ok(())
     }
@@ -525,7 +556,7 @@ impl<V: Venue> Engine<'_, V> {
                     decided_ms: self.now_ms,
                     reduce_only: true,
                 };
-                self.submit(Approved::exempt(order, Exemption::Flatten))?;
+                self.submit_exit(order, Exemption::Flatten)?;
             }
         }
         Ok(())

@@ -239,6 +239,14 @@ pub trait Venue {
     fn follow_session(&mut self, session: &crate::session::Session) {
         let _ = session;
     }
+    /// The largest quantity one market order of `symbol` may have at this
+    /// venue (Binance: `LOT_SIZE` and `MARKET_LOT_SIZE` `maxQty`), read
+    /// when the venue connected; `None`: no limit. The risk engine's
+    /// flatten and a rebalance's cut go out in parts no larger.
+    fn largest_market(&self, symbol: SymbolId) -> Option<f64> {
+        let _ = symbol;
+        None
+    }
     /// The engine has placed `symbol`'s protective orders for now (a
     /// stop and a take-profit come one after the other): a live venue
     /// sends them together, as one list where the venue has them.
@@ -289,6 +297,9 @@ impl<V: Venue + ?Sized> Venue for Box<V> {
     }
     fn protection_done(&mut self, symbol: SymbolId) {
         (**self).protection_done(symbol)
+    }
+    fn largest_market(&self, symbol: SymbolId) -> Option<f64> {
+        (**self).largest_market(symbol)
     }
     fn follow_session(&mut self, session: &crate::session::Session) {
         (**self).follow_session(session)

@@ -203,9 +203,16 @@ pub struct Spot {
     /// User data stream connections accepted, and events sent on them.
     pub stream_connections: AtomicU64,
     pub stream_events: AtomicU64,
+    /// `MARKET_LOT_SIZE` `maxQty` (default 100), listed in the exchange
+    /// information and enforced on market orders.
+    pub market_max_qty: Mutex<Option<f64>>,
 }
 
 impl Spot {
+    /// `MARKET_LOT_SIZE` `maxQty`.
+    pub fn market_max(&self) -> f64 {
+        self.market_max_qty.lock().unwrap().unwrap_or(100.0)
+    }
     /// Orders placed (accepted), in order.
     pub fn orders(&self) -> Vec<SpotOrder> {
         self.book.lock().unwrap().orders.clone()
@@ -635,7 +642,7 @@ async fn exchange_info(State(s): State<Arc<Inner>>) -> Response {
             "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
                 {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
-                {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": "100.00000000", "stepSize": "0.00000000"},
+                {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": format!("{:.8}", s.spot.market_max()), "stepSize": "0.00000000"},
                 {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": true, "maxNotional": "9000000.00000000", "applyMaxToMarket": false, "avgPriceMins": 5}
             ]
         }]
@@ -966,6 +973,14 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
     let steps = quantity / LOT_STEP;
     if quantity < LOT_STEP || (steps - steps.round()).abs() > 1e-6 {
         return err(StatusCode::BAD_REQUEST, -1013, "Filter failure: LOT_SIZE");
+    }
+    // filters.md, MARKET_LOT_SIZE: "quantity <= maxQty" for MARKET orders.
+    if kind == "MARKET" && quantity > spot.market_max() + 1e-12 {
+        return err(
+            StatusCode::BAD_REQUEST,
+            -1013,
+            "Filter failure: MARKET_LOT_SIZE",
+        );
     }
     if kind == "LIMIT" && ((price * 100.0 - (price * 100.0).round()).abs() > 1e-6 || price <= 0.0) {
         return err(

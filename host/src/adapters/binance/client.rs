@@ -449,6 +449,19 @@ impl Connector for Binance {
         self.config.stops_at_venue
     }
 
+    /// filters.md: `LOT_SIZE` applies to every order and `MARKET_LOT_SIZE`
+    /// to market orders too; a `maxQty` of 0 is none.
+    fn largest_market(&mut self, symbol: &str) -> Option<f64> {
+        let f = self.filters.get(symbol)?;
+        [f.lot, f.market_lot]
+            .into_iter()
+            .flatten()
+            .map(|b| b.max)
+            .filter(|m| *m > rust_decimal::Decimal::ZERO)
+            .min()
+            .and_then(|m| m.to_string().parse().ok())
+    }
+
     fn check(&mut self, symbols: &[String]) -> Vec<crate::execution::live::Finding> {
         self.findings(symbols)
     }

@@ -208,6 +208,12 @@ pub trait Connector: Send {
     fn lists_fractional(&self) -> bool {
         true
     }
+    /// The largest quantity one market order of `symbol` may have (the
+    /// venue's lot filters); `None`: no limit, or not known.
+    fn largest_market(&mut self, symbol: &str) -> Option<f64> {
+        let _ = symbol;
+        None
+    }
     /// An order an earlier run placed, as it was placed: a connector that
     /// names a list's legs by the venue's ids (Alpaca's OCO stop leg)
     /// learns here how to find each again after a restart.

@@ -134,6 +134,8 @@ pub struct LiveVenue {
     /// A fractional stop and target can rest as one list
     /// ([`Connector::lists_fractional`]); else the host holds the target.
     fractional_lists: bool,
+    /// Each symbol's largest market order ([`Connector::largest_market`]).
+    largest_market: Vec<Option<f64>>,
     /// Protective orders submitted and not yet sent: the engine places a
     /// position's stop and target together, and they leave as one list
     /// once both are in ([`Venue::protection_done`]).
@@ -199,7 +201,7 @@ impl LiveVenue {
     /// As [`LiveVenue::new`], its placements also paced by `venue` (shared
     /// with every deployment sending to the same venue).
     pub fn sharing(
-        connector: Box<dyn Connector>,
+        mut connector: Box<dyn Connector>,
         config: CourierConfig,
         symbols: Vec<String>,
         naming: Naming,
@@ -218,6 +220,10 @@ impl LiveVenue {
         let venue_stops = connector.holds_stops();
         let venue_targets = connector.holds_targets();
         let fractional_lists = connector.lists_fractional();
+        let largest_market = symbols
+            .iter()
+            .map(|s| connector.largest_market(s))
+            .collect();
         let sent: Arc<Mutex<SentLog>> = Arc::default();
         if let Some(pushes) = connector.pushes() {
             let jobs = tx.clone();
@@ -281,6 +287,7 @@ impl LiveVenue {
             venue_stops,
             venue_targets,
             fractional_lists,
+            largest_market,
             held_back: Vec::new(),
             sent,
             session: None,
@@ -768,6 +775,10 @@ impl Venue for LiveVenue {
 
     fn protection_done(&mut self, symbol: SymbolId) {
         self.send_held_back(Some(symbol));
+    }
+
+    fn largest_market(&self, symbol: SymbolId) -> Option<f64> {
+        self.largest_market.get(symbol as usize).copied().flatten()
     }
 
     fn in_flight(&self, symbol: SymbolId) -> f64 {
