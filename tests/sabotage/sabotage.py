@@ -24,6 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 # (name, file, exact text, replacement, [cargo test arguments]) — the test must fail.
 MUTATIONS = [
     (
+        "a-flatten-goes-out-whole-above-the-largest-market-order",
+        "host/src/engine/orders.rs",
+        "        let parts = match self.venue.largest_market(order.symbol) {",
+        "        let parts = match self.venue.largest_market(order.symbol).filter(|_| false) {",
+        ["-p", "sandbar", "--test", "e2e", "venue_rules::a_flatten_larger_than"],
+    ),
+    (
         "an-alpaca-stop-leg-is-forgotten-at-a-restart",
         "host/src/execution/live/courier.rs",
         "            self.connector.remember(p);",
