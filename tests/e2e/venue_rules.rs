@@ -875,34 +875,38 @@ fn repeated_venue_errors_warn_at_three_and_are_critical_past_five_and_a_dropped_
 }
 
 /// Issue 23: Binance refuses a market order above `MARKET_LOT_SIZE`
-/// `maxQty` (filters.md), so a flatten of a position larger than that
-/// goes out in equal parts, each under it, and closes the position.
+/// `maxQty`, or above `NOTIONAL`'s `maxNotional` where `applyMaxToMarket`
+/// (filters.md), so a flatten of a position larger than that goes out in
+/// equal parts, each under it, and closes the position.
 #[test]
 fn a_flatten_larger_than_the_largest_market_order_goes_out_in_parts_that_close_the_position() {
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
     // Two buys of 0.04 (LIVE's first ramp-up step of 10%) under a largest
-    // market order of 0.05.
-    let (server, mut f, config) = scripted_on(&klines, "1 buy 0 0.4; 3 buy 0 0.4");
-    *server.spot().market_max_qty.lock().unwrap() = Some(0.05);
-    f.serve(&config);
-    let s = f.wait("d", "both buys booked", |s| held(s) > 0.079);
-    let position = held(&s);
-    assert!(position > 0.05, "larger than one market order: {s}");
-    f.ok(&["deploy", "flatten", "d", "--reason", "out"]);
-    let s = f.wait("d", "flat", |s| s["open_orders"] == 0 && held(s) < 0.00001);
-    let sells: Vec<(String, f64, String)> = server
-        .spot()
-        .orders()
-        .into_iter()
-        .filter(|o| o.side == "SELL")
-        .map(|o| (o.kind, o.quantity, o.status))
-        .collect();
-    assert_eq!(sells.len(), 2, "two parts: {sells:?}");
-    for (kind, quantity, status) in &sells {
-        assert_eq!((kind.as_str(), status.as_str()), ("MARKET", "FILLED"));
-        assert!(*quantity <= 0.05, "{sells:?}");
+    // market order of 0.05 BTC, or of 2,200 USDT (0.05 BTC at 44,000).
+    for (max_qty, max_notional) in [(Some(0.05), None), (None, Some(2_200.0))] {
+        let (server, mut f, config) = scripted_on(&klines, "1 buy 0 0.4; 3 buy 0 0.4");
+        *server.spot().market_max_qty.lock().unwrap() = max_qty;
+        *server.spot().market_max_notional.lock().unwrap() = max_notional;
+        f.serve(&config);
+        let s = f.wait("d", "both buys booked", |s| held(s) > 0.079);
+        let position = held(&s);
+        assert!(position > 0.05, "larger than one market order: {s}");
+        f.ok(&["deploy", "flatten", "d", "--reason", "out"]);
+        let s = f.wait("d", "flat", |s| s["open_orders"] == 0 && held(s) < 0.00001);
+        let sells: Vec<(String, f64, String)> = server
+            .spot()
+            .orders()
+            .into_iter()
+            .filter(|o| o.side == "SELL")
+            .map(|o| (o.kind, o.quantity, o.status))
+            .collect();
+        assert_eq!(sells.len(), 2, "two parts: {sells:?}");
+        for (kind, quantity, status) in &sells {
+            assert_eq!((kind.as_str(), status.as_str()), ("MARKET", "FILLED"));
+            assert!(*quantity <= 0.05, "{sells:?}");
+        }
+        assert!(f.terminate().success(), "{s}");
+        assert_books_match_the_venue(&f, &server);
+        assert_no_order_twice(&server);
     }
-    assert!(f.terminate().success(), "{s}");
-    assert_books_match_the_venue(&f, &server);
-    assert_no_order_twice(&server);
 }

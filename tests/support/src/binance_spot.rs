@@ -206,6 +206,9 @@ pub struct Spot {
     /// `MARKET_LOT_SIZE` `maxQty` (default 100), listed in the exchange
     /// information and enforced on market orders.
     pub market_max_qty: Mutex<Option<f64>>,
+    /// `NOTIONAL` `maxNotional` with `applyMaxToMarket` true (default:
+    /// 9,000,000 and false), listed and enforced on market orders.
+    pub market_max_notional: Mutex<Option<f64>>,
 }
 
 impl Spot {
@@ -643,7 +646,9 @@ async fn exchange_info(State(s): State<Arc<Inner>>) -> Response {
                 {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
                 {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
                 {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": format!("{:.8}", s.spot.market_max()), "stepSize": "0.00000000"},
-                {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": true, "maxNotional": "9000000.00000000", "applyMaxToMarket": false, "avgPriceMins": 5}
+                {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": true,
+                 "maxNotional": format!("{:.8}", s.spot.market_max_notional.lock().unwrap().unwrap_or(9_000_000.0)),
+                 "applyMaxToMarket": s.spot.market_max_notional.lock().unwrap().is_some(), "avgPriceMins": 5}
             ]
         }]
     }))
@@ -1017,6 +1022,12 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
             }
         }
         if quantity * reference < MIN_NOTIONAL {
+            return err(StatusCode::BAD_REQUEST, -1013, "Filter failure: NOTIONAL");
+        }
+        // filters.md, NOTIONAL: "applyMaxToMarket determines whether the
+        // maxNotional will be applied to MARKET orders".
+        let max_notional = *spot.market_max_notional.lock().unwrap();
+        if kind == "MARKET" && max_notional.is_some_and(|m| quantity * reference > m) {
             return err(StatusCode::BAD_REQUEST, -1013, "Filter failure: NOTIONAL");
         }
         // rest-api.md "New order", `newClientOrderId`: "can be accepted

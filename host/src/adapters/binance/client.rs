@@ -450,16 +450,25 @@ impl Connector for Binance {
     }
 
     /// filters.md: `LOT_SIZE` applies to every order and `MARKET_LOT_SIZE`
-    /// to market orders too; a `maxQty` of 0 is none.
-    fn largest_market(&mut self, symbol: &str) -> Option<f64> {
-        let f = self.filters.get(symbol)?;
-        [f.lot, f.market_lot]
+    /// to market orders too (a `maxQty` of 0 is none); `NOTIONAL`'s
+    /// `maxNotional` to market orders where `applyMaxToMarket`.
+    fn largest_market(&mut self, symbol: &str) -> (Option<f64>, Option<f64>) {
+        let Some(f) = self.filters.get(symbol) else {
+            return (None, None);
+        };
+        let number = |d: rust_decimal::Decimal| d.to_string().parse::<f64>().ok();
+        let quantity = [f.lot, f.market_lot]
             .into_iter()
             .flatten()
             .map(|b| b.max)
             .filter(|m| *m > rust_decimal::Decimal::ZERO)
             .min()
-            .and_then(|m| m.to_string().parse().ok())
+            .and_then(number);
+        let notional = f
+            .max_notional
+            .filter(|(max, to_market)| *to_market && *max > rust_decimal::Decimal::ZERO)
+            .and_then(|(max, _)| number(max));
+        (quantity, notional)
     }
 
     fn check(&mut self, symbols: &[String]) -> Vec<crate::execution::live::Finding> {

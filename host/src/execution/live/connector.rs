@@ -209,10 +209,11 @@ pub trait Connector: Send {
         true
     }
     /// The largest quantity one market order of `symbol` may have (the
-    /// venue's lot filters); `None`: no limit, or not known.
-    fn largest_market(&mut self, symbol: &str) -> Option<f64> {
+    /// venue's lot filters), and its largest notional (quote currency);
+    /// `None`: no limit, or not known.
+    fn largest_market(&mut self, symbol: &str) -> (Option<f64>, Option<f64>) {
         let _ = symbol;
-        None
+        (None, None)
     }
     /// An order an earlier run placed, as it was placed: a connector that
     /// names a list's legs by the venue's ids (Alpaca's OCO stop leg)

@@ -135,7 +135,7 @@ pub struct LiveVenue {
     /// ([`Connector::lists_fractional`]); else the host holds the target.
     fractional_lists: bool,
     /// Each symbol's largest market order ([`Connector::largest_market`]).
-    largest_market: Vec<Option<f64>>,
+    largest_market: Vec<(Option<f64>, Option<f64>)>,
     /// Protective orders submitted and not yet sent: the engine places a
     /// position's stop and target together, and they leave as one list
     /// once both are in ([`Venue::protection_done`]).
@@ -778,7 +778,11 @@ impl Venue for LiveVenue {
     }
 
     fn largest_market(&self, symbol: SymbolId) -> Option<f64> {
-        self.largest_market.get(symbol as usize).copied().flatten()
+        let (quantity, notional) = *self.largest_market.get(symbol as usize)?;
+        // The notional limit valued at the last close (a journaled input).
+        let close = self.last_close.get(symbol as usize).copied()?;
+        let by_notional = notional.map(|n| n / close).filter(|q| q.is_finite());
+        quantity.into_iter().chain(by_notional).reduce(f64::min)
     }
 
     fn in_flight(&self, symbol: SymbolId) -> f64 {
