@@ -163,6 +163,26 @@ pub(crate) fn a_stop_reached_after_bar_200(
     (stop, reach)
 }
 
+/// A take-profit above every high of the first 200 bars and a stop below
+/// every low until well after the target is reached: (target, stop, the
+/// bar that reaches the target).
+pub(crate) fn a_target_reached_after_bar_200(
+    klines: &[sandbar_test_support::binance::Kline],
+) -> (f64, f64, usize) {
+    let ceiling = klines[..200].iter().map(|k| k.high).fold(0.0, f64::max);
+    let target = (ceiling + 1.0).ceil();
+    let reach = klines[200..]
+        .iter()
+        .position(|k| k.high >= target)
+        .expect("the market goes higher later")
+        + 200;
+    let floor = klines[..reach + 20]
+        .iter()
+        .map(|k| k.low)
+        .fold(f64::INFINITY, f64::min);
+    (target, (floor - 1.0).floor(), reach)
+}
+
 /// The deployment's position in its first symbol, as status shows it.
 pub(crate) fn held(s: &serde_json::Value) -> f64 {
     s["positions"]
@@ -878,20 +898,7 @@ mod alpaca {
     fn a_positions_stop_and_take_profit_rest_as_one_oco_at_alpaca_and_the_target_fills_there_while_the_host_is_dead()
      {
         let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
-        // A take-profit above every high of the first 200 bars, a stop below
-        // every low until well after the target is reached.
-        let ceiling = klines[..200].iter().map(|k| k.high).fold(0.0, f64::max);
-        let target = (ceiling + 1.0).ceil();
-        let reach = klines[200..]
-            .iter()
-            .position(|k| k.high >= target)
-            .expect("the market goes higher later")
-            + 200;
-        let floor = klines[..reach + 20]
-            .iter()
-            .map(|k| k.low)
-            .fold(f64::INFINITY, f64::min);
-        let stop = (floor - 1.0).floor();
+        let (target, stop, reach) = a_target_reached_after_bar_200(&klines);
         let server = AlpacaServer::start("SPY", klines, 20.0, 1000);
         let t = server.trading();
         // One whole share (10 at LIVE's first ramp-up step of 10%):

@@ -477,20 +477,7 @@ fn a_live_positions_stop_rests_at_the_venue_and_fills_there_while_the_host_is_de
 fn a_positions_stop_and_take_profit_rest_as_one_oco_list_and_the_target_fills_there_while_the_host_is_dead()
  {
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
-    // A take-profit above every high of the first 200 bars, and a stop
-    // below every low until well after the target is reached.
-    let ceiling = klines[..200].iter().map(|k| k.high).fold(0.0, f64::max);
-    let target = (ceiling + 1.0).ceil();
-    let reach = klines[200..]
-        .iter()
-        .position(|k| k.high >= target)
-        .expect("the market goes higher later")
-        + 200;
-    let floor = klines[..reach + 20]
-        .iter()
-        .map(|k| k.low)
-        .fold(f64::INFINITY, f64::min);
-    let stop = (floor - 1.0).floor();
+    let (target, stop, reach) = crate::live::a_target_reached_after_bar_200(&klines);
     let (server, mut f, config) =
         scripted_on(&klines, &format!("2 buy 0 0.1 sl={stop} tp={target}"));
     let spot = server.spot();

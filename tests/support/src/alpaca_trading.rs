@@ -526,14 +526,14 @@ async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Byte
     {
         return msg(StatusCode::UNPROCESSABLE_ENTITY, 40010000, "invalid order");
     }
-    if kind == "stop" && ((stop * 100.0).round() - stop * 100.0).abs() > 1e-6 {
+    if kind == "stop" && !cents(stop) {
         return msg(
             StatusCode::UNPROCESSABLE_ENTITY,
             42210000,
             "invalid stop_price: sub-penny increment does not fulfill minimum pricing criteria",
         );
     }
-    if kind == "limit" && ((limit * 100.0).round() - limit * 100.0).abs() > 1e-6 {
+    if kind == "limit" && !cents(limit) {
         return msg(
             StatusCode::UNPROCESSABLE_ENTITY,
             42210000,
@@ -549,13 +549,8 @@ async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Byte
     let body = {
         let mut b = t.book.lock().unwrap();
         s.settle(&mut b);
-        if b.orders.iter().any(|o| o.client_order_id == client) {
-            t.duplicates.fetch_add(1, Ordering::SeqCst);
-            return msg(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                40010001,
-                "client_order_id must be unique",
-            );
+        if let Some(refused) = reused(t, &b, &client) {
+            return refused;
         }
         b.next += 1;
         let at = b.matched_to;
@@ -609,6 +604,19 @@ async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Byte
         .into_response()
 }
 
+/// A client order id seen before: refused (422), counted.
+fn reused(t: &Trading, b: &Book, client: &str) -> Option<Response> {
+    if !b.orders.iter().any(|o| o.client_order_id == client) {
+        return None;
+    }
+    t.duplicates.fetch_add(1, Ordering::SeqCst);
+    Some(msg(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        40010001,
+        "client_order_id must be unique",
+    ))
+}
+
 /// A price in whole cents (sub-penny prices are refused).
 fn cents(x: f64) -> bool {
     ((x * 100.0).round() - x * 100.0).abs() <= 1e-6
@@ -647,13 +655,8 @@ async fn place_oco(s: &Inner, v: &Value, client: String, qty: f64, side: String)
     let t = &s.trading;
     let mut b = t.book.lock().unwrap();
     s.settle(&mut b);
-    if b.orders.iter().any(|o| o.client_order_id == client) {
-        t.duplicates.fetch_add(1, Ordering::SeqCst);
-        return msg(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            40010001,
-            "client_order_id must be unique",
-        );
+    if let Some(refused) = reused(t, &b, &client) {
+        return refused;
     }
     // Exits only, and the shares one exit holds no other may sell.
     let sell = side == "sell";
