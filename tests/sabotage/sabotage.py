@@ -40,8 +40,8 @@ MUTATIONS = [
     (
         "a-fractional-target-is-listed-at-alpaca",
         "host/src/execution/live/mod.rs",
-        "                    && !self.fractional_lists",
-        "                    && !self.fractional_lists && false",
+        "if !self.fractional_lists && self.orders[&s].order.quantity.fract() != 0.0 {",
+        "if !self.fractional_lists && self.orders[&s].order.quantity.fract() != 0.0 && false {",
         ["-p", "sandbar", "--lib", "execution::live::tests::where_lists_are_whole"],
     ),
     (

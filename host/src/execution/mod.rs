@@ -240,7 +240,8 @@ pub trait Venue {
         let _ = session;
     }
     /// The largest quantity one market order of `symbol` may have at this
-    /// venue (Binance: `LOT_SIZE` and `MARKET_LOT_SIZE` `maxQty`), read
+    /// venue (Binance: `LOT_SIZE` and `MARKET_LOT_SIZE` `maxQty`, and
+    /// `maxNotional` at the last close where `applyMaxToMarket`), read
     /// when the venue connected; `None`: no limit. The risk engine's
     /// flatten and a rebalance's cut go out in parts no larger.
     fn largest_market(&self, symbol: SymbolId) -> Option<f64> {

@@ -540,8 +540,7 @@ async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Byte
             "invalid limit_price: sub-penny increment does not fulfill minimum pricing criteria",
         );
     }
-    let oco = v["order_class"] == "oco";
-    if oco {
+    if v["order_class"] == "oco" {
         return place_oco(&s, &v, client, qty, side).await;
     }
     let lost = take(&t.faults.accept_then_hang);

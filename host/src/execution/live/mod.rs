@@ -424,18 +424,14 @@ impl LiveVenue {
             }
         }
         match (stop, target) {
-            (Some(s), Some(t))
-                if self.venue_stops
-                    && self.venue_targets
-                    && !self.fractional_lists
-                    && self.orders[&s].order.quantity.fract() != 0.0 =>
-            {
-                self.orders.get_mut(&t).expect("held back").host = true;
-                alone.push(s);
-            }
             (Some(s), Some(t)) if self.venue_stops && self.venue_targets => {
-                self.orders.get_mut(&s).expect("held back").pair = Some(t);
-                self.orders.get_mut(&t).expect("held back").pair = Some(s);
+                // A list the venue takes only whole: the target stays home.
+                if !self.fractional_lists && self.orders[&s].order.quantity.fract() != 0.0 {
+                    self.orders.get_mut(&t).expect("held back").host = true;
+                } else {
+                    self.orders.get_mut(&s).expect("held back").pair = Some(t);
+                    self.orders.get_mut(&t).expect("held back").pair = Some(s);
+                }
                 alone.push(s);
             }
             _ => alone.extend(stop.into_iter().chain(target)),
