@@ -433,7 +433,13 @@ impl<V: Venue> Engine<'_, V> {
         let position = self.books.ledger.position(s);
         let entry = self.books.ledger.holdings[s as usize].average_price;
         let open: Vec<Order> = self.venue.open_orders(s).into_iter().cloned().collect();
-        let Some(plan) = self.protections.resync(s, position, entry, &open) else {
+        let close = self.books.ledger.holdings[s as usize].mark;
+        let venue = &self.venue;
+        let trails = |side, quantity, trail, listed| venue.trails(s, side, quantity, trail, listed);
+        let Some(plan) = self
+            .protections
+            .resync(s, position, entry, close, &open, &trails)
+        else {
             return Ok(());
         };
         for id in plan.cancel {

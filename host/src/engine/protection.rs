@@ -10,7 +10,7 @@
 use crate::data::market::{Bar, SymbolId};
 use crate::execution::{Order, OrderKind, Origin, Side};
 use crate::sandbox::runtime::Protect;
-use sandbar_sdk::protection::{Amend, Levels, Protection as Resting};
+use sandbar_sdk::protection::{Amend, Levels, Protection as Resting, Trail};
 
 /// One symbol's protection: its levels (`sandbar_sdk::protection::Levels`,
 /// the rules shared with the SDK's harness) and the protective orders
@@ -129,14 +129,25 @@ impl Protections {
     }
 
     /// What to cancel and place so the protection of `s` matches `position`
-    /// (entered at `entry` on average), given the symbol's open orders;
-    /// `None` when it already does.
+    /// (entered at `entry` on average, last closed at `close`), given the
+    /// symbol's open orders; `None` when it already does. `trails` says
+    /// whether the venue trails a stop itself ([`super::Venue::trails`]).
+    ///
+    /// A trailing stop goes to such a venue as its own trailing order only
+    /// when the market is at the stop's best price (`close` at its best):
+    /// the venue's trail starts from the market when it is placed, so it is
+    /// then as tight as the host's and, following every trade after, never
+    /// looser. Below its best (re-sized after a fill in a pull-back) it goes
+    /// as a plain stop at the host's level, re-placed as it ratchets. One
+    /// resting is left alone while the trail and the position are unchanged.
     pub(super) fn resync(
         &mut self,
         s: SymbolId,
         position: f64,
         entry: f64,
+        close: f64,
         open: &[Order],
+        trails: &dyn Fn(Side, f64, Trail, bool) -> bool,
     ) -> Option<Resync> {
         let p = &mut self.0[s as usize];
         if position != 0.0 && position.signum() != p.levels.direction {
@@ -147,25 +158,54 @@ impl Protections {
         let wanted = position != 0.0 && p.levels.any();
         let current: Vec<&Order> = open.iter().filter(|o| p.orders.contains(&o.id)).collect();
         let side = Side::of(-position);
-        let mut desired = Vec::new();
-        if wanted {
-            let direction = position.signum();
-            if let Some(price) = p.levels.stop_price(entry, direction) {
-                desired.push((OrderKind::StopLoss(price), Origin::StopLoss));
+        let quantity = position.abs();
+        let levels = p.levels;
+        let desired = |keep: bool| {
+            let mut desired = Vec::new();
+            if !wanted {
+                return desired;
             }
-            if let Some(tp) = p.levels.take_profit {
+            let direction = position.signum();
+            if let Some(price) = levels.stop_price(entry, direction) {
+                let kind = match levels.trailing {
+                    Some(t) => {
+                        let resting = current.iter().find(|o| {
+                            matches!(o.kind, OrderKind::TrailingStop(_, x) if x == t.trail)
+                                && o.quantity == quantity
+                                && o.side == side
+                        });
+                        match resting {
+                            Some(o) if keep => o.kind,
+                            _ if direction * (close - t.best) >= 0.0
+                                && trails(side, quantity, t.trail, levels.take_profit.is_some()) =>
+                            {
+                                OrderKind::TrailingStop(price, t.trail)
+                            }
+                            _ => OrderKind::StopLoss(price),
+                        }
+                    }
+                    None => OrderKind::StopLoss(price),
+                };
+                desired.push((kind, Origin::StopLoss));
+            }
+            if let Some(tp) = levels.take_profit {
                 let price = tp.resolve(entry, direction, false);
                 desired.push((OrderKind::TakeProfit(price), Origin::TakeProfit));
             }
-        }
-        let matches = current.len() == desired.len()
+            desired
+        };
+        let kept = desired(true);
+        let matches = current.len() == kept.len()
             && current
                 .iter()
-                .zip(&desired)
-                .all(|(o, (k, _))| o.kind == *k && o.quantity == position.abs() && o.side == side);
+                .zip(&kept)
+                .all(|(o, (k, _))| o.kind == *k && o.quantity == quantity && o.side == side);
         if matches {
             return None;
         }
+        // What rests is replaced whole (a list is cancelled as one): a
+        // venue's trail placed again starts again from the market.
+        let desired = desired(false);
         let cancel: Vec<u64> = current.iter().map(|o| o.id).collect();
         let why = if desired.is_empty() {
             "protective order no longer wanted (position closed or protection dropped)"
@@ -188,5 +228,112 @@ impl Protections {
             quantity: position.abs(),
             why,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRAIL: Trail = Trail::Fraction(0.02);
+
+    fn bar(high: f64, low: f64, close: f64) -> Bar {
+        Bar {
+            symbol: 0,
+            time_ms: 0,
+            open: close,
+            high,
+            low,
+            close,
+            volume: 1.0,
+        }
+    }
+
+    fn resting(id: u64, kind: OrderKind, quantity: f64) -> Order {
+        Order {
+            id,
+            symbol: 0,
+            side: Side::Sell,
+            quantity,
+            kind,
+            origin: Origin::StopLoss,
+            decided_seq: 0,
+            decided_ms: 0,
+            reduce_only: true,
+        }
+    }
+
+    /// A long of 1 trailed 2% from a close of 100.
+    fn trailed() -> Protections {
+        let mut p = Protections::new(1);
+        p.amend(0, Amend::TrailingStop(TRAIL), 1.0, 100.0).unwrap();
+        p
+    }
+
+    fn kinds(plan: &Resync) -> Vec<OrderKind> {
+        plan.place.iter().map(|(k, _)| *k).collect()
+    }
+
+    #[test]
+    fn a_venue_that_trails_gets_its_own_trailing_order_which_stays_while_the_stop_ratchets() {
+        let mut p = trailed();
+        let plan = p.resync(0, 1.0, 100.0, 100.0, &[], &|_, _, _, _| true).unwrap();
+        assert_eq!(kinds(&plan), [OrderKind::TrailingStop(98.0, TRAIL)]);
+        p.placed(0, 1);
+        let at_venue = [resting(1, OrderKind::TrailingStop(98.0, TRAIL), 1.0)];
+        assert!(p.after_bar(&bar(110.0, 99.0, 104.0), 1.0), "the stop ratchets");
+        assert_eq!(p.resting(0, 1.0, 100.0).stop_loss, Some(110.0 * 0.98));
+        assert!(
+            p.resync(0, 1.0, 100.0, 104.0, &at_venue, &|_, _, _, _| true)
+                .is_none(),
+            "the venue trails it: nothing is re-placed"
+        );
+    }
+
+    #[test]
+    fn re_sized_below_its_best_a_trailing_stop_goes_as_a_plain_stop_at_the_hosts_level() {
+        let mut p = trailed();
+        p.resync(0, 1.0, 100.0, 100.0, &[], &|_, _, _, _| true);
+        p.placed(0, 1);
+        p.after_bar(&bar(110.0, 99.0, 104.0), 1.0);
+        let at_venue = [resting(1, OrderKind::TrailingStop(98.0, TRAIL), 1.0)];
+        // Bought one more at 104: a trail the venue started now would stop
+        // at 101.92, looser than the host's 107.80.
+        let plan = p
+            .resync(0, 2.0, 102.0, 104.0, &at_venue, &|_, _, _, _| true)
+            .unwrap();
+        assert_eq!(plan.cancel, [1]);
+        assert_eq!(kinds(&plan), [OrderKind::StopLoss(110.0 * 0.98)]);
+        assert_eq!(plan.quantity, 2.0);
+        // Back at its best (a close at the bar's high): the venue trails it again.
+        p.placed(0, 2);
+        let plain = [resting(2, OrderKind::StopLoss(110.0 * 0.98), 2.0)];
+        p.after_bar(&bar(112.0, 104.0, 112.0), 2.0);
+        let plan = p
+            .resync(0, 2.0, 102.0, 112.0, &plain, &|_, _, _, _| true)
+            .unwrap();
+        assert_eq!(kinds(&plan), [OrderKind::TrailingStop(112.0 * 0.98, TRAIL)]);
+    }
+
+    #[test]
+    fn where_the_venue_does_not_trail_it_the_host_re_places_a_plain_stop_as_it_ratchets() {
+        let mut p = trailed();
+        let asked = std::cell::Cell::new(None);
+        let trails = |side, quantity, trail, listed| {
+            asked.set(Some((side, quantity, trail, listed)));
+            false
+        };
+        let plan = p.resync(0, 1.0, 100.0, 100.0, &[], &trails).unwrap();
+        assert_eq!(kinds(&plan), [OrderKind::StopLoss(98.0)]);
+        assert_eq!(asked.get(), Some((Side::Sell, 1.0, TRAIL, false)));
+        p.placed(0, 1);
+        p.after_bar(&bar(110.0, 99.0, 104.0), 1.0);
+        let plain = [resting(1, OrderKind::StopLoss(98.0), 1.0)];
+        let plan = p.resync(0, 1.0, 100.0, 104.0, &plain, &trails).unwrap();
+        assert_eq!(
+            (plan.cancel.clone(), kinds(&plan)),
+            (vec![1], vec![OrderKind::StopLoss(110.0 * 0.98)])
+        );
+        assert_eq!(plan.why, "protective order re-priced");
     }
 }

@@ -77,6 +77,13 @@ pub enum OrderKind {
     StopLoss(f64),
     /// Protective limit at the price.
     TakeProfit(f64),
+    /// A protective stop the venue trails itself (its own trailing-stop
+    /// order: Binance `trailingDelta`, Alpaca `trailing_stop`), sent when
+    /// the host's trailing stop stood at the price. The venue moves it on
+    /// every trade, so the host does not re-place it as it ratchets; the
+    /// price is where it stood, and a host holding it (never, while the
+    /// venue does) would stop there.
+    TrailingStop(f64, sandbar_sdk::protection::Trail),
 }
 
 impl OrderKind {
@@ -87,13 +94,21 @@ impl OrderKind {
         match self {
             OrderKind::Market => Resting::Market,
             OrderKind::Limit(p) | OrderKind::TakeProfit(p) => Resting::Limit(p),
-            OrderKind::StopLoss(p) => Resting::Stop(p),
+            OrderKind::StopLoss(p) | OrderKind::TrailingStop(p, _) => Resting::Stop(p),
         }
     }
 
     /// Stop-loss and take-profit: protective orders.
     pub fn is_protective(self) -> bool {
-        matches!(self, OrderKind::StopLoss(_) | OrderKind::TakeProfit(_))
+        matches!(
+            self,
+            OrderKind::StopLoss(_) | OrderKind::TakeProfit(_) | OrderKind::TrailingStop(..)
+        )
+    }
+
+    /// A stop-loss, trailed by the venue or not.
+    pub fn is_stop(self) -> bool {
+        matches!(self, OrderKind::StopLoss(_) | OrderKind::TrailingStop(..))
     }
 
     /// Whether and where it executes on `bar` (before slippage).
@@ -247,6 +262,23 @@ pub trait Venue {
     fn largest_market(&self, symbol: SymbolId) -> Option<f64> {
         let _ = symbol;
         None
+    }
+    /// Whether the venue trails a stop of `trail` itself for `quantity`
+    /// of `symbol` on `side` (its own trailing-stop order; `listed`:
+    /// beside a take-profit as one list), read from what the venue said
+    /// when it connected. The engine then sends an
+    /// [`OrderKind::TrailingStop`] and leaves it in place as the stop
+    /// ratchets. The simulated venue: no (the host trails on bars).
+    fn trails(
+        &self,
+        symbol: SymbolId,
+        side: Side,
+        quantity: f64,
+        trail: sandbar_sdk::protection::Trail,
+        listed: bool,
+    ) -> bool {
+        let _ = (symbol, side, quantity, trail, listed);
+        false
     }
     /// The engine has placed `symbol`'s protective orders for now (a
     /// stop and a take-profit come one after the other): a live venue

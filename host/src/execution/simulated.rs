@@ -110,7 +110,7 @@ impl SimulatedVenue {
     /// stop executions slip against the order, a limit never does.
     fn trigger(&self, order: &Order, bar: &Bar) -> Option<(f64, f64)> {
         let e = order.kind.execution(order.side, bar)?;
-        let slips = matches!(order.kind, OrderKind::Market | OrderKind::StopLoss(_));
+        let slips = matches!(order.kind, OrderKind::Market) || order.kind.is_stop();
         let slip = self.config.slippage_bps / 10_000.0;
         let price = if slips {
             e.price * (1.0 + order.side.sign() * slip)

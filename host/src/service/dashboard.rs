@@ -185,6 +185,7 @@ fn kind(k: OrderKind) -> String {
         OrderKind::Market => "market".into(),
         OrderKind::Limit(p) => format!("limit {p}"),
         OrderKind::StopLoss(p) => format!("stop-loss {p}"),
+        OrderKind::TrailingStop(p, t) => format!("trailing stop from {p} ({t:?}, at the venue)"),
         OrderKind::TakeProfit(p) => format!("take-profit {p}"),
     }
 }

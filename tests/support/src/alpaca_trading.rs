@@ -73,8 +73,14 @@ pub struct AlpacaOrder {
     pub qty: f64,
     /// Limit price.
     pub limit: f64,
-    /// A `stop` order's `stop_price` (0 otherwise).
+    /// A `stop` order's `stop_price` (0 otherwise); a `trailing_stop`'s
+    /// as it stands (`hwm` less the trail).
     pub stop: f64,
+    /// A `trailing_stop`'s `trail_price` (dollars) or `trail_percent`.
+    pub trail: Option<Trail>,
+    /// A `trailing_stop`'s high water mark: "the highest (for sell, lowest
+    /// for buy) prices … since the order was submitted".
+    pub hwm: f64,
     /// Filled.
     pub filled: f64,
     /// `new`, `partially_filled`, `filled`, `canceled`.
@@ -86,6 +92,26 @@ pub struct AlpacaOrder {
     at_bar: usize,
     created: Instant,
     created_at: String,
+}
+
+/// How a `trailing_stop` trails (trading/orders.md, "Trailing Stop
+/// Orders").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Trail {
+    /// `trail_price`: "the stop price is always `hwm - 2.00`" (a sell).
+    Price(f64),
+    /// `trail_percent`: "the stop price is always `hwm * 0.99`" for 1.0.
+    Percent(f64),
+}
+
+impl Trail {
+    fn stop(self, hwm: f64, sell: bool) -> f64 {
+        let d = if sell { 1.0 } else { -1.0 };
+        match self {
+            Trail::Price(x) => hwm - d * x,
+            Trail::Percent(x) => hwm * (1.0 - d * x / 100.0),
+        }
+    }
 }
 
 /// One fill activity.
@@ -151,6 +177,8 @@ impl Trading {
                 qty: 1.0,
                 limit: 1.0,
                 stop: 0.0,
+                trail: None,
+                hwm: 0.0,
                 filled: 0.0,
                 status: "new".into(),
                 order_class: String::new(),
@@ -175,6 +203,8 @@ impl Trading {
             qty: n as f64,
             limit: 0.0,
             stop: 0.0,
+            trail: None,
+            hwm: 0.0,
             filled: 0.0,
             status: "new".into(),
             order_class: String::new(),
@@ -214,6 +244,17 @@ impl Inner {
             let k = self.klines[b.matched_to];
             let i = b.matched_to;
             b.matched_to += 1;
+            let trailed: Vec<(usize, f64)> = b
+                .orders
+                .iter_mut()
+                .enumerate()
+                .filter(|(_, o)| o.at_bar <= i && open(&o.status))
+                .filter_map(|(n, o)| trail(o, &k).map(|p| (n, p)))
+                .collect();
+            for (n, p) in trailed {
+                let q = b.orders[n].qty - b.orders[n].filled;
+                fill(b, n, q, p);
+            }
             // A limit at its price; a stop (alpaca-docs: a market order
             // once the stop price is reached) at the stop, or at the open
             // when the bar gapped through it.
@@ -246,6 +287,30 @@ impl Inner {
         let c = self.closed().max(1).min(self.klines.len());
         self.klines[c - 1].close
     }
+}
+
+/// A `trailing_stop` over one bar: the high water mark follows the
+/// trades, the stop `hwm` less the trail, and it turns into a market order
+/// once a trade reaches the stop — at the stop, at the open when the bar
+/// gapped through. The bar's trades are taken in the order least kind to
+/// the order (a sell: open, high, low, close). Where it filled, if it did.
+fn trail(o: &mut AlpacaOrder, k: &crate::binance::Kline) -> Option<f64> {
+    let t = o.trail?;
+    let sell = o.side == "sell";
+    let path = if sell {
+        [k.open, k.high, k.low, k.close]
+    } else {
+        [k.open, k.low, k.high, k.close]
+    };
+    for (n, x) in path.into_iter().enumerate() {
+        let stop = t.stop(o.hwm, sell);
+        if (sell && x <= stop) || (!sell && x >= stop) {
+            return Some(if n == 0 { x } else { stop });
+        }
+        o.hwm = if sell { o.hwm.max(x) } else { o.hwm.min(x) };
+        o.stop = t.stop(o.hwm, sell);
+    }
+    None
 }
 
 fn fill(b: &mut Book, n: usize, q: f64, p: f64) {
@@ -302,7 +367,10 @@ fn order_json(b: &Book, o: &AlpacaOrder, symbol: &str) -> Value {
         "side": o.side,
         "time_in_force": "day",
         "limit_price": if o.kind == "limit" { json!(format!("{}", o.limit)) } else { Value::Null },
-        "stop_price": if o.kind == "stop" { json!(format!("{}", o.stop)) } else { Value::Null },
+        "stop_price": if o.kind == "stop" || o.kind == "trailing_stop" { json!(format!("{}", o.stop)) } else { Value::Null },
+        "trail_price": match o.trail { Some(Trail::Price(x)) => json!(format!("{x}")), _ => Value::Null },
+        "trail_percent": match o.trail { Some(Trail::Percent(x)) => json!(format!("{x}")), _ => Value::Null },
+        "hwm": if o.trail.is_some() { json!(format!("{}", o.hwm)) } else { Value::Null },
         "status": o.status,
         "order_class": o.order_class,
         "legs": Value::Null,
@@ -521,11 +589,19 @@ async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Byte
         .unwrap_or(0.0);
     if qty <= 0.0
         || (side != "buy" && side != "sell")
-        || !["market", "limit", "stop"].contains(&kind.as_str())
+        || !["market", "limit", "stop", "trailing_stop"].contains(&kind.as_str())
         || (kind == "stop" && stop <= 0.0)
     {
         return msg(StatusCode::UNPROCESSABLE_ENTITY, 40010000, "invalid order");
     }
+    let trail = if kind == "trailing_stop" {
+        match trailing(&v, qty) {
+            Ok(t) => Some(t),
+            Err(refused) => return refused,
+        }
+    } else {
+        None
+    };
     if kind == "stop" && !cents(stop) {
         return msg(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -555,6 +631,7 @@ async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Byte
         let at = b.matched_to;
         let created_at =
             crate::alpaca::rfc3339_micros(s.klines[at.min(s.klines.len() - 1)].open_time);
+        let sell = side == "sell";
         let order = AlpacaOrder {
             id: format!("61e69015-8549-4bfd-b9c3-{:012}", b.next),
             client_order_id: client,
@@ -562,7 +639,9 @@ async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Byte
             kind: kind.clone(),
             qty,
             limit,
-            stop,
+            stop: trail.map_or(stop, |t| t.stop(s.last(), sell)),
+            trail,
+            hwm: s.last(),
             filled: 0.0,
             status: "new".into(),
             order_class: String::new(),
@@ -601,6 +680,29 @@ async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Byte
         axum::Json(body),
     )
         .into_response()
+}
+
+/// A `trailing_stop`'s trail (trading/orders.md, "Trailing Stop Orders"):
+/// `trail_price` or `trail_percent` — one, positive; `time_in_force` `day`
+/// or `gtc`; and, where the docs say nothing finer, to the hundredth.
+/// Single orders only (an `oco` takes `limit` alone) and whole shares
+/// (fractional-trading.md: "`market` and `day` order types").
+fn trailing(v: &Value, qty: f64) -> Result<Trail, Response> {
+    let invalid = |m: &str| msg(StatusCode::UNPROCESSABLE_ENTITY, 42210000, m);
+    let number = |k: &str| v[k].as_str().and_then(|x| x.parse::<f64>().ok());
+    let trail = match (number("trail_price"), number("trail_percent")) {
+        (Some(x), None) if x > 0.0 && cents(x) => Trail::Price(x),
+        (None, Some(x)) if x > 0.0 && x < 100.0 && cents(x) => Trail::Percent(x),
+        (None, None) => return Err(invalid("trail_price or trail_percent is required for trailing_stop")),
+        _ => return Err(invalid("invalid trail_price or trail_percent")),
+    };
+    if !["day", "gtc"].contains(&v["time_in_force"].as_str().unwrap_or("")) {
+        return Err(invalid("invalid time_in_force for trailing_stop"));
+    }
+    if qty.fract() != 0.0 {
+        return Err(invalid("fractional orders must be market or day orders"));
+    }
+    Ok(trail)
 }
 
 /// A client order id seen before: refused (422), counted.
@@ -705,6 +807,8 @@ async fn place_oco(s: &Inner, v: &Value, client: String, qty: f64, side: String)
             qty,
             limit: if kind == "limit" { tp } else { 0.0 },
             stop: if kind == "stop" { sl } else { 0.0 },
+            trail: None,
+            hwm: 0.0,
             filled: 0.0,
             status: "new".into(),
             order_class: "oco".into(),

@@ -53,6 +53,9 @@ pub const API_SECRET: &str = "sandbar-test-secret-77e1b0d4";
 pub const LOT_STEP: f64 = 0.00001;
 /// Minimum notional.
 pub const MIN_NOTIONAL: f64 = 5.0;
+/// The `TRAILING_DELTA` filter's BIPS, above and below alike (filters.md's
+/// example: 10 to 2,000).
+pub const TRAILING_DELTA: (i64, i64) = (10, 2000);
 
 /// What the test makes the server do wrong.
 #[derive(Default)]
@@ -117,6 +120,12 @@ pub struct SpotOrder {
     pub price: f64,
     /// A `STOP_LOSS` order's `stopPrice` (0 otherwise).
     pub stop_price: f64,
+    /// A trailing `STOP_LOSS`'s `trailingDelta` in BIPS (0: none).
+    pub trailing_delta: i64,
+    /// A trailing stop's best trade price since it started tracking (the
+    /// highest for a `SELL`, the lowest for a `BUY`; NaN before the first
+    /// trade after it was placed).
+    pub best: f64,
     /// Filled.
     pub executed: f64,
     /// `NEW`, `PARTIALLY_FILLED`, `FILLED`, `CANCELED`, `EXPIRED`.
@@ -273,6 +282,8 @@ impl Spot {
             quantity,
             price,
             stop_price: 0.0,
+            trailing_delta: 0,
+            best: f64::NAN,
             executed: 0.0,
             status: "NEW".into(),
             list_id: -1,
@@ -316,11 +327,17 @@ impl Inner {
             let i = b.matched_to;
             b.matched_to += 1;
             let mut fills = Vec::new();
-            for (n, o) in b.orders.iter().enumerate() {
+            for (n, o) in b.orders.iter_mut().enumerate() {
                 if o.placed_at_kline > i || !open(&o.status) {
                     continue;
                 }
                 let buy = o.side == "BUY";
+                if o.trailing_delta > 0 {
+                    if let Some(px) = trail(o, &k) {
+                        fills.push((n, o.quantity - o.executed, px));
+                    }
+                    continue;
+                }
                 match o.kind.as_str() {
                     "LIMIT" | "LIMIT_MAKER"
                         if (buy && k.low <= o.price) || (!buy && k.high >= o.price) =>
@@ -377,6 +394,44 @@ impl Inner {
         let c = self.closed();
         self.klines[c.saturating_sub(1).min(self.klines.len() - 1)].close
     }
+}
+
+/// A trailing `STOP_LOSS` over one kline (faqs/trailing-stop-faq.md): it
+/// tracks "from the next trade" after it was placed — the best price the
+/// highest trade for a `SELL`, the lowest for a `BUY` — and triggers once
+/// the market moves `trailingDelta` BIPS against it from there, a market
+/// order at that price (at the open when it gapped through). The kline's
+/// trades are taken in the order least kind to the order: for a `SELL`
+/// open, high, low, close (the high raises the stop before the low comes),
+/// for a `BUY` open, low, high, close. Where it filled, if it did.
+fn trail(o: &mut SpotOrder, k: &crate::binance::Kline) -> Option<f64> {
+    let sell = o.side == "SELL";
+    let delta = o.trailing_delta as f64 / 1e4;
+    let path = if sell {
+        [k.open, k.high, k.low, k.close]
+    } else {
+        [k.open, k.low, k.high, k.close]
+    };
+    let trigger = |best: f64| {
+        if sell {
+            best * (1.0 - delta)
+        } else {
+            best * (1.0 + delta)
+        }
+    };
+    let against = |x: f64, level: f64| if sell { x <= level } else { x >= level };
+    for (n, x) in path.into_iter().enumerate() {
+        if o.best.is_nan() {
+            o.best = x;
+            continue;
+        }
+        let level = trigger(o.best);
+        if against(x, level) {
+            return Some(if n == 0 { x } else { level });
+        }
+        o.best = if sell { o.best.max(x) } else { o.best.min(x) };
+    }
+    None
 }
 
 fn open(status: &str) -> bool {
@@ -446,6 +501,8 @@ fn order_json(o: &SpotOrder, symbol: &str) -> Value {
         "clientOrderId": o.client_id,
         "price": fmt(o.price),
         "stopPrice": fmt(o.stop_price),
+        "trailingDelta": o.trailing_delta,
+        "trailingTime": -1,
         "origQty": fmt(o.quantity),
         "executedQty": fmt(o.executed),
         "status": o.status,
@@ -642,13 +699,16 @@ async fn exchange_info(State(s): State<Arc<Inner>>) -> Response {
             "baseAsset": s.symbol.trim_end_matches("USDT"),
             "quoteAsset": "USDT",
             "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS", "STOP_LOSS_LIMIT", "TAKE_PROFIT", "TAKE_PROFIT_LIMIT"],
+            "allowTrailingStop": true,
             "filters": [
                 {"filterType": "PRICE_FILTER", "minPrice": "0.01000000", "maxPrice": "1000000.00000000", "tickSize": "0.01000000"},
                 {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000", "stepSize": "0.00001000"},
                 {"filterType": "MARKET_LOT_SIZE", "minQty": "0.00000000", "maxQty": format!("{:.8}", s.spot.market_max()), "stepSize": "0.00000000"},
                 {"filterType": "NOTIONAL", "minNotional": "5.00000000", "applyMinToMarket": true,
                  "maxNotional": format!("{:.8}", s.spot.market_max_notional.lock().unwrap().unwrap_or(9_000_000.0)),
-                 "applyMaxToMarket": s.spot.market_max_notional.lock().unwrap().is_some(), "avgPriceMins": 5}
+                 "applyMaxToMarket": s.spot.market_max_notional.lock().unwrap().is_some(), "avgPriceMins": 5},
+                {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": TRAILING_DELTA.0, "maxTrailingAboveDelta": TRAILING_DELTA.1,
+                 "minTrailingBelowDelta": TRAILING_DELTA.0, "maxTrailingBelowDelta": TRAILING_DELTA.1}
             ]
         }]
     }))
@@ -944,6 +1004,48 @@ fn decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `trailingDelta`, where sent: only on the contingent types
+/// (faqs/trailing-stop-faq.md; this server takes it on `STOP_LOSS`, the
+/// one a host sends), a whole number of BIPS within the `TRAILING_DELTA`
+/// filter (errors.md "Filter failure: TRAILING_DELTA"); 0: not sent.
+fn trailing_delta(sent: Option<&String>, kind: &str, side: &str) -> Result<i64, Response> {
+    let Some(text) = sent else {
+        return Ok(0);
+    };
+    if kind != "STOP_LOSS" {
+        return Err(err(
+            StatusCode::BAD_REQUEST,
+            -1106,
+            "Parameter 'trailingDelta' sent when not required.",
+        ));
+    }
+    let _ = side; // above and below bands are the same here
+    match text.parse::<i64>() {
+        Ok(d) if (TRAILING_DELTA.0..=TRAILING_DELTA.1).contains(&d) => Ok(d),
+        Ok(_) => Err(err(
+            StatusCode::BAD_REQUEST,
+            -1013,
+            "Filter failure: TRAILING_DELTA",
+        )),
+        Err(_) => Err(err(
+            StatusCode::BAD_REQUEST,
+            -1102,
+            "Mandatory parameter 'trailingDelta' was not sent, was empty/null, or malformed.",
+        )),
+    }
+}
+
+/// What a trailing stop's notional is checked at: where it would trigger
+/// from the last price.
+fn trail_reference(last: f64, side: &str, delta: i64) -> f64 {
+    let d = delta as f64 / 1e4;
+    if side == "SELL" {
+        last * (1.0 - d)
+    } else {
+        last * (1.0 + d)
+    }
+}
+
 async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
     let spot = &s.spot;
     let client = p.get("newClientOrderId").cloned().unwrap_or_default();
@@ -959,7 +1061,19 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
         .get("stopPrice")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
+    let trailing_delta = match trailing_delta(p.get("trailingDelta"), &kind, &side) {
+        Ok(d) => d,
+        Err(refused) => return refused,
+    };
+    if kind == "STOP_LOSS" && trailing_delta == 0 && p.get("stopPrice").is_none() {
+        return err(
+            StatusCode::BAD_REQUEST,
+            -1102,
+            "Param 'stopPrice' or 'trailingDelta' must be sent, but both were empty/null!",
+        );
+    }
     if kind == "STOP_LOSS"
+        && p.contains_key("stopPrice")
         && ((stop_price * 100.0 - (stop_price * 100.0).round()).abs() > 1e-6 || stop_price <= 0.0)
     {
         return err(
@@ -1000,13 +1114,14 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
         s.match_book(&mut b);
         let reference = match kind.as_str() {
             "MARKET" => s.last_close(),
+            "STOP_LOSS" if trailing_delta > 0 => trail_reference(s.last_close(), &side, trailing_delta),
             "STOP_LOSS" => stop_price,
             _ => price,
         };
         // rest-api.md, New order: a `STOP_LOSS` `SELL` rests below the
         // market, a `BUY` above; errors.md: "Order would trigger
         // immediately." otherwise.
-        if kind == "STOP_LOSS" {
+        if kind == "STOP_LOSS" && trailing_delta == 0 {
             let last = s.last_close();
             let wrong = if side == "SELL" {
                 stop_price >= last
@@ -1072,6 +1187,8 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
             quantity,
             price,
             stop_price,
+            trailing_delta,
+            best: f64::NAN,
             executed: 0.0,
             status: "NEW".into(),
             list_id: -1,
@@ -1145,19 +1262,24 @@ fn place_oco(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
     let (above, below) = (get("aboveClientOrderId"), get("belowClientOrderId"));
     spot.attempts.lock().unwrap().push(above.clone());
     spot.attempts.lock().unwrap().push(below.clone());
-    // (kind, price, stop price, client id) of each leg.
+    // (kind, price, stop price, client id, trailingDelta) of each leg.
+    let delta = |k: &str| trailing_delta(p.get(k), "STOP_LOSS", &side);
+    let (above_delta, below_delta) = match (delta("aboveTrailingDelta"), delta("belowTrailingDelta")) {
+        (Ok(a), Ok(b)) => (a, b),
+        (Err(refused), _) | (_, Err(refused)) => return refused,
+    };
     let legs = match (
         side.as_str(),
         get("aboveType").as_str(),
         get("belowType").as_str(),
     ) {
-        ("SELL", "LIMIT_MAKER", "STOP_LOSS") => [
-            ("LIMIT_MAKER", num("abovePrice"), 0.0, above),
-            ("STOP_LOSS", 0.0, num("belowStopPrice"), below),
+        ("SELL", "LIMIT_MAKER", "STOP_LOSS") if above_delta == 0 => [
+            ("LIMIT_MAKER", num("abovePrice"), 0.0, above, 0),
+            ("STOP_LOSS", 0.0, num("belowStopPrice"), below, below_delta),
         ],
-        ("BUY", "STOP_LOSS", "TAKE_PROFIT") => [
-            ("STOP_LOSS", 0.0, num("aboveStopPrice"), above),
-            ("TAKE_PROFIT", 0.0, num("belowStopPrice"), below),
+        ("BUY", "STOP_LOSS", "TAKE_PROFIT") if below_delta == 0 => [
+            ("STOP_LOSS", 0.0, num("aboveStopPrice"), above, above_delta),
+            ("TAKE_PROFIT", 0.0, num("belowStopPrice"), below, 0),
         ],
         _ => {
             return err(
@@ -1167,8 +1289,13 @@ fn place_oco(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
             );
         }
     };
+    // rest-api.md: "Either …StopPrice or …TrailingDelta or both, must be
+    // specified"; a trailing leg without a stop price has none to check.
     let ticks = |x: f64| x > 0.0 && (x * 100.0 - (x * 100.0).round()).abs() <= 1e-6;
-    if legs.iter().any(|(_, px, sp, _)| !ticks(px.max(*sp))) {
+    if legs
+        .iter()
+        .any(|(_, px, sp, _, d)| !(*d > 0 && px.max(*sp) == 0.0) && !ticks(px.max(*sp)))
+    {
         return err(
             StatusCode::BAD_REQUEST,
             -1013,
@@ -1182,7 +1309,13 @@ fn place_oco(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
     let mut b = spot.book.lock().unwrap();
     s.match_book(&mut b);
     let last = s.last_close();
-    let (above_px, below_px) = (legs[0].1.max(legs[0].2), legs[1].1.max(legs[1].2));
+    // A trailing leg with no stop price triggers `trailingDelta` from the
+    // market: that is its price here.
+    let leg_price = |(_, px, sp, _, d): &(&str, f64, f64, String, i64)| match px.max(*sp) {
+        0.0 if *d > 0 => trail_reference(last, &side, *d),
+        x => x,
+    };
+    let (above_px, below_px) = (leg_price(&legs[0]), leg_price(&legs[1]));
     if !(above_px > last && last > below_px) {
         return err(
             StatusCode::BAD_REQUEST,
@@ -1193,7 +1326,7 @@ fn place_oco(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
     if quantity * below_px < MIN_NOTIONAL {
         return err(StatusCode::BAD_REQUEST, -1013, "Filter failure: NOTIONAL");
     }
-    for (_, _, _, client) in &legs {
+    for (_, _, _, client, _) in &legs {
         if b.orders
             .iter()
             .any(|o| &o.client_id == client && o.status != "FILLED")
@@ -1219,7 +1352,7 @@ fn place_oco(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
     let list_id = b.next_id;
     let at = b.matched_to;
     let mut reports = Vec::new();
-    for (kind, price, stop_price, client) in legs {
+    for (kind, price, stop_price, client, trailing_delta) in legs {
         b.next_id += 1;
         let order_id = b.next_id;
         b.orders.push(SpotOrder {
@@ -1230,6 +1363,8 @@ fn place_oco(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
             quantity,
             price,
             stop_price,
+            trailing_delta,
+            best: f64::NAN,
             executed: 0.0,
             status: "NEW".into(),
             list_id,

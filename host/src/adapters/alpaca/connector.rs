@@ -28,6 +28,12 @@
 //!   listed with `nested=true` — so the stop is looked up, cancelled
 //!   (cancelling one cancels the group) and followed through its parent.
 //!   Whole shares only: fractional quantities trade as simple orders.
+//! - A trailing stop Alpaca trails itself (trading/orders.md, "Trailing
+//!   Stop Orders"): `type` `trailing_stop` with `trail_price` (dollars,
+//!   "the stop price is always `hwm - 2.00`") or `trail_percent` (percent),
+//!   `gtc`; "supported only with single orders", so a stop beside a
+//!   take-profit stays a plain stop in the OCO, and whole shares only
+//!   (fractional trading is for `market` and `day` orders).
 //! - Updates: the `trade_updates` stream (`authenticate`, then `listen`;
 //!   the paper environment sends binary frames) says which order changed,
 //!   and the order is looked up; polling covers the stream while it is
@@ -42,7 +48,10 @@ use serde_json::{Value, json};
 
 use super::config::AlpacaConfig;
 use crate::execution::Side;
-use crate::execution::live::{Connector, Execution, OpenOrder, Outcome, Placement, Report, Status};
+use crate::execution::live::{
+    Connector, Execution, NativeTrail, OpenOrder, Outcome, Placement, Report, Status,
+};
+use sandbar_sdk::protection::Trail;
 
 mod oco;
 mod trade_updates;
@@ -396,6 +405,7 @@ impl Connector for Alpaca {
             stop: None,
             target: None,
             reference: price,
+            trail: None,
         })
     }
 
@@ -421,6 +431,13 @@ impl Connector for Alpaca {
         if p.stop.is_some_and(|l| l.is_nan() || l <= 0.0) {
             return Err("stop_price is not a positive price".into());
         }
+        if p.trail.is_some() && (p.target.is_some() || p.quantity.fract() != 0.0) {
+            return Err(format!(
+                "a trailing_stop is a single order for whole shares, not {} beside a take-profit: {}",
+                p.quantity,
+                p.target.is_some()
+            ));
+        }
         if let Some(leg) = &mut p.target {
             if p.quantity.fract() != 0.0 {
                 return Err(format!(
@@ -434,6 +451,23 @@ impl Connector for Alpaca {
             }
         }
         Ok(p)
+    }
+
+    /// By price in cents or by percent in hundredths (the docs give no
+    /// finer step: a trail between steps stays with the host, never
+    /// rounded), alone, for whole shares.
+    fn native_trail(&mut self, _symbol: &str) -> NativeTrail {
+        if !self.config.stops_at_venue {
+            return NativeTrail::default();
+        }
+        NativeTrail {
+            distance_step: Some(0.01),
+            fraction_step: Some(1e-4),
+            sell: (1e-4, 0.9999),
+            buy: (1e-4, 0.9999),
+            listed: false,
+            fractional: false,
+        }
     }
 
     fn holds_stops(&self) -> bool {
@@ -468,10 +502,11 @@ impl Connector for Alpaca {
             "side": if p.side == Side::Buy { "buy" } else { "sell" },
             // alpaca-docs trading-api, orders: `type` market, limit, stop
             // (`stop_price`: a market order once the stop is reached).
-            "type": match (p.limit, p.stop) {
-                (Some(_), _) => "limit",
-                (None, Some(_)) => "stop",
-                (None, None) => "market",
+            "type": match (p.limit, p.stop, p.trail) {
+                (Some(_), _, _) => "limit",
+                (None, Some(_), _) => "stop",
+                (None, None, Some(_)) => "trailing_stop",
+                (None, None, None) => "market",
             },
             // Fractional orders must be DAY orders; whole ones stay until cancelled.
             "time_in_force": if fractional { "day" } else { "gtc" },
@@ -482,6 +517,11 @@ impl Connector for Alpaca {
         }
         if let Some(s) = p.stop {
             body["stop_price"] = json!(s.to_string());
+        }
+        match p.trail {
+            Some(Trail::Distance(d)) => body["trail_price"] = json!(hundredths(d)),
+            Some(Trail::Fraction(f)) => body["trail_percent"] = json!(hundredths(f * 100.0)),
+            None => {}
         }
         let req = self
             .http
@@ -635,6 +675,12 @@ impl Connector for Alpaca {
     }
 }
 
+/// A trail to the hundredth (`trail_price` in cents, `trail_percent`), as
+/// Alpaca takes a number in a string.
+fn hundredths(x: f64) -> String {
+    format!("{}", (x * 100.0).round() / 100.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -661,3 +707,4 @@ mod tests {
         assert_eq!(floor_to(1.1, 9), 1.1);
     }
 }
+

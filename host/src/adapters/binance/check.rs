@@ -197,6 +197,7 @@ impl Binance {
             stop: None,
             target: None,
             reference: last,
+            trail: None,
         })
     }
 }

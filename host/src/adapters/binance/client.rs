@@ -30,7 +30,10 @@ use super::config::BinanceConfig;
 use super::filters::{self, SymbolFilters};
 use super::sign::{ClockOffset, Signer};
 use crate::execution::Side;
-use crate::execution::live::{Connector, Execution, OpenOrder, Outcome, Placement, Report, Status};
+use crate::execution::live::{
+    Connector, Execution, NativeTrail, OpenOrder, Outcome, Placement, Report, Status,
+};
+use sandbar_sdk::protection::Trail;
 
 /// The minute's weight limit of Binance spot's REST API.
 const WEIGHT_LIMIT: f64 = 6000.0;
@@ -333,11 +336,21 @@ impl Binance {
     /// from an order list will cancel the entire order list"). The answer
     /// is the stop's report; the take-profit is looked up after.
     fn place_oco(&mut self, p: &Placement) -> Outcome<Report> {
-        let (Some(stop), Some(leg)) = (p.stop, p.target.as_ref()) else {
+        let Some(leg) = p.target.as_ref().filter(|_| p.stop.is_some() || p.trail.is_some())
+        else {
             return Outcome::Rejected("an order list needs a stop and a take-profit".into());
         };
         let quantity = p.quantity.to_string();
-        let (stop, target) = (stop.to_string(), leg.price.to_string());
+        let target = leg.price.to_string();
+        // The stop leg: at its price, or trailing (`belowTrailingDelta` /
+        // `aboveTrailingDelta`, rest-api.md: "Either …StopPrice or
+        // …TrailingDelta or both, must be specified").
+        let (stop_key, stop) = match (p.stop, p.trail) {
+            (Some(price), _) => ("StopPrice", price.to_string()),
+            (None, trail) => ("TrailingDelta", trail.map(trailing_delta).unwrap_or_default()),
+        };
+        let below_stop = format!("below{stop_key}");
+        let above_stop = format!("above{stop_key}");
         // The list's own id: the stop's client id with `l` (at most 35 of
         // the 36 characters allowed).
         let list_id = format!("{}l", p.client_id);
@@ -354,13 +367,13 @@ impl Binance {
                 ("abovePrice", target.as_str()),
                 ("aboveClientOrderId", leg.client_id.as_str()),
                 ("belowType", "STOP_LOSS"),
-                ("belowStopPrice", stop.as_str()),
+                (below_stop.as_str(), stop.as_str()),
                 ("belowClientOrderId", p.client_id.as_str()),
             ]),
             Side::Buy => params.extend([
                 ("side", "BUY"),
                 ("aboveType", "STOP_LOSS"),
-                ("aboveStopPrice", stop.as_str()),
+                (above_stop.as_str(), stop.as_str()),
                 ("aboveClientOrderId", p.client_id.as_str()),
                 ("belowType", "TAKE_PROFIT"),
                 ("belowStopPrice", target.as_str()),
@@ -413,6 +426,15 @@ impl Binance {
             .flatten()
             .map(|t| self.execution(symbol, t["id"].to_string(), t))
             .collect())
+    }
+}
+
+/// A trail by a fraction in BIPS (faqs/trailing-stop-faq.md: "100 … 1%");
+/// the venue trails only fractions ([`Binance::native_trail`]).
+fn trailing_delta(trail: Trail) -> String {
+    match trail {
+        Trail::Fraction(f) => format!("{}", (f * 1e4).round() as i64),
+        Trail::Distance(_) => String::new(),
     }
 }
 
@@ -471,6 +493,32 @@ impl Connector for Binance {
         (quantity, notional)
     }
 
+    /// faqs/trailing-stop-faq.md: a `STOP_LOSS` with `trailingDelta` (BIPS,
+    /// within the `TRAILING_DELTA` filter) and no `stopPrice` "starts
+    /// tracking price changes from the next trade"; "OCO orders also
+    /// support trailing stop orders in the contingent leg". By a fraction
+    /// only: there is no trail by price.
+    fn native_trail(&mut self, symbol: &str) -> NativeTrail {
+        let stop_loss = self
+            .order_types
+            .get(symbol)
+            .is_none_or(|t| t.iter().any(|t| t == "STOP_LOSS"));
+        match self.filters.get(symbol).and_then(|f| f.trailing) {
+            Some(t) if self.config.stops_at_venue && stop_loss => {
+                let fraction = |(min, max): (i64, i64)| (min as f64 / 1e4, max as f64 / 1e4);
+                NativeTrail {
+                    distance_step: None,
+                    fraction_step: Some(1e-4),
+                    sell: fraction(t.below),
+                    buy: fraction(t.above),
+                    listed: true,
+                    fractional: true,
+                }
+            }
+            _ => NativeTrail::default(),
+        }
+    }
+
     fn check(&mut self, symbols: &[String]) -> Vec<crate::execution::live::Finding> {
         self.findings(symbols)
     }
@@ -489,7 +537,7 @@ impl Connector for Binance {
             .filters
             .get(&p.symbol)
             .ok_or_else(|| format!("{}: not in the exchange information", p.symbol))?;
-        if p.stop.is_some()
+        if (p.stop.is_some() || p.trail.is_some())
             && self
                 .order_types
                 .get(&p.symbol)
@@ -499,6 +547,21 @@ impl Connector for Binance {
                 "{}: STOP_LOSS is not among the symbol's orderTypes (set stops_at_venue = false)",
                 p.symbol
             ));
+        }
+        if let Some(trail) = p.trail {
+            let (min, max) = f.trailing.map_or((1, 0), |t| {
+                if p.side == Side::Sell { t.below } else { t.above }
+            });
+            match trail {
+                Trail::Fraction(x) if ((x * 1e4).round() as i64) >= min
+                    && ((x * 1e4).round() as i64) <= max => {}
+                _ => {
+                    return Err(format!(
+                        "TRAILING_DELTA: a trail of {trail:?} is not a trailingDelta of {min} to {max} BIPS on {}",
+                        p.symbol
+                    ));
+                }
+            }
         }
         // A stop's price is rounded as a limit's on the same side: a sell
         // stop up (it triggers sooner, never later), a buy stop down.
@@ -536,6 +599,7 @@ impl Connector for Binance {
         let quantity = p.quantity.to_string();
         let price = p.limit.map(|x| x.to_string());
         let stop = p.stop.map(|x| x.to_string());
+        let delta = p.trail.map(trailing_delta);
         let mut params: Vec<(&str, &str)> = vec![
             ("symbol", &p.symbol),
             ("side", side),
@@ -555,6 +619,12 @@ impl Connector for Binance {
             (None, Some(sp)) => {
                 params.push(("type", "STOP_LOSS"));
                 params.push(("stopPrice", sp));
+            }
+            // faqs/trailing-stop-faq.md: without `stopPrice` the order
+            // "starts tracking price changes from the next trade".
+            (None, None) if delta.is_some() => {
+                params.push(("type", "STOP_LOSS"));
+                params.push(("trailingDelta", delta.as_deref().unwrap_or_default()));
             }
             (None, None) => params.push(("type", "MARKET")),
         }

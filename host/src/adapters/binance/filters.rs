@@ -42,6 +42,21 @@ pub struct SymbolFilters {
     pub min_notional: Option<(Decimal, bool)>,
     /// `NOTIONAL` maximum, and whether it applies to market orders.
     pub max_notional: Option<(Decimal, bool)>,
+    /// `TRAILING_DELTA`, where the symbol's `allowTrailingStop` is true
+    /// (filters.md; errors.md "Trailing stop orders are not supported for
+    /// this symbol" otherwise).
+    pub trailing: Option<TrailingDelta>,
+}
+
+/// The `TRAILING_DELTA` filter: the `trailingDelta` (BIPS) a trailing
+/// order may have — "above" for a `STOP_LOSS` `BUY`, "below" for a
+/// `STOP_LOSS` `SELL` (filters.md).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct TrailingDelta {
+    /// `minTrailingAboveDelta`, `maxTrailingAboveDelta`.
+    pub above: (i64, i64),
+    /// `minTrailingBelowDelta`, `maxTrailingBelowDelta`.
+    pub below: (i64, i64),
 }
 
 /// An order made valid: the quantity and (for a limit) the price to send.
@@ -140,6 +155,17 @@ pub fn parse(info: &serde_json::Value) -> Result<HashMap<String, SymbolFilters>,
                             filter["applyMaxToMarket"].as_bool().unwrap_or(false),
                         ));
                     }
+                }
+                Some("TRAILING_DELTA") if s["allowTrailingStop"].as_bool() == Some(true) => {
+                    let bips = |key: &str| {
+                        filter[key].as_i64().ok_or_else(|| {
+                            format!("exchangeInfo {name}: `{key}` missing or not an integer")
+                        })
+                    };
+                    f.trailing = Some(TrailingDelta {
+                        above: (bips("minTrailingAboveDelta")?, bips("maxTrailingAboveDelta")?),
+                        below: (bips("minTrailingBelowDelta")?, bips("maxTrailingBelowDelta")?),
+                    });
                 }
                 Some("MIN_NOTIONAL") => {
                     f.min_notional = Some((
@@ -363,6 +389,32 @@ mod tests {
             .unwrap_err()
             .contains("exchangeInfo X: `minQty` = \"abc\"")
         );
+    }
+
+    #[test]
+    fn a_trailing_delta_band_is_read_only_where_the_symbol_allows_trailing_stops() {
+        let info = |allow: Option<bool>| {
+            let mut symbol = serde_json::json!({"symbol": "X", "filters": [
+                {"filterType": "TRAILING_DELTA", "minTrailingAboveDelta": 10, "maxTrailingAboveDelta": 2000,
+                 "minTrailingBelowDelta": 20, "maxTrailingBelowDelta": 1000}]});
+            if let Some(a) = allow {
+                symbol["allowTrailingStop"] = serde_json::json!(a);
+            }
+            parse(&serde_json::json!({ "symbols": [symbol] }))
+                .unwrap()
+                .remove("X")
+                .unwrap()
+                .trailing
+        };
+        assert_eq!(
+            info(Some(true)),
+            Some(TrailingDelta {
+                above: (10, 2000),
+                below: (20, 1000)
+            })
+        );
+        assert_eq!(info(Some(false)), None, "allowTrailingStop false");
+        assert_eq!(info(None), None, "no allowTrailingStop: not taken for allowed");
     }
 
     proptest! {

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use crate::execution::Side;
 use crate::execution::order_state::Update;
 use crate::net::Backoff;
+use sandbar_sdk::protection::Trail;
 
 /// An order as the venue is asked to take it.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,6 +35,52 @@ pub struct Placement {
     pub target: Option<Leg>,
     /// The last close of the symbol (a market order's notional is valued at it).
     pub reference: f64,
+    /// A stop the venue trails itself (Binance `trailingDelta`, Alpaca
+    /// `trailing_stop`): `stop` is then `None`, the venue starting the
+    /// trail from the market when it takes the order.
+    pub trail: Option<Trail>,
+}
+
+/// Which trailing stops a venue trails itself for one symbol, read when it
+/// connects ([`Connector::native_trail`]); the default: none.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct NativeTrail {
+    /// A distance in the quote currency, in steps of this (Alpaca
+    /// `trail_price`, in cents); `None`: not by distance.
+    pub distance_step: Option<f64>,
+    /// A fraction of the best price, in steps of this (Binance: one BIPS,
+    /// 0.0001); `None`: not by fraction.
+    pub fraction_step: Option<f64>,
+    /// The fractions a sell stop may trail by (Binance `TRAILING_DELTA`
+    /// `min`/`maxTrailingBelowDelta`), inclusive.
+    pub sell: (f64, f64),
+    /// The fractions a buy stop may trail by (`min`/`maxTrailingAboveDelta`).
+    pub buy: (f64, f64),
+    /// Beside a take-profit, as the stop of one list (Binance OCO: yes;
+    /// Alpaca: "supported only with single orders").
+    pub listed: bool,
+    /// For a fractional quantity.
+    pub fractional: bool,
+}
+
+impl NativeTrail {
+    /// Whether the venue trails a stop of `trail` for `quantity` on `side`
+    /// (`listed`: beside a take-profit). A trail between the venue's steps
+    /// is not rounded (that would move the stop): the host keeps it.
+    pub fn allows(&self, side: Side, quantity: f64, trail: Trail, listed: bool) -> bool {
+        let on_step = |x: f64, step: f64| {
+            let n = x / step;
+            n >= 1.0 && (n - n.round()).abs() < 1e-6
+        };
+        let fits = match trail {
+            Trail::Distance(d) => self.distance_step.is_some_and(|step| on_step(d, step)),
+            Trail::Fraction(f) => self.fraction_step.is_some_and(|step| {
+                let (min, max) = if side == Side::Sell { self.sell } else { self.buy };
+                on_step(f, step) && f >= min - 1e-12 && f <= max + 1e-12
+            }),
+        };
+        fits && (self.listed || !listed) && (self.fractional || quantity.fract() == 0.0)
+    }
 }
 
 /// The take-profit of a stop's one-cancels-other list: an order of its
@@ -215,6 +262,12 @@ pub trait Connector: Send {
         let _ = symbol;
         (None, None)
     }
+    /// Which trailing stops the venue trails itself for `symbol`
+    /// ([`Placement::trail`]); the default: none, the host trails them.
+    fn native_trail(&mut self, symbol: &str) -> NativeTrail {
+        let _ = symbol;
+        NativeTrail::default()
+    }
     /// An order an earlier run placed, as it was placed: a connector that
     /// names a list's legs by the venue's ids (Alpaca's OCO stop leg)
     /// learns here how to find each again after a restart.
@@ -345,5 +398,48 @@ impl PushSink {
     /// The deployment's venue is gone: stop.
     pub fn stopped(&self) -> bool {
         self.stop.load(Ordering::SeqCst)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Binance's: by integral BIPS within `TRAILING_DELTA` (10 to 2,000 for
+    /// a sell here, 20 to 500 for a buy), in a list too, fractional too.
+    fn binance() -> NativeTrail {
+        NativeTrail {
+            distance_step: None,
+            fraction_step: Some(1e-4),
+            sell: (0.001, 0.2),
+            buy: (0.002, 0.05),
+            listed: true,
+            fractional: true,
+        }
+    }
+
+    #[test]
+    fn a_venue_trails_only_the_stops_its_own_order_can_express_exactly() {
+        let b = binance();
+        assert!(b.allows(Side::Sell, 0.5, Trail::Fraction(0.02), true));
+        assert!(b.allows(Side::Sell, 0.5, Trail::Fraction(0.001), false));
+        assert!(!b.allows(Side::Sell, 0.5, Trail::Fraction(0.0005), false), "under the filter");
+        assert!(!b.allows(Side::Sell, 0.5, Trail::Fraction(0.30), false), "over the filter");
+        assert!(!b.allows(Side::Buy, 0.5, Trail::Fraction(0.1), false), "over a buy's band");
+        assert!(!b.allows(Side::Sell, 0.5, Trail::Fraction(0.01234), false), "between BIPS");
+        assert!(!b.allows(Side::Sell, 0.5, Trail::Distance(5.0), false), "no trail by price");
+        let alpaca = NativeTrail {
+            distance_step: Some(0.01),
+            fraction_step: Some(1e-4),
+            sell: (1e-4, 0.9999),
+            buy: (1e-4, 0.9999),
+            listed: false,
+            fractional: false,
+        };
+        assert!(alpaca.allows(Side::Sell, 3.0, Trail::Distance(2.5), false));
+        assert!(!alpaca.allows(Side::Sell, 3.0, Trail::Distance(2.505), false), "sub-cent");
+        assert!(!alpaca.allows(Side::Sell, 3.0, Trail::Distance(2.5), true), "single orders only");
+        assert!(!alpaca.allows(Side::Sell, 2.5, Trail::Distance(2.5), false), "whole shares only");
+        assert!(!NativeTrail::default().allows(Side::Sell, 1.0, Trail::Fraction(0.02), false));
     }
 }

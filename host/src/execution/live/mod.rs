@@ -70,6 +70,7 @@ pub mod pace;
 pub mod problems;
 pub mod reconcile;
 pub mod sent;
+mod protective;
 mod tracked;
 
 pub use adapter::VenueAdapter;
@@ -78,8 +79,8 @@ use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 
 pub use connector::{
-    Connector, Execution, Finding, Leg, OpenOrder, Outcome, Placement, Push, PushSink, Pushes,
-    Report, Status, reconnecting,
+    Connector, Execution, Finding, Leg, NativeTrail, OpenOrder, Outcome, Placement, Push,
+    PushSink, Pushes, Report, Status, reconnecting,
 };
 use courier::{Courier, Job, Withdrawn};
 pub use courier::{CourierConfig, CourierCounts, KillHandle, Waker};
@@ -136,6 +137,8 @@ pub struct LiveVenue {
     fractional_lists: bool,
     /// Each symbol's largest market order ([`Connector::largest_market`]).
     largest_market: Vec<(Option<f64>, Option<f64>)>,
+    /// Each symbol's trailing stops the venue trails ([`Connector::native_trail`]).
+    trailing: Vec<NativeTrail>,
     /// Protective orders submitted and not yet sent: the engine places a
     /// position's stop and target together, and they leave as one list
     /// once both are in ([`Venue::protection_done`]).
@@ -224,6 +227,7 @@ impl LiveVenue {
             .iter()
             .map(|s| connector.largest_market(s))
             .collect();
+        let trailing = symbols.iter().map(|s| connector.native_trail(s)).collect();
         let sent: Arc<Mutex<SentLog>> = Arc::default();
         if let Some(pushes) = connector.pushes() {
             let jobs = tx.clone();
@@ -288,6 +292,7 @@ impl LiveVenue {
             venue_targets,
             fractional_lists,
             largest_market,
+            trailing,
             held_back: Vec::new(),
             sent,
             session: None,
@@ -318,133 +323,6 @@ impl LiveVenue {
     /// engine (the kill switch).
     pub fn kill_handle(&self) -> KillHandle {
         KillHandle(self.jobs.clone())
-    }
-
-    fn placement(&self, t: &Tracked, quantity: f64, market: bool) -> Placement {
-        let at_venue = !market && self.at_venue(t);
-        let limit = match t.order.kind {
-            OrderKind::Limit(p) if !market => Some(p),
-            // A take-profit alone is a limit order at its price.
-            OrderKind::TakeProfit(p) if at_venue => Some(p),
-            _ => None,
-        };
-        let stop = match t.order.kind {
-            OrderKind::StopLoss(p) if at_venue => Some(p),
-            _ => None,
-        };
-        let target = match (t.order.kind, t.pair) {
-            (OrderKind::StopLoss(_), Some(other)) if at_venue => {
-                self.orders.get(&other).and_then(|o| match o.order.kind {
-                    OrderKind::TakeProfit(price) => Some(Leg {
-                        id: other,
-                        client_id: o.machine.client_id.clone(),
-                        price,
-                    }),
-                    _ => None,
-                })
-            }
-            _ => None,
-        };
-        Placement {
-            client_id: self.naming.client_id(t.order.id),
-            symbol: self.symbol(t.order.symbol),
-            side: t.order.side,
-            quantity,
-            limit,
-            stop,
-            target,
-            reference: t.reference,
-        }
-    }
-
-    /// Whether the venue holds `t` (see [`rests_at_venue`]).
-    fn at_venue(&self, t: &Tracked) -> bool {
-        rests_at_venue(t, self.venue_stops, self.venue_targets)
-    }
-
-    /// A protective order the host holds and triggers itself on closed
-    /// bars (where the venue rests none of its kind, or it was already
-    /// reached when placed), not yet triggered: nothing of it is at the
-    /// venue.
-    fn host_held(&self, t: &Tracked) -> bool {
-        t.order.kind.is_protective() && !t.triggered && !self.at_venue(t)
-    }
-
-    /// Send the protective orders held back for `symbol` (all symbols:
-    /// `None`): a stop with its take-profit as one list, any other alone.
-    /// One the last close has already reached stays with the host (the
-    /// venue would refuse it as triggering at once): it triggers on the
-    /// next bar by the simulated venue's rule.
-    fn send_held_back(&mut self, symbol: Option<SymbolId>) {
-        let (mine, rest): (Vec<u64>, Vec<u64>) = self.held_back.drain(..).partition(|id| {
-            symbol.is_none_or(|s| self.orders.get(id).is_some_and(|t| t.order.symbol == s))
-        });
-        self.held_back = rest;
-        let mut stop = None;
-        let mut target = None;
-        let mut alone = Vec::new();
-        for id in mine {
-            let Some(t) = self.orders.get_mut(&id) else {
-                continue;
-            };
-            if t.cancel_asked || t.machine.state().is_terminal() {
-                continue;
-            }
-            let last = self
-                .last_close
-                .get(t.order.symbol as usize)
-                .copied()
-                .unwrap_or(f64::NAN);
-            let sell = t.order.side == Side::Sell;
-            let reached = match t.order.kind {
-                OrderKind::StopLoss(p) => {
-                    if sell {
-                        last <= p
-                    } else {
-                        last >= p
-                    }
-                }
-                OrderKind::TakeProfit(p) => {
-                    if sell {
-                        last >= p
-                    } else {
-                        last <= p
-                    }
-                }
-                _ => false,
-            };
-            if reached {
-                t.host = true;
-                continue;
-            }
-            match t.order.kind {
-                OrderKind::StopLoss(_) if stop.is_none() => stop = Some(id),
-                OrderKind::TakeProfit(_) if target.is_none() => target = Some(id),
-                _ => alone.push(id),
-            }
-        }
-        match (stop, target) {
-            (Some(s), Some(t)) if self.venue_stops && self.venue_targets => {
-                // A list the venue takes only whole: the target stays home.
-                if !self.fractional_lists && self.orders[&s].order.quantity.fract() != 0.0 {
-                    self.orders.get_mut(&t).expect("held back").host = true;
-                } else {
-                    self.orders.get_mut(&s).expect("held back").pair = Some(t);
-                    self.orders.get_mut(&t).expect("held back").pair = Some(s);
-                }
-                alone.push(s);
-            }
-            _ => alone.extend(stop.into_iter().chain(target)),
-        }
-        if !self.live {
-            return; // re-executing: the pairs are made, nothing is sent
-        }
-        alone.sort_unstable();
-        for id in alone {
-            let t = &self.orders[&id];
-            let p = self.placement(t, t.order.quantity, false);
-            let _ = self.jobs.send(Job::Place(id, p));
-        }
     }
 
     /// Before an order on `side` of `symbol` goes out: the stops resting at
@@ -779,6 +657,21 @@ impl Venue for LiveVenue {
         let close = self.last_close.get(symbol as usize).copied()?;
         let by_notional = notional.map(|n| n / close).filter(|q| q.is_finite());
         quantity.into_iter().chain(by_notional).reduce(f64::min)
+    }
+
+    fn trails(
+        &self,
+        symbol: SymbolId,
+        side: Side,
+        quantity: f64,
+        trail: sandbar_sdk::protection::Trail,
+        listed: bool,
+    ) -> bool {
+        self.venue_stops
+            && self
+                .trailing
+                .get(symbol as usize)
+                .is_some_and(|n| n.allows(side, quantity, trail, listed))
     }
 
     fn in_flight(&self, symbol: SymbolId) -> f64 {

@@ -29,7 +29,7 @@ pub(super) struct Tracked {
 pub(super) fn rests_at_venue(t: &Tracked, stops: bool, targets: bool) -> bool {
     !t.host
         && match t.order.kind {
-            OrderKind::StopLoss(_) => stops,
+            OrderKind::StopLoss(_) | OrderKind::TrailingStop(..) => stops,
             OrderKind::TakeProfit(_) => targets,
             _ => false,
         }
