@@ -621,7 +621,7 @@ fn a_limit_order_that_fills_while_the_host_is_down_is_adopted_once_at_restart() 
     assert!((recovered as usize) < reach);
 }
 
-mod alpaca {
+pub(crate) mod alpaca {
     //! The same pipeline on Alpaca: key headers, JSON orders with a client
     //! order id, fills from the account's activities, the minute's rate
     //! limit, and the failures above.
@@ -641,7 +641,7 @@ mod alpaca {
 
     /// A LIVE deployment of `plugin` on SPY; `venue` and `orders` are
     /// extra keys of `[venues.ax]` and `[venues.ax.orders]`.
-    fn deployment_of(
+    pub(crate) fn deployment_of(
         server: &AlpacaServer,
         plugin: &str,
         label: &str,

@@ -35,4 +35,5 @@ mod risk;
 mod sandbox;
 mod service;
 mod swap;
+mod trailing;
 mod venue_rules;

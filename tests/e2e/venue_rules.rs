@@ -401,7 +401,7 @@ fn a_ban_seen_by_one_connection_holds_every_connection_from_the_ip() {
 }
 
 /// A LIVE scripted deployment whose BTCUSDT market comes from `klines`.
-fn scripted_on(
+pub(crate) fn scripted_on(
     klines: &[sandbar_test_support::binance::Kline],
     script: &str,
 ) -> (

@@ -177,7 +177,12 @@ impl Protections {
                         match resting {
                             Some(o) if keep => o.kind,
                             _ if direction * (close - t.best) >= 0.0
-                                && trails(side, quantity, t.trail, levels.take_profit.is_some()) =>
+                                && trails(
+                                    side,
+                                    quantity,
+                                    t.trail,
+                                    levels.take_profit.is_some(),
+                                ) =>
                             {
                                 OrderKind::TrailingStop(price, t.trail)
                             }
@@ -277,11 +282,16 @@ mod tests {
     #[test]
     fn a_venue_that_trails_gets_its_own_trailing_order_which_stays_while_the_stop_ratchets() {
         let mut p = trailed();
-        let plan = p.resync(0, 1.0, 100.0, 100.0, &[], &|_, _, _, _| true).unwrap();
+        let plan = p
+            .resync(0, 1.0, 100.0, 100.0, &[], &|_, _, _, _| true)
+            .unwrap();
         assert_eq!(kinds(&plan), [OrderKind::TrailingStop(98.0, TRAIL)]);
         p.placed(0, 1);
         let at_venue = [resting(1, OrderKind::TrailingStop(98.0, TRAIL), 1.0)];
-        assert!(p.after_bar(&bar(110.0, 99.0, 104.0), 1.0), "the stop ratchets");
+        assert!(
+            p.after_bar(&bar(110.0, 99.0, 104.0), 1.0),
+            "the stop ratchets"
+        );
         assert_eq!(p.resting(0, 1.0, 100.0).stop_loss, Some(110.0 * 0.98));
         assert!(
             p.resync(0, 1.0, 100.0, 104.0, &at_venue, &|_, _, _, _| true)

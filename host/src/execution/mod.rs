@@ -334,6 +334,16 @@ impl<V: Venue + ?Sized> Venue for Box<V> {
     fn largest_market(&self, symbol: SymbolId) -> Option<f64> {
         (**self).largest_market(symbol)
     }
+    fn trails(
+        &self,
+        symbol: SymbolId,
+        side: Side,
+        quantity: f64,
+        trail: sandbar_sdk::protection::Trail,
+        listed: bool,
+    ) -> bool {
+        (**self).trails(symbol, side, quantity, trail, listed)
+    }
     fn follow_session(&mut self, session: &crate::session::Session) {
         (**self).follow_session(session)
     }

@@ -72,7 +72,9 @@ pub fn protection_levels(entries: &[Entry], bar_times: &[i64], symbols: usize) -
             Entry::Order { order, .. } => {
                 let s = order.symbol as usize;
                 match order.kind {
-                    OrderKind::StopLoss(p) | OrderKind::TrailingStop(p, _) => stops.orders.insert(order.id, (s, p)),
+                    OrderKind::StopLoss(p) | OrderKind::TrailingStop(p, _) => {
+                        stops.orders.insert(order.id, (s, p))
+                    }
                     OrderKind::TakeProfit(p) => targets.orders.insert(order.id, (s, p)),
                     _ => continue,
                 };

@@ -89,7 +89,8 @@ pub struct AlpacaOrder {
     pub order_class: String,
     /// An OCO's stop leg: its parent's id.
     pub parent: Option<String>,
-    at_bar: usize,
+    /// The bar in progress when it was placed (it trades from that bar on).
+    pub at_bar: usize,
     created: Instant,
     created_at: String,
 }
@@ -693,7 +694,11 @@ fn trailing(v: &Value, qty: f64) -> Result<Trail, Response> {
     let trail = match (number("trail_price"), number("trail_percent")) {
         (Some(x), None) if x > 0.0 && cents(x) => Trail::Price(x),
         (None, Some(x)) if x > 0.0 && x < 100.0 && cents(x) => Trail::Percent(x),
-        (None, None) => return Err(invalid("trail_price or trail_percent is required for trailing_stop")),
+        (None, None) => {
+            return Err(invalid(
+                "trail_price or trail_percent is required for trailing_stop",
+            ));
+        }
         _ => return Err(invalid("invalid trail_price or trail_percent")),
     };
     if !["day", "gtc"].contains(&v["time_in_force"].as_str().unwrap_or("")) {

@@ -133,7 +133,7 @@ pub struct SpotOrder {
     /// The OCO order list it belongs to (-1: none).
     pub list_id: i64,
     /// Klines closed when it was placed (a limit fills on later ones).
-    placed_at_kline: usize,
+    pub placed_at_kline: usize,
     placed: Instant,
 }
 
@@ -1114,7 +1114,9 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
         s.match_book(&mut b);
         let reference = match kind.as_str() {
             "MARKET" => s.last_close(),
-            "STOP_LOSS" if trailing_delta > 0 => trail_reference(s.last_close(), &side, trailing_delta),
+            "STOP_LOSS" if trailing_delta > 0 => {
+                trail_reference(s.last_close(), &side, trailing_delta)
+            }
             "STOP_LOSS" => stop_price,
             _ => price,
         };
@@ -1264,10 +1266,11 @@ fn place_oco(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
     spot.attempts.lock().unwrap().push(below.clone());
     // (kind, price, stop price, client id, trailingDelta) of each leg.
     let delta = |k: &str| trailing_delta(p.get(k), "STOP_LOSS", &side);
-    let (above_delta, below_delta) = match (delta("aboveTrailingDelta"), delta("belowTrailingDelta")) {
-        (Ok(a), Ok(b)) => (a, b),
-        (Err(refused), _) | (_, Err(refused)) => return refused,
-    };
+    let (above_delta, below_delta) =
+        match (delta("aboveTrailingDelta"), delta("belowTrailingDelta")) {
+            (Ok(a), Ok(b)) => (a, b),
+            (Err(refused), _) | (_, Err(refused)) => return refused,
+        };
     let legs = match (
         side.as_str(),
         get("aboveType").as_str(),

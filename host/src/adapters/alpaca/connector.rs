@@ -707,4 +707,3 @@ mod tests {
         assert_eq!(floor_to(1.1, 9), 1.1);
     }
 }
-

@@ -336,7 +336,10 @@ impl Binance {
     /// from an order list will cancel the entire order list"). The answer
     /// is the stop's report; the take-profit is looked up after.
     fn place_oco(&mut self, p: &Placement) -> Outcome<Report> {
-        let Some(leg) = p.target.as_ref().filter(|_| p.stop.is_some() || p.trail.is_some())
+        let Some(leg) = p
+            .target
+            .as_ref()
+            .filter(|_| p.stop.is_some() || p.trail.is_some())
         else {
             return Outcome::Rejected("an order list needs a stop and a take-profit".into());
         };
@@ -347,7 +350,10 @@ impl Binance {
         // …TrailingDelta or both, must be specified").
         let (stop_key, stop) = match (p.stop, p.trail) {
             (Some(price), _) => ("StopPrice", price.to_string()),
-            (None, trail) => ("TrailingDelta", trail.map(trailing_delta).unwrap_or_default()),
+            (None, trail) => (
+                "TrailingDelta",
+                trail.map(trailing_delta).unwrap_or_default(),
+            ),
         };
         let below_stop = format!("below{stop_key}");
         let above_stop = format!("above{stop_key}");
@@ -550,11 +556,15 @@ impl Connector for Binance {
         }
         if let Some(trail) = p.trail {
             let (min, max) = f.trailing.map_or((1, 0), |t| {
-                if p.side == Side::Sell { t.below } else { t.above }
+                if p.side == Side::Sell {
+                    t.below
+                } else {
+                    t.above
+                }
             });
             match trail {
-                Trail::Fraction(x) if ((x * 1e4).round() as i64) >= min
-                    && ((x * 1e4).round() as i64) <= max => {}
+                Trail::Fraction(x)
+                    if ((x * 1e4).round() as i64) >= min && ((x * 1e4).round() as i64) <= max => {}
                 _ => {
                     return Err(format!(
                         "TRAILING_DELTA: a trail of {trail:?} is not a trailingDelta of {min} to {max} BIPS on {}",

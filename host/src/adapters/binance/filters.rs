@@ -163,8 +163,14 @@ pub fn parse(info: &serde_json::Value) -> Result<HashMap<String, SymbolFilters>,
                         })
                     };
                     f.trailing = Some(TrailingDelta {
-                        above: (bips("minTrailingAboveDelta")?, bips("maxTrailingAboveDelta")?),
-                        below: (bips("minTrailingBelowDelta")?, bips("maxTrailingBelowDelta")?),
+                        above: (
+                            bips("minTrailingAboveDelta")?,
+                            bips("maxTrailingAboveDelta")?,
+                        ),
+                        below: (
+                            bips("minTrailingBelowDelta")?,
+                            bips("maxTrailingBelowDelta")?,
+                        ),
                     });
                 }
                 Some("MIN_NOTIONAL") => {
@@ -414,7 +420,11 @@ mod tests {
             })
         );
         assert_eq!(info(Some(false)), None, "allowTrailingStop false");
-        assert_eq!(info(None), None, "no allowTrailingStop: not taken for allowed");
+        assert_eq!(
+            info(None),
+            None,
+            "no allowTrailingStop: not taken for allowed"
+        );
     }
 
     proptest! {

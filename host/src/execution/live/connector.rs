@@ -75,7 +75,11 @@ impl NativeTrail {
         let fits = match trail {
             Trail::Distance(d) => self.distance_step.is_some_and(|step| on_step(d, step)),
             Trail::Fraction(f) => self.fraction_step.is_some_and(|step| {
-                let (min, max) = if side == Side::Sell { self.sell } else { self.buy };
+                let (min, max) = if side == Side::Sell {
+                    self.sell
+                } else {
+                    self.buy
+                };
                 on_step(f, step) && f >= min - 1e-12 && f <= max + 1e-12
             }),
         };
@@ -423,11 +427,26 @@ mod tests {
         let b = binance();
         assert!(b.allows(Side::Sell, 0.5, Trail::Fraction(0.02), true));
         assert!(b.allows(Side::Sell, 0.5, Trail::Fraction(0.001), false));
-        assert!(!b.allows(Side::Sell, 0.5, Trail::Fraction(0.0005), false), "under the filter");
-        assert!(!b.allows(Side::Sell, 0.5, Trail::Fraction(0.30), false), "over the filter");
-        assert!(!b.allows(Side::Buy, 0.5, Trail::Fraction(0.1), false), "over a buy's band");
-        assert!(!b.allows(Side::Sell, 0.5, Trail::Fraction(0.01234), false), "between BIPS");
-        assert!(!b.allows(Side::Sell, 0.5, Trail::Distance(5.0), false), "no trail by price");
+        assert!(
+            !b.allows(Side::Sell, 0.5, Trail::Fraction(0.0005), false),
+            "under the filter"
+        );
+        assert!(
+            !b.allows(Side::Sell, 0.5, Trail::Fraction(0.30), false),
+            "over the filter"
+        );
+        assert!(
+            !b.allows(Side::Buy, 0.5, Trail::Fraction(0.1), false),
+            "over a buy's band"
+        );
+        assert!(
+            !b.allows(Side::Sell, 0.5, Trail::Fraction(0.01234), false),
+            "between BIPS"
+        );
+        assert!(
+            !b.allows(Side::Sell, 0.5, Trail::Distance(5.0), false),
+            "no trail by price"
+        );
         let alpaca = NativeTrail {
             distance_step: Some(0.01),
             fraction_step: Some(1e-4),
@@ -437,9 +456,18 @@ mod tests {
             fractional: false,
         };
         assert!(alpaca.allows(Side::Sell, 3.0, Trail::Distance(2.5), false));
-        assert!(!alpaca.allows(Side::Sell, 3.0, Trail::Distance(2.505), false), "sub-cent");
-        assert!(!alpaca.allows(Side::Sell, 3.0, Trail::Distance(2.5), true), "single orders only");
-        assert!(!alpaca.allows(Side::Sell, 2.5, Trail::Distance(2.5), false), "whole shares only");
+        assert!(
+            !alpaca.allows(Side::Sell, 3.0, Trail::Distance(2.505), false),
+            "sub-cent"
+        );
+        assert!(
+            !alpaca.allows(Side::Sell, 3.0, Trail::Distance(2.5), true),
+            "single orders only"
+        );
+        assert!(
+            !alpaca.allows(Side::Sell, 2.5, Trail::Distance(2.5), false),
+            "whole shares only"
+        );
         assert!(!NativeTrail::default().allows(Side::Sell, 1.0, Trail::Fraction(0.02), false));
     }
 }

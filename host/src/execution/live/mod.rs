@@ -68,9 +68,9 @@ pub mod courier;
 pub mod naming;
 pub mod pace;
 pub mod problems;
+mod protective;
 pub mod reconcile;
 pub mod sent;
-mod protective;
 mod tracked;
 
 pub use adapter::VenueAdapter;
@@ -79,8 +79,8 @@ use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex};
 
 pub use connector::{
-    Connector, Execution, Finding, Leg, NativeTrail, OpenOrder, Outcome, Placement, Push,
-    PushSink, Pushes, Report, Status, reconnecting,
+    Connector, Execution, Finding, Leg, NativeTrail, OpenOrder, Outcome, Placement, Push, PushSink,
+    Pushes, Report, Status, reconnecting,
 };
 use courier::{Courier, Job, Withdrawn};
 pub use courier::{CourierConfig, CourierCounts, KillHandle, Waker};
