@@ -24,6 +24,27 @@ ROOT = Path(__file__).resolve().parents[2]
 # (name, file, exact text, replacement, [cargo test arguments]) — the test must fail.
 MUTATIONS = [
     (
+        "trailing-stops-are-re-placed-by-the-host-where-the-venue-trails",
+        "host/src/execution/live/mod.rs",
+        "                .is_some_and(|n| n.allows(side, quantity, trail, listed))",
+        "                .is_some_and(|n| n.allows(side, quantity, trail, listed) && false)",
+        ["-p", "sandbar", "--test", "e2e", "trailing::"],
+    ),
+    (
+        "a-venues-trail-is-handed-over-below-its-best",
+        "host/src/engine/protection.rs",
+        "                            _ if direction * (close - t.best) >= 0.0",
+        "                            _ if direction * (close - t.best) >= f64::NEG_INFINITY",
+        ["-p", "sandbar", "--lib", "engine::protection::tests"],
+    ),
+    (
+        "a-binance-trail-ignores-the-trailing-delta-filter",
+        "host/src/execution/live/connector.rs",
+        "                on_step(f, step) && f >= min - 1e-12 && f <= max + 1e-12",
+        "                on_step(f, step)",
+        ["-p", "sandbar", "--lib", "execution::live::connector::tests"],
+    ),
+    (
         "a-flatten-goes-out-whole-above-the-largest-market-order",
         "host/src/engine/orders.rs",
         "        let parts = match self.venue.largest_market(order.symbol) {",
@@ -39,7 +60,7 @@ MUTATIONS = [
     ),
     (
         "a-fractional-target-is-listed-at-alpaca",
-        "host/src/execution/live/mod.rs",
+        "host/src/execution/live/protective.rs",
         "if !self.fractional_lists && self.orders[&s].order.quantity.fract() != 0.0 {",
         "if !self.fractional_lists && self.orders[&s].order.quantity.fract() != 0.0 && false {",
         ["-p", "sandbar", "--lib", "execution::live::tests::where_lists_are_whole"],

@@ -598,7 +598,7 @@ async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Byte
     let trail = if kind == "trailing_stop" {
         match trailing(&v, qty) {
             Ok(t) => Some(t),
-            Err(refused) => return refused,
+            Err(refused) => return *refused,
         }
     } else {
         None
@@ -688,8 +688,8 @@ async fn place(State(s): State<Arc<Inner>>, h: HeaderMap, body: axum::body::Byte
 /// or `gtc`; and, where the docs say nothing finer, to the hundredth.
 /// Single orders only (an `oco` takes `limit` alone) and whole shares
 /// (fractional-trading.md: "`market` and `day` order types").
-fn trailing(v: &Value, qty: f64) -> Result<Trail, Response> {
-    let invalid = |m: &str| msg(StatusCode::UNPROCESSABLE_ENTITY, 42210000, m);
+fn trailing(v: &Value, qty: f64) -> Result<Trail, Box<Response>> {
+    let invalid = |m: &str| Box::new(msg(StatusCode::UNPROCESSABLE_ENTITY, 42210000, m));
     let number = |k: &str| v[k].as_str().and_then(|x| x.parse::<f64>().ok());
     let trail = match (number("trail_price"), number("trail_percent")) {
         (Some(x), None) if x > 0.0 && cents(x) => Trail::Price(x),

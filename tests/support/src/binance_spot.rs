@@ -1007,31 +1007,31 @@ fn decode(s: &str) -> String {
 /// `trailingDelta`, where sent: only on the contingent types
 /// (faqs/trailing-stop-faq.md; this server takes it on `STOP_LOSS`, the
 /// one a host sends), a whole number of BIPS within the `TRAILING_DELTA`
-/// filter (errors.md "Filter failure: TRAILING_DELTA"); 0: not sent.
-fn trailing_delta(sent: Option<&String>, kind: &str, side: &str) -> Result<i64, Response> {
+/// filter — its above and below bands are the same here (errors.md
+/// "Filter failure: TRAILING_DELTA"); 0: not sent.
+fn trailing_delta(sent: Option<&String>, kind: &str) -> Result<i64, Box<Response>> {
     let Some(text) = sent else {
         return Ok(0);
     };
     if kind != "STOP_LOSS" {
-        return Err(err(
+        return Err(Box::new(err(
             StatusCode::BAD_REQUEST,
             -1106,
             "Parameter 'trailingDelta' sent when not required.",
-        ));
+        )));
     }
-    let _ = side; // above and below bands are the same here
     match text.parse::<i64>() {
         Ok(d) if (TRAILING_DELTA.0..=TRAILING_DELTA.1).contains(&d) => Ok(d),
-        Ok(_) => Err(err(
+        Ok(_) => Err(Box::new(err(
             StatusCode::BAD_REQUEST,
             -1013,
             "Filter failure: TRAILING_DELTA",
-        )),
-        Err(_) => Err(err(
+        ))),
+        Err(_) => Err(Box::new(err(
             StatusCode::BAD_REQUEST,
             -1102,
             "Mandatory parameter 'trailingDelta' was not sent, was empty/null, or malformed.",
-        )),
+        ))),
     }
 }
 
@@ -1061,9 +1061,9 @@ async fn place(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
         .get("stopPrice")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0.0);
-    let trailing_delta = match trailing_delta(p.get("trailingDelta"), &kind, &side) {
+    let trailing_delta = match trailing_delta(p.get("trailingDelta"), &kind) {
         Ok(d) => d,
-        Err(refused) => return refused,
+        Err(refused) => return *refused,
     };
     if kind == "STOP_LOSS" && trailing_delta == 0 && p.get("stopPrice").is_none() {
         return err(
@@ -1265,11 +1265,11 @@ fn place_oco(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
     spot.attempts.lock().unwrap().push(above.clone());
     spot.attempts.lock().unwrap().push(below.clone());
     // (kind, price, stop price, client id, trailingDelta) of each leg.
-    let delta = |k: &str| trailing_delta(p.get(k), "STOP_LOSS", &side);
+    let delta = |k: &str| trailing_delta(p.get(k), "STOP_LOSS");
     let (above_delta, below_delta) =
         match (delta("aboveTrailingDelta"), delta("belowTrailingDelta")) {
             (Ok(a), Ok(b)) => (a, b),
-            (Err(refused), _) | (_, Err(refused)) => return refused,
+            (Err(refused), _) | (_, Err(refused)) => return *refused,
         };
     let legs = match (
         side.as_str(),
@@ -1297,7 +1297,7 @@ fn place_oco(s: &Arc<Inner>, p: &HashMap<String, String>) -> Response {
     let ticks = |x: f64| x > 0.0 && (x * 100.0 - (x * 100.0).round()).abs() <= 1e-6;
     if legs
         .iter()
-        .any(|(_, px, sp, _, d)| !(*d > 0 && px.max(*sp) == 0.0) && !ticks(px.max(*sp)))
+        .any(|(_, px, sp, _, d)| !(ticks(px.max(*sp)) || (*d > 0 && px.max(*sp) == 0.0)))
     {
         return err(
             StatusCode::BAD_REQUEST,

@@ -158,6 +158,13 @@ pub struct AlpacaConfig {
     /// triggers it on closed bars.
     #[serde(default = "default_stops")]
     pub stops_at_venue: bool,
+    /// With `stops_at_venue`: a trailing stop of a whole-share position
+    /// with no take-profit rests as Alpaca's own `trailing_stop`, which
+    /// trails every trade while the host is down (default true); false: a
+    /// plain `stop` the host re-places as it ratchets on bars, as in the
+    /// replay.
+    #[serde(default = "default_stops")]
+    pub trailing_at_venue: bool,
     /// How holdings and open orders are compared with the journals.
     #[serde(default)]
     pub reconcile: ReconcileConfig,

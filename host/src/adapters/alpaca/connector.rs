@@ -457,7 +457,7 @@ impl Connector for Alpaca {
     /// finer step: a trail between steps stays with the host, never
     /// rounded), alone, for whole shares.
     fn native_trail(&mut self, _symbol: &str) -> NativeTrail {
-        if !self.config.stops_at_venue {
+        if !(self.config.stops_at_venue && self.config.trailing_at_venue) {
             return NativeTrail::default();
         }
         NativeTrail {

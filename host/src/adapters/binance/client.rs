@@ -510,7 +510,7 @@ impl Connector for Binance {
             .get(symbol)
             .is_none_or(|t| t.iter().any(|t| t == "STOP_LOSS"));
         match self.filters.get(symbol).and_then(|f| f.trailing) {
-            Some(t) if self.config.stops_at_venue && stop_loss => {
+            Some(t) if self.config.stops_at_venue && self.config.trailing_at_venue && stop_loss => {
                 let fraction = |(min, max): (i64, i64)| (min as f64 / 1e4, max as f64 / 1e4);
                 NativeTrail {
                     distance_step: None,

@@ -144,6 +144,13 @@ pub struct BinanceConfig {
     /// order.
     #[serde(default = "default_stops")]
     pub stops_at_venue: bool,
+    /// With `stops_at_venue`: a trailing stop by a fraction rests as the
+    /// exchange's own trailing order (`STOP_LOSS` with `trailingDelta`,
+    /// where the symbol allows it), which trails every trade while the
+    /// host is down (default true); false: a plain `STOP_LOSS` the host
+    /// re-places as it ratchets on bars, as in the replay.
+    #[serde(default = "default_stops")]
+    pub trailing_at_venue: bool,
     /// How orders are followed and paced.
     #[serde(default)]
     pub orders: CourierConfig,
