@@ -16,6 +16,10 @@ use crate::util::*;
 /// buy, on bar 2, has filled by then).
 const TRAIL_BAR: usize = 6;
 
+/// The klines during which the trail may be placed: from the trailing bar
+/// to three seconds (60 klines) later, for a host slow to start.
+const PLACED: std::ops::Range<usize> = TRAIL_BAR - 2..TRAIL_BAR + 60;
+
 /// Where a sell trail of `fraction` placed while kline `at` trades first
 /// fires, reading each kline's trades as open, high, low, close; and at
 /// what price (its best less the trail, or an open below it). `start`: its
@@ -36,7 +40,7 @@ fn fires(klines: &[Kline], at: usize, start: Option<f64>, fraction: f64) -> Opti
 }
 
 /// The smallest trail in whole BIPS that holds for at least 150 klines
-/// from any placement near the trailing bar, makes a new high within the
+/// from any placement in [`PLACED`], makes a new high within the
 /// first 100 (the host's stop ratchets while it runs) and fires within
 /// 1,500: (BIPS, fraction).
 fn a_trail_that_holds_for_150_bars(klines: &[Kline]) -> (i64, f64) {
@@ -44,7 +48,7 @@ fn a_trail_that_holds_for_150_bars(klines: &[Kline]) -> (i64, f64) {
         .step_by(5)
         .map(|bips| (bips, bips as f64 / 1e4))
         .find(|(_, f)| {
-            (TRAIL_BAR - 2..TRAIL_BAR + 8).all(|at| {
+            PLACED.all(|at| {
                 let ratchets = klines[at..at + 100]
                     .iter()
                     .any(|k| k.high > klines[at].close);
@@ -90,6 +94,7 @@ fn a_trailing_stop_rests_at_binance_as_one_trailing_order_that_fires_there_with_
     let (held_before, _) = spot.balances();
     assert!((resting.quantity - held_before).abs() < 1e-9, "{resting:?}");
     let at = resting.placed_at_kline;
+    assert!(PLACED.contains(&at), "placed at kline {at}, later than planned for");
     // The host runs while the market makes a new high: its stop ratchets,
     // and the venue's order stays as it is.
     server.wait_closed(at + 100);
@@ -141,7 +146,7 @@ fn a_trailing_stop_rests_at_alpaca_as_one_trailing_stop_order_that_fires_there_w
     use sandbar_test_support::alpaca::AlpacaServer;
     use sandbar_test_support::alpaca_trading::Trail;
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
-    let (_, fraction) = a_trail_that_holds_for_150_bars(&klines);
+    let (bips, fraction) = a_trail_that_holds_for_150_bars(&klines);
     let server = AlpacaServer::start("SPY", klines.clone(), 20.0, 1000);
     let t = server.trading();
     // One whole share (10 at LIVE's first ramp-up step of 10%): Alpaca
@@ -171,10 +176,11 @@ fn a_trailing_stop_rests_at_alpaca_as_one_trailing_stop_order_that_fires_there_w
     let resting = stop().unwrap();
     assert_eq!(
         (resting.kind.as_str(), resting.trail, resting.qty),
-        ("trailing_stop", Some(Trail::Percent(fraction * 100.0)), 1.0),
+        ("trailing_stop", Some(Trail::Percent(bips as f64 / 100.0)), 1.0),
         "Alpaca's own trailing stop, by percent"
     );
     let at = resting.at_bar;
+    assert!(PLACED.contains(&at), "placed at bar {at}, later than planned for");
     while server.closed() < at + 100 {
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -212,4 +218,84 @@ fn a_trailing_stop_rests_at_alpaca_as_one_trailing_stop_order_that_fires_there_w
             .any(|(_, p)| (p - price).abs() < 1e-6),
         "booked at the venue's price: {fills:?}"
     );
+}
+
+#[test]
+fn with_a_take_profit_the_binance_trail_is_the_stop_leg_of_the_oco_list_and_its_fire_expires_the_target()
+ {
+    let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
+    let (bips, fraction) = a_trail_that_holds_for_150_bars(&klines);
+    // A target above every trade until well after the trail fires.
+    let last = PLACED
+        .filter_map(|at| fires(&klines, at, None, fraction))
+        .map(|(i, _)| i)
+        .max()
+        .unwrap();
+    let target = (klines[..last + 20]
+        .iter()
+        .map(|k| k.high)
+        .fold(0.0, f64::max)
+        + 1.0)
+        .ceil();
+    let script = format!("2 buy 0 0.1 tp={target}; {TRAIL_BAR} trail-pct 0 {fraction}");
+    let (server, mut f, config) = crate::venue_rules::scripted_on(&klines, &script);
+    let spot = server.spot();
+    f.serve(&config);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let listed = || -> Vec<_> {
+        spot.orders()
+            .into_iter()
+            .filter(|o| o.list_id >= 0)
+            .collect()
+    };
+    while listed().len() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no list at the venue: {:?} {}",
+            spot.orders(),
+            f.status("d")
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let legs: Vec<(String, String, f64, f64, i64)> = listed()
+        .into_iter()
+        .map(|o| (o.side, o.kind, o.price, o.stop_price, o.trailing_delta))
+        .collect();
+    assert_eq!(
+        legs,
+        [
+            ("SELL".into(), "LIMIT_MAKER".into(), target, 0.0, 0),
+            ("SELL".into(), "STOP_LOSS".into(), 0.0, 0.0, bips)
+        ],
+        "the take-profit above, the trail below as belowTrailingDelta"
+    );
+    let at = listed()[1].placed_at_kline;
+    assert!(PLACED.contains(&at), "placed at kline {at}, later than planned for");
+    server.wait_closed(at + 100);
+    let sent = spot.attempts().len();
+    assert_eq!(
+        sent,
+        4,
+        "the buy, the take-profit alone, then both as one list; nothing re-placed as the stop ratchets: {:?}",
+        spot.orders()
+    );
+    f.stop_serving(); // SIGKILL: no host
+    let (fired_at, price) = fires(&klines, at, None, fraction).unwrap();
+    server.wait_closed(fired_at + 5);
+    server.settle();
+    let ends: Vec<String> = listed().into_iter().map(|o| o.status).collect();
+    assert_eq!(
+        ends,
+        ["EXPIRED", "FILLED"],
+        "the trail fired and the target expired"
+    );
+    let trade = spot.trades().into_iter().last().unwrap();
+    assert!((trade.price - price).abs() < 1e-6, "{trade:?} vs {price}");
+    f.serve(&config);
+    let s = f.wait("d", "the trail's fill adopted", |s| {
+        s["open_orders"] == 0 && held(s) == 0.0 && s["seq"].as_u64() > Some(10)
+    });
+    assert!(f.terminate().success(), "{s}");
+    assert_books_match_the_venue(&f, &server);
+    assert_no_order_twice(&server);
 }
