@@ -39,33 +39,33 @@ fn fires(klines: &[Kline], at: usize, start: Option<f64>, fraction: f64) -> Opti
     None
 }
 
-/// The smallest trail in whole BIPS that holds for at least 150 klines
-/// from any placement in [`PLACED`], makes a new high within the
-/// first 100 (the host's stop ratchets while it runs) and fires within
-/// 1,500: (BIPS, fraction).
-fn a_trail_that_holds_for_150_bars(klines: &[Kline]) -> (i64, f64) {
+/// The smallest trail in whole BIPS that, placed at any kline of
+/// [`PLACED`], sees a new high within 60 klines (the host's stop ratchets
+/// while it runs), holds for at least 250 and fires within 1,500 — under
+/// both starts (Binance's next trade, Alpaca's last price): (BIPS, fraction).
+fn a_trail_that_holds_for_250_bars(klines: &[Kline]) -> (i64, f64) {
     (10..=500)
         .step_by(5)
         .map(|bips| (bips, bips as f64 / 1e4))
         .find(|(_, f)| {
             PLACED.all(|at| {
-                let ratchets = klines[at..at + 100]
+                let ratchets = klines[at..at + 60]
                     .iter()
                     .any(|k| k.high > klines[at].close);
                 let holds = |start| {
                     fires(klines, at, start, *f)
-                        .is_some_and(|(i, _)| i >= at + 150 && i <= at + 1500)
+                        .is_some_and(|(i, _)| i >= at + 250 && i <= at + 1500)
                 };
                 ratchets && holds(None) && holds(Some(klines[at - 1].close))
             })
         })
-        .expect("a trail that holds for 150 bars")
+        .expect("a trail that holds for 250 bars")
 }
 
 #[test]
 fn a_trailing_stop_rests_at_binance_as_one_trailing_order_that_fires_there_with_the_host_dead() {
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
-    let (bips, fraction) = a_trail_that_holds_for_150_bars(&klines);
+    let (bips, fraction) = a_trail_that_holds_for_250_bars(&klines);
     let script = format!("2 buy 0 0.1; {TRAIL_BAR} trail-pct 0 {fraction}");
     let (server, mut f, config) = crate::venue_rules::scripted_on(&klines, &script);
     let spot = server.spot();
@@ -94,10 +94,13 @@ fn a_trailing_stop_rests_at_binance_as_one_trailing_order_that_fires_there_with_
     let (held_before, _) = spot.balances();
     assert!((resting.quantity - held_before).abs() < 1e-9, "{resting:?}");
     let at = resting.placed_at_kline;
-    assert!(PLACED.contains(&at), "placed at kline {at}, later than planned for");
+    assert!(
+        PLACED.contains(&at),
+        "placed at kline {at}, later than planned for"
+    );
     // The host runs while the market makes a new high: its stop ratchets,
     // and the venue's order stays as it is.
-    server.wait_closed(at + 100);
+    server.wait_closed(at + 60);
     let s = f.status("d");
     assert_eq!(
         spot.attempts().len(),
@@ -105,6 +108,28 @@ fn a_trailing_stop_rests_at_binance_as_one_trailing_order_that_fires_there_with_
         "the buy and the trailing stop, each once, nothing re-placed: {:?} {s}",
         spot.orders()
     );
+    // Killed and back while it rests: the journal's trailing stop is the
+    // venue's order, found again and left in place as the stop ratchets on.
+    f.stop_serving(); // SIGKILL
+    f.serve(&config);
+    let s = f.wait("d", "recovered and trading on", |s| {
+        s["recovering"] == false && s["running"] == true
+    });
+    assert_eq!(
+        (
+            &s["venue"]["unknown"],
+            &s["venue"]["problems"],
+            &s["open_orders"]
+        ),
+        (
+            &serde_json::json!(0),
+            &serde_json::json!([]),
+            &serde_json::json!(1)
+        ),
+        "{s}"
+    );
+    server.wait_closed(at + 150);
+    assert_eq!(spot.attempts().len(), 2, "{:?}", spot.orders());
     f.stop_serving(); // SIGKILL: no host
     let (fired_at, price) = fires(&klines, at, None, fraction).unwrap();
     server.wait_closed(fired_at + 5);
@@ -146,7 +171,7 @@ fn a_trailing_stop_rests_at_alpaca_as_one_trailing_stop_order_that_fires_there_w
     use sandbar_test_support::alpaca::AlpacaServer;
     use sandbar_test_support::alpaca_trading::Trail;
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
-    let (bips, fraction) = a_trail_that_holds_for_150_bars(&klines);
+    let (bips, fraction) = a_trail_that_holds_for_250_bars(&klines);
     let server = AlpacaServer::start("SPY", klines.clone(), 20.0, 1000);
     let t = server.trading();
     // One whole share (10 at LIVE's first ramp-up step of 10%): Alpaca
@@ -176,12 +201,19 @@ fn a_trailing_stop_rests_at_alpaca_as_one_trailing_stop_order_that_fires_there_w
     let resting = stop().unwrap();
     assert_eq!(
         (resting.kind.as_str(), resting.trail, resting.qty),
-        ("trailing_stop", Some(Trail::Percent(bips as f64 / 100.0)), 1.0),
+        (
+            "trailing_stop",
+            Some(Trail::Percent(bips as f64 / 100.0)),
+            1.0
+        ),
         "Alpaca's own trailing stop, by percent"
     );
     let at = resting.at_bar;
-    assert!(PLACED.contains(&at), "placed at bar {at}, later than planned for");
-    while server.closed() < at + 100 {
+    assert!(
+        PLACED.contains(&at),
+        "placed at bar {at}, later than planned for"
+    );
+    while server.closed() < at + 60 {
         std::thread::sleep(Duration::from_millis(20));
     }
     assert_eq!(
@@ -224,7 +256,7 @@ fn a_trailing_stop_rests_at_alpaca_as_one_trailing_stop_order_that_fires_there_w
 fn with_a_take_profit_the_binance_trail_is_the_stop_leg_of_the_oco_list_and_its_fire_expires_the_target()
  {
     let klines = read_klines(&shared_data("binance-btcusdt-1m-2024-01.csv"), 3000);
-    let (bips, fraction) = a_trail_that_holds_for_150_bars(&klines);
+    let (bips, fraction) = a_trail_that_holds_for_250_bars(&klines);
     // A target above every trade until well after the trail fires.
     let last = PLACED
         .filter_map(|at| fires(&klines, at, None, fraction))
@@ -270,8 +302,11 @@ fn with_a_take_profit_the_binance_trail_is_the_stop_leg_of_the_oco_list_and_its_
         "the take-profit above, the trail below as belowTrailingDelta"
     );
     let at = listed()[1].placed_at_kline;
-    assert!(PLACED.contains(&at), "placed at kline {at}, later than planned for");
-    server.wait_closed(at + 100);
+    assert!(
+        PLACED.contains(&at),
+        "placed at kline {at}, later than planned for"
+    );
+    server.wait_closed(at + 60);
     let sent = spot.attempts().len();
     assert_eq!(
         sent,
