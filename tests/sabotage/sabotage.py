@@ -31,6 +31,13 @@ MUTATIONS = [
         ["-p", "sandbar", "--test", "e2e", "trailing::"],
     ),
     (
+        "a-trailing-stop-the-venue-refused-is-offered-to-it-again",
+        "host/src/execution/live/mod.rs",
+        "                *n = NativeTrail::default();",
+        "                let _ = n;",
+        ["-p", "sandbar", "--lib", "execution::live::tests::a_trailing_stop_the_venue_rejects"],
+    ),
+    (
         "a-venues-trail-is-handed-over-below-its-best",
         "host/src/engine/protection.rs",
         "                            _ if direction * (close - t.best) >= 0.0",

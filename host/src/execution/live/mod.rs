@@ -430,6 +430,16 @@ impl LiveVenue {
             }
             _ => None,
         };
+        if state == OrderState::Rejected && matches!(t.order.kind, OrderKind::TrailingStop(..)) {
+            // The venue (or the courier's check of its filters) refused its
+            // own trailing order: the symbol's trailing stops stay with the
+            // host from now on, as plain stops it re-places, rather than the
+            // same refusal at every bar and a position left without a stop.
+            // Decided from the journaled note, so recovery decides the same.
+            if let Some(n) = self.trailing.get_mut(t.order.symbol as usize) {
+                *n = NativeTrail::default();
+            }
+        }
         // A resized order keeps the quantity the engine asked for in its
         // view (the engine keeps protection matching the position, which a
         // lot never divides exactly: the rounded stop is the one it wants);

@@ -22,6 +22,9 @@ struct Script {
     /// Stops and targets rest at the venue, as lists of whole quantities
     /// only (Alpaca's OCO).
     whole_lists: bool,
+    /// Stops rest at the venue, which trails them by a fraction (as
+    /// Binance's `trailingDelta`, 10 to 2000 BIPS).
+    trails: bool,
 }
 
 #[derive(Clone, Default)]
@@ -73,7 +76,21 @@ impl Connector for Fake {
         Outcome::Done(vec![])
     }
     fn holds_stops(&self) -> bool {
-        self.0.lock().unwrap().whole_lists
+        let s = self.0.lock().unwrap();
+        s.whole_lists || s.trails
+    }
+    fn native_trail(&mut self, _: &str) -> NativeTrail {
+        if !self.0.lock().unwrap().trails {
+            return NativeTrail::default();
+        }
+        NativeTrail {
+            fraction_step: Some(0.0001),
+            sell: (0.001, 0.2),
+            buy: (0.001, 0.2),
+            listed: true,
+            fractional: true,
+            ..NativeTrail::default()
+        }
     }
     fn holds_targets(&self) -> bool {
         self.0.lock().unwrap().whole_lists
@@ -568,4 +585,53 @@ fn where_lists_are_whole_a_fractional_positions_target_stays_with_the_host_and_i
             .count();
         assert_eq!(market, usize::from(!listed), "{quantity}: {placed:?}");
     }
+}
+
+#[test]
+fn a_trailing_stop_the_venue_rejects_is_held_by_the_host_from_then_on() {
+    use sandbar_sdk::protection::Trail;
+    let trail = Trail::Fraction(0.01);
+    let fake = Fake::default();
+    {
+        let mut s = fake.0.lock().unwrap();
+        s.trails = true;
+        s.place = vec![Outcome::Rejected(
+            "-2010 Trailing stops are not enabled for this account.".into(),
+        )];
+    }
+    let mut v = venue(&fake, vec![], 0);
+    let mut notes = Vec::new();
+    step(&mut v, 0, &mut notes);
+    assert!(v.trails(0, Side::Sell, 2.0, trail, false), "offered: tried");
+    v.submit_unchecked(Order {
+        side: Side::Sell,
+        origin: Origin::StopLoss,
+        reduce_only: true,
+        ..order(1, OrderKind::TrailingStop(99.0, trail), 2.0)
+    });
+    v.protection_done(0);
+    until(|| {
+        step(&mut v, 1, &mut notes);
+        (!notes.is_empty()).then_some(())
+    });
+    assert_eq!(notes[0].1.state, OrderState::Rejected);
+    assert!(
+        !v.trails(0, Side::Sell, 2.0, trail, false),
+        "refused once: the next stop is the host's plain one, not the same order again"
+    );
+
+    // Recovery from the journaled notes comes to the same answer.
+    let again = Fake::default();
+    again.0.lock().unwrap().trails = true;
+    let mut r = venue(&again, notes.clone(), 2);
+    step(&mut r, 0, &mut Vec::new());
+    r.submit_unchecked(Order {
+        side: Side::Sell,
+        origin: Origin::StopLoss,
+        reduce_only: true,
+        ..order(1, OrderKind::TrailingStop(99.0, trail), 2.0)
+    });
+    r.protection_done(0);
+    step(&mut r, 1, &mut Vec::new());
+    assert!(!r.trails(0, Side::Sell, 2.0, trail, false));
 }
