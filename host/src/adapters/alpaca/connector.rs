@@ -460,14 +460,7 @@ impl Connector for Alpaca {
         if !(self.config.stops_at_venue && self.config.trailing_at_venue) {
             return NativeTrail::default();
         }
-        NativeTrail {
-            distance_step: Some(0.01),
-            fraction_step: Some(1e-4),
-            sell: (1e-4, 0.9999),
-            buy: (1e-4, 0.9999),
-            listed: false,
-            fractional: false,
-        }
+        TRAIL
     }
 
     fn holds_stops(&self) -> bool {
@@ -681,9 +674,43 @@ fn hundredths(x: f64) -> String {
     format!("{}", (x * 100.0).round() / 100.0)
 }
 
+/// Alpaca's `trailing_stop` (trading/orders.md, "Trailing Stop Orders"):
+/// `trail_price` in cents or `trail_percent` in hundredths of a percent,
+/// "supported only with single orders", whole shares.
+const TRAIL: NativeTrail = NativeTrail {
+    distance_step: Some(0.01),
+    fraction_step: Some(1e-4),
+    sell: (1e-4, 0.9999),
+    buy: (1e-4, 0.9999),
+    listed: false,
+    fractional: false,
+};
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_trail_rests_at_alpaca_by_the_cent_or_hundredth_alone_and_for_whole_shares() {
+        assert!(TRAIL.allows(Side::Sell, 3.0, Trail::Distance(2.5), false));
+        assert!(TRAIL.allows(Side::Buy, 3.0, Trail::Fraction(0.0125), false));
+        assert!(
+            !TRAIL.allows(Side::Sell, 3.0, Trail::Distance(2.505), false),
+            "sub-cent"
+        );
+        assert!(
+            !TRAIL.allows(Side::Sell, 3.0, Trail::Fraction(0.012345), false),
+            "between hundredths of a percent"
+        );
+        assert!(
+            !TRAIL.allows(Side::Sell, 3.0, Trail::Distance(2.5), true),
+            "single orders only"
+        );
+        assert!(
+            !TRAIL.allows(Side::Sell, 2.5, Trail::Distance(2.5), false),
+            "whole shares only"
+        );
+    }
 
     #[test]
     fn done_for_day_is_not_the_end_of_an_order() {

@@ -447,26 +447,19 @@ mod tests {
             !b.allows(Side::Sell, 0.5, Trail::Distance(5.0), false),
             "no trail by price"
         );
-        let alpaca = NativeTrail {
-            distance_step: Some(0.01),
-            fraction_step: Some(1e-4),
-            sell: (1e-4, 0.9999),
-            buy: (1e-4, 0.9999),
-            listed: false,
+        let whole = NativeTrail {
             fractional: false,
+            listed: false,
+            ..b
         };
-        assert!(alpaca.allows(Side::Sell, 3.0, Trail::Distance(2.5), false));
+        assert!(whole.allows(Side::Sell, 3.0, Trail::Fraction(0.02), false));
         assert!(
-            !alpaca.allows(Side::Sell, 3.0, Trail::Distance(2.505), false),
-            "sub-cent"
+            !whole.allows(Side::Sell, 2.5, Trail::Fraction(0.02), false),
+            "a fractional quantity only where the venue takes one"
         );
         assert!(
-            !alpaca.allows(Side::Sell, 3.0, Trail::Distance(2.5), true),
-            "single orders only"
-        );
-        assert!(
-            !alpaca.allows(Side::Sell, 2.5, Trail::Distance(2.5), false),
-            "whole shares only"
+            !whole.allows(Side::Sell, 3.0, Trail::Fraction(0.02), true),
+            "beside a take-profit only where the venue lists it"
         );
         assert!(!NativeTrail::default().allows(Side::Sell, 1.0, Trail::Fraction(0.02), false));
     }
