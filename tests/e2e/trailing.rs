@@ -48,7 +48,7 @@ fn a_trail_that_holds_for_250_bars(klines: &[Kline]) -> (i64, f64) {
         .step_by(5)
         .map(|bips| (bips, bips as f64 / 1e4))
         .find(|(_, f)| {
-            PLACED.all(|at| {
+            PLACED.into_iter().all(|at| {
                 let ratchets = klines[at..at + 60]
                     .iter()
                     .any(|k| k.high > klines[at].close);
