@@ -184,6 +184,37 @@ struct Order {
     had_fill: bool,
 }
 
+/// An order resting in the harness's account, as [`Harness::open_orders`]
+/// shows it: the strategy's own orders not filled yet, and the host's
+/// protective ones.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OpenOrder {
+    /// The id the strategy is told of in [`Event`]s.
+    pub id: u64,
+    /// The symbol it trades.
+    pub symbol: SymbolId,
+    /// Buy or sell.
+    pub side: Side,
+    /// The quantity still to fill.
+    pub quantity: f64,
+    /// How it waits for its price.
+    pub kind: OpenKind,
+}
+
+/// How an [`OpenOrder`] waits for its price.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum OpenKind {
+    /// A market order: it fills at the next bar's open.
+    Market,
+    /// The strategy's limit order at this price.
+    Limit(f64),
+    /// The position's stop-loss, triggering at this price (a trailing stop
+    /// at its ratcheted level).
+    StopLoss(f64),
+    /// The position's take-profit at this price.
+    TakeProfit(f64),
+}
+
 /// The simulated venue's cost model, as the host's `[execution]` config
 /// has it (same names, same defaults: none).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -827,6 +858,44 @@ impl<S: Strategy> Harness<S> {
         &self.fills
     }
 
+    /// The orders resting now, in the order they were placed.
+    ///
+    /// ```
+    /// use sandbar_sdk::prelude::*;
+    /// use sandbar_sdk::testing::{Harness, OpenKind, bars_from_closes};
+    /// #[derive(Default)] struct Dip;
+    /// impl Strategy for Dip {
+    ///     fn describe() -> Description { Description::new("dip", "0.1.0") }
+    ///     fn on_bar(&mut self, bar: &Bar, ctx: &mut Ctx<'_>) {
+    ///         if ctx.position(bar.symbol) == 0.0 {
+    ///             ctx.buy_limit(bar.symbol, 2.0, bar.close * 0.9);
+    ///         }
+    ///     }
+    /// }
+    /// let mut h = Harness::<Dip>::new(&[]).unwrap();
+    /// h.run(&bars_from_closes(&[100.0, 101.0]));
+    /// let open = h.open_orders();
+    /// assert_eq!(open.len(), 1, "the second limit superseded the first");
+    /// assert_eq!((open[0].quantity, open[0].kind), (2.0, OpenKind::Limit(101.0 * 0.9)));
+    /// ```
+    pub fn open_orders(&self) -> Vec<OpenOrder> {
+        self.orders
+            .iter()
+            .map(|o| OpenOrder {
+                id: o.id,
+                symbol: o.symbol,
+                side: o.side,
+                quantity: o.quantity,
+                kind: match o.kind {
+                    Kind::Market => OpenKind::Market,
+                    Kind::Limit(p) => OpenKind::Limit(p),
+                    Kind::Stop(p) => OpenKind::StopLoss(p),
+                    Kind::Target(p) => OpenKind::TakeProfit(p),
+                },
+            })
+            .collect()
+    }
+
     /// Signed position in a symbol.
     pub fn position(&self, symbol: SymbolId) -> f64 {
         self.book.position(symbol)
@@ -895,8 +964,22 @@ fn signed(side: Side, q: f64) -> f64 {
 }
 
 /// Daily bars for symbol 0 from closes: open = previous close, high/low
-/// bracket open and close, volume 1,000,000.
+/// bracket open and close, volume 1,000,000
+/// ([`bars_from_closes_every`] for other intervals).
 pub fn bars_from_closes(closes: &[f64]) -> Vec<Bar> {
+    bars_from_closes_every(closes, 86_400_000)
+}
+
+/// Bars for symbol 0 from closes, one every `interval_ms` from time 0
+/// (minute bars: `60_000`), built as [`bars_from_closes`] builds them.
+///
+/// ```
+/// use sandbar_sdk::testing::bars_from_closes_every;
+/// let minutes = bars_from_closes_every(&[10.0, 9.5, 11.0], 60_000);
+/// assert_eq!(minutes[2].time_ms, 120_000);
+/// assert_eq!((minutes[2].open, minutes[2].high, minutes[2].low), (9.5, 11.0, 9.5));
+/// ```
+pub fn bars_from_closes_every(closes: &[f64], interval_ms: i64) -> Vec<Bar> {
     let mut prev = closes.first().copied().unwrap_or(0.0);
     closes
         .iter()
@@ -904,7 +987,7 @@ pub fn bars_from_closes(closes: &[f64]) -> Vec<Bar> {
         .map(|(i, &c)| {
             let bar = Bar {
                 symbol: 0,
-                time_ms: i as i64 * 86_400_000,
+                time_ms: i as i64 * interval_ms,
                 open: prev,
                 high: prev.max(c),
                 low: prev.min(c),
@@ -1052,5 +1135,44 @@ mod tests {
             .unwrap();
         assert_eq!(e.to_string(), "parameter `n`: 2.5 is not a valid integer");
         assert!(Harness::<Windowed>::new(&[("n", 10.into())]).is_ok());
+    }
+
+    #[test]
+    fn a_test_reads_the_positions_resting_stop_and_target_as_open_orders() {
+        // Issue 24: the harness had no accessor for resting orders.
+        #[derive(Default)]
+        struct Protected;
+        impl Strategy for Protected {
+            fn describe() -> Description {
+                Description::new("protected", "0.1.0")
+            }
+            fn on_bar(&mut self, bar: &Bar, ctx: &mut Ctx<'_>) {
+                if ctx.position(bar.symbol) == 0.0 {
+                    ctx.target_quantity(bar.symbol, 3.0)
+                        .stop_loss(90.0)
+                        .take_profit(120.0);
+                }
+            }
+        }
+        let mut h = Harness::<Protected>::new(&[]).unwrap();
+        h.run(&bars_from_closes_every(&[100.0], 60_000));
+        assert_eq!(
+            h.open_orders()[0].kind,
+            OpenKind::Market,
+            "decided, not filled"
+        );
+        h.run(&bars_from_closes_every(&[100.0, 101.0], 60_000)[1..]);
+        let open: Vec<_> = h
+            .open_orders()
+            .iter()
+            .map(|o| (o.side, o.quantity, o.kind))
+            .collect();
+        assert_eq!(
+            open,
+            [
+                (Side::Sell, 3.0, OpenKind::StopLoss(90.0)),
+                (Side::Sell, 3.0, OpenKind::TakeProfit(120.0))
+            ]
+        );
     }
 }
